@@ -1,0 +1,43 @@
+"""Run every benchmark and print its figures (``make bench`` / ``python -m bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import sys
+from pathlib import Path
+
+from bench import reprice_pass
+
+BENCHES = {"reprice_pass": reprice_pass.main}
+
+
+def main() -> int:
+    """Run the selected benchmarks and write bench/out/latest.json."""
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", default=list(BENCHES), help=f"any of {list(BENCHES)}")
+    parser.add_argument("--listings", type=int, default=100_000)
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in BENCHES]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {unknown}")
+    results = {
+        "machine": {
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
+    }
+    for name in args.names:
+        results[name] = asyncio.run(BENCHES[name](listings=args.listings))
+    out = Path(__file__).parent / "out"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    print(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

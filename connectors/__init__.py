@@ -1,0 +1,18 @@
+"""Marketplace connectors behind one small ``Channel`` protocol, and their explicit registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from connectors.base import Channel, ChannelDeps
+from connectors.mock import MockChannel
+
+ChannelFactory = Callable[[str, Any, ChannelDeps], Channel]
+
+# kind (the ``kind:`` of a channel in the YAML) -> factory(name, settings, deps)
+CHANNELS: Final[Mapping[str, ChannelFactory]] = {
+    "mock": MockChannel,
+}
+
+__all__ = ["CHANNELS", "Channel", "ChannelDeps", "ChannelFactory"]

@@ -1,0 +1,191 @@
+"""The ``Channel`` protocol and the domain types that cross the connector boundary.
+
+No marketplace JSON leaves a connector: the daemon and the strategies see only these types.
+Money is ``Decimal`` quantized to the currency's minor unit; times are aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Protocol
+
+import httpx
+
+
+class Clock(Protocol):
+    """Source of wall time (aware UTC) and monotonic time (seconds); injected, never global."""
+
+    def now(self) -> datetime:
+        """Return the current aware UTC time."""
+        ...
+
+    def monotonic(self) -> float:
+        """Return a monotonic reading in seconds, for durations and rate limiting."""
+        ...
+
+
+class Fulfillment(StrEnum):
+    """Who ships the order: the seller (merchant) or the marketplace (FBA, WFS)."""
+
+    MERCHANT = "merchant"
+    MARKETPLACE = "marketplace"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelListing:
+    """A listing as the marketplace reports it."""
+
+    sku: str
+    external_id: str | None
+    price: Decimal | None
+    currency: str
+    quantity: int | None
+    fulfillment: Fulfillment = Fulfillment.MERCHANT
+    status: str = "active"
+    external_ids: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CompetitorOffer:
+    """One offer on the same product, ours or a competitor's."""
+
+    seller_id: str
+    price: Decimal
+    shipping: Decimal = Decimal("0")
+    fulfillment: str = "fbm"  # fba | fbm | retail (the marketplace itself)
+    rating_pct: int | None = None
+    rating_count: int | None = None
+    is_buy_box_winner: bool = False
+    is_own: bool = False
+
+    @property
+    def landed_price(self) -> Decimal:
+        """Price plus shipping: what the shopper pays and what Buy Boxes compare."""
+        return self.price + self.shipping
+
+
+@dataclass(frozen=True, slots=True)
+class OfferObservation:
+    """Competitor offers and marketplace reference prices for one listing at one time."""
+
+    sku: str
+    observed_at: datetime
+    offers: tuple[CompetitorOffer, ...]
+    source: str = "poll"
+    buy_box_price: Decimal | None = None
+    buy_box_seller: str | None = None
+    reference_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PriceUpdate:
+    """Set a listing's price (with the floor and ceiling the marketplace should enforce too)."""
+
+    sku: str
+    price: Decimal
+    currency: str
+    idempotency_key: str
+    floor: Decimal | None = None
+    ceiling: Decimal | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StockUpdate:
+    """Set a listing's absolute quantity; ``expected`` is the compare-and-set prior value."""
+
+    sku: str
+    quantity: int
+    idempotency_key: str
+    expected: int | None = None
+    external_id: str | None = None
+
+
+class PushStatus(StrEnum):
+    """What became of one pushed update."""
+
+    CONFIRMED = "confirmed"  # applied (or accepted by an API whose acceptance is the effect)
+    ACCEPTED = "accepted"  # queued by the marketplace; reconcile verifies it later
+    REJECTED = "rejected"  # refused for this item; never retried
+    RETRY = "retry"  # not applied for a transient reason; the intent stays open
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """Outcome of one update, keyed by its idempotency key."""
+
+    idempotency_key: str
+    status: PushStatus
+    code: str | None = None
+    message: str | None = None
+    marketplace_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelCapabilities:
+    """What a channel can do, as data the planner reads."""
+
+    max_price_batch: int
+    max_stock_batch: int
+    stock_is_marketplace_held: bool = False
+    compare_and_set_stock: bool = False
+    sends_floor_and_ceiling: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """A verified webhook, ready to be stored in the inbox."""
+
+    dedupe_key: str
+    topic: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelDeps:
+    """Resources the daemon owns and injects into every channel."""
+
+    http: httpx.AsyncClient
+    clock: Clock
+
+
+class Channel(Protocol):
+    """A marketplace account, as the daemon sees it."""
+
+    name: str
+    capabilities: ChannelCapabilities
+
+    async def open(self) -> None:
+        """Authenticate and check the account answers (raises ``ChannelAuthError``)."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections and background work."""
+        ...
+
+    async def fetch_listings(self) -> list[ChannelListing]:
+        """Discover every listing of the account with its live price and quantity."""
+        ...
+
+    async def fetch_competitor_offers(self, skus: Sequence[str]) -> list[OfferObservation]:
+        """Read competitor offers for these SKUs (batched inside the connector)."""
+        ...
+
+    async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Send price changes; one result per update, in any order."""
+        ...
+
+    async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
+        """Send absolute quantities; one result per update, in any order."""
+        ...
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """Check the signature over the raw body and extract the dedupe key and topic.
+
+        Raises ``WebhookAuthError`` for a missing or wrong signature.
+        """
+        ...

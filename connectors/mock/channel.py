@@ -1,0 +1,172 @@
+"""The in-memory mock channel: the ``Channel`` protocol over a simulated market, no network."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+from collections.abc import Mapping, Sequence
+
+from connectors.base import (
+    ChannelCapabilities,
+    ChannelDeps,
+    ChannelListing,
+    CompetitorOffer,
+    OfferObservation,
+    PriceUpdate,
+    PushResult,
+    PushStatus,
+    StockUpdate,
+    WebhookDelivery,
+)
+from connectors.mock.const import EVENT_ID_HEADER, OWN_SELLER_ID, SIGNATURE_HEADER, TOPIC_HEADER
+from connectors.mock.market import MockMarket, react, seed_market
+from connectors.mock.models import MockSettings
+from daemon.errors import TransientChannelError, WebhookAuthError, WebhookError
+
+
+class MockChannel:
+    """A marketplace account simulated in memory (demo config and daemon tests)."""
+
+    def __init__(
+        self, name: str, settings: MockSettings, deps: ChannelDeps, market: MockMarket | None = None
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.deps = deps
+        self.capabilities = ChannelCapabilities(
+            max_price_batch=settings.max_batch,
+            max_stock_batch=settings.max_batch,
+            stock_is_marketplace_held=settings.marketplace_held_stock,
+            compare_and_set_stock=False,
+            sends_floor_and_ceiling=True,
+        )
+        self._rng = random.Random(f"{settings.seed}:{name}")
+        self.market = market or seed_market(
+            channel=name,
+            catalog=settings.seed_catalog,
+            currency=settings.currency,
+            competitors=settings.competitors,
+            rng=self._rng,
+        )
+
+    async def open(self) -> None:
+        """Nothing to authenticate against."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def fetch_listings(self) -> list[ChannelListing]:
+        """Return every simulated listing with its live price and quantity."""
+        self._maybe_fail("fetch_listings")
+        return [
+            ChannelListing(
+                sku=item.sku,
+                external_id=item.external_id,
+                price=item.price,
+                currency=item.currency,
+                quantity=item.quantity,
+                fulfillment=item.fulfillment,
+            )
+            for item in self.market.listings.values()
+        ]
+
+    async def fetch_competitor_offers(self, skus: Sequence[str]) -> list[OfferObservation]:
+        """Return the competitors (who have drifted since the last look) plus our own offer."""
+        self._maybe_fail("fetch_competitor_offers")
+        now = self.deps.clock.now()
+        observations = []
+        for sku in skus:
+            item = self.market.listings.get(sku)
+            if item is None:
+                continue
+            offers = react(self.market.competitors.get(sku, []), item.price, self._rng)
+            self.market.competitors[sku] = offers
+            ours = CompetitorOffer(seller_id=OWN_SELLER_ID, price=item.price, is_own=True)
+            everyone = [*offers, ours]
+            winner = min(everyone, key=lambda offer: offer.landed_price)
+            observations.append(
+                OfferObservation(
+                    sku=sku,
+                    observed_at=now,
+                    offers=tuple(everyone),
+                    source="poll",
+                    buy_box_price=winner.landed_price,
+                    buy_box_seller=winner.seller_id,
+                )
+            )
+        return observations
+
+    async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Apply prices; a repeated idempotency key is acknowledged but not re-applied."""
+        self._maybe_fail("push_prices")
+        results = []
+        for update in updates:
+            item = self.market.listings.get(update.sku)
+            if item is None:
+                results.append(
+                    _rejected(update.idempotency_key, "NOT_FOUND", f"no listing {update.sku}")
+                )
+                continue
+            if update.floor is not None and update.price < update.floor:
+                results.append(
+                    _rejected(update.idempotency_key, "BELOW_MINIMUM", "price below floor")
+                )
+                continue
+            if self.market.apply_once(update.idempotency_key) and not self._dropped():
+                item.price = update.price
+            results.append(PushResult(update.idempotency_key, PushStatus.CONFIRMED))
+        return results
+
+    async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
+        """Apply absolute quantities once per idempotency key."""
+        self._maybe_fail("push_stock")
+        results = []
+        for update in updates:
+            item = self.market.listings.get(update.sku)
+            if item is None:
+                results.append(
+                    _rejected(update.idempotency_key, "NOT_FOUND", f"no listing {update.sku}")
+                )
+                continue
+            if self.capabilities.stock_is_marketplace_held:
+                results.append(
+                    _rejected(update.idempotency_key, "READ_ONLY", "stock is marketplace-held")
+                )
+                continue
+            if self.market.apply_once(update.idempotency_key) and not self._dropped():
+                item.quantity = update.quantity
+            results.append(PushResult(update.idempotency_key, PushStatus.CONFIRMED))
+        return results
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """Check ``X-Mock-Signature`` (hex HMAC-SHA256 of the raw body)."""
+        secret = self.settings.webhook_secret
+        given = headers.get(SIGNATURE_HEADER, "")
+        if secret is None or not given:
+            raise WebhookAuthError("missing signature")
+        expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+        # Compare bytes: a non-ASCII header must be a mismatch, not a TypeError.
+        if not hmac.compare_digest(
+            expected.encode(), given.strip().lower().encode("utf-8", "replace")
+        ):
+            raise WebhookAuthError("signature mismatch")
+        try:
+            payload = body.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise WebhookError("body is not UTF-8") from err
+        event_id = headers.get(EVENT_ID_HEADER) or hashlib.sha256(body).hexdigest()
+        return WebhookDelivery(
+            dedupe_key=event_id, topic=headers.get(TOPIC_HEADER, "unknown"), payload=payload
+        )
+
+    def _maybe_fail(self, operation: str) -> None:
+        if self.settings.fail_rate and self._rng.random() < self.settings.fail_rate:
+            raise TransientChannelError(f"mock {operation}: 503 Service Unavailable", status=503)
+
+    def _dropped(self) -> bool:
+        return bool(self.settings.drop_rate) and self._rng.random() < self.settings.drop_rate
+
+
+def _rejected(key: str, code: str, message: str) -> PushResult:
+    return PushResult(key, PushStatus.REJECTED, code=code, message=message)

@@ -1,0 +1,10 @@
+"""Wire constants of the in-memory mock channel."""
+
+from typing import Final
+
+# Webhooks: hex HMAC-SHA256 of the raw body with the channel's webhook_secret.
+SIGNATURE_HEADER: Final = "X-Mock-Signature"
+EVENT_ID_HEADER: Final = "X-Mock-Event-Id"
+TOPIC_HEADER: Final = "X-Mock-Topic"
+# Our own seller id on the simulated market: offers with it are ours, never competitors.
+OWN_SELLER_ID: Final = "SELF"

@@ -1,0 +1,104 @@
+"""Operator switches and channel health in ``channel_state``: pause, resume, breaker, last error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from daemon.clock import Clock
+from daemon.db.engine import Database
+from daemon.db.models import ALL_CHANNELS, ChannelState
+
+STATE = ChannelState.__table__  # type: ignore[attr-defined]
+
+
+async def _upsert(db: Database, channel: str, values: Mapping[str, object]) -> None:
+    stmt = db.insert(STATE).values(channel=channel, **values)
+    stmt = stmt.on_conflict_do_update(index_elements=["channel"], set_=dict(values))
+    async with db.write() as conn:
+        await conn.execute(stmt)
+
+
+async def pause(db: Database, clock: Clock, *, channel: str | None, reason: str) -> None:
+    """Stop all writes to ``channel`` (or to every channel) from the next batch on."""
+    await _upsert(
+        db,
+        channel or ALL_CHANNELS,
+        {
+            "paused": True,
+            "paused_reason": reason,
+            "updated_at": clock.now(),
+        },
+    )
+
+
+async def resume(db: Database, clock: Clock, *, channel: str | None) -> None:
+    """Allow writes again and clear a tripped breaker (for one channel, or everywhere)."""
+    values = {
+        "paused": False,
+        "paused_reason": None,
+        "breaker_tripped": False,
+        "breaker_reason": None,
+        "updated_at": clock.now(),
+    }
+    if channel is not None:
+        await _upsert(db, channel, values)
+        return
+    async with db.write() as conn:
+        await conn.execute(sa.update(STATE).values(**values))
+    await _upsert(db, ALL_CHANNELS, values)
+
+
+async def trip_breaker(db: Database, clock: Clock, *, channel: str, reason: str) -> None:
+    """Stop writes to ``channel`` until an operator runs ``repricerd resume``."""
+    await _upsert(
+        db,
+        channel,
+        {
+            "breaker_tripped": True,
+            "breaker_reason": reason,
+            "updated_at": clock.now(),
+        },
+    )
+
+
+async def write_block_reason(conn: AsyncConnection, channel: str) -> str | None:
+    """Why writes to ``channel`` are refused right now, or ``None`` if they may go."""
+    rows = (
+        await conn.execute(
+            sa.select(
+                STATE.c.channel,
+                STATE.c.paused,
+                STATE.c.paused_reason,
+                STATE.c.breaker_tripped,
+                STATE.c.breaker_reason,
+            ).where(STATE.c.channel.in_([channel, ALL_CHANNELS]))
+        )
+    ).all()
+    for row in sorted(rows, key=lambda r: r.channel != ALL_CHANNELS):
+        scope = "all channels" if row.channel == ALL_CHANNELS else f"channel {channel}"
+        if row.paused:
+            return f"paused ({scope}): {row.paused_reason or 'no reason given'}"
+        if row.breaker_tripped:
+            return f"circuit breaker tripped ({scope}): {row.breaker_reason}"
+    return None
+
+
+async def record_health(db: Database, clock: Clock, *, channel: str, error: str | None) -> None:
+    """Remember the last success or error of a channel (shown by readiness and status)."""
+    now = clock.now()
+    values: dict[str, object] = {"updated_at": now}
+    if error is None:
+        values["last_success_at"] = now
+    else:
+        values.update(last_error_at=now, last_error=error[:2000])
+    await _upsert(db, channel, values)
+
+
+async def channel_states(db: Database) -> list[dict[str, object]]:
+    """Every channel_state row, for ``repricerd status`` style output."""
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(STATE).order_by(STATE.c.channel))).mappings().all()
+    return [dict(row) for row in rows]

@@ -1,0 +1,220 @@
+"""The tables of the design contract, as SQLModel models.
+
+Reading guide: ``action`` is both the audit log and the outbox (one row per intended write, created
+before the marketplace call and completed on the same row); ``stock_event`` is the append-only
+ledger; ``webhook_event`` is the durable inbox. "Why did SKU X not reprice?" is one query on
+``action`` (see ``daemon.history``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from daemon.db.types import Money, UTCDateTime
+
+
+class ActionKind(StrEnum):
+    """What an action writes."""
+
+    PRICE = "price"
+    STOCK = "stock"
+
+
+class ActionStatus(StrEnum):
+    """Life of an action row (the outbox state machine).
+
+    planned → sent → confirmed | failed; planned → superseded (a newer intent for the same
+    listing replaced it before it was sent); blocked (a guard, pause or breaker refused it; never
+    sent); held (a decision not to change, recorded when its reason changes, so "why not?" has an
+    answer).
+    """
+
+    PLANNED = "planned"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SUPERSEDED = "superseded"
+    HELD = "held"
+
+
+OPEN_STATUSES = (ActionStatus.PLANNED, ActionStatus.SENT)
+
+
+class StockEventKind(StrEnum):
+    """Ledger entry kinds; ``count`` resets on-hand to an absolute number."""
+
+    RECEIPT = "receipt"
+    ORDER = "order"
+    CANCEL = "cancel"
+    RETURN = "return"
+    ADJUSTMENT = "adjustment"
+    COUNT = "count"
+
+
+def _money(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=sa.Column(Money(), nullable=nullable))
+
+
+def _time(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=sa.Column(sa.JSON, nullable=False))
+
+
+class Product(SQLModel, table=True):
+    """A seller SKU: cost, price bounds, tags and kit components (shared by every channel)."""
+
+    __tablename__ = "product"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=200, sa_column_kwargs={"unique": True}, nullable=False)
+    title: str | None = Field(default=None, max_length=500)
+    currency: str = Field(default="USD", max_length=3)
+    cost: Decimal | None = _money()
+    fees: Decimal | None = _money()
+    min_price: Decimal | None = _money()
+    max_price: Decimal | None = _money()
+    tags: list[str] = _json(list)
+    kit_components: dict[str, int] = _json(dict)
+    created_at: datetime = _time(nullable=False)
+    updated_at: datetime = _time(nullable=False)
+
+
+class Listing(SQLModel, table=True):
+    """A product offered on one channel, identified by (channel, sku)."""
+
+    __tablename__ = "listing"
+    __table_args__ = (sa.UniqueConstraint("channel", "sku", name="uq_listing_channel_sku"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    sku: str = Field(max_length=200, index=True)
+    external_id: str | None = Field(default=None, max_length=200)
+    external_ids: dict[str, str] = _json(dict)
+    fulfillment: str = Field(default="merchant", max_length=20)
+    currency: str = Field(default="USD", max_length=3)
+    price: Decimal | None = _money()
+    quantity: int | None = None
+    status: str = Field(default="active", max_length=30)
+    # Digest of the last decision recorded for this listing, so an unchanged "hold" is not
+    # written again every pass (the action log stays bounded and still explains itself).
+    last_decision: str | None = Field(default=None, max_length=64)
+    discovered_at: datetime = _time(nullable=False)
+    updated_at: datetime = _time(nullable=False)
+
+
+class StockEvent(SQLModel, table=True):
+    """Append-only ledger entry; ``external_ref`` is unique so a replayed event applies once."""
+
+    __tablename__ = "stock_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(max_length=200, index=True)
+    kind: str = Field(max_length=20)
+    delta: int
+    counted: int | None = None
+    external_ref: str = Field(max_length=300, sa_column_kwargs={"unique": True}, nullable=False)
+    channel: str | None = Field(default=None, max_length=100)
+    note: str | None = Field(default=None, max_length=500)
+    occurred_at: datetime = _time(nullable=False)
+    recorded_at: datetime = _time(nullable=False)
+
+
+class OfferSnapshot(SQLModel, table=True):
+    """Competitor offers and the Buy Box for one listing, as seen at one time."""
+
+    __tablename__ = "offer_snapshot"
+    __table_args__ = (sa.Index("ix_offer_snapshot_listing_time", "channel", "sku", "observed_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    sku: str = Field(max_length=200)
+    source: str = Field(max_length=20)
+    buy_box_price: Decimal | None = _money()
+    buy_box_seller: str | None = Field(default=None, max_length=100)
+    reference_price: Decimal | None = _money()
+    offers: list[dict[str, Any]] = _json(list)
+    observed_at: datetime = _time(nullable=False)
+
+
+class Action(SQLModel, table=True):
+    """One intended write (price or stock) and its outcome: the audit log and the outbox."""
+
+    __tablename__ = "action"
+    __table_args__ = (
+        sa.Index("ix_action_open", "channel", "kind", "status"),
+        sa.Index("ix_action_sku_time", "sku", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    pass_id: str = Field(max_length=40, index=True)
+    kind: str = Field(max_length=10)
+    channel: str = Field(max_length=100)
+    sku: str = Field(max_length=200)
+    status: str = Field(max_length=20)
+    old_price: Decimal | None = _money()
+    new_price: Decimal | None = _money()
+    currency: str | None = Field(default=None, max_length=3)
+    # Bounds sent with a price (marketplace-side min/max are a second, independent guard).
+    floor: Decimal | None = _money()
+    ceiling: Decimal | None = _money()
+    old_quantity: int | None = None
+    new_quantity: int | None = None
+    strategy: str | None = Field(default=None, max_length=50)
+    rule: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=1000)
+    trace: list[dict[str, Any]] = _json(list)
+    guard_verdicts: list[dict[str, Any]] = _json(list)
+    idempotency_key: str = Field(max_length=80, sa_column_kwargs={"unique": True}, nullable=False)
+    attempts: int = 0
+    response_code: str | None = Field(default=None, max_length=100)
+    response_message: str | None = Field(default=None, max_length=2000)
+    marketplace_ref: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _time(nullable=False)
+    sent_at: datetime | None = _time()
+    completed_at: datetime | None = _time()
+
+
+class WebhookEvent(SQLModel, table=True):
+    """Durable webhook inbox: stored (deduped) before the sender gets its 2xx."""
+
+    __tablename__ = "webhook_event"
+    __table_args__ = (sa.UniqueConstraint("channel", "dedupe_key", name="uq_webhook_dedupe"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    dedupe_key: str = Field(max_length=200)
+    topic: str = Field(max_length=100)
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    received_at: datetime = _time(nullable=False)
+    processed_at: datetime | None = _time(index=True)
+    outcome: str | None = Field(default=None, max_length=30)
+    error: str | None = Field(default=None, max_length=2000)
+
+
+class ChannelState(SQLModel, table=True):
+    """Operator switches and health per channel; channel ``*`` is the global kill switch."""
+
+    __tablename__ = "channel_state"
+
+    channel: str = Field(primary_key=True, max_length=100)
+    paused: bool = False
+    paused_reason: str | None = Field(default=None, max_length=500)
+    breaker_tripped: bool = False
+    breaker_reason: str | None = Field(default=None, max_length=1000)
+    last_success_at: datetime | None = _time()
+    last_error_at: datetime | None = _time()
+    last_error: str | None = Field(default=None, max_length=2000)
+    updated_at: datetime = _time(nullable=False)
+
+
+ALL_CHANNELS = "*"

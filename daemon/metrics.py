@@ -1,0 +1,61 @@
+"""Prometheus metrics, on a registry owned by the running daemon (no global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    """The daemon's metrics: passes, actions, push latency and webhooks."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.passes = Counter(
+            "repricerd_passes_total",
+            "Passes run, by pass and outcome",
+            ["pass_name", "outcome"],
+            registry=self.registry,
+        )
+        self.pass_seconds = Histogram(
+            "repricerd_pass_duration_seconds",
+            "Wall time of a pass",
+            ["pass_name"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=self.registry,
+        )
+        self.actions = Counter(
+            "repricerd_actions_total",
+            "Action rows by kind and final status",
+            ["kind", "status"],
+            registry=self.registry,
+        )
+        self.push_seconds = Histogram(
+            "repricerd_push_latency_seconds",
+            "Marketplace push call latency",
+            ["channel", "kind"],
+            registry=self.registry,
+        )
+        self.webhooks = Counter(
+            "repricerd_webhooks_total",
+            "Webhook deliveries by channel and outcome",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.open_intents = Gauge(
+            "repricerd_open_intents",
+            "Actions planned or sent, not yet completed",
+            registry=self.registry,
+        )
+        self.paused = Gauge(
+            "repricerd_channel_paused",
+            "1 if writes to the channel are paused or its breaker tripped",
+            ["channel"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """Exposition text for ``GET /metrics``."""
+        return generate_latest(self.registry)

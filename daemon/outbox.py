@@ -1,0 +1,354 @@
+"""The single write path: action rows are intents first, then sent, then completed in place.
+
+Every price or quantity change is inserted as a ``planned`` action with an idempotency key
+*before* any marketplace call. The dispatcher marks a batch ``sent`` (committed) before calling
+the channel and writes each outcome onto the same rows afterwards. A crash between the two
+leaves ``sent`` rows that start-up re-drives with the same keys, so the marketplace sees a retry,
+never a second, different write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import Channel, PriceUpdate, PushResult, PushStatus, StockUpdate
+from daemon.clock import Clock
+from daemon.controls import write_block_reason
+from daemon.db.engine import Database
+from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.errors import ChannelAuthError, RejectedUpdateError, TransientChannelError
+from daemon.metrics import Metrics
+
+ACTIONS = Action.__table__  # type: ignore[attr-defined]
+LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+MAX_ATTEMPTS = 8
+INSERT_CHUNK = 5000
+log = structlog.get_logger("repricerd.outbox")
+
+
+def new_idempotency_key() -> str:
+    """A fresh 128-bit random key; retries of the same intent reuse the key stored on its row."""
+    return secrets.token_hex(16)
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch round did for one channel and kind."""
+
+    sent: int = 0
+    confirmed: int = 0
+    accepted: int = 0
+    failed: int = 0
+    retry: int = 0
+    superseded: int = 0
+    blocked_reason: str | None = None
+
+
+class Outbox:
+    """Records intents and drives them through a channel; one dispatcher per (channel, kind)."""
+
+    def __init__(self, db: Database, clock: Clock, metrics: Metrics) -> None:
+        self.db = db
+        self.clock = clock
+        self.metrics = metrics
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def record(
+        self,
+        rows: Sequence[dict[str, Any]],
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+    ) -> int:
+        """Insert action rows (intents, blocked or held decisions) with set-based inserts.
+
+        ``also`` runs in the same transaction (e.g. remembering each listing's last decision).
+        """
+        if not rows and also is None:
+            return 0
+        async with self.db.write() as conn:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                await conn.execute(sa.insert(ACTIONS), list(rows[start : start + INSERT_CHUNK]))
+            if also is not None:
+                await also(conn)
+        for (kind, status), count in Counter((r["kind"], r["status"]) for r in rows).items():
+            self.metrics.actions.labels(kind, status).inc(count)
+        return len(rows)
+
+    async def dispatch(
+        self, channel: Channel, kind: ActionKind, *, redrive: bool = False
+    ) -> DispatchReport:
+        """Send open intents of ``kind`` to ``channel``; ``redrive`` also resends ``sent`` rows."""
+        lock = self._locks.setdefault((channel.name, kind.value), asyncio.Lock())
+        async with lock:
+            return await self._dispatch(channel, kind, redrive=redrive)
+
+    async def _dispatch(
+        self, channel: Channel, kind: ActionKind, *, redrive: bool
+    ) -> DispatchReport:
+        report = DispatchReport()
+        pending = await self._pending(channel.name, kind, redrive, report)
+        size = (
+            channel.capabilities.max_price_batch
+            if kind is ActionKind.PRICE
+            else channel.capabilities.max_stock_batch
+        )
+        for start in range(0, len(pending), size):
+            async with self.db.read() as conn:
+                reason = await write_block_reason(conn, channel.name)
+            if reason:
+                # The kill switch works between batches; queued intents stay queued.
+                report.blocked_reason = reason
+                log.warning(
+                    "dispatch_blocked",
+                    channel=channel.name,
+                    kind=kind.value,
+                    reason=reason,
+                    queued=len(pending) - start,
+                )
+                break
+            await self._send_batch(channel, kind, pending[start : start + size], report)
+        self.metrics.open_intents.set(await self.count_open())
+        return report
+
+    async def _pending(
+        self, channel: str, kind: ActionKind, redrive: bool, report: DispatchReport
+    ) -> list[Any]:
+        statuses = [ActionStatus.PLANNED.value]
+        if redrive:
+            statuses.append(ActionStatus.SENT.value)
+        query = (
+            sa.select(ACTIONS, LISTINGS.c.external_id)
+            .select_from(
+                ACTIONS.outerjoin(
+                    LISTINGS,
+                    sa.and_(
+                        LISTINGS.c.channel == ACTIONS.c.channel, LISTINGS.c.sku == ACTIONS.c.sku
+                    ),
+                )
+            )
+            .where(
+                ACTIONS.c.channel == channel,
+                ACTIONS.c.kind == kind.value,
+                ACTIONS.c.status.in_(statuses),
+            )
+            .order_by(ACTIONS.c.id)
+        )
+        if redrive:
+            # An ACCEPTED write is waiting for reconcile to verify it, not for a resend.
+            query = query.where(
+                sa.or_(
+                    ACTIONS.c.status == ActionStatus.PLANNED.value,
+                    ACTIONS.c.response_code.is_(None),
+                )
+            )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        newest: dict[str, Any] = {}
+        stale: list[int] = []
+        for row in rows:
+            if row.sku in newest:
+                stale.append(newest[row.sku].id)  # a newer intent for the same listing wins
+            newest[row.sku] = row
+        if stale:
+            async with self.db.write() as conn:
+                for start in range(0, len(stale), 900):
+                    await conn.execute(
+                        sa.update(ACTIONS)
+                        .where(ACTIONS.c.id.in_(stale[start : start + 900]))
+                        .values(status=ActionStatus.SUPERSEDED.value, completed_at=self.clock.now())
+                    )
+            report.superseded = len(stale)
+            self.metrics.actions.labels(kind.value, ActionStatus.SUPERSEDED.value).inc(len(stale))
+        return list(newest.values())
+
+    async def _send_batch(
+        self, channel: Channel, kind: ActionKind, rows: Sequence[Any], report: DispatchReport
+    ) -> None:
+        ids = [row.id for row in rows]
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.id.in_(ids))
+                .values(
+                    status=ActionStatus.SENT.value,
+                    attempts=ACTIONS.c.attempts + 1,
+                    sent_at=self.clock.now(),
+                    response_code=None,
+                    response_message=None,
+                )
+            )
+        report.sent += len(rows)
+        started = time.perf_counter()
+        try:
+            if kind is ActionKind.PRICE:
+                results = await channel.push_prices([_price_update(row) for row in rows])
+            else:
+                results = await channel.push_stock([_stock_update(row) for row in rows])
+        except RejectedUpdateError as err:
+            results = [
+                PushResult(row.idempotency_key, PushStatus.REJECTED, err.code, str(err))
+                for row in rows
+            ]
+        except (TransientChannelError, ChannelAuthError) as err:
+            # Not applied as far as we know; the same keys go out again on the next round.
+            results = [
+                PushResult(
+                    row.idempotency_key, PushStatus.RETRY, err.code or type(err).__name__, str(err)
+                )
+                for row in rows
+            ]
+            log.warning(
+                "push_failed",
+                channel=channel.name,
+                kind=kind.value,
+                error=str(err),
+                batch=len(rows),
+            )
+        finally:
+            self.metrics.push_seconds.labels(channel.name, kind.value).observe(
+                time.perf_counter() - started
+            )
+        await self._complete(channel.name, kind, rows, results, report)
+
+    async def _complete(
+        self,
+        channel: str,
+        kind: ActionKind,
+        rows: Sequence[Any],
+        results: Sequence[PushResult],
+        report: DispatchReport,
+    ) -> None:
+        by_key = {result.idempotency_key: result for result in results}
+        now = self.clock.now()
+        updates: list[dict[str, Any]] = []
+        applied: list[dict[str, Any]] = []
+        for row in rows:
+            result = by_key.get(row.idempotency_key) or PushResult(
+                row.idempotency_key, PushStatus.RETRY, "NO_RESULT", "the channel returned no result"
+            )
+            status, completed = _outcome(result, row.attempts + 1)
+            code = result.code or ("ACCEPTED" if status is ActionStatus.SENT else None)
+            updates.append(
+                {
+                    "b_id": row.id,
+                    "b_status": status.value,
+                    "b_code": code,
+                    "b_message": (result.message or "")[:2000] or None,
+                    "b_ref": result.marketplace_ref,
+                    "b_completed": now if completed else None,
+                }
+            )
+            counter = {
+                ActionStatus.CONFIRMED: "confirmed",
+                ActionStatus.FAILED: "failed",
+                ActionStatus.PLANNED: "retry",
+                ActionStatus.SENT: "accepted",
+            }[status]
+            setattr(report, counter, getattr(report, counter) + 1)
+            self.metrics.actions.labels(kind.value, status.value).inc()
+            if status is ActionStatus.CONFIRMED:
+                applied.append(
+                    {
+                        "b_channel": channel,
+                        "b_sku": row.sku,
+                        "b_now": now,
+                        "b_value": row.new_price if kind is ActionKind.PRICE else row.new_quantity,
+                    }
+                )
+            if status is ActionStatus.FAILED:
+                log.warning(
+                    "push_rejected",
+                    channel=channel,
+                    sku=row.sku,
+                    kind=kind.value,
+                    code=result.code,
+                    message=result.message,
+                )
+        column = LISTINGS.c.price if kind is ActionKind.PRICE else LISTINGS.c.quantity
+        async with self.db.write() as conn:
+            await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.id == sa.bindparam("b_id"))
+                .values(
+                    status=sa.bindparam("b_status"),
+                    response_code=sa.bindparam("b_code"),
+                    response_message=sa.bindparam("b_message"),
+                    marketplace_ref=sa.bindparam("b_ref"),
+                    completed_at=sa.bindparam("b_completed"),
+                ),
+                updates,
+            )
+            if applied:
+                # The listing row holds the last confirmed value: the "old" of the next decision.
+                await conn.execute(
+                    sa.update(LISTINGS)
+                    .where(
+                        LISTINGS.c.channel == sa.bindparam("b_channel"),
+                        LISTINGS.c.sku == sa.bindparam("b_sku"),
+                    )
+                    .values(
+                        {column.name: sa.bindparam("b_value"), "updated_at": sa.bindparam("b_now")}
+                    ),
+                    applied,
+                )
+
+    async def count_open(self) -> int:
+        """Actions planned or sent and not yet completed."""
+        async with self.db.read() as conn:
+            return int(
+                (
+                    await conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(ACTIONS)
+                        .where(
+                            ACTIONS.c.status.in_(
+                                [ActionStatus.PLANNED.value, ActionStatus.SENT.value]
+                            )
+                        )
+                    )
+                ).scalar_one()
+            )
+
+
+def _outcome(result: PushResult, attempts: int) -> tuple[ActionStatus, bool]:
+    """Map a push result to (row status, completed?)."""
+    if result.status is PushStatus.CONFIRMED:
+        return ActionStatus.CONFIRMED, True
+    if result.status is PushStatus.ACCEPTED:
+        return ActionStatus.SENT, False  # queued at the marketplace; reconcile verifies it
+    if result.status is PushStatus.REJECTED:
+        return ActionStatus.FAILED, True
+    if attempts >= MAX_ATTEMPTS:
+        return ActionStatus.FAILED, True
+    return ActionStatus.PLANNED, False
+
+
+def _price_update(row: Any) -> PriceUpdate:
+    return PriceUpdate(
+        sku=row.sku,
+        price=row.new_price,
+        currency=row.currency or "USD",
+        idempotency_key=row.idempotency_key,
+        floor=row.floor,
+        ceiling=row.ceiling,
+        external_id=row.external_id,
+    )
+
+
+def _stock_update(row: Any) -> StockUpdate:
+    return StockUpdate(
+        sku=row.sku,
+        quantity=row.new_quantity,
+        idempotency_key=row.idempotency_key,
+        expected=row.old_quantity,
+        external_id=row.external_id,
+    )

@@ -1,0 +1,240 @@
+"""The periodic passes (reprice, stock sync, reconcile) and start-up re-drive of open intents."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
+from typing import Any, Final
+
+import sqlalchemy as sa
+import structlog
+
+from connectors.base import Channel
+from daemon.allocation import allocate
+from daemon.controls import record_health
+from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.ledger import on_hand
+from daemon.listings import refresh_listings
+from daemon.outbox import new_idempotency_key
+from daemon.pricing import plan_and_record
+from daemon.runtime import Runtime
+from daemon.snapshots import by_sku, load_listing_rows, sku_like, store_observations
+
+LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+ACTIONS = Action.__table__  # type: ignore[attr-defined]
+PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile")
+log = structlog.get_logger("repricerd.passes")
+
+ChannelStep = Callable[[Runtime, Channel, str, str | None], Awaitable[dict[str, Any]]]
+
+
+async def _each_channel(
+    rt: Runtime, step: ChannelStep, pass_id: str, channels: Sequence[str], sku_glob: str | None
+) -> dict[str, Any]:
+    """Run ``step`` for every selected channel concurrently; one channel's failure is its own."""
+
+    async def guarded(channel: Channel) -> dict[str, Any]:
+        structlog.contextvars.bind_contextvars(channel=channel.name)
+        try:
+            result = await step(rt, channel, pass_id, sku_glob)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            log.exception("channel_pass_failed", error=str(err))
+            await record_health(
+                rt.db, rt.clock, channel=channel.name, error=f"{type(err).__name__}: {err}"
+            )
+            return {"error": f"{type(err).__name__}: {err}"}
+        await record_health(rt.db, rt.clock, channel=channel.name, error=None)
+        return result
+
+    selected = rt.selected(tuple(channels))
+    results = await asyncio.gather(*(guarded(ch) for ch in selected))
+    return {ch.name: result for ch, result in zip(selected, results, strict=True)}
+
+
+async def reprice_channel(
+    rt: Runtime, channel: Channel, pass_id: str, sku_glob: str | None
+) -> dict[str, Any]:
+    """Decide every listing of one channel, record the decisions and send the changes."""
+    rows = await load_listing_rows(rt.db, channel.name, sku_glob)
+    if not rows:
+        return {"listings": 0}
+    observations = await channel.fetch_competitor_offers([row.sku for row in rows])
+    await store_observations(rt.db, channel.name, observations)
+    async with rt.db.read() as conn:
+        stock = await on_hand(conn)
+    counts = await plan_and_record(
+        rt.outbox,
+        rows,
+        channel=channel.name,
+        pass_id=pass_id,
+        now=rt.clock.now(),
+        pricing=rt.settings.pricing,
+        observations=by_sku(observations),
+        on_hand=stock,
+    )
+    sent = await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    recorded = counts.pop("recorded")
+    return {
+        "listings": len(rows),
+        "decisions": counts,
+        "recorded": recorded,
+        "dispatch": asdict(sent),
+    }
+
+
+async def stock_channel(
+    rt: Runtime, channel: Channel, pass_id: str, sku_glob: str | None
+) -> dict[str, Any]:
+    """Publish ledger-derived quantities to one channel through the write path."""
+    if channel.capabilities.stock_is_marketplace_held:
+        return {"skipped": "stock is held by the marketplace"}
+    query = sa.select(LISTINGS.c.sku, LISTINGS.c.quantity, LISTINGS.c.fulfillment).where(
+        LISTINGS.c.channel == channel.name, LISTINGS.c.status == "active"
+    )
+    if sku_glob:
+        query = query.where(LISTINGS.c.sku.like(sku_like(sku_glob), escape="\\"))
+    async with rt.db.read() as conn:
+        listings = (await conn.execute(query)).all()
+        stock = await on_hand(conn)
+    now, inventory = rt.clock.now(), rt.settings.inventory
+    intents, unknown = [], 0
+    for row in listings:
+        if row.fulfillment == "marketplace":
+            continue  # FBA/WFS units are the marketplace's to count, never ours to write
+        if row.sku not in stock:
+            unknown += 1  # never counted: publishing 0 would delist stock we know nothing about
+            continue
+        target = allocate(stock[row.sku], channel.name, inventory)
+        if target is None or target == row.quantity:
+            continue
+        intents.append(
+            {
+                "pass_id": pass_id,
+                "kind": ActionKind.STOCK.value,
+                "channel": channel.name,
+                "sku": row.sku,
+                "status": ActionStatus.PLANNED.value,
+                "old_quantity": row.quantity,
+                "new_quantity": target,
+                "reason": f"ledger on hand {stock[row.sku]} → publish {target}",
+                "trace": [
+                    {
+                        "step": "allocation",
+                        "verdict": "target",
+                        "detail": f"on_hand={stock[row.sku]} buffer/share/max → {target}",
+                    }
+                ],
+                "guard_verdicts": [],
+                "idempotency_key": new_idempotency_key(),
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    await rt.outbox.record(intents)
+    sent = await rt.outbox.dispatch(channel, ActionKind.STOCK)
+    return {
+        "listings": len(listings),
+        "intents": len(intents),
+        "never_counted": unknown,
+        "dispatch": asdict(sent),
+    }
+
+
+async def reconcile_channel(
+    rt: Runtime, channel: Channel, pass_id: str, sku_glob: str | None
+) -> dict[str, Any]:
+    """Re-read the channel, record drift, verify accepted writes, then repair stock."""
+    live = await channel.fetch_listings()
+    report = await refresh_listings(rt.db, rt.clock, channel.name, live)
+    for drift in report.drift:
+        log.warning(
+            "drift_detected",
+            sku=drift.sku,
+            field=drift.field,
+            known=str(drift.known),
+            live=str(drift.live),
+        )
+    verified = await _verify_accepted(rt, channel.name, {item.sku: item for item in live})
+    repaired = await stock_channel(rt, channel, pass_id, sku_glob)
+    return {
+        "live": report.seen,
+        "new": report.new,
+        "drift": len(report.drift),
+        "verified": verified,
+        "stock": repaired,
+    }
+
+
+async def _verify_accepted(rt: Runtime, channel: str, live: dict[str, Any]) -> dict[str, int]:
+    """Confirm writes a marketplace accepted (queued) once the live value shows them."""
+    async with rt.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    ACTIONS.c.id,
+                    ACTIONS.c.sku,
+                    ACTIONS.c.kind,
+                    ACTIONS.c.new_price,
+                    ACTIONS.c.new_quantity,
+                ).where(
+                    ACTIONS.c.channel == channel,
+                    ACTIONS.c.status == ActionStatus.SENT.value,
+                    ACTIONS.c.response_code == "ACCEPTED",
+                )
+            )
+        ).all()
+    confirmed: list[int] = []
+    failed: list[int] = []
+    for row in rows:
+        item = live.get(row.sku)
+        value = None if item is None else (item.price if row.kind == "price" else item.quantity)
+        wanted = row.new_price if row.kind == "price" else row.new_quantity
+        (confirmed if value == wanted else failed).append(row.id)
+    now = rt.clock.now()
+    async with rt.db.write() as conn:
+        if confirmed:
+            await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.id.in_(confirmed))
+                .values(status=ActionStatus.CONFIRMED.value, completed_at=now)
+            )
+        if failed:
+            await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.id.in_(failed))
+                .values(
+                    status=ActionStatus.FAILED.value,
+                    completed_at=now,
+                    response_code="NOT_APPLIED",
+                    response_message="accepted by the marketplace but not live at reconcile",
+                )
+            )
+    return {"confirmed": len(confirmed), "not_applied": len(failed)}
+
+
+async def redrive(rt: Runtime) -> dict[str, Any]:
+    """Re-send intents a crash left planned or in flight, with their original keys."""
+    results: dict[str, Any] = {}
+    for channel in rt.selected():
+        for kind in ActionKind:
+            report = await rt.outbox.dispatch(channel, kind, redrive=True)
+            if report.sent or report.superseded:
+                results[f"{channel.name}:{kind.value}"] = asdict(report)
+    return results
+
+
+async def run_named_pass(
+    rt: Runtime, name: str, pass_id: str, channels: Sequence[str] = (), sku_glob: str | None = None
+) -> dict[str, Any]:
+    """Run one pass by name over the selected channels."""
+    steps: dict[str, ChannelStep] = {
+        "reprice": reprice_channel,
+        "stock_sync": stock_channel,
+        "reconcile": reconcile_channel,
+    }
+    if name not in steps:
+        raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
+    return await _each_channel(rt, steps[name], pass_id, channels, sku_glob)

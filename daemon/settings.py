@@ -1,0 +1,155 @@
+"""The configuration schema: strict pydantic models for every top-level YAML key.
+
+Top-level keys: ``database``, ``server``, ``schedule``, ``channels``, ``inventory``, ``pricing``,
+``catalog``. Unknown keys are errors. Secrets are ``SecretStr`` and must be ``${ENV}`` references.
+Relative paths (SQLite file, CSV files) are relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+
+from connectors.mock.models import MockSettings
+from strategies.guards import GuardSettings
+from strategies.rules import Rule
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+CHANNEL_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+
+
+MAX_DURATION_S = 366 * 86400
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``90``, ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` (a bare number is seconds); > 0."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError("a duration like 30s, 5m, 1h or 1d")
+    # NaN fails both comparisons; infinity and absurd values fail the upper bound.
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise ValueError("a duration must be more than 0 and at most 366d")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Strict):
+    """``server``: the HTTP listener (webhooks, health, metrics, operator trigger)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
+    webhook_max_bytes: int = Field(default=256 * 1024, ge=1024, le=10 * 1024 * 1024)
+    sync_token: SecretStr | None = Field(default=None, description="bearer token for POST /sync")
+    shutdown_timeout_s: float = Field(default=6.0, gt=0, le=30)
+
+
+class ScheduleSettings(Strict):
+    """``schedule``: how often each periodic pass runs."""
+
+    reprice: Duration = timedelta(minutes=5)
+    stock_sync: Duration = timedelta(minutes=10)
+    reconcile: Duration = timedelta(hours=1)
+    misfire_grace: Duration = Field(
+        default=timedelta(seconds=60),
+        description="a pass that could not start on time still runs if this late",
+    )
+
+
+# One model per connector kind, each owned by its connector package.
+ChannelSettings = MockSettings
+
+
+class ChannelAllocation(Strict):
+    """``inventory.channels.<name>``: how much of the available stock a channel may show."""
+
+    buffer: int | None = Field(default=None, ge=0, description="overrides inventory.buffer")
+    share_pct: Decimal = Field(default=Decimal("100"), ge=0, le=100)
+    max: int | None = Field(default=None, ge=0)
+    exclude: bool = False
+
+
+class InventorySettings(Strict):
+    """``inventory``: buffers and per-channel allocation."""
+
+    buffer: int = Field(default=0, ge=0, description="units never offered anywhere")
+    channels: dict[str, ChannelAllocation] = Field(default_factory=dict)
+
+
+class PricingSettings(Strict):
+    """``pricing``: guards and the ordered rules (first match wins, last is the default)."""
+
+    guards: GuardSettings = GuardSettings()
+    rules: list[Rule] = Field(min_length=1)
+
+
+class CatalogSettings(Strict):
+    """``catalog``: defaults for products and an optional CSV imported at start-up."""
+
+    currency: Currency = "USD"
+    import_on_start: Path | None = None
+
+
+class Settings(Strict):
+    """The whole configuration file."""
+
+    database: str = "sqlite:///var/repricerd.db"
+    server: ServerSettings = ServerSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    channels: dict[Annotated[str, Field(pattern=CHANNEL_NAME)], ChannelSettings] = Field(
+        min_length=1
+    )
+    inventory: InventorySettings = InventorySettings()
+    pricing: PricingSettings
+    catalog: CatalogSettings = CatalogSettings()
+
+
+def semantic_problems(settings: Settings) -> list[tuple[tuple[str | int, ...], str]]:
+    """Cross-field checks pydantic cannot place on one field, each with its YAML path."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    names = set(settings.channels)
+    for name in settings.inventory.channels:
+        if name not in names:
+            problems.append((("inventory", "channels", name), f"unknown channel {name!r}"))
+    rules = settings.pricing.rules
+    for index, rule in enumerate(rules):
+        if rule.match is not None:
+            for channel in rule.match.channel:
+                if channel not in names:
+                    problems.append(
+                        (
+                            ("pricing", "rules", index, "match", "channel"),
+                            f"unknown channel {channel!r}",
+                        )
+                    )
+        elif index != len(rules) - 1:
+            problems.append(
+                (("pricing", "rules", index), "a rule without match must be the last (the default)")
+            )
+    if rules and rules[-1].match is not None:
+        problems.append(
+            (
+                ("pricing", "rules", len(rules) - 1, "match"),
+                "the last rule is the default: it must have no match",
+            )
+        )
+    return problems

@@ -1,0 +1,148 @@
+"""Build the frozen snapshots strategies read, from the database and fresh competitor data."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from connectors.base import CompetitorOffer, OfferObservation
+from daemon.db.engine import Database
+from daemon.db.models import Listing, OfferSnapshot, Product
+from strategies.base import Snapshot
+
+LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+PRODUCTS = Product.__table__  # type: ignore[attr-defined]
+OFFERS = OfferSnapshot.__table__  # type: ignore[attr-defined]
+
+
+def sku_like(glob: str) -> str:
+    """Translate a SKU glob (``*``, ``?``) into a SQL LIKE pattern with ``\\`` escapes."""
+    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+class ListingRow(NamedTuple):
+    """One listing joined with its product, as loaded for a reprice pass."""
+
+    sku: str
+    currency: str
+    price: Decimal | None
+    quantity: int | None
+    last_decision: str | None
+    cost: Decimal | None
+    fees: Decimal | None
+    min_price: Decimal | None
+    max_price: Decimal | None
+    tags: tuple[str, ...]
+
+
+async def load_listing_rows(
+    db: Database, channel: str, sku_glob: str | None = None
+) -> list[ListingRow]:
+    """Active listings of ``channel`` joined with their product (cost, bounds, tags)."""
+    query = (
+        sa.select(
+            LISTINGS.c.sku,
+            LISTINGS.c.currency,
+            LISTINGS.c.price,
+            LISTINGS.c.quantity,
+            LISTINGS.c.last_decision,
+            PRODUCTS.c.cost,
+            PRODUCTS.c.fees,
+            PRODUCTS.c.min_price,
+            PRODUCTS.c.max_price,
+            # Tags come back as JSON text, parsed once per distinct value (a shop has few).
+            sa.cast(PRODUCTS.c.tags, sa.Text),
+        )
+        .select_from(LISTINGS.outerjoin(PRODUCTS, PRODUCTS.c.sku == LISTINGS.c.sku))
+        .where(LISTINGS.c.channel == channel, LISTINGS.c.status == "active")
+        .order_by(LISTINGS.c.sku)
+    )
+    if sku_glob:
+        query = query.where(LISTINGS.c.sku.like(sku_like(sku_glob), escape="\\"))
+    async with db.read() as conn:
+        result = (await conn.execute(query)).all()
+    # Plain named tuples: SQLAlchemy Row attribute access costs ~1 µs, and a pass reads each
+    # row a dozen times.
+    parse = functools.lru_cache(maxsize=4096)(_parse_tags)
+    return [ListingRow._make((*row[:9], parse(row[9]))) for row in result]
+
+
+def _parse_tags(raw: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(raw)) if raw else ()
+
+
+def make_snapshot(
+    row: ListingRow,
+    *,
+    channel: str,
+    now: datetime,
+    observation: OfferObservation | None,
+    on_hand: int | None,
+) -> Snapshot:
+    """One listing's snapshot: listing + product + latest offers + stock."""
+    return Snapshot(
+        channel=channel,
+        sku=row.sku,
+        currency=row.currency,
+        now=now,
+        current_price=row.price,
+        cost=row.cost,
+        fees=row.fees,
+        min_price=row.min_price,
+        max_price=row.max_price,
+        tags=row.tags,
+        quantity=row.quantity,
+        stock_on_hand=on_hand,
+        offers=observation.offers if observation else (),
+        buy_box_price=observation.buy_box_price if observation else None,
+        reference_price=observation.reference_price if observation else None,
+    )
+
+
+def _offer_json(offer: CompetitorOffer) -> dict[str, Any]:
+    return {
+        "seller_id": offer.seller_id,
+        "price": str(offer.price),
+        "shipping": str(offer.shipping),
+        "fulfillment": offer.fulfillment,
+        "rating_pct": offer.rating_pct,
+        "rating_count": offer.rating_count,
+        "buy_box": offer.is_buy_box_winner,
+        "own": offer.is_own,
+    }
+
+
+async def store_observations(
+    db: Database, channel: str, observations: Sequence[OfferObservation]
+) -> None:
+    """Append offer snapshots (one row per listing observation) with a set-based insert."""
+    rows = [
+        {
+            "channel": channel,
+            "sku": obs.sku,
+            "source": obs.source,
+            "observed_at": obs.observed_at,
+            "buy_box_price": obs.buy_box_price,
+            "buy_box_seller": obs.buy_box_seller,
+            "reference_price": obs.reference_price,
+            "offers": [_offer_json(o) for o in obs.offers],
+        }
+        for obs in observations
+    ]
+    if not rows:
+        return
+    async with db.write() as conn:
+        for start in range(0, len(rows), 5000):
+            await conn.execute(sa.insert(OFFERS), rows[start : start + 5000])
+
+
+def by_sku(observations: Sequence[OfferObservation]) -> Mapping[str, OfferObservation]:
+    """Index observations by SKU (the newest wins)."""
+    return {obs.sku: obs for obs in sorted(observations, key=lambda o: o.observed_at)}

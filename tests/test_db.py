@@ -1,0 +1,90 @@
+"""The schema, migrations and column types behave the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from daemon.db.engine import Database
+from daemon.db.migrate import current_revision, head_revision, upgrade
+from daemon.db.models import Product
+
+
+async def test_migrations_reach_head_and_are_idempotent(db: Database) -> None:
+    """Upgrading twice leaves the database at the head revision."""
+    assert await current_revision(db) == head_revision()
+    before, after = await upgrade(db)
+    assert before == after == head_revision()
+
+
+async def test_migrations_match_the_models(db: Database) -> None:
+    """The migrated schema equals the SQLModel metadata (no forgotten migration)."""
+    async with db.read() as conn:
+        diff = await conn.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), SQLModel.metadata)
+        )
+    # Money is a TypeDecorator whose DDL is chosen per dialect; type comparisons of it are noise.
+    diff = [d for d in diff if not (isinstance(d, list) and d and d[0][0] == "modify_type")]
+    assert diff == []
+
+
+async def test_money_round_trips_exactly(db: Database) -> None:
+    """A price stored and read back is the same Decimal, to the last digit."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    async with db.write() as conn:
+        await conn.execute(
+            sa.insert(Product.__table__),  # type: ignore[attr-defined]
+            [
+                {
+                    "sku": "A",
+                    "cost": Decimal("19.99"),
+                    "min_price": Decimal("0.1"),
+                    "tags": [],
+                    "kit_components": {},
+                    "created_at": now,
+                    "updated_at": now,
+                    "currency": "USD",
+                }
+            ],
+        )
+    async with db.read() as conn:
+        row = (await conn.execute(sa.select(Product.__table__))).one()  # type: ignore[attr-defined]
+    assert row.cost == Decimal("19.99")
+    assert row.min_price == Decimal("0.1")
+    assert row.created_at == now
+    assert row.created_at.tzinfo is not None
+
+
+async def test_naive_datetimes_are_refused(db: Database) -> None:
+    """Times must be aware UTC; a naive one is a bug, not something to guess about."""
+    with pytest.raises(sa.exc.StatementError):
+        async with db.write() as conn:
+            await conn.execute(
+                sa.insert(Product.__table__),  # type: ignore[attr-defined]
+                [
+                    {
+                        "sku": "A",
+                        "tags": [],
+                        "kit_components": {},
+                        "currency": "USD",
+                        "created_at": datetime(2026, 1, 1),
+                        "updated_at": datetime(2026, 1, 1),
+                    }
+                ],
+            )
+
+
+async def test_sqlite_runs_in_wal_with_busy_timeout(sqlite_db: Database) -> None:
+    """SQLite connections use WAL and wait for the writer instead of failing."""
+    async with sqlite_db.read() as conn:
+        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        timeout = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar()
+    assert mode == "wal"
+    assert timeout is not None
+    assert timeout >= 5000

@@ -1,0 +1,242 @@
+"""The single write path: intent before the call, outcome on the same row, crash re-drive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.base import PriceUpdate, PushResult, StockUpdate
+from daemon import controls
+from daemon.clock import ManualClock
+from daemon.db.engine import Database
+from daemon.db.models import ActionKind, StockEventKind
+from daemon.ledger import on_hand, record_count, record_movement
+from daemon.metrics import Metrics
+from daemon.outbox import MAX_ATTEMPTS, Outbox, new_idempotency_key
+from tests.daemon_fixtures import ACTIONS, actions, make_runtime, seed, settings
+
+D = Decimal
+
+
+def stock_intent(sku: str, qty: int, now: Any, old: int | None = 0) -> dict[str, Any]:
+    """A planned stock action row."""
+    return {
+        "pass_id": "t",
+        "kind": "stock",
+        "channel": "alpha",
+        "sku": sku,
+        "status": "planned",
+        "old_quantity": old,
+        "new_quantity": qty,
+        "reason": "test",
+        "trace": [],
+        "guard_verdicts": [],
+        "idempotency_key": new_idempotency_key(),
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+def price_intent(sku: str, price: str, now: Any) -> dict[str, Any]:
+    """A planned price action row."""
+    return {
+        "pass_id": "t",
+        "kind": "price",
+        "channel": "alpha",
+        "sku": sku,
+        "status": "planned",
+        "old_price": D("20.00"),
+        "new_price": D(price),
+        "currency": "USD",
+        "floor": D("1.00"),
+        "ceiling": D("99.00"),
+        "reason": "test",
+        "trace": [],
+        "guard_verdicts": [],
+        "idempotency_key": new_idempotency_key(),
+        "attempts": 0,
+        "created_at": now,
+    }
+
+
+class Crash(BaseException):
+    """Stands in for kill -9: nothing after the marketplace call runs."""
+
+
+async def test_intent_is_committed_as_sent_before_the_marketplace_call(
+    db: Database, clock: ManualClock
+) -> None:
+    """When the channel is called, its rows are already durable with status 'sent'."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    channel = rt.channels["alpha"]
+    original = channel.push_prices
+    seen: list[list[str]] = []
+
+    async def spying(updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        async with db.read() as conn:
+            rows = (
+                await conn.execute(sa.select(ACTIONS.c.status, ACTIONS.c.idempotency_key))
+            ).all()
+        seen.append(
+            [r.status for r in rows if r.idempotency_key in {u.idempotency_key for u in updates}]
+        )
+        return await original(updates)
+
+    channel.push_prices = spying  # type: ignore[method-assign]
+    await rt.outbox.record([price_intent("A", "18.00", clock.now())])
+    await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    assert seen == [["sent"]]
+    [row] = await actions(db)
+    assert row.status == "confirmed"
+    assert row.attempts == 1
+    await rt.close()
+
+
+async def test_crash_after_the_call_is_redriven_with_the_same_key_and_applied_once(
+    db: Database, clock: ManualClock
+) -> None:
+    """A write that reached the marketplace before a crash is resent on restart, effect once."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}, {"sku": "B"}], listed_on=("alpha",))
+    channel = rt.channels["alpha"]
+    original = channel.push_stock
+
+    async def crashing(updates: Sequence[StockUpdate]) -> list[PushResult]:
+        await original(updates)
+        raise Crash
+
+    channel.push_stock = crashing  # type: ignore[method-assign]
+    await rt.outbox.record([stock_intent("A", 5, clock.now()), stock_intent("B", 3, clock.now())])
+    with contextlib.suppress(Crash):
+        await rt.outbox.dispatch(channel, ActionKind.STOCK)
+    assert {row.status for row in await actions(db)} == {"sent"}
+
+    channel.push_stock = original  # type: ignore[method-assign]
+    restarted = Outbox(db, clock, Metrics())  # a new process: no in-memory state survives
+    assert (
+        await restarted.dispatch(channel, ActionKind.STOCK)
+    ).sent == 0  # normal rounds skip 'sent'
+    report = await restarted.dispatch(channel, ActionKind.STOCK, redrive=True)
+    assert report.confirmed == 2
+    rows = await actions(db)
+    assert [(r.status, r.attempts) for r in rows] == [("confirmed", 2), ("confirmed", 2)]
+    market = channel.market  # type: ignore[attr-defined]
+    assert all(market.deliveries[r.idempotency_key] == 2 for r in rows)
+    assert all(market.effects[r.idempotency_key] == 1 for r in rows)
+    assert (market.listings["A"].quantity, market.listings["B"].quantity) == (5, 3)
+    await rt.close()
+
+
+async def test_newest_intent_supersedes_older_unsent_ones(db: Database, clock: ManualClock) -> None:
+    """Three queued quantities for one SKU: only the newest is sent, the others are superseded."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    await rt.outbox.record([stock_intent("A", q, clock.now()) for q in (4, 3, 2)])
+    report = await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.STOCK)
+    assert (report.sent, report.superseded) == (1, 2)
+    assert [r.status for r in await actions(db)] == ["superseded", "superseded", "confirmed"]
+    assert rt.channels["alpha"].market.listings["A"].quantity == 2  # type: ignore[attr-defined]
+    await rt.close()
+
+
+async def test_pause_stops_writes_and_keeps_intents_queued(
+    db: Database, clock: ManualClock
+) -> None:
+    """The kill switch blocks dispatch; resume lets the same intents go."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    await controls.pause(db, clock, channel=None, reason="incident 42")
+    await rt.outbox.record([price_intent("A", "18.00", clock.now())])
+    report = await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
+    assert report.sent == 0
+    assert report.blocked_reason is not None
+    assert "incident 42" in report.blocked_reason
+    assert [r.status for r in await actions(db)] == ["planned"]
+    await controls.resume(db, clock, channel=None)
+    await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
+    assert [r.status for r in await actions(db)] == ["confirmed"]
+    await rt.close()
+
+
+async def test_channel_pause_and_breaker_are_per_channel(db: Database, clock: ManualClock) -> None:
+    """A tripped breaker on one channel blocks it alone until resumed."""
+    rt = await make_runtime(db, clock, settings())
+    await controls.trip_breaker(db, clock, channel="alpha", reason="40% of listings moved")
+    async with db.read() as conn:
+        assert "breaker" in (await controls.write_block_reason(conn, "alpha") or "")
+        assert await controls.write_block_reason(conn, "beta") is None
+    await controls.resume(db, clock, channel="alpha")
+    async with db.read() as conn:
+        assert await controls.write_block_reason(conn, "alpha") is None
+    await rt.close()
+
+
+async def test_transient_failures_stay_open_then_fail_after_the_attempt_cap(
+    db: Database, clock: ManualClock
+) -> None:
+    """A 503 puts the intent back to planned with the error; after MAX_ATTEMPTS it fails."""
+    rt = await make_runtime(
+        db, clock, settings(channels={"alpha": {"kind": "mock", "fail_rate": 1.0}})
+    )
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    await rt.outbox.record([price_intent("A", "18.00", clock.now())])
+    await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
+    [row] = await actions(db)
+    assert (row.status, row.attempts) == ("planned", 1)
+    assert row.response_message is not None
+    assert "503" in row.response_message
+    for _ in range(MAX_ATTEMPTS - 1):
+        await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
+    [row] = await actions(db)
+    assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
+    await rt.close()
+
+
+async def test_marketplace_rejection_is_recorded_with_its_code_and_never_retried(
+    db: Database, clock: ManualClock
+) -> None:
+    """A 4xx-style rejection marks the row failed with the marketplace's code and message."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await rt.outbox.record([price_intent("GHOST", "18.00", clock.now())])
+    await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
+    await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
+    [row] = await actions(db)
+    assert (row.status, row.response_code, row.attempts) == ("failed", "NOT_FOUND", 1)
+    assert row.response_message is not None
+    assert "GHOST" in row.response_message
+    await rt.close()
+
+
+async def test_concurrent_read_then_write_transactions_never_deadlock(
+    db: Database, clock: ManualClock
+) -> None:
+    """Fifty concurrent read-modify-write ledger transactions all commit, with exact totals."""
+    await record_count(db, sku="A", counted=100, external_ref="count-1", at=clock.now())
+    results = await asyncio.gather(
+        *(
+            record_movement(
+                db,
+                sku="A",
+                kind=StockEventKind.ORDER,
+                delta=-1,
+                external_ref=f"o-{i % 40}",
+                at=clock.now(),
+            )
+            for i in range(50)
+        ),
+        *(
+            record_count(db, sku="B", counted=i, external_ref=f"c-{i}", at=clock.now())
+            for i in range(10)
+        ),
+    )
+    assert sum(results[:50]) == 40  # ten were replays of an external ref: applied once
+    async with db.read() as conn:
+        totals = await on_hand(conn)
+    assert totals["A"] == 60
+    assert totals["B"] in range(10)
