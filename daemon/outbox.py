@@ -76,7 +76,7 @@ class Outbox:
             return 0
         async with self.db.write() as conn:
             for start in range(0, len(rows), INSERT_CHUNK):
-                await conn.execute(sa.insert(ACTIONS), list(rows[start : start + INSERT_CHUNK]))
+                await self.db.insert_many(conn, ACTIONS, rows[start : start + INSERT_CHUNK])
             if also is not None:
                 await also(conn)
         for (kind, status), count in Counter((r["kind"], r["status"]) for r in rows).items():

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import hashlib
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import OfferObservation
+from daemon.bulk import gc_paused
+from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
 from daemon.outbox import Outbox, new_idempotency_key
 from daemon.settings import PricingSettings
@@ -43,23 +43,6 @@ def digest(outcome: Outcome) -> str:
     """A short fingerprint of a decision, to record an unchanged hold or block only once."""
     text = f"{outcome.verdict}|{outcome.rule}|{outcome.reason}|{outcome.price}"
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC around an allocation-heavy loop whose objects form no cycles.
-
-    At 100,000 decisions, CPython 3.11's generational collector re-scans the growing result list
-    over and over and more than doubles the loop's time; reference counting still frees
-    everything, and the collector runs again as soon as the loop ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def plan_prices(
@@ -163,6 +146,35 @@ async def plan_and_record(
     """
     counts = {verdict.value: 0 for verdict in Verdict}
     counts["recorded"] = 0
+    # The collector stays paused across the awaits too: the pass keeps 100,000 rows alive,
+    # and each full collection would re-scan all of them (see daemon.bulk).
+    with gc_paused():
+        await _plan_and_record_chunks(
+            outbox,
+            rows,
+            counts,
+            channel=channel,
+            pass_id=pass_id,
+            now=now,
+            pricing=pricing,
+            observations=observations,
+            on_hand=on_hand,
+        )
+    return counts
+
+
+async def _plan_and_record_chunks(
+    outbox: Outbox,
+    rows: Sequence[Any],
+    counts: dict[str, int],
+    *,
+    channel: str,
+    pass_id: str,
+    now: datetime,
+    pricing: PricingSettings,
+    observations: Mapping[str, OfferObservation],
+    on_hand: Mapping[str, int],
+) -> None:
     for start in range(0, len(rows), PLAN_CHUNK):
         plan = plan_prices(
             rows[start : start + PLAN_CHUNK],
@@ -175,25 +187,29 @@ async def plan_and_record(
         )
         for verdict, count in plan.counts.items():
             counts[verdict] += count
-        counts["recorded"] += await outbox.record(plan.actions, also=_digest_writer(channel, plan))
-    return counts
+        counts["recorded"] += await outbox.record(
+            plan.actions, also=_digest_writer(outbox.db, channel, plan)
+        )
 
 
-def _digest_writer(channel: str, plan: PricePlan) -> Callable[[AsyncConnection], Awaitable[None]]:
+def _digest_writer(
+    db: Database, channel: str, plan: PricePlan
+) -> Callable[[AsyncConnection], Awaitable[None]]:
     async def write(conn: AsyncConnection) -> None:
-        await remember_digests(conn, channel, plan.digests)
+        await remember_digests(db, conn, channel, plan.digests)
 
     return write
 
 
 async def remember_digests(
-    conn: AsyncConnection, channel: str, digests: Sequence[dict[str, Any]]
+    db: Database, conn: AsyncConnection, channel: str, digests: Sequence[dict[str, Any]]
 ) -> None:
     """Store each listing's latest decision fingerprint (inside the caller's transaction)."""
-    if digests:
-        await conn.execute(
-            sa.update(LISTINGS)
-            .where(LISTINGS.c.channel == channel, LISTINGS.c.sku == sa.bindparam("b_sku"))
-            .values(last_decision=sa.bindparam("b_digest")),
-            list(digests),
+    statement = (
+        sa.update(LISTINGS)
+        .where(
+            LISTINGS.c.channel == sa.bindparam("b_channel"), LISTINGS.c.sku == sa.bindparam("b_sku")
         )
+        .values(last_decision=sa.bindparam("b_digest"))
+    )
+    await db.execute_many(conn, statement, [{**d, "b_channel": channel} for d in digests])

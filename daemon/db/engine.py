@@ -9,11 +9,12 @@ snapshots and never block the writer.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,6 +24,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from daemon.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _json_dumps(value: Any) -> str:
+    # orjson: ~8x faster than json for the trace and offer columns written 100,000 at a time.
+    return orjson.dumps(value, default=str).decode()
+
+
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 
 def normalize_database_url(raw: str) -> URL:
@@ -53,19 +62,28 @@ class Database:
 
     def __init__(self, raw_url: str, *, echo: bool = False) -> None:
         self.url = normalize_database_url(raw_url)
+        # Compiled bulk statements, reused pass after pass (a compile costs milliseconds).
+        self._inserts: dict[tuple[str, tuple[str, ...]], sa.Insert] = {}
+        self._compiled: dict[
+            sa.Insert | sa.Update, tuple[str, tuple[str, ...], tuple[Any, ...]]
+        ] = {}
         self.dialect_name = self.url.get_backend_name()
         if self.is_sqlite:
             database = self.url.database or ""
             if database in ("", ":memory:"):
                 raise ConfigError("database: SQLite needs a file path (WAL needs a file)")
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self._writer = create_async_engine(self.url, echo=echo, pool_size=1, max_overflow=0)
-            self._reader = create_async_engine(self.url, echo=echo, pool_size=4, max_overflow=4)
+            self._writer = create_async_engine(
+                self.url, echo=echo, pool_size=1, max_overflow=0, **_JSON_CODEC
+            )
+            self._reader = create_async_engine(
+                self.url, echo=echo, pool_size=4, max_overflow=4, **_JSON_CODEC
+            )
             _configure_sqlite(self._writer, begin="BEGIN IMMEDIATE")
             _configure_sqlite(self._reader, begin="BEGIN")
         else:
             self._writer = create_async_engine(
-                self.url, echo=echo, pool_size=5, max_overflow=5, pool_pre_ping=True
+                self.url, echo=echo, pool_size=5, max_overflow=5, pool_pre_ping=True, **_JSON_CODEC
             )
             self._reader = self._writer
 
@@ -90,6 +108,52 @@ class Database:
         """Open a read-only snapshot (a transaction that is rolled back)."""
         async with self._reader.connect() as conn:
             yield conn
+
+    async def insert_many(
+        self, conn: AsyncConnection, table: sa.Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert many rows that share one set of keys (action rows, offer snapshots)."""
+        if not rows:
+            return
+        key = (table.name, tuple(rows[0]))
+        statement = self._inserts.get(key)
+        if statement is None:
+            values = {name: sa.bindparam(name, type_=table.c[name].type) for name in key[1]}
+            statement = self._inserts[key] = sa.insert(table).values(values)
+        await self.execute_many(conn, statement, rows)
+
+    async def execute_many(
+        self,
+        conn: AsyncConnection,
+        statement: sa.Insert | sa.Update,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Run one INSERT/UPDATE for many parameter sets (the 100,000-row paths).
+
+        PostgreSQL takes Core's batched executemany. On SQLite, Core builds the parameters row
+        by row (~40 µs for a 20-column action row, three times SQLite's own cost), so the
+        statement is compiled once here and the parameters are converted column by column with
+        each bind's own type processor, then handed to the driver as positional tuples.
+        """
+        if not rows:
+            return
+        if not self.is_sqlite:
+            await conn.execute(statement, list(rows))
+            return
+        plan = self._compiled.get(statement)
+        if plan is None:
+            compiled = statement.compile(dialect=conn.dialect)
+            names = tuple(compiled.positiontup or ())
+            processors = tuple(
+                compiled.binds[name].type.bind_processor(conn.dialect) for name in names
+            )
+            plan = self._compiled[statement] = (compiled.string, names, processors)
+        sql, names, processors = plan
+        columns = []
+        for name, processor in zip(names, processors, strict=True):
+            values = [row[name] for row in rows]
+            columns.append(list(map(_repeat_aware(processor), values)) if processor else values)
+        await conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
     def insert(self, table: sa.Table) -> Any:
         """Return the dialect's INSERT, which has ``on_conflict_do_nothing`` / ``_do_update``."""
@@ -124,6 +188,21 @@ class Database:
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
+
+
+def _repeat_aware(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Wrap a bind processor so a value repeated down a column (a pass's timestamp, its id)
+    is converted once."""
+    last_in: Any = object()
+    last_out: Any = None
+
+    def convert(value: Any) -> Any:
+        nonlocal last_in, last_out
+        if value is not last_in:
+            last_in, last_out = value, processor(value)
+        return last_out
+
+    return convert
 
 
 def _configure_sqlite(engine: AsyncEngine, *, begin: str) -> None:

@@ -39,19 +39,32 @@ class Money(TypeDecorator[Decimal]):
             raise ValueError(f"money must be finite, got {value}")
         if dialect.name == "postgresql":
             return value
-        return format(value, "f")
+        # Canonical text with at least cents, so reading back is a bare Decimal(text).
+        text = format(value, "f")
+        dot = text.find(".")
+        if dot == -1:
+            return text + ".00"
+        return text + "0" if len(text) - dot == 2 else text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        """Read back a canonical Decimal: at least cents, no padding beyond what was stored."""
-        if value is None:
-            return None
-        if isinstance(value, str) and len(value) > 3 and value[-3] == "." and "." not in value[:-3]:
-            return Decimal(value)  # exactly cents, the common case on SQLite: nothing to adjust
-        amount = value if isinstance(value, Decimal) else Decimal(str(value))
-        # PostgreSQL pads NUMERIC(18,4) to four places (18.0000); both backends answer 18.00.
-        if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-            amount = amount.normalize()
-        return amount.quantize(_CENT) if amount.as_tuple().exponent > -2 else amount  # type: ignore[operator]
+        """Read back a canonical Decimal (see ``money_value``)."""
+        return money_value(value)
+
+
+def money_value(value: Any) -> Decimal | None:
+    """A stored money value as a canonical Decimal: at least cents, no padding beyond that.
+
+    PostgreSQL pads NUMERIC(18,4) to four places (18.0000), SQLite keeps the text we stored
+    (18.00 or 18); both read back as 18.00. Bulk readers call this on raw driver values.
+    """
+    if value is None:
+        return None
+    if type(value) is str:
+        return Decimal(value)  # SQLite: stored in canonical form by process_bind_param
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        amount = amount.normalize()
+    return amount.quantize(_CENT) if amount.as_tuple().exponent > -2 else amount  # type: ignore[operator]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
