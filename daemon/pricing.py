@@ -149,47 +149,22 @@ async def plan_and_record(
     # The collector stays paused across the awaits too: the pass keeps 100,000 rows alive,
     # and each full collection would re-scan all of them (see daemon.bulk).
     with gc_paused():
-        await _plan_and_record_chunks(
-            outbox,
-            rows,
-            counts,
-            channel=channel,
-            pass_id=pass_id,
-            now=now,
-            pricing=pricing,
-            observations=observations,
-            on_hand=on_hand,
-        )
+        for start in range(0, len(rows), PLAN_CHUNK):
+            plan = plan_prices(
+                rows[start : start + PLAN_CHUNK],
+                channel=channel,
+                pass_id=pass_id,
+                now=now,
+                pricing=pricing,
+                observations=observations,
+                on_hand=on_hand,
+            )
+            for verdict, count in plan.counts.items():
+                counts[verdict] += count
+            counts["recorded"] += await outbox.record(
+                plan.actions, also=_digest_writer(outbox.db, channel, plan)
+            )
     return counts
-
-
-async def _plan_and_record_chunks(
-    outbox: Outbox,
-    rows: Sequence[Any],
-    counts: dict[str, int],
-    *,
-    channel: str,
-    pass_id: str,
-    now: datetime,
-    pricing: PricingSettings,
-    observations: Mapping[str, OfferObservation],
-    on_hand: Mapping[str, int],
-) -> None:
-    for start in range(0, len(rows), PLAN_CHUNK):
-        plan = plan_prices(
-            rows[start : start + PLAN_CHUNK],
-            channel=channel,
-            pass_id=pass_id,
-            now=now,
-            pricing=pricing,
-            observations=observations,
-            on_hand=on_hand,
-        )
-        for verdict, count in plan.counts.items():
-            counts[verdict] += count
-        counts["recorded"] += await outbox.record(
-            plan.actions, also=_digest_writer(outbox.db, channel, plan)
-        )
 
 
 def _digest_writer(
