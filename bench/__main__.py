@@ -9,9 +9,9 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import reprice_pass
+from bench import buy_box_pass, reprice_pass
 
-BENCHES = {"reprice_pass": reprice_pass.main}
+BENCHES = {"reprice_pass": reprice_pass.main, "buy_box_pass": buy_box_pass.main}
 
 
 def main() -> int:

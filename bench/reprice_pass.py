@@ -24,14 +24,16 @@ from daemon.db.migrate import upgrade
 from daemon.db.models import Listing, Product
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
-from daemon.pricing import plan_and_record
+from daemon.pricing import load_inputs, plan_and_record
 from daemon.settings import PricingSettings
 from daemon.snapshots import load_listing_rows
 
 CHANNEL = "bench"
 PRICING = PricingSettings.model_validate(
     {
-        "guards": {"min_margin_pct": 5, "max_step_pct": 10},
+        # The breaker would (rightly) stop a pass that moves every listing; the bench measures
+        # the write path, so it is set not to trip.
+        "guards": {"min_margin_pct": 5, "max_step_pct": 10, "breaker": {"share_pct": 100}},
         "rules": [
             {"match": {"sku": "CLEAR-*"}, "strategy": "cost_plus", "params": {"margin_pct": 10}},
             {"strategy": "cost_plus", "params": {"margin_pct": 30}},
@@ -92,16 +94,17 @@ async def one_pass(db: Database, outbox: Outbox) -> dict[str, Any]:
     """Load, decide, record: the measured part (the daemon's own functions)."""
     t0 = time.perf_counter()
     rows = await load_listing_rows(db, CHANNEL)
-    t1 = time.perf_counter()
-    counts = await plan_and_record(
-        outbox,
-        rows,
+    inputs = await load_inputs(
+        db,
         channel=CHANNEL,
-        pass_id="bench",
         now=datetime.now(UTC),
         pricing=PRICING,
         observations={},
-        on_hand={},
+        own_seller_ids=frozenset(),
+    )
+    t1 = time.perf_counter()
+    counts, _breaker = await plan_and_record(
+        outbox, rows, channel=CHANNEL, pass_id="bench", pricing=PRICING, inputs=inputs
     )
     t2 = time.perf_counter()
     recorded = counts.pop("recorded")

@@ -134,6 +134,8 @@ class ChannelCapabilities:
     stock_is_marketplace_held: bool = False
     compare_and_set_stock: bool = False
     sends_floor_and_ceiling: bool = False
+    # Our seller id on this marketplace: offers carrying it are ours, never competitors.
+    own_seller_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,19 @@ class WebhookDelivery:
     dedupe_key: str
     topic: str
     payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferChanged:
+    """The marketplace says the competition on a listing changed (ANY_OFFER_CHANGED,
+    BUY_BOX_CHANGED...); ``observation`` carries the new offers when the notification has them."""
+
+    sku: str
+    observation: OfferObservation | None = None
+
+
+# Everything a webhook can tell the daemon; order and inventory events join with stock sync.
+ChannelEvent = OfferChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,5 +202,12 @@ class Channel(Protocol):
         """Check the signature over the raw body and extract the dedupe key and topic.
 
         Raises ``WebhookAuthError`` for a missing or wrong signature.
+        """
+        ...
+
+    def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
+        """Turn a stored delivery into domain events ([] for topics the daemon ignores).
+
+        Raises ``ValueError`` for a payload that does not parse.
         """
         ...

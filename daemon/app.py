@@ -21,12 +21,15 @@ from daemon.clock import Clock, SystemClock
 from daemon.config import LoadedConfig
 from daemon.db.engine import Database, redacted_url
 from daemon.db.migrate import upgrade
+from daemon.inbox import InboxWorker
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
-from daemon.passes import PASS_NAMES, redrive, run_named_pass
+from daemon.passes import redrive, run_named_pass
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
+from daemon.snapshots import SkuSelection
+from daemon.triggers import Debouncer
 
 log = structlog.get_logger("repricerd.app")
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -42,7 +45,7 @@ class Passes:
         self.on_reload: list[Any] = []
 
     async def run(
-        self, name: str, channels: Sequence[str] = (), sku_glob: str | None = None
+        self, name: str, channels: Sequence[str] = (), selection: SkuSelection = None
     ) -> dict[str, Any]:
         """Run one pass now and return its per-channel summary."""
         task = asyncio.current_task()
@@ -55,7 +58,7 @@ class Passes:
                 if await self.rt.reload_if_changed():
                     for callback in self.on_reload:
                         callback()
-                result = await run_named_pass(self.rt, name, pass_id, channels, sku_glob)
+                result = await run_named_pass(self.rt, name, pass_id, channels, selection)
             except asyncio.CancelledError:
                 self.rt.metrics.passes.labels(name, "cancelled").inc()
                 raise
@@ -137,33 +140,40 @@ async def run_once(
     return 1 if failed else 0
 
 
-def _schedule(scheduler: AsyncIOScheduler, passes: Passes, rt: Runtime, *, first: bool) -> None:
-    """(Re)create the pass jobs from the config's schedule."""
+def _schedule(scheduler: AsyncIOScheduler, passes: Passes, rt: Runtime) -> None:
+    """(Re)create the pass jobs from the config's schedule (at start and after a reload)."""
     schedule = rt.settings.schedule
     grace = int(schedule.misfire_grace.total_seconds())
-    intervals: dict[str, timedelta] = {
+    # Reconcile first: it discovers listings. The offers poll is optional.
+    intervals: dict[str, timedelta | None] = {
         "reconcile": schedule.reconcile,
         "reprice": schedule.reprice,
         "stock_sync": schedule.stock_sync,
+        "offers": schedule.offers_poll,
     }
     now = rt.clock.now()
-    for offset, name in enumerate(PASS_NAMES[::-1]):  # reconcile first: it discovers listings
-        trigger = IntervalTrigger(seconds=intervals[name].total_seconds())
-        if first:
-            scheduler.add_job(
-                passes.run,
-                trigger,
-                args=[name],
-                id=name,
-                name=name,
-                coalesce=True,
-                max_instances=1,
-                misfire_grace_time=grace,
-                replace_existing=True,
-                next_run_time=now + timedelta(seconds=offset),
-            )
-        else:
-            scheduler.reschedule_job(name, trigger=trigger)
+    for offset, (name, interval) in enumerate(intervals.items()):
+        job = scheduler.get_job(name)
+        if interval is None:
+            if job is not None:
+                job.remove()
+            continue
+        trigger = IntervalTrigger(seconds=interval.total_seconds())
+        if job is not None:
+            if job.trigger.interval != trigger.interval:
+                job.reschedule(trigger)
+            continue
+        scheduler.add_job(
+            passes.run,
+            trigger,
+            args=[name],
+            id=name,
+            name=name,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=grace,
+            next_run_time=now + timedelta(seconds=offset),
+        )
 
 
 async def run_forever(
@@ -181,6 +191,15 @@ async def run_forever(
     rt = await start_runtime(config, redactor, clock)
     passes = Passes(rt)
     shutting_down = False
+    # Offer changes (webhook or poll) reprice just the SKUs concerned, debounced.
+    debouncer = Debouncer(
+        lambda channel, skus: passes.run("reprice", [channel], skus),
+        rt.settings.schedule.offer_debounce.total_seconds(),
+    )
+    rt.on_offer_change = debouncer.notify
+    inbox = InboxWorker(rt, on_offer_change=debouncer.notify)
+    for name in rt.channels:
+        inbox.wake(name)  # deliveries a previous process stored but did not process
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(rt.reload_if_changed()))
 
     ctx = ServerContext(
@@ -191,14 +210,14 @@ async def run_forever(
         channel_errors=lambda: rt.channel_errors,
         webhook_max_bytes=lambda: rt.settings.server.webhook_max_bytes,
         sync_token=lambda: rt.settings.server.sync_token,
-        on_webhook_stored=lambda channel: None,  # the inbox worker arrives with stock sync
+        on_webhook_stored=inbox.wake,
         request_pass=passes.request,
         shutting_down=lambda: shutting_down,
     )
     server = await start_server(ctx, rt.settings.server.host, rt.settings.server.port)
     scheduler = AsyncIOScheduler(timezone="UTC")
-    _schedule(scheduler, passes, rt, first=True)
-    passes.on_reload.append(lambda: _schedule(scheduler, passes, rt, first=False))
+    _schedule(scheduler, passes, rt)
+    passes.on_reload.append(lambda: _schedule(scheduler, passes, rt))
     scheduler.start()
     log.info(
         "daemon_ready",
@@ -217,6 +236,7 @@ async def run_forever(
         log.info("shutdown_started", in_flight=len(passes.tasks))
         scheduler.shutdown(wait=False)
         await server.stop()
+        await debouncer.close()
         timeout = rt.settings.server.shutdown_timeout_s
         pending = {t for t in passes.tasks if not t.done()}
         if pending:
@@ -227,6 +247,9 @@ async def run_forever(
         for task in pending:
             with suppress(asyncio.CancelledError, Exception):
                 await task
+        # Unfinished inbox rows stay unprocessed and are picked up at the next start.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(inbox.drain(), timeout=1.0)
         await rt.close()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

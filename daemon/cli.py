@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Coroutine
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -249,11 +250,65 @@ def _switch(config: str | None, channel: str | None, *, pause: bool, reason: str
             if pause:
                 await controls.pause(db, SystemClock(), channel=channel, reason=reason)
             else:
-                await controls.resume(db, SystemClock(), channel=channel)
+                rearm = timedelta(seconds=loaded.settings.pricing.guards.breaker.rearm_after_s)
+                await controls.resume(db, SystemClock(), channel=channel, rearm_after=rearm)
         finally:
             await db.dispose()
 
     _run(go())
+
+
+@main.command()
+@config_option
+@click.option("--channel", multiple=True, help="channel(s) to plan (default: all)")
+@click.option("--sku", "sku_glob", help="SKU glob, e.g. 'MUG-*'")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+def simulate(config: str | None, channel: tuple[str, ...], sku_glob: str | None, fmt: str) -> None:
+    """Plan one repricing pass from stored data: proposed changes and guard verdicts.
+
+    Writes nothing to marketplaces and records nothing.
+    """
+    import httpx
+
+    from connectors import CHANNELS
+    from connectors.base import ChannelDeps
+    from daemon.db.migrate import upgrade
+    from daemon.simulate import render_plan
+    from daemon.simulate import simulate as plan_pass
+
+    loaded = _load(config)
+    settings = loaded.settings
+    unknown = [c for c in channel if c not in settings.channels]
+    if unknown:
+        click.echo(f"error: unknown channel(s): {', '.join(unknown)}", err=True)
+        sys.exit(1)
+
+    async def go() -> Any:
+        db = _database(loaded)
+        async with httpx.AsyncClient() as http:
+            deps = ChannelDeps(http=http, clock=SystemClock())
+            # Built, never opened: only their seller ids are read (our offers are not rivals).
+            own = frozenset(
+                ch.capabilities.own_seller_id
+                for name, cfg in settings.channels.items()
+                if (ch := CHANNELS[cfg.kind](name, cfg, deps)).capabilities.own_seller_id
+            )
+        try:
+            await upgrade(db)
+            return await plan_pass(
+                db,
+                settings,
+                channels=channel or tuple(settings.channels),
+                sku_glob=sku_glob,
+                now=SystemClock().now(),
+                own_seller_ids=own,
+            )
+        finally:
+            await db.dispose()
+
+    # A table piped to a file or pager keeps full rows instead of wrapping at 80 columns.
+    width = None if sys.stdout.isatty() else (200 if fmt == "table" else 10_000)
+    render_plan(_run(go()), Console(width=width), fmt)  # type: ignore[arg-type]
 
 
 @main.command()

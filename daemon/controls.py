@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,13 +35,20 @@ async def pause(db: Database, clock: Clock, *, channel: str | None, reason: str)
     )
 
 
-async def resume(db: Database, clock: Clock, *, channel: str | None) -> None:
-    """Allow writes again and clear a tripped breaker (for one channel, or everywhere)."""
+async def resume(
+    db: Database, clock: Clock, *, channel: str | None, rearm_after: timedelta = timedelta(0)
+) -> None:
+    """Allow writes again and clear a tripped breaker (for one channel, or everywhere).
+
+    The breaker stays disarmed for ``rearm_after``: the operator has looked at the moves that
+    tripped it, and tripping again on the same moves would make ``resume`` useless.
+    """
     values = {
         "paused": False,
         "paused_reason": None,
         "breaker_tripped": False,
         "breaker_reason": None,
+        "breaker_rearm_at": clock.now() + rearm_after,
         "updated_at": clock.now(),
     }
     if channel is not None:
@@ -84,6 +92,22 @@ async def write_block_reason(conn: AsyncConnection, channel: str) -> str | None:
         if row.breaker_tripped:
             return f"circuit breaker tripped ({scope}): {row.breaker_reason}"
     return None
+
+
+async def breaker_armed(conn: AsyncConnection, channel: str, now: datetime) -> bool:
+    """False while a `resume` keeps the channel's breaker disarmed."""
+    rearm = (
+        (
+            await conn.execute(
+                sa.select(STATE.c.breaker_rearm_at).where(
+                    STATE.c.channel.in_([channel, ALL_CHANNELS])
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return not any(at is not None and at > now for at in rearm)
 
 
 async def record_health(db: Database, clock: Clock, *, channel: str, error: str | None) -> None:

@@ -10,34 +10,41 @@ from typing import Any, Final
 import sqlalchemy as sa
 import structlog
 
-from connectors.base import Channel
+from connectors.base import Channel, OfferObservation
 from daemon.allocation import allocate
-from daemon.controls import record_health
+from daemon.controls import breaker_armed, record_health, trip_breaker, write_block_reason
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
 from daemon.ledger import on_hand
 from daemon.listings import refresh_listings
 from daemon.outbox import new_idempotency_key
-from daemon.pricing import plan_and_record
+from daemon.pricing import load_inputs, plan_and_record
 from daemon.runtime import Runtime
-from daemon.snapshots import by_sku, load_listing_rows, sku_like, store_observations
+from daemon.snapshots import (
+    SkuSelection,
+    by_sku,
+    latest_observations,
+    load_listing_rows,
+    sku_clause,
+    store_observations,
+)
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
-PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile")
+PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers")
 log = structlog.get_logger("repricerd.passes")
 
-ChannelStep = Callable[[Runtime, Channel, str, str | None], Awaitable[dict[str, Any]]]
+ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[dict[str, Any]]]
 
 
 async def _each_channel(
-    rt: Runtime, step: ChannelStep, pass_id: str, channels: Sequence[str], sku_glob: str | None
+    rt: Runtime, step: ChannelStep, pass_id: str, channels: Sequence[str], selection: SkuSelection
 ) -> dict[str, Any]:
     """Run ``step`` for every selected channel concurrently; one channel's failure is its own."""
 
     async def guarded(channel: Channel) -> dict[str, Any]:
         structlog.contextvars.bind_contextvars(channel=channel.name)
         try:
-            result = await step(rt, channel, pass_id, sku_glob)
+            result = await step(rt, channel, pass_id, selection)
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -55,38 +62,55 @@ async def _each_channel(
 
 
 async def reprice_channel(
-    rt: Runtime, channel: Channel, pass_id: str, sku_glob: str | None
+    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
 ) -> dict[str, Any]:
     """Decide every listing of one channel, record the decisions and send the changes."""
-    rows = await load_listing_rows(rt.db, channel.name, sku_glob)
+    async with rt.db.read() as conn:
+        blocked = await write_block_reason(conn, channel.name)
+        armed = await breaker_armed(conn, channel.name, rt.clock.now())
+    if blocked:
+        # Nothing would be sent; deciding anyway would log a fresh intent per listing per pass.
+        # `repricerd simulate` shows what the pass would do.
+        return {"skipped": blocked}
+    rows = await load_listing_rows(rt.db, channel.name, selection)
     if not rows:
         return {"listings": 0}
     observations = await channel.fetch_competitor_offers([row.sku for row in rows])
     await store_observations(rt.db, channel.name, observations)
-    async with rt.db.read() as conn:
-        stock = await on_hand(conn)
-    counts = await plan_and_record(
+    pricing = rt.settings.pricing
+    inputs = await load_inputs(
+        rt.db,
+        channel=channel.name,
+        now=rt.clock.now(),
+        pricing=pricing,
+        observations=by_sku(observations),
+        own_seller_ids=rt.own_seller_ids(),
+    )
+    counts, tripped = await plan_and_record(
         rt.outbox,
         rows,
         channel=channel.name,
         pass_id=pass_id,
-        now=rt.clock.now(),
-        pricing=rt.settings.pricing,
-        observations=by_sku(observations),
-        on_hand=stock,
+        pricing=pricing,
+        inputs=inputs,
+        breaker_armed=armed,
     )
+    if tripped:
+        log.error("breaker_tripped", reason=tripped)
+        await trip_breaker(rt.db, rt.clock, channel=channel.name, reason=tripped)
     sent = await rt.outbox.dispatch(channel, ActionKind.PRICE)
     recorded = counts.pop("recorded")
     return {
         "listings": len(rows),
         "decisions": counts,
         "recorded": recorded,
+        "breaker": tripped,
         "dispatch": asdict(sent),
     }
 
 
 async def stock_channel(
-    rt: Runtime, channel: Channel, pass_id: str, sku_glob: str | None
+    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
 ) -> dict[str, Any]:
     """Publish ledger-derived quantities to one channel through the write path."""
     if channel.capabilities.stock_is_marketplace_held:
@@ -94,8 +118,7 @@ async def stock_channel(
     query = sa.select(LISTINGS.c.sku, LISTINGS.c.quantity, LISTINGS.c.fulfillment).where(
         LISTINGS.c.channel == channel.name, LISTINGS.c.status == "active"
     )
-    if sku_glob:
-        query = query.where(LISTINGS.c.sku.like(sku_like(sku_glob), escape="\\"))
+    query = query.where(sku_clause(LISTINGS.c.sku, selection))
     async with rt.db.read() as conn:
         listings = (await conn.execute(query)).all()
         stock = await on_hand(conn)
@@ -144,7 +167,7 @@ async def stock_channel(
 
 
 async def reconcile_channel(
-    rt: Runtime, channel: Channel, pass_id: str, sku_glob: str | None
+    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
 ) -> dict[str, Any]:
     """Re-read the channel, record drift, verify accepted writes, then repair stock."""
     live = await channel.fetch_listings()
@@ -158,7 +181,7 @@ async def reconcile_channel(
             live=str(drift.live),
         )
     verified = await _verify_accepted(rt, channel.name, {item.sku: item for item in live})
-    repaired = await stock_channel(rt, channel, pass_id, sku_glob)
+    repaired = await stock_channel(rt, channel, pass_id, selection)
     return {
         "live": report.seen,
         "new": report.new,
@@ -215,6 +238,31 @@ async def _verify_accepted(rt: Runtime, channel: str, live: dict[str, Any]) -> d
     return {"confirmed": len(confirmed), "not_applied": len(failed)}
 
 
+def _competition(obs: OfferObservation | None) -> tuple[Any, ...] | None:
+    """What an offer change means for repricing: the Buy Box and the competitors' prices."""
+    if obs is None:
+        return None
+    rivals = sorted((o.seller_id, o.landed_price) for o in obs.offers if not o.is_own)
+    return (obs.buy_box_price, obs.buy_box_seller, tuple(rivals))
+
+
+async def offers_channel(
+    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
+) -> dict[str, Any]:
+    """Poll competitor offers; store them; hand the SKUs whose competition changed to the
+    debounced reprice trigger (the poll side of event-driven repricing)."""
+    rows = await load_listing_rows(rt.db, channel.name, selection)
+    if not rows:
+        return {"listings": 0}
+    before = await latest_observations(rt.db, channel.name)
+    observations = await channel.fetch_competitor_offers([row.sku for row in rows])
+    await store_observations(rt.db, channel.name, observations)
+    changed = {o.sku for o in observations if _competition(o) != _competition(before.get(o.sku))}
+    if changed and rt.on_offer_change is not None:
+        rt.on_offer_change(channel.name, changed)
+    return {"listings": len(rows), "observed": len(observations), "changed": len(changed)}
+
+
 async def redrive(rt: Runtime) -> dict[str, Any]:
     """Re-send intents a crash left planned or in flight, with their original keys."""
     results: dict[str, Any] = {}
@@ -227,14 +275,19 @@ async def redrive(rt: Runtime) -> dict[str, Any]:
 
 
 async def run_named_pass(
-    rt: Runtime, name: str, pass_id: str, channels: Sequence[str] = (), sku_glob: str | None = None
+    rt: Runtime,
+    name: str,
+    pass_id: str,
+    channels: Sequence[str] = (),
+    selection: SkuSelection = None,
 ) -> dict[str, Any]:
     """Run one pass by name over the selected channels."""
     steps: dict[str, ChannelStep] = {
         "reprice": reprice_channel,
         "stock_sync": stock_channel,
         "reconcile": reconcile_channel,
+        "offers": offers_channel,
     }
     if name not in steps:
         raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
-    return await _each_channel(rt, steps[name], pass_id, channels, sku_glob)
+    return await _each_channel(rt, steps[name], pass_id, channels, selection)

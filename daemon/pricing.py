@@ -1,10 +1,11 @@
-"""The reprice pass for one channel: snapshot → strategy → guards → action rows → dispatch."""
+"""The reprice pass for one channel: snapshot → strategy → guards → breaker → action rows."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +16,13 @@ from connectors.base import OfferObservation
 from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
+from daemon.ledger import on_hand
 from daemon.outbox import Outbox, new_idempotency_key
 from daemon.settings import PricingSettings
-from daemon.snapshots import make_snapshot
+from daemon.signals import inventory_age_days, no_sales, peer_prices, recent_prices, units_sold
+from daemon.snapshots import ListingRow
+from strategies.base import Snapshot
+from strategies.breaker import breaker_verdict
 from strategies.engine import Outcome, decide
 from strategies.guards import Verdict
 
@@ -30,6 +35,74 @@ _STATUS = {
 }
 
 
+@dataclass(frozen=True)
+class PassInputs:
+    """What snapshots are built from besides the listing row, for one channel and pass."""
+
+    now: datetime
+    observations: Mapping[str, OfferObservation] = field(default_factory=dict)
+    on_hand: Mapping[str, int] = field(default_factory=dict)
+    sales: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    ages: Mapping[str, int] = field(default_factory=dict)
+    history: Mapping[str, tuple[tuple[datetime, Any], ...]] = field(default_factory=dict)
+    peers: Mapping[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
+    own_seller_ids: frozenset[str] = frozenset()
+
+
+async def load_inputs(
+    db: Database,
+    *,
+    channel: str,
+    now: datetime,
+    pricing: PricingSettings,
+    observations: Mapping[str, OfferObservation],
+    own_seller_ids: frozenset[str],
+) -> PassInputs:
+    """Load the ledger and history inputs of one channel's pass in a handful of queries."""
+    peers = {rule.reference for rule in pricing.guards.parity if rule.channel == channel}
+    async with db.read() as conn:
+        return PassInputs(
+            now=now,
+            observations=observations,
+            on_hand=await on_hand(conn),
+            sales=await units_sold(conn, now),
+            ages=await inventory_age_days(conn, now),
+            history=await recent_prices(conn, channel, now),
+            peers=await peer_prices(conn, channel, peers),
+            own_seller_ids=own_seller_ids,
+        )
+
+
+def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot:
+    """One listing's frozen snapshot: listing, product, offers, stock, sales and history."""
+    observation = inputs.observations.get(row.sku)
+    history = inputs.history.get(row.sku, ())
+    return Snapshot(
+        channel,
+        row.sku,
+        row.currency,
+        inputs.now,
+        row.price,
+        row.cost,
+        row.fees,
+        row.min_price,
+        row.max_price,
+        row.tags,
+        row.quantity,
+        inputs.on_hand.get(row.sku),
+        observation.offers if observation else (),
+        observation.buy_box_price if observation else None,
+        observation.buy_box_seller if observation else None,
+        observation.reference_price if observation else None,
+        inputs.own_seller_ids,
+        inputs.sales.get(row.sku) or no_sales(),
+        inputs.ages.get(row.sku),
+        history,
+        history[-1][0] if history else None,
+        inputs.peers.get(row.sku, ()),
+    )
+
+
 @dataclass
 class PricePlan:
     """Action rows to record and listing decision digests to remember, for one channel."""
@@ -37,6 +110,10 @@ class PricePlan:
     actions: list[dict[str, Any]]
     digests: list[dict[str, Any]]
     counts: dict[str, int]
+    # For each intent: (current price, the move the breaker judges). That is the strategy's own
+    # target when it wanted to go further than the guards let it: a collapse of competitor
+    # prices must trip the breaker even while the step guard keeps each move at 10 %.
+    moves: list[tuple[Any, Any]] = field(default_factory=list)
 
 
 def digest(outcome: Outcome) -> str:
@@ -46,37 +123,36 @@ def digest(outcome: Outcome) -> str:
 
 
 def plan_prices(
-    rows: Sequence[Any],
+    rows: Sequence[ListingRow],
     *,
     channel: str,
     pass_id: str,
-    now: datetime,
     pricing: PricingSettings,
-    observations: Mapping[str, OfferObservation],
-    on_hand: Mapping[str, int],
+    inputs: PassInputs,
+    every_decision: bool = False,
 ) -> PricePlan:
-    """Decide every listing; SEND becomes a planned intent, a changed hold/block is recorded."""
+    """Decide every listing; SEND becomes a planned intent, a changed hold/block is recorded.
+
+    ``every_decision`` keeps unchanged holds and blocks too (``repricerd simulate``).
+    """
     actions: list[dict[str, Any]] = []
     digests: list[dict[str, Any]] = []
+    moves: list[tuple[Any, Any]] = []
     counts: dict[str, int] = dict.fromkeys(Verdict, 0)
-    rules, guards = pricing.rules, pricing.guards
+    rules, guards, now = pricing.rules, pricing.guards, inputs.now
     with gc_paused():
         for row in rows:
-            snapshot = make_snapshot(
-                row,
-                channel=channel,
-                now=now,
-                observation=observations.get(row.sku),
-                on_hand=on_hand.get(row.sku),
-            )
-            outcome = decide(snapshot, rules, guards)
+            outcome = decide(make_snapshot(row, channel, inputs), rules, guards)
             counts[outcome.verdict] += 1
             # A send is always recorded; a hold or block only when it differs from the last one.
             fingerprint = None if outcome.verdict is Verdict.SEND else digest(outcome)
-            if fingerprint is not None and fingerprint == row.last_decision:
+            unchanged = fingerprint is not None and fingerprint == row.last_decision
+            if unchanged and not every_decision:
                 continue  # the same hold/block as last time: already explained in the log
             if fingerprint != row.last_decision:
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})
+            if outcome.verdict is Verdict.SEND:
+                moves.append((row.price, _judged(row.price, outcome)))
             actions.append(
                 action_row(
                     outcome,
@@ -88,7 +164,15 @@ def plan_prices(
                     currency=row.currency,
                 )
             )
-    return PricePlan(actions, digests, counts)
+    return PricePlan(actions, digests, counts, moves)
+
+
+def _judged(current: Any, outcome: Outcome) -> Any:
+    """The bigger of the strategy's wish and the guarded price, as a move from ``current``."""
+    wished, sent = outcome.decision.target, outcome.price
+    if current is None or wished is None or not wished.is_finite():
+        return sent
+    return wished if abs(wished - current) > abs(sent - current) else sent
 
 
 def action_row(
@@ -126,45 +210,72 @@ def action_row(
     }
 
 
+def apply_breaker(
+    plans: Sequence[PricePlan], *, total: int, pricing: PricingSettings
+) -> str | None:
+    """Block every intent of the pass if it would move too many listings too far at once."""
+    intents = [a for plan in plans for a in plan.actions if a["status"] == ActionStatus.PLANNED]
+    moves = [move for plan in plans for move in plan.moves]
+    reason = breaker_verdict(moves, total, pricing.guards.breaker)
+    if reason is None:
+        return None
+    step = {"step": "guard:breaker", "verdict": "blocked", "detail": reason}
+    for action in intents:
+        action.update(
+            status=ActionStatus.BLOCKED.value,
+            reason=f"circuit breaker: {reason}"[:1000],
+            guard_verdicts=[*action["guard_verdicts"], step],
+        )
+    for plan in plans:
+        # A breaker block is news every time: make sure the next pass's decision is recorded.
+        plan.digests = [{**d, "b_digest": None} for d in plan.digests]
+        plan.counts[Verdict.BLOCKED] += plan.counts[Verdict.SEND]
+        plan.counts[Verdict.SEND] = 0
+    return reason
+
+
 async def plan_and_record(
     outbox: Outbox,
-    rows: Sequence[Any],
+    rows: Sequence[ListingRow],
     *,
     channel: str,
     pass_id: str,
-    now: datetime,
     pricing: PricingSettings,
-    observations: Mapping[str, OfferObservation],
-    on_hand: Mapping[str, int],
-) -> dict[str, int]:
-    """Decide every row and record the resulting actions; return counts per verdict.
+    inputs: PassInputs,
+    breaker_armed: bool = True,
+) -> tuple[dict[str, int], str | None]:
+    """Decide every row, run the breaker over the whole pass, record the actions.
 
-    Works chunk by chunk: deciding is CPU work on the event loop, so between chunks the loop
-    answers webhooks and health checks (a chunk takes tens of milliseconds). Deciding in a
-    worker thread was measured slower: the driver thread needs the GIL for every row it binds
-    and convoys behind the deciding thread.
+    Returns counts per verdict (plus ``recorded``) and the breaker's reason if it tripped.
+    Deciding is CPU work on the event loop; between chunks the loop answers webhooks and
+    health checks. (Deciding in a worker thread was measured slower: the database driver's
+    thread needs the GIL for every row it binds and convoys behind the deciding thread.)
     """
-    counts = {verdict.value: 0 for verdict in Verdict}
-    counts["recorded"] = 0
+    plans = []
     # The collector stays paused across the awaits too: the pass keeps 100,000 rows alive,
     # and each full collection would re-scan all of them (see daemon.bulk).
     with gc_paused():
         for start in range(0, len(rows), PLAN_CHUNK):
-            plan = plan_prices(
-                rows[start : start + PLAN_CHUNK],
-                channel=channel,
-                pass_id=pass_id,
-                now=now,
-                pricing=pricing,
-                observations=observations,
-                on_hand=on_hand,
+            plans.append(
+                plan_prices(
+                    rows[start : start + PLAN_CHUNK],
+                    channel=channel,
+                    pass_id=pass_id,
+                    pricing=pricing,
+                    inputs=inputs,
+                )
             )
+            await asyncio.sleep(0)
+        tripped = apply_breaker(plans, total=len(rows), pricing=pricing) if breaker_armed else None
+        counts = {verdict.value: 0 for verdict in Verdict}
+        counts["recorded"] = 0
+        for plan in plans:
             for verdict, count in plan.counts.items():
                 counts[verdict] += count
             counts["recorded"] += await outbox.record(
                 plan.actions, also=_digest_writer(outbox.db, channel, plan)
             )
-    return counts
+    return counts, tripped
 
 
 def _digest_writer(
@@ -180,11 +291,12 @@ async def remember_digests(
     db: Database, conn: AsyncConnection, channel: str, digests: Sequence[dict[str, Any]]
 ) -> None:
     """Store each listing's latest decision fingerprint (inside the caller's transaction)."""
-    statement = (
-        sa.update(LISTINGS)
-        .where(
-            LISTINGS.c.channel == sa.bindparam("b_channel"), LISTINGS.c.sku == sa.bindparam("b_sku")
-        )
-        .values(last_decision=sa.bindparam("b_digest"))
-    )
-    await db.execute_many(conn, statement, [{**d, "b_channel": channel} for d in digests])
+    rows = [{**d, "b_channel": channel} for d in digests]
+    await db.execute_many(conn, _REMEMBER_DIGEST, rows)
+
+
+_REMEMBER_DIGEST = (
+    sa.update(LISTINGS)
+    .where(LISTINGS.c.channel == sa.bindparam("b_channel"), LISTINGS.c.sku == sa.bindparam("b_sku"))
+    .values(last_decision=sa.bindparam("b_digest"))
+)

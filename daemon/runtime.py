@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,8 @@ class Runtime:
     outbox: Outbox
     channels: dict[str, Channel] = field(default_factory=dict)
     channel_errors: dict[str, str | None] = field(default_factory=dict)
+    # Called with (channel, skus) when competition changed: the debounced reprice trigger.
+    on_offer_change: Callable[[str, set[str]], None] | None = None
     _channel_settings: dict[str, ChannelSettings] = field(default_factory=dict)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -55,6 +57,14 @@ class Runtime:
             else list(self.channels.values())
         )
         return [ch for ch in chosen if self.channel_errors.get(ch.name) is None]
+
+    def own_seller_ids(self) -> frozenset[str]:
+        """Our seller ids on every channel: offers from them are never competition."""
+        return frozenset(
+            ch.capabilities.own_seller_id
+            for ch in self.channels.values()
+            if ch.capabilities.own_seller_id
+        )
 
     async def open_channels(self) -> None:
         """Build and open every configured channel; failures are recorded, not fatal."""

@@ -69,6 +69,14 @@ class ScheduleSettings(Strict):
     reprice: Duration = timedelta(minutes=5)
     stock_sync: Duration = timedelta(minutes=10)
     reconcile: Duration = timedelta(hours=1)
+    offers_poll: Duration | None = Field(
+        default=None,
+        description="poll competitor offers this often and reprice what changed (off if unset)",
+    )
+    offer_debounce: Duration = Field(
+        default=timedelta(seconds=5),
+        description="an offer change waits this long for more before its SKUs are repriced",
+    )
     misfire_grace: Duration = Field(
         default=timedelta(seconds=60),
         description="a pass that could not start on time still runs if this late",
@@ -145,6 +153,15 @@ def semantic_problems(settings: Settings) -> list[tuple[tuple[str | int, ...], s
             problems.append(
                 (("pricing", "rules", index), "a rule without match must be the last (the default)")
             )
+    for index, parity in enumerate(settings.pricing.guards.parity):
+        for key in ("channel", "reference"):
+            if getattr(parity, key) not in names:
+                problems.append(
+                    (
+                        ("pricing", "guards", "parity", index, key),
+                        f"unknown channel {getattr(parity, key)!r}",
+                    )
+                )
     if rules and rules[-1].match is not None:
         problems.append(
             (

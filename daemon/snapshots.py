@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -16,11 +15,23 @@ from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import Listing, OfferSnapshot, Product
 from daemon.db.types import money_value
-from strategies.base import Snapshot
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 OFFERS = OfferSnapshot.__table__  # type: ignore[attr-defined]
+
+
+SkuSelection = str | frozenset[str] | None
+"""Which SKUs a pass covers: a glob (``MUG-*``), an explicit set, or ``None`` for all."""
+
+
+def sku_clause(column: sa.ColumnElement[str], selection: SkuSelection) -> sa.ColumnElement[bool]:
+    """A WHERE clause restricting ``column`` to the selection."""
+    if selection is None:
+        return sa.true()
+    if isinstance(selection, str):
+        return column.like(sku_like(selection), escape="\\")
+    return column.in_(sorted(selection))
 
 
 def sku_like(glob: str) -> str:
@@ -45,7 +56,7 @@ class ListingRow(NamedTuple):
 
 
 async def load_listing_rows(
-    db: Database, channel: str, sku_glob: str | None = None
+    db: Database, channel: str, selection: SkuSelection = None
 ) -> list[ListingRow]:
     """Active listings of ``channel`` joined with their product (cost, bounds, tags)."""
     raw = sa.String()  # read money and tags undecoded: converted below, in bulk
@@ -60,11 +71,13 @@ async def load_listing_rows(
             sa.cast(PRODUCTS.c.tags, sa.Text),
         )
         .select_from(LISTINGS.outerjoin(PRODUCTS, PRODUCTS.c.sku == LISTINGS.c.sku))
-        .where(LISTINGS.c.channel == channel, LISTINGS.c.status == "active")
+        .where(
+            LISTINGS.c.channel == channel,
+            LISTINGS.c.status == "active",
+            sku_clause(LISTINGS.c.sku, selection),
+        )
         .order_by(LISTINGS.c.sku)
     )
-    if sku_glob:
-        query = query.where(LISTINGS.c.sku.like(sku_like(sku_glob), escape="\\"))
     async with db.read() as conn:
         result = (await conn.execute(query)).all()
     # Plain named tuples, converted here in one loop: SQLAlchemy's per-column result processing
@@ -93,34 +106,6 @@ _MONEY_COLUMNS = ("cost", "fees", "min_price", "max_price")
 
 def _parse_tags(raw: str | None) -> tuple[str, ...]:
     return tuple(json.loads(raw)) if raw else ()
-
-
-def make_snapshot(
-    row: ListingRow,
-    *,
-    channel: str,
-    now: datetime,
-    observation: OfferObservation | None,
-    on_hand: int | None,
-) -> Snapshot:
-    """One listing's snapshot: listing + product + latest offers + stock."""
-    return Snapshot(
-        channel=channel,
-        sku=row.sku,
-        currency=row.currency,
-        now=now,
-        current_price=row.price,
-        cost=row.cost,
-        fees=row.fees,
-        min_price=row.min_price,
-        max_price=row.max_price,
-        tags=row.tags,
-        quantity=row.quantity,
-        stock_on_hand=on_hand,
-        offers=observation.offers if observation else (),
-        buy_box_price=observation.buy_box_price if observation else None,
-        reference_price=observation.reference_price if observation else None,
-    )
 
 
 def _offer_json(offer: CompetitorOffer) -> dict[str, Any]:
@@ -158,6 +143,45 @@ async def store_observations(
     async with db.write() as conn:
         for start in range(0, len(rows), 5000):
             await db.insert_many(conn, OFFERS, rows[start : start + 5000])
+
+
+async def latest_observations(db: Database, channel: str) -> dict[str, OfferObservation]:
+    """The newest stored offer snapshot of every listing of ``channel``."""
+    newest = (
+        sa.select(OFFERS.c.sku, sa.func.max(OFFERS.c.id).label("id"))
+        .where(OFFERS.c.channel == channel)
+        .group_by(OFFERS.c.sku)
+        .subquery()
+    )
+    query = sa.select(OFFERS).join(newest, newest.c.id == OFFERS.c.id)
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+    return {row.sku: _observation(row) for row in rows}
+
+
+def _observation(row: Any) -> OfferObservation:
+    offers = tuple(
+        CompetitorOffer(
+            seller_id=o["seller_id"],
+            price=Decimal(o["price"]),
+            shipping=Decimal(o["shipping"]),
+            fulfillment=o["fulfillment"],
+            rating_pct=o.get("rating_pct"),
+            rating_count=o.get("rating_count"),
+            is_buy_box_winner=bool(o.get("buy_box")),
+            is_own=bool(o.get("own")),
+        )
+        for o in row.offers
+    )
+    return OfferObservation(
+        sku=row.sku,
+        observed_at=row.observed_at,
+        offers=offers,
+        source=row.source,
+        buy_box_price=row.buy_box_price,
+        buy_box_seller=row.buy_box_seller,
+        reference_price=row.reference_price,
+    )
 
 
 def by_sku(observations: Sequence[OfferObservation]) -> Mapping[str, OfferObservation]:

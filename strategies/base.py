@@ -31,7 +31,12 @@ class StrategyParams(BaseModel):
 
 
 class Snapshot(NamedTuple):
-    """Everything a strategy may know about one listing at decision time (immutable)."""
+    """Everything a strategy may know about one listing at decision time (immutable).
+
+    Money is Decimal in the listing's currency; times are aware UTC. ``offers`` holds every
+    offer seen on the listing, ours included (``is_own``); strategies must never react to an
+    offer whose ``is_own`` is set or whose seller is in ``own_seller_ids``.
+    """
 
     channel: str
     sku: str
@@ -43,11 +48,48 @@ class Snapshot(NamedTuple):
     min_price: Decimal | None = None
     max_price: Decimal | None = None
     tags: tuple[str, ...] = ()
+    # Units published on this channel, and units on hand in the ledger (all channels).
     quantity: int | None = None
     stock_on_hand: int | None = None
     offers: tuple[CompetitorOffer, ...] = ()
     buy_box_price: Decimal | None = None
+    buy_box_seller: str | None = None
+    # Marketplace-supplied reference (competitive price threshold, reasonable price).
     reference_price: Decimal | None = None
+    # Our seller ids on every channel and account: never competitors.
+    own_seller_ids: frozenset[str] = frozenset()
+    # (window in days, units sold in that window), e.g. ((1, 2), (7, 9), (30, 41)).
+    units_sold: tuple[tuple[int, int], ...] = ()
+    # Age in days of the oldest unit on hand (FIFO over receipts and counts).
+    inventory_age_days: int | None = None
+    # Our own confirmed prices on this listing, oldest first, over the last 30 days.
+    recent_prices: tuple[tuple[datetime, Decimal], ...] = ()
+    # When our price on this listing last changed (confirmed), for cadences.
+    last_change_at: datetime | None = None
+    # Our current price of the same SKU on other channels, by channel name (parity guard).
+    peer_prices: tuple[tuple[str, Decimal], ...] = ()
+
+    def sold_in(self, days: int) -> int | None:
+        """Units sold in the last ``days`` days, if that window was loaded."""
+        for window, units in self.units_sold:
+            if window == days:
+                return units
+        return None
+
+    def days_of_cover(self, window_days: int = 30) -> Decimal | None:
+        """On-hand stock divided by the daily sales rate over ``window_days`` (None if unknown,
+        ``Decimal('Infinity')`` with stock and no sales)."""
+        sold = self.sold_in(window_days)
+        if self.stock_on_hand is None or sold is None:
+            return None
+        if sold <= 0:
+            return Decimal("Infinity") if self.stock_on_hand > 0 else ZERO
+        return Decimal(self.stock_on_hand) * window_days / sold
+
+    def competitors(self) -> tuple[CompetitorOffer, ...]:
+        """Offers that are not ours (by flag or by any of our seller ids)."""
+        own = self.own_seller_ids
+        return tuple(o for o in self.offers if not o.is_own and o.seller_id not in own)
 
 
 class TraceStep(NamedTuple):

@@ -9,9 +9,8 @@ from typing import NamedTuple
 from strategies import STRATEGIES
 from strategies.base import Decision, Snapshot, TraceStep
 from strategies.guards import GuardOutcome, GuardSettings, Verdict, apply_guards
-from strategies.rules import CostPlusRule, FixedRule, HoldRule, rule_label, select_rule
-
-AnyRule = HoldRule | FixedRule | CostPlusRule
+from strategies.rounding import Rounding, apply_rounding
+from strategies.rules import AnyRule, rule_label, select_rule
 
 
 class Outcome(NamedTuple):
@@ -61,11 +60,23 @@ def bounded(snapshot: Snapshot, rule: AnyRule) -> Snapshot:
     return snapshot._replace(min_price=low, max_price=high)
 
 
+def rounded(decision: Decision, rounding: Rounding) -> Decision:
+    """Apply the rule's price ending to the strategy's target (before the guards)."""
+    target = decision.target
+    if target is None or not target.is_finite():
+        return decision
+    result = apply_rounding(target, rounding)
+    if result == target:
+        return decision
+    step = TraceStep("rounding", rounding.mode, f"{target} → {result}")
+    return decision._replace(target=result, trace=(*decision.trace, step))
+
+
 def decide(snapshot: Snapshot, rules: Sequence[AnyRule], guards: GuardSettings) -> Outcome:
     """Select the first matching rule, run its strategy, and guard the result."""
     index, rule = select_rule(rules, sku=snapshot.sku, tags=snapshot.tags, channel=snapshot.channel)
     snapshot = bounded(snapshot, rule)
-    decision = run_strategy(rule, snapshot)
+    decision = rounded(run_strategy(rule, snapshot), rule.rounding)
     return Outcome(
         rule_label(index, rule), rule.strategy, decision, apply_guards(snapshot, decision, guards)
     )

@@ -11,6 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from strategies.competitive import BuyBoxParams, LowestPriceParams
+from strategies.inventory import ExcessInventoryParams, SalesVelocityParams
+from strategies.rounding import CENTS, Rounding
 from strategies.simple import CostPlusParams, FixedParams, HoldParams
 
 
@@ -50,6 +53,7 @@ class _RuleBase(BaseModel):
 
     name: str | None = None
     match: RuleMatch | None = None
+    rounding: Rounding = Field(default=CENTS, description="price endings before the guards")
     min_price: Decimal | None = Field(
         default=None,
         gt=0,
@@ -91,7 +95,44 @@ class CostPlusRule(_RuleBase):
     params: CostPlusParams
 
 
-Rule = Annotated[HoldRule | FixedRule | CostPlusRule, Field(discriminator="strategy")]
+class BuyBoxRule(_RuleBase):
+    """Beat / match / stay above the Buy Box; hold or probe upward while it is ours."""
+
+    strategy: Literal["buy_box"]
+    params: BuyBoxParams = BuyBoxParams()
+
+
+class LowestPriceRule(_RuleBase):
+    """Beat / match / stay above the lowest qualifying landed price."""
+
+    strategy: Literal["lowest_price"]
+    params: LowestPriceParams = LowestPriceParams()
+
+
+class ExcessInventoryRule(_RuleBase):
+    """Mark excess or aged stock down toward the floor; step back up when cover is short."""
+
+    strategy: Literal["excess_inventory"]
+    params: ExcessInventoryParams
+
+
+class SalesVelocityRule(_RuleBase):
+    """Raise or lower by a step when units sold in a window miss the target."""
+
+    strategy: Literal["sales_velocity"]
+    params: SalesVelocityParams
+
+
+AnyRule = (
+    HoldRule
+    | FixedRule
+    | CostPlusRule
+    | BuyBoxRule
+    | LowestPriceRule
+    | ExcessInventoryRule
+    | SalesVelocityRule
+)
+Rule = Annotated[AnyRule, Field(discriminator="strategy")]
 
 
 def rule_label(index: int, rule: _RuleBase) -> str:
@@ -100,12 +141,12 @@ def rule_label(index: int, rule: _RuleBase) -> str:
 
 
 def select_rule(
-    rules: Sequence[HoldRule | FixedRule | CostPlusRule],
+    rules: Sequence[AnyRule],
     *,
     sku: str,
     tags: Sequence[str],
     channel: str,
-) -> tuple[int, HoldRule | FixedRule | CostPlusRule]:
+) -> tuple[int, AnyRule]:
     """Return the first rule that matches (the config guarantees a default at the end)."""
     for index, rule in enumerate(rules):
         if rule.match is None or rule.match.matches(sku=sku, tags=tags, channel=channel):

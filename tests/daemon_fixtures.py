@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +13,7 @@ import httpx
 import sqlalchemy as sa
 
 from connectors.base import Fulfillment
-from connectors.mock.market import MockListing, MockMarket
+from connectors.mock.market import MockListing, MockMarket, make_competitors
 from daemon.clock import ManualClock
 from daemon.config import LoadedConfig
 from daemon.db.engine import Database
@@ -102,8 +103,14 @@ async def seed(
                     )
                 )
     for name in listed_on:
-        market: MockMarket = rt.channels[name].market  # type: ignore[attr-defined]
+        channel = rt.channels[name]
+        market: MockMarket = channel.market  # type: ignore[attr-defined]
+        rivals = channel.settings.competitors  # type: ignore[attr-defined]
         for p in products:
+            price = p.get("price", Decimal("20.00"))
+            market.competitors[p["sku"]] = make_competitors(
+                p["sku"], price, rivals, random.Random(f"{name}:{p['sku']}")
+            )
             market.listings[p["sku"]] = MockListing(
                 sku=p["sku"],
                 external_id=f"{name}-{p['sku']}",

@@ -49,17 +49,21 @@ def market(rt: Any, channel: str) -> Any:
 async def test_reprice_moves_toward_target_in_guarded_steps(
     db: Database, clock: ManualClock, products: list[dict[str, Any]]
 ) -> None:
-    """cost_plus wants 14.00 from 20.00; the 10 % step guard makes it 18.00, 16.20, 14.58, 14.00."""
+    """cost_plus wants 14.00 from 20.00: 10 % steps (18.00, 16.20), then the 25 %-a-day drift
+    guard stops it at 15.00 until a day has passed, when it reaches 14.00."""
     rt = await make_runtime(db, clock, settings())
     await seed(db, clock, rt, products)
     await run_named_pass(rt, "reconcile", "p0")
     seen = []
     for n in range(5):
+        if n == 4:
+            clock.advance(25 * 3600)
         await run_named_pass(rt, "reprice", f"p{n + 1}")
         seen.append(market(rt, "alpha").listings["MUG-1"].price)
-    assert seen == [D("18.00"), D("16.20"), D("14.58"), D("14.00"), D("14.00")]
+    assert seen == [D("18.00"), D("16.20"), D("15.00"), D("15.00"), D("14.00")]
     rows = await actions(db, kind="price", channel="alpha", sku="MUG-1")
-    assert [r.status for r in rows] == ["confirmed"] * 4 + ["held"]
+    assert [r.status for r in rows] == ["confirmed"] * 3 + ["held", "confirmed"]
+    assert any(step["step"] == "guard:max_drift" for step in rows[2].guard_verdicts)
     first = rows[0]
     assert (first.old_price, first.new_price) == (D("20.00"), D("18.00"))
     assert first.strategy == "cost_plus"

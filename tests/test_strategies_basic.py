@@ -123,7 +123,18 @@ def test_hold_never_proposes_a_price() -> None:
 
 def test_registry_names_the_strategies() -> None:
     """The STRATEGIES registry maps each YAML strategy name to its function."""
-    assert dict(STRATEGIES) == {"hold": hold, "fixed": fixed, "cost_plus": cost_plus}
+    assert {"hold": hold, "fixed": fixed, "cost_plus": cost_plus}.items() <= dict(
+        STRATEGIES
+    ).items()
+    assert set(STRATEGIES) == {
+        "hold",
+        "fixed",
+        "cost_plus",
+        "buy_box",
+        "lowest_price",
+        "excess_inventory",
+        "sales_velocity",
+    }
 
 
 # --- rule selection --------------------------------------------------------------------------
@@ -445,6 +456,7 @@ def scenarios(draw: st.DrawFn) -> tuple[Snapshot, list[Any], GuardSettings]:
     guards = GuardSettings(
         min_margin_pct=draw(st.sampled_from([D(0), D(5), D(20)]) | percent),
         max_step_pct=draw(st.decimals(D("0.01"), 100, places=2)),
+        max_daily_move_pct=draw(st.decimals(D("0.01"), 100, places=2)),
     )
     return snapshot, rules(rule), guards
 
@@ -459,7 +471,8 @@ def scenarios(draw: st.DrawFn) -> tuple[Snapshot, list[Any], GuardSettings]:
 @given(scenarios())
 def test_sent_prices_are_always_safe(scenario: tuple[Snapshot, list[Any], GuardSettings]) -> None:
     """Whatever the inputs, a SEND price is finite, positive, in cents, inside the bounds and
-    at most one (rounded) step from the current price unless a bound forced it further."""
+    within one (rounded) step and the 24 h drift band of the current price (the drift anchor
+    without history) unless a bound forced it further."""
     snapshot, config, guards = scenario
     outcome = decide(snapshot, config, guards)
     event(f"verdict: {outcome.verdict}")
@@ -495,11 +508,14 @@ def test_sent_prices_are_always_safe(scenario: tuple[Snapshot, list[Any], GuardS
         return
     assert price != current
     limit = current * guards.max_step_pct / 100
-    low = quantize(current - limit, CENT, ROUND_CEILING)
-    high = quantize(current + limit, CENT, ROUND_FLOOR)
+    # Without price history the 24 h drift anchor is the current price: both bands around it.
+    daily = current * guards.max_daily_move_pct / 100
+    low = quantize(current - min(limit, daily), CENT, ROUND_CEILING)
+    high = quantize(current + min(limit, daily), CENT, ROUND_FLOOR)
     if low <= price <= high:
-        # R8 exactly: the step band is rounded inward, so no move exceeds the limit.
+        # R8 exactly: the bands are rounded inward, so no move exceeds either limit.
         assert abs(price - current) <= limit
+        assert abs(price - current) <= daily
         event("send: within the step band")
         return
     # Outside the step band only when the whole band lay beyond a bound and the clamp moved the

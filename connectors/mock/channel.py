@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import random
 from collections.abc import Mapping, Sequence
 
 from connectors.base import (
     ChannelCapabilities,
     ChannelDeps,
+    ChannelEvent,
     ChannelListing,
     CompetitorOffer,
+    OfferChanged,
     OfferObservation,
     PriceUpdate,
     PushResult,
@@ -19,7 +22,13 @@ from connectors.base import (
     StockUpdate,
     WebhookDelivery,
 )
-from connectors.mock.const import EVENT_ID_HEADER, OWN_SELLER_ID, SIGNATURE_HEADER, TOPIC_HEADER
+from connectors.mock.const import (
+    EVENT_ID_HEADER,
+    OFFER_CHANGED_TOPIC,
+    OWN_SELLER_ID,
+    SIGNATURE_HEADER,
+    TOPIC_HEADER,
+)
 from connectors.mock.market import MockMarket, react, seed_market
 from connectors.mock.models import MockSettings
 from daemon.errors import TransientChannelError, WebhookAuthError, WebhookError
@@ -40,6 +49,7 @@ class MockChannel:
             stock_is_marketplace_held=settings.marketplace_held_stock,
             compare_and_set_stock=False,
             sends_floor_and_ceiling=True,
+            own_seller_id=OWN_SELLER_ID,
         )
         self._rng = random.Random(f"{settings.seed}:{name}")
         self.market = market or seed_market(
@@ -159,6 +169,16 @@ class MockChannel:
         return WebhookDelivery(
             dedupe_key=event_id, topic=headers.get(TOPIC_HEADER, "unknown"), payload=payload
         )
+
+    def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
+        """``offer_changed`` with ``{"sku": ...}`` or ``{"skus": [...]}``; other topics: none."""
+        if delivery.topic != OFFER_CHANGED_TOPIC:
+            return []
+        body = json.loads(delivery.payload)
+        skus = body.get("skus") or [body.get("sku")]
+        if not isinstance(skus, list) or not all(isinstance(s, str) and s for s in skus):
+            raise ValueError("offer_changed needs 'sku' or 'skus' (non-empty strings)")
+        return [OfferChanged(sku) for sku in skus]
 
     def _maybe_fail(self, operation: str) -> None:
         if self.settings.fail_rate and self._rng.random() < self.settings.fail_rate:

@@ -8,3 +8,5 @@ EVENT_ID_HEADER: Final = "X-Mock-Event-Id"
 TOPIC_HEADER: Final = "X-Mock-Topic"
 # Our own seller id on the simulated market: offers with it are ours, never competitors.
 OWN_SELLER_ID: Final = "SELF"
+# Topic of a competition change (the mock's ANY_OFFER_CHANGED): {"sku": ...} or {"skus": [...]}.
+OFFER_CHANGED_TOPIC: Final = "offer_changed"

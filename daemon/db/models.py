@@ -211,6 +211,8 @@ class ChannelState(SQLModel, table=True):
     paused_reason: str | None = Field(default=None, max_length=500)
     breaker_tripped: bool = False
     breaker_reason: str | None = Field(default=None, max_length=1000)
+    # Set by `resume`: the breaker is not evaluated again before this time.
+    breaker_rearm_at: datetime | None = _time()
     last_success_at: datetime | None = _time()
     last_error_at: datetime | None = _time()
     last_error: str | None = Field(default=None, max_length=2000)

@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("paused_reason", sa.String(length=500), nullable=True),
         sa.Column("breaker_tripped", sa.Boolean(), nullable=False),
         sa.Column("breaker_reason", sa.String(length=1000), nullable=True),
+        sa.Column("breaker_rearm_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_success_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.String(length=2000), nullable=True),

@@ -1,0 +1,252 @@
+"""Event-driven repricing: debounce, inbox processing, offers poll, and the circuit breaker."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import json
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from rich.console import Console
+
+from daemon import controls
+from daemon.clock import ManualClock
+from daemon.db.engine import Database
+from daemon.db.models import WebhookEvent
+from daemon.inbox import InboxWorker
+from daemon.passes import run_named_pass
+from daemon.simulate import render_plan, simulate
+from daemon.triggers import Debouncer
+from tests.daemon_fixtures import actions, make_runtime, seed, settings
+
+D = Decimal
+INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
+
+
+class ManualSleep:
+    """A sleep that returns only when the test releases it."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def __call__(self, _seconds: float) -> None:
+        await self.release.wait()
+
+
+async def test_debouncer_merges_a_burst_into_one_action() -> None:
+    """Five notifications inside one window become one call with every SKU."""
+    calls: list[tuple[str, frozenset[str]]] = []
+    sleep = ManualSleep()
+
+    async def action(channel: str, skus: frozenset[str]) -> None:
+        calls.append((channel, skus))
+
+    debouncer = Debouncer(action, 5.0, sleep)
+    for sku in ("A", "B", "A", "C", "B"):
+        debouncer.notify("alpha", [sku])
+    await asyncio.sleep(0)
+    assert calls == []
+    assert debouncer.pending("alpha") == {"A", "B", "C"}
+    sleep.release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert calls == [("alpha", frozenset({"A", "B", "C"}))]
+    assert debouncer.pending("alpha") == frozenset()
+    await debouncer.close()
+
+
+async def test_debouncer_close_cancels_waiting_windows() -> None:
+    """Shutdown cancels a window that has not fired; nothing runs afterwards."""
+    calls: list[Any] = []
+
+    async def action(channel: str, skus: frozenset[str]) -> None:
+        calls.append(skus)
+
+    debouncer = Debouncer(action, 5.0, ManualSleep())
+    debouncer.notify("alpha", ["A"])
+    await asyncio.sleep(0)
+    await debouncer.close()
+    assert calls == []
+
+
+async def store(db: Database, clock: ManualClock, key: str, topic: str, payload: Any) -> None:
+    """Put a delivery in the inbox as the webhook route would."""
+    async with db.write() as conn:
+        await conn.execute(
+            sa.insert(INBOX).values(
+                channel="alpha",
+                dedupe_key=key,
+                topic=topic,
+                payload=json.dumps(payload),
+                received_at=clock.now(),
+            )
+        )
+
+
+async def test_inbox_turns_offer_changes_into_triggers_and_marks_rows(
+    db: Database, clock: ManualClock
+) -> None:
+    """offer_changed rows trigger their SKUs; bad payloads and other topics are marked, not lost."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await store(db, clock, "e1", "offer_changed", {"sku": "MUG-1"})
+    await store(db, clock, "e2", "offer_changed", {"skus": ["TEE-1", "MUG-1"]})
+    await store(db, clock, "e3", "offer_changed", {"nope": 1})
+    await store(db, clock, "e4", "orders/create", {"id": 1})
+    seen: list[tuple[str, set[str]]] = []
+    worker = InboxWorker(rt, on_offer_change=lambda ch, skus: seen.append((ch, set(skus))))
+    worker.wake("alpha")
+    await worker.drain()
+    assert seen == [("alpha", {"MUG-1", "TEE-1"})]
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(INBOX.c.dedupe_key, INBOX.c.outcome, INBOX.c.error).order_by(INBOX.c.id)
+            )
+        ).all()
+    assert [(r.dedupe_key, r.outcome) for r in rows] == [
+        ("e1", "applied"),
+        ("e2", "applied"),
+        ("e3", "invalid"),
+        ("e4", "ignored"),
+    ]
+    assert rows[2].error is not None
+    assert await worker.process("alpha") == 0  # processed rows are not processed again
+    await rt.close()
+
+
+async def test_offers_poll_reports_changed_competition_only(
+    db: Database, clock: ManualClock
+) -> None:
+    """The first poll reports every listing; a poll with unchanged offers reports none."""
+    config = settings(channels={"alpha": {"kind": "mock", "competitors": 2}})
+    rt = await make_runtime(db, clock, config)
+    await seed(
+        db, clock, rt, [{"sku": "A", "stock": 1}, {"sku": "B", "stock": 1}], listed_on=("alpha",)
+    )
+    await run_named_pass(rt, "reconcile", "p0")
+    changed: list[set[str]] = []
+    rt.on_offer_change = lambda _ch, skus: changed.append(set(skus))
+    first = await run_named_pass(rt, "offers", "p1")
+    assert first["alpha"]["changed"] == 2
+    assert changed == [{"A", "B"}]
+    channel = rt.channels["alpha"]
+    still = await channel.fetch_competitor_offers(["A", "B"])
+
+    async def unchanged(_skus: Any) -> Any:
+        return [dataclasses.replace(o, observed_at=clock.now()) for o in still]
+
+    channel.fetch_competitor_offers = unchanged  # type: ignore[method-assign]
+    await run_named_pass(rt, "offers", "p2")  # differs from p1's offers once
+    second = await run_named_pass(rt, "offers", "p3")
+    assert second["alpha"]["changed"] == 0
+    assert len(changed) == 2
+    await rt.close()
+
+
+async def test_event_reprice_touches_only_the_changed_skus(
+    db: Database, clock: ManualClock
+) -> None:
+    """A debounced trigger for one SKU reprices that SKU alone."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    products = [
+        {
+            "sku": s,
+            "cost": D("10"),
+            "min_price": D("11"),
+            "max_price": D("40"),
+            "price": D("20"),
+            "stock": 1,
+        }
+        for s in ("A", "B", "C")
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    await run_named_pass(rt, "reprice", "p1", ["alpha"], frozenset({"B"}))
+    assert {row.sku for row in await actions(db, kind="price")} == {"B"}
+    await rt.close()
+
+
+async def test_breaker_blocks_a_pass_that_moves_too_much_and_stays_tripped(
+    db: Database, clock: ManualClock
+) -> None:
+    """Half the listings moving 50 %: nothing is sent, each is logged blocked, until resume."""
+    config = settings(
+        channels={"alpha": {"kind": "mock"}},
+        pricing={
+            "guards": {
+                "max_step_pct": 100,
+                "max_daily_move_pct": 100,
+                "reference_band_pct": 1000,
+                "breaker": {"share_pct": 20, "move_pct": 10, "min_listings": 10},
+            },
+            "rules": [{"strategy": "cost_plus", "params": {"margin_pct": 0}}],
+        },
+    )
+    rt = await make_runtime(db, clock, config)
+    products = [
+        {
+            "sku": f"S-{i:02d}",
+            "cost": D("10") if i % 2 else D("20"),
+            "min_price": D("5"),
+            "max_price": D("40"),
+            "price": D("20.00"),
+            "stock": 1,
+        }
+        for i in range(20)
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    result = await run_named_pass(rt, "reprice", "p1")
+    assert result["alpha"]["breaker"] is not None
+    rows = await actions(db, kind="price")
+    assert len(rows) == 20
+    assert {r.status for r in rows} == {"blocked", "held"}
+    assert all("circuit breaker" in r.reason for r in rows if r.status == "blocked")
+    market = rt.channels["alpha"].market  # type: ignore[attr-defined]
+    assert {item.price for item in market.listings.values()} == {D("20.00")}
+    skipped = await run_named_pass(rt, "reprice", "p2")
+    assert "circuit breaker" in skipped["alpha"]["skipped"]
+    await controls.resume(db, clock, channel="alpha")
+    again = await run_named_pass(rt, "reprice", "p3")
+    assert "skipped" not in again["alpha"]
+    await rt.close()
+
+
+async def test_simulate_plans_without_writing(db: Database, clock: ManualClock) -> None:
+    """simulate returns every decision and leaves the action log and the market untouched."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    products = [
+        {
+            "sku": "A",
+            "cost": D("10"),
+            "min_price": D("11"),
+            "max_price": D("40"),
+            "price": D("20"),
+            "stock": 1,
+        },
+        {"sku": "B", "max_price": D("40"), "price": D("20"), "stock": 1},
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    plans = await simulate(
+        db,
+        rt.settings,
+        channels=["alpha"],
+        sku_glob=None,
+        now=clock.now(),
+        own_seller_ids=rt.own_seller_ids(),
+    )
+    assert await actions(db, kind="price") == []
+    by_sku = {a["sku"]: a for a in plans[0].rows}
+    assert by_sku["A"]["status"] == "planned"
+    assert by_sku["A"]["new_price"] == D("18.00")
+    assert by_sku["B"]["status"] == "blocked"
+    out = io.StringIO()
+    render_plan(plans, Console(file=out, width=200), "json")
+    data = json.loads(out.getvalue())
+    assert data["counts"] == {"change": 1, "blocked": 1}
+    assert rt.channels["alpha"].market.listings["A"].price == D("20")  # type: ignore[attr-defined]
+    await rt.close()
