@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import hmac
 import io
 import json
 from decimal import Decimal
 from typing import Any
 
+import aiohttp
 import sqlalchemy as sa
+from pydantic import SecretStr
 from rich.console import Console
 
 from daemon import controls
+from daemon.app import Passes
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
 from daemon.inbox import InboxWorker
 from daemon.passes import run_named_pass
+from daemon.server import ServerContext, start_server
 from daemon.simulate import render_plan, simulate
 from daemon.triggers import Debouncer
 from tests.daemon_fixtures import actions, make_runtime, seed, settings
@@ -249,4 +255,69 @@ async def test_simulate_plans_without_writing(db: Database, clock: ManualClock) 
     data = json.loads(out.getvalue())
     assert data["counts"] == {"change": 1, "blocked": 1}
     assert rt.channels["alpha"].market.listings["A"].price == D("20")  # type: ignore[attr-defined]
+    await rt.close()
+
+
+async def test_signed_offer_webhook_reprices_that_sku_through_inbox_and_debounce(
+    sqlite_db: Database, clock: ManualClock
+) -> None:
+    """POST /webhooks/alpha (offer_changed) → 200 → inbox → debounced reprice of that SKU only."""
+    config = settings(channels={"alpha": {"kind": "mock", "webhook_secret": "unused"}})
+    rt = await make_runtime(sqlite_db, clock, config)
+    secret = "s3cret-hook-key"
+    channel = rt.channels["alpha"]
+    channel.settings = channel.settings.model_copy(update={"webhook_secret": SecretStr(secret)})  # type: ignore[attr-defined]
+    products = [
+        {
+            "sku": s,
+            "cost": D("10"),
+            "min_price": D("11"),
+            "max_price": D("40"),
+            "price": D("20"),
+            "stock": 1,
+        }
+        for s in ("A", "B")
+    ]
+    await seed(sqlite_db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    passes = Passes(rt)
+    fired = asyncio.Event()
+
+    async def reprice(ch: str, skus: frozenset[str]) -> None:
+        await passes.run("reprice", [ch], skus)
+        fired.set()
+
+    debouncer = Debouncer(reprice, 0.0)
+    inbox = InboxWorker(rt, on_offer_change=debouncer.notify)
+    ctx = ServerContext(
+        db=rt.db,
+        metrics=rt.metrics,
+        clock=clock,
+        channels=lambda: rt.channels,
+        channel_errors=lambda: rt.channel_errors,
+        webhook_max_bytes=lambda: 65536,
+        sync_token=lambda: None,
+        on_webhook_stored=inbox.wake,
+        request_pass=passes.request,
+        shutting_down=lambda: False,
+    )
+    server = await start_server(ctx, "127.0.0.1", 0)
+    body = json.dumps({"sku": "B"}).encode()
+    signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        "X-Mock-Signature": signature,
+        "X-Mock-Event-Id": "evt-1",
+        "X-Mock-Topic": "offer_changed",
+    }
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{server.port}/webhooks/alpha"
+            async with http.post(url, data=body, headers=headers) as response:
+                assert response.status == 200
+        await inbox.drain()
+        await asyncio.wait_for(fired.wait(), timeout=10)
+    finally:
+        await server.stop()
+        await debouncer.close()
+    assert {row.sku for row in await actions(sqlite_db, kind="price")} == {"B"}
     await rt.close()
