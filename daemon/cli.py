@@ -159,7 +159,7 @@ def history(
 ) -> None:
     """Show the action log, newest first."""
     from daemon.history import fetch_history, render_history
-    from daemon.settings import parse_duration
+    from strategies.base import parse_duration
 
     try:
         window = parse_duration(since) if since else None

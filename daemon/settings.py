@@ -7,43 +7,19 @@ Relative paths (SQLite file, CSV files) are relative to the working directory.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.mock.models import MockSettings
+from strategies.base import Duration
 from strategies.guards import GuardSettings
 from strategies.rules import Rule
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 CHANNEL_NAME = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
-
-
-MAX_DURATION_S = 366 * 86400
-
-
-def parse_duration(value: Any) -> Any:
-    """Accept ``90``, ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` (a bare number is seconds); > 0."""
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise ValueError("a duration like 30s, 5m, 1h or 1d")
-    # NaN fails both comparisons; infinity and absurd values fail the upper bound.
-    if not 0 < seconds <= MAX_DURATION_S:
-        raise ValueError("a duration must be more than 0 and at most 366d")
-    return timedelta(seconds=seconds)
-
-
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code")]
 
 

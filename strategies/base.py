@@ -6,17 +6,43 @@ money. Guards run after it (``strategies.guards``) and cannot be switched off by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, NamedTuple, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from connectors.base import CompetitorOffer
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+MAX_DURATION_S = 366 * 86400
+
+
+def parse_duration(value: Any) -> Any:
+    """Accept ``90``, ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` (a bare number is seconds); > 0.
+
+    Shared by the config (schedules) and strategy params (cadences).
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError("a duration like 30s, 5m, 1h or 1d")
+    # NaN fails both comparisons; infinity and absurd values fail the upper bound.
+    if not 0 < seconds <= MAX_DURATION_S:
+        raise ValueError("a duration must be more than 0 and at most 366d")
+    return timedelta(seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 
 class StrategyParams(BaseModel):

@@ -9,38 +9,25 @@ and at least one cent. The guards still run afterwards and remain the authority.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from strategies.base import CENT, Decision, Snapshot, StrategyParams, TraceStep, quantize
+from strategies.base import (
+    CENT,
+    Decision,
+    Duration,
+    Snapshot,
+    StrategyParams,
+    TraceStep,
+    quantize,
+)
 from strategies.competitive import strategy_ceiling, strategy_floor
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-_MAX_CADENCE_S = 366 * 86400
-
-
-def parse_cadence(value: Any) -> Any:
-    """Accept ``3600``, ``"30m"``, ``"24h"``, ``"7d"`` or a timedelta (a bare number is
-    seconds), like ``daemon.settings.parse_duration``; more than 0 and at most 366 days."""
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION.match(value)):
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    else:
-        raise ValueError("a duration like 30m, 24h or 7d")
-    if not 0 < seconds <= _MAX_CADENCE_S:
-        raise ValueError("a cadence must be more than 0 and at most 366d")
-    return timedelta(seconds=seconds)
-
-
-Cadence = Annotated[timedelta, BeforeValidator(parse_cadence)]
+# Cadences read like the config's schedule durations: 30m, 24h, 7d, or seconds.
+Cadence = Duration
 # The sales windows a snapshot carries (``Snapshot.units_sold``).
 Window = Literal[1, 7, 30]
 DAY = timedelta(days=1)

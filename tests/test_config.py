@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from daemon.cli import main
 from daemon.config import DEFAULT_CONFIG_PATH, ENV_CONFIG, config_path, load_config
 from daemon.errors import ConfigError, ConfigProblem
-from daemon.settings import parse_duration
+from strategies.base import parse_duration
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "config" / "repricerd.yaml"

@@ -13,13 +13,12 @@ from pydantic import ValidationError
 
 from daemon.settings import Settings
 from strategies import STRATEGIES
-from strategies.base import Decision, Snapshot
+from strategies.base import Decision, Snapshot, parse_duration
 from strategies.competitive import BuyBoxParams, LowestPriceParams, strategy_floor
 from strategies.inventory import (
     ExcessInventoryParams,
     SalesVelocityParams,
     excess_inventory,
-    parse_cadence,
     sales_velocity,
 )
 from strategies.rules import (
@@ -372,7 +371,7 @@ def test_sales_velocity_scenarios(
 )
 def test_cadence_accepts_durations(raw: Any, expected: timedelta) -> None:
     """cadence takes seconds, 30m/24h/7d strings or a timedelta."""
-    assert parse_cadence(raw) == expected
+    assert parse_duration(raw) == expected
     assert SalesVelocityParams(target_units=1, cadence=raw).cadence == expected
 
 
@@ -404,7 +403,7 @@ def test_cadence_accepts_durations(raw: Any, expected: timedelta) -> None:
             ExcessInventoryParams,
             {**EXCESS, "cadence": "soon"},
             "cadence",
-            "a duration like 30m, 24h or 7d",
+            "a duration like 30s, 5m, 1h or 1d",
         ),
         (
             ExcessInventoryParams,
