@@ -72,8 +72,14 @@ async def trip_breaker(db: Database, clock: Clock, *, channel: str, reason: str)
     )
 
 
-async def write_block_reason(conn: AsyncConnection, channel: str) -> str | None:
-    """Why writes to ``channel`` are refused right now, or ``None`` if they may go."""
+async def write_block_reason(
+    conn: AsyncConnection, channel: str, *, prices: bool = True
+) -> str | None:
+    """Why writes to ``channel`` are refused right now, or ``None`` if they may go.
+
+    A pause stops every write. A tripped breaker stops price writes only: it answers a pricing
+    anomaly, and holding back stock updates meanwhile would oversell.
+    """
     rows = (
         await conn.execute(
             sa.select(
@@ -89,7 +95,7 @@ async def write_block_reason(conn: AsyncConnection, channel: str) -> str | None:
         scope = "all channels" if row.channel == ALL_CHANNELS else f"channel {channel}"
         if row.paused:
             return f"paused ({scope}): {row.paused_reason or 'no reason given'}"
-        if row.breaker_tripped:
+        if row.breaker_tripped and prices:
             return f"circuit breaker tripped ({scope}): {row.breaker_reason}"
     return None
 

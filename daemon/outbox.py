@@ -103,7 +103,9 @@ class Outbox:
         )
         for start in range(0, len(pending), size):
             async with self.db.read() as conn:
-                reason = await write_block_reason(conn, channel.name)
+                reason = await write_block_reason(
+                    conn, channel.name, prices=kind is ActionKind.PRICE
+                )
             if reason:
                 # The kill switch works between batches; queued intents stay queued.
                 report.blocked_reason = reason

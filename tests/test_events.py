@@ -215,6 +215,10 @@ async def test_breaker_blocks_a_pass_that_moves_too_much_and_stays_tripped(
     assert {item.price for item in market.listings.values()} == {D("20.00")}
     skipped = await run_named_pass(rt, "reprice", "p2")
     assert "circuit breaker" in skipped["alpha"]["skipped"]
+    # The breaker answers a pricing anomaly: stock keeps flowing (holding it back oversells).
+    market.listings["S-00"].quantity = 0
+    await run_named_pass(rt, "reconcile", "p2b")
+    assert market.listings["S-00"].quantity == 1
     await controls.resume(db, clock, channel="alpha")
     again = await run_named_pass(rt, "reprice", "p3")
     assert "skipped" not in again["alpha"]

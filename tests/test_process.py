@@ -175,3 +175,74 @@ async def test_hot_reload_adopts_a_valid_change_and_keeps_the_old_config_on_erro
     assert len(rejected) == 1
     assert any("bogus" in p for p in rejected[0]["problems"])
     await rt.close()
+
+
+def big_catalog(path: Path, skus: int) -> Path:
+    """A catalogue large enough that a pass is still running when the process is killed."""
+    lines = [
+        "sku,cost,fees,min_price,max_price,stock,id:amazon-demo,id:shop-demo,"
+        "price:amazon-demo,price:shop-demo"
+    ]
+    for i in range(skus):
+        lines.append(f"K-{i:05d},10.00,1.00,12.00,60.00,{i % 7},A{i},S{i},40.00,40.00")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_kill_9_mid_pass_then_restart_leaves_no_intent_behind(tmp_path: Path) -> None:
+    """kill -9 while passes write, then `run --once`: the database is intact, every intent the
+    crash left planned or in flight is re-driven with its key, none is left open."""
+    catalog = big_catalog(tmp_path / "big.csv", 3000)
+    config = demo_config(tmp_path, extra="")
+    config.write_text(
+        config.read_text().replace(str(ROOT / "config" / "demo-catalog.csv"), str(catalog))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "daemon", "run", "-c", str(config)],
+        env=env(tmp_path),
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line or ('"pass_name": "reconcile"' in line and '"pass_finished"' in line):
+            break
+    proc.send_signal(signal.SIGKILL)  # in the middle of the reprice pass that follows
+    proc.wait(timeout=10)
+    proc.stderr.close()
+    db_file = tmp_path / "var" / "r.db"
+    conn = sqlite3.connect(db_file)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+    again = subprocess.run(
+        [sys.executable, "-m", "daemon", "run", "--once", "-c", str(config)],
+        env=env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    conn = sqlite3.connect(db_file)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        open_rows = conn.execute(
+            "SELECT count(*) FROM action WHERE status IN ('planned', 'sent')"
+        ).fetchone()[0]
+        keys = conn.execute(
+            "SELECT count(*), count(DISTINCT idempotency_key) FROM action"
+        ).fetchone()
+        confirmed = conn.execute(
+            "SELECT count(*) FROM action WHERE status = 'confirmed'"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert open_rows == 0
+    assert keys[0] == keys[1]
+    assert confirmed > 0
