@@ -116,6 +116,8 @@ class StockEvent(SQLModel, table=True):
     """Append-only ledger entry; ``external_ref`` is unique so a replayed event applies once."""
 
     __tablename__ = "stock_event"
+    # Sales windows and inventory age scan recent events of a few kinds every reprice pass.
+    __table_args__ = (sa.Index("ix_stock_event_kind_time", "kind", "occurred_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     sku: str = Field(max_length=200, index=True)

@@ -144,6 +144,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("stock_event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_stock_event_sku"), ["sku"], unique=False)
+        batch_op.create_index("ix_stock_event_kind_time", ["kind", "occurred_at"], unique=False)
 
     op.create_table(
         "webhook_event",
@@ -172,6 +173,7 @@ def downgrade() -> None:
 
     op.drop_table("webhook_event")
     with op.batch_alter_table("stock_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_stock_event_kind_time")
         batch_op.drop_index(batch_op.f("ix_stock_event_sku"))
 
     op.drop_table("stock_event")
