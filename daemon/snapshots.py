@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -135,6 +136,7 @@ async def store_observations(
             "buy_box_seller": obs.buy_box_seller,
             "reference_price": obs.reference_price,
             "offers": [_offer_json(o) for o in obs.offers],
+            "fingerprint": competition_fingerprint(obs),
         }
         for obs in observations
     ]
@@ -143,6 +145,27 @@ async def store_observations(
     async with db.write() as conn:
         for start in range(0, len(rows), 5000):
             await db.insert_many(conn, OFFERS, rows[start : start + 5000])
+
+
+def competition_fingerprint(obs: OfferObservation) -> str:
+    """What an offer change means for repricing: the Buy Box, the reference price and the
+    competitors' landed prices (our own offers excluded), as a short stable hash."""
+    rivals = sorted(f"{o.seller_id}={o.landed_price}" for o in obs.offers if not o.is_own)
+    text = f"{obs.buy_box_price}|{obs.buy_box_seller}|{obs.reference_price}|{'|'.join(rivals)}"
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+async def latest_fingerprints(db: Database, channel: str) -> dict[str, str | None]:
+    """The competition fingerprint of every listing's newest stored snapshot."""
+    newest = (
+        sa.select(sa.func.max(OFFERS.c.id))
+        .where(OFFERS.c.channel == channel)
+        .group_by(OFFERS.c.sku)
+        .scalar_subquery()
+    )
+    query = sa.select(OFFERS.c.sku, OFFERS.c.fingerprint).where(OFFERS.c.id.in_(newest))
+    async with db.read() as conn:
+        return {sku: fingerprint for sku, fingerprint in (await conn.execute(query)).all()}
 
 
 async def latest_observations(db: Database, channel: str) -> dict[str, OfferObservation]:

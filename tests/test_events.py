@@ -20,7 +20,7 @@ from daemon import controls
 from daemon.app import Passes
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
-from daemon.db.models import WebhookEvent
+from daemon.db.models import OfferSnapshot, WebhookEvent
 from daemon.inbox import InboxWorker
 from daemon.passes import run_named_pass
 from daemon.server import ServerContext, start_server
@@ -146,10 +146,19 @@ async def test_offers_poll_reports_changed_competition_only(
 
     channel.fetch_competitor_offers = unchanged  # type: ignore[method-assign]
     await run_named_pass(rt, "offers", "p2")  # differs from p1's offers once
+    stored = await offer_rows(db)
     second = await run_named_pass(rt, "offers", "p3")
     assert second["alpha"]["changed"] == 0
+    assert await offer_rows(db) == stored  # unchanged competition is not stored again
     assert len(changed) == 2
     await rt.close()
+
+
+async def offer_rows(db: Database) -> int:
+    """How many offer snapshots are stored."""
+    table = OfferSnapshot.__table__  # type: ignore[attr-defined]
+    async with db.read() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
 
 
 async def test_event_reprice_touches_only_the_changed_skus(

@@ -145,6 +145,9 @@ class OfferSnapshot(SQLModel, table=True):
     buy_box_seller: str | None = Field(default=None, max_length=100)
     reference_price: Decimal | None = _money()
     offers: list[dict[str, Any]] = _json(list)
+    # Fingerprint of the competition (Buy Box and competitors' landed prices): a new snapshot
+    # is stored only when it changes, and change detection reads this, not the offers JSON.
+    fingerprint: str | None = Field(default=None, max_length=32)
     observed_at: datetime = _time(nullable=False)
 
 

@@ -102,6 +102,7 @@ def upgrade() -> None:
         sa.Column("buy_box_seller", sa.String(length=100), nullable=True),
         sa.Column("reference_price", MONEY, nullable=True),
         sa.Column("offers", sa.JSON(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=32), nullable=True),
         sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
