@@ -119,6 +119,13 @@ async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: C
         outbox=Outbox(db, clock, metrics),
     )
     await rt.open_channels()
+    abandoned = await rt.outbox.abandon_staged()
+    if abandoned:
+        log.warning(
+            "staged_intents_abandoned",
+            count=abandoned,
+            note="a reprice pass died before its breaker check; the next pass decides again",
+        )
     redriven = await redrive(rt)
     if redriven:
         log.warning("intents_redriven", result=redriven)

@@ -303,6 +303,39 @@ class Outbox:
                     applied,
                 )
 
+    async def release_staged(self, channel: str, pass_id: str, *, blocked_by: str | None) -> int:
+        """Make a pass's staged intents dispatchable, or block them all (the breaker tripped)."""
+        where = sa.and_(
+            ACTIONS.c.channel == channel,
+            ACTIONS.c.pass_id == pass_id,
+            ACTIONS.c.status == ActionStatus.STAGED.value,
+        )
+        if blocked_by is None:
+            values: dict[str, Any] = {"status": ActionStatus.PLANNED.value}
+        else:
+            values = {
+                "status": ActionStatus.BLOCKED.value,
+                "completed_at": self.clock.now(),
+                "reason": f"circuit breaker: {blocked_by}"[:1000],
+            }
+        async with self.db.write() as conn:
+            result = await conn.execute(sa.update(ACTIONS).where(where).values(**values))
+        return int(result.rowcount or 0)
+
+    async def abandon_staged(self) -> int:
+        """At start-up: intents of a pass that died before its breaker check are never sent."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.status == ActionStatus.STAGED.value)
+                .values(
+                    status=ActionStatus.SUPERSEDED.value,
+                    completed_at=self.clock.now(),
+                    response_message="the pass stopped before the circuit breaker judged it",
+                )
+            )
+        return int(result.rowcount or 0)
+
     async def count_open(self) -> int:
         """Actions planned or sent and not yet completed."""
         async with self.db.read() as conn:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,10 +129,12 @@ def plan_prices(
     pricing: PricingSettings,
     inputs: PassInputs,
     every_decision: bool = False,
+    stage: bool = False,
 ) -> PricePlan:
     """Decide every listing; SEND becomes a planned intent, a changed hold/block is recorded.
 
-    ``every_decision`` keeps unchanged holds and blocks too (``repricerd simulate``).
+    ``every_decision`` keeps unchanged holds and blocks too (``repricerd simulate``);
+    ``stage`` records intents as ``staged`` until the pass's breaker check releases them.
     """
     actions: list[dict[str, Any]] = []
     digests: list[dict[str, Any]] = []
@@ -153,17 +154,18 @@ def plan_prices(
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})
             if outcome.verdict is Verdict.SEND:
                 moves.append((row.price, _judged(row.price, outcome)))
-            actions.append(
-                action_row(
-                    outcome,
-                    channel=channel,
-                    sku=row.sku,
-                    pass_id=pass_id,
-                    now=now,
-                    old_price=row.price,
-                    currency=row.currency,
-                )
+            action = action_row(
+                outcome,
+                channel=channel,
+                sku=row.sku,
+                pass_id=pass_id,
+                now=now,
+                old_price=row.price,
+                currency=row.currency,
             )
+            if stage and outcome.verdict is Verdict.SEND:
+                action["status"] = ActionStatus.STAGED.value
+            actions.append(action)
     return PricePlan(actions, digests, counts, moves)
 
 
@@ -251,30 +253,35 @@ async def plan_and_record(
     health checks. (Deciding in a worker thread was measured slower: the database driver's
     thread needs the GIL for every row it binds and convoys behind the deciding thread.)
     """
-    plans = []
-    # The collector stays paused across the awaits too: the pass keeps 100,000 rows alive,
-    # and each full collection would re-scan all of them (see daemon.bulk).
+    counts = {verdict.value: 0 for verdict in Verdict}
+    counts["recorded"] = 0
+    moves: list[tuple[Any, Any]] = []
+    # Chunk by chunk: decide, record as staged, forget. Memory stays flat however large the
+    # catalogue; the breaker needs only the moves, and releases the staged rows at the end.
+    # The collector stays paused across the awaits too (see daemon.bulk).
     with gc_paused():
         for start in range(0, len(rows), PLAN_CHUNK):
-            plans.append(
-                plan_prices(
-                    rows[start : start + PLAN_CHUNK],
-                    channel=channel,
-                    pass_id=pass_id,
-                    pricing=pricing,
-                    inputs=inputs,
-                )
+            plan = plan_prices(
+                rows[start : start + PLAN_CHUNK],
+                channel=channel,
+                pass_id=pass_id,
+                pricing=pricing,
+                inputs=inputs,
+                stage=True,
             )
-            await asyncio.sleep(0)
-        tripped = apply_breaker(plans, total=len(rows), pricing=pricing) if breaker_armed else None
-        counts = {verdict.value: 0 for verdict in Verdict}
-        counts["recorded"] = 0
-        for plan in plans:
+            moves.extend(plan.moves)
             for verdict, count in plan.counts.items():
                 counts[verdict] += count
             counts["recorded"] += await outbox.record(
                 plan.actions, also=_digest_writer(outbox.db, channel, plan)
             )
+    tripped = None
+    if breaker_armed:
+        tripped = breaker_verdict(moves, len(rows), pricing.guards.breaker)
+    await outbox.release_staged(channel, pass_id, blocked_by=tripped)
+    if tripped:
+        counts[Verdict.BLOCKED.value] += counts[Verdict.SEND.value]
+        counts[Verdict.SEND.value] = 0
     return counts, tripped
 
 

@@ -29,12 +29,15 @@ class ActionKind(StrEnum):
 class ActionStatus(StrEnum):
     """Life of an action row (the outbox state machine).
 
-    planned → sent → confirmed | failed; planned → superseded (a newer intent for the same
-    listing replaced it before it was sent); blocked (a guard, pause or breaker refused it; never
-    sent); held (a decision not to change, recorded when its reason changes, so "why not?" has an
-    answer).
+    staged → planned → sent → confirmed | failed; planned → superseded (a newer intent for the
+    same listing replaced it before it was sent); blocked (a guard, pause or breaker refused it;
+    never sent); held (a decision not to change, recorded when its reason changes, so "why not?"
+    has an answer). A reprice pass records its price intents as ``staged`` chunk by chunk and
+    releases them all at once, as ``planned`` or as ``blocked`` by the circuit breaker, when the
+    whole pass has been judged; nothing dispatches a staged row.
     """
 
+    STAGED = "staged"
     PLANNED = "planned"
     SENT = "sent"
     CONFIRMED = "confirmed"
