@@ -240,3 +240,22 @@ async def test_concurrent_read_then_write_transactions_never_deadlock(
         totals = await on_hand(conn)
     assert totals["A"] == 60
     assert totals["B"] in range(10)
+
+
+async def test_staged_intents_are_never_sent_and_are_abandoned_at_start_up(
+    db: Database, clock: ManualClock
+) -> None:
+    """A pass that died before its breaker check leaves staged rows: never dispatched, and the
+    next start marks them superseded (the next pass decides again)."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    await rt.outbox.record([{**price_intent("A", "18.00", clock.now()), "status": "staged"}])
+    assert (
+        await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE, redrive=True)
+    ).sent == 0
+    assert await rt.outbox.abandon_staged() == 1
+    [row] = await actions(db)
+    assert row.status == "superseded"
+    assert row.response_message is not None
+    assert rt.channels["alpha"].market.listings["A"].price == D("20.00")  # type: ignore[attr-defined]
+    await rt.close()
