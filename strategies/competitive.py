@@ -68,6 +68,11 @@ class CompetitorFilters(StrategyParams):
         return frozenset(self.exclude_sellers)
 
     @cached_property
+    def kinds(self) -> frozenset[str]:
+        """Accepted fulfillment kinds, lower-case, as a set."""
+        return frozenset(kind.lower() for kind in self.fulfillment)
+
+    @cached_property
     def unrestricted(self) -> bool:
         """True when only ``exclude_sellers`` can reject an offer."""
         no_minimum = self.min_rating_pct is None and self.min_rating_count is None
@@ -169,31 +174,66 @@ def qualifying_offers(
 ) -> tuple[tuple[CompetitorOffer, ...], list[TraceStep]]:
     """Competitor offers that pass the filters, cheapest landed first, and the trace of the
     own, garbage and filtered offers that were left out."""
-    steps: list[TraceStep] = []
-    own = {
-        o.seller_id for o in snapshot.offers if o.is_own or o.seller_id in snapshot.own_seller_ids
-    }
-    if own:
-        steps.append(TraceStep("own_offers", "ignored", ", ".join(sorted(own))))
-    others = snapshot.competitors()
-    kept: list[CompetitorOffer] = []
+    own_ids = snapshot.own_seller_ids
+    excluded, kinds = filters.excluded, filters.kinds
+    min_pct, min_count = filters.min_rating_pct, filters.min_rating_count
+    own: set[str] = set()
+    kept: list[tuple[Decimal, str, CompetitorOffer]] = []
     # One trace step per reason, naming the sellers: twenty offers must not make twenty steps
     # in every action row.
     left_out: dict[tuple[str, str], list[str]] = {}
-    for offer in others:
-        if (bad := _garbage(offer)) is not None:
-            left_out.setdefault(("garbage", bad), []).append(offer.seller_id)
-        elif (why := filters.rejects(offer)) is not None:
-            left_out.setdefault(("filtered", why), []).append(offer.seller_id)
+    competing = 0
+    # One loop with the common case inlined: this runs for 20 offers x 100,000 listings a pass.
+    for offer in snapshot.offers:
+        seller = offer.seller_id
+        if offer.is_own or seller in own_ids:
+            own.add(seller)
+            continue
+        competing += 1
+        price, shipping = offer.price, offer.shipping
+        if not (price.is_finite() and price > 0 and shipping.is_finite() and shipping >= 0):
+            bad = _garbage(offer) or "invalid"
+            left_out.setdefault(("garbage", bad), []).append(seller)
+            continue
+        kind = offer.fulfillment
+        qualifies = (
+            seller not in excluded
+            and kind in kinds
+            and (
+                kind == "retail"
+                or (
+                    (
+                        min_pct is None
+                        or (offer.rating_pct is not None and offer.rating_pct >= min_pct)
+                    )
+                    and (
+                        min_count is None
+                        or (offer.rating_count is not None and offer.rating_count >= min_count)
+                    )
+                )
+            )
+        )
+        # The slow path words the reason (and accepts, say, "FBA" written in capitals).
+        why = None if qualifies else filters.rejects(offer)
+        if why is None:
+            kept.append((price + shipping, seller, offer))
         else:
-            kept.append(offer)
+            left_out.setdefault(("filtered", why), []).append(seller)
+    steps: list[TraceStep] = []
+    if own:
+        steps.append(TraceStep("own_offers", "ignored", ", ".join(sorted(own))))
     for (verdict, why), sellers in left_out.items():
         suffix = ", ignored" if verdict == "garbage" else ""
         steps.append(TraceStep("offers", verdict, f"{why}{suffix}: {', '.join(sellers)}"))
-    kept.sort(key=lambda o: (o.landed_price, o.seller_id))
-    lowest = f"; lowest {_describe(kept[0])}" if kept else ""
-    steps.append(TraceStep("competitors", "qualifying", f"{len(kept)} of {len(others)}{lowest}"))
-    return tuple(kept), steps
+    kept.sort(key=_by_landed_then_seller)
+    ordered = tuple(entry[2] for entry in kept)
+    lowest = f"; lowest {_describe(ordered[0])}" if ordered else ""
+    steps.append(TraceStep("competitors", "qualifying", f"{len(ordered)} of {competing}{lowest}"))
+    return ordered, steps
+
+
+def _by_landed_then_seller(entry: tuple[Decimal, str, CompetitorOffer]) -> tuple[Decimal, str]:
+    return entry[0], entry[1]
 
 
 def own_shipping(snapshot: Snapshot) -> tuple[Decimal, TraceStep]:
