@@ -78,21 +78,28 @@ class CompetitorFilters(StrategyParams):
         no_minimum = self.min_rating_pct is None and self.min_rating_count is None
         return no_minimum and set(self.fulfillment) == set(ALL_FULFILLMENT)
 
-    def rejects(self, offer: CompetitorOffer) -> str | None:
-        """Why ``offer`` fails the filters, or None if it qualifies."""
-        if offer.seller_id in self.excluded:
-            return "excluded seller"
+    def rejection(self, offer: CompetitorOffer) -> tuple[str, str] | None:
+        """Why ``offer`` fails the filters, as (rule, the offer's value), or None if it
+        qualifies; the trace groups offers by rule."""
+        seller = offer.seller_id
+        if seller in self.excluded:
+            return "excluded seller", seller
         kind = offer.fulfillment.lower()
         if kind not in self.fulfillment:
-            return f"fulfillment {kind} not in {'/'.join(self.fulfillment)}"
+            return f"fulfillment not in {'/'.join(self.fulfillment)}", f"{seller} ({kind})"
         if kind == "retail":
             return None
         pct, count = offer.rating_pct, offer.rating_count
         if self.min_rating_pct is not None and (pct is None or pct < self.min_rating_pct):
-            return f"rating {pct}% < {self.min_rating_pct}%"
+            return f"rating < {self.min_rating_pct}%", f"{seller} ({pct}%)"
         if self.min_rating_count is not None and (count is None or count < self.min_rating_count):
-            return f"rating count {count} < {self.min_rating_count}"
+            return f"rating count < {self.min_rating_count}", f"{seller} ({count})"
         return None
+
+    def rejects(self, offer: CompetitorOffer) -> str | None:
+        """Why ``offer`` fails the filters, in words, or None if it qualifies."""
+        found = self.rejection(offer)
+        return None if found is None else f"{found[0]}: {found[1]}"
 
 
 class _CompetitiveParams(StrategyParams):
@@ -192,8 +199,9 @@ def qualifying_offers(
         competing += 1
         price, shipping = offer.price, offer.shipping
         if not (price.is_finite() and price > 0 and shipping.is_finite() and shipping >= 0):
-            bad = _garbage(offer) or "invalid"
-            left_out.setdefault(("garbage", bad), []).append(seller)
+            left_out.setdefault(("garbage", "ignored"), []).append(
+                f"{seller} ({_garbage(offer) or 'invalid'})"
+            )
             continue
         kind = offer.fulfillment
         qualifies = (
@@ -214,17 +222,16 @@ def qualifying_offers(
             )
         )
         # The slow path words the reason (and accepts, say, "FBA" written in capitals).
-        why = None if qualifies else filters.rejects(offer)
+        why = None if qualifies else filters.rejection(offer)
         if why is None:
             kept.append((price + shipping, seller, offer))
         else:
-            left_out.setdefault(("filtered", why), []).append(seller)
+            left_out.setdefault(("filtered", why[0]), []).append(why[1])
     steps: list[TraceStep] = []
     if own:
         steps.append(TraceStep("own_offers", "ignored", ", ".join(sorted(own))))
     for (verdict, why), sellers in left_out.items():
-        suffix = ", ignored" if verdict == "garbage" else ""
-        steps.append(TraceStep("offers", verdict, f"{why}{suffix}: {', '.join(sellers)}"))
+        steps.append(TraceStep("offers", verdict, f"{why}: {', '.join(sellers)}"))
     kept.sort(key=_by_landed_then_seller)
     ordered = tuple(entry[2] for entry in kept)
     lowest = f"; lowest {_describe(ordered[0])}" if ordered else ""
