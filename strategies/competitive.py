@@ -230,8 +230,8 @@ def qualifying_offers(
     steps: list[TraceStep] = []
     if own:
         steps.append(TraceStep("own_offers", "ignored", ", ".join(sorted(own))))
-    for (verdict, why), sellers in left_out.items():
-        steps.append(TraceStep("offers", verdict, f"{why}: {', '.join(sellers)}"))
+    for (verdict, rule), sellers in left_out.items():
+        steps.append(TraceStep("offers", verdict, f"{rule}: {', '.join(sellers)}"))
     kept.sort(key=_by_landed_then_seller)
     ordered = tuple(entry[2] for entry in kept)
     lowest = f"; lowest {_describe(ordered[0])}" if ordered else ""
