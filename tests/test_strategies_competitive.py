@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,9 +21,9 @@ from strategies.competitive import (
     lowest_price,
     strategy_floor,
 )
+from tests.strategy_fixtures import check, listing_snapshot
 
 D = Decimal
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 OWN_IDS = frozenset({"ME", "ME-EU"})
 
 
@@ -60,28 +59,15 @@ BASE = (S1, S2, AMZ, MINE)
 
 def snap(**fields: Any) -> Snapshot:
     """Listing MUG-1 at 10.00 with bounds [5.00, 20.00] and the BASE offers, overridden."""
-    base: dict[str, Any] = {
-        "channel": "amazon",
-        "sku": "MUG-1",
-        "currency": "USD",
-        "now": NOW,
-        "current_price": D("10.00"),
-        "min_price": D("5.00"),
-        "max_price": D("20.00"),
-        "offers": BASE,
-        "own_seller_ids": OWN_IDS,
-    }
-    base.update(fields)
-    return Snapshot(**base)
-
-
-def check(decision: Decision, target: str | None, reason: str) -> None:
-    """Assert the exact target, a reason fragment, and a trace on every branch."""
-    assert decision.target == (None if target is None else D(target)), decision
-    if decision.target is not None:
-        assert str(decision.target) == target
-    assert reason in decision.reason, decision.reason
-    assert decision.trace
+    return listing_snapshot(
+        {
+            "min_price": D("5.00"),
+            "max_price": D("20.00"),
+            "offers": BASE,
+            "own_seller_ids": OWN_IDS,
+        },
+        **fields,
+    )
 
 
 # --- buy_box ----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from daemon.settings import Settings
 from strategies import STRATEGIES
-from strategies.base import Decision, Snapshot, parse_duration
+from strategies.base import Snapshot, parse_duration
 from strategies.competitive import BuyBoxParams, LowestPriceParams, strategy_floor
 from strategies.inventory import (
     ExcessInventoryParams,
@@ -28,37 +28,24 @@ from strategies.rules import (
     SalesVelocityRule,
 )
 from tests.daemon_fixtures import settings as make_settings
+from tests.strategy_fixtures import NOW, check, listing_snapshot
 
 D = Decimal
-NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 SOLD = ((1, 1), (7, 14), (30, 30))  # 100 on hand: 100 days of cover over 30 d, 50 over 7 d
 
 
 def snap(**fields: Any) -> Snapshot:
     """Listing MUG-1 at 10.00 in [6.00, 15.00], 100 on hand, oldest unit 50 days, overridden."""
-    base: dict[str, Any] = {
-        "channel": "amazon",
-        "sku": "MUG-1",
-        "currency": "USD",
-        "now": NOW,
-        "current_price": D("10.00"),
-        "min_price": D("6.00"),
-        "max_price": D("15.00"),
-        "stock_on_hand": 100,
-        "units_sold": SOLD,
-        "inventory_age_days": 50,
-    }
-    base.update(fields)
-    return Snapshot(**base)
-
-
-def check(decision: Decision, target: str | None, reason: str) -> None:
-    """Assert the exact target, a reason fragment, and a trace on every branch."""
-    assert decision.target == (None if target is None else D(target)), decision
-    if decision.target is not None:
-        assert str(decision.target) == target
-    assert reason in decision.reason, decision.reason
-    assert decision.trace
+    return listing_snapshot(
+        {
+            "min_price": D("6.00"),
+            "max_price": D("15.00"),
+            "stock_on_hand": 100,
+            "units_sold": SOLD,
+            "inventory_age_days": 50,
+        },
+        **fields,
+    )
 
 
 # --- excess_inventory ------------------------------------------------------------------------
