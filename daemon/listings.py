@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,9 +46,12 @@ async def refresh_listings(
     async with db.read() as conn:
         rows = (
             await conn.execute(
-                sa.select(LISTINGS.c.sku, LISTINGS.c.price, LISTINGS.c.quantity).where(
-                    LISTINGS.c.channel == channel
-                )
+                sa.select(
+                    LISTINGS.c.sku,
+                    LISTINGS.c.price,
+                    LISTINGS.c.quantity,
+                    LISTINGS.c.price_changed_at,
+                ).where(LISTINGS.c.channel == channel)
             )
         ).all()
     known = {row.sku: row for row in rows}
@@ -77,6 +82,7 @@ async def refresh_listings(
                 "status": item.status,
                 "discovered_at": now,
                 "updated_at": now,
+                "price_changed_at": _price_changed_at(before, item, now),
             }
         )
     async with db.write() as conn:
@@ -95,8 +101,16 @@ async def refresh_listings(
                         "quantity",
                         "status",
                         "updated_at",
+                        "price_changed_at",
                     )
                 },
             )
             await conn.execute(stmt, values[start : start + CHUNK])
     return report
+
+
+def _price_changed_at(before: Any, item: ChannelListing, now: datetime) -> datetime | None:
+    """Now if the live price differs from what we knew (or is new), else the stored time."""
+    if before is None or before.price != item.price:
+        return now if item.price is not None else None
+    return before.price_changed_at  # type: ignore[no-any-return]

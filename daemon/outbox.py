@@ -299,6 +299,11 @@ class Outbox:
                     )
                     .values(
                         {column.name: sa.bindparam("b_value"), "updated_at": sa.bindparam("b_now")}
+                        | (
+                            {"price_changed_at": sa.bindparam("b_now")}
+                            if kind is ActionKind.PRICE
+                            else {}
+                        )
                     ),
                     applied,
                 )

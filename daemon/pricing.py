@@ -75,7 +75,7 @@ async def load_inputs(
 def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot:
     """One listing's frozen snapshot: listing, product, offers, stock, sales and history."""
     observation = inputs.observations.get(row.sku)
-    history = inputs.history.get(row.sku, ())
+    history = with_live_price(inputs.history.get(row.sku, ()), row)
     return Snapshot(
         channel,
         row.sku,
@@ -100,6 +100,20 @@ def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot
         history[-1][0] if history else None,
         inputs.peers.get(row.sku, ()),
     )
+
+
+def with_live_price(
+    history: tuple[tuple[datetime, Any], ...], row: ListingRow
+) -> tuple[tuple[datetime, Any], ...]:
+    """Our confirmed history, plus the live price if someone else set it since (seen by
+    reconcile): the drift guard then anchors on it a day later instead of holding the listing
+    against a price that is no longer live."""
+    changed, price = row.price_changed_at, row.price
+    if changed is None or price is None or (history and history[-1][1] == price):
+        return history
+    if history and changed <= history[-1][0]:
+        return history
+    return (*history, (changed, price))
 
 
 @dataclass

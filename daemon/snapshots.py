@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -54,6 +55,7 @@ class ListingRow(NamedTuple):
     min_price: Decimal | None
     max_price: Decimal | None
     tags: tuple[str, ...]
+    price_changed_at: datetime | None = None
 
 
 async def load_listing_rows(
@@ -70,6 +72,7 @@ async def load_listing_rows(
             LISTINGS.c.last_decision,
             *(sa.type_coerce(PRODUCTS.c[name], raw) for name in _MONEY_COLUMNS),
             sa.cast(PRODUCTS.c.tags, sa.Text),
+            LISTINGS.c.price_changed_at,
         )
         .select_from(LISTINGS.outerjoin(PRODUCTS, PRODUCTS.c.sku == LISTINGS.c.sku))
         .where(
@@ -97,8 +100,9 @@ async def load_listing_rows(
                 money_value(low),
                 money_value(high),
                 parse(tags),
+                changed,
             )
-            for sku, currency, price, quantity, last, cost, fees, low, high, tags in result
+            for sku, currency, price, quantity, last, cost, fees, low, high, tags, changed in result
         ]
 
 

@@ -184,3 +184,27 @@ async def test_a_failing_channel_does_not_stop_the_others(db: Database, clock: M
     assert result["beta"]["live"] == 1
     assert market(rt, "beta").listings["A-1"].quantity == 2
     await rt.close()
+
+
+async def test_a_price_set_by_hand_becomes_the_drift_anchor_a_day_later(
+    db: Database, clock: ManualClock, products: list[dict[str, Any]]
+) -> None:
+    """Someone sets 30.00 by hand in the marketplace: repricing holds for a day (a big move
+    just happened), then steps down from 30.00 instead of holding for the 30-day history."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    await run_named_pass(rt, "reprice", "p1")
+    live = market(rt, "alpha").listings["MUG-1"]
+    assert live.price == D("18.00")
+    clock.advance(3600)
+    live.price = D("30.00")  # by hand, outside repricerd
+    report = await run_named_pass(rt, "reconcile", "p2")
+    assert report["alpha"]["drift"] >= 1
+    clock.advance(3600)
+    await run_named_pass(rt, "reprice", "p3")
+    assert live.price == D("30.00")  # within 24 h of the last moves: held by the drift guard
+    clock.advance(25 * 3600)
+    await run_named_pass(rt, "reprice", "p4")
+    assert live.price == D("27.00")  # one 10 % step down from the hand-set price
+    await rt.close()

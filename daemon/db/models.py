@@ -108,6 +108,9 @@ class Listing(SQLModel, table=True):
     price: Decimal | None = _money()
     quantity: int | None = None
     status: str = Field(default="active", max_length=30)
+    # When the live price last changed, by our write or anyone else's (reconcile): the drift
+    # guard must anchor on a price someone set by hand, not only on our own history.
+    price_changed_at: datetime | None = _time()
     # Digest of the last decision recorded for this listing, so an unchanged "hold" is not
     # written again every pass (the action log stays bounded and still explains itself).
     last_decision: str | None = Field(default=None, max_length=64)

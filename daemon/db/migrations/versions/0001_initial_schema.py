@@ -83,6 +83,7 @@ def upgrade() -> None:
         sa.Column("price", MONEY, nullable=True),
         sa.Column("quantity", sa.Integer(), nullable=True),
         sa.Column("status", sa.String(length=30), nullable=False),
+        sa.Column("price_changed_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_decision", sa.String(length=64), nullable=True),
         sa.Column("discovered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
