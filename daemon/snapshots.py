@@ -82,12 +82,13 @@ async def load_listing_rows(
         )
         .order_by(LISTINGS.c.sku)
     )
-    async with db.read() as conn:
-        result = (await conn.execute(query)).all()
     # Plain named tuples, converted here in one loop: SQLAlchemy's per-column result processing
-    # and Row attribute access cost more than the query itself at 100,000 rows.
+    # and Row attribute access cost more than the query itself at 100,000 rows. The collector
+    # is paused for the fetch too: it allocates 100,000 rows (see daemon.bulk).
     parse = functools.lru_cache(maxsize=4096)(_parse_tags)
     with gc_paused():
+        async with db.read() as conn:
+            result = (await conn.execute(query)).all()
         return [
             ListingRow(
                 sku,
