@@ -33,6 +33,7 @@ from daemon.triggers import Debouncer
 
 log = structlog.get_logger("repricerd.app")
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+INBOX_SWEEP_S = 60
 
 
 class Passes:
@@ -55,9 +56,7 @@ class Passes:
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(pass_id=pass_id, pass_name=name):
             try:
-                if await self.rt.reload_if_changed():
-                    for callback in self.on_reload:
-                        callback()
+                await self.reload()
                 result = await run_named_pass(self.rt, name, pass_id, channels, selection)
             except asyncio.CancelledError:
                 self.rt.metrics.passes.labels(name, "cancelled").inc()
@@ -78,6 +77,14 @@ class Passes:
             self.rt.metrics.pass_seconds.labels(name).observe(elapsed)
             log.info("pass_finished", outcome=outcome, seconds=round(elapsed, 3), result=result)
             return result
+
+    async def reload(self) -> bool:
+        """Adopt a changed config file (at each pass and on SIGHUP) and apply it."""
+        if not await self.rt.reload_if_changed():
+            return False
+        for callback in self.on_reload:
+            callback()
+        return True
 
     async def request(self, name: str, channels: tuple[str, ...], skus: tuple[str, ...]) -> str:
         """Start a pass in the background (operator trigger); return a handle id."""
@@ -201,13 +208,13 @@ async def run_forever(
     # Offer changes (webhook or poll) reprice just the SKUs concerned, debounced.
     debouncer = Debouncer(
         lambda channel, skus: passes.run("reprice", [channel], skus),
-        rt.settings.schedule.offer_debounce.total_seconds(),
+        lambda: rt.settings.schedule.offer_debounce.total_seconds(),  # follows reloads
     )
     rt.on_offer_change = debouncer.notify
     inbox = InboxWorker(rt, on_offer_change=debouncer.notify)
     for name in rt.channels:
         inbox.wake(name)  # deliveries a previous process stored but did not process
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(rt.reload_if_changed()))
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(passes.reload()))
 
     ctx = ServerContext(
         db=rt.db,
@@ -225,6 +232,19 @@ async def run_forever(
     scheduler = AsyncIOScheduler(timezone="UTC")
     _schedule(scheduler, passes, rt)
     passes.on_reload.append(lambda: _schedule(scheduler, passes, rt))
+
+    async def sweep_inbox() -> None:
+        for name in rt.channels:
+            inbox.wake(name)  # deliveries whose wake-up was lost (a failed round, a restart)
+
+    scheduler.add_job(
+        sweep_inbox,
+        IntervalTrigger(seconds=INBOX_SWEEP_S),
+        id="inbox_sweep",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=INBOX_SWEEP_S,
+    )
     scheduler.start()
     log.info(
         "daemon_ready",

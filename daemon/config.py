@@ -23,6 +23,8 @@ DEFAULT_CONFIG_PATH = Path("config/repricerd.yaml")
 ENV_CONFIG = "REPRICERD_CONFIG"
 ENV_DATABASE = "REPRICERD_DATABASE"
 ENV_HOST = "REPRICERD_HOST"  # containers listen on 0.0.0.0 without editing the mounted YAML
+# An empty or trivial secret would let anyone sign webhooks (HMAC with a known key).
+MIN_SECRET_LENGTH = 8
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Loc = tuple[str | int, ...]
@@ -76,6 +78,9 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     problems = list(resolver.problems)
     if environ.get(ENV_DATABASE):
         data["database"] = environ[ENV_DATABASE]
+    if environ.get(ENV_HOST):
+        server = data.get("server")
+        data["server"] = {**(server if isinstance(server, dict) else {}), "host": environ[ENV_HOST]}
 
     settings: Settings | None = None
     try:
@@ -92,7 +97,17 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
     if settings is not None:
         for loc, message in semantic_problems(settings):
             problems.append(_problem(name, tree, loc, message))
-        for loc in _secret_locs(settings, ()):
+        for loc, secret in _secrets(settings, ()):
+            if loc in resolver.env_locs and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                problems.append(
+                    _problem(
+                        name,
+                        tree,
+                        loc,
+                        f"the secret is empty or shorter than {MIN_SECRET_LENGTH} characters",
+                    )
+                )
+        for loc, _secret in _secrets(settings, ()):
             if loc not in resolver.env_locs:
                 problems.append(
                     _problem(
@@ -199,19 +214,19 @@ def _problem(file: str, tree: Any, loc: Loc, message: str) -> ConfigProblem:
     return ConfigProblem(file, _line_of(tree, loc), key, message)
 
 
-def _secret_locs(model: Any, loc: Loc) -> Iterable[Loc]:
-    """Every location in the validated settings that holds a SecretStr."""
+def _secrets(model: Any, loc: Loc) -> Iterable[tuple[Loc, SecretStr]]:
+    """Every SecretStr in the validated settings, with its location."""
     if isinstance(model, SecretStr):
-        yield loc
+        yield loc, model
     elif hasattr(model, "__pydantic_fields_set__"):
-        for field in model.__pydantic_fields_set__:
-            yield from _secret_locs(getattr(model, field), (*loc, field))
+        for field_name in model.__pydantic_fields_set__:
+            yield from _secrets(getattr(model, field_name), (*loc, field_name))
     elif isinstance(model, dict):
         for key, value in model.items():
-            yield from _secret_locs(value, (*loc, str(key)))
+            yield from _secrets(value, (*loc, str(key)))
     elif isinstance(model, list | tuple):
         for index, value in enumerate(model):
-            yield from _secret_locs(value, (*loc, index))
+            yield from _secrets(value, (*loc, index))
 
 
 def _dedupe(problems: list[ConfigProblem]) -> list[ConfigProblem]:

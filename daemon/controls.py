@@ -43,12 +43,19 @@ async def resume(
     The breaker stays disarmed for ``rearm_after``: the operator has looked at the moves that
     tripped it, and tripping again on the same moves would make ``resume`` useless.
     """
+    # Only a breaker that actually tripped is disarmed; resuming after a plain pause keeps it armed.
+    tripped = STATE.c.breaker_tripped.is_(True)
+    if channel is not None:
+        tripped = sa.and_(tripped, STATE.c.channel.in_([channel, ALL_CHANNELS]))
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(STATE).where(tripped).values(breaker_rearm_at=clock.now() + rearm_after)
+        )
     values = {
         "paused": False,
         "paused_reason": None,
         "breaker_tripped": False,
         "breaker_reason": None,
-        "breaker_rearm_at": clock.now() + rearm_after,
         "updated_at": clock.now(),
     }
     if channel is not None:

@@ -80,10 +80,9 @@ class InboxWorker:
                 events = source.parse_webhook(
                     WebhookDelivery(row.dedupe_key, row.topic, row.payload)
                 )
-            except ValueError as err:
-                outcomes.append(
-                    {"b_id": row.id, "b_outcome": "invalid", "b_error": str(err)[:2000]}
-                )
+            except Exception as err:  # any bad payload is marked, never left to block the queue
+                error = f"{type(err).__name__}: {err}"[:2000]
+                outcomes.append({"b_id": row.id, "b_outcome": "invalid", "b_error": error})
                 continue
             for event in events:
                 if isinstance(event, OfferChanged):

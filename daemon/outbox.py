@@ -26,7 +26,7 @@ from daemon.clock import Clock
 from daemon.controls import write_block_reason
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
-from daemon.errors import ChannelAuthError, RejectedUpdateError, TransientChannelError
+from daemon.errors import RejectedUpdateError
 from daemon.metrics import Metrics
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
@@ -124,9 +124,16 @@ class Outbox:
     async def _pending(
         self, channel: str, kind: ActionKind, redrive: bool, report: DispatchReport
     ) -> list[Any]:
-        statuses = [ActionStatus.PLANNED.value]
-        if redrive:
-            statuses.append(ActionStatus.SENT.value)
+        """The newest open intent per listing; older ones are superseded.
+
+        Unfinished ``sent`` rows (no response: a crash or shutdown cut the call) take part in
+        "newest wins" in every round, so a newer intent supersedes them; they are re-sent, with
+        their key, only by the start-up re-drive, and never if a newer write for the listing was
+        confirmed since (re-sending would put an old price or quantity back).
+        """
+        unfinished = sa.and_(
+            ACTIONS.c.status == ActionStatus.SENT.value, ACTIONS.c.response_code.is_(None)
+        )
         query = (
             sa.select(ACTIONS, LISTINGS.c.external_id)
             .select_from(
@@ -140,26 +147,28 @@ class Outbox:
             .where(
                 ACTIONS.c.channel == channel,
                 ACTIONS.c.kind == kind.value,
-                ACTIONS.c.status.in_(statuses),
+                sa.or_(ACTIONS.c.status == ActionStatus.PLANNED.value, unfinished),
             )
             .order_by(ACTIONS.c.id)
         )
-        if redrive:
-            # An ACCEPTED write is waiting for reconcile to verify it, not for a resend.
-            query = query.where(
-                sa.or_(
-                    ACTIONS.c.status == ActionStatus.PLANNED.value,
-                    ACTIONS.c.response_code.is_(None),
-                )
-            )
         async with self.db.read() as conn:
             rows = (await conn.execute(query)).all()
-        newest: dict[str, Any] = {}
-        stale: list[int] = []
-        for row in rows:
-            if row.sku in newest:
-                stale.append(newest[row.sku].id)  # a newer intent for the same listing wins
-            newest[row.sku] = row
+            newest: dict[str, Any] = {}
+            stale: list[int] = []
+            for row in rows:
+                if row.sku in newest:
+                    stale.append(newest[row.sku].id)  # a newer intent for the same listing wins
+                newest[row.sku] = row
+            leftovers = [r for r in newest.values() if r.status == ActionStatus.SENT.value]
+            confirmed = await self._latest_confirmed(
+                conn, channel, kind, [r.sku for r in leftovers]
+            )
+        for row in leftovers:
+            if confirmed.get(row.sku, 0) > row.id:
+                stale.append(row.id)
+                del newest[row.sku]
+            elif not redrive:
+                del newest[row.sku]  # left for the start-up re-drive
         if stale:
             async with self.db.write() as conn:
                 for start in range(0, len(stale), 900):
@@ -170,7 +179,27 @@ class Outbox:
                     )
             report.superseded = len(stale)
             self.metrics.actions.labels(kind.value, ActionStatus.SUPERSEDED.value).inc(len(stale))
-        return list(newest.values())
+        return sorted(newest.values(), key=lambda r: r.id)
+
+    async def _latest_confirmed(
+        self, conn: AsyncConnection, channel: str, kind: ActionKind, skus: Sequence[str]
+    ) -> dict[str, int]:
+        """Id of the newest confirmed write per SKU (only for the few leftover rows)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(skus), 900):
+            part = list(skus[start : start + 900])
+            result = await conn.execute(
+                sa.select(ACTIONS.c.sku, sa.func.max(ACTIONS.c.id))
+                .where(
+                    ACTIONS.c.channel == channel,
+                    ACTIONS.c.kind == kind.value,
+                    ACTIONS.c.status == ActionStatus.CONFIRMED.value,
+                    ACTIONS.c.sku.in_(part),
+                )
+                .group_by(ACTIONS.c.sku)
+            )
+            found.update({sku: int(top) for sku, top in result.all()})
+        return found
 
     async def _send_batch(
         self, channel: Channel, kind: ActionKind, rows: Sequence[Any], report: DispatchReport
@@ -200,11 +229,15 @@ class Outbox:
                 PushResult(row.idempotency_key, PushStatus.REJECTED, err.code, str(err))
                 for row in rows
             ]
-        except (TransientChannelError, ChannelAuthError) as err:
-            # Not applied as far as we know; the same keys go out again on the next round.
+        except Exception as err:
+            # Transient, auth or an unexpected error: not applied as far as we know; the same
+            # keys go out again on the next round (retries stop at MAX_ATTEMPTS).
             results = [
                 PushResult(
-                    row.idempotency_key, PushStatus.RETRY, err.code or type(err).__name__, str(err)
+                    row.idempotency_key,
+                    PushStatus.RETRY,
+                    getattr(err, "code", None) or type(err).__name__,
+                    str(err),
                 )
                 for row in rows
             ]
@@ -326,6 +359,51 @@ class Outbox:
         async with self.db.write() as conn:
             result = await conn.execute(sa.update(ACTIONS).where(where).values(**values))
         return int(result.rowcount or 0)
+
+    async def supersede_open(
+        self, channel: str, kind: ActionKind, skus: Sequence[str], *, before_pass: str
+    ) -> int:
+        """Supersede intents of earlier passes still planned for ``skus`` (a newer decision
+        holds or blocks those listings, so the old target must not go out)."""
+        if not skus:
+            return 0
+        async with self.db.read() as conn:
+            waiting = set(
+                (
+                    await conn.execute(
+                        sa.select(ACTIONS.c.sku).where(
+                            ACTIONS.c.channel == channel,
+                            ACTIONS.c.kind == kind.value,
+                            ACTIONS.c.status == ActionStatus.PLANNED.value,
+                            ACTIONS.c.pass_id != before_pass,
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        stale = sorted(waiting.intersection(skus))
+        if not stale:
+            return 0
+        async with self.db.write() as conn:
+            for start in range(0, len(stale), 900):
+                await conn.execute(
+                    sa.update(ACTIONS)
+                    .where(
+                        ACTIONS.c.channel == channel,
+                        ACTIONS.c.kind == kind.value,
+                        ACTIONS.c.status == ActionStatus.PLANNED.value,
+                        ACTIONS.c.pass_id != before_pass,
+                        ACTIONS.c.sku.in_(stale[start : start + 900]),
+                    )
+                    .values(
+                        status=ActionStatus.SUPERSEDED.value,
+                        completed_at=self.clock.now(),
+                        response_message="a newer decision holds or blocks this listing",
+                    )
+                )
+        self.metrics.actions.labels(kind.value, ActionStatus.SUPERSEDED.value).inc(len(stale))
+        return len(stale)
 
     async def abandon_staged(self) -> int:
         """At start-up: intents of a pass that died before its breaker check are never sent."""

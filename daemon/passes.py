@@ -66,6 +66,13 @@ async def reprice_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
 ) -> dict[str, Any]:
     """Decide every listing of one channel, record the decisions and send the changes."""
+    async with rt.reprice_locks.setdefault(channel.name, asyncio.Lock()):
+        return await _reprice_channel(rt, channel, pass_id, selection)
+
+
+async def _reprice_channel(
+    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
+) -> dict[str, Any]:
     async with rt.db.read() as conn:
         blocked = await write_block_reason(conn, channel.name)
         armed = await breaker_armed(conn, channel.name, rt.clock.now())
@@ -87,6 +94,7 @@ async def reprice_channel(
         observations=by_sku(observations),
         own_seller_ids=rt.own_seller_ids(),
     )
+    total = len(rows) if selection is None else await count_listings(rt.db, channel.name)
     counts, tripped = await plan_and_record(
         rt.outbox,
         rows,
@@ -95,6 +103,8 @@ async def reprice_channel(
         pricing=pricing,
         inputs=inputs,
         breaker_armed=armed,
+        channel_total=total,
+        window=rt.breaker_window,
     )
     if tripped:
         log.error("breaker_tripped", reason=tripped)
@@ -108,6 +118,20 @@ async def reprice_channel(
         "breaker": tripped,
         "dispatch": asdict(sent),
     }
+
+
+async def count_listings(db: Any, channel: str) -> int:
+    """Active listings of ``channel`` (the breaker judges a share of the whole channel)."""
+    async with db.read() as conn:
+        return int(
+            (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(LISTINGS)
+                    .where(LISTINGS.c.channel == channel, LISTINGS.c.status == "active")
+                )
+            ).scalar_one()
+        )
 
 
 async def stock_channel(

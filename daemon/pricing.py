@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from daemon.settings import PricingSettings
 from daemon.signals import inventory_age_days, no_sales, peer_prices, recent_prices, units_sold
 from daemon.snapshots import ListingRow
 from strategies.base import Snapshot
-from strategies.breaker import breaker_verdict
+from strategies.breaker import breaker_verdict, is_big_move
 from strategies.engine import Outcome, decide
 from strategies.guards import Verdict
 
@@ -126,7 +126,10 @@ class PricePlan:
     # For each intent: (current price, the move the breaker judges). That is the strategy's own
     # target when it wanted to go further than the guards let it: a collapse of competitor
     # prices must trip the breaker even while the step guard keeps each move at 10 %.
-    moves: list[tuple[Any, Any]] = field(default_factory=list)
+    moves: list[tuple[str, Any, Any]] = field(default_factory=list)
+    # SKUs decided HOLD or BLOCKED in this plan (recorded or not): older open intents for them
+    # must not be sent any more.
+    quiet: list[str] = field(default_factory=list)
 
 
 def digest(outcome: Outcome) -> str:
@@ -152,13 +155,16 @@ def plan_prices(
     """
     actions: list[dict[str, Any]] = []
     digests: list[dict[str, Any]] = []
-    moves: list[tuple[Any, Any]] = []
+    moves: list[tuple[str, Any, Any]] = []
+    quiet: list[str] = []
     counts: dict[str, int] = dict.fromkeys(Verdict, 0)
     rules, guards, now = pricing.rules, pricing.guards, inputs.now
     with gc_paused():
         for row in rows:
             outcome = decide(make_snapshot(row, channel, inputs), rules, guards)
             counts[outcome.verdict] += 1
+            if outcome.verdict is not Verdict.SEND:
+                quiet.append(row.sku)
             # A send is always recorded; a hold or block only when it differs from the last one.
             fingerprint = None if outcome.verdict is Verdict.SEND else digest(outcome)
             unchanged = fingerprint is not None and fingerprint == row.last_decision
@@ -167,7 +173,7 @@ def plan_prices(
             if fingerprint != row.last_decision:
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})
             if outcome.verdict is Verdict.SEND:
-                moves.append((row.price, _judged(row.price, outcome)))
+                moves.append((row.sku, row.price, _judged(row.price, outcome)))
             action = action_row(
                 outcome,
                 channel=channel,
@@ -180,7 +186,7 @@ def plan_prices(
             if stage and outcome.verdict is Verdict.SEND:
                 action["status"] = ActionStatus.STAGED.value
             actions.append(action)
-    return PricePlan(actions, digests, counts, moves)
+    return PricePlan(actions, digests, counts, moves, quiet)
 
 
 def _judged(current: Any, outcome: Outcome) -> Any:
@@ -231,7 +237,7 @@ def apply_breaker(
 ) -> str | None:
     """Block every intent of the pass if it would move too many listings too far at once."""
     intents = [a for plan in plans for a in plan.actions if a["status"] == ActionStatus.PLANNED]
-    moves = [move for plan in plans for move in plan.moves]
+    moves = [(old, new) for plan in plans for _sku, old, new in plan.moves]
     reason = breaker_verdict(moves, total, pricing.guards.breaker)
     if reason is None:
         return None
@@ -250,6 +256,31 @@ def apply_breaker(
     return reason
 
 
+class BreakerWindow:
+    """Big moves of recent passes per channel, so event-driven reprices of a few SKUs each are
+    judged together by the breaker (a competitor collapse can arrive webhook by webhook).
+    In memory: a restart forgets the window, the next full pass judges the channel afresh."""
+
+    def __init__(self) -> None:
+        self._moves: dict[str, dict[str, datetime]] = {}
+
+    def earlier(self, channel: str, now: datetime, window_s: int, excluding: set[str]) -> int:
+        """Listings of ``channel`` that moved big within the window, outside ``excluding``."""
+        recent = self._moves.get(channel, {})
+        cutoff = now - timedelta(seconds=window_s)
+        for sku in [sku for sku, at in recent.items() if at < cutoff]:
+            del recent[sku]
+        return sum(1 for sku in recent if sku not in excluding)
+
+    def add(self, channel: str, skus: Sequence[str], now: datetime) -> None:
+        """Remember big moves that were let through."""
+        self._moves.setdefault(channel, {}).update(dict.fromkeys(skus, now))
+
+    def clear(self, channel: str) -> None:
+        """Forget a channel's moves (its breaker tripped: they were all blocked)."""
+        self._moves.pop(channel, None)
+
+
 async def plan_and_record(
     outbox: Outbox,
     rows: Sequence[ListingRow],
@@ -259,9 +290,13 @@ async def plan_and_record(
     pricing: PricingSettings,
     inputs: PassInputs,
     breaker_armed: bool = True,
+    channel_total: int | None = None,
+    window: BreakerWindow | None = None,
 ) -> tuple[dict[str, int], str | None]:
     """Decide every row, run the breaker over the whole pass, record the actions.
 
+    ``channel_total`` is the channel's listing count when ``rows`` is a selection (the breaker
+    judges a share of the whole channel); ``window`` carries recent passes' big moves.
     Returns counts per verdict (plus ``recorded``) and the breaker's reason if it tripped.
     Deciding is CPU work on the event loop; between chunks the loop answers webhooks and
     health checks. (Deciding in a worker thread was measured slower: the database driver's
@@ -269,7 +304,8 @@ async def plan_and_record(
     """
     counts = {verdict.value: 0 for verdict in Verdict}
     counts["recorded"] = 0
-    moves: list[tuple[Any, Any]] = []
+    moves: list[tuple[str, Any, Any]] = []
+    quiet: list[str] = []
     # Chunk by chunk: decide, record as staged, forget. Memory stays flat however large the
     # catalogue; the breaker needs only the moves, and releases the staged rows at the end.
     # The collector stays paused across the awaits too (see daemon.bulk).
@@ -284,15 +320,30 @@ async def plan_and_record(
                 stage=True,
             )
             moves.extend(plan.moves)
+            quiet.extend(plan.quiet)
             for verdict, count in plan.counts.items():
                 counts[verdict] += count
             counts["recorded"] += await outbox.record(
                 plan.actions, also=_digest_writer(outbox.db, channel, plan)
             )
+    settings = pricing.guards.breaker
+    total = max(channel_total or 0, len(rows))
+    big = [sku for sku, old, new in moves if is_big_move(old, new, settings)]
+    earlier = window.earlier(channel, inputs.now, settings.window_s, set(big)) if window else 0
     tripped = None
     if breaker_armed:
-        tripped = breaker_verdict(moves, len(rows), pricing.guards.breaker)
+        pairs = [(old, new) for _sku, old, new in moves]
+        tripped = breaker_verdict(
+            pairs, total, settings, earlier_big=min(earlier, total - len(pairs))
+        )
     await outbox.release_staged(channel, pass_id, blocked_by=tripped)
+    # A newer decision to hold or block wins over an older intent still waiting to be sent.
+    await outbox.supersede_open(channel, ActionKind.PRICE, quiet, before_pass=pass_id)
+    if window is not None:
+        if tripped:
+            window.clear(channel)
+        else:
+            window.add(channel, big, inputs.now)
     if tripped:
         counts[Verdict.BLOCKED.value] += counts[Verdict.SEND.value]
         counts[Verdict.SEND.value] = 0

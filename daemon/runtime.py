@@ -21,6 +21,7 @@ from daemon.errors import ChannelError, ConfigError
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
+from daemon.pricing import BreakerWindow
 from daemon.settings import ChannelSettings, Settings
 
 log = structlog.get_logger("repricerd.runtime")
@@ -41,6 +42,11 @@ class Runtime:
     channel_errors: dict[str, str | None] = field(default_factory=dict)
     # Called with (channel, skus) when competition changed: the debounced reprice trigger.
     on_offer_change: Callable[[str, set[str]], None] | None = None
+    # Big price moves of recent passes, per channel, judged together by the breaker.
+    breaker_window: BreakerWindow = field(default_factory=BreakerWindow)
+    # One reprice pass per channel at a time: a debounced or /sync pass waits for the scheduled
+    # one instead of deciding from prices the other is about to change.
+    reprice_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _channel_settings: dict[str, ChannelSettings] = field(default_factory=dict)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

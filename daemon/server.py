@@ -212,7 +212,7 @@ async def _post_webhook(request: web.Request) -> web.Response:
     if stored:
         try:
             ctx.on_webhook_stored(name)
-        except Exception:  # the row is committed; the worker's periodic sweep picks it up
+        except Exception:  # the row is committed; the inbox sweep (every minute) picks it up
             _log.exception("webhook_wake_failed", channel=name)
     return response
 

@@ -25,7 +25,7 @@ class Debouncer:
     def __init__(
         self,
         action: Callable[[str, frozenset[str]], Awaitable[Any]],
-        delay_s: float,
+        delay_s: float | Callable[[], float],
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._action = action
@@ -47,7 +47,8 @@ class Debouncer:
         return frozenset(self._pending.get(channel, ()))
 
     async def _fire(self, channel: str) -> None:
-        await self._sleep(self._delay_s)
+        delay = self._delay_s() if callable(self._delay_s) else self._delay_s
+        await self._sleep(delay)
         skus = frozenset(self._pending.pop(channel, set()))
         self._timers.pop(channel, None)  # from here on, new events open a new window
         if not skus:

@@ -36,6 +36,12 @@ class BreakerSettings(BaseModel):
     min_listings: int = Field(
         default=10, ge=1, description="channels with fewer priced listings never trip it"
     )
+    window_s: int = Field(
+        default=3600,
+        ge=0,
+        le=7 * 86_400,
+        description="big moves of event-driven passes count together over this many seconds",
+    )
     rearm_after_s: int = Field(
         default=86_400,
         ge=0,
@@ -45,8 +51,22 @@ class BreakerSettings(BaseModel):
     )
 
 
+def is_big_move(old: Decimal | None, new: Decimal, settings: BreakerSettings) -> bool:
+    """True if ``old`` → ``new`` moves by strictly more than ``move_pct`` % (a first price,
+    with no usable ``old``, is not a move)."""
+    return (
+        old is not None
+        and old.is_finite()
+        and old > 0
+        and abs(new - old) * 100 > old * settings.move_pct
+    )
+
+
 def breaker_verdict(
-    moves: Sequence[tuple[Decimal | None, Decimal]], total_listings: int, settings: BreakerSettings
+    moves: Sequence[tuple[Decimal | None, Decimal]],
+    total_listings: int,
+    settings: BreakerSettings,
+    earlier_big: int = 0,
 ) -> str | None:
     """Why the pass must be stopped, or ``None`` to let it through.
 
@@ -56,21 +76,16 @@ def breaker_verdict(
     finite) counts as not moving: a first price has nothing to move from. The breaker trips when
     strictly more than ``share_pct`` % of ``total_listings`` would move by strictly more than
     ``move_pct`` % of their current price, and never with fewer than ``min_listings`` listings.
+    ``earlier_big`` adds listings of the same channel that made a big move shortly before, in
+    other passes (event-driven reprices of a few SKUs each): a collapse that arrives SKU by SKU
+    must trip the breaker too.
     """
-    if total_listings < 0 or len(moves) > total_listings:
+    if total_listings < 0 or len(moves) + earlier_big > total_listings:
         raise ValueError(f"{len(moves)} moves out of {total_listings} listings")
     if total_listings < settings.min_listings:
         return None
     move_pct = settings.move_pct
-    big = 0
-    for old, new in moves:
-        if (
-            old is not None
-            and old.is_finite()
-            and old > 0
-            and abs(new - old) * 100 > old * move_pct
-        ):
-            big += 1
+    big = earlier_big + sum(1 for old, new in moves if is_big_move(old, new, settings))
     share = settings.share_pct
     if big * 100 <= share * total_listings:
         return None

@@ -657,3 +657,19 @@ def test_digest_tracks_file_content(tmp_path: Path) -> None:
     assert load_config(path, environ={}).digest == first
     path.write_text(MINIMAL + "inventory: {buffer: 2}\n", encoding="utf-8")
     assert load_config(path, environ={}).digest != first
+
+
+def test_host_override_and_short_secrets(tmp_path: Path) -> None:
+    """REPRICERD_HOST replaces server.host; an empty or short secret is refused (anyone could
+    sign webhooks with it)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "channels: {shop: {kind: mock, webhook_secret: '${S}'}}\n"
+        "pricing: {rules: [{strategy: hold}]}\n"
+    )
+    loaded = load_config(path, {"S": "long-enough-secret", "REPRICERD_HOST": "192.0.2.10"})
+    assert loaded.settings.server.host == "192.0.2.10"
+    for short in ("", "abc"):
+        with pytest.raises(ConfigError) as err:
+            load_config(path, {"S": short})
+        assert "shorter than 8" in str(err.value)

@@ -334,3 +334,132 @@ async def test_signed_offer_webhook_reprices_that_sku_through_inbox_and_debounce
         await debouncer.close()
     assert {row.sku for row in await actions(sqlite_db, kind="price")} == {"B"}
     await rt.close()
+
+
+async def test_a_payload_that_breaks_the_parser_is_marked_and_does_not_block_the_inbox(
+    db: Database, clock: ManualClock
+) -> None:
+    """A signed but malformed body (a JSON list) is marked invalid; the next row is processed."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await store(db, clock, "bad", "offer_changed", [])
+    await store(db, clock, "good", "offer_changed", {"sku": "A"})
+    seen: list[set[str]] = []
+    worker = InboxWorker(rt, on_offer_change=lambda _ch, skus: seen.append(set(skus)))
+    worker.wake("alpha")
+    await worker.drain()
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(sa.select(INBOX.c.dedupe_key, INBOX.c.outcome).order_by(INBOX.c.id))
+        ).all()
+    assert [(r.dedupe_key, r.outcome) for r in rows] == [("bad", "invalid"), ("good", "applied")]
+    assert seen == [{"A"}]
+    await rt.close()
+
+
+async def test_the_breaker_judges_event_driven_passes_together(
+    db: Database, clock: ManualClock
+) -> None:
+    """Twenty listings moved five at a time by event-driven passes: the breaker counts the big
+    moves of the recent passes together and trips before most of the channel has moved."""
+    config = settings(
+        channels={"alpha": {"kind": "mock"}},
+        pricing={
+            "guards": {
+                "max_step_pct": 100,
+                "max_daily_move_pct": 100,
+                "reference_band_pct": 1000,
+                "breaker": {"share_pct": 30, "move_pct": 10, "min_listings": 10},
+            },
+            "rules": [{"strategy": "fixed", "params": {"price": "15.00"}}],
+        },
+    )
+    rt = await make_runtime(db, clock, config)
+    skus = [f"S-{i:02d}" for i in range(20)]
+    products = [
+        {
+            "sku": s,
+            "cost": D("5"),
+            "min_price": D("5"),
+            "max_price": D("40"),
+            "price": D("20.00"),
+            "stock": 1,
+        }
+        for s in skus
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    results = []
+    for n in range(4):
+        results.append(
+            await run_named_pass(
+                rt, "reprice", f"e{n}", ["alpha"], frozenset(skus[n * 5 : n * 5 + 5])
+            )
+        )
+    tripped = [r["alpha"].get("breaker") or r["alpha"].get("skipped") for r in results]
+    assert tripped[0] is None  # 5 of 20 is 25 % > 20 %? no: 5 big moves of 20 listings is 25 %
+    moved = [
+        item
+        for item in rt.channels["alpha"].market.listings.values()  # type: ignore[attr-defined]
+        if item.price == D("15.00")
+    ]
+    assert len(moved) < 20
+    assert any(t for t in tripped)
+    await rt.close()
+
+
+async def test_a_hold_supersedes_an_older_intent_still_waiting(
+    db: Database, clock: ManualClock
+) -> None:
+    """An intent left planned (paused channel) is superseded when a later pass holds the SKU."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    products = [
+        {
+            "sku": "A",
+            "cost": D("10"),
+            "min_price": D("11"),
+            "max_price": D("40"),
+            "price": D("20"),
+            "stock": 1,
+        }
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    await controls.pause(db, clock, channel="alpha", reason="maintenance")
+    await rt.outbox.record(
+        [
+            {
+                "pass_id": "old",
+                "kind": "price",
+                "channel": "alpha",
+                "sku": "A",
+                "status": "planned",
+                "old_price": D("20"),
+                "new_price": D("19.00"),
+                "currency": "USD",
+                "floor": D("11"),
+                "ceiling": D("40"),
+                "reason": "old",
+                "trace": [],
+                "guard_verdicts": [],
+                "idempotency_key": "k-old",
+                "attempts": 0,
+                "created_at": clock.now(),
+            }
+        ]
+    )
+    await controls.resume(db, clock, channel="alpha")
+    rt.config = rt.config.__class__(
+        settings=rt.settings.model_copy(
+            update={
+                "pricing": rt.settings.pricing.model_validate({"rules": [{"strategy": "hold"}]})
+            }
+        ),
+        path=rt.config.path,
+        digest=rt.config.digest,
+        secrets=(),
+    )
+    await run_named_pass(rt, "reprice", "p1")
+    statuses = {row.idempotency_key: row.status for row in await actions(db, kind="price")}
+    assert statuses["k-old"] == "superseded"
+    assert rt.channels["alpha"].market.listings["A"].price == D("20")  # type: ignore[attr-defined]
+    await rt.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -259,3 +260,63 @@ async def test_staged_intents_are_never_sent_and_are_abandoned_at_start_up(
     assert row.response_message is not None
     assert rt.channels["alpha"].market.listings["A"].price == D("20.00")  # type: ignore[attr-defined]
     await rt.close()
+
+
+async def test_an_unexpected_connector_error_is_a_retry_not_a_stuck_row(
+    db: Database, clock: ManualClock
+) -> None:
+    """A connector bug (any exception) puts the intent back to planned with the error."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+
+    async def broken(_updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        raise RuntimeError("connector bug")
+
+    rt.channels["alpha"].push_prices = broken  # type: ignore[method-assign]
+    await rt.outbox.record([price_intent("A", "21.00", clock.now())])
+    await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
+    [row] = await actions(db)
+    assert (row.status, row.response_code) == ("planned", "RuntimeError")
+    await rt.close()
+
+
+async def test_redrive_never_puts_back_a_write_older_than_a_confirmed_one(
+    db: Database, clock: ManualClock
+) -> None:
+    """A row left 'sent' by a crash is superseded, not re-sent, once a newer write for the same
+    listing was confirmed: the old price must not come back after a restart."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    channel = rt.channels["alpha"]
+    original = channel.push_prices
+
+    async def crashing(updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        raise Crash
+
+    channel.push_prices = crashing  # type: ignore[method-assign]
+    await rt.outbox.record([price_intent("A", "21.00", clock.now())])
+    with contextlib.suppress(Crash):
+        await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    channel.push_prices = original  # type: ignore[method-assign]
+    await rt.outbox.record([price_intent("A", "22.00", clock.now())])
+    await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    assert channel.market.listings["A"].price == D("22.00")  # type: ignore[attr-defined]
+    await Outbox(db, clock, Metrics()).dispatch(channel, ActionKind.PRICE, redrive=True)
+    assert channel.market.listings["A"].price == D("22.00")  # type: ignore[attr-defined]
+    assert [r.status for r in await actions(db)] == ["superseded", "confirmed"]
+    await rt.close()
+
+
+async def test_resume_after_a_plain_pause_keeps_the_breaker_armed(
+    db: Database, clock: ManualClock
+) -> None:
+    """Only a tripped breaker is disarmed by resume; a pause/resume leaves it watching."""
+    await controls.pause(db, clock, channel=None, reason="lunch")
+    await controls.resume(db, clock, channel=None, rearm_after=timedelta(days=1))
+    async with db.read() as conn:
+        assert await controls.breaker_armed(conn, "alpha", clock.now())
+    await controls.trip_breaker(db, clock, channel="alpha", reason="test")
+    await controls.resume(db, clock, channel="alpha", rearm_after=timedelta(days=1))
+    async with db.read() as conn:
+        assert not await controls.breaker_armed(conn, "alpha", clock.now())
+        assert await controls.breaker_armed(conn, "beta", clock.now())
