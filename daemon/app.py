@@ -233,14 +233,16 @@ async def run_forever(
     _schedule(scheduler, passes, rt)
     passes.on_reload.append(lambda: _schedule(scheduler, passes, rt))
 
-    async def sweep_inbox() -> None:
+    async def housekeeping() -> None:
         for name in rt.channels:
             inbox.wake(name)  # deliveries whose wake-up was lost (a failed round, a restart)
+        # Counted here, once a minute, not after every dispatch: it scans the open intents.
+        rt.metrics.open_intents.set(await rt.outbox.count_open())
 
     scheduler.add_job(
-        sweep_inbox,
+        housekeeping,
         IntervalTrigger(seconds=INBOX_SWEEP_S),
-        id="inbox_sweep",
+        id="housekeeping",
         coalesce=True,
         max_instances=1,
         misfire_grace_time=INBOX_SWEEP_S,

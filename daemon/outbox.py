@@ -118,7 +118,6 @@ class Outbox:
                 )
                 break
             await self._send_batch(channel, kind, pending[start : start + size], report)
-        self.metrics.open_intents.set(await self.count_open())
         return report
 
     async def _pending(

@@ -93,6 +93,7 @@ async def _reprice_channel(
         pricing=pricing,
         observations=by_sku(observations),
         own_seller_ids=rt.own_seller_ids(),
+        skus=selection if isinstance(selection, frozenset) else None,
     )
     total = len(rows) if selection is None else await count_listings(rt.db, channel.name)
     counts, tripped = await plan_and_record(
@@ -269,7 +270,8 @@ async def record_changed_offers(
     """Store the observations whose competition differs from the newest stored one; return
     their SKUs. Unchanged offers are not stored again: a 100,000-listing catalogue repriced
     every 5 minutes would otherwise add 29 million offer rows a day."""
-    before = await latest_fingerprints(rt.db, channel)
+    few = [o.sku for o in observations] if len(observations) <= 2_000 else None
+    before = await latest_fingerprints(rt.db, channel, few)
     fresh = [o for o in observations if competition_fingerprint(o) != before.get(o.sku)]
     await store_observations(rt.db, channel, fresh)
     return {o.sku for o in fresh}

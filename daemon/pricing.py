@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from strategies.guards import Verdict
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PLAN_CHUNK = 2_000
+SELECTION_QUERY_LIMIT = 2_000
 _STATUS = {
     Verdict.SEND: ActionStatus.PLANNED,
     Verdict.HOLD: ActionStatus.HELD,
@@ -56,18 +57,24 @@ async def load_inputs(
     pricing: PricingSettings,
     observations: Mapping[str, OfferObservation],
     own_seller_ids: frozenset[str],
+    skus: Collection[str] | None = None,
 ) -> PassInputs:
-    """Load the ledger and history inputs of one channel's pass in a handful of queries."""
+    """Load the ledger and history inputs of one channel's pass in a handful of queries.
+
+    ``skus`` limits them to an event-driven pass's few SKUs instead of the whole channel.
+    """
+    if skus is not None and len(skus) > SELECTION_QUERY_LIMIT:
+        skus = None  # a big selection: one scan of everything beats a huge IN list
     peers = {rule.reference for rule in pricing.guards.parity if rule.channel == channel}
     async with db.read() as conn:
         return PassInputs(
             now=now,
             observations=observations,
-            on_hand=await on_hand(conn),
-            sales=await units_sold(conn, now),
-            ages=await inventory_age_days(conn, now),
-            history=await recent_prices(conn, channel, now),
-            peers=await peer_prices(conn, channel, peers),
+            on_hand=await on_hand(conn, skus),
+            sales=await units_sold(conn, now, skus),
+            ages=await inventory_age_days(conn, now, skus),
+            history=await recent_prices(conn, channel, now, skus),
+            peers=await peer_prices(conn, channel, peers, skus),
             own_seller_ids=own_seller_ids,
         )
 

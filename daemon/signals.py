@@ -28,7 +28,14 @@ _INTAKE = (StockEventKind.RECEIPT.value, StockEventKind.RETURN.value, StockEvent
 Sales = dict[str, tuple[tuple[int, int], ...]]
 
 
-async def units_sold(conn: AsyncConnection, now: datetime) -> Sales:
+def _only(skus: Collection[str] | None, column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """Restrict to ``skus`` (an event-driven pass of a few SKUs), or everything if None."""
+    return sa.true() if skus is None else column.in_(sorted(skus))
+
+
+async def units_sold(
+    conn: AsyncConnection, now: datetime, skus: Collection[str] | None = None
+) -> Sales:
     """Net units sold per SKU over each window (orders minus cancellations)."""
     sold = -EVENTS.c.delta  # orders carry negative deltas, cancellations positive ones
     columns = [
@@ -59,7 +66,9 @@ def no_sales() -> tuple[tuple[int, int], ...]:
     return tuple((days, 0) for days in SALES_WINDOWS_DAYS)
 
 
-async def inventory_age_days(conn: AsyncConnection, now: datetime) -> dict[str, int]:
+async def inventory_age_days(
+    conn: AsyncConnection, now: datetime, skus: Collection[str] | None = None
+) -> dict[str, int]:
     """Days since the oldest intake (receipt, return or count) after the SKU's latest count.
 
     An approximation of FIFO age that needs no per-unit tracking: a count resets what we know,
@@ -79,6 +88,7 @@ async def inventory_age_days(conn: AsyncConnection, now: datetime) -> dict[str, 
                 EVENTS.c.kind.in_(_INTAKE),
                 EVENTS.c.delta > 0,
                 sa.or_(latest_count.c.at.is_(None), EVENTS.c.occurred_at >= latest_count.c.at),
+                _only(skus, EVENTS.c.sku),
             )
             .group_by(EVENTS.c.sku)
         )
@@ -112,8 +122,7 @@ async def recent_prices(
         )
         .order_by(ACTIONS.c.completed_at, ACTIONS.c.id)
     )
-    if skus is not None:
-        query = query.where(ACTIONS.c.sku.in_(list(skus)))
+    query = query.where(_only(skus, ACTIONS.c.sku))
     history: dict[str, list[tuple[datetime, Decimal]]] = defaultdict(list)
     for sku, at, old, new in (await conn.execute(query)).all():
         points = history[sku]
@@ -126,7 +135,7 @@ async def recent_prices(
 
 
 async def peer_prices(
-    conn: AsyncConnection, channel: str, peers: Collection[str]
+    conn: AsyncConnection, channel: str, peers: Collection[str], skus: Collection[str] | None = None
 ) -> dict[str, tuple[tuple[str, Decimal], ...]]:
     """Our current price of each SKU on the ``peers`` channels (for the parity guard)."""
     if not peers:
@@ -135,7 +144,11 @@ async def peer_prices(
         await conn.execute(
             sa.select(
                 LISTINGS.c.sku, LISTINGS.c.channel, sa.type_coerce(LISTINGS.c.price, sa.String())
-            ).where(LISTINGS.c.channel.in_(list(peers)), LISTINGS.c.channel != channel)
+            ).where(
+                LISTINGS.c.channel.in_(list(peers)),
+                LISTINGS.c.channel != channel,
+                _only(skus, LISTINGS.c.sku),
+            )
         )
     ).all()
     found: dict[str, list[tuple[str, Decimal]]] = defaultdict(list)

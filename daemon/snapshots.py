@@ -160,11 +160,16 @@ def competition_fingerprint(obs: OfferObservation) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
-async def latest_fingerprints(db: Database, channel: str) -> dict[str, str | None]:
-    """The competition fingerprint of every listing's newest stored snapshot."""
+async def latest_fingerprints(
+    db: Database, channel: str, skus: Sequence[str] | None = None
+) -> dict[str, str | None]:
+    """The competition fingerprint of every listing's (or of ``skus``') newest snapshot."""
     newest = (
         sa.select(sa.func.max(OFFERS.c.id))
-        .where(OFFERS.c.channel == channel)
+        .where(
+            OFFERS.c.channel == channel,
+            sa.true() if skus is None else OFFERS.c.sku.in_(sorted(skus)),
+        )
         .group_by(OFFERS.c.sku)
         .scalar_subquery()
     )
