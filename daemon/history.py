@@ -22,6 +22,7 @@ from rich.text import Text
 
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, Listing
+from daemon.snapshots import LIKE_ESCAPE, glob_to_like
 
 # The columns of ``history`` output, in order (JSON keys, CSV header).
 HISTORY_FIELDS = (
@@ -50,7 +51,6 @@ EXPLAIN_FIELDS = (
     "sent_at",
     "completed_at",
 )
-LIKE_ESCAPE = "\\"
 CENT = Decimal("0.01")
 SHORT_COLUMNS = frozenset({"time", "kind", "status", "old → new", "attempts"})
 VERDICT_STYLES = MappingProxyType(
@@ -76,21 +76,6 @@ STATUS_STYLES = MappingProxyType(
         "superseded": "dim",
     }
 )
-
-
-def glob_to_like(glob: str) -> str:
-    """Translate a SKU glob (``*`` any run, ``?`` one character) into a LIKE pattern.
-
-    LIKE's own wildcards and the escape character are escaped, so ``A_1%`` matches only itself.
-    """
-    special = {
-        LIKE_ESCAPE: LIKE_ESCAPE * 2,
-        "%": LIKE_ESCAPE + "%",
-        "_": LIKE_ESCAPE + "_",
-        "*": "%",
-        "?": "_",
-    }
-    return "".join(special.get(ch, ch) for ch in glob)
 
 
 def _action() -> sa.Table:

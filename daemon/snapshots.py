@@ -32,14 +32,26 @@ def sku_clause(column: sa.ColumnElement[str], selection: SkuSelection) -> sa.Col
     if selection is None:
         return sa.true()
     if isinstance(selection, str):
-        return column.like(sku_like(selection), escape="\\")
+        return column.like(glob_to_like(selection), escape=LIKE_ESCAPE)
     return column.in_(sorted(selection))
 
 
-def sku_like(glob: str) -> str:
-    """Translate a SKU glob (``*``, ``?``) into a SQL LIKE pattern with ``\\`` escapes."""
-    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
+LIKE_ESCAPE = "\\"
+
+
+def glob_to_like(glob: str) -> str:
+    """Translate a SKU glob (``*`` any run, ``?`` one character) into a LIKE pattern.
+
+    LIKE's own wildcards and the escape character are escaped, so ``A_1%`` matches only itself.
+    """
+    special = {
+        LIKE_ESCAPE: LIKE_ESCAPE * 2,
+        "%": LIKE_ESCAPE + "%",
+        "_": LIKE_ESCAPE + "_",
+        "*": "%",
+        "?": "_",
+    }
+    return "".join(special.get(ch, ch) for ch in glob)
 
 
 class ListingRow(NamedTuple):
