@@ -6,7 +6,8 @@ Money is ``Decimal`` quantized to the currency's minor unit; times are aware UTC
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -166,6 +167,8 @@ class ChannelDeps:
 
     http: httpx.AsyncClient
     clock: Clock
+    # How a connector waits (backoff, rate limits); tests inject one that advances a ManualClock.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 
 class Channel(Protocol):
