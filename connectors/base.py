@@ -157,8 +157,43 @@ class OfferChanged:
     observation: OfferObservation | None = None
 
 
-# Everything a webhook can tell the daemon; order and inventory events join with stock sync.
-ChannelEvent = OfferChanged
+class OrderStatus(StrEnum):
+    """What happened to an order, as far as stock is concerned."""
+
+    PLACED = "placed"  # units leave available stock
+    CANCELLED = "cancelled"  # the whole order is void: its units come back
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """Units of one seller SKU in an order."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """An order placed or cancelled on a channel (orders/create, ORDER_CHANGE, ...)."""
+
+    order_id: str
+    status: OrderStatus
+    lines: tuple[OrderLine, ...]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityObserved:
+    """The channel reports a listing's live quantity (inventory_levels/update, ...), which may
+    be the echo of our own write or a change made outside repricerd."""
+
+    sku: str
+    quantity: int
+    updated_at: datetime
+
+
+# Everything a webhook can tell the daemon.
+ChannelEvent = OfferChanged | OrderEvent | QuantityObserved
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,9 @@ def allocate(available: int, channel: str, inventory: InventorySettings) -> int 
     rule = inventory.channels.get(channel, _DEFAULT)
     if rule.exclude:
         return None
+    last = inventory.last_units
+    if last is not None and available < last.below and channel not in last.channels:
+        return 0  # the last few units go to the priority channels only
     buffer = inventory.buffer if rule.buffer is None else rule.buffer
     units = max(0, available - buffer)
     # A share is rounded down: showing a unit we cannot cover is how oversells happen.

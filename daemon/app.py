@@ -211,7 +211,14 @@ async def run_forever(
         lambda: rt.settings.schedule.offer_debounce.total_seconds(),  # follows reloads
     )
     rt.on_offer_change = debouncer.notify
-    inbox = InboxWorker(rt, on_offer_change=debouncer.notify)
+    # Orders and outside quantity changes republish the SKUs concerned on every channel at once;
+    # a burst arriving while one publish runs is coalesced into the next.
+    stock_trigger = Debouncer(lambda _all, skus: passes.run("stock_sync", (), skus), 0.0)
+    inbox = InboxWorker(
+        rt,
+        on_offer_change=debouncer.notify,
+        on_stock_change=lambda skus: stock_trigger.notify("*", skus),
+    )
     for name in rt.channels:
         inbox.wake(name)  # deliveries a previous process stored but did not process
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(passes.reload()))
@@ -266,6 +273,7 @@ async def run_forever(
         scheduler.shutdown(wait=False)
         await server.stop()
         await debouncer.close()
+        await stock_trigger.close()
         timeout = rt.settings.server.shutdown_timeout_s
         pending = {t for t in passes.tasks if not t.done()}
         if pending:

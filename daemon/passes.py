@@ -14,7 +14,6 @@ from connectors.base import Channel, OfferObservation
 from daemon.allocation import allocate
 from daemon.controls import breaker_armed, record_health, trip_breaker, write_block_reason
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
-from daemon.ledger import on_hand
 from daemon.listings import refresh_listings
 from daemon.outbox import new_idempotency_key
 from daemon.pricing import load_inputs, plan_and_record
@@ -28,6 +27,7 @@ from daemon.snapshots import (
     sku_clause,
     store_observations,
 )
+from daemon.stock import available_units, load_kits
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
@@ -147,7 +147,9 @@ async def stock_channel(
     query = query.where(sku_clause(LISTINGS.c.sku, selection))
     async with rt.db.read() as conn:
         listings = (await conn.execute(query)).all()
-        stock = await on_hand(conn)
+        kits = await load_kits(conn)
+        only = None if selection is None else [row.sku for row in listings]
+        stock = await available_units(conn, kits, only)
     now, inventory = rt.clock.now(), rt.settings.inventory
     intents, unknown = [], 0
     for row in listings:
@@ -157,6 +159,7 @@ async def stock_channel(
             unknown += 1  # never counted: publishing 0 would delist stock we know nothing about
             continue
         target = allocate(stock[row.sku], channel.name, inventory)
+        kit = " (kit: its scarcest component)" if row.sku in kits.components else ""
         if target is None or target == row.quantity:
             continue
         intents.append(
@@ -168,12 +171,13 @@ async def stock_channel(
                 "status": ActionStatus.PLANNED.value,
                 "old_quantity": row.quantity,
                 "new_quantity": target,
-                "reason": f"ledger on hand {stock[row.sku]} → publish {target}",
+                "reason": f"available {stock[row.sku]}{kit} → publish {target}",
                 "trace": [
                     {
                         "step": "allocation",
                         "verdict": "target",
-                        "detail": f"on_hand={stock[row.sku]} buffer/share/max → {target}",
+                        "detail": f"available={stock[row.sku]} buffer/share/max/last-units"
+                        f" → {target}",
                     }
                 ],
                 "guard_verdicts": [],

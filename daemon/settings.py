@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -63,6 +63,9 @@ class ScheduleSettings(Strict):
 ChannelSettings = MockSettings
 
 
+ExternalChanges = Literal["overwrite", "adopt"]
+
+
 class ChannelAllocation(Strict):
     """``inventory.channels.<name>``: how much of the available stock a channel may show."""
 
@@ -70,13 +73,34 @@ class ChannelAllocation(Strict):
     share_pct: Decimal = Field(default=Decimal("100"), ge=0, le=100)
     max: int | None = Field(default=None, ge=0)
     exclude: bool = False
+    external_changes: ExternalChanges | None = Field(
+        default=None, description="overrides inventory.external_changes for this channel"
+    )
+
+
+class LastUnits(Strict):
+    """``inventory.last_units``: when few units are left, only the priority channels show them."""
+
+    below: int = Field(ge=1, description="applies while available units are below this")
+    channels: list[str] = Field(min_length=1, description="the channels that keep showing stock")
 
 
 class InventorySettings(Strict):
-    """``inventory``: buffers and per-channel allocation."""
+    """``inventory``: buffers, per-channel allocation, and what to do about outside changes."""
 
     buffer: int = Field(default=0, ge=0, description="units never offered anywhere")
     channels: dict[str, ChannelAllocation] = Field(default_factory=dict)
+    last_units: LastUnits | None = None
+    external_changes: ExternalChanges = Field(
+        default="overwrite",
+        description="a quantity changed on the channel itself (a manual edit): 'overwrite' puts "
+        "the ledger's allocation back; 'adopt' takes the channel's number as a stock count",
+    )
+
+    def external_policy(self, channel: str) -> ExternalChanges:
+        """The outside-change policy that applies to ``channel``."""
+        rule = self.channels.get(channel)
+        return rule.external_changes if rule and rule.external_changes else self.external_changes
 
 
 class PricingSettings(Strict):
@@ -114,6 +138,12 @@ def semantic_problems(settings: Settings) -> list[tuple[tuple[str | int, ...], s
     for name in settings.inventory.channels:
         if name not in names:
             problems.append((("inventory", "channels", name), f"unknown channel {name!r}"))
+    last_units = settings.inventory.last_units
+    for index, name in enumerate(last_units.channels if last_units else ()):
+        if name not in names:
+            problems.append(
+                (("inventory", "last_units", "channels", index), f"unknown channel {name!r}")
+            )
     rules = settings.pricing.rules
     for index, rule in enumerate(rules):
         if rule.match is not None:

@@ -7,6 +7,8 @@ import hmac
 import json
 import random
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from connectors.base import (
     ChannelCapabilities,
@@ -16,16 +18,22 @@ from connectors.base import (
     CompetitorOffer,
     OfferChanged,
     OfferObservation,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
     PriceUpdate,
     PushResult,
     PushStatus,
+    QuantityObserved,
     StockUpdate,
     WebhookDelivery,
 )
 from connectors.mock.const import (
     EVENT_ID_HEADER,
     OFFER_CHANGED_TOPIC,
+    ORDER_TOPIC,
     OWN_SELLER_ID,
+    QUANTITY_TOPIC,
     SIGNATURE_HEADER,
     TOPIC_HEADER,
 )
@@ -171,7 +179,18 @@ class MockChannel:
         )
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
-        """``offer_changed`` with ``{"sku": ...}`` or ``{"skus": [...]}``; other topics: none."""
+        """``offer_changed``, ``order`` and ``quantity`` (see const.py); other topics: none."""
+        if delivery.topic == ORDER_TOPIC:
+            return [_order(json.loads(delivery.payload))]
+        if delivery.topic == QUANTITY_TOPIC:
+            body = json.loads(delivery.payload)
+            return [
+                QuantityObserved(
+                    sku=str(body["sku"]),
+                    quantity=int(body["quantity"]),
+                    updated_at=_aware(body["updated_at"]),
+                )
+            ]
         if delivery.topic != OFFER_CHANGED_TOPIC:
             return []
         body = json.loads(delivery.payload)
@@ -186,6 +205,23 @@ class MockChannel:
 
     def _dropped(self) -> bool:
         return bool(self.settings.drop_rate) and self._rng.random() < self.settings.drop_rate
+
+
+def _order(body: dict[str, Any]) -> OrderEvent:
+    lines = tuple(OrderLine(str(line["sku"]), int(line["quantity"])) for line in body["lines"])
+    return OrderEvent(
+        order_id=str(body["order_id"]),
+        status=OrderStatus(body.get("status", "placed")),
+        lines=lines,
+        updated_at=_aware(body["updated_at"]),
+    )
+
+
+def _aware(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without a UTC offset: {text!r}")
+    return moment.astimezone(UTC)
 
 
 def _rejected(key: str, code: str, message: str) -> PushResult:

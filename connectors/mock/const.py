@@ -10,3 +10,8 @@ TOPIC_HEADER: Final = "X-Mock-Topic"
 OWN_SELLER_ID: Final = "SELF"
 # Topic of a competition change (the mock's ANY_OFFER_CHANGED): {"sku": ...} or {"skus": [...]}.
 OFFER_CHANGED_TOPIC: Final = "offer_changed"
+# An order: {"order_id", "status": "placed"|"cancelled", "lines": [{"sku", "quantity"}],
+# "updated_at": ISO-8601 with offset}.
+ORDER_TOPIC: Final = "order"
+# A live quantity report (the mock's inventory_levels/update): {"sku", "quantity", "updated_at"}.
+QUANTITY_TOPIC: Final = "quantity"

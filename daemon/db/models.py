@@ -114,6 +114,9 @@ class Listing(SQLModel, table=True):
     # Digest of the last decision recorded for this listing, so an unchanged "hold" is not
     # written again every pass (the action log stays bounded and still explains itself).
     last_decision: str | None = Field(default=None, max_length=64)
+    # Marketplace time of the newest quantity report applied (inventory_levels/update...): an
+    # older report arriving late is recorded as skipped, never applied over a newer one.
+    quantity_seen_at: datetime | None = _time()
     discovered_at: datetime = _time(nullable=False)
     updated_at: datetime = _time(nullable=False)
 

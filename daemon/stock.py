@@ -1,0 +1,306 @@
+"""Stock from events: orders and cancels into the ledger, kits, and what is available to publish.
+
+The ledger (``stock_event``) is the truth. An order consumes units as soon as it is placed (that
+is when the other channels must stop showing them); a cancel gives back exactly what its order
+took. Every event carries a unique external reference, so a replayed webhook applies once, and a
+cancel that overtakes its order leaves a zero-unit tombstone that makes the late order a no-op.
+On hand never goes below zero: an order for units we no longer have (an oversell that already
+happened on the marketplace) takes what is left and records the shortfall, loudly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import OrderEvent, OrderStatus, QuantityObserved
+from daemon.db.engine import Database
+from daemon.db.models import (
+    Action,
+    ActionKind,
+    ActionStatus,
+    Listing,
+    Product,
+    StockEvent,
+    StockEventKind,
+)
+from daemon.ledger import on_hand
+from daemon.settings import ExternalChanges
+
+EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
+PRODUCTS = Product.__table__  # type: ignore[attr-defined]
+LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+ACTIONS = Action.__table__  # type: ignore[attr-defined]
+# A quantity report equal to a value we wrote this recently is the echo of our own write.
+ECHO_WINDOW = timedelta(hours=1)
+log = structlog.get_logger("repricerd.stock")
+
+
+@dataclass(frozen=True)
+class Kits:
+    """Kit (bundle) SKUs and their components: ``{kit: {component: units per kit}}``."""
+
+    components: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def expand(self, sku: str, quantity: int) -> dict[str, int]:
+        """Units of each ledger SKU that ``quantity`` of ``sku`` consumes."""
+        parts = self.components.get(sku)
+        if not parts:
+            return {sku: quantity}
+        return {component: per_kit * quantity for component, per_kit in parts.items()}
+
+    def affected(self, skus: Collection[str]) -> set[str]:
+        """``skus`` plus every kit built from one of them (their availability moved too)."""
+        moved = set(skus)
+        moved.update(
+            kit for kit, parts in self.components.items() if any(part in moved for part in parts)
+        )
+        return moved
+
+    def ledger_skus(self, skus: Collection[str]) -> set[str]:
+        """The SKUs whose ledger decides the availability of ``skus`` (components for kits)."""
+        needed: set[str] = set()
+        for sku in skus:
+            needed.update(self.components.get(sku) or (sku,))
+        return needed
+
+
+async def load_kits(conn: AsyncConnection) -> Kits:
+    """Every product with kit components."""
+    rows = (await conn.execute(sa.select(PRODUCTS.c.sku, PRODUCTS.c.kit_components))).all()
+    return Kits({row.sku: dict(row.kit_components) for row in rows if row.kit_components})
+
+
+async def available_units(
+    conn: AsyncConnection, kits: Kits, skus: Collection[str] | None = None
+) -> dict[str, int]:
+    """Units available per SKU; a kit has as many as its scarcest component allows.
+
+    A SKU the ledger has never counted is absent (publishing 0 for it would delist stock we know
+    nothing about); a kit is absent unless all its components were counted.
+    """
+    wanted = None if skus is None else kits.ledger_skus(skus)
+    stock = {sku: max(0, units) for sku, units in (await on_hand(conn, wanted)).items()}
+    kit_skus = kits.components if skus is None else [s for s in skus if s in kits.components]
+    for kit in kit_skus:
+        parts = kits.components[kit]
+        if all(part in stock for part in parts):
+            stock[kit] = min(stock[part] // per_kit for part, per_kit in parts.items())
+    if skus is not None:
+        stock = {sku: units for sku, units in stock.items() if sku in skus}
+    return stock
+
+
+@dataclass
+class OrderOutcome:
+    """What one order event did to the ledger."""
+
+    applied: int = 0  # ledger rows written
+    duplicate: int = 0  # lines already applied (a replayed delivery)
+    oversold: dict[str, int] = field(default_factory=dict)  # sku -> units sold but not held
+    skus: set[str] = field(default_factory=set)  # ledger SKUs whose stock moved
+
+
+def _ref(channel: str, action: str, order_id: str, sku: str) -> str:
+    return f"{channel}:{action}:{order_id}:{sku}"
+
+
+async def apply_order(
+    db: Database, kits: Kits, *, channel: str, event: OrderEvent, now: datetime
+) -> OrderOutcome:
+    """Write an order's (or a cancel's) ledger events once each; see the module docstring."""
+    units: Counter[str] = Counter()
+    for line in event.lines:
+        if line.quantity > 0:
+            units.update(kits.expand(line.sku, line.quantity))
+    outcome = OrderOutcome()
+    for sku, quantity in sorted(units.items()):
+        if event.status is OrderStatus.PLACED:
+            written = await _order_line(db, channel, event, sku, quantity, now, outcome)
+        else:
+            written = await _cancel_line(db, channel, event, sku, now)
+        if written:
+            outcome.applied += 1
+            outcome.skus.add(sku)
+        else:
+            outcome.duplicate += 1
+    return outcome
+
+
+async def _order_line(
+    db: Database,
+    channel: str,
+    event: OrderEvent,
+    sku: str,
+    quantity: int,
+    now: datetime,
+    outcome: OrderOutcome,
+) -> bool:
+    async with db.write() as conn:
+        await db.serialize(conn, f"ledger:{sku}")
+        existing = await _refs(
+            conn,
+            [
+                _ref(channel, "order", event.order_id, sku),
+                _ref(channel, "cancel", event.order_id, sku),
+            ],
+        )
+        if existing:
+            return False  # replayed, or cancelled before we saw it: nothing to take
+        held = max(0, (await on_hand(conn, [sku])).get(sku, 0))
+        taken = min(quantity, held)
+        note = f"order {event.order_id}: {quantity} sold"
+        if taken < quantity:
+            outcome.oversold[sku] = quantity - taken
+            note += f"; OVERSOLD by {quantity - taken} (only {held} held)"
+            log.error(
+                "oversold", channel=channel, sku=sku, order=event.order_id, short=quantity - taken
+            )
+        result = await conn.execute(
+            db.insert(EVENTS)
+            .values(
+                sku=sku,
+                kind=StockEventKind.ORDER.value,
+                delta=-taken,
+                external_ref=_ref(channel, "order", event.order_id, sku),
+                channel=channel,
+                note=note,
+                occurred_at=event.updated_at,
+                recorded_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["external_ref"])
+        )
+    return bool(result.rowcount)
+
+
+async def _cancel_line(
+    db: Database, channel: str, event: OrderEvent, sku: str, now: datetime
+) -> bool:
+    order_ref = _ref(channel, "order", event.order_id, sku)
+    cancel_ref = _ref(channel, "cancel", event.order_id, sku)
+    async with db.write() as conn:
+        await db.serialize(conn, f"ledger:{sku}")
+        taken = (
+            await conn.execute(sa.select(EVENTS.c.delta).where(EVENTS.c.external_ref == order_ref))
+        ).scalar_one_or_none()
+        # Give back what the order took (not what it asked for: an oversold unit never came
+        # out of our stock); a cancel ahead of its order is a zero tombstone.
+        stmt = (
+            db.insert(EVENTS)
+            .values(
+                sku=sku,
+                kind=StockEventKind.CANCEL.value,
+                delta=0 if taken is None else -int(taken),
+                external_ref=cancel_ref,
+                channel=channel,
+                note=f"order {event.order_id} cancelled"
+                + ("" if taken is not None else " before it was seen (tombstone)"),
+                occurred_at=event.updated_at,
+                recorded_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["external_ref"])
+        )
+        result = await conn.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def _refs(conn: AsyncConnection, refs: list[str]) -> set[str]:
+    rows = await conn.execute(
+        sa.select(EVENTS.c.external_ref).where(EVENTS.c.external_ref.in_(refs))
+    )
+    return set(rows.scalars())
+
+
+async def observe_quantity(
+    db: Database,
+    *,
+    channel: str,
+    event: QuantityObserved,
+    policy: ExternalChanges,
+    now: datetime,
+) -> str:
+    """Apply a channel's report of a live quantity; return the outcome for the inbox row.
+
+    ``stale``: older than the newest report applied. ``echo``: the value we published (or are
+    publishing) ourselves. ``unknown``: not a listing we hold. Otherwise the change was made
+    outside repricerd: under ``overwrite`` the listing records the live value, so the next
+    allocation (run right after) writes ours back, logged; under ``adopt`` the channel's number
+    becomes a ledger count for the SKU (``count`` event) that the other channels then follow.
+    """
+    async with db.write() as conn:
+        await db.serialize(conn, f"ledger:{event.sku}")
+        row = (
+            await conn.execute(
+                sa.select(LISTINGS.c.quantity, LISTINGS.c.quantity_seen_at).where(
+                    LISTINGS.c.channel == channel, LISTINGS.c.sku == event.sku
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            return "unknown"
+        if row.quantity_seen_at is not None and event.updated_at <= row.quantity_seen_at:
+            return "stale"
+        echo = row.quantity == event.quantity or await _recently_written(
+            conn, channel, event.sku, event.quantity, now
+        )
+        await conn.execute(
+            sa.update(LISTINGS)
+            .where(LISTINGS.c.channel == channel, LISTINGS.c.sku == event.sku)
+            .values(quantity=event.quantity, quantity_seen_at=event.updated_at, updated_at=now)
+        )
+        if echo:
+            return "echo"
+        log.warning(
+            "quantity_changed_outside",
+            channel=channel,
+            sku=event.sku,
+            published=row.quantity,
+            live=event.quantity,
+            policy=policy,
+        )
+        if policy == "overwrite":
+            return "overwrite"
+        current = (await on_hand(conn, [event.sku])).get(event.sku, 0)
+        await conn.execute(
+            db.insert(EVENTS)
+            .values(
+                sku=event.sku,
+                kind=StockEventKind.COUNT.value,
+                delta=event.quantity - current,
+                counted=event.quantity,
+                external_ref=f"{channel}:count:{event.sku}:{event.updated_at.isoformat()}",
+                channel=channel,
+                note=f"adopted from {channel} (changed outside repricerd)",
+                occurred_at=event.updated_at,
+                recorded_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["external_ref"])
+        )
+        return "adopted"
+
+
+async def _recently_written(
+    conn: AsyncConnection, channel: str, sku: str, quantity: int, now: datetime
+) -> bool:
+    """Whether we sent (or are sending) this very quantity to the listing lately."""
+    found = await conn.execute(
+        sa.select(ACTIONS.c.id)
+        .where(
+            ACTIONS.c.channel == channel,
+            ACTIONS.c.sku == sku,
+            ACTIONS.c.kind == ActionKind.STOCK.value,
+            ACTIONS.c.new_quantity == quantity,
+            ACTIONS.c.status.in_(
+                [ActionStatus.PLANNED.value, ActionStatus.SENT.value, ActionStatus.CONFIRMED.value]
+            ),
+            ACTIONS.c.created_at >= now - ECHO_WINDOW,
+        )
+        .limit(1)
+    )
+    return found.first() is not None

@@ -1,0 +1,271 @@
+"""Stock from events: orders, cancels, kits, outside quantity changes, allocation to channels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.base import OrderEvent, OrderLine, OrderStatus
+from daemon.allocation import allocate
+from daemon.clock import ManualClock
+from daemon.db.engine import Database
+from daemon.db.models import WebhookEvent
+from daemon.inbox import InboxWorker
+from daemon.ledger import on_hand
+from daemon.passes import run_named_pass
+from daemon.runtime import Runtime
+from daemon.settings import InventorySettings
+from daemon.stock import Kits, apply_order, available_units, load_kits
+from tests.daemon_fixtures import PRODUCTS, actions, listing, make_runtime, seed, settings
+
+INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
+
+
+async def store(
+    db: Database, clock: ManualClock, channel: str, key: str, topic: str, body: Any
+) -> None:
+    """Put one delivery in the inbox, as the webhook handler does."""
+    async with db.write() as conn:
+        await conn.execute(
+            sa.insert(INBOX).values(
+                channel=channel,
+                dedupe_key=key,
+                topic=topic,
+                payload=json.dumps(body),
+                received_at=clock.now(),
+            )
+        )
+
+
+def order(
+    order_id: str, *lines: tuple[str, int], at: datetime, status: str = "placed"
+) -> dict[str, Any]:
+    """An ``order`` delivery body of the mock channel."""
+    return {
+        "order_id": order_id,
+        "status": status,
+        "lines": [{"sku": sku, "quantity": qty} for sku, qty in lines],
+        "updated_at": at.isoformat(),
+    }
+
+
+class StockLoop:
+    """The daemon's wiring in miniature: inbox → ledger → immediate stock pass on every channel."""
+
+    def __init__(self, rt: Runtime) -> None:
+        """Wire the inbox of ``rt``; call ``discover`` once the markets are seeded."""
+        self.rt = rt
+        self.published: list[set[str]] = []
+        self.worker = InboxWorker(rt, on_offer_change=lambda *_: None, on_stock_change=self._moved)
+
+    async def discover(self) -> None:
+        """Read the seeded listings (reconcile), as the daemon does at start."""
+        await run_named_pass(self.rt, "reconcile", "r0")
+
+    def _moved(self, skus: set[str]) -> None:
+        self.published.append(set(skus))
+
+    async def deliver(self, *channels: str) -> None:
+        """Process the inboxes, then publish what moved (as the stock trigger does)."""
+        for channel in channels:
+            self.worker.wake(channel)
+        await self.worker.drain()
+        moved = set().union(*self.published) if self.published else set()
+        self.published.clear()
+        if moved:
+            await run_named_pass(self.rt, "stock_sync", "evt", (), frozenset(moved))
+
+
+async def outcomes(db: Database) -> list[tuple[str, str]]:
+    async with db.read() as conn:
+        rows = await conn.execute(
+            sa.select(INBOX.c.dedupe_key, INBOX.c.outcome).order_by(INBOX.c.id)
+        )
+        return [(r.dedupe_key, r.outcome) for r in rows]
+
+
+async def test_an_order_moves_the_other_channel_within_the_same_round(
+    db: Database, clock: ManualClock
+) -> None:
+    rt = await make_runtime(db, clock, settings())
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 5, "live_quantity": 5}])
+    loop = StockLoop(rt)
+    await loop.discover()
+    await store(db, clock, "alpha", "o1", "order", order("A-1", ("MUG-1", 2), at=clock.now()))
+    await loop.deliver("alpha")
+    async with db.read() as conn:
+        assert (await on_hand(conn, ["MUG-1"]))["MUG-1"] == 3
+    for name in ("alpha", "beta"):
+        assert rt.channels[name].market.listings["MUG-1"].quantity == 3  # type: ignore[attr-defined]
+    assert await outcomes(db) == [("o1", "applied")]
+    await rt.close()
+
+
+async def test_concurrent_orders_for_the_last_unit_never_take_the_ledger_below_zero(
+    db: Database, clock: ManualClock
+) -> None:
+    """Both channels sell the last unit before either hears of the other: one oversell, recorded,
+    the ledger stays at 0 and after the first order is processed the other channel shows 0."""
+    rt = await make_runtime(db, clock, settings())
+    await seed(db, clock, rt, [{"sku": "LAST", "stock": 1, "live_quantity": 1}])
+    loop = StockLoop(rt)
+    await loop.discover()
+    await store(db, clock, "alpha", "a1", "order", order("A-9", ("LAST", 1), at=clock.now()))
+    await loop.deliver("alpha")
+    assert rt.channels["beta"].market.listings["LAST"].quantity == 0  # type: ignore[attr-defined]
+    await store(db, clock, "beta", "b1", "order", order("B-9", ("LAST", 1), at=clock.now()))
+    await loop.deliver("beta")
+    async with db.read() as conn:
+        assert (await on_hand(conn, ["LAST"]))["LAST"] == 0
+        notes = (
+            (
+                await conn.execute(
+                    sa.text("SELECT note FROM stock_event WHERE kind = 'order' ORDER BY id")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert "OVERSOLD by 1" in notes[1]
+    await rt.close()
+
+
+async def test_the_same_order_ten_times_concurrently_is_one_ledger_event(
+    db: Database, clock: ManualClock
+) -> None:
+    rt = await make_runtime(db, clock, settings())
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 5}])
+    event = OrderEvent("A-1", OrderStatus.PLACED, (OrderLine("MUG-1", 1),), clock.now())
+    kits = Kits()
+    results = await asyncio.gather(
+        *(apply_order(db, kits, channel="alpha", event=event, now=clock.now()) for _ in range(10))
+    )
+    assert sum(r.applied for r in results) == 1
+    assert sum(r.duplicate for r in results) == 9
+    async with db.read() as conn:
+        assert (await on_hand(conn, ["MUG-1"]))["MUG-1"] == 4
+    await rt.close()
+
+
+async def test_a_cancel_gives_back_what_its_order_took_and_a_early_cancel_voids_the_order(
+    db: Database, clock: ManualClock
+) -> None:
+    rt = await make_runtime(db, clock, settings())
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 5, "live_quantity": 5}])
+    loop = StockLoop(rt)
+    await loop.discover()
+    now = clock.now()
+    await store(db, clock, "alpha", "o1", "order", order("A-1", ("MUG-1", 2), at=now))
+    await store(
+        db, clock, "alpha", "c1", "order", order("A-1", ("MUG-1", 2), at=now, status="cancelled")
+    )
+    # Out of order: the cancel of B-2 arrives before B-2 itself.
+    await store(
+        db, clock, "beta", "c2", "order", order("B-2", ("MUG-1", 1), at=now, status="cancelled")
+    )
+    await store(db, clock, "beta", "o2", "order", order("B-2", ("MUG-1", 1), at=now))
+    await store(db, clock, "beta", "o2-again", "order", order("B-2", ("MUG-1", 1), at=now))
+    await loop.deliver("alpha", "beta")
+    async with db.read() as conn:
+        assert (await on_hand(conn, ["MUG-1"]))["MUG-1"] == 5
+    assert dict(await outcomes(db)) == {
+        "o1": "applied",
+        "c1": "applied",
+        "c2": "applied",
+        "o2": "duplicate",
+        "o2-again": "duplicate",
+    }
+    await rt.close()
+
+
+async def test_a_kit_shows_its_scarcest_component_and_its_orders_consume_components(
+    db: Database, clock: ManualClock
+) -> None:
+    rt = await make_runtime(db, clock, settings())
+    await seed(
+        db,
+        clock,
+        rt,
+        [
+            {"sku": "CUP", "stock": 7, "live_quantity": 7},
+            {"sku": "SAUCER", "stock": 4, "live_quantity": 4},
+            {"sku": "SET", "live_quantity": 0},
+        ],
+    )
+    async with db.write() as conn:
+        await conn.execute(
+            sa.update(PRODUCTS)
+            .where(PRODUCTS.c.sku == "SET")
+            .values(kit_components={"CUP": 2, "SAUCER": 1})
+        )
+        kits = await load_kits(conn)
+        assert (await available_units(conn, kits, ["SET"]))["SET"] == 3  # 7 // 2
+    loop = StockLoop(rt)
+    await loop.discover()
+    await store(db, clock, "alpha", "k1", "order", order("A-5", ("SET", 2), at=clock.now()))
+    await loop.deliver("alpha")
+    beta = rt.channels["beta"].market.listings  # type: ignore[attr-defined]
+    assert (beta["CUP"].quantity, beta["SAUCER"].quantity, beta["SET"].quantity) == (3, 2, 1)
+    stock_rows = await actions(db, kind="stock", channel="beta", sku="SET")
+    assert "kit" in stock_rows[-1].reason
+    await rt.close()
+
+
+async def test_outside_quantity_changes_are_overwritten_or_adopted_and_stale_ones_skipped(
+    db: Database, clock: ManualClock
+) -> None:
+    config = settings(inventory={"channels": {"beta": {"external_changes": "adopt"}}})
+    rt = await make_runtime(db, clock, config)
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 5, "live_quantity": 5}])
+    loop = StockLoop(rt)
+    await loop.discover()
+    later, earlier = clock.now() + timedelta(minutes=5), clock.now() + timedelta(minutes=1)
+    body = {"sku": "MUG-1", "quantity": 9, "updated_at": later.isoformat()}
+    await store(db, clock, "alpha", "q1", "quantity", body)
+    await store(
+        db,
+        clock,
+        "alpha",
+        "q2",
+        "quantity",
+        {**body, "quantity": 1, "updated_at": earlier.isoformat()},
+    )
+    await loop.deliver("alpha")
+    alpha = rt.channels["alpha"].market.listings  # type: ignore[attr-defined]
+    assert alpha["MUG-1"].quantity == 5  # overwritten back to the ledger's allocation
+    overwrite = (await actions(db, kind="stock", channel="alpha", sku="MUG-1"))[-1]
+    assert (overwrite.old_quantity, overwrite.new_quantity) == (9, 5)
+    await store(db, clock, "beta", "q3", "quantity", {**body, "quantity": 2})
+    await store(
+        db,
+        clock,
+        "beta",
+        "q4",
+        "quantity",
+        {**body, "quantity": 2, "updated_at": (later + timedelta(seconds=1)).isoformat()},
+    )
+    await loop.deliver("beta")
+    async with db.read() as conn:
+        assert (await on_hand(conn, ["MUG-1"]))["MUG-1"] == 2  # adopted as a count
+    assert alpha["MUG-1"].quantity == 2
+    assert dict(await outcomes(db)) == {
+        "q1": "applied",
+        "q2": "skipped",
+        "q3": "applied",
+        "q4": "echo",
+    }
+    assert (await listing(db, "beta", "MUG-1")).quantity == 2
+    await rt.close()
+
+
+def test_last_units_go_to_the_priority_channels_only() -> None:
+    inventory = InventorySettings.model_validate(
+        {"buffer": 0, "last_units": {"below": 3, "channels": ["shop"]}}
+    )
+    assert allocate(2, "shop", inventory) == 2
+    assert allocate(2, "amazon", inventory) == 0
+    assert allocate(3, "amazon", inventory) == 3
