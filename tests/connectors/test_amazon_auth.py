@@ -83,9 +83,7 @@ async def test_one_refresh_in_flight_for_concurrent_callers(
     assert lwa.call_count == 1
 
 
-@pytest.mark.parametrize(
-    ("status", "error"), [(400, "invalid_grant"), (401, "invalid_client")]
-)
+@pytest.mark.parametrize(("status", "error"), [(400, "invalid_grant"), (401, "invalid_client")])
 async def test_refused_grant_is_an_auth_error_without_secrets(
     clock: ManualClock, sleep: FakeSleep, status: int, error: str
 ) -> None:
@@ -102,7 +100,8 @@ async def test_refused_grant_is_an_auth_error_without_secrets(
     assert lwa.call_count == 1  # never retried
     assert caught.value.code == error
     text = str(caught.value) + repr(caught.value.args)
-    assert REFRESH not in text and CLIENT_SECRET not in text
+    assert REFRESH not in text
+    assert CLIENT_SECRET not in text
 
 
 async def test_lwa_outage_is_retried(clock: ManualClock, sleep: FakeSleep) -> None:
@@ -141,12 +140,16 @@ async def test_second_403_is_an_auth_error(clock: ManualClock, sleep: FakeSleep)
     async with respx.mock() as router, httpx.AsyncClient() as http:
         lwa = token_route(router, "Atza|one", "Atza|two")
         search = router.get(SEARCH).mock(
-            return_value=amazon_error(403, "Unauthorized", "Access to requested resource is denied.")
+            return_value=amazon_error(
+                403, "Unauthorized", "Access to requested resource is denied."
+            )
         )
         with pytest.raises(ChannelAuthError) as caught:
             await channel(http, clock, sleep).fetch_listings()
-    assert search.call_count == 2 and lwa.call_count == 2
-    assert caught.value.code == "Unauthorized" and caught.value.status == 403
+    assert search.call_count == 2
+    assert lwa.call_count == 2
+    assert caught.value.code == "Unauthorized"
+    assert caught.value.status == 403
 
 
 async def test_open_checks_the_account_with_one_search(

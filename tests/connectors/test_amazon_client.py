@@ -107,7 +107,8 @@ async def test_400_is_recorded_with_amazons_code_and_not_retried(
     (result,) = results
     assert result.status is PushStatus.REJECTED
     assert result.code == "InvalidInput"
-    assert result.message is not None and "Invalid sku: MUG-1" in result.message
+    assert result.message is not None
+    assert "Invalid sku: MUG-1" in result.message
 
 
 async def test_rate_header_adopts_the_applied_usage_plan(

@@ -178,7 +178,12 @@ async def test_price_patch_is_exact_on_the_wire(clock: ManualClock, sleep: FakeS
         patch = router.patch(LISTING.format(sku="MUG%2FBLUE%2012")).mock(
             return_value=httpx.Response(
                 200,
-                json={"sku": "MUG/BLUE 12", "status": "ACCEPTED", "submissionId": "f1dc", "issues": []},
+                json={
+                    "sku": "MUG/BLUE 12",
+                    "status": "ACCEPTED",
+                    "submissionId": "f1dc",
+                    "issues": [],
+                },
             )
         )
         (result,) = await channel(http, clock, sleep).push_prices([update])
@@ -199,7 +204,8 @@ async def test_price_patch_is_exact_on_the_wire(clock: ManualClock, sleep: FakeS
     assert body(request)["patches"][0]["value"][0]["our_price"][0]["schedule"][0][
         "value_with_tax"
     ] == Decimal("19.99")
-    assert result.status is PushStatus.ACCEPTED and result.marketplace_ref == "f1dc"
+    assert result.status is PushStatus.ACCEPTED
+    assert result.marketplace_ref == "f1dc"
 
 
 async def test_stock_patch_uses_the_listings_product_type(
