@@ -265,7 +265,15 @@ class AmazonChannel:
                 async with gate:
                     return await self._patch(update, patches(update))
 
-            return list(await asyncio.gather(*(one(u) for u in updates)))
+            tasks = [asyncio.ensure_future(one(u)) for u in updates]
+            try:
+                return list(await asyncio.gather(*tasks))
+            except BaseException:
+                # Credentials refused (or a bug): stop the other patches, leave no task behind.
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
         results: list[PushResult] = []
         for start in range(0, len(updates), FEED_MESSAGES_MAX):
             chunk = updates[start : start + FEED_MESSAGES_MAX]

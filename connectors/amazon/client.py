@@ -24,6 +24,7 @@ from connectors.ratelimit import RateLimit, TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
 from daemon.errors import (
     ChannelAuthError,
+    ChannelError,
     RateLimitedError,
     RejectedUpdateError,
     TransientChannelError,
@@ -203,4 +204,6 @@ def _raise_for_plain(op: str, response: httpx.Response) -> None:
         raise RateLimitedError(text, status=status)  # S3 SlowDown
     if status >= 500 or status == 408:
         raise TransientChannelError(text, status=status)
-    raise RejectedUpdateError(text, code=f"HTTP{status}", status=status)
+    # An expired (5 min) or refused presigned URL: not the updates' fault and not fixed by
+    # re-sending to the same URL; the intents stay open and a later push gets a fresh URL.
+    raise ChannelError(text, code=f"HTTP{status}", status=status)

@@ -6,6 +6,7 @@ connectors/specs/amazon/ (the "Usage Plan" tables of each operation).
 
 from __future__ import annotations
 
+import sys
 from typing import Final
 
 from connectors.ratelimit import RateLimit
@@ -20,7 +21,9 @@ LWA_ENDPOINT: Final = "https://api.amazon.com/auth/o2/token"
 LWA_CONTENT_TYPE: Final = "application/x-www-form-urlencoded;charset=UTF-8"
 # Refresh the 3600 s LWA token at 80% of its life, so no call ever carries an expiring token.
 TOKEN_REFRESH_RATIO: Final = 0.8
-USER_AGENT: Final = "repricerd/0.1 (Language=Python/3.11)"
+USER_AGENT: Final = (
+    f"repricerd/0.1 (Language=Python/{sys.version_info.major}.{sys.version_info.minor})"
+)
 ISSUE_LOCALE: Final = "en_US"
 
 # Operation names (the bucket keys) and their paths.

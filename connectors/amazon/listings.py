@@ -105,6 +105,9 @@ def submission_result(key: str, response: Any) -> PushResult:
     ref = ref if isinstance(ref, str) else None
     if status == "ACCEPTED":
         return PushResult(key, PushStatus.ACCEPTED, marketplace_ref=ref)
+    if status != "INVALID":
+        # VALID only answers a VALIDATION_PREVIEW (never sent); anything else is unknown.
+        return PushResult(key, PushStatus.RETRY, str(status), "submission not accepted", ref)
     issues = [i for i in response.get("issues") or [] if isinstance(i, Mapping)]
     errors = [i for i in issues if i.get("severity", "ERROR") == "ERROR"] or issues
     if errors:

@@ -11,6 +11,7 @@ import respx
 from connectors.amazon.const import PATCH_LISTING, RATE_LIMITS
 from connectors.base import PriceUpdate, PushStatus, StockUpdate
 from daemon.clock import ManualClock
+from daemon.errors import ChannelAuthError
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,
@@ -142,3 +143,18 @@ async def test_patches_are_paced_at_five_per_second(clock: ManualClock, sleep: F
     # Burst 5, then 10 more at 5/s: two seconds, never faster.
     assert clock.monotonic() - start == pytest.approx(2.0)
     assert {c.request.url.params["marketplaceIds"] for c in route.calls} == {MARKET}
+
+
+async def test_refused_credentials_stop_the_whole_push(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router, "Atza|a", "Atza|b")
+        router.patch(url__startswith=f"{API}/listings/").mock(
+            return_value=amazon_error(
+                403, "Unauthorized", "Access to requested resource is denied."
+            )
+        )
+        amazon = channel(http, clock, sleep)
+        with pytest.raises(ChannelAuthError):
+            await amazon.push_stock([stock(1, f"S-{i}", f"k{i}") for i in range(8)])

@@ -227,3 +227,15 @@ async def test_uncompressed_report_is_read_too(clock: ManualClock, sleep: FakeSl
         (result,) = await channel(http, clock, sleep, patch_max_batch=0).push_prices(prices(1))
     assert result.status is PushStatus.ACCEPTED
     assert r["download"].call_count == 1
+
+
+async def test_expired_upload_url_leaves_the_updates_open(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock(assert_all_called=False) as router, httpx.AsyncClient() as http:
+        r = routes(router, ["DONE"], None)
+        r["upload"].mock(return_value=httpx.Response(403, text="<Error>AccessDenied</Error>"))
+        results = await channel(http, clock, sleep, patch_max_batch=0).push_prices(prices(2))
+    assert r["upload"].call_count == 1  # the same URL would fail again: not retried
+    assert r["create"].call_count == 0
+    assert {(r.status, r.code) for r in results} == {(PushStatus.RETRY, "HTTP403")}

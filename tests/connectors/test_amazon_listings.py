@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from connectors import CHANNELS
 from connectors.amazon import AmazonChannel, AmazonSettings
 from connectors.base import ChannelListing, Fulfillment, PriceUpdate, PushStatus, StockUpdate
 from daemon.clock import ManualClock
+from daemon.config import load_config
 from daemon.settings import Settings
 from tests.connectors.amazon_fixtures import (
     API,
@@ -307,3 +309,31 @@ def test_settings_defaults_and_registry() -> None:
     assert isinstance(parsed.channels["amazon-us"], AmazonSettings)
     with pytest.raises(ValueError, match="extra"):
         AmazonSettings.model_validate({**settings().model_dump(), "bogus": 1})
+
+
+def test_yaml_channel_with_env_credentials_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AMZ_CLIENT_SECRET", "from-env-secret")
+    monkeypatch.setenv("AMZ_REFRESH_TOKEN", "Atzr|from-env")
+    path = tmp_path / "repricerd.yaml"
+    path.write_text(
+        "channels:\n"
+        "  amazon-us:\n"
+        "    kind: amazon\n"
+        "    region: eu\n"
+        "    marketplace_id: A1PA6795UKMFR9\n"
+        "    seller_id: A3EXAMPLE\n"
+        "    currency: EUR\n"
+        "    credentials: {client_id: amzn1.app, client_secret: '${AMZ_CLIENT_SECRET}',\n"
+        "                  refresh_token: '${AMZ_REFRESH_TOKEN}'}\n"
+        "pricing:\n"
+        "  rules: [{strategy: hold}]\n"
+    )
+    loaded = load_config(path)
+    cfg = loaded.settings.channels["amazon-us"]
+    assert isinstance(cfg, AmazonSettings)
+    assert cfg.endpoint == "https://sellingpartnerapi-eu.amazon.com"
+    assert cfg.credentials.refresh_token.get_secret_value() == "Atzr|from-env"
+    # Resolved secrets are known to the log redaction processor.
+    assert "Atzr|from-env" in loaded.secrets
