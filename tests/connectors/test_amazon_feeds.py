@@ -161,6 +161,13 @@ async def test_large_batch_goes_as_one_feed_and_the_report_maps_back(
         "inputFeedDocumentId": DOC_IN,
     }
     assert r["poll"].call_count == 3
+    for name, method in (("document", "POST"), ("create", "POST"), ("poll", "GET"),
+                         ("meta", "GET")):  # fmt: skip
+        for call in r[name].calls:
+            assert call.request.method == method
+            assert call.request.headers["x-amz-access-token"] == TOKEN
+            assert call.request.headers["x-amz-date"]
+    assert str(r["meta"].calls.last.request.url) == f"{API}/feeds/2021-06-30/documents/{DOC_OUT}"
     assert sleep.waits.count(30) == 3  # feed_poll_interval_s before every look
     assert "x-amz-access-token" not in r["download"].calls.last.request.headers
 

@@ -20,6 +20,7 @@ from tests.connectors.amazon_fixtures import (
     API,
     MARKET,
     SELLER,
+    TOKEN,
     FakeSleep,
     body,
     channel,
@@ -121,6 +122,8 @@ async def test_fetch_listings_pages_and_maps_every_field(
         "&pageSize=20&sortBy=createdDate&sortOrder=ASC"
     )
     assert second.url.params["pageToken"] == "tok-2"
+    assert first.headers["x-amz-access-token"] == second.headers["x-amz-access-token"] == TOKEN
+    assert "content-type" not in first.headers  # a GET carries no body
     assert listings == [
         ChannelListing(
             "MUG-BLUE", "B07N4M94X4", Decimal("24.99"), "USD", 12,
