@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from connectors.amazon import AmazonChannel
 from connectors.base import Channel, ChannelDeps
 from connectors.mock import MockChannel
 
@@ -13,6 +14,7 @@ ChannelFactory = Callable[[str, Any, ChannelDeps], Channel]
 # kind (the ``kind:`` of a channel in the YAML) -> factory(name, settings, deps)
 CHANNELS: Final[Mapping[str, ChannelFactory]] = {
     "mock": MockChannel,
+    "amazon": AmazonChannel,
 }
 
 __all__ = ["CHANNELS", "Channel", "ChannelDeps", "ChannelFactory"]

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from connectors.amazon.models import AmazonSettings
 from connectors.mock.models import MockSettings
 from strategies.base import Duration
 from strategies.guards import GuardSettings
@@ -60,7 +61,7 @@ class ScheduleSettings(Strict):
 
 
 # One model per connector kind, each owned by its connector package.
-ChannelSettings = MockSettings
+ChannelSettings = Annotated[MockSettings | AmazonSettings, Field(discriminator="kind")]
 
 
 ExternalChanges = Literal["overwrite", "adopt"]

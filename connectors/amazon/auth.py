@@ -1,0 +1,106 @@
+"""Login with Amazon (LWA): the refresh-token grant, cached until shortly before expiry."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+import httpx
+import structlog
+
+from connectors.amazon.const import LWA_CONTENT_TYPE, LWA_GRANT, TOKEN_REFRESH_RATIO, USER_AGENT
+from connectors.amazon.models import AmazonSettings, loads_exact
+from connectors.base import ChannelDeps
+from connectors.retry import RetryPolicy, retrying, transport_errors
+from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    refresh_at: float  # monotonic reading after which a new token is fetched
+
+
+class LwaAuth:
+    """One seller's LWA access token: one refresh in flight, refreshed at 80% of its life."""
+
+    def __init__(
+        self, settings: AmazonSettings, deps: ChannelDeps, policy: RetryPolicy | None = None
+    ) -> None:
+        self._settings = settings
+        self._deps = deps
+        self._policy = policy or RetryPolicy()
+        self._token: _Token | None = None
+        self._lock = asyncio.Lock()
+        self.refreshes = 0  # how many grants were made (metrics, tests)
+
+    async def token(self) -> str:
+        """A valid access token, fetching a new one if the cached one is due for refresh."""
+        current = self._token
+        if current is not None and self._deps.clock.monotonic() < current.refresh_at:
+            return current.value
+        async with self._lock:
+            # Whoever waited on the lock finds the token the first caller fetched.
+            current = self._token
+            if current is not None and self._deps.clock.monotonic() < current.refresh_at:
+                return current.value
+            self._token = await retrying(
+                self._grant, clock=self._deps.clock, policy=self._policy, sleep=self._deps.sleep
+            )
+            return self._token.value
+
+    def invalidate(self, value: str) -> None:
+        """Forget ``value`` (SP-API refused it); a newer token fetched meanwhile is kept."""
+        if self._token is not None and self._token.value == value:
+            self._token = None
+
+    async def _grant(self) -> _Token:
+        creds = self._settings.credentials
+        form = urlencode(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.refresh_token.get_secret_value(),
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret.get_secret_value(),
+            }
+        )
+        started = self._deps.clock.monotonic()
+        with transport_errors(LWA_GRANT):
+            response = await self._deps.http.post(
+                self._settings.auth_endpoint,
+                content=form.encode("ascii"),
+                headers={"content-type": LWA_CONTENT_TYPE, "user-agent": USER_AGENT},
+                timeout=self._settings.request_timeout_s,
+            )
+        if response.status_code == 200:
+            body = _json(response)
+            value, expires_in = body.get("access_token"), body.get("expires_in")
+            if not isinstance(value, str) or not value or not isinstance(expires_in, int):
+                raise TransientChannelError("LWA: token response without access_token/expires_in")
+            self.refreshes += 1
+            log.info("amazon.lwa.token", expires_in=expires_in)
+            return _Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+        # OAuth-style errors: only the error code is kept; descriptions can echo grant values.
+        error = str(_json(response).get("error") or response.status_code)
+        if response.status_code == 429:
+            raise RateLimitedError("LWA: throttled", status=429)
+        if response.status_code >= 500:
+            raise TransientChannelError(
+                f"LWA: HTTP {response.status_code}", status=response.status_code
+            )
+        raise ChannelAuthError(
+            f"LWA refused the refresh-token grant: {error}",
+            code=error,
+            status=response.status_code,
+        )
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = loads_exact(response.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,209 @@
+"""The SP-API request function: auth headers, error classification, one bucket per operation.
+
+Every call goes through ``retrying`` under its operation's ``TokenBucket``: a 429
+(``QuotaExceeded``, never a Retry-After) drains the bucket and waits for its refill; 5xx and
+timeouts back off; any other 4xx is a ``RejectedUpdateError`` carrying Amazon's own code and
+message. A 403 is what an expired or revoked LWA token gets: the token is dropped, refreshed and
+the call re-sent once; a second 403 means the app lacks the role (``ChannelAuthError``).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import structlog
+
+from connectors.amazon.auth import LwaAuth
+from connectors.amazon.const import RATE_LIMITS, USER_AGENT
+from connectors.amazon.models import AmazonSettings, dumps_exact, loads_exact
+from connectors.base import ChannelDeps
+from connectors.ratelimit import RateLimit, TokenBucket
+from connectors.retry import RetryPolicy, retrying, transport_errors
+from daemon.errors import (
+    ChannelAuthError,
+    ChannelError,
+    RateLimitedError,
+    RejectedUpdateError,
+    TransientChannelError,
+)
+
+log = structlog.get_logger(__name__)
+
+_JSON = "application/json"
+
+
+class SpApiClient:
+    """One seller account's SP-API client (owns its token buckets and its LWA token)."""
+
+    def __init__(
+        self, settings: AmazonSettings, deps: ChannelDeps, policy: RetryPolicy | None = None
+    ) -> None:
+        self.settings = settings
+        self.deps = deps
+        self.policy = policy or RetryPolicy()
+        self.auth = LwaAuth(settings, deps, policy)
+        self.buckets = {
+            op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
+        }
+
+    async def call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """Send one SP-API operation (retried, paced) and return its parsed JSON body."""
+        refreshed = False
+
+        async def attempt() -> Any:
+            nonlocal refreshed
+            while True:
+                token = await self.auth.token()
+                response = await self._send(op, method, path, token, params, body)
+                if response.status_code == 403 and not refreshed:
+                    # An expired/revoked token: one fresh token and one re-send, per call.
+                    refreshed = True
+                    self.auth.invalidate(token)
+                    log.info("amazon.token.refused", operation=op)
+                    await self.buckets[op].acquire()  # the re-send is a call Amazon counts too
+                    continue
+                return self._result(op, response)
+
+        return await retrying(
+            attempt,
+            clock=self.deps.clock,
+            bucket=self.buckets[op],
+            policy=self.policy,
+            sleep=self.deps.sleep,
+        )
+
+    async def upload(self, op: str, url: str, content: bytes, content_type: str) -> None:
+        """PUT a feed document to its presigned URL (S3 authenticates by URL: no SP-API headers)."""
+
+        async def attempt() -> None:
+            with transport_errors(op):
+                response = await self.deps.http.put(
+                    url,
+                    content=content,
+                    headers={"content-type": content_type},
+                    timeout=self.settings.request_timeout_s,
+                )
+            _raise_for_plain(op, response)
+
+        await retrying(attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep)
+
+    async def download(self, op: str, url: str, compression: str | None) -> bytes:
+        """GET a presigned document, gunzipping it when Amazon says it is GZIP-compressed."""
+
+        async def attempt() -> bytes:
+            with transport_errors(op):
+                response = await self.deps.http.get(url, timeout=self.settings.request_timeout_s)
+            _raise_for_plain(op, response)
+            return response.content
+
+        raw = await retrying(
+            attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep
+        )
+        if compression == "GZIP":
+            try:
+                return gzip.decompress(raw)
+            except (OSError, EOFError) as err:
+                raise TransientChannelError(f"{op}: document is not valid gzip") from err
+        return raw
+
+    async def _send(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        token: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+    ) -> httpx.Response:
+        headers = {
+            "x-amz-access-token": token,
+            "user-agent": USER_AGENT,
+            "x-amz-date": self.deps.clock.now().strftime("%Y%m%dT%H%M%SZ"),
+            "accept": _JSON,
+        }
+        content = None
+        if body is not None:
+            headers["content-type"] = _JSON
+            content = dumps_exact(body)
+        with transport_errors(op):
+            return await self.deps.http.request(
+                method,
+                self.settings.api_base + path,
+                params=params,
+                content=content,
+                headers=headers,
+                timeout=self.settings.request_timeout_s,
+            )
+
+    def _result(self, op: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            self._adopt_rate_header(op, response)
+            try:
+                return loads_exact(response.content) if response.content else {}
+            except ValueError as err:
+                raise TransientChannelError(f"{op}: HTTP {status} with a non-JSON body") from err
+        code, message = _amazon_error(response)
+        text = f"{op}: HTTP {status} {code}: {message}"
+        if status == 429:
+            raise RateLimitedError(text, code=code, status=status)
+        if status >= 500 or status == 408:
+            raise TransientChannelError(text, code=code, status=status)
+        if status in (401, 403):
+            raise ChannelAuthError(text, code=code, status=status)
+        self._adopt_rate_header(op, response)
+        raise RejectedUpdateError(text, code=code, status=status)
+
+    def _adopt_rate_header(self, op: str, response: httpx.Response) -> None:
+        # x-amzn-RateLimit-Limit reports the usage plan actually applied (overrides raise it).
+        raw = response.headers.get("x-amzn-RateLimit-Limit")
+        if raw is None:
+            return
+        try:
+            rate = float(raw)
+        except ValueError:
+            return
+        bucket = self.buckets[op]
+        if rate > 0 and rate != bucket.limit.rate:
+            bucket.limit = RateLimit(rate, bucket.limit.burst)
+
+
+def _amazon_error(response: httpx.Response) -> tuple[str, str]:
+    """Amazon's ``errors[0]`` code and message (``{"errors": [...]}`` or a bare list)."""
+    try:
+        body = loads_exact(response.content)
+    except ValueError:
+        return f"HTTP{response.status_code}", response.reason_phrase or "no body"
+    errors = body.get("errors") if isinstance(body, dict) else body
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return str(first.get("code") or f"HTTP{response.status_code}"), str(
+            first.get("message") or ""
+        )
+    return f"HTTP{response.status_code}", response.reason_phrase or ""
+
+
+def _raise_for_plain(op: str, response: httpx.Response) -> None:
+    """Classify an S3 presigned-URL response (XML errors; any 4xx there is not retryable)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    text = f"{op}: HTTP {status}"
+    if status == 429 or status == 503:
+        raise RateLimitedError(text, status=status)  # S3 SlowDown
+    if status >= 500 or status == 408:
+        raise TransientChannelError(text, status=status)
+    # An expired (5 min) or refused presigned URL: not the updates' fault and not fixed by
+    # re-sending to the same URL; the intents stay open and a later push gets a fresh URL.
+    raise ChannelError(text, code=f"HTTP{status}", status=status)

@@ -1,0 +1,250 @@
+"""JSON_LISTINGS_FEED (Feeds API 2021-06-30): bulk PATCH messages when single calls are too slow.
+
+createFeedDocument → PUT the document to the presigned URL → createFeed → poll getFeed until a
+terminal status → getFeedDocument of the result → download (gunzip) the processing report →
+issues keyed by ``messageId`` (1..n, the order of the updates).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from connectors.amazon.client import SpApiClient
+from connectors.amazon.const import (
+    CREATE_FEED,
+    CREATE_FEED_DOCUMENT,
+    FEED_CONTENT_TYPE,
+    FEED_DOCUMENT_PATH,
+    FEED_DOCUMENTS_PATH,
+    FEED_DOWNLOAD,
+    FEED_PATH,
+    FEED_TERMINAL,
+    FEED_TYPE,
+    FEED_UPLOAD,
+    FEED_VERSION,
+    FEEDS_PATH,
+    GET_FEED,
+    GET_FEED_DOCUMENT,
+    ISSUE_LOCALE,
+)
+from connectors.amazon.models import dumps_exact, loads_exact
+from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
+from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMessage:
+    """One PATCH message: the SKU, its productType and its patches."""
+
+    sku: str
+    product_type: str
+    patches: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportIssue:
+    """One issue of the processing report."""
+
+    code: str
+    message: str
+    severity: str
+
+
+@dataclass(slots=True)
+class FeedOutcome:
+    """What became of a feed: its final status and the report's issues per message."""
+
+    status: str  # DONE | FATAL | CANCELLED | TIMEOUT | NOT_SUBMITTED
+    feed_id: str | None = None
+    issues: dict[int, list[ReportIssue]] = field(default_factory=dict)
+    feed_issues: list[ReportIssue] = field(default_factory=list)  # not tied to a message
+    accepted: int | None = None  # summary.messagesAccepted
+    report: bool = False  # the report was read
+    error: ChannelError | None = None  # why the feed was not submitted / not fully read
+
+
+def feed_document(seller_id: str, messages: Sequence[FeedMessage]) -> dict[str, Any]:
+    """The v2 listings feed document (messageIds 1..n in order)."""
+    return {
+        "header": {"sellerId": seller_id, "version": FEED_VERSION, "issueLocale": ISSUE_LOCALE},
+        "messages": [
+            {
+                "messageId": number,
+                "sku": message.sku,
+                "operationType": "PATCH",
+                "productType": message.product_type,
+                "patches": message.patches,
+            }
+            for number, message in enumerate(messages, start=1)
+        ],
+    }
+
+
+class FeedSubmitter:
+    """Runs one listings feed end to end for one seller account."""
+
+    def __init__(self, client: SpApiClient) -> None:
+        self.client = client
+        self.settings = client.settings
+
+    async def submit(self, messages: Sequence[FeedMessage]) -> FeedOutcome:
+        """Send ``messages`` as one feed and wait (up to feed_timeout_s) for its report."""
+        try:
+            feed_id = await self._create(messages)
+        except ChannelAuthError:
+            raise
+        except ChannelError as err:
+            log.warning("amazon.feed.not_submitted", error=str(err), messages=len(messages))
+            return FeedOutcome("NOT_SUBMITTED", error=err)
+        outcome = FeedOutcome("TIMEOUT", feed_id=feed_id)
+        try:
+            feed = await self._wait(feed_id)
+            if feed is None:
+                log.warning("amazon.feed.timeout", feed_id=feed_id)
+                return outcome
+            outcome.status = str(feed["processingStatus"])
+            result_id = feed.get("resultFeedDocumentId")
+            if outcome.status == "DONE" and isinstance(result_id, str):
+                self._read_report(await self._report(result_id), outcome)
+        except ChannelAuthError:
+            raise
+        except ChannelError as err:
+            # The feed exists and Amazon will apply it; only our view of the result is missing.
+            log.warning("amazon.feed.unread", feed_id=feed_id, error=str(err))
+            outcome.error = err
+        log.info("amazon.feed.done", feed_id=feed_id, status=outcome.status)
+        return outcome
+
+    async def _create(self, messages: Sequence[FeedMessage]) -> str:
+        document = await self.client.call(
+            CREATE_FEED_DOCUMENT,
+            "POST",
+            FEED_DOCUMENTS_PATH,
+            body={"contentType": FEED_CONTENT_TYPE},
+        )
+        body = dumps_exact(feed_document(self.settings.seller_id, messages))
+        await self.client.upload(FEED_UPLOAD, _str(document, "url"), body, FEED_CONTENT_TYPE)
+        created = await self.client.call(
+            CREATE_FEED,
+            "POST",
+            FEEDS_PATH,
+            body={
+                "feedType": FEED_TYPE,
+                "marketplaceIds": [self.settings.marketplace_id],
+                "inputFeedDocumentId": _str(document, "feedDocumentId"),
+            },
+        )
+        return _str(created, "feedId")
+
+    async def _wait(self, feed_id: str) -> Mapping[str, Any] | None:
+        clock, sleep = self.client.deps.clock, self.client.deps.sleep
+        deadline = clock.monotonic() + self.settings.feed_timeout_s
+        while True:
+            # A feed is never done the moment it is created: wait first, then look.
+            await sleep(self.settings.feed_poll_interval_s)
+            feed = await self.client.call(GET_FEED, "GET", FEED_PATH.format(feed_id=feed_id))
+            if isinstance(feed, Mapping) and feed.get("processingStatus") in FEED_TERMINAL:
+                return feed
+            if clock.monotonic() + self.settings.feed_poll_interval_s > deadline:
+                return None
+
+    async def _report(self, document_id: str) -> Any:
+        meta = await self.client.call(
+            GET_FEED_DOCUMENT, "GET", FEED_DOCUMENT_PATH.format(document_id=document_id)
+        )
+        compression = meta.get("compressionAlgorithm") if isinstance(meta, Mapping) else None
+        raw = await self.client.download(
+            FEED_DOWNLOAD, _str(meta, "url"), compression if isinstance(compression, str) else None
+        )
+        try:
+            return loads_exact(raw)
+        except ValueError as err:
+            raise ChannelError(f"feed report {document_id} is not JSON") from err
+
+    @staticmethod
+    def _read_report(report: Any, outcome: FeedOutcome) -> None:
+        if not isinstance(report, Mapping):
+            raise ChannelError("feed report is not a JSON object")
+        for raw in report.get("issues") or []:
+            if not isinstance(raw, Mapping):
+                continue
+            issue = ReportIssue(
+                code=str(raw.get("code") or "UNKNOWN"),
+                message=str(raw.get("message") or ""),
+                severity=str(raw.get("severity") or "ERROR"),
+            )
+            number = raw.get("messageId")
+            if isinstance(number, int) and not isinstance(number, bool):
+                outcome.issues.setdefault(number, []).append(issue)
+            else:
+                outcome.feed_issues.append(issue)
+        summary = report.get("summary")
+        if isinstance(summary, Mapping) and isinstance(summary.get("messagesAccepted"), int):
+            outcome.accepted = summary["messagesAccepted"]
+        outcome.report = True
+
+
+def feed_results(
+    updates: Sequence[PriceUpdate | StockUpdate], outcome: FeedOutcome
+) -> list[PushResult]:
+    """Map the processing report back to updates (messageId n = the n-th update)."""
+    ref = f"feed:{outcome.feed_id}" if outcome.feed_id else None
+    results = []
+    if outcome.status == "NOT_SUBMITTED":
+        err = outcome.error
+        status = PushStatus.REJECTED if isinstance(err, RejectedUpdateError) else PushStatus.RETRY
+        code = (err.code if err else None) or "FEED_NOT_SUBMITTED"
+        return [PushResult(u.idempotency_key, status, code, str(err)) for u in updates]
+    if outcome.status in ("FATAL", "CANCELLED"):
+        message = f"feed {outcome.feed_id} ended {outcome.status}; nothing applied"
+        return [
+            PushResult(u.idempotency_key, PushStatus.RETRY, outcome.status, message, ref)
+            for u in updates
+        ]
+    if outcome.status != "DONE" or not outcome.report:
+        # Still processing, or the report could not be read: Amazon applies what it accepted,
+        # and reconcile compares the live listing with what we sent.
+        message = f"feed {outcome.feed_id} {outcome.status.lower()}: result not read"
+        return [
+            PushResult(u.idempotency_key, PushStatus.ACCEPTED, None, message, ref) for u in updates
+        ]
+    feed_error = next((i for i in outcome.feed_issues if i.severity == "ERROR"), None)
+    nothing_accepted = outcome.accepted == 0
+    for number, update in enumerate(updates, start=1):
+        errors = [i for i in outcome.issues.get(number, []) if i.severity == "ERROR"]
+        if errors:
+            message = "; ".join(i.message for i in errors)
+            results.append(
+                PushResult(
+                    update.idempotency_key, PushStatus.REJECTED, errors[0].code, message, ref
+                )
+            )
+        elif feed_error is not None and nothing_accepted:
+            # A feed-level error (the document itself) refused every message.
+            results.append(
+                PushResult(
+                    update.idempotency_key,
+                    PushStatus.REJECTED,
+                    feed_error.code,
+                    feed_error.message,
+                    ref,
+                )
+            )
+        else:
+            # "Accepted: the associated updates are being applied" (report schema): queued,
+            # exactly like a PATCH's ACCEPTED; reconcile verifies.
+            results.append(PushResult(update.idempotency_key, PushStatus.ACCEPTED, None, None, ref))
+    return results
+
+
+def _str(body: Any, key: str) -> str:
+    value = body.get(key) if isinstance(body, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise ChannelError(f"SP-API response without {key!r}")
+    return value

@@ -1,0 +1,240 @@
+"""SP-API notifications forwarded from SQS/EventBridge: signature check and parsing.
+
+Amazon signs nothing (delivery to SQS/EventBridge is authorised by AWS IAM); our forwarder POSTs
+the notification document unchanged to ``/webhooks/<channel>`` with ``X-Repricerd-Signature`` =
+lowercase hex HMAC-SHA256 of the raw body under the channel's ``webhook_secret``.
+Envelopes differ in casing: ANY_OFFER_CHANGED is PascalCase (``NotificationMetadata.
+NotificationId``), PRICING_HEALTH lowerCamel (``notificationMetadata.notificationId``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from pydantic import SecretStr
+
+from connectors.amazon.const import ANY_OFFER_CHANGED, PRICING_HEALTH, SIGNATURE_HEADER
+from connectors.amazon.models import loads_exact, quantize
+from connectors.amazon.offers import buy_box_price, money, observation, parse_time
+from connectors.base import (
+    ChannelEvent,
+    CompetitorOffer,
+    OfferChanged,
+    OfferObservation,
+    WebhookDelivery,
+)
+from daemon.errors import WebhookAuthError, WebhookError
+
+log = structlog.get_logger(__name__)
+
+SkusFor = Callable[[str], list[str]]
+
+
+def verify(secret: SecretStr | None, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+    """Check the HMAC over the raw body; dedupe key = the notification id, topic = its type."""
+    given = _header(headers, SIGNATURE_HEADER)
+    if secret is None or not given:
+        raise WebhookAuthError("missing signature")
+    expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+    # Compare bytes: a non-ASCII header must be a mismatch, not a TypeError.
+    if not hmac.compare_digest(expected.encode(), given.strip().lower().encode("utf-8", "replace")):
+        raise WebhookAuthError("signature mismatch")
+    try:
+        text = body.decode("utf-8")
+        document = loads_exact(text)
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise WebhookError("body is not a JSON notification") from err
+    if not isinstance(document, Mapping):
+        raise WebhookError("body is not a JSON notification")
+    metadata = _either(document, "NotificationMetadata", "notificationMetadata")
+    notification_id = (
+        _either(metadata, "NotificationId", "notificationId")
+        if isinstance(metadata, Mapping)
+        else None
+    )
+    topic = _either(document, "NotificationType", "notificationType")
+    return WebhookDelivery(
+        # Amazon redelivers with the same NotificationId; without one, the body is the identity.
+        dedupe_key=notification_id
+        if isinstance(notification_id, str) and notification_id
+        else "sha256:" + hashlib.sha256(body).hexdigest(),
+        topic=topic if isinstance(topic, str) and topic else "unknown",
+        payload=text,
+    )
+
+
+def parse(
+    delivery: WebhookDelivery,
+    *,
+    seller_id: str,
+    marketplace_id: str,
+    currency: str,
+    skus_for: SkusFor,
+    now: datetime,
+) -> list[ChannelEvent]:
+    """Domain events of one stored delivery ([] for types the daemon does not use)."""
+    document = loads_exact(delivery.payload)  # ValueError on bad JSON
+    if not isinstance(document, Mapping):
+        raise ValueError("notification is not a JSON object")
+    if delivery.topic == ANY_OFFER_CHANGED:
+        return _any_offer_changed(document, seller_id, marketplace_id, currency, skus_for, now)
+    if delivery.topic == PRICING_HEALTH:
+        return _pricing_health(document, seller_id, marketplace_id, currency, skus_for, now)
+    return []
+
+
+def _any_offer_changed(
+    document: Mapping[str, Any],
+    seller_id: str,
+    market: str,
+    currency: str,
+    skus_for: SkusFor,
+    now: datetime,
+) -> list[ChannelEvent]:
+    try:
+        body = document["Payload"]["AnyOfferChangedNotification"]
+        trigger = body["OfferChangeTrigger"]
+        asin = trigger["ASIN"]
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"ANY_OFFER_CHANGED without {err}") from err
+    if not isinstance(asin, str) or not isinstance(body, Mapping):
+        raise ValueError("ANY_OFFER_CHANGED with a malformed ASIN or payload")
+    if trigger.get("MarketplaceId") != market:
+        return []  # the same destination can carry the seller's other marketplaces
+    if str(trigger.get("ItemCondition", "new")).lower() != "new":
+        return []  # used/collectible competition is not the competition of our new offers
+    observed_at = (
+        parse_time(document.get("EventTime")) or parse_time(trigger.get("TimeOfOfferChange")) or now
+    )
+    return [
+        OfferChanged(
+            sku,
+            observation(
+                sku,
+                body,
+                seller_id=seller_id,
+                currency=currency,
+                observed_at=observed_at,
+                source="notification",
+            ),
+        )
+        for sku in _skus(asin, skus_for)
+    ]
+
+
+def _pricing_health(
+    document: Mapping[str, Any],
+    seller_id: str,
+    market: str,
+    currency: str,
+    skus_for: SkusFor,
+    now: datetime,
+) -> list[ChannelEvent]:
+    try:
+        payload = document["payload"]
+        trigger = payload["offerChangeTrigger"]
+        asin = trigger["asin"]
+        summary = payload["summary"]
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"PRICING_HEALTH without {err}") from err
+    if not isinstance(asin, str) or not isinstance(summary, Mapping):
+        raise ValueError("PRICING_HEALTH with a malformed ASIN or summary")
+    if trigger.get("marketplaceId") != market:
+        return []
+    reference = summary.get("referencePrice")
+    reference = reference if isinstance(reference, Mapping) else {}
+    # competitivePriceThreshold is what Buy Box eligibility is judged against; the others are
+    # fallbacks in the order of how close they are to "a price shoppers accept today".
+    reference_price = next(
+        (
+            amount
+            for key in (
+                "competitivePriceThreshold",
+                "averageSellingPrice",
+                "retailOfferPrice",
+                "msrpPrice",
+            )
+            if (amount := money(reference.get(key), currency, "amount")) is not None
+        ),
+        None,
+    )
+    own = _merchant_offer(payload.get("merchantOffer"), seller_id, currency)
+    observed_at = parse_time(document.get("eventTime")) or now
+    return [
+        OfferChanged(
+            sku,
+            OfferObservation(
+                sku=sku,
+                observed_at=observed_at,
+                # Only our own offer is in this notification: competitors are not known here.
+                offers=(own,) if own else (),
+                source="notification",
+                buy_box_price=_camel_buy_box(summary.get("buyBoxPrices"), currency),
+                reference_price=reference_price,
+            ),
+        )
+        for sku in _skus(asin, skus_for)
+    ]
+
+
+def _merchant_offer(offer: Any, seller_id: str, currency: str) -> CompetitorOffer | None:
+    if not isinstance(offer, Mapping):
+        return None
+    price = money(offer.get("listingPrice"), currency, "amount")
+    if price is None:
+        return None
+    return CompetitorOffer(
+        seller_id=seller_id,
+        price=price,
+        shipping=money(offer.get("shipping"), currency, "amount") or quantize(Decimal(0), currency),
+        fulfillment="fba" if offer.get("fulfillmentType") == "AFN" else "fbm",
+        is_own=True,
+    )
+
+
+def _camel_buy_box(prices: Any, currency: str) -> Any:
+    camel = [
+        {
+            "condition": p.get("condition"),
+            "LandedPrice": _pascal(p.get("landedPrice")),
+            "ListingPrice": _pascal(p.get("listingPrice")),
+            "Shipping": _pascal(p.get("shipping")),
+        }
+        for p in (prices if isinstance(prices, list) else [])
+        if isinstance(p, Mapping)
+    ]
+    return buy_box_price(camel, currency)
+
+
+def _pascal(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {"Amount": value.get("amount"), "CurrencyCode": value.get("currencyCode")}
+    return None
+
+
+def _skus(asin: str, skus_for: SkusFor) -> list[str]:
+    skus = skus_for(asin)
+    if not skus:
+        # Notifications name the ASIN only; until fetch_listings has seen it, it maps to no SKU.
+        log.warning("amazon.notification.unknown_asin", asin=asin)
+    return skus
+
+
+def _either(mapping: Any, pascal: str, camel: str) -> Any:
+    if not isinstance(mapping, Mapping):
+        return None
+    return mapping.get(pascal, mapping.get(camel))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+    return value or ""

@@ -1,0 +1,217 @@
+"""Forwarded SP-API notifications: signature, dedupe key and topic, and both envelopes parsed."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+import respx
+
+from connectors.amazon import AmazonChannel
+from connectors.base import CompetitorOffer, OfferChanged, WebhookDelivery
+from connectors.specs import load_spec
+from daemon.clock import ManualClock
+from daemon.errors import WebhookAuthError, WebhookError
+from tests.connectors.amazon_fixtures import (
+    API,
+    MARKET,
+    SELLER,
+    WEBHOOK_SECRET,
+    FakeSleep,
+    channel,
+    token_route,
+)
+
+ASIN = "B07N4M94X4"
+
+
+@pytest.fixture
+def sleep(clock: ManualClock) -> FakeSleep:
+    return FakeSleep(clock)
+
+
+def any_offer_changed(asin: str = ASIN, market: str = MARKET) -> dict[str, Any]:
+    """The schema's own example, retargeted at our listing, plus our offer and a winner flag."""
+    doc = copy.deepcopy(load_spec("amazon", "AnyOfferChangedNotification.json")["examples"][0])
+    body = doc["Payload"]["AnyOfferChangedNotification"]
+    body["SellerId"] = SELLER
+    body["OfferChangeTrigger"].update(ASIN=asin, MarketplaceId=market)
+    competitor = body["Offers"][0]
+    competitor.update(SellerId="A2COMPETITOR", IsBuyBoxWinner=True)
+    competitor["ListingPrice"]["Amount"] = Decimal("23.49")
+    competitor["Shipping"]["Amount"] = Decimal("0.0")
+    ours = copy.deepcopy(competitor)
+    ours.update(SellerId=SELLER, IsFulfilledByAmazon=False, IsBuyBoxWinner=False)
+    ours["ListingPrice"]["Amount"] = Decimal("24.99")
+    ours["Shipping"]["Amount"] = Decimal("4.49")
+    body["Offers"].append(ours)
+    return doc
+
+
+def pricing_health(asin: str = ASIN) -> dict[str, Any]:
+    doc = copy.deepcopy(load_spec("amazon", "PricingHealthNotification.json")["examples"][0])
+    doc["payload"]["sellerId"] = SELLER
+    doc["payload"]["offerChangeTrigger"]["asin"] = asin
+    return doc
+
+
+def encode(document: dict[str, Any]) -> bytes:
+    """JSON with Decimals written as numbers (what the forwarder relays)."""
+    return json.dumps(document, default=lambda d: float(d)).encode()
+
+
+def signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    return {"X-Repricerd-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def test_sample_notifications_validate_against_amazons_schemas() -> None:
+    for name, document in (
+        ("AnyOfferChangedNotification.json", any_offer_changed()),
+        ("PricingHealthNotification.json", pricing_health()),
+    ):
+        jsonschema.validate(json.loads(encode(document)), load_spec("amazon", name))
+
+
+async def test_verify_good_signature_gives_dedupe_key_and_topic(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with httpx.AsyncClient() as http:
+        amazon = channel(http, clock, sleep)
+        offer_body = encode(any_offer_changed())
+        health_body = encode(pricing_health())
+        aoc = amazon.verify_webhook(signed(offer_body), offer_body)
+        # Header names are case-insensitive on the wire.
+        health = amazon.verify_webhook(
+            {"x-repricerd-signature": signed(health_body)["X-Repricerd-Signature"].upper()},
+            health_body,
+        )
+    assert (aoc.dedupe_key, aoc.topic) == (
+        "d0e9e693-c3ad-4373-979f-ed4ec98dd746",
+        "ANY_OFFER_CHANGED",
+    )
+    assert aoc.payload == offer_body.decode()
+    assert (health.dedupe_key, health.topic) == (
+        "23ae41cd-3537-4676-af46-6ee9abf8802e",
+        "PRICING_HEALTH",
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "secret"),
+    [
+        ({}, WEBHOOK_SECRET),  # no header
+        ({"X-Repricerd-Signature": "00" * 32}, WEBHOOK_SECRET),  # wrong
+        ({"X-Repricerd-Signature": "é"}, WEBHOOK_SECRET),  # not even hex
+        ({"X-Repricerd-Signature": "whatever"}, None),  # no secret configured
+    ],
+)
+async def test_bad_or_missing_signature_is_refused(
+    clock: ManualClock, sleep: FakeSleep, headers: dict[str, str], secret: str | None
+) -> None:
+    async with httpx.AsyncClient() as http:
+        amazon = channel(http, clock, sleep, webhook_secret=secret)
+        with pytest.raises(WebhookAuthError):
+            amazon.verify_webhook(headers, encode(any_offer_changed()))
+
+
+async def test_signed_body_that_is_not_json_is_refused(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with httpx.AsyncClient() as http:
+        amazon = channel(http, clock, sleep)
+        with pytest.raises(WebhookError):
+            amazon.verify_webhook(signed(b"not json"), b"not json")
+
+
+async def listed(http: httpx.AsyncClient, clock: ManualClock, sleep: FakeSleep) -> AmazonChannel:
+    """A channel that has seen two SKUs of ASIN and one other listing."""
+
+    def entry(sku: str, asin: str) -> dict[str, Any]:
+        return {
+            "sku": sku,
+            "summaries": [{"marketplaceId": MARKET, "asin": asin, "productType": "KITCHEN"}],
+            "fulfillmentAvailability": [{"fulfillmentChannelCode": "DEFAULT", "quantity": 1}],
+        }
+
+    page = {"numberOfResults": 3, "items": [entry("MUG-1", ASIN), entry("MUG-1-B", ASIN),
+                                            entry("OTHER", "B000000000")]}  # fmt: skip
+    with respx.mock() as router:
+        token_route(router)
+        router.get(f"{API}/listings/2021-08-01/items/{SELLER}").mock(
+            return_value=httpx.Response(200, json=page)
+        )
+        amazon = channel(http, clock, sleep)
+        await amazon.fetch_listings()
+    return amazon
+
+
+async def test_any_offer_changed_becomes_an_observation_per_sku(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with httpx.AsyncClient() as http:
+        amazon = await listed(http, clock, sleep)
+    events = amazon.parse_webhook(
+        WebhookDelivery("n-1", "ANY_OFFER_CHANGED", encode(any_offer_changed()).decode())
+    )
+    assert [e.sku for e in events] == ["MUG-1", "MUG-1-B"]
+    event = events[0]
+    assert isinstance(event, OfferChanged)
+    assert event.observation is not None
+    obs = event.observation
+    assert obs.source == "notification"
+    assert obs.observed_at == datetime(2020, 7, 13, 19, 42, 4, 284000, tzinfo=UTC)
+    assert obs.buy_box_price == Decimal("10.00")  # Summary.BuyBoxPrices, condition new
+    assert obs.buy_box_seller == "A2COMPETITOR"
+    assert obs.reference_price == Decimal("22.00")  # Summary.CompetitivePriceThreshold
+    assert obs.offers == (
+        CompetitorOffer("A2COMPETITOR", Decimal("23.49"), Decimal("0.00"), "fba", 10, 9,
+                        is_buy_box_winner=True),
+        CompetitorOffer(SELLER, Decimal("24.99"), Decimal("4.49"), "fbm", 10, 9, is_own=True),
+    )  # fmt: skip
+
+
+async def test_pricing_health_carries_the_reference_price(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with httpx.AsyncClient() as http:
+        amazon = await listed(http, clock, sleep)
+    (event,) = [
+        e
+        for e in amazon.parse_webhook(
+            WebhookDelivery("n-2", "PRICING_HEALTH", encode(pricing_health()).decode())
+        )
+        if e.sku == "MUG-1"
+    ]
+    obs = event.observation
+    assert obs is not None
+    assert obs.reference_price == Decimal("8000.00")  # referencePrice.competitivePriceThreshold
+    assert obs.buy_box_price == Decimal("8188.72")
+    assert obs.offers == (
+        CompetitorOffer(SELLER, Decimal("8184.23"), Decimal("4.49"), "fbm", is_own=True),
+    )
+
+
+async def test_unknown_asin_other_marketplace_and_other_topics_yield_nothing(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with httpx.AsyncClient() as http:
+        amazon = await listed(http, clock, sleep)
+
+    def parse(topic: str, document: dict[str, Any]) -> list[Any]:
+        return amazon.parse_webhook(WebhookDelivery("n", topic, encode(document).decode()))
+
+    assert parse("ANY_OFFER_CHANGED", any_offer_changed(asin="B0UNKNOWN0")) == []
+    assert parse("ANY_OFFER_CHANGED", any_offer_changed(market="A1F83G8C2ARO7P")) == []
+    assert parse("ORDER_CHANGE", {"NotificationType": "ORDER_CHANGE"}) == []
+    with pytest.raises(ValueError, match="Expecting property name"):
+        amazon.parse_webhook(WebhookDelivery("n", "ANY_OFFER_CHANGED", "{not json"))
+    with pytest.raises(ValueError, match="ANY_OFFER_CHANGED without"):
+        parse("ANY_OFFER_CHANGED", {"Payload": {}})
