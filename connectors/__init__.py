@@ -7,12 +7,14 @@ from typing import Any, Final
 
 from connectors.base import Channel, ChannelDeps
 from connectors.mock import MockChannel
+from connectors.shopify import ShopifyChannel
 
 ChannelFactory = Callable[[str, Any, ChannelDeps], Channel]
 
 # kind (the ``kind:`` of a channel in the YAML) -> factory(name, settings, deps)
 CHANNELS: Final[Mapping[str, ChannelFactory]] = {
     "mock": MockChannel,
+    "shopify": ShopifyChannel,
 }
 
 __all__ = ["CHANNELS", "Channel", "ChannelDeps", "ChannelFactory"]

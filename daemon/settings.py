@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.mock.models import MockSettings
+from connectors.shopify.models import ShopifySettings
 from strategies.base import Duration
 from strategies.guards import GuardSettings
 from strategies.rules import Rule
@@ -60,7 +61,7 @@ class ScheduleSettings(Strict):
 
 
 # One model per connector kind, each owned by its connector package.
-ChannelSettings = MockSettings
+ChannelSettings = Annotated[MockSettings | ShopifySettings, Field(discriminator="kind")]
 
 
 class ChannelAllocation(Strict):
