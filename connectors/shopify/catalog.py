@@ -35,10 +35,13 @@ class VariantIds:
 
 @dataclass
 class Catalog:
-    """Per-channel cache of variant ids and the last ``available`` quantity read per SKU."""
+    """Per-channel cache of variant ids and the last ``available`` quantity read per SKU.
+
+    A quantity of None means "read: not stocked at our location"; a missing SKU was never read.
+    """
 
     ids: dict[str, VariantIds]
-    quantities: dict[str, int]
+    quantities: dict[str, int | None]
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -54,10 +57,7 @@ class Catalog:
         self.ids[sku] = VariantIds(variant.product.id, variant.id, item.id if item else None)
         level = item.inventory_level if item else None
         quantity = level.named(QUANTITY_NAME) if level else None
-        if quantity is None:
-            self.quantities.pop(sku, None)
-        else:
-            self.quantities[sku] = quantity
+        self.quantities[sku] = quantity
         external_ids = {"product_id": variant.product.id, "variant_id": variant.id}
         if item is not None:
             external_ids["inventory_item_id"] = item.id

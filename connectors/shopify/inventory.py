@@ -131,11 +131,7 @@ class StockWriter:
                 level = node.inventory_level
                 live[node.id] = level.named(QUANTITY_NAME) if level else None
         for item, sku in items.items():
-            quantity = live.get(item)
-            if quantity is None:
-                self.catalog.quantities.pop(sku, None)
-            else:
-                self.catalog.quantities[sku] = quantity
+            self.catalog.quantities[sku] = live.get(item)
         return live
 
     async def _set(
