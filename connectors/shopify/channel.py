@@ -23,7 +23,7 @@ from connectors.base import (
 from connectors.retry import RetryPolicy
 from connectors.shopify import queries, webhooks
 from connectors.shopify.catalog import Catalog, VariantIds, chunks, money_str
-from connectors.shopify.client import ShopifyClient
+from connectors.shopify.client import ShopifyClient, parse
 from connectors.shopify.const import (
     CURRENCY_MISMATCH,
     LISTING_PAGE_SIZE,
@@ -90,7 +90,7 @@ class ShopifyChannel:
             candidates = [data.get("location"), *others]
         active = [
             loc
-            for loc in (Location.model_validate(c) for c in candidates if isinstance(c, dict))
+            for loc in (parse("open", c, Location) for c in candidates if isinstance(c, dict))
             if loc.is_active
         ]
         if not active:
@@ -118,13 +118,14 @@ class ShopifyChannel:
         fresh = Catalog.empty()
         listings: dict[str, ChannelListing] = {}
         after: str | None = None
+        cursors: set[str] = set()
         while True:
             data = await self.client.execute(
                 "listings_page",
                 queries.LISTINGS_PAGE,
                 {"first": LISTING_PAGE_SIZE, "after": after, "locationId": location},
             )
-            page = VariantPage.model_validate(data["productVariants"])
+            page = parse("listings_page", data.get("productVariants"), VariantPage)
             for variant in page.nodes:
                 if variant.sku and variant.sku.strip() in listings:
                     # Shopify does not enforce unique SKUs; the first variant keeps the SKU.
@@ -133,9 +134,13 @@ class ShopifyChannel:
                 listing = fresh.remember(variant, self.settings.currency)
                 if listing is not None:
                     listings[listing.sku] = listing
-            if not page.page_info.has_next_page or not page.page_info.end_cursor:
+            cursor = page.page_info.end_cursor
+            if not page.page_info.has_next_page or not cursor:
                 break
-            after = page.page_info.end_cursor
+            if cursor in cursors:  # a cursor that comes back would loop for ever
+                raise TransientChannelError(f"shopify listings: cursor {cursor!r} repeated")
+            cursors.add(cursor)
+            after = cursor
         self.catalog.ids = fresh.ids
         self.catalog.quantities = fresh.quantities
         return list(listings.values())
@@ -208,7 +213,7 @@ class ShopifyChannel:
             )
             nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict) and n]
             # A GID that is not a variant (or no longer exists) comes back null or empty.
-            self._remember_found([Variant.model_validate(n) for n in nodes], missing)
+            self._remember_found([parse("variants_lookup", n, Variant) for n in nodes], missing)
         searched = sorted(sku for sku in missing if sku not in self.catalog.ids)
         for start in range(0, len(searched), _SKUS_PER_SEARCH):
             batch = searched[start : start + _SKUS_PER_SEARCH]
@@ -221,7 +226,7 @@ class ShopifyChannel:
                     "locationId": location,
                 },
             )
-            page = VariantPage.model_validate(data["productVariants"])
+            page = parse("variants_lookup", data.get("productVariants"), VariantPage)
             self._remember_found(page.nodes, missing)
 
     def _remember_found(
@@ -256,9 +261,14 @@ class ShopifyChannel:
         except TransientChannelError as err:
             # This product's call ran out of retries; the other products' results stand.
             return [_result(k, PushStatus.RETRY, err.code or "TRANSIENT", str(err)) for k in keys]
-        payload = VariantsBulkUpdatePayload.model_validate(data["productVariantsBulkUpdate"])
+        try:
+            answer = parse(
+                "set_prices", data.get("productVariantsBulkUpdate"), VariantsBulkUpdatePayload
+            )
+        except TransientChannelError as err:
+            return [_result(k, PushStatus.RETRY, err.code, str(err)) for k in keys]
         errors: dict[int | None, list[tuple[str | None, str]]] = defaultdict(list)
-        for error in payload.user_errors:
+        for error in answer.user_errors:
             errors[error.index_after("variants")].append((error.code, error.message))
         results = []
         for index, (update, ids) in enumerate(items):

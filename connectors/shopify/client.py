@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import structlog
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from connectors.base import ChannelDeps
 from connectors.ratelimit import RateLimit, TokenBucket
@@ -41,6 +41,7 @@ from daemon.errors import (
 log = structlog.get_logger(__name__)
 
 JSON = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
 
 
 class ShopifyClient:
@@ -119,6 +120,20 @@ class ShopifyClient:
                 self.bucket.limit = RateLimit(status.restore_rate, status.maximum_available)
             self.bucket.observe(status.currently_available, status.restore_rate)
         return cost
+
+
+def parse(operation: str, value: object, model: type[M]) -> M:
+    """``value`` (part of an answer's data) as ``model``; another shape raises a
+    ``TransientChannelError`` coded BAD_RESPONSE (the intent stays open: a write may have been
+    applied, and reconcile or the next attempt finds out)."""
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        raise TransientChannelError(
+            f"shopify {operation}: unexpected {model.__name__} shape "
+            f"({err.error_count()} problems)",
+            code="BAD_RESPONSE",
+        ) from err
 
 
 def _raise_for_status(operation: str, response: httpx.Response) -> None:

@@ -24,7 +24,7 @@ import structlog
 from connectors.base import PushResult, PushStatus, StockUpdate
 from connectors.shopify import queries
 from connectors.shopify.catalog import Catalog, chunks
-from connectors.shopify.client import ShopifyClient
+from connectors.shopify.client import ShopifyClient, parse
 from connectors.shopify.const import (
     CAS_STALE_CODES,
     MAX_INPUT_ITEMS,
@@ -75,30 +75,30 @@ class StockWriter:
             ids = self.catalog.ids.get(update.sku)
             if ids is None or ids.inventory_item_id is None:
                 results.append(
-                    _result(update, PushStatus.REJECTED, UNKNOWN_SKU, "no Shopify variant")
+                    _result(
+                        update,
+                        PushStatus.REJECTED,
+                        UNKNOWN_SKU,
+                        f"no variant has SKU {update.sku!r}",
+                    )
                 )
             else:
                 known.append((update, ids.inventory_item_id))
         # Never send a blind write: a prior we have not seen is read first.
         unread = {item: u.sku for u, item in known if u.expected is None}
         unread = {i: s for i, s in unread.items() if s not in self.catalog.quantities}
-        failed_read: dict[str, PushResult] = {}
+        read_error: RejectedUpdateError | TransientChannelError | None = None
         if unread:
             try:
                 await self.read(unread, location)
             except (RejectedUpdateError, TransientChannelError) as err:
-                status = (
-                    PushStatus.RETRY
-                    if isinstance(err, TransientChannelError)
-                    else PushStatus.REJECTED
-                )
-                for update, item in known:
-                    if item in unread:
-                        failed_read[item] = _result(update, status, err.code, str(err))
+                read_error = err
         rows: list[StockRow] = []
         for update, item in known:
-            if item in failed_read:
-                results.append(failed_read[item])
+            if read_error is not None and update.expected is None and item in unread:
+                transient = isinstance(read_error, TransientChannelError)
+                status = PushStatus.RETRY if transient else PushStatus.REJECTED
+                results.append(_result(update, status, read_error.code, str(read_error)))
                 continue
             prior = update.expected
             if prior is None:
@@ -127,7 +127,7 @@ class StockWriter:
             for raw in data.get("nodes") or []:
                 if not isinstance(raw, dict) or not raw:
                     continue
-                node = LevelNode.model_validate(raw)
+                node = parse("read_levels", raw, LevelNode)
                 level = node.inventory_level
                 live[node.id] = level.named(QUANTITY_NAME) if level else None
         for item, sku in items.items():
@@ -162,10 +162,13 @@ class StockWriter:
         except TransientChannelError as err:
             code = err.code or "TRANSIENT"
             return [_result(r.update, PushStatus.RETRY, code, str(err)) for r in rows]
-        payload = SetQuantitiesPayload.model_validate(data["inventorySetQuantities"])
-        applied = payload.inventory_adjustment_group is not None
+        try:
+            answer = parse("set_stock", data.get("inventorySetQuantities"), SetQuantitiesPayload)
+        except TransientChannelError as err:
+            return [_result(r.update, PushStatus.RETRY, err.code, str(err)) for r in rows]
+        applied = answer.inventory_adjustment_group is not None
         errors: dict[int | None, list[tuple[str | None, str]]] = defaultdict(list)
-        for error in payload.user_errors:
+        for error in answer.user_errors:
             errors[error.index_after("quantities")].append((error.code, error.message))
         results: list[PushResult] = []
         stale: list[tuple[StockRow, str, str]] = []

@@ -15,6 +15,7 @@ from connectors import CHANNELS
 from connectors.base import PriceUpdate, PushStatus
 from connectors.shopify import ShopifyChannel, ShopifySettings, queries
 from daemon.clock import ManualClock
+from daemon.errors import TransientChannelError
 from daemon.settings import Settings
 from tests.connectors.shopify_fixtures import (
     HEADERS,
@@ -371,3 +372,25 @@ async def test_a_graphql_error_rejects_that_calls_items(channel: ShopifyChannel)
     assert result.status is PushStatus.REJECTED
     assert result.code == "INVALID_VARIABLE"
     assert "Variable $variants is invalid" in (result.message or "")
+
+
+async def test_an_answer_of_another_shape_leaves_the_prices_open(channel: ShopifyChannel) -> None:
+    await read_catalog(channel, [variant(1, "MUG-1", "29.99")])
+    with respx.mock() as mock:
+        mock.post(URL).mock(return_value=answer({"productVariantsBulkUpdate": None}))
+        [result] = await channel.push_prices([update("MUG-1", "24.99")])
+    assert result.status is PushStatus.RETRY
+    assert result.code == "BAD_RESPONSE"
+
+
+async def test_a_repeated_cursor_stops_the_listing_walk(channel: ShopifyChannel) -> None:
+    with respx.mock() as mock:
+        mock.post(URL, json=listings_body(None)).mock(
+            return_value=answer(page([variant(1, "MUG-1", "1.00")], "c1"))
+        )
+        route = mock.post(URL, json=listings_body("c1")).mock(
+            return_value=answer(page([variant(2, "MUG-2", "1.00")], "c1"))
+        )
+        with pytest.raises(TransientChannelError, match="repeated"):
+            await channel.fetch_listings()
+    assert route.call_count == 1

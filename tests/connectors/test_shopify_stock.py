@@ -274,3 +274,15 @@ async def test_a_failed_stock_call_is_a_retry_for_its_rows(channel: ShopifyChann
         mock.post(URL).mock(return_value=httpx.Response(500))
         [result] = await channel.push_stock([stock("MUG-1", 1, expected=15)])
     assert result.status is PushStatus.RETRY
+
+
+async def test_a_failed_prior_read_is_a_retry_and_writes_nothing(
+    channel: ShopifyChannel,
+) -> None:
+    channel.catalog.quantities.clear()
+    with respx.mock() as mock:
+        route = mock.post(URL, json=read_body([1])).mock(return_value=httpx.Response(503))
+        [result] = await channel.push_stock([stock("MUG-1", 1)])
+        assert len(mock.calls) == 4  # only the reads: no write was sent
+    assert result.status is PushStatus.RETRY
+    assert route.call_count == 4  # retried by the one loop, then given up
