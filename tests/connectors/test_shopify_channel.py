@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,7 +16,8 @@ from connectors import CHANNELS
 from connectors.base import PriceUpdate, PushStatus
 from connectors.shopify import ShopifyChannel, ShopifySettings, queries
 from daemon.clock import ManualClock
-from daemon.errors import TransientChannelError
+from daemon.config import load_config
+from daemon.errors import ConfigError, TransientChannelError
 from daemon.settings import Settings
 from tests.connectors.shopify_fixtures import (
     HEADERS,
@@ -394,3 +396,32 @@ async def test_a_repeated_cursor_stops_the_listing_walk(channel: ShopifyChannel)
         with pytest.raises(TransientChannelError, match="repeated"):
             await channel.fetch_listings()
     assert route.call_count == 1
+
+
+def test_a_yaml_channel_loads_with_secrets_from_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "repricerd.yaml"
+    path.write_text(
+        "channels:\n"
+        "  shop:\n"
+        "    kind: shopify\n"
+        f"    shop: {SHOP}\n"
+        "    access_token: ${SHOPIFY_TOKEN}\n"
+        "    webhook_secret: ${SHOPIFY_WEBHOOK_SECRET}\n"
+        "pricing:\n"
+        "  rules:\n"
+        "    - strategy: hold\n",
+        encoding="utf-8",
+    )
+    env = {"SHOPIFY_TOKEN": "shpat_0123456789abcdef", "SHOPIFY_WEBHOOK_SECRET": "s3cret-s3cret"}
+    loaded = load_config(path, environ=env)
+    shop = loaded.settings.channels["shop"]
+    assert isinstance(shop, ShopifySettings)
+    assert shop.access_token.get_secret_value() == "shpat_0123456789abcdef"
+    assert shop.graphql_url == URL
+
+    path.write_text(
+        path.read_text().replace("    kind: shopify\n", "    kind: shopify\n    foo: 1\n")
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ=env)
+    assert [p.key for p in info.value.problems] == ["channels.shop.foo"]
