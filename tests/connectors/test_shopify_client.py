@@ -351,3 +351,30 @@ async def test_a_body_that_is_not_json_is_transient(channel: ShopifyChannel) -> 
         await channel.open()
     assert route.call_count == 2
     assert sent(route.calls[1].request) == OPEN_AT
+
+
+async def test_an_internal_error_in_a_200_answer_is_retried(
+    channel: ShopifyChannel, sleep: FakeSleep
+) -> None:
+    internal = [
+        {
+            "message": "Internal error. Looks like something went wrong on our end.",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "abc"},
+        }
+    ]
+    with respx.mock() as mock:
+        route = mock.post(URL, json=OPEN_AT).mock(
+            side_effect=[answer(None, errors=internal), answer(OPEN_OK)]
+        )
+        await channel.open()
+    assert route.call_count == 2
+    assert len(sleep.waits) == 1
+
+
+async def test_each_operation_keeps_its_own_cost_estimate(channel: ShopifyChannel) -> None:
+    with respx.mock() as mock:
+        mock.post(URL, json=OPEN_AT).mock(return_value=answer(OPEN_OK, requested=3))
+        await channel.open()
+    assert channel.client.estimate("open") == 3
+    assert channel.client.estimate("listings_page") == 502  # untouched default
+    assert channel.client.estimate("never_seen") == 50
