@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 from connectors.ratelimit import RateLimit
@@ -21,14 +23,16 @@ MAX_QUERY_COST: Final = 1000
 
 # Requested-cost estimates before an operation's first response teaches us the real figure
 # (connection = 2 + first x per-node cost; objects 1, scalars 0; mutations ~10).
-DEFAULT_COSTS: Final[dict[str, float]] = {
-    "open": 4.0,
-    "listings_page": 502.0,
-    "variants_lookup": 502.0,
-    "set_prices": 10.0,
-    "set_stock": 10.0,
-    "read_levels": 252.0,
-}
+DEFAULT_COSTS: Final[Mapping[str, float]] = MappingProxyType(
+    {
+        "open": 4.0,
+        "listings_page": 502.0,
+        "variants_lookup": 502.0,
+        "set_prices": 10.0,
+        "set_stock": 10.0,
+        "read_levels": 252.0,
+    }
+)
 FALLBACK_COST: Final = 50.0
 
 # Variants per listing page: each node costs ~5 points (variant, product, inventoryItem,

@@ -22,7 +22,8 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import structlog
 from pydantic import SecretStr
@@ -138,12 +139,14 @@ def parse(delivery: WebhookDelivery, *, shop: str) -> list[ChannelEvent]:
 
 
 # Keys each handled topic's REST-shaped body must carry to be usable later.
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    TOPIC_ORDERS_CREATE: ("id", "line_items"),
-    TOPIC_ORDERS_CANCELLED: ("id", "line_items"),
-    TOPIC_INVENTORY_LEVELS_UPDATE: ("inventory_item_id", "location_id", "available"),
-    TOPIC_PRODUCTS_UPDATE: ("id", "variants"),
-}
+_REQUIRED: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        TOPIC_ORDERS_CREATE: ("id", "line_items"),
+        TOPIC_ORDERS_CANCELLED: ("id", "line_items"),
+        TOPIC_INVENTORY_LEVELS_UPDATE: ("inventory_item_id", "location_id", "available"),
+        TOPIC_PRODUCTS_UPDATE: ("id", "variants"),
+    }
+)
 
 
 def _parse_time(value: object) -> datetime | None:
