@@ -8,6 +8,7 @@ from typing import Any, Final
 from connectors.amazon import AmazonChannel
 from connectors.base import Channel, ChannelDeps
 from connectors.mock import MockChannel
+from connectors.shopify import ShopifyChannel
 
 ChannelFactory = Callable[[str, Any, ChannelDeps], Channel]
 
@@ -15,6 +16,7 @@ ChannelFactory = Callable[[str, Any, ChannelDeps], Channel]
 CHANNELS: Final[Mapping[str, ChannelFactory]] = {
     "mock": MockChannel,
     "amazon": AmazonChannel,
+    "shopify": ShopifyChannel,
 }
 
 __all__ = ["CHANNELS", "Channel", "ChannelDeps", "ChannelFactory"]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.amazon.models import AmazonSettings
 from connectors.mock.models import MockSettings
+from connectors.shopify.models import ShopifySettings
 from strategies.base import Duration
 from strategies.guards import GuardSettings
 from strategies.rules import Rule
@@ -61,7 +62,9 @@ class ScheduleSettings(Strict):
 
 
 # One model per connector kind, each owned by its connector package.
-ChannelSettings = Annotated[MockSettings | AmazonSettings, Field(discriminator="kind")]
+ChannelSettings = Annotated[
+    MockSettings | AmazonSettings | ShopifySettings, Field(discriminator="kind")
+]
 
 
 ExternalChanges = Literal["overwrite", "adopt"]
