@@ -1,0 +1,382 @@
+"""Query resolvers: views over the mock state, Relay pagination and Shopify's search syntax."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fnmatch
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from graphql import GraphQLError, GraphQLResolveInfo
+
+from connectors.mock.shopify.state import (
+    MockLocation,
+    MockProduct,
+    MockVariant,
+    ShopifyMockState,
+    gid_number,
+)
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 250  # Shopify's maximum `first`
+QUANTITY_NAMES = (
+    "available",
+    "committed",
+    "damaged",
+    "incoming",
+    "on_hand",
+    "quality_control",
+    "reserved",
+    "safety_stock",
+)
+
+
+@dataclass
+class RequestContext:
+    """Per-request context: the store, and the webhooks the request's writes trigger."""
+
+    state: ShopifyMockState
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+def state_of(info: GraphQLResolveInfo) -> ShopifyMockState:
+    """The store behind a resolver call."""
+    context = info.context
+    assert isinstance(context, RequestContext)
+    return context.state
+
+
+# -- pagination -----------------------------------------------------------------------------
+
+
+def _cursor(number: int) -> str:
+    raw = json.dumps({"last_id": number, "last_value": str(number)}, separators=(",", ":"))
+    return base64.b64encode(raw.encode()).decode()
+
+
+def _after_id(cursor: str) -> int:
+    try:
+        decoded = json.loads(base64.b64decode(cursor.encode(), validate=True))
+        return int(decoded["last_id"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor}") from err
+
+
+def paginate(
+    items: Sequence[T],
+    number: Callable[[T], int],
+    first: int | None,
+    after: str | None,
+    reverse: bool = False,
+) -> dict[str, Any]:
+    """A Relay connection page over ``items`` sorted by their numeric id."""
+    if first is None:
+        raise GraphQLError("you must provide one of first or last")
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {first}.")
+    ordered = sorted(items, key=number, reverse=reverse)
+    if after is not None:
+        last = _after_id(after)
+        ordered = [i for i in ordered if (number(i) < last if reverse else number(i) > last)]
+    page = ordered[:first]
+    edges = [{"cursor": _cursor(number(item)), "node": item} for item in page]
+    return {
+        "edges": edges,
+        "nodes": list(page),
+        "pageInfo": {
+            "hasNextPage": len(ordered) > first,
+            "hasPreviousPage": after is not None,
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+# -- search syntax --------------------------------------------------------------------------
+
+_TERM = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|(\S+)')
+
+
+def search_filter(query: str | None) -> Callable[[VariantView], bool]:
+    """Shopify search syntax, the part a connector uses: ``sku:``, ``product_id:``, ``id:``,
+    ``inventory_item_id:`` terms (``*`` wildcards), implicit AND, ``OR`` between groups, ``-``
+    negation, bare words matched against SKU and title. Unknown fields are ignored, as Shopify
+    ignores them (with a search warning we do not emit)."""
+    if not query or not query.strip():
+        return lambda _view: True
+    groups: list[list[Callable[[VariantView], bool]]] = [[]]
+    for match in _TERM.finditer(query):
+        negate, name, raw, bare = match.groups()
+        if bare in ("OR", "or"):
+            groups.append([])
+            continue
+        if bare in ("AND", "and"):
+            continue
+        predicate = _predicate(name.lower() if name else None, (raw or bare).strip('"'))
+        if predicate is None:
+            continue
+        if negate:
+            groups[-1].append(lambda view, p=predicate: not p(view))
+        else:
+            groups[-1].append(predicate)
+    return lambda view: any(all(p(view) for p in group) for group in groups)
+
+
+def _predicate(name: str | None, value: str) -> Callable[[VariantView], bool] | None:
+    def glob(actual: str | None) -> bool:
+        return actual is not None and fnmatch.fnmatchcase(actual.lower(), value.lower())
+
+    numeric = value.rsplit("/", 1)[-1]
+    if name == "sku":
+        return lambda view: glob(view.variant.sku)
+    if name == "product_id":
+        return lambda view: str(gid_number(view.variant.product_gid, "Product")) == numeric
+    if name == "id":
+        return lambda view: str(gid_number(view.variant.gid, "ProductVariant")) == numeric
+    if name == "inventory_item_id":
+        return lambda view: str(gid_number(view.variant.item_gid, "InventoryItem")) == numeric
+    if name is None:
+        needle = value.lower()
+        return lambda view: needle in view.variant.sku.lower() or needle in view.title.lower()
+    return None
+
+
+# -- views ----------------------------------------------------------------------------------
+
+
+class ProductView:
+    """``Product``."""
+
+    def __init__(self, state: ShopifyMockState, product: MockProduct) -> None:
+        self.state, self.product = state, product
+        self.id = product.gid
+        self.legacyResourceId = gid_number(product.gid, "Product")
+        self.title, self.handle = product.title, product.handle
+        self.status = "ACTIVE"
+        self.createdAt, self.updatedAt = product.created_at, product.updated_at
+
+    @property
+    def totalInventory(self) -> int:
+        """Available units over every variant."""
+        return sum(
+            self.state.inventory_quantity(self.state.variants[g]) for g in self.product.variant_gids
+        )
+
+    def variants(
+        self, _info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
+        reverse: bool = False,
+    ) -> dict[str, Any]:
+        """``Product.variants`` connection."""
+        views = [VariantView(self.state, self.state.variants[g]) for g in self.product.variant_gids]
+        return paginate(views, VariantView.number, first, after, reverse)
+
+
+class VariantView:
+    """``ProductVariant``; ``reported`` overrides what a dropped write pretends to have set."""
+
+    def __init__(
+        self, state: ShopifyMockState, variant: MockVariant, reported: dict[str, Any] | None = None
+    ) -> None:
+        self.state, self.variant = state, variant
+        self.id, self.sku, self.title = variant.gid, variant.sku, variant.title
+        self.legacyResourceId = VariantView.number(self)
+        self.createdAt, self.updatedAt = variant.created_at, variant.updated_at
+        self._reported = reported or {}
+
+    def number(self) -> int:
+        """Numeric id (pagination order)."""
+        return gid_number(self.variant.gid, "ProductVariant") or 0
+
+    @property
+    def displayName(self) -> str:
+        """Product title and variant title."""
+        return f"{self.state.products[self.variant.product_gid].title} - {self.title}"
+
+    @property
+    def price(self) -> Decimal:
+        """The variant price (Money)."""
+        return self._reported.get("price", self.state.listing(self.variant).price)  # type: ignore[no-any-return]
+
+    @property
+    def compareAtPrice(self) -> Decimal | None:
+        """The compare-at price (Money) or null."""
+        return self._reported.get("compareAtPrice", self.variant.compare_at_price)  # type: ignore[no-any-return]
+
+    @property
+    def inventoryQuantity(self) -> int:
+        """Available units over active locations."""
+        return self.state.inventory_quantity(self.variant)
+
+    @property
+    def product(self) -> ProductView:
+        """The parent product."""
+        return ProductView(self.state, self.state.products[self.variant.product_gid])
+
+    @property
+    def inventoryItem(self) -> ItemView:
+        """The variant's inventory item."""
+        return ItemView(self.state, self.variant)
+
+
+class ItemView:
+    """``InventoryItem``."""
+
+    def __init__(self, state: ShopifyMockState, variant: MockVariant) -> None:
+        self.state, self._variant = state, variant
+        self.id, self.sku, self.tracked = variant.item_gid, variant.sku, True
+        self.legacyResourceId = gid_number(variant.item_gid, "InventoryItem")
+
+    @property
+    def variant(self) -> VariantView:
+        """The variant this item stocks."""
+        return VariantView(self.state, self._variant)
+
+    def inventoryLevel(self, _info: GraphQLResolveInfo, locationId: str) -> LevelView | None:
+        """The level at one location (null for an unknown location)."""
+        location = self.state.location(locationId)
+        return None if location is None else LevelView(self.state, self._variant, location)
+
+    def inventoryLevels(
+        self,
+        _info: GraphQLResolveInfo,
+        first: int | None = None,
+        after: str | None = None,
+        reverse: bool = False,
+    ) -> dict[str, Any]:
+        """Levels at every location."""
+        levels = [LevelView(self.state, self._variant, loc) for loc in self.state.locations]
+        return paginate(levels, LevelView.number, first, after, reverse)
+
+
+class LevelView:
+    """``InventoryLevel`` of one item at one location."""
+
+    def __init__(self, state: ShopifyMockState, variant: MockVariant, location: MockLocation) -> None:
+        self.state, self.variant, self._location = state, variant, location
+        item = gid_number(variant.item_gid, "InventoryItem")
+        loc = gid_number(location.gid, "Location")
+        self.id = f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={item}"
+        self.updatedAt = variant.updated_at
+
+    def number(self) -> int:
+        """Numeric id of the location (pagination order)."""
+        return gid_number(self._location.gid, "Location") or 0
+
+    @property
+    def location(self) -> LocationView:
+        """Where the units are."""
+        return LocationView(self.state, self._location)
+
+    @property
+    def item(self) -> ItemView:
+        """What the units are."""
+        return ItemView(self.state, self.variant)
+
+    def quantities(self, _info: GraphQLResolveInfo, names: list[str]) -> list[dict[str, Any]]:
+        """Named quantities; names outside Shopify's list are an error."""
+        unknown = [n for n in names if n not in QUANTITY_NAMES]
+        if unknown:
+            raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
+        values = {
+            "available": self.state.available(self.variant, self._location.gid),
+            "committed": self.state.committed_at(self.variant, self._location.gid),
+            "on_hand": self.state.on_hand(self.variant, self._location.gid),
+        }
+        return [
+            {"name": n, "quantity": values.get(n, 0), "updatedAt": self.updatedAt} for n in names
+        ]
+
+
+class LocationView:
+    """``Location``."""
+
+    def __init__(self, state: ShopifyMockState, location: MockLocation) -> None:
+        self.state, self._location = state, location
+        self.id, self.name, self.isActive = location.gid, location.name, location.active
+        self.legacyResourceId = self.number()
+
+    def number(self) -> int:
+        """Numeric id (pagination order)."""
+        return gid_number(self._location.gid, "Location") or 0
+
+    def inventoryLevel(self, _info: GraphQLResolveInfo, inventoryItemId: str) -> LevelView | None:
+        """The level of one item here (null for an unknown item)."""
+        variant = self.state.variant_by_item(inventoryItemId)
+        return None if variant is None else LevelView(self.state, variant, self._location)
+
+
+# -- Query root -----------------------------------------------------------------------------
+
+
+class QueryRoot:
+    """Resolvers of ``Query`` (the root value of queries)."""
+
+    def productVariants(
+        self, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
+        reverse: bool = False, query: str | None = None,
+    ) -> dict[str, Any]:
+        """All variants (optionally filtered), by id."""
+        state = state_of(info)
+        keep = search_filter(query)
+        views = [v for v in (VariantView(state, x) for x in state.variants.values()) if keep(v)]
+        return paginate(views, VariantView.number, first, after, reverse)
+
+    def productVariant(self, info: GraphQLResolveInfo, id: str) -> VariantView | None:  # noqa: A002
+        """One variant by GID."""
+        state = state_of(info)
+        variant = state.variants.get(id)
+        return None if variant is None else VariantView(state, variant)
+
+    def products(
+        self, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
+        reverse: bool = False, query: str | None = None,
+    ) -> dict[str, Any]:
+        """All products, by id (``query`` accepts bare words matched against the title)."""
+        state = state_of(info)
+        views = [ProductView(state, p) for p in state.products.values()]
+        if query and query.strip():
+            needle = query.strip().lower()
+            views = [v for v in views if needle in v.title.lower()]
+        return paginate(views, lambda v: v.legacyResourceId or 0, first, after, reverse)
+
+    def product(self, info: GraphQLResolveInfo, id: str) -> ProductView | None:  # noqa: A002
+        """One product by GID."""
+        state = state_of(info)
+        product = state.products.get(id)
+        return None if product is None else ProductView(state, product)
+
+    def inventoryItem(self, info: GraphQLResolveInfo, id: str) -> ItemView | None:  # noqa: A002
+        """One inventory item by GID."""
+        state = state_of(info)
+        variant = state.variant_by_item(id)
+        return None if variant is None else ItemView(state, variant)
+
+    def locations(
+        self, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
+        reverse: bool = False, includeInactive: bool = False,
+    ) -> dict[str, Any]:
+        """Locations of the shop."""
+        state = state_of(info)
+        views = [LocationView(state, loc) for loc in state.locations if loc.active or includeInactive]
+        return paginate(views, LocationView.number, first, after, reverse)
+
+    def location(self, info: GraphQLResolveInfo, id: str | None = None) -> LocationView | None:  # noqa: A002
+        """One location (the primary one without an id)."""
+        state = state_of(info)
+        location = state.primary_location if id is None else state.location(id)
+        return None if location is None else LocationView(state, location)
+
+    def shop(self, info: GraphQLResolveInfo) -> dict[str, Any]:
+        """The shop."""
+        state = state_of(info)
+        return {
+            "id": "gid://shopify/Shop/1",
+            "name": state.shop_domain.split(".", 1)[0],
+            "myshopifyDomain": state.shop_domain,
+            "currencyCode": state.currency,
+        }
