@@ -35,11 +35,11 @@ NOPE-1,Not on this shop,USD,3,2,,9.99
 VARIANTS = """query Variants($first: Int!, $after: String) {
   productVariants(first: $first, after: $after) {
     edges { cursor node { id sku price inventoryQuantity product { id title }
-      inventoryItem { id inventoryLevel(locationId: "%s") {
+      inventoryItem { id inventoryLevel(locationId: "LOCATION") {
         id quantities(names: ["available", "on_hand", "committed"]) { name quantity } } } } }
     pageInfo { hasNextPage endCursor }
   }
-}""" % DEFAULT_LOCATION_GID
+}""".replace("LOCATION", DEFAULT_LOCATION_GID)
 
 SET_PRICES = """mutation SetPrices($productId: ID!, $variants: [ProductVariantsBulkInput!]!,
     $partial: Boolean) {
@@ -145,7 +145,9 @@ def product_of(state: ShopifyMockState, sku: str) -> str:
     return variant.product_gid
 
 
-def stock_input(state: ShopifyMockState, sku: str, quantity: int, expected: int | None) -> dict[str, Any]:
+def stock_input(
+    state: ShopifyMockState, sku: str, quantity: int, expected: int | None
+) -> dict[str, Any]:
     variant = state.variant_by_sku(sku)
     assert variant is not None
     return {
@@ -176,9 +178,7 @@ async def test_missing_or_wrong_token_is_401_with_shopify_body(shop: httpx.Async
 
 
 async def test_only_api_version_2026_04_is_served(shop: httpx.AsyncClient) -> None:
-    response = await shop.post(
-        "/admin/api/2025-10/graphql.json", json={"query": "{ shop { id } }"}
-    )
+    response = await shop.post("/admin/api/2025-10/graphql.json", json={"query": "{ shop { id } }"})
     assert response.status_code == 404
     ok = await shop.post(API, json={"query": "{ shop { myshopifyDomain } }"})
     assert ok.headers["X-Shopify-API-Version"] == "2026-04"
@@ -218,14 +218,19 @@ async def test_pagination_walks_every_variant_with_string_prices(
     assert mug["id"] == "gid://shopify/ProductVariant/1001"
     assert mug["price"] == "24.99"
     assert mug["inventoryQuantity"] == 15
-    assert mug["product"]["id"] == seen["MUG-002"]["product"]["id"] != seen["TEE-S"]["product"]["id"]
-    quantities = {q["name"]: q["quantity"] for q in mug["inventoryItem"]["inventoryLevel"]["quantities"]}
+    assert (
+        mug["product"]["id"] == seen["MUG-002"]["product"]["id"] != seen["TEE-S"]["product"]["id"]
+    )
+    quantities = {
+        q["name"]: q["quantity"] for q in mug["inventoryItem"]["inventoryLevel"]["quantities"]
+    }
     assert quantities == {"available": 15, "on_hand": 15, "committed": 0}
     assert body["extensions"]["cost"]["throttleStatus"]["maximumAvailable"] == 2000.0
 
 
 async def test_search_query_filters_by_sku(shop: httpx.AsyncClient) -> None:
-    query = '{ productVariants(first: 10, query: "sku:MUG-00* -sku:MUG-003 OR sku:BOOK-1") { nodes { sku } } }'
+    search = "sku:MUG-00* -sku:MUG-003 OR sku:BOOK-1"
+    query = '{ productVariants(first: 10, query: "%s") { nodes { sku } } }'.replace("%s", search)
     body = await gql(shop, query)
     assert sorted(n["sku"] for n in body["data"]["productVariants"]["nodes"]) == [
         "BOOK-1",
@@ -236,9 +241,11 @@ async def test_search_query_filters_by_sku(shop: httpx.AsyncClient) -> None:
 
 async def test_connection_without_first_or_over_250_is_an_error(shop: httpx.AsyncClient) -> None:
     body = await gql(shop, "{ productVariants { nodes { id } } }")
-    assert body["errors"] and body["data"] is None
+    assert body["errors"]
+    assert body["data"] is None
     body = await gql(shop, "{ productVariants(first: 251) { nodes { id } } }")
-    assert body["errors"] and body["data"] is None
+    assert body["errors"]
+    assert body["data"] is None
 
 
 # -- price writes ------------------------------------------------------------------------------
@@ -282,10 +289,9 @@ async def test_price_as_json_number_is_refused_before_execution(
     assert "data" not in body
     assert "Money" in body["errors"][0]["message"]
     literal = (
-        'mutation { productVariantsBulkUpdate(productId: "%s", variants: [{id: '
+        'mutation { productVariantsBulkUpdate(productId: "PRODUCT", variants: [{id: '
         '"gid://shopify/ProductVariant/1001", price: 26.5}]) { userErrors { code } } }'
-        % product_of(state, "MUG-001")
-    )
+    ).replace("PRODUCT", product_of(state, "MUG-001"))
     assert (await gql(shop, literal))["errors"]
     assert str(state.market.listings["MUG-001"].price) == "24.99"
 
@@ -297,7 +303,9 @@ async def test_variant_of_another_product_is_a_user_error_and_nothing_applies(
         {"id": "gid://shopify/ProductVariant/1001", "price": "30.00"},
         {"id": "gid://shopify/ProductVariant/2001", "price": "13.00"},
     ]
-    body = await gql(shop, SET_PRICES, {"productId": product_of(state, "MUG-001"), "variants": variants})
+    body = await gql(
+        shop, SET_PRICES, {"productId": product_of(state, "MUG-001"), "variants": variants}
+    )
     payload = body["data"]["productVariantsBulkUpdate"]
     assert payload["productVariants"] is None
     assert payload["userErrors"] == [
@@ -325,7 +333,12 @@ async def test_negative_price_and_oversized_batch_are_refused(
 ) -> None:
     product = product_of(state, "MUG-001")
     body = await gql(
-        shop, SET_PRICES, {"productId": product, "variants": [{"id": "gid://shopify/ProductVariant/1001", "price": "-1.00"}]}
+        shop,
+        SET_PRICES,
+        {
+            "productId": product,
+            "variants": [{"id": "gid://shopify/ProductVariant/1001", "price": "-1.00"}],
+        },
     )
     (error,) = body["data"]["productVariantsBulkUpdate"]["userErrors"]
     assert error["code"] == "GREATER_THAN_OR_EQUAL_TO"
@@ -335,7 +348,10 @@ async def test_negative_price_and_oversized_batch_are_refused(
     assert body["errors"][0]["extensions"]["code"] == "MAX_INPUT_SIZE_EXCEEDED"
     assert body["data"]["productVariantsBulkUpdate"] is None
     unknown = await gql(shop, SET_PRICES, {"productId": "gid://shopify/Product/1", "variants": []})
-    assert unknown["data"]["productVariantsBulkUpdate"]["userErrors"][0]["code"] == "PRODUCT_DOES_NOT_EXIST"
+    assert (
+        unknown["data"]["productVariantsBulkUpdate"]["userErrors"][0]["code"]
+        == "PRODUCT_DOES_NOT_EXIST"
+    )
 
 
 # -- stock writes ------------------------------------------------------------------------------
@@ -344,7 +360,9 @@ async def test_negative_price_and_oversized_batch_are_refused(
 async def test_inventory_set_applies_with_matching_change_from_quantity(
     shop: httpx.AsyncClient, state: ShopifyMockState
 ) -> None:
-    body = await gql(shop, SET_STOCK, {"input": stock_input(state, "MUG-001", 12, 15), "key": "k-1"})
+    body = await gql(
+        shop, SET_STOCK, {"input": stock_input(state, "MUG-001", 12, 15), "key": "k-1"}
+    )
     payload = body["data"]["inventorySetQuantities"]
     assert payload["userErrors"] == []
     assert payload["inventoryAdjustmentGroup"]["changes"] == [
@@ -357,7 +375,9 @@ async def test_inventory_set_applies_with_matching_change_from_quantity(
 async def test_stale_change_from_quantity_is_a_user_error_and_changes_nothing(
     shop: httpx.AsyncClient, state: ShopifyMockState
 ) -> None:
-    body = await gql(shop, SET_STOCK, {"input": stock_input(state, "MUG-001", 12, 14), "key": "k-2"})
+    body = await gql(
+        shop, SET_STOCK, {"input": stock_input(state, "MUG-001", 12, 14), "key": "k-2"}
+    )
     payload = body["data"]["inventorySetQuantities"]
     assert payload["inventoryAdjustmentGroup"] is None
     assert payload["userErrors"] == [
@@ -401,10 +421,16 @@ async def test_2026_04_requires_idempotency_key_and_change_from_quantity(
     del rows["quantities"][0]["changeFromQuantity"]
     body = await gql(shop, SET_STOCK, {"input": rows, "key": "k-4"})
     assert body["errors"][0]["extensions"]["code"] == "INVALID_FIELD_ARGUMENTS"
-    opt_out = await gql(shop, SET_STOCK, {"input": stock_input(state, "MUG-001", 3, None), "key": "k-5"})
+    opt_out = await gql(
+        shop, SET_STOCK, {"input": stock_input(state, "MUG-001", 3, None), "key": "k-5"}
+    )
     assert opt_out["data"]["inventorySetQuantities"]["userErrors"] == []
     assert state.market.listings["MUG-001"].quantity == 3
-    removed = SET_STOCK.replace("inventorySetQuantities(input: $input)", "inventorySetQuantities(input: {name: \"available\", reason: \"correction\", ignoreCompareQuantity: true, quantities: []})")
+    removed = SET_STOCK.replace(
+        "inventorySetQuantities(input: $input)",
+        'inventorySetQuantities(input: {name: "available", reason: "correction", '
+        "ignoreCompareQuantity: true, quantities: []})",
+    )
     assert (await gql(shop, removed, {"input": rows, "key": "k-6"}))["errors"]
 
 
@@ -450,7 +476,8 @@ async def test_cost_bucket_throttles_then_recovers_as_time_passes(
                 }
             ]
             cost = throttled["extensions"]["cost"]
-            assert cost["requestedQueryCost"] == 10 and cost["actualQueryCost"] is None
+            assert cost["requestedQueryCost"] == 10
+            assert cost["actualQueryCost"] is None
             assert cost["throttleStatus"] == {
                 "maximumAvailable": 25.0,
                 "currentlyAvailable": 5,
@@ -498,27 +525,44 @@ async def test_order_takes_stock_and_delivers_signed_orders_create(
     headers, body = await receiver.next("orders/create")
     assert verify(headers, body)
     assert not verify(headers, body + b" ")
-    for name in ("X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id", "X-Shopify-Triggered-At", "X-Shopify-Event-Id"):
+    for name in (
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-Webhook-Id",
+        "X-Shopify-Triggered-At",
+        "X-Shopify-Event-Id",
+    ):
         assert headers[name]
     assert headers["X-Shopify-API-Version"] == "2026-04"
     order = json.loads(body)
     assert order["admin_graphql_api_id"] == f"gid://shopify/Order/{order['id']}"
     (line,) = order["line_items"]
-    assert (line["sku"], line["quantity"], line["variant_id"], line["price"]) == ("MUG-002", 3, 1002, "19.49")
+    assert (line["sku"], line["quantity"], line["variant_id"], line["price"]) == (
+        "MUG-002",
+        3,
+        1002,
+        "19.49",
+    )
     level_headers, level_body = await receiver.next("inventory_levels/update")
     assert level_headers["X-Shopify-Event-Id"] == headers["X-Shopify-Event-Id"]
     level = json.loads(level_body)
-    assert level["available"] == 1 and level["location_id"] == 124656943
+    assert level["available"] == 1
+    assert level["location_id"] == 124656943
     quantities = await gql(
         shop,
         '{ productVariant(id: "gid://shopify/ProductVariant/1002") { inventoryQuantity '
-        'inventoryItem { inventoryLevel(locationId: "%s") { quantities(names: ["available", '
-        '"committed", "on_hand"]) { name quantity } } } } }' % DEFAULT_LOCATION_GID,
+        'inventoryItem { inventoryLevel(locationId: "LOCATION") { quantities(names: ["available", '
+        '"committed", "on_hand"]) { name quantity } } } } }'.replace(
+            "LOCATION", DEFAULT_LOCATION_GID
+        ),
     )
     variant = quantities["data"]["productVariant"]
     assert variant["inventoryQuantity"] == 1
-    assert {q["name"]: q["quantity"] for q in variant["inventoryItem"]["inventoryLevel"]["quantities"]} == {
-        "available": 1, "committed": 3, "on_hand": 4,
+    assert {
+        q["name"]: q["quantity"] for q in variant["inventoryItem"]["inventoryLevel"]["quantities"]
+    } == {
+        "available": 1,
+        "committed": 3,
+        "on_hand": 4,
     }
     oversold = await shop.post("/_mock/orders", json={"sku": "MUG-002", "quantity": 2})
     assert oversold.status_code == 409
@@ -534,11 +578,14 @@ async def test_redelivery_reuses_the_webhook_id(
 ) -> None:
     await shop.post("/_mock/orders", json={"sku": "TEE-S", "quantity": 1})
     headers, body = await receiver.next("orders/create")
-    again = await shop.post("/_mock/redeliver", json={"webhook_id": headers["X-Shopify-Webhook-Id"]})
+    again = await shop.post(
+        "/_mock/redeliver", json={"webhook_id": headers["X-Shopify-Webhook-Id"]}
+    )
     assert again.json()["status"] == 200
     headers2, body2 = await receiver.next("orders/create")
     assert headers2["X-Shopify-Webhook-Id"] == headers["X-Shopify-Webhook-Id"]
-    assert body2 == body and verify(headers2, body2)
+    assert body2 == body
+    assert verify(headers2, body2)
     missing = await shop.post("/_mock/redeliver", json={"webhook_id": "nope"})
     assert missing.status_code == 404
 
@@ -556,11 +603,17 @@ async def test_writes_fire_inventory_and_product_webhooks(
     await gql(
         shop,
         SET_PRICES,
-        {"productId": product_of(state, "TEE-M"), "variants": [{"id": "gid://shopify/ProductVariant/2002", "price": "14.00"}]},
+        {
+            "productId": product_of(state, "TEE-M"),
+            "variants": [{"id": "gid://shopify/ProductVariant/2002", "price": "14.00"}],
+        },
     )
     _headers, body = await receiver.next("products/update")
     product = json.loads(body)
-    assert {v["sku"]: v["price"] for v in product["variants"]} == {"TEE-S": "12.00", "TEE-M": "14.00"}
+    assert {v["sku"]: v["price"] for v in product["variants"]} == {
+        "TEE-S": "12.00",
+        "TEE-M": "14.00",
+    }
 
 
 # -- faults ------------------------------------------------------------------------------------
@@ -583,7 +636,8 @@ async def test_injected_throttle_error_timeout(
     state.throttle_429_every = 1
     state.faults.update({"throttle_next": 1})
     limited = await shop.post(API, json=query)
-    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1.0"
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "1.0"
     assert (await shop.post("/_mock/faults", json={"bogus": 1})).status_code == 400
 
 
@@ -600,7 +654,9 @@ async def test_partial_and_dropped_writes(shop: httpx.AsyncClient, state: Shopif
     body = await gql(shop, SET_PRICES, variables)
     payload = body["data"]["productVariantsBulkUpdate"]
     assert payload["userErrors"] == []
-    assert payload["productVariants"] == [{"id": "gid://shopify/ProductVariant/3001", "price": "8.00"}]
+    assert payload["productVariants"] == [
+        {"id": "gid://shopify/ProductVariant/3001", "price": "8.00"}
+    ]
     assert str(state.market.listings["BOOK-1"].price) == "9.99"
     snapshot = (await shop.get("/_mock/state")).json()
     assert snapshot["counters"]["dropped_writes"] == 1

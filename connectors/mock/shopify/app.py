@@ -87,7 +87,7 @@ async def _start_shopper(app: web.Application) -> None:
     state, sender = app[STATE], app[SENDER]
     if state.shopper_orders_per_min > 0:
         app[SHOPPER] = asyncio.get_running_loop().create_task(
-            run_shopper(state, lambda events: dispatch(sender, events))
+            run_shopper(state, lambda events: _dispatch_quietly(sender, events))
         )
 
 
@@ -104,6 +104,10 @@ def dispatch(sender: WebhookSender, events: Events) -> list[str]:
     """Send the webhooks of one action (they share an ``X-Shopify-Event-Id``)."""
     event_id = str(uuid.uuid4())
     return [sender.emit(topic, payload, event_id).webhook_id for topic, payload in events]
+
+
+def _dispatch_quietly(sender: WebhookSender, events: Events) -> None:
+    dispatch(sender, events)
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -156,7 +160,10 @@ def _server_error(state: ShopifyMockState, headers: dict[str, str]) -> web.Respo
     )
     body = {
         "errors": [
-            {"message": message, "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}
+            {
+                "message": message,
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            }
         ]
     }
     return _json(body, status=status, headers=headers)
@@ -187,9 +194,11 @@ def _throttled(state: ShopifyMockState, requested: int | None, headers: dict[str
     every = state.throttle_429_every
     if every and state.counters.throttled % every == 0:
         state.counters.http_429 += 1
-        body = {"errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
-                "resume uninterrupted service."}
-        return _Answer(_json(body, status=429, headers={**headers, "Retry-After": "1.0"}))
+        refusal = {
+            "errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
+            "resume uninterrupted service."
+        }
+        return _Answer(_json(refusal, status=429, headers={**headers, "Retry-After": "1.0"}))
     error = {
         "message": "Throttled",
         "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOC},
@@ -238,7 +247,11 @@ async def _run(
         state.counters.max_cost_exceeded += 1
         error = GraphQLError(
             MAX_COST_TEXT.format(cost=requested, max=state.max_query_cost),
-            extensions={"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": state.max_query_cost},
+            extensions={
+                "code": "MAX_COST_EXCEEDED",
+                "cost": requested,
+                "maxCost": state.max_query_cost,
+            },
         )
         return _errors(state, [error], headers, requested)
     if not state.bucket.try_take(requested):
@@ -288,8 +301,13 @@ async def get_state(request: web.Request) -> web.Response:
     state, sender = request.app[STATE], request.app[SENDER]
     snapshot = state.snapshot()
     snapshot["webhooks"] = [
-        {"webhook_id": d.webhook_id, "topic": d.topic, "attempts": d.attempts, "status": d.status,
-         "error": d.error}
+        {
+            "webhook_id": d.webhook_id,
+            "topic": d.topic,
+            "attempts": d.attempts,
+            "status": d.status,
+            "error": d.error,
+        }
         for d in sender.deliveries.values()
     ]
     return _json(snapshot)
@@ -344,11 +362,15 @@ async def post_redeliver(request: web.Request) -> web.Response:
     try:
         webhook_id = str((await request.json())["webhook_id"])
     except (ValueError, KeyError, TypeError):
-        return _json({"error": "body must be {\"webhook_id\": ...}"}, status=400)
+        return _json({"error": 'body must be {"webhook_id": ...}'}, status=400)
     delivery = await sender.redeliver(webhook_id)
     if delivery is None:
         return _json({"error": "unknown webhook_id"}, status=404)
     return _json(
-        {"webhook_id": delivery.webhook_id, "attempts": delivery.attempts,
-         "status": delivery.status, "error": delivery.error}
+        {
+            "webhook_id": delivery.webhook_id,
+            "attempts": delivery.attempts,
+            "status": delivery.status,
+            "error": delivery.error,
+        }
     )

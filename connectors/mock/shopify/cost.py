@@ -187,7 +187,9 @@ class QueryCost:
             if node_field is None:
                 continue
             if value is None:
-                total += size * (OBJECT_COST + self._selection(node_field.selection_set, node_type, None))
+                total += size * (
+                    OBJECT_COST + self._selection(node_field.selection_set, node_type, None)
+                )
                 continue
             for item in value.get(_key(sub)) or []:
                 item_data = item.get(_key(node_field)) if name == "edges" else item

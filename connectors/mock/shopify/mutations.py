@@ -14,10 +14,11 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import GraphQLError
 from graphql.execution.values import get_directive_values
 
 from connectors.mock.shopify.resolvers import (
+    Info,
     ItemView,
     LocationView,
     ProductView,
@@ -54,8 +55,7 @@ REASONS = frozenset(
 )
 
 
-def _context(info: GraphQLResolveInfo) -> RequestContext:
-    assert isinstance(info.context, RequestContext)
+def _context(info: Info) -> RequestContext:
     return info.context
 
 
@@ -77,7 +77,7 @@ class MutationRoot:
 
     def productVariantsBulkUpdate(
         self,
-        info: GraphQLResolveInfo,
+        info: Info,
         productId: str,
         variants: list[dict[str, Any]],
         allowPartialUpdates: bool = False,
@@ -88,8 +88,8 @@ class MutationRoot:
         _check_size(variants, "variants")
         product = state.products.get(productId)
         if product is None:
-            error = _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
-            return {"product": None, "productVariants": None, "userErrors": [error]}
+            missing = _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+            return {"product": None, "productVariants": None, "userErrors": [missing]}
         errors: list[dict[str, Any]] = []
         accepted: list[tuple[MockVariant, dict[str, Any]]] = []
         for index, row in enumerate(variants):
@@ -105,7 +105,7 @@ class MutationRoot:
         now = state.clock.now()
         views, changed = [], False
         for variant, row in accepted:
-            reported = {k: row[k] for k in ("price", "compareAtPrice") if k in row}
+            reported: dict[str, Any] = {k: row[k] for k in ("price", "compareAtPrice") if k in row}
             if state.faults.write_dropped():
                 state.counters.dropped_writes += 1
                 views.append(VariantView(state, variant, reported))
@@ -128,7 +128,9 @@ class MutationRoot:
         }
 
     def inventorySetQuantities(
-        self, info: GraphQLResolveInfo, input: dict[str, Any]  # noqa: A002
+        self,
+        info: Info,
+        input: dict[str, Any],
     ) -> dict[str, Any]:
         """Set absolute quantities with compare-and-set per row, once per idempotency key."""
         context = _context(info)
@@ -192,12 +194,13 @@ def _variant_error(
     return None
 
 
-def _idempotency_key(info: GraphQLResolveInfo) -> str:
+def _idempotency_key(info: Info) -> str:
     values = None
     for node in info.field_nodes:
-        values = get_directive_values(
-            idempotent_directive(info.schema), node, info.variable_values
-        ) or values
+        values = (
+            get_directive_values(idempotent_directive(info.schema), node, info.variable_values)
+            or values
+        )
     key = (values or {}).get("key")
     if not isinstance(key, str) or not key.strip():
         raise GraphQLError(
@@ -282,7 +285,8 @@ def _apply(context: RequestContext, data: dict[str, Any], *, first_time: bool) -
     for row in data["quantities"]:
         variant = state.variant_by_item(row["inventoryItemId"])
         location = state.location(row["locationId"])
-        assert variant is not None and location is not None
+        assert variant is not None
+        assert location is not None
         before = _current(state, variant, location.gid, name)
         delta = row["quantity"] - before
         other_after = _current(state, variant, location.gid, other) + delta

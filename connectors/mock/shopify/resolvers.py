@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
@@ -44,11 +44,13 @@ class RequestContext:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
-def state_of(info: GraphQLResolveInfo) -> ShopifyMockState:
+# Resolvers get the request context in ``info.context``.
+Info: TypeAlias = "GraphQLResolveInfo[RequestContext]"
+
+
+def state_of(info: Info) -> ShopifyMockState:
     """The store behind a resolver call."""
-    context = info.context
-    assert isinstance(context, RequestContext)
-    return context.state
+    return info.context.state
 
 
 # -- pagination -----------------------------------------------------------------------------
@@ -120,11 +122,12 @@ def search_filter(query: str | None) -> Callable[[VariantView], bool]:
         predicate = _predicate(name.lower() if name else None, (raw or bare).strip('"'))
         if predicate is None:
             continue
-        if negate:
-            groups[-1].append(lambda view, p=predicate: not p(view))
-        else:
-            groups[-1].append(predicate)
+        groups[-1].append(_negated(predicate) if negate else predicate)
     return lambda view: any(all(p(view) for p in group) for group in groups)
+
+
+def _negated(predicate: Callable[[VariantView], bool]) -> Callable[[VariantView], bool]:
+    return lambda view: not predicate(view)
 
 
 def _predicate(name: str | None, value: str) -> Callable[[VariantView], bool] | None:
@@ -168,7 +171,10 @@ class ProductView:
         )
 
     def variants(
-        self, _info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
+        self,
+        _info: Info,
+        first: int | None = None,
+        after: str | None = None,
         reverse: bool = False,
     ) -> dict[str, Any]:
         """``Product.variants`` connection."""
@@ -200,12 +206,14 @@ class VariantView:
     @property
     def price(self) -> Decimal:
         """The variant price (Money)."""
-        return self._reported.get("price", self.state.listing(self.variant).price)  # type: ignore[no-any-return]
+        price: Decimal = self._reported.get("price", self.state.listing(self.variant).price)
+        return price
 
     @property
     def compareAtPrice(self) -> Decimal | None:
         """The compare-at price (Money) or null."""
-        return self._reported.get("compareAtPrice", self.variant.compare_at_price)  # type: ignore[no-any-return]
+        value: Decimal | None = self._reported.get("compareAtPrice", self.variant.compare_at_price)
+        return value
 
     @property
     def inventoryQuantity(self) -> int:
@@ -236,14 +244,14 @@ class ItemView:
         """The variant this item stocks."""
         return VariantView(self.state, self._variant)
 
-    def inventoryLevel(self, _info: GraphQLResolveInfo, locationId: str) -> LevelView | None:
+    def inventoryLevel(self, _info: Info, locationId: str) -> LevelView | None:
         """The level at one location (null for an unknown location)."""
         location = self.state.location(locationId)
         return None if location is None else LevelView(self.state, self._variant, location)
 
     def inventoryLevels(
         self,
-        _info: GraphQLResolveInfo,
+        _info: Info,
         first: int | None = None,
         after: str | None = None,
         reverse: bool = False,
@@ -256,7 +264,9 @@ class ItemView:
 class LevelView:
     """``InventoryLevel`` of one item at one location."""
 
-    def __init__(self, state: ShopifyMockState, variant: MockVariant, location: MockLocation) -> None:
+    def __init__(
+        self, state: ShopifyMockState, variant: MockVariant, location: MockLocation
+    ) -> None:
         self.state, self.variant, self._location = state, variant, location
         item = gid_number(variant.item_gid, "InventoryItem")
         loc = gid_number(location.gid, "Location")
@@ -277,7 +287,7 @@ class LevelView:
         """What the units are."""
         return ItemView(self.state, self.variant)
 
-    def quantities(self, _info: GraphQLResolveInfo, names: list[str]) -> list[dict[str, Any]]:
+    def quantities(self, _info: Info, names: list[str]) -> list[dict[str, Any]]:
         """Named quantities; names outside Shopify's list are an error."""
         unknown = [n for n in names if n not in QUANTITY_NAMES]
         if unknown:
@@ -304,7 +314,7 @@ class LocationView:
         """Numeric id (pagination order)."""
         return gid_number(self._location.gid, "Location") or 0
 
-    def inventoryLevel(self, _info: GraphQLResolveInfo, inventoryItemId: str) -> LevelView | None:
+    def inventoryLevel(self, _info: Info, inventoryItemId: str) -> LevelView | None:
         """The level of one item here (null for an unknown item)."""
         variant = self.state.variant_by_item(inventoryItemId)
         return None if variant is None else LevelView(self.state, variant, self._location)
@@ -317,8 +327,12 @@ class QueryRoot:
     """Resolvers of ``Query`` (the root value of queries)."""
 
     def productVariants(
-        self, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
-        reverse: bool = False, query: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        reverse: bool = False,
+        query: str | None = None,
     ) -> dict[str, Any]:
         """All variants (optionally filtered), by id."""
         state = state_of(info)
@@ -326,15 +340,19 @@ class QueryRoot:
         views = [v for v in (VariantView(state, x) for x in state.variants.values()) if keep(v)]
         return paginate(views, VariantView.number, first, after, reverse)
 
-    def productVariant(self, info: GraphQLResolveInfo, id: str) -> VariantView | None:  # noqa: A002
+    def productVariant(self, info: Info, id: str) -> VariantView | None:
         """One variant by GID."""
         state = state_of(info)
         variant = state.variants.get(id)
         return None if variant is None else VariantView(state, variant)
 
     def products(
-        self, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
-        reverse: bool = False, query: str | None = None,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        reverse: bool = False,
+        query: str | None = None,
     ) -> dict[str, Any]:
         """All products, by id (``query`` accepts bare words matched against the title)."""
         state = state_of(info)
@@ -344,34 +362,40 @@ class QueryRoot:
             views = [v for v in views if needle in v.title.lower()]
         return paginate(views, lambda v: v.legacyResourceId or 0, first, after, reverse)
 
-    def product(self, info: GraphQLResolveInfo, id: str) -> ProductView | None:  # noqa: A002
+    def product(self, info: Info, id: str) -> ProductView | None:
         """One product by GID."""
         state = state_of(info)
         product = state.products.get(id)
         return None if product is None else ProductView(state, product)
 
-    def inventoryItem(self, info: GraphQLResolveInfo, id: str) -> ItemView | None:  # noqa: A002
+    def inventoryItem(self, info: Info, id: str) -> ItemView | None:
         """One inventory item by GID."""
         state = state_of(info)
         variant = state.variant_by_item(id)
         return None if variant is None else ItemView(state, variant)
 
     def locations(
-        self, info: GraphQLResolveInfo, first: int | None = None, after: str | None = None,
-        reverse: bool = False, includeInactive: bool = False,
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        reverse: bool = False,
+        includeInactive: bool = False,
     ) -> dict[str, Any]:
         """Locations of the shop."""
         state = state_of(info)
-        views = [LocationView(state, loc) for loc in state.locations if loc.active or includeInactive]
+        views = [
+            LocationView(state, loc) for loc in state.locations if loc.active or includeInactive
+        ]
         return paginate(views, LocationView.number, first, after, reverse)
 
-    def location(self, info: GraphQLResolveInfo, id: str | None = None) -> LocationView | None:  # noqa: A002
+    def location(self, info: Info, id: str | None = None) -> LocationView | None:
         """One location (the primary one without an id)."""
         state = state_of(info)
         location = state.primary_location if id is None else state.location(id)
         return None if location is None else LocationView(state, location)
 
-    def shop(self, info: GraphQLResolveInfo) -> dict[str, Any]:
+    def shop(self, info: Info) -> dict[str, Any]:
         """The shop."""
         state = state_of(info)
         return {

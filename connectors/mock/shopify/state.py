@@ -295,7 +295,9 @@ class ShopifyMockState:
                     "compare_at_price": (
                         None if variant.compare_at_price is None else str(variant.compare_at_price)
                     ),
-                    "available": {loc.gid: self.available(variant, loc.gid) for loc in self.locations},
+                    "available": {
+                        loc.gid: self.available(variant, loc.gid) for loc in self.locations
+                    },
                     "committed": self.committed[variant.item_gid],
                     "inventory_quantity": self.inventory_quantity(variant),
                 }
