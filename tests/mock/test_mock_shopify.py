@@ -661,3 +661,79 @@ async def test_partial_and_dropped_writes(shop: httpx.AsyncClient, state: Shopif
     snapshot = (await shop.get("/_mock/state")).json()
     assert snapshot["counters"]["dropped_writes"] == 1
     assert {v["sku"]: v["price"] for v in snapshot["variants"]}["BOOK-1"] == "9.99"
+
+
+async def test_on_hand_counts_committed_units(
+    shop: httpx.AsyncClient, state: ShopifyMockState
+) -> None:
+    await shop.post("/_mock/orders", json={"sku": "MUG-002", "quantity": 3})  # 1 left, 3 committed
+    rows = stock_input(state, "MUG-002", 10, 4)
+    rows["name"] = "on_hand"
+    body = await gql(shop, SET_STOCK, {"input": rows, "key": "k-8"})
+    changes = body["data"]["inventorySetQuantities"]["inventoryAdjustmentGroup"]["changes"]
+    assert changes == [
+        {"name": "on_hand", "delta": 6, "quantityAfterChange": 10},
+        {"name": "available", "delta": 6, "quantityAfterChange": 7},
+    ]
+    assert state.market.listings["MUG-002"].quantity == 7
+    rows["name"] = "incoming"
+    body = await gql(shop, SET_STOCK, {"input": rows, "key": "k-9"})
+    codes = [e["code"] for e in body["data"]["inventorySetQuantities"]["userErrors"]]
+    assert codes == ["INVALID_NAME"]
+
+
+async def test_unknown_item_location_and_reason_are_user_errors(
+    shop: httpx.AsyncClient, state: ShopifyMockState
+) -> None:
+    rows = stock_input(state, "MUG-001", 5, 15)
+    rows["reason"] = "because"
+    rows["quantities"].append({**rows["quantities"][0], "locationId": "gid://shopify/Location/9"})
+    rows["quantities"].append(
+        {**rows["quantities"][0], "inventoryItemId": "gid://shopify/InventoryItem/9"}
+    )
+    rows["quantities"].append(dict(rows["quantities"][0]))
+    body = await gql(shop, SET_STOCK, {"input": rows, "key": "k-10"})
+    errors = body["data"]["inventorySetQuantities"]["userErrors"]
+    assert [(e["code"], e["field"]) for e in errors] == [
+        ("INVALID_REASON", ["input", "reason"]),
+        ("INVALID_LOCATION", ["input", "quantities", "1", "locationId"]),
+        ("INVALID_INVENTORY_ITEM", ["input", "quantities", "2", "inventoryItemId"]),
+        ("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", ["input", "quantities", "3"]),
+    ]
+    assert state.market.listings["MUG-001"].quantity == 15
+
+
+async def test_background_shopper_places_orders(state: ShopifyMockState) -> None:
+    from connectors.mock.shopify.shopper import run_shopper
+
+    state.shopper_orders_per_min = 30
+    gaps: list[float] = []
+    dispatched: list[list[tuple[str, dict[str, Any]]]] = []
+
+    async def sleep(seconds: float) -> None:
+        gaps.append(seconds)
+        if len(gaps) > 3:
+            raise asyncio.CancelledError
+
+    state.sleep = sleep
+    before = sum(listing.quantity for listing in state.market.listings.values())
+    with pytest.raises(asyncio.CancelledError):
+        await run_shopper(state, dispatched.append)
+    assert len(state.orders) == 3
+    assert [events[0][0] for events in dispatched] == ["orders/create"] * 3
+    sold = sum(line.quantity for order in state.orders.values() for line in order.lines)
+    assert sum(listing.quantity for listing in state.market.listings.values()) == before - sold
+    assert all(gap > 0 for gap in gaps)
+
+
+async def test_mock_state_route_reports_variants_and_counters(
+    shop: httpx.AsyncClient, state: ShopifyMockState
+) -> None:
+    await gql(shop, SET_STOCK, {"input": stock_input(state, "MUG-001", 12, 15), "key": "k-11"})
+    snapshot = (await shop.get("/_mock/state")).json()
+    mug = next(v for v in snapshot["variants"] if v["sku"] == "MUG-001")
+    assert mug["price"] == "24.99"
+    assert mug["inventory_quantity"] == 12
+    assert snapshot["counters"]["calls"] == 1
+    assert snapshot["counters"]["effects"] == {"k-11": 1}
+    assert snapshot["counters"]["operations"] == {"inventorySetQuantities": 1}

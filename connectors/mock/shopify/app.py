@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import uuid
 from collections.abc import Awaitable
@@ -16,9 +17,14 @@ from typing import Any
 
 from aiohttp import web
 from graphql import (
+    DocumentNode,
     ExecutionResult,
+    FieldNode,
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
+    execute,
     parse,
     validate,
 )
@@ -122,7 +128,8 @@ async def graphql_endpoint(request: web.Request) -> web.Response:
     state, sender = request.app[STATE], request.app[SENDER]
     if request.match_info["version"] != state.api_version:
         return _json({"errors": "Not Found"}, status=404)
-    if request.headers.get("X-Shopify-Access-Token") != state.access_token.get_secret_value():
+    given = request.headers.get("X-Shopify-Access-Token", "").encode("utf-8", "replace")
+    if not hmac.compare_digest(given, state.access_token.get_secret_value().encode()):
         return _json({"errors": UNAUTHORIZED}, status=401)
     try:
         body = json.loads(await request.read())
@@ -257,9 +264,11 @@ async def _run(
     if not state.bucket.try_take(requested):
         return _throttled(state, requested, headers)
     for selection in operation.selection_set.selections:
-        state.counters.operations[getattr(getattr(selection, "name", None), "value", "?")] += 1
+        if isinstance(selection, FieldNode):
+            state.counters.operations[selection.name.value] += 1
     context = RequestContext(state)
-    root = MutationRoot() if operation.operation.value == "mutation" else QueryRoot()
+    is_mutation = operation.operation == OperationType.MUTATION
+    root: QueryRoot | MutationRoot = MutationRoot() if is_mutation else QueryRoot()
     outcome = execute_operation(schema, document, root, context, raw_variables, operation_name)
     result = await outcome if isinstance(outcome, Awaitable) else outcome
     actual = costs.actual(operation, result.data)
@@ -273,16 +282,14 @@ async def _run(
 
 
 def execute_operation(
-    schema: Any,
-    document: Any,
-    root: Any,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    root: QueryRoot | MutationRoot,
     context: RequestContext,
     variables: dict[str, Any],
     operation_name: str | None,
 ) -> ExecutionResult | Awaitable[ExecutionResult]:
     """Run the validated operation with graphql-core's executor."""
-    from graphql import execute
-
     return execute(
         schema,
         document,

@@ -176,7 +176,9 @@ class QueryCost:
     def _connection(self, node: FieldNode, connection: GraphQLObjectType, value: Any) -> int:
         size = self._page_size(node)
         total = CONNECTION_COST
-        for sub, sub_def in self._fields(node.selection_set or SelectionSetNode(), connection):
+        if node.selection_set is None:
+            return total
+        for sub, sub_def in self._fields(node.selection_set, connection):
             name, sub_type = sub.name.value, get_named_type(sub_def.type)
             if name not in ("edges", "nodes") or not isinstance(sub_type, GraphQLObjectType):
                 continue
@@ -202,7 +204,9 @@ class QueryCost:
     def _edge_node(
         self, edges: FieldNode, edge_type: GraphQLObjectType
     ) -> tuple[FieldNode | None, GraphQLObjectType]:
-        for sub, sub_def in self._fields(edges.selection_set or SelectionSetNode(), edge_type):
+        if edges.selection_set is None:
+            return None, edge_type
+        for sub, sub_def in self._fields(edges.selection_set, edge_type):
             named = get_named_type(sub_def.type)
             if sub.name.value == "node" and isinstance(named, GraphQLObjectType):
                 return sub, named
