@@ -737,3 +737,36 @@ async def test_mock_state_route_reports_variants_and_counters(
     assert snapshot["counters"]["calls"] == 1
     assert snapshot["counters"]["effects"] == {"k-11": 1}
     assert snapshot["counters"]["operations"] == {"inventorySetQuantities": 1}
+
+
+async def test_nodes_by_gid_resolve_types_and_cost_per_id(
+    shop: httpx.AsyncClient, state: ShopifyMockState
+) -> None:
+    query = """query Lookup($ids: [ID!]!) {
+      nodes(ids: $ids) {
+        __typename
+        ... on ProductVariant { id sku product { id } }
+        ... on Location { name }
+      }
+    }"""
+    ids = [
+        "gid://shopify/ProductVariant/2002",
+        DEFAULT_LOCATION_GID,
+        "gid://shopify/ProductVariant/9",
+    ]
+    body = await gql(shop, query, {"ids": ids})
+    assert body["data"]["nodes"] == [
+        {
+            "__typename": "ProductVariant",
+            "id": "gid://shopify/ProductVariant/2002",
+            "sku": "TEE-M",
+            "product": {"id": product_of(state, "TEE-M")},
+        },
+        {"__typename": "Location", "name": "Main warehouse"},
+        None,
+    ]
+    cost = body["extensions"]["cost"]
+    assert cost["requestedQueryCost"] == 3 * (1 + 1)
+    assert cost["actualQueryCost"] == (1 + 1) + 1
+    too_many = await gql(shop, query, {"ids": ids * 84})
+    assert too_many["errors"][0]["extensions"]["code"] == "MAX_INPUT_SIZE_EXCEEDED"

@@ -4,6 +4,7 @@ Cost rules (guide §4.5, Shopify's published rules simplified; monotone in every
 
 * scalar, enum and ``__typename`` fields: 0;
 * an object field (or a plain list of objects, counted once): 1 + the cost of its selection;
+* a list fetched by ``ids`` (``nodes(ids:)``): n × (1 + selection), n = ids asked / returned;
 * a connection (a type named ``*Connection``): 2 + n × (cost of one node), where one node is
   1 + its selection, once for ``edges { node }`` and once more for ``nodes``; ``pageInfo`` and
   ``cursor`` are free. n is ``first`` for the requested cost and the number of nodes actually
@@ -24,10 +25,12 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLField,
+    GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -38,6 +41,7 @@ from graphql import (
 
 from connectors.base import Clock
 
+Composite = GraphQLObjectType | GraphQLInterfaceType
 MUTATION_COST = 10
 CONNECTION_COST = 2
 OBJECT_COST = 1
@@ -133,24 +137,30 @@ class QueryCost:
         return self._selection(operation.selection_set, root, data)
 
     def _fields(
-        self, selection_set: SelectionSetNode, parent: GraphQLObjectType
+        self, selection_set: SelectionSetNode, parent: Composite
     ) -> Iterator[tuple[FieldNode, GraphQLField]]:
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 field_def = parent.fields.get(selection.name.value)
                 if field_def is not None:  # __typename and other introspection: free
                     yield selection, field_def
-            elif isinstance(selection, InlineFragmentNode):
-                yield from self._fields(selection.selection_set, parent)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self._fragments.get(selection.name.value)
-                if fragment is not None:
-                    yield from self._fields(fragment.selection_set, parent)
+            elif isinstance(selection, InlineFragmentNode | FragmentSpreadNode):
+                fragment: InlineFragmentNode | FragmentDefinitionNode | None = (
+                    selection
+                    if isinstance(selection, InlineFragmentNode)
+                    else self._fragments.get(selection.name.value)
+                )
+                if fragment is None:
+                    continue
+                condition = fragment.type_condition
+                narrowed = self._schema.get_type(condition.name.value) if condition else parent
+                if isinstance(narrowed, GraphQLObjectType | GraphQLInterfaceType):
+                    yield from self._fields(fragment.selection_set, narrowed)
 
     def _selection(
         self,
         selection_set: SelectionSetNode | None,
-        parent: GraphQLObjectType,
+        parent: Composite,
         data: Mapping[str, Any] | None,
     ) -> int:
         if selection_set is None:
@@ -158,12 +168,20 @@ class QueryCost:
         total = 0
         for node, field_def in self._fields(selection_set, parent):
             named = get_named_type(field_def.type)
-            if is_leaf_type(named) or not isinstance(named, GraphQLObjectType):
+            if is_leaf_type(named) or not isinstance(
+                named, GraphQLObjectType | GraphQLInterfaceType
+            ):
                 continue
             value = None if data is None else data.get(_key(node))
             if data is not None and value is None:
                 continue  # null in the response: nothing was loaded
-            if named.name.endswith("Connection"):
+            ids = self._list_argument(node, "ids")
+            if ids is not None:
+                items = [None] * ids if value is None else [v for v in value if v is not None]
+                total += sum(
+                    OBJECT_COST + self._selection(node.selection_set, named, item) for item in items
+                )
+            elif isinstance(named, GraphQLObjectType) and named.name.endswith("Connection"):
                 total += self._connection(node, named, value)
             elif isinstance(value, list):  # plain list of objects: counted once
                 total += OBJECT_COST + self._selection(
@@ -211,6 +229,17 @@ class QueryCost:
             if sub.name.value == "node" and isinstance(named, GraphQLObjectType):
                 return sub, named
         return None, edge_type
+
+    def _list_argument(self, node: FieldNode, name: str) -> int | None:
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            if isinstance(argument.value, ListValueNode):
+                return len(argument.value.values)
+            if isinstance(argument.value, VariableNode):
+                given = self._variables.get(argument.value.name.value)
+                return len(given) if isinstance(given, list) else 0
+        return None
 
     def _page_size(self, node: FieldNode) -> int:
         for argument in node.arguments or ():

@@ -155,6 +155,8 @@ def _predicate(name: str | None, value: str) -> Callable[[VariantView], bool] | 
 class ProductView:
     """``Product``."""
 
+    typename = "Product"
+
     def __init__(self, state: ShopifyMockState, product: MockProduct) -> None:
         self.state, self.product = state, product
         self.id = product.gid
@@ -184,6 +186,8 @@ class ProductView:
 
 class VariantView:
     """``ProductVariant``; ``reported`` overrides what a dropped write pretends to have set."""
+
+    typename = "ProductVariant"
 
     def __init__(
         self, state: ShopifyMockState, variant: MockVariant, reported: dict[str, Any] | None = None
@@ -234,6 +238,8 @@ class VariantView:
 class ItemView:
     """``InventoryItem``."""
 
+    typename = "InventoryItem"
+
     def __init__(self, state: ShopifyMockState, variant: MockVariant) -> None:
         self.state, self._variant = state, variant
         self.id, self.sku, self.tracked = variant.item_gid, variant.sku, True
@@ -263,6 +269,8 @@ class ItemView:
 
 class LevelView:
     """``InventoryLevel`` of one item at one location."""
+
+    typename = "InventoryLevel"
 
     def __init__(
         self, state: ShopifyMockState, variant: MockVariant, location: MockLocation
@@ -305,6 +313,8 @@ class LevelView:
 class LocationView:
     """``Location``."""
 
+    typename = "Location"
+
     def __init__(self, state: ShopifyMockState, location: MockLocation) -> None:
         self.state, self._location = state, location
         self.id, self.name, self.isActive = location.gid, location.name, location.active
@@ -325,6 +335,21 @@ class LocationView:
 
 class QueryRoot:
     """Resolvers of ``Query`` (the root value of queries)."""
+
+    def node(self, info: Info, id: str) -> Any:
+        """Any object by GID (null when unknown)."""
+        return _node(state_of(info), id)
+
+    def nodes(self, info: Info, ids: list[str]) -> list[Any]:
+        """Objects by GID, in order, null for the unknown ones."""
+        if len(ids) > MAX_PAGE_SIZE:
+            raise GraphQLError(
+                f"The input array size of {len(ids)} is greater than the maximum allowed of "
+                f"{MAX_PAGE_SIZE}.",
+                extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"},
+            )
+        state = state_of(info)
+        return [_node(state, gid) for gid in ids]
 
     def productVariants(
         self,
@@ -404,3 +429,32 @@ class QueryRoot:
             "myshopifyDomain": state.shop_domain,
             "currencyCode": state.currency,
         }
+
+
+def _node(state: ShopifyMockState, gid: str) -> Any:
+    variant = state.variants.get(gid)
+    if variant is not None:
+        return VariantView(state, variant)
+    product = state.products.get(gid)
+    if product is not None:
+        return ProductView(state, product)
+    variant = state.variant_by_item(gid)
+    if variant is not None:
+        return ItemView(state, variant)
+    location = state.location(gid)
+    if location is not None:
+        return LocationView(state, location)
+    return _level(state, gid)
+
+
+def _level(state: ShopifyMockState, gid: str) -> LevelView | None:
+    # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>
+    head, _, query = gid.partition("?inventory_item_id=")
+    location_number = gid_number(head, "InventoryLevel")
+    if location_number is None or not query.isdigit():
+        return None
+    location = state.location(f"gid://shopify/Location/{location_number}")
+    variant = state.variant_by_item(f"gid://shopify/InventoryItem/{query}")
+    if location is None or variant is None:
+        return None
+    return LevelView(state, variant, location)

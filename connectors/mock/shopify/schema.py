@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from graphql import (
     GraphQLDirective,
     GraphQLError,
+    GraphQLInterfaceType,
     GraphQLScalarType,
     GraphQLSchema,
     StringValueNode,
@@ -117,7 +118,15 @@ def shopify_schema() -> GraphQLSchema:
         scalar = schema.get_type(name)
         assert isinstance(scalar, GraphQLScalarType)
         _configure(scalar, out, parse)
+    node = schema.get_type("Node")
+    assert isinstance(node, GraphQLInterfaceType)
+    node.resolve_type = _node_type  # every view names its GraphQL type in ``typename``
     return schema
+
+
+def _node_type(value: Any, _info: Any, _abstract: Any) -> str | None:
+    typename = getattr(value, "typename", None)
+    return typename if isinstance(typename, str) else None
 
 
 def idempotent_directive(schema: GraphQLSchema) -> GraphQLDirective:
