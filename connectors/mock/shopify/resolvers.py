@@ -1,4 +1,4 @@
-"""Query resolvers: views over the mock state, Relay pagination and Shopify's search syntax."""
+"""Query resolvers: views over the mock state (the default resolver reads their attributes)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from connectors.mock.shopify.state import (
     gid_number,
 )
 
-QUANTITY_NAMES = (
+KNOWN_QUANTITY_NAMES = (
     "available",
     "committed",
     "damaged",
@@ -194,7 +194,7 @@ class LevelView:
 
     def quantities(self, _info: Info, names: list[str]) -> list[dict[str, Any]]:
         """Named quantities; names outside Shopify's list are an error."""
-        unknown = [n for n in names if n not in QUANTITY_NAMES]
+        unknown = [n for n in names if n not in KNOWN_QUANTITY_NAMES]
         if unknown:
             raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
         values = {
