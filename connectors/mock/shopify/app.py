@@ -205,7 +205,7 @@ def _throttled(state: ShopifyMockState, requested: int | None, headers: dict[str
             "errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
             "resume uninterrupted service."
         }
-        return _Answer(_json(refusal, status=429, headers={**headers, "Retry-After": "1.0"}))
+        return _Answer(_json(refusal, status=429, headers={**headers, "Retry-After": "2.0"}))
     error = {
         "message": "Throttled",
         "extensions": {"code": "THROTTLED", "documentation": RATE_LIMIT_DOC},
