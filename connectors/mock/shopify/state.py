@@ -144,7 +144,7 @@ class ShopifyMockState:
     maximum_available: float = STANDARD_PLAN.maximum_available
     restore_rate: float = STANDARD_PLAN.restore_rate
     max_query_cost: int = 1000
-    # Every Nth injected throttle is an HTTP 429 + Retry-After instead of 200 THROTTLED (0: never).
+    # Every Nth throttled answer (bucket or injected) is HTTP 429 + Retry-After, not 200 (0: never).
     throttle_429_every: int = 4
     faults: Faults = field(default_factory=Faults)
     clock: Clock = field(default_factory=SystemClock)
