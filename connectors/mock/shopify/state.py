@@ -1,0 +1,334 @@
+"""State of one mock Shopify store: products and variants over the simulated market, inventory
+levels per location, orders, idempotency records, the cost bucket, faults and counters."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import random
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from connectors.base import Clock
+from connectors.mock.faults import Faults
+from connectors.mock.market import CENT, MockListing, MockMarket, seed_market
+from connectors.mock.shopify.cost import STANDARD_PLAN, CostBucket
+from daemon.clock import SystemClock
+
+API_VERSION = "2026-04"
+GID_PREFIX = "gid://shopify/"
+DEFAULT_LOCATION_GID = "gid://shopify/Location/124656943"
+
+
+def gid(kind: str, number: int) -> str:
+    """``gid://shopify/<kind>/<number>``."""
+    return f"{GID_PREFIX}{kind}/{number}"
+
+
+def gid_number(value: str, kind: str) -> int | None:
+    """The numeric id of a GID of ``kind`` (None for anything else)."""
+    prefix = f"{GID_PREFIX}{kind}/"
+    if not value.startswith(prefix) or not value[len(prefix) :].isdigit():
+        return None
+    return int(value[len(prefix) :])
+
+
+def _stable_number(*parts: str) -> int:
+    # Shopify ids are 64-bit integers; 13 digits keep them realistic and exact in JSON doubles.
+    digest = hashlib.sha256(":".join(parts).encode()).hexdigest()
+    return 10**12 + int(digest[:15], 16) % (9 * 10**12)
+
+
+def product_stem(sku: str) -> str:
+    """SKUs sharing the part before their last '-' are variants of one product."""
+    return sku.rsplit("-", 1)[0] if "-" in sku else sku
+
+
+@dataclass
+class MockLocation:
+    """A Shopify location (warehouse, shop) holding inventory levels."""
+
+    gid: str
+    name: str
+    active: bool = True
+
+
+@dataclass
+class MockProduct:
+    """A product grouping several variants."""
+
+    gid: str
+    title: str
+    handle: str
+    variant_gids: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class MockVariant:
+    """A product variant; its price and primary-location quantity live in the market listing."""
+
+    gid: str
+    sku: str
+    title: str
+    product_gid: str
+    item_gid: str
+    created_at: datetime
+    updated_at: datetime
+    compare_at_price: Decimal | None = None
+
+
+@dataclass
+class OrderLine:
+    """One line of a simulated order."""
+
+    line_id: int
+    variant_gid: str
+    sku: str
+    quantity: int
+    price: Decimal
+
+
+@dataclass
+class MockOrder:
+    """A simulated shopper order (``POST /_mock/orders`` or the background shopper)."""
+
+    order_id: int
+    number: int
+    lines: list[OrderLine]
+    location_gid: str
+    created_at: datetime
+    updated_at: datetime
+    cancelled_at: datetime | None = None
+
+
+@dataclass
+class Counters:
+    """What the mock saw; effects per idempotency key are ``market.effects``."""
+
+    calls: int = 0
+    throttled: int = 0
+    http_429: int = 0
+    max_cost_exceeded: int = 0
+    errors_injected: int = 0
+    timeouts_injected: int = 0
+    dropped_writes: int = 0
+    operations: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class ShopifyMockState:
+    """Everything one mock Shopify store knows; the aiohttp app only reads and mutates this."""
+
+    market: MockMarket
+    shop_domain: str = "mock-shop.myshopify.com"
+    access_token: SecretStr = field(default_factory=lambda: SecretStr("shpat_mock_token"))
+    webhook_secret: SecretStr = field(default_factory=lambda: SecretStr("mock_webhook_secret"))
+    webhook_url: str | None = None
+    api_version: str = API_VERSION
+    currency: str = "USD"
+    locations: list[MockLocation] = field(
+        default_factory=lambda: [MockLocation(DEFAULT_LOCATION_GID, "Main warehouse")]
+    )
+    # Cost bucket (guide §4.5): Standard plan restores 100 points/s; bucket size unconfirmed.
+    maximum_available: float = STANDARD_PLAN.maximum_available
+    restore_rate: float = STANDARD_PLAN.restore_rate
+    max_query_cost: int = 1000
+    # Every Nth throttled answer (bucket or injected) is HTTP 429 + Retry-After, not 200 (0: never).
+    throttle_429_every: int = 4
+    faults: Faults = field(default_factory=Faults)
+    clock: Clock = field(default_factory=SystemClock)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Background shopper: orders per minute (0 disables it).
+    shopper_orders_per_min: float = 0.0
+    # Writes through the API fire products/update and inventory_levels/update webhooks.
+    webhooks_on_writes: bool = True
+    titles: dict[str, str] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    counters: Counters = field(default_factory=Counters)
+
+    products: dict[str, MockProduct] = field(init=False)
+    variants: dict[str, MockVariant] = field(init=False)
+    bucket: CostBucket = field(init=False)
+    # Available quantities at non-primary locations ((item gid, location gid) -> units).
+    levels: dict[tuple[str, str], int] = field(init=False, default_factory=dict)
+    committed: Counter[str] = field(init=False, default_factory=Counter)
+    orders: dict[int, MockOrder] = field(init=False, default_factory=dict)
+    adjustment_groups: int = field(init=False, default=0)
+    # idempotency key -> (fingerprint of the request, payload answered the first time)
+    idempotent: dict[str, tuple[str, dict[str, Any]]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.locations:
+            raise ValueError("a shop needs at least one location")
+        self.bucket = CostBucket(self.maximum_available, self.restore_rate, self.clock)
+        self.products, self.variants = {}, {}
+        now = self.clock.now()
+        for sku in sorted(self.market.listings):
+            self._add_variant(self.market.listings[sku], now)
+        self._by_sku = {v.sku: v for v in self.variants.values()}
+        self._by_item = {v.item_gid: v for v in self.variants.values()}
+
+    def _add_variant(self, listing: MockListing, now: datetime) -> None:
+        stem = product_stem(listing.sku)
+        product_gid = gid("Product", _stable_number("product", stem))
+        product = self.products.get(product_gid)
+        title = self.titles.get(listing.sku, listing.sku)
+        if product is None:
+            product_title = re.sub(r"\s*#\d+$", "", title) or stem
+            handle = re.sub(r"[^a-z0-9]+", "-", product_title.lower()).strip("-")
+            product = MockProduct(product_gid, product_title, handle, [], now, now)
+            self.products[product_gid] = product
+        variant_gid = _variant_gid(listing)
+        item_gid = gid("InventoryItem", _stable_number("item", variant_gid))
+        self.variants[variant_gid] = MockVariant(
+            variant_gid, listing.sku, title, product_gid, item_gid, now, now
+        )
+        product.variant_gids.append(variant_gid)
+
+    @classmethod
+    def from_catalog(
+        cls,
+        catalog: Path,
+        *,
+        channel: str = "shop-demo",
+        currency: str = "USD",
+        seed: int = 0,
+        **options: Any,
+    ) -> ShopifyMockState:
+        """Seed a store from the catalog rows that carry an ``id:<channel>`` value.
+
+        Prices come from ``price:<channel>`` (as ``seed_market``), quantities from ``stock``.
+        """
+        market = seed_market(
+            channel=channel,
+            catalog=catalog,
+            currency=currency,
+            competitors=0,
+            rng=random.Random(seed),
+        )
+        titles: dict[str, str] = {}
+        with catalog.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                sku = (row.get("sku") or "").strip()
+                if sku not in market.listings:
+                    continue
+                if (row.get("title") or "").strip():
+                    titles[sku] = row["title"].strip()
+                if (row.get("stock") or "").strip().isdigit():
+                    market.listings[sku].quantity = int(row["stock"])
+        options.setdefault("rng", random.Random(seed))
+        return cls(market=market, currency=currency, titles=titles, **options)
+
+    # -- look-ups ---------------------------------------------------------------------------
+
+    def variant_by_sku(self, sku: str) -> MockVariant | None:
+        """The variant with this SKU."""
+        return self._by_sku.get(sku)
+
+    def variant_by_item(self, item_gid: str) -> MockVariant | None:
+        """The variant whose inventory item this is."""
+        return self._by_item.get(item_gid)
+
+    def location(self, location_gid: str) -> MockLocation | None:
+        """The location with this GID."""
+        return next((loc for loc in self.locations if loc.gid == location_gid), None)
+
+    def listing(self, variant: MockVariant) -> MockListing:
+        """The market listing behind a variant (price and primary-location quantity)."""
+        return self.market.listings[variant.sku]
+
+    @property
+    def primary_location(self) -> MockLocation:
+        """The location whose available quantity is the market listing's quantity."""
+        return self.locations[0]
+
+    # -- inventory --------------------------------------------------------------------------
+
+    def available(self, variant: MockVariant, location_gid: str) -> int:
+        """Units available for sale at a location."""
+        if location_gid == self.primary_location.gid:
+            return self.listing(variant).quantity
+        return self.levels.get((variant.item_gid, location_gid), 0)
+
+    def set_available(self, variant: MockVariant, location_gid: str, quantity: int) -> None:
+        """Set the available units at a location."""
+        if location_gid == self.primary_location.gid:
+            self.listing(variant).quantity = quantity
+        else:
+            self.levels[(variant.item_gid, location_gid)] = quantity
+
+    def committed_at(self, variant: MockVariant, location_gid: str) -> int:
+        """Units reserved by open orders (orders are fulfilled from the primary location)."""
+        return self.committed[variant.item_gid] if location_gid == self.primary_location.gid else 0
+
+    def on_hand(self, variant: MockVariant, location_gid: str) -> int:
+        """Physical units: available plus committed."""
+        return self.available(variant, location_gid) + self.committed_at(variant, location_gid)
+
+    def inventory_quantity(self, variant: MockVariant) -> int:
+        """``ProductVariant.inventoryQuantity``: available units over the active locations."""
+        return sum(self.available(variant, loc.gid) for loc in self.locations if loc.active)
+
+    def snapshot(self) -> dict[str, Any]:
+        """``GET /_mock/state``: variants with price and quantity, counters and bucket."""
+        variants = []
+        for variant in sorted(self.variants.values(), key=lambda v: v.sku):
+            listing = self.listing(variant)
+            variants.append(
+                {
+                    "id": variant.gid,
+                    "sku": variant.sku,
+                    "product_id": variant.product_gid,
+                    "inventory_item_id": variant.item_gid,
+                    "price": str(listing.price.quantize(CENT)),
+                    "compare_at_price": (
+                        None if variant.compare_at_price is None else str(variant.compare_at_price)
+                    ),
+                    "available": {
+                        loc.gid: self.available(variant, loc.gid) for loc in self.locations
+                    },
+                    "committed": self.committed[variant.item_gid],
+                    "inventory_quantity": self.inventory_quantity(variant),
+                }
+            )
+        counters = self.counters
+        return {
+            "shop": self.shop_domain,
+            "api_version": self.api_version,
+            "locations": [{"id": loc.gid, "name": loc.name} for loc in self.locations],
+            "variants": variants,
+            "orders": len(self.orders),
+            "counters": {
+                "calls": counters.calls,
+                "throttled": counters.throttled,
+                "http_429": counters.http_429,
+                "max_cost_exceeded": counters.max_cost_exceeded,
+                "errors_injected": counters.errors_injected,
+                "timeouts_injected": counters.timeouts_injected,
+                "dropped_writes": counters.dropped_writes,
+                "operations": dict(counters.operations),
+                "deliveries": dict(self.market.deliveries),
+                "effects": dict(self.market.effects),
+            },
+            "throttle_status": self.bucket.status(),
+        }
+
+
+def _variant_gid(listing: MockListing) -> str:
+    external = listing.external_id.strip()
+    if gid_number(external, "ProductVariant") is not None:
+        return external
+    if external.isdigit():
+        return gid("ProductVariant", int(external))
+    return gid("ProductVariant", _stable_number("variant", listing.sku))

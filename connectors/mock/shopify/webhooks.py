@@ -1,0 +1,244 @@
+"""Webhook deliveries as Shopify sends them (guide §4.6): REST-shaped snake_case JSON bodies,
+``X-Shopify-*`` headers, base64 HMAC-SHA256 of the raw body keyed by the app's secret.
+
+Delivery is at-least-once from the receiver's point of view: ``redeliver`` sends a stored
+delivery again with the same ``X-Shopify-Webhook-Id``, body and ``X-Shopify-Triggered-At`` (as
+Shopify's retries carry the original payload). Failed deliveries are recorded, not retried on a
+schedule; tests and the demo redeliver through ``POST /_mock/redeliver``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import structlog
+
+from connectors.mock.market import CENT
+from connectors.mock.shopify.state import (
+    MockLocation,
+    MockOrder,
+    MockProduct,
+    MockVariant,
+    ShopifyMockState,
+    gid_number,
+)
+
+log = structlog.get_logger(__name__)
+
+# Shopify gives a receiver 1 s to accept the connection and 5 s in all to answer 2xx.
+DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=5, sock_connect=1)
+
+
+def rest_time(value: datetime) -> str:
+    """REST timestamp (``2026-04-01T12:00:00+00:00``; the shop's zone is UTC)."""
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _num(value: str, kind: str) -> int:
+    number = gid_number(value, kind)
+    assert number is not None, value
+    return number
+
+
+def variant_payload(state: ShopifyMockState, variant: MockVariant, position: int) -> dict[str, Any]:
+    """A REST variant inside ``products/update``."""
+    listing = state.listing(variant)
+    return {
+        "id": _num(variant.gid, "ProductVariant"),
+        "admin_graphql_api_id": variant.gid,
+        "product_id": _num(variant.product_gid, "Product"),
+        "title": variant.title,
+        "sku": variant.sku,
+        "price": str(listing.price.quantize(CENT)),
+        "compare_at_price": (
+            None if variant.compare_at_price is None else str(variant.compare_at_price)
+        ),
+        "position": position,
+        "inventory_policy": "deny",
+        "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
+        "inventory_quantity": state.inventory_quantity(variant),
+        "created_at": rest_time(variant.created_at),
+        "updated_at": rest_time(variant.updated_at),
+    }
+
+
+def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, Any]:
+    """``products/update`` body."""
+    variants = [state.variants[g] for g in product.variant_gids]
+    return {
+        "id": _num(product.gid, "Product"),
+        "admin_graphql_api_id": product.gid,
+        "title": product.title,
+        "handle": product.handle,
+        "status": "active",
+        "vendor": state.shop_domain.split(".", 1)[0],
+        "product_type": "",
+        "tags": "",
+        "created_at": rest_time(product.created_at),
+        "updated_at": rest_time(product.updated_at),
+        "variants": [variant_payload(state, v, i + 1) for i, v in enumerate(variants)],
+    }
+
+
+def inventory_level_payload(
+    state: ShopifyMockState, variant: MockVariant, location: MockLocation, at: datetime
+) -> dict[str, Any]:
+    """``inventory_levels/update`` body (numeric ids; the level GID carries a query string)."""
+    item, loc = _num(variant.item_gid, "InventoryItem"), _num(location.gid, "Location")
+    return {
+        "inventory_item_id": item,
+        "location_id": loc,
+        "available": state.available(variant, location.gid),
+        "updated_at": rest_time(at),
+        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={item}",
+    }
+
+
+def order_payload(state: ShopifyMockState, order: MockOrder) -> dict[str, Any]:
+    """``orders/create`` and ``orders/cancelled`` body (trimmed REST order; money as strings)."""
+    total = sum((line.price * line.quantity for line in order.lines), start=CENT * 0)
+    line_items = []
+    for line in order.lines:
+        variant = state.variants[line.variant_gid]
+        line_items.append(
+            {
+                "id": line.line_id,
+                "admin_graphql_api_id": f"gid://shopify/LineItem/{line.line_id}",
+                "variant_id": _num(variant.gid, "ProductVariant"),
+                "product_id": _num(variant.product_gid, "Product"),
+                "sku": line.sku,
+                "title": state.products[variant.product_gid].title,
+                "variant_title": variant.title,
+                "name": variant.title,
+                "quantity": line.quantity,
+                "current_quantity": 0 if order.cancelled_at else line.quantity,
+                "fulfillable_quantity": 0 if order.cancelled_at else line.quantity,
+                "fulfillment_status": None,
+                "price": str(line.price.quantize(CENT)),
+                "requires_shipping": True,
+                "taxable": True,
+                "gift_card": False,
+            }
+        )
+    return {
+        "id": order.order_id,
+        "admin_graphql_api_id": f"gid://shopify/Order/{order.order_id}",
+        "name": f"#{order.number}",
+        "order_number": order.number,
+        "email": f"shopper{order.number}@example.com",
+        "created_at": rest_time(order.created_at),
+        "updated_at": rest_time(order.updated_at),
+        "processed_at": rest_time(order.created_at),
+        "cancelled_at": rest_time(order.cancelled_at) if order.cancelled_at else None,
+        "cancel_reason": "customer" if order.cancelled_at else None,
+        "currency": state.currency,
+        "presentment_currency": state.currency,
+        "subtotal_price": str(total.quantize(CENT)),
+        "total_price": str(total.quantize(CENT)),
+        "total_tax": "0.00",
+        "financial_status": "refunded" if order.cancelled_at else "paid",
+        "fulfillment_status": None,
+        "confirmed": True,
+        "test": False,
+        "location_id": _num(order.location_gid, "Location"),
+        "line_items": line_items,
+    }
+
+
+def sign(secret: str, body: bytes) -> str:
+    """``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@dataclass
+class Delivery:
+    """One webhook delivery (and its redeliveries, which reuse it whole)."""
+
+    webhook_id: str
+    topic: str
+    body: bytes
+    headers: dict[str, str]
+    attempts: int = 0
+    status: int | None = None
+    error: str | None = None
+
+
+class WebhookSender:
+    """Signs, records and POSTs webhooks to ``state.webhook_url``."""
+
+    def __init__(self, state: ShopifyMockState) -> None:
+        self.state = state
+        self.deliveries: dict[str, Delivery] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[Delivery]] = set()
+
+    def emit(self, topic: str, payload: dict[str, Any], event_id: str) -> Delivery:
+        """Record a delivery and send it in the background (Shopify delivers asynchronously)."""
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        triggered = self.state.clock.now().astimezone(UTC)
+        webhook_id = str(uuid.uuid4())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-Sha256": sign(self.state.webhook_secret.get_secret_value(), body),
+            "X-Shopify-Shop-Domain": self.state.shop_domain,
+            "X-Shopify-API-Version": self.state.api_version,
+            "X-Shopify-Webhook-Id": webhook_id,
+            "X-Shopify-Event-Id": event_id,
+            "X-Shopify-Triggered-At": triggered.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        delivery = Delivery(webhook_id, topic, body, headers)
+        self.deliveries[webhook_id] = delivery
+        task = asyncio.get_running_loop().create_task(self.deliver(delivery))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return delivery
+
+    async def deliver(self, delivery: Delivery) -> Delivery:
+        """POST one delivery to the target URL and record the outcome (never raises)."""
+        url = self.state.webhook_url
+        if not url:
+            delivery.error = "no webhook target configured"
+            return delivery
+        delivery.attempts += 1
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT)
+        try:
+            async with self._session.post(url, data=delivery.body, headers=delivery.headers) as r:
+                delivery.status, delivery.error = r.status, None
+        except (aiohttp.ClientError, TimeoutError) as err:
+            delivery.status, delivery.error = None, type(err).__name__
+        log.debug(
+            "mock_shopify.webhook",
+            topic=delivery.topic,
+            webhook_id=delivery.webhook_id,
+            status=delivery.status,
+            error=delivery.error,
+        )
+        return delivery
+
+    async def redeliver(self, webhook_id: str) -> Delivery | None:
+        """Send a recorded delivery again, unchanged (same webhook id, body and headers)."""
+        delivery = self.deliveries.get(webhook_id)
+        return None if delivery is None else await self.deliver(delivery)
+
+    async def drain(self) -> None:
+        """Wait for the background deliveries under way."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish pending deliveries and close the HTTP session."""
+        await self.drain()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
