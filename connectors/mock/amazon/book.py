@@ -71,7 +71,7 @@ class Book:
 
 
 def our_offer_live(state: AmazonMockState, listing: MockListing) -> bool:
-    """Our offer shows only while the listing is BUYABLE (offer present, in stock, not suppressed)."""
+    """Our offer shows only while BUYABLE (offer present, in stock, not suppressed)."""
     return "BUYABLE" in statuses(state, listing)
 
 

@@ -24,7 +24,7 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     "getItemOffersBatch": RateLimit(0.1, 1),
 }
 
-ACCESS_TOKEN_HEADER: Final = "x-amz-access-token"
+ACCESS_TOKEN_HEADER: Final = "x-amz-access-token"  # noqa: S105 - a header name
 REQUEST_ID_HEADER: Final = "x-amzn-RequestId"
 RATE_LIMIT_HEADER: Final = "x-amzn-RateLimit-Limit"
 ERROR_TYPE_HEADER: Final = "x-amzn-ErrorType"
@@ -32,8 +32,9 @@ ERROR_TYPE_HEADER: Final = "x-amzn-ErrorType"
 SIGNATURE_HEADER: Final = "X-Repricerd-Signature"
 
 DENIED_MESSAGE: Final = "Access to requested resource is denied."
-INVALID_TOKEN_DETAILS: Final = "The access token you provided is revoked, malformed or invalid."
-EXPIRED_TOKEN_DETAILS: Final = "The access token you provided has expired."
+_INVALID = "The access token you provided is revoked, malformed or invalid."
+INVALID_TOKEN_DETAILS: Final = _INVALID
+EXPIRED_TOKEN_DETAILS: Final = "The access token you provided has expired."  # noqa: S105
 QUOTA_MESSAGE: Final = "You exceeded your quota for the requested resource."
 INVALID_INPUT_MESSAGE: Final = "Request has missing or invalid parameters and cannot be parsed."
 INTERNAL_MESSAGE: Final = "We encountered an internal error. Please try again."

@@ -14,7 +14,6 @@ from connectors.mock.amazon.wire import cents
 from connectors.mock.market import MockListing
 
 
-
 def _bad(message: str) -> web.Response:
     return web.json_response({"error": message}, status=400)
 
@@ -90,7 +89,7 @@ def _find(state: AmazonMockState, body: dict[str, Any]) -> MockListing | None:
 
 
 async def fire_notification(request: web.Request) -> web.Response:
-    """``POST /_mock/notify {sku|asin, type}``: competitors move, then the notification is pushed."""
+    """``POST /_mock/notify {sku|asin, type}``: competitors move, then the document is pushed."""
     state = request.app[STATE_KEY]
     body = await _json_object(request)
     if body is None:

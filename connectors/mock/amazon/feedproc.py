@@ -16,7 +16,11 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
-from connectors.mock.amazon.const import ISSUE_INVALID_ATTRIBUTES, ISSUE_INVALID_VALUE, LISTINGS_FEED_TYPE
+from connectors.mock.amazon.const import (
+    ISSUE_INVALID_ATTRIBUTES,
+    ISSUE_INVALID_VALUE,
+    LISTINGS_FEED_TYPE,
+)
 from connectors.mock.amazon.items import INCLUDED_DATA, render_item
 from connectors.mock.amazon.patching import apply_patches
 from connectors.mock.amazon.state import AmazonMockState, Feed, FeedDocument

@@ -44,7 +44,10 @@ def _presigned(request: web.Request, state: AmazonMockState, kind: str, document
 
 
 def _s3_error(status: int, code: str, message: str) -> web.Response:
-    body = f"<?xml version='1.0' encoding='UTF-8'?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?>"
+        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )
     return web.Response(status=status, text=body, content_type="application/xml")
 
 
@@ -179,7 +182,7 @@ async def cancel_feed(request: web.Request, state: AmazonMockState) -> web.Respo
 
 @sp_api("getFeedDocument")
 async def get_feed_document(request: web.Request, state: AmazonMockState) -> web.Response:
-    """``GET /feeds/2021-06-30/documents/{id}`` → ``{feedDocumentId, url, compressionAlgorithm?}``."""
+    """``GET /feeds/2021-06-30/documents/{id}``: id, download URL, ``compressionAlgorithm``."""
     document = state.documents.get(request.match_info["documentId"])
     if document is None:
         raise WireError(404, "NotFound", "The requested feed document was not found.")

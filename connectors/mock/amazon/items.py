@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from connectors.base import Fulfillment
@@ -25,7 +26,7 @@ INCLUDED_DATA = frozenset(
 )
 
 
-def _scheduled(amount: Any) -> list[dict[str, Any]]:
+def _scheduled(amount: Decimal) -> list[dict[str, Any]]:
     return [{"schedule": [{"value_with_tax": number(amount)}]}]
 
 

@@ -170,9 +170,7 @@ async def patch_listings_item(request: web.Request, state: AmazonMockState) -> w
         answer: dict[str, Any] = {"sku": sku, "status": "ACCEPTED", "submissionId": submission}
         answer["issues"] = []
         return ok(answer, state, "patchListingsItem")
-    outcome = apply_patches(
-        state, listing, body["patches"], preview=mode == "VALIDATION_PREVIEW"
-    )
+    outcome = apply_patches(state, listing, body["patches"], preview=mode == "VALIDATION_PREVIEW")
     result: dict[str, Any] = {"sku": sku, "status": outcome.status, "submissionId": submission}
     if "issues" in included:
         result["issues"] = outcome.issues

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -34,7 +35,7 @@ def sign(secret: str, body: bytes) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _money(amount: Any, currency: str) -> dict[str, Any]:
+def _money(amount: Decimal, currency: str) -> dict[str, Any]:
     return {"Amount": number(amount), "CurrencyCode": currency}
 
 
@@ -76,7 +77,9 @@ def _aoc_summary(book: Book) -> dict[str, Any]:
         "MinimumAdvertisedPrice": _money(book.competitive_threshold, cur),
         "SuggestedLowerPricePlusShipping": _money(lowest_landed, cur),
         "TotalBuyBoxEligibleOffers": len(book.offers),
-        "SalesRankings": [{"ProductCategoryId": "home_display_on_website", "Rank": book.sales_rank}],
+        "SalesRankings": [
+            {"ProductCategoryId": "home_display_on_website", "Rank": book.sales_rank}
+        ],
         "NumberOfBuyBoxEligibleOffers": counts,
         "CompetitivePriceThreshold": _money(book.competitive_threshold, cur),
     }
@@ -142,7 +145,7 @@ def any_offer_changed(state: AmazonMockState, listing: MockListing, change: str)
     }
 
 
-def _m(amount: Any, currency: str) -> dict[str, Any]:
+def _m(amount: Decimal, currency: str) -> dict[str, Any]:
     return {"amount": number(amount), "currencyCode": currency}
 
 
@@ -163,7 +166,9 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
     summary: dict[str, Any] = {
         "numberOfOffers": counts,
         "buyBoxEligibleOffers": counts,
-        "salesRankings": [{"productCategoryId": "home_display_on_website", "rank": book.sales_rank}],
+        "salesRankings": [
+            {"productCategoryId": "home_display_on_website", "rank": book.sales_rank}
+        ],
         "referencePrice": {
             "competitivePriceThreshold": _m(book.competitive_threshold, cur),
             "retailOfferPrice": _m(book.competitive_threshold, cur),
@@ -199,7 +204,7 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
                 "condition": "new",
                 "fulfillmentType": fulfillment,
                 "listingPrice": _m(listing.price, cur),
-                "shipping": _m(0, cur),
+                "shipping": _m(Decimal("0"), cur),
                 "landedPrice": _m(listing.price, cur),
             },
             "summary": summary,

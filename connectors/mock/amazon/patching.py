@@ -212,7 +212,10 @@ def _check_quantity(listing: MockListing, values: list[dict[str, Any]]) -> list[
         code = entry["fulfillment_channel_code"]
         if listing.fulfillment is Fulfillment.MARKETPLACE and "quantity" in entry:
             # FBA stock is counted by Amazon's warehouses; a seller cannot set it.
-            message = f"The provided value for 'Fulfillment Channel Code' is invalid: {code} quantity is managed by Amazon."
+            message = (
+                "The provided value for 'Fulfillment Channel Code' is invalid:"
+                f" {code} quantity is managed by Amazon."
+            )
             issues.append(issue(ISSUE_INVALID_VALUE, message, "fulfillment_availability"))
         elif listing.fulfillment is Fulfillment.MERCHANT and code != MERCHANT_CHANNEL_CODE:
             message = f"The provided value for 'Fulfillment Channel Code' is invalid: {code}."
@@ -299,4 +302,8 @@ def _commit(
 
 def fulfillment_code(listing: MockListing) -> str:
     """The ``fulfillmentChannelCode`` Amazon reports for a listing."""
-    return FBA_CHANNEL_CODE if listing.fulfillment is Fulfillment.MARKETPLACE else MERCHANT_CHANNEL_CODE
+    return (
+        FBA_CHANNEL_CODE
+        if listing.fulfillment is Fulfillment.MARKETPLACE
+        else MERCHANT_CHANNEL_CODE
+    )

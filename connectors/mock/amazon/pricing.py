@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import unquote
@@ -34,7 +35,7 @@ _LISTING_URI = re.compile(r"^/products/pricing/v0/listings/([^/]+)/offers$")
 _ITEM_URI = re.compile(r"^/products/pricing/v0/items/([^/]+)/offers$")
 
 
-def money(amount: Any, currency: str) -> dict[str, Any]:
+def money(amount: Decimal, currency: str) -> dict[str, Any]:
     """v0 ``MoneyType``."""
     return {"CurrencyCode": currency, "Amount": number(amount)}
 
@@ -64,7 +65,9 @@ def _summary(book: Book, condition: str) -> dict[str, Any]:
         "BuyBoxEligibleOffers": counts,
         "ListPrice": money(book.list_price, cur),
         "CompetitivePriceThreshold": money(book.competitive_threshold, cur),
-        "SalesRankings": [{"ProductCategoryId": "home_display_on_website", "Rank": book.sales_rank}],
+        "SalesRankings": [
+            {"ProductCategoryId": "home_display_on_website", "Rank": book.sales_rank}
+        ],
     }
     winner = book.winner
     if winner is not None:

@@ -1,4 +1,4 @@
-"""State of one mock SP-API seller account: the simulated market plus what Amazon keeps around it."""
+"""State of one mock SP-API seller account: the simulated market and what Amazon keeps around it."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ class AmazonMockState:
     # Amazon accepts a PATCH for a SKU it has no listing for (an offer without an item; see
     # amzn/selling-partner-api-docs#3748); "not_found" answers 404 instead, for stricter tests.
     unknown_sku_patch: str = "accept"
-    expired_token_code: str = "Unauthorized"  # guide §5: exact code unconfirmed
+    expired_token_code: str = "Unauthorized"  # noqa: S105 - guide §5: code unconfirmed
     own_rating_pct: int = 97
     own_rating_count: int = 1200
     rng: random.Random = field(default_factory=lambda: random.Random(0))

@@ -41,7 +41,11 @@ def invalid_input(details: str = "") -> WireError:
 
 
 def answer(
-    body: Any, status: int = 200, *, rate: RateLimit | None = None, headers: dict[str, str] | None = None
+    body: Any,
+    status: int = 200,
+    *,
+    rate: RateLimit | None = None,
+    headers: dict[str, str] | None = None,
 ) -> web.Response:
     """A JSON answer with ``x-amzn-RequestId`` and, where Amazon sends it, the rate-limit header."""
     out = {REQUEST_ID_HEADER: str(uuid.uuid4())}
