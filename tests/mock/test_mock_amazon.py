@@ -13,12 +13,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from aiohttp import web
 
 from connectors.base import Fulfillment
 from connectors.mock.amazon import AmazonMockState, start
+from connectors.mock.amazon.app import tick
 from connectors.mock.amazon.wire import json_schema_validator, openapi_validator
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, make_competitors
@@ -697,7 +699,9 @@ async def test_partial_fault_refuses_batch_items_and_feed_messages(mock: Mock) -
 # --- Notifications and control routes ----------------------------------------------------------
 
 
-async def test_notifications_are_schema_valid_and_signed(mock: Mock) -> None:
+@pytest.fixture
+async def webhook(mock: Mock) -> AsyncIterator[list[tuple[bytes, str]]]:
+    """A webhook target on loopback, wired into the mock; yields (raw body, signature) pairs."""
     received: list[tuple[bytes, str]] = []
 
     async def receive(request: web.Request) -> web.Response:
@@ -710,37 +714,73 @@ async def test_notifications_are_schema_valid_and_signed(mock: Mock) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    try:
-        mock.state.webhook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-        for kind in ("ANY_OFFER_CHANGED", "PRICING_HEALTH"):
-            response = await mock.http.post("/_mock/notify", json={"sku": "MUG-001", "type": kind})
-            assert response.status_code == 200
-            assert response.json()["status"] == 204
-    finally:
-        await runner.cleanup()
-    assert len(received) == 2
-    for raw, signature in received:
-        expected = hmac.new(mock.state.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
-        assert signature == expected
-    offer_changed = json.loads(received[0][0])
-    health = json.loads(received[1][0])
+    mock.state.webhook_url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    yield received
+    await runner.cleanup()
+
+
+def _verified(mock: Mock, raw: bytes, signature: str) -> dict[str, Any]:
+    expected = hmac.new(mock.state.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
+    assert signature == expected
+    document: dict[str, Any] = json.loads(raw)
+    return document
+
+
+async def test_notifications_are_schema_valid_and_signed(
+    mock: Mock, webhook: list[tuple[bytes, str]]
+) -> None:
+    for kind in ("ANY_OFFER_CHANGED", "PRICING_HEALTH"):
+        response = await mock.http.post("/_mock/notify", json={"sku": "MUG-001", "type": kind})
+        assert response.status_code == 200
+        assert response.json()["status"] == 204
+    assert len(webhook) == 2
+    offer_changed, health = (_verified(mock, raw, sig) for raw, sig in webhook)
     _assert_valid(json_schema_validator("AnyOfferChangedNotification.json"), offer_changed)
     _assert_valid(json_schema_validator("PricingHealthNotification.json"), health)
-    trigger = offer_changed["Payload"]["AnyOfferChangedNotification"]["OfferChangeTrigger"]
-    assert trigger["ASIN"] == "B000000001"
-    offers = offer_changed["Payload"]["AnyOfferChangedNotification"]["Offers"]
-    assert SELLER in [offer["SellerId"] for offer in offers]
+    notification = offer_changed["Payload"]["AnyOfferChangedNotification"]
+    assert notification["OfferChangeTrigger"]["ASIN"] == "B000000001"
+    assert SELLER in [offer["SellerId"] for offer in notification["Offers"]]
     assert health["payload"]["merchantOffer"]["listingPrice"] == {
         "amount": 21.0,
         "currencyCode": "USD",
     }
     ids = [n.notification_id for n in mock.state.notifications]
     assert len(set(ids)) == 2
+    bad = await mock.http.post("/_mock/notify", json={"sku": "MUG-001", "type": "NOPE"})
+    assert bad.status_code == 400
+
+
+async def test_an_order_lowers_stock_and_pushes_order_change(
+    mock: Mock, webhook: list[tuple[bytes, str]]
+) -> None:
+    order = await mock.http.post("/_mock/orders", json={"sku": "MUG-000", "quantity": 2})
+    assert order.json()["quantity"] == 3
+    assert order.json()["notification"]["status"] == 204
+    document = _verified(mock, *webhook[0])
+    _assert_valid(json_schema_validator("OrderChangeNotification.json"), document)
+    items = document["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"]
+    assert [(item["SellerSKU"], item["Quantity"]) for item in items] == [("MUG-000", 2)]
+
+
+async def test_periodic_offer_change_notifications(
+    mock: Mock, webhook: list[tuple[bytes, str]]
+) -> None:
+    mock.state.notify_interval_s = 60
+    async with aiohttp.ClientSession() as session:
+        start_at = mock.clock.monotonic()
+        assert await tick(mock.state, session, start_at) == start_at  # not due yet
+        mock.clock.advance(60)
+        pushed_at = await tick(mock.state, session, start_at)
+    assert pushed_at == mock.clock.monotonic()
+    assert len(webhook) == 1
+    document = _verified(mock, *webhook[0])
+    assert document["NotificationType"] == "ANY_OFFER_CHANGED"
 
 
 async def test_control_routes(mock: Mock) -> None:
     order = await mock.http.post("/_mock/orders", json={"sku": "MUG-000", "quantity": 2})
-    assert order.json() == {"sku": "MUG-000", "quantity": 3}
+    assert order.json()["quantity"] == 3
+    assert "notification" not in order.json()  # no webhook configured
     too_many = await mock.http.post("/_mock/orders", json={"sku": "MUG-000", "quantity": 9})
     assert too_many.status_code == 409
     assert (await mock.http.post("/_mock/faults", json={"bogus": 1})).status_code == 400

@@ -25,27 +25,35 @@ log = structlog.get_logger(__name__)
 TICK_S = 0.25  # how often (real time) the background ticker looks at feeds and notifications
 
 
-async def _tick(app: web.Application) -> None:
-    """Advance feeds without polling, and push periodic ANY_OFFER_CHANGED when configured."""
+async def tick(state: AmazonMockState, session: aiohttp.ClientSession, last_push: float) -> float:
+    """One ticker step: advance feeds; push ANY_OFFER_CHANGED if the interval has passed.
+
+    Returns the monotonic time of the last periodic push.
+    """
+    advance_feeds(state)
+    interval = state.notify_interval_s
+    now = state.clock.monotonic()
+    if interval is None or now - last_push < interval:
+        return last_push
+    if state.webhook_url and state.market.listings:
+        listing = state.rng.choice(list(state.market.listings.values()))
+        await deliver(state, session, listing.sku, build(state, listing, ANY_OFFER_CHANGED))
+    return now
+
+
+async def _ticker(app: web.Application) -> None:
     state = app[STATE_KEY]
     last_push = state.clock.monotonic()
     while True:
         await asyncio.sleep(TICK_S)
-        advance_feeds(state)
-        interval = state.notify_interval_s
-        due = interval is not None and state.clock.monotonic() - last_push >= interval
-        if due and state.webhook_url and state.market.listings:
-            last_push = state.clock.monotonic()
-            listing = state.rng.choice(list(state.market.listings.values()))
-            document = build(state, listing, ANY_OFFER_CHANGED)
-            await deliver(state, app[SESSION_KEY], listing.sku, document)
+        last_push = await tick(state, app[SESSION_KEY], last_push)
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         app[SESSION_KEY] = session
-        task = asyncio.create_task(_tick(app), name="amazon-mock-ticker")
+        task = asyncio.create_task(_ticker(app), name="amazon-mock-ticker")
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

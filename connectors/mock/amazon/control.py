@@ -8,7 +8,7 @@ from aiohttp import web
 
 from connectors.mock.amazon.auth import SESSION_KEY, STATE_KEY
 from connectors.mock.amazon.items import statuses
-from connectors.mock.amazon.notify import TYPES, build, deliver
+from connectors.mock.amazon.notify import TYPES, build, deliver, order_change
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import cents
 from connectors.mock.market import MockListing
@@ -107,7 +107,7 @@ async def fire_notification(request: web.Request) -> web.Response:
 
 
 async def place_order(request: web.Request) -> web.Response:
-    """``POST /_mock/orders {sku, quantity}``: a shopper buys; merchant stock goes down."""
+    """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock goes down; ORDER_CHANGE."""
     state = request.app[STATE_KEY]
     body = await _json_object(request)
     if body is None:
@@ -122,7 +122,15 @@ async def place_order(request: web.Request) -> web.Response:
         return web.json_response({"error": "not enough buyable stock"}, status=409)
     listing.quantity -= quantity
     state.touch(listing.sku)
-    return web.json_response({"sku": listing.sku, "quantity": listing.quantity})
+    serial = len(state.notifications) + 1
+    order_id = f"113-{state.rng.randrange(10**7):07d}-{serial:07d}"
+    answer: dict[str, Any] = {"sku": listing.sku, "quantity": listing.quantity}
+    answer["amazonOrderId"] = order_id
+    if state.webhook_url:
+        document = order_change(state, listing, quantity, order_id)
+        sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
+        answer["notification"] = {"id": sent.notification_id, "status": sent.status}
+    return web.json_response(answer)
 
 
 async def expire_tokens(request: web.Request) -> web.Response:

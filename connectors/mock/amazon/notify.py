@@ -27,7 +27,8 @@ log = structlog.get_logger(__name__)
 
 ANY_OFFER_CHANGED = "ANY_OFFER_CHANGED"
 PRICING_HEALTH = "PRICING_HEALTH"
-TYPES = (ANY_OFFER_CHANGED, PRICING_HEALTH)
+ORDER_CHANGE = "ORDER_CHANGE"
+TYPES = (ANY_OFFER_CHANGED, PRICING_HEALTH)  # what ``/_mock/notify`` can fire on demand
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -214,6 +215,56 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
             "subscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, PRICING_HEALTH)),
             "publishTime": now,
             "notificationId": str(uuid.uuid4()),
+        },
+    }
+
+
+def order_change(
+    state: AmazonMockState, listing: MockListing, quantity: int, order_id: str
+) -> dict[str, Any]:
+    """An ORDER_CHANGE document (PascalCase): a new order of ``quantity`` units of ``listing``."""
+    now = iso(state.clock.now())
+    fulfillment = "AFN" if listing.fulfillment.value == "marketplace" else "MFN"
+    return {
+        "NotificationVersion": "1.0",
+        "NotificationType": ORDER_CHANGE,
+        "PayloadVersion": "1.0",
+        "EventTime": now,
+        "Payload": {
+            "OrderChangeNotification": {
+                "NotificationLevel": "OrderLevel",
+                "SellerId": state.seller_id,
+                "AmazonOrderId": order_id,
+                "OrderChangeType": "OrderStatusChange",
+                "OrderChangeTrigger": {"TimeOfOrderChange": now, "ChangeReason": "Order placed"},
+                "Summary": {
+                    "MarketplaceId": state.marketplace_id,
+                    "OrderStatus": "Unshipped",
+                    "PurchaseDate": now,
+                    "DestinationPostalCode": "98109",
+                    "FulfillmentType": fulfillment,
+                    "OrderType": "StandardOrder",
+                    "NumberOfItemsShipped": 0,
+                    "NumberOfItemsUnshipped": quantity,
+                    "OrderItems": [
+                        {
+                            "OrderItemId": str(uuid.uuid4().int)[:14],
+                            "SellerSKU": listing.sku,
+                            "SupplySourceId": None,
+                            "OrderItemStatus": "Unshipped",
+                            "Quantity": quantity,
+                            "QuantityShipped": 0,
+                            "IsBuyerRequestedCancel": False,
+                        }
+                    ],
+                },
+            }
+        },
+        "NotificationMetadata": {
+            "ApplicationId": state.application_id,
+            "SubscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, ORDER_CHANGE)),
+            "PublishTime": now,
+            "NotificationId": str(uuid.uuid4()),
         },
     }
 
