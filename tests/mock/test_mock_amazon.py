@@ -277,6 +277,13 @@ async def test_patch_refuses_a_string_amount(mock: Mock) -> None:
     assert mock.state.market.listings["MUG-000"].price == Decimal("20.00")
 
 
+async def test_patch_refuses_fractions_of_a_cent(mock: Mock) -> None:
+    body = (await _patch(mock, "MUG-000", _offer(24.999))).json()
+    assert body["status"] == "INVALID"
+    assert body["issues"][0]["code"] == "4000001"
+    assert mock.state.market.listings["MUG-000"].price == Decimal("20.00")
+
+
 @pytest.mark.parametrize(
     ("price", "low", "high", "code"),
     [(10.0, 15.0, 40.0, "18155"), (50.0, 15.0, 40.0, "18156")],
@@ -342,6 +349,13 @@ async def test_patch_refuses_a_bad_quantity(mock: Mock, quantity: Any) -> None:
     body = (await _patch(mock, "MUG-000", _quantity(quantity))).json()
     assert body["status"] == "INVALID"
     assert mock.state.market.listings["MUG-000"].quantity == 5
+
+
+async def test_patch_accepts_an_integral_float_quantity_as_an_integer(mock: Mock) -> None:
+    body = (await _patch(mock, "MUG-000", _quantity(4.0))).json()
+    assert body["status"] == "ACCEPTED"
+    assert mock.state.market.listings["MUG-000"].quantity == 4
+    assert isinstance(mock.state.market.listings["MUG-000"].quantity, int)
 
 
 async def test_patch_refuses_merchant_quantity_on_an_fba_listing(mock: Mock) -> None:

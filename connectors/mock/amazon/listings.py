@@ -26,7 +26,9 @@ from connectors.mock.amazon.wire import (
 from connectors.mock.market import MockListing
 
 SPEC = "listingsItems_2021-08-01.json"
-_SEARCH_IDENTIFIER_TYPES = {"ASIN", "EAN", "FNSKU", "GTIN", "ISBN", "JAN", "MINSAN", "SKU", "UPC"}
+_SEARCH_IDENTIFIER_TYPES = frozenset(
+    {"ASIN", "EAN", "FNSKU", "GTIN", "ISBN", "JAN", "MINSAN", "SKU", "UPC"}
+)
 
 
 def _check_seller(state: AmazonMockState, request: web.Request) -> None:

@@ -188,6 +188,14 @@ def _check_offer(
     if entry["currency"] != listing.currency:
         message = f"The provided value for 'Currency' is invalid: expected {listing.currency}."
         issues.append(issue(ISSUE_INVALID_VALUE, message, name))
+    for key in ("our_price", "minimum_seller_allowed_price", "maximum_seller_allowed_price"):
+        for scheduled in entry.get(key, []):
+            for step in scheduled["schedule"]:
+                exponent = Decimal(str(step["value_with_tax"])).as_tuple().exponent
+                if isinstance(exponent, int) and exponent < -2:
+                    # USD has cents: a third decimal place is not a price Amazon can show.
+                    message = f"The provided value for '{key}' has more than 2 decimal places."
+                    issues.append(issue(ISSUE_INVALID_VALUE, message, name))
     price = _value(entry, "our_price")
     low = _value(entry, "minimum_seller_allowed_price")
     high = _value(entry, "maximum_seller_allowed_price")
@@ -292,7 +300,7 @@ def _commit(
         entries = attributes.get("fulfillment_availability", [])
         merchant = [e for e in entries if e["fulfillment_channel_code"] == MERCHANT_CHANNEL_CODE]
         if listing.fulfillment is Fulfillment.MERCHANT:
-            quantity = merchant[0].get("quantity", 0) if merchant else 0
+            quantity = int(merchant[0].get("quantity", 0)) if merchant else 0
             listing.quantity = quantity
             state.applied[f"{listing.sku}|quantity|{quantity}"] += 1
     for name in touched - {"purchasable_offer", "fulfillment_availability"}:
