@@ -277,6 +277,25 @@ async def test_patch_refuses_a_string_amount(mock: Mock) -> None:
     assert mock.state.market.listings["MUG-000"].price == Decimal("20.00")
 
 
+async def test_merge_sets_bounds_on_the_live_offer(mock: Mock) -> None:
+    def merge(low: float) -> dict[str, Any]:
+        value = [
+            {
+                "audience": "ALL",
+                "minimum_seller_allowed_price": [{"schedule": [{"value_with_tax": low}]}],
+            }
+        ]
+        return {"op": "merge", "path": "/attributes/purchasable_offer", "value": value}
+
+    accepted = (await _patch(mock, "MUG-000", merge(15.0))).json()
+    refused = (await _patch(mock, "MUG-000", merge(25.0))).json()  # above the live 20.00
+    assert accepted["status"] == "ACCEPTED"
+    assert refused["status"] == "INVALID"
+    assert refused["issues"][0]["code"] == "18155"
+    assert mock.state.meta["MUG-000"].min_price == Decimal("15.00")
+    assert mock.state.market.listings["MUG-000"].price == Decimal("20.00")
+
+
 async def test_patch_refuses_fractions_of_a_cent(mock: Mock) -> None:
     body = (await _patch(mock, "MUG-000", _offer(24.999))).json()
     assert body["status"] == "INVALID"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from connectors.base import Fulfillment
 from connectors.mock.amazon.const import ISSUE_ABOVE_MAXIMUM, ISSUE_BELOW_MINIMUM
-from connectors.mock.amazon.patching import fulfillment_code, issue
+from connectors.mock.amazon.patching import fulfillment_code, implied, issue, scheduled
 from connectors.mock.amazon.state import AmazonMockState
-from connectors.mock.amazon.wire import cents, iso, number
+from connectors.mock.amazon.wire import cents, iso
 from connectors.mock.market import MockListing
 
 INCLUDED_DATA = frozenset(
@@ -24,10 +23,6 @@ INCLUDED_DATA = frozenset(
         "productTypes",
     }
 )
-
-
-def _scheduled(amount: Decimal) -> list[dict[str, Any]]:
-    return [{"schedule": [{"value_with_tax": number(amount)}]}]
 
 
 def listing_issues(state: AmazonMockState, listing: MockListing) -> list[dict[str, Any]]:
@@ -72,26 +67,13 @@ def attributes(state: AmazonMockState, listing: MockListing) -> dict[str, Any]:
     meta = state.meta_of(listing.sku)
     out: dict[str, Any] = {key: value for key, value in meta.attributes.items()}
     if "purchasable_offer" not in out and not meta.offer_deleted:
-        offer: dict[str, Any] = {
-            "marketplace_id": state.marketplace_id,
-            "currency": listing.currency,
-            "audience": "ALL",
-            "our_price": _scheduled(listing.price),
-        }
-        if meta.min_price is not None:
-            offer["minimum_seller_allowed_price"] = _scheduled(meta.min_price)
-        if meta.max_price is not None:
-            offer["maximum_seller_allowed_price"] = _scheduled(meta.max_price)
-        out["purchasable_offer"] = [offer]
+        out["purchasable_offer"] = implied(state, listing, "purchasable_offer")
     elif "purchasable_offer" in out:
         # The stored value carries the last written price; the live one may have moved since.
         for entry in out["purchasable_offer"]:
             if entry.get("audience", "ALL") == "ALL" and "our_price" in entry:
-                entry["our_price"] = _scheduled(listing.price)
-    code = fulfillment_code(listing)
-    out["fulfillment_availability"] = [
-        {"fulfillment_channel_code": code, "quantity": listing.quantity}
-    ]
+                entry["our_price"] = scheduled(listing.price)
+    out["fulfillment_availability"] = implied(state, listing, "fulfillment_availability")
     return out
 
 

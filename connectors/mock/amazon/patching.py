@@ -142,24 +142,53 @@ def check_patches(patches: list[dict[str, Any]]) -> None:
             raise invalid_input(f"Missing value in patch at index of {index}.")
 
 
-def _merge_key(name: str, entry: dict[str, Any]) -> tuple[Any, ...]:
+def _merge_key(name: str, entry: dict[str, Any], marketplace: str) -> tuple[Any, ...]:
     if name == "purchasable_offer":
-        return (entry.get("marketplace_id"), entry.get("audience", "ALL"))
+        return (entry.get("marketplace_id", marketplace), entry.get("audience", "ALL"))
     if name == "fulfillment_availability":
         return (entry.get("fulfillment_channel_code"),)
     return (entry.get("marketplace_id"), entry.get("language_tag"))
 
 
-def _merged(name: str, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[Any]:
+def _merged(
+    name: str, old: list[dict[str, Any]], new: list[dict[str, Any]], marketplace: str
+) -> list[Any]:
     out = [copy.deepcopy(entry) for entry in old]
     for entry in new:
-        key = _merge_key(name, entry)
-        target = next((e for e in out if _merge_key(name, e) == key), None)
+        key = _merge_key(name, entry, marketplace)
+        target = next((e for e in out if _merge_key(name, e, marketplace) == key), None)
         if target is None:
             out.append(copy.deepcopy(entry))
         else:
             target.update(copy.deepcopy(entry))
     return out
+
+
+def scheduled(amount: Decimal) -> list[dict[str, Any]]:
+    """``[{"schedule": [{"value_with_tax": <number>}]}]``."""
+    return [{"schedule": [{"value_with_tax": float(amount)}]}]
+
+
+def implied(state: AmazonMockState, listing: MockListing, name: str) -> list[dict[str, Any]]:
+    """The value a never-written attribute has on Amazon (the seeded offer and stock)."""
+    meta = state.meta_of(listing.sku)
+    if name == "purchasable_offer" and not meta.offer_deleted:
+        offer: dict[str, Any] = {
+            "marketplace_id": state.marketplace_id,
+            "currency": listing.currency,
+            "audience": "ALL",
+            "our_price": scheduled(listing.price),
+        }
+        if meta.min_price is not None:
+            offer["minimum_seller_allowed_price"] = scheduled(meta.min_price)
+        if meta.max_price is not None:
+            offer["maximum_seller_allowed_price"] = scheduled(meta.max_price)
+        return [offer]
+    if name == "fulfillment_availability":
+        return [
+            {"fulfillment_channel_code": fulfillment_code(listing), "quantity": listing.quantity}
+        ]
+    return []
 
 
 def _value(entry: dict[str, Any], name: str) -> Decimal | None:
@@ -249,7 +278,8 @@ def apply_patches(
         if patch["op"] == "delete":
             attributes.pop(name, None)
         elif patch["op"] == "merge":
-            attributes[name] = _merged(name, attributes.get(name, []), patch["value"])
+            current = attributes.get(name) or implied(state, listing, name)
+            attributes[name] = _merged(name, current, patch["value"], state.marketplace_id)
         else:
             attributes[name] = copy.deepcopy(patch["value"])
     issues: list[dict[str, Any]] = []
