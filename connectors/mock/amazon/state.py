@@ -1,0 +1,213 @@
+"""State of one mock SP-API seller account: the simulated market and what Amazon keeps around it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Clock
+from connectors.mock.amazon.const import RATE_LIMITS
+from connectors.mock.faults import Faults
+from connectors.mock.market import MockListing, MockMarket, seed_market
+from connectors.ratelimit import RateLimit, TokenBucket
+from daemon.clock import SystemClock
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class ListingMeta:
+    """What Amazon holds for a listing beyond price and quantity (attributes, bounds, dates)."""
+
+    product_type: str = "PRODUCT"
+    item_name: str = ""
+    created: datetime | None = None
+    updated: datetime | None = None
+    # The last accepted attribute values, as sent (snake_case attribute JSON).
+    attributes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+    offer_deleted: bool = False
+
+
+@dataclass
+class FeedDocument:
+    """A feed input or result document held in the mock's "S3"."""
+
+    document_id: str
+    content_type: str
+    created_mono: float
+    data: bytes | None = None
+    compression: str | None = None  # "GZIP" for compressed result documents
+
+
+@dataclass
+class Feed:
+    """A submitted feed and its processing timeline (on the state's clock)."""
+
+    feed_id: str
+    feed_type: str
+    marketplace_ids: list[str]
+    input_document_id: str
+    created: datetime
+    created_mono: float
+    status: str = "IN_QUEUE"
+    started: datetime | None = None
+    ended: datetime | None = None
+    result_document_id: str | None = None
+
+
+@dataclass
+class SentNotification:
+    """One notification pushed to the webhook target (for tests and ``/_mock/state``)."""
+
+    notification_type: str
+    notification_id: str
+    sku: str
+    status: int | None  # HTTP status the target answered, None if delivery failed
+    body: dict[str, Any]
+
+
+@dataclass
+class AmazonMockState:
+    """Everything one mock SP-API server knows: credentials, market, feeds, counters, faults."""
+
+    market: MockMarket = field(default_factory=MockMarket)
+    seller_id: str = "A3DEMOSELLER"
+    marketplace_id: str = "ATVPDKIKX0DER"
+    client_id: str = "amzn1.application-oa2-client.mock"
+    client_secret: str = "mock-client-secret"  # noqa: S105 - a mock's well-known test secret
+    refresh_token: str = "Atzr|mock-refresh-token"  # noqa: S105
+    application_id: str = "amzn1.sellerapps.app.mock-repricerd"
+    token_ttl_s: int = 3600
+    feed_processing_s: float = 2.0
+    faults: Faults = field(default_factory=Faults)
+    clock: Clock = field(default_factory=SystemClock)
+    sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults need no real sleep in tests
+    enforce_rate_limits: bool = True
+    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
+    webhook_url: str | None = None
+    webhook_secret: str = "mock-webhook-secret"  # noqa: S105
+    notify_interval_s: float | None = None  # push ANY_OFFER_CHANGED periodically when set
+    gzip_reports: bool = False  # serve processing reports GZIP-compressed
+    # Amazon accepts a PATCH for a SKU it has no listing for (an offer without an item; see
+    # amzn/selling-partner-api-docs#3748); "not_found" answers 404 instead, for stricter tests.
+    unknown_sku_patch: str = "accept"
+    expired_token_code: str = "Unauthorized"  # noqa: S105 - guide §5: code unconfirmed
+    own_rating_pct: int = 97
+    own_rating_count: int = 1200
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    meta: dict[str, ListingMeta] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
+    grantless_tokens: dict[str, float] = field(default_factory=dict)
+    documents: dict[str, FeedDocument] = field(default_factory=dict)
+    feeds: dict[str, Feed] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per operation
+    # Amazon has no idempotency keys: count applied writes per "sku|attribute|value" instead.
+    applied: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)
+    orphan_patches: Counter[str] = field(default_factory=Counter)  # accepted for unknown SKUs
+    notifications: list[SentNotification] = field(default_factory=list)
+    url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
+    _next_feed: int = 50001019654
+
+    def __post_init__(self) -> None:
+        now = self.clock.now()
+        for sku in self.market.listings:
+            self.meta.setdefault(sku, ListingMeta(created=now, updated=now))
+
+    @classmethod
+    def from_catalog(
+        cls,
+        catalog: Path,
+        *,
+        channel: str = "amazon",
+        currency: str = "USD",
+        competitors: int = 4,
+        seed: int = 1,
+        **kwargs: Any,
+    ) -> AmazonMockState:
+        """Seed from a catalog CSV's ``id:<channel>`` (ASIN) and ``price:<channel>`` columns."""
+        rng = random.Random(f"{seed}:{channel}")
+        market = seed_market(
+            channel=channel, catalog=catalog, currency=currency, competitors=competitors, rng=rng
+        )
+        return cls(market=market, rng=rng, **kwargs)
+
+    @property
+    def rate_limited_total(self) -> int:
+        """All 429 answers sent (rate limit and THROTTLE faults)."""
+        return sum(self.throttled.values())
+
+    def bucket(self, operation: str) -> TokenBucket:
+        """The server-side token bucket of one operation for this seller + application."""
+        bucket = self._buckets.get(operation)
+        if bucket is None:
+            bucket = TokenBucket(self.rate_limits[operation], self.clock)
+            self._buckets[operation] = bucket
+        return bucket
+
+    def listing(self, sku: str) -> MockListing | None:
+        """The listing of ``sku``, if Amazon has one."""
+        return self.market.listings.get(sku)
+
+    def listing_by_asin(self, asin: str) -> MockListing | None:
+        """Our listing on ``asin`` (the market's external id), if any."""
+        for listing in self.market.listings.values():
+            if listing.external_id == asin:
+                return listing
+        return None
+
+    def meta_of(self, sku: str) -> ListingMeta:
+        """Amazon-side details of ``sku`` (created on first use)."""
+        meta = self.meta.get(sku)
+        if meta is None:
+            now = self.clock.now()
+            meta = self.meta[sku] = ListingMeta(created=now, updated=now)
+        return meta
+
+    def touch(self, sku: str) -> None:
+        """Record that ``sku`` changed now."""
+        self.meta_of(sku).updated = self.clock.now()
+
+    def issue_token(self, *, grantless: bool = False) -> str:
+        """Mint an LWA access token valid for ``token_ttl_s`` on the state's clock."""
+        token = "Atza|" + secrets.token_urlsafe(48)
+        expiry = self.clock.monotonic() + self.token_ttl_s
+        (self.grantless_tokens if grantless else self.tokens)[token] = expiry
+        return token
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired (tests of the refresh path)."""
+        past = self.clock.monotonic() - 1
+        for token in self.tokens:
+            self.tokens[token] = past
+
+    def new_feed_id(self) -> str:
+        """Feed ids are numeric strings, as Amazon's are."""
+        self._next_feed += 1
+        return str(self._next_feed)
+
+    def new_document_id(self) -> str:
+        """Document ids look like Amazon's ``amzn1.tortuga`` ids."""
+        return f"amzn1.tortuga.4.na.{secrets.token_hex(16)}"
+
+    def sign_url(self, kind: str, document_id: str, stamp: str) -> str:
+        """The presigned-URL signature of one document URL (upload or download) issued at stamp."""
+        message = f"{kind}:{document_id}:{stamp}".encode()
+        return hashlib.sha256(self.url_secret + message).hexdigest()
+
+    def at(self, mono: float) -> datetime:
+        """The wall time of a monotonic reading (the state's clock drives both)."""
+        return self.clock.now() + timedelta(seconds=mono - self.clock.monotonic())
