@@ -466,6 +466,9 @@ def _stock_update(row: Any) -> StockUpdate:
         sku=row.sku,
         quantity=row.new_quantity,
         idempotency_key=row.idempotency_key,
-        expected=row.old_quantity,
+        # First send: compare against the value we published. A retry lets the connector compare
+        # against what it last read live (a stale compare-and-set re-reads), so a re-drive does
+        # not fail on the same stale value forever; it is still never a blind overwrite.
+        expected=row.old_quantity if row.attempts == 0 else None,
         external_id=row.external_id,
     )
