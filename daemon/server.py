@@ -22,11 +22,11 @@ from pydantic import SecretStr
 from connectors.base import Channel
 from daemon.clock import Clock
 from daemon.db.engine import Database
-from daemon.db.models import WebhookEvent
 from daemon.errors import WebhookError
 from daemon.logging import get_logger
 from daemon.metrics import CONTENT_TYPE_LATEST, Metrics
 from daemon.passes import PASS_NAMES
+from daemon.webhook_store import InboxRow, WebhookStore
 
 __all__ = ["ServerContext", "ServerHandle", "build_app", "start_server"]
 
@@ -61,6 +61,7 @@ class ServerContext:
 
 
 CTX: Final = web.AppKey("repricerd_server_ctx", ServerContext)
+STORE: Final = web.AppKey("repricerd_webhook_store", WebhookStore)
 
 
 class _BodyTooLarge(Exception):
@@ -171,23 +172,11 @@ async def _post_webhook(request: web.Request) -> web.Response:
             reason=type(err).__name__,
         )
 
-    table = WebhookEvent.__table__  # type: ignore[attr-defined]
-    insert = (
-        ctx.db.insert(table)
-        .values(
-            channel=name,
-            dedupe_key=delivery.dedupe_key,
-            topic=delivery.topic,
-            payload=delivery.payload,
-            received_at=ctx.clock.now(),
-        )
-        .on_conflict_do_nothing(index_elements=["channel", "dedupe_key"])
-        .returning(table.c.id)
-    )
+    row = InboxRow(name, delivery.dedupe_key, delivery.topic, delivery.payload, ctx.clock.now())
     try:
-        # Its own transaction with nothing else in it: the 2xx means "durably in the inbox".
-        async with ctx.db.write() as conn:
-            stored = (await conn.execute(insert)).scalar_one_or_none() is not None
+        # Committed (with whatever else arrived meanwhile) before we answer: the 2xx means
+        # "durably in the inbox".
+        stored = await request.app[STORE].store(row)
     except Exception as err:  # the sender retries on 5xx; nothing was acknowledged
         return _webhook_outcome(
             ctx,
@@ -354,6 +343,7 @@ def build_app(ctx: ServerContext) -> web.Application:
     """Build the aiohttp application serving the daemon's routes."""
     app = web.Application(client_max_size=_CLIENT_MAX_SIZE)
     app[CTX] = ctx
+    app[STORE] = WebhookStore(ctx.db)
     app.router.add_post("/webhooks/{channel}", _post_webhook, expect_handler=_webhook_expect)
     app.router.add_get("/webhooks/{channel}", _get_webhook, allow_head=False)
     app.router.add_post("/sync", _post_sync)
