@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
@@ -248,4 +248,23 @@ class Channel(Protocol):
 
         Raises ``ValueError`` for a payload that does not parse.
         """
+        ...
+
+
+@runtime_checkable
+class AnswersChallenge(Protocol):
+    """A channel whose marketplace validates the webhook endpoint with a GET challenge (eBay)."""
+
+    def answer_challenge(self, challenge_code: str) -> dict[str, str]:
+        """The JSON body that proves we own the endpoint."""
+        ...
+
+
+@runtime_checkable
+class PreparesWebhook(Protocol):
+    """A channel that must fetch something before it can verify a delivery (eBay's public key,
+    by the key id in the signature header); the server awaits this before ``verify_webhook``."""
+
+    async def prepare_webhook(self, headers: Mapping[str, str]) -> None:
+        """Make ``verify_webhook`` possible for a delivery with these headers."""
         ...

@@ -19,7 +19,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_urldispatcher import _default_expect_handler
 from pydantic import SecretStr
 
-from connectors.base import Channel
+from connectors.base import AnswersChallenge, Channel, PreparesWebhook
 from daemon.clock import Clock
 from daemon.db.engine import Database
 from daemon.errors import WebhookError
@@ -36,6 +36,8 @@ _CLIENT_MAX_SIZE: Final = 10 * 1024 * 1024
 _SYNC_MAX_BYTES: Final = 64 * 1024
 # Readiness must answer even when the database hangs (a probe that hangs is a failed probe).
 _PING_TIMEOUT_S: Final = 2.0
+# Fetching a verification key must not hold an acknowledgement past the senders' timeouts.
+_PREPARE_TIMEOUT_S: Final = 2.0
 # Metrics label for unknown channel names: the URL is attacker-controlled, the label set is not.
 _UNKNOWN_CHANNEL_LABEL: Final = "unknown"
 
@@ -157,6 +159,16 @@ async def _post_webhook(request: web.Request) -> web.Response:
         response.force_close()
         return response
 
+    if isinstance(channel, PreparesWebhook):
+        try:
+            async with asyncio.timeout(_PREPARE_TIMEOUT_S):
+                await channel.prepare_webhook(request.headers)
+        except WebhookError as err:
+            return _webhook_outcome(ctx, name, "unauthorized", err.status, error=str(err))
+        except Exception as err:  # e.g. the key service is down: the sender retries later
+            return _webhook_outcome(
+                ctx, name, "error", 503, error="cannot verify now", reason=type(err).__name__
+            )
     try:
         delivery = channel.verify_webhook(request.headers, body)
     except WebhookError as err:
@@ -207,8 +219,17 @@ async def _post_webhook(request: web.Request) -> web.Response:
 
 
 async def _get_webhook(request: web.Request) -> web.Response:
-    """Answer 405: no channel uses GET yet (eBay's challenge comes with its connector)."""
-    return web.json_response({"error": "use POST"}, status=405, headers={hdrs.ALLOW: "POST"})
+    """Answer a marketplace's endpoint challenge (eBay's ``challenge_code``); else 405."""
+    ctx = request.app[CTX]
+    name = request.match_info["channel"]
+    channel = ctx.channels().get(name)
+    code = request.query.get("challenge_code", "")
+    if channel is None or not isinstance(channel, AnswersChallenge):
+        return web.json_response({"error": "use POST"}, status=405, headers={hdrs.ALLOW: "POST"})
+    if not code or len(code) > 512:
+        return _json(400, error="challenge_code is required")
+    _log.info("webhook_challenge", channel=name)
+    return web.json_response(channel.answer_challenge(code))
 
 
 # -- operator trigger -------------------------------------------------------------------------

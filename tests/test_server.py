@@ -294,6 +294,46 @@ async def test_get_webhook_is_405(sqlite_db: Database, serve: Serve) -> None:
         assert resp.headers["Allow"] == "POST"
 
 
+async def test_get_challenge_is_answered_by_a_channel_that_knows_how(
+    sqlite_db: Database, serve: Serve
+) -> None:
+    """eBay validates an endpoint with GET ?challenge_code=...; the channel computes the answer."""
+    s = await serve(sqlite_db)
+    s.channel.answer_challenge = lambda code: {"challengeResponse": f"hash-of-{code}"}
+    async with s.session.get(f"{s.url}/webhooks/{CHANNEL}?challenge_code=abc") as resp:
+        assert resp.status == 200
+        assert await resp.json() == {"challengeResponse": "hash-of-abc"}
+    async with s.session.get(f"{s.url}/webhooks/{CHANNEL}") as resp:
+        assert resp.status == 400
+
+
+async def test_a_channel_that_cannot_prepare_verification_gets_503_and_nothing_stored(
+    sqlite_db: Database, serve: Serve
+) -> None:
+    """A key service that is down is the sender's cue to retry, not a 401 and not a 200."""
+    s = await serve(sqlite_db)
+    prepared: list[str] = []
+
+    async def prepare(headers: Any) -> None:
+        prepared.append(headers.get("X-Mock-Event-Id", ""))
+        if len(prepared) == 1:
+            raise ConnectionError("key service down")
+
+    s.channel.prepare_webhook = prepare
+    body = b'{"sku": "MUG-1"}'
+    async with s.session.post(
+        f"{s.url}/webhooks/{CHANNEL}", data=body, headers=webhook_headers(body)
+    ) as resp:
+        assert resp.status == 503
+    assert await s.rows() == []
+    async with s.session.post(
+        f"{s.url}/webhooks/{CHANNEL}", data=body, headers=webhook_headers(body)
+    ) as resp:
+        assert resp.status == 200
+    assert prepared == ["evt-1", "evt-1"]
+    assert len(await s.rows()) == 1
+
+
 async def test_database_failure_answers_503(sqlite_db: Database, serve: Serve) -> None:
     """When the inbox cannot be written the sender gets 503 (and retries), never 200."""
     s = await serve(sqlite_db)
