@@ -3,6 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 CONFIG ?= config/repricerd.yaml
+# Demo credentials of the mock marketplaces (config/repricerd.yaml reads them as ${ENV} secrets,
+# exactly as production reads real ones). Never real secrets.
+export DEMO_AMAZON_CLIENT_SECRET ?= demo-amazon-client-secret
+export DEMO_AMAZON_REFRESH_TOKEN ?= Atzr|demo-refresh-token
+export DEMO_AMAZON_WEBHOOK_SECRET ?= demo-amazon-webhook-secret
+export DEMO_SHOPIFY_ACCESS_TOKEN ?= shpat_demo_access_token
+export DEMO_SHOPIFY_WEBHOOK_SECRET ?= demo-shopify-webhook-secret
 
 .PHONY: run test lint bench format clean
 
@@ -22,7 +29,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed
 	$(BIN)/repricerd db upgrade -c $(CONFIG)
-	exec $(BIN)/repricerd run -c $(CONFIG)
+	exec $(BIN)/repricerd run -c $(CONFIG) --mock-marketplaces
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q

@@ -66,9 +66,17 @@ def main() -> None:
 @main.command()
 @config_option
 @click.option("--once", is_flag=True, help="run reconcile, reprice and stock sync once, then exit")
-def run(config: str | None, once: bool) -> None:
+@click.option(
+    "--mock-marketplaces",
+    "with_mocks",
+    is_flag=True,
+    help="also serve, in this process, the mock marketplaces the config's loopback endpoints "
+    "point at (the demo)",
+)
+def run(config: str | None, once: bool, with_mocks: bool) -> None:
     """Run the daemon (scheduler + HTTP server)."""
     from daemon.app import run_forever, run_once
+    from daemon.mocks import beside
 
     path = config_path(config)
     try:
@@ -79,11 +87,39 @@ def run(config: str | None, once: bool) -> None:
     redactor = configure_logging(level=os.environ.get("REPRICERD_LOG_LEVEL", "info"))
     redactor.set_known(loaded.secrets)
     try:
-        code = _run(run_once(loaded, redactor) if once else run_forever(loaded, redactor))
+
+        def work() -> Coroutine[Any, Any, int]:
+            return run_once(loaded, redactor) if once else run_forever(loaded, redactor)
+
+        code = _run(beside(loaded, work) if with_mocks else work())
     except ConfigError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
     sys.exit(code)
+
+
+@main.command(name="mock-marketplaces")
+@config_option
+@click.option(
+    "--port-base",
+    type=click.IntRange(1, 65000),
+    default=None,
+    help="serve amazon on N+1, walmart N+2, ebay N+3, shopify N+4 (default: each channel's "
+    "endpoint port)",
+)
+def mock_marketplaces(config: str | None, port_base: int | None) -> None:
+    """Run the mock marketplaces the config points at, standalone, until interrupted."""
+    from daemon.mocks import serve
+
+    loaded = _load(config, log_level="info")
+    try:
+        sys.exit(_run(serve(loaded, port_base)))
+    except ConfigError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    except OSError as err:
+        click.echo(f"error: cannot listen: {err}", err=True)
+        sys.exit(1)
 
 
 @main.command()

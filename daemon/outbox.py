@@ -289,7 +289,10 @@ class Outbox:
             }[status]
             setattr(report, counter, getattr(report, counter) + 1)
             self.metrics.actions.labels(kind.value, status.value).inc()
-            if status is ActionStatus.CONFIRMED:
+            # An accepted write (Amazon, Walmart feeds: applied within minutes) counts as the
+            # listing's value too, or every pass would send it again; reconcile verifies it and
+            # puts the live value back on the listing if it never landed.
+            if status is ActionStatus.CONFIRMED or result.status is PushStatus.ACCEPTED:
                 applied.append(
                     {
                         "b_channel": channel,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from daemon.clock import ManualClock
@@ -87,3 +89,22 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+# Loggers the daemon's logging setup quiets; a test that runs it must give their levels back.
+NOISY_LOGGERS = ("apscheduler", "aiohttp.access", "alembic", "httpx", "httpcore", "x")
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put structlog and stdlib logging back exactly as they were (CLI commands configure them)."""
+    saved_structlog = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in NOISY_LOGGERS}
+    yield
+    structlog.configure(**saved_structlog)
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)

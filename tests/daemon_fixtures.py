@@ -138,3 +138,13 @@ async def listing(db: Database, channel: str, sku: str) -> Any:
                 sa.select(LISTINGS).where(LISTINGS.c.channel == channel, LISTINGS.c.sku == sku)
             )
         ).one()
+
+
+def demo_env() -> dict[str, str]:
+    """The demo's mock-marketplace credentials, exactly as the Makefile exports them."""
+    env = {}
+    for line in (Path(__file__).resolve().parents[1] / "Makefile").read_text().splitlines():
+        if line.startswith("export DEMO_"):
+            name, _, value = line.removeprefix("export ").partition(" ?= ")
+            env[name] = value
+    return env

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import structlog
 from click.testing import CliRunner
 
 from daemon.cli import main
+from tests.daemon_fixtures import demo_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +24,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A working directory with the demo config pointing at absolute paths and its own DB."""
     text = (ROOT / "config" / "repricerd.yaml").read_text()
     text = text.replace("config/demo-catalog.csv", str(ROOT / "config" / "demo-catalog.csv"))
+    # Free ports: a `make run` on this machine (or another test) may hold the demo's.
+    for demo_port in ("8101", "8104", "8080"):
+        text = text.replace(f"127.0.0.1:{demo_port}", f"127.0.0.1:{free_port()}")
+        text = text.replace(f"port: {demo_port}", f"port: {free_port()}")
     (tmp_path / "repricerd.yaml").write_text(text)
+    for name, value in demo_env().items():  # the demo's mock credentials, as `make run` sets
+        monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REPRICERD_DATABASE", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("REPRICERD_LOG_LEVEL", "warning")
@@ -33,6 +41,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root.handlers[:] = handlers
     root.setLevel(level)
     structlog.reset_defaults()
+
+
+def free_port() -> int:
+    """A free loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -46,7 +61,7 @@ def test_import_run_once_history_explain_simulate(workdir: Path) -> None:
     code, out, _ = run("import", "-c", "repricerd.yaml", str(ROOT / "config" / "demo-catalog.csv"))
     assert code == 0
     assert "50 rows" in out
-    code, _, err = run("run", "--once", "-c", "repricerd.yaml")
+    code, _, err = run("run", "--once", "-c", "repricerd.yaml", "--mock-marketplaces")
     assert code == 0, err
     code, out, _ = run("history", "-c", "repricerd.yaml", "--kind", "price", "--format", "json")
     assert code == 0

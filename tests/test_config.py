@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import structlog
 from click.testing import CliRunner
 
 from daemon.cli import main
 from daemon.config import DEFAULT_CONFIG_PATH, ENV_CONFIG, config_path, load_config
 from daemon.errors import ConfigError, ConfigProblem
 from strategies.base import parse_duration
+from tests.daemon_fixtures import demo_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "config" / "repricerd.yaml"
@@ -87,24 +85,6 @@ def by_key(problems: list[ConfigProblem]) -> dict[str, ConfigProblem]:
     index = {p.key: p for p in problems}
     assert len(index) == len(problems), problems
     return index
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Undo the global logging setup that a successful CLI command performs."""
-    saved_structlog = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    noisy = {
-        name: logging.getLogger(name).level
-        for name in ("apscheduler", "aiohttp.access", "alembic", "httpx", "httpcore")
-    }
-    yield
-    structlog.configure(**saved_structlog)
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
-    for name, level in noisy.items():
-        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture
@@ -180,14 +160,19 @@ def test_check_subprocess_exits_1_on_invalid_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("clean_env", "restore_logging")
-def test_demo_config_is_valid() -> None:
-    """The shipped demo config passes `repricerd check` (exit 0, prints ok)."""
+def test_demo_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped demo config passes `repricerd check` with the demo credentials `make run`
+    exports (exit 0, prints ok), and names every secret by reference only."""
+    for name, value in demo_env().items():
+        monkeypatch.setenv(name, value)
     result = CliRunner().invoke(main, ["check", "-c", str(DEMO_CONFIG)])
     assert result.exit_code == 0, result.output
     assert "ok" in result.stdout
-    loaded = load_config(DEMO_CONFIG, environ={})
+    loaded = load_config(DEMO_CONFIG, environ=demo_env())
     assert set(loaded.settings.channels) == {"amazon-demo", "shop-demo"}
-    assert loaded.secrets == ()
+    assert set(loaded.secrets) == set(demo_env().values())
+    text = DEMO_CONFIG.read_text()
+    assert not any(value in text for value in demo_env().values())
 
 
 @pytest.mark.usefixtures("clean_env")

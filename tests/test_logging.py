@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,21 +39,6 @@ class Captured:
         found = [r for r in self.records() if r.get("event") == event]
         assert len(found) == 1, self.text
         return found[0]
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Put structlog and stdlib logging back exactly as they were before the test."""
-    saved_structlog = structlog.get_config()
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    levels = {name: logging.getLogger(name).level for name in (*NOISY, "x")}
-    yield
-    structlog.configure(**saved_structlog)
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture

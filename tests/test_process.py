@@ -26,14 +26,28 @@ CANARY = "canary-Secret-7f3a9c1e55"
 pytestmark = pytest.mark.slow
 
 
+# The process tests are about the process (readiness, signals, crashes, secrets), so the demo's
+# channels become in-memory markets: thousands of listings without marketplace rate limits.
+IN_MEMORY_CHANNELS = """channels:
+  amazon-demo: {kind: mock, seed_catalog: config/demo-catalog.csv, competitors: 4, seed: 1}
+  shop-demo:
+    kind: mock
+    seed_catalog: config/demo-catalog.csv
+    competitors: 0
+    seed: 2
+    webhook_secret: ${DEMO_SHOP_SECRET}
+
+"""
+
+
 def demo_config(tmp_path: Path, *, port: int = 0, extra: str = "") -> Path:
-    """The demo config with a free port, absolute CSV paths and a secret from the environment."""
+    """The demo config on in-memory channels, a free port, absolute CSV paths and a secret
+    from the environment."""
     text = (ROOT / "config" / "repricerd.yaml").read_text()
+    start, end = text.index("channels:\n"), text.index("inventory:\n")
+    text = text[:start] + IN_MEMORY_CHANNELS + text[end:]
     text = text.replace("port: 8080", f"port: {port}")
     text = text.replace("config/demo-catalog.csv", str(ROOT / "config" / "demo-catalog.csv"))
-    text = text.replace(
-        "    competitors: 0 ", "    webhook_secret: ${DEMO_SHOP_SECRET}\n    competitors: 0 "
-    )
     path = tmp_path / "repricerd.yaml"
     path.write_text(text + extra)
     return path

@@ -1,0 +1,142 @@
+"""Start the mock marketplace servers a repricerd config points at (demo, e2e tests, backtests).
+
+For each channel of a real kind (amazon, shopify, ...) whose ``endpoint`` is a loopback URL, a
+mock of that marketplace is started on that URL's port, seeded from the catalogue CSV, with the
+same credentials the channel will present (so auth is exercised for real) and pushing its
+webhooks, signed with the channel's secret, to the daemon's own webhook route for that channel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from pydantic import BaseModel, SecretStr
+
+from connectors.mock.amazon.app import start as start_amazon
+from connectors.mock.amazon.state import AmazonMockState
+from connectors.mock.market import MockMarket
+from connectors.mock.shopify.app import start as start_shopify
+from connectors.mock.shopify.state import ShopifyMockState
+
+# ``--port-base N`` puts each kind at a fixed offset from N (the contract's standalone mode).
+PORT_OFFSETS: Final = {"amazon": 1, "walmart": 2, "ebay": 3, "shopify": 4}
+
+
+@dataclass
+class RunningMock:
+    """One started mock marketplace."""
+
+    channel: str
+    kind: str
+    base_url: str
+    state: Any
+    runner: web.AppRunner
+
+
+Starter = Callable[[str, Any, Path | None, str | None, int], Awaitable[RunningMock]]
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
+
+
+async def _amazon(
+    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+) -> RunningMock:
+    options: dict[str, Any] = {
+        "seller_id": cfg.seller_id,
+        "marketplace_id": cfg.marketplace_id,
+        "client_id": cfg.credentials.client_id,
+        "client_secret": _secret(cfg.credentials.client_secret),
+        "refresh_token": _secret(cfg.credentials.refresh_token),
+        "webhook_url": webhook_url if cfg.webhook_secret is not None else None,
+    }
+    if cfg.webhook_secret is not None:
+        options["webhook_secret"] = _secret(cfg.webhook_secret)
+    if catalog is not None:
+        state = AmazonMockState.from_catalog(
+            catalog, channel=name, currency=cfg.currency, **options
+        )
+    else:
+        state = AmazonMockState(**options)
+    runner, base_url = await start_amazon(state, "127.0.0.1", port)
+    return RunningMock(name, "amazon", base_url, state, runner)
+
+
+async def _shopify(
+    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+) -> RunningMock:
+    options: dict[str, Any] = {
+        "shop_domain": cfg.shop,
+        "access_token": cfg.access_token,
+        "webhook_url": webhook_url if cfg.webhook_secret is not None else None,
+        "currency": cfg.currency,
+    }
+    if cfg.webhook_secret is not None:
+        options["webhook_secret"] = cfg.webhook_secret
+    if catalog is not None:
+        state = ShopifyMockState.from_catalog(catalog, channel=name, **options)
+    else:
+        state = ShopifyMockState(market=MockMarket(), **options)
+    runner, base_url = await start_shopify(state, "127.0.0.1", port)
+    return RunningMock(name, "shopify", base_url, state, runner)
+
+
+STARTERS: Final[Mapping[str, Starter]] = {"amazon": _amazon, "shopify": _shopify}
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (only such endpoints get a mock)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def mockable(channels: Mapping[str, BaseModel]) -> dict[str, BaseModel]:
+    """The channels of a kind we can mock whose endpoint is on loopback."""
+    return {
+        name: cfg
+        for name, cfg in channels.items()
+        if getattr(cfg, "kind", None) in STARTERS and is_loopback(str(getattr(cfg, "endpoint", "")))
+    }
+
+
+async def start_mocks(
+    channels: Mapping[str, BaseModel],
+    *,
+    catalog: Path | None,
+    webhook_base: str | None,
+    port_base: int | None = None,
+) -> list[RunningMock]:
+    """Start a mock for every mockable channel; on failure stop the ones already started."""
+    started: list[RunningMock] = []
+    try:
+        for name, cfg in mockable(channels).items():
+            kind = str(getattr(cfg, "kind"))  # noqa: B009 - a union of models, all with kind
+            port = (
+                port_base + PORT_OFFSETS[kind]
+                if port_base is not None
+                else urlsplit(str(getattr(cfg, "endpoint"))).port or 80  # noqa: B009
+            )
+            hook = f"{webhook_base}/webhooks/{name}" if webhook_base else None
+            started.append(await STARTERS[kind](name, cfg, catalog, hook, port))
+    except BaseException:
+        await stop_mocks(started)
+        raise
+    return started
+
+
+async def stop_mocks(mocks: list[RunningMock]) -> None:
+    """Stop every started mock."""
+    for mock in reversed(mocks):
+        await mock.runner.cleanup()
