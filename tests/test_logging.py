@@ -15,7 +15,6 @@ import structlog
 from daemon.logging import REDACTED, SecretRedactor, configure_logging
 
 CANARY = "canary-secret-123456"
-NOISY = ("apscheduler", "aiohttp.access", "alembic", "httpx", "httpcore")
 
 
 @dataclass
