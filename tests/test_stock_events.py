@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
 import sqlalchemy as sa
 
 from connectors.base import OrderEvent, OrderLine, OrderStatus
@@ -18,6 +21,7 @@ from daemon.inbox import InboxWorker
 from daemon.ledger import on_hand
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
+from daemon.server import ServerContext, start_server
 from daemon.settings import InventorySettings
 from daemon.stock import Kits, apply_order, available_units, load_kits
 from tests.daemon_fixtures import PRODUCTS, actions, listing, make_runtime, seed, settings
@@ -269,3 +273,87 @@ def test_last_units_go_to_the_priority_channels_only() -> None:
     assert allocate(2, "shop", inventory) == 2
     assert allocate(2, "amazon", inventory) == 0
     assert allocate(3, "amazon", inventory) == 3
+
+
+async def test_ten_concurrent_copies_of_one_order_webhook_make_one_event_and_one_push_each(
+    db: Database, clock: ManualClock
+) -> None:
+    """Through the real HTTP route: 10 identical signed deliveries at once → one inbox row, one
+    ledger event, one stock write per channel; and while a marketplace hangs, webhooks still
+    get their 2xx at once (handlers never call a marketplace)."""
+    config = settings(
+        channels={
+            "alpha": {"kind": "mock", "webhook_secret": "alpha-webhook-secret"},
+            "beta": {"kind": "mock"},
+        }
+    )
+    rt = await make_runtime(db, clock, config)
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 5, "live_quantity": 5}])
+    loop = StockLoop(rt)
+    await loop.discover()
+    hang = asyncio.Event()
+    beta = rt.channels["beta"]
+    real_push = beta.push_stock
+
+    async def slow_push(updates: Any) -> Any:
+        await hang.wait()  # the marketplace hangs until the test lets it answer
+        return await real_push(updates)
+
+    beta.push_stock = slow_push  # type: ignore[method-assign]
+    publishes: list[asyncio.Task[Any]] = []
+
+    def stock_moved(skus: set[str]) -> None:
+        publishes.append(
+            asyncio.create_task(run_named_pass(rt, "stock_sync", "evt", (), frozenset(skus)))
+        )
+
+    worker = InboxWorker(rt, on_offer_change=lambda *_: None, on_stock_change=stock_moved)
+    ctx = ServerContext(
+        db=db,
+        metrics=rt.metrics,
+        clock=clock,
+        channels=lambda: rt.channels,
+        channel_errors=dict,
+        webhook_max_bytes=lambda: 65536,
+        sync_token=lambda: None,
+        on_webhook_stored=worker.wake,
+        request_pass=lambda *_: asyncio.sleep(0, "x"),
+        shutting_down=lambda: False,
+    )
+    handle = await start_server(ctx, "127.0.0.1", 0)
+    body = json.dumps(order("A-77", ("MUG-1", 2), at=clock.now())).encode()
+    headers = {
+        "X-Mock-Signature": hmac.new(b"alpha-webhook-secret", body, hashlib.sha256).hexdigest(),
+        "X-Mock-Event-Id": "evt-77",
+        "X-Mock-Topic": "order",
+    }
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def deliver() -> int:
+                url = f"http://127.0.0.1:{handle.port}/webhooks/alpha"
+                async with session.post(url, data=body, headers=headers) as response:
+                    return response.status
+
+            statuses = await asyncio.wait_for(
+                asyncio.gather(*(deliver() for _ in range(10))), timeout=5
+            )
+            assert statuses == [200] * 10
+            await worker.drain()
+            # beta's push is hanging, yet a second delivery is acknowledged at once.
+            assert await asyncio.wait_for(deliver(), timeout=2) == 200
+            hang.set()
+            await asyncio.gather(*publishes)
+    finally:
+        await handle.stop()
+    async with db.read() as conn:
+        inbox = (await conn.execute(sa.select(sa.func.count()).select_from(INBOX))).scalar_one()
+        events = (
+            await conn.execute(sa.text("SELECT count(*) FROM stock_event WHERE kind = 'order'"))
+        ).scalar_one()
+    assert (inbox, events) == (1, 1)
+    for name in ("alpha", "beta"):
+        writes = await actions(db, kind="stock", channel=name, sku="MUG-1", new_quantity=3)
+        assert len(writes) == 1
+        assert rt.channels[name].market.listings["MUG-1"].quantity == 3  # type: ignore[attr-defined]
+    await rt.close()
