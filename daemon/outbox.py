@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -437,6 +437,30 @@ class Outbox:
                     )
                 ).scalar_one()
             )
+
+    async def unsent_skus(self, channel: str, kind: ActionKind, skus: Collection[str]) -> set[str]:
+        """SKUs of ``skus`` with an intent of ``kind`` not yet taken by the marketplace
+        (planned, or sent without an answer); an accepted write counts as taken."""
+        if not skus:
+            return set()
+        async with self.db.read() as conn:
+            rows = await conn.execute(
+                sa.select(ACTIONS.c.sku)
+                .where(
+                    ACTIONS.c.channel == channel,
+                    ACTIONS.c.kind == kind.value,
+                    ACTIONS.c.sku.in_(sorted(skus)),
+                    sa.or_(
+                        ACTIONS.c.status == ActionStatus.PLANNED.value,
+                        sa.and_(
+                            ACTIONS.c.status == ActionStatus.SENT.value,
+                            ACTIONS.c.response_code.is_(None),
+                        ),
+                    ),
+                )
+                .distinct()
+            )
+            return set(rows.scalars())
 
 
 def _outcome(result: PushResult, attempts: int) -> tuple[ActionStatus, bool]:

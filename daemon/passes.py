@@ -186,14 +186,33 @@ async def stock_channel(
                 "created_at": now,
             }
         )
+    intents, held = await _price_before_restock(rt, channel, intents)
     await rt.outbox.record(intents)
     sent = await rt.outbox.dispatch(channel, ActionKind.STOCK)
     return {
         "listings": len(listings),
         "intents": len(intents),
+        "restock_waits_for_price": held,
         "never_counted": unknown,
         "dispatch": asdict(sent),
     }
+
+
+async def _price_before_restock(
+    rt: Runtime, channel: Channel, intents: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """A listing at 0 goes live with its new price, never its old one: send pending prices
+    first, and hold the restock of a listing whose price is still unsent (next pass retries).
+    Amazon once published a 0→5 restock at the cached old price (the market guide's #4901)."""
+    restocks = {i["sku"] for i in intents if not i["old_quantity"] and i["new_quantity"] > 0}
+    if not restocks:
+        return intents, 0
+    if await rt.outbox.unsent_skus(channel.name, ActionKind.PRICE, restocks):
+        await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    waiting = await rt.outbox.unsent_skus(channel.name, ActionKind.PRICE, restocks)
+    for sku in sorted(waiting):
+        log.info("restock_waits_for_price", channel=channel.name, sku=sku)
+    return [i for i in intents if i["sku"] not in waiting], len(waiting)
 
 
 async def reconcile_channel(

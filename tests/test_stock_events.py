@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,7 @@ from daemon.allocation import allocate
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
+from daemon.errors import TransientChannelError
 from daemon.inbox import InboxWorker
 from daemon.ledger import on_hand
 from daemon.passes import run_named_pass
@@ -356,4 +358,59 @@ async def test_ten_concurrent_copies_of_one_order_webhook_make_one_event_and_one
         writes = await actions(db, kind="stock", channel=name, sku="MUG-1", new_quantity=3)
         assert len(writes) == 1
         assert rt.channels[name].market.listings["MUG-1"].quantity == 3  # type: ignore[attr-defined]
+    await rt.close()
+
+
+async def test_a_listing_at_zero_gets_its_new_price_before_its_restock(
+    db: Database, clock: ManualClock
+) -> None:
+    """Restocking 0 → n sends the pending price first; while that price cannot be sent, the
+    restock waits (the listing must not go live at its old price)."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    product = {
+        "sku": "MUG-1",
+        "cost": Decimal("14.00"),
+        "min_price": Decimal("12.00"),
+        "max_price": Decimal("40.00"),
+        "live_quantity": 0,
+    }
+    await seed(db, clock, rt, [product], listed_on=("alpha",))
+    loop = StockLoop(rt)
+    await loop.discover()
+    channel = rt.channels["alpha"]
+    calls: list[str] = []
+    real_prices, real_stock = channel.push_prices, channel.push_stock
+    price_down = True
+
+    async def prices(updates: Any) -> Any:
+        calls.append("price")
+        if price_down:
+            raise TransientChannelError("503", status=503)
+        return await real_prices(updates)
+
+    async def stock(updates: Any) -> Any:
+        calls.append("stock")
+        return await real_stock(updates)
+
+    channel.push_prices = prices  # type: ignore[method-assign]
+    channel.push_stock = stock  # type: ignore[method-assign]
+    await run_named_pass(rt, "reprice", "p1")  # cost_plus moves the price; the push fails
+    assert calls == ["price"]
+    async with db.write() as conn:  # a receipt: 4 units arrive
+        await conn.execute(
+            sa.text(
+                "INSERT INTO stock_event (sku, kind, delta, external_ref, occurred_at, recorded_at)"
+                " VALUES ('MUG-1', 'receipt', 4, 'rcpt-1', :t, :t)"
+            ),
+            {"t": clock.now()},
+        )
+    report = await run_named_pass(rt, "stock_sync", "s1")
+    assert report["alpha"]["restock_waits_for_price"] == 1
+    assert "stock" not in calls  # the price was retried first, failed again, so no restock
+    price_down = False
+    await run_named_pass(rt, "stock_sync", "s2")
+    assert calls[-2:] == ["price", "stock"]
+    listing_now = rt.channels["alpha"].market.listings["MUG-1"]  # type: ignore[attr-defined]
+    assert listing_now.quantity == 4
+    assert listing_now.price != Decimal("20.00")
     await rt.close()
