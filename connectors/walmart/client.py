@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import structlog
@@ -116,11 +117,15 @@ class WalmartClient:
         elif body is not None:
             headers["Content-Type"] = JSON
             content = dumps_exact(body)
+        url = self.settings.api_base + path
+        if params:
+            # Walmart wants every special character of a SKU escaped and a space as %20, never
+            # '+' (inventory.json ``sku``): encode the query ourselves.
+            url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
         with transport_errors(op):
             return await self.deps.http.request(
                 method,
-                self.settings.api_base + path,
-                params=params,
+                url,
                 content=content,
                 files=files,
                 headers=headers,

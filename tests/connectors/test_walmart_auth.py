@@ -1,0 +1,146 @@
+"""Walmart tokens: the client-credentials grant on the wire, caching, one grant in flight, 401s."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+import pytest
+import respx
+
+from daemon.clock import ManualClock
+from daemon.errors import ChannelAuthError
+from tests.connectors.walmart_fixtures import (
+    API,
+    BASIC,
+    CLIENT_SECRET,
+    TOKEN,
+    TOKEN_URL,
+    FakeSleep,
+    assert_wm_headers,
+    channel,
+    settings,
+    token_route,
+    walmart_error,
+)
+
+ITEMS = f"{API}/v3/items"
+EMPTY = {"ItemResponse": [], "totalItems": 0}
+
+
+@pytest.fixture
+def sleep(clock: ManualClock) -> FakeSleep:
+    return FakeSleep(clock)
+
+
+async def test_grant_is_basic_auth_and_a_client_credentials_form(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock(assert_all_called=True) as router, httpx.AsyncClient() as http:
+        route = token_route(router)
+        walmart = channel(http, clock, sleep)
+        assert await walmart.client.auth.token() == TOKEN
+    request = route.calls.last.request
+    assert request.method == "POST"
+    assert str(request.url) == TOKEN_URL
+    assert request.headers["Authorization"] == BASIC
+    assert request.headers["WM_SVC.NAME"] == "Walmart Marketplace"
+    uuid.UUID(request.headers["WM_QOS.CORRELATION_ID"])
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert request.headers["Accept"] == "application/json"
+    assert request.content == b"grant_type=client_credentials"
+
+
+def test_auth_endpoint_follows_the_endpoint() -> None:
+    assert settings().auth_endpoint == TOKEN_URL
+    sandbox = settings(endpoint="https://sandbox.walmartapis.com/")
+    assert sandbox.auth_endpoint == "https://sandbox.walmartapis.com/v3/token"
+    assert settings(auth_endpoint="http://mock:9/tok").auth_endpoint == "http://mock:9/tok"
+
+
+async def test_token_cached_for_80_percent_of_its_15_minutes(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        route = token_route(router, "tok-one", "tok-two")
+        auth = channel(http, clock, sleep).client.auth
+        assert await auth.token() == "tok-one"
+        clock.advance(719)
+        assert await auth.token() == "tok-one"
+        assert route.call_count == 1
+        clock.advance(1)  # 720 s = 80% of 900 s
+        assert await auth.token() == "tok-two"
+    assert route.call_count == 2
+
+
+async def test_one_grant_in_flight_for_concurrent_callers(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        route = token_route(router, "tok-one", "tok-two")
+        auth = channel(http, clock, sleep).client.auth
+        tokens = await asyncio.gather(*(auth.token() for _ in range(8)))
+    assert tokens == ["tok-one"] * 8
+    assert route.call_count == 1
+    assert auth.grants == 1
+
+
+async def test_refused_credentials_raise_auth_error_without_secrets(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        router.post(TOKEN_URL).mock(
+            return_value=walmart_error(401, "UNAUTHORIZED.GMP_GATEWAY_API", "Unauthorized")
+        )
+        walmart = channel(http, clock, sleep)
+        with pytest.raises(ChannelAuthError) as caught:
+            await walmart.open()
+    error = caught.value
+    assert error.code == "UNAUTHORIZED.GMP_GATEWAY_API"
+    assert error.status == 401
+    assert CLIENT_SECRET not in str(error)
+    assert BASIC.split()[1] not in str(error)
+
+
+async def test_grant_5xx_is_retried(clock: ManualClock, sleep: FakeSleep) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        route = router.post(TOKEN_URL).mock(
+            side_effect=[
+                httpx.Response(503),
+                httpx.Response(200, json={"access_token": TOKEN, "expires_in": 900}),
+            ]
+        )
+        assert await channel(http, clock, sleep).client.auth.token() == TOKEN
+    assert route.call_count == 2
+    assert len(sleep.waits) == 1
+
+
+async def test_expired_token_is_refreshed_and_the_call_resent_once(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        grants = token_route(router, "tok-old", "tok-new")
+        items = router.get(ITEMS).mock(
+            side_effect=[
+                walmart_error(401, "UNAUTHORIZED.GMP_GATEWAY_API", "Unauthorized"),
+                httpx.Response(200, json=EMPTY),
+            ]
+        )
+        await channel(http, clock, sleep).open()
+    assert grants.call_count == 2
+    assert_wm_headers(items.calls[0].request, "tok-old")
+    assert_wm_headers(items.calls[1].request, "tok-new")
+    first = items.calls[0].request.headers["WM_QOS.CORRELATION_ID"]
+    assert first != items.calls[1].request.headers["WM_QOS.CORRELATION_ID"]
+
+
+async def test_second_401_is_an_auth_error(clock: ManualClock, sleep: FakeSleep) -> None:
+    refused = walmart_error(401, "UNAUTHORIZED.GMP_GATEWAY_API", "Unauthorized")
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router, "tok-old", "tok-new")
+        items = router.get(ITEMS).mock(side_effect=[refused, refused])
+        with pytest.raises(ChannelAuthError) as caught:
+            await channel(http, clock, sleep).open()
+    assert caught.value.code == "UNAUTHORIZED.GMP_GATEWAY_API"
+    assert items.call_count == 2
