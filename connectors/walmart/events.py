@@ -79,36 +79,35 @@ def _buy_box(
         raise ValueError("BUY_BOX_CHANGED without itemInfo.sku or offer")
     current, winning = offer.get("currentOffer"), offer.get("winningOffer")
     own_name = current.get("sellerName") if isinstance(current, Mapping) else None
-    offers: list[CompetitorOffer] = []
+    # (seller name, offer): Walmart names the winner by sellerName only.
+    named: list[tuple[Any, CompetitorOffer]] = []
     own = _offer(current, seller_id, currency, own=True)
     if own is not None:
-        offers.append(own)
+        named.append((own_name, own))
     listed = offer.get("offers")
     for raw in listed if isinstance(listed, list) else []:
         if not isinstance(raw, Mapping) or (own_name and raw.get("sellerName") == own_name):
             continue  # our own offer is already there, as ours
         parsed = _offer(raw, seller_id, currency, own=raw.get("partnerId") == seller_id)
         if parsed is not None:
-            offers.append(parsed)
+            named.append((raw.get("sellerName"), parsed))
     winner_id: str | None = None
     box_price: Decimal | None = None
     if isinstance(winning, Mapping):
-        box = _offer(
-            winning,
-            seller_id,
-            currency,
-            own=bool(own_name) and winning.get("sellerName") == own_name,
-        )
+        name = winning.get("sellerName")
+        mine = bool(own_name) and name == own_name
+        box = _offer(winning, seller_id, currency, own=mine)
         if box is not None:
             box_price = box.landed_price
-            winner_id = box.seller_id
-            # The winner is one of the listed offers (same seller): flag it, else add it.
-            match = next((o for o in offers if o.seller_id == winner_id or _same(o, winning)), None)
-            if match is not None:
-                winner_id = match.seller_id
-                offers[offers.index(match)] = _flag(match)
+            at_index = next((n for n, (who, _) in enumerate(named) if name and who == name), None)
+            if at_index is None:
+                named.append((name, _flag(box)))
+                winner_id = box.seller_id
             else:
-                offers.append(_flag(box))
+                flagged = _flag(named[at_index][1])
+                named[at_index] = (name, flagged)
+                winner_id = flagged.seller_id
+    offers = [o for _, o in named]
     observation = OfferObservation(
         sku=sku,
         observed_at=at,
@@ -137,11 +136,6 @@ def _offer(raw: Any, seller_id: str, currency: str, *, own: bool) -> CompetitorO
         fulfillment=kind,
         is_own=own,
     )
-
-
-def _same(offer: CompetitorOffer, raw: Mapping[str, Any]) -> bool:
-    name = raw.get("sellerName")
-    return bool(name) and offer.seller_id == name
 
 
 def _flag(offer: CompetitorOffer) -> CompetitorOffer:
