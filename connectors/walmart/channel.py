@@ -37,14 +37,9 @@ from connectors.walmart.const import (
     DUPLICATE_SKU,
     FEED_BUDGET,
     FEED_ITEMS_MAX,
-    GET_INVENTORIES,
     GET_ITEMS,
-    GET_WFS_INVENTORY,
-    INVENTORIES_PAGE_LIMIT,
-    INVENTORIES_PATH,
     INVENTORY_FEED,
     INVENTORY_PATH,
-    ITEMS_PAGE_LIMIT,
     ITEMS_PATH,
     LISTING_QUALITY,
     LISTING_QUALITY_PATH,
@@ -54,8 +49,6 @@ from connectors.walmart.const import (
     SINGLE_CONCURRENCY,
     UPDATE_INVENTORY,
     UPDATE_PRICE,
-    WFS_INVENTORY_PATH,
-    WFS_PAGE_LIMIT,
 )
 from connectors.walmart.feeds import (
     FeedRunner,
@@ -66,12 +59,11 @@ from connectors.walmart.feeds import (
     price_feed,
 )
 from connectors.walmart.listings import (
-    ParsedItem,
     insights_observation,
-    node_quantities,
-    parse_item,
+    read_items,
+    read_quantities,
+    read_wfs,
     to_listing,
-    wfs_quantity,
 )
 from connectors.walmart.models import WalmartSettings, dumps_exact, error_details
 from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
@@ -124,96 +116,15 @@ class WalmartChannel:
 
     async def fetch_listings(self) -> list[ChannelListing]:
         """Every item (GET /v3/items) with its quantity (/v3/inventories) and WFS membership."""
-        items = await self._items()
-        quantities = await self._quantities()
-        wfs = await self._wfs_inventory() if self.settings.wfs else {}
+        items = await read_items(self.client)
+        quantities = await read_quantities(self.client)
+        wfs = await read_wfs(self.client) if self.settings.wfs else {}
         self._wfs = set(wfs)
         currency = self.settings.currency
         return [
             to_listing(item, quantities.get(item.sku), item.sku in wfs, wfs.get(item.sku), currency)
             for item in items.values()
         ]
-
-    async def _items(self) -> dict[str, ParsedItem]:
-        items: dict[str, ParsedItem] = {}
-        cursor = "*"
-        while True:
-            page = await self._get(
-                GET_ITEMS, ITEMS_PATH, {"nextCursor": cursor, "limit": str(ITEMS_PAGE_LIMIT)}
-            )
-            raw = page.get("ItemResponse")
-            before = len(items)
-            for entry in raw if isinstance(raw, list) else []:
-                item = (
-                    parse_item(entry, self.settings.currency)
-                    if isinstance(entry, Mapping)
-                    else None
-                )
-                if item is not None:
-                    items[item.sku] = item
-            total, following = page.get("totalItems"), page.get("nextCursor")
-            # The cursor may repeat from page to page (the spec says so): stop on the count, an
-            # empty page, or a page that brought nothing new, never on the cursor's value.
-            if (
-                not isinstance(following, str)
-                or not following
-                or len(items) == before
-                or (isinstance(total, int) and len(items) >= total)
-            ):
-                return items
-            cursor = following
-
-    async def _quantities(self) -> dict[str, int]:
-        quantities: dict[str, int] = {}
-        seen: set[str] = set()
-        params = {"limit": str(INVENTORIES_PAGE_LIMIT)}
-        while True:
-            page = await self._get(GET_INVENTORIES, INVENTORIES_PATH, params)
-            elements = page.get("elements")
-            rows = elements.get("inventories") if isinstance(elements, Mapping) else None
-            before = len(seen)
-            for row in rows if isinstance(rows, list) else []:
-                sku = row.get("sku") if isinstance(row, Mapping) else None
-                if not isinstance(sku, str):
-                    continue
-                seen.add(sku)
-                quantity = node_quantities(row, self.settings.ship_node)
-                if quantity is not None:
-                    quantities[sku] = quantity
-            meta = page.get("meta")
-            cursor = meta.get("nextCursor") if isinstance(meta, Mapping) else None
-            if not isinstance(cursor, str) or not cursor or len(seen) == before:
-                return quantities
-            params = {"limit": str(INVENTORIES_PAGE_LIMIT), "nextCursor": cursor}
-
-    async def _wfs_inventory(self) -> dict[str, int | None]:
-        found: dict[str, int | None] = {}
-        offset = 0
-        while True:
-            params = {"offset": str(offset), "limit": str(WFS_PAGE_LIMIT)}
-            try:
-                page = await self._get(GET_WFS_INVENTORY, WFS_INVENTORY_PATH, params)
-            except RejectedUpdateError as err:
-                # A seller without WFS is refused here; its items are all merchant-fulfilled.
-                log.info("walmart.wfs.unavailable", code=err.code, status=err.status)
-                return found
-            payload = page.get("payload")
-            rows = payload.get("inventory") if isinstance(payload, Mapping) else None
-            rows = rows if isinstance(rows, list) else []
-            for row in rows:
-                if isinstance(row, Mapping) and isinstance(row.get("sku"), str):
-                    found[row["sku"]] = wfs_quantity(row)
-            headers = page.get("headers")
-            total = headers.get("totalCount") if isinstance(headers, Mapping) else None
-            offset += len(rows)
-            if not rows or not isinstance(total, int) or offset >= total:
-                return found
-
-    async def _get(self, op: str, path: str, params: Mapping[str, str]) -> Mapping[str, Any]:
-        page = await self.client.call(op, "GET", path, params=params)
-        if not isinstance(page, Mapping):
-            raise ChannelError(f"{op}: response is not an object")
-        return page
 
     # -- competitor offers ------------------------------------------------------------------
 

@@ -16,7 +16,20 @@ from typing import Any
 import structlog
 
 from connectors.base import ChannelListing, CompetitorOffer, Fulfillment, OfferObservation
+from connectors.walmart.client import WalmartClient
+from connectors.walmart.const import (
+    GET_INVENTORIES,
+    GET_ITEMS,
+    GET_WFS_INVENTORY,
+    INVENTORIES_PAGE_LIMIT,
+    INVENTORIES_PATH,
+    ITEMS_PAGE_LIMIT,
+    ITEMS_PATH,
+    WFS_INVENTORY_PATH,
+    WFS_PAGE_LIMIT,
+)
 from connectors.walmart.models import money, to_decimal
+from daemon.errors import ChannelError, RejectedUpdateError
 
 log = structlog.get_logger(__name__)
 
@@ -140,3 +153,91 @@ def insights_observation(
     if not offers:
         return None
     return OfferObservation(sku=sku, observed_at=now, offers=tuple(offers), source="insights")
+
+
+async def read_items(client: WalmartClient) -> dict[str, ParsedItem]:
+    """Every item of the account (GET /v3/items, cursor-paged)."""
+    items: dict[str, ParsedItem] = {}
+    cursor = "*"
+    while True:
+        page = await _get(
+            client, GET_ITEMS, ITEMS_PATH, {"nextCursor": cursor, "limit": str(ITEMS_PAGE_LIMIT)}
+        )
+        raw = page.get("ItemResponse")
+        before = len(items)
+        for entry in raw if isinstance(raw, list) else []:
+            item = (
+                parse_item(entry, client.settings.currency) if isinstance(entry, Mapping) else None
+            )
+            if item is not None:
+                items[item.sku] = item
+        total, following = page.get("totalItems"), page.get("nextCursor")
+        # The cursor may repeat from page to page (the spec says so): stop on the count, an
+        # empty page, or a page that brought nothing new, never on the cursor's value.
+        if (
+            not isinstance(following, str)
+            or not following
+            or len(items) == before
+            or (isinstance(total, int) and len(items) >= total)
+        ):
+            return items
+        cursor = following
+
+
+async def read_quantities(client: WalmartClient) -> dict[str, int]:
+    """Each SKU's managed quantity (GET /v3/inventories, cursor-paged)."""
+    quantities: dict[str, int] = {}
+    seen: set[str] = set()
+    params = {"limit": str(INVENTORIES_PAGE_LIMIT)}
+    while True:
+        page = await _get(client, GET_INVENTORIES, INVENTORIES_PATH, params)
+        elements = page.get("elements")
+        rows = elements.get("inventories") if isinstance(elements, Mapping) else None
+        before = len(seen)
+        for row in rows if isinstance(rows, list) else []:
+            sku = row.get("sku") if isinstance(row, Mapping) else None
+            if not isinstance(sku, str):
+                continue
+            seen.add(sku)
+            quantity = node_quantities(row, client.settings.ship_node)
+            if quantity is not None:
+                quantities[sku] = quantity
+        meta = page.get("meta")
+        cursor = meta.get("nextCursor") if isinstance(meta, Mapping) else None
+        if not isinstance(cursor, str) or not cursor or len(seen) == before:
+            return quantities
+        params = {"limit": str(INVENTORIES_PAGE_LIMIT), "nextCursor": cursor}
+
+
+async def read_wfs(client: WalmartClient) -> dict[str, int | None]:
+    """WFS SKUs and their available units (GET /v3/fulfillment/inventory, offset-paged)."""
+    found: dict[str, int | None] = {}
+    offset = 0
+    while True:
+        params = {"offset": str(offset), "limit": str(WFS_PAGE_LIMIT)}
+        try:
+            page = await _get(client, GET_WFS_INVENTORY, WFS_INVENTORY_PATH, params)
+        except RejectedUpdateError as err:
+            # A seller without WFS is refused here; its items are all merchant-fulfilled.
+            log.info("walmart.wfs.unavailable", code=err.code, status=err.status)
+            return found
+        payload = page.get("payload")
+        rows = payload.get("inventory") if isinstance(payload, Mapping) else None
+        rows = rows if isinstance(rows, list) else []
+        for row in rows:
+            if isinstance(row, Mapping) and isinstance(row.get("sku"), str):
+                found[row["sku"]] = wfs_quantity(row)
+        headers = page.get("headers")
+        total = headers.get("totalCount") if isinstance(headers, Mapping) else None
+        offset += len(rows)
+        if not rows or not isinstance(total, int) or offset >= total:
+            return found
+
+
+async def _get(
+    client: WalmartClient, op: str, path: str, params: Mapping[str, str]
+) -> Mapping[str, Any]:
+    page = await client.call(op, "GET", path, params=params)
+    if not isinstance(page, Mapping):
+        raise ChannelError(f"{op}: response is not an object")
+    return page

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 import respx
 
+from connectors import CHANNELS
+from connectors.base import ChannelDeps
+from connectors.walmart import WalmartSettings
 from daemon.clock import ManualClock
-from daemon.errors import ChannelAuthError
+from daemon.config import load_config
+from daemon.errors import ChannelAuthError, ConfigError
 from tests.connectors.walmart_fixtures import (
     API,
     BASIC,
@@ -144,3 +149,44 @@ async def test_second_401_is_an_auth_error(clock: ManualClock, sleep: FakeSleep)
             await channel(http, clock, sleep).open()
     assert caught.value.code == "UNAUTHORIZED.GMP_GATEWAY_API"
     assert items.call_count == 2
+
+
+def test_walmart_channels_load_from_yaml_with_env_secrets(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    path = tmp_path / "repricerd.yaml"
+    path.write_text(
+        "channels:\n"
+        "  walmart-us:\n"
+        "    kind: walmart\n"
+        "    client_id: abc\n"
+        "    client_secret: ${WM_SECRET}\n"
+        "    webhook_secret: ${WM_HOOK}\n"
+        "    seller_id: '10001234567'\n"
+        "    single_max_batch: 25\n"
+        "pricing:\n"
+        "  rules:\n"
+        "    - name: default\n"
+        "      strategy: cost_plus\n"
+        "      params: {margin_pct: 30}\n"
+    )
+    loaded = load_config(path, {"WM_SECRET": "s3cr3t-long", "WM_HOOK": "h00k-long"})
+    walmart = loaded.settings.channels["walmart-us"]
+    assert isinstance(walmart, WalmartSettings)
+    assert walmart.client_secret.get_secret_value() == "s3cr3t-long"
+    assert walmart.auth_endpoint == TOKEN_URL
+    built = CHANNELS["walmart"]("walmart-us", walmart, ChannelDeps(httpx.AsyncClient(), clock))
+    assert built.capabilities.max_price_batch == 10_000
+    assert built.capabilities.own_seller_id == "10001234567"
+    assert not built.capabilities.sends_floor_and_ceiling
+    literal = tmp_path / "literal.yaml"
+    literal.write_text(path.read_text().replace("${WM_SECRET}", "plain"))
+    with pytest.raises(ConfigError, match="ENV"):
+        load_config(literal, {"WM_HOOK": "h00k-long"})
+
+
+def test_settings_refuse_inconsistent_combinations() -> None:
+    with pytest.raises(ValueError, match="needs ship_node"):
+        settings(inventory_feed_type="MP_INVENTORY")
+    with pytest.raises(ValueError, match="go together"):
+        settings(webhook_basic_password=None)
