@@ -82,6 +82,7 @@ class WalmartClient:
                     refreshed = True
                     self.auth.invalidate(token)
                     log.info("walmart.token.refused", operation=op)
+                    await self.buckets[op].acquire()  # the re-send is a call Walmart counts too
                     continue
                 return self._result(op, response)
 
