@@ -190,3 +190,17 @@ def test_settings_refuse_inconsistent_combinations() -> None:
         settings(inventory_feed_type="MP_INVENTORY")
     with pytest.raises(ValueError, match="go together"):
         settings(webhook_basic_password=None)
+
+
+async def test_403_missing_scope_is_an_auth_error_at_open(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        grants = token_route(router)
+        items = router.get(url__startswith=ITEMS).mock(
+            return_value=walmart_error(403, "FORBIDDEN.GMP_GATEWAY_API", "Forbidden")
+        )
+        with pytest.raises(ChannelAuthError, match=r"FORBIDDEN\.GMP_GATEWAY_API"):
+            await channel(http, clock, sleep).open()
+    assert grants.call_count == 1  # a 403 is not an expired token: no refresh
+    assert str(items.calls.last.request.url) == f"{ITEMS}?nextCursor=%2A&limit=1"

@@ -264,3 +264,35 @@ async def test_duplicate_skus_send_only_the_newest(clock: ManualClock, sleep: Fa
     older = next(r for r in results if r.idempotency_key == "SKU-k0")
     assert (older.status, older.code) == (PushStatus.RETRY, "DUPLICATE_SKU")
     assert len(results) == len(updates)
+
+
+async def test_walmarts_feed_window_reading_plans_the_next_push(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    replenish_ms = int(clock.now().timestamp() * 1000) + 3_600_000
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        submit = router.post(f"{API}/v3/feeds").mock(
+            return_value=httpx.Response(
+                200,
+                json={"feedId": FEED_ID},
+                headers={
+                    "X-Current-Token-Count": "0",
+                    "X-Next-Replenishment-Time": str(replenish_ms),
+                },
+            )
+        )
+        router.get(url__startswith=FEED_URL).mock(
+            return_value=httpx.Response(200, json=status_page([], received=0))
+        )
+        singles = router.put(f"{API}/v3/price").mock(
+            return_value=httpx.Response(200, json=PRICE_OK)
+        )
+        walmart = channel(http, clock, sleep, feed_poll_interval_s=1)
+        await walmart.push_prices(prices(11, "A"))
+        results = await walmart.push_prices(prices(11, "B"))
+    # Walmart said the hour's feeds are spent: no second feed, no 429 provoked.
+    assert submit.call_count == 1
+    assert singles.call_count == 10
+    assert [r.code for r in results if r.status is PushStatus.RETRY] == ["FEED_BUDGET_EXHAUSTED"]
+    assert walmart.client.buckets[PRICE_FEED].wait_time() == pytest.approx(3600 - 1, abs=1)
