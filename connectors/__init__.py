@@ -9,6 +9,7 @@ from connectors.amazon import AmazonChannel
 from connectors.base import Channel, ChannelDeps
 from connectors.mock import MockChannel
 from connectors.shopify import ShopifyChannel
+from connectors.walmart import WalmartChannel
 
 ChannelFactory = Callable[[str, Any, ChannelDeps], Channel]
 
@@ -17,6 +18,7 @@ CHANNELS: Final[Mapping[str, ChannelFactory]] = {
     "mock": MockChannel,
     "amazon": AmazonChannel,
     "shopify": ShopifyChannel,
+    "walmart": WalmartChannel,
 }
 
 __all__ = ["CHANNELS", "Channel", "ChannelDeps", "ChannelFactory"]

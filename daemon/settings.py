@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from connectors.amazon.models import AmazonSettings
 from connectors.mock.models import MockSettings
 from connectors.shopify.models import ShopifySettings
+from connectors.walmart.models import WalmartSettings
 from strategies.base import Duration
 from strategies.guards import GuardSettings
 from strategies.rules import Rule
@@ -63,7 +64,7 @@ class ScheduleSettings(Strict):
 
 # One model per connector kind, each owned by its connector package.
 ChannelSettings = Annotated[
-    MockSettings | AmazonSettings | ShopifySettings, Field(discriminator="kind")
+    MockSettings | AmazonSettings | ShopifySettings | WalmartSettings, Field(discriminator="kind")
 ]
 
 

@@ -1,0 +1,187 @@
+"""The Walmart request function: WM_ headers, error classification, pacing by Walmart's windows.
+
+Every call goes through ``retrying`` under its operation's ``TokenBucket``. Each response's
+``X-Current-Token-Count`` is adopted into that bucket; when it reads 0, the bucket is set to refill
+exactly at ``X-Next-Replenishment-Time`` (epoch ms), so the next call waits for Walmart's window
+instead of drawing a 429. A 429 drains the bucket the same way and is retried; 5xx, 408 and
+timeouts back off; a 401 (expired token, ``UNAUTHORIZED.GMP_GATEWAY_API``) refreshes the token
+and re-sends once; any other 4xx is a ``RejectedUpdateError`` with Walmart's code and text.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import structlog
+
+from connectors.base import ChannelDeps
+from connectors.ratelimit import TokenBucket
+from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.walmart.auth import WalmartAuth
+from connectors.walmart.const import (
+    ACCESS_TOKEN_HEADER,
+    CORRELATION_HEADER,
+    JSON,
+    RATE_LIMITS,
+    REPLENISH_HEADER,
+    SERVICE_NAME_HEADER,
+    TOKEN_COUNT_HEADER,
+)
+from connectors.walmart.models import WalmartSettings, dumps_exact, error_details, loads_exact
+from daemon.errors import (
+    ChannelAuthError,
+    RateLimitedError,
+    RejectedUpdateError,
+    TransientChannelError,
+)
+
+log = structlog.get_logger(__name__)
+
+# A feed file part: (filename, bytes, content type).
+FilePart = tuple[str, bytes, str]
+
+
+class WalmartClient:
+    """One seller account's Walmart API client (owns its buckets and its access token)."""
+
+    def __init__(
+        self, settings: WalmartSettings, deps: ChannelDeps, policy: RetryPolicy | None = None
+    ) -> None:
+        self.settings = settings
+        self.deps = deps
+        self.policy = policy or RetryPolicy()
+        self.auth = WalmartAuth(settings, deps, policy)
+        self.buckets = {
+            op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
+        }
+
+    async def call(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        file: FilePart | None = None,
+    ) -> Any:
+        """Send one operation (paced, retried) and return its parsed JSON body."""
+        refreshed = False
+
+        async def attempt() -> Any:
+            nonlocal refreshed
+            while True:
+                token = await self.auth.token()
+                response = await self._send(op, method, path, token, params, body, file)
+                if response.status_code == 401 and not refreshed:
+                    # An expired or revoked token: one fresh token and one re-send per call.
+                    refreshed = True
+                    self.auth.invalidate(token)
+                    log.info("walmart.token.refused", operation=op)
+                    await self.buckets[op].acquire()  # the re-send is a call Walmart counts too
+                    continue
+                return self._result(op, response)
+
+        return await retrying(
+            attempt,
+            clock=self.deps.clock,
+            bucket=self.buckets[op],
+            policy=self.policy,
+            sleep=self.deps.sleep,
+        )
+
+    async def _send(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        token: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+        file: FilePart | None,
+    ) -> httpx.Response:
+        headers = {
+            ACCESS_TOKEN_HEADER: token,
+            SERVICE_NAME_HEADER: self.settings.service_name,
+            # A fresh id per request (retries included): Walmart traces each one separately.
+            CORRELATION_HEADER: str(uuid.uuid4()),
+            "Accept": JSON,
+        }
+        content = None
+        files = None
+        if file is not None:
+            files = {"file": file}  # httpx writes multipart/form-data with its boundary
+        elif body is not None:
+            headers["Content-Type"] = JSON
+            content = dumps_exact(body)
+        url = self.settings.api_base + path
+        if params:
+            # Walmart wants every special character of a SKU escaped and a space as %20, never
+            # '+' (inventory.json ``sku``): encode the query ourselves.
+            url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+        with transport_errors(op):
+            return await self.deps.http.request(
+                method,
+                url,
+                content=content,
+                files=files,
+                headers=headers,
+                timeout=self.settings.request_timeout_s,
+            )
+
+    def _result(self, op: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        self._pace(op, response)
+        if 200 <= status < 300:
+            try:
+                return loads_exact(response.content) if response.content else {}
+            except ValueError as err:
+                raise TransientChannelError(f"{op}: HTTP {status} with a non-JSON body") from err
+        code, message = error_details(response.content, status)
+        text = f"{op}: HTTP {status} {code}: {message}"
+        if status == 429:
+            # _pace set the bucket to refill at the replenishment time (or drained it).
+            raise RateLimitedError(text, code=code, status=status)
+        if status >= 500 or status == 408:
+            raise TransientChannelError(text, code=code, status=status)
+        if status in (401, 403):
+            raise ChannelAuthError(text, code=code, status=status)
+        raise RejectedUpdateError(text, code=code, status=status)
+
+    def _pace(self, op: str, response: httpx.Response) -> None:
+        """Adopt Walmart's reading of this operation's window into its bucket."""
+        bucket = self.buckets[op]
+        count = _int(response.headers.get(TOKEN_COUNT_HEADER))
+        if count is None:
+            if response.status_code == 429:
+                bucket.drain()
+            return
+        bucket.observe(max(count, 0))
+        if count > 0:
+            return
+        wait = self._until_replenished(response)
+        if wait is None:
+            bucket.drain()
+            return
+        # Tokens such that the next acquire waits exactly ``wait`` seconds at the bucket's rate.
+        bucket.drain(max(0.0, wait - 1.0 / bucket.limit.rate))
+        log.info("walmart.window.empty", operation=op, wait_s=round(wait, 3))
+
+    def _until_replenished(self, response: httpx.Response) -> float | None:
+        at_ms = _int(response.headers.get(REPLENISH_HEADER))
+        if at_ms is None:
+            return None
+        return max(0.0, at_ms / 1000 - self.deps.clock.now().timestamp())
+
+
+def _int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return None
