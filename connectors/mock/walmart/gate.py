@@ -57,9 +57,10 @@ def rate_headers(state: WalmartMockState, api: str | None) -> dict[str, str]:
 
 def fail(state: WalmartMockState, error: WireError, api: str | None) -> web.Response:
     """Walmart's error answer for ``error``, with the API's rate headers."""
-    return json_answer(
-        error_body(error, state.error_envelope), error.status, rate_headers(state, api)
-    )
+    headers = rate_headers(state, api)
+    if error.status == 429 and headers:
+        headers[TOKEN_COUNT_HEADER] = "0"  # a throttled seller has no token left, whatever drew it
+    return json_answer(error_body(error, state.error_envelope), error.status, headers)
 
 
 def unauthorized(info: str = "Unauthorized token or invalid client details") -> WireError:
