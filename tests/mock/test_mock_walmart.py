@@ -701,3 +701,42 @@ def test_from_catalog_seeds_items_stock_and_wfs(tmp_path: Path) -> None:
     assert state.items["A-1"].product_name == "Blue mug"
     assert state.market.listings["A-1"].quantity == 7
     assert state.market.listings["B-1"].fulfillment is Fulfillment.MARKETPLACE
+
+
+async def test_multi_node_inventory_reports_each_node(mock: Mock) -> None:
+    node = mock.state.ship_node
+    body = {
+        "inventories": {
+            "nodes": [
+                {"shipNode": node, "inputQty": {"unit": "EACH", "amount": 8}},
+                {"shipNode": "999", "inputQty": {"unit": "EACH", "amount": 1}},
+            ]
+        }
+    }
+    put = await mock.http.put(
+        "/v3/inventories/MUG-001", content=json.dumps(body), headers=mock.json()
+    )
+    assert put.status_code == 200
+    _valid(spec_validator("inventory.json", "MultiNodeInventoryUpdateResponseDTO"), put.json())
+    assert [n["status"] for n in put.json()["nodes"]] == ["Success", "Failure"]
+    got = await mock.http.get("/v3/inventories/MUG-001", headers=mock.headers())
+    _valid(spec_validator("inventory.json", "InventoriesDTO"), got.json())
+    assert got.json()["nodes"][0]["inputQty"] == {"unit": "EACH", "amount": 8}
+    wfs = await mock.http.put(
+        "/v3/inventories/WFS-001", content=json.dumps(body), headers=mock.json()
+    )
+    assert wfs.status_code == 400
+
+
+async def test_price_write_moves_competitors_and_pushes_buy_box_changed(mock: Mock) -> None:
+    mock.state.buy_box_on_writes = True
+    assert (await mock.put_price("MUG-003", 12.00)).status_code == 200  # reference 23.00
+    await mock.settle()
+    [(_, _, document)] = _events(mock, "BUY_BOX_CHANGED")
+    _valid(Draft7Validator(EVENT_SCHEMAS["BUY_BOX_CHANGED"]), document)
+    offer = document["payload"]["offer"]
+    assert offer["currentOffer"]["sellerOfferPrice"] == 12.0
+    landed = (
+        offer["winningOffer"]["sellerOfferPrice"] + offer["winningOffer"]["sellerShippingPrice"]
+    )
+    assert landed <= 12.0

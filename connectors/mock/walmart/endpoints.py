@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from connectors.base import Fulfillment
+from connectors.mock.market import MockListing
 from connectors.mock.walmart.const import (
     INVENTORY_CONTENT_CODE,
     INVENTORY_NOT_FOUND_CODE,
@@ -16,9 +17,16 @@ from connectors.mock.walmart.const import (
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.gate import walmart
 from connectors.mock.walmart.offers import apply_price, apply_quantity
-from connectors.mock.walmart.rules import Refusal, check_inventory, check_price
+from connectors.mock.walmart.rules import Refusal, check_inventory, check_price, check_quantity
 from connectors.mock.walmart.state import WalmartMockState
-from connectors.mock.walmart.wire import WireError, invalid, json_answer, json_body
+from connectors.mock.walmart.wire import (
+    WireError,
+    first_error,
+    invalid,
+    json_answer,
+    json_body,
+    spec_validator,
+)
 
 
 @walmart("updatePrice")
@@ -128,9 +136,74 @@ async def get_wfs_inventory(request: web.Request, state: WalmartMockState) -> we
     return json_answer(body)
 
 
+def _seller_listing(request: web.Request, state: WalmartMockState) -> MockListing:
+    sku = request.match_info["sku"]
+    listing = state.listing(sku)
+    if listing is None:
+        raise WireError(
+            404, INVENTORY_NOT_FOUND_CODE, f"Item not found for SKU {sku}.", field="sku"
+        )
+    return listing
+
+
+@walmart("getMultiNodeInventory", bucket_of=lambda _: "getInventory")
+async def get_node_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``GET /v3/inventories/{sku}[?shipNode=]``: the seller's one node."""
+    listing = _seller_listing(request, state)
+    _check_node(request, state)
+    amount = 0 if listing.fulfillment is Fulfillment.MARKETPLACE else listing.quantity
+    each = {"unit": "EACH", "amount": amount}
+    node = {
+        "shipNode": state.ship_node,
+        "inputQty": each,
+        "availToSellQty": each,
+        "reservedQty": {"unit": "EACH", "amount": 0},
+    }
+    return json_answer({"sku": listing.sku, "nodes": [node]})
+
+
+@walmart("updateMultiNodeInventory", bucket_of=lambda _: "updateInventory")
+async def put_node_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``PUT /v3/inventories/{sku}``: per-node status; a foreign node fails on its own."""
+    listing = _seller_listing(request, state)
+    body = await json_body(request, INVENTORY_CONTENT_CODE)
+    problem = first_error(
+        spec_validator("inventory.json", "MultiNodeInventoryUpdateRequestDTO"), body
+    )
+    if problem is not None:
+        raise invalid(INVENTORY_CONTENT_CODE, f"Invalid inventory: {problem}")
+    if listing.fulfillment is Fulfillment.MARKETPLACE:
+        raise invalid(
+            INVENTORY_CONTENT_CODE,
+            "Inventory of a WFS (Walmart-fulfilled) item cannot be updated by the seller.",
+            "sku",
+        )
+    amounts = []
+    for node in body["inventories"]["nodes"]:
+        amount = check_quantity(node["inputQty"])
+        if isinstance(amount, Refusal):
+            raise invalid(INVENTORY_CONTENT_CODE, amount.description, amount.field)
+        amounts.append((node["shipNode"], amount))
+    results: list[dict[str, object]] = []
+    for node_id, amount in amounts:
+        if node_id != state.ship_node:
+            error = {
+                "code": INVENTORY_CONTENT_CODE,
+                "field": "shipNode",
+                "description": f"Ship node {node_id} is not yours.",
+            }
+            results.append({"shipNode": node_id, "status": "Failure", "errors": [error]})
+            continue
+        apply_quantity(state, listing, amount)
+        results.append({"shipNode": node_id, "status": "Success"})
+    return json_answer({"sku": listing.sku, "nodes": results})
+
+
 def add_routes(app: web.Application) -> None:
     """Register price and inventory routes."""
     app.router.add_put("/v3/price", update_price)
     app.router.add_get("/v3/inventory", get_inventory)
     app.router.add_put("/v3/inventory", update_inventory)
     app.router.add_get("/v3/fulfillment/inventory", get_wfs_inventory)
+    app.router.add_get("/v3/inventories/{sku}", get_node_inventory)
+    app.router.add_put("/v3/inventories/{sku}", put_node_inventory)

@@ -125,14 +125,23 @@ def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | No
     return Event("BUY_BOX_CHANGED", listing.sku, payload)
 
 
-def _winner_key(state: WalmartMockState, listing: MockListing) -> tuple[str, Decimal] | None:
+WinnerKey = tuple[str, Decimal] | tuple[()]
+
+
+def _winner_key(state: WalmartMockState, listing: MockListing) -> WinnerKey:
     offers = book(state, listing)
-    return (offers[0].seller_name, offers[0].landed) if offers else None
+    return (offers[0].seller_name, offers[0].landed) if offers else ()
 
 
-def competitors_move(state: WalmartMockState, listing: MockListing) -> list[Event]:
-    """Competitors react to our price; BUY_BOX_CHANGED if the winner or winning price moved."""
-    before = _winner_key(state, listing)
+def competitors_move(
+    state: WalmartMockState, listing: MockListing, before: WinnerKey | None = None
+) -> list[Event]:
+    """Competitors react to our price; BUY_BOX_CHANGED if the winner or winning price moved.
+
+    ``before`` is the Buy Box before our own change (default: as it stands now).
+    """
+    if before is None:
+        before = _winner_key(state, listing)
     offers = state.market.competitors.get(listing.sku, [])
     state.market.competitors[listing.sku] = react(offers, listing.price, state.rng)
     if _winner_key(state, listing) == before:
@@ -183,6 +192,7 @@ def apply_price(
     if state.faults.write_dropped():
         state.dropped[f"{listing.sku}|price|{price}"] += 1
         return []
+    before = _winner_key(state, listing)
     meta.price_stamp = stamp
     listing.price = price
     state.applied[f"{listing.sku}|price|{price}"] += 1
@@ -199,7 +209,7 @@ def apply_price(
         meta.unpublished_at = None
         events.append(_status_event(state, listing))
     if state.buy_box_on_writes:
-        events.extend(competitors_move(state, listing))
+        events.extend(competitors_move(state, listing, before))
     return events
 
 
