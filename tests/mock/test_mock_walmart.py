@@ -740,3 +740,17 @@ async def test_price_write_moves_competitors_and_pushes_buy_box_changed(mock: Mo
         offer["winningOffer"]["sellerOfferPrice"] + offer["winningOffer"]["sellerShippingPrice"]
     )
     assert landed <= 12.0
+
+
+async def test_unreadable_feed_file_can_end_in_error_status(mock: Mock) -> None:
+    mock.state.bad_feed_file_as_error_status = True
+    submitted = await mock.feed("price", {"Prices": []})
+    assert submitted.status_code == 200
+    feed_id = submitted.json()["feedId"]
+    mock.clock.advance(10)
+    done = await mock.http.get(f"/v3/feeds/{feed_id}", headers=mock.headers())
+    body = done.json()
+    _valid(spec_validator("feeds.json", "PartnerFeedResponse"), body)
+    assert body["feedStatus"] == "ERROR"
+    assert body["itemsReceived"] == 0
+    assert body["ingestionErrors"]["ingestionError"][0]["type"] == "DATA_ERROR"

@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from connectors.mock.walmart.const import (
+    ERR_INVALID_DATA,
     FEED_CATEGORIES,
     FEED_CONTENT_CODE,
     FEED_NOT_FOUND_CODE,
@@ -65,10 +66,18 @@ async def submit_feed(request: web.Request, state: WalmartMockState) -> web.Resp
     node = request.query.get("shipNode")
     if node is not None and node != state.ship_node:
         raise invalid(FEED_CONTENT_CODE, f"Ship node {node} is not yours.", "shipNode")
-    items = parse_feed(feed_type, await _feed_file(request, state))
+    raw = await _feed_file(request, state)
+    error: str | None = None
+    try:
+        items = parse_feed(feed_type, raw)
+    except WireError as exc:
+        if not state.bad_feed_file_as_error_status or exc.status != 400:
+            raise
+        items, error = [], exc.description
     feed_id = state.new_feed_id()
     mono = state.clock.monotonic()
     feed = Feed(feed_id, feed_type, state.clock.now(), mono, items, ship_node=node)
+    feed.error = error
     feed.modified = feed.created
     state.feeds[feed_id] = feed
     return json_answer({"feedId": feed_id, "additionalAttributes": None, "errors": None})
@@ -76,7 +85,7 @@ async def submit_feed(request: web.Request, state: WalmartMockState) -> web.Resp
 
 def _counts(feed: Feed) -> dict[str, int]:
     received = len(feed.items)
-    if feed.status != "PROCESSED":
+    if feed.status not in ("PROCESSED", "ERROR"):
         return {
             "itemsReceived": received,
             "itemsSucceeded": 0,
@@ -151,8 +160,11 @@ async def feed_status(request: web.Request, state: WalmartMockState) -> web.Resp
         "offset": offset,
         "limit": limit,
     }
+    if feed.status == "ERROR" and feed.error:
+        error = {"type": "DATA_ERROR", "code": ERR_INVALID_DATA, "description": feed.error}
+        body["ingestionErrors"] = {"ingestionError": [error]}
     if request.query.get("includeDetails", "false").lower() == "true":
-        if feed.status == "PROCESSED":
+        if feed.status in ("PROCESSED", "ERROR"):
             entries = feed.results[offset : offset + limit]
         else:
             entries = [

@@ -169,5 +169,9 @@ def advance_feeds(app: web.Application) -> None:
             feed.status = "INPROGRESS"
             feed.modified = state.at(feed.created_mono + half)
         if now - feed.created_mono >= state.feed_processing_s:
+            if feed.error is not None:
+                feed.status = "ERROR"
+                feed.modified = state.at(feed.created_mono + state.feed_processing_s)
+                continue
             events.extend(process_feed(state, feed))
     dispatch(app, events)

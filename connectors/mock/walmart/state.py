@@ -59,6 +59,7 @@ class Feed:
     items: list[Any]  # the feed's item array, as parsed (validated one by one at processing)
     ship_node: str | None = None
     status: str = "RECEIVED"
+    error: str | None = None  # a file Walmart took but cannot read: the feed ends in ERROR
     modified: datetime | None = None
     results: list[dict[str, Any]] = field(default_factory=list)  # itemIngestionStatus entries
 
@@ -110,6 +111,9 @@ class WalmartMockState:
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     error_envelope: str = "errors"  # "errors" | "errors.error" | "error" (see wire.error_body)
     accept_json_feed_body: bool = False  # spec: feeds are multipart/form-data part "file" only
+    # A feed file that is not JSON or lacks the envelope: a 400 at submission (default), or
+    # accepted and ending in feedStatus ERROR with feed-level ingestionErrors (True).
+    bad_feed_file_as_error_status: bool = False
     # Reasonable-price band around each item's reference price (guide §2.8: formula unpublished).
     reasonable_low: Decimal = Decimal("0.5")
     reasonable_high: Decimal = Decimal("2.0")
