@@ -22,8 +22,10 @@ from jsonschema import Draft7Validator
 
 from connectors.base import Fulfillment
 from connectors.mock.market import MockListing, MockMarket, make_competitors
-from connectors.mock.walmart import WalmartMockState, start
+from connectors.mock.walmart import WalmartMockState, make_app, start
+from connectors.mock.walmart.app import tick
 from connectors.mock.walmart.events import EVENT_SCHEMAS
+from connectors.mock.walmart.keys import RUNTIME_KEY
 from connectors.mock.walmart.wire import spec_validator
 from connectors.ratelimit import RateLimit
 from daemon.clock import ManualClock
@@ -754,3 +756,26 @@ async def test_unreadable_feed_file_can_end_in_error_status(mock: Mock) -> None:
     assert body["feedStatus"] == "ERROR"
     assert body["itemsReceived"] == 0
     assert body["ingestionErrors"]["ingestionError"][0]["type"] == "DATA_ERROR"
+
+
+async def test_ticker_moves_competitors_and_pushes_on_the_interval(
+    clock: ManualClock, hook: Hook
+) -> None:
+    state = WalmartMockState(
+        market=_market(), clock=clock, webhook_url=hook.url, notify_interval_s=30
+    )
+    app = make_app(state)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        start_at = clock.monotonic()
+        assert tick(app, start_at) == start_at  # not due yet
+        clock.advance(30)
+        assert tick(app, start_at) == clock.monotonic()
+        await app[RUNTIME_KEY].settle()
+        [sent] = state.events
+        assert sent.event_type == "BUY_BOX_CHANGED"
+        assert sent.status == 200
+        _valid(Draft7Validator(EVENT_SCHEMAS["BUY_BOX_CHANGED"]), json.loads(sent.body))
+    finally:
+        await runner.cleanup()
