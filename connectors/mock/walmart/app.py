@@ -1,0 +1,98 @@
+"""The mock Walmart Marketplace (US) application: token, price, inventory, feeds, items,
+insights, notifications, and the ``/_mock`` control routes.
+
+``make_app(state)`` builds the aiohttp application; ``start(state)`` serves it on loopback for
+tests and the demo and returns the runner (clean it up) and the base URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from connectors.mock.walmart import catalog, control, endpoints, feeds, subscriptions
+from connectors.mock.walmart.events import dispatch
+from connectors.mock.walmart.gate import token, token_detail
+from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY, Runtime
+from connectors.mock.walmart.offers import buy_box_changed, competitors_move
+from connectors.mock.walmart.processing import advance_feeds
+from connectors.mock.walmart.state import WalmartMockState
+
+log = structlog.get_logger(__name__)
+
+TICK_S = 0.25  # how often (real time) the background ticker looks at feeds and notifications
+
+
+def tick(app: web.Application, last_push: float) -> float:
+    """One ticker step: advance feeds; move competitors + BUY_BOX_CHANGED when due.
+
+    Returns the monotonic time of the last periodic push.
+    """
+    state = app[STATE_KEY]
+    advance_feeds(app)
+    interval = state.notify_interval_s
+    now = state.clock.monotonic()
+    if interval is None or now - last_push < interval or not state.market.listings:
+        return last_push
+    listing = state.rng.choice(list(state.market.listings.values()))
+    events = competitors_move(state, listing)
+    if not events:
+        event = buy_box_changed(state, listing)
+        events = [event] if event is not None else []
+    dispatch(app, events)
+    return now
+
+
+async def _ticker(app: web.Application) -> None:
+    last_push = app[STATE_KEY].clock.monotonic()
+    while True:
+        await asyncio.sleep(TICK_S)
+        last_push = tick(app, last_push)
+
+
+async def _background(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[RUNTIME_KEY]
+    async with aiohttp.ClientSession() as session:
+        runtime.session = session
+        task = asyncio.create_task(_ticker(app), name="walmart-mock-ticker")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.settle()
+        runtime.session = None
+
+
+def make_app(state: WalmartMockState) -> web.Application:
+    """The aiohttp application serving ``state``."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)  # feed files can be large
+    app[STATE_KEY] = state
+    app[RUNTIME_KEY] = Runtime()
+    app.router.add_post("/v3/token", token)
+    app.router.add_get("/v3/token/detail", token_detail)
+    endpoints.add_routes(app)
+    feeds.add_routes(app)
+    catalog.add_routes(app)
+    subscriptions.add_routes(app)
+    control.add_routes(app)
+    app.cleanup_ctx.append(_background)
+    return app
+
+
+async def start(
+    state: WalmartMockState, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, str]:
+    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
+    runner = web.AppRunner(make_app(state), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    base_url = f"http://{host}:{bound}"
+    log.info("walmart_mock.started", base_url=base_url, listings=len(state.market.listings))
+    return runner, base_url

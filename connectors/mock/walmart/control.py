@@ -1,0 +1,145 @@
+"""Control routes for tests and the demo, under ``/_mock/`` (no Walmart auth, never on Walmart)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from connectors.mock.market import MockListing
+from connectors.mock.walmart.events import dispatch
+from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
+from connectors.mock.walmart.offers import (
+    buy_box_changed,
+    competitors_move,
+    is_live,
+    place_order,
+)
+from connectors.mock.walmart.state import WalmartMockState
+
+
+def _bad(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _listing_view(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
+    meta = state.meta_of(listing)
+    return {
+        "sku": listing.sku,
+        "itemId": meta.item_id,
+        "price": f"{listing.price:.2f}",
+        "currency": listing.currency,
+        "quantity": listing.quantity,
+        "fulfillment": listing.fulfillment.value,
+        "publishedStatus": meta.published_status,
+        "unpublishedReasons": list(meta.reasons),
+        "referencePrice": f"{meta.reference_price:.2f}",
+        "competitors": [
+            {"seller_id": c.seller_id, "price": f"{c.price:.2f}", "shipping": f"{c.shipping:.2f}"}
+            for c in state.market.competitors.get(listing.sku, [])
+        ],
+    }
+
+
+async def get_state(request: web.Request) -> web.Response:
+    """``GET /_mock/state``: offers, counters, 429s, applied writes, feeds, pushed events."""
+    state = request.app[STATE_KEY]
+    body = {
+        "partnerId": state.partner_id,
+        "listings": [_listing_view(state, item) for item in state.market.listings.values()],
+        "calls": dict(state.calls),
+        "throttled": dict(state.throttled),
+        "applied": dict(state.applied),
+        "dropped": dict(state.dropped),
+        "feeds": {fid: feed.status for fid, feed in state.feeds.items()},
+        "subscriptions": len(state.subscriptions),
+        "events": [
+            {"type": e.event_type, "id": e.event_id, "sku": e.sku, "status": e.status}
+            for e in state.events
+        ],
+    }
+    return web.json_response(body)
+
+
+async def set_faults(request: web.Request) -> web.Response:
+    """``POST /_mock/faults``: update the fault plan (unknown keys are a 400)."""
+    body = await _json_object(request)
+    if body is None:
+        return _bad("expected a JSON object")
+    try:
+        request.app[STATE_KEY].faults.update(body)
+    except (KeyError, TypeError, ValueError) as exc:
+        return _bad(f"bad fault setting: {exc}")
+    return web.json_response({"ok": True})
+
+
+async def fire(request: web.Request) -> web.Response:
+    """``POST /_mock/notify {sku, type?}``: competitors move; BUY_BOX_CHANGED is pushed."""
+    state = request.app[STATE_KEY]
+    body = await _json_object(request)
+    if body is None:
+        return _bad("expected a JSON object")
+    if body.get("type", "BUY_BOX_CHANGED") != "BUY_BOX_CHANGED":
+        return _bad("type must be BUY_BOX_CHANGED (status events follow price writes)")
+    listing = state.listing(str(body.get("sku", "")))
+    if listing is None:
+        return _bad("no such listing", 404)
+    competitors_move(state, listing)
+    event = buy_box_changed(state, listing)
+    if event is not None:
+        dispatch(request.app, [event])
+    await request.app[RUNTIME_KEY].settle()
+    return web.json_response({"sent": event is not None})
+
+
+async def order(request: web.Request) -> web.Response:
+    """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock drops; PO_CREATED."""
+    state = request.app[STATE_KEY]
+    body = await _json_object(request)
+    if body is None:
+        return _bad("expected a JSON object")
+    listing = state.listing(str(body.get("sku", "")))
+    quantity = body.get("quantity", 1)
+    if listing is None:
+        return _bad("no such listing", 404)
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        return _bad("quantity must be a positive integer")
+    if not is_live(state, listing) or listing.quantity < quantity:
+        return _bad("not enough buyable stock", 409)
+    event = place_order(state, listing, quantity)
+    dispatch(request.app, [event])
+    await request.app[RUNTIME_KEY].settle()
+    po = event.payload["purchaseOrderId"]
+    return web.json_response(
+        {"sku": listing.sku, "quantity": listing.quantity, "purchaseOrderId": po}
+    )
+
+
+async def expire_tokens(request: web.Request) -> web.Response:
+    """``POST /_mock/tokens/expire``: every issued access token is now expired."""
+    request.app[STATE_KEY].expire_tokens()
+    return web.json_response({"ok": True})
+
+
+async def settle(request: web.Request) -> web.Response:
+    """``POST /_mock/settle``: wait until every pending webhook delivery has finished."""
+    await request.app[RUNTIME_KEY].settle()
+    return web.json_response({"ok": True})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the ``/_mock`` control routes."""
+    app.router.add_get("/_mock/state", get_state)
+    app.router.add_post("/_mock/faults", set_faults)
+    app.router.add_post("/_mock/notify", fire)
+    app.router.add_post("/_mock/orders", order)
+    app.router.add_post("/_mock/tokens/expire", expire_tokens)
+    app.router.add_post("/_mock/settle", settle)

@@ -1,0 +1,289 @@
+"""Webhook events Walmart pushes, their payloads, and the authenticated delivery.
+
+Envelope (guide §2.4/§2.5): ``{"source": {"eventType", "eventTime", "eventId"}, "payload": {...}}``.
+notifications.json describes only the subscription API, not payloads: ``EVENT_SCHEMAS`` are the
+payload shapes of the guide written as JSON Schema, and tests hold every pushed body to them.
+
+Auth per subscription ``authDetails.authMethod``:
+* ``HMAC`` (``state.hmac_scheme == "timestamped"``, default): ``WM_SEC.TIMESTAMP`` = epoch ms,
+  ``WM_SEC.SIGNATURE`` = base64(HMAC-SHA256(clientSecret, "POST\\n" + path?query + "\\n" +
+  timestamp + "\\n" + hex(SHA-256(body)))), ``WM_SEC.KEY_ID`` = clientId when one is given.
+  ``"body"``: ``<authHeaderName>`` = hex HMAC-SHA256(clientSecret, body) (the older wording).
+* ``BASIC_AUTH``: ``<authHeaderName>: Basic base64(userName:password)``.
+* ``OAUTH``: POST ``grant_type=client_credentials`` to ``authUrl`` with ``<authHeaderName>: Basic
+  base64(clientId:clientSecret)``, then ``<authHeaderName>: Bearer <access_token>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+from yarl import URL
+
+from connectors.mock.walmart.const import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
+from connectors.mock.walmart.state import SentEvent, Subscription, WalmartMockState
+from connectors.mock.walmart.wire import epoch_ms
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event to push: its type, the SKU it is about, and its payload."""
+
+    event_type: str
+    sku: str
+    payload: dict[str, Any]
+
+
+def iso(moment: datetime) -> str:
+    """Walmart event time: UTC ISO-8601 with milliseconds and ``Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def envelope(state: WalmartMockState, event: Event) -> dict[str, Any]:
+    """The pushed document: ``source`` (type, time, id) and ``payload``."""
+    return {
+        "source": {
+            "eventType": event.event_type,
+            "eventTime": iso(state.clock.now()),
+            "eventId": str(uuid.UUID(int=state.rng.getrandbits(128))),
+        },
+        "payload": event.payload,
+    }
+
+
+def timestamped_signature(secret: str, url: str, timestamp: str, body: bytes) -> str:
+    """base64 HMAC-SHA256 over ``POST\\n<path?query>\\n<timestamp>\\n<hex sha256(body)>``."""
+    target = URL(url)
+    path = target.raw_path + (f"?{target.raw_query_string}" if target.raw_query_string else "")
+    message = f"POST\n{path}\n{timestamp}\n{hashlib.sha256(body).hexdigest()}"
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def body_signature(secret: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of the body (the ``"body"`` HMAC scheme)."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+async def _oauth_token(session: aiohttp.ClientSession, auth: dict[str, str]) -> str | None:
+    header = auth.get("authHeaderName") or "Authorization"
+    headers = {
+        header: _basic(auth.get("clientId", ""), auth.get("clientSecret", "")),
+        "Accept": "application/json; charset=UTF-8",
+        "Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
+    }
+    data = "grant_type=client_credentials"
+    async with session.post(auth.get("authUrl", ""), data=data, headers=headers) as response:
+        if response.status != 200:
+            return None
+        body = await response.json(content_type=None)
+    token = body.get("access_token") if isinstance(body, dict) else None
+    return str(token) if token and "expires_in" in body else None
+
+
+async def auth_headers(
+    state: WalmartMockState, session: aiohttp.ClientSession, sub: Subscription, body: bytes
+) -> dict[str, str]:
+    """The headers a delivery to ``sub`` carries (custom headers, then its auth method)."""
+    headers = {"Content-Type": "application/json"}
+    headers.update(sub.headers)
+    auth = sub.auth
+    method = auth.get("authMethod", "")
+    if method == "BASIC_AUTH":
+        name = auth.get("authHeaderName") or "Authorization"
+        headers[name] = _basic(auth.get("userName", ""), auth.get("password", ""))
+    elif method == "HMAC":
+        secret = auth.get("clientSecret", "")
+        if state.hmac_scheme == "body":
+            headers[auth.get("authHeaderName") or SIGNATURE_HEADER] = body_signature(secret, body)
+        else:
+            stamp = str(epoch_ms(state.clock.now().timestamp()))
+            headers[TIMESTAMP_HEADER] = stamp
+            headers[SIGNATURE_HEADER] = timestamped_signature(secret, sub.event_url, stamp, body)
+            if auth.get("clientId"):
+                headers[KEY_ID_HEADER] = auth["clientId"]
+    elif method == "OAUTH":
+        token = await _oauth_token(session, auth)
+        if token is not None:
+            headers[auth.get("authHeaderName") or "Authorization"] = f"Bearer {token}"
+    return headers
+
+
+async def deliver(
+    state: WalmartMockState,
+    session: aiohttp.ClientSession,
+    sub: Subscription,
+    event: Event,
+    document: dict[str, Any],
+) -> SentEvent:
+    """POST one event to ``sub`` (up to ``webhook_attempts`` times until a 2xx); record it."""
+    body = json.dumps(document).encode()
+    status: int | None = None
+    headers: dict[str, str] = {}
+    attempts = 0
+    timeout = aiohttp.ClientTimeout(total=state.webhook_timeout_s)
+    while attempts < max(1, state.webhook_attempts):
+        if attempts:
+            await state.sleep(state.webhook_retry_s)
+        attempts += 1
+        try:
+            headers = await auth_headers(state, session, sub, body)
+            async with session.post(
+                sub.event_url, data=body, headers=headers, timeout=timeout
+            ) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status = None
+            log.warning(
+                "walmart_mock.push_failed", event=event.event_type, error=type(exc).__name__
+            )
+        if status is not None and 200 <= status < 300:
+            break
+    eid = str(document["source"]["eventId"])
+    sent = SentEvent(
+        event.event_type, eid, event.sku, sub.event_url, status, attempts, body, headers
+    )
+    state.events.append(sent)
+    return sent
+
+
+def dispatch(app: web.Application, events: list[Event]) -> None:
+    """Push each event to every ACTIVE subscription of its type, in the background."""
+    state = app[STATE_KEY]
+    runtime = app[RUNTIME_KEY]
+    for event in events:
+        subs = [
+            sub
+            for sub in state.subscriptions.values()
+            if sub.event_type == event.event_type and sub.status == "ACTIVE"
+        ]
+        if not subs or runtime.session is None:
+            continue
+        document = envelope(state, event)  # one eventId per event, shared by its deliveries
+        for sub in subs:
+            runtime.spawn(deliver(state, runtime.session, sub, event, document))
+
+
+_NUMBER = {"type": "number"}
+_STRING = {"type": "string"}
+_OFFER = {
+    "type": "object",
+    "required": ["sellerName", "sellerOfferPrice", "sellerShippingPrice"],
+    "properties": {
+        "partnerId": _STRING,
+        "sellerName": _STRING,
+        "sellerOfferPrice": _NUMBER,
+        "sellerShippingSpeed": _STRING,
+        "sellerShippingPrice": _NUMBER,
+        "proSellerBadge": {"type": "boolean"},
+        "isWFS": {"type": "boolean"},
+    },
+}
+_SOURCE = {
+    "type": "object",
+    "required": ["eventType", "eventTime", "eventId"],
+    "properties": {"eventType": _STRING, "eventTime": _STRING, "eventId": _STRING},
+}
+
+
+def _envelope_schema(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "type": "object",
+        "required": ["source", "payload"],
+        "properties": {"source": _SOURCE, "payload": payload},
+    }
+
+
+# Payload shapes from guide §2.4 (BUY_BOX_CHANGED) and §2.5 (OFFER_UNPUBLISHED); the published
+# and order payloads mirror them and the Orders API order (shapes unconfirmed).
+EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "BUY_BOX_CHANGED": _envelope_schema(
+        {
+            "type": "object",
+            "required": ["partnerId", "itemInfo", "offer"],
+            "properties": {
+                "partnerId": _STRING,
+                "itemInfo": {
+                    "type": "object",
+                    "required": ["itemId", "sku", "totalNumberOfOffers"],
+                    "properties": {
+                        "itemId": _STRING,
+                        "itemName": _STRING,
+                        "sku": _STRING,
+                        "itemCondition": _STRING,
+                        "totalNumberOfOffers": {"type": "integer"},
+                    },
+                },
+                "offer": {
+                    "type": "object",
+                    "required": ["currentOffer", "winningOffer", "offers", "priceDifference"],
+                    "properties": {
+                        "currentOffer": _OFFER,
+                        "winningOffer": _OFFER,
+                        "offers": {"type": "array", "maxItems": 5, "items": _OFFER},
+                        "priceDifference": _NUMBER,
+                    },
+                },
+            },
+        }
+    ),
+    "OFFER_UNPUBLISHED": _envelope_schema(
+        {
+            "type": "object",
+            "required": ["partnerId", "sku", "publishStatus", "lifecycleStatus"],
+            "properties": {
+                "partnerId": _STRING,
+                "sku": _STRING,
+                "itemId": _STRING,
+                "publishStatus": {"const": "UNPUBLISHED"},
+                "lifecycleStatus": _STRING,
+                "statusChangeReasons": {"type": "object", "additionalProperties": _STRING},
+                "sellerOfferPrice": _NUMBER,
+                "sellerShippingPrice": _NUMBER,
+                "referencePrice": _NUMBER,
+                "referencePriceURL": _STRING,
+                "totalNumberOfOffers": {"type": "integer"},
+            },
+        }
+    ),
+    "OFFER_PUBLISHED": _envelope_schema(
+        {
+            "type": "object",
+            "required": ["partnerId", "sku", "publishStatus", "lifecycleStatus"],
+            "properties": {"publishStatus": {"const": "PUBLISHED"}},
+        }
+    ),
+    "PO_CREATED": _envelope_schema(
+        {
+            "type": "object",
+            "required": ["purchaseOrderId", "customerOrderId", "orderDate", "orderLines"],
+            "properties": {
+                "purchaseOrderId": _STRING,
+                "orderDate": {"type": "integer"},
+                "orderLines": {
+                    "type": "object",
+                    "required": ["orderLine"],
+                    "properties": {"orderLine": {"type": "array", "minItems": 1}},
+                },
+            },
+        }
+    ),
+}

@@ -1,0 +1,268 @@
+"""Offer rules: price and quantity writes, the reasonable-price rule, the Buy Box, events.
+
+Shared by the single-SKU endpoints and feed processing. Every function returns the events the
+change causes; callers push them with ``events.dispatch``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from connectors.base import Fulfillment
+from connectors.mock.market import MockListing, react
+from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
+from connectors.mock.walmart.events import Event
+from connectors.mock.walmart.state import WalmartMockState
+from connectors.mock.walmart.wire import epoch_ms, number
+
+REASON_TEXT = {
+    REASONABLE_PRICE: "Your item is unpublished because its price is not reasonable compared "
+    "to the reference price.",
+}
+
+
+@dataclass(frozen=True)
+class BookOffer:
+    """One offer on the item page."""
+
+    partner_id: str
+    seller_name: str
+    price: Decimal
+    shipping: Decimal
+    wfs: bool
+    ours: bool
+
+    @property
+    def landed(self) -> Decimal:
+        """Price plus shipping (Walmart ranks offers by landed price)."""
+        return self.price + self.shipping
+
+    def wire(self) -> dict[str, Any]:
+        """The offer as the BUY_BOX_CHANGED payload shows it."""
+        return {
+            "partnerId": self.partner_id,
+            "sellerName": self.seller_name,
+            "sellerOfferPrice": number(self.price),
+            "sellerShippingSpeed": "2-day" if self.wfs else "3-day",
+            "sellerShippingPrice": number(self.shipping),
+            "proSellerBadge": self.wfs,
+            "isWFS": self.wfs,
+        }
+
+
+def _partner_id(seller: str) -> str:
+    # Competitors get stable 11-digit partner ids (Python's str hash is salted per process).
+    return "1000" + str(int(hashlib.sha256(seller.encode()).hexdigest()[:12], 16) % 10**7).zfill(7)
+
+
+def is_live(state: WalmartMockState, listing: MockListing) -> bool:
+    """Our offer competes only while published and (seller-fulfilled) in stock."""
+    meta = state.meta_of(listing)
+    in_stock = listing.quantity > 0 or listing.fulfillment is Fulfillment.MARKETPLACE
+    return meta.published_status == PUBLISHED and in_stock
+
+
+def book(state: WalmartMockState, listing: MockListing) -> list[BookOffer]:
+    """All offers by landed price (ours only while live); ties go to the competitor."""
+    offers = [
+        BookOffer(
+            _partner_id(c.seller_id),
+            c.seller_id,
+            c.price,
+            c.shipping,
+            c.fulfillment == "fba",  # the market's "fba" stands for marketplace-fulfilled
+            False,
+        )
+        for c in state.market.competitors.get(listing.sku, [])
+    ]
+    if is_live(state, listing):
+        wfs = listing.fulfillment is Fulfillment.MARKETPLACE
+        ours = BookOffer(
+            state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
+        )
+        offers.append(ours)
+    return sorted(offers, key=lambda offer: (offer.landed, offer.ours))
+
+
+def _own_offer(state: WalmartMockState, listing: MockListing) -> BookOffer:
+    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
+    return BookOffer(
+        state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
+    )
+
+
+def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | None:
+    """The BUY_BOX_CHANGED event for the item's current book (None without any offer)."""
+    offers = book(state, listing)
+    if not offers:
+        return None
+    winner = offers[0]
+    meta = state.meta_of(listing)
+    current = _own_offer(state, listing)
+    payload = {
+        "partnerId": state.partner_id,
+        "itemInfo": {
+            "itemId": meta.item_id,
+            "itemName": meta.product_name,
+            "category": "Home",
+            "productType": meta.product_type,
+            "brand": "Mock",
+            "sku": listing.sku,
+            "itemCondition": "New",
+            "totalNumberOfOffers": len(offers),
+        },
+        "offer": {
+            "currentOffer": current.wire(),
+            "winningOffer": winner.wire(),
+            "offers": [offer.wire() for offer in offers[:5]],
+            "priceDifference": number(current.landed - winner.landed),
+        },
+    }
+    return Event("BUY_BOX_CHANGED", listing.sku, payload)
+
+
+WinnerKey = tuple[str, Decimal] | tuple[()]
+
+
+def _winner_key(state: WalmartMockState, listing: MockListing) -> WinnerKey:
+    offers = book(state, listing)
+    return (offers[0].seller_name, offers[0].landed) if offers else ()
+
+
+def competitors_move(
+    state: WalmartMockState, listing: MockListing, before: WinnerKey | None = None
+) -> list[Event]:
+    """Competitors react to our price; BUY_BOX_CHANGED if the winner or winning price moved.
+
+    ``before`` is the Buy Box before our own change (default: as it stands now).
+    """
+    if before is None:
+        before = _winner_key(state, listing)
+    offers = state.market.competitors.get(listing.sku, [])
+    state.market.competitors[listing.sku] = react(offers, listing.price, state.rng)
+    if _winner_key(state, listing) == before:
+        return []
+    event = buy_box_changed(state, listing)
+    return [event] if event is not None else []
+
+
+def reasonable(state: WalmartMockState, listing: MockListing, price: Decimal) -> bool:
+    """Whether ``price`` is inside the band around the item's reference price."""
+    reference = state.meta_of(listing).reference_price
+    return reference * state.reasonable_low <= price <= reference * state.reasonable_high
+
+
+def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
+    meta = state.meta_of(listing)
+    payload: dict[str, Any] = {
+        "partnerId": state.partner_id,
+        "sku": listing.sku,
+        "itemId": meta.item_id,
+        "publishStatus": meta.published_status,
+        "lifecycleStatus": meta.lifecycle_status,
+        "statusChangeReasons": {reason: REASON_TEXT.get(reason, reason) for reason in meta.reasons},
+    }
+    if meta.published_status == UNPUBLISHED and REASONABLE_PRICE in meta.reasons:
+        payload.update(
+            {
+                "itemName": meta.product_name,
+                "category": "Home",
+                "totalNumberOfOffers": len(state.market.competitors.get(listing.sku, [])) + 1,
+                "sellerOfferPrice": number(listing.price),
+                "sellerShippingPrice": number(state.own_shipping),
+                "referencePrice": number(meta.reference_price),
+                "referencePriceURL": f"https://www.walmart.com/ip/{meta.item_id}",
+            }
+        )
+        return Event("OFFER_UNPUBLISHED", listing.sku, payload)
+    return Event("OFFER_PUBLISHED", listing.sku, payload)
+
+
+def apply_price(
+    state: WalmartMockState, listing: MockListing, price: Decimal, stamp: float
+) -> list[Event]:
+    """Apply a price created at monotonic ``stamp`` (older than the one in force: ignored)."""
+    meta = state.meta_of(listing)
+    if stamp < meta.price_stamp:
+        return []  # price.json: the update with the latest creation timestamp wins
+    if state.faults.write_dropped():
+        state.dropped[f"{listing.sku}|price|{price}"] += 1
+        return []
+    before = _winner_key(state, listing)
+    meta.price_stamp = stamp
+    listing.price = price
+    state.applied[f"{listing.sku}|price|{price}"] += 1
+    events: list[Event] = []
+    fair = reasonable(state, listing, price)
+    if not fair and meta.published_status == PUBLISHED:
+        meta.published_status = UNPUBLISHED
+        meta.reasons = [REASONABLE_PRICE]
+        meta.unpublished_at = state.clock.now()
+        events.append(_status_event(state, listing))
+    elif fair and meta.published_status == UNPUBLISHED and meta.reasons == [REASONABLE_PRICE]:
+        meta.published_status = PUBLISHED
+        meta.reasons = []
+        meta.unpublished_at = None
+        events.append(_status_event(state, listing))
+    if state.buy_box_on_writes:
+        events.extend(competitors_move(state, listing, before))
+    return events
+
+
+def apply_quantity(state: WalmartMockState, listing: MockListing, quantity: int) -> bool:
+    """Set seller-node stock; False when the drop fault swallowed the write."""
+    if state.faults.write_dropped():
+        state.dropped[f"{listing.sku}|quantity|{quantity}"] += 1
+        return False
+    listing.quantity = quantity
+    state.applied[f"{listing.sku}|quantity|{quantity}"] += 1
+    return True
+
+
+def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
+    """A shopper buys ``quantity`` units: stock goes down; the PO_CREATED event."""
+    listing.quantity -= quantity
+    state.orders += 1
+    now = state.clock.now()
+    ms = epoch_ms(now.timestamp())
+    po = f"{1800000000000 + state.orders}"
+    line = {
+        "lineNumber": "1",
+        "item": {"productName": state.meta_of(listing).product_name, "sku": listing.sku},
+        "charges": {
+            "charge": [
+                {
+                    "chargeType": "PRODUCT",
+                    "chargeName": "ItemPrice",
+                    "chargeAmount": {"currency": listing.currency, "amount": number(listing.price)},
+                }
+            ]
+        },
+        "orderLineQuantity": {"unitOfMeasurement": "EACH", "amount": str(quantity)},
+        "statusDate": ms,
+        "orderLineStatuses": {
+            "orderLineStatus": [
+                {
+                    "status": "Created",
+                    "statusQuantity": {"unitOfMeasurement": "EACH", "amount": str(quantity)},
+                }
+            ]
+        },
+    }
+    payload = {
+        "purchaseOrderId": po,
+        "customerOrderId": str(uuid.UUID(int=state.rng.getrandbits(128)).int)[:13],
+        "orderDate": ms,
+        "shippingInfo": {"methodCode": "Value", "estimatedShipDate": ms + 86_400_000},
+        "orderLines": {"orderLine": [line]},
+        "shipNode": {
+            "type": "WFSFulfilled"
+            if listing.fulfillment is Fulfillment.MARKETPLACE
+            else "SellerFulfilled"
+        },
+    }
+    return Event("PO_CREATED", listing.sku, payload)

@@ -1,0 +1,255 @@
+"""State of one mock Walmart seller account: the simulated market and what Walmart keeps on it."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import random
+import secrets
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Clock, Fulfillment
+from connectors.mock.faults import Faults
+from connectors.mock.market import MockListing, MockMarket, seed_market
+from connectors.mock.walmart.const import EVENT_TYPES, PUBLISHED, RATE_LIMITS
+from connectors.ratelimit import RateLimit, TokenBucket
+from daemon.clock import SystemClock
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def _stable_digits(seed: str, digits: int) -> str:
+    value = int(hashlib.sha256(seed.encode()).hexdigest()[:15], 16)
+    return str(10 ** (digits - 1) + value % (9 * 10 ** (digits - 1)))
+
+
+@dataclass
+class ItemMeta:
+    """What Walmart holds for an offer beyond price and quantity."""
+
+    item_id: str
+    wpid: str
+    gtin: str
+    product_name: str
+    reference_price: Decimal  # the "reasonable price" anchor of guide §2.8
+    product_type: str = "Mugs"
+    published_status: str = PUBLISHED
+    reasons: list[str] = field(default_factory=list)
+    lifecycle_status: str = "ACTIVE"
+    unpublished_at: datetime | None = None
+    price_stamp: float = float("-inf")  # creation time of the price update in force (monotonic)
+
+
+@dataclass
+class Feed:
+    """A submitted feed and its processing timeline (on the state's clock)."""
+
+    feed_id: str
+    feed_type: str
+    created: datetime
+    created_mono: float
+    items: list[Any]  # the feed's item array, as parsed (validated one by one at processing)
+    ship_node: str | None = None
+    status: str = "RECEIVED"
+    error: str | None = None  # a file Walmart took but cannot read: the feed ends in ERROR
+    modified: datetime | None = None
+    results: list[dict[str, Any]] = field(default_factory=list)  # itemIngestionStatus entries
+
+
+@dataclass
+class Subscription:
+    """One webhook subscription (notifications.json ``SubscriptionResponseDTORecord``)."""
+
+    subscription_id: str
+    event_type: str
+    event_version: str
+    resource_name: str
+    event_url: str
+    status: str = "ACTIVE"
+    auth: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SentEvent:
+    """One event pushed to a subscription's URL (for tests and ``/_mock/state``)."""
+
+    event_type: str
+    event_id: str
+    sku: str
+    url: str
+    status: int | None  # HTTP status of the last attempt; None if it never got an answer
+    attempts: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class WalmartMockState:
+    """Everything one mock Walmart server knows: credentials, offers, feeds, webhooks, faults."""
+
+    market: MockMarket = field(default_factory=MockMarket)
+    partner_id: str = "10001234567"
+    seller_name: str = "My Store"
+    client_id: str = "mock-walmart-client-id"
+    client_secret: str = "mock-walmart-client-secret"  # noqa: S105 - a mock's test secret
+    token_ttl_s: int = 900  # guide §2.1: 15 minutes
+    feed_processing_s: float = 300.0  # RECEIVED -> INPROGRESS at half, PROCESSED at the end
+    ship_node: str = "10000003527"  # the seller's one fulfillment node
+    faults: Faults = field(default_factory=Faults)
+    clock: Clock = field(default_factory=SystemClock)
+    sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults and webhook retries never block
+    enforce_rate_limits: bool = True
+    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
+    error_envelope: str = "errors"  # "errors" | "errors.error" | "error" (see wire.error_body)
+    accept_json_feed_body: bool = False  # spec: feeds are multipart/form-data part "file" only
+    # A feed file that is not JSON or lacks the envelope: a 400 at submission (default), or
+    # accepted and ending in feedStatus ERROR with feed-level ingestionErrors (True).
+    bad_feed_file_as_error_status: bool = False
+    # Reasonable-price band around each item's reference price (guide §2.8: formula unpublished).
+    reasonable_low: Decimal = Decimal("0.5")
+    reasonable_high: Decimal = Decimal("2.0")
+    own_shipping: Decimal = Decimal("0.00")
+    webhook_url: str | None = None  # when set, every event type is subscribed at start-up
+    webhook_auth: str = "HMAC"  # "HMAC" | "BASIC_AUTH" | "NONE" for those start-up subscriptions
+    webhook_secret: str = "mock-walmart-webhook-secret"  # noqa: S105 - HMAC clientSecret
+    webhook_user: str = "walmart"
+    webhook_password: str = "mock-webhook-password"  # noqa: S105
+    webhook_auth_header: str = "Authorization"  # BASIC_AUTH header (HMAC: see hmac_scheme)
+    hmac_scheme: str = "timestamped"  # or "body": <authHeaderName> = hex HMAC of the body
+    webhook_attempts: int = 3  # guide §2.5: "3 attempts total" (supplier docs)
+    webhook_retry_s: float = 5.0
+    webhook_timeout_s: float = 10.0
+    notify_interval_s: float | None = None  # competitors move + BUY_BOX_CHANGED periodically
+    buy_box_on_writes: bool = True  # a price change makes competitors react (maybe BUY_BOX_CHANGED)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    items: dict[str, ItemMeta] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
+    feeds: dict[str, Feed] = field(default_factory=dict)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per API
+    applied: Counter[str] = field(default_factory=Counter)  # applied writes, "sku|price|24.99"
+    dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)
+    events: list[SentEvent] = field(default_factory=list)
+    orders: int = 0
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for listing in self.market.listings.values():
+            self.meta_of(listing)
+        if self.webhook_url:
+            self.subscribe_all(self.webhook_url)
+
+    @classmethod
+    def from_catalog(
+        cls,
+        catalog: Path,
+        *,
+        channel: str = "walmart",
+        currency: str = "USD",
+        competitors: int = 4,
+        seed: int = 1,
+        **kwargs: Any,
+    ) -> WalmartMockState:
+        """Seed from a catalog CSV: ``id:<channel>`` (itemId), ``price:<channel>``, ``stock``.
+
+        ``fulfillment:<channel>`` = ``WFS`` marks a Walmart-fulfilled item (seller inventory
+        writes refused). The seeded price is each item's reference price.
+        """
+        rng = random.Random(f"{seed}:{channel}")
+        market = seed_market(
+            channel=channel, catalog=catalog, currency=currency, competitors=competitors, rng=rng
+        )
+        with catalog.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                listing = market.listings.get((row.get("sku") or "").strip())
+                if listing is None:
+                    continue
+                if (row.get("stock") or "").strip().isdigit():
+                    listing.quantity = int(row["stock"])
+                wfs = (row.get(f"fulfillment:{channel}") or "").strip().upper()
+                if wfs in ("WFS", "MARKETPLACE"):
+                    listing.fulfillment = Fulfillment.MARKETPLACE
+        state = cls(market=market, rng=rng, **kwargs)
+        with catalog.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                listing = market.listings.get((row.get("sku") or "").strip())
+                if listing is not None and row.get("title"):
+                    state.meta_of(listing).product_name = row["title"]
+        return state
+
+    def meta_of(self, listing: MockListing) -> ItemMeta:
+        """Walmart-side details of ``listing`` (created on first use, ids stable per SKU)."""
+        meta = self.items.get(listing.sku)
+        if meta is None:
+            given = listing.external_id
+            item_id = given if given.isdigit() else _stable_digits(f"item:{listing.sku}", 9)
+            wpid = hashlib.sha256(f"wpid:{listing.sku}".encode()).hexdigest()[:12].upper()
+            meta = ItemMeta(
+                item_id=item_id,
+                wpid=wpid,
+                gtin="00" + _stable_digits(f"gtin:{listing.sku}", 12),
+                product_name=listing.sku,
+                reference_price=listing.price,
+            )
+            self.items[listing.sku] = meta
+        return meta
+
+    def listing(self, sku: str) -> MockListing | None:
+        """The offer of ``sku``, if the seller has one."""
+        return self.market.listings.get(sku)
+
+    def bucket(self, api: str) -> TokenBucket:
+        """The server-side token bucket of one API for this seller."""
+        bucket = self._buckets.get(api)
+        if bucket is None:
+            bucket = TokenBucket(self.rate_limits[api], self.clock)
+            self._buckets[api] = bucket
+        return bucket
+
+    def issue_token(self) -> str:
+        """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
+        token = "eyJraWQiOi" + secrets.token_urlsafe(48)
+        self.tokens[token] = self.clock.monotonic() + self.token_ttl_s
+        return token
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired (tests of the refresh path)."""
+        past = self.clock.monotonic() - 1
+        for token in self.tokens:
+            self.tokens[token] = past
+
+    def new_feed_id(self) -> str:
+        """Feed ids look like Walmart's: 32 hex digits, ``@``, a short base64 tag."""
+        return f"{uuid.UUID(int=self.rng.getrandbits(128)).hex.upper()}@AVMBAgA"
+
+    def at(self, mono: float) -> datetime:
+        """The wall time of a monotonic reading (the state's clock drives both)."""
+        return self.clock.now() + timedelta(seconds=mono - self.clock.monotonic())
+
+    def subscribe_all(self, url: str) -> None:
+        """Subscribe ``url`` to every event type with the state's start-up auth settings."""
+        auth: dict[str, str] = {}
+        if self.webhook_auth == "HMAC":
+            auth = {"authMethod": "HMAC", "clientSecret": self.webhook_secret}
+        elif self.webhook_auth == "BASIC_AUTH":
+            auth = {
+                "authMethod": "BASIC_AUTH",
+                "userName": self.webhook_user,
+                "password": self.webhook_password,
+                "authHeaderName": self.webhook_auth_header,
+            }
+        for event_type, (resource, version, _) in EVENT_TYPES.items():
+            sub_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
+            self.subscriptions[sub_id] = Subscription(
+                sub_id, event_type, version, resource, url, "ACTIVE", dict(auth)
+            )
