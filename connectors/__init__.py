@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from connectors.amazon import AmazonChannel
 from connectors.base import Channel, ChannelDeps
+from connectors.ebay import EbayChannel
 from connectors.mock import MockChannel
 from connectors.shopify import ShopifyChannel
 
@@ -17,6 +18,7 @@ CHANNELS: Final[Mapping[str, ChannelFactory]] = {
     "mock": MockChannel,
     "amazon": AmazonChannel,
     "shopify": ShopifyChannel,
+    "ebay": EbayChannel,
 }
 
 __all__ = ["CHANNELS", "Channel", "ChannelDeps", "ChannelFactory"]

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.amazon.models import AmazonSettings
+from connectors.ebay.models import EbaySettings
 from connectors.mock.models import MockSettings
 from connectors.shopify.models import ShopifySettings
 from strategies.base import Duration
@@ -63,7 +64,7 @@ class ScheduleSettings(Strict):
 
 # One model per connector kind, each owned by its connector package.
 ChannelSettings = Annotated[
-    MockSettings | AmazonSettings | ShopifySettings, Field(discriminator="kind")
+    MockSettings | AmazonSettings | ShopifySettings | EbaySettings, Field(discriminator="kind")
 ]
 
 

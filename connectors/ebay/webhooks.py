@@ -1,0 +1,184 @@
+"""eBay Notification API deliveries (guide §3.5): the GET challenge, ECDSA signatures, parsing.
+
+* Challenge: when a destination is created or updated eBay sends ``GET <endpoint>?challenge_code=``
+  and expects ``{"challengeResponse": hex SHA-256(challengeCode + verificationToken + endpoint)}``
+  with the endpoint exactly as registered (``answer_challenge``).
+* Signature: ``X-EBAY-SIGNATURE`` is base64 of ``{"alg": "ecdsa", "kid", "signature": <base64
+  DER>, "digest": "SHA1"}``. The public key of ``kid`` comes from the Notification API
+  (``GET /commerce/notification/v1/public_key/{kid}``, application token). ``verify_webhook`` is
+  synchronous (the ``Channel`` protocol), so the key must already be cached: the server calls
+  the channel's ``async prepare_webhook(headers)`` first, which fetches and caches it (per
+  instance, ``public_key_ttl_s``); ``verify`` refuses a delivery whose key is not cached.
+* What is signed: eBay's SDK verifies over ``JSON.stringify(JSON.parse(body))`` - the compact
+  re-serialization with the original key order - so that is checked first, then the raw bytes.
+* Dedupe key ``notification.notificationId``; topic ``metadata.topic``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from connectors.base import ChannelEvent, OrderEvent, OrderLine, OrderStatus, WebhookDelivery
+from connectors.ebay.const import SIGNATURE_HEADER, TOPIC_ORDER_CONFIRMATION
+from daemon.errors import WebhookAuthError, WebhookError
+
+log = structlog.get_logger(__name__)
+
+
+def challenge_response(challenge_code: str, verification_token: str, endpoint: str) -> str:
+    """Hex SHA-256 of challengeCode + verificationToken + endpoint (eBay's validation)."""
+    joined = (challenge_code + verification_token + endpoint).encode("utf-8")
+    return hashlib.sha256(joined).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """The decoded ``X-EBAY-SIGNATURE`` header."""
+
+    kid: str
+    signature: bytes
+
+
+def signature_of(headers: Mapping[str, str]) -> Signature:
+    """Decode ``X-EBAY-SIGNATURE`` (raises ``WebhookAuthError`` if missing or malformed)."""
+    lower = {key.lower(): value for key, value in headers.items()}
+    raw = lower.get(SIGNATURE_HEADER.lower(), "").strip()
+    if not raw:
+        raise WebhookAuthError("missing signature")
+    try:
+        decoded = json.loads(base64.b64decode(raw, validate=True))
+        kid, alg, digest = decoded["kid"], decoded["alg"], decoded["digest"]
+        signature = base64.b64decode(decoded["signature"], validate=True)
+    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+        raise WebhookAuthError("malformed signature header") from err
+    if not isinstance(kid, str) or not kid:
+        raise WebhookAuthError("malformed signature header")
+    if str(alg).lower() != "ecdsa" or str(digest).upper() != "SHA1":
+        raise WebhookAuthError("unsupported signature algorithm")
+    return Signature(kid, signature)
+
+
+def load_key(pem: str) -> ec.EllipticCurvePublicKey:
+    """A Notification API ``key`` (PEM, with or without its BEGIN/END lines) as an EC key."""
+    text = pem.strip()
+    if "BEGIN PUBLIC KEY" not in text:
+        text = f"-----BEGIN PUBLIC KEY-----\n{text}\n-----END PUBLIC KEY-----"
+    try:
+        key = load_pem_public_key(text.encode("ascii"))
+    except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError) as err:
+        raise ValueError("the public key is not a PEM key") from err
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("the public key is not an elliptic-curve key")
+    return key
+
+
+def verify(
+    headers: Mapping[str, str], body: bytes, keys: Mapping[str, ec.EllipticCurvePublicKey]
+) -> WebhookDelivery:
+    """Check the ECDSA/SHA1 signature with the cached key of its ``kid``; build the delivery."""
+    signature = signature_of(headers)
+    key = keys.get(signature.kid)
+    if key is None:
+        raise WebhookAuthError("signing key not cached (unknown or not prepared)")
+    try:
+        text = body.decode("utf-8")
+        document = json.loads(text, parse_float=_js_number)
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise WebhookAuthError("signature mismatch") from err
+    compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    if not any(_valid(key, signature.signature, message) for message in (compact, body)):
+        raise WebhookAuthError("signature mismatch")
+    if not isinstance(document, Mapping):
+        raise WebhookError("body is not a JSON notification")
+    metadata = document.get("metadata")
+    notification = document.get("notification")
+    notification_id = (
+        notification.get("notificationId") if isinstance(notification, Mapping) else None
+    )
+    topic = metadata.get("topic") if isinstance(metadata, Mapping) else None
+    return WebhookDelivery(
+        dedupe_key=str(notification_id)
+        if isinstance(notification_id, str | int) and str(notification_id)
+        else "sha256:" + hashlib.sha256(body).hexdigest(),
+        topic=topic if isinstance(topic, str) and topic else "unknown",
+        payload=text,
+    )
+
+
+def _valid(key: ec.EllipticCurvePublicKey, signature: bytes, message: bytes) -> bool:
+    try:
+        key.verify(signature, message, ec.ECDSA(hashes.SHA1()))  # noqa: S303 (eBay's digest)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _js_number(literal: str) -> int | float:
+    """A JSON float as JavaScript would re-print it (1.0 → 1), so the compact form matches."""
+    value = float(literal)
+    return int(value) if value.is_integer() and abs(value) < 1e21 else value
+
+
+def parse(delivery: WebhookDelivery, *, now: datetime) -> list[ChannelEvent]:
+    """ORDER_CONFIRMATION with SKUs and quantities → ``OrderEvent``; other topics → [].
+
+    eBay sends one ORDER_CONFIRMATION per line item and documents that the seller then reads the
+    order (Fulfillment API); a payload without SKU and quantity yields nothing here and the
+    sale reaches stock through the next reconcile.
+    """
+    try:
+        document = json.loads(delivery.payload)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"payload is not JSON: {err.msg}") from err
+    if not isinstance(document, dict) or not isinstance(document.get("notification"), dict):
+        raise ValueError("payload is not an eBay notification")
+    if delivery.topic != TOPIC_ORDER_CONFIRMATION:
+        return []
+    notification = document["notification"]
+    data = notification.get("data")
+    if not isinstance(data, dict):
+        raise ValueError(f"{delivery.topic} notification has no data")
+    order_id = data.get("orderId")
+    if not isinstance(order_id, str) or not order_id:
+        raise ValueError(f"{delivery.topic} notification has no orderId")
+    lines = _lines(data)
+    if not lines:
+        return []
+    when = _time(notification.get("eventDate")) or _time(notification.get("publishDate")) or now
+    return [OrderEvent(order_id, OrderStatus.PLACED, tuple(lines), when)]
+
+
+def _lines(data: Mapping[str, Any]) -> list[OrderLine]:
+    raw = data.get("lineItems")
+    candidates = raw if isinstance(raw, list) else [data]
+    lines = []
+    for item in candidates:
+        if not isinstance(item, Mapping):
+            continue
+        sku, quantity = item.get("sku"), item.get("quantity")
+        if isinstance(sku, str) and sku and isinstance(quantity, int) and quantity > 0:
+            lines.append(OrderLine(sku, quantity))
+    return lines
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
