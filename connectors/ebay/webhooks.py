@@ -72,10 +72,16 @@ def signature_of(headers: Mapping[str, str]) -> Signature:
 
 
 def load_key(pem: str) -> ec.EllipticCurvePublicKey:
-    """A Notification API ``key`` (PEM, with or without its BEGIN/END lines) as an EC key."""
-    text = pem.strip()
-    if "BEGIN PUBLIC KEY" not in text:
-        text = f"-----BEGIN PUBLIC KEY-----\n{text}\n-----END PUBLIC KEY-----"
+    """A Notification API ``key`` as an EC key.
+
+    eBay returns the PEM on one line (``-----BEGIN PUBLIC KEY-----MFkw...-----END PUBLIC
+    KEY-----``), which PEM parsers refuse: the base64 body is re-wrapped first.
+    """
+    body = "".join(
+        pem.replace(_PEM_BEGIN, " ").replace(_PEM_END, " ").split()
+    )  # whitespace anywhere in the body is insignificant
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    text = "\n".join([_PEM_BEGIN, *lines, _PEM_END]) + "\n"
     try:
         key = load_pem_public_key(text.encode("ascii"))
     except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError) as err:
@@ -83,6 +89,10 @@ def load_key(pem: str) -> ec.EllipticCurvePublicKey:
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("the public key is not an elliptic-curve key")
     return key
+
+
+_PEM_BEGIN = "-----BEGIN PUBLIC KEY-----"
+_PEM_END = "-----END PUBLIC KEY-----"
 
 
 def verify(
