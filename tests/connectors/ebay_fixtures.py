@@ -23,10 +23,10 @@ OFFERS = f"{API}/sell/inventory/v1/offer"
 SEARCH = f"{API}/buy/browse/v1/item_summary/search"
 KEYS = f"{API}/commerce/notification/v1/public_key"
 CLIENT_ID = "Repricer-repricer-PRD-1a2b3c4d5-6e7f8a9b"
-CLIENT_SECRET = "PRD-0123456789ab-cdef-0123-4567-89ab"  # noqa: S105 (test value)
+CLIENT_SECRET = "PRD-0123456789ab-cdef-0123-4567-89ab"
 REFRESH = "v^1.1#i^1#r^1#p^3#I^3#f^0#t^Ul4xMF8refresh-secret"
-USER_TOKEN = "v^1.1#i^1#p^3#I^3#f^0#r^0#t^H4sIAAAAuser"  # noqa: S105
-APP_TOKEN = "v^1.1#i^1#p^1#I^3#f^0#r^0#t^H4sIAAAAapp"  # noqa: S105
+USER_TOKEN = "v^1.1#i^1#p^3#I^3#f^0#r^0#t^H4sIAAAAuser"
+APP_TOKEN = "v^1.1#i^1#p^1#I^3#f^0#r^0#t^H4sIAAAAapp"
 VERIFICATION = "repricerd_verification_token_0123456789abcdef"
 ENDPOINT = "https://hooks.example.com/webhooks/ebay-us"
 INVENTORY_SCOPE = "https://api.ebay.com/oauth/api_scope/sell.inventory"
@@ -132,7 +132,9 @@ def body(request: httpx.Request) -> Any:
     return json.loads(request.content)
 
 
-def ebay_error(status: int, error_id: int, message: str, category: str = "REQUEST") -> httpx.Response:
+def ebay_error(
+    status: int, error_id: int, message: str, category: str = "REQUEST"
+) -> httpx.Response:
     """An eBay REST error response."""
     return httpx.Response(
         status,
@@ -178,7 +180,9 @@ def offer(
     return data
 
 
-def item(sku: str, quantity: int, *, upc: str | None = None, title: str = "Blue mug") -> dict[str, Any]:
+def item(
+    sku: str, quantity: int, *, upc: str | None = None, title: str = "Blue mug"
+) -> dict[str, Any]:
     """An ``InventoryItemWithSkuLocaleGroupid``."""
     product: dict[str, Any] = {"title": title}
     if upc:

@@ -124,7 +124,8 @@ async def test_refused_grant_is_an_auth_error_without_secrets(
     assert grant.call_count == 1  # not retried
     assert caught.value.code == "invalid_grant"
     text = str(caught.value) + repr(caught.value.args)
-    assert REFRESH not in text and CLIENT_SECRET not in text
+    assert REFRESH not in text
+    assert CLIENT_SECRET not in text
     assert CLIENT_SECRET not in repr(ebay.client.auth) + repr(ebay.settings)
 
 
@@ -148,7 +149,9 @@ async def test_api_401_refreshes_the_token_and_resends_once(
         grant = token_route(router, "stale", "fresh")
         items = router.get(ITEMS).mock(
             side_effect=[
-                httpx.Response(401, json={"errors": [{"errorId": 1001, "message": "Invalid access token"}]}),
+                httpx.Response(
+                    401, json={"errors": [{"errorId": 1001, "message": "Invalid access token"}]}
+                ),
                 httpx.Response(200, json=PAGE),
             ]
         )
@@ -161,9 +164,29 @@ async def test_api_401_refreshes_the_token_and_resends_once(
 
 async def test_second_401_is_an_auth_error(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
-        token_route(router, "one", "two")
+        token_route(router, "token-one-abc", "token-two-def")
         items = router.get(ITEMS).mock(return_value=httpx.Response(401, json={"errors": []}))
         with pytest.raises(ChannelAuthError) as caught:
             await channel(http, clock, sleep).open()
     assert items.call_count == 2
-    assert "one" not in str(caught.value) and "two" not in str(caught.value)
+    assert "token-one" not in str(caught.value)
+    assert "token-two" not in str(caught.value)
+
+
+def test_ebay_is_a_registered_channel_kind() -> None:
+    from pydantic import TypeAdapter
+
+    from connectors import CHANNELS
+    from connectors.ebay import EbayChannel, EbaySettings
+    from daemon.settings import ChannelSettings
+
+    parsed = TypeAdapter(ChannelSettings).validate_python(
+        {"kind": "ebay", "client_id": "id", "client_secret": "s", "refresh_token": "r"}
+    )
+    assert isinstance(parsed, EbaySettings)
+    assert parsed.endpoint == "https://api.ebay.com"
+    assert parsed.auth_endpoint == "https://api.ebay.com/identity/v1/oauth2/token"
+    assert parsed.marketplace_id == "EBAY_US"
+    assert parsed.daily_revision_limit == 250
+    assert parsed.daily_call_quotas["buy.browse"] == 5000
+    assert CHANNELS["ebay"] is EbayChannel

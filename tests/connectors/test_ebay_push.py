@@ -75,9 +75,7 @@ async def test_price_body_is_a_string_amount_on_the_offer(
             }
         ]
     }
-    assert results == [
-        type(results[0])("p-0", PushStatus.CONFIRMED, marketplace_ref="9876543000")
-    ]
+    assert results == [type(results[0])("p-0", PushStatus.CONFIRMED, marketplace_ref="9876543000")]
     assert ebay.refs["SKU-0"].price == Decimal("29.90")  # the next move is measured from here
     assert ebay.budget.used("110012345000") == 1
 
@@ -127,7 +125,8 @@ async def test_sixty_updates_go_in_calls_of_25_25_10(clock: ManualClock, sleep: 
         known(ebay, 60)
         results = await ebay.push_prices([price(n, "21.00") for n in range(60)])
     assert [len(body(c.request)["requests"]) for c in bulk.calls] == [25, 25, 10]
-    assert len(results) == 60 and {r.status for r in results} == {PushStatus.CONFIRMED}
+    assert len(results) == 60
+    assert {r.status for r in results} == {PushStatus.CONFIRMED}
 
 
 async def test_207_maps_each_item_to_its_own_result(clock: ManualClock, sleep: FakeSleep) -> None:
@@ -237,7 +236,11 @@ async def test_429_and_5xx_are_retried_then_left_open(clock: ManualClock, sleep:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
         bulk = router.post(BULK).mock(
-            side_effect=[throttled, ebay_error(500, 25001, "A system error has occurred.", "APPLICATION"), httpx.ReadTimeout("slow")]
+            side_effect=[
+                throttled,
+                ebay_error(500, 25001, "A system error has occurred.", "APPLICATION"),
+                httpx.ReadTimeout("slow"),
+            ]
         )
         ebay = channel(http, clock, sleep)
         known(ebay, 1)
@@ -332,9 +335,7 @@ async def test_stored_offer_id_is_used_without_a_lookup(
         token_route(router)
         bulk = router.post(BULK).mock(return_value=httpx.Response(200, json={"responses": []}))
         ebay = channel(http, clock, sleep)
-        await ebay.push_prices(
-            [PriceUpdate("X-1", Decimal("5.5"), "USD", "k", external_id="7777")]
-        )
+        await ebay.push_prices([PriceUpdate("X-1", Decimal("5.5"), "USD", "k", external_id="7777")])
     assert body(bulk.calls.last.request)["requests"][0]["offers"][0] == {
         "offerId": "7777",
         "price": {"value": "5.50", "currency": "USD"},
