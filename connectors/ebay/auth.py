@@ -22,7 +22,7 @@ import httpx
 import structlog
 
 from connectors.base import ChannelDeps
-from connectors.ebay.budget import DailyQuotas
+from connectors.ebay.budget import DailyQuotas, QuotaExhaustedError
 from connectors.ebay.const import (
     FORM_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -33,7 +33,7 @@ from connectors.ebay.const import (
 )
 from connectors.ebay.models import EbaySettings
 from connectors.retry import RetryPolicy, retrying, transport_errors
-from daemon.errors import ChannelAuthError, ChannelError, RateLimitedError, TransientChannelError
+from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +94,7 @@ class OAuthToken:
 
     async def _grant(self) -> _Token:
         if not self._quotas.take(self._quota):
-            raise ChannelError(
+            raise QuotaExhaustedError(
                 f"eBay {self.kind} token: daily grant quota used", code=QUOTA_EXHAUSTED
             )
         settings = self._settings

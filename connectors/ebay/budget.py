@@ -31,6 +31,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from connectors.base import Clock
+from daemon.errors import ChannelError
+
+
+class QuotaExhaustedError(ChannelError):
+    """An API family's daily call quota is used up: the call was not made."""
 
 
 class RevisionBudget:

@@ -8,10 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 
 import structlog
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors.base import (
     ChannelCapabilities,
@@ -26,8 +24,8 @@ from connectors.base import (
     WebhookDelivery,
 )
 from connectors.ebay import browse, webhooks
-from connectors.ebay.budget import RevisionBudget, relative_change, value
-from connectors.ebay.client import EbayClient, QuotaExhaustedError
+from connectors.ebay.budget import QuotaExhaustedError, RevisionBudget, relative_change, value
+from connectors.ebay.client import EbayClient
 from connectors.ebay.const import (
     BROWSE_SEARCH_PATH,
     BULK_UPDATE_PATH,
@@ -35,11 +33,9 @@ from connectors.ebay.const import (
     INVENTORY_ITEMS_PATH,
     MAX_BULK_REQUESTS,
     OUT_OF_BOUNDS,
-    PUBLIC_KEY_PATH,
     QUOTA_BROWSE,
     QUOTA_EXHAUSTED,
     QUOTA_INVENTORY,
-    QUOTA_NOTIFICATION,
     REVISION_BUDGET,
     REVISION_BUDGET_EXHAUSTED,
     UNKNOWN_SKU,
@@ -103,8 +99,7 @@ class EbayChannel:
             own_seller_id=settings.own_seller_id,
         )
         self.refs: dict[str, OfferRef] = {}  # sku -> offer, learned from discovery and pushes
-        # kid -> (key or None for a kid eBay does not know, monotonic expiry)
-        self._keys: dict[str, tuple[ec.EllipticCurvePublicKey | None, float]] = {}
+        self.keys = webhooks.PublicKeys(self.client)
 
     async def open(self) -> None:
         """Get a user token and read one inventory page (a 401/403 here means no access)."""
@@ -120,7 +115,7 @@ class EbayChannel:
     async def close(self) -> None:
         """Forget cached offers and keys (the HTTP client belongs to the daemon)."""
         self.refs.clear()
-        self._keys.clear()
+        self.keys.clear()
 
     # -- listings ---------------------------------------------------------------------------
 
@@ -213,8 +208,8 @@ class EbayChannel:
             if ref is None:
                 results.append(_unknown(update.idempotency_key, update.sku))
                 continue
+            # No ``sku``: the OAS wants it only with shipToLocationAvailability.
             request = {
-                "sku": update.sku,
                 "offers": [
                     {
                         "offerId": ref.offer_id,
@@ -289,7 +284,9 @@ class EbayChannel:
                 code = err.code or "TRANSIENT"
                 results += [_result(w.key, PushStatus.RETRY, code, str(err)) for w in chunk]
                 continue
-            mapped = outcomes(answer, [(w.key, w.ref.offer_id, w.request) for w in chunk])
+            mapped = outcomes(
+                answer, [(w.key, w.ref.offer_id, w.request.get("sku")) for w in chunk]
+            )
             for write, outcome in zip(chunk, mapped, strict=True):
                 if outcome.revised:
                     self.budget.record(write.ref.budget_key)
@@ -359,48 +356,14 @@ class EbayChannel:
         return {"challengeResponse": digest}
 
     async def prepare_webhook(self, headers: Mapping[str, str]) -> None:
-        """Fetch and cache the public key the delivery is signed with (call before verify).
-
-        A missing or malformed header, or a key id eBay does not know, is left for
-        ``verify_webhook`` to refuse; a Notification API failure raises (the server answers
-        5xx so eBay delivers again).
-        """
-        try:
-            kid = webhooks.signature_of(headers).kid
-        except WebhookError:
-            return
-        now = self.deps.clock.monotonic()
-        cached = self._keys.get(kid)
-        if cached is not None and now < cached[1]:
-            return
-        try:
-            answer = await self.client.call(
-                "getPublicKey",
-                "GET",
-                PUBLIC_KEY_PATH.format(public_key_id=quote(kid, safe="")),
-                family=QUOTA_NOTIFICATION,
-                principal="application",
-            )
-        except RejectedUpdateError as err:
-            # Remember the refusal too: random key ids must not drain the daily quota.
-            log.warning("ebay.public_key.unknown", kid=kid, error=str(err))
-            self._keys[kid] = (None, now + self.settings.public_key_ttl_s)
-            return
-        try:
-            key = webhooks.load_key(str(answer.body.get("key") or ""))
-        except ValueError as err:
-            raise TransientChannelError(f"getPublicKey {kid}: {err}", code="BAD_RESPONSE") from err
-        self._keys[kid] = (key, now + self.settings.public_key_ttl_s)
+        """Fetch and cache the key the delivery is signed with; the server awaits this before
+        ``verify_webhook`` (which is synchronous and refuses a delivery whose key is not
+        cached). Raises ``TransientChannelError`` when the Notification API cannot answer."""
+        await self.keys.prepare(headers)
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
-        """Check ``X-EBAY-SIGNATURE`` with the key ``prepare_webhook`` cached."""
-        now = self.deps.clock.monotonic()
-        keys = {
-            kid: key
-            for kid, (key, expires) in self._keys.items()
-            if key is not None and now < expires
-        }
-        return webhooks.verify(headers, body, keys)
+        """Check ``X-EBAY-SIGNATURE`` (ECDSA/SHA1) with the key ``prepare_webhook`` cached."""
+        return webhooks.verify(headers, body, self.keys.fresh())
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
         """ORDER_CONFIRMATION carrying SKUs and quantities → ``OrderEvent``; others → []."""

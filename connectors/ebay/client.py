@@ -21,7 +21,7 @@ import structlog
 
 from connectors.base import ChannelDeps
 from connectors.ebay.auth import EbayAuth, OAuthToken
-from connectors.ebay.budget import DailyQuotas
+from connectors.ebay.budget import DailyQuotas, QuotaExhaustedError
 from connectors.ebay.const import (
     JSON_CONTENT_TYPE,
     LANGUAGE,
@@ -33,7 +33,6 @@ from connectors.ebay.models import EbaySettings
 from connectors.retry import RetryPolicy, retrying, transport_errors
 from daemon.errors import (
     ChannelAuthError,
-    ChannelError,
     RateLimitedError,
     RejectedUpdateError,
     TransientChannelError,
@@ -42,10 +41,6 @@ from daemon.errors import (
 log = structlog.get_logger(__name__)
 
 Principal = Literal["user", "application"]
-
-
-class QuotaExhaustedError(ChannelError):
-    """The API family's daily call quota is used up: the call was not made."""
 
 
 @dataclass(frozen=True, slots=True)

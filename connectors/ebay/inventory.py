@@ -183,16 +183,20 @@ class Outcome:
     revised: bool  # the listing was revised (counts against its daily budget)
 
 
-def outcomes(answer: Answer, requests: Sequence[tuple[str, str, dict[str, Any]]]) -> list[Outcome]:
-    """Map a bulk answer to one outcome per (idempotency key, offer id, request body)."""
+def outcomes(answer: Answer, requests: Sequence[tuple[str, str, str | None]]) -> list[Outcome]:
+    """Map a bulk answer to one outcome per (idempotency key, offer id, item SKU if sent).
+
+    Offer entries are matched by ``offerId``; an inventory-item entry (no ``offerId``) by the
+    ``sku`` of a request that set the item's quantity.
+    """
     parsed = _parse("bulkUpdatePriceQuantity", answer.body, BulkPriceQuantityResponse)
     found: list[Outcome] = []
-    for key, offer_id, request in requests:
-        sku = request.get("sku")
+    for key, offer_id, sku in requests:
         mine = [
             entry
             for entry in parsed.responses
-            if entry.offer_id == offer_id or (entry.offer_id is None and entry.sku == sku)
+            if entry.offer_id == offer_id
+            or (sku is not None and entry.offer_id is None and entry.sku == sku)
         ]
         found.append(_outcome(key, offer_id, mine, all_ok=answer.status == 200))
     return found

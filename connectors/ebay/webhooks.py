@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -32,8 +33,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from connectors.base import ChannelEvent, OrderEvent, OrderLine, OrderStatus, WebhookDelivery
-from connectors.ebay.const import SIGNATURE_HEADER, TOPIC_ORDER_CONFIRMATION
-from daemon.errors import WebhookAuthError, WebhookError
+from connectors.ebay.client import EbayClient
+from connectors.ebay.const import (
+    PUBLIC_KEY_PATH,
+    QUOTA_NOTIFICATION,
+    SIGNATURE_HEADER,
+    TOPIC_ORDER_CONFIRMATION,
+)
+from daemon.errors import (
+    RejectedUpdateError,
+    TransientChannelError,
+    WebhookAuthError,
+    WebhookError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +105,57 @@ def load_key(pem: str) -> ec.EllipticCurvePublicKey:
 
 _PEM_BEGIN = "-----BEGIN PUBLIC KEY-----"
 _PEM_END = "-----END PUBLIC KEY-----"
+
+
+class PublicKeys:
+    """Notification API public keys by ``kid``, cached per channel for ``public_key_ttl_s``."""
+
+    def __init__(self, client: EbayClient) -> None:
+        self._client = client
+        # kid -> (key, or None for a kid eBay does not know; monotonic expiry)
+        self._keys: dict[str, tuple[ec.EllipticCurvePublicKey | None, float]] = {}
+
+    def fresh(self) -> dict[str, ec.EllipticCurvePublicKey]:
+        """The keys cached and not yet expired."""
+        now = self._client.deps.clock.monotonic()
+        return {kid: key for kid, (key, expires) in self._keys.items() if key and now < expires}
+
+    def clear(self) -> None:
+        """Forget every key."""
+        self._keys.clear()
+
+    async def prepare(self, headers: Mapping[str, str]) -> None:
+        """Fetch the key of the delivery's ``kid`` unless cached (see the module doc).
+
+        A missing or malformed header, or a key id eBay does not know (remembered as such, so
+        random ids cannot drain the daily Notification quota), is left for ``verify`` to refuse.
+        """
+        try:
+            kid = signature_of(headers).kid
+        except WebhookError:
+            return
+        now = self._client.deps.clock.monotonic()
+        ttl = self._client.settings.public_key_ttl_s
+        cached = self._keys.get(kid)
+        if cached is not None and now < cached[1]:
+            return
+        try:
+            answer = await self._client.call(
+                "getPublicKey",
+                "GET",
+                PUBLIC_KEY_PATH.format(public_key_id=quote(kid, safe="")),
+                family=QUOTA_NOTIFICATION,
+                principal="application",
+            )
+        except RejectedUpdateError as err:
+            log.warning("ebay.public_key.unknown", kid=kid, error=str(err))
+            self._keys[kid] = (None, now + ttl)
+            return
+        try:
+            key = load_key(str(answer.body.get("key") or ""))
+        except ValueError as err:
+            raise TransientChannelError(f"getPublicKey {kid}: {err}", code="BAD_RESPONSE") from err
+        self._keys[kid] = (key, now + ttl)
 
 
 def verify(

@@ -27,8 +27,7 @@ def sleep(clock: ManualClock) -> FakeSleep:
 def ok(request: httpx.Request) -> httpx.Response:
     """eBay accepting every request of a bulk call."""
     entries = [
-        {"statusCode": 200, "sku": r["sku"], "offerId": r["offers"][0]["offerId"]}
-        for r in body(request)["requests"]
+        {"statusCode": 200, "offerId": r["offers"][0]["offerId"]} for r in body(request)["requests"]
     ]
     return httpx.Response(200, json={"responses": entries})
 

@@ -67,12 +67,7 @@ async def test_price_body_is_a_string_amount_on_the_offer(
     assert_request(request, "POST", BULK, headers=user_headers(body=True))
     assert body(request) == {
         "requests": [
-            {
-                "sku": "SKU-0",
-                "offers": [
-                    {"offerId": "9876543000", "price": {"value": "29.90", "currency": "USD"}}
-                ],
-            }
+            {"offers": [{"offerId": "9876543000", "price": {"value": "29.90", "currency": "USD"}}]}
         ]
     }
     assert results == [type(results[0])("p-0", PushStatus.CONFIRMED, marketplace_ref="9876543000")]
@@ -113,7 +108,7 @@ async def test_stock_sets_item_and_offer_quantity(clock: ManualClock, sleep: Fak
 async def test_sixty_updates_go_in_calls_of_25_25_10(clock: ManualClock, sleep: FakeSleep) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         entries = [
-            {"statusCode": 200, "sku": r["sku"], "offerId": r["offers"][0]["offerId"]}
+            {"statusCode": 200, "offerId": r["offers"][0]["offerId"]}
             for r in body(request)["requests"]
         ]
         return httpx.Response(200, json={"responses": entries})
