@@ -57,6 +57,8 @@ class RevisionBudget:
         self.stock_reserve = stock_reserve
         self._day: date | None = None
         self._used: dict[str, int] = defaultdict(int)
+        # Revisions planned by pushes still in flight: concurrent pushes share the budget.
+        self._pending: dict[str, int] = defaultdict(int)
 
     def _today(self) -> dict[str, int]:
         day = self._clock.now().astimezone(UTC).date()
@@ -70,8 +72,18 @@ class RevisionBudget:
         return self._today().get(listing, 0)
 
     def remaining(self, listing: str) -> int:
-        """Revisions ``listing`` may still get today."""
-        return max(0, self.limit - self.used(listing))
+        """Revisions ``listing`` may still get today (less those planned by pushes in flight)."""
+        return max(0, self.limit - self.used(listing) - self._pending.get(listing, 0))
+
+    def reserve(self, listing: str) -> None:
+        """Hold one revision of ``listing`` for an update about to be sent."""
+        self._pending[listing] += 1
+
+    def release(self, listing: str) -> None:
+        """Give back a held revision (``record`` counts it if eBay applied the update)."""
+        self._pending[listing] -= 1
+        if self._pending[listing] <= 0:
+            del self._pending[listing]
 
     def is_low(self, listing: str) -> bool:
         """Whether ``listing`` has less than ``low_ratio`` of its daily limit left."""

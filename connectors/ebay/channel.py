@@ -258,52 +258,60 @@ class EbayChannel:
 
     async def _push(self, writes: list[_Write], *, stock: bool) -> list[PushResult]:
         results, ready = self._plan(writes, stock=stock)
-        for start in range(0, len(ready), MAX_BULK_REQUESTS):
-            chunk = ready[start : start + MAX_BULK_REQUESTS]
-            try:
-                answer = await self.client.call(
-                    "bulkUpdatePriceQuantity",
-                    "POST",
-                    BULK_UPDATE_PATH,
-                    family=QUOTA_INVENTORY,
-                    body={"requests": [w.request for w in chunk]},
-                )
-            except QuotaExhaustedError as err:
-                # The most valuable updates went first; the rest wait for tomorrow's quota.
-                results += [
-                    _result(w.key, PushStatus.RETRY, QUOTA_EXHAUSTED, str(err))
-                    for w in ready[start:]
-                ]
-                break
-            except ChannelAuthError:
-                raise
-            except RejectedUpdateError as err:
-                results += [_result(w.key, PushStatus.REJECTED, err.code, str(err)) for w in chunk]
-                continue
-            except TransientChannelError as err:
-                code = err.code or "TRANSIENT"
-                results += [_result(w.key, PushStatus.RETRY, code, str(err)) for w in chunk]
-                continue
-            mapped = outcomes(
-                answer, [(w.key, w.ref.offer_id, w.request.get("sku")) for w in chunk]
+        try:
+            for start in range(0, len(ready), MAX_BULK_REQUESTS):
+                chunk = ready[start : start + MAX_BULK_REQUESTS]
+                sent = await self._bulk(chunk)
+                if sent is None:
+                    # Daily quota used: the most valuable updates went first, the rest wait.
+                    results += [
+                        _result(w.key, PushStatus.RETRY, QUOTA_EXHAUSTED, "daily quota used")
+                        for w in ready[start:]
+                    ]
+                    break
+                results += sent
+        finally:
+            for write in ready:  # a concurrent push may now use what was not spent
+                self.budget.release(write.ref.budget_key)
+        return results
+
+    async def _bulk(self, chunk: list[_Write]) -> list[PushResult] | None:
+        """One ``bulkUpdatePriceQuantity`` call; None if the daily quota forbids it."""
+        try:
+            answer = await self.client.call(
+                "bulkUpdatePriceQuantity",
+                "POST",
+                BULK_UPDATE_PATH,
+                family=QUOTA_INVENTORY,
+                body={"requests": [w.request for w in chunk]},
             )
-            for write, outcome in zip(chunk, mapped, strict=True):
-                if outcome.revised:
-                    self.budget.record(write.ref.budget_key)
-                if outcome.result.status is PushStatus.CONFIRMED:
-                    self._remember(write)
-                results.append(outcome.result)
+        except QuotaExhaustedError:
+            return None
+        except ChannelAuthError:
+            raise
+        except RejectedUpdateError as err:
+            return [_result(w.key, PushStatus.REJECTED, err.code, str(err)) for w in chunk]
+        except TransientChannelError as err:
+            code = err.code or "TRANSIENT"
+            return [_result(w.key, PushStatus.RETRY, code, str(err)) for w in chunk]
+        mapped = outcomes(answer, [(w.key, w.ref.offer_id, w.request.get("sku")) for w in chunk])
+        results = []
+        for write, outcome in zip(chunk, mapped, strict=True):
+            if outcome.revised:
+                self.budget.record(write.ref.budget_key)
+            if outcome.result.status is PushStatus.CONFIRMED:
+                self._remember(write)
+            results.append(outcome.result)
         return results
 
     def _plan(self, writes: list[_Write], *, stock: bool) -> tuple[list[PushResult], list[_Write]]:
         """Order by value and keep what each listing's budget allows (see ``budget``)."""
         results: list[PushResult] = []
         ready: list[_Write] = []
-        planned: dict[str, int] = {}
         resets = self.budget.resets_at().isoformat()
         for write in sorted(writes, key=lambda w: w.rank):
             listing = write.ref.budget_key
-            left = self.budget.remaining(listing) - planned.get(listing, 0)
+            left = self.budget.remaining(listing)
             if left <= 0:
                 results.append(
                     _result(
@@ -320,7 +328,7 @@ class EbayChannel:
                 if reason is not None:
                     results.append(_result(write.key, PushStatus.RETRY, REVISION_BUDGET, reason))
                     continue
-            planned[listing] = planned.get(listing, 0) + 1
+            self.budget.reserve(listing)
             ready.append(write)
         return results, ready
 

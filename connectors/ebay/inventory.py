@@ -44,7 +44,7 @@ from connectors.ebay.models import (
     PriceQuantityResponse,
     to_money,
 )
-from daemon.errors import TransientChannelError
+from daemon.errors import RejectedUpdateError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 
@@ -109,13 +109,18 @@ async def inventory_items(client: EbayClient) -> list[InventoryItem]:
 
 async def offer_for(client: EbayClient, sku: str) -> Offer | None:
     """The SKU's offer on our marketplace (``getOffers?sku=``), the published one first."""
-    answer = await client.call(
-        "getOffers",
-        "GET",
-        OFFERS_PATH,
-        family=QUOTA_INVENTORY,
-        params={"sku": sku, "marketplace_id": client.settings.marketplace_id},
-    )
+    try:
+        answer = await client.call(
+            "getOffers",
+            "GET",
+            OFFERS_PATH,
+            family=QUOTA_INVENTORY,
+            params={"sku": sku, "marketplace_id": client.settings.marketplace_id},
+        )
+    except RejectedUpdateError as err:
+        if err.status == 404:  # eBay answers 404 for a SKU that has no offer yet
+            return None
+        raise
     page = _parse("getOffers", answer.body, OffersPage)
     ours = [
         offer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -204,3 +205,41 @@ def test_quota_counter_refuses_past_the_limit(clock: ManualClock) -> None:
     assert [quotas.take("buy.browse") for _ in range(3)] == [True, True, False]
     assert quotas.remaining("buy.browse") == 0
     assert quotas.take("unlisted")  # no quota configured: never refused
+
+
+async def test_concurrent_pushes_share_the_last_revision(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async def slow_ok(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0)  # the other push plans while this one is on the wire
+        return ok(request)
+
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        bulk = router.post(BULK).mock(side_effect=slow_ok)
+        ebay = channel(http, clock, sleep, stock_reserve=0)
+        mug(ebay)
+        await ebay.client.auth.user.token()
+        ebay.budget.record(LISTING, 249)
+        [stock], [priced] = await asyncio.gather(
+            ebay.push_stock([StockUpdate("MUG", 0, "s")]),
+            ebay.push_prices([move("MUG", "30.00", "p")]),
+        )
+    assert bulk.call_count == 1
+    assert stock.status is PushStatus.CONFIRMED
+    assert priced.code == "REVISION_BUDGET_EXHAUSTED"
+    assert ebay.budget.remaining(LISTING) == 0
+
+
+async def test_a_failed_call_gives_its_reservation_back(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        router.post(BULK).mock(return_value=httpx.Response(503))
+        ebay = channel(http, clock, sleep)
+        mug(ebay)
+        ebay.budget.record(LISTING, 240)
+        [result] = await ebay.push_stock([StockUpdate("MUG", 1, "s")])
+    assert result.status is PushStatus.RETRY
+    assert ebay.budget.remaining(LISTING) == 10

@@ -17,6 +17,7 @@ from tests.connectors.ebay_fixtures import (
     FakeSleep,
     assert_request,
     channel,
+    ebay_error,
     item,
     offer,
     token_route,
@@ -184,3 +185,14 @@ async def test_fixed_price_published_offer_wins(clock: ManualClock, sleep: FakeS
         [listing] = await channel(http, clock, sleep).fetch_listings()
     assert listing.external_id == "3"
     assert listing.price == Decimal("7.00")
+
+
+async def test_a_sku_without_offer_is_unpublished(clock: ManualClock, sleep: FakeSleep) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        router.get(ITEMS).mock(
+            return_value=httpx.Response(200, json={"inventoryItems": [item("NEW", 4)]})
+        )
+        router.get(OFFERS).mock(return_value=ebay_error(404, 25713, "This Offer is not available."))
+        [listing] = await channel(http, clock, sleep).fetch_listings()
+    assert (listing.status, listing.external_id, listing.quantity) == ("unpublished", None, 4)
