@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from connectors.ratelimit import RateLimit
+
 API_ENDPOINT: Final = "https://api.ebay.com"
 TOKEN_ENDPOINT: Final = "https://api.ebay.com/identity/v1/oauth2/token"  # noqa: S105 (a URL)
 FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
@@ -81,6 +83,8 @@ NO_RESULT: Final = "NO_RESULT"
 # Notification API (§3.5).
 SIGNATURE_HEADER: Final = "X-EBAY-SIGNATURE"
 PUBLIC_KEY_TTL_S: Final = 3600.0
+# Lookups of key ids we have not seen (eBay rotates keys rarely): 20 at once, then 20 an hour.
+NEW_KEY_LOOKUPS: Final = RateLimit(rate=20 / 3600, burst=20)
 # Topics whose payload can name sold SKUs and quantities.
 TOPIC_ORDER_CONFIRMATION: Final = "ORDER_CONFIRMATION"
 TOPIC_ACCOUNT_DELETION: Final = "MARKETPLACE_ACCOUNT_DELETION"

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -35,11 +36,13 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from connectors.base import ChannelEvent, OrderEvent, OrderLine, OrderStatus, WebhookDelivery
 from connectors.ebay.client import EbayClient
 from connectors.ebay.const import (
+    NEW_KEY_LOOKUPS,
     PUBLIC_KEY_PATH,
     QUOTA_NOTIFICATION,
     SIGNATURE_HEADER,
     TOPIC_ORDER_CONFIRMATION,
 )
+from connectors.ratelimit import TokenBucket
 from daemon.errors import (
     RejectedUpdateError,
     TransientChannelError,
@@ -114,6 +117,11 @@ class PublicKeys:
         self._client = client
         # kid -> (key, or None for a kid eBay does not know; monotonic expiry)
         self._keys: dict[str, tuple[ec.EllipticCurvePublicKey | None, float]] = {}
+        self._lock = asyncio.Lock()
+        # Anyone can post a header naming a new kid: lookups of kids not known to be eBay's
+        # are paced so forged deliveries cannot spend the daily Notification API quota.
+        self._lookups = TokenBucket(NEW_KEY_LOOKUPS, client.deps.clock, client.deps.sleep)
+        self._genuine: set[str] = set()  # kids eBay served a key for: refreshed unpaced
 
     def fresh(self) -> dict[str, ec.EllipticCurvePublicKey]:
         """The keys cached and not yet expired."""
@@ -123,22 +131,35 @@ class PublicKeys:
     def clear(self) -> None:
         """Forget every key."""
         self._keys.clear()
+        self._genuine.clear()
 
     async def prepare(self, headers: Mapping[str, str]) -> None:
         """Fetch the key of the delivery's ``kid`` unless cached (see the module doc).
 
-        A missing or malformed header, or a key id eBay does not know (remembered as such, so
-        random ids cannot drain the daily Notification quota), is left for ``verify`` to refuse.
+        A missing or malformed header, a key id eBay does not know (remembered as such for the
+        TTL) or a new key id while lookups are paced is left for ``verify`` to refuse.
         """
         try:
             kid = signature_of(headers).kid
         except WebhookError:
             return
-        now = self._client.deps.clock.monotonic()
-        ttl = self._client.settings.public_key_ttl_s
-        cached = self._keys.get(kid)
-        if cached is not None and now < cached[1]:
-            return
+        async with self._lock:  # concurrent deliveries signed with one new key: one fetch
+            now = self._client.deps.clock.monotonic()
+            self._keys = {k: v for k, v in self._keys.items() if now < v[1]}  # drop expired
+            if kid in self._keys:
+                return
+            if kid not in self._genuine:
+                if self._lookups.wait_time() > 0:
+                    log.warning("ebay.public_key.lookups_paced", kid=kid)
+                    return
+                await self._lookups.acquire()
+            key = await self._fetch(kid)
+            if key is not None:
+                self._genuine.add(kid)
+            self._keys[kid] = (key, now + self._client.settings.public_key_ttl_s)
+
+    async def _fetch(self, kid: str) -> ec.EllipticCurvePublicKey | None:
+        """The key eBay publishes for ``kid`` (None if eBay refuses the id)."""
         try:
             answer = await self._client.call(
                 "getPublicKey",
@@ -149,13 +170,11 @@ class PublicKeys:
             )
         except RejectedUpdateError as err:
             log.warning("ebay.public_key.unknown", kid=kid, error=str(err))
-            self._keys[kid] = (None, now + ttl)
-            return
+            return None
         try:
-            key = load_key(str(answer.body.get("key") or ""))
+            return load_key(str(answer.body.get("key") or ""))
         except ValueError as err:
             raise TransientChannelError(f"getPublicKey {kid}: {err}", code="BAD_RESPONSE") from err
-        self._keys[kid] = (key, now + ttl)
 
 
 def verify(

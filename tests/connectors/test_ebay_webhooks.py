@@ -255,3 +255,26 @@ def test_order_confirmation_with_lines_is_an_order_event(
         ebay.parse_webhook(WebhookDelivery("n-4", "ORDER_CONFIRMATION", json.dumps(order({}))))
     with pytest.raises(ValueError, match="JSON"):
         ebay.parse_webhook(WebhookDelivery("n-5", "ORDER_CONFIRMATION", "{oops"))
+
+
+async def test_lookups_of_new_key_ids_are_paced(clock: ManualClock, sleep: FakeSleep) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    body = compact(order({"orderId": "1"}))
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router, "a1", "a2", grant="client_credentials")
+        forged = router.get(url__startswith=f"{KEYS}/forged-").mock(
+            return_value=ebay_error(404, 195000, "Resource not found")
+        )
+        genuine = router.get(f"{KEYS}/{KID}").mock(return_value=key_answer(pem(key)))
+        ebay = channel(http, clock, sleep, public_key_ttl_s=600)
+        await ebay.prepare_webhook(signed(key, body))  # our real key, learned first
+        for n in range(50):  # a flood of deliveries naming random key ids
+            await ebay.prepare_webhook(signed(key, body, kid=f"forged-{n}"))
+        assert forged.call_count == 19  # the burst (20, one spent on the real key), then none
+        clock.advance(600)  # the real key expires: its refresh is not held back by the flood
+        await ebay.prepare_webhook(signed(key, body))
+        assert genuine.call_count == 2
+        assert ebay.verify_webhook(signed(key, body), body).dedupe_key == "n-1"
+        clock.advance(180)  # the lookup bucket refills at 20 an hour: new ids are tried again
+        await ebay.prepare_webhook(signed(key, body, kid="forged-x"))
+    assert forged.call_count == 20
