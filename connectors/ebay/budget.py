@@ -5,7 +5,9 @@ blocks further revisions until the next day. A repricer that moves prices every 
 would burn that by mid-afternoon and then could not even write a sell-out. So:
 
 * every *successful* revision this instance sends is counted per listing (``listingId``; the
-  SKU when eBay has not told us one) per **UTC day**;
+  SKU when eBay has not told us one) per **UTC day**; the SKUs of a multi-variation listing
+  share its budget, and revisions planned by a push still in flight are held (``reserve``) so
+  concurrent price and stock pushes cannot overspend it;
 * while a listing has more than ``low_budget_ratio`` of its daily limit left, everything goes;
 * below that, price moves smaller than ``coalesce_min_change`` (relative to the last price we
   know) are not sent: the result is ``RETRY`` coded ``REVISION_BUDGET`` so the daemon keeps the
@@ -14,7 +16,8 @@ would burn that by mid-afternoon and then could not even write a sell-out. So:
 * with nothing left, nothing is sent for the listing: ``RETRY`` coded
   ``REVISION_BUDGET_EXHAUSTED`` until the next UTC midnight;
 * "the most valuable change goes first": updates are ordered by ``value`` (stock to zero, then
-  back in stock, then the largest relative move) before the budget and the call quota are spent.
+  back in stock, then the largest relative move) before the budget and the call quota are spent;
+* stock updates are never coalesced: only exhaustion (or the call quota) holds them back.
 
 The count lives in memory: a restart forgets the day's revisions (eBay then refuses the excess
 itself and the refusal comes back as a per-item error).

@@ -6,7 +6,8 @@ links use; when eBay sends ``next`` its offset is followed as given (the OAS tex
 page number, the links and common usage do not).
 
 Writes go in ``bulkUpdatePriceQuantity`` calls of at most 25 requests. A price is
-``offers[].price {value: "29.99", currency}``; a quantity is written twice, as the item's
+``offers[].price {value: "29.99", currency}`` (no ``sku``: the OAS wants it only with a
+ship-to-home quantity); a quantity is written twice, as the item's
 ``shipToLocationAvailability.quantity`` and the offer's ``availableQuantity``, because the
 listing shows the smaller of the two (guide §3.2). The answer (200, or 207 Multi-Status) has one
 entry per offer and one per inventory item; an update is CONFIRMED when all its entries are,

@@ -9,6 +9,8 @@
   synchronous (the ``Channel`` protocol), so the key must already be cached: the server calls
   the channel's ``async prepare_webhook(headers)`` first, which fetches and caches it (per
   instance, ``public_key_ttl_s``); ``verify`` refuses a delivery whose key is not cached.
+  Lookups of key ids never served by eBay are paced (``NEW_KEY_LOOKUPS``) and refusals are
+  remembered, so forged headers cannot spend the Notification API's daily quota.
 * What is signed: eBay's SDK verifies over ``JSON.stringify(JSON.parse(body))`` - the compact
   re-serialization with the original key order - so that is checked first, then the raw bytes.
 * Dedupe key ``notification.notificationId``; topic ``metadata.topic``.
