@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from connectors.amazon import AmazonChannel
 from connectors.base import Channel, ChannelDeps
+from connectors.ebay import EbayChannel
 from connectors.mock import MockChannel
 from connectors.shopify import ShopifyChannel
 from connectors.walmart import WalmartChannel
@@ -18,6 +19,7 @@ CHANNELS: Final[Mapping[str, ChannelFactory]] = {
     "mock": MockChannel,
     "amazon": AmazonChannel,
     "shopify": ShopifyChannel,
+    "ebay": EbayChannel,
     "walmart": WalmartChannel,
 }
 

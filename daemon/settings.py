@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from connectors.amazon.models import AmazonSettings
+from connectors.ebay.models import EbaySettings
 from connectors.mock.models import MockSettings
 from connectors.shopify.models import ShopifySettings
 from connectors.walmart.models import WalmartSettings
@@ -64,7 +65,8 @@ class ScheduleSettings(Strict):
 
 # One model per connector kind, each owned by its connector package.
 ChannelSettings = Annotated[
-    MockSettings | AmazonSettings | ShopifySettings | WalmartSettings, Field(discriminator="kind")
+    MockSettings | AmazonSettings | ShopifySettings | WalmartSettings | EbaySettings,
+    Field(discriminator="kind"),
 ]
 
 

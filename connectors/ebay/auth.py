@@ -1,0 +1,175 @@
+"""eBay OAuth 2.0 (guide §3.1): the user refresh-token grant and the application token.
+
+Both grants are a form POST to the token endpoint with ``Authorization: Basic
+base64(client_id:client_secret)``. The *user* token (``grant_type=refresh_token`` with the
+seller's refresh token and scopes) writes inventory; the *application* token
+(``grant_type=client_credentials``, public scope) reads Browse and the Notification API's public
+keys. Each is cached until 80% of its ``expires_in`` has passed, with one grant in flight; the
+grants count against the token endpoint's own daily quotas. A refused grant is a
+``ChannelAuthError`` carrying only eBay's OAuth ``error`` code, never a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import structlog
+
+from connectors.base import ChannelDeps
+from connectors.ebay.budget import DailyQuotas, QuotaExhaustedError
+from connectors.ebay.const import (
+    FORM_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    QUOTA_EXHAUSTED,
+    QUOTA_OAUTH_APPLICATION,
+    QUOTA_OAUTH_REFRESH,
+    TOKEN_REFRESH_RATIO,
+)
+from connectors.ebay.models import EbaySettings
+from connectors.retry import RetryPolicy, retrying, transport_errors
+from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    refresh_at: float  # monotonic reading after which a new token is fetched
+
+
+class OAuthToken:
+    """One cached eBay access token (user or application): one grant in flight, 80% refresh."""
+
+    def __init__(
+        self,
+        kind: str,
+        form: Callable[[], dict[str, str]],
+        quota: str,
+        settings: EbaySettings,
+        deps: ChannelDeps,
+        quotas: DailyQuotas,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.kind = kind
+        self._form = form
+        self._quota = quota
+        self._settings = settings
+        self._deps = deps
+        self._quotas = quotas
+        self._policy = policy or RetryPolicy()
+        self._token: _Token | None = None
+        self._lock = asyncio.Lock()
+        self.grants = 0  # tokens obtained (metrics, tests)
+
+    def _fresh(self) -> str | None:
+        current = self._token
+        if current is not None and self._deps.clock.monotonic() < current.refresh_at:
+            return current.value
+        return None
+
+    async def token(self) -> str:
+        """A valid access token, fetching a new one when the cached one is due."""
+        if (value := self._fresh()) is not None:
+            return value
+        async with self._lock:
+            # Whoever waited on the lock finds the token the first caller fetched.
+            if (value := self._fresh()) is not None:
+                return value
+            self._token = await retrying(
+                self._grant, clock=self._deps.clock, policy=self._policy, sleep=self._deps.sleep
+            )
+            return self._token.value
+
+    def invalidate(self, value: str) -> None:
+        """Forget ``value`` (eBay refused it); a newer token fetched meanwhile is kept."""
+        if self._token is not None and self._token.value == value:
+            self._token = None
+
+    async def _grant(self) -> _Token:
+        if not self._quotas.take(self._quota):
+            raise QuotaExhaustedError(
+                f"eBay {self.kind} token: daily grant quota used", code=QUOTA_EXHAUSTED
+            )
+        settings = self._settings
+        basic = base64.b64encode(
+            f"{settings.client_id}:{settings.client_secret.get_secret_value()}".encode()
+        ).decode("ascii")
+        started = self._deps.clock.monotonic()
+        with transport_errors(f"eBay {self.kind} token"):
+            response = await self._deps.http.post(
+                settings.auth_endpoint,
+                content=urlencode(self._form()).encode("ascii"),
+                headers={
+                    "Content-Type": FORM_CONTENT_TYPE,
+                    "Accept": JSON_CONTENT_TYPE,
+                    "Authorization": f"Basic {basic}",
+                },
+                timeout=settings.request_timeout_s,
+            )
+        status = response.status_code
+        body = _json(response)
+        if status == 200:
+            value, expires_in = body.get("access_token"), body.get("expires_in")
+            if not isinstance(value, str) or not value or not isinstance(expires_in, int):
+                raise TransientChannelError(
+                    f"eBay {self.kind} token: answer without access_token/expires_in"
+                )
+            self.grants += 1
+            log.info("ebay.token", kind=self.kind, expires_in=expires_in)
+            return _Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+        # Only the OAuth error code is kept: error_description can echo the grant's values.
+        error = body.get("error")
+        code = error if isinstance(error, str) and error else f"HTTP_{status}"
+        if status == 429:
+            raise RateLimitedError(f"eBay {self.kind} token: throttled", status=status)
+        if status >= 500:
+            raise TransientChannelError(f"eBay {self.kind} token: HTTP {status}", status=status)
+        raise ChannelAuthError(
+            f"eBay refused the {self.kind} token grant: {code}", code=code, status=status
+        )
+
+
+class EbayAuth:
+    """The two tokens of one seller account: ``user`` (Sell APIs) and ``application``."""
+
+    def __init__(
+        self,
+        settings: EbaySettings,
+        deps: ChannelDeps,
+        quotas: DailyQuotas,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        def user_form() -> dict[str, str]:
+            return {
+                "grant_type": "refresh_token",
+                "refresh_token": settings.refresh_token.get_secret_value(),
+                "scope": " ".join(settings.scopes),
+            }
+
+        def application_form() -> dict[str, str]:
+            return {"grant_type": "client_credentials", "scope": settings.public_scope}
+
+        self.user = OAuthToken(
+            "user", user_form, QUOTA_OAUTH_REFRESH, settings, deps, quotas, policy
+        )
+        self.application = OAuthToken(
+            "application", application_form, QUOTA_OAUTH_APPLICATION, settings, deps, quotas, policy
+        )
+
+    def __repr__(self) -> str:
+        return "EbayAuth(client_secret=**********, refresh_token=**********)"
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

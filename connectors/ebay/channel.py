@@ -1,0 +1,388 @@
+"""The eBay channel: the ``Channel`` protocol over the Sell Inventory, Browse and Notification
+APIs, spending each listing's daily revision budget on the most valuable changes first (see
+``connectors.ebay.budget`` for the policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import structlog
+
+from connectors.base import (
+    ChannelCapabilities,
+    ChannelDeps,
+    ChannelEvent,
+    ChannelListing,
+    OfferObservation,
+    PriceUpdate,
+    PushResult,
+    PushStatus,
+    StockUpdate,
+    WebhookDelivery,
+)
+from connectors.ebay import browse, webhooks
+from connectors.ebay.budget import QuotaExhaustedError, RevisionBudget, relative_change, value
+from connectors.ebay.client import EbayClient
+from connectors.ebay.const import (
+    BROWSE_SEARCH_PATH,
+    BULK_UPDATE_PATH,
+    CURRENCY_MISMATCH,
+    INVENTORY_ITEMS_PATH,
+    MAX_BULK_REQUESTS,
+    OUT_OF_BOUNDS,
+    QUOTA_BROWSE,
+    QUOTA_EXHAUSTED,
+    QUOTA_INVENTORY,
+    REVISION_BUDGET,
+    REVISION_BUDGET_EXHAUSTED,
+    UNKNOWN_SKU,
+)
+from connectors.ebay.inventory import OfferRef, inventory_items, listing_of, offer_for, outcomes
+from connectors.ebay.models import EbaySettings, money_str
+from connectors.retry import RetryPolicy
+from daemon.errors import (
+    ChannelAuthError,
+    ChannelError,
+    RejectedUpdateError,
+    TransientChannelError,
+    WebhookError,
+)
+
+log = structlog.get_logger(__name__)
+
+# What the planner may hand us in one push: ten bulk calls, ordered by value inside.
+MAX_PUSH_BATCH = 10 * MAX_BULK_REQUESTS
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One update ready to send: its request entry, listing reference and value rank."""
+
+    key: str
+    ref: OfferRef
+    request: dict[str, Any]
+    price: Decimal | None
+    quantity: int | None
+    rank: tuple[int, Decimal]
+
+
+class EbayChannel:
+    """One seller account on one eBay marketplace."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: EbaySettings,
+        deps: ChannelDeps,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.deps = deps
+        self.client = EbayClient(settings, deps, policy)
+        self.budget = RevisionBudget(
+            deps.clock,
+            limit=settings.daily_revision_limit,
+            low_ratio=settings.low_budget_ratio,
+            min_change=settings.coalesce_min_change,
+            stock_reserve=settings.stock_reserve,
+        )
+        self.capabilities = ChannelCapabilities(
+            max_price_batch=MAX_PUSH_BATCH,
+            max_stock_batch=MAX_PUSH_BATCH,
+            stock_is_marketplace_held=False,
+            compare_and_set_stock=False,
+            sends_floor_and_ceiling=False,  # bulkUpdatePriceQuantity has no min/max price
+            own_seller_id=settings.own_seller_id,
+        )
+        self.refs: dict[str, OfferRef] = {}  # sku -> offer, learned from discovery and pushes
+        self.keys = webhooks.PublicKeys(self.client)
+
+    async def open(self) -> None:
+        """Get a user token and read one inventory page (a 401/403 here means no access)."""
+        await self.client.auth.user.token()
+        await self.client.call(
+            "getInventoryItems",
+            "GET",
+            INVENTORY_ITEMS_PATH,
+            family=QUOTA_INVENTORY,
+            params={"limit": "1", "offset": "0"},
+        )
+
+    async def close(self) -> None:
+        """Forget cached offers and keys (the HTTP client belongs to the daemon)."""
+        self.refs.clear()
+        self.keys.clear()
+
+    # -- listings ---------------------------------------------------------------------------
+
+    async def fetch_listings(self) -> list[ChannelListing]:
+        """Every inventory item with its offer on our marketplace (price, quantity, ids)."""
+        listings: list[ChannelListing] = []
+        refs: dict[str, OfferRef] = {}
+        for item in await inventory_items(self.client):
+            offer = await offer_for(self.client, item.sku)
+            listing, ref = listing_of(item, item.sku, offer, self.settings.currency)
+            listings.append(listing)
+            if ref is not None:
+                refs[item.sku] = ref
+        self.refs = refs
+        return listings
+
+    # -- competitor offers ------------------------------------------------------------------
+
+    async def fetch_competitor_offers(self, skus: Sequence[str]) -> list[OfferObservation]:
+        """Browse searches by GTIN or title when ``browse_enabled``; [] otherwise."""
+        if not self.settings.browse_enabled:
+            return []
+        own = frozenset(r.listing_id for r in self.refs.values() if r.listing_id)
+        found: list[OfferObservation] = []
+        for sku in dict.fromkeys(skus):
+            ref = self.refs.get(sku)
+            params = browse.search_params(self.settings, ref) if ref else None
+            if params is None:
+                continue
+            try:
+                answer = await self.client.call(
+                    "search",
+                    "GET",
+                    BROWSE_SEARCH_PATH,
+                    family=QUOTA_BROWSE,
+                    principal="application",
+                    params=params,
+                )
+            except QuotaExhaustedError:
+                log.warning("ebay.browse.quota", channel=self.name, skipped=len(skus) - len(found))
+                break
+            except ChannelAuthError:
+                raise
+            except ChannelError as err:
+                log.warning("ebay.browse.failed", channel=self.name, sku=sku, error=str(err))
+                continue
+            found.append(
+                browse.observation(
+                    sku,
+                    answer.body,
+                    settings=self.settings,
+                    own_listing_ids=own,
+                    observed_at=self.deps.clock.now(),
+                )
+            )
+        return found
+
+    # -- writes -----------------------------------------------------------------------------
+
+    async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """New prices through ``bulkUpdatePriceQuantity`` (offers[].price, a string value)."""
+        results: list[PushResult] = []
+        writes: list[_Write] = []
+        for update in updates:
+            if update.currency != self.settings.currency:
+                results.append(
+                    _result(
+                        update.idempotency_key,
+                        PushStatus.REJECTED,
+                        CURRENCY_MISMATCH,
+                        f"{update.currency} price for a {self.settings.currency} marketplace",
+                    )
+                )
+                continue
+            price = update.price.quantize(Decimal("0.01"))
+            if (update.floor is not None and price < update.floor) or (
+                update.ceiling is not None and price > update.ceiling
+            ):
+                # eBay has no min/max price to enforce them: never send a price outside them.
+                results.append(
+                    _result(
+                        update.idempotency_key,
+                        PushStatus.REJECTED,
+                        OUT_OF_BOUNDS,
+                        f"{price} is outside [{update.floor}, {update.ceiling}]",
+                    )
+                )
+                continue
+            ref = await self._ref(update.sku, update.external_id)
+            if ref is None:
+                results.append(_unknown(update.idempotency_key, update.sku))
+                continue
+            # No ``sku``: the OAS wants it only with shipToLocationAvailability.
+            request = {
+                "offers": [
+                    {
+                        "offerId": ref.offer_id,
+                        "price": {"value": money_str(price), "currency": update.currency},
+                    }
+                ],
+            }
+            rank = value(ref.price, price, stock=False)
+            writes.append(_Write(update.idempotency_key, ref, request, price, None, rank))
+        return results + await self._push(writes, stock=False)
+
+    async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
+        """Absolute quantities: the item's ship-to-home quantity and the offer's, both set."""
+        results: list[PushResult] = []
+        writes: list[_Write] = []
+        for update in updates:
+            ref = await self._ref(update.sku, update.external_id)
+            if ref is None:
+                results.append(_unknown(update.idempotency_key, update.sku))
+                continue
+            quantity = max(0, update.quantity)
+            request = {
+                "sku": update.sku,
+                "shipToLocationAvailability": {"quantity": quantity},
+                "offers": [{"offerId": ref.offer_id, "availableQuantity": quantity}],
+            }
+            rank = value(ref.quantity, quantity, stock=True)
+            writes.append(_Write(update.idempotency_key, ref, request, None, quantity, rank))
+        return results + await self._push(writes, stock=True)
+
+    async def _ref(self, sku: str, external_id: str | None) -> OfferRef | None:
+        known = self.refs.get(sku)
+        if known is not None:
+            return known
+        if external_id and external_id.isdigit():
+            # The daemon's stored offerId: enough to write (the budget keys on the SKU).
+            ref = OfferRef(sku, external_id, None, None, None)
+        else:
+            offer = await offer_for(self.client, sku)
+            _, found = listing_of(None, sku, offer, self.settings.currency)
+            if found is None or offer is None or offer.status != "PUBLISHED":
+                return None  # only published offers can be revised in bulk
+            ref = found
+        self.refs[sku] = ref
+        return ref
+
+    async def _push(self, writes: list[_Write], *, stock: bool) -> list[PushResult]:
+        results, ready = self._plan(writes, stock=stock)
+        try:
+            for start in range(0, len(ready), MAX_BULK_REQUESTS):
+                chunk = ready[start : start + MAX_BULK_REQUESTS]
+                sent = await self._bulk(chunk)
+                if sent is None:
+                    # Daily quota used: the most valuable updates went first, the rest wait.
+                    results += [
+                        _result(w.key, PushStatus.RETRY, QUOTA_EXHAUSTED, "daily quota used")
+                        for w in ready[start:]
+                    ]
+                    break
+                results += sent
+        finally:
+            for write in ready:  # a concurrent push may now use what was not spent
+                self.budget.release(write.ref.budget_key)
+        return results
+
+    async def _bulk(self, chunk: list[_Write]) -> list[PushResult] | None:
+        """One ``bulkUpdatePriceQuantity`` call; None if the daily quota forbids it."""
+        try:
+            answer = await self.client.call(
+                "bulkUpdatePriceQuantity",
+                "POST",
+                BULK_UPDATE_PATH,
+                family=QUOTA_INVENTORY,
+                body={"requests": [w.request for w in chunk]},
+            )
+        except QuotaExhaustedError:
+            return None
+        except ChannelAuthError:
+            raise
+        except RejectedUpdateError as err:
+            return [_result(w.key, PushStatus.REJECTED, err.code, str(err)) for w in chunk]
+        except TransientChannelError as err:
+            code = err.code or "TRANSIENT"
+            return [_result(w.key, PushStatus.RETRY, code, str(err)) for w in chunk]
+        mapped = outcomes(answer, [(w.key, w.ref.offer_id, w.request.get("sku")) for w in chunk])
+        results = []
+        for write, outcome in zip(chunk, mapped, strict=True):
+            if outcome.revised:
+                self.budget.record(write.ref.budget_key)
+            if outcome.result.status is PushStatus.CONFIRMED:
+                self._remember(write)
+            results.append(outcome.result)
+        return results
+
+    def _plan(self, writes: list[_Write], *, stock: bool) -> tuple[list[PushResult], list[_Write]]:
+        """Order by value and keep what each listing's budget allows (see ``budget``)."""
+        results: list[PushResult] = []
+        ready: list[_Write] = []
+        resets = self.budget.resets_at().isoformat()
+        for write in sorted(writes, key=lambda w: w.rank):
+            listing = write.ref.budget_key
+            left = self.budget.remaining(listing)
+            if left <= 0:
+                results.append(
+                    _result(
+                        write.key,
+                        PushStatus.RETRY,
+                        REVISION_BUDGET_EXHAUSTED,
+                        f"listing {listing} used its {self.budget.limit} revisions today; "
+                        f"eBay allows more after {resets}",
+                    )
+                )
+                continue
+            if not stock and left < self.budget.limit * self.budget.low_ratio:
+                reason = self._coalesce(write, left)
+                if reason is not None:
+                    results.append(_result(write.key, PushStatus.RETRY, REVISION_BUDGET, reason))
+                    continue
+            self.budget.reserve(listing)
+            ready.append(write)
+        return results, ready
+
+    def _coalesce(self, write: _Write, left: int) -> str | None:
+        """Why a price move is held back on a listing low on budget (None: send it)."""
+        if left <= self.budget.stock_reserve:
+            return f"{left} revisions left today, kept for stock updates"
+        assert write.price is not None
+        move = relative_change(write.ref.price, write.price)
+        if move < self.budget.min_change:
+            return (
+                f"{left} revisions left today: a {move:.2%} move is below the "
+                f"{self.budget.min_change:.0%} threshold"
+            )
+        return None
+
+    def _remember(self, write: _Write) -> None:
+        ref = write.ref
+        if write.price is not None:
+            ref = replace(ref, price=write.price)
+        if write.quantity is not None:
+            ref = replace(ref, quantity=write.quantity)
+        self.refs[ref.sku] = ref
+
+    # -- webhooks ---------------------------------------------------------------------------
+
+    def answer_challenge(self, challenge_code: str) -> dict[str, str]:
+        """The body of the GET challenge answer: ``{"challengeResponse": <hex SHA-256>}``."""
+        token, endpoint = self.settings.verification_token, self.settings.webhook_endpoint_url
+        if token is None or not endpoint:
+            raise WebhookError("eBay endpoint validation is not configured")
+        digest = webhooks.challenge_response(challenge_code, token.get_secret_value(), endpoint)
+        return {"challengeResponse": digest}
+
+    async def prepare_webhook(self, headers: Mapping[str, str]) -> None:
+        """Fetch and cache the key the delivery is signed with; the server awaits this before
+        ``verify_webhook`` (which is synchronous and refuses a delivery whose key is not
+        cached). Raises ``TransientChannelError`` when the Notification API cannot answer."""
+        await self.keys.prepare(headers)
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        """Check ``X-EBAY-SIGNATURE`` (ECDSA/SHA1) with the key ``prepare_webhook`` cached."""
+        return webhooks.verify(headers, body, self.keys.fresh())
+
+    def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
+        """ORDER_CONFIRMATION carrying SKUs and quantities → ``OrderEvent``; others → []."""
+        return webhooks.parse(delivery, now=self.deps.clock.now())
+
+
+def _result(key: str, status: PushStatus, code: str | None, message: str) -> PushResult:
+    return PushResult(key, status, code=code, message=message)
+
+
+def _unknown(key: str, sku: str) -> PushResult:
+    return _result(
+        key, PushStatus.REJECTED, UNKNOWN_SKU, f"no published eBay offer for SKU {sku!r}"
+    )

@@ -1,0 +1,90 @@
+"""Wire constants of eBay's REST APIs (guide §3): hosts, paths, scopes, limits and quotas as data.
+
+Facts from /work/shared/guides/marketplace-apis.md §3 and connectors/specs/ebay/
+sell_inventory_v1_oas3.json (Inventory API v1.13.0).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from connectors.ratelimit import RateLimit
+
+API_ENDPOINT: Final = "https://api.ebay.com"
+TOKEN_ENDPOINT: Final = "https://api.ebay.com/identity/v1/oauth2/token"  # noqa: S105 (a URL)
+FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+JSON_CONTENT_TYPE: Final = "application/json"
+LANGUAGE: Final = "en-US"
+MARKETPLACE_HEADER: Final = "X-EBAY-C-MARKETPLACE-ID"
+
+# OAuth scopes (§3.1): the user token writes inventory; the application token reads Browse and
+# the Notification API's public keys.
+SCOPE_PUBLIC: Final = "https://api.ebay.com/oauth/api_scope"
+SCOPE_INVENTORY: Final = "https://api.ebay.com/oauth/api_scope/sell.inventory"
+# eBay tokens live 7200 s; refresh at 80% so no call carries an expiring token.
+TOKEN_REFRESH_RATIO: Final = 0.8
+
+# Sell Inventory API v1 paths.
+BULK_UPDATE_PATH: Final = "/sell/inventory/v1/bulk_update_price_quantity"
+INVENTORY_ITEMS_PATH: Final = "/sell/inventory/v1/inventory_item"
+OFFERS_PATH: Final = "/sell/inventory/v1/offer"
+BROWSE_SEARCH_PATH: Final = "/buy/browse/v1/item_summary/search"
+PUBLIC_KEY_PATH: Final = "/commerce/notification/v1/public_key/{public_key_id}"
+
+# Batch ceilings: bulkUpdatePriceQuantity takes at most 25 requests (§3.2); getInventoryItems
+# pages hold 1..100 items (OAS); Browse limit 1..200 (§3.4).
+MAX_BULK_REQUESTS: Final = 25
+INVENTORY_PAGE_SIZE: Final = 100
+OFFERS_PAGE_SIZE: Final = 25  # "Max Occurs: 25" offers per getOffers page (OAS Offers)
+BROWSE_MAX_LIMIT: Final = 200
+
+# eBay caps revisions of one listing at 250 per calendar day (§3.2).
+DAILY_REVISION_LIMIT: Final = 250
+
+# Quota families: the key every call is counted under (one counter per app, reset at midnight
+# Pacific, §3.6).
+QUOTA_INVENTORY: Final = "sell.inventory"
+QUOTA_BROWSE: Final = "buy.browse"
+QUOTA_NOTIFICATION: Final = "commerce.notification"
+QUOTA_OAUTH_REFRESH: Final = "oauth.refresh_token"
+QUOTA_OAUTH_APPLICATION: Final = "oauth.client_credentials"
+
+# Documented daily defaults (§3.1, §3.6). The Inventory API default is unconfirmed in the guide;
+# the figure here is a placeholder the operator overrides with what Application Growth Check
+# granted (``daily_call_quotas`` in the settings).
+DAILY_CALL_QUOTAS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        QUOTA_INVENTORY: 2_000_000,
+        QUOTA_BROWSE: 5_000,
+        QUOTA_NOTIFICATION: 10_000,
+        QUOTA_OAUTH_REFRESH: 50_000,
+        QUOTA_OAUTH_APPLICATION: 1_000,
+    }
+)
+
+# errorIds with a meaning for us (OAS x-response-codes, §3.6, §3.7).
+THROTTLED_ERROR_ID: Final = 2001
+SYSTEM_ERROR_ID: Final = 25001
+CONCURRENT_ACCESS_ERROR_ID: Final = 25025
+# Per-item errors worth another attempt: eBay's own failure, or the item locked by another write.
+RETRYABLE_ERROR_IDS: Final = frozenset({SYSTEM_ERROR_ID, CONCURRENT_ACCESS_ERROR_ID})
+
+# Our own codes for results eBay never saw.
+REVISION_BUDGET: Final = "REVISION_BUDGET"
+REVISION_BUDGET_EXHAUSTED: Final = "REVISION_BUDGET_EXHAUSTED"
+QUOTA_EXHAUSTED: Final = "DAILY_QUOTA_EXHAUSTED"
+UNKNOWN_SKU: Final = "UNKNOWN_SKU"
+CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
+OUT_OF_BOUNDS: Final = "PRICE_OUT_OF_BOUNDS"
+NO_RESULT: Final = "NO_RESULT"
+
+# Notification API (§3.5).
+SIGNATURE_HEADER: Final = "X-EBAY-SIGNATURE"
+PUBLIC_KEY_TTL_S: Final = 3600.0
+# Lookups of key ids we have not seen (eBay rotates keys rarely): 20 at once, then 20 an hour.
+NEW_KEY_LOOKUPS: Final = RateLimit(rate=20 / 3600, burst=20)
+# Topics whose payload can name sold SKUs and quantities.
+TOPIC_ORDER_CONFIRMATION: Final = "ORDER_CONFIRMATION"
+TOPIC_ACCOUNT_DELETION: Final = "MARKETPLACE_ACCOUNT_DELETION"
