@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -541,8 +542,6 @@ async def test_competitors_react_to_our_price(mock: Mock) -> None:
     assert _theirs(first) != _theirs(second)
     ours = [s["price"]["value"] for s in second if s["seller"]["username"] == "repricerd_demo"]
     assert ours == ["5.00"]
-    # Our listing was the market's anchor: a competitor above us may now undercut us by a cent.
-    assert mock.state.market.competitors["MUG-005"] != []
 
 
 async def test_browse_filters_sort_and_pages(mock: Mock) -> None:
@@ -719,3 +718,27 @@ async def test_partial_failures_and_dropped_writes(mock: Mock) -> None:
     assert mock.state.listing("MUG-001").price == Decimal("21.00")
     assert mock.state.dropped["MUG-001"] == 1
     assert mock.state.revisions_today(mock.state.offers_of("MUG-001")[0].listing_id) == 0
+
+
+def test_from_catalog_seeds_offers_items_and_titles(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(
+        "sku,title,currency,stock,gtin,id:ebay-demo,price:ebay-demo\n"
+        "MUG-001,Ceramic mug #1,USD,7,099482432621,9876543210,24.99\n"
+        "MUG-002,Ceramic mug #2,USD,3,,not-a-number,12.50\n"
+        "MUG-003,Ceramic mug #3,USD,5,,,9.00\n",
+        encoding="utf-8",
+    )
+    state = EbayMockState.from_catalog(catalog, competitors=2)
+    assert sorted(state.items) == ["MUG-001", "MUG-002"]  # no id:ebay-demo, no listing
+    first, second = state.offers_of("MUG-001")[0], state.offers_of("MUG-002")[0]
+    assert first.offer_id == "9876543210"
+    assert second.offer_id.isdigit()
+    assert len(second.offer_id) == 11
+    assert (first.available_quantity, state.items["MUG-001"].ship_to_quantity) == (7, 7)
+    assert state.listing("MUG-001") == MockListing(
+        "MUG-001", "9876543210", Decimal("24.99"), "USD", 7
+    )
+    assert state.items["MUG-001"].title == "Ceramic mug #1"
+    assert state.items["MUG-001"].gtin == "099482432621"
+    assert len(state.market.competitors["MUG-002"]) == 2
