@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 from aiohttp import web
@@ -28,6 +29,7 @@ from connectors.mock.ebay.const import (
     INVENTORY_READONLY_SCOPE,
     INVENTORY_SCOPE,
 )
+from connectors.mock.ebay.orders import run_buyers
 from connectors.mock.ebay.state import EbayItem
 from connectors.mock.ebay.wire import inventory_validator
 from connectors.mock.market import MockListing, MockMarket, make_competitors
@@ -742,3 +744,29 @@ def test_from_catalog_seeds_offers_items_and_titles(tmp_path: Path) -> None:
     assert state.items["MUG-001"].title == "Ceramic mug #1"
     assert state.items["MUG-001"].gtin == "099482432621"
     assert len(state.market.competitors["MUG-002"]) == 2
+
+
+class _Stop(Exception):
+    pass
+
+
+async def test_background_buyers_sell_and_notify(mock: Mock, receiver: Receiver) -> None:
+    waits: list[float] = []
+
+    async def two_sales(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) > 2:
+            raise _Stop
+
+    mock.state.order_interval_s = 30.0
+    mock.state.sleep = two_sales
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(_Stop):
+            await run_buyers(mock.state, session)
+    assert waits == [30.0, 30.0, 30.0]
+    assert len(receiver.posts) == 2
+    sold = sum(o.sold_quantity for o in mock.state.offers.values())
+    assert sold == 2
+    skus = [json.loads(raw)["notification"]["data"]["sku"] for raw, _ in receiver.posts]
+    for sku in skus:
+        assert mock.state.listing(sku).quantity < 10

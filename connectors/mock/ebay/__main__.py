@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seller", default="repricerd_demo", help="our eBay username")
     parser.add_argument("--notify-url", default=None, help="notification destination endpoint")
+    parser.add_argument("--order-interval", type=float, default=None, help="seconds per sale")
     parser.add_argument("--no-rate-limits", action="store_true")
     return parser
 
@@ -48,6 +49,7 @@ async def _serve(args: argparse.Namespace) -> None:
         seed=args.seed,
         seller_username=args.seller,
         notify_url=args.notify_url,
+        order_interval_s=args.order_interval,
         enforce_rate_limits=not args.no_rate_limits,
         **secrets,
     )

@@ -6,6 +6,8 @@ tests and the demo and returns the runner (clean it up) and the base URL.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -14,6 +16,7 @@ from aiohttp import web
 
 from connectors.mock.ebay import browse, control, inventory, notify
 from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY, token
+from connectors.mock.ebay.orders import run_buyers
 from connectors.mock.ebay.state import EbayMockState
 
 log = structlog.get_logger(__name__)
@@ -26,7 +29,11 @@ PUSH_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
 async def _session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=PUSH_TIMEOUT) as session:
         app[SESSION_KEY] = session
+        buyers = asyncio.create_task(run_buyers(app[STATE_KEY], session), name="ebay-mock-buyers")
         yield
+        buyers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await buyers
 
 
 def make_app(state: EbayMockState) -> web.Application:

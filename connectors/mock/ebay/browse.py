@@ -191,7 +191,8 @@ async def search(request: web.Request, state: EbayMockState) -> web.Response:
     sort = query.get("sort")
     if sort in ("price", "-price"):
         found.sort(key=_total, reverse=sort == "-price")
-    found = found[:MAX_BROWSE_RESULTS]
+    total = len(found)
+    found = found[:MAX_BROWSE_RESULTS]  # "total" may be larger; only 10,000 can be paged
     page = found[offset : offset + limit]
     params = {k: v for k, v in query.items() if k not in ("limit", "offset")}
 
@@ -200,7 +201,7 @@ async def search(request: web.Request, state: EbayMockState) -> web.Response:
             {**params, "limit": limit, "offset": at}
         )
 
-    body: dict[str, Any] = {"href": href(offset), "total": len(found)}
+    body: dict[str, Any] = {"href": href(offset), "total": total}
     if offset + limit < len(found):
         body["next"] = href(offset + limit)
     if offset:

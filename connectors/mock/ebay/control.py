@@ -7,7 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY
-from connectors.mock.ebay.notify import deliver, order_confirmation, redeliver, run_challenge
+from connectors.mock.ebay.notify import redeliver, run_challenge
+from connectors.mock.ebay.orders import OrderRefused, sell
 from connectors.mock.ebay.state import EbayMockState, SentNotification
 from connectors.mock.ebay.wire import money
 
@@ -98,34 +99,20 @@ async def place_order(request: web.Request) -> web.Response:
     body = await _json_object(request)
     if body is None:
         return _bad("expected a JSON object")
-    sku, quantity = str(body.get("sku", "")), body.get("quantity", 1)
-    listing = state.listing(sku)
-    live = [o for o in state.offers_of(sku) if o.status == "PUBLISHED"]
-    if listing is None or not live:
-        return _bad("no such listing", 404)
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+    quantity = body.get("quantity", 1)
+    if not isinstance(quantity, int) or isinstance(quantity, bool):
         return _bad("quantity must be a positive integer")
-    if listing.quantity < quantity:
-        return _bad("not enough quantity on the listing", 409)
-    offer, item = live[0], state.items[sku]
-    offer.available_quantity -= quantity
-    offer.sold_quantity += quantity
-    item.ship_to_quantity -= quantity
-    state.sync_quantity(sku)
-    state.orders += 1
-    order_id = (
-        f"{state.orders:02d}-{state.rng.randrange(10**5):05d}-{state.rng.randrange(10**5):05d}"
-    )
-    line_item_id = f"{10**13 + state.rng.randrange(10**13)}"
-    payload = order_confirmation(state, sku, quantity, order_id, line_item_id)
-    sent = await deliver(state, request.app[SESSION_KEY], payload)
+    try:
+        sale = await sell(state, request.app[SESSION_KEY], str(body.get("sku", "")), quantity)
+    except OrderRefused as exc:
+        return _bad(str(exc), exc.status)
     return web.json_response(
         {
-            "orderId": order_id,
-            "lineItemId": line_item_id,
-            "sku": sku,
-            "quantity": listing.quantity,
-            "notification": _sent(sent),
+            "orderId": sale.order_id,
+            "lineItemId": sale.line_item_id,
+            "sku": sale.sku,
+            "quantity": sale.quantity_left,
+            "notification": _sent(sale.notification),
         }
     )
 

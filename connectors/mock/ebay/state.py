@@ -121,6 +121,7 @@ class EbayMockState:
     clock: Clock = field(default_factory=SystemClock)
     sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults need no real sleep in tests
     notify_url: str | None = None  # the registered destination endpoint
+    order_interval_s: float | None = None  # background buyers: one sale per interval (demo)
     verification_token: SecretStr = field(
         default_factory=lambda: SecretStr("mock_verification_token_0123456789abcdef")
     )
