@@ -320,6 +320,14 @@ async def test_quantities_must_be_json_integers(mock: Mock, quantity: Any) -> No
     assert response.json()["errors"][0]["errorId"] == 25709
 
 
+@pytest.mark.parametrize("value", ["12.345", "1e2", "-3.00", "0", "0.00", "abc", " 9.99", ""])
+async def test_price_strings_must_be_plain_positive_amounts(mock: Mock, value: str) -> None:
+    response = await mock.bulk([price_update(mock, "MUG-004", value)])
+    assert response.status_code == 207
+    assert response.json()["responses"][0]["errors"][0]["errorId"] == 25003
+    assert mock.state.listing("MUG-004").price == Decimal("24.00")
+
+
 async def test_mixed_results_are_207_and_only_good_items_apply(mock: Mock) -> None:
     good = price_update(mock, "MUG-002", "30.00", 7)
     unknown_offer = {"sku": "MUG-003", "offers": [{"offerId": "123", "availableQuantity": 1}]}

@@ -8,8 +8,9 @@ entry is refused with ``25019`` and nothing of it is applied.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -38,10 +39,10 @@ from connectors.mock.ebay.wire import (
     json_body,
     schema_violation,
 )
-from connectors.mock.market import CENT
 
 WRITE = frozenset({INVENTORY_SCOPE})
 MAX_QUANTITY = 2**31 - 1
+PRICE_TEXT = re.compile(r"\d{1,9}(\.\d{1,2})?")
 
 
 # -- bulkUpdatePriceQuantity ------------------------------------------------------------------
@@ -95,11 +96,9 @@ def _price(state: EbayMockState, part: _Part, raw: dict[str, Any], currency: str
             ),
         )
         return
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        amount = Decimal("NaN")
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
+    # A plain decimal string with at most two places ("24.99", "25"): no exponent, no sign.
+    amount = Decimal(value) if PRICE_TEXT.fullmatch(str(value)) else Decimal(0)
+    if amount <= 0:
         part.fail(
             400,
             inventory_error(

@@ -250,9 +250,12 @@ class EbayMockState:
 
     def issue_token(self, kind: str, scopes: frozenset[str]) -> str:
         """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
+        now = self.clock.monotonic()
+        for stale in [t for t, issued in self.tokens.items() if issued.expires_mono <= now]:
+            del self.tokens[stale]  # an expired token answers like an unknown one anyway
         flag = "p^3#r^0" if kind == USER else "p^1#r^0"
         token = f"v^1.1#i^1#{flag}#I^3#f^0#t^" + secrets.token_urlsafe(48)
-        self.tokens[token] = IssuedToken(kind, scopes, self.clock.monotonic() + self.token_ttl_s)
+        self.tokens[token] = IssuedToken(kind, scopes, now + self.token_ttl_s)
         return token
 
     def expire_tokens(self) -> None:
