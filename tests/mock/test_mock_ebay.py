@@ -488,6 +488,8 @@ async def test_daily_quota_429_resets_at_pacific_midnight(mock: Mock) -> None:
     state = (await mock.http.get("/_mock/state")).json()
     assert state["throttled"][BROWSE_API] == 2
     assert state["quotaUsedToday"][BROWSE_API] == 3
+    assert state["calls"][BROWSE_API] == 5
+    assert state["throttledTotal"] == 2
     assert (await mock.bulk([price_update(mock, "MUG-001", "9.99")])).status_code == 200
     mock.clock.advance(11 * 3600)  # 23:00 UTC = 16:00 PDT: still the same quota day
     mock.app = await mock.app_token()
