@@ -408,6 +408,9 @@ async def test_revision_251_is_refused_until_the_next_utc_day(mock: Mock) -> Non
     assert line["errors"][0]["message"].startswith("Cannot revise listing.")
     assert mock.state.listing(sku).price == Decimal("39.24")  # nothing applied
     assert mock.state.listing(sku).quantity == 10
+    ship_only = await mock.bulk([{"sku": sku, "shipToLocationAvailability": {"quantity": 1}}])
+    assert ship_only.json()["responses"][0]["errors"][0]["errorId"] == 25019
+    assert mock.state.items[sku].ship_to_quantity == 10
     other = await mock.bulk([price_update(mock, "MUG-011", "11.11")])
     assert other.status_code == 200  # the cap is per listing
     state = (await mock.http.get("/_mock/state")).json()

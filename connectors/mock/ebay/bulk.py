@@ -255,7 +255,7 @@ def _apply_request(state: EbayMockState, entry: dict[str, Any]) -> list[_Part]:
             f"{state.revisions_per_day} revisions allowed per day.",
             listingId=capped[0],
         )
-        for part in good or [item_part]:
+        for part in good or whole:
             part.fail(400, refusal)
         return whole
     if state.faults.item_refused():
@@ -264,7 +264,7 @@ def _apply_request(state: EbayMockState, entry: dict[str, Any]) -> list[_Part]:
             "Concurrent access of Inventory or InventoryItemGroup. Please try again later",
             category="APPLICATION",
         )
-        for part in good or [item_part]:
+        for part in good or whole:
             part.fail(500, concurrent)
         return whole
     touched = {p.sku for p in good if p.sku} | ({sku} if ship_quantity is not None else set())
