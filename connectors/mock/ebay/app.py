@@ -1,0 +1,63 @@
+"""The mock eBay application: OAuth, Sell Inventory, Browse, Notification, control routes.
+
+``make_app(state)`` builds the aiohttp application; ``start(state)`` serves it on loopback for
+tests and the demo and returns the runner (clean it up) and the base URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from connectors.mock.ebay import browse, control, inventory, notify
+from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY, token
+from connectors.mock.ebay.orders import run_buyers
+from connectors.mock.ebay.state import EbayMockState
+
+log = structlog.get_logger(__name__)
+
+TOKEN_PATH = "/identity/v1/oauth2/token"  # noqa: S105 - a path
+# eBay gives a notification endpoint a few seconds to answer (exact timeout unconfirmed).
+PUSH_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
+
+
+async def _session(app: web.Application) -> AsyncIterator[None]:
+    async with aiohttp.ClientSession(timeout=PUSH_TIMEOUT) as session:
+        app[SESSION_KEY] = session
+        buyers = asyncio.create_task(run_buyers(app[STATE_KEY], session), name="ebay-mock-buyers")
+        yield
+        buyers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await buyers
+
+
+def make_app(state: EbayMockState) -> web.Application:
+    """The aiohttp application serving ``state``."""
+    app = web.Application()
+    app[STATE_KEY] = state
+    app.router.add_post(TOKEN_PATH, token)
+    inventory.add_routes(app)
+    browse.add_routes(app)
+    notify.add_routes(app)
+    control.add_routes(app)
+    app.cleanup_ctx.append(_session)
+    return app
+
+
+async def start(
+    state: EbayMockState, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, str]:
+    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
+    runner = web.AppRunner(make_app(state), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    base_url = f"http://{host}:{bound}"
+    log.info("ebay_mock.started", base_url=base_url, listings=len(state.market.listings))
+    return runner, base_url

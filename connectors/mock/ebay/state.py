@@ -1,0 +1,269 @@
+"""State of one mock eBay seller account and application: tokens, inventory items and offers
+over the simulated market, per-listing revision counts, per-API quotas and buckets, the
+notification signing key, faults and counters."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import random
+import secrets
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import SecretStr
+
+from connectors.base import Clock
+from connectors.mock.ebay.const import (
+    DAILY_QUOTAS,
+    QUOTA_TIME_ZONE,
+    RATE_LIMITS,
+    REVISIONS_PER_DAY,
+    TOKEN_TTL_S,
+    USER_SCOPES,
+)
+from connectors.mock.faults import Faults
+from connectors.mock.market import MockListing, MockMarket, seed_market
+from connectors.ratelimit import RateLimit, TokenBucket
+from daemon.clock import SystemClock
+
+Sleep = Callable[[float], Awaitable[None]]
+USER = "user"
+APPLICATION = "application"
+
+
+def stable_digits(count: int, *parts: str) -> str:
+    """A deterministic decimal id of ``count`` digits (no leading zero) derived from ``parts``."""
+    digest = int(hashlib.sha256(":".join(parts).encode()).hexdigest(), 16)
+    low = 10 ** (count - 1)
+    return str(low + digest % (9 * low))
+
+
+@dataclass
+class IssuedToken:
+    """An access token the mock minted: who it is for, what it may do, when it dies."""
+
+    kind: str  # USER or APPLICATION
+    scopes: frozenset[str]
+    expires_mono: float
+
+
+@dataclass
+class EbayOffer:
+    """A published offer (one listing) of one inventory item on one marketplace."""
+
+    offer_id: str
+    sku: str
+    listing_id: str
+    marketplace_id: str = "EBAY_US"
+    available_quantity: int = 0
+    status: str = "PUBLISHED"  # PUBLISHED or UNPUBLISHED
+    listing_status: str = "ACTIVE"
+    sold_quantity: int = 0
+    category_id: str = "20625"
+
+
+@dataclass
+class EbayItem:
+    """An inventory item record (the SKU); its price lives in the market listing."""
+
+    sku: str
+    title: str
+    ship_to_quantity: int = 0
+    condition: str = "NEW"
+    gtin: str | None = None
+
+
+@dataclass
+class SentNotification:
+    """One notification pushed to the target (for tests and ``/_mock/state``)."""
+
+    topic: str
+    notification_id: str
+    status: int | None  # what the target answered, None when delivery failed
+    error: str | None
+    body: bytes
+    signature: str
+
+
+@dataclass
+class EbayMockState:
+    """Everything one mock eBay server knows; the aiohttp app only reads and mutates this."""
+
+    market: MockMarket = field(default_factory=MockMarket)
+    client_id: str = "MockSell-repricer-PRD-1a2b3c4d5-6e7f8a9b"
+    client_secret: SecretStr = field(default_factory=lambda: SecretStr("PRD-mock-client-secret"))
+    refresh_token: SecretStr = field(
+        default_factory=lambda: SecretStr("v^1.1#i^1#p^3#r^1#I^3#f^0#t^Ul4xMF8mock-refresh")
+    )
+    refresh_scopes: frozenset[str] = USER_SCOPES
+    seller_username: str = "repricerd_demo"
+    seller_feedback_pct: str = "99.6"
+    seller_feedback_score: int = 1843
+    marketplace_id: str = "EBAY_US"
+    token_ttl_s: int = TOKEN_TTL_S
+    revisions_per_day: int = REVISIONS_PER_DAY
+    # eBay's out-of-stock control: with it a listing at quantity 0 stays (hidden); without it
+    # quantity 0 is refused with 25004 (one 3p report; guide §3.2 marks it unconfirmed).
+    out_of_stock_control: bool = True
+    daily_quotas: dict[str, int] = field(default_factory=lambda: dict(DAILY_QUOTAS))
+    quota_time_zone: str = QUOTA_TIME_ZONE
+    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
+    enforce_rate_limits: bool = True
+    faults: Faults = field(default_factory=Faults)
+    clock: Clock = field(default_factory=SystemClock)
+    sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults need no real sleep in tests
+    notify_url: str | None = None  # the registered destination endpoint
+    order_interval_s: float | None = None  # background buyers: one sale per interval (demo)
+    verification_token: SecretStr = field(
+        default_factory=lambda: SecretStr("mock_verification_token_0123456789abcdef")
+    )
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    items: dict[str, EbayItem] = field(default_factory=dict)
+    offers: dict[str, EbayOffer] = field(default_factory=dict)  # offerId -> offer
+    tokens: dict[str, IssuedToken] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)  # per API (and "identity")
+    throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per API
+    dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost, per SKU
+    applied: Counter[str] = field(default_factory=Counter)  # revisions applied, per SKU
+    notifications: list[SentNotification] = field(default_factory=list)
+    orders: int = 0
+    _revisions: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
+    _quota: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
+    _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.signing_key = ec.generate_private_key(ec.SECP256R1())
+        self.public_key_id = secrets.token_hex(16)
+        for sku, listing in self.market.listings.items():
+            self.items.setdefault(sku, EbayItem(sku, sku, listing.quantity))
+            if not any(o.sku == sku for o in self.offers.values()):
+                offer_id = (
+                    listing.external_id
+                    if listing.external_id.isdigit()
+                    else stable_digits(11, "offer", sku)
+                )
+                listing_id = stable_digits(12, "listing", sku)
+                self.offers[offer_id] = EbayOffer(
+                    offer_id, sku, listing_id, self.marketplace_id, listing.quantity
+                )
+            self.sync_quantity(sku)
+
+    @classmethod
+    def from_catalog(
+        cls,
+        catalog: Path,
+        *,
+        channel: str = "ebay-demo",
+        currency: str = "USD",
+        competitors: int = 4,
+        seed: int = 1,
+        **kwargs: Any,
+    ) -> EbayMockState:
+        """Seed from a catalog CSV: rows with ``id:<channel>`` (the offerId) become listings.
+
+        ``price:<channel>`` is the offer price, ``stock`` the quantity, ``title`` and ``gtin``
+        (if present) feed Browse.
+        """
+        rng = random.Random(f"{seed}:{channel}")
+        market = seed_market(
+            channel=channel, catalog=catalog, currency=currency, competitors=competitors, rng=rng
+        )
+        items: dict[str, EbayItem] = {}
+        with catalog.open(newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                sku = (row.get("sku") or "").strip()
+                if sku not in market.listings:
+                    continue
+                stock = int(row.get("stock") or 0)
+                market.listings[sku].quantity = stock
+                gtin = (row.get("gtin") or "").strip() or None
+                items[sku] = EbayItem(sku, row.get("title") or sku, stock, gtin=gtin)
+        return cls(market=market, rng=rng, items=items, **kwargs)
+
+    # -- inventory --------------------------------------------------------------------------
+
+    def listing(self, sku: str) -> MockListing | None:
+        """The market listing (price, quantity) of ``sku``."""
+        return self.market.listings.get(sku)
+
+    def offers_of(self, sku: str) -> list[EbayOffer]:
+        """The offers of ``sku``, by offerId."""
+        return sorted((o for o in self.offers.values() if o.sku == sku), key=lambda o: o.offer_id)
+
+    def sync_quantity(self, sku: str) -> None:
+        """Listing quantity = min(offer availableQuantity, ship-to-home quantity) (guide §3.2)."""
+        listing, item = self.listing(sku), self.items.get(sku)
+        if listing is None or item is None:
+            return
+        published = [o for o in self.offers_of(sku) if o.status == "PUBLISHED"]
+        offered = max((o.available_quantity for o in published), default=0)
+        listing.quantity = max(0, min(offered, item.ship_to_quantity))
+
+    # -- revisions (per listing per UTC day, on the state's clock) ----------------------------
+
+    def _today(self) -> date:
+        return self.clock.now().date()  # the clock is aware UTC
+
+    def revisions_today(self, listing_id: str) -> int:
+        """Revisions already applied to ``listing_id`` this UTC day."""
+        day, count = self._revisions.get(listing_id, (self._today(), 0))
+        return count if day == self._today() else 0
+
+    def revise(self, listing_id: str) -> None:
+        """Count one revision of ``listing_id`` today."""
+        self._revisions[listing_id] = (self._today(), self.revisions_today(listing_id) + 1)
+
+    # -- quotas and short-term limits ---------------------------------------------------------
+
+    def _quota_day(self) -> date:
+        return self.clock.now().astimezone(ZoneInfo(self.quota_time_zone)).date()
+
+    def quota_used(self, api: str) -> int:
+        """Calls charged to ``api``'s daily quota today (Pacific day)."""
+        day, count = self._quota.get(api, (self._quota_day(), 0))
+        return count if day == self._quota_day() else 0
+
+    def charge_quota(self, api: str) -> bool:
+        """Charge one call to ``api``'s daily quota; False (nothing charged) when it is spent."""
+        used = self.quota_used(api)
+        if used >= self.daily_quotas.get(api, 1 << 62):
+            return False
+        self._quota[api] = (self._quota_day(), used + 1)
+        return True
+
+    def bucket(self, api: str) -> TokenBucket:
+        """The server-side short-term bucket of ``api`` for this application."""
+        bucket = self._buckets.get(api)
+        if bucket is None:
+            bucket = self._buckets[api] = TokenBucket(self.rate_limits[api], self.clock)
+        return bucket
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def issue_token(self, kind: str, scopes: frozenset[str]) -> str:
+        """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
+        now = self.clock.monotonic()
+        for stale in [t for t, issued in self.tokens.items() if issued.expires_mono <= now]:
+            del self.tokens[stale]  # an expired token answers like an unknown one anyway
+        flag = "p^3#r^0" if kind == USER else "p^1#r^0"
+        token = f"v^1.1#i^1#{flag}#I^3#f^0#t^" + secrets.token_urlsafe(48)
+        self.tokens[token] = IssuedToken(kind, scopes, now + self.token_ttl_s)
+        return token
+
+    def expire_tokens(self) -> None:
+        """Make every issued token expired (tests of the refresh path)."""
+        past = self.clock.monotonic() - 1
+        for token in self.tokens.values():
+            token.expires_mono = past
+
+    def now(self) -> datetime:
+        """The state's current time."""
+        return self.clock.now()
