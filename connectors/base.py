@@ -113,6 +113,10 @@ class PushStatus(StrEnum):
     ACCEPTED = "accepted"  # queued by the marketplace; reconcile verifies it later
     REJECTED = "rejected"  # refused for this item; never retried
     RETRY = "retry"  # not applied for a transient reason; the intent stays open
+    # Not sent, by the connector's choice (a revision budget, a daily quota, a feed budget, a
+    # newer update for the same listing in the same push): the intent stays open and the round
+    # does not count as an attempt.
+    DEFERRED = "deferred"
 
 
 @dataclass(frozen=True, slots=True)

@@ -279,6 +279,8 @@ class Outbox:
                     "b_message": (result.message or "")[:2000] or None,
                     "b_ref": result.marketplace_ref,
                     "b_completed": now if completed else None,
+                    # _send_batch counted an attempt; a deferred update was never sent.
+                    "b_attempts": row.attempts + (0 if result.status is PushStatus.DEFERRED else 1),
                 }
             )
             counter = {
@@ -321,6 +323,7 @@ class Outbox:
                     response_message=sa.bindparam("b_message"),
                     marketplace_ref=sa.bindparam("b_ref"),
                     completed_at=sa.bindparam("b_completed"),
+                    attempts=sa.bindparam("b_attempts"),
                 ),
                 updates,
             )
@@ -471,6 +474,8 @@ def _outcome(result: PushResult, attempts: int) -> tuple[ActionStatus, bool]:
         return ActionStatus.SENT, False  # queued at the marketplace; reconcile verifies it
     if result.status is PushStatus.REJECTED:
         return ActionStatus.FAILED, True
+    if result.status is PushStatus.DEFERRED:
+        return ActionStatus.PLANNED, False  # not sent: no attempt used
     if attempts >= MAX_ATTEMPTS:
         return ActionStatus.FAILED, True
     return ActionStatus.PLANNED, False

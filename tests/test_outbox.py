@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.base import PriceUpdate, PushResult, StockUpdate
+from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from daemon import controls
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
@@ -196,6 +196,38 @@ async def test_transient_failures_stay_open_then_fail_after_the_attempt_cap(
         await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)
     [row] = await actions(db)
     assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
+    await rt.close()
+
+
+async def test_a_deferred_update_stays_open_without_using_an_attempt(
+    db: Database, clock: ManualClock
+) -> None:
+    """A connector that holds an update back (eBay's revision budget, Walmart's feed budget)
+    keeps the intent open for as many rounds as it takes; the attempt cap is for failures."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    channel = rt.channels["alpha"]
+    real = channel.push_prices
+    budget_left = False
+
+    async def budgeted(updates: Any) -> Any:
+        if not budget_left:
+            return [
+                PushResult(u.idempotency_key, PushStatus.DEFERRED, "REVISION_BUDGET", "wait")
+                for u in updates
+            ]
+        return await real(updates)
+
+    channel.push_prices = budgeted  # type: ignore[method-assign]
+    await rt.outbox.record([price_intent("A", "18.00", clock.now())])
+    for _ in range(MAX_ATTEMPTS * 2):
+        await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    [row] = await actions(db)
+    assert (row.status, row.attempts, row.response_code) == ("planned", 0, "REVISION_BUDGET")
+    budget_left = True
+    await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    [row] = await actions(db)
+    assert (row.status, row.attempts) == ("confirmed", 1)
     await rt.close()
 
 

@@ -265,7 +265,7 @@ class EbayChannel:
                 if sent is None:
                     # Daily quota used: the most valuable updates went first, the rest wait.
                     results += [
-                        _result(w.key, PushStatus.RETRY, QUOTA_EXHAUSTED, "daily quota used")
+                        _result(w.key, PushStatus.DEFERRED, QUOTA_EXHAUSTED, "daily quota used")
                         for w in ready[start:]
                     ]
                     break
@@ -316,7 +316,7 @@ class EbayChannel:
                 results.append(
                     _result(
                         write.key,
-                        PushStatus.RETRY,
+                        PushStatus.DEFERRED,
                         REVISION_BUDGET_EXHAUSTED,
                         f"listing {listing} used its {self.budget.limit} revisions today; "
                         f"eBay allows more after {resets}",
@@ -326,7 +326,7 @@ class EbayChannel:
             if not stock and left < self.budget.limit * self.budget.low_ratio:
                 reason = self._coalesce(write, left)
                 if reason is not None:
-                    results.append(_result(write.key, PushStatus.RETRY, REVISION_BUDGET, reason))
+                    results.append(_result(write.key, PushStatus.DEFERRED, REVISION_BUDGET, reason))
                     continue
             self.budget.reserve(listing)
             ready.append(write)

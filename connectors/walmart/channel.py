@@ -4,7 +4,7 @@ Writes: a small batch goes as single ``PUT /v3/price`` / ``PUT /v3/inventory`` c
 one as one price or inventory feed per 10,000 items. Feeds are scarce (10 per hour per feed type,
 guide §2.6), so the budget is *planned*: each feed type has a ``TokenBucket`` (10/h, burst 10)
 that is looked at before a feed is chosen. When it is empty, the first ``single_max_batch``
-updates still go as single PUTs (paced by their own bucket) and the rest come back ``RETRY``
+updates still go as single PUTs (paced by their own bucket) and the rest come back ``DEFERRED``
 (``FEED_BUDGET_EXHAUSTED``): the intents stay open and a later push, after the bucket refills,
 sends them. No 429 is needed to learn that the hour's feeds are spent.
 """
@@ -208,7 +208,9 @@ class WalmartChannel:
         # update of a SKU is sent, earlier ones are left open for the outbox to supersede.
         last = {u.sku: n for n, u in enumerate(updates)}
         results = [
-            PushResult(u.idempotency_key, PushStatus.RETRY, DUPLICATE_SKU, "a newer update follows")
+            PushResult(
+                u.idempotency_key, PushStatus.DEFERRED, DUPLICATE_SKU, "a newer update follows"
+            )
             for n, u in enumerate(updates)
             if last[u.sku] != n
         ]
@@ -238,7 +240,7 @@ class WalmartChannel:
             message = f"{feed_type} feeds spent for this hour; next in {wait:.0f} s"
             results.extend(await self._singles(now, single))
             results.extend(
-                PushResult(u.idempotency_key, PushStatus.RETRY, FEED_BUDGET, message)
+                PushResult(u.idempotency_key, PushStatus.DEFERRED, FEED_BUDGET, message)
                 for u in leftover[len(now) :]
             )
         return results

@@ -65,7 +65,7 @@ async def test_low_budget_coalesces_small_price_moves(clock: ManualClock, sleep:
         assert bulk.call_count == 0
         [large] = await ebay.push_prices([move("MUG", "21.00", "large")])  # 5%
         assert bulk.call_count == 1
-    assert (small.status, small.code) == (PushStatus.RETRY, "REVISION_BUDGET")
+    assert (small.status, small.code) == (PushStatus.DEFERRED, "REVISION_BUDGET")
     assert "1.50%" in (small.message or "")
     assert large.status is PushStatus.CONFIRMED
 
@@ -79,7 +79,7 @@ async def test_last_revisions_are_kept_for_stock(clock: ManualClock, sleep: Fake
         ebay.budget.record(LISTING, 245)  # 5 left = the stock reserve
         [priced] = await ebay.push_prices([move("MUG", "30.00", "p")])
         [stocked] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
-    assert (priced.status, priced.code) == (PushStatus.RETRY, "REVISION_BUDGET")
+    assert (priced.status, priced.code) == (PushStatus.DEFERRED, "REVISION_BUDGET")
     assert stocked.status is PushStatus.CONFIRMED
     assert bulk.call_count == 1
 
@@ -96,8 +96,8 @@ async def test_exhausted_budget_makes_no_call_until_utc_midnight(
         [stock] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
         [price] = await ebay.push_prices([move("MUG", "30.00", "p")])
         assert bulk.call_count == 0
-        assert (stock.status, stock.code) == (PushStatus.RETRY, "REVISION_BUDGET_EXHAUSTED")
-        assert (price.status, price.code) == (PushStatus.RETRY, "REVISION_BUDGET_EXHAUSTED")
+        assert (stock.status, stock.code) == (PushStatus.DEFERRED, "REVISION_BUDGET_EXHAUSTED")
+        assert (price.status, price.code) == (PushStatus.DEFERRED, "REVISION_BUDGET_EXHAUSTED")
         assert "2026-03-03T00:00:00+00:00" in (stock.message or "")
         clock.advance(12 * 3600 - 1)  # 23:59:59 UTC: still the same day
         [still] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
@@ -175,11 +175,11 @@ async def test_call_quota_stops_calls_and_leaves_the_rest_open(
         results = await ebay.push_stock(updates)
         assert bulk.call_count == 1
         assert ebay.client.quotas.used("sell.inventory") == 1
-        codes = [r.code for r in results if r.status is PushStatus.RETRY]
+        codes = [r.code for r in results if r.status is PushStatus.DEFERRED]
         assert codes == ["DAILY_QUOTA_EXHAUSTED"] * 5
         sent = [r["sku"] for r in body(bulk.calls.last.request)["requests"]]
         assert sent[:3] == ["SKU-0", "SKU-10", "SKU-20"]  # the sell-outs went first
-        held = {r.idempotency_key for r in results if r.status is PushStatus.RETRY}
+        held = {r.idempotency_key for r in results if r.status is PushStatus.DEFERRED}
         # The five smallest moves (10 -> 9 and two of 10 -> 8) wait for tomorrow's quota.
         assert {"k9", "k19", "k29"} <= held
         # The quota day is the Pacific day: 12:00 UTC + 20 h = 00:00 PST next day.

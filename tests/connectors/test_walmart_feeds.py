@@ -237,7 +237,7 @@ async def test_eleven_big_batches_in_an_hour_make_ten_feeds(
         results = await walmart.push_prices(prices(11, "B10"))
         assert submit.call_count == 10  # the 11th feed is never sent: no 429 was needed
         assert singles.call_count == 10  # the first single_max_batch still go, one by one
-        deferred = [r for r in results if r.status is PushStatus.RETRY]
+        deferred = [r for r in results if r.status is PushStatus.DEFERRED]
         assert [r.idempotency_key for r in deferred] == ["B10-k10"]
         assert deferred[0].code == "FEED_BUDGET_EXHAUSTED"
         # The budget refills at 10/h: one feed is possible again ~6 minutes later.
@@ -262,7 +262,7 @@ async def test_duplicate_skus_send_only_the_newest(clock: ManualClock, sleep: Fa
     assert len(skus) == len(set(skus)) == 11
     assert document["Price"][-1]["pricing"][0]["currentPrice"]["amount"] == Decimal("99.00")
     older = next(r for r in results if r.idempotency_key == "SKU-k0")
-    assert (older.status, older.code) == (PushStatus.RETRY, "DUPLICATE_SKU")
+    assert (older.status, older.code) == (PushStatus.DEFERRED, "DUPLICATE_SKU")
     assert len(results) == len(updates)
 
 
@@ -294,5 +294,5 @@ async def test_walmarts_feed_window_reading_plans_the_next_push(
     # Walmart said the hour's feeds are spent: no second feed, no 429 provoked.
     assert submit.call_count == 1
     assert singles.call_count == 10
-    assert [r.code for r in results if r.status is PushStatus.RETRY] == ["FEED_BUDGET_EXHAUSTED"]
+    assert [r.code for r in results if r.status is PushStatus.DEFERRED] == ["FEED_BUDGET_EXHAUSTED"]
     assert walmart.client.buckets[PRICE_FEED].wait_time() == pytest.approx(3600 - 1, abs=1)
