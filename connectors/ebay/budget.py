@@ -10,9 +10,10 @@ would burn that by mid-afternoon and then could not even write a sell-out. So:
   concurrent price and stock pushes cannot overspend it;
 * while a listing has more than ``low_budget_ratio`` of its daily limit left, everything goes;
 * below that, price moves smaller than ``coalesce_min_change`` (relative to the last price we
-  know) are not sent: the result is ``DEFERRED`` (no attempt used) coded ``REVISION_BUDGET`` so the daemon keeps the
-  newest intent open and a later, larger move (or tomorrow's budget) carries it; price moves may
-  not use the last ``stock_reserve`` revisions either, which stay for stock (a sell-out);
+  know) are not sent: the result is ``DEFERRED`` (no attempt used) coded ``REVISION_BUDGET``,
+  so the daemon keeps the newest intent open and a later, larger move (or tomorrow's budget)
+  carries it; price moves may not use the last ``stock_reserve`` revisions either, which stay
+  for stock (a sell-out);
 * with nothing left, nothing is sent for the listing: ``DEFERRED`` coded
   ``REVISION_BUDGET_EXHAUSTED`` until the next UTC midnight;
 * "the most valuable change goes first": updates are ordered by ``value`` (stock to zero, then
