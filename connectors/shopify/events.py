@@ -85,10 +85,10 @@ def _order(
             raise ValueError(f"line_items[{index}].quantity is not a whole number of units")
         if quantity:
             units[sku] = units.get(sku, 0) + quantity
-    # A cancel is dated by its cancellation; both carry the order's updated_at.
-    keys = ("updated_at", "cancelled_at", "created_at")
-    if status is OrderStatus.PLACED:
-        keys = ("updated_at", "created_at")
+    # Both topics carry the order's updated_at; older payloads may only have the event's own time.
+    keys: tuple[str, ...] = ("updated_at", "created_at")
+    if status is OrderStatus.CANCELLED:
+        keys = ("updated_at", "cancelled_at", "created_at")
     return OrderEvent(
         order_id=order_id,
         status=status,
