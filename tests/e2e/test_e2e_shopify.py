@@ -17,16 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import httpx
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from pydantic import SecretStr
 
+from connectors.base import ChannelDeps, PriceUpdate, PushStatus
 from connectors.mock import MockChannel
-from connectors.mock.shopify.app import SENDER, make_app
+from connectors.mock.market import MockListing, MockMarket
+from connectors.mock.shopify.app import SENDER, make_app, start
 from connectors.mock.shopify.state import ShopifyMockState
 from connectors.mock.shopify.webhooks import WebhookSender
-from connectors.shopify import ShopifyChannel
+from connectors.shopify import ShopifyChannel, ShopifySettings
 from daemon.app import Passes, run_once, start_runtime
 from daemon.catalog import import_catalog
 from daemon.clock import SystemClock
@@ -481,3 +484,38 @@ async def test_a_quantity_changed_behind_our_back_is_never_blindly_overwritten(e
         assert max(effects.values()) == 1
     finally:
         await rt.close()
+
+
+async def test_a_cold_channel_resolves_250_variant_ids_within_the_query_cost_limit() -> None:
+    """The connector alone against the mock: 250 unknown SKUs with variant GIDs are looked up
+    with ``nodes(ids:)`` in calls the cost rules accept (250 ids at once would cost ~1,250)."""
+    market = MockMarket()
+    for number in range(250):
+        sku = f"P{number // 5:03d}-{number % 5}"
+        gid = f"gid://shopify/ProductVariant/{7_000_000_000_000 + number}"
+        market.listings[sku] = MockListing(sku, gid, Decimal("10.00"), "USD", 3)
+    state = ShopifyMockState(market=market, keep_requests=True)
+    runner, base_url = await start(state)
+    settings = ShopifySettings.model_validate(
+        {
+            "kind": "shopify",
+            "shop": state.shop_domain,
+            "endpoint": base_url,
+            "access_token": state.access_token.get_secret_value(),
+        }
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            channel = ShopifyChannel("shop", settings, ChannelDeps(http=http, clock=SystemClock()))
+            updates = [
+                PriceUpdate(sku, Decimal("12.50"), "USD", f"k-{sku}", external_id=item.external_id)
+                for sku, item in market.listings.items()
+            ]
+            results = await channel.push_prices(updates)
+    finally:
+        await runner.cleanup()
+    assert {r.status for r in results} == {PushStatus.CONFIRMED}
+    assert state.counters.max_cost_exceeded == 0
+    lookups = [r["variables"]["ids"] for r in state.requests if r["fields"] == ["nodes"]]
+    assert [len(ids) for ids in lookups] == [100, 100, 50]
+    assert {v.price for v in market.listings.values()} == {Decimal("12.50")}
