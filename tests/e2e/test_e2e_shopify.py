@@ -438,6 +438,9 @@ async def test_an_order_at_the_shop_reaches_the_ledger_and_the_other_channel(
     status, _ = await post(f"{control}/_mock/orders/{order['order_id']}/cancel", {})
     assert status == 200
     await wait_for(lambda: market.market.listings["MUG-S"].quantity == 12 - BUFFER, "cancel")
+    await env.sender.drain()  # the cancel's inventory_levels/update too
+    await daemon.inbox.drain()
+    await asyncio.gather(*daemon.stock_passes)
     rows = await inbox_rows(daemon.rt)
     topics = Counter(row.topic for row in rows)
     assert topics["orders/create"] == 1  # the redelivery was deduplicated at the route
