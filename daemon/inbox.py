@@ -145,6 +145,8 @@ class InboxWorker:
         )
         if verdict == "overwrite":
             return "applied", {event.sku}
+        if verdict == "lowered":
+            return "applied", set()
         if verdict == "adopted":
             return "applied", kits.affected({event.sku})
         return verdict, set()

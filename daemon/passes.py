@@ -150,8 +150,9 @@ async def stock_channel(
         kits = await load_kits(conn)
         only = None if selection is None else [row.sku for row in listings]
         stock = await available_units(conn, kits, only)
+        waiting = await _open_stock_targets(conn, channel.name)
     now, inventory = rt.clock.now(), rt.settings.inventory
-    intents, unknown = [], 0
+    intents, unknown, outdated = [], 0, []
     for row in listings:
         if row.fulfillment == "marketplace":
             continue  # FBA/WFS units are the marketplace's to count, never ours to write
@@ -161,6 +162,13 @@ async def stock_channel(
         target = allocate(stock[row.sku], channel.name, inventory)
         kit = " (kit: its scarcest component)" if row.sku in kits.components else ""
         if target is None or target == row.quantity:
+            if row.sku in waiting and waiting[row.sku] != target:
+                outdated.append(row.sku)  # a queued retry would now write a wrong number
+            continue
+        if waiting.get(row.sku) == target:
+            # An intent for this very quantity is already queued (a retry after a stale
+            # compare-and-set keeps the live value the connector re-read; a fresh intent would
+            # compare against our stale listing row again and supersede it).
             continue
         intents.append(
             {
@@ -186,6 +194,7 @@ async def stock_channel(
                 "created_at": now,
             }
         )
+    await rt.outbox.supersede_open(channel.name, ActionKind.STOCK, outdated, before_pass=pass_id)
     intents, held = await _price_before_restock(rt, channel, intents)
     await rt.outbox.record(intents)
     sent = await rt.outbox.dispatch(channel, ActionKind.STOCK)
@@ -213,6 +222,20 @@ async def _price_before_restock(
     for sku in sorted(waiting):
         log.info("restock_waits_for_price", channel=channel.name, sku=sku)
     return [i for i in intents if i["sku"] not in waiting], len(waiting)
+
+
+async def _open_stock_targets(conn: Any, channel: str) -> dict[str, int]:
+    """Quantity of each stock intent still queued (planned) on ``channel``, newest per SKU."""
+    rows = await conn.execute(
+        sa.select(ACTIONS.c.sku, ACTIONS.c.new_quantity)
+        .where(
+            ACTIONS.c.channel == channel,
+            ACTIONS.c.kind == ActionKind.STOCK.value,
+            ACTIONS.c.status == ActionStatus.PLANNED.value,
+        )
+        .order_by(ACTIONS.c.id)
+    )
+    return {row.sku: row.new_quantity for row in rows}
 
 
 async def reconcile_channel(

@@ -229,9 +229,12 @@ async def observe_quantity(
 
     ``stale``: older than the newest report applied. ``echo``: the value we published (or are
     publishing) ourselves. ``unknown``: not a listing we hold. Otherwise the change was made
-    outside repricerd: under ``overwrite`` the listing records the live value, so the next
-    allocation (run right after) writes ours back, logged; under ``adopt`` the channel's number
-    becomes a ledger count for the SKU (``count`` event) that the other channels then follow.
+    outside repricerd: under ``overwrite`` the listing records the live value, and a rise is
+    written back at once (``overwrite``) while a drop waits for its order or the next stock pass
+    (``lowered``); under ``adopt`` the channel's number becomes a ledger count for the SKU
+    (``count`` event) that the other channels then follow (``adopted``). Adopt suits a channel
+    that is the stock master; with order webhooks from the same channel a sale can be counted
+    twice (once in the adopted count, once by its order).
     """
     async with db.write() as conn:
         await db.serialize(conn, f"ledger:{event.sku}")
@@ -244,7 +247,9 @@ async def observe_quantity(
         ).one_or_none()
         if row is None:
             return "unknown"
-        if row.quantity_seen_at is not None and event.updated_at <= row.quantity_seen_at:
+        # Strictly older only: Shopify's updated_at has one-second resolution, so a sale in the
+        # same second as the echo of our write must not be dropped as stale.
+        if row.quantity_seen_at is not None and event.updated_at < row.quantity_seen_at:
             return "stale"
         echo = row.quantity == event.quantity or await _recently_written(
             conn, channel, event.sku, event.quantity, now
@@ -265,7 +270,11 @@ async def observe_quantity(
             policy=policy,
         )
         if policy == "overwrite":
-            return "overwrite"
+            # A drop is most often a sale whose order webhook is still on its way: writing the
+            # old number back now would re-offer a sold unit. The order (or the next scheduled
+            # stock pass) settles it; a rise is never a sale, so it is overwritten at once.
+            below = row.quantity is not None and event.quantity < row.quantity
+            return "lowered" if below else "overwrite"
         current = (await on_hand(conn, [event.sku])).get(event.sku, 0)
         await conn.execute(
             db.insert(EVENTS)

@@ -11,7 +11,7 @@ from connectors.base import Fulfillment
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.passes import run_named_pass
-from tests.daemon_fixtures import actions, listing, make_runtime, seed, settings
+from tests.daemon_fixtures import EVENTS, actions, listing, make_runtime, seed, settings
 
 D = Decimal
 
@@ -207,4 +207,46 @@ async def test_a_price_set_by_hand_becomes_the_drift_anchor_a_day_later(
     clock.advance(25 * 3600)
     await run_named_pass(rt, "reprice", "p4")
     assert live.price == D("27.00")  # one 10 % step down from the hand-set price
+    await rt.close()
+
+
+async def test_a_queued_stock_retry_is_kept_and_an_outdated_one_dropped(
+    db: Database, clock: ManualClock
+) -> None:
+    """A retry already queued for the target goes out as it is (it carries the connector's live
+    re-read); a queued retry for a number the ledger no longer wants is superseded, not sent."""
+    from tests.test_outbox import stock_intent
+
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A", "stock": 6}, {"sku": "B", "stock": 4}], ("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    await run_named_pass(rt, "stock_sync", "p1")
+    assert (
+        market(rt, "alpha").listings["A"].quantity,
+        market(rt, "alpha").listings["B"].quantity,
+    ) == (6, 4)
+    # Retries left planned by an earlier pass: A for 9 (a recount to 9 below), B for 7 (stale:
+    # the ledger still says 4, which the listing already shows).
+    retry_a = {**stock_intent("A", 9, clock.now(), old=6), "attempts": 1}
+    retry_b = {**stock_intent("B", 7, clock.now(), old=4), "attempts": 1}
+    await rt.outbox.record([retry_a, retry_b])
+    async with db.write() as conn:
+        await conn.execute(
+            EVENTS.insert().values(
+                sku="A",
+                kind="count",
+                delta=3,
+                counted=9,
+                external_ref="recount:A",
+                occurred_at=clock.now(),
+                recorded_at=clock.now(),
+            )
+        )
+    await run_named_pass(rt, "stock_sync", "p2")
+    rows = {(r.sku, r.pass_id): r for r in await actions(db, kind="stock")}
+    assert rows[("A", "t")].status == "confirmed"  # the queued retry itself was sent
+    assert ("A", "p2") not in rows  # no second intent for the same number
+    assert rows[("B", "t")].status == "superseded"
+    assert market(rt, "alpha").listings["A"].quantity == 9
+    assert market(rt, "alpha").listings["B"].quantity == 4
     await rt.close()

@@ -414,3 +414,33 @@ async def test_a_listing_at_zero_gets_its_new_price_before_its_restock(
     assert listing_now.quantity == 4
     assert listing_now.price != Decimal("20.00")
     await rt.close()
+
+
+async def test_a_drop_on_the_channel_waits_for_its_order_instead_of_being_written_back(
+    db: Database, clock: ManualClock
+) -> None:
+    """Shopify lowers its own count on a sale and may tell us before the order arrives: the drop
+    is not overwritten at once (that would re-offer the sold unit); the order then settles it."""
+    rt = await make_runtime(db, clock, settings())
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 5, "live_quantity": 5}])
+    loop = StockLoop(rt)
+    await loop.discover()
+    alpha = rt.channels["alpha"].market.listings  # type: ignore[attr-defined]
+    alpha["MUG-1"].quantity = 4  # the shop sold one and says so first
+    at = clock.now() + timedelta(seconds=1)
+    await store(
+        db,
+        clock,
+        "alpha",
+        "lvl",
+        "quantity",
+        {"sku": "MUG-1", "quantity": 4, "updated_at": at.isoformat()},
+    )
+    await loop.deliver("alpha")
+    assert alpha["MUG-1"].quantity == 4  # not written back to 5
+    await store(db, clock, "alpha", "ord", "order", order("S-1", ("MUG-1", 1), at=at))
+    await loop.deliver("alpha")
+    assert alpha["MUG-1"].quantity == 4
+    assert rt.channels["beta"].market.listings["MUG-1"].quantity == 4  # type: ignore[attr-defined]
+    assert dict(await outcomes(db)) == {"lvl": "applied", "ord": "applied"}
+    await rt.close()

@@ -8,7 +8,7 @@ SKUs through it before sending anything.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TypeVar
 
@@ -42,6 +42,8 @@ class Catalog:
 
     ids: dict[str, VariantIds]
     quantities: dict[str, int | None]
+    # inventory item GID -> SKU, rebuilt from ``ids`` when a look-up misses (webhooks name items).
+    _items: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -72,10 +74,28 @@ class Catalog:
             external_ids=external_ids,
         )
 
+    def sku_of_item(self, item_id: str) -> str | None:
+        """The SKU whose variant's inventory item is ``item_id`` (None if we never read it)."""
+        sku = self._items.get(item_id)
+        if sku is not None and _item_of(self.ids.get(sku)) == item_id:
+            return sku
+        # ``ids`` is replaced whole by every listing read: re-index on a miss rather than
+        # keeping a second map in step with every writer of ``ids``.
+        self._items = {
+            ids.inventory_item_id: known
+            for known, ids in self.ids.items()
+            if ids.inventory_item_id is not None
+        }
+        return self._items.get(item_id)
+
     def forget(self, sku: str) -> None:
         """Drop what we know of ``sku`` (its ids turned out wrong): the next push re-resolves."""
         self.ids.pop(sku, None)
         self.quantities.pop(sku, None)
+
+
+def _item_of(ids: VariantIds | None) -> str | None:
+    return None if ids is None else ids.inventory_item_id
 
 
 def money(value: Decimal) -> Decimal:

@@ -29,6 +29,7 @@ from connectors.shopify.const import (
     LISTING_PAGE_SIZE,
     MAX_INPUT_ITEMS,
     UNKNOWN_SKU,
+    VARIANT_LOOKUP_IDS,
 )
 from connectors.shopify.inventory import StockWriter
 from connectors.shopify.models import (
@@ -195,8 +196,13 @@ class ShopifyChannel:
         )
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
-        """Validate a stored delivery; Shopify topics yield no domain events yet."""
-        return webhooks.parse(delivery, shop=self.settings.shop)
+        """Orders, cancels and our location's quantity reports as domain events."""
+        return webhooks.parse(
+            delivery,
+            shop=self.settings.shop,
+            location_id=self.location_id,
+            sku_of_item=self.catalog.sku_of_item,
+        )
 
     async def resolve(self, wanted: Sequence[tuple[str, str | None]]) -> None:
         """Look up the GIDs of SKUs we have not read yet: by variant GID, else by SKU search."""
@@ -205,11 +211,11 @@ class ShopifyChannel:
             return
         location = await self._location()
         by_id = [ext for ext in missing.values() if ext and ext.startswith(_VARIANT_GID)]
-        for start in range(0, len(by_id), MAX_INPUT_ITEMS):
+        for start in range(0, len(by_id), VARIANT_LOOKUP_IDS):
             data = await self.client.execute(
                 "variants_lookup",
                 queries.VARIANTS_BY_ID,
-                {"ids": by_id[start : start + MAX_INPUT_ITEMS], "locationId": location},
+                {"ids": by_id[start : start + VARIANT_LOOKUP_IDS], "locationId": location},
             )
             nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict) and n]
             # A GID that is not a variant (or no longer exists) comes back null or empty.

@@ -38,6 +38,9 @@ FALLBACK_COST: Final = 50.0
 # Variants per listing page: each node costs ~5 points (variant, product, inventoryItem,
 # inventoryLevel, quantities), so 250 would request ~1,252 > MAX_QUERY_COST; 100 asks ~502.
 LISTING_PAGE_SIZE: Final = 100
+# Variant GIDs per ``nodes(ids:)`` look-up: each id is charged its node's cost (~5 points with the
+# listing fragment), so 250 ids would request ~1,250 > MAX_QUERY_COST (MAX_COST_EXCEEDED).
+VARIANT_LOOKUP_IDS: Final = 100
 # Input arrays of every Shopify mutation hold at most 250 items.
 MAX_INPUT_ITEMS: Final = 250
 

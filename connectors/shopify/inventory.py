@@ -3,8 +3,10 @@
 Every row carries ``changeFromQuantity`` (the quantity we believe is live: the update's
 ``expected``, else the last one we read), so a sale that lands between our read and our write is
 never overwritten: Shopify answers ``CHANGE_FROM_QUANTITY_STALE``, we re-read the live value and
-return RETRY for that update. The mutation is atomic (one bad row fails the call), so rows that
-were refused only because of a sibling are sent once more on their own.
+return RETRY for that update (CONFIRMED if the live value already is the one we wanted: Shopify
+decrements its own ``available`` on a sale, so the daemon's write for that sale finds it done).
+The mutation is atomic (one bad row fails the call), so rows that were refused only because of a
+sibling are sent once more on their own.
 
 The ``@idempotent`` key is a UUIDv5 of the rows (idempotency key, item, quantity, prior): a retry
 of the same request reuses it, so a write whose answer was lost is replayed, not applied twice;
@@ -216,6 +218,18 @@ class StockWriter:
         results = []
         for row, code, message in stale:
             now = live.get(row.item_id)
+            if now == row.update.quantity:
+                # The shop moved to our number by itself (its own sale or cancel did what the
+                # ledger asked for): the intent's effect is live, nothing is left to write.
+                results.append(
+                    PushResult(
+                        row.update.idempotency_key,
+                        PushStatus.CONFIRMED,
+                        code=code,
+                        message=f"already {now} live (expected {row.change_from})",
+                    )
+                )
+                continue
             seen = f"live {QUANTITY_NAME} is {now}" if now is not None else "live value unknown"
             log.info(
                 "shopify_stock_moved",

@@ -10,7 +10,8 @@ older than ``webhook_max_age_s`` on arrival::
      "body": "<the raw JSON body, as received>"}
 
 ``triggered_at(delivery)`` and ``is_stale(delivery)`` read it back for the daemon; the topic
-stays the bare Shopify topic (``orders/create``...).
+stays the bare Shopify topic (``orders/create``...). ``parse`` turns a stored delivery into domain
+events (``connectors.shopify.events``, which also says why stale deliveries still count).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
@@ -42,6 +43,7 @@ from connectors.shopify.const import (
     TRIGGERED_AT_HEADER,
     WEBHOOK_ID_HEADER,
 )
+from connectors.shopify.events import to_events
 from daemon.errors import WebhookAuthError, WebhookError
 
 log = structlog.get_logger(__name__)
@@ -115,11 +117,17 @@ def is_stale(delivery: WebhookDelivery) -> bool:
     return bool(envelope_of(delivery).get("stale"))
 
 
-def parse(delivery: WebhookDelivery, *, shop: str) -> list[ChannelEvent]:
-    """Validate a stored delivery; no topic yields a domain event yet (see the module doc).
+def parse(
+    delivery: WebhookDelivery,
+    *,
+    shop: str,
+    location_id: str | None,
+    sku_of_item: Callable[[str], str | None],
+) -> list[ChannelEvent]:
+    """Validate a stored delivery and turn it into domain events (see ``events``).
 
-    Orders and inventory levels become stock events with the stock-sync work; a products/update
-    may change a price behind our back, which reconcile (not a webhook) corrects today.
+    ``location_id`` is the managed location's GID; ``sku_of_item`` maps an inventory item GID to
+    the SKU the channel knows it by.
     """
     envelope = envelope_of(delivery)
     domain = envelope.get("shop_domain")
@@ -135,7 +143,13 @@ def parse(delivery: WebhookDelivery, *, shop: str) -> list[ChannelEvent]:
     missing = [key for key in required if key not in body]
     if missing:
         raise ValueError(f"{delivery.topic} body lacks {', '.join(missing)}")
-    return []
+    return to_events(
+        delivery.topic,
+        body,
+        triggered_at=_parse_time(envelope.get("triggered_at")),
+        location_id=location_id,
+        sku_of_item=sku_of_item,
+    )
 
 
 # Keys each handled topic's REST-shaped body must carry to be usable later.

@@ -210,6 +210,25 @@ async def test_a_stale_expected_value_from_the_daemon_stays_a_retry(
     assert channel.catalog.quantities["MUG-1"] == 15
 
 
+async def test_a_stale_prior_that_already_shows_the_target_is_confirmed(
+    channel: ShopifyChannel,
+) -> None:
+    """Shopify took a sale off ``available`` itself: our write of the same number is done."""
+    update = stock("MUG-1", 8, expected=11)
+    stale = {
+        "code": "CHANGE_FROM_QUANTITY_STALE",
+        "field": ["input", "quantities", "0", "changeFromQuantity"],
+        "message": "stale",
+    }
+    with respx.mock(assert_all_called=True) as mock:
+        mock.post(URL, json=set_body([(update, 1, 11)])).mock(return_value=applied([stale]))
+        mock.post(URL, json=read_body([1])).mock(return_value=levels({1: 8}))
+        [result] = await channel.push_stock([update])
+    assert result.status is PushStatus.CONFIRMED
+    assert result.code == "CHANGE_FROM_QUANTITY_STALE"
+    assert channel.catalog.quantities["MUG-1"] == 8
+
+
 async def test_an_unread_prior_is_read_before_writing(
     http: httpx.AsyncClient, clock: ManualClock, sleep: FakeSleep
 ) -> None:

@@ -9,12 +9,20 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from connectors.base import WebhookDelivery
+from connectors.base import (
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    QuantityObserved,
+    WebhookDelivery,
+)
 from connectors.shopify import ShopifyChannel
+from connectors.shopify.catalog import VariantIds
 from connectors.shopify.webhooks import envelope_of, is_stale, sign, triggered_at
 from daemon.clock import ManualClock
 from daemon.errors import WebhookAuthError
 from tests.connectors.shopify_fixtures import (
+    LOCATION,
     SECRET,
     SHOP,
     FakeSleep,
@@ -73,7 +81,13 @@ def test_a_good_signature_yields_a_delivery(channel: ShopifyChannel) -> None:
     assert envelope["event_id"] == "98880550-7158-44d4-b7cd-2c97c8a091b5"
     assert triggered_at(delivery) == datetime(2026, 3, 2, 11, 59, 58, tzinfo=UTC)
     assert is_stale(delivery) is False
-    assert channel.parse_webhook(delivery) == []  # order events arrive with stock sync
+    [event] = channel.parse_webhook(delivery)
+    assert event == OrderEvent(
+        "820982911946154508",
+        OrderStatus.PLACED,
+        (OrderLine("MUG-1", 2),),
+        datetime(2026, 3, 2, 11, 59, 58, tzinfo=UTC),  # no time in the body: triggered-at
+    )
 
 
 def test_header_names_are_case_insensitive(channel: ShopifyChannel) -> None:
@@ -139,7 +153,10 @@ def test_an_old_delivery_is_kept_but_marked_stale(
     delivery = channel.verify_webhook(headers(body, triggered=old), body)
     assert is_stale(delivery) is True
     assert triggered_at(delivery) == old
-    assert channel.parse_webhook(delivery) == []
+    # Still a sale: the daemon applies each order and SKU once, however late it hears of it.
+    [event] = channel.parse_webhook(delivery)
+    assert isinstance(event, OrderEvent)
+    assert event.status is OrderStatus.PLACED
 
 
 def test_a_delivery_without_triggered_at_is_not_stale(channel: ShopifyChannel) -> None:
@@ -169,18 +186,12 @@ def test_malformed_bodies_are_value_errors(
         channel.parse_webhook(delivery)
 
 
-def test_well_formed_topics_yield_no_events_yet(channel: ShopifyChannel) -> None:
+def test_topics_without_stock_meaning_yield_no_events(channel: ShopifyChannel) -> None:
     bodies = {
         "products/update": {
             "id": 20995642,
             "variants": [{"id": 1070325197, "sku": "MUG-1", "price": "29.99"}],
         },
-        "inventory_levels/update": {
-            "inventory_item_id": 271878346596884015,
-            "location_id": 24826418,
-            "available": 10,
-        },
-        "orders/cancelled": ORDER,
         "app/uninstalled": {"id": 1},
     }
     for topic, body in bodies.items():
@@ -202,3 +213,170 @@ def test_a_stored_payload_that_is_not_an_envelope_does_not_parse(
         channel.parse_webhook(WebhookDelivery("id", "orders/create", "{]"))
     with pytest.raises(ValueError, match="not a Shopify delivery envelope"):
         channel.parse_webhook(WebhookDelivery("id", "orders/create", json.dumps(ORDER)))
+
+
+# -- domain events (REST webhook shapes, guide §4.6) -------------------------------------------
+
+ITEM = 271878346596884015
+ITEM_GID = f"gid://shopify/InventoryItem/{ITEM}"
+LOCATION_NUMBER = int(LOCATION.rsplit("/", 1)[1])
+
+FULL_ORDER = {
+    "id": 820982911946154508,
+    "admin_graphql_api_id": "gid://shopify/Order/820982911946154508",
+    "name": "#1001",
+    "created_at": "2026-03-02T06:59:00-05:00",
+    "updated_at": "2026-03-02T06:59:30-05:00",
+    "cancelled_at": None,
+    "currency": "USD",
+    "total_price": "84.96",
+    "financial_status": "paid",
+    "line_items": [
+        {"id": 1, "variant_id": 1070325197, "sku": "MUG-1", "quantity": 2, "price": "24.99"},
+        {"id": 2, "variant_id": None, "sku": None, "quantity": 1, "price": "5.00"},  # custom
+        {"id": 3, "variant_id": 1070325198, "sku": "", "quantity": 1, "price": "9.99"},
+        {"id": 4, "variant_id": 1070325199, "sku": " TEE-1 ", "quantity": 1, "price": "12.99"},
+        {"id": 5, "variant_id": 1070325197, "sku": "MUG-1", "quantity": 1, "price": "24.99"},
+    ],
+}
+
+
+def delivered(channel: ShopifyChannel, topic: str, body: object) -> list[object]:
+    raw = json.dumps(body).encode()
+    return list(channel.parse_webhook(channel.verify_webhook(headers(raw, topic=topic), raw)))
+
+
+def know_item(channel: ShopifyChannel, sku: str = "MUG-1", item: str = ITEM_GID) -> None:
+    channel.catalog.ids[sku] = VariantIds(
+        "gid://shopify/Product/1", "gid://shopify/ProductVariant/1070325197", item
+    )
+
+
+def test_orders_create_is_a_placed_order_per_sku(channel: ShopifyChannel) -> None:
+    [event] = delivered(channel, "orders/create", FULL_ORDER)
+    assert event == OrderEvent(
+        order_id="820982911946154508",
+        status=OrderStatus.PLACED,
+        # Lines without a SKU are skipped; two lines of one SKU are added up.
+        lines=(OrderLine("MUG-1", 3), OrderLine("TEE-1", 1)),
+        updated_at=datetime(2026, 3, 2, 11, 59, 30, tzinfo=UTC),  # -05:00 made UTC
+    )
+
+
+def test_orders_cancelled_is_a_cancel_of_the_same_order(channel: ShopifyChannel) -> None:
+    body = {
+        **FULL_ORDER,
+        "cancelled_at": "2026-03-02T07:10:00-05:00",
+        "updated_at": "2026-03-02T07:10:01-05:00",
+        "financial_status": "refunded",
+    }
+    [event] = delivered(channel, "orders/cancelled", body)
+    assert isinstance(event, OrderEvent)
+    assert event.order_id == "820982911946154508"
+    assert event.status is OrderStatus.CANCELLED
+    assert event.lines == (OrderLine("MUG-1", 3), OrderLine("TEE-1", 1))
+    assert event.updated_at == datetime(2026, 3, 2, 12, 10, 1, tzinfo=UTC)
+
+
+def test_an_order_with_only_custom_lines_has_no_lines(channel: ShopifyChannel) -> None:
+    body = {**FULL_ORDER, "line_items": [{"id": 9, "sku": None, "quantity": 1}]}
+    [event] = delivered(channel, "orders/create", body)
+    assert isinstance(event, OrderEvent)
+    assert event.lines == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"id": "abc"}, "id is not a numeric id"),
+        ({"line_items": {"sku": "MUG-1"}}, "line_items is not a list"),
+        ({"line_items": [{"sku": "MUG-1", "quantity": "2"}]}, "quantity"),
+        ({"line_items": [{"sku": "MUG-1", "quantity": -1}]}, "quantity"),
+        ({"updated_at": "yesterday"}, "ISO-8601"),
+        ({"updated_at": "2026-03-02T06:59:30"}, "no UTC offset"),
+    ],
+)
+def test_a_malformed_order_is_a_value_error(
+    channel: ShopifyChannel, change: dict[str, object], error: str
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        delivered(channel, "orders/create", {**FULL_ORDER, **change})
+
+
+def level(**change: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "inventory_item_id": ITEM,
+        "location_id": LOCATION_NUMBER,
+        "available": 10,
+        "updated_at": "2026-03-02T06:59:45-05:00",
+        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{LOCATION_NUMBER}"
+        f"?inventory_item_id={ITEM}",
+    }
+    body.update(change)
+    return body
+
+
+def test_a_level_update_at_our_location_is_a_quantity_report(channel: ShopifyChannel) -> None:
+    know_item(channel)
+    assert delivered(channel, "inventory_levels/update", level()) == [
+        QuantityObserved("MUG-1", 10, datetime(2026, 3, 2, 11, 59, 45, tzinfo=UTC))
+    ]
+
+
+def test_the_item_is_found_after_the_catalog_was_replaced(channel: ShopifyChannel) -> None:
+    know_item(channel, "MUG-1")
+    assert [e.sku for e in delivered(channel, "inventory_levels/update", level())] == ["MUG-1"]  # type: ignore[attr-defined]
+    # A new listing read gives the item to another SKU: the reverse index follows.
+    channel.catalog.ids.clear()
+    know_item(channel, "MUG-1-NEW")
+    assert [e.sku for e in delivered(channel, "inventory_levels/update", level())] == [  # type: ignore[attr-defined]
+        "MUG-1-NEW"
+    ]
+
+
+def test_a_level_update_elsewhere_or_unknown_yields_nothing(channel: ShopifyChannel) -> None:
+    assert delivered(channel, "inventory_levels/update", level()) == []  # item never read
+    know_item(channel)
+    assert delivered(channel, "inventory_levels/update", level(location_id=24826418)) == []
+    assert delivered(channel, "inventory_levels/update", level(available=None)) == []  # untracked
+
+
+def test_a_level_update_before_the_location_is_known_yields_nothing(
+    http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    channel = make_channel(http, clock, FakeSleep(clock), location_id=None)
+    know_item(channel)
+    assert delivered(channel, "inventory_levels/update", level()) == []
+
+
+def test_a_stale_level_update_still_reports_with_its_own_time(
+    channel: ShopifyChannel, clock: ManualClock
+) -> None:
+    """The daemon orders quantity reports by updated_at, so a late retry cannot roll back."""
+    know_item(channel)
+    raw = json.dumps(level(updated_at="2026-03-02T09:00:00Z")).encode()
+    old = clock.now() - timedelta(hours=3)
+    delivery = channel.verify_webhook(
+        headers(raw, topic="inventory_levels/update", triggered=old), raw
+    )
+    assert is_stale(delivery) is True
+    assert channel.parse_webhook(delivery) == [
+        QuantityObserved("MUG-1", 10, datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"available": "10"}, "available is not an integer"),
+        ({"inventory_item_id": None}, "inventory_item_id is not a numeric id"),
+        ({"location_id": 1.5}, "location_id is not a numeric id"),
+        ({"updated_at": None}, "none of updated_at"),
+    ],
+)
+def test_a_malformed_level_update_is_a_value_error(
+    channel: ShopifyChannel, change: dict[str, object], error: str
+) -> None:
+    know_item(channel)
+    with pytest.raises(ValueError, match=error):
+        delivered(channel, "inventory_levels/update", level(**change))

@@ -263,9 +263,10 @@ async def _run(
         return _errors(state, [error], headers, requested)
     if not state.bucket.try_take(requested):
         return _throttled(state, requested, headers)
-    for selection in operation.selection_set.selections:
-        if isinstance(selection, FieldNode):
-            state.counters.operations[selection.name.value] += 1
+    fields = [s.name.value for s in operation.selection_set.selections if isinstance(s, FieldNode)]
+    state.counters.operations.update(fields)
+    if state.keep_requests:
+        state.requests.append({"fields": fields, "variables": raw_variables})
     context = RequestContext(state)
     is_mutation = operation.operation == OperationType.MUTATION
     root: QueryRoot | MutationRoot = MutationRoot() if is_mutation else QueryRoot()
@@ -273,6 +274,8 @@ async def _run(
     result = await outcome if isinstance(outcome, Awaitable) else outcome
     actual = costs.actual(operation, result.data)
     state.bucket.refund(requested - actual)
+    state.counters.points_requested += requested
+    state.counters.points_actual += actual
     answer: dict[str, Any] = {}
     if result.errors:
         answer["errors"] = [e.formatted for e in result.errors]

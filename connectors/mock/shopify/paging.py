@@ -69,13 +69,26 @@ def paginate(
 
 # -- search syntax --------------------------------------------------------------------------
 
-_TERM = re.compile(r'(-?)(\w+):("[^"]*"|\S+)|(\S+)')
+# A value is a name or a quoted string (single or double quotes); a backslash escapes the next
+# character inside quotes and out (Shopify's search syntax: special characters ``: \\ ( )`` and
+# quotes are escaped with ``\\``).
+_TERM = re.compile(
+    r'(-?)(\w+):("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?:[^\s\\]|\\.)+)|((?:[^\s\\]|\\.)+)'
+)
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        raw = raw[1:-1]
+    return _ESCAPED.sub(r"\1", raw)
 
 
 def search_filter(query: str | None) -> Callable[[VariantView], bool]:
     """Shopify search syntax, the part a connector uses: ``sku:``, ``product_id:``, ``id:``,
-    ``inventory_item_id:`` terms (``*`` wildcards), implicit AND, ``OR`` between groups, ``-``
-    negation, bare words matched against SKU and title. Unknown fields are ignored, as Shopify
+    ``inventory_item_id:`` terms (``*`` wildcards), quoted values with backslash escapes,
+    implicit AND, ``OR`` between groups, ``-`` negation, bare words matched against SKU and
+    title. Unknown fields are ignored, as Shopify
     ignores them (with a search warning we do not emit)."""
     if not query or not query.strip():
         return lambda _view: True
@@ -87,7 +100,7 @@ def search_filter(query: str | None) -> Callable[[VariantView], bool]:
             continue
         if bare in ("AND", "and"):
             continue
-        predicate = _predicate(name.lower() if name else None, (raw or bare).strip('"'))
+        predicate = _predicate(name.lower() if name else None, _unquote(raw or bare))
         if predicate is None:
             continue
         groups[-1].append(_negated(predicate) if negate else predicate)

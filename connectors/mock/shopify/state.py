@@ -124,6 +124,9 @@ class Counters:
     timeouts_injected: int = 0
     dropped_writes: int = 0
     operations: Counter[str] = field(default_factory=Counter)
+    # Query-cost points charged (actual cost of every executed call) and requested up front.
+    points_requested: int = 0
+    points_actual: int = 0
 
 
 @dataclass
@@ -154,6 +157,9 @@ class ShopifyMockState:
     # Writes through the API fire products/update and inventory_levels/update webhooks.
     webhooks_on_writes: bool = True
     titles: dict[str, str] = field(default_factory=dict)
+    # Keep every executed call's root fields and variables in ``requests`` (tests read them).
+    keep_requests: bool = False
+    requests: list[dict[str, Any]] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     counters: Counters = field(default_factory=Counters)
 
@@ -318,6 +324,8 @@ class ShopifyMockState:
                 "timeouts_injected": counters.timeouts_injected,
                 "dropped_writes": counters.dropped_writes,
                 "operations": dict(counters.operations),
+                "points_requested": counters.points_requested,
+                "points_actual": counters.points_actual,
                 "deliveries": dict(self.market.deliveries),
                 "effects": dict(self.market.effects),
             },
