@@ -289,7 +289,10 @@ class Outbox:
             }[status]
             setattr(report, counter, getattr(report, counter) + 1)
             self.metrics.actions.labels(kind.value, status.value).inc()
-            if status is ActionStatus.CONFIRMED:
+            # An accepted (queued) write is the listing's value from now on, like a confirmed
+            # one: the next pass decides from it instead of re-sending it (Amazon answers every
+            # PATCH "ACCEPTED"). Reconcile re-reads the live value and verifies the row.
+            if status is ActionStatus.CONFIRMED or result.status is PushStatus.ACCEPTED:
                 applied.append(
                     {
                         "b_channel": channel,
@@ -322,7 +325,8 @@ class Outbox:
                 updates,
             )
             if applied:
-                # The listing row holds the last confirmed value: the "old" of the next decision.
+                # The listing row holds the last confirmed (or accepted) value: the "old" of the
+                # next decision.
                 await conn.execute(
                     sa.update(LISTINGS)
                     .where(

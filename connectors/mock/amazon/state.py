@@ -123,9 +123,14 @@ class AmazonMockState:
     _next_feed: int = 50001019654
 
     def __post_init__(self) -> None:
+        # A seller's listings were created one by one over time, not in the same millisecond:
+        # seeded ones get distinct createdDates (a second apart, in catalogue order, ending now),
+        # so createdDate windows page through them as they would on Amazon.
         now = self.clock.now()
-        for sku in self.market.listings:
-            self.meta.setdefault(sku, ListingMeta(created=now, updated=now))
+        count = len(self.market.listings)
+        for index, sku in enumerate(self.market.listings):
+            created = now - timedelta(seconds=count - 1 - index)
+            self.meta.setdefault(sku, ListingMeta(created=created, updated=created))
 
     @classmethod
     def from_catalog(
