@@ -25,6 +25,7 @@ from connectors.mock.amazon.const import (
     FBA_CHANNEL_CODE,
     ISSUE_ABOVE_MAXIMUM,
     ISSUE_BELOW_MINIMUM,
+    ISSUE_INVALID_ATTRIBUTES,
     ISSUE_INVALID_VALUE,
     MERCHANT_CHANNEL_CODE,
 )
@@ -269,6 +270,9 @@ def apply_patches(
 ) -> Outcome:
     """Validate ``patches`` against ``listing`` and apply them unless INVALID or a preview."""
     check_patches(patches)
+    if listing.sku in state.refused_skus:
+        message = "The attributes are invalid: this listing cannot be changed (restricted)."
+        return Outcome("INVALID", [issue(ISSUE_INVALID_ATTRIBUTES, message, None)])
     meta = state.meta_of(listing.sku)
     attributes = copy.deepcopy(meta.attributes)
     touched: set[str] = set()

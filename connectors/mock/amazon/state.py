@@ -91,6 +91,8 @@ class AmazonMockState:
     token_ttl_s: int = 3600
     feed_processing_s: float = 2.0
     faults: Faults = field(default_factory=Faults)
+    # Only these operations draw from the fault plan (None: every SP-API operation does).
+    fault_operations: set[str] | None = None
     clock: Clock = field(default_factory=SystemClock)
     sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults need no real sleep in tests
     enforce_rate_limits: bool = True
@@ -102,6 +104,9 @@ class AmazonMockState:
     # Amazon accepts a PATCH for a SKU it has no listing for (an offer without an item; see
     # amzn/selling-partner-api-docs#3748); "not_found" answers 404 instead, for stricter tests.
     unknown_sku_patch: str = "accept"
+    # SKUs Amazon refuses to change (a restricted brand or category, say): every patch or feed
+    # message for one is INVALID with code 90000900, so tests get one bad item in a batch.
+    refused_skus: set[str] = field(default_factory=set)
     expired_token_code: str = "Unauthorized"  # noqa: S105 - guide §5: code unconfirmed
     own_rating_pct: int = 97
     own_rating_count: int = 1200
@@ -113,6 +118,7 @@ class AmazonMockState:
     feeds: dict[str, Feed] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per operation
+    failed: Counter[str] = field(default_factory=Counter)  # 500s sent (ERROR faults), per operation
     # Amazon has no idempotency keys: count applied writes per "sku|attribute|value" instead.
     applied: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)

@@ -1,0 +1,276 @@
+"""The real daemon against the mock SP-API over loopback: what lands at "Amazon" is checked there.
+
+Each test serves ``connectors.mock.amazon`` on a free port, writes a daemon YAML with a
+``kind: amazon`` channel pointing at it (credentials as ${ENV} references), imports the catalogue
+and runs the daemon's own passes. The assertions read the MOCK's state (prices, min/max, quantities,
+counted effects, feeds, notifications) and the daemon's action rows, never the connector's view.
+Tests with retries or feeds share one manual clock between the daemon and the mock, with a sleep
+that advances it: backoffs, rate-limit waits and feed processing take no real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from connectors.mock.amazon.notify import ANY_OFFER_CHANGED
+from daemon.app import Passes, run_once
+from daemon.clock import ManualClock
+from daemon.db.engine import Database
+from daemon.db.models import ActionKind, WebhookEvent
+from daemon.inbox import InboxWorker
+from daemon.logging import SecretRedactor
+from daemon.passes import run_named_pass
+from daemon.runtime import Runtime
+from daemon.server import ServerContext, start_server
+from daemon.triggers import Debouncer
+from tests.e2e.amazon_fixtures import (
+    CATALOGUE,
+    CHANNEL,
+    AdvancingSleep,
+    action_rows,
+    allocation_of,
+    ceiling_of,
+    floor_of,
+    loaded,
+    manual_runtime,
+    mock_state,
+    served,
+    write_config,
+)
+
+INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
+SKUS = [row[0] for row in CATALOGUE]
+SEED_PRICE = {row[0]: Decimal(row[6]) for row in CATALOGUE}
+pytestmark = pytest.mark.usefixtures("credentials")
+
+
+def _clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+
+
+def _assert_prices_within_guards(state: Any, skus: list[str]) -> None:
+    for sku in skus:
+        listing, meta = state.listing(sku), state.meta_of(sku)
+        assert floor_of(sku) <= listing.price <= ceiling_of(sku), sku
+        # Amazon enforces the same bounds: both go with every price write.
+        assert (meta.min_price, meta.max_price) == (floor_of(sku), ceiling_of(sku)), sku
+
+
+def _assert_each_effect_once(state: Any, rows: list[Any]) -> None:
+    """Every row Amazon accepted was applied exactly once; nothing was applied without a row."""
+    expected = {}
+    for row in rows:
+        if row.status == "sent" and row.response_code == "ACCEPTED":
+            value = row.new_price if row.kind == "price" else row.new_quantity
+            expected[f"{row.sku}|{row.kind if row.kind == 'price' else 'quantity'}|{value}"] = 1
+    assert dict(state.applied) == expected
+    assert not state.orphan_patches
+
+
+async def test_run_once_lands_guarded_prices_and_ledger_quantities_on_amazon(
+    tmp_path: Path,
+) -> None:
+    """`repricerd run --once`: discovery, reprice and stock sync, all checked at the mock."""
+    state = mock_state(tmp_path)
+    async with served(state) as mock:
+        config = loaded(write_config(tmp_path, mock.base_url))
+        assert await run_once(config, SecretRedactor()) == 0
+        priced = {sku for sku in SKUS if state.listing(sku).price != SEED_PRICE[sku]}
+        assert priced, "the buy_box rule moved no price"
+        _assert_prices_within_guards(state, sorted(priced))
+        for sku in SKUS:
+            step = abs(state.listing(sku).price - SEED_PRICE[sku]) / SEED_PRICE[sku] * 100
+            assert step <= Decimal("10"), sku  # max_step_pct
+            assert state.listing(sku).quantity == allocation_of(sku), sku
+        db = Database(config.settings.database)
+        try:
+            rows = await action_rows(db)
+            assert {(r.kind, r.status, r.response_code) for r in rows} == {
+                ("price", "sent", "ACCEPTED"),
+                ("stock", "sent", "ACCEPTED"),
+            }
+            prices = {r.sku: r for r in rows if r.kind == "price"}
+            assert set(prices) == priced
+            for sku, row in prices.items():
+                assert (row.floor, row.ceiling) == (floor_of(sku), ceiling_of(sku))
+                assert row.new_price == state.listing(sku).price
+            # JUG-1 has no stock: the mock's 0 is already right, so nothing is written for it.
+            assert sorted(r.sku for r in rows if r.kind == "stock") == sorted(
+                sku for sku in SKUS if allocation_of(sku)
+            )
+            _assert_each_effect_once(state, rows)
+            assert state.rate_limited_total == 0  # paced under the published limits
+
+            # The next run's reconcile reads Amazon back and confirms what it had accepted.
+            assert await run_once(config, SecretRedactor()) == 0
+            first = {r.id for r in rows}
+            again = [r for r in await action_rows(db) if r.id in first]
+            assert {r.status for r in again} == {"confirmed"}
+            assert not [r for r in await action_rows(db, kind="stock") if r.id not in first]
+        finally:
+            await db.dispose()
+        assert state.calls["lwaToken"] == 2  # one token per process, reused by every call
+
+
+async def test_a_429_storm_and_500s_lose_and_double_no_write(tmp_path: Path) -> None:
+    """Throttles and server errors on PATCH: every intent lands once, none twice, none lost."""
+    clock = _clock()
+    state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
+    async with served(state) as mock:
+        rt = await manual_runtime(loaded(write_config(tmp_path, mock.base_url)), clock)
+        try:
+            state.fault_operations = {"patchListingsItem"}
+            async with httpx.AsyncClient() as http:
+                answer = await http.post(
+                    f"{mock.base_url}/_mock/faults", json={"throttle_next": 14, "error_next": 5}
+                )
+                assert answer.status_code == 200
+            for name in ("reconcile", "reprice", "stock_sync"):
+                result = await run_named_pass(rt, name, f"p-{name}")
+                assert "error" not in result[CHANNEL], result
+            channel = rt.channels[CHANNEL]
+            for _ in range(10):  # re-send what a long storm left open, as later passes would
+                if not await rt.outbox.count_open() - len(await _accepted(rt)):
+                    break
+                for kind in ActionKind:
+                    await rt.outbox.dispatch(channel, kind)
+            # 14 storm answers, plus any the mock's own bucket gave: on the shared manual clock a
+            # request in flight "arrives" after other tasks' sleeps moved time on, so arrivals
+            # bunch up as with heavy network jitter (the client re-paces after each one).
+            assert state.throttled["patchListingsItem"] >= 14
+            assert state.failed["patchListingsItem"] == 5
+            rows = await action_rows(rt.db)
+            assert rows and {(r.status, r.response_code) for r in rows} == {("sent", "ACCEPTED")}
+            assert len({(r.kind, r.sku) for r in rows}) == len(rows)  # one intent per change
+            _assert_each_effect_once(state, rows)
+            _assert_prices_within_guards(state, [r.sku for r in rows if r.kind == "price"])
+            for sku in SKUS:
+                assert state.listing(sku).quantity == allocation_of(sku), sku
+        finally:
+            await rt.close()
+
+
+async def _accepted(rt: Runtime) -> list[Any]:
+    return [r for r in await action_rows(rt.db, status="sent") if r.response_code == "ACCEPTED"]
+
+
+async def test_a_large_batch_goes_as_one_feed_and_a_refused_message_fails_its_row(
+    tmp_path: Path,
+) -> None:
+    """Past patch_max_batch: document, presigned upload, createFeed, polling, report → rows."""
+    clock = _clock()
+    state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
+    state.feed_processing_s = 90.0  # simulated seconds: polled every 30 s on the manual clock
+    state.gzip_reports = True
+    state.refused_skus = {"LAMP-1"}
+    config = write_config(tmp_path, "MOCK", patch_max_batch=2, feed_poll_interval_s=30)
+    async with served(state) as mock:
+        config.write_text(config.read_text().replace("MOCK", mock.base_url))
+        rt = await manual_runtime(loaded(config), clock)
+        try:
+            for name in ("reconcile", "reprice"):
+                result = await run_named_pass(rt, name, f"p-{name}")
+                assert "error" not in result[CHANNEL], result
+            rows = await action_rows(rt.db)
+        finally:
+            await rt.close()
+    assert state.calls["patchListingsItem"] == 0  # every write went by feed
+    assert sorted(feed.status for feed in state.feeds.values()) == ["DONE", "DONE"]
+    for op in ("createFeedDocument", "createFeed", "getFeedDocument"):
+        assert state.calls[op] == 2, op
+    assert state.calls["getFeed"] >= 2 * 3  # 90 s of processing, looked at every 30 s
+    uploaded = [d for d in state.documents.values() if d.content_type.startswith("application/json;")]
+    assert len(uploaded) == 2 and all(d.data for d in uploaded)
+    refused = [r for r in rows if r.sku == "LAMP-1"]
+    assert {(r.kind, r.status, r.response_code) for r in refused} == {
+        ("price", "failed", "90000900"),
+        ("stock", "failed", "90000900"),
+    }
+    assert all("restricted" in r.response_message for r in refused)
+    others = [r for r in rows if r.sku != "LAMP-1"]
+    assert {(r.status, r.response_code) for r in others} == {("sent", "ACCEPTED")}
+    feed_refs = {f"feed:{feed_id}" for feed_id in state.feeds}
+    assert {r.marketplace_ref for r in rows} == feed_refs
+    assert state.listing("LAMP-1").price == SEED_PRICE["LAMP-1"]
+    assert state.listing("LAMP-1").quantity == 0
+    _assert_each_effect_once(state, rows)
+
+
+async def _daemon_server(rt: Runtime, clock: ManualClock) -> tuple[Any, InboxWorker, asyncio.Queue[str]]:
+    """The daemon's HTTP server, inbox and debounced triggers, wired as ``run_forever`` wires them."""
+    passes = Passes(rt)
+    done: asyncio.Queue[str] = asyncio.Queue()
+
+    async def reprice(channel: str, skus: frozenset[str]) -> None:
+        await passes.run("reprice", [channel], skus)
+        done.put_nowait("reprice")
+
+    async def stock(_all: str, skus: frozenset[str]) -> None:
+        await passes.run("stock_sync", (), skus)
+        done.put_nowait("stock_sync")
+
+    offers, stock_trigger = Debouncer(reprice, 0.0), Debouncer(stock, 0.0)
+    inbox = InboxWorker(
+        rt,
+        on_offer_change=offers.notify,
+        on_stock_change=lambda skus: stock_trigger.notify("*", skus),
+    )
+    ctx = ServerContext(
+        db=rt.db,
+        metrics=rt.metrics,
+        clock=clock,
+        channels=lambda: rt.channels,
+        channel_errors=lambda: rt.channel_errors,
+        webhook_max_bytes=lambda: 262144,
+        sync_token=lambda: None,
+        on_webhook_stored=inbox.wake,
+        request_pass=passes.request,
+        shutting_down=lambda: False,
+    )
+    server = await start_server(ctx, "127.0.0.1", 0)
+    server.debouncers = (offers, stock_trigger)  # type: ignore[attr-defined]
+    return server, inbox, done
+
+
+async def test_a_signed_any_offer_changed_is_stored_and_reprices_that_sku(tmp_path: Path) -> None:
+    """The mock pushes ANY_OFFER_CHANGED (signed) to /webhooks/amz → inbox → reprice of its SKU."""
+    clock = _clock()
+    state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
+    async with served(state) as mock:
+        rt = await manual_runtime(loaded(write_config(tmp_path, mock.base_url)), clock)
+        server, inbox, done = await _daemon_server(rt, clock)
+        try:
+            await run_named_pass(rt, "reconcile", "p0")  # learns which SKU each ASIN is
+            before = {r.id for r in await action_rows(rt.db)}
+            state.webhook_url = f"http://127.0.0.1:{server.port}/webhooks/{CHANNEL}"
+            async with httpx.AsyncClient() as http:
+                fired = await http.post(f"{mock.base_url}/_mock/notify", json={"sku": "BOWL-1"})
+            assert fired.status_code == 200
+            sent = fired.json()
+            assert sent["status"] == 200  # the daemon acknowledged the signed delivery
+            await inbox.drain()
+            assert await asyncio.wait_for(done.get(), timeout=5) == "reprice"
+            async with rt.db.read() as conn:
+                stored = (await conn.execute(sa.select(INBOX))).one()
+            assert (stored.dedupe_key, stored.topic) == (sent["notificationId"], ANY_OFFER_CHANGED)
+            assert stored.outcome == "applied"
+            assert json.loads(stored.payload) == sent["body"]
+            new = [r for r in await action_rows(rt.db) if r.id not in before]
+            assert {r.sku for r in new} == {"BOWL-1"}
+            assert [r.kind for r in new] == ["price"]
+            assert state.listing("BOWL-1").price == new[0].new_price
+            _assert_prices_within_guards(state, ["BOWL-1"])
+        finally:
+            for debouncer in server.debouncers:
+                await debouncer.close()
+            await server.stop()
+            await rt.close()
