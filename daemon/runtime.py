@@ -39,7 +39,7 @@ class Runtime:
     http: httpx.AsyncClient
     outbox: Outbox
     channels: dict[str, Channel] = field(default_factory=dict)
-    # How connectors wait (backoff, rate limits): tests and simulations inject a clock-advancing one.
+    # How connectors wait (backoff, rate limits); tests inject one that advances a manual clock.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     channel_errors: dict[str, str | None] = field(default_factory=dict)
     # Called with (channel, skus) when competition changed: the debounced reprice trigger.

@@ -109,6 +109,7 @@ FULFILLMENT_AVAILABILITY_PATH: Final = "/attributes/fulfillment_availability"
 SIGNATURE_HEADER: Final = "X-Repricerd-Signature"
 ANY_OFFER_CHANGED: Final = "ANY_OFFER_CHANGED"
 PRICING_HEALTH: Final = "PRICING_HEALTH"
+ORDER_CHANGE: Final = "ORDER_CHANGE"
 
 # Local refusals (no marketplace call was made); Amazon's own codes pass through unchanged.
 READ_ONLY: Final = "READ_ONLY"

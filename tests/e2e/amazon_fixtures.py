@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from connectors.mock.amazon import AmazonMockState, start
@@ -31,9 +30,9 @@ CHANNEL = "amz"
 SELLER = "A3EZFOFNDPFB8R"
 MARKET = "ATVPDKIKX0DER"
 CLIENT_ID = "amzn1.application-oa2-client.e2e"
-CLIENT_SECRET = "e2e-client-secret-value"  # noqa: S105 - the mock's test credentials
-REFRESH_TOKEN = "Atzr|e2e-refresh-token"  # noqa: S105
-WEBHOOK_SECRET = "e2e-webhook-secret"  # noqa: S105
+CLIENT_SECRET = "e2e-client-secret-value"
+REFRESH_TOKEN = "Atzr|e2e-refresh-token"
+WEBHOOK_SECRET = "e2e-webhook-secret"
 MIN_MARGIN_PCT = Decimal("10")
 MAX_STEP_PCT = Decimal("10")
 BUFFER = 1

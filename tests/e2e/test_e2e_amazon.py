@@ -27,6 +27,7 @@ from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, WebhookEvent
 from daemon.inbox import InboxWorker
+from daemon.ledger import on_hand
 from daemon.logging import SecretRedactor
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
@@ -149,7 +150,7 @@ async def test_a_429_storm_and_500s_lose_and_double_no_write(tmp_path: Path) -> 
             assert state.throttled["patchListingsItem"] >= 14
             assert state.failed["patchListingsItem"] == 5
             rows = await action_rows(rt.db)
-            assert rows and {(r.status, r.response_code) for r in rows} == {("sent", "ACCEPTED")}
+            assert {(r.status, r.response_code) for r in rows} == {("sent", "ACCEPTED")}
             assert len({(r.kind, r.sku) for r in rows}) == len(rows)  # one intent per change
             _assert_each_effect_once(state, rows)
             _assert_prices_within_guards(state, [r.sku for r in rows if r.kind == "price"])
@@ -188,8 +189,11 @@ async def test_a_large_batch_goes_as_one_feed_and_a_refused_message_fails_its_ro
     for op in ("createFeedDocument", "createFeed", "getFeedDocument"):
         assert state.calls[op] == 2, op
     assert state.calls["getFeed"] >= 2 * 3  # 90 s of processing, looked at every 30 s
-    uploaded = [d for d in state.documents.values() if d.content_type.startswith("application/json;")]
-    assert len(uploaded) == 2 and all(d.data for d in uploaded)
+    uploaded = [
+        d for d in state.documents.values() if d.content_type.startswith("application/json;")
+    ]
+    assert len(uploaded) == 2
+    assert all(d.data for d in uploaded)
     refused = [r for r in rows if r.sku == "LAMP-1"]
     assert {(r.kind, r.status, r.response_code) for r in refused} == {
         ("price", "failed", "90000900"),
@@ -205,8 +209,10 @@ async def test_a_large_batch_goes_as_one_feed_and_a_refused_message_fails_its_ro
     _assert_each_effect_once(state, rows)
 
 
-async def _daemon_server(rt: Runtime, clock: ManualClock) -> tuple[Any, InboxWorker, asyncio.Queue[str]]:
-    """The daemon's HTTP server, inbox and debounced triggers, wired as ``run_forever`` wires them."""
+async def _daemon_server(
+    rt: Runtime, clock: ManualClock
+) -> tuple[Any, InboxWorker, asyncio.Queue[str]]:
+    """The daemon's HTTP server, inbox and debounced triggers, wired as ``run_forever`` does."""
     passes = Passes(rt)
     done: asyncio.Queue[str] = asyncio.Queue()
 
@@ -269,6 +275,44 @@ async def test_a_signed_any_offer_changed_is_stored_and_reprices_that_sku(tmp_pa
             assert [r.kind for r in new] == ["price"]
             assert state.listing("BOWL-1").price == new[0].new_price
             _assert_prices_within_guards(state, ["BOWL-1"])
+        finally:
+            for debouncer in server.debouncers:
+                await debouncer.close()
+            await server.stop()
+            await rt.close()
+
+
+async def test_an_order_change_moves_the_ledger_and_republishes_the_sku(tmp_path: Path) -> None:
+    """A shopper buys on the mock → ORDER_CHANGE → ledger order → stock sync of that SKU."""
+    clock = _clock()
+    state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
+    async with served(state) as mock:
+        rt = await manual_runtime(loaded(write_config(tmp_path, mock.base_url)), clock)
+        server, inbox, done = await _daemon_server(rt, clock)
+        try:
+            await run_named_pass(rt, "reconcile", "p0")  # publishes 6 of MUG-1's 7 units
+            assert state.listing("MUG-1").quantity == allocation_of("MUG-1") == 6
+            before = {r.id for r in await action_rows(rt.db)}
+            state.webhook_url = f"http://127.0.0.1:{server.port}/webhooks/{CHANNEL}"
+            async with httpx.AsyncClient() as http:
+                bought = await http.post(
+                    f"{mock.base_url}/_mock/orders", json={"sku": "MUG-1", "quantity": 2}
+                )
+            assert bought.status_code == 200
+            assert bought.json()["notification"]["status"] == 200
+            await inbox.drain()
+            assert await asyncio.wait_for(done.get(), timeout=5) == "stock_sync"
+            async with rt.db.read() as conn:
+                stored = (await conn.execute(sa.select(INBOX))).one()
+                held = await on_hand(conn, ["MUG-1"])
+            assert (stored.topic, stored.outcome) == ("ORDER_CHANGE", "applied")
+            assert held == {"MUG-1": 5}  # 7 counted, 2 sold
+            new = [r for r in await action_rows(rt.db) if r.id not in before]
+            assert [(r.kind, r.sku, r.old_quantity, r.new_quantity) for r in new] == [
+                ("stock", "MUG-1", 6, 4)
+            ]
+            assert state.listing("MUG-1").quantity == 4  # 5 held, 1 kept back as the buffer
+            assert state.applied["MUG-1|quantity|4"] == 1
         finally:
             for debouncer in server.debouncers:
                 await debouncer.close()
