@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from connectors.amazon import AmazonChannel
+from connectors.base import ChannelDeps
 from connectors.mock.amazon.notify import ANY_OFFER_CHANGED
+from connectors.mock.amazon.state import ListingMeta
+from connectors.mock.market import MockListing
 from daemon.app import Passes, run_once
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
@@ -318,3 +322,29 @@ async def test_an_order_change_moves_the_ledger_and_republishes_the_sku(tmp_path
                 await debouncer.close()
             await server.stop()
             await rt.close()
+
+
+async def test_discovery_pages_past_the_1000_item_search_limit(tmp_path: Path) -> None:
+    """searchListingsItems pages through 1000 items per query: createdDate windows reach all."""
+    clock = _clock()
+    state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
+    for index in range(1_200):
+        sku = f"BULK-{index:05d}"
+        state.market.listings[sku] = MockListing(sku, f"B1{index:08d}", Decimal("9.99"), "USD")
+        created = clock.now() - timedelta(minutes=2_000 - index)
+        state.meta[sku] = ListingMeta(created=created, updated=clock.now())
+    async with served(state) as mock:
+        config = loaded(write_config(tmp_path, mock.base_url))
+        channel = AmazonChannel(
+            CHANNEL,
+            config.settings.channels[CHANNEL],  # type: ignore[arg-type]
+            ChannelDeps(http=httpx.AsyncClient(), clock=clock, sleep=AdvancingSleep(clock)),
+        )
+        try:
+            found = await channel.fetch_listings()
+        finally:
+            await channel.deps.http.aclose()
+    assert sorted(item.sku for item in found) == sorted(state.market.listings)
+    assert len(found) == 1_205
+    # Two windows: 1000 items (50 pages of 20), then the rest from the last createdDate seen.
+    assert state.calls["searchListingsItems"] == 50 + 11
