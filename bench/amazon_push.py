@@ -158,9 +158,7 @@ async def _record(db: Database, outbox: Outbox, changes: int) -> None:
 async def main(listings: int = CHANGES, processing_s: float = FEED_PROCESSING_S) -> dict[str, Any]:
     """Record ``min(listings, 10,000)`` price intents and time one dispatch through the feed."""
     changes = min(listings, CHANGES)
-    state = AmazonMockState(
-        market=_market(changes), seller_id=SELLER, marketplace_id=MARKET
-    )
+    state = AmazonMockState(market=_market(changes), seller_id=SELLER, marketplace_id=MARKET)
     state.feed_processing_s = processing_s
     runner, base_url = await start(state)
     sent: Counter[str] = Counter()

@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from jsonschema import Draft7Validator
@@ -103,6 +104,11 @@ ATTRIBUTE_SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 _LABELS = {"purchasable_offer": "Offer", "fulfillment_availability": "Fulfillment Availability"}
+
+
+@cache
+def _attribute_validator(name: str) -> Draft7Validator:
+    return Draft7Validator(ATTRIBUTE_SCHEMAS[name])
 
 
 @dataclass
@@ -291,7 +297,7 @@ def apply_patches(
     for name in sorted(touched):
         if name not in attributes or name not in ATTRIBUTE_SCHEMAS:
             continue
-        errors = list(Draft7Validator(ATTRIBUTE_SCHEMAS[name]).iter_errors(attributes[name]))
+        errors = list(_attribute_validator(name).iter_errors(attributes[name]))
         if errors:
             label = _LABELS[name]
             message = f"The provided value for '{label}' is invalid: {errors[0].message}."

@@ -63,7 +63,9 @@ class Feed:
     status: str = "IN_QUEUE"
     started: datetime | None = None
     ended: datetime | None = None
-    result_document_id: str | None = None
+    result_document_id: str | None = None  # shown once the feed has ended
+    outcome: str | None = None  # DONE | FATAL, decided while IN_PROGRESS
+    report_document_id: str | None = None
 
 
 @dataclass
