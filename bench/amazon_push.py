@@ -3,9 +3,11 @@
 The daemon's own write path does the work: 10,000 ``planned`` price intents are recorded in the
 outbox, then one ``dispatch`` hands them to the real ``AmazonChannel``, which sends them as one
 ``JSON_LISTINGS_FEED`` (past ``patch_max_batch``): createFeedDocument → presigned upload →
-createFeed → getFeed polls → getFeedDocument → report download. Everything runs on the real clock;
-the mock enforces the default usage plans (429 ``QuotaExceeded`` past them) and processes the feed
-``FEED_PROCESSING_S`` after createFeed.
+createFeed → getFeed polls → getFeedDocument → report download. Everything runs on the real clock.
+The mock runs in its own process (``python -m connectors.mock.amazon``), so its CPU work is not
+the client's wall time, and it enforces the default usage plans (429 ``QuotaExceeded`` past them);
+it applies the feed while IN_PROGRESS and reports DONE ``FEED_PROCESSING_S`` after createFeed.
+Its counters (calls, 429s, applied effects, feeds) are read from ``GET /_mock/state``.
 
 The feed processing delay is an assumption, not a published figure: Amazon documents no processing
 time for listings feeds; sellers report small JSON_LISTINGS_FEEDs done within one to a few minutes.
@@ -19,9 +21,13 @@ Target: wall time within 1.2× of the lower bound, zero 429s.
 
 from __future__ import annotations
 
+import asyncio
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -42,8 +48,7 @@ from connectors.amazon.const import (
     RATE_LIMITS,
 )
 from connectors.base import ChannelDeps
-from connectors.mock.amazon import AmazonMockState, start
-from connectors.mock.market import MockListing, MockMarket
+from connectors.mock.amazon import AmazonMockState
 from daemon.clock import SystemClock
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
@@ -100,12 +105,49 @@ def lower_bound_s(calls: dict[str, int], processing_s: float) -> float:
     return paced + processing_s
 
 
-def _market(changes: int) -> MockMarket:
-    market = MockMarket()
-    for i in range(changes):
-        sku = f"SKU-{i:06d}"
-        market.listings[sku] = MockListing(sku, f"B{i:09d}", Decimal("20.00"), "USD", 5)
-    return market
+def _catalogue(path: Path, changes: int) -> Path:
+    """The mock's seed: one listing per SKU at $20.00 (``id:``/``price:`` columns)."""
+    lines = [f"sku,id:{CHANNEL},price:{CHANNEL}"]
+    lines += [f"SKU-{i:06d},B{i:09d},20.00" for i in range(changes)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def _mock_process(catalogue: Path, processing_s: float) -> AsyncIterator[str]:
+    """Serve the mock SP-API in a child process; yield its base URL."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "connectors.mock.amazon",
+        "--catalog",
+        str(catalogue),
+        "--channel",
+        CHANNEL,
+        "--port",
+        "0",
+        "--competitors",
+        "0",
+        "--seller-id",
+        SELLER,
+        "--feed-processing",
+        str(processing_s),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        while True:
+            line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
+            if not line:
+                raise RuntimeError("the mock SP-API exited before listening")
+            if "listening on" in line:
+                yield line.split("listening on ")[1].split()[0]
+                return
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            await process.wait()
 
 
 async def _record(db: Database, outbox: Outbox, changes: int) -> None:
@@ -158,16 +200,15 @@ async def _record(db: Database, outbox: Outbox, changes: int) -> None:
 async def main(listings: int = CHANGES, processing_s: float = FEED_PROCESSING_S) -> dict[str, Any]:
     """Record ``min(listings, 10,000)`` price intents and time one dispatch through the feed."""
     changes = min(listings, CHANGES)
-    state = AmazonMockState(market=_market(changes), seller_id=SELLER, marketplace_id=MARKET)
-    state.feed_processing_s = processing_s
-    runner, base_url = await start(state)
+    defaults = AmazonMockState()  # the mock's well-known test credentials
     sent: Counter[str] = Counter()
 
     async def count(request: httpx.Request) -> None:
         sent[_operation(request)] += 1
 
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        catalogue = _catalogue(Path(tmp) / "catalogue.csv", changes)
+        async with _mock_process(catalogue, processing_s) as base_url:
             db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
             await upgrade(db)
             clock = SystemClock()
@@ -183,9 +224,9 @@ async def main(listings: int = CHANGES, processing_s: float = FEED_PROCESSING_S)
                     "marketplace_id": MARKET,
                     "seller_id": SELLER,
                     "credentials": {
-                        "client_id": state.client_id,
-                        "client_secret": state.client_secret,
-                        "refresh_token": state.refresh_token,
+                        "client_id": defaults.client_id,
+                        "client_secret": defaults.client_secret,
+                        "refresh_token": defaults.refresh_token,
                     },
                     "feed_poll_interval_s": POLL_INTERVAL_S,
                 }
@@ -198,6 +239,8 @@ async def main(listings: int = CHANGES, processing_s: float = FEED_PROCESSING_S)
                 t1 = time.perf_counter()
                 report = await outbox.dispatch(channel, ActionKind.PRICE)
                 wall_s = time.perf_counter() - t1
+            async with httpx.AsyncClient(timeout=60.0) as http:
+                mock = (await http.get(f"{base_url}/_mock/state")).json()
             async with db.read() as conn:
                 outcomes = Counter(
                     f"{row.status}/{row.response_code}"
@@ -206,11 +249,9 @@ async def main(listings: int = CHANGES, processing_s: float = FEED_PROCESSING_S)
                     ).all()
                 )
             await db.dispose()
-    finally:
-        await runner.cleanup()
     push_calls = dict(sent - opened)
     bound = lower_bound_s(FEED_CALLS, processing_s)
-    applied_once = sum(1 for count_ in state.applied.values() if count_ == 1)
+    prices = {k: v for k, v in mock["applied"].items() if "|price|" in k}
     return {
         "changes": changes,
         "record_intents_s": round(record_s, 2),
@@ -222,19 +263,19 @@ async def main(listings: int = CHANGES, processing_s: float = FEED_PROCESSING_S)
         "target_ratio": 1.2,
         "calls_per_operation": push_calls,
         "calls_to_open": dict(opened),
-        "throttled_429": dict(state.throttled),
-        "throttled_total": state.rate_limited_total,
-        "mock_calls": dict(state.calls),
+        "throttled_429": mock["throttled"],
+        "throttled_total": mock["throttled_total"],
+        "mock_calls": mock["calls"],
         "dispatch": vars(report),
         "action_outcomes": dict(outcomes),
-        "mock_prices_applied_once": applied_once,
-        "feeds": {fid: feed.status for fid, feed in state.feeds.items()},
+        "mock_prices_applied_once": sum(1 for n in prices.values() if n == 1),
+        "mock_prices_applied_more_than_once": sum(1 for n in prices.values() if n > 1),
+        "feeds": mock["feeds"],
         "patch_path_lower_bound_s": round(RATE_LIMITS[PATCH_LISTING].lower_bound_s(changes), 1),
     }
 
 
 if __name__ == "__main__":
-    import asyncio
     import json
 
     print(json.dumps(asyncio.run(main()), indent=2, default=str))
