@@ -279,6 +279,22 @@ async def test_a_signed_any_offer_changed_is_stored_and_reprices_that_sku(tmp_pa
             assert [r.kind for r in new] == ["price"]
             assert state.listing("BOWL-1").price == new[0].new_price
             _assert_prices_within_guards(state, ["BOWL-1"])
+
+            # PRICING_HEALTH (lowerCamel envelope): stored under its own id, reprices its SKU.
+            async with httpx.AsyncClient() as http:
+                health = await http.post(
+                    f"{mock.base_url}/_mock/notify", json={"sku": "MUG-2", "type": "PRICING_HEALTH"}
+                )
+            assert health.json()["status"] == 200
+            await inbox.drain()
+            assert await asyncio.wait_for(done.get(), timeout=5) == "reprice"
+            async with rt.db.read() as conn:
+                rows = (await conn.execute(sa.select(INBOX).order_by(INBOX.c.id))).all()
+            assert [(r.topic, r.outcome) for r in rows] == [
+                (ANY_OFFER_CHANGED, "applied"),
+                ("PRICING_HEALTH", "applied"),
+            ]
+            assert rows[1].dedupe_key == health.json()["notificationId"]
         finally:
             for debouncer in server.debouncers:
                 await debouncer.close()
@@ -348,3 +364,23 @@ async def test_discovery_pages_past_the_1000_item_search_limit(tmp_path: Path) -
     assert len(found) == 1_205
     # Two windows: 1000 items (50 pages of 20), then the rest from the last createdDate seen.
     assert state.calls["searchListingsItems"] == 50 + 11
+
+
+async def test_an_expired_token_is_refreshed_once_and_the_pass_goes_on(tmp_path: Path) -> None:
+    """Amazon refuses the LWA token (403 Unauthorized): one new grant, the call is re-sent."""
+    clock = _clock()
+    state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
+    async with served(state) as mock:
+        rt = await manual_runtime(loaded(write_config(tmp_path, mock.base_url)), clock)
+        try:
+            assert state.calls["lwaToken"] == 1
+            async with httpx.AsyncClient() as http:
+                expired = await http.post(f"{mock.base_url}/_mock/tokens/expire")
+            assert expired.status_code == 200
+            result = await run_named_pass(rt, "reconcile", "p0")
+            assert result[CHANNEL]["live"] == len(SKUS)
+            assert state.calls["lwaToken"] == 2
+            rows = await action_rows(rt.db)
+            assert {(r.status, r.response_code) for r in rows} == {("sent", "ACCEPTED")}
+        finally:
+            await rt.close()
