@@ -10,8 +10,8 @@ it applies the feed while IN_PROGRESS and reports DONE ``FEED_PROCESSING_S`` aft
 Its counters (calls, 429s, applied effects, feeds) are read from ``GET /_mock/state``.
 
 The feed processing delay is an assumption, not a published figure: Amazon documents no processing
-time for listings feeds; sellers report small JSON_LISTINGS_FEEDs done within one to a few minutes.
-60 s is the low end of that (a longer delay moves the lower bound and the wall time alike).
+time for listings feeds (**unconfirmed**; anecdotally one to a few minutes for small feeds). 60 s
+is the low end of that; a longer delay moves the lower bound and the wall time alike.
 
 Lower bound: the calls this work needs at least (one of each feed operation, one getFeed), each
 against its own bucket from full (``RateLimit.lower_bound_s``), plus the processing delay. The
