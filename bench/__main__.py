@@ -9,13 +9,14 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import buy_box_pass, reprice_pass, shopify_push
+from bench import amazon_push, buy_box_pass, reprice_pass, shopify_push
 
 BENCHES = {
     "reprice_pass": reprice_pass.main,
     "buy_box_pass": buy_box_pass.main,
     # ~90 s: paced by the cost bucket on the real clock; --listings below 10,000 shortens it.
     "shopify_push": shopify_push.main,
+    "amazon_push": amazon_push.main,
 }
 
 

@@ -328,7 +328,8 @@ class Outbox:
                 updates,
             )
             if applied:
-                # The listing row holds the last confirmed value: the "old" of the next decision.
+                # The listing row holds the last confirmed (or accepted) value: the "old" of the
+                # next decision.
                 await conn.execute(
                     sa.update(LISTINGS)
                     .where(

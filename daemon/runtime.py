@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,8 @@ class Runtime:
     http: httpx.AsyncClient
     outbox: Outbox
     channels: dict[str, Channel] = field(default_factory=dict)
+    # How connectors wait (backoff, rate limits); tests inject one that advances a manual clock.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     channel_errors: dict[str, str | None] = field(default_factory=dict)
     # Called with (channel, skus) when competition changed: the debounced reprice trigger.
     on_offer_change: Callable[[str, set[str]], None] | None = None
@@ -86,7 +88,8 @@ class Runtime:
         for name, cfg in wanted.items():
             if name in self.channels:
                 continue
-            channel = CHANNELS[cfg.kind](name, cfg, ChannelDeps(http=self.http, clock=self.clock))
+            deps = ChannelDeps(http=self.http, clock=self.clock, sleep=self.sleep)
+            channel = CHANNELS[cfg.kind](name, cfg, deps)
             self.channels[name] = channel
             self._channel_settings[name] = cfg
             try:

@@ -119,6 +119,10 @@ async def apply_order(
     for line in event.lines:
         if line.quantity > 0:
             units.update(kits.expand(line.sku, line.quantity))
+        elif event.status is OrderStatus.CANCELLED:
+            # A cancel gives back what its order took, whatever quantity it reports (Amazon can
+            # report a cancelled item with Quantity 0): the line only names the SKU.
+            units.update(dict.fromkeys(kits.expand(line.sku, 1), 0))
     outcome = OrderOutcome()
     for sku, quantity in sorted(units.items()):
         if event.status is OrderStatus.PLACED:

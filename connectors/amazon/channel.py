@@ -108,7 +108,12 @@ class AmazonChannel:
             window, last_created = await self._search_window(created_after, parsed)
             # A query pages through at most 1000 items: continue from the newest createdDate
             # seen (items are sorted by it, so nothing is skipped; repeats are deduped).
-            if window < SEARCH_WINDOW_MAX or last_created is None or last_created == created_after:
+            if window < SEARCH_WINDOW_MAX or last_created is None:
+                break
+            if last_created == created_after:
+                # More than 1000 listings share one createdDate: the API offers no finer cursor
+                # (createdAfter is inclusive), so the rest of them cannot be reached this way.
+                log.error("amazon.listings.window_stuck", created=created_after, seen=len(parsed))
                 break
             created_after = last_created
         self._learn(parsed.values())
@@ -311,7 +316,8 @@ class AmazonChannel:
         return notifications.verify(self.settings.webhook_secret, headers, body)
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
-        """ANY_OFFER_CHANGED and PRICING_HEALTH → ``OfferChanged`` per SKU of the ASIN."""
+        """ANY_OFFER_CHANGED and PRICING_HEALTH → ``OfferChanged`` per SKU of the ASIN;
+        ORDER_CHANGE (merchant-fulfilled) → ``OrderEvent``."""
         return notifications.parse(
             delivery,
             seller_id=self.settings.seller_id,

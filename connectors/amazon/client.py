@@ -17,7 +17,7 @@ import httpx
 import structlog
 
 from connectors.amazon.auth import LwaAuth
-from connectors.amazon.const import RATE_LIMITS, USER_AGENT
+from connectors.amazon.const import PACING_COST, RATE_LIMITS, USER_AGENT
 from connectors.amazon.models import AmazonSettings, dumps_exact, loads_exact
 from connectors.base import ChannelDeps
 from connectors.ratelimit import RateLimit, TokenBucket
@@ -71,7 +71,8 @@ class SpApiClient:
                     refreshed = True
                     self.auth.invalidate(token)
                     log.info("amazon.token.refused", operation=op)
-                    await self.buckets[op].acquire()  # the re-send is a call Amazon counts too
+                    # The re-send is a call Amazon counts too.
+                    await self.buckets[op].acquire(PACING_COST)
                     continue
                 return self._result(op, response)
 
@@ -79,6 +80,7 @@ class SpApiClient:
             attempt,
             clock=self.deps.clock,
             bucket=self.buckets[op],
+            cost=PACING_COST,
             policy=self.policy,
             sleep=self.deps.sleep,
         )

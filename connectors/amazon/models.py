@@ -11,8 +11,9 @@ import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.amazon.const import DEFAULT_PATCH_MAX_BATCH, LWA_ENDPOINT, REGION_ENDPOINTS
 
@@ -37,7 +38,9 @@ class AmazonSettings(BaseModel):
     endpoint: str = Field(
         default="", pattern=r"^https?://", description="SP-API base URL (default: region host)"
     )
-    auth_endpoint: str = Field(default=LWA_ENDPOINT, pattern=r"^https?://")
+    auth_endpoint: str = Field(
+        default=LWA_ENDPOINT, pattern=r"^https?://", description="the LWA token URL, in full"
+    )
     marketplace_id: str = Field(min_length=1)
     seller_id: str = Field(min_length=1)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
@@ -56,6 +59,18 @@ class AmazonSettings(BaseModel):
     feed_poll_interval_s: float = Field(default=30.0, gt=0)
     feed_timeout_s: float = Field(default=600.0, gt=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("auth_endpoint")
+    @classmethod
+    def _token_url(cls, value: str) -> str:
+        # LWA is its own host: the token is POSTed to exactly this URL, so a bare base URL (a
+        # mock's, say) would be a 404 at start-up; say so at config time instead.
+        if urlsplit(value).path.rstrip("/") == "":
+            raise ValueError(
+                "auth_endpoint is the full token URL (e.g. https://api.amazon.com/auth/o2/token),"
+                " not a base URL"
+            )
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -19,9 +19,15 @@ from typing import Any
 import structlog
 from pydantic import SecretStr
 
-from connectors.amazon.const import ANY_OFFER_CHANGED, PRICING_HEALTH, SIGNATURE_HEADER
+from connectors.amazon.const import (
+    ANY_OFFER_CHANGED,
+    ORDER_CHANGE,
+    PRICING_HEALTH,
+    SIGNATURE_HEADER,
+)
 from connectors.amazon.models import loads_exact, quantize
 from connectors.amazon.offers import buy_box_price, money, observation, parse_time
+from connectors.amazon.orders import order_change
 from connectors.base import (
     ChannelEvent,
     CompetitorOffer,
@@ -86,6 +92,8 @@ def parse(
         return _any_offer_changed(document, seller_id, marketplace_id, currency, skus_for, now)
     if delivery.topic == PRICING_HEALTH:
         return _pricing_health(document, seller_id, marketplace_id, currency, skus_for, now)
+    if delivery.topic == ORDER_CHANGE:
+        return order_change(document, seller_id=seller_id, marketplace_id=marketplace_id, now=now)
     return []
 
 

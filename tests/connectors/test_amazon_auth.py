@@ -8,6 +8,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 import respx
+from pydantic import ValidationError
 
 from daemon.clock import ManualClock
 from daemon.errors import ChannelAuthError
@@ -22,6 +23,7 @@ from tests.connectors.amazon_fixtures import (
     FakeSleep,
     amazon_error,
     channel,
+    settings,
     token_route,
 )
 
@@ -161,3 +163,13 @@ async def test_open_checks_the_account_with_one_search(
         await channel(http, clock, sleep).open()
     assert search.calls.last.request.url.params["marketplaceIds"] == MARKET
     assert search.calls.last.request.url.params["pageSize"] == "1"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8101", "https://api.amazon.com/"])
+def test_auth_endpoint_must_be_the_full_token_url(url: str) -> None:
+    """A base URL (a mock's, say) is refused at config time, not met with a 404 at start-up."""
+    with pytest.raises(ValidationError, match="full token URL"):
+        settings(auth_endpoint=url)
+    assert settings(auth_endpoint=url.rstrip("/") + "/auth/o2/token").auth_endpoint.endswith(
+        "/auth/o2/token"
+    )

@@ -246,3 +246,22 @@ async def test_expired_upload_url_leaves_the_updates_open(
     assert r["upload"].call_count == 1  # the same URL would fail again: not retried
     assert r["create"].call_count == 0
     assert {(r.status, r.code) for r in results} == {(PushStatus.RETRY, "HTTP403")}
+
+
+async def test_polls_keep_to_a_grid_when_getfeed_answers_slowly(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """A getFeed answer that takes 4 s does not push the next looks back: 30, 26, 26 s waits."""
+    statuses = iter(["IN_QUEUE", "IN_PROGRESS", "FATAL"])
+
+    def slow(_request: httpx.Request) -> httpx.Response:
+        clock.advance(4.0)
+        return feed(next(statuses))
+
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        r = routes(router, ["FATAL"], None)
+        r["poll"].mock(side_effect=slow)
+        start = clock.monotonic()
+        await channel(http, clock, sleep, patch_max_batch=0).push_prices(prices(1))
+    assert [w for w in sleep.waits if w >= 1] == [30, 26, 26]
+    assert clock.monotonic() - start == pytest.approx(3 * 30 + 4)

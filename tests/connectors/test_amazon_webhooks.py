@@ -210,7 +210,11 @@ async def test_unknown_asin_other_marketplace_and_other_topics_yield_nothing(
 
     assert parse("ANY_OFFER_CHANGED", any_offer_changed(asin="B0UNKNOWN0")) == []
     assert parse("ANY_OFFER_CHANGED", any_offer_changed(market="A1F83G8C2ARO7P")) == []
-    assert parse("ORDER_CHANGE", {"NotificationType": "ORDER_CHANGE"}) == []
+    topic = "LISTINGS_ITEM_STATUS_CHANGE"
+    assert parse(topic, {"NotificationType": topic}) == []
+    # ORDER_CHANGE is parsed now (tests/connectors/test_amazon_orders.py): an empty one is bad.
+    with pytest.raises(ValueError, match="ORDER_CHANGE without"):
+        parse("ORDER_CHANGE", {"NotificationType": "ORDER_CHANGE"})
     with pytest.raises(ValueError, match="Expecting property name"):
         amazon.parse_webhook(WebhookDelivery("n", "ANY_OFFER_CHANGED", "{not json"))
     with pytest.raises(ValueError, match="ANY_OFFER_CHANGED without"):

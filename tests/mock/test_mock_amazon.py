@@ -418,6 +418,33 @@ async def test_search_pages_through_every_listing(mock: Mock) -> None:
     assert seen == sorted(mock.state.market.listings)
 
 
+async def test_search_defaults_to_last_updated_desc_and_filters_by_date(mock: Mock) -> None:
+    """Amazon's defaults (lastUpdatedDate, DESC) and the inclusive createdAfter/Before windows."""
+    mock.state.enforce_rate_limits = False
+    skus = list(mock.state.market.listings)
+    created = [mock.state.meta_of(sku).created for sku in skus]
+    assert len(set(created)) == len(skus)  # seeded listings were not all created at once
+    mock.clock.advance(5)
+    mock.state.touch(skus[0])  # the oldest listing is now the most recently updated
+
+    async def search(**extra: str) -> list[str]:
+        query = {"marketplaceIds": US, "pageSize": "20", **extra}
+        response = await mock.http.get(LISTINGS, params=query, headers=mock.auth)
+        assert response.status_code == 200, response.text
+        return [item["sku"] for item in response.json()["items"]]
+
+    assert (await search())[0] == skus[0]
+    ordered = sorted(skus, key=lambda sku: mock.state.meta_of(sku).created)
+    middle = mock.state.meta_of(ordered[1]).created.isoformat()
+    assert await search(sortBy="createdDate", sortOrder="ASC", createdAfter=middle) == ordered[1:]
+    assert await search(sortBy="createdDate", sortOrder="ASC", createdBefore=middle) == ordered[:2]
+    assert await search(lastUpdatedAfter=mock.state.clock.now().isoformat()) == [skus[0]]
+    bad = await mock.http.get(
+        LISTINGS, params={"marketplaceIds": US, "createdAfter": "yesterday"}, headers=mock.auth
+    )
+    assert bad.status_code == 400
+
+
 @pytest.mark.parametrize("params", [{"pageSize": "21"}, {"pageToken": "garbage!"}, {}])
 async def test_search_refuses_bad_parameters(mock: Mock, params: dict[str, str]) -> None:
     query = {"marketplaceIds": US, **params} if params else {}
@@ -503,8 +530,11 @@ async def test_feed_runs_to_done_with_a_report_of_its_invalid_message(
     feed_id = await _submit_feed(mock, document, "application/json; charset=UTF-8")
     assert (await _get_feed(mock, feed_id))["processingStatus"] == "IN_QUEUE"
     mock.clock.advance(1.0)
-    assert (await _get_feed(mock, feed_id))["processingStatus"] == "IN_PROGRESS"
-    assert mock.state.market.listings["MUG-000"].price == Decimal("20.00")
+    feed = await _get_feed(mock, feed_id)
+    assert feed["processingStatus"] == "IN_PROGRESS"
+    # Amazon applies messages while IN_PROGRESS; the report is only out once the feed is DONE.
+    assert "resultFeedDocumentId" not in feed
+    assert mock.state.market.listings["MUG-000"].price == Decimal("23.49")
     mock.clock.advance(1.0)
     feed = await _get_feed(mock, feed_id)
     assert feed["processingStatus"] == "DONE"

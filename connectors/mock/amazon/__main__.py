@@ -23,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-url", default=None, help="where notifications are pushed")
     parser.add_argument("--notify-interval", type=float, default=None, help="seconds")
     parser.add_argument("--no-rate-limits", action="store_true")
+    parser.add_argument(
+        "--feed-processing", type=float, default=2.0, help="seconds from createFeed to DONE"
+    )
     return parser
 
 
@@ -36,9 +39,12 @@ async def _serve(args: argparse.Namespace) -> None:
         webhook_url=args.webhook_url,
         notify_interval_s=args.notify_interval,
         enforce_rate_limits=not args.no_rate_limits,
+        feed_processing_s=args.feed_processing,
     )
     runner, base_url = await start(state, args.host, args.port)
-    print(f"mock SP-API listening on {base_url} ({len(state.market.listings)} listings)")
+    print(
+        f"mock SP-API listening on {base_url} ({len(state.market.listings)} listings)", flush=True
+    )
     try:
         await asyncio.Event().wait()
     finally:

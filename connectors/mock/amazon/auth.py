@@ -122,11 +122,13 @@ def sp_api(operation: str) -> Callable[[Handler], Route]:
                     state.throttled[operation] += 1
                     return throttled_answer()
                 await bucket.acquire()  # a token is there: this never waits
-            fault = state.faults.draw()
+            wanted = state.fault_operations
+            fault = state.faults.draw() if wanted is None or operation in wanted else Fault.NONE
             if fault is Fault.THROTTLE:
                 state.throttled[operation] += 1
                 return throttled_answer()
             if fault is Fault.ERROR:
+                state.failed[operation] += 1
                 return error_answer(500, "InternalFailure", INTERNAL_MESSAGE)
             if fault is Fault.TIMEOUT:
                 await state.sleep(state.faults.hang_s)

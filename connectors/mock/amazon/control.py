@@ -55,6 +55,7 @@ async def get_state(request: web.Request) -> web.Response:
         "calls": dict(state.calls),
         "throttled": dict(state.throttled),
         "throttled_total": state.rate_limited_total,
+        "failed": dict(state.failed),
         "applied": dict(state.applied),
         "dropped": dict(state.dropped),
         "orphan_patches": dict(state.orphan_patches),

@@ -1,5 +1,8 @@
 """``JSON_LISTINGS_FEED`` processing: IN_QUEUE → IN_PROGRESS → DONE | FATAL on the state's clock.
 
+Half of ``feed_processing_s`` after createFeed the feed goes IN_PROGRESS and its messages are
+applied; at ``feed_processing_s`` it ends DONE (or FATAL) and its report becomes readable.
+
 Feeds advance lazily: every SP-API call (and the app's background ticker) moves due feeds on.
 A document that fails the feed schema's envelope (header, 1..25 000 messages) is FATAL; each
 message is then checked against the message schema and the patch rules on its own, so one bad
@@ -50,9 +53,13 @@ def advance_feeds(state: AmazonMockState) -> None:
         if now - feed.created_mono >= half and feed.started is None:
             feed.status = "IN_PROGRESS"
             feed.started = state.at(feed.created_mono + half)
-        if now - feed.created_mono >= state.feed_processing_s:
-            feed.ended = state.at(feed.created_mono + state.feed_processing_s)
+            # Amazon applies the messages while the feed is IN_PROGRESS; the outcome and the
+            # report only show at the end. (A large feed's CPU work also stays off the end.)
             process_feed(state, feed)
+        if now - feed.created_mono >= state.feed_processing_s and feed.outcome is not None:
+            feed.ended = state.at(feed.created_mono + state.feed_processing_s)
+            feed.status = feed.outcome
+            feed.result_document_id = feed.report_document_id
 
 
 def _store_report(state: AmazonMockState, feed: Feed, report: dict[str, Any]) -> None:
@@ -68,7 +75,7 @@ def _store_report(state: AmazonMockState, feed: Feed, report: dict[str, Any]) ->
         data,
         compression,
     )
-    feed.result_document_id = document_id
+    feed.report_document_id = document_id
 
 
 def _fatal(state: AmazonMockState, feed: Feed, message: str) -> None:
@@ -84,7 +91,7 @@ def _fatal(state: AmazonMockState, feed: Feed, message: str) -> None:
         },
     }
     _store_report(state, feed, report)
-    feed.status = "FATAL"
+    feed.outcome = "FATAL"
 
 
 def _parse(state: AmazonMockState, feed: Feed) -> dict[str, Any] | str:
@@ -156,7 +163,7 @@ def _process_message(state: AmazonMockState, message: dict[str, Any]) -> list[di
 
 
 def process_feed(state: AmazonMockState, feed: Feed) -> None:
-    """Process one due feed and store its processing report."""
+    """Process one feed (apply its messages) and hold its outcome and report for the end."""
     if feed.feed_type != LISTINGS_FEED_TYPE:
         # Legacy XML/flat-file feeds stopped working on 2025-07-31: they end FATAL.
         _fatal(state, feed, f"Feed type {feed.feed_type} is no longer supported.")
@@ -197,4 +204,4 @@ def process_feed(state: AmazonMockState, feed: Feed) -> None:
     if wanted:
         report["items"] = items
     _store_report(state, feed, report)
-    feed.status = "DONE"
+    feed.outcome = "DONE"

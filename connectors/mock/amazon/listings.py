@@ -6,6 +6,8 @@ import base64
 import binascii
 import json
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +28,7 @@ from connectors.mock.amazon.wire import (
 from connectors.mock.market import MockListing
 
 SPEC = "listingsItems_2021-08-01.json"
+_DATE_FILTERS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore")
 _SEARCH_IDENTIFIER_TYPES = frozenset(
     {"ASIN", "EAN", "FNSKU", "GTIN", "ISBN", "JAN", "MINSAN", "SKU", "UPC"}
 )
@@ -84,8 +87,44 @@ def _offset(token: str) -> int:
     return offset
 
 
+def _date_param(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise invalid_input(f"{name} must be an ISO 8601 date-time.") from exc
+    if moment.tzinfo is None:
+        raise invalid_input(f"{name} must carry a time zone.")
+    return moment
+
+
+def _in_window(state: AmazonMockState, request: web.Request) -> Callable[[MockListing], bool]:
+    """createdAfter/Before and lastUpdatedAfter/Before: inclusive bounds ("at or after")."""
+    bounds = {name: _date_param(request, name) for name in _DATE_FILTERS}
+
+    def keep(item: MockListing) -> bool:
+        meta = state.meta_of(item.sku)
+        created, updated = meta.created, meta.updated
+        for name, bound in bounds.items():
+            if bound is None:
+                continue
+            moment = created if name.startswith("created") else updated
+            if moment is None:
+                return False
+            if name.endswith("After") and moment < bound:
+                return False
+            if name.endswith("Before") and moment > bound:
+                return False
+        return True
+
+    return keep
+
+
 def _search_filter(state: AmazonMockState, request: web.Request) -> list[MockListing]:
-    listings = list(state.market.listings.values())
+    keep = _in_window(state, request)
+    listings = [item for item in state.market.listings.values() if keep(item)]
     identifiers = csv_param(request, "identifiers")
     kind = request.query.get("identifiersType")
     if identifiers or kind:

@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from jsonschema import Draft7Validator
@@ -25,6 +26,7 @@ from connectors.mock.amazon.const import (
     FBA_CHANNEL_CODE,
     ISSUE_ABOVE_MAXIMUM,
     ISSUE_BELOW_MINIMUM,
+    ISSUE_INVALID_ATTRIBUTES,
     ISSUE_INVALID_VALUE,
     MERCHANT_CHANNEL_CODE,
 )
@@ -102,6 +104,11 @@ ATTRIBUTE_SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 _LABELS = {"purchasable_offer": "Offer", "fulfillment_availability": "Fulfillment Availability"}
+
+
+@cache
+def _attribute_validator(name: str) -> Draft7Validator:
+    return Draft7Validator(ATTRIBUTE_SCHEMAS[name])
 
 
 @dataclass
@@ -269,6 +276,9 @@ def apply_patches(
 ) -> Outcome:
     """Validate ``patches`` against ``listing`` and apply them unless INVALID or a preview."""
     check_patches(patches)
+    if listing.sku in state.refused_skus:
+        message = "The attributes are invalid: this listing cannot be changed (restricted)."
+        return Outcome("INVALID", [issue(ISSUE_INVALID_ATTRIBUTES, message, None)])
     meta = state.meta_of(listing.sku)
     attributes = copy.deepcopy(meta.attributes)
     touched: set[str] = set()
@@ -287,7 +297,7 @@ def apply_patches(
     for name in sorted(touched):
         if name not in attributes or name not in ATTRIBUTE_SCHEMAS:
             continue
-        errors = list(Draft7Validator(ATTRIBUTE_SCHEMAS[name]).iter_errors(attributes[name]))
+        errors = list(_attribute_validator(name).iter_errors(attributes[name]))
         if errors:
             label = _LABELS[name]
             message = f"The provided value for '{label}' is invalid: {errors[0].message}."

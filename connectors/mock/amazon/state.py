@@ -63,7 +63,9 @@ class Feed:
     status: str = "IN_QUEUE"
     started: datetime | None = None
     ended: datetime | None = None
-    result_document_id: str | None = None
+    result_document_id: str | None = None  # shown once the feed has ended
+    outcome: str | None = None  # DONE | FATAL, decided while IN_PROGRESS
+    report_document_id: str | None = None
 
 
 @dataclass
@@ -91,6 +93,8 @@ class AmazonMockState:
     token_ttl_s: int = 3600
     feed_processing_s: float = 2.0
     faults: Faults = field(default_factory=Faults)
+    # Only these operations draw from the fault plan (None: every SP-API operation does).
+    fault_operations: set[str] | None = None
     clock: Clock = field(default_factory=SystemClock)
     sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults need no real sleep in tests
     enforce_rate_limits: bool = True
@@ -102,6 +106,9 @@ class AmazonMockState:
     # Amazon accepts a PATCH for a SKU it has no listing for (an offer without an item; see
     # amzn/selling-partner-api-docs#3748); "not_found" answers 404 instead, for stricter tests.
     unknown_sku_patch: str = "accept"
+    # SKUs Amazon refuses to change (a restricted brand or category, say): every patch or feed
+    # message for one is INVALID with code 90000900, so tests get one bad item in a batch.
+    refused_skus: set[str] = field(default_factory=set)
     expired_token_code: str = "Unauthorized"  # noqa: S105 - guide §5: code unconfirmed
     own_rating_pct: int = 97
     own_rating_count: int = 1200
@@ -113,6 +120,7 @@ class AmazonMockState:
     feeds: dict[str, Feed] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per operation
+    failed: Counter[str] = field(default_factory=Counter)  # 500s sent (ERROR faults), per operation
     # Amazon has no idempotency keys: count applied writes per "sku|attribute|value" instead.
     applied: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)
@@ -123,9 +131,14 @@ class AmazonMockState:
     _next_feed: int = 50001019654
 
     def __post_init__(self) -> None:
+        # A seller's listings were created one by one over time, not in the same millisecond:
+        # seeded ones get distinct createdDates (a second apart, in catalogue order, ending now),
+        # so createdDate windows page through them as they would on Amazon.
         now = self.clock.now()
-        for sku in self.market.listings:
-            self.meta.setdefault(sku, ListingMeta(created=now, updated=now))
+        count = len(self.market.listings)
+        for index, sku in enumerate(self.market.listings):
+            created = now - timedelta(seconds=count - 1 - index)
+            self.meta.setdefault(sku, ListingMeta(created=created, updated=created))
 
     @classmethod
     def from_catalog(
