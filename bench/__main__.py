@@ -9,7 +9,14 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import amazon_push, buy_box_pass, reprice_pass, shopify_push
+from bench import (
+    amazon_push,
+    buy_box_pass,
+    order_latency,
+    reprice_pass,
+    shopify_push,
+    webhook_ingest,
+)
 
 BENCHES = {
     "reprice_pass": reprice_pass.main,
@@ -17,6 +24,8 @@ BENCHES = {
     # ~90 s: paced by the cost bucket on the real clock; --listings below 10,000 shortens it.
     "shopify_push": shopify_push.main,
     "amazon_push": amazon_push.main,
+    "webhook_ingest": webhook_ingest.main,  # ~25 s: a real daemon and a load process
+    "order_latency": order_latency.main,  # ~30 s
 }
 
 
