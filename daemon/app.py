@@ -142,11 +142,19 @@ async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: C
 async def run_once(
     config: LoadedConfig, redactor: SecretRedactor, clock: Clock | None = None
 ) -> int:
-    """Run reconcile (discovery), reprice and stock sync once each; exit code 0 or 1."""
+    """Run reconcile (discovery), the stored webhooks, reprice and stock sync once each; exit
+    code 0 or 1."""
     rt = await start_runtime(config, redactor, clock or SystemClock())
     passes = Passes(rt)
+    # Deliveries stored by an earlier process (say one that was killed) are applied before
+    # the passes, which then cover every SKU they moved.
+    inbox = InboxWorker(rt, on_offer_change=lambda _channel, _skus: None)
     try:
-        for name in ("reconcile", "reprice", "stock_sync"):
+        await passes.run("reconcile")
+        for name in rt.channels:
+            while await inbox.process(name):
+                pass
+        for name in ("reprice", "stock_sync"):
             await passes.run(name)
     finally:
         await rt.close()
