@@ -27,7 +27,7 @@ from daemon.snapshots import (
     sku_clause,
     store_observations,
 )
-from daemon.stock import available_units, load_kits
+from daemon.stock import available_units, load_kits, marketplace_held
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
@@ -151,6 +151,10 @@ async def stock_channel(
         only = None if selection is None else [row.sku for row in listings]
         stock = await available_units(conn, kits, only)
         waiting = await _open_stock_targets(conn, channel.name)
+        rule = rt.settings.inventory.channels.get(channel.name)
+        if rule is not None and rule.include_marketplace_held:
+            for sku, held in (await marketplace_held(conn, only)).items():
+                stock[sku] = stock.get(sku, 0) + held
     now, inventory = rt.clock.now(), rt.settings.inventory
     intents, unknown, outdated = [], 0, []
     for row in listings:

@@ -83,6 +83,12 @@ class ChannelAllocation(Strict):
     external_changes: ExternalChanges | None = Field(
         default=None, description="overrides inventory.external_changes for this channel"
     )
+    include_marketplace_held: bool = Field(
+        default=False,
+        description="also offer units the marketplaces hold (Amazon FBA, Walmart WFS) on this "
+        "channel, e.g. a shop fulfilled through Multi-Channel Fulfillment; they are read from "
+        "those listings, never written",
+    )
 
 
 class LastUnits(Strict):

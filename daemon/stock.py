@@ -97,6 +97,20 @@ async def available_units(
     return stock
 
 
+async def marketplace_held(
+    conn: AsyncConnection, skus: Collection[str] | None = None
+) -> dict[str, int]:
+    """Units the marketplaces hold per SKU (FBA, WFS), as their listings last reported them."""
+    query = (
+        sa.select(LISTINGS.c.sku, sa.func.sum(LISTINGS.c.quantity))
+        .where(LISTINGS.c.fulfillment == "marketplace", LISTINGS.c.quantity > 0)
+        .group_by(LISTINGS.c.sku)
+    )
+    if skus is not None:
+        query = query.where(LISTINGS.c.sku.in_(list(skus)))
+    return {sku: int(units or 0) for sku, units in (await conn.execute(query)).all()}
+
+
 @dataclass
 class OrderOutcome:
     """What one order event did to the ledger."""

@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
-from connectors.base import OrderEvent, OrderLine, OrderStatus
+from connectors.base import Fulfillment, OrderEvent, OrderLine, OrderStatus
+from connectors.mock.market import MockListing
 from daemon.allocation import allocate
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
@@ -444,3 +445,30 @@ async def test_a_drop_on_the_channel_waits_for_its_order_instead_of_being_writte
     assert rt.channels["beta"].market.listings["MUG-1"].quantity == 4  # type: ignore[attr-defined]
     assert dict(await outcomes(db)) == {"lvl": "applied", "ord": "applied"}
     await rt.close()
+
+
+async def test_marketplace_held_units_are_read_never_written_and_offered_where_configured(
+    db: Database, clock: ManualClock
+) -> None:
+    """FBA units on alpha are never written; beta (fulfilled through MCF) may offer them."""
+    config = settings(
+        channels={"alpha": {"kind": "mock"}, "beta": {"kind": "mock"}, "gamma": {"kind": "mock"}},
+        inventory={"channels": {"beta": {"include_marketplace_held": True}}},
+    )
+    rt = await make_runtime(db, clock, config)
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 3}], listed_on=("beta", "gamma"))
+    await seed_fba(db, clock, rt)
+    await StockLoop(rt).discover()
+    markets = {name: rt.channels[name].market.listings for name in ("alpha", "beta", "gamma")}  # type: ignore[attr-defined]
+    assert markets["alpha"]["MUG-1"].quantity == 7  # the marketplace's count, untouched
+    assert markets["beta"]["MUG-1"].quantity == 10  # 3 of ours + 7 at the marketplace
+    assert markets["gamma"]["MUG-1"].quantity == 3
+    assert await actions(db, kind="stock", channel="alpha") == []
+    await rt.close()
+
+
+async def seed_fba(db: Database, clock: ManualClock, rt: Runtime) -> None:
+    """MUG-1 on alpha, fulfilled by the marketplace with 7 units there."""
+    rt.channels["alpha"].market.listings["MUG-1"] = MockListing(  # type: ignore[attr-defined]
+        "MUG-1", "alpha-MUG-1", Decimal("20.00"), "USD", 7, Fulfillment.MARKETPLACE
+    )
