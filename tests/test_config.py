@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -658,3 +659,13 @@ def test_host_override_and_short_secrets(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             load_config(path, {"S": short})
         assert "shorter than 8" in str(err.value)
+
+
+def test_production_example_is_valid_with_its_secrets_in_the_environment() -> None:
+    """The commented production example validates once its ${ENV} secrets are provided."""
+    path = ROOT / "config" / "production.example.yaml"
+    names = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)\}", path.read_text()))
+    environ = {name: f"example-secret-{name.lower()}" for name in names}
+    loaded = load_config(path, environ=environ)
+    kinds = {cfg.kind for cfg in loaded.settings.channels.values()}
+    assert kinds == {"amazon", "shopify", "walmart", "ebay"}
