@@ -268,7 +268,7 @@ def _adapt(value: Any) -> Any:
     """What the driver binds for ``value`` (its registered adapter, if it has one)."""
     if type(value) in _JSON_EXACT:
         return value
-    return sqlite3.adapt(value)
+    return sqlite3.adapt(value, sqlite3.PrepareProtocol)
 
 
 def _repeat_aware(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
