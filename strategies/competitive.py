@@ -234,23 +234,24 @@ def _scan(snapshot: Snapshot, filters: CompetitorFilters) -> _Scan:
     zero = ZERO
     for offer in snapshot.offers:
         seller = offer.seller_id
-        if offer.is_buy_box_winner:
-            flagged.append(offer)
         if offer.is_own:
             own.add(seller)
             own_flagged.add(seller)
             shipping = offer.shipping
             if shipping.is_finite() and shipping >= zero:
                 ships.add(shipping)
+            if offer.is_buy_box_winner:
+                flagged.append(offer)
             continue
+        if offer.is_buy_box_winner:
+            flagged.append(offer)
+            holder_competes = seller not in own_ids or holder_competes
+        elif holder is not None and seller == holder and seller not in own_ids:
+            holder_competes = True
         if seller in own_ids:
             own.add(seller)
             continue
         competing += 1
-        if not holder_competes and (
-            offer.is_buy_box_winner or (holder is not None and seller == holder)
-        ):
-            holder_competes = True
         price, shipping = offer.price, offer.shipping
         if not (price.is_finite() and price > zero and shipping.is_finite() and shipping >= zero):
             left_out.setdefault(("garbage", "ignored"), []).append(
@@ -282,7 +283,11 @@ def _scan(snapshot: Snapshot, filters: CompetitorFilters) -> _Scan:
         if why is None:
             kept.append((price + shipping, seller, offer))
         else:
-            left_out.setdefault(why[0], []).append(why[1])
+            sellers = left_out.get(why[0])
+            if sellers is None:
+                left_out[why[0]] = [why[1]]
+            else:
+                sellers.append(why[1])
     steps: list[TraceStep] = []
     if own:
         steps.append(TraceStep("own_offers", "ignored", ", ".join(sorted(own))))
