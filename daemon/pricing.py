@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -29,7 +28,6 @@ from strategies.guards import Verdict
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PLAN_CHUNK = 2_000
-YIELD_EVERY = 100
 SELECTION_QUERY_LIMIT = 2_000
 _STATUS = {
     Verdict.SEND: ActionStatus.PLANNED,
@@ -320,10 +318,10 @@ async def plan_and_record(
     ``channel_total`` is the channel's listing count when ``rows`` is a selection (the breaker
     judges a share of the whole channel); ``window`` carries recent passes' big moves.
     Returns counts per verdict (plus ``recorded``) and the breaker's reason if it tripped.
-    Deciding is CPU work on the event loop; every ``YIELD_EVERY`` rows the loop answers
-    webhooks and health checks and moves the recording of the previous chunk on. (Deciding in
-    a worker thread was measured slower: the database driver's thread needs the GIL for every
-    row it binds and convoys behind the deciding thread.)
+    Deciding is CPU work on the event loop; between chunks the loop answers webhooks and
+    health checks. (Deciding in a worker thread was measured slower: the database driver's
+    thread needs the GIL for every row it binds and convoys behind the deciding thread; so was
+    recording chunk k while deciding chunk k+1, see bench/RESULTS.md.)
     """
     counts = {verdict.value: 0 for verdict in Verdict}
     counts["recorded"] = 0
@@ -331,37 +329,25 @@ async def plan_and_record(
     quiet: list[str] = []
     # Chunk by chunk: decide, record as staged, forget. Memory stays flat however large the
     # catalogue; the breaker needs only the moves, and releases the staged rows at the end.
-    # Deciding chunk k+1 overlaps recording chunk k: the database works on the other core
-    # (SQLite inserts a chunk in one statement without the GIL; PostgreSQL is another process).
-    # Deciding yields to the loop every few rows so the recording task moves on promptly.
     # The collector stays paused until the staged rows are released: a collection half-way
     # would walk every live object of the pass (offers included) for nothing.
     with gc_paused():
-        writing: asyncio.Task[int] | None = None
-        try:
-            for start in range(0, len(rows), PLAN_CHUNK):
-                plan = await _plan_chunk(
-                    rows[start : start + PLAN_CHUNK],
-                    channel=channel,
-                    pass_id=pass_id,
-                    pricing=pricing,
-                    inputs=inputs,
-                )
-                moves.extend(plan.moves)
-                quiet.extend(plan.quiet)
-                for verdict, count in plan.counts.items():
-                    counts[verdict] += count
-                if writing is not None:
-                    counts["recorded"] += await writing
-                writing = asyncio.ensure_future(
-                    outbox.record(plan.actions, also=_digest_writer(outbox.db, channel, plan))
-                )
-            if writing is not None:
-                counts["recorded"] += await writing
-                writing = None
-        finally:
-            if writing is not None:  # deciding failed: let the chunk being written finish
-                await asyncio.gather(writing, return_exceptions=True)
+        for start in range(0, len(rows), PLAN_CHUNK):
+            plan = plan_prices(
+                rows[start : start + PLAN_CHUNK],
+                channel=channel,
+                pass_id=pass_id,
+                pricing=pricing,
+                inputs=inputs,
+                stage=True,
+            )
+            moves.extend(plan.moves)
+            quiet.extend(plan.quiet)
+            for verdict, count in plan.counts.items():
+                counts[verdict] += count
+            counts["recorded"] += await outbox.record(
+                plan.actions, also=_digest_writer(outbox.db, channel, plan)
+            )
         settings = pricing.guards.breaker
         total = max(channel_total or 0, len(rows))
         big = [sku for sku, old, new in moves if is_big_move(old, new, settings)]
@@ -384,35 +370,6 @@ async def plan_and_record(
         counts[Verdict.BLOCKED.value] += counts[Verdict.SEND.value]
         counts[Verdict.SEND.value] = 0
     return counts, tripped
-
-
-async def _plan_chunk(
-    rows: Sequence[ListingRow],
-    *,
-    channel: str,
-    pass_id: str,
-    pricing: PricingSettings,
-    inputs: PassInputs,
-) -> PricePlan:
-    """``plan_prices`` for one chunk (staged), in slices with a yield to the loop between."""
-    plan = PricePlan([], [], dict.fromkeys(Verdict, 0))
-    for start in range(0, len(rows), YIELD_EVERY):
-        part = plan_prices(
-            rows[start : start + YIELD_EVERY],
-            channel=channel,
-            pass_id=pass_id,
-            pricing=pricing,
-            inputs=inputs,
-            stage=True,
-        )
-        plan.actions.extend(part.actions)
-        plan.digests.extend(part.digests)
-        plan.moves.extend(part.moves)
-        plan.quiet.extend(part.quiet)
-        for verdict, count in part.counts.items():
-            plan.counts[verdict] += count
-        await asyncio.sleep(0)
-    return plan
 
 
 def _digest_writer(

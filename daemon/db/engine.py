@@ -9,7 +9,6 @@ snapshots and never block the writer.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,7 +67,6 @@ class Database:
         self._compiled: dict[
             sa.Insert | sa.Update, tuple[str, tuple[str, ...], tuple[Any, ...]]
         ] = {}
-        self._json_inserts: dict[tuple[str, tuple[str, ...]], str] = {}
         self.dialect_name = self.url.get_backend_name()
         if self.is_sqlite:
             database = self.url.database or ""
@@ -122,23 +120,6 @@ class Database:
         if statement is None:
             values = {name: sa.bindparam(name, type_=table.c[name].type) for name in key[1]}
             statement = self._inserts[key] = sa.insert(table).values(values)
-        if self.is_sqlite and _SQLITE_JSON_ROWS:
-            # Many rows in one statement: SQLite reads them from one JSON array, so the driver
-            # binds a single parameter and SQLite inserts every row with the GIL released.
-            # (executemany re-takes the GIL for each row and convoys behind a busy event loop.)
-            sql = self._json_inserts.get(key)
-            if sql is None:
-                columns = ", ".join(f'"{name}"' for name in key[1])
-                picks = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(key[1])))
-                sql = self._json_inserts[key] = (
-                    f'INSERT INTO "{table.name}" ({columns}) SELECT {picks} FROM json_each(?)'
-                )
-            names, columns_values = self._bind_columns(conn, statement, rows)
-            if names == key[1] and (payload := _json_rows(columns_values)) is not None:
-                await conn.exec_driver_sql(sql, (payload,))
-                return
-            await self._execute_columns(conn, statement, columns_values)
-            return
         await self.execute_many(conn, statement, rows)
 
     async def execute_many(
@@ -159,12 +140,6 @@ class Database:
         if not self.is_sqlite:
             await conn.execute(statement, list(rows))
             return
-        await self._execute_columns(conn, statement, self._bind_columns(conn, statement, rows)[1])
-
-    def _plan(
-        self, conn: AsyncConnection, statement: sa.Insert | sa.Update
-    ) -> tuple[str, tuple[str, ...], tuple[Any, ...]]:
-        """The statement compiled once: SQL, positional parameter names, bind processors."""
         plan = self._compiled.get(statement)
         if plan is None:
             compiled = statement.compile(dialect=conn.dialect)
@@ -176,26 +151,11 @@ class Database:
                 for name in names
             )
             plan = self._compiled[statement] = (compiled.string, names, processors)
-        return plan
-
-    def _bind_columns(
-        self,
-        conn: AsyncConnection,
-        statement: sa.Insert | sa.Update,
-        rows: Sequence[Mapping[str, Any]],
-    ) -> tuple[tuple[str, ...], list[list[Any]]]:
-        """Driver values column by column, each converted by its type's bind processor."""
-        _sql, names, processors = self._plan(conn, statement)
+        sql, names, processors = plan
         columns = []
         for name, processor in zip(names, processors, strict=True):
             values = [row[name] for row in rows]
             columns.append(list(map(_repeat_aware(processor), values)) if processor else values)
-        return names, columns
-
-    async def _execute_columns(
-        self, conn: AsyncConnection, statement: sa.Insert | sa.Update, columns: list[list[Any]]
-    ) -> None:
-        sql = self._plan(conn, statement)[0]
         await conn.exec_driver_sql(sql, list(zip(*columns, strict=True)))
 
     def insert(self, table: sa.Table) -> Any:
@@ -231,47 +191,6 @@ class Database:
         await self._writer.dispose()
         if self._reader is not self._writer:
             await self._reader.dispose()
-
-
-# JSON functions are built into SQLite from 3.38 on (earlier builds may lack them).
-_SQLITE_JSON_ROWS = sqlite3.sqlite_version_info >= (3, 38, 0)
-# Values that survive a trip through JSON into SQLite unchanged (float text may not).
-_JSON_EXACT = frozenset({str, int, bool, type(None)})
-
-
-def _json_rows(columns: list[list[Any]]) -> str | None:
-    """Rows (given column by column) as one JSON array of arrays, or None if a value would
-    not come back exactly as the driver would have bound it (floats, bytes, huge integers)."""
-    for index, values in enumerate(columns):
-        kinds = set(map(type, values))
-        if not _JSON_EXACT.issuperset(kinds):
-            # Types the driver adapts itself (datetime on SQLite: text) are adapted the same way.
-            if not all(
-                (kind, sqlite3.PrepareProtocol) in sqlite3.adapters for kind in kinds - _JSON_EXACT
-            ):
-                return None
-            values = columns[index] = list(map(_repeat_aware(_adapt), values))
-            kinds = set(map(type, values))
-            if not _JSON_EXACT.issuperset(kinds):
-                return None
-        if int in kinds and not all(-_INT64 <= v < _INT64 for v in values if type(v) is int):
-            return None
-    try:
-        payload = orjson.dumps(list(zip(*columns, strict=True))).decode()
-    except orjson.JSONEncodeError:  # e.g. a lone surrogate, which executemany would refuse too
-        return None
-    # SQLite's JSON functions cut a text at an escaped NUL; the driver would keep it whole.
-    return None if "\\u0000" in payload else payload
-
-
-_INT64 = 2**63
-
-
-def _adapt(value: Any) -> Any:
-    """What the driver binds for ``value`` (its registered adapter, if it has one)."""
-    if type(value) in _JSON_EXACT:
-        return value
-    return sqlite3.adapt(value, sqlite3.PrepareProtocol)
 
 
 def _repeat_aware(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
