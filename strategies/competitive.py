@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cached_property
-from typing import Any, Literal
+from operator import itemgetter
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, ValidationInfo, field_validator
 
 from connectors.base import CompetitorOffer
 from strategies.base import CENT, ZERO, Decision, Snapshot, StrategyParams, TraceStep, quantize
 
+_REJECTION_MEMO_SIZE = 50_000
 FulfillmentKind = Literal["fba", "fbm", "retail"]
 ALL_FULFILLMENT: tuple[FulfillmentKind, ...] = ("fba", "fbm", "retail")
 
@@ -77,6 +79,24 @@ class CompetitorFilters(StrategyParams):
         """True when only ``exclude_sellers`` can reject an offer."""
         no_minimum = self.min_rating_pct is None and self.min_rating_count is None
         return no_minimum and set(self.fulfillment) == set(ALL_FULFILLMENT)
+
+    @cached_property
+    def worded_rejections(self) -> dict[tuple[str, str, int | None, int | None], Any]:
+        """Memo of ``rejection`` by (seller, fulfillment, rating %, rating count): the only
+        offer fields it reads. Bounded by ``remember_rejection``."""
+        return {}
+
+    def remember_rejection(
+        self, key: tuple[str, str, int | None, int | None], offer: CompetitorOffer
+    ) -> tuple[tuple[str, str], str] | None:
+        """``rejection(offer)`` keyed for the trace's grouping, remembered under ``key``."""
+        memo = self.worded_rejections
+        if len(memo) >= _REJECTION_MEMO_SIZE:
+            memo.clear()  # sellers come and go: a bounded memo, not a growing one
+        found = self.rejection(offer)
+        why = None if found is None else (("filtered", found[0]), found[1])
+        memo[key] = why
+        return why
 
     def rejection(self, offer: CompetitorOffer) -> tuple[str, str] | None:
         """Why ``offer`` fails the filters, as (rule, the offer's value), or None if it
@@ -176,71 +196,124 @@ def _garbage(offer: CompetitorOffer) -> str | None:
     return None
 
 
-def qualifying_offers(
-    snapshot: Snapshot, filters: CompetitorFilters
-) -> tuple[tuple[CompetitorOffer, ...], list[TraceStep]]:
-    """Competitor offers that pass the filters, cheapest landed first, and the trace of the
-    own, garbage and filtered offers that were left out."""
+class _Scan(NamedTuple):
+    """One pass over a listing's offers: everything the competitive strategies need of them."""
+
+    entries: list[tuple[Decimal, str, CompetitorOffer]]  # qualifying, cheapest landed first
+    steps: list[TraceStep]
+    own_flagged: frozenset[str]  # sellers of our ``is_own`` offers
+    own_shipping: Decimal
+    own_shipping_step: TraceStep
+    flagged: tuple[CompetitorOffer, ...]  # offers flagged as the Buy Box winner, ours included
+    holder_competes: bool  # a competitor offer (qualifying or not) holds the Buy Box
+
+
+_NO_OWN_SHIPPING = TraceStep("own_shipping", "0", "no own offer on the listing: assumed 0")
+_BY_LANDED_THEN_SELLER = itemgetter(0, 1)
+_BY_RANK = itemgetter(0, 1, 2)  # flagged winner first, then landed, then seller
+
+
+def _scan(snapshot: Snapshot, filters: CompetitorFilters) -> _Scan:
+    """Walk the offers once: own offers, garbage, filters, Buy Box flags (the hot loop: 20
+    offers x 100,000 listings a pass, so the common case is inlined and wording is memoised)."""
     own_ids = snapshot.own_seller_ids
+    holder = snapshot.buy_box_seller
     excluded, kinds = filters.excluded, filters.kinds
     min_pct, min_count = filters.min_rating_pct, filters.min_rating_count
+    worded = filters.worded_rejections
     own: set[str] = set()
+    own_flagged: set[str] = set()
+    ships: set[Decimal] = set()
+    flagged: list[CompetitorOffer] = []
     kept: list[tuple[Decimal, str, CompetitorOffer]] = []
     # One trace step per reason, naming the sellers: twenty offers must not make twenty steps
     # in every action row.
     left_out: dict[tuple[str, str], list[str]] = {}
     competing = 0
-    # One loop with the common case inlined: this runs for 20 offers x 100,000 listings a pass.
+    holder_competes = False
+    zero = ZERO
     for offer in snapshot.offers:
         seller = offer.seller_id
-        if offer.is_own or seller in own_ids:
+        if offer.is_own:
+            own.add(seller)
+            own_flagged.add(seller)
+            shipping = offer.shipping
+            if shipping.is_finite() and shipping >= zero:
+                ships.add(shipping)
+            if offer.is_buy_box_winner:
+                flagged.append(offer)
+            continue
+        if offer.is_buy_box_winner:
+            flagged.append(offer)
+            holder_competes = seller not in own_ids or holder_competes
+        elif holder is not None and seller == holder and seller not in own_ids:
+            holder_competes = True
+        if seller in own_ids:
             own.add(seller)
             continue
         competing += 1
         price, shipping = offer.price, offer.shipping
-        if not (price.is_finite() and price > 0 and shipping.is_finite() and shipping >= 0):
+        if not (price.is_finite() and price > zero and shipping.is_finite() and shipping >= zero):
             left_out.setdefault(("garbage", "ignored"), []).append(
                 f"{seller} ({_garbage(offer) or 'invalid'})"
             )
             continue
         kind = offer.fulfillment
-        qualifies = (
+        pct, count = offer.rating_pct, offer.rating_count
+        if (
             seller not in excluded
             and kind in kinds
             and (
                 kind == "retail"
                 or (
-                    (
-                        min_pct is None
-                        or (offer.rating_pct is not None and offer.rating_pct >= min_pct)
-                    )
-                    and (
-                        min_count is None
-                        or (offer.rating_count is not None and offer.rating_count >= min_count)
-                    )
+                    (min_pct is None or (pct is not None and pct >= min_pct))
+                    and (min_count is None or (count is not None and count >= min_count))
                 )
             )
-        )
-        # The slow path words the reason (and accepts, say, "FBA" written in capitals).
-        why = None if qualifies else filters.rejection(offer)
+        ):
+            kept.append((price + shipping, seller, offer))
+            continue
+        # The slow path words the reason (and accepts, say, "FBA" written in capitals); the
+        # same seller with the same rating recurs on many listings, so the wording is memoised.
+        key = (seller, kind, pct, count)
+        try:
+            why = worded[key]
+        except KeyError:
+            why = filters.remember_rejection(key, offer)
         if why is None:
             kept.append((price + shipping, seller, offer))
         else:
-            left_out.setdefault(("filtered", why[0]), []).append(why[1])
+            sellers = left_out.get(why[0])
+            if sellers is None:
+                left_out[why[0]] = [why[1]]
+            else:
+                sellers.append(why[1])
     steps: list[TraceStep] = []
     if own:
         steps.append(TraceStep("own_offers", "ignored", ", ".join(sorted(own))))
     for (verdict, rule), sellers in left_out.items():
         steps.append(TraceStep("offers", verdict, f"{rule}: {', '.join(sellers)}"))
-    kept.sort(key=_by_landed_then_seller)
-    ordered = tuple(entry[2] for entry in kept)
-    lowest = f"; lowest {_describe(ordered[0])}" if ordered else ""
-    steps.append(TraceStep("competitors", "qualifying", f"{len(ordered)} of {competing}{lowest}"))
-    return ordered, steps
+    kept.sort(key=_BY_LANDED_THEN_SELLER)
+    lowest = f"; lowest {_describe(kept[0][2])}" if kept else ""
+    steps.append(TraceStep("competitors", "qualifying", f"{len(kept)} of {competing}{lowest}"))
+    if not ships:
+        ship, ship_step = ZERO, _NO_OWN_SHIPPING
+    else:
+        ship = min(ships)
+        detail = "from our offer" if len(ships) == 1 else "several own offers: the lowest"
+        ship_step = TraceStep("own_shipping", str(ship), detail)
+    return _Scan(
+        kept, steps, frozenset(own_flagged), ship, ship_step, tuple(flagged), holder_competes
+    )
 
 
-def _by_landed_then_seller(entry: tuple[Decimal, str, CompetitorOffer]) -> tuple[Decimal, str]:
-    return entry[0], entry[1]
+def qualifying_offers(
+    snapshot: Snapshot, filters: CompetitorFilters
+) -> tuple[tuple[CompetitorOffer, ...], list[TraceStep]]:
+    """Competitor offers that pass the filters, cheapest landed first, and the trace of the
+    own, garbage and filtered offers that were left out."""
+    scan = _scan(snapshot, filters)
+    return tuple(entry[2] for entry in scan.entries), scan.steps
 
 
 def own_shipping(snapshot: Snapshot) -> tuple[Decimal, TraceStep]:
@@ -248,22 +321,22 @@ def own_shipping(snapshot: Snapshot) -> tuple[Decimal, TraceStep]:
     valid = (o.shipping for o in snapshot.offers if o.is_own)
     ships = sorted({s for s in valid if s.is_finite() and s >= 0})
     if not ships:
-        return ZERO, TraceStep("own_shipping", "0", "no own offer on the listing: assumed 0")
+        return ZERO, _NO_OWN_SHIPPING
     detail = "from our offer" if len(ships) == 1 else "several own offers: the lowest"
     return ships[0], TraceStep("own_shipping", str(ships[0]), detail)
 
 
 def _context(
     snapshot: Snapshot, filters: CompetitorFilters
-) -> tuple[tuple[CompetitorOffer, ...], list[TraceStep], Decimal, Decimal | None]:
-    offers, steps = qualifying_offers(snapshot, filters)
-    ship, ship_step = own_shipping(snapshot)
+) -> tuple[_Scan, list[TraceStep], Decimal, Decimal | None]:
+    scan = _scan(snapshot, filters)
+    steps = scan.steps
     floor = strategy_floor(snapshot)
-    steps.append(ship_step)
+    steps.append(scan.own_shipping_step)
     steps.append(
         TraceStep("floor", "unknown" if floor is None else str(floor), "max(min_price, cost+fees)")
     )
-    return offers, steps, ship, floor
+    return scan, steps, scan.own_shipping, floor
 
 
 def _no_competition(
@@ -317,24 +390,26 @@ def _priced_against(
 
 def lowest_price(snapshot: Snapshot, params: LowestPriceParams) -> Decision:
     """Position our landed price against the lowest qualifying competitor's landed price."""
-    offers, steps, ship, floor = _context(snapshot, params.filters)
-    if not offers:
+    scan, steps, ship, floor = _context(snapshot, params.filters)
+    if not scan.entries:
         return _no_competition(snapshot, params, steps)
-    low = offers[0]
-    return _priced_against(
-        snapshot, params, "lowest offer", low.seller_id, low.landed_price, (steps, ship, floor)
-    )
+    landed, seller, _offer = scan.entries[0]
+    return _priced_against(snapshot, params, "lowest offer", seller, landed, (steps, ship, floor))
 
 
-def _buy_box_owner(snapshot: Snapshot, ship: Decimal) -> tuple[str, str]:
+def _buy_box_owner(snapshot: Snapshot, scan: _Scan) -> tuple[str, str]:
     """("ours" | "unsure" | "other", why): whether one of our accounts holds the Buy Box."""
-    own_ids = snapshot.own_seller_ids | {o.seller_id for o in snapshot.offers if o.is_own}
+    ship, flagged, ours, own_ids = (
+        scan.own_shipping,
+        scan.flagged,
+        scan.own_flagged,
+        snapshot.own_seller_ids,
+    )
     seller = snapshot.buy_box_seller
-    if seller is not None and seller in own_ids:
+    if seller is not None and (seller in own_ids or seller in ours):
         return "ours", f"Buy Box seller {seller} is one of our seller ids"
-    flagged = [o for o in snapshot.offers if o.is_buy_box_winner]
     for offer in flagged:
-        if offer.is_own or offer.seller_id in own_ids:
+        if offer.is_own or offer.seller_id in own_ids or offer.seller_id in ours:
             return "ours", f"our offer {offer.seller_id} is flagged as the Buy Box winner"
     price, current = snapshot.buy_box_price, snapshot.current_price
     if (
@@ -351,21 +426,22 @@ def _buy_box_owner(snapshot: Snapshot, ship: Decimal) -> tuple[str, str]:
 def _buy_box_reference(
     snapshot: Snapshot,
     params: BuyBoxParams,
-    offers: tuple[CompetitorOffer, ...],
+    scan: _Scan,
     steps: list[TraceStep],
 ) -> tuple[str, Decimal] | None:
     """(seller, landed) of the Buy Box to compete with, or None to use the lowest offer."""
     seller = snapshot.buy_box_seller
-
-    def holds(offer: CompetitorOffer) -> bool:
-        return offer.is_buy_box_winner or (seller is not None and offer.seller_id == seller)
-
-    holders = [o for o in offers if holds(o)]
-    if holders:
-        best = min(holders, key=lambda o: (not o.is_buy_box_winner, o.landed_price, o.seller_id))
-        steps.append(TraceStep("buy_box", "competitor", _describe(best)))
-        return best.seller_id, best.landed_price
-    if any(holds(o) for o in snapshot.competitors()):
+    if scan.holder_competes:
+        holders = [
+            (not offer.is_buy_box_winner, landed, name, offer)
+            for landed, name, offer in scan.entries
+            if offer.is_buy_box_winner or (seller is not None and name == seller)
+        ]
+        if holders:
+            _, landed, name, best = min(holders, key=_BY_RANK)
+            steps.append(TraceStep("buy_box", "competitor", _describe(best)))
+            return name, landed
+        # A competitor holds it, but not a qualifying one.
         detail = "its holder is filtered out or garbage: using the lowest qualifying offer"
         steps.append(TraceStep("buy_box", "not qualifying", detail))
         return None
@@ -392,7 +468,7 @@ def _buy_box_reference(
 def _probe(
     snapshot: Snapshot,
     params: BuyBoxParams,
-    offers: tuple[CompetitorOffer, ...],
+    scan: _Scan,
     context: tuple[list[TraceStep], Decimal, Decimal | None],
 ) -> Decision:
     """Raise by ``probe_step_pct`` toward just under the cheapest qualifying offer above ours
@@ -401,7 +477,8 @@ def _probe(
     current = snapshot.current_price
     if current is None or not current.is_finite() or current <= 0:
         return Decision.hold("Buy Box is ours but our current price is unknown → hold", *steps)
-    nxt = next((o for o in offers if o.landed_price > current + ship), None)
+    ours = current + ship
+    nxt = next((offer for landed, _, offer in scan.entries if landed > ours), None)
     if nxt is None:
         steps.append(TraceStep("probe", "hold", f"no qualifying offer above {current + ship}"))
         return Decision.hold(
@@ -432,22 +509,23 @@ def _probe(
 def buy_box(snapshot: Snapshot, params: BuyBoxParams) -> Decision:
     """Compete for the Buy Box: position against its holder (or the lowest qualifying offer),
     hold or probe upward while one of our accounts holds it."""
-    offers, steps, ship, floor = _context(snapshot, params.filters)
-    owner, why = _buy_box_owner(snapshot, ship)
+    scan, steps, ship, floor = _context(snapshot, params.filters)
+    owner, why = _buy_box_owner(snapshot, scan)
     steps.append(TraceStep("buy_box_owner", owner, why))
     if owner == "unsure":
         return Decision.hold(f"{why}: hold rather than undercut ourselves", *steps)
-    if not offers:
+    if not scan.entries:
         return _no_competition(snapshot, params, steps)
     if owner == "ours":
         if params.when_winning == "hold":
             return Decision.hold(f"Buy Box is ours ({why}) → hold", *steps)
-        return _probe(snapshot, params, offers, (steps, ship, floor))
+        return _probe(snapshot, params, scan, (steps, ship, floor))
     reference = (
-        _buy_box_reference(snapshot, params, offers, steps) if params.target == "buy_box" else None
+        _buy_box_reference(snapshot, params, scan, steps) if params.target == "buy_box" else None
     )
     if reference is None:
-        label, seller, landed = "lowest offer", offers[0].seller_id, offers[0].landed_price
+        landed, seller, _offer = scan.entries[0]
+        label = "lowest offer"
     else:
         label, (seller, landed) = "Buy Box", reference
     return _priced_against(snapshot, params, label, seller, landed, (steps, ship, floor))

@@ -13,7 +13,7 @@ from sqlmodel import SQLModel
 
 from daemon.db.engine import Database
 from daemon.db.migrate import current_revision, head_revision, upgrade
-from daemon.db.models import Product
+from daemon.db.models import Action, Product
 
 
 async def test_migrations_reach_head_and_are_idempotent(db: Database) -> None:
@@ -88,3 +88,63 @@ async def test_sqlite_runs_in_wal_with_busy_timeout(sqlite_db: Database) -> None
     assert mode == "wal"
     assert timeout is not None
     assert timeout >= 5000
+
+
+def _action_row(sku: str, key: str, *, reason: str, created_at: datetime) -> dict[str, object]:
+    return {
+        "pass_id": "p1",
+        "kind": "price",
+        "channel": "amazon",
+        "sku": sku,
+        "status": "planned",
+        "old_price": Decimal("10"),
+        "new_price": Decimal("9.5"),
+        "currency": "USD",
+        "floor": Decimal("1.2345"),
+        "ceiling": None,
+        "old_quantity": None,
+        "new_quantity": 2**31 - 1,
+        "strategy": "buy_box",
+        "rule": "rule 1",
+        "reason": reason,
+        "trace": [{"step": "offers", "verdict": "filtered", "detail": 'say "hi" \\ → −'}],
+        "guard_verdicts": [],
+        "idempotency_key": key,
+        "attempts": 0,
+        "created_at": created_at,
+    }
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["plain", 'quotes " and \\ and é → −', "a NUL \x00 inside", "emoji 🙂 and \t tab"],
+)
+async def test_bulk_inserts_store_what_row_by_row_inserts_store(db: Database, reason: str) -> None:
+    """insert_many (one JSON statement per chunk on SQLite) stores every column exactly as a
+    row-by-row insert does: money text, timestamps with and without microseconds, NULLs, big
+    integers, JSON, and strings with quotes, backslashes, non-ASCII or NUL."""
+    if "\x00" in reason and not db.is_sqlite:
+        pytest.skip("PostgreSQL text cannot hold NUL at all")
+    actions = Action.__table__  # type: ignore[attr-defined]
+    times = [datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 0, 0, 0, 1234, tzinfo=UTC)]
+    bulk = [
+        _action_row(f"B{i}", f"kb{i}", reason=reason, created_at=t) for i, t in enumerate(times)
+    ]
+    single = [
+        _action_row(f"S{i}", f"ks{i}", reason=reason, created_at=t) for i, t in enumerate(times)
+    ]
+    async with db.write() as conn:
+        await db.insert_many(conn, actions, bulk)
+        for row in single:
+            await conn.execute(sa.insert(actions), row)
+    columns = [name for name in bulk[0] if name not in ("sku", "idempotency_key")]
+    select = ", ".join(f'"{name}"' for name in columns)
+    async with db.read() as conn:
+        raw = (await conn.exec_driver_sql(f"SELECT sku, {select} FROM action ORDER BY id")).all()
+        typed = (await conn.execute(sa.select(actions).order_by(actions.c.id))).all()
+    stored = {row[0]: tuple(row[1:]) for row in raw}
+    assert stored["B0"] == stored["S0"]
+    assert stored["B1"] == stored["S1"]
+    assert [(r.reason, r.trace, r.created_at, r.new_quantity) for r in typed[:2]] == [
+        (reason, bulk[i]["trace"], times[i], 2**31 - 1) for i in range(2)
+    ]

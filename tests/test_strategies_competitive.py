@@ -690,3 +690,31 @@ def test_removing_own_offers_keeps_the_decision(case: tuple[Snapshot, Any]) -> N
 def _fields(o: CompetitorOffer) -> dict[str, Any]:
     """A CompetitorOffer's fields as a dict (slots dataclass)."""
     return {name: getattr(o, name) for name in CompetitorOffer.__dataclass_fields__}
+
+
+def test_memoised_rejection_wording_matches_a_fresh_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wording of a rejected offer is memoised per (seller, fulfillment, rating) on the
+    filters; a memo that is full starts over; traces match a filter that never saw an offer."""
+    import strategies.competitive as competitive
+
+    monkeypatch.setattr(competitive, "_REJECTION_MEMO_SIZE", 2)
+    params = BuyBoxParams.model_validate(
+        {**BEAT1, "filters": {"fulfillment": ["fba", "fbm"], "min_rating_pct": 90}}
+    )
+    listings = [
+        snap(offers=(S1, S2, AMZ, MINE)),
+        snap(offers=(S1, offer("S2", "7.00", kind="FBM", rating=(85, 40)), AMZ, MINE)),
+        snap(offers=(S1, offer("S3", "8.50", kind="fbm", rating=(None, 5)), AMZ, S2, MINE)),
+        snap(offers=(S1, S2, AMZ, MINE)),
+    ]
+    for listing in listings:
+        fresh = BuyBoxParams.model_validate(params.model_dump())
+        assert buy_box(listing, params) == buy_box(listing, fresh)
+        assert len(params.filters.worded_rejections) <= 2
+    filters = params.filters
+    for rejected in (S2, AMZ, offer("S3", "8.50", rating=(None, 5))):
+        found = filters.rejection(rejected)
+        assert found is not None
+        key = (rejected.seller_id, rejected.fulfillment, rejected.rating_pct, rejected.rating_count)
+        assert filters.remember_rejection(key, rejected) == (("filtered", found[0]), found[1])
+        assert filters.worded_rejections[key] == (("filtered", found[0]), found[1])

@@ -144,8 +144,11 @@ class Database:
         if plan is None:
             compiled = statement.compile(dialect=conn.dialect)
             names = tuple(compiled.positiontup or ())
+            # The dialect's implementation of each type, as a row-by-row insert uses it (the
+            # generic one leaves, e.g., datetimes to the driver, which formats them otherwise).
             processors = tuple(
-                compiled.binds[name].type.bind_processor(conn.dialect) for name in names
+                compiled.binds[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+                for name in names
             )
             plan = self._compiled[statement] = (compiled.string, names, processors)
         sql, names, processors = plan
