@@ -1,4 +1,4 @@
-"""Shopify order poll: the exact ``orders`` request, cursor paging, long orders, the webhook's id."""
+"""Shopify order poll: the exact ``orders`` request, cursor paging, long orders, the webhook id."""
 
 from __future__ import annotations
 
