@@ -346,7 +346,9 @@ async def offers_channel(
 
 async def order_watermark(rt: Runtime, channel: str) -> datetime:
     """Where the orders poll of ``channel`` starts: the newest order or cancel of that channel in
-    the ledger (webhook or poll) minus the overlap; ``orders_lookback`` ago if there is none."""
+    the ledger (webhook or poll) minus the overlap. With none yet, ``orders_lookback`` ago, but
+    never before the ledger's first event: an order older than the stock counts the ledger began
+    with is already in them (a fresh install must not take the last day's sales off again)."""
     async with rt.db.read() as conn:
         newest = (
             await conn.execute(
@@ -356,10 +358,16 @@ async def order_watermark(rt: Runtime, channel: str) -> datetime:
                 )
             )
         ).scalar_one_or_none()
-    if newest is None:
-        return rt.clock.now() - rt.settings.schedule.orders_lookback
-    moment: datetime = newest
-    return moment - ORDER_POLL_OVERLAP
+        began = None
+        if newest is None:
+            began = (
+                await conn.execute(sa.select(sa.func.min(EVENTS.c.recorded_at)))
+            ).scalar_one_or_none()
+    if newest is not None:
+        moment: datetime = newest
+        return moment - ORDER_POLL_OVERLAP
+    since: datetime = rt.clock.now() - rt.settings.schedule.orders_lookback
+    return since if began is None else max(since, began)
 
 
 async def orders_channel(

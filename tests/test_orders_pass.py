@@ -52,9 +52,15 @@ async def test_polled_orders_apply_once_and_every_channel_follows(
     rt = await make_runtime(db, clock, settings())
     await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 9, "live_quantity": 9}])
     await run_named_pass(rt, "reconcile", "p0")
+    began = clock.now()
     orders = polling(rt, "alpha")
     first = await run_named_pass(rt, "orders", "p1")
-    assert orders.since == [clock.now() - timedelta(hours=24)]  # nothing in the ledger yet
+    # No order in the ledger yet, and the ledger began (its first count) just now: an older
+    # order is in that count already.
+    assert orders.since == [began]
+    clock.advance(3 * 86400)
+    await run_named_pass(rt, "orders", "p1b")
+    assert orders.since[-1] == clock.now() - timedelta(hours=24)  # orders_lookback
     assert first["alpha"]["polled"] == 0
     assert "stock_sync" not in first["alpha"]
     assert first["beta"] == {"skipped": "the channel cannot list its orders"}

@@ -232,8 +232,11 @@ async def test_an_amazon_order_without_its_notification_is_polled_once_and_follo
             assert isinstance(market, MockChannel)
             assert state.listing("MUG-1").quantity == stock["MUG-1"] - BUFFER == 6
             assert market.market.listings["MUG-1"].quantity == 6
-            # No order in the ledger yet: the first poll looks orders_lookback back.
-            assert await order_watermark(rt, CHANNEL) == clock.now().replace(hour=3)
+            # No order in the ledger yet: the first poll looks orders_lookback (6 h) back, but
+            # not before the ledger began (the catalogue's counts, imported at 09:00).
+            assert await order_watermark(rt, CHANNEL) == clock.now()
+            clock.advance(8 * 3600)
+            assert await order_watermark(rt, CHANNEL) == clock.now().replace(hour=11)
 
             async with httpx.AsyncClient() as http:  # no webhook target: no ORDER_CHANGE
                 bought = await http.post(

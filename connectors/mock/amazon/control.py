@@ -60,6 +60,7 @@ async def get_state(request: web.Request) -> web.Response:
         "dropped": dict(state.dropped),
         "orphan_patches": dict(state.orphan_patches),
         "feeds": {fid: feed.status for fid, feed in state.feeds.items()},
+        "orders": {oid: order.status for oid, order in state.orders.items()},
         "notifications": [
             {"type": n.notification_type, "id": n.notification_id, "sku": n.sku, "status": n.status}
             for n in state.notifications
