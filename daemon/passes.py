@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta
 from typing import Any, Final
 
 import sqlalchemy as sa
 import structlog
 
-from connectors.base import Channel, OfferObservation, PollsOrders
+from connectors.base import Channel, OfferObservation
 from daemon.allocation import allocate
 from daemon.controls import breaker_armed, record_health, trip_breaker, write_block_reason
-from daemon.db.models import Action, ActionKind, ActionStatus, Listing, StockEvent, StockEventKind
+from daemon.db.models import Action, ActionKind, ActionStatus, Listing
 from daemon.listings import refresh_listings
+from daemon.order_poll import orders_channel
 from daemon.outbox import new_idempotency_key
 from daemon.pricing import load_inputs, plan_and_record
 from daemon.runtime import Runtime
@@ -29,15 +29,11 @@ from daemon.snapshots import (
     sku_clause,
     store_observations,
 )
-from daemon.stock import apply_order, available_units, load_kits
+from daemon.stock import available_units, load_kits
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
-EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders")
-# The orders poll re-reads this much before the newest order event it holds: an order updated
-# just before it (a webhook still on its way, a clock a little off) is not skipped.
-ORDER_POLL_OVERLAP: Final = timedelta(minutes=10)
 log = structlog.get_logger("repricerd.passes")
 
 ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[dict[str, Any]]]
@@ -342,66 +338,6 @@ async def offers_channel(
     if changed and rt.on_offer_change is not None:
         rt.on_offer_change(channel.name, changed)
     return {"listings": len(rows), "observed": len(observations), "changed": len(changed)}
-
-
-async def order_watermark(rt: Runtime, channel: str) -> datetime:
-    """Where the orders poll of ``channel`` starts: the newest order or cancel of that channel in
-    the ledger (webhook or poll) minus the overlap. With none yet, ``orders_lookback`` ago, but
-    never before the ledger's first event: an order older than the stock counts the ledger began
-    with is already in them (a fresh install must not take the last day's sales off again)."""
-    async with rt.db.read() as conn:
-        newest = (
-            await conn.execute(
-                sa.select(sa.func.max(EVENTS.c.occurred_at)).where(
-                    EVENTS.c.channel == channel,
-                    EVENTS.c.kind.in_([StockEventKind.ORDER.value, StockEventKind.CANCEL.value]),
-                )
-            )
-        ).scalar_one_or_none()
-        began = None
-        if newest is None:
-            began = (
-                await conn.execute(sa.select(sa.func.min(EVENTS.c.recorded_at)))
-            ).scalar_one_or_none()
-    if newest is not None:
-        moment: datetime = newest
-        return moment - ORDER_POLL_OVERLAP
-    since: datetime = rt.clock.now() - rt.settings.schedule.orders_lookback
-    return since if began is None else max(since, began)
-
-
-async def orders_channel(
-    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
-    """Poll one channel's orders since its watermark and apply each once (the fallback for
-    order webhooks that never came); report the SKUs whose availability moved."""
-    if not isinstance(channel, PollsOrders):
-        return {"skipped": "the channel cannot list its orders"}
-    since = await order_watermark(rt, channel.name)
-    events = await channel.fetch_orders(since)
-    applied = duplicates = 0
-    moved: set[str] = set()
-    if events:
-        async with rt.db.read() as conn:
-            kits = await load_kits(conn)
-        for event in events:
-            outcome = await apply_order(
-                rt.db, kits, channel=channel.name, event=event, now=rt.clock.now()
-            )
-            if outcome.applied:
-                applied += 1
-                moved |= kits.affected(outcome.skus)
-            else:
-                duplicates += 1  # seen already (its webhook, or an earlier poll)
-    if applied:
-        log.warning("orders_applied_from_poll", applied=applied, skus=sorted(moved))
-    return {
-        "since": since.isoformat(),
-        "polled": len(events),
-        "applied": applied,
-        "duplicates": duplicates,
-        "skus": sorted(moved),
-    }
 
 
 async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from daemon.app import Passes, _schedule
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.ledger import on_hand
-from daemon.passes import ORDER_POLL_OVERLAP, order_watermark, run_named_pass
+from daemon.order_poll import ORDER_POLL_OVERLAP, order_watermark
+from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from daemon.stock import apply_order, load_kits
 from tests.daemon_fixtures import loaded, make_runtime, seed, settings

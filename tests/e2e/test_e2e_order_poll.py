@@ -30,8 +30,9 @@ from daemon.db.models import StockEvent, WebhookEvent
 from daemon.ledger import on_hand
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
+from daemon.order_poll import ORDER_POLL_OVERLAP, order_watermark
 from daemon.outbox import Outbox
-from daemon.passes import ORDER_POLL_OVERLAP, order_watermark, run_named_pass
+from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from tests.e2e.amazon_fixtures import (
     CATALOGUE,
