@@ -62,12 +62,15 @@ async def orders_channel(
         return {"skipped": "the channel cannot list its orders"}
     since = await order_watermark(rt, channel.name)
     events = await channel.fetch_orders(since)
-    applied = duplicates = 0
+    applied = duplicates = ignored = 0
     moved: set[str] = set()
     if events:
         async with rt.db.read() as conn:
             kits = await load_kits(conn)
         for event in events:
+            if not event.lines:
+                ignored += 1  # nothing we list (custom items, gift cards)
+                continue
             outcome = await apply_order(
                 rt.db, kits, channel=channel.name, event=event, now=rt.clock.now()
             )
@@ -83,5 +86,6 @@ async def orders_channel(
         "polled": len(events),
         "applied": applied,
         "duplicates": duplicates,
+        "ignored": ignored,
         "skus": sorted(moved),
     }

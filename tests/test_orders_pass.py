@@ -70,6 +70,7 @@ async def test_polled_orders_apply_once_and_every_channel_follows(
     orders.events = [
         OrderEvent("A-1", OrderStatus.PLACED, (OrderLine("MUG-1", 2),), placed),
         OrderEvent("A-2", OrderStatus.CANCELLED, (OrderLine("MUG-1", 0),), placed),
+        OrderEvent("A-3", OrderStatus.PLACED, (), placed),  # only a gift card
     ]
     # A-2 was seen by its webhook already.
     async with db.read() as conn:
@@ -77,7 +78,8 @@ async def test_polled_orders_apply_once_and_every_channel_follows(
     await apply_order(db, kits, channel="alpha", event=orders.events[1], now=clock.now())
     result = await run_named_pass(rt, "orders", "p2")
     alpha = result["alpha"]
-    assert (alpha["polled"], alpha["applied"], alpha["duplicates"]) == (2, 1, 1)
+    assert (alpha["polled"], alpha["applied"], alpha["duplicates"]) == (3, 1, 1)
+    assert alpha["ignored"] == 1
     assert alpha["skus"] == ["MUG-1"]
     assert set(alpha["stock_sync"]) == {"alpha", "beta"}
     async with db.read() as conn:
@@ -90,7 +92,7 @@ async def test_polled_orders_apply_once_and_every_channel_follows(
     assert await order_watermark(rt, "beta") == clock.now() - timedelta(hours=24)
     again = (await run_named_pass(rt, "orders", "p3"))["alpha"]
     assert orders.since[-1] == placed - ORDER_POLL_OVERLAP
-    assert (again["applied"], again["duplicates"]) == (0, 2)
+    assert (again["applied"], again["duplicates"], again["ignored"]) == (0, 2, 1)
     await rt.close()
 
 
