@@ -79,7 +79,9 @@ class AmazonChannel:
         self.deps = deps
         self.client = SpApiClient(settings, deps, policy)
         self.feeds = FeedSubmitter(self.client)
-        self.orders = OrderPoller(self.client, marketplace_id=settings.marketplace_id)
+        self.orders = OrderPoller(
+            self.client, marketplace_id=settings.marketplace_id, clock=deps.clock
+        )
         self.capabilities = ChannelCapabilities(
             max_price_batch=MAX_PUSH_BATCH,
             max_stock_batch=MAX_PUSH_BATCH,

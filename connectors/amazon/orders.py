@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -35,7 +35,7 @@ from connectors.amazon.const import (
     ORDERS_PATH,
 )
 from connectors.amazon.offers import parse_time
-from connectors.base import ChannelEvent, OrderEvent, OrderLine, OrderStatus
+from connectors.base import ChannelEvent, Clock, OrderEvent, OrderLine, OrderStatus
 from daemon.errors import RejectedUpdateError, TransientChannelError
 
 log = structlog.get_logger(__name__)
@@ -55,6 +55,8 @@ PLACED_STATUSES = frozenset(
     }
 )
 MERCHANT_FULFILLED = "MFN"
+# getOrders never starts later than this before now (the *Before dates must be 2 minutes old).
+LATEST_START = timedelta(minutes=2)
 
 
 def order_change(
@@ -118,14 +120,18 @@ def _lines(items: list[Any], order_id: str, *, keep_zero: bool) -> tuple[OrderLi
 class OrderPoller:
     """Reads one seller's orders on one marketplace with Orders v0 (see the module docstring)."""
 
-    def __init__(self, client: SpApiClient, *, marketplace_id: str) -> None:
+    def __init__(self, client: SpApiClient, *, marketplace_id: str, clock: Clock) -> None:
         self.client = client
+        self.clock = clock
         self.marketplace_id = marketplace_id
         # AmazonOrderId -> (LastUpdateDate it was read at, its lines), oldest read first.
         self._items: OrderedDict[str, tuple[str, tuple[OrderLine, ...]]] = OrderedDict()
 
     async def fetch(self, since: datetime) -> list[OrderEvent]:
         """Merchant-fulfilled orders updated at or after ``since``, oldest update first."""
+        # A start in the future (an event stamped ahead of our clock) is a 400 at Amazon; an
+        # earlier start only re-reads orders the ledger applies once anyway.
+        since = min(since, self.clock.now() - LATEST_START)
         params = {
             "MarketplaceIds": self.marketplace_id,
             "LastUpdatedAfter": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -250,3 +250,14 @@ async def test_a_payload_without_orders_is_a_transient_error(
         router.get(ORDERS).mock(return_value=httpx.Response(200, json={"payload": {}}))
         with pytest.raises(TransientChannelError):
             await channel(http, clock, sleep).fetch_orders(SINCE)
+
+
+async def test_a_start_in_the_future_is_pulled_back_two_minutes(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        route = router.get(ORDERS).mock(return_value=httpx.Response(200, json=orders_page([])))
+        await channel(http, clock, sleep).fetch_orders(clock.now() + timedelta(minutes=5))
+    expected = (clock.now() - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert route.calls.last.request.url.params["LastUpdatedAfter"] == expected
