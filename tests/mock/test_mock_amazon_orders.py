@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.amazon.orders import order_change as parse_order_change
+from connectors.base import OrderLine, OrderStatus
 from connectors.mock.amazon import AmazonMockState, start
-from connectors.mock.amazon.wire import openapi_validator
+from connectors.mock.amazon.notify import order_change
+from connectors.mock.amazon.wire import json_schema_validator, openapi_validator
 from daemon.clock import ManualClock
-from tests.mock.test_mock_amazon import US, Mock, _market
+from tests.mock.test_mock_amazon import SELLER, US, Mock, _market
 
 ORDERS = "/orders/v0/orders"
 
@@ -182,3 +185,24 @@ async def test_orders_routes_need_a_token_and_obey_the_usage_plan(mock: Mock) ->
     assert mock.state.throttled["getOrders"] == 1
     mock.clock.advance(60)
     assert (await mock.http.get(ORDERS, params=params, headers=mock.auth)).status_code == 200
+
+
+async def test_a_cancel_order_change_follows_the_notification_schema(mock: Mock) -> None:
+    order_id = await _place(mock, "MUG-000", 2)
+    listing = mock.state.listing("MUG-000")
+    assert listing is not None
+    document = order_change(mock.state, listing, 2, order_id, status="Canceled", item_id="1")
+    errors = list(json_schema_validator("OrderChangeNotification.json").iter_errors(document))
+    assert not errors, errors
+    summary = document["Payload"]["OrderChangeNotification"]["Summary"]
+    assert summary["OrderStatus"] == "Canceled"
+    assert [(i["SellerSKU"], i["Quantity"]) for i in summary["OrderItems"]] == [("MUG-000", 0)]
+    # The connector reads it as the cancel of that order, as the poll does.
+    [event] = parse_order_change(
+        document, seller_id=SELLER, marketplace_id=US, now=mock.clock.now()
+    )
+    assert (event.order_id, event.status, event.lines) == (
+        order_id,
+        OrderStatus.CANCELLED,
+        (OrderLine("MUG-000", 0),),
+    )

@@ -260,7 +260,8 @@ def order_change(
                             "OrderItemId": item_id or str(uuid.uuid4().int)[:14],
                             "SellerSKU": listing.sku,
                             "SupplySourceId": None,
-                            "OrderItemStatus": status,
+                            # Unshipped|Shipped only (schema): a cancelled item never shipped.
+                            "OrderItemStatus": "Unshipped",
                             "Quantity": 0 if cancelled else quantity,
                             "QuantityShipped": 0,
                             "IsBuyerRequestedCancel": False,
