@@ -272,3 +272,13 @@ class PreparesWebhook(Protocol):
     async def prepare_webhook(self, headers: Mapping[str, str]) -> None:
         """Make ``verify_webhook`` possible for a delivery with these headers."""
         ...
+
+
+@runtime_checkable
+class PollsOrders(Protocol):
+    """A channel that can list its orders: the fallback for order webhooks that never came."""
+
+    async def fetch_orders(self, since: datetime) -> list[OrderEvent]:
+        """Orders placed or cancelled since ``since``, oldest first, as the marketplace reports
+        them; the daemon applies them idempotently by order id and SKU."""
+        ...

@@ -166,12 +166,13 @@ def _schedule(scheduler: AsyncIOScheduler, passes: Passes, rt: Runtime) -> None:
     """(Re)create the pass jobs from the config's schedule (at start and after a reload)."""
     schedule = rt.settings.schedule
     grace = int(schedule.misfire_grace.total_seconds())
-    # Reconcile first: it discovers listings. The offers poll is optional.
+    # Reconcile first: it discovers listings. The offers and orders polls are optional.
     intervals: dict[str, timedelta | None] = {
         "reconcile": schedule.reconcile,
         "reprice": schedule.reprice,
         "stock_sync": schedule.stock_sync,
         "offers": schedule.offers_poll,
+        "orders": schedule.orders_poll,
     }
     now = rt.clock.now()
     for offset, (name, interval) in enumerate(intervals.items()):

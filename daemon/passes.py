@@ -1,4 +1,5 @@
-"""The periodic passes (reprice, stock sync, reconcile) and start-up re-drive of open intents."""
+"""The periodic passes (reprice, stock sync, reconcile, offers and orders polls) and start-up
+re-drive of open intents."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from daemon.allocation import allocate
 from daemon.controls import breaker_armed, record_health, trip_breaker, write_block_reason
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
 from daemon.listings import refresh_listings
+from daemon.order_poll import orders_channel
 from daemon.outbox import new_idempotency_key
 from daemon.pricing import load_inputs, plan_and_record
 from daemon.runtime import Runtime
@@ -31,7 +33,7 @@ from daemon.stock import available_units, load_kits, marketplace_held
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
-PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers")
+PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders")
 log = structlog.get_logger("repricerd.passes")
 
 ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[dict[str, Any]]]
@@ -342,6 +344,19 @@ async def offers_channel(
     return {"listings": len(rows), "observed": len(observations), "changed": len(changed)}
 
 
+async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -> dict[str, Any]:
+    """The orders pass: poll every channel, then publish the moved SKUs on every channel once
+    (as an order webhook does), so two channels' orders never race two stock passes."""
+    results = await _each_channel(rt, orders_channel, pass_id, channels, None)
+    moved = {sku for result in results.values() for sku in result.get("skus", ())}
+    if moved:
+        stock = await _each_channel(rt, stock_channel, pass_id, (), frozenset(moved))
+        for result in results.values():
+            if result.get("applied"):
+                result["stock_sync"] = stock
+    return results
+
+
 async def redrive(rt: Runtime) -> dict[str, Any]:
     """Re-send intents a crash left planned or in flight, with their original keys."""
     results: dict[str, Any] = {}
@@ -367,6 +382,8 @@ async def run_named_pass(
         "reconcile": reconcile_channel,
         "offers": offers_channel,
     }
+    if name == "orders":
+        return await poll_orders(rt, pass_id, channels)
     if name not in steps:
         raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
     return await _each_channel(rt, steps[name], pass_id, channels, selection)

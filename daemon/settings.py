@@ -53,6 +53,16 @@ class ScheduleSettings(Strict):
         default=None,
         description="poll competitor offers this often and reprice what changed (off if unset)",
     )
+    orders_poll: Duration | None = Field(
+        default=timedelta(minutes=5),
+        description="list each channel's recent orders this often, applying those whose webhook "
+        "never came (channels that can list orders; off if null)",
+    )
+    orders_lookback: Duration = Field(
+        default=timedelta(hours=24),
+        description="how far back the first orders poll of a channel looks (no order of it "
+        "in the ledger yet)",
+    )
     offer_debounce: Duration = Field(
         default=timedelta(seconds=5),
         description="an offer change waits this long for more before its SKUs are repriced",

@@ -600,6 +600,17 @@ def test_schedule_durations_in_yaml(tmp_path: Path) -> None:
     assert schedule.misfire_grace == timedelta(milliseconds=250)
 
 
+def test_orders_poll_is_on_by_default_and_can_be_switched_off(tmp_path: Path) -> None:
+    """`schedule.orders_poll` defaults to 5 minutes with a 24 h first look-back; null disables."""
+    default = load_config(write(tmp_path, MINIMAL), environ={}).settings.schedule
+    assert default.orders_poll == timedelta(minutes=5)
+    assert default.orders_lookback == timedelta(hours=24)
+    path = write(tmp_path, MINIMAL + "schedule: {orders_poll: null, orders_lookback: 2h}\n")
+    schedule = load_config(path, environ={}).settings.schedule
+    assert schedule.orders_poll is None
+    assert schedule.orders_lookback == timedelta(hours=2)
+
+
 def test_negative_numeric_schedule_is_rejected(tmp_path: Path) -> None:
     """A negative bare-number interval such as `reprice: -5` is a config problem."""
     path = write(tmp_path, MINIMAL + "schedule:\n  reprice: -5\n")

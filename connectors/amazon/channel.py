@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -40,6 +41,7 @@ from connectors.amazon.listings import (
 )
 from connectors.amazon.models import AmazonSettings
 from connectors.amazon.offers import observation
+from connectors.amazon.orders import OrderPoller
 from connectors.base import (
     ChannelCapabilities,
     ChannelDeps,
@@ -47,6 +49,7 @@ from connectors.base import (
     ChannelListing,
     Fulfillment,
     OfferObservation,
+    OrderEvent,
     PriceUpdate,
     PushResult,
     PushStatus,
@@ -76,6 +79,9 @@ class AmazonChannel:
         self.deps = deps
         self.client = SpApiClient(settings, deps, policy)
         self.feeds = FeedSubmitter(self.client)
+        self.orders = OrderPoller(
+            self.client, marketplace_id=settings.marketplace_id, clock=deps.clock
+        )
         self.capabilities = ChannelCapabilities(
             max_price_batch=MAX_PUSH_BATCH,
             max_stock_batch=MAX_PUSH_BATCH,
@@ -308,6 +314,13 @@ class AmazonChannel:
 
     def _product_type(self, sku: str) -> str:
         return self._product_types.get(sku, self.settings.product_type)
+
+    # -- orders -----------------------------------------------------------------------------
+
+    async def fetch_orders(self, since: datetime) -> list[OrderEvent]:
+        """Merchant-fulfilled orders changed since ``since`` (getOrders + getOrderItems): the
+        poll behind ORDER_CHANGE notifications that never arrived."""
+        return await self.orders.fetch(since)
 
     # -- webhooks ---------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ LISTING_OFFERS_BATCH: Final = "getListingOffersBatch"
 LWA_GRANT: Final = "lwaRefreshGrant"
 FEED_UPLOAD: Final = "feedDocumentUpload"
 FEED_DOWNLOAD: Final = "feedDocumentDownload"
+GET_ORDERS: Final = "getOrders"
+GET_ORDER_ITEMS: Final = "getOrderItems"
 
 LISTINGS_PATH: Final = "/listings/2021-08-01/items/{seller_id}"
 LISTING_PATH: Final = "/listings/2021-08-01/items/{seller_id}/{sku}"
@@ -47,6 +49,8 @@ FEED_PATH: Final = "/feeds/2021-06-30/feeds/{feed_id}"
 LISTING_OFFERS_BATCH_PATH: Final = "/batches/products/pricing/v0/listingOffers"
 # The per-item ``uri`` inside a getListingOffersBatch request (path of getListingOffers).
 LISTING_OFFERS_URI: Final = "/products/pricing/v0/listings/{sku}/offers"
+ORDERS_PATH: Final = "/orders/v0/orders"
+ORDER_ITEMS_PATH: Final = "/orders/v0/orders/{order_id}/orderItems"
 
 # Default usage plans (rate tokens/s, burst), per application + seller pair (§1.4).
 RATE_LIMITS: Final[dict[str, RateLimit]] = {
@@ -71,6 +75,9 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     "getFeaturedOfferExpectedPriceBatch": RateLimit(0.033, 1),
     "notifications": RateLimit(1, 5),
     "getInventorySummaries": RateLimit(2, 2),
+    # Orders v0 (ordersV0.json usage plans): one getOrders a minute after a burst of 20.
+    GET_ORDERS: RateLimit(0.0167, 20),
+    GET_ORDER_ITEMS: RateLimit(0.5, 30),
 }
 
 # Each call takes slightly more than one token from our copy of a bucket: arrival times at
@@ -92,6 +99,11 @@ PATCH_BUDGET_S: Final = 10.0
 DEFAULT_PATCH_MAX_BATCH: Final = int(RATE_LIMITS[PATCH_LISTING].rate * PATCH_BUDGET_S)
 # Patches in flight at once (the bucket paces them; this bounds open connections).
 PATCH_CONCURRENCY: Final = 5
+
+# getOrders MaxResultsPerPage: 1..100 (default 100).
+ORDERS_PAGE_SIZE: Final = 100
+# Order items remembered per poller, so the overlap of successive polls re-reads none of them.
+ORDER_ITEMS_CACHE_MAX: Final = 5_000
 
 FEED_TYPE: Final = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE: Final = "application/json; charset=UTF-8"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 import structlog
 
@@ -14,6 +15,7 @@ from connectors.base import (
     ChannelEvent,
     ChannelListing,
     OfferObservation,
+    OrderEvent,
     PriceUpdate,
     PushResult,
     PushStatus,
@@ -21,7 +23,7 @@ from connectors.base import (
     WebhookDelivery,
 )
 from connectors.retry import RetryPolicy
-from connectors.shopify import queries, webhooks
+from connectors.shopify import orders, queries, webhooks
 from connectors.shopify.catalog import Catalog, VariantIds, chunks, money_str
 from connectors.shopify.client import ShopifyClient, parse
 from connectors.shopify.const import (
@@ -184,6 +186,10 @@ class ShopifyChannel:
         location = await self._location()
         await self.resolve([(u.sku, u.external_id) for u in updates])
         return await self.stock.push(updates, location)
+
+    async def fetch_orders(self, since: datetime) -> list[OrderEvent]:
+        """Orders updated since ``since`` (the poll behind missed orders/create webhooks)."""
+        return await orders.fetch_orders(self.client, since)
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
         """Check ``X-Shopify-Hmac-Sha256`` over the raw body; keep triggered-at for staleness."""

@@ -31,6 +31,8 @@ DEFAULT_COSTS: Final[Mapping[str, float]] = MappingProxyType(
         "set_prices": 10.0,
         "set_stock": 10.0,
         "read_levels": 252.0,
+        "orders_page": 652.0,
+        "order_lines": 253.0,
     }
 )
 FALLBACK_COST: Final = 50.0
@@ -41,6 +43,11 @@ LISTING_PAGE_SIZE: Final = 100
 # Variant GIDs per ``nodes(ids:)`` look-up: each id is charged its node's cost (~5 points with the
 # listing fragment), so 250 ids would request ~1,250 > MAX_QUERY_COST (MAX_COST_EXCEEDED).
 VARIANT_LOOKUP_IDS: Final = 100
+# Orders per page and line items read with each: 2 + 50 x (1 + 2 + 10) = 652 points requested;
+# an order with more lines reads the rest with ``ORDER_LINES`` (250 at a time, ~253 points).
+ORDER_PAGE_SIZE: Final = 50
+ORDER_LINES_FIRST: Final = 10
+ORDER_LINES_PAGE: Final = 250
 # Input arrays of every Shopify mutation hold at most 250 items.
 MAX_INPUT_ITEMS: Final = 250
 

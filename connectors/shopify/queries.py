@@ -5,6 +5,7 @@ Each is parsed by graphql-core in the tests, so a typo fails CI rather than the 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 # A variant as a listing: price, product and inventory item ids, and the "available" quantity at
@@ -111,6 +112,41 @@ query ReadLevels($ids: [ID!]!, $locationId: ID!) {
 }
 """
 
+# Orders updated since a time, oldest update first (orders/create and orders/cancelled both move
+# updatedAt). ``legacyResourceId`` is the numeric REST id the order webhooks carry.
+ORDERS_PAGE: Final = """
+query Orders($first: Int!, $after: String, $query: String!, $lines: Int!) {
+  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
+    nodes {
+      id
+      legacyResourceId
+      createdAt
+      updatedAt
+      cancelledAt
+      lineItems(first: $lines) {
+        nodes { sku quantity }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+# The rest of the line items of an order with more than fit on the orders page.
+ORDER_LINES: Final = """
+query OrderLines($id: ID!, $first: Int!, $after: String) {
+  node(id: $id) {
+    ... on Order {
+      lineItems(first: $first, after: $after) {
+        nodes { sku quantity }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+  }
+}
+"""
+
 ALL_DOCUMENTS: Final = (
     OPEN_PRIMARY,
     OPEN_AT_LOCATION,
@@ -120,6 +156,8 @@ ALL_DOCUMENTS: Final = (
     SET_PRICES,
     SET_STOCK,
     READ_LEVELS,
+    ORDERS_PAGE,
+    ORDER_LINES,
 )
 
 
@@ -130,3 +168,10 @@ def sku_search(skus: list[str]) -> str:
         escaped = sku.replace("\\", "\\\\").replace('"', '\\"')
         terms.append(f'sku:"{escaped}"')
     return " OR ".join(terms)
+
+
+def updated_since(since: datetime) -> str:
+    """An ``orders`` search string: updated at or after ``since`` (UTC, whole seconds, rounded
+    down so the boundary second is included)."""
+    moment = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"updated_at:>='{moment}'"

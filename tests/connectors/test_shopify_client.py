@@ -55,7 +55,21 @@ type ProductVariant implements Node {
   id: ID! sku: String price: Money! product: Product! inventoryItem: InventoryItem!
 }
 type ProductVariantConnection { nodes: [ProductVariant!]! pageInfo: PageInfo! }
+scalar DateTime
+scalar UnsignedInt64
+enum OrderSortKeys { CREATED_AT ID PROCESSED_AT UPDATED_AT }
+type LineItem implements Node { id: ID! sku: String quantity: Int! }
+type LineItemConnection { nodes: [LineItem!]! pageInfo: PageInfo! }
+type Order implements Node {
+  id: ID! legacyResourceId: UnsignedInt64! createdAt: DateTime! updatedAt: DateTime!
+  cancelledAt: DateTime lineItems(first: Int, after: String): LineItemConnection!
+}
+type OrderConnection { nodes: [Order!]! pageInfo: PageInfo! }
 type QueryRoot {
+  orders(
+    first: Int, after: String, query: String, sortKey: OrderSortKeys, reverse: Boolean
+  ): OrderConnection!
+  node(id: ID!): Node
   shop: Shop!
   location(id: ID): Location
   locations(first: Int, after: String, includeInactive: Boolean): LocationConnection!

@@ -1,4 +1,5 @@
-"""The mock SP-API application: LWA, Listings Items, Feeds, Product Pricing v0, notifications.
+"""The mock SP-API application: LWA, Listings Items, Feeds, Product Pricing v0, Orders v0,
+notifications.
 
 ``make_app(state)`` builds the aiohttp application; ``start(state)`` serves it on loopback for
 tests and the demo and returns the runner (clean it up) and the base URL.
@@ -14,7 +15,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from connectors.mock.amazon import control, feeds, listings, pricing
+from connectors.mock.amazon import control, feeds, listings, orders, pricing
 from connectors.mock.amazon.auth import SESSION_KEY, STATE_KEY, token
 from connectors.mock.amazon.feedproc import advance_feeds
 from connectors.mock.amazon.notify import ANY_OFFER_CHANGED, build, deliver
@@ -68,6 +69,7 @@ def make_app(state: AmazonMockState) -> web.Application:
     listings.add_routes(app)
     feeds.add_routes(app)
     pricing.add_routes(app)
+    orders.add_routes(app)
     control.add_routes(app)
     app.cleanup_ctx.append(_background)
     return app

@@ -22,6 +22,8 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     "getItemOffers": RateLimit(0.5, 1),
     "getListingOffersBatch": RateLimit(0.5, 1),
     "getItemOffersBatch": RateLimit(0.1, 1),
+    "getOrders": RateLimit(0.0167, 20),
+    "getOrderItems": RateLimit(0.5, 30),
 }
 
 ACCESS_TOKEN_HEADER: Final = "x-amz-access-token"  # noqa: S105 - a header name
@@ -56,3 +58,8 @@ MAX_PRICING_BATCH: Final = 20
 MAX_SEARCH_PAGE_SIZE: Final = 20
 MAX_SEARCH_RESULTS: Final = 1000  # searchListingsItems pages through at most 1000 SKUs
 PRESIGNED_URL_TTL_S: Final = 300.0  # feed document upload/download URLs live 5 minutes
+MAX_ORDERS_PAGE: Final = 100  # getOrders MaxResultsPerPage: 1..100, default 100
+MAX_ORDER_MARKETPLACES: Final = 50  # getOrders MarketplaceIds maxItems
+ORDER_ITEMS_PAGE: Final = 100  # order items per getOrderItems page (the model sets none)
+# LastUpdatedBefore / CreatedBefore must be at least this long before the current time.
+ORDERS_BEFORE_MARGIN_S: Final = 120.0

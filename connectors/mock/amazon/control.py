@@ -9,7 +9,7 @@ from aiohttp import web
 from connectors.mock.amazon.auth import SESSION_KEY, STATE_KEY
 from connectors.mock.amazon.items import statuses
 from connectors.mock.amazon.notify import TYPES, build, deliver, order_change
-from connectors.mock.amazon.state import AmazonMockState
+from connectors.mock.amazon.state import AmazonMockState, MockOrder
 from connectors.mock.amazon.wire import cents
 from connectors.mock.market import MockListing
 
@@ -60,6 +60,7 @@ async def get_state(request: web.Request) -> web.Response:
         "dropped": dict(state.dropped),
         "orphan_patches": dict(state.orphan_patches),
         "feeds": {fid: feed.status for fid, feed in state.feeds.items()},
+        "orders": {oid: order.status for oid, order in state.orders.items()},
         "notifications": [
             {"type": n.notification_type, "id": n.notification_id, "sku": n.sku, "status": n.status}
             for n in state.notifications
@@ -123,14 +124,58 @@ async def place_order(request: web.Request) -> web.Response:
         return web.json_response({"error": "not enough buyable stock"}, status=409)
     listing.quantity -= quantity
     state.touch(listing.sku)
-    serial = len(state.notifications) + 1
+    serial = len(state.orders) + 1
     order_id = f"113-{state.rng.randrange(10**7):07d}-{serial:07d}"
+    now = state.clock.now()
+    order = MockOrder(
+        order_id=order_id,
+        item_id=f"{state.rng.randrange(10**13, 10**14)}",
+        sku=listing.sku,
+        asin=listing.external_id,
+        quantity=quantity,
+        price=listing.price,
+        currency=listing.currency,
+        fulfillment="AFN" if listing.fulfillment.value == "marketplace" else "MFN",
+        purchased=now,
+        updated=now,
+    )
+    state.orders[order_id] = order
     answer: dict[str, Any] = {"sku": listing.sku, "quantity": listing.quantity}
     answer["amazonOrderId"] = order_id
     if state.webhook_url:
-        document = order_change(state, listing, quantity, order_id)
+        document = order_change(state, listing, quantity, order_id, item_id=order.item_id)
         sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
         answer["notification"] = {"id": sent.notification_id, "status": sent.status}
+    return web.json_response(answer)
+
+
+async def cancel_order(request: web.Request) -> web.Response:
+    """``POST /_mock/orders/{order_id}/cancel``: the order is Canceled, its units come back,
+    ORDER_CHANGE (OrderStatus Canceled) is pushed when a webhook target is set."""
+    state = request.app[STATE_KEY]
+    order = state.orders.get(request.match_info["order_id"])
+    if order is None:
+        return web.json_response({"error": "no such order"}, status=404)
+    if order.status == "Canceled":
+        return web.json_response({"error": "order already cancelled"}, status=409)
+    order.status, order.updated = "Canceled", state.clock.now()
+    listing = state.listing(order.sku)
+    answer: dict[str, Any] = {"amazonOrderId": order.order_id, "status": order.status}
+    if listing is not None:
+        listing.quantity += order.quantity
+        state.touch(listing.sku)
+        answer["quantity"] = listing.quantity
+        if state.webhook_url:
+            document = order_change(
+                state,
+                listing,
+                order.quantity,
+                order.order_id,
+                status="Canceled",
+                item_id=order.item_id,
+            )
+            sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
+            answer["notification"] = {"id": sent.notification_id, "status": sent.status}
     return web.json_response(answer)
 
 
@@ -146,4 +191,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_mock/faults", set_faults)
     app.router.add_post("/_mock/notify", fire_notification)
     app.router.add_post("/_mock/orders", place_order)
+    app.router.add_post("/_mock/orders/{order_id}/cancel", cancel_order)
     app.router.add_post("/_mock/tokens/expire", expire_tokens)

@@ -220,11 +220,20 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
 
 
 def order_change(
-    state: AmazonMockState, listing: MockListing, quantity: int, order_id: str
+    state: AmazonMockState,
+    listing: MockListing,
+    quantity: int,
+    order_id: str,
+    *,
+    status: str = "Unshipped",
+    item_id: str | None = None,
 ) -> dict[str, Any]:
-    """An ORDER_CHANGE document (PascalCase): a new order of ``quantity`` units of ``listing``."""
+    """An ORDER_CHANGE document (PascalCase): an order of ``quantity`` units of ``listing`` is
+    placed (``Unshipped``) or cancelled (``Canceled``, its item's Quantity then 0)."""
     now = iso(state.clock.now())
     fulfillment = "AFN" if listing.fulfillment.value == "marketplace" else "MFN"
+    cancelled = status == "Canceled"
+    reason = "Order cancelled" if cancelled else "Order placed"
     return {
         "NotificationVersion": "1.0",
         "NotificationType": ORDER_CHANGE,
@@ -236,23 +245,24 @@ def order_change(
                 "SellerId": state.seller_id,
                 "AmazonOrderId": order_id,
                 "OrderChangeType": "OrderStatusChange",
-                "OrderChangeTrigger": {"TimeOfOrderChange": now, "ChangeReason": "Order placed"},
+                "OrderChangeTrigger": {"TimeOfOrderChange": now, "ChangeReason": reason},
                 "Summary": {
                     "MarketplaceId": state.marketplace_id,
-                    "OrderStatus": "Unshipped",
+                    "OrderStatus": status,
                     "PurchaseDate": now,
                     "DestinationPostalCode": "98109",
                     "FulfillmentType": fulfillment,
                     "OrderType": "StandardOrder",
                     "NumberOfItemsShipped": 0,
-                    "NumberOfItemsUnshipped": quantity,
+                    "NumberOfItemsUnshipped": 0 if cancelled else quantity,
                     "OrderItems": [
                         {
-                            "OrderItemId": str(uuid.uuid4().int)[:14],
+                            "OrderItemId": item_id or str(uuid.uuid4().int)[:14],
                             "SellerSKU": listing.sku,
                             "SupplySourceId": None,
+                            # Unshipped|Shipped only (schema): a cancelled item never shipped.
                             "OrderItemStatus": "Unshipped",
-                            "Quantity": quantity,
+                            "Quantity": 0 if cancelled else quantity,
                             "QuantityShipped": 0,
                             "IsBuyerRequestedCancel": False,
                         }

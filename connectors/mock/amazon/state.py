@@ -80,6 +80,23 @@ class SentNotification:
 
 
 @dataclass
+class MockOrder:
+    """A shopper's order (``POST /_mock/orders``): one item, as Orders v0 serves it."""
+
+    order_id: str
+    item_id: str
+    sku: str
+    asin: str
+    quantity: int
+    price: Decimal
+    currency: str
+    fulfillment: str  # MFN | AFN
+    purchased: datetime
+    updated: datetime
+    status: str = "Unshipped"
+
+
+@dataclass
 class AmazonMockState:
     """Everything one mock SP-API server knows: credentials, market, feeds, counters, faults."""
 
@@ -126,6 +143,7 @@ class AmazonMockState:
     dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)
     orphan_patches: Counter[str] = field(default_factory=Counter)  # accepted for unknown SKUs
     notifications: list[SentNotification] = field(default_factory=list)
+    orders: dict[str, MockOrder] = field(default_factory=dict)  # by AmazonOrderId
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
     _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
     _next_feed: int = 50001019654

@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
+from connectors.mock.shopify.orders import OrderView, list_orders, order_by_gid
 from connectors.mock.shopify.paging import MAX_PAGE_SIZE, paginate, search_filter
 from connectors.mock.shopify.state import (
     MockLocation,
@@ -317,6 +318,22 @@ class QueryRoot:
         location = state.primary_location if id is None else state.location(id)
         return None if location is None else LocationView(state, location)
 
+    def orders(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        reverse: bool = False,
+        query: str | None = None,
+        sortKey: str = "ID",
+    ) -> dict[str, Any]:
+        """Orders of the shop, filtered by ``query``, sorted by ``sortKey``."""
+        return list_orders(state_of(info), first, after, reverse, query, sortKey)
+
+    def order(self, info: Info, id: str) -> OrderView | None:
+        """One order by GID."""
+        return order_by_gid(state_of(info), id)
+
     def shop(self, info: Info) -> dict[str, Any]:
         """The shop."""
         state = state_of(info)
@@ -341,6 +358,9 @@ def _node(state: ShopifyMockState, gid: str) -> Any:
     location = state.location(gid)
     if location is not None:
         return LocationView(state, location)
+    order = order_by_gid(state, gid)
+    if order is not None:
+        return order
     return _level(state, gid)
 
 

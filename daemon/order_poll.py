@@ -1,0 +1,91 @@
+"""The orders poll of one channel: the fallback for order webhooks that never came.
+
+``orders_channel`` lists a channel's orders since its watermark and applies each through the same
+idempotent path as order webhooks (``daemon.stock.apply_order``: once per channel, order and SKU),
+so a poll and a webhook of one order apply once whichever comes first. The ``orders`` pass in
+``daemon.passes`` runs it on every channel, then publishes the SKUs that moved.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+import sqlalchemy as sa
+import structlog
+
+from connectors.base import Channel, PollsOrders
+from daemon.db.models import StockEvent, StockEventKind
+from daemon.runtime import Runtime
+from daemon.snapshots import SkuSelection
+from daemon.stock import apply_order, load_kits
+
+EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
+# The poll re-reads this much before the newest order event it holds: an order updated just
+# before it (a webhook still on its way, a clock a little off) is not skipped.
+ORDER_POLL_OVERLAP: Final = timedelta(minutes=10)
+log = structlog.get_logger("repricerd.orders")
+
+
+async def order_watermark(rt: Runtime, channel: str) -> datetime:
+    """Where the orders poll of ``channel`` starts: the newest order or cancel of that channel in
+    the ledger (webhook or poll) minus the overlap. With none yet, ``orders_lookback`` ago, but
+    never before the ledger's first event: an order older than the stock counts the ledger began
+    with is already in them (a fresh install must not take the last day's sales off again)."""
+    async with rt.db.read() as conn:
+        newest = (
+            await conn.execute(
+                sa.select(sa.func.max(EVENTS.c.occurred_at)).where(
+                    EVENTS.c.channel == channel,
+                    EVENTS.c.kind.in_([StockEventKind.ORDER.value, StockEventKind.CANCEL.value]),
+                )
+            )
+        ).scalar_one_or_none()
+        began = None
+        if newest is None:
+            began = (
+                await conn.execute(sa.select(sa.func.min(EVENTS.c.recorded_at)))
+            ).scalar_one_or_none()
+    if newest is not None:
+        moment: datetime = newest
+        return moment - ORDER_POLL_OVERLAP
+    since: datetime = rt.clock.now() - rt.settings.schedule.orders_lookback
+    return since if began is None else max(since, began)
+
+
+async def orders_channel(
+    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
+) -> dict[str, Any]:
+    """Poll one channel's orders since its watermark and apply each once (the fallback for
+    order webhooks that never came); report the SKUs whose availability moved."""
+    if not isinstance(channel, PollsOrders):
+        return {"skipped": "the channel cannot list its orders"}
+    since = await order_watermark(rt, channel.name)
+    events = await channel.fetch_orders(since)
+    applied = duplicates = ignored = 0
+    moved: set[str] = set()
+    if events:
+        async with rt.db.read() as conn:
+            kits = await load_kits(conn)
+        for event in events:
+            if not event.lines:
+                ignored += 1  # nothing we list (custom items, gift cards)
+                continue
+            outcome = await apply_order(
+                rt.db, kits, channel=channel.name, event=event, now=rt.clock.now()
+            )
+            if outcome.applied:
+                applied += 1
+                moved |= kits.affected(outcome.skus)
+            else:
+                duplicates += 1  # seen already (its webhook, or an earlier poll)
+    if applied:
+        log.warning("orders_applied_from_poll", applied=applied, skus=sorted(moved))
+    return {
+        "since": since.isoformat(),
+        "polled": len(events),
+        "applied": applied,
+        "duplicates": duplicates,
+        "ignored": ignored,
+        "skus": sorted(moved),
+    }

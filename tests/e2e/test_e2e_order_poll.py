@@ -1,0 +1,306 @@
+"""Order polling end to end: an order whose webhook never reaches the daemon is found by the
+``orders`` pass, applied once, and the other channel follows; the webhook arriving later is a
+duplicate. Mocks and daemon are the real ones, over loopback (see test_e2e_shopify/amazon)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import httpx
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from pydantic import SecretStr
+
+from connectors.mock import MockChannel
+from connectors.mock.amazon.notify import deliver, order_change
+from connectors.mock.shopify.app import make_app
+from connectors.mock.shopify.state import ShopifyMockState
+from daemon.app import start_runtime
+from daemon.catalog import import_catalog
+from daemon.clock import ManualClock, SystemClock
+from daemon.config import load_config
+from daemon.db.engine import Database
+from daemon.db.migrate import upgrade
+from daemon.db.models import StockEvent, WebhookEvent
+from daemon.ledger import on_hand
+from daemon.logging import SecretRedactor
+from daemon.metrics import Metrics
+from daemon.order_poll import ORDER_POLL_OVERLAP, order_watermark
+from daemon.outbox import Outbox
+from daemon.passes import run_named_pass
+from daemon.runtime import Runtime
+from tests.e2e.amazon_fixtures import (
+    CATALOGUE,
+    CHANNEL,
+    AdvancingSleep,
+    loaded,
+    mock_state,
+    served,
+    write_config,
+)
+from tests.e2e.test_e2e_amazon import _daemon_server
+from tests.e2e.test_e2e_shopify import (
+    BUFFER,
+    SECRET,
+    SHOP,
+    TOKEN,
+    Daemon,
+    Env,
+    assert_converged,
+    inbox_rows,
+    post,
+    wait_for,
+)
+from tests.e2e.test_e2e_shopify import write_catalog as write_shop_catalog
+from tests.e2e.test_e2e_shopify import write_config as write_shop_config
+
+EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
+INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
+
+
+async def ledger(db: Database, sku: str) -> list[tuple[str, int, str]]:
+    """(kind, delta, external_ref) of the order and cancel rows of ``sku``, oldest first."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            sa.select(EVENTS.c.kind, EVENTS.c.delta, EVENTS.c.external_ref)
+            .where(EVENTS.c.sku == sku, EVENTS.c.kind.in_(["order", "cancel"]))
+            .order_by(EVENTS.c.id)
+        )
+        return [(row.kind, row.delta, row.external_ref) for row in rows]
+
+
+# -- Shopify ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def shop_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
+    """The mock shop (no webhook target: orders/create reaches nobody) and a daemon config."""
+    catalog = tmp_path / "catalog.csv"
+    write_shop_catalog(catalog)
+    state = ShopifyMockState.from_catalog(
+        catalog,
+        channel="shop",
+        shop_domain=SHOP,
+        access_token=SecretStr(TOKEN),
+        webhook_secret=SecretStr(SECRET),
+        keep_requests=True,
+    )
+    runner = web.AppRunner(make_app(state))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    monkeypatch.setenv("E2E_SHOP_TOKEN", TOKEN)
+    monkeypatch.setenv("E2E_SHOP_SECRET", SECRET)
+    try:
+        config = write_shop_config(tmp_path, base_url, catalog)
+        yield Env(state, runner, base_url, config, catalog, tmp_path, Counter())
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_shopify_order_without_its_webhook_is_polled_once_and_followed(
+    shop_env: Env,
+) -> None:
+    env = shop_env
+    config = load_config(env.config)
+    rt = await start_runtime(config, SecretRedactor(config.secrets), SystemClock())
+    daemon = Daemon(rt)
+    port = await daemon.serve()
+    try:
+        for name in ("reconcile", "reprice", "stock_sync"):
+            await daemon.passes.run(name)
+        assert_converged(env)
+        market = rt.channels["market"]
+        assert isinstance(market, MockChannel)
+        assert market.market.listings["MUG-S"].quantity == 12 - BUFFER
+
+        # A shopper buys 3; the shop has no webhook target, so the daemon hears nothing.
+        status, order = await post(f"{env.base_url}/_mock/orders", {"sku": "MUG-S", "quantity": 3})
+        assert status == 200
+        await env.sender.drain()
+        create = next(d for d in env.sender.deliveries.values() if d.topic == "orders/create")
+        assert (create.attempts, create.error) == (0, "no webhook target configured")
+        assert await ledger(rt.db, "MUG-S") == []
+
+        result = await daemon.passes.run("orders")
+        assert result["market"] == {"skipped": "the channel cannot list its orders"}
+        shop = result["shop"]
+        assert (shop["polled"], shop["applied"], shop["duplicates"]) == (1, 1, 0)
+        assert shop["skus"] == ["MUG-S"]
+        assert "error" not in shop["stock_sync"]["market"]
+        # The ledger dropped and the other channel follows, from the poll alone.
+        assert await ledger(rt.db, "MUG-S") == [
+            ("order", -3, f"shop:order:{order['order_id']}:MUG-S")
+        ]
+        assert market.market.listings["MUG-S"].quantity == 12 - 3 - BUFFER
+        assert env.available("MUG-S") == 12 - 3 - BUFFER
+        orders_calls = env.calls("orders")
+        assert orders_calls[0]["query"].startswith("updated_at:>='")
+        assert orders_calls[0]["first"] == 50
+
+        # The webhook arrives after all (a late retry): a duplicate, applied once.
+        env.state.webhook_url = f"http://127.0.0.1:{port}/webhooks/shop"
+        redelivered = await env.sender.redeliver(create.webhook_id)
+        assert redelivered is not None
+        assert redelivered.status == 200
+        await daemon.inbox.drain()
+        rows = [row for row in await inbox_rows(rt) if row.topic == "orders/create"]
+        assert [row.outcome for row in rows] == ["duplicate"]
+        assert len(await ledger(rt.db, "MUG-S")) == 1
+        assert market.market.listings["MUG-S"].quantity == 12 - 3 - BUFFER
+
+        # The next poll sees the order again (the overlap) and applies nothing.
+        again = (await daemon.passes.run("orders"))["shop"]
+        assert (again["polled"], again["applied"], again["duplicates"]) == (1, 0, 1)
+        assert "stock_sync" not in again
+
+        # A cancel whose webhook is lost too: the poll gives the units back everywhere.
+        env.state.webhook_url = None
+        status, _ = await post(f"{env.base_url}/_mock/orders/{order['order_id']}/cancel", {})
+        assert status == 200
+        cancelled = (await daemon.passes.run("orders"))["shop"]
+        assert (cancelled["applied"], cancelled["duplicates"]) == (1, 0)
+        assert [kind for kind, _delta, _ref in await ledger(rt.db, "MUG-S")] == ["order", "cancel"]
+        assert market.market.listings["MUG-S"].quantity == 12 - BUFFER
+        await wait_for(lambda: env.available("MUG-S") == 12 - BUFFER, "shop restocked")
+    finally:
+        await daemon.close()
+
+
+# -- Amazon -------------------------------------------------------------------------------------
+
+
+def _with_market(path: Path, catalogue: Path) -> Path:
+    """Add an in-memory ``market`` channel (seeded from the catalogue's id:market) to the YAML."""
+    text = path.read_text(encoding="utf-8").replace(
+        "inventory:\n",
+        f"  market:\n    kind: mock\n    seed_catalog: {catalogue}\n    competitors: 0\n"
+        "schedule:\n  orders_poll: 2m\n  orders_lookback: 6h\ninventory:\n",
+        1,
+    )
+    path.write_text(text, encoding="utf-8")
+    lines = catalogue.read_text(encoding="utf-8").splitlines()
+    rows = [lines[0] + ",id:market"] + [f"{line},M-{line.split(',')[0]}" for line in lines[1:]]
+    catalogue.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+async def _runtime(tmp_path: Path, base_url: str, clock: ManualClock) -> Runtime:
+    """``start_runtime`` on the manual clock (as amazon_fixtures.manual_runtime, two channels)."""
+    config = loaded(_with_market(write_config(tmp_path, base_url), tmp_path / "catalogue.csv"))
+    settings = config.settings
+    assert settings.schedule.orders_poll is not None
+    assert settings.schedule.orders_poll.total_seconds() == 120
+    db = Database(settings.database)
+    await upgrade(db)
+    assert settings.catalog.import_on_start is not None
+    await import_catalog(
+        db, settings.catalog.import_on_start, clock=clock, known_channels=set(settings.channels)
+    )
+    metrics = Metrics()
+    rt = Runtime(
+        config=config,
+        db=db,
+        clock=clock,
+        metrics=metrics,
+        redactor=SecretRedactor(),
+        http=httpx.AsyncClient(timeout=httpx.Timeout(10.0)),
+        outbox=Outbox(db, clock, metrics),
+        sleep=AdvancingSleep(clock),
+    )
+    await rt.open_channels()
+    assert rt.channel_errors == {CHANNEL: None, "market": None}
+    return rt
+
+
+async def test_an_amazon_order_without_its_notification_is_polled_once_and_followed(
+    tmp_path: Path, credentials: None
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 2, 9, 0, tzinfo=UTC))
+    state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
+    stock = {row[0]: row[4] for row in CATALOGUE}
+    async with served(state) as mock:
+        rt = await _runtime(tmp_path, mock.base_url, clock)
+        server, inbox, _done = await _daemon_server(rt, clock)
+        try:
+            await run_named_pass(rt, "reconcile", "p0")
+            market = rt.channels["market"]
+            assert isinstance(market, MockChannel)
+            assert state.listing("MUG-1").quantity == stock["MUG-1"] - BUFFER == 6
+            assert market.market.listings["MUG-1"].quantity == 6
+            # No order in the ledger yet: the first poll looks orders_lookback (6 h) back, but
+            # not before the ledger began (the catalogue's counts, imported at 09:00).
+            assert await order_watermark(rt, CHANNEL) == clock.now()
+            clock.advance(8 * 3600)
+            assert await order_watermark(rt, CHANNEL) == clock.now().replace(hour=11)
+
+            async with httpx.AsyncClient() as http:  # no webhook target: no ORDER_CHANGE
+                bought = await http.post(
+                    f"{mock.base_url}/_mock/orders", json={"sku": "MUG-1", "quantity": 2}
+                )
+            assert bought.status_code == 200
+            assert "notification" not in bought.json()
+            order_id = bought.json()["amazonOrderId"]
+            clock.advance(30)
+
+            result = await run_named_pass(rt, "orders", "p1")
+            amz = result[CHANNEL]
+            assert (amz["polled"], amz["applied"], amz["duplicates"]) == (1, 1, 0)
+            assert result["market"] == {"skipped": "the channel cannot list its orders"}
+            assert state.calls["getOrders"] == 1
+            assert state.calls["getOrderItems"] == 1
+            async with rt.db.read() as conn:
+                assert await on_hand(conn, ["MUG-1"]) == {"MUG-1": 5}
+            assert await ledger(rt.db, "MUG-1") == [
+                ("order", -2, f"{CHANNEL}:order:{order_id}:MUG-1")
+            ]
+            assert market.market.listings["MUG-1"].quantity == 4  # 5 held, 1 buffer
+            assert state.listing("MUG-1").quantity == 4  # Amazon took them off itself
+            assert await order_watermark(rt, CHANNEL) < clock.now() - ORDER_POLL_OVERLAP
+
+            # The ORDER_CHANGE comes after all: stored, and a duplicate.
+            state.webhook_url = f"http://127.0.0.1:{server.port}/webhooks/{CHANNEL}"
+            listing = state.listing("MUG-1")
+            assert listing is not None
+            item_id = state.orders[order_id].item_id
+            document = order_change(state, listing, 2, order_id, item_id=item_id)
+            async with aiohttp.ClientSession() as session:
+                sent = await deliver(state, session, "MUG-1", document)
+            assert sent.status == 200
+            await inbox.drain()
+            async with rt.db.read() as conn:
+                stored = (await conn.execute(sa.select(INBOX.c.topic, INBOX.c.outcome))).all()
+            assert [(row.topic, row.outcome) for row in stored] == [("ORDER_CHANGE", "duplicate")]
+            assert len(await ledger(rt.db, "MUG-1")) == 1
+
+            # A second poll: the order again, nothing applied; its items came from the cache.
+            again = (await run_named_pass(rt, "orders", "p2"))[CHANNEL]
+            assert (again["polled"], again["applied"], again["duplicates"]) == (1, 0, 1)
+            assert state.calls["getOrderItems"] == 1
+
+            # Cancelled at Amazon, notification lost: the poll gives the 2 units back.
+            state.webhook_url = None
+            clock.advance(60)
+            async with httpx.AsyncClient() as http:
+                cancel = await http.post(f"{mock.base_url}/_mock/orders/{order_id}/cancel")
+            assert cancel.status_code == 200
+            clock.advance(30)
+            back = (await run_named_pass(rt, "orders", "p3"))[CHANNEL]
+            assert (back["applied"], back["duplicates"]) == (1, 0)
+            assert [row[:2] for row in await ledger(rt.db, "MUG-1")] == [
+                ("order", -2),
+                ("cancel", 2),
+            ]
+            assert market.market.listings["MUG-1"].quantity == 6
+            assert state.listing("MUG-1").quantity == 6
+            assert state.rate_limited_total == 0
+        finally:
+            for debouncer in server.debouncers:
+                await debouncer.close()
+            await server.stop()
+            await rt.close()
