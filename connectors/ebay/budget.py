@@ -20,8 +20,9 @@ would burn that by mid-afternoon and then could not even write a sell-out. So:
   back in stock, then the largest relative move) before the budget and the call quota are spent;
 * stock updates are never coalesced: only exhaustion (or the call quota) holds them back.
 
-The count lives in memory: a restart forgets the day's revisions (eBay then refuses the excess
-itself and the refusal comes back as a per-item error).
+The count lives in memory: a restart forgets the day's revisions. eBay then refuses the excess
+itself (errorId 25019, "Cannot revise listing"); that refusal is taken as the listing's budget
+being spent (``exhaust``) and the update is ``DEFERRED``, not failed.
 
 Call quotas (§3.6): each API family has a daily quota that resets at midnight US Pacific time;
 every HTTP request (retries included) is counted, and a call over the quota is not made.
@@ -96,6 +97,11 @@ class RevisionBudget:
     def record(self, listing: str, count: int = 1) -> None:
         """Count ``count`` successful revisions of ``listing``."""
         self._today()[listing] += count
+
+    def exhaust(self, listing: str) -> None:
+        """eBay refused a revision of ``listing``: count its whole day's budget as used."""
+        today = self._today()
+        today[listing] = max(today[listing], self.limit)
 
     def resets_at(self) -> datetime:
         """The next UTC midnight, when every listing's budget is full again."""

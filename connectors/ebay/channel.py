@@ -299,6 +299,9 @@ class EbayChannel:
         for write, outcome in zip(chunk, mapped, strict=True):
             if outcome.revised:
                 self.budget.record(write.ref.budget_key)
+            if outcome.exhausted:
+                # eBay counted revisions we did not (a restart, another tool): believe it.
+                self.budget.exhaust(write.ref.budget_key)
             if outcome.result.status is PushStatus.CONFIRMED:
                 self._remember(write)
             results.append(outcome.result)

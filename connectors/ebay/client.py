@@ -6,7 +6,9 @@ no dependable rate headers, so the wait is ``Retry-After`` if present, else the 
 ``errors[0].errorId`` and message. A 401 drops the token and re-sends once with a fresh one; a
 second 401 (or a 403: missing scope) is a ``ChannelAuthError``. Each attempt is counted against
 its API family's daily quota first; a call over the quota is not made (``QuotaExhaustedError``).
-eBay publishes daily quotas rather than per-second rates, so there is no token bucket here.
+eBay publishes daily quotas rather than per-second rates and sends no dependable rate headers,
+so each API family is paced by a client-side ``TokenBucket`` (``settings.rate_limits``, an
+assumption the operator tunes); a 429 drains that family's bucket and the retry waits for it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from connectors.ebay.const import (
     THROTTLED_ERROR_ID,
 )
 from connectors.ebay.models import EbaySettings
+from connectors.ratelimit import TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
 from daemon.errors import (
     ChannelAuthError,
@@ -62,6 +65,11 @@ class EbayClient:
         self.policy = policy or RetryPolicy()
         self.quotas = DailyQuotas(deps.clock, settings.daily_call_quotas)
         self.auth = EbayAuth(settings, deps, self.quotas, self.policy)
+        # One bucket per API family of this account (the families share eBay's counters).
+        self.buckets = {
+            family: TokenBucket(limit, deps.clock, deps.sleep)
+            for family, limit in settings.rate_limits.items()
+        }
         self.calls = 0  # HTTP requests sent to the REST APIs (tests, metrics)
 
     async def call(
@@ -93,7 +101,11 @@ class EbayClient:
                 return _result(op, response, auth)
 
         return await retrying(
-            attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep
+            attempt,
+            clock=self.deps.clock,
+            bucket=self.buckets.get(family),
+            policy=self.policy,
+            sleep=self.deps.sleep,
         )
 
     async def _send(

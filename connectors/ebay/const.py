@@ -64,10 +64,25 @@ DAILY_CALL_QUOTAS: Final[Mapping[str, int]] = MappingProxyType(
     }
 )
 
+# Short-term pacing per API family. eBay publishes daily quotas only (§3.6) and answers a burst
+# with 429 errorId 2001 and no Retry-After, so the client paces itself instead of learning from
+# refusals: 25 calls/s (bursts of 50) spends the Inventory API's 2,000,000-call day in a day and
+# matches the mock's buckets. These are assumptions: the operator sets ``rate_limits`` to what
+# eBay granted the application.
+RATE_LIMITS: Final[Mapping[str, RateLimit]] = MappingProxyType(
+    {
+        QUOTA_INVENTORY: RateLimit(rate=25, burst=50),
+        QUOTA_BROWSE: RateLimit(rate=5, burst=10),
+        QUOTA_NOTIFICATION: RateLimit(rate=5, burst=10),
+    }
+)
+
 # errorIds with a meaning for us (OAS x-response-codes, §3.6, §3.7).
 THROTTLED_ERROR_ID: Final = 2001
 SYSTEM_ERROR_ID: Final = 25001
 CONCURRENT_ACCESS_ERROR_ID: Final = 25025
+# "Cannot revise listing." (OAS): what eBay answers for a listing past its daily revisions.
+CANNOT_REVISE_ERROR_ID: Final = 25019
 # Per-item errors worth another attempt: eBay's own failure, or the item locked by another write.
 RETRYABLE_ERROR_IDS: Final = frozenset({SYSTEM_ERROR_ID, CONCURRENT_ACCESS_ERROR_ID})
 

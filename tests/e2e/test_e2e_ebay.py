@@ -1,0 +1,645 @@
+"""The real daemon against the mock eBay (OAuth, Sell Inventory, Notification), over loopback.
+
+Nothing is faked between the two: the daemon loads a YAML config (secrets from ``${ENV}``),
+imports a catalogue, opens the real ``EbayChannel`` (httpx, token buckets, retries, revision
+budget) pointed at the mock started by ``connectors.mock.servers`` from that same config
+(aiohttp, OAS-validated bodies, per-listing revision caps, ECDSA-signed notifications to the
+daemon's own webhook route). Assertions read the mock's state and what it was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+
+import connectors.mock.servers as servers
+from connectors.base import StockUpdate
+from connectors.ebay import EbayChannel
+from connectors.ebay.const import REVISION_BUDGET, REVISION_BUDGET_EXHAUSTED
+from connectors.mock.ebay.app import make_app
+from connectors.mock.ebay.state import EbayMockState
+from connectors.mock.servers import RunningMock, start_mocks, stop_mocks
+from daemon.app import Passes, run_once, start_runtime
+from daemon.catalog import import_catalog
+from daemon.clock import SystemClock
+from daemon.config import LoadedConfig, load_config
+from daemon.db.engine import Database
+from daemon.db.models import Action, StockEvent, WebhookEvent
+from daemon.inbox import InboxWorker
+from daemon.logging import SecretRedactor
+from daemon.runtime import Runtime
+from daemon.server import ServerContext, start_server
+
+ACTIONS = Action.__table__  # type: ignore[attr-defined]
+EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
+INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
+
+CLIENT_ID = "E2eRepri-repricer-PRD-0a1b2c3d4-5e6f7a8b"
+SECRET = "PRD-e2e-client-secret-0123456789"
+REFRESH = "v^1.1#i^1#p^3#r^1#I^3#f^0#t^Ul4xMF9e2e-refresh-token"
+VERIFY = "e2e_verification_token_0123456789abcdefABCDEF"
+SELLER = "repricerd_e2e"
+BUFFER = 1
+CENT = Decimal("0.01")
+BULK = "/sell/inventory/v1/bulk_update_price_quantity"
+SKUS = 30  # two bulk calls per kind: 25 + 5
+
+
+Row = tuple[str, Decimal, Decimal, int, str, Decimal]
+
+
+def catalog_rows(
+    cost_bump: dict[str, str] | None = None,
+    stock: dict[str, int] | None = None,
+    count: int = SKUS,
+) -> list[Row]:
+    """(sku, cost, fees, stock, offerId, initial eBay price) of the test catalogue."""
+    rows = []
+    for n in range(count):
+        sku = f"E{n:02d}"
+        cost = Decimal(10 + n % 40) + Decimal(n % 7) / 4
+        cost = Decimal((cost_bump or {}).get(sku, cost))
+        units = (stock or {}).get(sku, 1 if n == 5 else 3 + n % 9)
+        rows.append((sku, cost, Decimal("1.00"), units, str(7_100_000_000 + n), cost * 2))
+    return rows
+
+
+def target_price(cost: Decimal, fees: Decimal) -> str:
+    """cost_plus 30 %: cost × 1.3 + fees, as the string eBay stores."""
+    return str((cost * Decimal("1.3") + fees).quantize(CENT, ROUND_HALF_UP))
+
+
+def write_catalog(path: Path, rows: list[Row]) -> None:
+    """The seller's catalogue: products, stock, the eBay offerIds and the mock's seed prices."""
+    lines = ["sku,title,currency,cost,fees,min_price,max_price,stock,id:ebay,price:ebay"]
+    for sku, cost, fees, units, offer_id, price in rows:
+        lines.append(f"{sku},{sku} mug,USD,{cost},{fees},{cost},200.00,{units},{offer_id},{price}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(tmp: Path, mock_port: int, daemon_port: int, catalog: Path, extra: str) -> Path:
+    """A daemon YAML config: SQLite in tmp, one eBay channel at the mock, guards, one rule."""
+    path = tmp / "repricerd.yaml"
+    endpoint = f"http://127.0.0.1:{mock_port}"
+    path.write_text(
+        f"""
+database: sqlite:///{tmp / "repricerd.db"}
+server:
+  host: 127.0.0.1
+  port: {daemon_port}
+channels:
+  ebay:
+    kind: ebay
+    endpoint: {endpoint}
+    auth_endpoint: {endpoint}/identity/v1/oauth2/token
+    client_id: {CLIENT_ID}
+    client_secret: ${{E2E_EBAY_SECRET}}
+    refresh_token: ${{E2E_EBAY_REFRESH}}
+    verification_token: ${{E2E_EBAY_VERIFY}}
+    webhook_endpoint_url: http://127.0.0.1:{daemon_port}/webhooks/ebay
+    own_seller_id: {SELLER}
+{extra}
+inventory:
+  buffer: {BUFFER}
+pricing:
+  guards:
+    min_margin_pct: 5
+    max_step_pct: 100
+    max_daily_move_pct: 100
+    breaker:
+      share_pct: 100
+  rules:
+    - strategy: cost_plus
+      params:
+        margin_pct: 30
+catalog:
+  import_on_start: {catalog}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@dataclass
+class Call:
+    """One API request the mock answered."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    status: int
+    answer: Any
+
+
+def _recorder(calls: list[Call]) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith("/_mock"):  # control routes: not eBay's, not recorded
+            return await handler(request)
+        raw = await request.read()  # cached: the handler reads it again
+        response: web.StreamResponse = await handler(request)
+        body = json.loads(raw) if raw and request.content_type == "application/json" else None
+        text = getattr(response, "body", None)
+        try:
+            answer = json.loads(text) if isinstance(text, bytes) and text else None
+        except ValueError:
+            answer = None
+        calls.append(
+            Call(request.method, request.path, dict(request.query), body, response.status, answer)
+        )
+        return response
+
+    return middleware
+
+
+@dataclass
+class Env:
+    """The mock eBay started from the daemon's config, and that config."""
+
+    mock: RunningMock
+    config: Path
+    catalog: Path
+    tmp: Path
+    daemon_port: int
+    calls: list[Call] = field(default_factory=list)
+    skus: int = SKUS
+
+    @property
+    def state(self) -> EbayMockState:
+        state: EbayMockState = self.mock.state
+        return state
+
+    def loaded(self) -> LoadedConfig:
+        return load_config(self.config)
+
+    def bulk_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.path == BULK]
+
+    def listing(self, sku: str) -> tuple[str, int, int, int]:
+        """(price string, listing quantity, offer availableQuantity, ship-to-home quantity)."""
+        offer = self.state.offers_of(sku)[0]
+        listing = self.state.listing(sku)
+        assert listing is not None
+        return (
+            str(listing.price.quantize(CENT)),
+            listing.quantity,
+            offer.available_quantity,
+            self.state.items[sku].ship_to_quantity,
+        )
+
+    def revisions(self, sku: str) -> int:
+        return self.state.revisions_today(self.state.offers_of(sku)[0].listing_id)
+
+
+async def make_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str = "", skus: int = SKUS
+) -> AsyncIterator[Env]:
+    catalog = tmp_path / "catalog.csv"
+    write_catalog(catalog, catalog_rows(count=skus))
+    monkeypatch.setenv("E2E_EBAY_SECRET", SECRET)
+    monkeypatch.setenv("E2E_EBAY_REFRESH", REFRESH)
+    monkeypatch.setenv("E2E_EBAY_VERIFY", VERIFY)
+    daemon_port = free_port()
+    config = write_config(tmp_path, free_port(), daemon_port, catalog, extra)
+    calls: list[Call] = []
+
+    async def recording_start(
+        state: EbayMockState, host: str = "127.0.0.1", port: int = 0
+    ) -> tuple[web.AppRunner, str]:
+        app = make_app(state)
+        app.middlewares.append(_recorder(calls))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner, f"http://{host}:{runner.addresses[0][1]}"
+
+    # The servers module's own eBay starter builds the state from the channel's config; only
+    # the serving is wrapped, to record what the daemon sent.
+    monkeypatch.setattr(servers, "start_ebay", recording_start)
+    loaded = load_config(config)
+    [mock] = await start_mocks(
+        loaded.settings.channels, catalog=catalog, webhook_base=f"http://127.0.0.1:{daemon_port}"
+    )
+    try:
+        yield Env(mock, config, catalog, tmp_path, daemon_port, calls, skus)
+    finally:
+        await stop_mocks([mock])
+
+
+@pytest.fixture
+async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
+    async for made in make_env(tmp_path, monkeypatch):
+        yield made
+
+
+async def daemon_once(env: Env) -> int:
+    """``repricerd run --once`` in-process: import, reconcile, reprice, stock sync."""
+    config = env.loaded()
+    return await run_once(config, SecretRedactor(config.secrets), SystemClock())
+
+
+async def action_rows(env: Env, **where: Any) -> list[Any]:
+    db = Database(f"sqlite:///{env.tmp / 'repricerd.db'}")
+    try:
+        query = sa.select(ACTIONS).order_by(ACTIONS.c.id)
+        for column, value in where.items():
+            query = query.where(ACTIONS.c[column] == value)
+        async with db.read() as conn:
+            return list((await conn.execute(query)).all())
+    finally:
+        await db.dispose()
+
+
+async def open_actions(env: Env) -> list[Any]:
+    return [r for r in await action_rows(env) if r.status in ("planned", "sent")]
+
+
+def assert_converged(env: Env) -> None:
+    """Every listing shows the cost_plus price and the ledger's allocation (stock − buffer),
+    on the offer and on the inventory item both."""
+    for sku, cost, fees, units, _offer, _price in catalog_rows(count=env.skus):
+        wanted = max(0, units - BUFFER)
+        assert env.listing(sku) == (target_price(cost, fees), wanted, wanted, wanted), sku
+
+
+def sent_entries(env: Env) -> list[dict[str, Any]]:
+    return [entry for call in env.bulk_calls() for entry in call.body["requests"]]
+
+
+async def test_run_once_prices_and_stock_reach_the_mock_as_ebay_wants_them(env: Env) -> None:
+    assert await daemon_once(env) == 0
+    assert_converged(env)
+    bulk = env.bulk_calls()
+    assert bulk and all(1 <= len(c.body["requests"]) <= 25 for c in bulk)
+    assert sorted(len(c.body["requests"]) for c in bulk) == [5, 5, 25, 25]
+    assert {c.status for c in bulk} == {200}
+    prices = [e["offers"][0]["price"] for e in sent_entries(env) if "price" in e["offers"][0]]
+    assert len(prices) == SKUS
+    assert all(isinstance(p["value"], str) and p["currency"] == "USD" for p in prices)
+    assert all(p["value"] == str(Decimal(p["value"]).quantize(CENT)) for p in prices)
+    stock = [e for e in sent_entries(env) if "shipToLocationAvailability" in e]
+    # The quantity goes to the item and the offer both; quantities are JSON integers.
+    for entry in stock:
+        qty = entry["shipToLocationAvailability"]["quantity"]
+        assert type(qty) is int and entry["offers"][0]["availableQuantity"] == qty
+    # Discovery read one page of items and each SKU's offer; no 429 anywhere.
+    pages = [c for c in env.calls if c.path.endswith("/inventory_item")]
+    assert [c.query["offset"] for c in pages] == ["0", "0"]  # open() probe, then discovery
+    assert sum(env.state.throttled.values()) == 0
+    assert await open_actions(env) == []
+    assert {r.status for r in await action_rows(env, kind="price")} == {"confirmed"}
+    # Each listing was revised once for its price and once for its stock, as the mock counts.
+    assert Counter(env.state.applied) == Counter({sku: 2 for sku, *_ in catalog_rows()})
+    assert {env.revisions(sku) for sku, *_ in catalog_rows()} == {2}
+
+    before = len(env.bulk_calls())
+    assert await daemon_once(env) == 0
+    assert len(env.bulk_calls()) == before  # nothing changed: nothing is revised
+
+
+async def test_429_and_500_storms_complete_without_lost_or_doubled_writes(env: Env) -> None:
+    faults = env.state.faults
+    faults.throttle_next = 9  # a storm longer than one call's retries: the open() probe fails
+    faults.throttle_rate, faults.error_rate, faults.partial_rate = 0.25, 0.05, 0.1
+    rounds = 0
+    while rounds < 6:  # what ran out of retries stays open for the next round
+        rounds += 1
+        await daemon_once(env)
+        stock_done = {r.sku for r in await action_rows(env, kind="stock", status="confirmed")}
+        if not await open_actions(env) and len(stock_done) == SKUS:
+            break
+    assert rounds > 1  # the storm did cost a round
+    faults.throttle_rate = faults.error_rate = faults.partial_rate = 0.0
+    assert env.state.throttled["sell.inventory"] > 9
+    assert_converged(env)
+    assert await open_actions(env) == []
+    # Exactly one confirmed price and one confirmed stock write per listing; the mock applied
+    # each listing's two revisions once (refused and throttled entries were never applied).
+    for kind in ("price", "stock"):
+        rows = await action_rows(env, kind=kind)
+        assert Counter(r.sku for r in rows if r.status == "confirmed") == Counter(
+            {sku: 1 for sku, *_ in catalog_rows()}
+        ), kind
+        assert {r.status for r in rows} <= {"confirmed", "superseded", "held"}
+    assert Counter(env.state.applied) == Counter({sku: 2 for sku, *_ in catalog_rows()})
+    assert {env.revisions(sku) for sku, *_ in catalog_rows()} == {2}
+    concurrent = [
+        line
+        for call in env.bulk_calls()
+        for line in (call.answer or {}).get("responses", [])
+        if line.get("errors") and line["errors"][0]["errorId"] == 25025
+    ]
+    assert concurrent  # some lines were refused one by one (500, 25025) and retried
+    assert any(c.status == 500 for c in env.calls)
+
+
+class Daemon:
+    """The daemon's runtime, passes, inbox and webhook route, as ``run_forever`` wires them
+    (without the scheduler: the test says when a periodic pass runs)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.passes = Passes(rt)
+        self.stock_passes: list[asyncio.Task[Any]] = []
+        self.inbox = InboxWorker(
+            rt, on_offer_change=lambda _c, _s: None, on_stock_change=self._stock_changed
+        )
+        self.server: Any = None
+
+    def _stock_changed(self, skus: set[str]) -> None:
+        self.stock_passes.append(
+            asyncio.create_task(self.passes.run("stock_sync", (), frozenset(skus)))
+        )
+
+    async def serve(self, port: int) -> None:
+        ctx = ServerContext(
+            db=self.rt.db,
+            metrics=self.rt.metrics,
+            clock=self.rt.clock,
+            channels=lambda: self.rt.channels,
+            channel_errors=lambda: self.rt.channel_errors,
+            webhook_max_bytes=lambda: self.rt.settings.server.webhook_max_bytes,
+            sync_token=lambda: None,
+            on_webhook_stored=self.inbox.wake,
+            request_pass=self.passes.request,
+            shutting_down=lambda: False,
+        )
+        self.server = await start_server(ctx, "127.0.0.1", port)
+
+    @property
+    def channel(self) -> EbayChannel:
+        channel = self.rt.channels["ebay"]
+        assert isinstance(channel, EbayChannel)
+        return channel
+
+    async def converge(self) -> None:
+        for name in ("reconcile", "reprice", "stock_sync"):
+            await self.passes.run(name)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        await self.inbox.drain()
+        await asyncio.gather(*self.stock_passes, return_exceptions=True)
+        await self.rt.close()
+
+
+async def started(env: Env, *, serve: bool = False) -> Daemon:
+    config = env.loaded()
+    rt = await start_runtime(config, SecretRedactor(config.secrets), SystemClock())
+    daemon = Daemon(rt)
+    if serve:
+        await daemon.serve(env.daemon_port)
+    return daemon
+
+
+async def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
+        answer: dict[str, Any] = await response.json()
+        return response.status, answer
+
+
+async def wait_for(predicate: Callable[[], bool], what: str) -> None:
+    """Poll ``predicate`` until it holds (10 s at most: webhooks travel over real sockets)."""
+    for _ in range(500):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_207_maps_each_line_to_its_action_row(env: Env) -> None:
+    """One refused line (eBay's errorId on that row) does not fail its batch neighbours."""
+    env.state.out_of_stock_control = False  # quantity 0 is refused with 25004 (guide §3.2)
+    daemon = await started(env)
+    try:
+        await daemon.passes.run("reconcile")  # discovery, then the stock repair
+        [zero] = await action_rows(env, kind="stock", sku="E05")  # stock 1, buffer 1 → 0
+        assert (zero.status, zero.response_code) == ("failed", "25004")
+        assert "Invalid quantity" in zero.response_message
+        stock_rows = await action_rows(env, kind="stock")
+        assert Counter(r.status for r in stock_rows) == Counter(confirmed=SKUS - 1, failed=1)
+        assert env.listing("E05")[1] == 1  # refused: not applied
+        assert env.listing("E06")[1] == 3 + 6 % 9 - BUFFER
+
+        # The offer of E07 is withdrawn on eBay between discovery and the price push.
+        env.state.offers_of("E07")[0].status = "UNPUBLISHED"
+        await daemon.passes.run("reprice")
+        [refused] = await action_rows(env, kind="price", sku="E07")
+        assert (refused.status, refused.response_code) == ("failed", "25713")
+        price_rows = await action_rows(env, kind="price")
+        assert Counter(r.status for r in price_rows) == Counter(confirmed=SKUS - 1, failed=1)
+        mixed = [c for c in env.bulk_calls() if c.status == 207]
+        assert len(mixed) == 2  # one stock call, one price call
+        lines = [line for c in mixed for line in c.answer["responses"]]
+        assert sorted(e["errors"][0]["errorId"] for e in lines if e["statusCode"] != 200) == [
+            25004,
+            25713,
+        ]
+        assert await open_actions(env) == []
+    finally:
+        await daemon.close()
+
+
+async def test_the_revision_budget_defers_price_moves_keeps_stock_and_never_hits_250(
+    env: Env,
+) -> None:
+    daemon = await started(env)
+    try:
+        await daemon.converge()
+        assert_converged(env)
+        assert env.revisions("E01") == 2
+        channel = daemon.channel
+        ref = channel.refs["E01"]
+        quantity = env.listing("E01")[1]
+        # Drive E01 to 246 revisions today through the daemon's own connector instance (stock
+        # writes: they are never coalesced), leaving 4 < stock_reserve (5).
+        drive = [
+            StockUpdate("E01", quantity, f"drive-{n}", external_id=ref.offer_id) for n in range(244)
+        ]
+        results = await channel.push_stock(drive)
+        assert {r.status.value for r in results} == {"confirmed"}
+        assert env.revisions("E01") == 246
+        assert channel.budget.remaining(ref.budget_key) == 4
+
+        # Costs move for E01 (held: budget) and E02 (sent): one reprice pass.
+        rows = catalog_rows()
+        bumped = {"E01": str(rows[1][1] + 3), "E02": str(rows[2][1] + 3)}
+        recount = env.tmp / "costs.csv"
+        write_catalog(recount, catalog_rows(cost_bump=bumped))
+        await import_catalog(daemon.rt.db, recount, clock=daemon.rt.clock, known_channels={"ebay"})
+        await daemon.passes.run("reprice")
+        [held] = [r for r in await action_rows(env, kind="price", sku="E01") if r.id > 60]
+        assert (held.status, held.response_code, held.attempts) == ("planned", REVISION_BUDGET, 0)
+        assert "kept for stock updates" in held.response_message
+        [moved] = [r for r in await action_rows(env, kind="price", sku="E02") if r.id > 60]
+        assert moved.status == "confirmed"
+        assert env.listing("E02")[0] == target_price(Decimal(bumped["E02"]), Decimal("1.00"))
+        assert env.revisions("E01") == 246  # the price move was not sent
+
+        # Stock still goes: three sales recounted in the warehouse use three of the four.
+        for units in (8, 7, 6, 5):
+            write_catalog(recount, catalog_rows(cost_bump=bumped, stock={"E01": units}))
+            await import_catalog(
+                daemon.rt.db, recount, clock=daemon.rt.clock, known_channels={"ebay"}
+            )
+            await daemon.passes.run("stock_sync")
+            assert env.listing("E01")[1] == units - BUFFER
+        assert env.revisions("E01") == 250
+        # The 250th is spent: the next stock change waits for tomorrow, eBay is not asked.
+        sent_before = len(env.bulk_calls())
+        write_catalog(recount, catalog_rows(cost_bump=bumped, stock={"E01": 2}))
+        await import_catalog(daemon.rt.db, recount, clock=daemon.rt.clock, known_channels={"ebay"})
+        await daemon.passes.run("stock_sync")
+        waiting = [
+            r for r in await action_rows(env, kind="stock", sku="E01") if r.new_quantity == 1
+        ]
+        assert [(r.status, r.response_code) for r in waiting] == [
+            ("planned", REVISION_BUDGET_EXHAUSTED)
+        ]
+        assert len(env.bulk_calls()) == sent_before  # neither it nor the held price was sent
+        assert env.revisions("E01") == 250
+        assert env.listing("E01")[1] == 5 - BUFFER
+        # Nothing was ever refused by eBay for the revision cap.
+        refusals = [
+            line
+            for call in env.bulk_calls()
+            for line in (call.answer or {}).get("responses", [])
+            if line.get("errors") and line["errors"][0]["errorId"] == 25019
+        ]
+        assert refusals == []
+    finally:
+        await daemon.close()
+
+
+async def test_revisions_made_elsewhere_are_deferred_at_ebays_first_refusal(env: Env) -> None:
+    """A restart forgets the day's count: eBay's one 25019 puts the update back in the queue
+    (not failed, no attempt used) and the listing is not tried again today."""
+    daemon = await started(env)
+    try:
+        await daemon.converge()
+        listing_id = env.state.offers_of("E03")[0].listing_id
+        for _ in range(250 - env.revisions("E03")):
+            env.state.revise(listing_id)  # another tool spent E03's day
+        rows = catalog_rows()
+        recount = env.tmp / "costs.csv"
+        write_catalog(recount, catalog_rows(cost_bump={"E03": str(rows[3][1] + 5)}))
+        await import_catalog(daemon.rt.db, recount, clock=daemon.rt.clock, known_channels={"ebay"})
+        await daemon.passes.run("reprice")
+        [held] = [r for r in await action_rows(env, kind="price", sku="E03") if r.id > 60]
+        assert (held.status, held.response_code, held.attempts) == (
+            "planned",
+            REVISION_BUDGET_EXHAUSTED,
+            0,
+        )
+        assert "25019" in held.response_message
+        calls = len(env.bulk_calls())
+        await daemon.passes.run("reprice")  # the open intent is not sent again today
+        assert len(env.bulk_calls()) == calls
+        assert env.revisions("E03") == 250
+    finally:
+        await daemon.close()
+
+
+async def test_challenge_and_a_signed_order_confirmation_reach_the_ledger(env: Env) -> None:
+    daemon = await started(env, serve=True)
+    control = env.mock.base_url
+    try:
+        await daemon.converge()
+        assert_converged(env)
+        # eBay validates the destination: GET <endpoint>?challenge_code= on the daemon's route.
+        status, check = await post(f"{control}/_mock/challenge", {})
+        assert status == 200
+        assert check["passed"] is True, check
+        assert check["endpoint"] == f"http://127.0.0.1:{env.daemon_port}/webhooks/ebay"
+
+        # A buyer checks out 2 of E04: a signed ORDER_CONFIRMATION is POSTed to the daemon.
+        before = env.listing("E04")[1]
+        status, sale = await post(f"{control}/_mock/orders", {"sku": "E04", "quantity": 2})
+        assert status == 200, sale
+        assert sale["notification"]["status"] == 200  # verified and stored
+        key_calls = [c for c in env.calls if "/public_key/" in c.path]
+        assert [(c.path.rsplit("/", 1)[1], c.status) for c in key_calls] == [
+            (env.state.public_key_id, 200)
+        ]
+        # route → inbox → ledger (−2) → a stock pass publishing the ledger's allocation.
+        await wait_for(lambda: bool(daemon.stock_passes), "stock pass")
+        await daemon.inbox.drain()
+        await asyncio.gather(*daemon.stock_passes)
+        async with daemon.rt.db.read() as conn:
+            ledger = (
+                await conn.execute(
+                    sa.select(EVENTS.c.delta, EVENTS.c.external_ref).where(
+                        EVENTS.c.sku == "E04", EVENTS.c.kind == "order"
+                    )
+                )
+            ).all()
+        assert [row.delta for row in ledger] == [-2]
+        assert sale["orderId"] in ledger[0].external_ref
+        stock = 3 + 4 % 9
+        assert env.listing("E04") == (env.listing("E04")[0], before - 2, before - 2, before - 2)
+        last = [
+            e
+            for c in env.bulk_calls()
+            for e in c.body["requests"]
+            if e.get("sku") == "E04" and "shipToLocationAvailability" in e
+        ][-1]
+        assert last["shipToLocationAvailability"]["quantity"] == stock - 2 - BUFFER
+
+        # eBay retries the delivery: same notificationId, deduplicated, nothing moves.
+        nid = sale["notification"]["notificationId"]
+        status, again = await post(f"{control}/_mock/redeliver", {"notificationId": nid})
+        assert (status, again["status"]) == (200, 200)
+        await daemon.inbox.drain()
+        async with daemon.rt.db.read() as conn:
+            topics = (await conn.execute(sa.select(INBOX.c.topic, INBOX.c.outcome))).all()
+        assert [(t.topic, t.outcome) for t in topics] == [("ORDER_CONFIRMATION", "applied")]
+        # A forged delivery (body changed after signing) is refused at the route.
+        sent = env.state.notifications[-1]
+        forged = sent.body.replace(b'"quantity":2', b'"quantity":1')
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{env.daemon_port}/webhooks/ebay",
+                data=forged,
+                headers={"Content-Type": "application/json", "X-EBAY-SIGNATURE": sent.signature},
+            ) as response,
+        ):
+            assert response.status == 401
+    finally:
+        await daemon.close()
+
+
+async def test_discovery_follows_the_mocks_page_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """230 items: three getInventoryItems pages by page index (offset 0, 1, 2), as the OAS
+    defines ``offset`` and the mock's ``next`` links say."""
+    fast = "    rate_limits:\n      sell.inventory: {rate: 1000, burst: 1000}"
+    async for env in make_env(tmp_path, monkeypatch, fast, skus=230):
+        env.state.enforce_rate_limits = False
+        assert await daemon_once(env) == 0
+        pages = [c for c in env.calls if c.path.endswith("/inventory_item")][1:]
+        assert [c.query["offset"] for c in pages] == ["0", "1", "2"]
+        assert [len(c.answer["inventoryItems"]) for c in pages] == [100, 100, 30]
+        assert_converged(env)
+        assert sum(env.state.throttled.values()) == 0
