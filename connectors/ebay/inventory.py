@@ -31,8 +31,8 @@ from pydantic import BaseModel, ValidationError
 from connectors.base import ChannelListing, PushResult, PushStatus
 from connectors.ebay.client import Answer, EbayClient
 from connectors.ebay.const import (
-    INVENTORY_ITEMS_PATH,
     CANNOT_REVISE_ERROR_ID,
+    INVENTORY_ITEMS_PATH,
     INVENTORY_PAGE_SIZE,
     NO_RESULT,
     OFFERS_PATH,

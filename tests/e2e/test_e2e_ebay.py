@@ -289,7 +289,8 @@ async def test_run_once_prices_and_stock_reach_the_mock_as_ebay_wants_them(env: 
     assert await daemon_once(env) == 0
     assert_converged(env)
     bulk = env.bulk_calls()
-    assert bulk and all(1 <= len(c.body["requests"]) <= 25 for c in bulk)
+    assert bulk
+    assert all(1 <= len(c.body["requests"]) <= 25 for c in bulk)
     assert sorted(len(c.body["requests"]) for c in bulk) == [5, 5, 25, 25]
     assert {c.status for c in bulk} == {200}
     prices = [e["offers"][0]["price"] for e in sent_entries(env) if "price" in e["offers"][0]]
@@ -300,7 +301,8 @@ async def test_run_once_prices_and_stock_reach_the_mock_as_ebay_wants_them(env: 
     # The quantity goes to the item and the offer both; quantities are JSON integers.
     for entry in stock:
         qty = entry["shipToLocationAvailability"]["quantity"]
-        assert type(qty) is int and entry["offers"][0]["availableQuantity"] == qty
+        assert type(qty) is int
+        assert entry["offers"][0]["availableQuantity"] == qty
     # Discovery read one page of items and each SKU's offer; no 429 anywhere.
     pages = [c for c in env.calls if c.path.endswith("/inventory_item")]
     assert [c.query["offset"] for c in pages] == ["0", "0"]  # open() probe, then discovery
