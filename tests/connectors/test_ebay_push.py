@@ -243,7 +243,7 @@ async def test_429_and_5xx_are_retried_then_left_open(clock: ManualClock, sleep:
     assert bulk.call_count == 3  # RetryPolicy(attempts=3)
     # The 429 drains the Inventory bucket: the retry waits one token (1/25 s) at its pace, not
     # a backoff (tenacity's own wait is 0); the 5xx then backs off.
-    assert [w for w in sleep.waits if w > 0][0] == pytest.approx(1 / 25)
+    assert next(w for w in sleep.waits if w > 0) == pytest.approx(1 / 25)
     assert len([w for w in sleep.waits if w > 0]) == 2
     assert result.status is PushStatus.RETRY
     assert ebay.budget.used("110012345000") == 0
