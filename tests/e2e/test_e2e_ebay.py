@@ -31,6 +31,7 @@ from connectors.ebay.const import REVISION_BUDGET, REVISION_BUDGET_EXHAUSTED
 from connectors.mock.ebay.app import make_app
 from connectors.mock.ebay.state import EbayMockState
 from connectors.mock.servers import RunningMock, start_mocks, stop_mocks
+from connectors.ratelimit import RateLimit
 from daemon.app import Passes, run_once, start_runtime
 from daemon.catalog import import_catalog
 from daemon.clock import SystemClock
@@ -318,11 +319,31 @@ async def test_run_once_prices_and_stock_reach_the_mock_as_ebay_wants_them(env: 
     assert len(env.bulk_calls()) == before  # nothing changed: nothing is revised
 
 
-async def test_429_and_500_storms_complete_without_lost_or_doubled_writes(env: Env) -> None:
+FAST = "    rate_limits:\n      sell.inventory: {rate: 250, burst: 400}"
+
+
+async def test_429_and_500_storms_complete_without_lost_or_doubled_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Both buckets ten times eBay's assumed pace, so the many refills after each 429 (the
+    # client drains its bucket) cost milliseconds, not seconds; the faults are the subject.
+    async for env in make_env(tmp_path, monkeypatch, FAST):
+        env.state.rate_limits["sell.inventory"] = RateLimit(250, 500)
+        await _storms(env)
+
+
+async def _storms(env: Env) -> None:
     faults = env.state.faults
-    faults.throttle_next = 9  # a storm longer than one call's retries: the open() probe fails
-    faults.throttle_rate, faults.error_rate, faults.partial_rate = 0.25, 0.05, 0.1
-    rounds = 0
+    faults.throttle_next = 6  # a 429 storm as long as one call's retries: the open() probe fails
+    # (run_once's exit code does not show it: daemon/app.py reads channel_errors after
+    # rt.close() has cleared them - reported, not ours to change.)
+    await daemon_once(env)
+    assert await action_rows(env) == []  # nothing was planned on a channel that did not open
+    # Then two 500s (errorId 25001) in a row, random 429s, and single lines refused with 500
+    # 25025 ("concurrent access, retry") inside otherwise good bulk answers.
+    faults.error_next = 2
+    faults.throttle_rate, faults.partial_rate = 0.2, 0.1
+    rounds = 1
     while rounds < 6:  # what ran out of retries stays open for the next round
         rounds += 1
         await daemon_once(env)
@@ -331,7 +352,7 @@ async def test_429_and_500_storms_complete_without_lost_or_doubled_writes(env: E
             break
     assert rounds > 1  # the storm did cost a round
     faults.throttle_rate = faults.error_rate = faults.partial_rate = 0.0
-    assert env.state.throttled["sell.inventory"] > 9
+    assert env.state.throttled["sell.inventory"] > 6
     assert_converged(env)
     assert await open_actions(env) == []
     # Exactly one confirmed price and one confirmed stock write per listing; the mock applied
@@ -351,7 +372,8 @@ async def test_429_and_500_storms_complete_without_lost_or_doubled_writes(env: E
         if line.get("errors") and line["errors"][0]["errorId"] == 25025
     ]
     assert concurrent  # some lines were refused one by one (500, 25025) and retried
-    assert any(c.status == 500 for c in env.calls)
+    system = [c for c in env.calls if c.status == 500 and c.answer["errors"][0]["errorId"] == 25001]
+    assert len(system) == 2
 
 
 class Daemon:
@@ -597,8 +619,8 @@ async def test_challenge_and_a_signed_order_confirmation_reach_the_ledger(env: E
             ).all()
         assert [row.delta for row in ledger] == [-2]
         assert sale["orderId"] in ledger[0].external_ref
-        stock = 3 + 4 % 9
-        assert env.listing("E04") == (env.listing("E04")[0], before - 2, before - 2, before - 2)
+        stock = 3 + 4 % 9  # E04's catalogue stock
+        assert env.listing("E04")[1:] == (before - 2, before - 2, before - 2)
         last = [
             e
             for c in env.bulk_calls()
@@ -636,8 +658,7 @@ async def test_discovery_follows_the_mocks_page_links(
 ) -> None:
     """230 items: three getInventoryItems pages by page index (offset 0, 1, 2), as the OAS
     defines ``offset`` and the mock's ``next`` links say."""
-    fast = "    rate_limits:\n      sell.inventory: {rate: 1000, burst: 1000}"
-    async for env in make_env(tmp_path, monkeypatch, fast, skus=230):
+    async for env in make_env(tmp_path, monkeypatch, FAST, skus=230):
         env.state.enforce_rate_limits = False
         assert await daemon_once(env) == 0
         pages = [c for c in env.calls if c.path.endswith("/inventory_item")][1:]
