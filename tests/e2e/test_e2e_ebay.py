@@ -512,10 +512,10 @@ async def test_the_revision_budget_defers_price_moves_keeps_stock_and_never_hits
         write_catalog(recount, catalog_rows(cost_bump=bumped))
         await import_catalog(daemon.rt.db, recount, clock=daemon.rt.clock, known_channels={"ebay"})
         await daemon.passes.run("reprice")
-        [held] = [r for r in await action_rows(env, kind="price", sku="E01") if r.id > 60]
+        held = (await action_rows(env, kind="price", sku="E01"))[-1]  # the newest decision
         assert (held.status, held.response_code, held.attempts) == ("planned", REVISION_BUDGET, 0)
         assert "kept for stock updates" in held.response_message
-        [moved] = [r for r in await action_rows(env, kind="price", sku="E02") if r.id > 60]
+        moved = (await action_rows(env, kind="price", sku="E02"))[-1]  # the newest decision
         assert moved.status == "confirmed"
         assert env.listing("E02")[0] == target_price(Decimal(bumped["E02"]), Decimal("1.00"))
         assert env.revisions("E01") == 246  # the price move was not sent
@@ -569,7 +569,7 @@ async def test_revisions_made_elsewhere_are_deferred_at_ebays_first_refusal(env:
         write_catalog(recount, catalog_rows(cost_bump={"E03": str(rows[3][1] + 5)}))
         await import_catalog(daemon.rt.db, recount, clock=daemon.rt.clock, known_channels={"ebay"})
         await daemon.passes.run("reprice")
-        [held] = [r for r in await action_rows(env, kind="price", sku="E03") if r.id > 60]
+        held = (await action_rows(env, kind="price", sku="E03"))[-1]  # the newest decision
         assert (held.status, held.response_code, held.attempts) == (
             "planned",
             REVISION_BUDGET_EXHAUSTED,
