@@ -5,9 +5,10 @@ blocks further revisions until the next day. A repricer that moves prices every 
 would burn that by mid-afternoon and then could not even write a sell-out. So:
 
 * every *successful* revision this instance sends is counted per listing (``listingId``; the
-  SKU when eBay has not told us one) per **UTC day**; the SKUs of a multi-variation listing
-  share its budget, and revisions planned by a push still in flight are held (``reserve``) so
-  concurrent price and stock pushes cannot overspend it;
+  SKU when eBay has not told us one) per **UTC day**, and so is every attempt sent but never
+  answered (eBay may have applied it: counted pessimistically, never an undercount); the SKUs
+  of a multi-variation listing share its budget, and revisions planned by a push still in
+  flight are held (``reserve``) so concurrent price and stock pushes cannot overspend it;
 * while a listing has more than ``low_budget_ratio`` of its daily limit left, everything goes;
 * below that, price moves smaller than ``coalesce_min_change`` (relative to the last price we
   know) are not sent: the result is ``DEFERRED`` (no attempt used) coded ``REVISION_BUDGET``,

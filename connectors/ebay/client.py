@@ -14,7 +14,7 @@ assumption the operator tunes); a 429 drains that family's bucket and the retry 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,8 +82,13 @@ class EbayClient:
         principal: Principal = "user",
         params: Mapping[str, str] | None = None,
         body: Any = None,
+        on_unanswered: Callable[[], None] | None = None,
     ) -> Answer:
-        """Send one operation (retried, counted) and return its status and JSON body."""
+        """Send one operation (retried, counted) and return its status and JSON body.
+
+        ``on_unanswered`` is called for each attempt that was sent but never answered (a read
+        timeout, a dropped connection): eBay may have applied it, and a retry applies it again.
+        """
         auth = self.auth.user if principal == "user" else self.auth.application
         refreshed = False
 
@@ -91,7 +96,12 @@ class EbayClient:
             nonlocal refreshed
             while True:
                 value = await auth.token()
-                response = await self._send(op, family, method, path, value, params, body)
+                try:
+                    response = await self._send(op, family, method, path, value, params, body)
+                except TransientChannelError as err:
+                    if on_unanswered is not None and isinstance(err.__cause__, _UNANSWERED):
+                        on_unanswered()
+                    raise
                 if response.status_code == 401 and not refreshed:
                     # An expired or revoked token: one fresh token and one re-send per call.
                     refreshed = True
@@ -144,6 +154,11 @@ class EbayClient:
                 headers=headers,
                 timeout=self.settings.request_timeout_s,
             )
+
+
+# Failures after the request went out: the server may have acted on it (a connect or pool
+# timeout means it never left).
+_UNANSWERED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError)
 
 
 def _result(op: str, response: httpx.Response, auth: OAuthToken) -> Answer:

@@ -246,7 +246,10 @@ async def test_429_and_5xx_are_retried_then_left_open(clock: ManualClock, sleep:
     assert next(w for w in sleep.waits if w > 0) == pytest.approx(1 / 25)
     assert len([w for w in sleep.waits if w > 0]) == 2
     assert result.status is PushStatus.RETRY
-    assert ebay.budget.used("110012345000") == 0
+    # The 429 and the 500 were not applied; the read timeout may have been (eBay has no
+    # idempotency keys), so it counts against the listing's day (it was 0 before: an
+    # undercount that ends in eBay's 25019 refusals near the cap).
+    assert ebay.budget.used("110012345000") == 1
 
 
 async def test_429_then_success(clock: ManualClock, sleep: FakeSleep) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -142,13 +143,19 @@ class Call:
     answer: Any
 
 
-def _recorder(calls: list[Call]) -> Any:
+LOST_ANSWER_DELAY_S = 0.8  # longer than the request_timeout_s of the lost-answer test
+
+
+def _recorder(calls: list[Call], slow: Counter[str]) -> Any:
     @web.middleware
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path.startswith("/_mock"):  # control routes: not eBay's, not recorded
             return await handler(request)
         raw = await request.read()  # cached: the handler reads it again
         response: web.StreamResponse = await handler(request)
+        if slow[request.path] > 0:  # applied, but the answer comes after the client gave up
+            slow[request.path] -= 1
+            await asyncio.sleep(LOST_ANSWER_DELAY_S)
         body = json.loads(raw) if raw and request.content_type == "application/json" else None
         text = getattr(response, "body", None)
         try:
@@ -174,6 +181,7 @@ class Env:
     daemon_port: int
     calls: list[Call] = field(default_factory=list)
     skus: int = SKUS
+    slow: Counter[str] = field(default_factory=Counter)  # path -> answers to lose
 
     @property
     def state(self) -> EbayMockState:
@@ -218,12 +226,13 @@ async def make_env(
     daemon_port = free_port()
     config = write_config(tmp_path, free_port(), daemon_port, catalog, extra)
     calls: list[Call] = []
+    slow: Counter[str] = Counter()
 
     async def recording_start(
         state: EbayMockState, host: str = "127.0.0.1", port: int = 0
     ) -> tuple[web.AppRunner, str]:
         app = make_app(state)
-        app.middlewares.append(_recorder(calls))
+        app.middlewares.append(_recorder(calls, slow))
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
@@ -237,7 +246,7 @@ async def make_env(
         loaded.settings.channels, catalog=catalog, webhook_base=f"http://127.0.0.1:{daemon_port}"
     )
     try:
-        yield Env(mock, config, catalog, tmp_path, daemon_port, calls, skus)
+        yield Env(mock, config, catalog, tmp_path, daemon_port, calls, skus, slow)
     finally:
         await stop_mocks([mock])
 

@@ -25,6 +25,7 @@ from connectors.ratelimit import RateLimit
 from daemon.catalog import import_catalog
 from tests.e2e.ebay_env import (
     BUFFER,
+    BULK,
     CENT,
     EVENTS,
     INBOX,
@@ -356,3 +357,41 @@ async def test_discovery_follows_the_mocks_page_links(
         assert [len(c.answer["inventoryItems"]) for c in pages] == [100, 100, 30]
         assert_converged(env)
         assert sum(env.state.throttled.values()) == 0
+
+
+async def test_a_lost_answer_is_resent_and_both_revisions_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bulk call is applied but its answer comes after the daemon gave up: the retry (no
+    idempotency keys on eBay) applies the same absolute price again, and the connector counts
+    both revisions against the listing's day, as eBay does."""
+    async for env in make_env(tmp_path, monkeypatch, "    request_timeout_s: 0.3"):
+        await _lost_answer(env)
+
+
+async def _lost_answer(env: Env) -> None:
+    daemon = await started(env)
+    try:
+        await daemon.converge()
+        rows = catalog_rows()
+        recount = env.tmp / "costs.csv"
+        write_catalog(recount, catalog_rows(cost_bump={"E08": str(rows[8][1] + 2)}))
+        await import_catalog(daemon.rt.db, recount, clock=daemon.rt.clock, known_channels={"ebay"})
+        env.slow[BULK] = 1
+        before = len(env.calls)
+        await daemon.passes.run("reprice")
+        assert env.slow[BULK] == 0
+        moved = (await action_rows(env, kind="price", sku="E08"))[-1]
+        assert (moved.status, moved.attempts) == ("confirmed", 1)
+        wanted = target_price(Decimal(rows[8][1] + 2), Decimal("1.00"))
+        assert env.listing("E08")[0] == wanted
+        # The lost answer is recorded when it finally goes out (after the retry's).
+        await wait_for(lambda: len(env.calls) - before == 2, "the late answer")
+        sent = [e for c in env.calls[before:] for e in c.body["requests"]]
+        assert [c.path for c in env.calls[before:]] == [BULK, BULK]
+        assert sent[0] == sent[1]  # the same entry twice
+        assert env.revisions("E08") == 2 + 2
+        ref = daemon.channel.refs["E08"]
+        assert daemon.channel.budget.used(ref.budget_key) == env.revisions("E08")
+    finally:
+        await daemon.close()
