@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import (
     amazon_push,
     buy_box_pass,
+    ebay_push,
     order_latency,
     reprice_pass,
     shopify_push,
@@ -26,6 +27,7 @@ BENCHES = {
     "amazon_push": amazon_push.main,
     "webhook_ingest": webhook_ingest.main,  # ~25 s: a real daemon and a load process
     "order_latency": order_latency.main,  # ~30 s
+    "ebay_push": ebay_push.main,  # at most 10,000 listings whatever --listings says
 }
 
 

@@ -5,9 +5,10 @@ blocks further revisions until the next day. A repricer that moves prices every 
 would burn that by mid-afternoon and then could not even write a sell-out. So:
 
 * every *successful* revision this instance sends is counted per listing (``listingId``; the
-  SKU when eBay has not told us one) per **UTC day**; the SKUs of a multi-variation listing
-  share its budget, and revisions planned by a push still in flight are held (``reserve``) so
-  concurrent price and stock pushes cannot overspend it;
+  SKU when eBay has not told us one) per **UTC day**, and so is every attempt sent but never
+  answered (eBay may have applied it: counted pessimistically, never an undercount); the SKUs
+  of a multi-variation listing share its budget, and revisions planned by a push still in
+  flight are held (``reserve``) so concurrent price and stock pushes cannot overspend it;
 * while a listing has more than ``low_budget_ratio`` of its daily limit left, everything goes;
 * below that, price moves smaller than ``coalesce_min_change`` (relative to the last price we
   know) are not sent: the result is ``DEFERRED`` (no attempt used) coded ``REVISION_BUDGET``,
@@ -20,8 +21,9 @@ would burn that by mid-afternoon and then could not even write a sell-out. So:
   back in stock, then the largest relative move) before the budget and the call quota are spent;
 * stock updates are never coalesced: only exhaustion (or the call quota) holds them back.
 
-The count lives in memory: a restart forgets the day's revisions (eBay then refuses the excess
-itself and the refusal comes back as a per-item error).
+The count lives in memory: a restart forgets the day's revisions. eBay then refuses the excess
+itself (errorId 25019, "Cannot revise listing"); that refusal is taken as the listing's budget
+being spent (``exhaust``) and the update is ``DEFERRED``, not failed.
 
 Call quotas (§3.6): each API family has a daily quota that resets at midnight US Pacific time;
 every HTTP request (retries included) is counted, and a call over the quota is not made.
@@ -96,6 +98,11 @@ class RevisionBudget:
     def record(self, listing: str, count: int = 1) -> None:
         """Count ``count`` successful revisions of ``listing``."""
         self._today()[listing] += count
+
+    def exhaust(self, listing: str) -> None:
+        """eBay refused a revision of ``listing``: count its whole day's budget as used."""
+        today = self._today()
+        today[listing] = max(today[listing], self.limit)
 
     def resets_at(self) -> datetime:
         """The next UTC midnight, when every listing's budget is full again."""

@@ -277,6 +277,14 @@ class EbayChannel:
 
     async def _bulk(self, chunk: list[_Write]) -> list[PushResult] | None:
         """One ``bulkUpdatePriceQuantity`` call; None if the daily quota forbids it."""
+
+        def unanswered() -> None:
+            # eBay has no idempotency keys: an attempt whose answer was lost may have revised
+            # every listing of the chunk, and its retry revises them again. Count it, so the
+            # budget never undercounts what eBay counts (an undercount ends in 25019 refusals).
+            for write in chunk:
+                self.budget.record(write.ref.budget_key)
+
         try:
             answer = await self.client.call(
                 "bulkUpdatePriceQuantity",
@@ -284,6 +292,7 @@ class EbayChannel:
                 BULK_UPDATE_PATH,
                 family=QUOTA_INVENTORY,
                 body={"requests": [w.request for w in chunk]},
+                on_unanswered=unanswered,
             )
         except QuotaExhaustedError:
             return None
@@ -299,6 +308,9 @@ class EbayChannel:
         for write, outcome in zip(chunk, mapped, strict=True):
             if outcome.revised:
                 self.budget.record(write.ref.budget_key)
+            if outcome.exhausted:
+                # eBay counted revisions we did not (a restart, another tool): believe it.
+                self.budget.exhaust(write.ref.budget_key)
             if outcome.result.status is PushStatus.CONFIRMED:
                 self._remember(write)
             results.append(outcome.result)

@@ -6,13 +6,15 @@ no dependable rate headers, so the wait is ``Retry-After`` if present, else the 
 ``errors[0].errorId`` and message. A 401 drops the token and re-sends once with a fresh one; a
 second 401 (or a 403: missing scope) is a ``ChannelAuthError``. Each attempt is counted against
 its API family's daily quota first; a call over the quota is not made (``QuotaExhaustedError``).
-eBay publishes daily quotas rather than per-second rates, so there is no token bucket here.
+eBay publishes daily quotas rather than per-second rates and sends no dependable rate headers,
+so each API family is paced by a client-side ``TokenBucket`` (``settings.rate_limits``, an
+assumption the operator tunes); a 429 drains that family's bucket and the retry waits for it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ from connectors.ebay.const import (
     THROTTLED_ERROR_ID,
 )
 from connectors.ebay.models import EbaySettings
+from connectors.ratelimit import TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
 from daemon.errors import (
     ChannelAuthError,
@@ -62,6 +65,11 @@ class EbayClient:
         self.policy = policy or RetryPolicy()
         self.quotas = DailyQuotas(deps.clock, settings.daily_call_quotas)
         self.auth = EbayAuth(settings, deps, self.quotas, self.policy)
+        # One bucket per API family of this account (the families share eBay's counters).
+        self.buckets = {
+            family: TokenBucket(limit, deps.clock, deps.sleep)
+            for family, limit in settings.rate_limits.items()
+        }
         self.calls = 0  # HTTP requests sent to the REST APIs (tests, metrics)
 
     async def call(
@@ -74,8 +82,13 @@ class EbayClient:
         principal: Principal = "user",
         params: Mapping[str, str] | None = None,
         body: Any = None,
+        on_unanswered: Callable[[], None] | None = None,
     ) -> Answer:
-        """Send one operation (retried, counted) and return its status and JSON body."""
+        """Send one operation (retried, counted) and return its status and JSON body.
+
+        ``on_unanswered`` is called for each attempt that was sent but never answered (a read
+        timeout, a dropped connection): eBay may have applied it, and a retry applies it again.
+        """
         auth = self.auth.user if principal == "user" else self.auth.application
         refreshed = False
 
@@ -83,7 +96,12 @@ class EbayClient:
             nonlocal refreshed
             while True:
                 value = await auth.token()
-                response = await self._send(op, family, method, path, value, params, body)
+                try:
+                    response = await self._send(op, family, method, path, value, params, body)
+                except TransientChannelError as err:
+                    if on_unanswered is not None and isinstance(err.__cause__, _UNANSWERED):
+                        on_unanswered()
+                    raise
                 if response.status_code == 401 and not refreshed:
                     # An expired or revoked token: one fresh token and one re-send per call.
                     refreshed = True
@@ -93,7 +111,11 @@ class EbayClient:
                 return _result(op, response, auth)
 
         return await retrying(
-            attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep
+            attempt,
+            clock=self.deps.clock,
+            bucket=self.buckets.get(family),
+            policy=self.policy,
+            sleep=self.deps.sleep,
         )
 
     async def _send(
@@ -132,6 +154,11 @@ class EbayClient:
                 headers=headers,
                 timeout=self.settings.request_timeout_s,
             )
+
+
+# Failures after the request went out: the server may have acted on it (a connect or pool
+# timeout means it never left).
+_UNANSWERED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError)
 
 
 def _result(op: str, response: httpx.Response, auth: OAuthToken) -> Answer:

@@ -64,10 +64,28 @@ DAILY_CALL_QUOTAS: Final[Mapping[str, int]] = MappingProxyType(
     }
 )
 
+# Short-term pacing per API family. eBay publishes daily quotas only (§3.6) and answers a burst
+# with 429 errorId 2001 and no Retry-After, so the client paces itself instead of learning from
+# refusals: 25 calls/s spends the Inventory API's 2,000,000-call day in a day (the mock enforces
+# 25/s with bursts of 50, Browse and Notification 5/s with bursts of 10). Our bursts are 10 and
+# 2 below those: calls leave at the server's rate, and a later call that overtakes an earlier
+# one's latency lands on a server bucket that still holds a token, not on an empty one (with
+# equal buckets about one call in 400 was refused). These are assumptions: the operator sets
+# ``rate_limits`` to what eBay granted the application.
+RATE_LIMITS: Final[Mapping[str, RateLimit]] = MappingProxyType(
+    {
+        QUOTA_INVENTORY: RateLimit(rate=25, burst=40),
+        QUOTA_BROWSE: RateLimit(rate=5, burst=8),
+        QUOTA_NOTIFICATION: RateLimit(rate=5, burst=8),
+    }
+)
+
 # errorIds with a meaning for us (OAS x-response-codes, §3.6, §3.7).
 THROTTLED_ERROR_ID: Final = 2001
 SYSTEM_ERROR_ID: Final = 25001
 CONCURRENT_ACCESS_ERROR_ID: Final = 25025
+# "Cannot revise listing." (OAS): what eBay answers for a listing past its daily revisions.
+CANNOT_REVISE_ERROR_ID: Final = 25019
 # Per-item errors worth another attempt: eBay's own failure, or the item locked by another write.
 RETRYABLE_ERROR_IDS: Final = frozenset({SYSTEM_ERROR_ID, CONCURRENT_ACCESS_ERROR_ID})
 

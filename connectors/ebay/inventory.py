@@ -1,9 +1,9 @@
 """Sell Inventory API reads and writes: listing discovery and ``bulkUpdatePriceQuantity``.
 
 Discovery pages ``GET /inventory_item`` (``limit``/``offset``) and asks ``GET /offer?sku=`` for
-each SKU's offer on our marketplace. The ``offset`` is a record offset, as eBay's own ``next``
-links use; when eBay sends ``next`` its offset is followed as given (the OAS text calls it a
-page number, the links and common usage do not).
+each SKU's offer on our marketplace. The ``next`` link's ``offset`` is followed as given, so a
+record offset and the OAS's page index ("the first page … 0, the second page … 1") both work;
+without ``next`` the OAS says there is nothing more.
 
 Writes go in ``bulkUpdatePriceQuantity`` calls of at most 25 requests. A price is
 ``offers[].price {value: "29.99", currency}`` (no ``sku``: the OAS wants it only with a
@@ -11,8 +11,10 @@ ship-to-home quantity); a quantity is written twice, as the item's
 ``shipToLocationAvailability.quantity`` and the offer's ``availableQuantity``, because the
 listing shows the smaller of the two (guide §3.2). The answer (200, or 207 Multi-Status) has one
 entry per offer and one per inventory item; an update is CONFIRMED when all its entries are,
-RETRY when an entry carries a system/concurrency error or a 5xx status, REJECTED otherwise with
-eBay's own errorId and message.
+RETRY when an entry carries a system/concurrency error or a 5xx status, DEFERRED
+(``REVISION_BUDGET_EXHAUSTED``) when eBay says "Cannot revise listing" (25019: the listing is
+past its daily revisions, e.g. spent before a restart), REJECTED otherwise with eBay's own
+errorId and message.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ from pydantic import BaseModel, ValidationError
 from connectors.base import ChannelListing, PushResult, PushStatus
 from connectors.ebay.client import Answer, EbayClient
 from connectors.ebay.const import (
+    CANNOT_REVISE_ERROR_ID,
     INVENTORY_ITEMS_PATH,
     INVENTORY_PAGE_SIZE,
     NO_RESULT,
     OFFERS_PATH,
     QUOTA_INVENTORY,
     RETRYABLE_ERROR_IDS,
+    REVISION_BUDGET_EXHAUSTED,
 )
 from connectors.ebay.models import (
     BulkPriceQuantityResponse,
@@ -90,18 +94,19 @@ async def inventory_items(client: EbayClient) -> list[InventoryItem]:
         for item in page.inventory_items:
             items.setdefault(item.sku, item)
         seen.add(offset)
-        count = len(page.inventory_items)
-        if count == 0:
+        if not page.inventory_items:
             break
         following = _next_offset(page.next)
         if following is None:
-            # Without a usable ``next`` link a full page may still have more behind it.
-            more = count >= INVENTORY_PAGE_SIZE and (
-                page.total is None or offset + count < page.total
+            # The OAS returns ``next`` "only if there are additional inventory items"; a page
+            # without one is the last unless it is full and ``total`` says more exist (a server
+            # that sends no links): then the next page index, as the OAS defines ``offset``.
+            more = len(page.inventory_items) >= INVENTORY_PAGE_SIZE and (
+                page.total is not None and len(items) < page.total
             )
-            if not more:
+            if page.next is not None or not more:
                 break
-            following = offset + count
+            following = offset + 1
         if following in seen:  # an offset that comes back would loop for ever
             raise TransientChannelError(f"getInventoryItems: offset {following} repeated")
         offset = following
@@ -187,6 +192,7 @@ class Outcome:
 
     result: PushResult
     revised: bool  # the listing was revised (counts against its daily budget)
+    exhausted: bool = False  # eBay refused to revise the listing again today
 
 
 def outcomes(answer: Answer, requests: Sequence[tuple[str, str, str | None]]) -> list[Outcome]:
@@ -231,6 +237,12 @@ def _outcome(
     transient = (error is not None and error.error_id in RETRYABLE_ERROR_IDS) or (
         entry.status_code is not None and entry.status_code >= 500
     )
+    if error is not None and error.error_id == CANNOT_REVISE_ERROR_ID:
+        # Not a verdict on the update: the listing takes no more revisions today.
+        text = f"eBay {code}: {message}" if message else f"eBay {code}"
+        return Outcome(
+            PushResult(key, PushStatus.DEFERRED, REVISION_BUDGET_EXHAUSTED, text), revised, True
+        )
     status = PushStatus.RETRY if transient else PushStatus.REJECTED
     return Outcome(
         PushResult(key, status, code, message or f"statusCode {entry.status_code}"), revised

@@ -17,10 +17,12 @@ from connectors.ebay.const import (
     DAILY_CALL_QUOTAS,
     DAILY_REVISION_LIMIT,
     PUBLIC_KEY_TTL_S,
+    RATE_LIMITS,
     SCOPE_INVENTORY,
     SCOPE_PUBLIC,
     TOKEN_ENDPOINT,
 )
+from connectors.ratelimit import RateLimit
 
 URL = r"^https?://[^\s/]+(/[^\s]*)?$"
 
@@ -66,6 +68,10 @@ class EbaySettings(BaseModel):
         default_factory=lambda: dict(DAILY_CALL_QUOTAS),
         description="calls per day per API family (reset at midnight Pacific)",
     )
+    rate_limits: dict[str, RateLimit] = Field(
+        default_factory=lambda: dict(RATE_LIMITS),
+        description="calls per second and burst per API family (eBay publishes none)",
+    )
     browse_enabled: bool = Field(default=False, description="read competitors via Browse")
     browse_query: Literal["gtin", "title"] = "gtin"
     browse_limit: int = Field(default=50, ge=1, le=200)
@@ -82,6 +88,11 @@ class EbaySettings(BaseModel):
         if any(limit < 0 for limit in value.values()):
             raise ValueError("a daily quota cannot be negative")
         return {**DAILY_CALL_QUOTAS, **value}
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _complete_rate_limits(cls, value: dict[str, RateLimit]) -> dict[str, RateLimit]:
+        return {**RATE_LIMITS, **value}
 
     @property
     def api_base(self) -> str:

@@ -256,6 +256,9 @@ def parse(delivery: WebhookDelivery, *, now: datetime) -> list[ChannelEvent]:
 
 
 def _lines(data: Mapping[str, Any]) -> list[OrderLine]:
+    # eBay documents only ``orderId`` for this topic. The shape read here is the one the mock
+    # sends (connectors/mock/ebay/README.md): one notification per line item with ``sku`` and
+    # ``quantity`` in ``data``; a ``lineItems`` list of such objects is read the same way.
     raw = data.get("lineItems")
     candidates = raw if isinstance(raw, list) else [data]
     lines = []

@@ -20,6 +20,8 @@ from pydantic import BaseModel, SecretStr
 
 from connectors.mock.amazon.app import start as start_amazon
 from connectors.mock.amazon.state import AmazonMockState
+from connectors.mock.ebay.app import start as start_ebay
+from connectors.mock.ebay.state import EbayMockState
 from connectors.mock.market import MockMarket
 from connectors.mock.shopify.app import start as start_shopify
 from connectors.mock.shopify.state import ShopifyMockState
@@ -88,7 +90,32 @@ async def _shopify(
     return RunningMock(name, "shopify", base_url, state, runner)
 
 
-STARTERS: Final[Mapping[str, Starter]] = {"amazon": _amazon, "shopify": _shopify}
+async def _ebay(
+    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+) -> RunningMock:
+    # The mock accepts exactly the channel's app credentials and refresh token; its
+    # notifications are signed with its own key (served on its public key route), and the
+    # endpoint challenge hashes the channel's verification token with the daemon's route.
+    options: dict[str, Any] = {
+        "client_id": cfg.client_id,
+        "client_secret": cfg.client_secret,
+        "refresh_token": cfg.refresh_token,
+        "marketplace_id": cfg.marketplace_id,
+        "notify_url": webhook_url,
+    }
+    if cfg.verification_token is not None:
+        options["verification_token"] = cfg.verification_token
+    if cfg.own_seller_id:
+        options["seller_username"] = cfg.own_seller_id
+    if catalog is not None:
+        state = EbayMockState.from_catalog(catalog, channel=name, currency=cfg.currency, **options)
+    else:
+        state = EbayMockState(**options)
+    runner, base_url = await start_ebay(state, "127.0.0.1", port)
+    return RunningMock(name, "ebay", base_url, state, runner)
+
+
+STARTERS: Final[Mapping[str, Starter]] = {"amazon": _amazon, "shopify": _shopify, "ebay": _ebay}
 
 
 def is_loopback(url: str) -> bool:

@@ -118,9 +118,11 @@ async def test_listings_join_items_and_offers(clock: ManualClock, sleep: FakeSle
     assert ebay.refs["MUG-BLUE-12"].budget_key == "110012345678"
 
 
-async def test_pages_follow_offsets_until_a_short_page(
+async def test_pages_without_links_step_the_page_index_until_total(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
+    """No ``next`` but a full page and a larger ``total``: the next page is offset 1, the
+    OAS's page index (it was a record offset, 100, before the mock showed the OAS reading)."""
     first = [item(f"S{n:03}", 1) for n in range(100)]
     second = [item(f"S{n:03}", 1) for n in range(100, 130)]
     async with respx.mock() as router, httpx.AsyncClient() as http:
@@ -133,7 +135,7 @@ async def test_pages_follow_offsets_until_a_short_page(
         )
         router.get(OFFERS).mock(return_value=offers_answer())
         listings = await channel(http, clock, sleep).fetch_listings()
-    assert [c.request.url.params["offset"] for c in items.calls] == ["0", "100"]
+    assert [c.request.url.params["offset"] for c in items.calls] == ["0", "1"]
     assert len(listings) == 130
     assert all(listing.status == "unpublished" for listing in listings)
 
@@ -157,6 +159,20 @@ async def test_next_link_offset_is_followed(clock: ManualClock, sleep: FakeSleep
         listings = await channel(http, clock, sleep).fetch_listings()
     assert [c.request.url.params["offset"] for c in items.calls] == ["0", "1"]
     assert [listing.sku for listing in listings] == ["A", "B"]
+
+
+async def test_a_page_without_next_is_the_last(clock: ManualClock, sleep: FakeSleep) -> None:
+    """The OAS sends ``next`` only when more items exist: a full last page ends discovery."""
+    full = [item(f"S{n:03}", 1) for n in range(100)]
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        items = router.get(ITEMS).mock(
+            return_value=httpx.Response(200, json={"total": 100, "inventoryItems": full})
+        )
+        router.get(OFFERS).mock(return_value=offers_answer())
+        listings = await channel(http, clock, sleep).fetch_listings()
+    assert items.call_count == 1
+    assert len(listings) == 100
 
 
 async def test_a_repeated_offset_is_refused(clock: ManualClock, sleep: FakeSleep) -> None:

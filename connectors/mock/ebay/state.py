@@ -138,13 +138,16 @@ class EbayMockState:
     _revisions: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _quota: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
+    _by_sku: dict[str, list[EbayOffer]] = field(default_factory=dict, repr=False)
+    _indexed: int = field(default=-1, repr=False)
 
     def __post_init__(self) -> None:
         self.signing_key = ec.generate_private_key(ec.SECP256R1())
         self.public_key_id = secrets.token_hex(16)
+        offered = {o.sku for o in self.offers.values()}
         for sku, listing in self.market.listings.items():
             self.items.setdefault(sku, EbayItem(sku, sku, listing.quantity))
-            if not any(o.sku == sku for o in self.offers.values()):
+            if sku not in offered:
                 offer_id = (
                     listing.external_id
                     if listing.external_id.isdigit()
@@ -154,6 +157,7 @@ class EbayMockState:
                 self.offers[offer_id] = EbayOffer(
                     offer_id, sku, listing_id, self.marketplace_id, listing.quantity
                 )
+        for sku in self.market.listings:
             self.sync_quantity(sku)
 
     @classmethod
@@ -196,7 +200,15 @@ class EbayMockState:
 
     def offers_of(self, sku: str) -> list[EbayOffer]:
         """The offers of ``sku``, by offerId."""
-        return sorted((o for o in self.offers.values() if o.sku == sku), key=lambda o: o.offer_id)
+        if len(self.offers) != self._indexed:
+            # Offers are only ever added (never re-keyed): re-index when the count moves, so a
+            # 10,000-listing account does not scan every offer per bulk entry.
+            index: dict[str, list[EbayOffer]] = {}
+            for offer in self.offers.values():
+                index.setdefault(offer.sku, []).append(offer)
+            self._by_sku = {k: sorted(v, key=lambda o: o.offer_id) for k, v in index.items()}
+            self._indexed = len(self.offers)
+        return list(self._by_sku.get(sku, ()))
 
     def sync_quantity(self, sku: str) -> None:
         """Listing quantity = min(offer availableQuantity, ship-to-home quantity) (guide §3.2)."""
