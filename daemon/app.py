@@ -156,9 +156,10 @@ async def run_once(
                 pass
         for name in ("reprice", "stock_sync"):
             await passes.run(name)
+        # Read before close(), which forgets the channels (and their errors).
+        failed = passes.failures or any(rt.channel_errors.values())
     finally:
         await rt.close()
-    failed = passes.failures or any(rt.channel_errors.values())
     return 1 if failed else 0
 
 

@@ -105,3 +105,10 @@ def test_usage_errors_exit_2(workdir: Path) -> None:
     """A wrong option or a bad --since value is a usage error (exit 2)."""
     assert run("history", "--since", "5 minutes", "-c", "repricerd.yaml")[0] == 2
     assert run("run", "--bogus")[0] == 2
+
+
+def test_run_once_exits_1_when_a_channel_cannot_be_reached(workdir: Path) -> None:
+    """Without the mock marketplaces the demo's channels refuse connections: exit code 1."""
+    assert run("db", "upgrade", "-c", "repricerd.yaml")[0] == 0
+    code, _, _ = run("run", "--once", "-c", "repricerd.yaml")
+    assert code == 1
