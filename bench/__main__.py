@@ -9,9 +9,13 @@ import platform
 import sys
 from pathlib import Path
 
-from bench import buy_box_pass, reprice_pass
+from bench import buy_box_pass, reprice_pass, walmart_push
 
-BENCHES = {"reprice_pass": reprice_pass.main, "buy_box_pass": buy_box_pass.main}
+BENCHES = {
+    "reprice_pass": reprice_pass.main,
+    "buy_box_pass": buy_box_pass.main,
+    "walmart_push": walmart_push.main,
+}
 
 
 def main() -> int:

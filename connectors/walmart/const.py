@@ -77,6 +77,7 @@ INVENTORIES_PAGE_LIMIT: Final = 50  # GET /v3/inventories: "Cannot be more than 
 WFS_PAGE_LIMIT: Final = 300  # GET /v3/fulfillment/inventory: "Cannot be larger than 300"
 DEFAULT_SINGLE_MAX_BATCH: Final = 10  # single PUTs before a batch goes as a feed
 SINGLE_CONCURRENCY: Final = 4  # single PUTs in flight at once (the bucket paces them)
+PAGE_CONCURRENCY: Final = 4  # feed detail pages read at once
 
 PRICE_FEED_VERSION: Final = "1.7"
 INVENTORY_FEED_VERSION: Final = "1.4"

@@ -9,6 +9,7 @@ feed) or ``sku`` leads back to the update that produced it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from connectors.walmart.const import (
     FEEDS_PATH,
     INVENTORY_FEED_VERSION,
     MP_INVENTORY_FEED_VERSION,
+    PAGE_CONCURRENCY,
     PRICE_FEED_VERSION,
     PRICE_TYPE_BASE,
     UNIT_EACH,
@@ -169,8 +171,23 @@ class FeedRunner:
         total = received if isinstance(received, int) and received >= 0 else len(skus)
         self._read(page, skus, outcome)
         pages = math.ceil(total / FEED_DETAIL_LIMIT)
-        for number in range(1, pages):
-            self._read(await self._page(outcome.feed_id, number * FEED_DETAIL_LIMIT), skus, outcome)
+        # A 10,000-item feed is 200 pages: a few in flight at once (the status bucket paces
+        # them), read in any order (each item carries its index).
+        gate = asyncio.Semaphore(PAGE_CONCURRENCY)
+        feed_id = outcome.feed_id
+
+        async def read(number: int) -> None:
+            async with gate:
+                self._read(await self._page(feed_id, number * FEED_DETAIL_LIMIT), skus, outcome)
+
+        tasks = [asyncio.ensure_future(read(number)) for number in range(1, pages)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         log.info("walmart.feed.done", feed_id=outcome.feed_id, status=outcome.status)
 
     async def _page(self, feed_id: str, offset: int) -> Mapping[str, Any]:

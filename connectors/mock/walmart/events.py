@@ -113,7 +113,8 @@ async def auth_headers(
         if state.hmac_scheme == "body":
             headers[auth.get("authHeaderName") or SIGNATURE_HEADER] = body_signature(secret, body)
         else:
-            # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was created".
+            # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was
+            # created".
             stamp = str(int(state.clock.now().timestamp()))
             headers[TIMESTAMP_HEADER] = stamp
             headers[SIGNATURE_HEADER] = timestamped_signature(secret, sub.event_url, stamp, body)
@@ -152,7 +153,7 @@ async def deliver(
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = None
             log.warning(
-                "walmart_mock.push_failed", event=event.event_type, error=type(exc).__name__
+                "walmart_mock.push_failed", event_type=event.event_type, error=type(exc).__name__
             )
         if status is not None and 200 <= status < 300:
             break
@@ -274,7 +275,13 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "PO_CREATED": _envelope_schema(
         {
             "type": "object",
-            "required": ["partnerId", "purchaseOrderId", "customerOrderId", "orderDate", "orderLines"],
+            "required": [
+                "partnerId",
+                "purchaseOrderId",
+                "customerOrderId",
+                "orderDate",
+                "orderLines",
+            ],
             "properties": {
                 "partnerId": _STRING,
                 "purchaseOrderId": _STRING,
