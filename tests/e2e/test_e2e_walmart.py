@@ -31,6 +31,7 @@ from tests.e2e.walmart_harness import (
     CHANNEL,
     HOOK_SECRET,
     actions,
+    inbox_outcomes,
     ledger,
     price_intent,
     snapshots,
@@ -226,6 +227,7 @@ async def test_unreasonable_price_unpublishes_and_the_signed_webhook_stores_the_
             assert (await http.post("/_mock/settle")).status_code == 200
         await daemon.settle()
         stored = await snapshots(daemon.rt.db, "WM-100")
+        inbox = await inbox_outcomes(daemon.rt.db)
     finally:
         await daemon.stop()
         await setup.mock.runner.cleanup()
@@ -246,6 +248,9 @@ async def test_unreasonable_price_unpublishes_and_the_signed_webhook_stores_the_
     assert snapshot.reference_price == Decimal("21.00")
     assert snapshot.source == "notification"
     assert {"WM-100"} in daemon.offer_changes
+    # Every event the mock pushed (OFFER_UNPUBLISHED, BUY_BOX_CHANGED) parsed, none invalid.
+    assert {topic for topic, _, _ in inbox} >= {"OFFER_UNPUBLISHED"}
+    assert [row for row in inbox if row[1] in (None, "invalid")] == []
 
 
 async def test_a_walmart_order_webhook_decrements_the_ledger_and_republishes(
@@ -266,11 +271,15 @@ async def test_a_walmart_order_webhook_decrements_the_ledger_and_republishes(
         await daemon.settle()
         after = await ledger(daemon.rt.db)
         stock = await actions(daemon.rt.db, ActionKind.STOCK)
+        inbox = await inbox_outcomes(daemon.rt.db)
     finally:
         await daemon.stop()
         await setup.mock.runner.cleanup()
     [sent] = [e for e in state.events if e.event_type == "PO_CREATED"]
     assert sent.status == 200
+    assert [(topic, outcome) for topic, outcome, _ in inbox if topic == "PO_CREATED"] == [
+        ("PO_CREATED", "applied")
+    ]
     assert after["WM-001"] == before["WM-001"] - 2
     assert after["WM-000"] == before["WM-000"]
     # The republish: the ledger's allocation (available - buffer) is what Walmart shows.

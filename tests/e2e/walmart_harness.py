@@ -31,7 +31,7 @@ from daemon.clock import SystemClock
 from daemon.config import LoadedConfig, load_config
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
-from daemon.db.models import Action, ActionKind, ActionStatus, OfferSnapshot
+from daemon.db.models import Action, ActionKind, ActionStatus, OfferSnapshot, WebhookEvent
 from daemon.inbox import InboxWorker
 from daemon.logging import SecretRedactor
 from daemon.outbox import new_idempotency_key
@@ -41,6 +41,7 @@ from daemon.stock import available_units, load_kits
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 SNAPSHOTS = OfferSnapshot.__table__  # type: ignore[attr-defined]
+INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 CHANNEL = "walmart"
 CLIENT_ID = "e2e-walmart-client-id"
 CLIENT_SECRET = "e2e-walmart-client-secret-value"
@@ -252,6 +253,15 @@ async def ledger(db: Database) -> dict[str, int]:
     """Available units per SKU from the stock ledger."""
     async with db.read() as conn:
         return await available_units(conn, await load_kits(conn), None)
+
+
+async def inbox_outcomes(db: Database) -> list[tuple[str, str | None, str | None]]:
+    """(topic, outcome, error) of every stored webhook delivery of the channel."""
+    async with db.read() as conn:
+        query = sa.select(INBOX.c.topic, INBOX.c.outcome, INBOX.c.error).where(
+            INBOX.c.channel == CHANNEL
+        )
+        return [tuple(row) for row in (await conn.execute(query)).all()]
 
 
 async def snapshots(db: Database, sku: str) -> list[Any]:
