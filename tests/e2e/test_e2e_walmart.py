@@ -130,22 +130,26 @@ async def test_feeds_map_each_items_ingestion_back_to_its_action(
         assert state.market.listings[str(row["sku"])].price == expected_price(row)
 
 
+@pytest.mark.parametrize("restart", [False, True], ids=["one-process", "restarted"])
 async def test_the_eleventh_feed_in_an_hour_is_deferred_not_throttled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restart: bool
 ) -> None:
     """Eleven feeds' worth of price work within the hour: ten feeds go, the eleventh batch
-    stays open (DEFERRED, no attempt used) and the mock never answers 429."""
+    stays open (DEFERRED, no attempt used) and the mock never answers 429, also when the
+    eleventh comes from a restarted daemon (it reads the hour's feeds from GET /v3/feeds)."""
     setup = await start_setup(tmp_path, monkeypatch, ROWS[:2], single_max_batch=0)
     state = setup.state
     daemon = await start_daemon(setup)
     try:
         await daemon.passes.run("reconcile")
-        channel = daemon.channel
         for n in range(11):
+            if n == 10 and restart:
+                await daemon.stop()
+                daemon = await start_daemon(setup)
             now = daemon.rt.clock.now()
             price = Decimal("20.00") + n
             await daemon.rt.outbox.record([price_intent("WM-000", None, price, now, f"p{n}")])
-            await daemon.rt.outbox.dispatch(channel, ActionKind.PRICE)
+            await daemon.rt.outbox.dispatch(daemon.channel, ActionKind.PRICE)
         rows = await actions(daemon.rt.db, ActionKind.PRICE)
     finally:
         await daemon.stop()
