@@ -194,9 +194,11 @@ class Daemon:
             await self.stock_passes.pop()
 
     async def stop(self) -> None:
-        """Stop the server and close the runtime."""
-        await self.settle()
+        """Stop the server, finish what it stored, then close the runtime."""
+        # The mock pushes events in the background: stop taking them before draining the inbox,
+        # or a late delivery starts an inbox round on a database being closed.
         await self.server.stop()
+        await self.settle()
         await self.rt.close()
 
 
