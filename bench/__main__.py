@@ -17,6 +17,7 @@ from bench import (
     reprice_pass,
     shopify_push,
     webhook_ingest,
+    walmart_push,
 )
 
 BENCHES = {
@@ -28,6 +29,7 @@ BENCHES = {
     "webhook_ingest": webhook_ingest.main,  # ~25 s: a real daemon and a load process
     "order_latency": order_latency.main,  # ~30 s
     "ebay_push": ebay_push.main,  # at most 10,000 listings whatever --listings says
+    "walmart_push": walmart_push.main,
 }
 
 

@@ -25,6 +25,8 @@ from connectors.mock.ebay.state import EbayMockState
 from connectors.mock.market import MockMarket
 from connectors.mock.shopify.app import start as start_shopify
 from connectors.mock.shopify.state import ShopifyMockState
+from connectors.mock.walmart.app import start as start_walmart
+from connectors.mock.walmart.state import WalmartMockState
 
 # ``--port-base N`` puts each kind at a fixed offset from N (the contract's standalone mode).
 PORT_OFFSETS: Final = {"amazon": 1, "walmart": 2, "ebay": 3, "shopify": 4}
@@ -115,7 +117,38 @@ async def _ebay(
     return RunningMock(name, "ebay", base_url, state, runner)
 
 
-STARTERS: Final[Mapping[str, Starter]] = {"amazon": _amazon, "shopify": _shopify, "ebay": _ebay}
+async def _walmart(
+    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+) -> RunningMock:
+    options: dict[str, Any] = {
+        "client_id": cfg.client_id,
+        "client_secret": _secret(cfg.client_secret),
+        # Every event type is subscribed at start-up, HMAC-signed with the channel's secret
+        # (WM_SEC.SIGNATURE over the path the daemon's route is mounted at).
+        "webhook_url": webhook_url if cfg.webhook_secret is not None else None,
+    }
+    if cfg.seller_id is not None:
+        options["partner_id"] = cfg.seller_id
+    if cfg.ship_node is not None:
+        options["ship_node"] = cfg.ship_node
+    if cfg.webhook_secret is not None:
+        options["webhook_secret"] = _secret(cfg.webhook_secret)
+    if catalog is not None:
+        state = WalmartMockState.from_catalog(
+            catalog, channel=name, currency=cfg.currency, **options
+        )
+    else:
+        state = WalmartMockState(**options)
+    runner, base_url = await start_walmart(state, "127.0.0.1", port)
+    return RunningMock(name, "walmart", base_url, state, runner)
+
+
+STARTERS: Final[Mapping[str, Starter]] = {
+    "amazon": _amazon,
+    "shopify": _shopify,
+    "walmart": _walmart,
+    "ebay": _ebay,
+}
 
 
 def is_loopback(url: str) -> bool:

@@ -6,7 +6,9 @@ guide §2.6), so the budget is *planned*: each feed type has a ``TokenBucket`` (
 that is looked at before a feed is chosen. When it is empty, the first ``single_max_batch``
 updates still go as single PUTs (paced by their own bucket) and the rest come back ``DEFERRED``
 (``FEED_BUDGET_EXHAUSTED``): the intents stay open and a later push, after the bucket refills,
-sends them. No 429 is needed to learn that the hour's feeds are spent.
+sends them. No 429 is needed to learn that the hour's feeds are spent. The buckets are in
+memory, so ``open`` replays the feeds ``GET /v3/feeds`` lists for the last hour into them: a
+restarted daemon (or ``run --once`` from cron) does not believe the hour's budget unspent.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from connectors.walmart.feeds import (
     inventory_feed,
     price_body,
     price_feed,
+    replay_feed_window,
 )
 from connectors.walmart.listings import (
     insights_observation,
@@ -104,10 +107,21 @@ class WalmartChannel:
         return self.settings.seller_id or OWN
 
     async def open(self) -> None:
-        """Get a token and read one item (a 401/403 here means the keys lack access)."""
+        """Get a token, read one item (a 401/403 here means the keys lack access), and spend
+        in the feed budgets the feeds Walmart lists as submitted within the last hour."""
         await self.client.call(
             GET_ITEMS, "GET", ITEMS_PATH, params={"nextCursor": "*", "limit": "1"}
         )
+        kinds = {
+            self.settings.price_feed_type: PRICE_FEED,
+            "inventory": INVENTORY_FEED,
+            "MP_INVENTORY": INVENTORY_FEED,
+        }
+        try:
+            await replay_feed_window(self.client, kinds)
+        except RejectedUpdateError as err:
+            # Without the list the budgets start full; Walmart's 429 headers still correct them.
+            log.warning("walmart.feed.window_unread", code=err.code, status=err.status)
 
     async def close(self) -> None:
         """The HTTP client belongs to the daemon; nothing else is held."""

@@ -135,7 +135,7 @@ class WalmartClient:
 
     def _result(self, op: str, response: httpx.Response) -> Any:
         status = response.status_code
-        self._pace(op, response)
+        wait = self._pace(op, response)
         if 200 <= status < 300:
             try:
                 return loads_exact(response.content) if response.content else {}
@@ -144,32 +144,43 @@ class WalmartClient:
         code, message = error_details(response.content, status)
         text = f"{op}: HTTP {status} {code}: {message}"
         if status == 429:
-            # _pace set the bucket to refill at the replenishment time (or drained it).
-            raise RateLimitedError(text, code=code, status=status)
+            # ``retrying`` drains the bucket by ``retry_after_s``: from 0 tokens, one token then
+            # comes back after 1/rate + retry_after_s, so this puts it exactly at Walmart's
+            # X-Next-Replenishment-Time (a negative value when that is sooner than 1/rate).
+            after = None if wait is None else wait - 1.0 / self.buckets[op].limit.rate
+            raise RateLimitedError(text, retry_after_s=after, code=code, status=status)
         if status >= 500 or status == 408:
             raise TransientChannelError(text, code=code, status=status)
         if status in (401, 403):
             raise ChannelAuthError(text, code=code, status=status)
         raise RejectedUpdateError(text, code=code, status=status)
 
-    def _pace(self, op: str, response: httpx.Response) -> None:
-        """Adopt Walmart's reading of this operation's window into its bucket."""
+    def _pace(self, op: str, response: httpx.Response) -> float | None:
+        """Adopt Walmart's reading of this operation's window into its bucket.
+
+        Returns the seconds until Walmart adds the next token when the window is empty.
+        """
         bucket = self.buckets[op]
         count = _int(response.headers.get(TOKEN_COUNT_HEADER))
         if count is None:
             if response.status_code == 429:
                 bucket.drain()
-            return
+            return None
         bucket.observe(max(count, 0))
         if count > 0:
-            return
+            return None
         wait = self._until_replenished(response)
         if wait is None:
             bucket.drain()
-            return
-        # Tokens such that the next acquire waits exactly ``wait`` seconds at the bucket's rate.
-        bucket.drain(max(0.0, wait - 1.0 / bucket.limit.rate))
+            return None
+        if response.status_code == 429:
+            return wait  # the 0 observed stays; retrying's drain adds the wait (see _result)
+        # Tokens such that the next acquire waits exactly ``wait`` seconds at the bucket's rate:
+        # (1 - tokens) / rate = wait. (Draining by ``wait - 1/rate`` clamped at 0 made a window
+        # that reopens in milliseconds cost a whole 1/rate: six minutes for a 10/h feed type.)
+        bucket.observe(1.0 - wait * bucket.limit.rate)
         log.info("walmart.window.empty", operation=op, wait_s=round(wait, 3))
+        return wait
 
     def _until_replenished(self, response: httpx.Response) -> float | None:
         at_ms = _int(response.headers.get(REPLENISH_HEADER))

@@ -35,6 +35,7 @@ UPDATE_INVENTORY: Final = "updateInventoryForAnItem"
 PRICE_FEED: Final = "priceBulkUploads"
 INVENTORY_FEED: Final = "updateBulkInventory"
 FEED_STATUS: Final = "getFeedItemStatus"
+LIST_FEEDS: Final = "getAllFeedStatuses"
 GET_ITEMS: Final = "getAllItems"
 GET_INVENTORIES: Final = "getMultiNodeInventoryForAllSkuAndAllShipNodes"
 GET_WFS_INVENTORY: Final = "getWFSInventory"
@@ -62,6 +63,7 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     PRICE_FEED: RateLimit(10 / _HOUR, 10),
     INVENTORY_FEED: RateLimit(10 / _HOUR, 10),
     FEED_STATUS: RateLimit(1.0, 10),
+    LIST_FEEDS: RateLimit(1.0, 10),
     GET_ITEMS: RateLimit(1.0, 10),
     GET_INVENTORIES: RateLimit(1.0, 10),
     GET_WFS_INVENTORY: RateLimit(1.0, 10),
@@ -77,6 +79,7 @@ INVENTORIES_PAGE_LIMIT: Final = 50  # GET /v3/inventories: "Cannot be more than 
 WFS_PAGE_LIMIT: Final = 300  # GET /v3/fulfillment/inventory: "Cannot be larger than 300"
 DEFAULT_SINGLE_MAX_BATCH: Final = 10  # single PUTs before a batch goes as a feed
 SINGLE_CONCURRENCY: Final = 4  # single PUTs in flight at once (the bucket paces them)
+PAGE_CONCURRENCY: Final = 4  # feed detail pages read at once
 
 PRICE_FEED_VERSION: Final = "1.7"
 INVENTORY_FEED_VERSION: Final = "1.4"
@@ -84,6 +87,8 @@ MP_INVENTORY_FEED_VERSION: Final = "1.5"
 PRICE_TYPE_BASE: Final = "BASE"
 UNIT_EACH: Final = "EACH"
 FEED_TERMINAL: Final = frozenset({"PROCESSED", "ERROR"})
+FEED_WINDOW_S: Final = 3600.0  # the feed limits are per hour
+FEED_LIST_PAGES: Final = 5  # GET /v3/feeds pages (50 each) read at open to find the hour's feeds
 
 # Webhooks: event types (notifications.json getEventTypes, guide §2.5) and signature headers.
 BUY_BOX_CHANGED: Final = "BUY_BOX_CHANGED"

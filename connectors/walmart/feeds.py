@@ -9,6 +9,7 @@ feed) or ``sku`` leads back to the update that produced it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,12 +22,16 @@ from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from connectors.walmart.client import WalmartClient
 from connectors.walmart.const import (
     FEED_DETAIL_LIMIT,
+    FEED_LIST_PAGES,
     FEED_PATH,
     FEED_STATUS,
     FEED_TERMINAL,
+    FEED_WINDOW_S,
     FEEDS_PATH,
     INVENTORY_FEED_VERSION,
+    LIST_FEEDS,
     MP_INVENTORY_FEED_VERSION,
+    PAGE_CONCURRENCY,
     PRICE_FEED_VERSION,
     PRICE_TYPE_BASE,
     UNIT_EACH,
@@ -169,8 +174,23 @@ class FeedRunner:
         total = received if isinstance(received, int) and received >= 0 else len(skus)
         self._read(page, skus, outcome)
         pages = math.ceil(total / FEED_DETAIL_LIMIT)
-        for number in range(1, pages):
-            self._read(await self._page(outcome.feed_id, number * FEED_DETAIL_LIMIT), skus, outcome)
+        # A 10,000-item feed is 200 pages: a few in flight at once (the status bucket paces
+        # them), read in any order (each item carries its index).
+        gate = asyncio.Semaphore(PAGE_CONCURRENCY)
+        feed_id = outcome.feed_id
+
+        async def read(number: int) -> None:
+            async with gate:
+                self._read(await self._page(feed_id, number * FEED_DETAIL_LIMIT), skus, outcome)
+
+        tasks = [asyncio.ensure_future(read(number)) for number in range(1, pages)]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         log.info("walmart.feed.done", feed_id=outcome.feed_id, status=outcome.status)
 
     async def _page(self, feed_id: str, offset: int) -> Mapping[str, Any]:
@@ -212,6 +232,53 @@ class FeedRunner:
             status = str(item.get("ingestionStatus") or "INPROGRESS")
             error = _first_error(item.get("ingestionErrors"), status)
             outcome.items[position] = error or ItemStatus(status)
+
+
+async def replay_feed_window(client: WalmartClient, kinds: Mapping[str, str]) -> dict[str, int]:
+    """Spend, in each feed bucket, the feeds Walmart lists as submitted within the last hour.
+
+    The buckets live in memory: a restarted daemon (or ``run --once`` from cron) would believe
+    the hour's 10 feeds unspent and find out by a 429. ``GET /v3/feeds`` (getAllFeedStatuses,
+    newest first) gives each feed's ``feedType`` and ``feedDate`` (epoch ms); replaying them into
+    a full bucket from an hour ago gives the window Walmart holds now. ``kinds`` maps a
+    ``feedType`` to its bucket's operation. Returns the feeds counted per operation.
+    """
+    now = client.deps.clock.now().timestamp()
+    since = now - FEED_WINDOW_S
+    stamps: dict[str, list[float]] = {op: [] for op in set(kinds.values())}
+    offset = 0
+    for _ in range(FEED_LIST_PAGES):
+        params = {"offset": str(offset), "limit": str(FEED_DETAIL_LIMIT)}
+        page = await client.call(LIST_FEEDS, "GET", FEEDS_PATH, params=params)
+        results = page.get("results") if isinstance(page, Mapping) else None
+        records = results.get("feed") if isinstance(results, Mapping) else None
+        records = records if isinstance(records, list) else []
+        oldest = now
+        for record in records:
+            date = record.get("feedDate") if isinstance(record, Mapping) else None
+            if not isinstance(date, int) or isinstance(date, bool):
+                continue
+            oldest = min(oldest, date / 1000)
+            op = kinds.get(str(record.get("feedType")))
+            if op is not None and date / 1000 >= since:
+                stamps[op].append(date / 1000)
+        offset += len(records)
+        total = page.get("totalResults") if isinstance(page, Mapping) else None
+        if not records or oldest < since or not isinstance(total, int) or offset >= total:
+            break
+    for op, times in stamps.items():
+        bucket = client.buckets[op]
+        rate, burst = bucket.limit.rate, float(bucket.limit.burst)
+        tokens, at = burst, since
+        for moment in sorted(times):
+            tokens = min(burst, tokens + (moment - at) * rate) - 1
+            at = moment
+        tokens = min(burst, tokens + (now - at) * rate)
+        if tokens < bucket.available:
+            bucket.observe(tokens)
+        if times:
+            log.info("walmart.feed.window", operation=op, feeds=len(times), left=round(tokens, 2))
+    return {op: len(times) for op, times in stamps.items()}
 
 
 def _first_error(errors: Any, status: str) -> ItemStatus | None:

@@ -132,6 +132,10 @@ async def test_expired_token_is_refreshed_and_the_call_resent_once(
                 httpx.Response(200, json=EMPTY),
             ]
         )
+        # open() also reads the hour's feeds (the feed budget survives a restart).
+        router.get(f"{API}/v3/feeds").mock(
+            return_value=httpx.Response(200, json={"totalResults": 0, "results": {"feed": []}})
+        )
         await channel(http, clock, sleep).open()
     assert grants.call_count == 2
     assert_wm_headers(items.calls[0].request, "tok-old")

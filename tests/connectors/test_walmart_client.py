@@ -222,3 +222,34 @@ async def test_currency_mismatch_is_refused_locally(clock: ManualClock, sleep: F
         assert router.calls.call_count == 0
     assert results[0].status is PushStatus.REJECTED
     assert results[0].code == "CURRENCY_MISMATCH"
+
+
+@pytest.mark.parametrize("status", [429, 200])
+async def test_a_window_reopening_within_one_token_interval_is_waited_exactly(
+    clock: ManualClock, sleep: FakeSleep, status: int
+) -> None:
+    """Walmart says the next token comes in 0.5 s: the next call goes in 0.5 s, not after the
+    client's own 1/rate guess (6 s for updatePrice; six minutes for a 10/hour feed type)."""
+    replenish_ms = int(clock.now().timestamp() * 1000) + 500
+    sent: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(clock.monotonic())
+        headers = {
+            "X-Current-Token-Count": "0" if len(sent) == 1 else "9",
+            "X-Next-Replenishment-Time": str(replenish_ms),
+        }
+        if len(sent) == 1 and status == 429:
+            body = {"errors": [{"code": "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API"}]}
+            return httpx.Response(429, json=body, headers=headers)
+        return httpx.Response(200, json=PRICE_OK, headers=headers)
+
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        router.put(PRICE).mock(side_effect=answer)
+        walmart = channel(http, clock, sleep)
+        await walmart.push_prices([price()])
+        if status == 200:
+            await walmart.push_prices([price(key="p2")])
+    assert len(sent) == 2
+    assert sent[1] - sent[0] == pytest.approx(0.5)

@@ -296,3 +296,45 @@ async def test_walmarts_feed_window_reading_plans_the_next_push(
     assert singles.call_count == 10
     assert [r.code for r in results if r.status is PushStatus.DEFERRED] == ["FEED_BUDGET_EXHAUSTED"]
     assert walmart.client.buckets[PRICE_FEED].wait_time() == pytest.approx(3600 - 1, abs=1)
+
+
+async def test_open_replays_the_hours_feeds_into_the_budget(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """A fresh process (restart, ``run --once``) reads GET /v3/feeds at open: ten price feeds
+    in the last 40 minutes leave the price budget at 10 - 10 + 40 min x 10/h, one older than
+    the hour and the inventory feed do not count, so the next push is planned, not throttled."""
+    now_ms = int(clock.now().timestamp() * 1000)
+    minute = 60_000
+    records = [
+        {"feedId": f"P{n}", "feedType": "price", "feedDate": now_ms - (40 - n) * minute}
+        for n in range(10)
+    ]
+    records += [
+        {"feedId": "I0", "feedType": "inventory", "feedDate": now_ms - 5 * minute},
+        {"feedId": "OLD", "feedType": "price", "feedDate": now_ms - 61 * minute},
+    ]
+    records.sort(key=lambda r: -int(r["feedDate"]))  # newest first, as Walmart lists them
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        router.get(f"{API}/v3/items").mock(return_value=httpx.Response(200, json={}))
+        listed = router.get(f"{API}/v3/feeds").mock(
+            return_value=httpx.Response(
+                200, json={"totalResults": len(records), "results": {"feed": records}}
+            )
+        )
+        walmart = channel(http, clock, sleep)
+        await walmart.open()
+    assert listed.calls[0].request.url.params["limit"] == "50"
+    price_left = walmart.client.buckets[PRICE_FEED].available
+    # A full bucket an hour ago; each feed spends a token; 10/h (1/6 a minute) come back.
+    tokens, at = 10.0, -60.0
+    for n in range(10):
+        moment = -(40 - n)
+        tokens = min(10.0, tokens + (moment - at) / 6) - 1
+        at = moment
+    tokens = min(10.0, tokens + (0 - at) / 6)
+    assert price_left == pytest.approx(tokens, abs=0.01)
+    assert price_left == pytest.approx(10 - 10 + 9 / 6 + 31 / 6, abs=0.01)
+    inventory_left = walmart.client.buckets["updateBulkInventory"].available
+    assert inventory_left == pytest.approx(10 - 1 + 5 / 6, abs=0.01)  # one feed 5 min ago

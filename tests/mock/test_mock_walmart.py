@@ -594,9 +594,11 @@ async def test_subscription_api_basic_auth_and_order_events(mock: Mock) -> None:
     [(_, headers, document)] = _events(mock, "PO_CREATED")
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"u:p").decode()
     _valid(Draft7Validator(EVENT_SCHEMAS["PO_CREATED"]), document)
-    line = document["payload"]["orderLines"]["orderLine"][0]
-    assert line["item"]["sku"] == "MUG-000"
-    assert line["orderLineQuantity"]["amount"] == "2"
+    # Walmart's PO_CREATED event page: orderLines is a list; the quantity is a string.
+    [line] = document["payload"]["orderLines"]
+    assert line["sku"] == "MUG-000"
+    assert line["quantity"] == {"unitOfMeasure": "EACH", "measurementValue": "2"}
+    assert line["shipNodeType"] == "SellerFulfilled"
     listed = await mock.http.get(
         "/v3/webhooks/subscriptions", params={"eventType": "PO_CREATED"}, headers=mock.headers()
     )

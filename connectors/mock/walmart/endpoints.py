@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from aiohttp import web
 
 from connectors.base import Fulfillment
@@ -151,15 +154,50 @@ async def get_node_inventory(request: web.Request, state: WalmartMockState) -> w
     """``GET /v3/inventories/{sku}[?shipNode=]``: the seller's one node."""
     listing = _seller_listing(request, state)
     _check_node(request, state)
+    return json_answer({"sku": listing.sku, "nodes": [_node_view(state, listing)]})
+
+
+def _node_view(state: WalmartMockState, listing: MockListing) -> dict[str, object]:
     amount = 0 if listing.fulfillment is Fulfillment.MARKETPLACE else listing.quantity
     each = {"unit": "EACH", "amount": amount}
-    node = {
+    return {
         "shipNode": state.ship_node,
         "inputQty": each,
         "availToSellQty": each,
         "reservedQty": {"unit": "EACH", "amount": 0},
     }
-    return json_answer({"sku": listing.sku, "nodes": [node]})
+
+
+def _inventories_cursor(position: int) -> str:
+    return base64.b64encode(f"inv:{position}".encode()).decode()
+
+
+def _inventories_position(cursor: str) -> int:
+    try:
+        prefix, _, number = base64.b64decode(cursor, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise invalid(INVENTORY_CONTENT_CODE, "nextCursor is invalid.", "nextCursor") from exc
+    if prefix != "inv" or not number.isdigit():
+        raise invalid(INVENTORY_CONTENT_CODE, "nextCursor is invalid.", "nextCursor")
+    return int(number)
+
+
+@walmart("getMultiNodeInventoryForAllSkus", bucket_of=lambda _: "getInventory")
+async def get_all_inventories(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``GET /v3/inventories[?limit=&nextCursor=]``: every SKU's nodes, cursor-paged (≤ 50)."""
+    raw = request.query.get("limit", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= 50:
+        raise invalid(INVENTORY_CONTENT_CODE, "limit must be an integer from 1 to 50.", "limit")
+    limit = int(raw)
+    cursor = request.query.get("nextCursor")
+    start = _inventories_position(cursor) if cursor else 0
+    listings = list(state.market.listings.values())
+    page = listings[start : start + limit]
+    meta: dict[str, object] = {"totalCount": len(listings)}
+    if start + limit < len(listings):
+        meta["nextCursor"] = _inventories_cursor(start + limit)
+    rows = [{"sku": listing.sku, "nodes": [_node_view(state, listing)]} for listing in page]
+    return json_answer({"meta": meta, "elements": {"inventories": rows}})
 
 
 @walmart("updateMultiNodeInventory", bucket_of=lambda _: "updateInventory")
@@ -205,5 +243,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v3/inventory", get_inventory)
     app.router.add_put("/v3/inventory", update_inventory)
     app.router.add_get("/v3/fulfillment/inventory", get_wfs_inventory)
+    app.router.add_get("/v3/inventories", get_all_inventories)
     app.router.add_get("/v3/inventories/{sku}", get_node_inventory)
     app.router.add_put("/v3/inventories/{sku}", put_node_inventory)

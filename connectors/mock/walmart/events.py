@@ -5,7 +5,7 @@ notifications.json describes only the subscription API, not payloads: ``EVENT_SC
 payload shapes of the guide written as JSON Schema, and tests hold every pushed body to them.
 
 Auth per subscription ``authDetails.authMethod``:
-* ``HMAC`` (``state.hmac_scheme == "timestamped"``, default): ``WM_SEC.TIMESTAMP`` = epoch ms,
+* ``HMAC`` (``state.hmac_scheme == "timestamped"``, default): ``WM_SEC.TIMESTAMP`` = epoch seconds,
   ``WM_SEC.SIGNATURE`` = base64(HMAC-SHA256(clientSecret, "POST\\n" + path?query + "\\n" +
   timestamp + "\\n" + hex(SHA-256(body)))), ``WM_SEC.KEY_ID`` = clientId when one is given.
   ``"body"``: ``<authHeaderName>`` = hex HMAC-SHA256(clientSecret, body) (the older wording).
@@ -33,7 +33,6 @@ from yarl import URL
 from connectors.mock.walmart.const import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
 from connectors.mock.walmart.state import SentEvent, Subscription, WalmartMockState
-from connectors.mock.walmart.wire import epoch_ms
 
 log = structlog.get_logger(__name__)
 
@@ -114,7 +113,9 @@ async def auth_headers(
         if state.hmac_scheme == "body":
             headers[auth.get("authHeaderName") or SIGNATURE_HEADER] = body_signature(secret, body)
         else:
-            stamp = str(epoch_ms(state.clock.now().timestamp()))
+            # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was
+            # created".
+            stamp = str(int(state.clock.now().timestamp()))
             headers[TIMESTAMP_HEADER] = stamp
             headers[SIGNATURE_HEADER] = timestamped_signature(secret, sub.event_url, stamp, body)
             if auth.get("clientId"):
@@ -152,7 +153,7 @@ async def deliver(
         except (aiohttp.ClientError, TimeoutError) as exc:
             status = None
             log.warning(
-                "walmart_mock.push_failed", event=event.event_type, error=type(exc).__name__
+                "walmart_mock.push_failed", event_type=event.event_type, error=type(exc).__name__
             )
         if status is not None and 200 <= status < 300:
             break
@@ -274,14 +275,45 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "PO_CREATED": _envelope_schema(
         {
             "type": "object",
-            "required": ["purchaseOrderId", "customerOrderId", "orderDate", "orderLines"],
+            "required": [
+                "partnerId",
+                "purchaseOrderId",
+                "customerOrderId",
+                "orderDate",
+                "orderLines",
+            ],
             "properties": {
+                "partnerId": _STRING,
                 "purchaseOrderId": _STRING,
-                "orderDate": {"type": "integer"},
+                "customerOrderId": _STRING,
+                "orderDate": _STRING,
+                "estimatedDeliveryDate": _STRING,
+                "estimatedShipDate": _STRING,
                 "orderLines": {
-                    "type": "object",
-                    "required": ["orderLine"],
-                    "properties": {"orderLine": {"type": "array", "minItems": 1}},
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["lineNumber", "sku", "quantity", "status", "shipNodeType"],
+                        "properties": {
+                            "lineNumber": _STRING,
+                            "sku": _STRING,
+                            "productName": _STRING,
+                            "quantity": {
+                                "type": "object",
+                                "required": ["unitOfMeasure", "measurementValue"],
+                                "properties": {
+                                    "unitOfMeasure": _STRING,
+                                    "measurementValue": _STRING,
+                                },
+                            },
+                            "status": _STRING,
+                            "statusDate": _STRING,
+                            "shipNodeType": {
+                                "enum": ["SellerFulfilled", "WFSFulfilled", "3PLFulfilled"]
+                            },
+                        },
+                    },
                 },
             },
         }

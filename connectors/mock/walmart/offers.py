@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,8 +17,9 @@ from connectors.base import Fulfillment
 from connectors.mock.market import MockListing, react
 from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
 from connectors.mock.walmart.events import Event
+from connectors.mock.walmart.events import iso as iso_time
 from connectors.mock.walmart.state import WalmartMockState
-from connectors.mock.walmart.wire import epoch_ms, number
+from connectors.mock.walmart.wire import number
 
 REASON_TEXT = {
     REASONABLE_PRICE: "Your item is unpublished because its price is not reasonable compared "
@@ -224,45 +226,35 @@ def apply_quantity(state: WalmartMockState, listing: MockListing, quantity: int)
 
 
 def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
-    """A shopper buys ``quantity`` units: stock goes down; the PO_CREATED event."""
+    """A shopper buys ``quantity`` units: stock goes down; the PO_CREATED event.
+
+    Payload per Walmart's "Purchase order (PO) created event" page: ``orderLines`` is a list
+    of lines with ``sku``, ``quantity {unitOfMeasure, measurementValue}`` (strings), ``status``,
+    ``statusDate``, ``shipNodeType``; dates are strings (ISO-8601 here: the format is not shown).
+    """
     listing.quantity -= quantity
     state.orders += 1
-    now = state.clock.now()
-    ms = epoch_ms(now.timestamp())
+    now = iso_time(state.clock.now())
     po = f"{1800000000000 + state.orders}"
+    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
     line = {
         "lineNumber": "1",
-        "item": {"productName": state.meta_of(listing).product_name, "sku": listing.sku},
-        "charges": {
-            "charge": [
-                {
-                    "chargeType": "PRODUCT",
-                    "chargeName": "ItemPrice",
-                    "chargeAmount": {"currency": listing.currency, "amount": number(listing.price)},
-                }
-            ]
-        },
-        "orderLineQuantity": {"unitOfMeasurement": "EACH", "amount": str(quantity)},
-        "statusDate": ms,
-        "orderLineStatuses": {
-            "orderLineStatus": [
-                {
-                    "status": "Created",
-                    "statusQuantity": {"unitOfMeasurement": "EACH", "amount": str(quantity)},
-                }
-            ]
-        },
+        "sku": listing.sku,
+        "productName": state.meta_of(listing).product_name,
+        "quantity": {"unitOfMeasure": "EACH", "measurementValue": str(quantity)},
+        "status": "CREATED",
+        "statusDate": now,
+        "shippingProgramType": "TWO_DAY" if wfs else "THREE_DAY",
+        "shippingMethod": "Value",
+        "shipNodeType": "WFSFulfilled" if wfs else "SellerFulfilled",
     }
     payload = {
+        "partnerId": state.partner_id,
         "purchaseOrderId": po,
         "customerOrderId": str(uuid.UUID(int=state.rng.getrandbits(128)).int)[:13],
-        "orderDate": ms,
-        "shippingInfo": {"methodCode": "Value", "estimatedShipDate": ms + 86_400_000},
-        "orderLines": {"orderLine": [line]},
-        "shipNode": {
-            "type": "WFSFulfilled"
-            if listing.fulfillment is Fulfillment.MARKETPLACE
-            else "SellerFulfilled"
-        },
+        "orderDate": now,
+        "estimatedDeliveryDate": iso_time(state.clock.now() + timedelta(days=3)),
+        "estimatedShipDate": iso_time(state.clock.now() + timedelta(days=1)),
+        "orderLines": [line],
     }
     return Event("PO_CREATED", listing.sku, payload)
