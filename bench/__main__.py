@@ -16,8 +16,8 @@ from bench import (
     order_latency,
     reprice_pass,
     shopify_push,
-    webhook_ingest,
     walmart_push,
+    webhook_ingest,
 )
 
 BENCHES = {
