@@ -10,6 +10,11 @@ export DEMO_AMAZON_REFRESH_TOKEN ?= Atzr|demo-refresh-token
 export DEMO_AMAZON_WEBHOOK_SECRET ?= demo-amazon-webhook-secret
 export DEMO_SHOPIFY_ACCESS_TOKEN ?= shpat_demo_access_token
 export DEMO_SHOPIFY_WEBHOOK_SECRET ?= demo-shopify-webhook-secret
+export DEMO_WALMART_CLIENT_SECRET ?= demo-walmart-client-secret
+export DEMO_WALMART_WEBHOOK_SECRET ?= demo-walmart-webhook-secret
+export DEMO_EBAY_CLIENT_SECRET ?= PRD-demo-ebay-client-secret
+export DEMO_EBAY_REFRESH_TOKEN ?= v^1.1-demo-ebay-refresh-token
+export DEMO_EBAY_VERIFICATION_TOKEN ?= demo_ebay_verification_token_0123456789ab
 
 .PHONY: run test lint bench format clean
 

@@ -1,4 +1,8 @@
-"""Serve the mock marketplaces a config points at: standalone, or beside the daemon (demo)."""
+"""Serve the mock marketplaces a config points at: standalone, or beside the daemon (demo).
+
+Bulk feeds are processed in ``DEMO_FEED_PROCESSING_S`` here; the mocks' own defaults (and the
+benches) keep the marketplaces' realistic delays.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from daemon.errors import ConfigError
 from daemon.settings import ServerSettings
 
 T = TypeVar("T")
+DEMO_FEED_PROCESSING_S = 10.0
 log = structlog.get_logger("repricerd.mocks")
 
 
@@ -34,6 +39,8 @@ async def start_for(loaded: LoadedConfig, port_base: int | None = None) -> list[
         catalog=settings.catalog.import_on_start,
         webhook_base=webhook_base(settings.server),
         port_base=port_base,
+        # A demo should not wait Walmart's real five minutes per feed.
+        feed_processing_s=DEMO_FEED_PROCESSING_S,
     )
     if not mocks:
         raise ConfigError(

@@ -25,7 +25,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     text = (ROOT / "config" / "repricerd.yaml").read_text()
     text = text.replace("config/demo-catalog.csv", str(ROOT / "config" / "demo-catalog.csv"))
     # Free ports: a `make run` on this machine (or another test) may hold the demo's.
-    for demo_port in ("8101", "8104", "8080"):
+    for demo_port in ("8101", "8102", "8103", "8104", "8080"):
         text = text.replace(f"127.0.0.1:{demo_port}", f"127.0.0.1:{free_port()}")
         text = text.replace(f"port: {demo_port}", f"port: {free_port()}")
     (tmp_path / "repricerd.yaml").write_text(text)
@@ -108,7 +108,16 @@ def test_usage_errors_exit_2(workdir: Path) -> None:
 
 
 def test_run_once_exits_1_when_a_channel_cannot_be_reached(workdir: Path) -> None:
-    """Without the mock marketplaces the demo's channels refuse connections: exit code 1."""
-    assert run("db", "upgrade", "-c", "repricerd.yaml")[0] == 0
-    code, _, _ = run("run", "--once", "-c", "repricerd.yaml")
+    """A shop whose endpoint refuses connections: `run --once` reports it with exit code 1."""
+    (workdir / "shop-only.yaml").write_text(
+        "channels:\n"
+        "  shop-demo:\n"
+        "    kind: shopify\n"
+        "    shop: repricerd-demo.myshopify.com\n"
+        f"    endpoint: http://127.0.0.1:{free_port()}\n"
+        "    access_token: ${DEMO_SHOPIFY_ACCESS_TOKEN}\n"
+        "pricing: {rules: [{strategy: hold}]}\n"
+    )
+    assert run("db", "upgrade", "-c", "shop-only.yaml")[0] == 0
+    code, _, _ = run("run", "--once", "-c", "shop-only.yaml")
     assert code == 1

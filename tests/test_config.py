@@ -170,7 +170,12 @@ def test_demo_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert "ok" in result.stdout
     loaded = load_config(DEMO_CONFIG, environ=demo_env())
-    assert set(loaded.settings.channels) == {"amazon-demo", "shop-demo"}
+    assert set(loaded.settings.channels) == {
+        "amazon-demo",
+        "shop-demo",
+        "walmart-demo",
+        "ebay-demo",
+    }
     assert set(loaded.secrets) == set(demo_env().values())
     text = DEMO_CONFIG.read_text()
     assert not any(value in text for value in demo_env().values())

@@ -26,7 +26,7 @@ def free_port() -> int:
 def demo_on_free_ports(tmp_path: Path) -> Path:
     text = (ROOT / "config" / "repricerd.yaml").read_text()
     text = text.replace("config/demo-catalog.csv", str(ROOT / "config" / "demo-catalog.csv"))
-    for port in ("8101", "8104"):
+    for port in ("8101", "8102", "8103", "8104"):
         text = text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{free_port()}")
     path = tmp_path / "demo.yaml"
     path.write_text(text)
@@ -51,6 +51,8 @@ async def test_the_demo_mocks_accept_exactly_the_demo_channels_credentials(tmp_p
         assert {m.channel: m.kind for m in mocks} == {
             "amazon-demo": "amazon",
             "shop-demo": "shopify",
+            "walmart-demo": "walmart",
+            "ebay-demo": "ebay",
         }
         amazon = next(m for m in mocks if m.kind == "amazon")
         async with httpx.AsyncClient() as http:

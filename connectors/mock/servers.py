@@ -43,7 +43,7 @@ class RunningMock:
     runner: web.AppRunner
 
 
-Starter = Callable[[str, Any, Path | None, str | None, int], Awaitable[RunningMock]]
+Starter = Callable[[str, Any, Path | None, str | None, int, float | None], Awaitable[RunningMock]]
 
 
 def _secret(value: SecretStr | None) -> str | None:
@@ -51,7 +51,12 @@ def _secret(value: SecretStr | None) -> str | None:
 
 
 async def _amazon(
-    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+    name: str,
+    cfg: Any,
+    catalog: Path | None,
+    webhook_url: str | None,
+    port: int,
+    feed_processing_s: float | None = None,
 ) -> RunningMock:
     options: dict[str, Any] = {
         "seller_id": cfg.seller_id,
@@ -63,6 +68,8 @@ async def _amazon(
     }
     if cfg.webhook_secret is not None:
         options["webhook_secret"] = _secret(cfg.webhook_secret)
+    if feed_processing_s is not None:
+        options["feed_processing_s"] = feed_processing_s
     if catalog is not None:
         state = AmazonMockState.from_catalog(
             catalog, channel=name, currency=cfg.currency, **options
@@ -74,7 +81,12 @@ async def _amazon(
 
 
 async def _shopify(
-    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+    name: str,
+    cfg: Any,
+    catalog: Path | None,
+    webhook_url: str | None,
+    port: int,
+    feed_processing_s: float | None = None,  # no feeds on this marketplace
 ) -> RunningMock:
     options: dict[str, Any] = {
         "shop_domain": cfg.shop,
@@ -93,7 +105,12 @@ async def _shopify(
 
 
 async def _ebay(
-    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+    name: str,
+    cfg: Any,
+    catalog: Path | None,
+    webhook_url: str | None,
+    port: int,
+    feed_processing_s: float | None = None,  # no feeds on this marketplace
 ) -> RunningMock:
     # The mock accepts exactly the channel's app credentials and refresh token; its
     # notifications are signed with its own key (served on its public key route), and the
@@ -118,7 +135,12 @@ async def _ebay(
 
 
 async def _walmart(
-    name: str, cfg: Any, catalog: Path | None, webhook_url: str | None, port: int
+    name: str,
+    cfg: Any,
+    catalog: Path | None,
+    webhook_url: str | None,
+    port: int,
+    feed_processing_s: float | None = None,
 ) -> RunningMock:
     options: dict[str, Any] = {
         "client_id": cfg.client_id,
@@ -133,6 +155,8 @@ async def _walmart(
         options["ship_node"] = cfg.ship_node
     if cfg.webhook_secret is not None:
         options["webhook_secret"] = _secret(cfg.webhook_secret)
+    if feed_processing_s is not None:
+        options["feed_processing_s"] = feed_processing_s
     if catalog is not None:
         state = WalmartMockState.from_catalog(
             catalog, channel=name, currency=cfg.currency, **options
@@ -177,8 +201,13 @@ async def start_mocks(
     catalog: Path | None,
     webhook_base: str | None,
     port_base: int | None = None,
+    feed_processing_s: float | None = None,
 ) -> list[RunningMock]:
-    """Start a mock for every mockable channel; on failure stop the ones already started."""
+    """Start a mock for every mockable channel; on failure stop the ones already started.
+
+    ``feed_processing_s`` shortens bulk-feed processing (Amazon, Walmart) from the mocks'
+    realistic defaults (Walmart: 5 minutes), for demos.
+    """
     started: list[RunningMock] = []
     try:
         for name, cfg in mockable(channels).items():
@@ -189,7 +218,7 @@ async def start_mocks(
                 else urlsplit(str(getattr(cfg, "endpoint"))).port or 80  # noqa: B009
             )
             hook = f"{webhook_base}/webhooks/{name}" if webhook_base else None
-            started.append(await STARTERS[kind](name, cfg, catalog, hook, port))
+            started.append(await STARTERS[kind](name, cfg, catalog, hook, port, feed_processing_s))
     except BaseException:
         await stop_mocks(started)
         raise

@@ -146,8 +146,12 @@ class WalmartChannel:
         """Listing-quality insights per SKU: our price and Walmart's competitor price.
 
         Walmart has no offers listing for sellers; Buy Box competition arrives by the
-        ``BUY_BOX_CHANGED`` webhook. A SKU the insights API refuses is skipped.
+        ``BUY_BOX_CHANGED`` webhook. A SKU the insights API refuses is skipped. One call per
+        SKU at the insights rate: with ``competitor_insights: false`` nothing is polled and
+        competition comes from the webhooks alone.
         """
+        if not self.settings.competitor_insights:
+            return []
         found: list[OfferObservation] = []
         for sku in dict.fromkeys(skus):
             try:

@@ -89,6 +89,11 @@ class WalmartSettings(BaseModel):
         ge=0,
         description="updates sent as single PUTs; a larger batch goes as a feed",
     )
+    competitor_insights: bool = Field(
+        default=True,
+        description="poll the listing-quality insights (one call per SKU) for competitor prices; "
+        "off: Buy Box competition from BUY_BOX_CHANGED webhooks only",
+    )
     feed_poll_interval_s: float = Field(default=60.0, gt=0)
     feed_timeout_s: float = Field(default=1200.0, gt=0)
     request_timeout_s: float = Field(default=30.0, gt=0, le=300)
