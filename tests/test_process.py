@@ -36,6 +36,8 @@ IN_MEMORY_CHANNELS = """channels:
     competitors: 0
     seed: 2
     webhook_secret: ${DEMO_SHOP_SECRET}
+  walmart-demo: {kind: mock, seed_catalog: config/demo-catalog.csv, competitors: 2, seed: 3}
+  ebay-demo: {kind: mock, seed_catalog: config/demo-catalog.csv, competitors: 2, seed: 4}
 
 """
 
