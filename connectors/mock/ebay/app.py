@@ -18,6 +18,7 @@ from connectors.mock.ebay import browse, control, inventory, notify
 from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY, token
 from connectors.mock.ebay.orders import run_buyers
 from connectors.mock.ebay.state import EbayMockState
+from connectors.mock.serving import serve_app
 
 log = structlog.get_logger(__name__)
 
@@ -53,11 +54,6 @@ async def start(
     state: EbayMockState, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[web.AppRunner, str]:
     """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
-    runner = web.AppRunner(make_app(state), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1]
-    base_url = f"http://{host}:{bound}"
-    log.info("ebay_mock.started", base_url=base_url, listings=len(state.market.listings))
-    return runner, base_url
+    return await serve_app(
+        make_app(state), host, port, kind="ebay", listings=len(state.market.listings)
+    )

@@ -32,6 +32,7 @@ from graphql.execution.values import get_variable_values
 from graphql.language import FragmentDefinitionNode
 
 from connectors.mock.faults import Fault
+from connectors.mock.serving import serve_app
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
 from connectors.mock.shopify.resolvers import QueryRoot, RequestContext
@@ -80,13 +81,10 @@ def make_app(state: ShopifyMockState) -> web.Application:
 async def start(
     state: ShopifyMockState, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[web.AppRunner, str]:
-    """Serve ``state`` on ``host:port`` (0 = any free port); returns the runner and base URL."""
-    runner = web.AppRunner(make_app(state))
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0]
-    return runner, f"http://{host}:{bound[1]}"
+    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
+    return await serve_app(
+        make_app(state), host, port, kind="shopify", listings=len(state.market.listings)
+    )
 
 
 async def _start_shopper(app: web.Application) -> None:

@@ -15,6 +15,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from connectors.mock.serving import serve_app
 from connectors.mock.walmart import catalog, control, endpoints, feeds, subscriptions
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.gate import token, token_detail
@@ -88,11 +89,6 @@ async def start(
     state: WalmartMockState, host: str = "127.0.0.1", port: int = 0
 ) -> tuple[web.AppRunner, str]:
     """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
-    runner = web.AppRunner(make_app(state), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1]
-    base_url = f"http://{host}:{bound}"
-    log.info("walmart_mock.started", base_url=base_url, listings=len(state.market.listings))
-    return runner, base_url
+    return await serve_app(
+        make_app(state), host, port, kind="walmart", listings=len(state.market.listings)
+    )
