@@ -36,6 +36,7 @@ _CLIENT_MAX_SIZE: Final = 10 * 1024 * 1024
 _SYNC_MAX_BYTES: Final = 64 * 1024
 # Readiness must answer even when the database hangs (a probe that hangs is a failed probe).
 _PING_TIMEOUT_S: Final = 2.0
+_LISTEN_BACKLOG: Final = 1024
 # Fetching a verification key must not hold an acknowledgement past the senders' timeouts.
 _PREPARE_TIMEOUT_S: Final = 2.0
 # Metrics label for unknown channel names: the URL is attacker-controlled, the label set is not.
@@ -401,7 +402,9 @@ async def start_server(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        # A marketplace bursts webhooks over many new connections at once; with aiohttp's
+        # default backlog (128) the overflow's SYNs are dropped and retried a second later.
+        site = web.TCPSite(runner, host, port, backlog=_LISTEN_BACKLOG)
         await site.start()
         bound = runner.addresses[0][1]
     except BaseException:
