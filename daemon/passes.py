@@ -33,6 +33,7 @@ from daemon.stock import available_units, load_kits, marketplace_held
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
+HEALTH_REFRESH_S: Final = 30.0
 PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders")
 log = structlog.get_logger("repricerd.passes")
 
@@ -55,8 +56,12 @@ async def _each_channel(
             await record_health(
                 rt.db, rt.clock, channel=channel.name, error=f"{type(err).__name__}: {err}"
             )
+            rt.health_written.pop(channel.name, None)  # the next success is recorded at once
             return {"error": f"{type(err).__name__}: {err}"}
-        await record_health(rt.db, rt.clock, channel=channel.name, error=None)
+        last = rt.health_written.get(channel.name)
+        if last is None or rt.clock.monotonic() - last >= HEALTH_REFRESH_S:
+            await record_health(rt.db, rt.clock, channel=channel.name, error=None)
+            rt.health_written[channel.name] = rt.clock.monotonic()
         return result
 
     selected = rt.selected(tuple(channels))

@@ -49,6 +49,9 @@ class Runtime:
     # One reprice pass per channel at a time: a debounced or /sync pass waits for the scheduled
     # one instead of deciding from prices the other is about to change.
     reprice_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    # Monotonic time of the last "healthy" row written per channel: event-driven passes run
+    # many times a second, and a success is only re-recorded every HEALTH_REFRESH_S.
+    health_written: dict[str, float] = field(default_factory=dict)
     _channel_settings: dict[str, ChannelSettings] = field(default_factory=dict)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
