@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
@@ -13,15 +11,10 @@ from connectors.amazon.const import LWA_CONTENT_TYPE, LWA_GRANT, TOKEN_REFRESH_R
 from connectors.amazon.models import AmazonSettings, loads_exact
 from connectors.base import ChannelDeps
 from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.tokens import Token, TokenCache
 from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    refresh_at: float  # monotonic reading after which a new token is fetched
 
 
 class LwaAuth:
@@ -33,31 +26,21 @@ class LwaAuth:
         self._settings = settings
         self._deps = deps
         self._policy = policy or RetryPolicy()
-        self._token: _Token | None = None
-        self._lock = asyncio.Lock()
+        self._cache = TokenCache(
+            lambda: retrying(self._grant, clock=deps.clock, policy=self._policy, sleep=deps.sleep),
+            deps.clock,
+        )
         self.refreshes = 0  # how many grants were made (metrics, tests)
 
     async def token(self) -> str:
         """A valid access token, fetching a new one if the cached one is due for refresh."""
-        current = self._token
-        if current is not None and self._deps.clock.monotonic() < current.refresh_at:
-            return current.value
-        async with self._lock:
-            # Whoever waited on the lock finds the token the first caller fetched.
-            current = self._token
-            if current is not None and self._deps.clock.monotonic() < current.refresh_at:
-                return current.value
-            self._token = await retrying(
-                self._grant, clock=self._deps.clock, policy=self._policy, sleep=self._deps.sleep
-            )
-            return self._token.value
+        return await self._cache.get()
 
     def invalidate(self, value: str) -> None:
         """Forget ``value`` (SP-API refused it); a newer token fetched meanwhile is kept."""
-        if self._token is not None and self._token.value == value:
-            self._token = None
+        self._cache.invalidate(value)
 
-    async def _grant(self) -> _Token:
+    async def _grant(self) -> Token:
         creds = self._settings.credentials
         form = urlencode(
             {
@@ -82,7 +65,7 @@ class LwaAuth:
                 raise TransientChannelError("LWA: token response without access_token/expires_in")
             self.refreshes += 1
             log.info("amazon.lwa.token", expires_in=expires_in)
-            return _Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
         # OAuth-style errors: only the error code is kept; descriptions can echo grant values.
         error = str(_json(response).get("error") or response.status_code)
         if response.status_code == 429:

@@ -11,10 +11,8 @@ grants count against the token endpoint's own daily quotas. A refused grant is a
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,15 +31,10 @@ from connectors.ebay.const import (
 )
 from connectors.ebay.models import EbaySettings
 from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.tokens import Token, TokenCache
 from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    refresh_at: float  # monotonic reading after which a new token is fetched
 
 
 class OAuthToken:
@@ -64,35 +57,21 @@ class OAuthToken:
         self._deps = deps
         self._quotas = quotas
         self._policy = policy or RetryPolicy()
-        self._token: _Token | None = None
-        self._lock = asyncio.Lock()
+        self._cache = TokenCache(
+            lambda: retrying(self._grant, clock=deps.clock, policy=self._policy, sleep=deps.sleep),
+            deps.clock,
+        )
         self.grants = 0  # tokens obtained (metrics, tests)
-
-    def _fresh(self) -> str | None:
-        current = self._token
-        if current is not None and self._deps.clock.monotonic() < current.refresh_at:
-            return current.value
-        return None
 
     async def token(self) -> str:
         """A valid access token, fetching a new one when the cached one is due."""
-        if (value := self._fresh()) is not None:
-            return value
-        async with self._lock:
-            # Whoever waited on the lock finds the token the first caller fetched.
-            if (value := self._fresh()) is not None:
-                return value
-            self._token = await retrying(
-                self._grant, clock=self._deps.clock, policy=self._policy, sleep=self._deps.sleep
-            )
-            return self._token.value
+        return await self._cache.get()
 
     def invalidate(self, value: str) -> None:
         """Forget ``value`` (eBay refused it); a newer token fetched meanwhile is kept."""
-        if self._token is not None and self._token.value == value:
-            self._token = None
+        self._cache.invalidate(value)
 
-    async def _grant(self) -> _Token:
+    async def _grant(self) -> Token:
         if not self._quotas.take(self._quota):
             raise QuotaExhaustedError(
                 f"eBay {self.kind} token: daily grant quota used", code=QUOTA_EXHAUSTED
@@ -123,7 +102,7 @@ class OAuthToken:
                 )
             self.grants += 1
             log.info("ebay.token", kind=self.kind, expires_in=expires_in)
-            return _Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
         # Only the OAuth error code is kept: error_description can echo the grant's values.
         error = body.get("error")
         code = error if isinstance(error, str) and error else f"HTTP_{status}"

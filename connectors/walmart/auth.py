@@ -8,16 +8,15 @@ with one grant in flight; a refused grant is a ``ChannelAuthError`` that never n
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
-from dataclasses import dataclass
 
 import structlog
 
 from connectors.base import ChannelDeps
 from connectors.ratelimit import TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.tokens import Token, TokenCache
 from connectors.walmart.const import (
     CORRELATION_HEADER,
     FORM_CONTENT_TYPE,
@@ -33,12 +32,6 @@ from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelEr
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    refresh_at: float  # monotonic reading after which a new token is fetched
-
-
 class WalmartAuth:
     """One seller's access token: one grant in flight, refreshed at 80% of its life."""
 
@@ -48,40 +41,32 @@ class WalmartAuth:
         self._settings = settings
         self._deps = deps
         self._policy = policy or RetryPolicy()
-        self._token: _Token | None = None
-        self._lock = asyncio.Lock()
         self._bucket = TokenBucket(RATE_LIMITS[TOKEN], deps.clock, deps.sleep)
+        self._cache = TokenCache(
+            lambda: retrying(
+                self._grant,
+                clock=deps.clock,
+                bucket=self._bucket,
+                policy=self._policy,
+                sleep=deps.sleep,
+            ),
+            deps.clock,
+        )
         self.grants = 0  # how many tokens were fetched (metrics, tests)
 
     async def token(self) -> str:
         """A valid access token, fetching a new one when the cached one is due."""
-        current = self._token
-        if current is not None and self._deps.clock.monotonic() < current.refresh_at:
-            return current.value
-        async with self._lock:
-            # Whoever waited on the lock finds the token the first caller fetched.
-            current = self._token
-            if current is not None and self._deps.clock.monotonic() < current.refresh_at:
-                return current.value
-            self._token = await retrying(
-                self._grant,
-                clock=self._deps.clock,
-                bucket=self._bucket,
-                policy=self._policy,
-                sleep=self._deps.sleep,
-            )
-            return self._token.value
+        return await self._cache.get()
 
     def invalidate(self, value: str) -> None:
         """Forget ``value`` (Walmart refused it); a newer token fetched meanwhile is kept."""
-        if self._token is not None and self._token.value == value:
-            self._token = None
+        self._cache.invalidate(value)
 
     def _basic(self) -> str:
         pair = f"{self._settings.client_id}:{self._settings.client_secret.get_secret_value()}"
         return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
-    async def _grant(self) -> _Token:
+    async def _grant(self) -> Token:
         started = self._deps.clock.monotonic()
         with transport_errors(TOKEN):
             response = await self._deps.http.post(
@@ -108,7 +93,7 @@ class WalmartAuth:
                 raise TransientChannelError("token: response without access_token/expires_in")
             self.grants += 1
             log.info("walmart.token", expires_in=expires_in)
-            return _Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
         # Only Walmart's code and description are kept: neither echoes the credentials.
         code, message = error_details(response.content, status)
         if status == 429:
