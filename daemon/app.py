@@ -25,6 +25,7 @@ from daemon.inbox import InboxWorker
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
+from daemon.pass_gate import abandon_open_passes
 from daemon.passes import redrive, run_named_pass
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
@@ -126,10 +127,10 @@ async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: C
         outbox=Outbox(db, clock, metrics),
     )
     await rt.open_channels()
-    abandoned = await rt.outbox.abandon_staged()
+    abandoned = await abandon_open_passes(db, clock)
     if abandoned:
         log.warning(
-            "staged_intents_abandoned",
+            "unjudged_intents_abandoned",
             count=abandoned,
             note="a reprice pass died before its breaker check; the next pass decides again",
         )

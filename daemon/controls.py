@@ -15,7 +15,8 @@ from daemon.db.models import ALL_CHANNELS, ChannelState
 STATE = ChannelState.__table__  # type: ignore[attr-defined]
 
 
-async def _upsert(db: Database, channel: str, values: Mapping[str, object]) -> None:
+async def upsert_channel_state(db: Database, channel: str, values: Mapping[str, object]) -> None:
+    """Insert or update one channel_state row."""
     stmt = db.insert(STATE).values(channel=channel, **values)
     stmt = stmt.on_conflict_do_update(index_elements=["channel"], set_=dict(values))
     async with db.write() as conn:
@@ -24,7 +25,7 @@ async def _upsert(db: Database, channel: str, values: Mapping[str, object]) -> N
 
 async def pause(db: Database, clock: Clock, *, channel: str | None, reason: str) -> None:
     """Stop all writes to ``channel`` (or to every channel) from the next batch on."""
-    await _upsert(
+    await upsert_channel_state(
         db,
         channel or ALL_CHANNELS,
         {
@@ -59,16 +60,16 @@ async def resume(
         "updated_at": clock.now(),
     }
     if channel is not None:
-        await _upsert(db, channel, values)
+        await upsert_channel_state(db, channel, values)
         return
     async with db.write() as conn:
         await conn.execute(sa.update(STATE).values(**values))
-    await _upsert(db, ALL_CHANNELS, values)
+    await upsert_channel_state(db, ALL_CHANNELS, values)
 
 
 async def trip_breaker(db: Database, clock: Clock, *, channel: str, reason: str) -> None:
     """Stop writes to ``channel`` until an operator runs ``repricerd resume``."""
-    await _upsert(
+    await upsert_channel_state(
         db,
         channel,
         {
@@ -131,7 +132,7 @@ async def record_health(db: Database, clock: Clock, *, channel: str, error: str 
         values["last_success_at"] = now
     else:
         values.update(last_error_at=now, last_error=error[:2000])
-    await _upsert(db, channel, values)
+    await upsert_channel_state(db, channel, values)
 
 
 async def channel_states(db: Database) -> list[dict[str, object]]:

@@ -10,7 +10,7 @@ never a second, different write.
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -28,6 +28,7 @@ from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
 from daemon.errors import RejectedUpdateError
 from daemon.metrics import Metrics
+from daemon.pass_gate import awaiting_verdict
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
@@ -37,8 +38,20 @@ log = structlog.get_logger("repricerd.outbox")
 
 
 def new_idempotency_key() -> str:
-    """A fresh 128-bit random key; retries of the same intent reuse the key stored on its row."""
-    return secrets.token_hex(16)
+    """A fresh key; retries of the same intent reuse the key stored on its row."""
+    return idempotency_keys(1)[0]
+
+
+def idempotency_keys(count: int) -> list[str]:
+    """``count`` fresh keys: 48 bits of milliseconds, then 80 random bits (32 hex digits).
+
+    Time first, like UUIDv7: keys made together sort together, so the unique index on them
+    grows at its right edge (random keys dirtied most of its pages on every 2,000-row commit
+    of a reprice pass). 80 random bits per millisecond keep them unique.
+    """
+    prefix = f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}"
+    noise = os.urandom(10 * count).hex()  # one read of the OS's randomness for the batch
+    return [prefix + noise[20 * i : 20 * i + 20] for i in range(count)]
 
 
 @dataclass
@@ -147,6 +160,7 @@ class Outbox:
                 ACTIONS.c.channel == channel,
                 ACTIONS.c.kind == kind.value,
                 sa.or_(ACTIONS.c.status == ActionStatus.PLANNED.value, unfinished),
+                sa.not_(awaiting_verdict()),
             )
             .order_by(ACTIONS.c.id)
         )
@@ -347,25 +361,6 @@ class Outbox:
                     applied,
                 )
 
-    async def release_staged(self, channel: str, pass_id: str, *, blocked_by: str | None) -> int:
-        """Make a pass's staged intents dispatchable, or block them all (the breaker tripped)."""
-        where = sa.and_(
-            ACTIONS.c.channel == channel,
-            ACTIONS.c.pass_id == pass_id,
-            ACTIONS.c.status == ActionStatus.STAGED.value,
-        )
-        if blocked_by is None:
-            values: dict[str, Any] = {"status": ActionStatus.PLANNED.value}
-        else:
-            values = {
-                "status": ActionStatus.BLOCKED.value,
-                "completed_at": self.clock.now(),
-                "reason": f"circuit breaker: {blocked_by}"[:1000],
-            }
-        async with self.db.write() as conn:
-            result = await conn.execute(sa.update(ACTIONS).where(where).values(**values))
-        return int(result.rowcount or 0)
-
     async def supersede_open(
         self, channel: str, kind: ActionKind, skus: Sequence[str], *, before_pass: str
     ) -> int:
@@ -411,20 +406,6 @@ class Outbox:
         self.metrics.actions.labels(kind.value, ActionStatus.SUPERSEDED.value).inc(len(stale))
         return len(stale)
 
-    async def abandon_staged(self) -> int:
-        """At start-up: intents of a pass that died before its breaker check are never sent."""
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.status == ActionStatus.STAGED.value)
-                .values(
-                    status=ActionStatus.SUPERSEDED.value,
-                    completed_at=self.clock.now(),
-                    response_message="the pass stopped before the circuit breaker judged it",
-                )
-            )
-        return int(result.rowcount or 0)
-
     async def count_open(self) -> int:
         """Actions planned or sent and not yet completed."""
         async with self.db.read() as conn:
@@ -436,7 +417,8 @@ class Outbox:
                         .where(
                             ACTIONS.c.status.in_(
                                 [ActionStatus.PLANNED.value, ActionStatus.SENT.value]
-                            )
+                            ),
+                            sa.not_(awaiting_verdict()),
                         )
                     )
                 ).scalar_one()
@@ -461,6 +443,7 @@ class Outbox:
                             ACTIONS.c.response_code.is_(None),
                         ),
                     ),
+                    sa.not_(awaiting_verdict()),
                 )
                 .distinct()
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +16,8 @@ from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
 from daemon.ledger import on_hand
-from daemon.outbox import Outbox, new_idempotency_key
+from daemon.outbox import Outbox, idempotency_keys, new_idempotency_key
+from daemon.pass_gate import abandon_pass, close_gate, open_gate
 from daemon.settings import PricingSettings
 from daemon.signals import inventory_age_days, no_sales, peer_prices, recent_prices, units_sold
 from daemon.snapshots import ListingRow
@@ -154,12 +154,10 @@ def plan_prices(
     pricing: PricingSettings,
     inputs: PassInputs,
     every_decision: bool = False,
-    stage: bool = False,
 ) -> PricePlan:
     """Decide every listing; SEND becomes a planned intent, a changed hold/block is recorded.
 
-    ``every_decision`` keeps unchanged holds and blocks too (``repricerd simulate``);
-    ``stage`` records intents as ``staged`` until the pass's breaker check releases them.
+    ``every_decision`` keeps unchanged holds and blocks too (``repricerd simulate``).
     """
     actions: list[dict[str, Any]] = []
     digests: list[dict[str, Any]] = []
@@ -167,9 +165,7 @@ def plan_prices(
     quiet: list[str] = []
     counts: dict[str, int] = dict.fromkeys(Verdict, 0)
     rules, guards, now = pricing.rules, pricing.guards, inputs.now
-    # Idempotency keys for the whole chunk from one read of the OS's randomness (the same
-    # source and size as ``new_idempotency_key``, without a system call per row).
-    keys = os.urandom(16 * len(rows)).hex()
+    keys = idempotency_keys(len(rows))
     with gc_paused():
         for index, row in enumerate(rows):
             outcome = decide(make_snapshot(row, channel, inputs), rules, guards)
@@ -193,10 +189,8 @@ def plan_prices(
                 now=now,
                 old_price=row.price,
                 currency=row.currency,
-                key=keys[32 * index : 32 * index + 32],
+                key=keys[index],
             )
-            if stage and outcome.verdict is Verdict.SEND:
-                action["status"] = ActionStatus.STAGED.value
             actions.append(action)
     return PricePlan(actions, digests, counts, moves, quiet)
 
@@ -327,40 +321,48 @@ async def plan_and_record(
     counts["recorded"] = 0
     moves: list[tuple[str, Any, Any]] = []
     quiet: list[str] = []
-    # Chunk by chunk: decide, record as staged, forget. Memory stays flat however large the
-    # catalogue; the breaker needs only the moves, and releases the staged rows at the end.
-    # The collector stays paused until the staged rows are released: a collection half-way
-    # would walk every live object of the pass (offers included) for nothing.
-    with gc_paused():
-        for start in range(0, len(rows), PLAN_CHUNK):
-            plan = plan_prices(
-                rows[start : start + PLAN_CHUNK],
-                channel=channel,
-                pass_id=pass_id,
-                pricing=pricing,
-                inputs=inputs,
-                stage=True,
+    db, clock = outbox.db, outbox.clock
+    # Chunk by chunk: decide, record behind the pass gate, forget. Memory stays flat however
+    # large the catalogue; the breaker needs only the moves, and opens the gate at the end.
+    # The collector stays paused meanwhile: a collection half-way would walk every live object
+    # of the pass (offers included) for nothing.
+    await open_gate(db, clock, channel=channel, pass_id=pass_id)
+    try:
+        with gc_paused():
+            for start in range(0, len(rows), PLAN_CHUNK):
+                plan = plan_prices(
+                    rows[start : start + PLAN_CHUNK],
+                    channel=channel,
+                    pass_id=pass_id,
+                    pricing=pricing,
+                    inputs=inputs,
+                )
+                moves.extend(plan.moves)
+                quiet.extend(plan.quiet)
+                for verdict, count in plan.counts.items():
+                    counts[verdict] += count
+                counts["recorded"] += await outbox.record(
+                    plan.actions, also=_digest_writer(db, channel, plan)
+                )
+            settings = pricing.guards.breaker
+            total = max(channel_total or 0, len(rows))
+            big = [sku for sku, old, new in moves if is_big_move(old, new, settings)]
+            earlier = (
+                window.earlier(channel, inputs.now, settings.window_s, set(big)) if window else 0
             )
-            moves.extend(plan.moves)
-            quiet.extend(plan.quiet)
-            for verdict, count in plan.counts.items():
-                counts[verdict] += count
-            counts["recorded"] += await outbox.record(
-                plan.actions, also=_digest_writer(outbox.db, channel, plan)
-            )
-        settings = pricing.guards.breaker
-        total = max(channel_total or 0, len(rows))
-        big = [sku for sku, old, new in moves if is_big_move(old, new, settings)]
-        earlier = window.earlier(channel, inputs.now, settings.window_s, set(big)) if window else 0
-        tripped = None
-        if breaker_armed:
-            pairs = [(old, new) for _sku, old, new in moves]
-            tripped = breaker_verdict(
-                pairs, total, settings, earlier_big=min(earlier, total - len(pairs))
-            )
-        await outbox.release_staged(channel, pass_id, blocked_by=tripped)
-        # A newer decision to hold or block wins over an older intent still waiting to be sent.
-        await outbox.supersede_open(channel, ActionKind.PRICE, quiet, before_pass=pass_id)
+            tripped = None
+            if breaker_armed:
+                pairs = [(old, new) for _sku, old, new in moves]
+                tripped = breaker_verdict(
+                    pairs, total, settings, earlier_big=min(earlier, total - len(pairs))
+                )
+            await close_gate(db, clock, channel=channel, pass_id=pass_id, blocked_by=tripped)
+    except Exception:
+        # Nothing of a pass that was not judged as a whole may go out; the next pass decides again.
+        await abandon_pass(db, clock, channel=channel, pass_id=pass_id)
+        raise
+    # A newer decision to hold or block wins over an older intent still waiting to be sent.
+    await outbox.supersede_open(channel, ActionKind.PRICE, quiet, before_pass=pass_id)
     if window is not None:
         if tripped:
             window.clear(channel)

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
-from daemon import controls
+from daemon import controls, pass_gate
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, StockEventKind
@@ -278,19 +278,84 @@ async def test_concurrent_read_then_write_transactions_never_deadlock(
 async def test_staged_intents_are_never_sent_and_are_abandoned_at_start_up(
     db: Database, clock: ManualClock
 ) -> None:
-    """A pass that died before its breaker check leaves staged rows: never dispatched, and the
-    next start marks them superseded (the next pass decides again)."""
+    """A pass that died before its breaker check (older databases: staged rows) is never
+    dispatched, and the next start marks its rows superseded (the next pass decides again)."""
     rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
     await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
     await rt.outbox.record([{**price_intent("A", "18.00", clock.now()), "status": "staged"}])
     assert (
         await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE, redrive=True)
     ).sent == 0
-    assert await rt.outbox.abandon_staged() == 1
+    assert await pass_gate.abandon_open_passes(db, clock) == 1
     [row] = await actions(db)
     assert row.status == "superseded"
     assert row.response_message is not None
     assert rt.channels["alpha"].market.listings["A"].price == D("20.00")  # type: ignore[attr-defined]
+    await rt.close()
+
+
+async def test_intents_of_an_open_pass_wait_for_the_gate(db: Database, clock: ManualClock) -> None:
+    """Price intents recorded behind an open pass gate are not sent, not counted as open or
+    unsent; closing the gate lets them go; only that pass and channel are held back."""
+    rt = await make_runtime(
+        db, clock, settings(channels={"alpha": {"kind": "mock"}, "beta": {"kind": "mock"}})
+    )
+    await seed(db, clock, rt, [{"sku": "A"}, {"sku": "B"}], listed_on=("alpha", "beta"))
+    await pass_gate.open_gate(db, clock, channel="alpha", pass_id="t")
+    await rt.outbox.record(
+        [
+            price_intent("A", "18.00", clock.now()),
+            {**price_intent("B", "17.00", clock.now()), "pass_id": "older"},
+            {**price_intent("A", "16.00", clock.now()), "channel": "beta"},
+        ]
+    )
+    alpha, beta = rt.channels["alpha"], rt.channels["beta"]
+    assert await rt.outbox.unsent_skus("alpha", ActionKind.PRICE, {"A", "B"}) == {"B"}
+    assert await rt.outbox.count_open() == 2
+    assert (await rt.outbox.dispatch(alpha, ActionKind.PRICE)).sent == 1  # B, another pass
+    assert (await rt.outbox.dispatch(beta, ActionKind.PRICE)).sent == 1  # the gate is alpha's
+    assert alpha.market.listings["A"].price == D("20.00")  # type: ignore[attr-defined]
+    assert await pass_gate.close_gate(db, clock, channel="alpha", pass_id="t", blocked_by=None) == 0
+    assert (await rt.outbox.dispatch(alpha, ActionKind.PRICE)).sent == 1
+    assert alpha.market.listings["A"].price == D("18.00")  # type: ignore[attr-defined]
+    await rt.close()
+
+
+async def test_a_tripped_breaker_blocks_every_intent_behind_the_gate(
+    db: Database, clock: ManualClock
+) -> None:
+    """Closing the gate with the breaker's reason blocks the pass's intents, nothing else."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}, {"sku": "B"}], listed_on=("alpha",))
+    await pass_gate.open_gate(db, clock, channel="alpha", pass_id="t")
+    await rt.outbox.record(
+        [
+            price_intent("A", "18.00", clock.now()),
+            {**price_intent("B", "17.00", clock.now()), "pass_id": "older"},
+        ]
+    )
+    assert (
+        await pass_gate.close_gate(db, clock, channel="alpha", pass_id="t", blocked_by="90% moved")
+    ) == 1
+    rows = {row.sku: row for row in await actions(db)}
+    assert rows["A"].status == "blocked"
+    assert rows["A"].reason == "circuit breaker: 90% moved"
+    assert rows["B"].status == "planned"
+    await rt.close()
+
+
+async def test_an_open_pass_is_abandoned_at_start_up(db: Database, clock: ManualClock) -> None:
+    """kill -9 in the middle of a pass leaves its gate open: the next start supersedes what it
+    recorded and opens the gate, so neither those intents nor later ones are stuck."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    await pass_gate.open_gate(db, clock, channel="alpha", pass_id="t")
+    await rt.outbox.record([price_intent("A", "18.00", clock.now())])
+    assert await pass_gate.abandon_open_passes(db, clock) == 1
+    [row] = await actions(db)
+    assert (row.status, row.response_message) == ("superseded", pass_gate.ABANDONED)
+    await rt.outbox.record([{**price_intent("A", "19.00", clock.now()), "pass_id": "t"}])
+    assert (await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)).sent == 1
     await rt.close()
 
 

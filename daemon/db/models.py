@@ -29,12 +29,13 @@ class ActionKind(StrEnum):
 class ActionStatus(StrEnum):
     """Life of an action row (the outbox state machine).
 
-    staged → planned → sent → confirmed | failed; planned → superseded (a newer intent for the
-    same listing replaced it before it was sent); blocked (a guard, pause or breaker refused it;
-    never sent); held (a decision not to change, recorded when its reason changes, so "why not?"
-    has an answer). A reprice pass records its price intents as ``staged`` chunk by chunk and
-    releases them all at once, as ``planned`` or as ``blocked`` by the circuit breaker, when the
-    whole pass has been judged; nothing dispatches a staged row.
+    planned → sent → confirmed | failed; planned → superseded (a newer intent for the same
+    listing replaced it before it was sent); blocked (a guard, pause or breaker refused it; never
+    sent); held (a decision not to change, recorded when its reason changes, so "why not?" has an
+    answer). A reprice pass records its price intents as ``planned`` chunk by chunk behind the
+    channel's pass gate (``channel_state.open_pass``): nothing dispatches them until the whole
+    pass has been judged by the circuit breaker, which opens the gate or blocks them all.
+    ``staged`` is the older form of the same wait (databases written before migration 0003).
     """
 
     STAGED = "staged"
@@ -230,6 +231,9 @@ class ChannelState(SQLModel, table=True):
     last_success_at: datetime | None = _time()
     last_error_at: datetime | None = _time()
     last_error: str | None = Field(default=None, max_length=2000)
+    # The reprice pass still recording its decisions here: its price intents are not sent until
+    # the breaker has judged the whole pass (one row to update instead of every intent).
+    open_pass: str | None = Field(default=None, max_length=40)
     updated_at: datetime = _time(nullable=False)
 
 
