@@ -141,6 +141,10 @@ class ChannelCapabilities:
     sends_floor_and_ceiling: bool = False
     # Our seller id on this marketplace: offers carrying it are ours, never competitors.
     own_seller_id: str | None = None
+    # How long a write the marketplace accepted (queued) may take to show in the live listing;
+    # reconcile calls it not applied only after this. Amazon publishes no figure; Walmart asks
+    # to "allow up to five minutes" for a single price and gives bulk feeds an SLA of ~15 min.
+    accepted_apply_s: int = 900
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,30 @@
-"""Listing discovery and refresh: bring ``listing`` rows in line with what a channel reports."""
+"""Listing discovery and refresh: bring ``listing`` rows in line with what a channel reports,
+and verify the writes a marketplace accepted."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.base import ChannelListing
+from connectors.base import Channel, ChannelListing
 from daemon.clock import Clock
 from daemon.db.engine import Database
-from daemon.db.models import Listing
+from daemon.db.models import Action, ActionStatus, Listing
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+ACTIONS = Action.__table__  # type: ignore[attr-defined]
 CHUNK = 2000
+
+
+def _with_queued(item: ChannelListing, queued: Mapping[tuple[str, str], Any]) -> ChannelListing:
+    changes = {
+        name: queued[item.sku, name] for name in ("price", "quantity") if (item.sku, name) in queued
+    }
+    return replace(item, **changes) if changes else item
 
 
 @dataclass
@@ -38,10 +47,21 @@ class RefreshReport:
 
 
 async def refresh_listings(
-    db: Database, clock: Clock, channel: str, live: Sequence[ChannelListing]
+    db: Database,
+    clock: Clock,
+    channel: str,
+    live: Sequence[ChannelListing],
+    queued: Mapping[tuple[str, str], Any] | None = None,
 ) -> RefreshReport:
-    """Upsert the channel's live listings; report new ones and values that drifted."""
+    """Upsert the channel's live listings; report new ones and values that drifted.
+
+    ``queued`` maps (sku, "price" | "quantity") to a value the marketplace accepted and may
+    still be applying: that value is kept, not overwritten by the old live one nor called drift
+    (else reconcile would send the same write a second time).
+    """
     report = RefreshReport(seen=len(live))
+    if queued:
+        live = [_with_queued(item, queued) for item in live]
     now = clock.now()
     async with db.read() as conn:
         rows = (
@@ -114,3 +134,66 @@ def _price_changed_at(before: Any, item: ChannelListing, now: datetime) -> datet
     if before is None or before.price != item.price:
         return now if item.price is not None else None
     return before.price_changed_at  # type: ignore[no-any-return]
+
+
+async def verify_accepted(
+    db: Database, clock: Clock, channel: Channel, live: Mapping[str, ChannelListing]
+) -> tuple[dict[str, int], dict[tuple[str, str], Any]]:
+    """Confirm writes a marketplace accepted (queued) once the live value shows them; one not
+    live within the channel's ``accepted_apply_s`` of sending was not applied. Also returns
+    the values still queued, by (sku, kind field)."""
+    now = clock.now()
+    due = now - timedelta(seconds=channel.capabilities.accepted_apply_s)
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    ACTIONS.c.id,
+                    ACTIONS.c.sku,
+                    ACTIONS.c.kind,
+                    ACTIONS.c.new_price,
+                    ACTIONS.c.new_quantity,
+                    ACTIONS.c.sent_at,
+                )
+                .where(
+                    ACTIONS.c.channel == channel.name,
+                    ACTIONS.c.status == ActionStatus.SENT.value,
+                    ACTIONS.c.response_code == "ACCEPTED",
+                )
+                .order_by(ACTIONS.c.id)  # the newest queued value of a listing wins
+            )
+        ).all()
+    confirmed: list[int] = []
+    failed: list[int] = []
+    queued: dict[tuple[str, str], Any] = {}
+    for row in rows:
+        item = live.get(row.sku)
+        value = None if item is None else (item.price if row.kind == "price" else item.quantity)
+        wanted = row.new_price if row.kind == "price" else row.new_quantity
+        if value == wanted:
+            confirmed.append(row.id)
+        elif row.sent_at is not None and row.sent_at > due:
+            # Queued at the marketplace, not live yet: look again at the next reconcile.
+            queued[row.sku, "price" if row.kind == "price" else "quantity"] = wanted
+        else:
+            failed.append(row.id)
+    async with db.write() as conn:
+        if confirmed:
+            await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.id.in_(confirmed))
+                .values(status=ActionStatus.CONFIRMED.value, completed_at=now)
+            )
+        if failed:
+            await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.id.in_(failed))
+                .values(
+                    status=ActionStatus.FAILED.value,
+                    completed_at=now,
+                    response_code="NOT_APPLIED",
+                    response_message="accepted by the marketplace, not live in its apply window",
+                )
+            )
+    counts = {"confirmed": len(confirmed), "pending": len(queued), "not_applied": len(failed)}
+    return counts, queued

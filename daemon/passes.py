@@ -15,7 +15,7 @@ from connectors.base import Channel, OfferObservation
 from daemon.allocation import allocate
 from daemon.controls import breaker_armed, record_health, trip_breaker, write_block_reason
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
-from daemon.listings import refresh_listings
+from daemon.listings import refresh_listings, verify_accepted
 from daemon.order_poll import orders_channel
 from daemon.outbox import new_idempotency_key
 from daemon.pricing import load_inputs, plan_and_record
@@ -254,7 +254,10 @@ async def reconcile_channel(
 ) -> dict[str, Any]:
     """Re-read the channel, record drift, verify accepted writes, then repair stock."""
     live = await channel.fetch_listings()
-    report = await refresh_listings(rt.db, rt.clock, channel.name, live)
+    verified, queued = await verify_accepted(
+        rt.db, rt.clock, channel, {item.sku: item for item in live}
+    )
+    report = await refresh_listings(rt.db, rt.clock, channel.name, live, queued)
     for drift in report.drift:
         log.warning(
             "drift_detected",
@@ -263,7 +266,6 @@ async def reconcile_channel(
             known=str(drift.known),
             live=str(drift.live),
         )
-    verified = await _verify_accepted(rt, channel.name, {item.sku: item for item in live})
     repaired = await stock_channel(rt, channel, pass_id, selection)
     return {
         "live": report.seen,
@@ -272,53 +274,6 @@ async def reconcile_channel(
         "verified": verified,
         "stock": repaired,
     }
-
-
-async def _verify_accepted(rt: Runtime, channel: str, live: dict[str, Any]) -> dict[str, int]:
-    """Confirm writes a marketplace accepted (queued) once the live value shows them."""
-    async with rt.db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(
-                    ACTIONS.c.id,
-                    ACTIONS.c.sku,
-                    ACTIONS.c.kind,
-                    ACTIONS.c.new_price,
-                    ACTIONS.c.new_quantity,
-                ).where(
-                    ACTIONS.c.channel == channel,
-                    ACTIONS.c.status == ActionStatus.SENT.value,
-                    ACTIONS.c.response_code == "ACCEPTED",
-                )
-            )
-        ).all()
-    confirmed: list[int] = []
-    failed: list[int] = []
-    for row in rows:
-        item = live.get(row.sku)
-        value = None if item is None else (item.price if row.kind == "price" else item.quantity)
-        wanted = row.new_price if row.kind == "price" else row.new_quantity
-        (confirmed if value == wanted else failed).append(row.id)
-    now = rt.clock.now()
-    async with rt.db.write() as conn:
-        if confirmed:
-            await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.id.in_(confirmed))
-                .values(status=ActionStatus.CONFIRMED.value, completed_at=now)
-            )
-        if failed:
-            await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.id.in_(failed))
-                .values(
-                    status=ActionStatus.FAILED.value,
-                    completed_at=now,
-                    response_code="NOT_APPLIED",
-                    response_message="accepted by the marketplace but not live at reconcile",
-                )
-            )
-    return {"confirmed": len(confirmed), "not_applied": len(failed)}
 
 
 async def record_changed_offers(

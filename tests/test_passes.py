@@ -250,3 +250,33 @@ async def test_a_queued_stock_retry_is_kept_and_an_outdated_one_dropped(
     assert market(rt, "alpha").listings["A"].quantity == 9
     assert market(rt, "alpha").listings["B"].quantity == 4
     await rt.close()
+
+
+async def test_an_accepted_write_gets_time_to_go_live_before_it_is_called_not_applied(
+    db: Database, clock: ManualClock
+) -> None:
+    """A queued (ACCEPTED) write not live yet stays sent while the marketplace may still apply
+    it; past the channel's ``accepted_apply_s`` reconcile records it NOT_APPLIED, and one that
+    went live is confirmed."""
+    config = settings(channels={"alpha": {"kind": "mock", "accept_writes": True, "drop_rate": 1.0}})
+    rt = await make_runtime(db, clock, config)
+    await seed(db, clock, rt, [{"sku": "A", "stock": 5}, {"sku": "B", "stock": 6}], ("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")  # discovers the listings and pushes stock
+    sent = {row.sku: row for row in await actions(db) if row.kind == "stock"}
+    assert {row.status for row in sent.values()} == {"sent"}
+    market(rt, "alpha").listings["B"].quantity = 6  # B went live; A is still queued
+    clock.advance(60)
+    report = await run_named_pass(rt, "reconcile", "p1")
+    assert report["alpha"]["verified"] == {"confirmed": 1, "pending": 1, "not_applied": 0}
+    rows = {row.id: row for row in await actions(db)}
+    assert rows[sent["A"].id].status == "sent"
+    assert rows[sent["B"].id].status == "confirmed"
+    assert len(rows) == 2  # the queued value is not drift: A was not sent a second time
+    clock.advance(rt.channels["alpha"].capabilities.accepted_apply_s)
+    report = await run_named_pass(rt, "reconcile", "p2")
+    assert report["alpha"]["verified"]["not_applied"] == 1
+    row = {row.id: row for row in await actions(db)}[sent["A"].id]
+    assert (row.status, row.response_code) == ("failed", "NOT_APPLIED")
+    again = [r for r in await actions(db) if r.sku == "A" and r.id != sent["A"].id]
+    assert [r.new_quantity for r in again] == [5]  # the same reconcile repaired it
+    await rt.close()

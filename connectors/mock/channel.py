@@ -60,6 +60,7 @@ class MockChannel:
             own_seller_id=OWN_SELLER_ID,
         )
         self._rng = random.Random(f"{settings.seed}:{name}")
+        self._answer = PushStatus.ACCEPTED if settings.accept_writes else PushStatus.CONFIRMED
         self.market = market or seed_market(
             channel=name,
             catalog=settings.seed_catalog,
@@ -133,7 +134,7 @@ class MockChannel:
                 continue
             if self.market.apply_once(update.idempotency_key) and not self._dropped():
                 item.price = update.price
-            results.append(PushResult(update.idempotency_key, PushStatus.CONFIRMED))
+            results.append(PushResult(update.idempotency_key, self._answer))
         return results
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
@@ -154,7 +155,7 @@ class MockChannel:
                 continue
             if self.market.apply_once(update.idempotency_key) and not self._dropped():
                 item.quantity = update.quantity
-            results.append(PushResult(update.idempotency_key, PushStatus.CONFIRMED))
+            results.append(PushResult(update.idempotency_key, self._answer))
         return results
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:

@@ -23,6 +23,10 @@ class MockSettings(BaseModel):
     seed: int = Field(default=0, description="random seed of the simulated market")
     drop_rate: float = Field(default=0.0, ge=0, le=1, description="share of writes silently lost")
     fail_rate: float = Field(default=0.0, ge=0, le=1, description="share of pushes failing (503)")
+    accept_writes: bool = Field(
+        default=False,
+        description="answer ACCEPTED (queued; reconcile verifies it) like Amazon, not CONFIRMED",
+    )
     marketplace_held_stock: bool = Field(
         default=False, description="the marketplace owns the stock (like FBA): never written"
     )
