@@ -17,17 +17,18 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from functools import cached_property
-from operator import itemgetter
-from typing import Any, Literal, NamedTuple
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from connectors.base import CompetitorOffer
 from strategies.base import CENT, ZERO, Decision, Snapshot, StrategyParams, TraceStep, quantize
-
-_REJECTION_MEMO_SIZE = 50_000
-FulfillmentKind = Literal["fba", "fbm", "retail"]
-ALL_FULFILLMENT: tuple[FulfillmentKind, ...] = ("fba", "fbm", "retail")
+from strategies.offers import (
+    BY_RANK,
+    CompetitorFilters,
+    Scan,
+    describe_offer,
+    scan_offers,
+)
 
 
 def strategy_floor(snapshot: Snapshot) -> Decimal | None:
@@ -47,79 +48,6 @@ def strategy_ceiling(snapshot: Snapshot) -> Decimal | None:
     if high is None or not high.is_finite() or high <= 0:
         return None
     return quantize(high, rounding=ROUND_FLOOR)
-
-
-class CompetitorFilters(StrategyParams):
-    """Which competitor offers count. The marketplace itself (``retail``) has no seller
-    feedback, so the rating minimums never exclude it; any other offer with an unknown rating
-    fails a minimum that is set."""
-
-    fulfillment: tuple[FulfillmentKind, ...] = Field(default=ALL_FULFILLMENT, min_length=1)
-    min_rating_pct: int | None = Field(default=None, ge=0, le=100)
-    min_rating_count: int | None = Field(default=None, ge=0)
-    exclude_sellers: tuple[str, ...] = Field(default=(), description="seller ids never competed")
-
-    @field_validator("fulfillment", "exclude_sellers", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return (value,) if isinstance(value, str) else value
-
-    @cached_property
-    def excluded(self) -> frozenset[str]:
-        """``exclude_sellers`` as a set."""
-        return frozenset(self.exclude_sellers)
-
-    @cached_property
-    def kinds(self) -> frozenset[str]:
-        """Accepted fulfillment kinds, lower-case, as a set."""
-        return frozenset(kind.lower() for kind in self.fulfillment)
-
-    @cached_property
-    def unrestricted(self) -> bool:
-        """True when only ``exclude_sellers`` can reject an offer."""
-        no_minimum = self.min_rating_pct is None and self.min_rating_count is None
-        return no_minimum and set(self.fulfillment) == set(ALL_FULFILLMENT)
-
-    @cached_property
-    def worded_rejections(self) -> dict[tuple[str, str, int | None, int | None], Any]:
-        """Memo of ``rejection`` by (seller, fulfillment, rating %, rating count): the only
-        offer fields it reads. Bounded by ``remember_rejection``."""
-        return {}
-
-    def remember_rejection(
-        self, key: tuple[str, str, int | None, int | None], offer: CompetitorOffer
-    ) -> tuple[tuple[str, str], str] | None:
-        """``rejection(offer)`` keyed for the trace's grouping, remembered under ``key``."""
-        memo = self.worded_rejections
-        if len(memo) >= _REJECTION_MEMO_SIZE:
-            memo.clear()  # sellers come and go: a bounded memo, not a growing one
-        found = self.rejection(offer)
-        why = None if found is None else (("filtered", found[0]), found[1])
-        memo[key] = why
-        return why
-
-    def rejection(self, offer: CompetitorOffer) -> tuple[str, str] | None:
-        """Why ``offer`` fails the filters, as (rule, the offer's value), or None if it
-        qualifies; the trace groups offers by rule."""
-        seller = offer.seller_id
-        if seller in self.excluded:
-            return "excluded seller", seller
-        kind = offer.fulfillment.lower()
-        if kind not in self.fulfillment:
-            return f"fulfillment not in {'/'.join(self.fulfillment)}", f"{seller} ({kind})"
-        if kind == "retail":
-            return None
-        pct, count = offer.rating_pct, offer.rating_count
-        if self.min_rating_pct is not None and (pct is None or pct < self.min_rating_pct):
-            return f"rating < {self.min_rating_pct}%", f"{seller} ({pct}%)"
-        if self.min_rating_count is not None and (count is None or count < self.min_rating_count):
-            return f"rating count < {self.min_rating_count}", f"{seller} ({count})"
-        return None
-
-    def rejects(self, offer: CompetitorOffer) -> str | None:
-        """Why ``offer`` fails the filters, in words, or None if it qualifies."""
-        found = self.rejection(offer)
-        return None if found is None else f"{found[0]}: {found[1]}"
 
 
 class _CompetitiveParams(StrategyParams):
@@ -184,152 +112,10 @@ class BuyBoxParams(_CompetitiveParams):
     )
 
 
-def _describe(offer: CompetitorOffer) -> str:
-    return f"{offer.seller_id} ({offer.fulfillment}, landed {offer.landed_price})"
-
-
-def _garbage(offer: CompetitorOffer) -> str | None:
-    if not offer.price.is_finite() or offer.price <= 0:
-        return f"price {offer.price}"
-    if not offer.shipping.is_finite() or offer.shipping < 0:
-        return f"shipping {offer.shipping}"
-    return None
-
-
-class _Scan(NamedTuple):
-    """One pass over a listing's offers: everything the competitive strategies need of them."""
-
-    entries: list[tuple[Decimal, str, CompetitorOffer]]  # qualifying, cheapest landed first
-    steps: list[TraceStep]
-    own_flagged: frozenset[str]  # sellers of our ``is_own`` offers
-    own_shipping: Decimal
-    own_shipping_step: TraceStep
-    flagged: tuple[CompetitorOffer, ...]  # offers flagged as the Buy Box winner, ours included
-    holder_competes: bool  # a competitor offer (qualifying or not) holds the Buy Box
-
-
-_NO_OWN_SHIPPING = TraceStep("own_shipping", "0", "no own offer on the listing: assumed 0")
-_BY_LANDED_THEN_SELLER = itemgetter(0, 1)
-_BY_RANK = itemgetter(0, 1, 2)  # flagged winner first, then landed, then seller
-
-
-def _scan(snapshot: Snapshot, filters: CompetitorFilters) -> _Scan:
-    """Walk the offers once: own offers, garbage, filters, Buy Box flags (the hot loop: 20
-    offers x 100,000 listings a pass, so the common case is inlined and wording is memoised)."""
-    own_ids = snapshot.own_seller_ids
-    holder = snapshot.buy_box_seller
-    excluded, kinds = filters.excluded, filters.kinds
-    min_pct, min_count = filters.min_rating_pct, filters.min_rating_count
-    worded = filters.worded_rejections
-    own: set[str] = set()
-    own_flagged: set[str] = set()
-    ships: set[Decimal] = set()
-    flagged: list[CompetitorOffer] = []
-    kept: list[tuple[Decimal, str, CompetitorOffer]] = []
-    # One trace step per reason, naming the sellers: twenty offers must not make twenty steps
-    # in every action row.
-    left_out: dict[tuple[str, str], list[str]] = {}
-    competing = 0
-    holder_competes = False
-    zero = ZERO
-    for offer in snapshot.offers:
-        seller = offer.seller_id
-        if offer.is_own:
-            own.add(seller)
-            own_flagged.add(seller)
-            shipping = offer.shipping
-            if shipping.is_finite() and shipping >= zero:
-                ships.add(shipping)
-            if offer.is_buy_box_winner:
-                flagged.append(offer)
-            continue
-        if offer.is_buy_box_winner:
-            flagged.append(offer)
-            holder_competes = seller not in own_ids or holder_competes
-        elif holder is not None and seller == holder and seller not in own_ids:
-            holder_competes = True
-        if seller in own_ids:
-            own.add(seller)
-            continue
-        competing += 1
-        price, shipping = offer.price, offer.shipping
-        if not (price.is_finite() and price > zero and shipping.is_finite() and shipping >= zero):
-            left_out.setdefault(("garbage", "ignored"), []).append(
-                f"{seller} ({_garbage(offer) or 'invalid'})"
-            )
-            continue
-        kind = offer.fulfillment
-        pct, count = offer.rating_pct, offer.rating_count
-        if (
-            seller not in excluded
-            and kind in kinds
-            and (
-                kind == "retail"
-                or (
-                    (min_pct is None or (pct is not None and pct >= min_pct))
-                    and (min_count is None or (count is not None and count >= min_count))
-                )
-            )
-        ):
-            kept.append((price + shipping, seller, offer))
-            continue
-        # The slow path words the reason (and accepts, say, "FBA" written in capitals); the
-        # same seller with the same rating recurs on many listings, so the wording is memoised.
-        key = (seller, kind, pct, count)
-        try:
-            why = worded[key]
-        except KeyError:
-            why = filters.remember_rejection(key, offer)
-        if why is None:
-            kept.append((price + shipping, seller, offer))
-        else:
-            sellers = left_out.get(why[0])
-            if sellers is None:
-                left_out[why[0]] = [why[1]]
-            else:
-                sellers.append(why[1])
-    steps: list[TraceStep] = []
-    if own:
-        steps.append(TraceStep("own_offers", "ignored", ", ".join(sorted(own))))
-    for (verdict, rule), sellers in left_out.items():
-        steps.append(TraceStep("offers", verdict, f"{rule}: {', '.join(sellers)}"))
-    kept.sort(key=_BY_LANDED_THEN_SELLER)
-    lowest = f"; lowest {_describe(kept[0][2])}" if kept else ""
-    steps.append(TraceStep("competitors", "qualifying", f"{len(kept)} of {competing}{lowest}"))
-    if not ships:
-        ship, ship_step = ZERO, _NO_OWN_SHIPPING
-    else:
-        ship = min(ships)
-        detail = "from our offer" if len(ships) == 1 else "several own offers: the lowest"
-        ship_step = TraceStep("own_shipping", str(ship), detail)
-    return _Scan(
-        kept, steps, frozenset(own_flagged), ship, ship_step, tuple(flagged), holder_competes
-    )
-
-
-def qualifying_offers(
-    snapshot: Snapshot, filters: CompetitorFilters
-) -> tuple[tuple[CompetitorOffer, ...], list[TraceStep]]:
-    """Competitor offers that pass the filters, cheapest landed first, and the trace of the
-    own, garbage and filtered offers that were left out."""
-    scan = _scan(snapshot, filters)
-    return tuple(entry[2] for entry in scan.entries), scan.steps
-
-
-def own_shipping(snapshot: Snapshot) -> tuple[Decimal, TraceStep]:
-    """Our shipping on this listing (the lowest of our ``is_own`` offers), else 0."""
-    valid = (o.shipping for o in snapshot.offers if o.is_own)
-    ships = sorted({s for s in valid if s.is_finite() and s >= 0})
-    if not ships:
-        return ZERO, _NO_OWN_SHIPPING
-    detail = "from our offer" if len(ships) == 1 else "several own offers: the lowest"
-    return ships[0], TraceStep("own_shipping", str(ships[0]), detail)
-
-
 def _context(
     snapshot: Snapshot, filters: CompetitorFilters
-) -> tuple[_Scan, list[TraceStep], Decimal, Decimal | None]:
-    scan = _scan(snapshot, filters)
+) -> tuple[Scan, list[TraceStep], Decimal, Decimal | None]:
+    scan = scan_offers(snapshot, filters)
     steps = scan.steps
     floor = strategy_floor(snapshot)
     steps.append(scan.own_shipping_step)
@@ -397,7 +183,7 @@ def lowest_price(snapshot: Snapshot, params: LowestPriceParams) -> Decision:
     return _priced_against(snapshot, params, "lowest offer", seller, landed, (steps, ship, floor))
 
 
-def _buy_box_owner(snapshot: Snapshot, scan: _Scan) -> tuple[str, str]:
+def _buy_box_owner(snapshot: Snapshot, scan: Scan) -> tuple[str, str]:
     """("ours" | "unsure" | "other", why): whether one of our accounts holds the Buy Box."""
     ship, flagged, ours, own_ids = (
         scan.own_shipping,
@@ -426,7 +212,7 @@ def _buy_box_owner(snapshot: Snapshot, scan: _Scan) -> tuple[str, str]:
 def _buy_box_reference(
     snapshot: Snapshot,
     params: BuyBoxParams,
-    scan: _Scan,
+    scan: Scan,
     steps: list[TraceStep],
 ) -> tuple[str, Decimal] | None:
     """(seller, landed) of the Buy Box to compete with, or None to use the lowest offer."""
@@ -438,8 +224,8 @@ def _buy_box_reference(
             if offer.is_buy_box_winner or (seller is not None and name == seller)
         ]
         if holders:
-            _, landed, name, best = min(holders, key=_BY_RANK)
-            steps.append(TraceStep("buy_box", "competitor", _describe(best)))
+            _, landed, name, best = min(holders, key=BY_RANK)
+            steps.append(TraceStep("buy_box", "competitor", describe_offer(best)))
             return name, landed
         # A competitor holds it, but not a qualifying one.
         detail = "its holder is filtered out or garbage: using the lowest qualifying offer"
@@ -468,7 +254,7 @@ def _buy_box_reference(
 def _probe(
     snapshot: Snapshot,
     params: BuyBoxParams,
-    scan: _Scan,
+    scan: Scan,
     context: tuple[list[TraceStep], Decimal, Decimal | None],
 ) -> Decision:
     """Raise by ``probe_step_pct`` toward just under the cheapest qualifying offer above ours
@@ -488,7 +274,7 @@ def _probe(
     cap = nxt.landed_price - ship - params.probe_gap
     step = max(current * params.probe_step_pct / 100, CENT)
     target = quantize(min(current + step, cap), rounding=ROUND_FLOOR)
-    detail = f"{current} + {params.probe_step_pct}%, at most {_describe(nxt)} − {ship} − gap"
+    detail = f"{current} + {params.probe_step_pct}%, at most {describe_offer(nxt)} − {ship} − gap"
     high = strategy_ceiling(snapshot)
     if high is not None and target > high:
         target, detail = high, f"{detail}, capped at max_price {high}"
@@ -497,10 +283,11 @@ def _probe(
     steps.append(TraceStep("probe", str(target), detail))
     if target <= current:
         return Decision.hold(
-            f"Buy Box is ours; next offer {_describe(nxt)} leaves no room above {current} → hold",
+            f"Buy Box is ours; next offer {describe_offer(nxt)} leaves no room above {current}"
+            " → hold",
             *steps,
         )
-    toward = f"probe +{params.probe_step_pct}% toward {_describe(nxt)}"
+    toward = f"probe +{params.probe_step_pct}% toward {describe_offer(nxt)}"
     at_floor = " (the floor)" if target == floor else ""
     reason = f"Buy Box is ours: {toward} → {target}{at_floor}"
     return Decision(target, reason, tuple(steps))

@@ -15,12 +15,12 @@ from strategies import STRATEGIES
 from strategies.base import Decision, Snapshot
 from strategies.competitive import (
     BuyBoxParams,
-    CompetitorFilters,
     LowestPriceParams,
     buy_box,
     lowest_price,
     strategy_floor,
 )
+from strategies.offers import CompetitorFilters
 from tests.strategy_fixtures import check, listing_snapshot
 
 D = Decimal
@@ -695,9 +695,9 @@ def _fields(o: CompetitorOffer) -> dict[str, Any]:
 def test_memoised_rejection_wording_matches_a_fresh_filter(monkeypatch: pytest.MonkeyPatch) -> None:
     """The wording of a rejected offer is memoised per (seller, fulfillment, rating) on the
     filters; a memo that is full starts over; traces match a filter that never saw an offer."""
-    import strategies.competitive as competitive
+    import strategies.offers as offers
 
-    monkeypatch.setattr(competitive, "_REJECTION_MEMO_SIZE", 2)
+    monkeypatch.setattr(offers, "_REJECTION_MEMO_SIZE", 2)
     params = BuyBoxParams.model_validate(
         {**BEAT1, "filters": {"fulfillment": ["fba", "fbm"], "min_rating_pct": 90}}
     )
