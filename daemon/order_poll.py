@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import structlog
 
 from connectors.base import Channel, PollsOrders
+from daemon.controls import STATE, upsert_channel_state
 from daemon.db.models import StockEvent, StockEventKind
 from daemon.runtime import Runtime
 from daemon.snapshots import SkuSelection
@@ -28,11 +29,21 @@ log = structlog.get_logger("repricerd.orders")
 
 
 async def order_watermark(rt: Runtime, channel: str) -> datetime:
-    """Where the orders poll of ``channel`` starts: the newest order or cancel of that channel in
-    the ledger (webhook or poll) minus the overlap. With none yet, ``orders_lookback`` ago, but
+    """Where the orders poll of ``channel`` starts: where its last complete poll started, minus
+    the overlap. Not the newest order a webhook brought: after an outage the first webhooks
+    would move it past the orders nobody delivered. Before any poll: the newest order or cancel
+    of that channel in the ledger minus the overlap; with none yet, ``orders_lookback`` ago, but
     never before the ledger's first event: an order older than the stock counts the ledger began
     with is already in them (a fresh install must not take the last day's sales off again)."""
     async with rt.db.read() as conn:
+        polled = (
+            await conn.execute(
+                sa.select(STATE.c.orders_polled_at).where(STATE.c.channel == channel)
+            )
+        ).scalar_one_or_none()
+        if polled is not None:
+            last: datetime = polled
+            return last - ORDER_POLL_OVERLAP
         newest = (
             await conn.execute(
                 sa.select(sa.func.max(EVENTS.c.occurred_at)).where(
@@ -61,6 +72,7 @@ async def orders_channel(
     if not isinstance(channel, PollsOrders):
         return {"skipped": "the channel cannot list its orders"}
     since = await order_watermark(rt, channel.name)
+    started = rt.clock.now()
     events = await channel.fetch_orders(since)
     applied = duplicates = ignored = 0
     moved: set[str] = set()
@@ -79,6 +91,10 @@ async def orders_channel(
                 moved |= kits.affected(outcome.skus)
             else:
                 duplicates += 1  # seen already (its webhook, or an earlier poll)
+    # Every order up to ``started`` is in the ledger now; a failure above leaves the watermark.
+    await upsert_channel_state(
+        rt.db, channel.name, {"orders_polled_at": started, "updated_at": rt.clock.now()}
+    )
     if applied:
         log.warning("orders_applied_from_poll", applied=applied, skus=sorted(moved))
     return {

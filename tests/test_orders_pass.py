@@ -61,7 +61,7 @@ async def test_polled_orders_apply_once_and_every_channel_follows(
     assert orders.since == [began]
     clock.advance(3 * 86400)
     await run_named_pass(rt, "orders", "p1b")
-    assert orders.since[-1] == clock.now() - timedelta(hours=24)  # orders_lookback
+    assert orders.since[-1] == began - ORDER_POLL_OVERLAP  # from the last poll, however long ago
     assert first["alpha"]["polled"] == 0
     assert "stock_sync" not in first["alpha"]
     assert first["beta"] == {"skipped": "the channel cannot list its orders"}
@@ -87,12 +87,42 @@ async def test_polled_orders_apply_once_and_every_channel_follows(
     assert quantity(rt, "beta", "MUG-1") == 7
     assert quantity(rt, "alpha", "MUG-1") == 7
 
-    # The watermark is the newest order event minus the overlap; the next poll repeats nothing.
-    assert await order_watermark(rt, "alpha") == placed - ORDER_POLL_OVERLAP
+    # The watermark is where the last poll started minus the overlap; the next poll repeats
+    # nothing. A channel never polled starts from its newest order event, else the lookback.
+    assert await order_watermark(rt, "alpha") == clock.now() - ORDER_POLL_OVERLAP
     assert await order_watermark(rt, "beta") == clock.now() - timedelta(hours=24)
     again = (await run_named_pass(rt, "orders", "p3"))["alpha"]
-    assert orders.since[-1] == placed - ORDER_POLL_OVERLAP
+    assert orders.since[-1] == clock.now() - ORDER_POLL_OVERLAP
     assert (again["applied"], again["duplicates"], again["ignored"]) == (0, 2, 1)
+    await rt.close()
+
+
+async def test_webhooks_after_an_outage_do_not_move_the_poll_past_missed_orders(
+    db: Database, clock: ManualClock
+) -> None:
+    """Orders placed while webhooks were lost are still polled when a newer order's webhook
+    arrived first; a failed poll leaves the watermark where it was."""
+    rt = await make_runtime(db, clock, settings())
+    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 9, "live_quantity": 9}])
+    orders = polling(rt, "alpha")
+    await run_named_pass(rt, "orders", "p0")
+    last_poll = clock.now()
+    clock.advance(2 * 3600)  # an outage: nothing polled, webhooks lost
+    missed = OrderEvent("A-1", OrderStatus.PLACED, (OrderLine("MUG-1", 2),), clock.now())
+    clock.advance(3600)
+    newer = OrderEvent("A-2", OrderStatus.PLACED, (OrderLine("MUG-1", 1),), clock.now())
+    async with db.read() as conn:
+        kits = await load_kits(conn)
+    await apply_order(db, kits, channel="alpha", event=newer, now=clock.now())  # its webhook
+    orders.events = [missed, newer]
+    orders.fail = RuntimeError("marketplace down")
+    await run_named_pass(rt, "orders", "p1")
+    orders.fail = None
+    result = (await run_named_pass(rt, "orders", "p2"))["alpha"]
+    assert orders.since[-2:] == [last_poll - ORDER_POLL_OVERLAP] * 2
+    assert (result["applied"], result["duplicates"]) == (1, 1)
+    async with db.read() as conn:
+        assert await on_hand(conn, ["MUG-1"]) == {"MUG-1": 6}
     await rt.close()
 
 

@@ -234,6 +234,10 @@ class ChannelState(SQLModel, table=True):
     # The reprice pass still recording its decisions here: its price intents are not sent until
     # the breaker has judged the whole pass (one row to update instead of every intent).
     open_pass: str | None = Field(default=None, max_length=40)
+    # When the channel's last complete orders poll started: the next one starts there (minus
+    # an overlap), whatever webhooks brought meanwhile, so orders missed during an outage are
+    # still listed.
+    orders_polled_at: datetime | None = _time()
     updated_at: datetime = _time(nullable=False)
 
 
