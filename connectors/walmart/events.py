@@ -191,16 +191,17 @@ def _order(
     for line in lines:
         if not isinstance(line, Mapping):
             continue
-        quantity = line.get("quantity")
+        quantity, sku = line.get("quantity"), line.get("sku")
         amount = quantity.get("measurementValue") if isinstance(quantity, Mapping) else None
         event = line_event(
             po,
             line.get("lineNumber"),
-            line.get("sku"),
+            sku,
             amount,
             status,
             parse_time(line.get("statusDate")) or at,
-            wfs=line.get("shipNodeType") == WFS_SHIP_NODE_TYPE or is_wfs(line.get("sku")),
+            wfs=line.get("shipNodeType") == WFS_SHIP_NODE_TYPE
+            or (isinstance(sku, str) and is_wfs(sku)),
         )
         if event is not None:
             events.append(event)

@@ -42,7 +42,7 @@ def _date(name: str, raw: str) -> datetime:
 
 
 def _choice(query: Any, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
-    value = query.get(name, default)
+    value: str | None = query.get(name, default)
     if value is not None and value not in allowed:
         raise invalid(ORDER_CONTENT_CODE, f"{name} must be one of {', '.join(allowed)}.", name)
     return value
