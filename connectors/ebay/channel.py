@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,13 +18,14 @@ from connectors.base import (
     ChannelEvent,
     ChannelListing,
     OfferObservation,
+    OrderEvent,
     PriceUpdate,
     PushResult,
     PushStatus,
     StockUpdate,
     WebhookDelivery,
 )
-from connectors.ebay import browse, webhooks
+from connectors.ebay import browse, orders, webhooks
 from connectors.ebay.budget import QuotaExhaustedError, RevisionBudget, relative_change, value
 from connectors.ebay.client import EbayClient
 from connectors.ebay.const import (
@@ -38,6 +40,8 @@ from connectors.ebay.const import (
     QUOTA_INVENTORY,
     REVISION_BUDGET,
     REVISION_BUDGET_EXHAUSTED,
+    SCOPE_FULFILLMENT,
+    SCOPE_FULFILLMENT_READONLY,
     UNKNOWN_SKU,
 )
 from connectors.ebay.inventory import OfferRef, inventory_items, listing_of, offer_for, outcomes
@@ -100,6 +104,7 @@ class EbayChannel:
         )
         self.refs: dict[str, OfferRef] = {}  # sku -> offer, learned from discovery and pushes
         self.keys = webhooks.PublicKeys(self.client)
+        self._orders_unscoped = False  # warned once that the token cannot list orders
 
     async def open(self) -> None:
         """Get a user token and read one inventory page (a 401/403 here means no access)."""
@@ -133,6 +138,16 @@ class EbayChannel:
         return listings
 
     # -- competitor offers ------------------------------------------------------------------
+
+    async def fetch_orders(self, since: datetime) -> list[OrderEvent]:
+        """Orders modified since ``since`` (Fulfillment getOrders), as ORDER_CONFIRMATION maps
+        them; [] when the user token has no fulfillment scope (see ``connectors.ebay.orders``)."""
+        if not {SCOPE_FULFILLMENT, SCOPE_FULFILLMENT_READONLY} & set(self.settings.scopes):
+            if not self._orders_unscoped:
+                self._orders_unscoped = True
+                log.warning("ebay.orders.no_scope", channel=self.name, scope=SCOPE_FULFILLMENT)
+            return []
+        return await orders.fetch_orders(self.client, since, now=self.deps.clock.now())
 
     async def fetch_competitor_offers(self, skus: Sequence[str]) -> list[OfferObservation]:
         """Browse searches by GTIN or title when ``browse_enabled``; [] otherwise."""

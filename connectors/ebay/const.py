@@ -1,7 +1,8 @@
 """Wire constants of eBay's REST APIs (guide §3): hosts, paths, scopes, limits and quotas as data.
 
-Facts from /work/shared/guides/marketplace-apis.md §3 and connectors/specs/ebay/
-sell_inventory_v1_oas3.json (Inventory API v1.13.0).
+Facts from /work/shared/guides/marketplace-apis.md §3, connectors/specs/ebay/
+sell_inventory_v1_oas3.json (Inventory API v1.13.0) and, for getOrders, eBay's Fulfillment API
+OAS (sell_fulfillment_v1_oas3.json v1.19.2, developer.ebay.com api-docs/sell/fulfillment).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ MARKETPLACE_HEADER: Final = "X-EBAY-C-MARKETPLACE-ID"
 # the Notification API's public keys.
 SCOPE_PUBLIC: Final = "https://api.ebay.com/oauth/api_scope"
 SCOPE_INVENTORY: Final = "https://api.ebay.com/oauth/api_scope/sell.inventory"
+# getOrders accepts either (Fulfillment OAS ``security``); the poll needs one of them.
+SCOPE_FULFILLMENT: Final = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
+SCOPE_FULFILLMENT_READONLY: Final = "https://api.ebay.com/oauth/api_scope/sell.fulfillment.readonly"
 # eBay tokens live 7200 s; refresh at 80% so no call carries an expiring token.
 TOKEN_REFRESH_RATIO: Final = 0.8
 
@@ -32,6 +36,7 @@ INVENTORY_ITEMS_PATH: Final = "/sell/inventory/v1/inventory_item"
 OFFERS_PATH: Final = "/sell/inventory/v1/offer"
 BROWSE_SEARCH_PATH: Final = "/buy/browse/v1/item_summary/search"
 PUBLIC_KEY_PATH: Final = "/commerce/notification/v1/public_key/{public_key_id}"
+ORDERS_PATH: Final = "/sell/fulfillment/v1/order"  # Fulfillment API getOrders
 
 # Batch ceilings: bulkUpdatePriceQuantity takes at most 25 requests (§3.2); getInventoryItems
 # pages hold 1..100 items (OAS); Browse limit 1..200 (§3.4).
@@ -39,6 +44,11 @@ MAX_BULK_REQUESTS: Final = 25
 INVENTORY_PAGE_SIZE: Final = 100
 OFFERS_PAGE_SIZE: Final = 25  # "Max Occurs: 25" offers per getOffers page (OAS Offers)
 BROWSE_MAX_LIMIT: Final = 200
+# getOrders: ``limit`` "Maximum: 1000, Default: 50" in Fulfillment OAS v1.19.2, 200 in newer
+# reference pages: 200 is within both. Its ``filter`` reads only the last 90 days (30830 "Start
+# date must be within 90 days"), and dates cannot be in the future (30850).
+ORDERS_PAGE_SIZE: Final = 200
+ORDERS_MAX_AGE_DAYS: Final = 90
 
 # eBay caps revisions of one listing at 250 per calendar day (§3.2).
 DAILY_REVISION_LIMIT: Final = 250
@@ -46,6 +56,7 @@ DAILY_REVISION_LIMIT: Final = 250
 # Quota families: the key every call is counted under (one counter per app, reset at midnight
 # Pacific, §3.6).
 QUOTA_INVENTORY: Final = "sell.inventory"
+QUOTA_FULFILLMENT: Final = "sell.fulfillment"
 QUOTA_BROWSE: Final = "buy.browse"
 QUOTA_NOTIFICATION: Final = "commerce.notification"
 QUOTA_OAUTH_REFRESH: Final = "oauth.refresh_token"
@@ -57,6 +68,8 @@ QUOTA_OAUTH_APPLICATION: Final = "oauth.client_credentials"
 DAILY_CALL_QUOTAS: Final[Mapping[str, int]] = MappingProxyType(
     {
         QUOTA_INVENTORY: 2_000_000,
+        # The Fulfillment API's default is not in the guide (unconfirmed): a placeholder.
+        QUOTA_FULFILLMENT: 100_000,
         QUOTA_BROWSE: 5_000,
         QUOTA_NOTIFICATION: 10_000,
         QUOTA_OAUTH_REFRESH: 50_000,
@@ -75,10 +88,15 @@ DAILY_CALL_QUOTAS: Final[Mapping[str, int]] = MappingProxyType(
 RATE_LIMITS: Final[Mapping[str, RateLimit]] = MappingProxyType(
     {
         QUOTA_INVENTORY: RateLimit(rate=25, burst=40),
+        QUOTA_FULFILLMENT: RateLimit(rate=5, burst=8),
         QUOTA_BROWSE: RateLimit(rate=5, burst=8),
         QUOTA_NOTIFICATION: RateLimit(rate=5, burst=8),
     }
 )
+
+# Order states (Fulfillment API CancelStateEnum): only CANCELED gives the units back; an
+# IN_PROGRESS cancel request may still be refused by the seller.
+CANCEL_STATE_CANCELED: Final = "CANCELED"
 
 # errorIds with a meaning for us (OAS x-response-codes, §3.6, §3.7).
 THROTTLED_ERROR_ID: Final = 2001

@@ -44,6 +44,7 @@ from connectors.ebay.const import (
     SIGNATURE_HEADER,
     TOPIC_ORDER_CONFIRMATION,
 )
+from connectors.ebay.orders import line_items
 from connectors.ratelimit import TokenBucket
 from daemon.errors import (
     RejectedUpdateError,
@@ -258,17 +259,10 @@ def parse(delivery: WebhookDelivery, *, now: datetime) -> list[ChannelEvent]:
 def _lines(data: Mapping[str, Any]) -> list[OrderLine]:
     # eBay documents only ``orderId`` for this topic. The shape read here is the one the mock
     # sends (connectors/mock/ebay/README.md): one notification per line item with ``sku`` and
-    # ``quantity`` in ``data``; a ``lineItems`` list of such objects is read the same way.
+    # ``quantity`` in ``data``; a ``lineItems`` list of such objects (the Fulfillment API's
+    # ``Order.lineItems``) is read the same way, by the same function as the orders poll.
     raw = data.get("lineItems")
-    candidates = raw if isinstance(raw, list) else [data]
-    lines = []
-    for item in candidates:
-        if not isinstance(item, Mapping):
-            continue
-        sku, quantity = item.get("sku"), item.get("quantity")
-        if isinstance(sku, str) and sku and isinstance(quantity, int) and quantity > 0:
-            lines.append(OrderLine(sku, quantity))
-    return lines
+    return line_items(raw if isinstance(raw, list) else [data])
 
 
 def _time(value: object) -> datetime | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import structlog
@@ -25,6 +26,7 @@ from connectors.base import (
     ChannelEvent,
     ChannelListing,
     OfferObservation,
+    OrderEvent,
     PriceUpdate,
     PushResult,
     PushStatus,
@@ -32,7 +34,7 @@ from connectors.base import (
     WebhookDelivery,
 )
 from connectors.retry import RetryPolicy
-from connectors.walmart import events, webhooks
+from connectors.walmart import events, orders, webhooks
 from connectors.walmart.client import WalmartClient
 from connectors.walmart.const import (
     CURRENCY_MISMATCH,
@@ -139,6 +141,15 @@ class WalmartChannel:
             to_listing(item, quantities.get(item.sku), item.sku in wfs, wfs.get(item.sku), currency)
             for item in items.values()
         ]
+
+    # -- orders (PollsOrders) ---------------------------------------------------------------
+
+    async def fetch_orders(self, since: datetime) -> list[OrderEvent]:
+        """Seller-fulfilled order lines modified since ``since`` (GET /v3/orders), shaped as
+        their PO_CREATED / PO_LINE_AUTOCANCELLED webhooks' events."""
+        return await orders.fetch_orders(
+            self.client, since, now=self.deps.clock.now(), is_wfs=lambda sku: sku in self._wfs
+        )
 
     # -- competitor offers ------------------------------------------------------------------
 

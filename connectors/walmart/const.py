@@ -3,7 +3,8 @@
 Facts from /work/shared/guides/marketplace-apis.md §2 and the OpenAPI files in
 connectors/specs/walmart/ (auth, price, inventory, feeds, notifications, insights). GET /v3/items
 is not among those files: its parameters follow Walmart's Item Management spec (0.6.3), whose
-``ItemResponses`` carry ``ItemResponse[]``, ``totalItems`` and ``nextCursor``.
+``ItemResponses`` carry ``ItemResponse[]``, ``totalItems`` and ``nextCursor``. GET /v3/orders
+follows orders.json (Order Management 0.6.3, same source as the others).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ GET_ITEMS: Final = "getAllItems"
 GET_INVENTORIES: Final = "getMultiNodeInventoryForAllSkuAndAllShipNodes"
 GET_WFS_INVENTORY: Final = "getWFSInventory"
 LISTING_QUALITY: Final = "itemsDetailsForListing"
+GET_ORDERS: Final = "getAllOrders"
 
 PRICE_PATH: Final = "/v3/price"
 INVENTORY_PATH: Final = "/v3/inventory"
@@ -49,6 +51,7 @@ ITEMS_PATH: Final = "/v3/items"
 INVENTORIES_PATH: Final = "/v3/inventories"
 WFS_INVENTORY_PATH: Final = "/v3/fulfillment/inventory"
 LISTING_QUALITY_PATH: Final = "/v3/insights/items/listingQuality/items"
+ORDERS_PATH: Final = "/v3/orders"
 
 _HOUR = 3600.0
 
@@ -68,6 +71,7 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     GET_INVENTORIES: RateLimit(1.0, 10),
     GET_WFS_INVENTORY: RateLimit(1.0, 10),
     LISTING_QUALITY: RateLimit(1.0, 5),
+    GET_ORDERS: RateLimit(1.0, 10),
 }
 FEED_OPERATIONS: Final = frozenset({PRICE_FEED, INVENTORY_FEED})
 
@@ -77,6 +81,12 @@ FEED_DETAIL_LIMIT: Final = 50  # feeds.json getFeedItemStatus: limit "cannot be 
 ITEMS_PAGE_LIMIT: Final = 50  # GET /v3/items limit (spec: "cannot be more than 50")
 INVENTORIES_PAGE_LIMIT: Final = 50  # GET /v3/inventories: "Cannot be more than 50"
 WFS_PAGE_LIMIT: Final = 300  # GET /v3/fulfillment/inventory: "Cannot be larger than 300"
+# GET /v3/orders (orders.json 0.6.3, Walmart's Order Management spec as vendored in
+# connectors/specs/walmart/orders.json): limit "Cannot be larger than 200"; only the last 180
+# days of orders can be read (developer.walmart.com us-marketplace/docs/get-all-orders).
+ORDERS_PAGE_LIMIT: Final = 200
+ORDERS_MAX_AGE_DAYS: Final = 180
+SELLER_FULFILLED: Final = "SellerFulfilled"  # the shipNodeType whose orders take our stock
 DEFAULT_SINGLE_MAX_BATCH: Final = 10  # single PUTs before a batch goes as a feed
 SINGLE_CONCURRENCY: Final = 4  # single PUTs in flight at once (the bucket paces them)
 PAGE_CONCURRENCY: Final = 4  # feed detail pages read at once

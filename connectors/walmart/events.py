@@ -191,24 +191,49 @@ def _order(
     for line in lines:
         if not isinstance(line, Mapping):
             continue
-        sku, number = line.get("sku"), line.get("lineNumber")
-        quantity = line.get("quantity")
-        amount = (
-            to_decimal(quantity.get("measurementValue")) if isinstance(quantity, Mapping) else None
+        quantity, sku = line.get("quantity"), line.get("sku")
+        amount = quantity.get("measurementValue") if isinstance(quantity, Mapping) else None
+        event = line_event(
+            po,
+            line.get("lineNumber"),
+            sku,
+            amount,
+            status,
+            parse_time(line.get("statusDate")) or at,
+            wfs=line.get("shipNodeType") == WFS_SHIP_NODE_TYPE
+            or (isinstance(sku, str) and is_wfs(sku)),
         )
-        if not isinstance(sku, str) or not sku or number is None or amount is None:
-            raise ValueError(f"order {po}: a line without sku, lineNumber or quantity")
-        if line.get("shipNodeType") == WFS_SHIP_NODE_TYPE or is_wfs(sku):
-            continue  # Walmart ships WFS lines from its own stock
-        if amount != amount.to_integral_value() or amount < 0:
-            raise ValueError(f"order {po}: line {number} quantity {amount} is not a count")
-        updated = parse_time(line.get("statusDate")) or at
-        events.append(
-            OrderEvent(
-                order_id=f"{po}:{number}",
-                status=status,
-                lines=(OrderLine(sku, int(amount)),),
-                updated_at=updated,
-            )
-        )
+        if event is not None:
+            events.append(event)
     return events
+
+
+def line_event(
+    po: str,
+    number: Any,
+    sku: Any,
+    amount: Any,
+    status: OrderStatus,
+    updated: datetime,
+    *,
+    wfs: bool,
+) -> OrderEvent | None:
+    """One purchase-order line as an ``OrderEvent`` (None for a WFS line: Walmart's stock).
+
+    Shared by the PO webhooks and the ``GET /v3/orders`` poll, so both name a line alike:
+    order id ``<purchaseOrderId>:<lineNumber>`` (Walmart cancels lines, not orders) and the
+    line's ordered units. Raises ``ValueError`` for a line without sku, number or a count.
+    """
+    units = to_decimal(amount)
+    if not isinstance(sku, str) or not sku or number is None or units is None:
+        raise ValueError(f"order {po}: a line without sku, lineNumber or quantity")
+    if wfs:
+        return None  # Walmart ships WFS lines from its own stock
+    if units != units.to_integral_value() or units < 0:
+        raise ValueError(f"order {po}: line {number} quantity {units} is not a count")
+    return OrderEvent(
+        order_id=f"{po}:{number}",
+        status=status,
+        lines=(OrderLine(sku, int(units)),),
+        updated_at=updated,
+    )

@@ -70,13 +70,17 @@ def channel(
 
 
 def token_route(
-    router: respx.MockRouter, *tokens: str, expires_in: int = 7200, grant: str = "refresh_token"
+    router: respx.MockRouter,
+    *tokens: str,
+    expires_in: int = 7200,
+    grant: str = "refresh_token",
+    scope: str = INVENTORY_SCOPE,
 ) -> respx.Route:
     """The token endpoint answering each grant of ``grant`` with the next of ``tokens``."""
     user = grant == "refresh_token"
     kind = "User Access Token" if user else "Application Access Token"
     form = (
-        {"grant_type": grant, "refresh_token": REFRESH, "scope": INVENTORY_SCOPE}
+        {"grant_type": grant, "refresh_token": REFRESH, "scope": scope}
         if user
         else {"grant_type": grant, "scope": PUBLIC_SCOPE}
     )

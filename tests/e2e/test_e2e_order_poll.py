@@ -1,11 +1,15 @@
 """Order polling end to end: an order whose webhook never reaches the daemon is found by the
 ``orders`` pass, applied once, and the other channel follows; the webhook arriving later is a
-duplicate. Mocks and daemon are the real ones, over loopback (see test_e2e_shopify/amazon)."""
+duplicate; a cancel whose webhook is lost too gives the units back. Mocks and daemon are the
+real ones, over loopback (see test_e2e_shopify/amazon/walmart/ebay): Shopify, Amazon, Walmart
+(GET /v3/orders) and eBay (Fulfillment getOrders)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +24,9 @@ from connectors.mock import MockChannel
 from connectors.mock.amazon.notify import deliver, order_change
 from connectors.mock.shopify.app import make_app
 from connectors.mock.shopify.state import ShopifyMockState
+from connectors.mock.walmart.events import Event as WmEvent
+from connectors.mock.walmart.events import deliver as wm_deliver
+from connectors.mock.walmart.state import WalmartMockState
 from daemon.app import start_runtime
 from daemon.catalog import import_catalog
 from daemon.clock import ManualClock, SystemClock
@@ -43,6 +50,9 @@ from tests.e2e.amazon_fixtures import (
     served,
     write_config,
 )
+from tests.e2e.ebay_env import Env as EbayEnv
+from tests.e2e.ebay_env import make_env as make_ebay_env
+from tests.e2e.ebay_env import started as ebay_started
 from tests.e2e.test_e2e_amazon import _daemon_server
 from tests.e2e.test_e2e_shopify import (
     BUFFER,
@@ -58,6 +68,9 @@ from tests.e2e.test_e2e_shopify import (
 )
 from tests.e2e.test_e2e_shopify import write_catalog as write_shop_catalog
 from tests.e2e.test_e2e_shopify import write_config as write_shop_config
+from tests.e2e.walmart_harness import CHANNEL as WM_CHANNEL
+from tests.e2e.walmart_harness import free_port, inbox_outcomes, start_setup
+from tests.e2e.walmart_harness import start_daemon as wm_daemon
 
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
@@ -305,3 +318,154 @@ async def test_an_amazon_order_without_its_notification_is_polled_once_and_follo
                 await debouncer.close()
             await server.stop()
             await rt.close()
+
+
+# -- Walmart ------------------------------------------------------------------------------------
+
+
+def _dead_subscriptions(state: WalmartMockState) -> dict[str, str]:
+    """Point every subscription at a port nothing listens on; return their real URLs."""
+    real = {sid: sub.event_url for sid, sub in state.subscriptions.items()}
+    for sub in state.subscriptions.values():
+        sub.event_url = f"http://127.0.0.1:{free_port()}/webhooks/{WM_CHANNEL}"
+    return real
+
+
+async def test_a_walmart_order_without_its_po_created_is_polled_once_and_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [{"sku": f"WM-{n:03d}", "cost": "10.00", "price": "12.50", "stock": 6} for n in range(2)]
+    setup = await start_setup(tmp_path, monkeypatch, rows)
+    path = tmp_path / "repricerd.yaml"
+    _with_market(path, setup.catalog)
+    setup = replace(setup, config=load_config(path))
+    state = setup.state
+    daemon = await wm_daemon(setup)
+    rt = daemon.rt
+    try:
+        await daemon.passes.run("reconcile")
+        market = rt.channels["market"]
+        assert isinstance(market, MockChannel)
+        assert market.market.listings["WM-001"].quantity == 5  # 6 - buffer 1
+
+        real = _dead_subscriptions(state)  # PO_CREATED reaches nobody
+        async with httpx.AsyncClient(base_url=setup.mock.base_url) as http:
+            placed = await http.post("/_mock/orders", json={"sku": "WM-001", "quantity": 2})
+        assert placed.status_code == 200, placed.text
+        po = placed.json()["purchaseOrderId"]
+        [lost] = [e for e in state.events if e.event_type == "PO_CREATED"]
+        assert lost.status is None
+        assert await ledger(rt.db, "WM-001") == []
+
+        result = await daemon.passes.run("orders")
+        wm = result[WM_CHANNEL]
+        assert (wm["polled"], wm["applied"], wm["duplicates"]) == (1, 1, 0)
+        assert result["market"] == {"skipped": "the channel cannot list its orders"}
+        assert wm["skus"] == ["WM-001"]
+        assert state.calls["getAllOrders"] == 1
+        assert await ledger(rt.db, "WM-001") == [("order", -2, f"{WM_CHANNEL}:order:{po}:1:WM-001")]
+        assert market.market.listings["WM-001"].quantity == 3  # the other channel follows
+        assert state.market.listings["WM-001"].quantity == 3  # and Walmart shows 4 - buffer
+
+        # The PO_CREATED comes after all (Walmart's retry): stored, and a duplicate.
+        for sid, url in real.items():
+            state.subscriptions[sid].event_url = url
+        document = json.loads(lost.body)
+        sub = next(s for s in state.subscriptions.values() if s.event_type == "PO_CREATED")
+        async with aiohttp.ClientSession() as session:
+            event = WmEvent("PO_CREATED", "WM-001", document["payload"])
+            sent = await wm_deliver(state, session, sub, event, document)
+        assert sent.status == 200
+        await daemon.settle()
+        outcomes = [(t, o) for t, o, _ in await inbox_outcomes(rt.db) if t == "PO_CREATED"]
+        assert outcomes == [("PO_CREATED", "duplicate")]
+        assert len(await ledger(rt.db, "WM-001")) == 1
+
+        # The next poll sees the order again (the overlap) and applies nothing.
+        again = (await daemon.passes.run("orders"))[WM_CHANNEL]
+        assert (again["polled"], again["applied"], again["duplicates"]) == (1, 0, 1)
+
+        # Walmart cancels the line and PO_LINE_AUTOCANCELLED is lost too: the poll gives back.
+        _dead_subscriptions(state)
+        async with httpx.AsyncClient(base_url=setup.mock.base_url) as http:
+            cancelled = await http.post(f"/_mock/orders/{po}/cancel", json={"lineNumber": "1"})
+        assert cancelled.status_code == 200, cancelled.text
+        back = (await daemon.passes.run("orders"))[WM_CHANNEL]
+        assert (back["applied"], back["duplicates"]) == (1, 0)
+        assert [row[:2] for row in await ledger(rt.db, "WM-001")] == [("order", -2), ("cancel", 2)]
+        assert market.market.listings["WM-001"].quantity == 5
+        assert state.market.listings["WM-001"].quantity == 5
+    finally:
+        await daemon.stop()
+        await setup.mock.runner.cleanup()
+
+
+# -- eBay ---------------------------------------------------------------------------------------
+
+EBAY_SCOPES = (
+    "    scopes:\n"
+    "      - https://api.ebay.com/oauth/api_scope/sell.inventory\n"
+    "      - https://api.ebay.com/oauth/api_scope/sell.fulfillment.readonly\n"
+)
+
+
+@pytest.fixture
+async def ebay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EbayEnv]:
+    """The mock eBay (from ebay_env) with a fulfillment scope and a ``market`` channel."""
+    async for env in make_ebay_env(tmp_path, monkeypatch, extra=EBAY_SCOPES, skus=3):
+        _with_market(env.config, env.catalog)
+        yield env
+
+
+async def test_an_ebay_order_without_its_order_confirmation_is_polled_once_and_followed(
+    ebay: EbayEnv,
+) -> None:
+    env = ebay
+    daemon = await ebay_started(env, serve=True)
+    rt = daemon.rt
+    control = env.mock.base_url
+    try:
+        await daemon.converge()
+        market = rt.channels["market"]
+        assert isinstance(market, MockChannel)
+        stock = 3 + 2 % 9  # E02's catalogue stock
+        assert market.market.listings["E02"].quantity == stock - BUFFER
+
+        env.state.notify_url = None  # ORDER_CONFIRMATION reaches nobody
+        status, sale = await post(f"{control}/_mock/orders", {"sku": "E02", "quantity": 2})
+        assert status == 200, sale
+        assert sale["notification"]["error"] == "no notification endpoint configured"
+        assert await ledger(rt.db, "E02") == []
+
+        result = await daemon.passes.run("orders")
+        polled = result["ebay"]
+        assert (polled["polled"], polled["applied"], polled["duplicates"]) == (1, 1, 0)
+        assert result["market"] == {"skipped": "the channel cannot list its orders"}
+        assert await ledger(rt.db, "E02") == [("order", -2, f"ebay:order:{sale['orderId']}:E02")]
+        assert market.market.listings["E02"].quantity == stock - 2 - BUFFER
+        assert env.listing("E02")[1] == stock - 2 - BUFFER
+        [call] = [c for c in env.calls if c.path == "/sell/fulfillment/v1/order"]
+        assert call.query["filter"].startswith("lastmodifieddate:[")
+        assert (call.query["limit"], call.query["offset"], call.status) == ("200", "0", 200)
+
+        # eBay retries the notification later: stored, a duplicate, applied once.
+        env.state.notify_url = f"http://127.0.0.1:{env.daemon_port}/webhooks/ebay"
+        nid = sale["notification"]["notificationId"]
+        status, again = await post(f"{control}/_mock/redeliver", {"notificationId": nid})
+        assert (status, again["status"]) == (200, 200)
+        await daemon.inbox.drain()
+        async with rt.db.read() as conn:
+            rows = (await conn.execute(sa.select(INBOX.c.topic, INBOX.c.outcome))).all()
+        assert [(r.topic, r.outcome) for r in rows] == [("ORDER_CONFIRMATION", "duplicate")]
+        assert len(await ledger(rt.db, "E02")) == 1
+
+        # The order is cancelled (eBay pushes nothing for it): the poll gives the units back.
+        status, _ = await post(f"{control}/_mock/orders/{sale['orderId']}/cancel", {})
+        assert status == 200
+        back = (await daemon.passes.run("orders"))["ebay"]
+        assert (back["applied"], back["duplicates"]) == (1, 0)
+        assert [row[:2] for row in await ledger(rt.db, "E02")] == [("order", -2), ("cancel", 2)]
+        assert market.market.listings["E02"].quantity == stock - BUFFER
+        await wait_for(lambda: env.listing("E02")[1] == stock - BUFFER, "eBay restocked")
+    finally:
+        await daemon.close()

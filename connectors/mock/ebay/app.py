@@ -1,4 +1,5 @@
-"""The mock eBay application: OAuth, Sell Inventory, Browse, Notification, control routes.
+"""The mock eBay application: OAuth, Sell Inventory, Fulfillment (getOrders), Browse,
+Notification, control routes.
 
 ``make_app(state)`` builds the aiohttp application; ``start(state)`` serves it on loopback for
 tests and the demo and returns the runner (clean it up) and the base URL.
@@ -14,7 +15,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from connectors.mock.ebay import browse, control, inventory, notify
+from connectors.mock.ebay import browse, control, fulfillment, inventory, notify
 from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY, token
 from connectors.mock.ebay.orders import run_buyers
 from connectors.mock.ebay.state import EbayMockState
@@ -43,6 +44,7 @@ def make_app(state: EbayMockState) -> web.Application:
     app[STATE_KEY] = state
     app.router.add_post(TOKEN_PATH, token)
     inventory.add_routes(app)
+    fulfillment.add_routes(app)
     browse.add_routes(app)
     notify.add_routes(app)
     control.add_routes(app)

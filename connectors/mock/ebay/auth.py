@@ -23,11 +23,14 @@ from connectors.mock.ebay.const import (
     BROWSE_DOMAIN,
     ERR_ACCESS_DENIED,
     ERR_BROWSE_SYSTEM,
+    ERR_FULFILLMENT_SYSTEM,
     ERR_INVALID_TOKEN,
     ERR_MISSING_TOKEN,
     ERR_NOTIFICATION_SYSTEM,
     ERR_SYSTEM,
     ERR_TOO_MANY_REQUESTS,
+    FULFILLMENT_API,
+    FULFILLMENT_DOMAIN,
     INVALID_TOKEN_LONG,
     INVALID_TOKEN_MESSAGE,
     INVENTORY_DOMAIN,
@@ -137,6 +140,14 @@ def system_error(api: str) -> web.Response:
         entry = error(
             ERR_BROWSE_SYSTEM,
             BROWSE_DOMAIN,
+            "APPLICATION",
+            "There was a problem with an eBay internal system or process. Contact eBay "
+            "developer support for assistance.",
+        )
+    elif api == FULFILLMENT_API:
+        entry = error(
+            ERR_FULFILLMENT_SYSTEM,
+            FULFILLMENT_DOMAIN,
             "APPLICATION",
             "There was a problem with an eBay internal system or process. Contact eBay "
             "developer support for assistance.",

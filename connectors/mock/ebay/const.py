@@ -13,9 +13,16 @@ API_SCOPE: Final = "https://api.ebay.com/oauth/api_scope"
 INVENTORY_SCOPE: Final = "https://api.ebay.com/oauth/api_scope/sell.inventory"
 INVENTORY_READONLY_SCOPE: Final = "https://api.ebay.com/oauth/api_scope/sell.inventory.readonly"
 FULFILLMENT_SCOPE: Final = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
+FULFILLMENT_READONLY_SCOPE: Final = "https://api.ebay.com/oauth/api_scope/sell.fulfillment.readonly"
 # What the seller consented to (the refresh token's scopes).
 USER_SCOPES: Final = frozenset(
-    {API_SCOPE, INVENTORY_SCOPE, INVENTORY_READONLY_SCOPE, FULFILLMENT_SCOPE}
+    {
+        API_SCOPE,
+        INVENTORY_SCOPE,
+        INVENTORY_READONLY_SCOPE,
+        FULFILLMENT_SCOPE,
+        FULFILLMENT_READONLY_SCOPE,
+    }
 )
 # What a client_credentials grant may ask for (public data only).
 APPLICATION_SCOPES: Final = frozenset({API_SCOPE})
@@ -25,6 +32,7 @@ REFRESH_TOKEN_TTL_S: Final = 47_304_000
 
 # The three API families the mock serves; quotas, buckets and counters are keyed by these.
 INVENTORY_API: Final = "sell.inventory"
+FULFILLMENT_API: Final = "sell.fulfillment"
 BROWSE_API: Final = "buy.browse"
 NOTIFICATION_API: Final = "commerce.notification"
 
@@ -33,6 +41,7 @@ NOTIFICATION_API: Final = "commerce.notification"
 # remembered, **unconfirmed** in the guide.
 DAILY_QUOTAS: Final[dict[str, int]] = {
     INVENTORY_API: 2_000_000,
+    FULFILLMENT_API: 100_000,  # not in the guide: **unconfirmed**
     BROWSE_API: 5_000,
     NOTIFICATION_API: 10_000,
 }
@@ -42,6 +51,7 @@ QUOTA_TIME_ZONE: Final = "America/Los_Angeles"
 # mock's own assumption so that bursts are refused somewhere. Configurable per state.
 RATE_LIMITS: Final[dict[str, RateLimit]] = {
     INVENTORY_API: RateLimit(25, 50),
+    FULFILLMENT_API: RateLimit(5, 10),
     BROWSE_API: RateLimit(5, 10),
     NOTIFICATION_API: RateLimit(5, 10),
 }
@@ -58,6 +68,7 @@ DEFAULT_BROWSE_LIMIT: Final = 50
 OAUTH_DOMAIN: Final = "OAuth"
 ACCESS_DOMAIN: Final = "ACCESS"
 INVENTORY_DOMAIN: Final = "API_INVENTORY"
+FULFILLMENT_DOMAIN: Final = "API_FULFILLMENT"
 BROWSE_DOMAIN: Final = "API_BROWSE"
 NOTIFICATION_DOMAIN: Final = "API_NOTIFICATION"
 
@@ -90,6 +101,21 @@ ERR_INVALID_VALUE: Final = 25709
 ERR_OFFER_NOT_AVAILABLE: Final = 25713
 ERR_NO_OFFER: Final = 25725
 ERR_TOO_MANY_ITEMS: Final = 25727
+
+# Fulfillment getOrders errorIds (Fulfillment OAS v1.19.2 x-response-codes of GET /order).
+ERR_FILTER_NAME: Final = 30700  # "Invalid filter name: {fieldname}"
+ERR_FILTER_VALUE: Final = 30800  # "Invalid filter value {fieldvalue} for filter {fieldname}"
+ERR_DATE_FORMAT: Final = 30810  # "Invalid date format"
+ERR_START_MISSING: Final = 30820  # "Start date is missing"
+ERR_START_TOO_OLD: Final = 30830  # "Start date must be within 90 days of end date and ..."
+ERR_START_AFTER_END: Final = 30840  # "Start date should be before end date"
+ERR_DATE_FUTURE: Final = 30850  # "Start and end dates can't be in the future"
+ERR_OFFSET: Final = 31000  # "Invalid offset: {offsetvalue}"
+ERR_LIMIT: Final = 31100  # "Invalid limit: {limitvalue}"
+ERR_FULFILLMENT_SYSTEM: Final = 30500  # 500 system error (id **unconfirmed**)
+MAX_ORDERS_PAGE: Final = 200  # newer reference pages; OAS v1.19.2 says 1000 (**unconfirmed**)
+DEFAULT_ORDERS_PAGE: Final = 50
+ORDERS_WINDOW_DAYS: Final = 90
 
 # Browse errorIds (12xxx family; exact ids **unconfirmed**, 12001 seen in 3p fixtures).
 ERR_BROWSE_NO_QUERY: Final = 12001

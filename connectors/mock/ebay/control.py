@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY
+from connectors.mock.ebay.fulfillment import cancel
 from connectors.mock.ebay.notify import redeliver, run_challenge
 from connectors.mock.ebay.orders import OrderRefused, sell
 from connectors.mock.ebay.state import EbayMockState, SentNotification
@@ -117,6 +118,23 @@ async def place_order(request: web.Request) -> web.Response:
     )
 
 
+async def cancel_order(request: web.Request) -> web.Response:
+    """``POST /_mock/orders/{orderId}/cancel``: the order's cancellation completes (CANCELED,
+    units back on the listing); getOrders shows it as modified now."""
+    state = request.app[STATE_KEY]
+    order = cancel(state, request.match_info["order_id"])
+    if order is None:
+        return _bad("no such order, or already cancelled", 404)
+    left = {}
+    for item in order.document["lineItems"]:
+        listing = state.listing(item["sku"])
+        if listing is not None:
+            left[item["sku"]] = listing.quantity
+    return web.json_response(
+        {"orderId": order.document["orderId"], "cancelState": "CANCELED", "quantities": left}
+    )
+
+
 async def challenge(request: web.Request) -> web.Response:
     """``POST /_mock/challenge {endpoint?}``: run eBay's endpoint validation; report pass/fail."""
     state = request.app[STATE_KEY]
@@ -152,6 +170,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_mock/state", get_state)
     app.router.add_post("/_mock/faults", set_faults)
     app.router.add_post("/_mock/orders", place_order)
+    app.router.add_post("/_mock/orders/{order_id}/cancel", cancel_order)
     app.router.add_post("/_mock/challenge", challenge)
     app.router.add_post("/_mock/redeliver", redeliver_route)
     app.router.add_post("/_mock/tokens/expire", expire_tokens)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 
+from connectors.mock.ebay.fulfillment import record
 from connectors.mock.ebay.notify import deliver, order_confirmation
 from connectors.mock.ebay.state import EbayMockState, SentNotification
 
@@ -53,6 +54,7 @@ async def sell(
     rng = state.rng
     order_id = f"{state.orders:02d}-{rng.randrange(10**5):05d}-{rng.randrange(10**5):05d}"
     line_item_id = f"{10**13 + rng.randrange(10**13)}"
+    record(state, sku, quantity, order_id, line_item_id)  # what getOrders lists
     payload = order_confirmation(state, sku, quantity, order_id, line_item_id)
     sent = await deliver(state, session, payload)
     return Sale(order_id, line_item_id, sku, listing.quantity, sent)

@@ -94,6 +94,15 @@ class SentNotification:
 
 
 @dataclass
+class SoldOrder:
+    """One checked-out order as getOrders lists it (``document``) and its change times."""
+
+    document: dict[str, Any]
+    created: datetime
+    modified: datetime
+
+
+@dataclass
 class EbayMockState:
     """Everything one mock eBay server knows; the aiohttp app only reads and mutates this."""
 
@@ -135,6 +144,7 @@ class EbayMockState:
     applied: Counter[str] = field(default_factory=Counter)  # revisions applied, per SKU
     notifications: list[SentNotification] = field(default_factory=list)
     orders: int = 0
+    sold: dict[str, SoldOrder] = field(default_factory=dict)  # orderId -> order (getOrders)
     _revisions: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _quota: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)

@@ -1,5 +1,5 @@
 """The mock Walmart Marketplace (US) application: token, price, inventory, feeds, items,
-insights, notifications, and the ``/_mock`` control routes.
+insights, orders, notifications, and the ``/_mock`` control routes.
 
 ``make_app(state)`` builds the aiohttp application; ``start(state)`` serves it on loopback for
 tests and the demo and returns the runner (clean it up) and the base URL.
@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from connectors.mock.serving import serve_app
-from connectors.mock.walmart import catalog, control, endpoints, feeds, subscriptions
+from connectors.mock.walmart import catalog, control, endpoints, feeds, orders, subscriptions
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.gate import token, token_detail
 from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY, Runtime
@@ -79,6 +79,7 @@ def make_app(state: WalmartMockState) -> web.Application:
     endpoints.add_routes(app)
     feeds.add_routes(app)
     catalog.add_routes(app)
+    orders.add_routes(app)
     subscriptions.add_routes(app)
     control.add_routes(app)
     app.cleanup_ctx.append(_background)

@@ -29,6 +29,8 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     "itemsDetailsForListing": RateLimit(10 / MINUTE, 10),
     "getUnpublishedItems": RateLimit(10 / MINUTE, 10),
     "webhooks": RateLimit(10 / MINUTE, 10),
+    # getAllOrders: Walmart's production figure is unpublished here (unconfirmed).
+    "getAllOrders": RateLimit(300 / MINUTE, 300),
     # Feed submissions: 10 per hour per feed category (guide §2.6; sandbox is 30/hour).
     "feed:price": RateLimit(10 / HOUR, 10),
     "feed:inventory": RateLimit(10 / HOUR, 10),
@@ -78,6 +80,8 @@ FEED_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_FEED_API"
 ITEM_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_ITEM_QUERY_API"
 ITEM_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_ITEM_QUERY_API"
 INSIGHTS_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_INSIGHTS_API"
+ORDER_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_ORDER_API"
+ORDER_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_ORDER_API"
 WEBHOOK_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_NOTIFICATION_API"
 WEBHOOK_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_NOTIFICATION_API"
 # Feed item ingestion error codes (stand-ins; Walmart's ERR_* catalogue is not published).

@@ -15,7 +15,9 @@ from connectors.mock.walmart.offers import (
     is_live,
     place_order,
 )
+from connectors.mock.walmart.purchases import cancel_line
 from connectors.mock.walmart.state import WalmartMockState
+from connectors.mock.walmart.wire import WireError
 
 
 def _bad(message: str, status: int = 400) -> web.Response:
@@ -123,6 +125,26 @@ async def order(request: web.Request) -> web.Response:
     )
 
 
+async def cancel(request: web.Request) -> web.Response:
+    """``POST /_mock/orders/{po}/cancel {lineNumber?}``: Walmart auto-cancels the line (default
+    "1"): its status becomes Cancelled, the units come back, PO_LINE_AUTOCANCELLED is pushed."""
+    state = request.app[STATE_KEY]
+    body = await _json_object(request) if request.can_read_body else {}
+    if body is None:
+        return _bad("expected a JSON object")
+    po = request.match_info["po"]
+    try:
+        event = cancel_line(state, po, str(body.get("lineNumber", "1")))
+    except WireError as exc:
+        return _bad(exc.description, exc.status)
+    dispatch(request.app, [event])
+    await request.app[RUNTIME_KEY].settle()
+    listing = state.listing(event.sku)
+    return web.json_response(
+        {"purchaseOrderId": po, "sku": event.sku, "quantity": listing.quantity if listing else 0}
+    )
+
+
 async def expire_tokens(request: web.Request) -> web.Response:
     """``POST /_mock/tokens/expire``: every issued access token is now expired."""
     request.app[STATE_KEY].expire_tokens()
@@ -141,5 +163,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_mock/faults", set_faults)
     app.router.add_post("/_mock/notify", fire)
     app.router.add_post("/_mock/orders", order)
+    app.router.add_post("/_mock/orders/{po}/cancel", cancel)
     app.router.add_post("/_mock/tokens/expire", expire_tokens)
     app.router.add_post("/_mock/settle", settle)

@@ -18,6 +18,7 @@ from connectors.mock.market import MockListing, react
 from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
 from connectors.mock.walmart.events import Event
 from connectors.mock.walmart.events import iso as iso_time
+from connectors.mock.walmart.purchases import record
 from connectors.mock.walmart.state import WalmartMockState
 from connectors.mock.walmart.wire import number
 
@@ -248,10 +249,12 @@ def place_order(state: WalmartMockState, listing: MockListing, quantity: int) ->
         "shippingMethod": "Value",
         "shipNodeType": "WFSFulfilled" if wfs else "SellerFulfilled",
     }
+    customer = str(uuid.UUID(int=state.rng.getrandbits(128)).int)[:13]
+    record(state, listing, quantity, po, customer, wfs)  # what GET /v3/orders lists
     payload = {
         "partnerId": state.partner_id,
         "purchaseOrderId": po,
-        "customerOrderId": str(uuid.UUID(int=state.rng.getrandbits(128)).int)[:13],
+        "customerOrderId": customer,
         "orderDate": now,
         "estimatedDeliveryDate": iso_time(state.clock.now() + timedelta(days=3)),
         "estimatedShipDate": iso_time(state.clock.now() + timedelta(days=1)),

@@ -93,6 +93,16 @@ class SentEvent:
 
 
 @dataclass
+class PurchaseOrder:
+    """One purchase order as ``GET /v3/orders`` lists it (``document``) and when it changed."""
+
+    document: dict[str, Any]
+    created: datetime
+    modified: datetime
+    ship_node_type: str = "SellerFulfilled"
+
+
+@dataclass
 class WalmartMockState:
     """Everything one mock Walmart server knows: credentials, offers, feeds, webhooks, faults."""
 
@@ -141,6 +151,7 @@ class WalmartMockState:
     dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)
     events: list[SentEvent] = field(default_factory=list)
     orders: int = 0
+    purchase_orders: dict[str, PurchaseOrder] = field(default_factory=dict)  # by purchaseOrderId
     _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

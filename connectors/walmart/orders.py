@@ -1,0 +1,139 @@
+"""Order polling: ``GET /v3/orders`` (getAllOrders, orders.json) → ``OrderEvent``s.
+
+The fallback for ``PO_CREATED`` / ``PO_LINE_AUTOCANCELLED`` webhooks that never arrived. Orders
+are listed by ``lastModifiedStartDate`` (a cancel modifies the order, so it is listed again),
+seller-fulfilled only (``shipNodeType=SellerFulfilled``, the default, sent explicitly: WFS
+orders are Walmart's stock), ``limit`` 200 (the spec's ceiling). The answer is
+``list.meta {totalCount, limit, nextCursor}`` and ``list.elements.order[]``; ``nextCursor`` is
+a ready query string (``?limit=..&hasMoreElements=true&soIndex=..&poIndex=..``) sent back as is.
+
+Each order line becomes the event its webhook yields (``events.line_event``): order id
+``<purchaseOrderId>:<lineNumber>``, the line's ``orderLineQuantity``, CANCELLED when every
+``orderLineStatus`` of the line is ``Cancelled`` (Walmart cancels lines), PLACED otherwise (a
+partly cancelled line keeps its units taken: the ledger cancels whole lines only; an
+assumption, Walmart's own tools cancel whole lines). The event time is the line's
+``statusDate`` (epoch ms), else the ``orderDate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+import structlog
+
+from connectors.base import OrderEvent, OrderStatus
+from connectors.walmart.client import WalmartClient
+from connectors.walmart.const import (
+    GET_ORDERS,
+    ORDERS_MAX_AGE_DAYS,
+    ORDERS_PAGE_LIMIT,
+    ORDERS_PATH,
+    SELLER_FULFILLED,
+    WFS_SHIP_NODE_TYPE,
+)
+from connectors.walmart.events import line_event
+from connectors.walmart.models import parse_time
+from daemon.errors import TransientChannelError
+
+log = structlog.get_logger(__name__)
+
+CANCELLED = "Cancelled"  # OrderLineStatusType.status enum (orders.json)
+KNOWN_STATUSES = frozenset({"Created", "Acknowledged", "Shipped", "Delivered", CANCELLED, "Refund"})
+
+
+def wire_time(moment: datetime) -> str:
+    """``yyyy-MM-dd'T'HH:mm:ssZ`` in UTC (the spec's date-with-timestamp example)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def fetch_orders(
+    client: WalmartClient, since: datetime, *, now: datetime, is_wfs: Callable[[str], bool]
+) -> list[OrderEvent]:
+    """Every seller-fulfilled order line modified at or after ``since``, oldest first."""
+    # Walmart keeps 180 days of orders and has no orders in the future: clamp both ends (an
+    # earlier start only re-reads lines the ledger applies once anyway).
+    since = max(min(since, now), now - timedelta(days=ORDERS_MAX_AGE_DAYS - 1))
+    params: dict[str, str] = {
+        "lastModifiedStartDate": wire_time(since),
+        "limit": str(ORDERS_PAGE_LIMIT),
+        "productInfo": "false",
+        "shipNodeType": SELLER_FULFILLED,
+    }
+    events: list[OrderEvent] = []
+    cursors: set[str] = set()
+    while True:
+        page = await client.call(GET_ORDERS, "GET", ORDERS_PATH, params=params)
+        listing = page.get("list") if isinstance(page, Mapping) else None
+        meta = listing.get("meta") if isinstance(listing, Mapping) else None
+        elements = listing.get("elements") if isinstance(listing, Mapping) else None
+        orders = elements.get("order", []) if isinstance(elements, Mapping) else None
+        if not isinstance(meta, Mapping) or not isinstance(orders, list):
+            raise TransientChannelError(
+                "getAllOrders: answer without list.meta or list.elements", code="BAD_RESPONSE"
+            )
+        for order in orders:
+            events.extend(_order_events(order, is_wfs))
+        cursor = meta.get("nextCursor")
+        if not isinstance(cursor, str) or not cursor.strip("?") or not orders:
+            break
+        if cursor in cursors:  # a cursor that comes back would loop for ever
+            raise TransientChannelError(f"getAllOrders: nextCursor {cursor!r} repeated")
+        cursors.add(cursor)
+        params = dict(parse_qsl(cursor.lstrip("?"), keep_blank_values=True))
+    events.sort(key=lambda event: event.updated_at)
+    return events
+
+
+def _order_events(order: Any, is_wfs: Callable[[str], bool]) -> list[OrderEvent]:
+    if not isinstance(order, Mapping):
+        raise TransientChannelError("getAllOrders: an order is not an object", code="BAD_RESPONSE")
+    po = order.get("purchaseOrderId")
+    lines = order.get("orderLines")
+    rows = lines.get("orderLine") if isinstance(lines, Mapping) else None
+    ordered = parse_time(order.get("orderDate"))
+    if not isinstance(po, str) or not po or not isinstance(rows, list) or ordered is None:
+        raise TransientChannelError(
+            "getAllOrders: an order without purchaseOrderId, orderDate or orderLines",
+            code="BAD_RESPONSE",
+        )
+    node = order.get("shipNode")
+    wfs_order = isinstance(node, Mapping) and node.get("type") == WFS_SHIP_NODE_TYPE
+    events: list[OrderEvent] = []
+    for line in rows:
+        if not isinstance(line, Mapping):
+            continue
+        status = _status(po, line)
+        if status is None:
+            continue
+        item = line.get("item")
+        sku = item.get("sku") if isinstance(item, Mapping) else None
+        quantity = line.get("orderLineQuantity")
+        try:
+            event = line_event(
+                po,
+                line.get("lineNumber"),
+                sku,
+                quantity.get("amount") if isinstance(quantity, Mapping) else None,
+                status,
+                parse_time(line.get("statusDate")) or ordered,
+                wfs=wfs_order or (isinstance(sku, str) and is_wfs(sku)),
+            )
+        except ValueError as err:
+            raise TransientChannelError(f"getAllOrders: {err}", code="BAD_RESPONSE") from err
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _status(po: str, line: Mapping[str, Any]) -> OrderStatus | None:
+    holder = line.get("orderLineStatuses")
+    statuses = holder.get("orderLineStatus") if isinstance(holder, Mapping) else None
+    names = [s.get("status") for s in statuses or [] if isinstance(s, Mapping)]
+    if not names or any(name not in KNOWN_STATUSES for name in names):
+        # Not an error of the whole poll: this line waits for a status we understand.
+        log.warning("walmart.orders.unknown_status", order=po, statuses=names)
+        return None
+    return OrderStatus.CANCELLED if all(n == CANCELLED for n in names) else OrderStatus.PLACED
