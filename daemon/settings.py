@@ -67,6 +67,11 @@ class ScheduleSettings(Strict):
         default=timedelta(seconds=5),
         description="an offer change waits this long for more before its SKUs are repriced",
     )
+    offers_max_age: Duration = Field(
+        default=timedelta(seconds=60),
+        description="a reprice decides on a stored offer snapshot this young (a notification's "
+        "offers, a recent poll) instead of polling the marketplace again; 0s: always poll",
+    )
     misfire_grace: Duration = Field(
         default=timedelta(seconds=60),
         description="a pass that could not start on time still runs if this late",

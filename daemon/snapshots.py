@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -202,6 +202,22 @@ async def latest_observations(db: Database, channel: str) -> dict[str, OfferObse
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
     return {row.sku: _observation(row) for row in rows}
+
+
+async def recent_observations(
+    db: Database, channel: str, since: datetime, skus: Collection[str] | None = None
+) -> dict[str, OfferObservation]:
+    """The newest stored snapshot of each listing (of ``skus``) observed at or after ``since``.
+
+    A snapshot is stored only when the competition changed, so its ``observed_at`` is when it
+    was last *seen changed*: a snapshot this young is at least as fresh as its time says.
+    """
+    query = sa.select(OFFERS).where(OFFERS.c.channel == channel, OFFERS.c.observed_at >= since)
+    if skus is not None:
+        query = query.where(OFFERS.c.sku.in_(sorted(skus)))
+    async with db.read() as conn:
+        rows = (await conn.execute(query.order_by(OFFERS.c.observed_at, OFFERS.c.id))).all()
+    return {row.sku: _observation(row) for row in rows}  # the newest comes last and wins
 
 
 def _observation(row: Any) -> OfferObservation:

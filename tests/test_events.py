@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import json
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from rich.console import Console
 
+from connectors.base import CompetitorOffer, OfferObservation
 from daemon import controls
 from daemon.app import Passes
 from daemon.clock import ManualClock
@@ -25,8 +27,9 @@ from daemon.inbox import InboxWorker
 from daemon.passes import run_named_pass
 from daemon.server import ServerContext, start_server
 from daemon.simulate import render_plan, simulate
+from daemon.snapshots import store_observations
 from daemon.triggers import Debouncer
-from tests.daemon_fixtures import actions, make_runtime, seed, settings
+from tests.daemon_fixtures import actions, loaded, make_runtime, seed, settings
 
 D = Decimal
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
@@ -462,4 +465,49 @@ async def test_a_hold_supersedes_an_older_intent_still_waiting(
     statuses = {row.idempotency_key: row.status for row in await actions(db, kind="price")}
     assert statuses["k-old"] == "superseded"
     assert rt.channels["alpha"].market.listings["A"].price == D("20")  # type: ignore[attr-defined]
+    await rt.close()
+
+
+async def test_a_reprice_decides_on_a_fresh_stored_snapshot_and_polls_the_rest(
+    db: Database, clock: ManualClock
+) -> None:
+    """Offers a notification brought a moment ago are used as they are (no second call for
+    them); older ones, and every one with ``offers_max_age: 0s``, are polled."""
+    config = settings(
+        channels={"alpha": {"kind": "mock", "competitors": 2}},
+        pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
+    )
+    rt = await make_runtime(db, clock, config)
+    products = [
+        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
+        for s in ("A", "B")
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    channel = rt.channels["alpha"]
+    polled: list[list[str]] = []
+    poll = channel.fetch_competitor_offers
+
+    async def counting(skus: Any) -> Any:
+        polled.append(sorted(skus))
+        return await poll(skus)
+
+    channel.fetch_competitor_offers = counting  # type: ignore[method-assign]
+    rival = CompetitorOffer("NOTIFIED", D("19.50"), fulfillment="fbm")
+    notified = OfferObservation("A", clock.now(), (rival,), source="notification")
+    await store_observations(db, "alpha", [notified])
+    clock.advance(30)
+    await run_named_pass(rt, "reprice", "p1", ["alpha"], frozenset({"A", "B"}))
+    assert polled == [["B"]]
+    [decided] = [row for row in await actions(db, kind="price") if row.sku == "A"]
+    assert decided.new_price == D("19.50")
+    assert "NOTIFIED" in json.dumps(decided.trace)
+    clock.advance(31)  # A's offers are now older than offers_max_age (60 s), B's poll is not
+    await run_named_pass(rt, "reprice", "p2", ["alpha"], frozenset({"A", "B"}))
+    assert polled[-1] == ["A"]
+    schedule = rt.settings.schedule.model_copy(update={"offers_max_age": timedelta(0)})
+    rt.config = loaded(rt.settings.model_copy(update={"schedule": schedule}))
+    await store_observations(db, "alpha", [dataclasses.replace(notified, observed_at=clock.now())])
+    await run_named_pass(rt, "reprice", "p3", ["alpha"], frozenset({"A", "B"}))
+    assert polled[-1] == ["A", "B"]
     await rt.close()
