@@ -88,14 +88,19 @@ async def _shopify(
     port: int,
     feed_processing_s: float | None = None,  # no feeds on this marketplace
 ) -> RunningMock:
+    # The mock accepts the channel's static token or, for a Dev Dashboard app, issues tokens to
+    # exactly its client credentials; webhooks are signed with the channel's HMAC key.
     options: dict[str, Any] = {
         "shop_domain": cfg.shop,
-        "access_token": cfg.access_token,
-        "webhook_url": webhook_url if cfg.webhook_secret is not None else None,
+        "client_id": cfg.client_id,
+        "client_secret": cfg.client_secret,
+        "webhook_url": webhook_url if cfg.webhook_key is not None else None,
         "currency": cfg.currency,
     }
-    if cfg.webhook_secret is not None:
-        options["webhook_secret"] = cfg.webhook_secret
+    if cfg.access_token is not None:
+        options["access_token"] = cfg.access_token
+    if cfg.webhook_key is not None:
+        options["webhook_secret"] = cfg.webhook_key
     if catalog is not None:
         state = ShopifyMockState.from_catalog(catalog, channel=name, **options)
     else:

@@ -1,29 +1,180 @@
-"""Shopify Admin API authentication: the offline access token, sent as a header on every call.
+"""Shopify Admin API authentication: the token sent as ``X-Shopify-Access-Token`` on every call.
 
-Only the non-expiring offline token (custom apps, and public apps installed before expiring
-offline tokens became mandatory) is supported: it is configured once and never refreshed. The
-expiring (60 min + refresh token) and client-credentials (24 h) grants are not implemented; a
-refused token surfaces as ``ChannelAuthError`` on the first call.
+Two modes (``ShopifySettings`` takes exactly one):
+
+* ``StaticTokenAuth``: the non-expiring ``shpat_`` token of a legacy custom app (no longer
+  creatable since 2026-01-01), configured once and never refreshed; a refused token surfaces as
+  ``ChannelAuthError`` on the first call.
+* ``ClientCredentialsAuth``: a Dev Dashboard app installed on a store of its own organization
+  exchanges its client ID and secret for a ~24 h token (``POST /admin/oauth/access_token``, form
+  body ``grant_type=client_credentials&client_id=..&client_secret=..``, answer
+  ``{"access_token", "scope", "expires_in"}``; shopify.dev "About client credentials"). The token
+  is cached with one grant in flight, renewed at 80% of its life, and forgotten when the Admin API
+  refuses it (the client then re-sends once with a new one).
+
+Refusals of the grant are OAuth-style ``{"error", "error_description"}`` bodies (e.g.
+``invalid_client``, ``shop_not_permitted``: "Client credentials cannot be performed on this
+shop."; seen in Shopify's Python app library and a third-party report, status codes
+**unconfirmed**, 400 assumed). Any 4xx but 408/429 is a ``ChannelAuthError`` carrying Shopify's
+error and description (the secret is masked should a description ever echo it).
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+from urllib.parse import urlencode
+
+import httpx
+import structlog
 from pydantic import SecretStr
 
-from connectors.shopify.const import ACCESS_TOKEN_HEADER
+from connectors.base import ChannelDeps
+from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.shopify.const import (
+    DEFAULT_TOKEN_TTL_S,
+    FORM_CONTENT_TYPE,
+    TOKEN_GRANT,
+    TOKEN_REFRESH_RATIO,
+)
+from connectors.shopify.models import ShopifySettings
+from connectors.tokens import Token, TokenCache
+from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+
+log = structlog.get_logger(__name__)
+
+MASK = "**********"
+MAX_DESCRIPTION = 300  # characters of Shopify's error_description kept in an error
 
 
-class OfflineTokenAuth:
-    """Adds ``X-Shopify-Access-Token`` to a request; the token never reaches a log or an error."""
+class ShopifyAuth(Protocol):
+    """What the client needs: a token, a way to drop a refused one, and whether one can be."""
+
+    refreshable: bool
+
+    async def token(self) -> str:
+        """The access token to send now."""
+        ...
+
+    def invalidate(self, value: str) -> None:
+        """Forget ``value`` (the Admin API refused it)."""
+        ...
+
+
+class StaticTokenAuth:
+    """A legacy custom app's ``shpat_`` token: sent as configured, never renewed."""
+
+    refreshable = False
 
     def __init__(self, token: SecretStr) -> None:
         if not token.get_secret_value().strip():
             raise ValueError("the Shopify access token is empty")
         self._token = token
 
-    def headers(self) -> dict[str, str]:
-        """The auth headers of one Admin API request."""
-        return {ACCESS_TOKEN_HEADER: self._token.get_secret_value()}
+    async def token(self) -> str:
+        """The configured token."""
+        return self._token.get_secret_value()
+
+    def invalidate(self, value: str) -> None:
+        """Nothing to forget: a refused static token stays refused."""
 
     def __repr__(self) -> str:
-        return "OfflineTokenAuth(token=**********)"
+        return f"StaticTokenAuth(token={MASK})"
+
+
+class ClientCredentialsAuth:
+    """Tokens of the client-credentials grant: one grant in flight, renewed at 80% of life."""
+
+    refreshable = True
+
+    def __init__(
+        self, settings: ShopifySettings, deps: ChannelDeps, policy: RetryPolicy | None = None
+    ) -> None:
+        if settings.client_id is None or settings.client_secret is None:
+            raise ValueError("client credentials need client_id and client_secret")
+        self._client_id = settings.client_id
+        self._secret = settings.client_secret
+        self._settings = settings
+        self._deps = deps
+        self._policy = policy or RetryPolicy()
+        self._cache = TokenCache(
+            lambda: retrying(self._grant, clock=deps.clock, policy=self._policy, sleep=deps.sleep),
+            deps.clock,
+        )
+        self.grants = 0  # tokens obtained (metrics, tests)
+
+    async def token(self) -> str:
+        """A valid access token, fetching a new one when the cached one is due."""
+        return await self._cache.get()
+
+    def invalidate(self, value: str) -> None:
+        """Forget ``value`` (Shopify refused it); a newer token fetched meanwhile is kept."""
+        self._cache.invalidate(value)
+
+    async def _grant(self) -> Token:
+        form = urlencode(
+            {
+                "grant_type": TOKEN_GRANT,
+                "client_id": self._client_id,
+                "client_secret": self._secret.get_secret_value(),
+            }
+        )
+        started = self._deps.clock.monotonic()
+        with transport_errors("shopify token"):
+            response = await self._deps.http.post(
+                self._settings.token_url,
+                content=form.encode("ascii"),
+                headers={"Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
+                timeout=self._settings.request_timeout_s,
+            )
+        status = response.status_code
+        body = _json(response)
+        if status == 200:
+            value, expires_in = body.get("access_token"), body.get("expires_in")
+            if not isinstance(value, str) or not value:
+                raise TransientChannelError("shopify token: answer without access_token")
+            if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
+                log.warning("shopify.token.no_expiry", assumed_s=DEFAULT_TOKEN_TTL_S)
+                expires_in = DEFAULT_TOKEN_TTL_S
+            self.grants += 1
+            log.info("shopify.token", expires_in=expires_in, scope=body.get("scope"))
+            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+        code, message = self._refusal(body, response)
+        if status == 429:
+            # No Retry-After is documented for this endpoint: the retry loop backs off.
+            raise RateLimitedError(f"shopify token: throttled ({code})", code=code, status=status)
+        if status >= 500 or status == 408:
+            raise TransientChannelError(f"shopify token: HTTP {status} {code}", status=status)
+        raise ChannelAuthError(
+            f"Shopify refused the client credentials grant: HTTP {status} {code}: {message}",
+            code=code,
+            status=status,
+        )
+
+    def _refusal(self, body: dict[str, object], response: httpx.Response) -> tuple[str, str]:
+        """Shopify's OAuth error code and description, the secret masked."""
+        error = body.get("error") or body.get("errors")
+        code = error if isinstance(error, str) and error else f"HTTP_{response.status_code}"
+        description = body.get("error_description")
+        message = description if isinstance(description, str) else response.reason_phrase
+        secret = self._secret.get_secret_value()
+        return code.replace(secret, MASK), message.replace(secret, MASK)[:MAX_DESCRIPTION]
+
+    def __repr__(self) -> str:
+        return f"ClientCredentialsAuth(client_id={self._client_id!r}, client_secret={MASK})"
+
+
+def make_auth(
+    settings: ShopifySettings, deps: ChannelDeps, policy: RetryPolicy | None = None
+) -> ShopifyAuth:
+    """The auth mode the settings name (static token or client credentials)."""
+    if settings.access_token is not None:
+        return StaticTokenAuth(settings.access_token)
+    return ClientCredentialsAuth(settings, deps, policy)
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

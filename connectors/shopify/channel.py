@@ -196,7 +196,7 @@ class ShopifyChannel:
         return webhooks.verify(
             headers,
             body,
-            secret=self.settings.webhook_secret,
+            secret=self.settings.webhook_key,
             clock=self.deps.clock,
             max_age_s=self.settings.webhook_max_age_s,
         )

@@ -20,9 +20,10 @@ from pydantic import BaseModel, ValidationError
 from connectors.base import ChannelDeps
 from connectors.ratelimit import RateLimit, TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
-from connectors.shopify.auth import OfflineTokenAuth
+from connectors.shopify.auth import make_auth
 from connectors.shopify.const import (
     ACCESS_DENIED,
+    ACCESS_TOKEN_HEADER,
     COST_LIMIT,
     DEFAULT_COSTS,
     FALLBACK_COST,
@@ -53,7 +54,7 @@ class ShopifyClient:
         self.settings = settings
         self.deps = deps
         self.policy = policy or RetryPolicy()
-        self.auth = OfflineTokenAuth(settings.access_token)
+        self.auth = make_auth(settings, deps, self.policy)
         self.bucket = TokenBucket(COST_LIMIT, deps.clock, deps.sleep)
         # operation -> requested cost Shopify last charged it (what the bucket must hold).
         self.estimates: dict[str, float] = dict(DEFAULT_COSTS)
@@ -61,25 +62,40 @@ class ShopifyClient:
 
     async def execute(self, operation: str, query: str, variables: Mapping[str, Any]) -> JSON:
         """Run one document under the cost bucket and the shared retry loop; return ``data``."""
+        refreshed = False
+
+        async def attempt() -> JSON:
+            nonlocal refreshed
+            while True:
+                token = await self.auth.token()
+                try:
+                    return await self._attempt(operation, query, variables, token)
+                except ChannelAuthError as err:
+                    if err.status != 401 or refreshed or not self.auth.refreshable:
+                        raise
+                    # An expired or revoked grant token: one new token and one re-send per call.
+                    refreshed = True
+                    self.auth.invalidate(token)
+                    log.info("shopify.token.refused", operation=operation)
+
         # The bucket is acquired inside each attempt rather than by ``retrying``: the estimate
         # may change between attempts (a THROTTLED answer reports the real requested cost) and
         # the THROTTLED wait is already computed from Shopify's own bucket reading, so draining
         # the bucket on top of it would wait twice.
         return await retrying(
-            lambda: self._attempt(operation, query, variables),
-            clock=self.deps.clock,
-            policy=self.policy,
-            sleep=self.deps.sleep,
+            attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep
         )
 
     def estimate(self, operation: str) -> float:
         """Requested cost we expect ``operation`` to need (learned from Shopify's answers)."""
         return min(self.estimates.get(operation, FALLBACK_COST), float(MAX_QUERY_COST))
 
-    async def _attempt(self, operation: str, query: str, variables: Mapping[str, Any]) -> JSON:
+    async def _attempt(
+        self, operation: str, query: str, variables: Mapping[str, Any], token: str
+    ) -> JSON:
         await self.bucket.acquire(self.estimate(operation))
         headers = {
-            **self.auth.headers(),
+            ACCESS_TOKEN_HEADER: token,
             "Content-Type": "application/json",
             "Accept": "application/json",
         }

@@ -15,6 +15,17 @@ GRAPHQL_PATH: Final = f"/admin/api/{API_VERSION}/graphql.json"
 
 ACCESS_TOKEN_HEADER: Final = "X-Shopify-Access-Token"  # noqa: S105 (a header name)
 
+# Client-credentials grant (Dev Dashboard apps on stores of the app's own organization): a form
+# POST on the shop's domain answering {"access_token", "scope", "expires_in"} (docs
+# "About client credentials"). Tokens live ~24 h (expires_in 86399 in third-party reports).
+TOKEN_PATH: Final = "/admin/oauth/access_token"  # noqa: S105 (a path)
+TOKEN_GRANT: Final = "client_credentials"  # noqa: S105 (a grant type)
+FORM_CONTENT_TYPE: Final = "application/x-www-form-urlencoded"
+# Assumed when an answer lacks expires_in (documented as present; not seen missing).
+DEFAULT_TOKEN_TTL_S: Final = 86399
+# A token is replaced once 80% of its life has passed (as the Amazon/Walmart/eBay connectors).
+TOKEN_REFRESH_RATIO: Final = 0.8
+
 # Cost bucket of a Standard plan (100 points/s restore, 20 x restore held). Only a starting
 # point: every response's throttleStatus replaces it (Advanced/Plus shops restore faster).
 COST_LIMIT: Final = RateLimit(rate=100.0, burst=2000.0)

@@ -12,14 +12,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic.alias_generators import to_camel
 
-from connectors.shopify.const import GRAPHQL_PATH
+from connectors.shopify.const import GRAPHQL_PATH, TOKEN_PATH
 
 SHOP_DOMAIN = r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$"
 LOCATION_GID = r"^gid://shopify/Location/[0-9]+$"
 
 
 class ShopifySettings(BaseModel):
-    """``kind: shopify``: one shop, written through the Admin GraphQL API with an offline token."""
+    """``kind: shopify``: one shop, written through the Admin GraphQL API.
+
+    Auth is exactly one of ``access_token`` (the static ``shpat_`` token of a legacy custom app,
+    sent as is) or ``client_id`` + ``client_secret`` (a Dev Dashboard app installed on the shop:
+    ~24 h tokens from the client-credentials grant, fetched and renewed by the connector).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -30,9 +35,19 @@ class ShopifySettings(BaseModel):
         pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
         description="API base URL (default https://{shop}); point it at a mock or a proxy",
     )
-    access_token: SecretStr = Field(description="offline Admin API access token (shpat_...)")
+    access_token: SecretStr | None = Field(
+        default=None, description="static Admin API access token of a legacy custom app (shpat_)"
+    )
+    client_id: str | None = Field(
+        default=None, min_length=1, description="Dev Dashboard app's client ID"
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="Dev Dashboard app's client secret (client-credentials grant)"
+    )
     webhook_secret: SecretStr | None = Field(
-        default=None, description="app client secret: the HMAC key of X-Shopify-Hmac-Sha256"
+        default=None,
+        description="HMAC key of X-Shopify-Hmac-Sha256 (the app's client secret; default:"
+        " client_secret)",
     )
     location_id: str | None = Field(
         default=None,
@@ -54,6 +69,36 @@ class ShopifySettings(BaseModel):
         if isinstance(data, dict) and not data.get("endpoint") and isinstance(shop, str):
             return {**data, "endpoint": f"https://{data['shop']}"}
         return data
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ShopifySettings:
+        static = self.access_token is not None
+        granted = self.client_id is not None or self.client_secret is not None
+        if static and granted:
+            raise ValueError(
+                "give either access_token or client_id + client_secret, not both"
+                " (a Dev Dashboard app has no static token)"
+            )
+        if not static and not granted:
+            raise ValueError(
+                "no Shopify credentials: give client_id + client_secret (a Dev Dashboard app)"
+                " or access_token (a legacy custom app's shpat_ token)"
+            )
+        if granted and (self.client_id is None or self.client_secret is None):
+            raise ValueError("client_id and client_secret go together")
+        return self
+
+    @property
+    def webhook_key(self) -> SecretStr | None:
+        """The HMAC key of webhooks: ``webhook_secret``, else a Dev Dashboard app's secret."""
+        # Shopify signs an app's webhooks with the app's client secret ("About client
+        # credentials"), so a client-credentials channel needs no second copy of it.
+        return self.webhook_secret if self.webhook_secret is not None else self.client_secret
+
+    @property
+    def token_url(self) -> str:
+        """The shop's OAuth token endpoint (client-credentials grant)."""
+        return self.endpoint.rstrip("/") + TOKEN_PATH
 
     @property
     def graphql_url(self) -> str:

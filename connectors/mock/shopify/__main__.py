@@ -26,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--webhook-url", default=None, help="where webhooks are POSTed")
     parser.add_argument("--shopper-rate", type=float, default=0.0, help="orders per minute")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--token-ttl", type=int, default=86399, help="life of client-credentials tokens (s)"
+    )
     return parser
 
 
@@ -39,6 +42,10 @@ async def _serve(args: argparse.Namespace) -> None:
         webhook_secret=SecretStr(
             os.environ.get("SHOPIFY_MOCK_WEBHOOK_SECRET", "mock_webhook_secret")
         ),
+        # A Dev Dashboard app's credentials (client-credentials grant), when both are set.
+        client_id=os.environ.get("SHOPIFY_MOCK_CLIENT_ID") or None,
+        client_secret=_optional_secret("SHOPIFY_MOCK_CLIENT_SECRET"),
+        token_ttl_s=args.token_ttl,
         webhook_url=args.webhook_url,
         shopper_orders_per_min=args.shopper_rate,
     )
@@ -48,6 +55,11 @@ async def _serve(args: argparse.Namespace) -> None:
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+
+
+def _optional_secret(name: str) -> SecretStr | None:
+    value = os.environ.get(name)
+    return SecretStr(value) if value else None
 
 
 def main() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import uuid
 from collections.abc import Awaitable
@@ -35,6 +34,7 @@ from connectors.mock.faults import Fault
 from connectors.mock.serving import serve_app
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
+from connectors.mock.shopify.oauth import authorized, expire_tokens, grant
 from connectors.mock.shopify.resolvers import QueryRoot, RequestContext
 from connectors.mock.shopify.schema import shopify_schema
 from connectors.mock.shopify.shopper import (
@@ -68,6 +68,8 @@ def make_app(state: ShopifyMockState) -> web.Application:
     app[STATE] = state
     app[SENDER] = WebhookSender(state)
     app.router.add_post("/admin/api/{version}/graphql.json", graphql_endpoint)
+    app.router.add_post("/admin/oauth/access_token", access_token)
+    app.router.add_post("/_mock/tokens/expire", post_expire_tokens)
     app.router.add_get("/_mock/state", get_state)
     app.router.add_post("/_mock/faults", post_faults)
     app.router.add_post("/_mock/orders", post_order)
@@ -126,8 +128,8 @@ async def graphql_endpoint(request: web.Request) -> web.Response:
     state, sender = request.app[STATE], request.app[SENDER]
     if request.match_info["version"] != state.api_version:
         return _json({"errors": "Not Found"}, status=404)
-    given = request.headers.get("X-Shopify-Access-Token", "").encode("utf-8", "replace")
-    if not hmac.compare_digest(given, state.access_token.get_secret_value().encode()):
+    if not authorized(state, request.headers.get("X-Shopify-Access-Token", "")):
+        state.counters.unauthorized += 1
         return _json({"errors": UNAUTHORIZED}, status=401)
     try:
         body = json.loads(await request.read())
@@ -147,6 +149,12 @@ async def graphql_endpoint(request: web.Request) -> web.Response:
     if answer.events:
         dispatch(sender, answer.events)
     return answer.response
+
+
+async def access_token(request: web.Request) -> web.Response:
+    """``POST /admin/oauth/access_token``: the client-credentials grant (see ``oauth``)."""
+    status, body = grant(request.app[STATE], request.content_type, await request.read())
+    return _json(body, status=status)
 
 
 class _Answer:
@@ -335,6 +343,11 @@ async def post_faults(request: web.Request) -> web.Response:
         return _json({"error": str(err)}, status=400)
     settings = {k: v for k, v in vars(faults).items() if k != "rng"}
     return _json(settings)
+
+
+async def post_expire_tokens(request: web.Request) -> web.Response:
+    """``POST /_mock/tokens/expire``: every issued client-credentials token is now expired."""
+    return _json({"expired": expire_tokens(request.app[STATE])})
 
 
 async def post_order(request: web.Request) -> web.Response:

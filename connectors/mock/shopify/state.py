@@ -123,6 +123,9 @@ class Counters:
     errors_injected: int = 0
     timeouts_injected: int = 0
     dropped_writes: int = 0
+    token_grants: int = 0  # client-credentials tokens issued
+    token_refusals: int = 0  # grants refused for wrong client credentials
+    unauthorized: int = 0  # Admin API calls answered 401 (missing, unknown or expired token)
     operations: Counter[str] = field(default_factory=Counter)
     # Query-cost points charged (actual cost of every executed call) and requested up front.
     points_requested: int = 0
@@ -137,6 +140,13 @@ class ShopifyMockState:
     shop_domain: str = "mock-shop.myshopify.com"
     access_token: SecretStr = field(default_factory=lambda: SecretStr("shpat_mock_token"))
     webhook_secret: SecretStr = field(default_factory=lambda: SecretStr("mock_webhook_secret"))
+    # A Dev Dashboard app installed on the shop: its credentials get ~24 h tokens (oauth.py).
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    token_ttl_s: int = 86399
+    scopes: str = (
+        "read_products,write_products,read_inventory,write_inventory,read_orders,read_locations"
+    )
     webhook_url: str | None = None
     api_version: str = API_VERSION
     currency: str = "USD"
@@ -173,6 +183,8 @@ class ShopifyMockState:
     adjustment_groups: int = field(init=False, default=0)
     # idempotency key -> (fingerprint of the request, payload answered the first time)
     idempotent: dict[str, tuple[str, dict[str, Any]]] = field(init=False, default_factory=dict)
+    # issued client-credentials token -> monotonic expiry on ``clock``
+    tokens: dict[str, float] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.locations:
@@ -323,6 +335,9 @@ class ShopifyMockState:
                 "errors_injected": counters.errors_injected,
                 "timeouts_injected": counters.timeouts_injected,
                 "dropped_writes": counters.dropped_writes,
+                "token_grants": counters.token_grants,
+                "token_refusals": counters.token_refusals,
+                "unauthorized": counters.unauthorized,
                 "operations": dict(counters.operations),
                 "points_requested": counters.points_requested,
                 "points_actual": counters.points_actual,
