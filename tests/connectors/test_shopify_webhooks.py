@@ -136,6 +136,23 @@ def test_without_a_configured_secret_nothing_is_accepted(
         channel.verify_webhook(headers(body), body)
 
 
+def test_a_dev_dashboard_app_verifies_with_its_client_secret_by_default(
+    http: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    """Shopify signs an app's webhooks with its client secret: no second copy is configured."""
+    channel = make_channel(
+        http,
+        clock,
+        FakeSleep(clock),
+        access_token=None,
+        webhook_secret=None,
+        client_id="dev-dashboard-app",
+        client_secret=SECRET,
+    )
+    body = json.dumps(ORDER).encode()
+    assert channel.verify_webhook(headers(body), body).topic == "orders/create"
+
+
 def test_the_signature_is_checked_before_the_body_is_parsed(channel: ShopifyChannel) -> None:
     body = b"{not json"
     with pytest.raises(WebhookAuthError):

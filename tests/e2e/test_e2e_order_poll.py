@@ -7,7 +7,6 @@ real ones, over loopback (see test_e2e_shopify/amazon/walmart/ebay): Shopify, Am
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,13 +16,9 @@ import aiohttp
 import httpx
 import pytest
 import sqlalchemy as sa
-from aiohttp import web
-from pydantic import SecretStr
 
 from connectors.mock import MockChannel
 from connectors.mock.amazon.notify import deliver, order_change
-from connectors.mock.shopify.app import make_app
-from connectors.mock.shopify.state import ShopifyMockState
 from connectors.mock.walmart.events import Event as WmEvent
 from connectors.mock.walmart.events import deliver as wm_deliver
 from connectors.mock.walmart.state import WalmartMockState
@@ -56,9 +51,6 @@ from tests.e2e.ebay_env import started as ebay_started
 from tests.e2e.test_e2e_amazon import _daemon_server
 from tests.e2e.test_e2e_shopify import (
     BUFFER,
-    SECRET,
-    SHOP,
-    TOKEN,
     Daemon,
     Env,
     assert_converged,
@@ -66,8 +58,7 @@ from tests.e2e.test_e2e_shopify import (
     post,
     wait_for,
 )
-from tests.e2e.test_e2e_shopify import write_catalog as write_shop_catalog
-from tests.e2e.test_e2e_shopify import write_config as write_shop_config
+from tests.e2e.test_e2e_shopify import shop_env as running_shop
 from tests.e2e.walmart_harness import CHANNEL as WM_CHANNEL
 from tests.e2e.walmart_harness import free_port, inbox_outcomes, start_setup
 from tests.e2e.walmart_harness import start_daemon as wm_daemon
@@ -93,27 +84,8 @@ async def ledger(db: Database, sku: str) -> list[tuple[str, int, str]]:
 @pytest.fixture
 async def shop_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
     """The mock shop (no webhook target: orders/create reaches nobody) and a daemon config."""
-    catalog = tmp_path / "catalog.csv"
-    write_shop_catalog(catalog)
-    state = ShopifyMockState.from_catalog(
-        catalog,
-        channel="shop",
-        shop_domain=SHOP,
-        access_token=SecretStr(TOKEN),
-        webhook_secret=SecretStr(SECRET),
-        keep_requests=True,
-    )
-    runner = web.AppRunner(make_app(state))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    monkeypatch.setenv("E2E_SHOP_TOKEN", TOKEN)
-    monkeypatch.setenv("E2E_SHOP_SECRET", SECRET)
-    try:
-        config = write_shop_config(tmp_path, base_url, catalog)
-        yield Env(state, runner, base_url, config, catalog, tmp_path, Counter())
-    finally:
-        await runner.cleanup()
+    async with running_shop(tmp_path, monkeypatch) as env:
+        yield env
 
 
 async def test_a_shopify_order_without_its_webhook_is_polled_once_and_followed(

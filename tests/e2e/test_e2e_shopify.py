@@ -9,6 +9,7 @@ daemon's own HTTP route. Assertions read the mock's state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from connectors.base import ChannelDeps, PriceUpdate, PushStatus
 from connectors.mock import MockChannel
 from connectors.mock.market import MockListing, MockMarket
 from connectors.mock.shopify.app import SENDER, make_app, start
+from connectors.mock.shopify.oauth import expire_tokens
 from connectors.mock.shopify.state import ShopifyMockState
 from connectors.mock.shopify.webhooks import WebhookSender
 from connectors.shopify import ShopifyChannel, ShopifySettings
@@ -47,6 +49,7 @@ INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 
 TOKEN = "shpat_e2e_access_token_0001"
 SECRET = "e2e-app-client-secret-0002"
+CLIENT_ID = "e2e-dev-dashboard-app-0003"  # a Dev Dashboard app whose client secret is SECRET
 SHOP = "e2e-shop.myshopify.com"
 BUFFER = 1  # units never offered: every published quantity is stock - 1
 CENT = Decimal("0.01")
@@ -85,8 +88,19 @@ def write_catalog(path: Path, stock: dict[str, int] | None = None) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def write_config(tmp: Path, endpoint: str, catalog: Path) -> Path:
-    """A daemon YAML config: SQLite in tmp, the mock shop and an in-memory second channel."""
+def write_config(
+    tmp: Path, endpoint: str, catalog: Path, *, client_credentials: bool = False
+) -> Path:
+    """A daemon YAML config: SQLite in tmp, the mock shop and an in-memory second channel.
+
+    The shop authenticates with the static token, or (``client_credentials``) as a Dev Dashboard
+    app whose client secret also keys the webhooks' HMAC.
+    """
+    auth = (
+        f"client_id: {CLIENT_ID}\n    client_secret: ${{E2E_SHOP_SECRET}}"
+        if client_credentials
+        else "access_token: ${E2E_SHOP_TOKEN}\n    webhook_secret: ${E2E_SHOP_SECRET}"
+    )
     path = tmp / "repricerd.yaml"
     path.write_text(
         f"""
@@ -99,8 +113,7 @@ channels:
     kind: shopify
     shop: {SHOP}
     endpoint: {endpoint}
-    access_token: ${{E2E_SHOP_TOKEN}}
-    webhook_secret: ${{E2E_SHOP_SECRET}}
+    {auth}
   market:
     kind: mock
     seed_catalog: {catalog}
@@ -137,6 +150,8 @@ class Env:
     tmp: Path
     # root field -> how many of its answers to lose after the call took effect
     lose_answers: Counter[str]
+    # root field -> how many of its calls find every issued token expired on arrival
+    expire_tokens_before: Counter[str]
 
     @property
     def sender(self) -> WebhookSender:
@@ -162,8 +177,11 @@ class Env:
         return Counter(self.state.market.effects)
 
 
-@pytest.fixture
-async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
+@contextlib.asynccontextmanager
+async def shop_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, client_credentials: bool = False
+) -> AsyncIterator[Env]:
+    """The mock shop served on loopback and a daemon config for it (see ``write_config``)."""
     catalog = tmp_path / "catalog.csv"
     write_catalog(catalog)
     state = ShopifyMockState.from_catalog(
@@ -172,11 +190,15 @@ async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
         shop_domain=SHOP,
         access_token=SecretStr(TOKEN),
         webhook_secret=SecretStr(SECRET),
+        client_id=CLIENT_ID,
+        client_secret=SecretStr(SECRET),
         keep_requests=True,
     )
     lose: Counter[str] = Counter()
+    expire: Counter[str] = Counter()
     app = make_app(state)
     app.middlewares.append(_answer_loser(lose))
+    app.middlewares.append(_token_expirer(state, expire))
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -184,10 +206,16 @@ async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     monkeypatch.setenv("E2E_SHOP_TOKEN", TOKEN)
     monkeypatch.setenv("E2E_SHOP_SECRET", SECRET)
     try:
-        config = write_config(tmp_path, base_url, catalog)
-        yield Env(state, runner, base_url, config, catalog, tmp_path, lose)
+        config = write_config(tmp_path, base_url, catalog, client_credentials=client_credentials)
+        yield Env(state, runner, base_url, config, catalog, tmp_path, lose, expire)
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
+    async with shop_env(tmp_path, monkeypatch) as running:
+        yield running
 
 
 LOST_ANSWER_DELAY_S = 0.6  # longer than the daemon's request timeout in that test
@@ -204,6 +232,22 @@ def _answer_loser(lose: Counter[str]) -> Any:
         if field is not None:
             lose[field] -= 1
             await asyncio.sleep(LOST_ANSWER_DELAY_S)
+        return response
+
+    return middleware
+
+
+def _token_expirer(state: ShopifyMockState, expire: Counter[str]) -> Any:
+    """Middleware: every issued token expires just before a call of a listed root field."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.read()
+        field = next((f for f, n in expire.items() if n > 0 and f.encode() in body), None)
+        if field is not None:
+            expire[field] -= 1
+            expire_tokens(state)
+        response: web.StreamResponse = await handler(request)
         return response
 
     return middleware
