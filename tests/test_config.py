@@ -685,3 +685,7 @@ def test_production_example_is_valid_with_its_secrets_in_the_environment() -> No
     loaded = load_config(path, environ=environ)
     kinds = {cfg.kind for cfg in loaded.settings.channels.values()}
     assert kinds == {"amazon", "shopify", "walmart", "ebay"}
+    # New Shopify installs are Dev Dashboard apps: the example shows client credentials.
+    shop = loaded.settings.channels["shop"]
+    assert shop.kind == "shopify"
+    assert (shop.client_id, shop.access_token) == ("0123456789abcdef0123456789abcdef", None)
