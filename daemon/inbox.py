@@ -20,7 +20,7 @@ from connectors.base import OfferChanged, OrderEvent, QuantityObserved, WebhookD
 from daemon.db.models import WebhookEvent
 from daemon.runtime import Runtime
 from daemon.snapshots import store_observations
-from daemon.stock import Kits, apply_orders, load_kits, observe_quantity_in
+from daemon.stock import Kits, apply_orders, load_kits, observe_quantity
 
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 BATCH = 500
@@ -166,7 +166,7 @@ class InboxWorker:
     ) -> tuple[str, set[str]]:
         """Apply one quantity report; return its verdict and the SKUs to republish."""
         policy = self.rt.settings.inventory.external_policy(channel)
-        verdict = await observe_quantity_in(
+        verdict = await observe_quantity(
             conn, self.rt.db, channel=channel, event=event, policy=policy, now=now
         )
         if verdict == "overwrite":

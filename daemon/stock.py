@@ -274,6 +274,7 @@ async def _taken(conn: AsyncConnection, refs: list[str]) -> dict[str, int]:
 
 
 async def observe_quantity(
+    conn: AsyncConnection,
     db: Database,
     *,
     channel: str,
@@ -281,7 +282,8 @@ async def observe_quantity(
     policy: ExternalChanges,
     now: datetime,
 ) -> str:
-    """Apply a channel's report of a live quantity; return the outcome for the inbox row.
+    """Apply a channel's report of a live quantity in the caller's write transaction; return
+    the outcome for the inbox row.
 
     ``stale``: older than the newest report applied. ``echo``: the value we published (or are
     publishing) ourselves. ``unknown``: not a listing we hold. Otherwise the change was made
@@ -292,22 +294,6 @@ async def observe_quantity(
     that is the stock master; with order webhooks from the same channel a sale can be counted
     twice (once in the adopted count, once by its order).
     """
-    async with db.write() as conn:
-        return await observe_quantity_in(
-            conn, db, channel=channel, event=event, policy=policy, now=now
-        )
-
-
-async def observe_quantity_in(
-    conn: AsyncConnection,
-    db: Database,
-    *,
-    channel: str,
-    event: QuantityObserved,
-    policy: ExternalChanges,
-    now: datetime,
-) -> str:
-    """``observe_quantity`` inside the caller's write transaction."""
     await db.serialize(conn, f"ledger:{event.sku}")
     row = (
         await conn.execute(
