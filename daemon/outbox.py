@@ -131,7 +131,9 @@ class Outbox:
                 pending = await self._pending(
                     conn, channel.name, kind, redrive, report, writing=True
                 )
-                batch = await self._claim(conn, channel.name, kind, pending[:size], report, pending)
+                batch = await self._claim(
+                    conn, channel.name, kind, pending[:size], report, len(pending)
+                )
             self._count_recorded(record)
         else:
             async with self.db.read() as conn:
@@ -147,7 +149,12 @@ class Outbox:
                 return report
             async with self.db.write() as conn:
                 batch = await self._claim(
-                    conn, channel.name, kind, pending[start : start + size], report, pending[start:]
+                    conn,
+                    channel.name,
+                    kind,
+                    pending[start : start + size],
+                    report,
+                    len(pending) - start,
                 )
             start += size
 
@@ -158,7 +165,7 @@ class Outbox:
         kind: ActionKind,
         rows: Sequence[Any],
         report: DispatchReport,
-        queued: Sequence[Any],
+        queued: int,
     ) -> Sequence[Any]:
         """Mark ``rows`` sent (committed before the call) unless writes to ``channel`` are
         blocked right now; return the rows to send."""
@@ -173,7 +180,7 @@ class Outbox:
                 channel=channel,
                 kind=kind.value,
                 reason=reason,
-                queued=len(queued),
+                queued=queued,
             )
             return []
         await conn.execute(
