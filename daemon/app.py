@@ -30,7 +30,7 @@ from daemon.passes import redrive, run_named_pass
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
 from daemon.snapshots import SkuSelection
-from daemon.triggers import Debouncer
+from daemon.triggers import Coalescer, Debouncer
 
 log = structlog.get_logger("repricerd.app")
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -223,13 +223,9 @@ async def run_forever(
     )
     rt.on_offer_change = debouncer.notify
     # Orders and outside quantity changes republish the SKUs concerned on every channel at once;
-    # a burst arriving while one publish runs is coalesced into the next.
-    stock_trigger = Debouncer(lambda _all, skus: passes.run("stock_sync", (), skus), 0.0)
-    inbox = InboxWorker(
-        rt,
-        on_offer_change=debouncer.notify,
-        on_stock_change=lambda skus: stock_trigger.notify("*", skus),
-    )
+    # a burst arriving while one publish runs is coalesced into the next, which starts at once.
+    stock_trigger = Coalescer(lambda skus: passes.run("stock_sync", (), skus))
+    inbox = InboxWorker(rt, on_offer_change=debouncer.notify, on_stock_change=stock_trigger.notify)
     for name in rt.channels:
         inbox.wake(name)  # deliveries a previous process stored but did not process
     loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(passes.reload()))

@@ -8,17 +8,19 @@ unprocessed for the next start to pick up.
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import OfferChanged, OrderEvent, QuantityObserved, WebhookDelivery
 from daemon.db.models import WebhookEvent
 from daemon.runtime import Runtime
 from daemon.snapshots import store_observations
-from daemon.stock import Kits, apply_order, load_kits, observe_quantity
+from daemon.stock import Kits, apply_orders, load_kits, observe_quantity
 
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 BATCH = 500
@@ -81,9 +83,9 @@ class InboxWorker:
             ).all()
         outcomes: list[dict[str, Any]] = []
         changed: set[str] = set()
-        stock_moved: set[str] = set()
         observations = []
-        kits: Kits | None = None
+        verdicts: dict[int, list[str]] = {}
+        stock: list[tuple[int, OrderEvent | QuantityObserved]] = []
         for row in rows:
             try:
                 events = source.parse_webhook(
@@ -91,57 +93,81 @@ class InboxWorker:
                 )
             except Exception as err:  # any bad payload is marked, never left to block the queue
                 error = f"{type(err).__name__}: {err}"[:2000]
-                outcomes.append({"b_id": row.id, "b_outcome": "invalid", "b_error": error})
+                outcomes.append({"id": row.id, "outcome": "invalid", "error": error})
                 continue
-            verdicts: list[str] = []
+            verdicts[row.id] = []
             for event in events:
                 if isinstance(event, OfferChanged):
                     changed.add(event.sku)
-                    verdicts.append("applied")
+                    verdicts[row.id].append("applied")
                     if event.observation is not None:
                         observations.append(event.observation)
-                    continue
-                if kits is None:
-                    async with self.rt.db.read() as conn:
-                        kits = await load_kits(conn)
-                verdict, moved = await self._stock_event(channel, event, kits)
-                verdicts.append(verdict)
-                stock_moved |= moved
-            outcomes.append({"b_id": row.id, "b_outcome": _row_outcome(verdicts), "b_error": None})
+                else:
+                    stock.append((row.id, event))
         if observations:
             await store_observations(self.rt.db, channel, observations)
-        if outcomes:
-            now = self.rt.clock.now()
+        stock_moved: set[str] = set()
+        if rows:
+            # The batch's ledger writes and the rows' processed marks commit together: one
+            # write transaction per batch, and a crash re-applies nothing twice (refs are unique).
             async with self.rt.db.write() as conn:
-                await conn.execute(
-                    sa.update(INBOX)
-                    .where(INBOX.c.id == sa.bindparam("b_id"))
-                    .values(
-                        processed_at=now,
-                        outcome=sa.bindparam("b_outcome"),
-                        error=sa.bindparam("b_error"),
-                    ),
-                    outcomes,
-                )
+                if stock:
+                    stock_moved = await self._stock_events(conn, channel, stock, verdicts)
+                outcomes += [
+                    {"id": row_id, "outcome": _row_outcome(found), "error": None}
+                    for row_id, found in verdicts.items()
+                ]
+                await _mark_processed(conn, outcomes, self.rt.clock.now())
         if changed:
             self.on_offer_change(channel, changed)
         if stock_moved and self.on_stock_change is not None:
             self.on_stock_change(stock_moved)
         return len(rows)
 
-    async def _stock_event(
-        self, channel: str, event: OrderEvent | QuantityObserved, kits: Kits
+    async def _stock_events(
+        self,
+        conn: AsyncConnection,
+        channel: str,
+        stock: list[tuple[int, OrderEvent | QuantityObserved]],
+        verdicts: dict[int, list[str]],
+    ) -> set[str]:
+        """Apply orders and quantity reports in delivery order (consecutive orders together);
+        add each event's verdict to its row; return the SKUs to republish."""
+        db = self.rt.db
+        kits = await load_kits(conn)
+        touched = {s for _, e in stock for s in _ledger_skus(kits, e)}
+        for sku in sorted(touched):  # every lock up front, in one order (PostgreSQL)
+            await db.serialize(conn, f"ledger:{sku}")
+        now, moved = self.rt.clock.now(), set()
+        index = 0
+        while index < len(stock):
+            row_id, event = stock[index]
+            if isinstance(event, QuantityObserved):
+                verdict, skus = await self._quantity(conn, channel, event, kits, now)
+                verdicts[row_id].append(verdict)
+                moved |= skus
+                index += 1
+                continue
+            run = [stock[index]]
+            while index + len(run) < len(stock) and isinstance(
+                stock[index + len(run)][1], OrderEvent
+            ):
+                run.append(stock[index + len(run)])
+            orders = [e for _, e in run if isinstance(e, OrderEvent)]
+            found = await apply_orders(conn, db, kits, channel=channel, events=orders, now=now)
+            for (order_row, _), outcome in zip(run, found, strict=True):
+                verdicts[order_row].append("applied" if outcome.applied else "duplicate")
+                moved |= kits.affected(outcome.skus) if outcome.applied else set()
+            index += len(run)
+        return moved
+
+    async def _quantity(
+        self, conn: AsyncConnection, channel: str, event: QuantityObserved, kits: Kits, now: Any
     ) -> tuple[str, set[str]]:
-        """Apply one order or quantity report; return its verdict and the SKUs to republish."""
-        now = self.rt.clock.now()
-        if isinstance(event, OrderEvent):
-            outcome = await apply_order(self.rt.db, kits, channel=channel, event=event, now=now)
-            if not outcome.applied:
-                return "duplicate", set()
-            return "applied", kits.affected(outcome.skus)
+        """Apply one quantity report; return its verdict and the SKUs to republish."""
         policy = self.rt.settings.inventory.external_policy(channel)
         verdict = await observe_quantity(
-            self.rt.db, channel=channel, event=event, policy=policy, now=now
+            conn, self.rt.db, channel=channel, event=event, policy=policy, now=now
         )
         if verdict == "overwrite":
             return "applied", {event.sku}
@@ -150,6 +176,27 @@ class InboxWorker:
         if verdict == "adopted":
             return "applied", kits.affected({event.sku})
         return verdict, set()
+
+
+def _ledger_skus(kits: Kits, event: OrderEvent | QuantityObserved) -> set[str]:
+    """The ledger SKUs an event may write (locked before the batch starts)."""
+    if isinstance(event, QuantityObserved):
+        return {event.sku}
+    return kits.ledger_skus({line.sku for line in event.lines})
+
+
+async def _mark_processed(conn: AsyncConnection, outcomes: list[dict[str, Any]], now: Any) -> None:
+    """Mark the batch's rows processed: one UPDATE per distinct outcome (most rows share one)."""
+    groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+    for item in outcomes:
+        groups[(item["outcome"], item["error"])].append(item["id"])
+    for (outcome, error), ids in groups.items():
+        for start in range(0, len(ids), 900):
+            await conn.execute(
+                sa.update(INBOX)
+                .where(INBOX.c.id.in_(ids[start : start + 900]))
+                .values(processed_at=now, outcome=outcome, error=error)
+            )
 
 
 def _row_outcome(verdicts: list[str]) -> str:

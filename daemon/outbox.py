@@ -92,56 +92,141 @@ class Outbox:
                 await self.db.insert_many(conn, ACTIONS, rows[start : start + INSERT_CHUNK])
             if also is not None:
                 await also(conn)
-        for (kind, status), count in Counter((r["kind"], r["status"]) for r in rows).items():
-            self.metrics.actions.labels(kind, status).inc(count)
+        self._count_recorded(rows)
         return len(rows)
 
+    def _count_recorded(self, rows: Sequence[dict[str, Any]]) -> None:
+        for (kind, status), count in Counter((r["kind"], r["status"]) for r in rows).items():
+            self.metrics.actions.labels(kind, status).inc(count)
+
     async def dispatch(
-        self, channel: Channel, kind: ActionKind, *, redrive: bool = False
+        self,
+        channel: Channel,
+        kind: ActionKind,
+        *,
+        redrive: bool = False,
+        record: Sequence[dict[str, Any]] = (),
     ) -> DispatchReport:
-        """Send open intents of ``kind`` to ``channel``; ``redrive`` also resends ``sent`` rows."""
+        """Send open intents of ``kind`` to ``channel``; ``redrive`` also resends ``sent`` rows.
+
+        ``record``: new intents to insert first. Up to one batch of them (an event-driven
+        round) is inserted in the transaction that marks the first batch sent: one commit makes
+        them durable *and* sent before the marketplace call, as two commits did.
+        """
         lock = self._locks.setdefault((channel.name, kind.value), asyncio.Lock())
+        if len(record) > self._batch_size(channel, kind):
+            # Many rows: recorded on their own, so the writer is not also held while every
+            # open intent of the channel is read back.
+            await self.record(record)
+            record = ()
         async with lock:
-            return await self._dispatch(channel, kind, redrive=redrive)
+            return await self._dispatch(channel, kind, redrive=redrive, record=record)
+
+    @staticmethod
+    def _batch_size(channel: Channel, kind: ActionKind) -> int:
+        if kind is ActionKind.PRICE:
+            return channel.capabilities.max_price_batch
+        return channel.capabilities.max_stock_batch
 
     async def _dispatch(
-        self, channel: Channel, kind: ActionKind, *, redrive: bool
+        self,
+        channel: Channel,
+        kind: ActionKind,
+        *,
+        redrive: bool,
+        record: Sequence[dict[str, Any]],
     ) -> DispatchReport:
         report = DispatchReport()
-        pending = await self._pending(channel.name, kind, redrive, report)
-        size = (
-            channel.capabilities.max_price_batch
-            if kind is ActionKind.PRICE
-            else channel.capabilities.max_stock_batch
-        )
-        for start in range(0, len(pending), size):
+        size = self._batch_size(channel, kind)
+        if record:
+            async with self.db.write() as conn:
+                await self.db.insert_many(conn, ACTIONS, record)
+                pending = await self._pending(
+                    conn, channel.name, kind, redrive, report, writing=True
+                )
+                batch = await self._claim(
+                    conn, channel.name, kind, pending[:size], report, len(pending)
+                )
+            self._count_recorded(record)
+        else:
             async with self.db.read() as conn:
-                reason = await write_block_reason(
-                    conn, channel.name, prices=kind is ActionKind.PRICE
+                pending = await self._pending(
+                    conn, channel.name, kind, redrive, report, writing=False
                 )
-            if reason:
-                # The kill switch works between batches; queued intents stay queued.
-                report.blocked_reason = reason
-                log.warning(
-                    "dispatch_blocked",
-                    channel=channel.name,
-                    kind=kind.value,
-                    reason=reason,
-                    queued=len(pending) - start,
+            batch = []
+        start = 0 if not record else size
+        while True:
+            if batch:
+                await self._send_batch(channel, kind, batch, report)
+            if report.blocked_reason or start >= len(pending):
+                return report
+            async with self.db.write() as conn:
+                batch = await self._claim(
+                    conn,
+                    channel.name,
+                    kind,
+                    pending[start : start + size],
+                    report,
+                    len(pending) - start,
                 )
-                break
-            await self._send_batch(channel, kind, pending[start : start + size], report)
-        return report
+            start += size
+
+    async def _claim(
+        self,
+        conn: AsyncConnection,
+        channel: str,
+        kind: ActionKind,
+        rows: Sequence[Any],
+        report: DispatchReport,
+        queued: int,
+    ) -> Sequence[Any]:
+        """Mark ``rows`` sent (committed before the call) unless writes to ``channel`` are
+        blocked right now; return the rows to send."""
+        if not rows:
+            return []
+        reason = await write_block_reason(conn, channel, prices=kind is ActionKind.PRICE)
+        if reason:
+            # The kill switch works between batches; queued intents stay queued.
+            report.blocked_reason = reason
+            log.warning(
+                "dispatch_blocked",
+                channel=channel,
+                kind=kind.value,
+                reason=reason,
+                queued=queued,
+            )
+            return []
+        await conn.execute(
+            sa.update(ACTIONS)
+            .where(ACTIONS.c.id.in_([row.id for row in rows]))
+            .values(
+                status=ActionStatus.SENT.value,
+                attempts=ACTIONS.c.attempts + 1,
+                sent_at=self.clock.now(),
+                response_code=None,
+                response_message=None,
+            )
+        )
+        report.sent += len(rows)
+        return rows
 
     async def _pending(
-        self, channel: str, kind: ActionKind, redrive: bool, report: DispatchReport
+        self,
+        conn: AsyncConnection,
+        channel: str,
+        kind: ActionKind,
+        redrive: bool,
+        report: DispatchReport,
+        *,
+        writing: bool,
     ) -> list[Any]:
         """The newest open intent per listing; older ones are superseded.
 
         Unfinished ``sent`` rows (no response: a crash or shutdown cut the call) take part in
         "newest wins" in every round, so a newer intent supersedes them; they are re-sent, with
         their key, only by the start-up re-drive, and never if a newer write for the listing was
-        confirmed since (re-sending would put an old price or quantity back).
+        confirmed since (re-sending would put an old price or quantity back). Unless ``writing``
+        (``conn`` is a write transaction), the superseding is written in a transaction of its own.
         """
         unfinished = sa.and_(
             ACTIONS.c.status == ActionStatus.SENT.value, ACTIONS.c.response_code.is_(None)
@@ -164,18 +249,15 @@ class Outbox:
             )
             .order_by(ACTIONS.c.id)
         )
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-            newest: dict[str, Any] = {}
-            stale: list[int] = []
-            for row in rows:
-                if row.sku in newest:
-                    stale.append(newest[row.sku].id)  # a newer intent for the same listing wins
-                newest[row.sku] = row
-            leftovers = [r for r in newest.values() if r.status == ActionStatus.SENT.value]
-            confirmed = await self._latest_confirmed(
-                conn, channel, kind, [r.sku for r in leftovers]
-            )
+        rows = (await conn.execute(query)).all()
+        newest: dict[str, Any] = {}
+        stale: list[int] = []
+        for row in rows:
+            if row.sku in newest:
+                stale.append(newest[row.sku].id)  # a newer intent for the same listing wins
+            newest[row.sku] = row
+        leftovers = [r for r in newest.values() if r.status == ActionStatus.SENT.value]
+        confirmed = await self._latest_confirmed(conn, channel, kind, [r.sku for r in leftovers])
         for row in leftovers:
             if confirmed.get(row.sku, 0) > row.id:
                 stale.append(row.id)
@@ -183,16 +265,22 @@ class Outbox:
             elif not redrive:
                 del newest[row.sku]  # left for the start-up re-drive
         if stale:
-            async with self.db.write() as conn:
-                for start in range(0, len(stale), 900):
-                    await conn.execute(
-                        sa.update(ACTIONS)
-                        .where(ACTIONS.c.id.in_(stale[start : start + 900]))
-                        .values(status=ActionStatus.SUPERSEDED.value, completed_at=self.clock.now())
-                    )
+            if writing:
+                await self._supersede(conn, stale)
+            else:
+                async with self.db.write() as writer:
+                    await self._supersede(writer, stale)
             report.superseded = len(stale)
             self.metrics.actions.labels(kind.value, ActionStatus.SUPERSEDED.value).inc(len(stale))
         return sorted(newest.values(), key=lambda r: r.id)
+
+    async def _supersede(self, conn: AsyncConnection, ids: list[int]) -> None:
+        for start in range(0, len(ids), 900):
+            await conn.execute(
+                sa.update(ACTIONS)
+                .where(ACTIONS.c.id.in_(ids[start : start + 900]))
+                .values(status=ActionStatus.SUPERSEDED.value, completed_at=self.clock.now())
+            )
 
     async def _latest_confirmed(
         self, conn: AsyncConnection, channel: str, kind: ActionKind, skus: Sequence[str]
@@ -217,20 +305,7 @@ class Outbox:
     async def _send_batch(
         self, channel: Channel, kind: ActionKind, rows: Sequence[Any], report: DispatchReport
     ) -> None:
-        ids = [row.id for row in rows]
-        async with self.db.write() as conn:
-            await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.id.in_(ids))
-                .values(
-                    status=ActionStatus.SENT.value,
-                    attempts=ACTIONS.c.attempts + 1,
-                    sent_at=self.clock.now(),
-                    response_code=None,
-                    response_message=None,
-                )
-            )
-        report.sent += len(rows)
+        """Call the marketplace with rows ``_claim`` marked sent, then record each outcome."""
         started = time.perf_counter()
         try:
             if kind is ActionKind.PRICE:

@@ -12,12 +12,10 @@ import sqlalchemy as sa
 import structlog
 
 from connectors.base import Channel, OfferObservation
-from daemon.allocation import allocate
 from daemon.controls import breaker_armed, record_health, trip_breaker, write_block_reason
-from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.db.models import Action, ActionKind, Listing
 from daemon.listings import refresh_listings, verify_accepted
 from daemon.order_poll import orders_channel
-from daemon.outbox import new_idempotency_key
 from daemon.pricing import load_inputs, plan_and_record
 from daemon.runtime import Runtime
 from daemon.snapshots import (
@@ -27,10 +25,9 @@ from daemon.snapshots import (
     latest_fingerprints,
     load_listing_rows,
     recent_observations,
-    sku_clause,
     store_observations,
 )
-from daemon.stock import available_units, load_kits, marketplace_held
+from daemon.stock_pass import load_stock_view, publish_stock, stock_channel
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
@@ -142,111 +139,18 @@ async def count_listings(db: Any, channel: str) -> int:
         )
 
 
-async def stock_channel(
-    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
+async def stock_pass(
+    rt: Runtime, pass_id: str, channels: Sequence[str], selection: SkuSelection
 ) -> dict[str, Any]:
-    """Publish ledger-derived quantities to one channel through the write path."""
-    if channel.capabilities.stock_is_marketplace_held:
-        return {"skipped": "stock is held by the marketplace"}
-    query = sa.select(LISTINGS.c.sku, LISTINGS.c.quantity, LISTINGS.c.fulfillment).where(
-        LISTINGS.c.channel == channel.name, LISTINGS.c.status == "active"
-    )
-    query = query.where(sku_clause(LISTINGS.c.sku, selection))
-    async with rt.db.read() as conn:
-        listings = (await conn.execute(query)).all()
-        kits = await load_kits(conn)
-        only = None if selection is None else [row.sku for row in listings]
-        stock = await available_units(conn, kits, only)
-        waiting = await _open_stock_targets(conn, channel.name)
-        rule = rt.settings.inventory.channels.get(channel.name)
-        if rule is not None and rule.include_marketplace_held:
-            for sku, held in (await marketplace_held(conn, only)).items():
-                stock[sku] = stock.get(sku, 0) + held
-    now, inventory = rt.clock.now(), rt.settings.inventory
-    intents, unknown, outdated = [], 0, []
-    for row in listings:
-        if row.fulfillment == "marketplace":
-            continue  # FBA/WFS units are the marketplace's to count, never ours to write
-        if row.sku not in stock:
-            unknown += 1  # never counted: publishing 0 would delist stock we know nothing about
-            continue
-        target = allocate(stock[row.sku], channel.name, inventory)
-        kit = " (kit: its scarcest component)" if row.sku in kits.components else ""
-        if target is None or target == row.quantity:
-            if row.sku in waiting and waiting[row.sku] != target:
-                outdated.append(row.sku)  # a queued retry would now write a wrong number
-            continue
-        if waiting.get(row.sku) == target:
-            # An intent for this very quantity is already queued (a retry after a stale
-            # compare-and-set keeps the live value the connector re-read; a fresh intent would
-            # compare against our stale listing row again and supersede it).
-            continue
-        intents.append(
-            {
-                "pass_id": pass_id,
-                "kind": ActionKind.STOCK.value,
-                "channel": channel.name,
-                "sku": row.sku,
-                "status": ActionStatus.PLANNED.value,
-                "old_quantity": row.quantity,
-                "new_quantity": target,
-                "reason": f"available {stock[row.sku]}{kit} → publish {target}",
-                "trace": [
-                    {
-                        "step": "allocation",
-                        "verdict": "target",
-                        "detail": f"available={stock[row.sku]} buffer/share/max/last-units"
-                        f" → {target}",
-                    }
-                ],
-                "guard_verdicts": [],
-                "idempotency_key": new_idempotency_key(),
-                "attempts": 0,
-                "created_at": now,
-            }
-        )
-    await rt.outbox.supersede_open(channel.name, ActionKind.STOCK, outdated, before_pass=pass_id)
-    intents, held = await _price_before_restock(rt, channel, intents)
-    await rt.outbox.record(intents)
-    sent = await rt.outbox.dispatch(channel, ActionKind.STOCK)
-    return {
-        "listings": len(listings),
-        "intents": len(intents),
-        "restock_waits_for_price": held,
-        "never_counted": unknown,
-        "dispatch": asdict(sent),
-    }
+    """Publish stock on every selected channel from one read of listings and ledger."""
+    view = await load_stock_view(rt, rt.selected(tuple(channels)), selection)
 
+    async def step(
+        rt: Runtime, channel: Channel, pass_id: str, _selection: SkuSelection
+    ) -> dict[str, Any]:
+        return await publish_stock(rt, channel, pass_id, view)
 
-async def _price_before_restock(
-    rt: Runtime, channel: Channel, intents: list[dict[str, Any]]
-) -> tuple[list[dict[str, Any]], int]:
-    """A listing at 0 goes live with its new price, never its old one: send pending prices
-    first, and hold the restock of a listing whose price is still unsent (next pass retries).
-    Amazon once published a 0→5 restock at the cached old price (the market guide's #4901)."""
-    restocks = {i["sku"] for i in intents if not i["old_quantity"] and i["new_quantity"] > 0}
-    if not restocks:
-        return intents, 0
-    if await rt.outbox.unsent_skus(channel.name, ActionKind.PRICE, restocks):
-        await rt.outbox.dispatch(channel, ActionKind.PRICE)
-    waiting = await rt.outbox.unsent_skus(channel.name, ActionKind.PRICE, restocks)
-    for sku in sorted(waiting):
-        log.info("restock_waits_for_price", channel=channel.name, sku=sku)
-    return [i for i in intents if i["sku"] not in waiting], len(waiting)
-
-
-async def _open_stock_targets(conn: Any, channel: str) -> dict[str, int]:
-    """Quantity of each stock intent still queued (planned) on ``channel``, newest per SKU."""
-    rows = await conn.execute(
-        sa.select(ACTIONS.c.sku, ACTIONS.c.new_quantity)
-        .where(
-            ACTIONS.c.channel == channel,
-            ACTIONS.c.kind == ActionKind.STOCK.value,
-            ACTIONS.c.status == ActionStatus.PLANNED.value,
-        )
-        .order_by(ACTIONS.c.id)
-    )
-    return {row.sku: row.new_quantity for row in rows}
+    return await _each_channel(rt, step, pass_id, channels, selection)
 
 
 async def reconcile_channel(
@@ -331,7 +235,7 @@ async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -
     results = await _each_channel(rt, orders_channel, pass_id, channels, None)
     moved = {sku for result in results.values() for sku in result.get("skus", ())}
     if moved:
-        stock = await _each_channel(rt, stock_channel, pass_id, (), frozenset(moved))
+        stock = await stock_pass(rt, pass_id, (), frozenset(moved))
         for result in results.values():
             if result.get("applied"):
                 result["stock_sync"] = stock
@@ -359,12 +263,13 @@ async def run_named_pass(
     """Run one pass by name over the selected channels."""
     steps: dict[str, ChannelStep] = {
         "reprice": reprice_channel,
-        "stock_sync": stock_channel,
         "reconcile": reconcile_channel,
         "offers": offers_channel,
     }
     if name == "orders":
         return await poll_orders(rt, pass_id, channels)
+    if name == "stock_sync":
+        return await stock_pass(rt, pass_id, channels, selection)
     if name not in steps:
         raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
     return await _each_channel(rt, steps[name], pass_id, channels, selection)

@@ -11,9 +11,10 @@ happened on the marketplace) takes what is left and records the shortfall, loudl
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -73,7 +74,12 @@ class Kits:
 
 async def load_kits(conn: AsyncConnection) -> Kits:
     """Every product with kit components."""
-    rows = (await conn.execute(sa.select(PRODUCTS.c.sku, PRODUCTS.c.kit_components))).all()
+    # Most products are no kit ({}): every event-driven stock round loads the kits, and would
+    # otherwise read and decode the whole product table each time.
+    query = sa.select(PRODUCTS.c.sku, PRODUCTS.c.kit_components).where(
+        sa.cast(PRODUCTS.c.kit_components, sa.Text) != "{}"
+    )
+    rows = (await conn.execute(query)).all()
     return Kits({row.sku: dict(row.kit_components) for row in rows if row.kit_components})
 
 
@@ -129,113 +135,146 @@ async def apply_order(
     db: Database, kits: Kits, *, channel: str, event: OrderEvent, now: datetime
 ) -> OrderOutcome:
     """Write an order's (or a cancel's) ledger events once each; see the module docstring."""
-    units: Counter[str] = Counter()
-    for line in event.lines:
-        if line.quantity > 0:
-            units.update(kits.expand(line.sku, line.quantity))
-        elif event.status is OrderStatus.CANCELLED:
-            # A cancel gives back what its order took, whatever quantity it reports (Amazon can
-            # report a cancelled item with Quantity 0): the line only names the SKU.
-            units.update(dict.fromkeys(kits.expand(line.sku, 1), 0))
-    outcome = OrderOutcome()
-    for sku, quantity in sorted(units.items()):
-        if event.status is OrderStatus.PLACED:
-            written = await _order_line(db, channel, event, sku, quantity, now, outcome)
-        else:
-            written = await _cancel_line(db, channel, event, sku, now)
-        if written:
+    async with db.write() as conn:
+        return (await apply_orders(conn, db, kits, channel=channel, events=[event], now=now))[0]
+
+
+async def apply_orders(
+    conn: AsyncConnection,
+    db: Database,
+    kits: Kits,
+    *,
+    channel: str,
+    events: Sequence[OrderEvent],
+    now: datetime,
+) -> list[OrderOutcome]:
+    """Apply several orders and cancels, in order, inside the caller's write transaction.
+
+    One read of the existing refs and on-hand totals and one insert for the whole batch: the
+    inbox applies a batch of deliveries in one transaction instead of one per order line.
+    """
+    lines: list[tuple[OrderEvent, str, int]] = []
+    for event in events:
+        units: Counter[str] = Counter()
+        for line in event.lines:
+            if line.quantity > 0:
+                units.update(kits.expand(line.sku, line.quantity))
+            elif event.status is OrderStatus.CANCELLED:
+                # A cancel gives back what its order took, whatever quantity it reports (Amazon
+                # can report a cancelled item with Quantity 0): the line only names the SKU.
+                units.update(dict.fromkeys(kits.expand(line.sku, 1), 0))
+        lines += [(event, sku, quantity) for sku, quantity in sorted(units.items())]
+    skus = sorted({sku for _, sku, _ in lines})
+    for sku in skus:  # in one order everywhere: two batches never wait for each other's locks
+        await db.serialize(conn, f"ledger:{sku}")
+    refs = [
+        _ref(channel, action, event.order_id, sku)
+        for event, sku, _ in lines
+        for action in ("order", "cancel")
+    ]
+    taken_by = await _taken(conn, refs)  # existing ref -> its delta
+    held = await on_hand(conn, skus)  # kept current through the batch; may be negative
+    outcomes, rows = [], []
+    for event in events:
+        outcome = OrderOutcome()
+        for sku, quantity in ((s, q) for e, s, q in lines if e is event):
+            row = (
+                _order_row(channel, event, sku, quantity, held, taken_by, outcome)
+                if event.status is OrderStatus.PLACED
+                else _cancel_row(channel, event, sku, taken_by)
+            )
+            if row is None:
+                outcome.duplicate += 1
+                continue
+            rows.append(row | {"recorded_at": now})
+            taken_by[row["external_ref"]] = row["delta"]
+            held[sku] = held.get(sku, 0) + row["delta"]
             outcome.applied += 1
             outcome.skus.add(sku)
-        else:
-            outcome.duplicate += 1
-    return outcome
+        outcomes.append(outcome)
+    if rows:
+        # The refs were checked under the ledger locks; the conflict clause is a second guard.
+        await conn.execute(
+            db.insert(EVENTS).on_conflict_do_nothing(index_elements=["external_ref"]), rows
+        )
+    return outcomes
 
 
-async def _order_line(
-    db: Database,
+def _order_row(
     channel: str,
     event: OrderEvent,
     sku: str,
     quantity: int,
-    now: datetime,
+    held: dict[str, int],
+    taken_by: dict[str, int],
     outcome: OrderOutcome,
-) -> bool:
-    async with db.write() as conn:
-        await db.serialize(conn, f"ledger:{sku}")
-        existing = await _refs(
-            conn,
-            [
-                _ref(channel, "order", event.order_id, sku),
-                _ref(channel, "cancel", event.order_id, sku),
-            ],
+) -> dict[str, Any] | None:
+    """The ledger row of one order line, or None if replayed or cancelled before it was seen."""
+    if {_ref(channel, a, event.order_id, sku) for a in ("order", "cancel")} & taken_by.keys():
+        return None
+    units = max(0, held.get(sku, 0))
+    taken = min(quantity, units)
+    note = f"order {event.order_id}: {quantity} sold"
+    if taken < quantity:
+        outcome.oversold[sku] = quantity - taken
+        note += f"; OVERSOLD by {quantity - taken} (only {units} held)"
+        log.error(
+            "oversold", channel=channel, sku=sku, order=event.order_id, short=quantity - taken
         )
-        if existing:
-            return False  # replayed, or cancelled before we saw it: nothing to take
-        held = max(0, (await on_hand(conn, [sku])).get(sku, 0))
-        taken = min(quantity, held)
-        note = f"order {event.order_id}: {quantity} sold"
-        if taken < quantity:
-            outcome.oversold[sku] = quantity - taken
-            note += f"; OVERSOLD by {quantity - taken} (only {held} held)"
-            log.error(
-                "oversold", channel=channel, sku=sku, order=event.order_id, short=quantity - taken
-            )
-        result = await conn.execute(
-            db.insert(EVENTS)
-            .values(
-                sku=sku,
-                kind=StockEventKind.ORDER.value,
-                delta=-taken,
-                external_ref=_ref(channel, "order", event.order_id, sku),
-                channel=channel,
-                note=note,
-                occurred_at=event.updated_at,
-                recorded_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["external_ref"])
-        )
-    return bool(result.rowcount)
+    return _event_row(channel, event, sku, "order", StockEventKind.ORDER, -taken, note)
 
 
-async def _cancel_line(
-    db: Database, channel: str, event: OrderEvent, sku: str, now: datetime
-) -> bool:
-    order_ref = _ref(channel, "order", event.order_id, sku)
-    cancel_ref = _ref(channel, "cancel", event.order_id, sku)
-    async with db.write() as conn:
-        await db.serialize(conn, f"ledger:{sku}")
-        taken = (
-            await conn.execute(sa.select(EVENTS.c.delta).where(EVENTS.c.external_ref == order_ref))
-        ).scalar_one_or_none()
-        # Give back what the order took (not what it asked for: an oversold unit never came
-        # out of our stock); a cancel ahead of its order is a zero tombstone.
-        stmt = (
-            db.insert(EVENTS)
-            .values(
-                sku=sku,
-                kind=StockEventKind.CANCEL.value,
-                delta=0 if taken is None else -int(taken),
-                external_ref=cancel_ref,
-                channel=channel,
-                note=f"order {event.order_id} cancelled"
-                + ("" if taken is not None else " before it was seen (tombstone)"),
-                occurred_at=event.updated_at,
-                recorded_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["external_ref"])
-        )
-        result = await conn.execute(stmt)
-    return bool(result.rowcount)
-
-
-async def _refs(conn: AsyncConnection, refs: list[str]) -> set[str]:
-    rows = await conn.execute(
-        sa.select(EVENTS.c.external_ref).where(EVENTS.c.external_ref.in_(refs))
+def _cancel_row(
+    channel: str, event: OrderEvent, sku: str, taken_by: dict[str, int]
+) -> dict[str, Any] | None:
+    """The ledger row of one cancelled line, or None if that cancel was applied already."""
+    if _ref(channel, "cancel", event.order_id, sku) in taken_by:
+        return None
+    taken = taken_by.get(_ref(channel, "order", event.order_id, sku))
+    # Give back what the order took (not what it asked for: an oversold unit never came out of
+    # our stock); a cancel ahead of its order is a zero tombstone.
+    note = f"order {event.order_id} cancelled" + (
+        "" if taken is not None else " before it was seen (tombstone)"
     )
-    return set(rows.scalars())
+    delta = 0 if taken is None else -int(taken)
+    return _event_row(channel, event, sku, "cancel", StockEventKind.CANCEL, delta, note)
+
+
+def _event_row(
+    channel: str,
+    event: OrderEvent,
+    sku: str,
+    action: str,
+    kind: StockEventKind,
+    delta: int,
+    note: str,
+) -> dict[str, Any]:
+    return {
+        "sku": sku,
+        "kind": kind.value,
+        "delta": delta,
+        "external_ref": _ref(channel, action, event.order_id, sku),
+        "channel": channel,
+        "note": note,
+        "occurred_at": event.updated_at,
+    }
+
+
+async def _taken(conn: AsyncConnection, refs: list[str]) -> dict[str, int]:
+    """The delta of each of ``refs`` already in the ledger."""
+    found: dict[str, int] = {}
+    for start in range(0, len(refs), 900):
+        rows = await conn.execute(
+            sa.select(EVENTS.c.external_ref, EVENTS.c.delta).where(
+                EVENTS.c.external_ref.in_(refs[start : start + 900])
+            )
+        )
+        found.update({ref: int(delta) for ref, delta in rows.all()})
+    return found
 
 
 async def observe_quantity(
+    conn: AsyncConnection,
     db: Database,
     *,
     channel: str,
@@ -243,7 +282,8 @@ async def observe_quantity(
     policy: ExternalChanges,
     now: datetime,
 ) -> str:
-    """Apply a channel's report of a live quantity; return the outcome for the inbox row.
+    """Apply a channel's report of a live quantity in the caller's write transaction; return
+    the outcome for the inbox row.
 
     ``stale``: older than the newest report applied. ``echo``: the value we published (or are
     publishing) ourselves. ``unknown``: not a listing we hold. Otherwise the change was made
@@ -254,62 +294,61 @@ async def observe_quantity(
     that is the stock master; with order webhooks from the same channel a sale can be counted
     twice (once in the adopted count, once by its order).
     """
-    async with db.write() as conn:
-        await db.serialize(conn, f"ledger:{event.sku}")
-        row = (
-            await conn.execute(
-                sa.select(LISTINGS.c.quantity, LISTINGS.c.quantity_seen_at).where(
-                    LISTINGS.c.channel == channel, LISTINGS.c.sku == event.sku
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            return "unknown"
-        # Strictly older only: Shopify's updated_at has one-second resolution, so a sale in the
-        # same second as the echo of our write must not be dropped as stale.
-        if row.quantity_seen_at is not None and event.updated_at < row.quantity_seen_at:
-            return "stale"
-        echo = row.quantity == event.quantity or await _recently_written(
-            conn, channel, event.sku, event.quantity, now
-        )
+    await db.serialize(conn, f"ledger:{event.sku}")
+    row = (
         await conn.execute(
-            sa.update(LISTINGS)
-            .where(LISTINGS.c.channel == channel, LISTINGS.c.sku == event.sku)
-            .values(quantity=event.quantity, quantity_seen_at=event.updated_at, updated_at=now)
+            sa.select(LISTINGS.c.quantity, LISTINGS.c.quantity_seen_at).where(
+                LISTINGS.c.channel == channel, LISTINGS.c.sku == event.sku
+            )
         )
-        if echo:
-            return "echo"
-        log.warning(
-            "quantity_changed_outside",
-            channel=channel,
+    ).one_or_none()
+    if row is None:
+        return "unknown"
+    # Strictly older only: Shopify's updated_at has one-second resolution, so a sale in the
+    # same second as the echo of our write must not be dropped as stale.
+    if row.quantity_seen_at is not None and event.updated_at < row.quantity_seen_at:
+        return "stale"
+    echo = row.quantity == event.quantity or await _recently_written(
+        conn, channel, event.sku, event.quantity, now
+    )
+    await conn.execute(
+        sa.update(LISTINGS)
+        .where(LISTINGS.c.channel == channel, LISTINGS.c.sku == event.sku)
+        .values(quantity=event.quantity, quantity_seen_at=event.updated_at, updated_at=now)
+    )
+    if echo:
+        return "echo"
+    log.warning(
+        "quantity_changed_outside",
+        channel=channel,
+        sku=event.sku,
+        published=row.quantity,
+        live=event.quantity,
+        policy=policy,
+    )
+    if policy == "overwrite":
+        # A drop is most often a sale whose order webhook is still on its way: writing the
+        # old number back now would re-offer a sold unit. The order (or the next scheduled
+        # stock pass) settles it; a rise is never a sale, so it is overwritten at once.
+        below = row.quantity is not None and event.quantity < row.quantity
+        return "lowered" if below else "overwrite"
+    current = (await on_hand(conn, [event.sku])).get(event.sku, 0)
+    await conn.execute(
+        db.insert(EVENTS)
+        .values(
             sku=event.sku,
-            published=row.quantity,
-            live=event.quantity,
-            policy=policy,
+            kind=StockEventKind.COUNT.value,
+            delta=event.quantity - current,
+            counted=event.quantity,
+            external_ref=f"{channel}:count:{event.sku}:{event.updated_at.isoformat()}",
+            channel=channel,
+            note=f"adopted from {channel} (changed outside repricerd)",
+            occurred_at=event.updated_at,
+            recorded_at=now,
         )
-        if policy == "overwrite":
-            # A drop is most often a sale whose order webhook is still on its way: writing the
-            # old number back now would re-offer a sold unit. The order (or the next scheduled
-            # stock pass) settles it; a rise is never a sale, so it is overwritten at once.
-            below = row.quantity is not None and event.quantity < row.quantity
-            return "lowered" if below else "overwrite"
-        current = (await on_hand(conn, [event.sku])).get(event.sku, 0)
-        await conn.execute(
-            db.insert(EVENTS)
-            .values(
-                sku=event.sku,
-                kind=StockEventKind.COUNT.value,
-                delta=event.quantity - current,
-                counted=event.quantity,
-                external_ref=f"{channel}:count:{event.sku}:{event.updated_at.isoformat()}",
-                channel=channel,
-                note=f"adopted from {channel} (changed outside repricerd)",
-                occurred_at=event.updated_at,
-                recorded_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["external_ref"])
-        )
-        return "adopted"
+        .on_conflict_do_nothing(index_elements=["external_ref"])
+    )
+    return "adopted"
 
 
 async def _recently_written(

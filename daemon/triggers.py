@@ -68,3 +68,50 @@ class Debouncer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._timers.clear()
+
+
+class Coalescer:
+    """Run ``action`` on the notified SKUs, one run at a time: SKUs notified while a run is in
+    progress are merged and run as soon as it ends (no window to wait out, no two runs at once).
+
+    Orders arrive faster than a stock round takes; concurrent rounds split the CPU and each
+    publish a single order, where one run after another publishes every order that came in
+    meanwhile."""
+
+    def __init__(self, action: Callable[[frozenset[str]], Awaitable[Any]]) -> None:
+        self._action = action
+        self._pending: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def notify(self, skus: Iterable[str]) -> None:
+        """Queue ``skus`` for the next run (started now if none is running)."""
+        if self._closed:
+            return
+        self._pending.update(skus)
+        if self._pending and self._task is None:
+            self._task = asyncio.create_task(self._run(), name="coalesced-stock")
+
+    def pending(self) -> frozenset[str]:
+        """SKUs waiting for the next run."""
+        return frozenset(self._pending)
+
+    async def _run(self) -> None:
+        try:
+            while self._pending and not self._closed:
+                skus = frozenset(self._pending)
+                self._pending.clear()
+                try:
+                    await self._action(skus)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as err:  # a failed run must not stop the next one
+                    log.exception("coalesced_action_failed", error=str(err))
+        finally:
+            self._task = None
+
+    async def close(self) -> None:
+        """Start no further run (shutdown); queued SKUs are dropped, the next pass covers them.
+        A run in progress is left to finish (the caller waits for or cancels its pass)."""
+        self._closed = True
+        self._pending.clear()

@@ -73,8 +73,16 @@ class Database:
             if database in ("", ":memory:"):
                 raise ConfigError("database: SQLite needs a file path (WAL needs a file)")
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # Only write() checks the writer out, and engine.begin() always ends its transaction
+            # (commit or rollback) before the connection goes back: the pool's own rollback on
+            # return would be one more round trip to aiosqlite's thread per write transaction.
             self._writer = create_async_engine(
-                self.url, echo=echo, pool_size=1, max_overflow=0, **_JSON_CODEC
+                self.url,
+                echo=echo,
+                pool_size=1,
+                max_overflow=0,
+                pool_reset_on_return=None,
+                **_JSON_CODEC,
             )
             self._reader = create_async_engine(
                 self.url, echo=echo, pool_size=4, max_overflow=4, **_JSON_CODEC

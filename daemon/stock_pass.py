@@ -1,0 +1,194 @@
+"""The stock pass: publish ledger-derived quantities to channels through the write path.
+
+One read serves every channel of a pass (listings, kits, available units, queued intents), so
+an event-driven round that republishes a few SKUs on every channel reads the ledger once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import Channel
+from daemon.allocation import allocate
+from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.outbox import new_idempotency_key
+from daemon.runtime import Runtime
+from daemon.snapshots import SkuSelection, sku_clause
+from daemon.stock import Kits, available_units, load_kits, marketplace_held
+
+LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+ACTIONS = Action.__table__  # type: ignore[attr-defined]
+log = structlog.get_logger("repricerd.stock_pass")
+
+
+@dataclass
+class StockView:
+    """What a stock pass reads once for all its channels."""
+
+    listings: dict[str, list[Any]] = field(default_factory=dict)  # channel -> listing rows
+    kits: Kits = field(default_factory=Kits)
+    stock: dict[str, int] = field(default_factory=dict)  # sku -> available units
+    held: dict[str, int] = field(default_factory=dict)  # sku -> units marketplaces hold
+    waiting: dict[str, dict[str, int]] = field(default_factory=dict)  # queued stock intents
+
+
+def publishes_stock(channel: Channel) -> bool:
+    """False for a channel whose stock the marketplace holds (FBA/WFS-only accounts)."""
+    return not channel.capabilities.stock_is_marketplace_held
+
+
+async def load_stock_view(
+    rt: Runtime, channels: Sequence[Channel], selection: SkuSelection
+) -> StockView:
+    """Read the active listings of ``channels`` in ``selection`` and the stock behind them."""
+    names = [ch.name for ch in channels if publishes_stock(ch)]
+    view = StockView(listings={name: [] for name in names})
+    if not names:
+        return view
+    query = sa.select(
+        LISTINGS.c.channel, LISTINGS.c.sku, LISTINGS.c.quantity, LISTINGS.c.fulfillment
+    ).where(
+        LISTINGS.c.channel.in_(names),
+        LISTINGS.c.status == "active",
+        sku_clause(LISTINGS.c.sku, selection),
+    )
+    inventory = rt.settings.inventory.channels
+    async with rt.db.read() as conn:
+        for row in (await conn.execute(query)).all():
+            view.listings[row.channel].append(row)
+        view.kits = await load_kits(conn)
+        only = (
+            None
+            if selection is None
+            else sorted({row.sku for rows in view.listings.values() for row in rows})
+        )
+        view.stock = await available_units(conn, view.kits, only)
+        view.waiting = await _open_stock_targets(conn, names)
+        if any(
+            inventory.get(n) is not None and inventory[n].include_marketplace_held for n in names
+        ):
+            view.held = await marketplace_held(conn, only)
+    return view
+
+
+async def stock_channel(
+    rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
+) -> dict[str, Any]:
+    """Publish ledger-derived quantities to one channel through the write path."""
+    if not publishes_stock(channel):
+        return {"skipped": "stock is held by the marketplace"}
+    return await publish_stock(
+        rt, channel, pass_id, await load_stock_view(rt, [channel], selection)
+    )
+
+
+async def publish_stock(
+    rt: Runtime, channel: Channel, pass_id: str, view: StockView
+) -> dict[str, Any]:
+    """Record and send one channel's quantity changes from a stock view."""
+    if not publishes_stock(channel):
+        return {"skipped": "stock is held by the marketplace"}
+    listings = view.listings.get(channel.name, [])
+    waiting = view.waiting.get(channel.name, {})
+    rule = rt.settings.inventory.channels.get(channel.name)
+    stock = dict(view.stock)
+    if rule is not None and rule.include_marketplace_held:
+        for sku, held in view.held.items():
+            stock[sku] = stock.get(sku, 0) + held
+    now, inventory = rt.clock.now(), rt.settings.inventory
+    intents, unknown, outdated = [], 0, []
+    for row in listings:
+        if row.fulfillment == "marketplace":
+            continue  # FBA/WFS units are the marketplace's to count, never ours to write
+        if row.sku not in stock:
+            unknown += 1  # never counted: publishing 0 would delist stock we know nothing about
+            continue
+        target = allocate(stock[row.sku], channel.name, inventory)
+        kit = " (kit: its scarcest component)" if row.sku in view.kits.components else ""
+        if target is None or target == row.quantity:
+            if row.sku in waiting and waiting[row.sku] != target:
+                outdated.append(row.sku)  # a queued retry would now write a wrong number
+            continue
+        if waiting.get(row.sku) == target:
+            # An intent for this very quantity is already queued (a retry after a stale
+            # compare-and-set keeps the live value the connector re-read; a fresh intent would
+            # compare against our stale listing row again and supersede it).
+            continue
+        intents.append(
+            {
+                "pass_id": pass_id,
+                "kind": ActionKind.STOCK.value,
+                "channel": channel.name,
+                "sku": row.sku,
+                "status": ActionStatus.PLANNED.value,
+                "old_quantity": row.quantity,
+                "new_quantity": target,
+                "reason": f"available {stock[row.sku]}{kit} → publish {target}",
+                "trace": [
+                    {
+                        "step": "allocation",
+                        "verdict": "target",
+                        "detail": f"available={stock[row.sku]} buffer/share/max/last-units"
+                        f" → {target}",
+                    }
+                ],
+                "guard_verdicts": [],
+                "idempotency_key": new_idempotency_key(),
+                "attempts": 0,
+                "created_at": now,
+            }
+        )
+    await rt.outbox.supersede_open(channel.name, ActionKind.STOCK, outdated, before_pass=pass_id)
+    intents, held = await _price_before_restock(rt, channel, intents)
+    # The intents are recorded in the transaction that marks the first batch sent.
+    sent = await rt.outbox.dispatch(channel, ActionKind.STOCK, record=intents)
+    return {
+        "listings": len(listings),
+        "intents": len(intents),
+        "restock_waits_for_price": held,
+        "never_counted": unknown,
+        "dispatch": asdict(sent),
+    }
+
+
+async def _price_before_restock(
+    rt: Runtime, channel: Channel, intents: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """A listing at 0 goes live with its new price, never its old one: send pending prices
+    first, and hold the restock of a listing whose price is still unsent (next pass retries).
+    Amazon once published a 0→5 restock at the cached old price (the market guide's #4901)."""
+    restocks = {i["sku"] for i in intents if not i["old_quantity"] and i["new_quantity"] > 0}
+    if not restocks:
+        return intents, 0
+    if await rt.outbox.unsent_skus(channel.name, ActionKind.PRICE, restocks):
+        await rt.outbox.dispatch(channel, ActionKind.PRICE)
+    waiting = await rt.outbox.unsent_skus(channel.name, ActionKind.PRICE, restocks)
+    for sku in sorted(waiting):
+        log.info("restock_waits_for_price", channel=channel.name, sku=sku)
+    return [i for i in intents if i["sku"] not in waiting], len(waiting)
+
+
+async def _open_stock_targets(
+    conn: AsyncConnection, channels: Sequence[str]
+) -> dict[str, dict[str, int]]:
+    """Quantity of each stock intent still queued (planned), newest per channel and SKU."""
+    rows = await conn.execute(
+        sa.select(ACTIONS.c.channel, ACTIONS.c.sku, ACTIONS.c.new_quantity)
+        .where(
+            ACTIONS.c.channel.in_(list(channels)),
+            ACTIONS.c.kind == ActionKind.STOCK.value,
+            ACTIONS.c.status == ActionStatus.PLANNED.value,
+        )
+        .order_by(ACTIONS.c.id)
+    )
+    found: dict[str, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        found[row.channel][row.sku] = row.new_quantity
+    return found
