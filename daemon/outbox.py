@@ -14,25 +14,23 @@ import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import Channel, PriceUpdate, PushResult, PushStatus, StockUpdate
+from connectors.base import Channel
 from daemon.clock import Clock
 from daemon.controls import write_block_reason
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
-from daemon.errors import RejectedUpdateError
 from daemon.metrics import Metrics
 from daemon.pass_gate import awaiting_verdict
+from daemon.push import DispatchReport, send_batch
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
-MAX_ATTEMPTS = 8
 INSERT_CHUNK = 5000
 log = structlog.get_logger("repricerd.outbox")
 
@@ -52,19 +50,6 @@ def idempotency_keys(count: int) -> list[str]:
     prefix = f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}"
     noise = os.urandom(10 * count).hex()  # one read of the OS's randomness for the batch
     return [prefix + noise[20 * i : 20 * i + 20] for i in range(count)]
-
-
-@dataclass
-class DispatchReport:
-    """What one dispatch round did for one channel and kind."""
-
-    sent: int = 0
-    confirmed: int = 0
-    accepted: int = 0
-    failed: int = 0
-    retry: int = 0
-    superseded: int = 0
-    blocked_reason: str | None = None
 
 
 class Outbox:
@@ -157,7 +142,7 @@ class Outbox:
         start = 0 if not record else size
         while True:
             if batch:
-                await self._send_batch(channel, kind, batch, report)
+                await send_batch(self.db, self.clock, self.metrics, channel, kind, batch, report)
             if report.blocked_reason or start >= len(pending):
                 return report
             async with self.db.write() as conn:
@@ -196,19 +181,36 @@ class Outbox:
                 queued=queued,
             )
             return []
-        await conn.execute(
-            sa.update(ACTIONS)
-            .where(ACTIONS.c.id.in_([row.id for row in rows]))
-            .values(
-                status=ActionStatus.SENT.value,
-                attempts=ACTIONS.c.attempts + 1,
-                sent_at=self.clock.now(),
-                response_code=None,
-                response_message=None,
-            )
+        # Only rows still open: one superseded or completed since it was read (a newer
+        # decision, another round) is not sent.
+        claimed = set(
+            (
+                await conn.execute(
+                    sa.update(ACTIONS)
+                    .where(
+                        ACTIONS.c.id.in_([row.id for row in rows]),
+                        sa.or_(
+                            ACTIONS.c.status == ActionStatus.PLANNED.value,
+                            sa.and_(
+                                ACTIONS.c.status == ActionStatus.SENT.value,
+                                ACTIONS.c.response_code.is_(None),
+                            ),
+                        ),
+                    )
+                    .values(
+                        status=ActionStatus.SENT.value,
+                        attempts=ACTIONS.c.attempts + 1,
+                        sent_at=self.clock.now(),
+                        response_code=None,
+                        response_message=None,
+                    )
+                    .returning(ACTIONS.c.id)
+                )
+            ).scalars()
         )
-        report.sent += len(rows)
-        return rows
+        sending = [row for row in rows if row.id in claimed]
+        report.sent += len(sending)
+        return sending
 
     async def _pending(
         self,
@@ -302,140 +304,6 @@ class Outbox:
             found.update({sku: int(top) for sku, top in result.all()})
         return found
 
-    async def _send_batch(
-        self, channel: Channel, kind: ActionKind, rows: Sequence[Any], report: DispatchReport
-    ) -> None:
-        """Call the marketplace with rows ``_claim`` marked sent, then record each outcome."""
-        started = time.perf_counter()
-        try:
-            if kind is ActionKind.PRICE:
-                results = await channel.push_prices([_price_update(row) for row in rows])
-            else:
-                results = await channel.push_stock([_stock_update(row) for row in rows])
-        except RejectedUpdateError as err:
-            results = [
-                PushResult(row.idempotency_key, PushStatus.REJECTED, err.code, str(err))
-                for row in rows
-            ]
-        except Exception as err:
-            # Transient, auth or an unexpected error: not applied as far as we know; the same
-            # keys go out again on the next round (retries stop at MAX_ATTEMPTS).
-            results = [
-                PushResult(
-                    row.idempotency_key,
-                    PushStatus.RETRY,
-                    getattr(err, "code", None) or type(err).__name__,
-                    str(err),
-                )
-                for row in rows
-            ]
-            log.warning(
-                "push_failed",
-                channel=channel.name,
-                kind=kind.value,
-                error=str(err),
-                batch=len(rows),
-            )
-        finally:
-            self.metrics.push_seconds.labels(channel.name, kind.value).observe(
-                time.perf_counter() - started
-            )
-        await self._complete(channel.name, kind, rows, results, report)
-
-    async def _complete(
-        self,
-        channel: str,
-        kind: ActionKind,
-        rows: Sequence[Any],
-        results: Sequence[PushResult],
-        report: DispatchReport,
-    ) -> None:
-        by_key = {result.idempotency_key: result for result in results}
-        now = self.clock.now()
-        updates: list[dict[str, Any]] = []
-        applied: list[dict[str, Any]] = []
-        for row in rows:
-            result = by_key.get(row.idempotency_key) or PushResult(
-                row.idempotency_key, PushStatus.RETRY, "NO_RESULT", "the channel returned no result"
-            )
-            status, completed = _outcome(result, row.attempts + 1)
-            code = result.code or ("ACCEPTED" if status is ActionStatus.SENT else None)
-            updates.append(
-                {
-                    "b_id": row.id,
-                    "b_status": status.value,
-                    "b_code": code,
-                    "b_message": (result.message or "")[:2000] or None,
-                    "b_ref": result.marketplace_ref,
-                    "b_completed": now if completed else None,
-                    # _send_batch counted an attempt; a deferred update was never sent.
-                    "b_attempts": row.attempts + (0 if result.status is PushStatus.DEFERRED else 1),
-                }
-            )
-            counter = {
-                ActionStatus.CONFIRMED: "confirmed",
-                ActionStatus.FAILED: "failed",
-                ActionStatus.PLANNED: "retry",
-                ActionStatus.SENT: "accepted",
-            }[status]
-            setattr(report, counter, getattr(report, counter) + 1)
-            self.metrics.actions.labels(kind.value, status.value).inc()
-            # An accepted write (Amazon, Walmart feeds: applied within minutes) counts as the
-            # listing's value too, or every pass would send it again; reconcile verifies it and
-            # puts the live value back on the listing if it never landed.
-            if status is ActionStatus.CONFIRMED or result.status is PushStatus.ACCEPTED:
-                applied.append(
-                    {
-                        "b_channel": channel,
-                        "b_sku": row.sku,
-                        "b_now": now,
-                        "b_value": row.new_price if kind is ActionKind.PRICE else row.new_quantity,
-                    }
-                )
-            if status is ActionStatus.FAILED:
-                log.warning(
-                    "push_rejected",
-                    channel=channel,
-                    sku=row.sku,
-                    kind=kind.value,
-                    code=result.code,
-                    message=result.message,
-                )
-        column = LISTINGS.c.price if kind is ActionKind.PRICE else LISTINGS.c.quantity
-        async with self.db.write() as conn:
-            await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.id == sa.bindparam("b_id"))
-                .values(
-                    status=sa.bindparam("b_status"),
-                    response_code=sa.bindparam("b_code"),
-                    response_message=sa.bindparam("b_message"),
-                    marketplace_ref=sa.bindparam("b_ref"),
-                    completed_at=sa.bindparam("b_completed"),
-                    attempts=sa.bindparam("b_attempts"),
-                ),
-                updates,
-            )
-            if applied:
-                # The listing row holds the last confirmed (or accepted) value: the "old" of the
-                # next decision.
-                await conn.execute(
-                    sa.update(LISTINGS)
-                    .where(
-                        LISTINGS.c.channel == sa.bindparam("b_channel"),
-                        LISTINGS.c.sku == sa.bindparam("b_sku"),
-                    )
-                    .values(
-                        {column.name: sa.bindparam("b_value"), "updated_at": sa.bindparam("b_now")}
-                        | (
-                            {"price_changed_at": sa.bindparam("b_now")}
-                            if kind is ActionKind.PRICE
-                            else {}
-                        )
-                    ),
-                    applied,
-                )
-
     async def supersede_open(
         self, channel: str, kind: ActionKind, skus: Sequence[str], *, before_pass: str
     ) -> int:
@@ -523,43 +391,3 @@ class Outbox:
                 .distinct()
             )
             return set(rows.scalars())
-
-
-def _outcome(result: PushResult, attempts: int) -> tuple[ActionStatus, bool]:
-    """Map a push result to (row status, completed?)."""
-    if result.status is PushStatus.CONFIRMED:
-        return ActionStatus.CONFIRMED, True
-    if result.status is PushStatus.ACCEPTED:
-        return ActionStatus.SENT, False  # queued at the marketplace; reconcile verifies it
-    if result.status is PushStatus.REJECTED:
-        return ActionStatus.FAILED, True
-    if result.status is PushStatus.DEFERRED:
-        return ActionStatus.PLANNED, False  # not sent: no attempt used
-    if attempts >= MAX_ATTEMPTS:
-        return ActionStatus.FAILED, True
-    return ActionStatus.PLANNED, False
-
-
-def _price_update(row: Any) -> PriceUpdate:
-    return PriceUpdate(
-        sku=row.sku,
-        price=row.new_price,
-        currency=row.currency or "USD",
-        idempotency_key=row.idempotency_key,
-        floor=row.floor,
-        ceiling=row.ceiling,
-        external_id=row.external_id,
-    )
-
-
-def _stock_update(row: Any) -> StockUpdate:
-    return StockUpdate(
-        sku=row.sku,
-        quantity=row.new_quantity,
-        idempotency_key=row.idempotency_key,
-        # First send: compare against the value we published. A retry lets the connector compare
-        # against what it last read live (a stale compare-and-set re-reads), so a re-drive does
-        # not fail on the same stale value forever; it is still never a blind overwrite.
-        expected=row.old_quantity if row.attempts == 0 else None,
-        external_id=row.external_id,
-    )

@@ -18,7 +18,8 @@ from daemon.db.engine import Database
 from daemon.db.models import ActionKind, StockEventKind
 from daemon.ledger import on_hand, record_count, record_movement
 from daemon.metrics import Metrics
-from daemon.outbox import MAX_ATTEMPTS, Outbox, new_idempotency_key
+from daemon.outbox import Outbox, new_idempotency_key
+from daemon.push import MAX_ATTEMPTS
 from tests.daemon_fixtures import ACTIONS, actions, make_runtime, seed, settings
 
 D = Decimal
@@ -417,3 +418,26 @@ async def test_resume_after_a_plain_pause_keeps_the_breaker_armed(
     async with db.read() as conn:
         assert not await controls.breaker_armed(conn, "alpha", clock.now())
         assert await controls.breaker_armed(conn, "beta", clock.now())
+
+
+async def test_an_intent_superseded_after_it_was_read_is_not_sent(
+    db: Database, clock: ManualClock, monkeypatch: Any
+) -> None:
+    """A newer decision that supersedes an intent between the dispatcher's read and its claim
+    wins: the claim takes only rows still open, so the old price never goes out."""
+    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
+    await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
+    await rt.outbox.record([price_intent("A", "18.00", clock.now())])
+    read = Outbox._pending
+
+    async def read_then_supersede(self: Outbox, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        rows = await read(self, conn, *args, **kwargs)
+        await self.supersede_open("alpha", ActionKind.PRICE, ["A"], before_pass="newer")
+        return rows
+
+    monkeypatch.setattr(Outbox, "_pending", read_then_supersede)
+    assert (await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)).sent == 0
+    [row] = await actions(db)
+    assert row.status == "superseded"
+    assert rt.channels["alpha"].market.listings["A"].price == D("20.00")  # type: ignore[attr-defined]
+    await rt.close()
