@@ -50,7 +50,9 @@ def start_daemon(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     config.write_text(CONFIG.format(db=workdir / "bench.db", port=port))
     env = {**os.environ, "BENCH_WEBHOOK_SECRET": SECRET, "REPRICERD_LOG_LEVEL": "warning"}
     base = [sys.executable, "-m", "daemon"]
-    subprocess.run([*base, "db", "upgrade", "-c", str(config)], env=env, check=True)
+    subprocess.run(
+        [*base, "db", "upgrade", "-c", str(config)], env=env, check=True, stdout=subprocess.DEVNULL
+    )
     return subprocess.Popen(
         [*base, "run", "-c", str(config)],
         env=env,
