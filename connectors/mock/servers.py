@@ -46,6 +46,26 @@ class RunningMock:
 Starter = Callable[[str, Any, Path | None, str | None, int, float | None], Awaitable[RunningMock]]
 
 
+async def _launch(
+    name: str,
+    kind: str,
+    state_type: Any,
+    start: Callable[[Any, str, int], Awaitable[tuple[web.AppRunner, str]]],
+    catalog: Path | None,
+    port: int,
+    options: dict[str, Any],
+    currency: str | None = None,
+) -> RunningMock:
+    """Build a mock's state (seeded from the catalogue when there is one) and serve it."""
+    if catalog is not None:
+        seeded = options if currency is None else {**options, "currency": currency}
+        state = state_type.from_catalog(catalog, channel=name, **seeded)
+    else:
+        state = state_type(**options)
+    runner, base_url = await start(state, "127.0.0.1", port)
+    return RunningMock(name, kind, base_url, state, runner)
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return None if value is None else value.get_secret_value()
 
@@ -70,14 +90,9 @@ async def _amazon(
         options["webhook_secret"] = _secret(cfg.webhook_secret)
     if feed_processing_s is not None:
         options["feed_processing_s"] = feed_processing_s
-    if catalog is not None:
-        state = AmazonMockState.from_catalog(
-            catalog, channel=name, currency=cfg.currency, **options
-        )
-    else:
-        state = AmazonMockState(**options)
-    runner, base_url = await start_amazon(state, "127.0.0.1", port)
-    return RunningMock(name, "amazon", base_url, state, runner)
+    return await _launch(
+        name, "amazon", AmazonMockState, start_amazon, catalog, port, options, cfg.currency
+    )
 
 
 async def _shopify(
@@ -101,12 +116,9 @@ async def _shopify(
         options["access_token"] = cfg.access_token
     if cfg.webhook_key is not None:
         options["webhook_secret"] = cfg.webhook_key
-    if catalog is not None:
-        state = ShopifyMockState.from_catalog(catalog, channel=name, **options)
-    else:
-        state = ShopifyMockState(market=MockMarket(), **options)
-    runner, base_url = await start_shopify(state, "127.0.0.1", port)
-    return RunningMock(name, "shopify", base_url, state, runner)
+    if catalog is None:
+        options["market"] = MockMarket()
+    return await _launch(name, "shopify", ShopifyMockState, start_shopify, catalog, port, options)
 
 
 async def _ebay(
@@ -131,12 +143,9 @@ async def _ebay(
         options["verification_token"] = cfg.verification_token
     if cfg.own_seller_id:
         options["seller_username"] = cfg.own_seller_id
-    if catalog is not None:
-        state = EbayMockState.from_catalog(catalog, channel=name, currency=cfg.currency, **options)
-    else:
-        state = EbayMockState(**options)
-    runner, base_url = await start_ebay(state, "127.0.0.1", port)
-    return RunningMock(name, "ebay", base_url, state, runner)
+    return await _launch(
+        name, "ebay", EbayMockState, start_ebay, catalog, port, options, cfg.currency
+    )
 
 
 async def _walmart(
@@ -162,14 +171,9 @@ async def _walmart(
         options["webhook_secret"] = _secret(cfg.webhook_secret)
     if feed_processing_s is not None:
         options["feed_processing_s"] = feed_processing_s
-    if catalog is not None:
-        state = WalmartMockState.from_catalog(
-            catalog, channel=name, currency=cfg.currency, **options
-        )
-    else:
-        state = WalmartMockState(**options)
-    runner, base_url = await start_walmart(state, "127.0.0.1", port)
-    return RunningMock(name, "walmart", base_url, state, runner)
+    return await _launch(
+        name, "walmart", WalmartMockState, start_walmart, catalog, port, options, cfg.currency
+    )
 
 
 STARTERS: Final[Mapping[str, Starter]] = {
