@@ -57,11 +57,7 @@ async def close_gate(
                 )
             )
             blocked = int(result.rowcount or 0)
-        await conn.execute(
-            sa.update(STATE)
-            .where(STATE.c.channel == channel, STATE.c.open_pass == pass_id)
-            .values(open_pass=None, updated_at=clock.now())
-        )
+        await _clear_gate(conn, clock, STATE.c.channel == channel, STATE.c.open_pass == pass_id)
     return blocked
 
 
@@ -69,11 +65,7 @@ async def abandon_pass(db: Database, clock: Clock, *, channel: str, pass_id: str
     """A pass that failed half-way: supersede what it recorded and close its gate."""
     async with db.write() as conn:
         count = await _supersede(conn, clock, _open_intents(channel, pass_id))
-        await conn.execute(
-            sa.update(STATE)
-            .where(STATE.c.channel == channel, STATE.c.open_pass == pass_id)
-            .values(open_pass=None, updated_at=clock.now())
-        )
+        await _clear_gate(conn, clock, STATE.c.channel == channel, STATE.c.open_pass == pass_id)
     return count
 
 
@@ -88,12 +80,13 @@ async def abandon_open_passes(db: Database, clock: Clock) -> int:
                 sa.and_(ACTIONS.c.status == ActionStatus.PLANNED.value, awaiting_verdict()),
             ),
         )
-        await conn.execute(
-            sa.update(STATE)
-            .where(STATE.c.open_pass.is_not(None))
-            .values(open_pass=None, updated_at=clock.now())
-        )
+        await _clear_gate(conn, clock, STATE.c.open_pass.is_not(None))
     return count
+
+
+async def _clear_gate(conn: AsyncConnection, clock: Clock, *where: ColumnElement[bool]) -> None:
+    values = {"open_pass": None, "updated_at": clock.now()}
+    await conn.execute(sa.update(STATE).where(*where).values(values))
 
 
 def _open_intents(channel: str, pass_id: str) -> ColumnElement[bool]:
