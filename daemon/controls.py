@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daemon.clock import Clock
 from daemon.db.engine import Database
-from daemon.db.models import ALL_CHANNELS, ChannelState
+from daemon.db.models import ALL_CHANNELS, ChannelHealth, ChannelState
+from daemon.errors import ChannelAuthError
 
 STATE = ChannelState.__table__  # type: ignore[attr-defined]
 
@@ -124,15 +125,42 @@ async def breaker_armed(conn: AsyncConnection, channel: str, now: datetime) -> b
     return not any(at is not None and at > now for at in rearm)
 
 
-async def record_health(db: Database, clock: Clock, *, channel: str, error: str | None) -> None:
-    """Remember the last success or error of a channel (shown by readiness and status)."""
+def health_of(err: BaseException) -> ChannelHealth:
+    """The channel health an error means: refused credentials, or anything else."""
+    return (
+        ChannelHealth.AUTH_FAILED if isinstance(err, ChannelAuthError) else ChannelHealth.DEGRADED
+    )
+
+
+async def record_health(
+    db: Database,
+    clock: Clock,
+    *,
+    channel: str,
+    error: str | None,
+    health: ChannelHealth | None = None,
+) -> None:
+    """Remember the last success or error of a channel and its health (shown by status).
+
+    ``health`` defaults to ``ok`` on success and ``degraded`` on an error; ``health_since``
+    moves only when the health changes.
+    """
     now = clock.now()
-    values: dict[str, object] = {"updated_at": now}
+    if health is None:
+        health = ChannelHealth.OK if error is None else ChannelHealth.DEGRADED
+    values: dict[str, object] = {"updated_at": now, "health": health.value}
     if error is None:
         values["last_success_at"] = now
     else:
         values.update(last_error_at=now, last_error=error[:2000])
-    await upsert_channel_state(db, channel, values)
+    stmt = db.insert(STATE).values(channel=channel, health_since=now, **values)
+    changed = STATE.c.health.is_distinct_from(health.value)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel"],
+        set_={**values, "health_since": sa.case((changed, now), else_=STATE.c.health_since)},
+    )
+    async with db.write() as conn:
+        await conn.execute(stmt)
 
 
 async def channel_states(db: Database) -> list[dict[str, object]]:

@@ -12,7 +12,13 @@ import sqlalchemy as sa
 import structlog
 
 from connectors.base import Channel, OfferObservation
-from daemon.controls import breaker_armed, record_health, trip_breaker, write_block_reason
+from daemon.controls import (
+    breaker_armed,
+    health_of,
+    record_health,
+    trip_breaker,
+    write_block_reason,
+)
 from daemon.db.models import Action, ActionKind, Listing
 from daemon.listings import refresh_listings, verify_accepted
 from daemon.order_poll import orders_channel
@@ -52,7 +58,11 @@ async def _each_channel(
         except Exception as err:
             log.exception("channel_pass_failed", error=str(err))
             await record_health(
-                rt.db, rt.clock, channel=channel.name, error=f"{type(err).__name__}: {err}"
+                rt.db,
+                rt.clock,
+                channel=channel.name,
+                error=f"{type(err).__name__}: {err}",
+                health=health_of(err),
             )
             rt.health_written.pop(channel.name, None)  # the next success is recorded at once
             return {"error": f"{type(err).__name__}: {err}"}

@@ -15,7 +15,7 @@ from connectors import CHANNELS
 from connectors.base import Channel, ChannelDeps
 from daemon.clock import Clock
 from daemon.config import LoadedConfig, load_config
-from daemon.controls import record_health
+from daemon.controls import health_of, record_health
 from daemon.db.engine import Database, redacted_url
 from daemon.errors import ChannelError, ConfigError
 from daemon.logging import SecretRedactor
@@ -100,7 +100,9 @@ class Runtime:
             except ChannelError as err:
                 self.channel_errors[name] = f"{type(err).__name__}: {err}"
                 log.error("channel_open_failed", channel=name, error=str(err))
-                await record_health(self.db, self.clock, channel=name, error=str(err))
+                await record_health(
+                    self.db, self.clock, channel=name, error=str(err), health=health_of(err)
+                )
             else:
                 self.channel_errors[name] = None
                 log.info("channel_opened", channel=name, kind=cfg.kind)

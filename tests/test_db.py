@@ -11,7 +11,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from daemon.clock import ManualClock
+from daemon.controls import channel_states, health_of, record_health
 from daemon.db.engine import Database
+from daemon.errors import ChannelAuthError
 from daemon.db.migrate import current_revision, head_revision, upgrade
 from daemon.db.models import Action, Product
 
@@ -148,3 +151,28 @@ async def test_bulk_inserts_store_what_row_by_row_inserts_store(db: Database, re
     assert [(r.reason, r.trace, r.created_at, r.new_quantity) for r in typed[:2]] == [
         (reason, bulk[i]["trace"], times[i], 2**31 - 1) for i in range(2)
     ]
+
+
+async def test_channel_health_moves_its_since_only_when_it_changes(
+    db: Database, clock: ManualClock
+) -> None:
+    async def state() -> tuple[str | None, datetime | None]:
+        rows = {r["channel"]: r for r in await channel_states(db)}
+        return rows["amazon-us"]["health"], rows["amazon-us"]["health_since"]  # type: ignore[return-value]
+
+    started = clock.now()
+    await record_health(db, clock, channel="amazon-us", error=None)
+    assert await state() == ("ok", started)
+    clock.advance(60)
+    await record_health(db, clock, channel="amazon-us", error=None)
+    assert await state() == ("ok", started)
+    clock.advance(60)
+    await record_health(db, clock, channel="amazon-us", error="TransientChannelError: timeout")
+    degraded_at = clock.now()
+    assert await state() == ("degraded", degraded_at)
+    clock.advance(60)
+    refused = ChannelAuthError("invalid_grant")
+    await record_health(
+        db, clock, channel="amazon-us", error=str(refused), health=health_of(refused)
+    )
+    assert await state() == ("auth_failed", clock.now())

@@ -26,6 +26,16 @@ class ActionKind(StrEnum):
     STOCK = "stock"
 
 
+class ChannelHealth(StrEnum):
+    """Whether a channel's connector works, as recorded in ``channel_state.health``."""
+
+    OK = "ok"
+    # Could not open, or its marketplace keeps failing (timeouts, 5xx): retried in the background.
+    DEGRADED = "degraded"
+    # The marketplace refused the credentials: retried, but an operator must fix them.
+    AUTH_FAILED = "auth_failed"
+
+
 class ActionStatus(StrEnum):
     """Life of an action row (the outbox state machine).
 
@@ -238,6 +248,10 @@ class ChannelState(SQLModel, table=True):
     # an overlap), whatever webhooks brought meanwhile, so orders missed during an outage are
     # still listed.
     orders_polled_at: datetime | None = _time()
+    # Whether the channel's connector works (ChannelHealth; NULL: never opened yet), and since
+    # when it has been in that health. Paused and breaker_tripped come from the switches above.
+    health: str | None = Field(default=None, max_length=20)
+    health_since: datetime | None = _time()
     updated_at: datetime = _time(nullable=False)
 
 
