@@ -42,7 +42,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from daemon.db.models import SKU_LENGTH
 from daemon.errors import ConfigError, ConfigProblem
+from daemon.event_checks import printable
 
 MAX_LISTED_PROBLEMS = 50
 # CSV column -> product column, in the documented order.
@@ -59,7 +61,7 @@ PRODUCT_COLUMNS = MappingProxyType(
     }
 )
 EXPECTED = ", ".join(("sku", *PRODUCT_COLUMNS, "stock", "id:<channel>", "price:<channel>"))
-MAX_SKU, MAX_TITLE, MAX_EXTERNAL_ID, MAX_CHANNEL, MAX_INT = 200, 500, 200, 100, 2**31 - 1
+MAX_SKU, MAX_TITLE, MAX_EXTERNAL_ID, MAX_CHANNEL, MAX_INT = SKU_LENGTH, 500, 200, 100, 2**31 - 1
 # Money is NUMERIC(18, 4) on PostgreSQL: larger or finer values would be rounded there.
 MONEY_MAX_PLACES, MONEY_MAX_INT_DIGITS = 4, 14
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -219,6 +221,8 @@ def _row(
         problems.add(line, "sku", "a sku is required")
     elif len(sku) > MAX_SKU:
         problems.add(line, "sku", f"longer than {MAX_SKU} characters")
+    elif printable(sku) != sku:
+        problems.add(line, "sku", "contains a control character")
     product: dict[str, Any] = {"sku": sku}
     for column, index in layout.product.items():
         try:

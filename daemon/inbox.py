@@ -3,6 +3,13 @@
 Webhook handlers only verify and store (``daemon.server``); this worker runs after the 2xx, so a
 slow marketplace or a parse error never delays an acknowledgement, and a crash leaves rows
 unprocessed for the next start to pick up.
+
+One bad delivery never holds up the ones behind it. A delivery that cannot be parsed, or whose
+events fail ``daemon.event_checks`` (a SKU with a NUL byte, an order of 2^70 units), is marked
+``invalid`` with its reason before the database sees it. A batch is applied in one transaction;
+if that fails, its rows are applied one by one, and a row that fails on its own is marked
+``invalid`` with the database's error. Only a failure that is not the row's (the database is
+down, a deadlock) leaves rows unprocessed, for the next round.
 """
 
 from __future__ import annotations
@@ -10,21 +17,74 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import OfferChanged, OrderEvent, QuantityObserved, WebhookDelivery
+from connectors.base import (
+    Channel,
+    ChannelEvent,
+    OfferChanged,
+    OrderEvent,
+    QuantityObserved,
+    WebhookDelivery,
+)
 from daemon.db.models import WebhookEvent
+from daemon.event_checks import Problem, event_problem, printable
 from daemon.runtime import Runtime
-from daemon.snapshots import store_observations
-from daemon.stock import Kits, apply_orders, load_kits, observe_quantity
+from daemon.snapshots import insert_observations
+from daemon.stock import Kits, OrderOutcome, apply_orders, load_kits, observe_quantity
 
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 BATCH = 500
+REASON_LENGTH: Final = 2000  # webhook_event.error
+# SQLSTATE classes that blame the database, not the statement's data: connection (08),
+# transaction rollback such as a deadlock (40), resources (53), operator intervention (57),
+# system (58), and lock_not_available (55P03).
+_NOT_THE_ROWS: Final = ("08", "40", "53", "57", "58", "55P03")
 log = structlog.get_logger("repricerd.inbox")
+
+Verdict = tuple[str, str | None]  # (what an event did, why it did nothing)
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """One inbox row in a round: its events, or why it has none."""
+
+    id: int
+    events: tuple[ChannelEvent, ...] = ()
+    invalid: Problem | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """How one row ends: its outcome, the reason, and (invalid rows) the metric label."""
+
+    id: int
+    outcome: str
+    reason: str | None = None
+    kind: str | None = None
+
+
+@dataclass
+class _Done:
+    """What a committed round did: rows marked, and what the triggers hear about."""
+
+    marks: list[_Mark] = field(default_factory=list)
+    offers: set[str] = field(default_factory=set)
+    stock: set[str] = field(default_factory=set)
+    unknown_lines: int = 0
+
+    def add(self, other: _Done) -> None:
+        """Fold another committed round into this one."""
+        self.marks += other.marks
+        self.offers |= other.offers
+        self.stock |= other.stock
+        self.unknown_lines += other.unknown_lines
 
 
 class InboxWorker:
@@ -81,71 +141,92 @@ class InboxWorker:
                     .limit(BATCH)
                 )
             ).all()
-        outcomes: list[dict[str, Any]] = []
-        changed: set[str] = set()
-        observations = []
-        verdicts: dict[int, list[str]] = {}
-        stock: list[tuple[int, OrderEvent | QuantityObserved]] = []
-        for row in rows:
+        deliveries = [_parse(source, row) for row in rows]
+        done = _Done()
+        try:
             try:
-                events = source.parse_webhook(
-                    WebhookDelivery(row.dedupe_key, row.topic, row.payload)
+                # The batch's writes and the rows' processed marks commit together: one write
+                # transaction per batch, and a crash re-applies nothing twice (refs are unique).
+                async with self.rt.db.write() as conn:
+                    batch = await self._apply(conn, channel, deliveries)
+                done = batch
+            except Exception as err:
+                log.warning(
+                    "inbox_batch_failed", channel=channel, rows=len(rows), error=_describe(err)
                 )
-            except Exception as err:  # any bad payload is marked, never left to block the queue
-                error = f"{type(err).__name__}: {err}"[:2000]
-                outcomes.append({"id": row.id, "outcome": "invalid", "error": error})
+                for delivery in deliveries:
+                    done.add(await self._apply_alone(channel, delivery))
+        finally:
+            self._report(channel, done)  # whatever committed, even if a later row stopped us
+        return len(rows)
+
+    async def _apply_alone(self, channel: str, delivery: _Delivery) -> _Done:
+        """Apply one row in its own transaction; mark it invalid if it fails on its own."""
+        try:
+            async with self.rt.db.write() as conn:
+                return await self._apply(conn, channel, [delivery])
+        except Exception as err:
+            if _not_the_rows(err):
+                raise  # the database is down or busy: the row waits for the next round
+            mark = _Mark(delivery.id, "invalid", f"database: {_describe(err)}", "database")
+            # Fails as well if the database went away meanwhile: then the round stops here.
+            async with self.rt.db.write() as conn:
+                await _mark_processed(conn, [mark], self.rt.clock.now())
+            return _Done(marks=[mark])
+
+    async def _apply(
+        self, conn: AsyncConnection, channel: str, deliveries: list[_Delivery]
+    ) -> _Done:
+        """Apply the deliveries' events and mark every row, in the caller's transaction."""
+        done = _Done()
+        verdicts: dict[int, list[Verdict]] = {}
+        observations = []
+        stock: list[tuple[int, OrderEvent | QuantityObserved]] = []
+        for delivery in deliveries:
+            if delivery.invalid is not None:
+                problem = delivery.invalid
+                done.marks.append(_Mark(delivery.id, "invalid", problem.reason, problem.kind))
                 continue
-            verdicts[row.id] = []
-            for event in events:
+            verdicts[delivery.id] = []
+            for event in delivery.events:
                 if isinstance(event, OfferChanged):
-                    changed.add(event.sku)
-                    verdicts[row.id].append("applied")
+                    done.offers.add(event.sku)
+                    verdicts[delivery.id].append(("applied", None))
                     if event.observation is not None:
                         observations.append(event.observation)
                 else:
-                    stock.append((row.id, event))
+                    stock.append((delivery.id, event))
         if observations:
-            await store_observations(self.rt.db, channel, observations)
-        stock_moved: set[str] = set()
-        if rows:
-            # The batch's ledger writes and the rows' processed marks commit together: one
-            # write transaction per batch, and a crash re-applies nothing twice (refs are unique).
-            async with self.rt.db.write() as conn:
-                if stock:
-                    stock_moved = await self._stock_events(conn, channel, stock, verdicts)
-                outcomes += [
-                    {"id": row_id, "outcome": _row_outcome(found), "error": None}
-                    for row_id, found in verdicts.items()
-                ]
-                await _mark_processed(conn, outcomes, self.rt.clock.now())
-        if changed:
-            self.on_offer_change(channel, changed)
-        if stock_moved and self.on_stock_change is not None:
-            self.on_stock_change(stock_moved)
-        return len(rows)
+            await insert_observations(conn, self.rt.db, channel, observations)
+        if stock:
+            await self._stock_events(conn, channel, stock, verdicts, done)
+        done.marks += [_Mark(row_id, *_row_outcome(found)) for row_id, found in verdicts.items()]
+        await _mark_processed(conn, done.marks, self.rt.clock.now())
+        return done
 
     async def _stock_events(
         self,
         conn: AsyncConnection,
         channel: str,
         stock: list[tuple[int, OrderEvent | QuantityObserved]],
-        verdicts: dict[int, list[str]],
-    ) -> set[str]:
+        verdicts: dict[int, list[Verdict]],
+        done: _Done,
+    ) -> None:
         """Apply orders and quantity reports in delivery order (consecutive orders together);
-        add each event's verdict to its row; return the SKUs to republish."""
+        add each event's verdict to its row, and the SKUs to republish to ``done``."""
         db = self.rt.db
         kits = await load_kits(conn)
         touched = {s for _, e in stock for s in _ledger_skus(kits, e)}
         for sku in sorted(touched):  # every lock up front, in one order (PostgreSQL)
             await db.serialize(conn, f"ledger:{sku}")
-        now, moved = self.rt.clock.now(), set()
+        now = self.rt.clock.now()
         index = 0
         while index < len(stock):
             row_id, event = stock[index]
             if isinstance(event, QuantityObserved):
                 verdict, skus = await self._quantity(conn, channel, event, kits, now)
-                verdicts[row_id].append(verdict)
-                moved |= skus
+                verdicts[row_id].append((verdict, None))
+                done.stock |= skus
                 index += 1
                 continue
             run = [stock[index]]
@@ -156,10 +237,10 @@ class InboxWorker:
             orders = [e for _, e in run if isinstance(e, OrderEvent)]
             found = await apply_orders(conn, db, kits, channel=channel, events=orders, now=now)
             for (order_row, _), outcome in zip(run, found, strict=True):
-                verdicts[order_row].append("applied" if outcome.applied else "duplicate")
-                moved |= kits.affected(outcome.skus) if outcome.applied else set()
+                verdicts[order_row].append(_order_verdict(outcome))
+                done.stock |= kits.affected(outcome.skus) if outcome.applied else set()
+                done.unknown_lines += len(outcome.unknown)
             index += len(run)
-        return moved
 
     async def _quantity(
         self, conn: AsyncConnection, channel: str, event: QuantityObserved, kits: Kits, now: Any
@@ -177,6 +258,52 @@ class InboxWorker:
             return "applied", kits.affected({event.sku})
         return verdict, set()
 
+    def _report(self, channel: str, done: _Done) -> None:
+        """Count and log what a round committed, and tell the triggers what moved."""
+        metrics = self.rt.metrics
+        for mark in done.marks:
+            if mark.outcome == "invalid":
+                metrics.webhooks_invalid.labels(channel, mark.kind or "unparsable").inc()
+                log.warning("webhook_invalid", channel=channel, row=mark.id, reason=mark.reason)
+        if done.unknown_lines:
+            metrics.unknown_sku_lines.labels(channel).inc(done.unknown_lines)
+        if done.offers:
+            self.on_offer_change(channel, done.offers)
+        if done.stock and self.on_stock_change is not None:
+            self.on_stock_change(done.stock)
+
+
+def _parse(source: Channel, row: Any) -> _Delivery:
+    """A stored row's events, or why it is invalid (any bad payload is marked, never retried)."""
+    try:
+        events = source.parse_webhook(WebhookDelivery(row.dedupe_key, row.topic, row.payload))
+    except Exception as err:
+        return _Delivery(row.id, invalid=Problem("unparsable", _describe(err)))
+    for event in events:
+        if (problem := event_problem(event)) is not None:
+            return _Delivery(row.id, invalid=problem)
+    return _Delivery(row.id, tuple(events))
+
+
+def _describe(err: BaseException) -> str:
+    """An error as one printable line: a database error without its SQL and parameters."""
+    if isinstance(err, sa.exc.StatementError) and err.orig is not None:
+        err = err.orig
+        if isinstance(err.__cause__, Exception):  # the driver's own error names the failure
+            err = err.__cause__
+    text = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+    return printable(text)[:REASON_LENGTH]
+
+
+def _not_the_rows(err: BaseException) -> bool:
+    """Whether ``err`` blames the database rather than the row (so the row is not invalid)."""
+    if isinstance(err, sa.exc.DBAPIError):
+        if err.connection_invalidated or isinstance(err, sa.exc.OperationalError):
+            return True  # SQLite's "database is locked", I/O errors; a dropped connection
+        state = getattr(err.orig, "sqlstate", None)
+        return isinstance(state, str) and state.startswith(_NOT_THE_ROWS)
+    return isinstance(err, OSError | TimeoutError | sa.exc.TimeoutError | sa.exc.DisconnectionError)
+
 
 def _ledger_skus(kits: Kits, event: OrderEvent | QuantityObserved) -> set[str]:
     """The ledger SKUs an event may write (locked before the batch starts)."""
@@ -185,24 +312,38 @@ def _ledger_skus(kits: Kits, event: OrderEvent | QuantityObserved) -> set[str]:
     return kits.ledger_skus({line.sku for line in event.lines})
 
 
-async def _mark_processed(conn: AsyncConnection, outcomes: list[dict[str, Any]], now: Any) -> None:
+def _order_verdict(outcome: OrderOutcome) -> Verdict:
+    """What one order did: applied, duplicate (replayed), or ignored (nothing we stock)."""
+    reason = None
+    if outcome.unknown:
+        reason = "unknown sku " + ", ".join(repr(sku) for sku in sorted(outcome.unknown))
+    if outcome.applied:
+        return "applied", reason
+    return ("duplicate" if outcome.duplicate else "ignored"), reason
+
+
+async def _mark_processed(conn: AsyncConnection, marks: list[_Mark], now: datetime) -> None:
     """Mark the batch's rows processed: one UPDATE per distinct outcome (most rows share one)."""
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
-    for item in outcomes:
-        groups[(item["outcome"], item["error"])].append(item["id"])
-    for (outcome, error), ids in groups.items():
+    for mark in marks:
+        reason = None if mark.reason is None else mark.reason[:REASON_LENGTH]
+        groups[(mark.outcome, reason)].append(mark.id)
+    for (outcome, reason), ids in groups.items():
         for start in range(0, len(ids), 900):
             await conn.execute(
                 sa.update(INBOX)
                 .where(INBOX.c.id.in_(ids[start : start + 900]))
-                .values(processed_at=now, outcome=outcome, error=error)
+                .values(processed_at=now, outcome=outcome, error=reason)
             )
 
 
-def _row_outcome(verdicts: list[str]) -> str:
-    """One outcome for a delivery: applied if any event took effect, else why not."""
-    if not verdicts:
-        return "ignored"
-    if "applied" in verdicts:
-        return "applied"
-    return "skipped" if "stale" in verdicts else verdicts[0]
+def _row_outcome(verdicts: list[Verdict]) -> tuple[str, str | None]:
+    """One outcome for a delivery (applied if any event took effect, else why not) and the
+    reasons its events gave."""
+    reason = "; ".join(dict.fromkeys(why for _, why in verdicts if why)) or None
+    found = [verdict for verdict, _ in verdicts]
+    if not found:
+        return "ignored", reason
+    if "applied" in found:
+        return "applied", reason
+    return ("skipped" if "stale" in found else found[0]), reason

@@ -44,6 +44,20 @@ class Metrics:
             ["channel", "outcome"],
             registry=self.registry,
         )
+        # Authentic deliveries the inbox marked invalid (reason: unparsable, sku, quantity,
+        # order_id, database): answered 200, never applied, never retried.
+        self.webhooks_invalid = Counter(
+            "repricerd_webhooks_invalid_total",
+            "Stored webhook deliveries marked invalid, by channel and reason",
+            ["channel", "reason"],
+            registry=self.registry,
+        )
+        self.unknown_sku_lines = Counter(
+            "repricerd_order_lines_unknown_sku_total",
+            "Order lines ignored because their SKU is not in the catalogue",
+            ["channel"],
+            registry=self.registry,
+        )
         self.open_intents = Gauge(
             "repricerd_open_intents",
             "Actions planned or sent, not yet completed",

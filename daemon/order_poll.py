@@ -17,6 +17,7 @@ import structlog
 from connectors.base import Channel, PollsOrders
 from daemon.controls import STATE, upsert_channel_state
 from daemon.db.models import StockEvent, StockEventKind
+from daemon.event_checks import event_problem
 from daemon.runtime import Runtime
 from daemon.snapshots import SkuSelection
 from daemon.stock import apply_order, load_kits
@@ -74,23 +75,29 @@ async def orders_channel(
     since = await order_watermark(rt, channel.name)
     started = rt.clock.now()
     events = await channel.fetch_orders(since)
-    applied = duplicates = ignored = 0
+    applied = duplicates = ignored = invalid = 0
     moved: set[str] = set()
     if events:
         async with rt.db.read() as conn:
             kits = await load_kits(conn)
         for event in events:
-            if not event.lines:
-                ignored += 1  # nothing we list (custom items, gift cards)
+            if (problem := event_problem(event)) is not None:
+                # Skipped, not retried: the same absurd order would stop every later poll.
+                invalid += 1
+                log.error("order_invalid", channel=channel.name, reason=problem.reason)
                 continue
             outcome = await apply_order(
                 rt.db, kits, channel=channel.name, event=event, now=rt.clock.now()
             )
+            if outcome.unknown:
+                rt.metrics.unknown_sku_lines.labels(channel.name).inc(len(outcome.unknown))
             if outcome.applied:
                 applied += 1
                 moved |= kits.affected(outcome.skus)
-            else:
+            elif outcome.duplicate:
                 duplicates += 1  # seen already (its webhook, or an earlier poll)
+            else:
+                ignored += 1  # nothing in the catalogue (custom items, gift cards, unknown SKUs)
     # Every order up to ``started`` is in the ledger now; a failure above leaves the watermark.
     await upsert_channel_state(
         rt.db, channel.name, {"orders_polled_at": started, "updated_at": rt.clock.now()}
@@ -103,5 +110,6 @@ async def orders_channel(
         "applied": applied,
         "duplicates": duplicates,
         "ignored": ignored,
+        "invalid": invalid,
         "skus": sorted(moved),
     }

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CompetitorOffer, OfferObservation
 from daemon.bulk import gc_paused
@@ -143,6 +144,15 @@ async def store_observations(
     db: Database, channel: str, observations: Sequence[OfferObservation]
 ) -> None:
     """Append offer snapshots (one row per listing observation) with a set-based insert."""
+    if observations:
+        async with db.write() as conn:
+            await insert_observations(conn, db, channel, observations)
+
+
+async def insert_observations(
+    conn: AsyncConnection, db: Database, channel: str, observations: Sequence[OfferObservation]
+) -> None:
+    """``store_observations`` inside the caller's write transaction (the inbox's batch)."""
     rows = [
         {
             "channel": channel,
@@ -157,11 +167,8 @@ async def store_observations(
         }
         for obs in observations
     ]
-    if not rows:
-        return
-    async with db.write() as conn:
-        for start in range(0, len(rows), 5000):
-            await db.insert_many(conn, OFFERS, rows[start : start + 5000])
+    for start in range(0, len(rows), 5000):
+        await db.insert_many(conn, OFFERS, rows[start : start + 5000])
 
 
 def competition_fingerprint(obs: OfferObservation) -> str:

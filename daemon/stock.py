@@ -5,7 +5,8 @@ is when the other channels must stop showing them); a cancel gives back exactly 
 took. Every event carries a unique external reference, so a replayed webhook applies once, and a
 cancel that overtakes its order leaves a zero-unit tombstone that makes the late order a no-op.
 On hand never goes below zero: an order for units we no longer have (an oversell that already
-happened on the marketplace) takes what is left and records the shortfall, loudly.
+happened on the marketplace) takes what is left and records the shortfall, loudly. A line for a
+SKU not in the catalogue writes nothing and is reported back (``OrderOutcome.unknown``).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class OrderOutcome:
     duplicate: int = 0  # lines already applied (a replayed delivery)
     oversold: dict[str, int] = field(default_factory=dict)  # sku -> units sold but not held
     skus: set[str] = field(default_factory=set)  # ledger SKUs whose stock moved
+    unknown: set[str] = field(default_factory=set)  # SKUs not in the catalogue (ignored)
 
 
 def _ref(channel: str, action: str, order_id: str, sku: str) -> str:
@@ -153,11 +155,17 @@ async def apply_orders(
     One read of the existing refs and on-hand totals and one insert for the whole batch: the
     inbox applies a batch of deliveries in one transaction instead of one per order line.
     """
+    known = await _catalogued(conn, {line.sku for event in events for line in event.lines})
     lines: list[tuple[OrderEvent, str, int]] = []
-    for event in events:
+    outcomes = [OrderOutcome() for _ in events]
+    for event, outcome in zip(events, outcomes, strict=True):
         units: Counter[str] = Counter()
         for line in event.lines:
-            if line.quantity > 0:
+            if line.sku not in known:
+                # Not in the catalogue: no stock of ours to take, and a ledger row would only
+                # be noise (e.g. a marketplace-only product); the caller records it as ignored.
+                outcome.unknown.add(line.sku)
+            elif line.quantity > 0:
                 units.update(kits.expand(line.sku, line.quantity))
             elif event.status is OrderStatus.CANCELLED:
                 # A cancel gives back what its order took, whatever quantity it reports (Amazon
@@ -174,9 +182,8 @@ async def apply_orders(
     ]
     taken_by = await _taken(conn, refs)  # existing ref -> its delta
     held = await on_hand(conn, skus)  # kept current through the batch; may be negative
-    outcomes, rows = [], []
-    for event in events:
-        outcome = OrderOutcome()
+    rows = []
+    for event, outcome in zip(events, outcomes, strict=True):
         for sku, quantity in ((s, q) for e, s, q in lines if e is event):
             row = (
                 _order_row(channel, event, sku, quantity, held, taken_by, outcome)
@@ -191,7 +198,6 @@ async def apply_orders(
             held[sku] = held.get(sku, 0) + row["delta"]
             outcome.applied += 1
             outcome.skus.add(sku)
-        outcomes.append(outcome)
     if rows:
         # The refs were checked under the ledger locks; the conflict clause is a second guard.
         await conn.execute(
@@ -258,6 +264,16 @@ def _event_row(
         "note": note,
         "occurred_at": event.updated_at,
     }
+
+
+async def _catalogued(conn: AsyncConnection, skus: Collection[str]) -> set[str]:
+    """Which of ``skus`` are products (a kit is one too)."""
+    found: set[str] = set()
+    wanted = sorted(skus)
+    for start in range(0, len(wanted), 900):
+        query = sa.select(PRODUCTS.c.sku).where(PRODUCTS.c.sku.in_(wanted[start : start + 900]))
+        found.update((await conn.execute(query)).scalars())
+    return found
 
 
 async def _taken(conn: AsyncConnection, refs: list[str]) -> dict[str, int]:

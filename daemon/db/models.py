@@ -60,6 +60,11 @@ class ActionStatus(StrEnum):
 
 OPEN_STATUSES = (ActionStatus.PLANNED, ActionStatus.SENT)
 
+# Seller SKUs as long as the marketplaces allow (Shopify 255; Amazon 40, Walmart 50, eBay 50).
+SKU_LENGTH = 255
+# A ledger reference is channel:action:order id:SKU (see daemon.stock), so it is wider still.
+EXTERNAL_REF_LENGTH = 500
+
 
 class StockEventKind(StrEnum):
     """Ledger entry kinds; ``count`` resets on-hand to an absolute number."""
@@ -90,7 +95,7 @@ class Product(SQLModel, table=True):
     __tablename__ = "product"
 
     id: int | None = Field(default=None, primary_key=True)
-    sku: str = Field(max_length=200, sa_column_kwargs={"unique": True}, nullable=False)
+    sku: str = Field(max_length=SKU_LENGTH, sa_column_kwargs={"unique": True}, nullable=False)
     title: str | None = Field(default=None, max_length=500)
     currency: str = Field(default="USD", max_length=3)
     cost: Decimal | None = _money()
@@ -111,7 +116,7 @@ class Listing(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=100)
-    sku: str = Field(max_length=200, index=True)
+    sku: str = Field(max_length=SKU_LENGTH, index=True)
     external_id: str | None = Field(default=None, max_length=200)
     external_ids: dict[str, str] = _json(dict)
     fulfillment: str = Field(default="merchant", max_length=20)
@@ -140,11 +145,13 @@ class StockEvent(SQLModel, table=True):
     __table_args__ = (sa.Index("ix_stock_event_kind_time", "kind", "occurred_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    sku: str = Field(max_length=200, index=True)
+    sku: str = Field(max_length=SKU_LENGTH, index=True)
     kind: str = Field(max_length=20)
     delta: int
     counted: int | None = None
-    external_ref: str = Field(max_length=300, sa_column_kwargs={"unique": True}, nullable=False)
+    external_ref: str = Field(
+        max_length=EXTERNAL_REF_LENGTH, sa_column_kwargs={"unique": True}, nullable=False
+    )
     channel: str | None = Field(default=None, max_length=100)
     note: str | None = Field(default=None, max_length=500)
     occurred_at: datetime = _time(nullable=False)
@@ -159,7 +166,7 @@ class OfferSnapshot(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=100)
-    sku: str = Field(max_length=200)
+    sku: str = Field(max_length=SKU_LENGTH)
     source: str = Field(max_length=20)
     buy_box_price: Decimal | None = _money()
     buy_box_seller: str | None = Field(default=None, max_length=100)
@@ -184,7 +191,7 @@ class Action(SQLModel, table=True):
     pass_id: str = Field(max_length=40, index=True)
     kind: str = Field(max_length=10)
     channel: str = Field(max_length=100)
-    sku: str = Field(max_length=200)
+    sku: str = Field(max_length=SKU_LENGTH)
     status: str = Field(max_length=20)
     old_price: Decimal | None = _money()
     new_price: Decimal | None = _money()
