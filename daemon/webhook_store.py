@@ -11,8 +11,9 @@ acknowledged without its row.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,10 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
+from daemon.event_checks import printable
 
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 # One statement's worth of deliveries (bound parameters stay far below SQLite's limit).
 MAX_GROUP = 500
+DEDUPE_KEY_LENGTH, TOPIC_LENGTH = 200, 100  # webhook_event's columns
 _COLUMNS = ("channel", "dedupe_key", "topic", "payload", "received_at")
 
 
@@ -37,6 +40,24 @@ class InboxRow:
     topic: str
     payload: str
     received_at: datetime
+
+
+def storable(row: InboxRow) -> InboxRow:
+    """``row`` with a delivery id and topic every database accepts.
+
+    Both come from the sender's signed document and may be any JSON string: one over its
+    column's width, or with a NUL byte, would fail on PostgreSQL the whole group it is committed
+    with, and the sender would retry it for ever. An odd id is replaced by its digest, so a
+    redelivery still finds its twin; an odd topic is escaped and cut (no connector knows it).
+    """
+    key, topic = row.dedupe_key, row.topic
+    if len(key) > DEDUPE_KEY_LENGTH or printable(key) != key:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        key = f"sha256:{digest}"
+    topic = printable(topic)[:TOPIC_LENGTH]
+    if (key, topic) == (row.dedupe_key, row.topic):
+        return row
+    return replace(row, dedupe_key=key, topic=topic)
 
 
 class WebhookStore:
@@ -52,6 +73,7 @@ class WebhookStore:
 
     async def store(self, row: InboxRow) -> bool:
         """Commit ``row``; True if it is new, False if that delivery was already stored."""
+        row = storable(row)
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._queue.append((row, future))
         if self._flushing is None or self._flushing.done():

@@ -49,3 +49,25 @@ async def test_a_failed_commit_fails_every_delivery_in_it(
     assert all(isinstance(result, RuntimeError) for result in results)
     monkeypatch.undo()
     assert await store.store(row(clock, "x1")) is True  # nothing was stored by the failure
+
+
+async def test_an_odd_delivery_id_or_topic_is_stored_without_failing_its_group(
+    db: Database, clock: ManualClock
+) -> None:
+    """A signed document may carry a 300-character or NUL-bearing id or topic: it is stored
+    (its id digested, so a redelivery is still a duplicate) with the deliveries beside it."""
+    store = WebhookStore(db)
+    odd = [
+        row(clock, "k" * 300),
+        row(clock, "nul\x00id"),
+        InboxRow("shop", "topic", "orders/\x00" + "x" * 200, "{}", clock.now()),
+    ]
+    batch = [*odd, row(clock, "plain-1"), row(clock, "plain-2")]
+    assert await asyncio.gather(*(store.store(r) for r in batch)) == [True] * 5
+    assert await asyncio.gather(*(store.store(r) for r in odd)) == [False] * 3
+    async with db.read() as conn:
+        stored = (await conn.execute(sa.select(INBOX.c.dedupe_key, INBOX.c.topic))).all()
+    keys = {key for key, _ in stored}
+    assert {"topic", "plain-1", "plain-2"} < keys
+    assert len([key for key in keys if key.startswith("sha256:")]) == 2
+    assert {topic for key, topic in stored if key == "topic"} == {"orders/\\x00" + "x" * 89}
