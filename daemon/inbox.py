@@ -141,6 +141,8 @@ class InboxWorker:
                     .limit(BATCH)
                 )
             ).all()
+        if not rows:
+            return 0
         deliveries = [_parse(source, row) for row in rows]
         done = _Done()
         try:
