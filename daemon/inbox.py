@@ -33,6 +33,7 @@ from connectors.base import (
     QuantityObserved,
     WebhookDelivery,
 )
+from daemon.db.failures import blames_database, error_line
 from daemon.db.models import WebhookEvent
 from daemon.event_checks import Problem, event_problem, printable
 from daemon.runtime import Runtime
@@ -42,10 +43,6 @@ from daemon.stock import Kits, OrderOutcome, apply_orders, load_kits, observe_qu
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 BATCH = 500
 REASON_LENGTH: Final = 2000  # webhook_event.error
-# SQLSTATE classes that blame the database, not the statement's data: connection (08),
-# transaction rollback such as a deadlock (40), resources (53), operator intervention (57),
-# system (58), and lock_not_available (55P03).
-_NOT_THE_ROWS: Final = ("08", "40", "53", "57", "58", "55P03")
 log = structlog.get_logger("repricerd.inbox")
 
 Verdict = tuple[str, str | None]  # (what an event did, why it did nothing)
@@ -168,7 +165,7 @@ class InboxWorker:
             async with self.rt.db.write() as conn:
                 return await self._apply(conn, channel, [delivery])
         except Exception as err:
-            if _not_the_rows(err):
+            if blames_database(err):
                 raise  # the database is down or busy: the row waits for the next round
             mark = _Mark(delivery.id, "invalid", f"database: {_describe(err)}", "database")
             # Fails as well if the database went away meanwhile: then the round stops here.
@@ -288,23 +285,8 @@ def _parse(source: Channel, row: Any) -> _Delivery:
 
 
 def _describe(err: BaseException) -> str:
-    """An error as one printable line: a database error without its SQL and parameters."""
-    if isinstance(err, sa.exc.StatementError) and err.orig is not None:
-        err = err.orig
-        if isinstance(err.__cause__, Exception):  # the driver's own error names the failure
-            err = err.__cause__
-    text = f"{type(err).__name__}: {err}".strip().splitlines()[0]
-    return printable(text)[:REASON_LENGTH]
-
-
-def _not_the_rows(err: BaseException) -> bool:
-    """Whether ``err`` blames the database rather than the row (so the row is not invalid)."""
-    if isinstance(err, sa.exc.DBAPIError):
-        if err.connection_invalidated or isinstance(err, sa.exc.OperationalError):
-            return True  # SQLite's "database is locked", I/O errors; a dropped connection
-        state = getattr(err.orig, "sqlstate", None)
-        return isinstance(state, str) and state.startswith(_NOT_THE_ROWS)
-    return isinstance(err, OSError | TimeoutError | sa.exc.TimeoutError | sa.exc.DisconnectionError)
+    """An error as one printable line (a database error without its SQL and parameters)."""
+    return printable(error_line(err))[:REASON_LENGTH]
 
 
 def _ledger_skus(kits: Kits, event: OrderEvent | QuantityObserved) -> set[str]:

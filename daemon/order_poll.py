@@ -16,8 +16,9 @@ import structlog
 
 from connectors.base import Channel, PollsOrders
 from daemon.controls import STATE, upsert_channel_state
+from daemon.db.failures import blames_database, error_line
 from daemon.db.models import StockEvent, StockEventKind
-from daemon.event_checks import event_problem
+from daemon.event_checks import event_problem, printable
 from daemon.runtime import Runtime
 from daemon.snapshots import SkuSelection
 from daemon.stock import apply_order, load_kits
@@ -86,9 +87,19 @@ async def orders_channel(
                 invalid += 1
                 log.error("order_invalid", channel=channel.name, reason=problem.reason)
                 continue
-            outcome = await apply_order(
-                rt.db, kits, channel=channel.name, event=event, now=rt.clock.now()
-            )
+            try:
+                outcome = await apply_order(
+                    rt.db, kits, channel=channel.name, event=event, now=rt.clock.now()
+                )
+            except Exception as err:
+                if blames_database(err):
+                    raise  # the poll fails and its watermark stays: retried on the next poll
+                invalid += 1  # refused for its data: it must not stop every later poll
+                reason = "database: " + printable(error_line(err))
+                log.error(
+                    "order_invalid", channel=channel.name, order=event.order_id, reason=reason
+                )
+                continue
             if outcome.unknown:
                 rt.metrics.unknown_sku_lines.labels(channel.name).inc(len(outcome.unknown))
             if outcome.applied:

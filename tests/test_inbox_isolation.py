@@ -159,6 +159,14 @@ async def test_bad_signed_deliveries_are_marked_and_the_orders_behind_them_still
     await rt.close()
 
 
+async def poison(db: Database) -> None:
+    """A constraint (on both engines) that refuses any second ledger row for SKU POISON."""
+    async with db.write() as conn:
+        await conn.execute(
+            sa.text("CREATE UNIQUE INDEX poison ON stock_event (sku) WHERE sku = 'POISON'")
+        )
+
+
 async def test_a_row_the_database_refuses_is_marked_invalid_and_the_rest_apply_one_by_one(
     db: Database, clock: ManualClock
 ) -> None:
@@ -169,10 +177,7 @@ async def test_a_row_the_database_refuses_is_marked_invalid_and_the_rest_apply_o
     await seed(db, clock, rt, skus)
     loop = StockLoop(rt)
     await loop.discover()
-    async with db.write() as conn:  # any second ledger row for POISON violates it
-        await conn.execute(
-            sa.text("CREATE UNIQUE INDEX poison ON stock_event (sku) WHERE sku = 'POISON'")
-        )
+    await poison(db)
     now = clock.now()
     for i in range(3):
         await store(db, clock, "alpha", f"a{i}", "order", order(f"A-{i}", ("MUG-1", 1), at=now))
@@ -286,24 +291,29 @@ async def test_a_sku_of_255_characters_is_applied(db: Database, clock: ManualClo
     await rt.close()
 
 
-async def test_the_orders_poll_skips_absurd_orders_and_ignores_unknown_skus(
+async def test_the_orders_poll_skips_absurd_or_refused_orders_and_ignores_unknown_skus(
     db: Database, clock: ManualClock
 ) -> None:
+    """None of them stops the poll (its watermark would stay, and every later poll fail)."""
     rt = await make_runtime(db, clock, settings())
-    await seed(db, clock, rt, [{"sku": "MUG-1", "stock": 9, "live_quantity": 9}])
+    skus = [{"sku": s, "stock": 9, "live_quantity": 9} for s in ("MUG-1", "POISON")]
+    await seed(db, clock, rt, skus)
     await run_named_pass(rt, "reconcile", "p0")
+    await poison(db)
     orders = polling(rt, "alpha")
     placed = clock.now() + timedelta(minutes=1)
     orders.events = [
         OrderEvent("A-1", OrderStatus.PLACED, (OrderLine("MUG\x00", 1),), placed),
         OrderEvent("A-2", OrderStatus.PLACED, (OrderLine("MUG-1", 2**31),), placed),
         OrderEvent("A-3", OrderStatus.PLACED, (OrderLine("NOPE", 1),), placed),
-        OrderEvent("A-4", OrderStatus.PLACED, (OrderLine("MUG-1", 2),), placed),
+        OrderEvent("A-4", OrderStatus.PLACED, (OrderLine("POISON", 1),), placed),
+        OrderEvent("A-5", OrderStatus.PLACED, (OrderLine("MUG-1", 2),), placed),
     ]
     clock.advance(120)
     report = (await run_named_pass(rt, "orders", "p1"))["alpha"]
-    assert (report["invalid"], report["ignored"], report["applied"]) == (2, 1, 1)
-    assert await units(db, "MUG-1") == 7
+    assert (report["invalid"], report["ignored"], report["applied"]) == (3, 1, 1)
+    assert (await units(db, "MUG-1"), await units(db, "POISON")) == (7, 9)
+    assert quantity(rt, "beta", "MUG-1") == 7
     assert counter(rt, "repricerd_order_lines_unknown_sku_total", channel="alpha") == 1
     await rt.close()
 
