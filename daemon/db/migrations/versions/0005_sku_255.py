@@ -31,19 +31,19 @@ WIDENED = (
 
 def upgrade() -> None:
     """Apply this revision."""
-    if op.get_bind().dialect.name == "sqlite":
-        return
-    for table, column, old, new in WIDENED:
-        op.alter_column(
-            table, column, type_=sa.String(length=new), existing_type=sa.String(length=old)
-        )
+    _resize(widen=True)
 
 
 def downgrade() -> None:
     """Revert this revision (fails if a longer value was stored meanwhile)."""
+    _resize(widen=False)
+
+
+def _resize(*, widen: bool) -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
     for table, column, old, new in WIDENED:
+        size, was = (new, old) if widen else (old, new)
         op.alter_column(
-            table, column, type_=sa.String(length=old), existing_type=sa.String(length=new)
+            table, column, type_=sa.String(length=size), existing_type=sa.String(length=was)
         )
