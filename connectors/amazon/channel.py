@@ -31,7 +31,7 @@ from connectors.amazon.const import (
     SEARCH_PAGE_SIZE,
     SEARCH_WINDOW_MAX,
 )
-from connectors.amazon.feeds import FeedMessage, FeedSubmitter, feed_results
+from connectors.amazon.feeds import RESEND, FeedMessage, FeedSubmitter
 from connectors.amazon.listings import (
     ParsedItem,
     parse_item,
@@ -56,6 +56,7 @@ from connectors.base import (
     StockUpdate,
     WebhookDelivery,
 )
+from connectors.feedresume import resume_carried
 from connectors.retry import RetryPolicy
 from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
 
@@ -249,7 +250,7 @@ class AmazonChannel:
                 )
             else:
                 ready.append(update)
-        return results + await self._push(ready, lambda u: price_patches(u, self.settings))
+        return results + await self._push(ready, lambda u: price_patches(u, self.settings), "price")
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
         """Merchant-fulfilled quantities; an FBA (AFN) listing's stock is refused (READ_ONLY)."""
@@ -262,10 +263,26 @@ class AmazonChannel:
                 )
             else:
                 ready.append(update)
-        return results + await self._push(ready, stock_patches)
+        return results + await self._push(ready, stock_patches, "stock")
 
     async def _push(
-        self, updates: Sequence[Update], patches: Callable[[Update], list[dict[str, Any]]]
+        self,
+        updates: Sequence[Update],
+        patches: Callable[[Update], list[dict[str, Any]]],
+        kind: str,
+    ) -> list[PushResult]:
+        if not updates:
+            return []
+        # Updates a feed already carries (a crash cut its polling): that feed's report is their
+        # answer, not a second feed. What it did not apply goes out again below.
+        answered, fresh = await resume_carried(self.deps.feed_journal, self.feeds, updates, RESEND)
+        return answered + await self._send(fresh, patches, kind)
+
+    async def _send(
+        self,
+        updates: Sequence[Update],
+        patches: Callable[[Update], list[dict[str, Any]]],
+        kind: str,
     ) -> list[PushResult]:
         if not updates:
             return []
@@ -289,8 +306,9 @@ class AmazonChannel:
         for start in range(0, len(updates), FEED_MESSAGES_MAX):
             chunk = updates[start : start + FEED_MESSAGES_MAX]
             messages = [FeedMessage(u.sku, self._product_type(u.sku), patches(u)) for u in chunk]
-            outcome = await self.feeds.submit(messages)
-            results.extend(feed_results(chunk, outcome))
+            keys = [u.idempotency_key for u in chunk]
+            outcome = await self.feeds.submit(messages, keys, kind)
+            results.extend(await self.feeds.settle(outcome, keys))
         return results
 
     async def _patch(self, update: PriceUpdate | StockUpdate, patches: Any) -> PushResult:
