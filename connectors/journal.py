@@ -13,7 +13,7 @@ in-memory ``MemoryFeedJournal`` is the default (tests, and a connector used on i
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Protocol, TypeVar
 
 import structlog
@@ -34,13 +34,15 @@ class FeedEntry:
 
 @dataclass(frozen=True, slots=True)
 class JournaledFeed:
-    """A feed as recorded: id, input document, kind, status, and its entries in feed order."""
+    """A feed as recorded: id, input document, kind, status, its entries in feed order (all of
+    them: a position is a messageId or item index), and the keys it did not apply."""
 
     feed_id: str
     document_id: str | None
     kind: str
     status: str
     entries: tuple[FeedEntry, ...]
+    unapplied: frozenset[str] = frozenset()
 
 
 class FeedJournal(Protocol):
@@ -57,8 +59,8 @@ class FeedJournal(Protocol):
         ...
 
     async def finish(self, feed_id: str, status: str, unapplied: Collection[str] = ()) -> None:
-        """Mark a feed final with the marketplace's status; its ``unapplied`` keys (not applied,
-        to be sent again) are dropped from it, so their next push is a new write."""
+        """Mark a feed final with the marketplace's status and its ``unapplied`` keys (not
+        applied, to be sent again): their next push is a new write, not this feed."""
         ...
 
 
@@ -84,13 +86,12 @@ class MemoryFeedJournal:
         ]
 
     async def finish(self, feed_id: str, status: str, unapplied: Collection[str] = ()) -> None:
-        """Mark a feed final and drop its unapplied keys."""
+        """Mark a feed final with its unapplied keys."""
         feed = self._feeds.get(feed_id)
-        if feed is None:
-            return
-        dropped = set(unapplied)
-        entries = tuple(e for e in feed.entries if e.idempotency_key not in dropped)
-        self._feeds[feed_id] = JournaledFeed(feed_id, feed.document_id, feed.kind, status, entries)
+        if feed is not None:
+            self._feeds[feed_id] = replace(
+                feed, status=status, unapplied=feed.unapplied | frozenset(unapplied)
+            )
 
 
 async def record_feed(
@@ -137,7 +138,8 @@ async def split_by_feed(
     """Updates already in a journaled feed (to be resumed, grouped by feed) and the rest.
 
     A key in several feeds belongs to the newest; a feed whose status is in ``resend`` (it
-    ended without applying anything) is skipped, so its updates go out again.
+    ended without applying anything), or that did not apply the key, is skipped for it, so
+    the update goes out again.
     """
     wanted = {u.idempotency_key for u in updates}
     placed: dict[str, set[str]] = {}
@@ -146,7 +148,7 @@ async def split_by_feed(
         if feed.status in resend:
             continue
         for entry in feed.entries:
-            if entry.idempotency_key in wanted:
+            if entry.idempotency_key in wanted and entry.idempotency_key not in feed.unapplied:
                 wanted.discard(entry.idempotency_key)
                 placed.setdefault(feed.feed_id, set()).add(entry.idempotency_key)
                 feeds[feed.feed_id] = feed
