@@ -142,6 +142,8 @@ async def split_by_feed(
     the update goes out again.
     """
     wanted = {u.idempotency_key for u in updates}
+    if not wanted:
+        return [], []
     placed: dict[str, set[str]] = {}
     feeds: dict[str, JournaledFeed] = {}
     for feed in await journal.carrying(sorted(wanted)):

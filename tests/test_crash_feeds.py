@@ -101,17 +101,23 @@ def wait_for_feed(port: int, kind: str) -> dict[str, Any]:
     raise AssertionError(f"the {kind} mock never received a feed")
 
 
+def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m daemon ARGS`` to the end (bounded: two minutes)."""
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("kind", ["amazon", "walmart"])
 def test_kill_9_right_after_a_feed_was_created_resumes_that_feed(tmp_path: Path, kind: str) -> None:
     config, env, ports = setup(tmp_path, kind)
-    subprocess.run(
-        [sys.executable, "-m", "daemon", "db", "upgrade", "-c", str(config)],
-        env=env,
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    assert cli(["db", "upgrade", "-c", str(config)], env, tmp_path).returncode == 0
     mocks = start(["mock-marketplaces", "-c", str(config)], env, tmp_path, f"{CHANNEL}: mock")
     try:
         hold_feeds(ports[CHANNEL], True)
@@ -126,15 +132,7 @@ def test_kill_9_right_after_a_feed_was_created_resumes_that_feed(tmp_path: Path,
         assert not before["applied"]  # held: nothing written yet
         hold_feeds(ports[CHANNEL], False)
 
-        again = subprocess.run(
-            [sys.executable, "-m", "daemon", "run", "--once", "-c", str(config)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        again = cli(["run", "--once", "-c", str(config)], env, tmp_path)
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
 
         state = mock_state(ports[CHANNEL])

@@ -275,17 +275,11 @@ class AmazonChannel:
             return []
         # Updates a feed already carries (a crash cut its polling): that feed's report is their
         # answer, not a second feed. What it did not apply goes out again below.
-        answered, fresh = await resume_carried(self.deps.feed_journal, self.feeds, updates, RESEND)
-        return answered + await self._send(fresh, patches, kind)
-
-    async def _send(
-        self,
-        updates: Sequence[Update],
-        patches: Callable[[Update], list[dict[str, Any]]],
-        kind: str,
-    ) -> list[PushResult]:
+        answered, updates = await resume_carried(
+            self.deps.feed_journal, self.feeds, updates, RESEND
+        )
         if not updates:
-            return []
+            return answered
         if len(updates) <= self.settings.patch_max_batch:
             gate = asyncio.Semaphore(PATCH_CONCURRENCY)
 
@@ -295,14 +289,14 @@ class AmazonChannel:
 
             tasks = [asyncio.ensure_future(one(u)) for u in updates]
             try:
-                return list(await asyncio.gather(*tasks))
+                return answered + list(await asyncio.gather(*tasks))
             except BaseException:
                 # Credentials refused (or a bug): stop the other patches, leave no task behind.
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
-        results: list[PushResult] = []
+        results = answered
         for start in range(0, len(updates), FEED_MESSAGES_MAX):
             chunk = updates[start : start + FEED_MESSAGES_MAX]
             messages = [FeedMessage(u.sku, self._product_type(u.sku), patches(u)) for u in chunk]

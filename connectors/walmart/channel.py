@@ -249,23 +249,10 @@ class WalmartChannel:
         unique = [u for n, u in enumerate(updates) if last[u.sku] == n]
         # Updates a feed already carries (a crash cut its polling): that feed's ingestion is
         # their answer, not a second feed. What it did not apply goes out again below.
-        answered, fresh = await resume_carried(self.deps.feed_journal, self.feeds, unique, ())
-        return (
-            results + answered + await self._send(fresh, single, feed_op, feed_type, document, kind)
-        )
-
-    async def _send(
-        self,
-        unique: Sequence[Update],
-        single: Callable[[Update], Awaitable[PushResult]],
-        feed_op: str,
-        feed_type: str,
-        document: Callable[[Sequence[Update]], dict[str, Any]],
-        kind: str,
-    ) -> list[PushResult]:
-        results: list[PushResult] = []
+        answered, unique = await resume_carried(self.deps.feed_journal, self.feeds, unique, ())
+        results.extend(answered)
         if len(unique) <= self.settings.single_max_batch:
-            return await self._singles(unique, single)
+            return results + await self._singles(unique, single)
         budget = self.client.buckets[feed_op]
         leftover: list[Update] = []
         for start in range(0, len(unique), FEED_ITEMS_MAX):
