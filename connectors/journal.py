@@ -137,22 +137,24 @@ async def split_by_feed(
 ) -> tuple[list[Resumable], list[Update]]:
     """Updates already in a journaled feed (to be resumed, grouped by feed) and the rest.
 
-    A key in several feeds belongs to the newest; a feed whose status is in ``resend`` (it
-    ended without applying anything), or that did not apply the key, is skipped for it, so
-    the update goes out again.
+    The newest feed carrying a key decides for it: if that feed's status is in ``resend`` (it
+    ended without applying anything) or it did not apply the key, the update goes out again.
     """
-    wanted = {u.idempotency_key for u in updates}
-    if not wanted:
+    keys = {u.idempotency_key for u in updates}
+    if not keys:
         return [], []
     placed: dict[str, set[str]] = {}
     feeds: dict[str, JournaledFeed] = {}
-    for feed in await journal.carrying(sorted(wanted)):
-        if feed.status in resend:
-            continue
+    decided: set[str] = set()
+    for feed in await journal.carrying(sorted(keys)):
         for entry in feed.entries:
-            if entry.idempotency_key in wanted and entry.idempotency_key not in feed.unapplied:
-                wanted.discard(entry.idempotency_key)
-                placed.setdefault(feed.feed_id, set()).add(entry.idempotency_key)
+            key = entry.idempotency_key
+            if key not in keys or key in decided:
+                continue
+            decided.add(key)
+            if feed.status not in resend and key not in feed.unapplied:
+                placed.setdefault(feed.feed_id, set()).add(key)
                 feeds[feed.feed_id] = feed
-    resumable = [Resumable(feeds[fid], frozenset(keys)) for fid, keys in placed.items()]
-    return resumable, [u for u in updates if u.idempotency_key in wanted]
+    resumable = [Resumable(feeds[fid], frozenset(found)) for fid, found in placed.items()]
+    carried = set().union(*placed.values())
+    return resumable, [u for u in updates if u.idempotency_key not in carried]
