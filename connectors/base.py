@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from connectors.journal import FeedJournal, MemoryFeedJournal
+
 
 class Clock(Protocol):
     """Source of wall time (aware UTC) and monotonic time (seconds); injected, never global."""
@@ -212,6 +214,9 @@ class ChannelDeps:
     clock: Clock
     # How a connector waits (backoff, rate limits); tests inject one that advances a ManualClock.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # Where feed ids are recorded with the updates they carry, so a restart resumes a feed
+    # instead of creating it again (the daemon's is a database table).
+    feed_journal: FeedJournal = field(default_factory=MemoryFeedJournal)
 
 
 class Channel(Protocol):

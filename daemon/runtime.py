@@ -18,6 +18,7 @@ from daemon.config import LoadedConfig, load_config
 from daemon.controls import health_of, record_health
 from daemon.db.engine import Database, redacted_url
 from daemon.errors import ChannelError, ConfigError
+from daemon.feeds import DbFeedJournal
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
@@ -91,7 +92,12 @@ class Runtime:
         for name, cfg in wanted.items():
             if name in self.channels:
                 continue
-            deps = ChannelDeps(http=self.http, clock=self.clock, sleep=self.sleep)
+            deps = ChannelDeps(
+                http=self.http,
+                clock=self.clock,
+                sleep=self.sleep,
+                feed_journal=DbFeedJournal(self.db, self.clock, name),
+            )
             channel = CHANNELS[cfg.kind](name, cfg, deps)
             self.channels[name] = channel
             self._channel_settings[name] = cfg

@@ -31,7 +31,7 @@ from connectors.amazon.const import (
     SEARCH_PAGE_SIZE,
     SEARCH_WINDOW_MAX,
 )
-from connectors.amazon.feeds import FeedMessage, FeedSubmitter, feed_results
+from connectors.amazon.feeds import RESEND, FeedMessage, FeedSubmitter
 from connectors.amazon.listings import (
     ParsedItem,
     parse_item,
@@ -56,6 +56,7 @@ from connectors.base import (
     StockUpdate,
     WebhookDelivery,
 )
+from connectors.feedresume import resume_carried
 from connectors.retry import RetryPolicy
 from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
 
@@ -249,7 +250,7 @@ class AmazonChannel:
                 )
             else:
                 ready.append(update)
-        return results + await self._push(ready, lambda u: price_patches(u, self.settings))
+        return results + await self._push(ready, lambda u: price_patches(u, self.settings), "price")
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
         """Merchant-fulfilled quantities; an FBA (AFN) listing's stock is refused (READ_ONLY)."""
@@ -262,13 +263,23 @@ class AmazonChannel:
                 )
             else:
                 ready.append(update)
-        return results + await self._push(ready, stock_patches)
+        return results + await self._push(ready, stock_patches, "stock")
 
     async def _push(
-        self, updates: Sequence[Update], patches: Callable[[Update], list[dict[str, Any]]]
+        self,
+        updates: Sequence[Update],
+        patches: Callable[[Update], list[dict[str, Any]]],
+        kind: str,
     ) -> list[PushResult]:
         if not updates:
             return []
+        # Updates a feed already carries (a crash cut its polling): that feed's report is their
+        # answer, not a second feed. What it did not apply goes out again below.
+        answered, updates = await resume_carried(
+            self.deps.feed_journal, self.feeds, updates, RESEND
+        )
+        if not updates:
+            return answered
         if len(updates) <= self.settings.patch_max_batch:
             gate = asyncio.Semaphore(PATCH_CONCURRENCY)
 
@@ -278,19 +289,20 @@ class AmazonChannel:
 
             tasks = [asyncio.ensure_future(one(u)) for u in updates]
             try:
-                return list(await asyncio.gather(*tasks))
+                return answered + list(await asyncio.gather(*tasks))
             except BaseException:
                 # Credentials refused (or a bug): stop the other patches, leave no task behind.
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
-        results: list[PushResult] = []
+        results = answered
         for start in range(0, len(updates), FEED_MESSAGES_MAX):
             chunk = updates[start : start + FEED_MESSAGES_MAX]
             messages = [FeedMessage(u.sku, self._product_type(u.sku), patches(u)) for u in chunk]
-            outcome = await self.feeds.submit(messages)
-            results.extend(feed_results(chunk, outcome))
+            keys = [u.idempotency_key for u in chunk]
+            outcome = await self.feeds.submit(messages, keys, kind)
+            results.extend(await self.feeds.settle(outcome, keys))
         return results
 
     async def _patch(self, update: PriceUpdate | StockUpdate, patches: Any) -> PushResult:

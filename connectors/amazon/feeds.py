@@ -3,13 +3,18 @@
 createFeedDocument → PUT the document to the presigned URL → createFeed → poll getFeed until a
 terminal status → getFeedDocument of the result → download (gunzip) the processing report →
 issues keyed by ``messageId`` (1..n, the order of the updates).
+
+The feed id is written to the channel's ``FeedJournal`` with the updates it carries as soon as
+createFeed returns; a later push of those updates (the start-up re-drive after a crash) resumes
+that feed (getFeed, then its report) instead of creating it again. Only a feed that ended FATAL
+or CANCELLED, or was never created, is sent again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import structlog
 
@@ -32,10 +37,14 @@ from connectors.amazon.const import (
     ISSUE_LOCALE,
 )
 from connectors.amazon.models import dumps_exact, loads_exact
-from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
+from connectors.base import PushResult, PushStatus
+from connectors.journal import FeedEntry, JournaledFeed, record_feed
 from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
 
 log = structlog.get_logger(__name__)
+
+# A journaled feed in one of these states applied nothing: its updates are sent again.
+RESEND: Final = frozenset({"FATAL", "CANCELLED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,18 +102,32 @@ class FeedSubmitter:
         self.client = client
         self.settings = client.settings
 
-    async def submit(self, messages: Sequence[FeedMessage]) -> FeedOutcome:
-        """Send ``messages`` as one feed and wait (up to feed_timeout_s) for its report."""
+    async def submit(
+        self, messages: Sequence[FeedMessage], keys: Sequence[str], kind: str
+    ) -> FeedOutcome:
+        """Send ``messages`` (the updates ``keys``, in order) as one feed, journal it, and wait
+        (up to feed_timeout_s) for its report."""
         try:
-            feed_id = await self._create(messages)
+            document_id, feed_id = await self._create(messages)
         except ChannelAuthError:
             raise
         except ChannelError as err:
             log.warning("amazon.feed.not_submitted", error=str(err), messages=len(messages))
             return FeedOutcome("NOT_SUBMITTED", error=err)
+        entries = [FeedEntry(key, m.sku) for key, m in zip(keys, messages, strict=True)]
+        await record_feed(self.client.deps.feed_journal, feed_id, document_id, kind, entries)
+        return await self._follow(feed_id, look_first=False)
+
+    async def resume(self, feed: JournaledFeed) -> FeedOutcome:
+        """Follow a feed created before (by an earlier process): look at it now, then poll it
+        until it ends or feed_timeout_s passes, and read its report."""
+        log.info("amazon.feed.resumed", feed_id=feed.feed_id, status=feed.status)
+        return await self._follow(feed.feed_id, look_first=True)
+
+    async def _follow(self, feed_id: str, *, look_first: bool) -> FeedOutcome:
         outcome = FeedOutcome("TIMEOUT", feed_id=feed_id)
         try:
-            feed = await self._wait(feed_id)
+            feed = await self._wait(feed_id, look_first=look_first)
             if feed is None:
                 log.warning("amazon.feed.timeout", feed_id=feed_id)
                 return outcome
@@ -121,7 +144,16 @@ class FeedSubmitter:
         log.info("amazon.feed.done", feed_id=feed_id, status=outcome.status)
         return outcome
 
-    async def _create(self, messages: Sequence[FeedMessage]) -> str:
+    async def settle(self, outcome: FeedOutcome, keys: Sequence[str]) -> list[PushResult]:
+        """Map the outcome to a result per key (in feed order); once the feed has ended, mark
+        it final in the journal without the keys that were not applied."""
+        results = feed_results(keys, outcome)
+        if outcome.feed_id is not None and outcome.status in FEED_TERMINAL:
+            unapplied = [r.idempotency_key for r in results if r.status is PushStatus.RETRY]
+            await self.client.deps.feed_journal.finish(outcome.feed_id, outcome.status, unapplied)
+        return results
+
+    async def _create(self, messages: Sequence[FeedMessage]) -> tuple[str, str]:
         document = await self.client.call(
             CREATE_FEED_DOCUMENT,
             "POST",
@@ -130,6 +162,7 @@ class FeedSubmitter:
         )
         body = dumps_exact(feed_document(self.settings.seller_id, messages))
         await self.client.upload(FEED_UPLOAD, _str(document, "url"), body, FEED_CONTENT_TYPE)
+        document_id = _str(document, "feedDocumentId")
         created = await self.client.call(
             CREATE_FEED,
             "POST",
@@ -137,21 +170,22 @@ class FeedSubmitter:
             body={
                 "feedType": FEED_TYPE,
                 "marketplaceIds": [self.settings.marketplace_id],
-                "inputFeedDocumentId": _str(document, "feedDocumentId"),
+                "inputFeedDocumentId": document_id,
             },
         )
-        return _str(created, "feedId")
+        return document_id, _str(created, "feedId")
 
-    async def _wait(self, feed_id: str) -> Mapping[str, Any] | None:
+    async def _wait(self, feed_id: str, *, look_first: bool) -> Mapping[str, Any] | None:
         clock, sleep = self.client.deps.clock, self.client.deps.sleep
         interval = self.settings.feed_poll_interval_s
         started = clock.monotonic()
         deadline = started + self.settings.feed_timeout_s
-        polls = 0
+        # A feed is never done the moment it is created: wait first, then look. A resumed feed
+        # may have ended long ago: look at once. Polls keep to a grid from the start, so a slow
+        # getFeed answer does not push every later poll back (the last one lands at most one
+        # interval after the feed is done).
+        polls = -1 if look_first else 0
         while True:
-            # A feed is never done the moment it is created: wait first, then look. Polls keep
-            # to a grid from the submission, so a slow getFeed answer does not push every later
-            # poll back (the last one lands at most one interval after the feed is done).
             polls += 1
             await sleep(max(0.0, started + polls * interval - clock.monotonic()))
             feed = await self.client.call(GET_FEED, "GET", FEED_PATH.format(feed_id=feed_id))
@@ -196,46 +230,35 @@ class FeedSubmitter:
         outcome.report = True
 
 
-def feed_results(
-    updates: Sequence[PriceUpdate | StockUpdate], outcome: FeedOutcome
-) -> list[PushResult]:
-    """Map the processing report back to updates (messageId n = the n-th update)."""
+def feed_results(keys: Sequence[str], outcome: FeedOutcome) -> list[PushResult]:
+    """Map the processing report back to the updates' keys (messageId n = the n-th key)."""
     ref = f"feed:{outcome.feed_id}" if outcome.feed_id else None
     results = []
     if outcome.status == "NOT_SUBMITTED":
         err = outcome.error
         status = PushStatus.REJECTED if isinstance(err, RejectedUpdateError) else PushStatus.RETRY
         code = (err.code if err else None) or "FEED_NOT_SUBMITTED"
-        return [PushResult(u.idempotency_key, status, code, str(err)) for u in updates]
-    if outcome.status in ("FATAL", "CANCELLED"):
+        return [PushResult(key, status, code, str(err)) for key in keys]
+    if outcome.status in RESEND:
         message = f"feed {outcome.feed_id} ended {outcome.status}; nothing applied"
-        return [
-            PushResult(u.idempotency_key, PushStatus.RETRY, outcome.status, message, ref)
-            for u in updates
-        ]
+        return [PushResult(key, PushStatus.RETRY, outcome.status, message, ref) for key in keys]
     if outcome.status != "DONE" or not outcome.report:
         # Still processing, or the report could not be read: Amazon applies what it accepted,
         # and reconcile compares the live listing with what we sent.
         message = f"feed {outcome.feed_id} {outcome.status.lower()}: result not read"
-        return [
-            PushResult(u.idempotency_key, PushStatus.ACCEPTED, None, message, ref) for u in updates
-        ]
+        return [PushResult(key, PushStatus.ACCEPTED, None, message, ref) for key in keys]
     feed_error = next((i for i in outcome.feed_issues if i.severity == "ERROR"), None)
     nothing_accepted = outcome.accepted == 0
-    for number, update in enumerate(updates, start=1):
+    for number, key in enumerate(keys, start=1):
         errors = [i for i in outcome.issues.get(number, []) if i.severity == "ERROR"]
         if errors:
             message = "; ".join(i.message for i in errors)
-            results.append(
-                PushResult(
-                    update.idempotency_key, PushStatus.REJECTED, errors[0].code, message, ref
-                )
-            )
+            results.append(PushResult(key, PushStatus.REJECTED, errors[0].code, message, ref))
         elif feed_error is not None and nothing_accepted:
             # A feed-level error (the document itself) refused every message.
             results.append(
                 PushResult(
-                    update.idempotency_key,
+                    key,
                     PushStatus.REJECTED,
                     feed_error.code,
                     feed_error.message,
@@ -245,7 +268,7 @@ def feed_results(
         else:
             # "Accepted: the associated updates are being applied" (report schema): queued,
             # exactly like a PATCH's ACCEPTED; reconcile verifies.
-            results.append(PushResult(update.idempotency_key, PushStatus.ACCEPTED, None, None, ref))
+            results.append(PushResult(key, PushStatus.ACCEPTED, None, None, ref))
     return results
 
 

@@ -33,6 +33,9 @@ class Faults:
     hang_s: float = 30.0
     partial_rate: float = 0.0  # share of items in a batch refused one by one (partial success)
     drop_rate: float = 0.0  # share of accepted writes silently not applied (reconcile finds them)
+    # Bulk feeds (Amazon, Walmart) stay queued, unprocessed, while set: a test can kill the
+    # daemon while its feed is in flight, then release the feed for the restarted daemon.
+    hold_feeds: bool = False
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def draw(self) -> Fault:

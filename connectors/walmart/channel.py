@@ -33,6 +33,8 @@ from connectors.base import (
     StockUpdate,
     WebhookDelivery,
 )
+from connectors.feedresume import resume_carried
+from connectors.journal import FeedEntry
 from connectors.retry import RetryPolicy
 from connectors.walmart import events, orders, webhooks
 from connectors.walmart.client import WalmartClient
@@ -56,7 +58,6 @@ from connectors.walmart.const import (
 )
 from connectors.walmart.feeds import (
     FeedRunner,
-    feed_results,
     inventory_body,
     inventory_feed,
     price_body,
@@ -204,7 +205,7 @@ class WalmartChannel:
             else:
                 ready.append(update)
         return results + await self._push(
-            ready, self._put_price, PRICE_FEED, self.settings.price_feed_type, price_feed
+            ready, self._put_price, PRICE_FEED, self.settings.price_feed_type, price_feed, "price"
         )
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
@@ -223,6 +224,7 @@ class WalmartChannel:
             INVENTORY_FEED,
             self.settings.inventory_feed_type,
             lambda chunk: inventory_feed(chunk, self.settings),
+            "stock",
         )
 
     async def _push(
@@ -232,6 +234,7 @@ class WalmartChannel:
         feed_op: str,
         feed_type: str,
         document: Callable[[Sequence[Update]], dict[str, Any]],
+        kind: str,
     ) -> list[PushResult]:
         # One feed must not name a SKU twice (Walmart picks an arbitrary winner): the newest
         # update of a SKU is sent, earlier ones are left open for the outbox to supersede.
@@ -244,6 +247,10 @@ class WalmartChannel:
             if last[u.sku] != n
         ]
         unique = [u for n, u in enumerate(updates) if last[u.sku] == n]
+        # Updates a feed already carries (a crash cut its polling): that feed's ingestion is
+        # their answer, not a second feed. What it did not apply goes out again below.
+        answered, unique = await resume_carried(self.deps.feed_journal, self.feeds, unique, ())
+        results.extend(answered)
         if len(unique) <= self.settings.single_max_batch:
             return results + await self._singles(unique, single)
         budget = self.client.buckets[feed_op]
@@ -253,10 +260,9 @@ class WalmartChannel:
             if budget.available < 1:
                 leftover.extend(chunk)
                 continue
-            outcome = await self.feeds.submit(
-                feed_op, feed_type, document(chunk), [u.sku for u in chunk]
-            )
-            results.extend(feed_results(chunk, outcome))
+            entries = [FeedEntry(u.idempotency_key, u.sku) for u in chunk]
+            outcome = await self.feeds.submit(feed_op, feed_type, document(chunk), entries, kind)
+            results.extend(await self.feeds.settle(outcome, [e.idempotency_key for e in entries]))
         if leftover:
             wait = budget.wait_time()
             log.warning(

@@ -5,6 +5,11 @@ the JSON feed document) → ``{"feedId"}``; then ``GET /v3/feeds/{feedId}?includ
 (feedId URL-escaped: ``@`` → ``%40``) until ``feedStatus`` is PROCESSED or ERROR, paging the
 ``itemDetails.itemIngestionStatus`` 50 at a time. Each item's ``index`` (0-based position in the
 feed) or ``sku`` leads back to the update that produced it.
+
+The feedId is written to the channel's ``FeedJournal`` with the updates it carries as soon as
+Walmart returns it; a later push of those updates (the start-up re-drive after a crash) resumes
+that feed (its status and per-item ingestion) instead of submitting it again. Items it did not
+apply (SYSTEM_ERROR, TIMEOUT_ERROR, a failed feed) leave the journal and are sent again.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from urllib.parse import quote
 import structlog
 
 from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
+from connectors.journal import FeedEntry, JournaledFeed, record_feed
 from connectors.walmart.client import WalmartClient
 from connectors.walmart.const import (
     FEED_DETAIL_LIMIT,
@@ -120,9 +126,15 @@ class FeedRunner:
         self.settings = client.settings
 
     async def submit(
-        self, op: str, feed_type: str, document: Mapping[str, Any], skus: Sequence[str]
+        self,
+        op: str,
+        feed_type: str,
+        document: Mapping[str, Any],
+        entries: Sequence[FeedEntry],
+        kind: str,
     ) -> FeedOutcome:
-        """Upload ``document`` and wait (up to feed_timeout_s) for per-item ingestion."""
+        """Upload ``document`` (the updates ``entries``, in order), journal the feed, and wait
+        (up to feed_timeout_s) for per-item ingestion."""
         params = {"feedType": feed_type}
         if feed_type == "inventory" and self.settings.ship_node:
             params["shipNode"] = self.settings.ship_node
@@ -142,10 +154,29 @@ class FeedRunner:
         except ChannelError as err:
             log.warning("walmart.feed.not_submitted", feed_type=feed_type, error=str(err))
             return FeedOutcome("NOT_SUBMITTED", error=err)
-        log.info("walmart.feed.submitted", feed_type=feed_type, feed_id=feed_id, items=len(skus))
+        await record_feed(self.client.deps.feed_journal, feed_id, None, kind, entries)
+        log.info("walmart.feed.submitted", feed_type=feed_type, feed_id=feed_id, items=len(entries))
+        return await self._follow(feed_id, [e.sku for e in entries], look_first=False)
+
+    async def resume(self, feed: JournaledFeed) -> FeedOutcome:
+        """Follow a feed submitted before (by an earlier process): look at it now, then poll
+        until it ends or feed_timeout_s passes, and read its items."""
+        log.info("walmart.feed.resumed", feed_id=feed.feed_id, status=feed.status)
+        return await self._follow(feed.feed_id, [e.sku for e in feed.entries], look_first=True)
+
+    async def settle(self, outcome: FeedOutcome, keys: Sequence[str]) -> list[PushResult]:
+        """Map the outcome to a result per key (in feed order); once the feed has ended, mark
+        it final in the journal without the keys that were not applied."""
+        results = feed_results(keys, outcome)
+        if outcome.feed_id is not None and outcome.status in FEED_TERMINAL and not outcome.error:
+            unapplied = [r.idempotency_key for r in results if r.status is PushStatus.RETRY]
+            await self.client.deps.feed_journal.finish(outcome.feed_id, outcome.status, unapplied)
+        return results
+
+    async def _follow(self, feed_id: str, skus: Sequence[str], *, look_first: bool) -> FeedOutcome:
         outcome = FeedOutcome("TIMEOUT", feed_id=feed_id)
         try:
-            await self._wait(outcome, skus)
+            await self._wait(outcome, skus, look_first=look_first)
         except ChannelAuthError:
             raise
         except ChannelError as err:
@@ -154,13 +185,16 @@ class FeedRunner:
             outcome.error = err
         return outcome
 
-    async def _wait(self, outcome: FeedOutcome, skus: Sequence[str]) -> None:
+    async def _wait(self, outcome: FeedOutcome, skus: Sequence[str], *, look_first: bool) -> None:
         clock, sleep = self.client.deps.clock, self.client.deps.sleep
         deadline = clock.monotonic() + self.settings.feed_timeout_s
         assert outcome.feed_id is not None
+        wait = 0.0 if look_first else self.settings.feed_poll_interval_s
         while True:
-            # Walmart never finishes a feed the moment it is created: wait first, then look.
-            await sleep(self.settings.feed_poll_interval_s)
+            # Walmart never finishes a feed the moment it is created: wait first, then look. A
+            # resumed feed may have ended long ago: look at once.
+            await sleep(wait)
+            wait = self.settings.feed_poll_interval_s
             page = await self._page(outcome.feed_id, 0)
             status = page.get("feedStatus")
             if status in FEED_TERMINAL:
@@ -293,31 +327,27 @@ def _first_error(errors: Any, status: str) -> ItemStatus | None:
     return ItemStatus(kind if status == "ERROR" else status, str(first.get("code")), messages)
 
 
-def feed_results(
-    updates: Sequence[PriceUpdate | StockUpdate], outcome: FeedOutcome
-) -> list[PushResult]:
-    """One result per update from the feed's per-item ingestion (position n = n-th update)."""
+def feed_results(keys: Sequence[str], outcome: FeedOutcome) -> list[PushResult]:
+    """One result per key from the feed's per-item ingestion (position n = the n-th key)."""
     ref = f"feed:{outcome.feed_id}" if outcome.feed_id else None
     if outcome.status == "NOT_SUBMITTED":
         err = outcome.error
         status = PushStatus.REJECTED if isinstance(err, RejectedUpdateError) else PushStatus.RETRY
         code = (err.code if err else None) or "FEED_NOT_SUBMITTED"
-        return [PushResult(u.idempotency_key, status, code, str(err)) for u in updates]
+        return [PushResult(key, status, code, str(err)) for key in keys]
     if outcome.status == "TIMEOUT" or outcome.error is not None:
         # Still processing (or its status unreadable): Walmart applies what it ingests, and
         # reconcile compares the live listing with what we sent.
         message = f"feed {outcome.feed_id} not finished when read: result unknown"
-        return [
-            PushResult(u.idempotency_key, PushStatus.ACCEPTED, None, message, ref) for u in updates
-        ]
+        return [PushResult(key, PushStatus.ACCEPTED, None, message, ref) for key in keys]
     results = []
-    for position, update in enumerate(updates):
+    for position, key in enumerate(keys):
         item = outcome.items.get(position)
         if item is None and outcome.status == "ERROR":
             # The whole feed failed: a data error in the file is final, anything else is not.
             failed = outcome.feed_error or ItemStatus("SYSTEM_ERROR", "FEED_ERROR", "feed failed")
             item = failed
-        results.append(_result(update.idempotency_key, item, ref))
+        results.append(_result(key, item, ref))
     return results
 
 

@@ -263,3 +263,35 @@ class ChannelState(SQLModel, table=True):
 
 
 ALL_CHANNELS = "*"
+
+
+class MarketplaceFeed(SQLModel, table=True):
+    """A bulk feed a channel created (Amazon createFeed, Walmart POST /v3/feeds), recorded the
+    moment its id came back: a restart resumes it instead of creating it again."""
+
+    __tablename__ = "marketplace_feed"
+    __table_args__ = (sa.UniqueConstraint("channel", "feed_id", name="uq_marketplace_feed"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    feed_id: str = Field(max_length=200)
+    document_id: str | None = Field(default=None, max_length=200)
+    kind: str = Field(max_length=20)  # price | stock
+    # SUBMITTED until the marketplace's final status (DONE, FATAL, CANCELLED; PROCESSED, ERROR).
+    status: str = Field(max_length=20)
+    created_at: datetime = _time(nullable=False)
+    finished_at: datetime | None = _time()
+
+
+class MarketplaceFeedItem(SQLModel, table=True):
+    """One update a feed carries, at its position in the feed (Amazon's messageId - 1,
+    Walmart's item index): its action's idempotency key and SKU, and whether the ended feed
+    did not apply it (its next push is then a new write)."""
+
+    __tablename__ = "marketplace_feed_item"
+
+    feed: int = Field(foreign_key="marketplace_feed.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    idempotency_key: str = Field(max_length=80, index=True)
+    sku: str = Field(max_length=200)
+    unapplied: bool = False

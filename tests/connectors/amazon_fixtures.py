@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import respx
 
 from connectors.amazon import AmazonChannel, AmazonSettings
 from connectors.base import ChannelDeps
+from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
 from daemon.clock import ManualClock
 
@@ -55,10 +57,17 @@ def settings(**overrides: Any) -> AmazonSettings:
 
 
 def channel(
-    http: httpx.AsyncClient, clock: ManualClock, sleep: FakeSleep, **overrides: Any
+    http: httpx.AsyncClient,
+    clock: ManualClock,
+    sleep: FakeSleep,
+    journal: FeedJournal | None = None,
+    **overrides: Any,
 ) -> AmazonChannel:
-    """An AmazonChannel over ``http`` with a fast-failing retry policy."""
+    """An AmazonChannel over ``http`` with a fast-failing retry policy (and ``journal``, if
+    given, as its feed journal)."""
     deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
+    if journal is not None:
+        deps = replace(deps, feed_journal=journal)
     return AmazonChannel("amazon-us", settings(**overrides), deps, RetryPolicy(attempts=4))
 
 

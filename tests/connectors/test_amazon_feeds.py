@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Collection, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import respx
 
 from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
+from connectors.journal import FeedEntry, MemoryFeedJournal
 from daemon.clock import ManualClock
 from tests.connectors.amazon_fixtures import (
     API,
@@ -265,3 +267,169 @@ async def test_polls_keep_to_a_grid_when_getfeed_answers_slowly(
         await channel(http, clock, sleep, patch_max_batch=0).push_prices(prices(1))
     assert [w for w in sleep.waits if w >= 1] == [30, 26, 26]
     assert clock.monotonic() - start == pytest.approx(3 * 30 + 4)
+
+
+class OrderedJournal(MemoryFeedJournal):
+    """A memory journal that logs its calls into ``events``, beside the test's HTTP calls."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__()
+        self.events = events
+
+    async def record(
+        self, feed_id: str, document_id: str | None, kind: str, entries: Sequence[FeedEntry]
+    ) -> None:
+        self.events.append(f"record {feed_id} {document_id} {kind} {len(entries)}")
+        await super().record(feed_id, document_id, kind, entries)
+
+    async def finish(self, feed_id: str, status: str, unapplied: Collection[str] = ()) -> None:
+        self.events.append(f"finish {feed_id} {status} {sorted(unapplied)}")
+        await super().finish(feed_id, status, unapplied)
+
+
+def entries(*numbers: int) -> list[FeedEntry]:
+    return [FeedEntry(f"key-{n}", f"SKU-{n}") for n in numbers]
+
+
+REFUSED_2 = [
+    {"messageId": 2, "sku": "SKU-2", "code": "4000003", "severity": "ERROR",
+     "message": "The Amazon product type specified is invalid or not supported."},
+]  # fmt: skip
+
+
+async def test_the_feed_is_journaled_before_it_is_polled(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    events: list[str] = []
+    journal = OrderedJournal(events)
+    gz = gzip.compress(json.dumps(report([], accepted=2, invalid=0)).encode())
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        r = routes(router, ["IN_PROGRESS", "DONE"], gz)
+        r["create"].side_effect = lambda _req: (
+            events.append("createFeed") or httpx.Response(202, json={"feedId": FEED_ID})
+        )
+        r["poll"].side_effect = [
+            lambda _req, s=s: events.append("getFeed") or feed(s, resultFeedDocumentId=DOC_OUT)
+            for s in ("IN_PROGRESS", "DONE")
+        ]
+        await channel(http, clock, sleep, journal, patch_max_batch=0).push_prices(prices(2))
+    assert events == [
+        "createFeed",
+        f"record {FEED_ID} {DOC_IN} price 2",
+        "getFeed",
+        "getFeed",
+        f"finish {FEED_ID} DONE []",
+    ]
+    (journaled,) = await journal.carrying(["key-1"])
+    assert journaled.entries == tuple(entries(1, 2))
+    assert journaled.status == "DONE"
+
+
+async def test_a_journaled_feed_still_processing_is_polled_not_created_again(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """The re-drive after a crash: the feed's report answers its updates, by their position in
+    the feed (not in this push), even for a batch small enough for single PATCHes."""
+    journal = MemoryFeedJournal()
+    await journal.record(FEED_ID, DOC_IN, "price", entries(1, 2, 3))
+    gz = gzip.compress(json.dumps(report(REFUSED_2, accepted=2, invalid=1)).encode())
+    async with respx.mock(assert_all_called=False) as router, httpx.AsyncClient() as http:
+        r = routes(router, ["IN_PROGRESS", "DONE"], gz)
+        # No PATCH route: a PATCH would fail the test (respx refuses unmatched requests).
+        amazon = channel(http, clock, sleep, journal)
+        # key-1 was superseded meanwhile: only key-3 and key-2 are pushed, in this order.
+        results = await amazon.push_prices(list(reversed(prices(3)[1:])))
+    for name in ("document", "upload", "create"):
+        assert r[name].call_count == 0, name
+    assert r["poll"].call_count == 2
+    assert [w for w in sleep.waits if w >= 1] == [30]  # the first look is at once
+    ref = f"feed:{FEED_ID}"
+    assert sorted(results, key=lambda x: x.idempotency_key) == [
+        PushResult("key-2", PushStatus.REJECTED, "4000003", REFUSED_2[0]["message"], ref),
+        PushResult("key-3", PushStatus.ACCEPTED, marketplace_ref=ref),
+    ]
+    (journaled,) = await journal.carrying(["key-2"])
+    assert journaled.status == "DONE"
+
+
+async def test_a_journaled_done_feed_maps_its_report_at_once(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    journal = MemoryFeedJournal()
+    await journal.record(FEED_ID, DOC_IN, "price", entries(1, 2))
+    await journal.finish(FEED_ID, "DONE")
+    gz = gzip.compress(json.dumps(report(REFUSED_2, accepted=1, invalid=1)).encode())
+    async with respx.mock(assert_all_called=False) as router, httpx.AsyncClient() as http:
+        r = routes(router, ["DONE"], gz)
+        results = await channel(http, clock, sleep, journal).push_prices(prices(2))
+    assert r["create"].call_count == 0
+    assert r["poll"].call_count == 1
+    assert r["download"].call_count == 1
+    assert not [w for w in sleep.waits if w >= 1]
+    assert {(x.idempotency_key, x.status) for x in results} == {
+        ("key-1", PushStatus.ACCEPTED),
+        ("key-2", PushStatus.REJECTED),
+    }
+
+
+@pytest.mark.parametrize("ended", ["FATAL", "CANCELLED"])
+async def test_a_journaled_feed_that_applied_nothing_is_sent_as_a_new_feed(
+    clock: ManualClock, sleep: FakeSleep, ended: str
+) -> None:
+    journal = MemoryFeedJournal()
+    await journal.record("50001019000", DOC_IN, "price", entries(1, 2))
+    await journal.finish("50001019000", ended, ["key-1", "key-2"])
+    gz = gzip.compress(json.dumps(report([], accepted=2, invalid=0)).encode())
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        # Only the new feed's routes: a getFeed of the old one would fail the test.
+        r = routes(router, ["DONE"], gz)
+        results = await channel(http, clock, sleep, journal, patch_max_batch=0).push_prices(
+            prices(2)
+        )
+    assert r["create"].call_count == 1
+    assert {(x.idempotency_key, x.status, x.marketplace_ref) for x in results} == {
+        ("key-1", PushStatus.ACCEPTED, f"feed:{FEED_ID}"),
+        ("key-2", PushStatus.ACCEPTED, f"feed:{FEED_ID}"),
+    }
+    newest, older = await journal.carrying(["key-1"])
+    assert (newest.feed_id, newest.status, older.status) == (FEED_ID, "DONE", ended)
+
+
+async def test_a_journaled_feed_found_cancelled_on_resume_is_sent_again_at_once(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """The crash came before the feed ended; it ended CANCELLED: resumed, then re-sent."""
+    old = "50001019000"
+    journal = MemoryFeedJournal()
+    await journal.record(old, DOC_IN, "stock", entries(1, 2))
+    gz = gzip.compress(json.dumps(report([], accepted=2, invalid=0)).encode())
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        r = routes(router, ["IN_PROGRESS", "DONE"], gz)
+        resumed = router.get(f"{API}/feeds/2021-06-30/feeds/{old}").mock(
+            return_value=httpx.Response(
+                200,
+                json={
+                    "feedId": old,
+                    "feedType": "JSON_LISTINGS_FEED",
+                    "createdTime": "2026-03-02T12:00:00Z",
+                    "processingStatus": "CANCELLED",
+                },
+            )
+        )
+        results = await channel(http, clock, sleep, journal, patch_max_batch=0).push_stock(
+            [StockUpdate("SKU-1", 4, "key-1"), StockUpdate("SKU-2", 0, "key-2")]
+        )
+    assert resumed.call_count == 1
+    assert r["create"].call_count == 1
+    assert [m["sku"] for m in body(r["upload"].calls.last.request)["messages"]] == [
+        "SKU-1",
+        "SKU-2",
+    ]
+    assert {(x.idempotency_key, x.status, x.marketplace_ref) for x in results} == {
+        ("key-1", PushStatus.ACCEPTED, f"feed:{FEED_ID}"),
+        ("key-2", PushStatus.ACCEPTED, f"feed:{FEED_ID}"),
+    }
+    newest, cancelled = await journal.carrying(["key-1", "key-2"])
+    assert (cancelled.feed_id, cancelled.status) == (old, "CANCELLED")
+    assert cancelled.unapplied == {"key-1", "key-2"}
+    assert newest.feed_id == FEED_ID

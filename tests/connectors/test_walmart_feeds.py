@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 import respx
 
 from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
+from connectors.journal import FeedEntry, MemoryFeedJournal
 from connectors.walmart.const import PRICE_FEED
 from daemon.clock import ManualClock
 from tests.connectors.walmart_fixtures import (
@@ -338,3 +340,71 @@ async def test_open_replays_the_hours_feeds_into_the_budget(
     assert price_left == pytest.approx(10 - 10 + 9 / 6 + 31 / 6, abs=0.01)
     inventory_left = walmart.client.buckets["updateBulkInventory"].available
     assert inventory_left == pytest.approx(10 - 1 + 5 / 6, abs=0.01)  # one feed 5 min ago
+
+
+def journal_entries(updates: list[PriceUpdate]) -> list[FeedEntry]:
+    return [FeedEntry(u.idempotency_key, u.sku) for u in updates]
+
+
+async def test_a_journaled_feed_is_polled_not_submitted_again(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """The re-drive after a crash: the feed's items answer its updates, by their index in the
+    feed (not in this push), even for a batch small enough for single PUTs."""
+    updates = prices(12)
+    journal = MemoryFeedJournal()
+    await journal.record(FEED_ID, None, "price", journal_entries(updates))
+    details = [item(u.sku, index=n) for n, u in enumerate(updates)]
+    details[3] = item("SKU-3", "DATA_ERROR", 3, code="ERR_EXT_DATA_0101", description="bad price")
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        # No submit and no PUT route: either would fail the test (respx refuses unmatched).
+        poll = router.get(url__startswith=FEED_URL).mock(
+            side_effect=[
+                httpx.Response(200, json=status_page([], "INPROGRESS", 12)),
+                httpx.Response(200, json=status_page(details)),
+            ]
+        )
+        results = await channel(http, clock, sleep, journal).push_prices([updates[7], updates[3]])
+    assert poll.call_count == 2
+    assert sleep.waits == [0.0, 60]  # a resumed feed is looked at at once
+    ref = f"feed:{FEED_ID}"
+    assert sorted(results, key=lambda r: r.idempotency_key) == [
+        PushResult("SKU-k3", PushStatus.REJECTED, "ERR_EXT_DATA_0101", "bad price", ref),
+        PushResult("SKU-k7", PushStatus.CONFIRMED, None, None, ref),
+    ]
+    (journaled,) = await journal.carrying(["SKU-k3"])
+    assert (journaled.status, journaled.unapplied) == ("PROCESSED", frozenset())
+
+
+async def test_items_a_resumed_feed_did_not_apply_go_out_again(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    updates = prices(2)
+    journal = MemoryFeedJournal()
+    await journal.record(FEED_ID, None, "price", journal_entries(updates))
+    details = [
+        item("SKU-0", index=0),
+        item("SKU-1", "SYSTEM_ERROR", 1, code="ERR_INT_SYS_0001", description="later"),
+    ]
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        router.get(url__startswith=FEED_URL).mock(
+            return_value=httpx.Response(200, json=status_page(details))
+        )
+        single = router.put(f"{API}/v3/price").mock(return_value=httpx.Response(200, json=PRICE_OK))
+        results = await channel(http, clock, sleep, journal).push_prices(updates)
+    assert single.call_count == 1
+    assert json.loads(single.calls.last.request.content)["sku"] == "SKU-1"
+    by_key = {r.idempotency_key: r for r in results}
+    assert (by_key["SKU-k0"].status, by_key["SKU-k0"].marketplace_ref) == (
+        PushStatus.CONFIRMED,
+        f"feed:{FEED_ID}",
+    )
+    # Answered by the single PUT, not by the feed's SYSTEM_ERROR.
+    assert (by_key["SKU-k1"].status, by_key["SKU-k1"].marketplace_ref) == (
+        PushStatus.ACCEPTED,
+        None,
+    )
+    (journaled,) = await journal.carrying(["SKU-k1"])
+    assert journaled.unapplied == {"SKU-k1"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -14,6 +15,7 @@ import httpx
 import respx
 
 from connectors.base import ChannelDeps
+from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
 from connectors.walmart import WalmartChannel, WalmartSettings
 from daemon.clock import ManualClock
@@ -51,10 +53,17 @@ def settings(**overrides: Any) -> WalmartSettings:
 
 
 def channel(
-    http: httpx.AsyncClient, clock: ManualClock, sleep: FakeSleep, **overrides: Any
+    http: httpx.AsyncClient,
+    clock: ManualClock,
+    sleep: FakeSleep,
+    journal: FeedJournal | None = None,
+    **overrides: Any,
 ) -> WalmartChannel:
-    """A WalmartChannel over ``http`` with a fast-failing retry policy."""
+    """A WalmartChannel over ``http`` with a fast-failing retry policy (and ``journal``, if
+    given, as its feed journal)."""
     deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
+    if journal is not None:
+        deps = replace(deps, feed_journal=journal)
     return WalmartChannel("walmart-us", settings(**overrides), deps, RetryPolicy(attempts=4))
 
 

@@ -45,6 +45,8 @@ def _envelope_validator() -> Draft7Validator:
 
 def advance_feeds(state: AmazonMockState) -> None:
     """Move every unfinished feed along its timeline; process those whose time has come."""
+    if state.faults.hold_feeds:
+        return
     now = state.clock.monotonic()
     half = state.feed_processing_s / 2
     for feed in state.feeds.values():

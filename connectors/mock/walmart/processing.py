@@ -159,6 +159,8 @@ def process_feed(state: WalmartMockState, feed: Feed) -> list[Event]:
 def advance_feeds(app: web.Application) -> None:
     """Move every unfinished feed along its timeline; process and push for those now due."""
     state = app[STATE_KEY]
+    if state.faults.hold_feeds:
+        return
     now = state.clock.monotonic()
     half = state.feed_processing_s / 2
     events: list[Event] = []
