@@ -131,9 +131,11 @@ class PricePlan:
     actions: list[dict[str, Any]]
     digests: list[dict[str, Any]]
     counts: dict[str, int]
-    # For each intent: (current price, the move the breaker judges). That is the strategy's own
-    # target when it wanted to go further than the guards let it: a collapse of competitor
-    # prices must trip the breaker even while the step guard keeps each move at 10 %.
+    # For each listing whose strategy asked for a price: (sku, current price, the move the
+    # breaker judges). That is the strategy's own target whenever it wanted to go further than
+    # the guards let it, whichever guard stopped it: a collapse of competitor prices must trip
+    # the breaker while the step guard keeps each move at 10 %, and equally while the
+    # reference band refuses every one of them (nothing sent, but nobody told either).
     moves: list[tuple[str, Any, Any]] = field(default_factory=list)
     # SKUs decided HOLD or BLOCKED in this plan (recorded or not): older open intents for them
     # must not be sent any more.
@@ -172,6 +174,10 @@ def plan_prices(
             counts[outcome.verdict] += 1
             if outcome.verdict is not Verdict.SEND:
                 quiet.append(row.sku)
+            # Judged every pass, recorded or not: an unchanged block is still a wish to move.
+            judged = _judged(row.price, outcome)
+            if judged is not None:
+                moves.append((row.sku, row.price, judged))
             # A send is always recorded; a hold or block only when it differs from the last one.
             fingerprint = None if outcome.verdict is Verdict.SEND else digest(outcome)
             unchanged = fingerprint is not None and fingerprint == row.last_decision
@@ -179,8 +185,6 @@ def plan_prices(
                 continue  # the same hold/block as last time: already explained in the log
             if fingerprint != row.last_decision:
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})
-            if outcome.verdict is Verdict.SEND:
-                moves.append((row.sku, row.price, _judged(row.price, outcome)))
             action = action_row(
                 outcome,
                 channel=channel,
@@ -196,10 +200,13 @@ def plan_prices(
 
 
 def _judged(current: Any, outcome: Outcome) -> Any:
-    """The bigger of the strategy's wish and the guarded price, as a move from ``current``."""
+    """The bigger of the strategy's wish and the guarded price, as a move from ``current``;
+    the wish alone when a guard held or refused it; ``None`` when the strategy held."""
     wished, sent = outcome.decision.target, outcome.price
-    if current is None or wished is None or not wished.is_finite():
-        return sent
+    if wished is None or not wished.is_finite():
+        return sent  # a strategy hold, or an impossible target (refused by the sanity guard)
+    if sent is None or current is None:
+        return wished
     return wished if abs(wished - current) > abs(sent - current) else sent
 
 

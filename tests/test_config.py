@@ -622,6 +622,25 @@ def test_negative_numeric_schedule_is_rejected(tmp_path: Path) -> None:
     assert [p.key for p in problems_of(path)] == ["schedule.reprice"]
 
 
+def test_offers_max_age_accepts_0s_and_only_there(tmp_path: Path) -> None:
+    """`offers_max_age: 0s` (always poll) passes `repricerd check`; 0 for any other interval
+    is still refused, and `offers_max_age` still refuses a negative age."""
+    path = write(tmp_path, MINIMAL + "schedule:\n  offers_max_age: 0s\n")
+    assert load_config(path, environ={}).settings.schedule.offers_max_age == timedelta(0)
+    code = CliRunner().invoke(main, ["check", "-c", str(path)])
+    assert code.exit_code == 0, code.output
+    assert "ok" in code.stdout
+    path = write(tmp_path, MINIMAL + "schedule:\n  offers_max_age: 0\n  reprice: 0s\n")
+    [problem] = problems_of(path)
+    assert problem.key == "schedule.reprice"
+    assert problem.line == line_of(path, "reprice: 0s")
+    assert "more than 0" in problem.message
+    path = write(tmp_path, MINIMAL + "schedule:\n  offers_max_age: -1\n")
+    [problem] = problems_of(path)
+    assert problem.key == "schedule.offers_max_age"
+    assert "0 (0s) or more" in problem.message
+
+
 def test_infinite_schedule_is_a_config_error(tmp_path: Path) -> None:
     """`reprice: .inf` is reported as a problem on schedule.reprice, not a crash."""
     path = write(tmp_path, MINIMAL + "schedule:\n  reprice: .inf\n")
