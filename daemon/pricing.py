@@ -20,7 +20,7 @@ from daemon.outbox import Outbox, idempotency_keys, new_idempotency_key
 from daemon.pass_gate import abandon_pass, close_gate, open_gate
 from daemon.settings import PricingSettings
 from daemon.signals import inventory_age_days, no_sales, peer_prices, recent_prices, units_sold
-from daemon.snapshots import ListingRow
+from daemon.snapshots import ListingRow, MarketReference, marketplace_references
 from strategies.base import Snapshot
 from strategies.breaker import breaker_verdict, is_big_move
 from strategies.engine import Outcome, decide
@@ -29,6 +29,9 @@ from strategies.guards import Verdict
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PLAN_CHUNK = 2_000
 SELECTION_QUERY_LIMIT = 2_000
+# A marketplace reference stays the listing's reference this long after it was last reported
+# (unless a newer one replaces it): Walmart reports its reasonable price only when it unpublishes.
+REFERENCE_KEPT = timedelta(days=30)
 _STATUS = {
     Verdict.SEND: ActionStatus.PLANNED,
     Verdict.HOLD: ActionStatus.HELD,
@@ -48,6 +51,8 @@ class PassInputs:
     history: Mapping[str, tuple[tuple[datetime, Any], ...]] = field(default_factory=dict)
     peers: Mapping[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
     own_seller_ids: frozenset[str] = frozenset()
+    # Each listing's newest stored marketplace reference, for observations that bring none.
+    references: Mapping[str, MarketReference] = field(default_factory=dict)
 
 
 async def load_inputs(
@@ -77,6 +82,7 @@ async def load_inputs(
             history=await recent_prices(conn, channel, now, skus),
             peers=await peer_prices(conn, channel, peers, skus),
             own_seller_ids=own_seller_ids,
+            references=await marketplace_references(conn, channel, now - REFERENCE_KEPT, skus),
         )
 
 
@@ -84,6 +90,13 @@ def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot
     """One listing's frozen snapshot: listing, product, offers, stock, sales and history."""
     observation = inputs.observations.get(row.sku)
     history = with_live_price(inputs.history.get(row.sku, ()), row)
+    reference = observation.reference_price if observation else None
+    if reference is not None and observation is not None:
+        origin: tuple[str, datetime | None] = (observation.source, observation.observed_at)
+    elif (stored := inputs.references.get(row.sku)) is not None:
+        reference, origin = stored.price, (stored.source, stored.observed_at)
+    else:
+        origin = ("", None)
     return Snapshot(
         channel,
         row.sku,
@@ -100,13 +113,14 @@ def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot
         observation.offers if observation else (),
         observation.buy_box_price if observation else None,
         observation.buy_box_seller if observation else None,
-        observation.reference_price if observation else None,
+        reference,
         inputs.own_seller_ids,
         inputs.sales.get(row.sku) or no_sales(),
         inputs.ages.get(row.sku),
         history,
         history[-1][0] if history else None,
         inputs.peers.get(row.sku, ()),
+        *origin,
     )
 
 

@@ -104,6 +104,10 @@ class Snapshot(NamedTuple):
     last_change_at: datetime | None = None
     # Our current price of the same SKU on other channels, by channel name (parity guard).
     peer_prices: tuple[tuple[str, Decimal], ...] = ()
+    # Where ``reference_price`` came from (e.g. "poll", "notification", "OFFER_UNPUBLISHED")
+    # and when the marketplace reported it: ``explain`` shows both with the value.
+    reference_source: str = ""
+    reference_at: datetime | None = None
 
     def sold_in(self, days: int) -> int | None:
         """Units sold in the last ``days`` days, if that window was loaded."""
