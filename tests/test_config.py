@@ -708,3 +708,24 @@ def test_production_example_is_valid_with_its_secrets_in_the_environment() -> No
     shop = loaded.settings.channels["shop"]
     assert shop.kind == "shopify"
     assert (shop.client_id, shop.access_token) == ("0123456789abcdef0123456789abcdef", None)
+
+
+def test_load_without_secrets_leaves_channel_secrets_unresolved(tmp_path: Path) -> None:
+    """`resolve_secrets=False` (history, explain, simulate, status): an unset channel secret
+    stays `${VAR}` instead of being an error, and is no known secret; the database URL (and
+    every other key) is still resolved and checked."""
+    text = MINIMAL.replace("kind: mock", f"kind: mock\n    webhook_secret: ${{{UNSET_VAR}}}")
+    path = write(tmp_path, text + "database: ${REPRICERD_TEST_DB_URL}\n")
+    [problem] = problems_of(path, {"REPRICERD_TEST_DB_URL": "sqlite:///x.db"})
+    assert problem.key == "channels.shop.webhook_secret"
+    loaded = load_config(
+        path, environ={"REPRICERD_TEST_DB_URL": "sqlite:///x.db"}, resolve_secrets=False
+    )
+    secret = loaded.settings.channels["shop"].webhook_secret  # type: ignore[union-attr]
+    assert secret is not None
+    assert secret.get_secret_value() == f"${{{UNSET_VAR}}}"
+    assert loaded.settings.database == "sqlite:///x.db"
+    assert loaded.secrets == ("sqlite:///x.db",)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={}, resolve_secrets=False)
+    assert [p.key for p in info.value.problems] == ["database"]
