@@ -614,3 +614,51 @@ async def test_the_breaker_judges_the_wish_not_the_refusal(
     assert result["alpha"]["breaker"] is None
     assert result["alpha"]["decisions"]["blocked"] == 25
     await rt.close()
+
+
+async def test_a_stored_marketplace_reference_outlives_polls_without_one(
+    db: Database, clock: ManualClock
+) -> None:
+    """Walmart's OFFER_UNPUBLISHED reference (30.00) stays the listing's reference while later
+    polls report none: the reprice moves 18.99 into ±35 % of it and the trace names the value,
+    source and age; after 30 days without a new one it is no longer used."""
+    config = settings(
+        channels={"alpha": {"kind": "mock"}},
+        schedule={"offers_max_age": "0s"},
+        pricing={
+            "guards": {"max_step_pct": 1},
+            "rules": [{"strategy": "fixed", "params": {"price": "19.00"}}],
+        },
+    )
+    rt = await make_runtime(db, clock, config)
+    products = [
+        {"sku": "A", "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("18.99")}
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    unpublished = OfferObservation(
+        "A", clock.now(), (), source="OFFER_UNPUBLISHED", reference_price=D("30.00")
+    )
+    await store_observations(db, "alpha", [unpublished])
+    reported = clock.now().strftime("%Y-%m-%d %H:%M:%SZ")
+    clock.advance(120)
+    await run_named_pass(rt, "reprice", "p1")  # polls the mock: offers, no reference
+    [moved] = await actions(db, kind="price")
+    assert (moved.status, moved.new_price) == ("confirmed", D("19.50"))
+    [band] = [v for v in moved.guard_verdicts if v["step"] == "guard:reference_band"]
+    assert band == {
+        "step": "guard:reference_band",
+        "verdict": "clamped",
+        "detail": "19.00 → 19.50: our price 18.99 is outside ±35% of the marketplace reference "
+        f"price 30.00 (marketplace: OFFER_UNPUBLISHED, reported {reported}, 2m old) "
+        "[19.50, 40.50]; moved into it so the marketplace can republish",
+    }
+    clock.advance(31 * 86_400)
+    # Still held to the band, 19.00 would be refused; with the reference gone (and our own
+    # 19.50 older than 30 days) it is a plain 1 % step towards 19.00.
+    await run_named_pass(rt, "reprice", "p2")
+    last = (await actions(db, kind="price"))[-1]
+    [band] = [v for v in last.guard_verdicts if v["step"] == "guard:reference_band"]
+    assert band["verdict"] == "skipped"
+    assert last.new_price == D("19.31")
+    await rt.close()
