@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,11 +32,17 @@ def _print_problems(err: ConfigError) -> None:
         click.echo(f"error: {line}", err=True)
 
 
-def _load(config: str | None, *, log_level: str = "warning") -> LoadedConfig:
-    """Load the config or print every problem and exit 1."""
+def _load(
+    config: str | None, *, log_level: str = "warning", resolve_secrets: bool = True
+) -> LoadedConfig:
+    """Load the config or print every problem and exit 1.
+
+    ``resolve_secrets=False`` for commands that only read the database: they run without the
+    channels' secrets in the environment (see ``load_config``).
+    """
     path = config_path(config)
     try:
-        loaded = load_config(path)
+        loaded = load_config(path, resolve_secrets=resolve_secrets)
     except ConfigError as err:
         _print_problems(err)
         click.echo(f"{path}: {len(err.problems) or 1} problem(s)", err=True)
@@ -50,6 +56,44 @@ def _database(loaded: LoadedConfig) -> Any:
     from daemon.db.engine import Database
 
     return Database(loaded.settings.database)
+
+
+class SchemaNotReady(Exception):
+    """The database is not at this version's schema (never migrated, or behind)."""
+
+
+async def require_schema(db: Any, url: str) -> None:
+    """Raise ``SchemaNotReady`` (saying to run ``repricerd db upgrade``) unless the database
+    is at the newest migration: a read-only command must not migrate, nor die in a traceback."""
+    from daemon.db.engine import redacted_url
+    from daemon.db.migrate import current_revision, head_revision
+
+    current, head = await current_revision(db), head_revision()
+    if current == head:
+        return
+    where = redacted_url(url)
+    state = "has no repricerd tables" if current is None else f"is at revision {current}"
+    raise SchemaNotReady(
+        f"the database {where} {state}, this version needs {head}: run `repricerd db upgrade`"
+    )
+
+
+def _read_only(loaded: LoadedConfig, work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run ``work(db)`` on a database at the current schema, or say how to get there; exit 1."""
+
+    async def go() -> T:
+        db = _database(loaded)
+        try:
+            await require_schema(db, loaded.settings.database)
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    try:
+        return _run(go())
+    except SchemaNotReady as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
 
 
 config_option = click.option(
@@ -136,7 +180,7 @@ def check(config: str | None) -> None:
 
 @main.command(name="import")
 @config_option
-@click.argument("catalog", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("catalog", type=click.Path(dir_okay=False, path_type=Path))
 def import_(config: str | None, catalog: Path) -> None:
     """Load or update products from a CSV: sku, cost, min/max price, stock, channel ids."""
     from rich.progress import Progress
@@ -144,6 +188,11 @@ def import_(config: str | None, catalog: Path) -> None:
     from daemon.catalog import import_catalog
     from daemon.db.migrate import upgrade
 
+    if not catalog.is_file():
+        # Invalid input (exit 1), not a usage error (2): the command line itself was right.
+        why = "is a directory" if catalog.is_dir() else "no such file"
+        click.echo(f"error: {catalog}: {why}; nothing was imported", err=True)
+        sys.exit(1)
     loaded = _load(config)
 
     async def go() -> Any:
@@ -201,24 +250,29 @@ def history(
         window = parse_duration(since) if since else None
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--since") from err
-    loaded = _load(config)
+    loaded = _load(config, resolve_secrets=False)
 
-    async def go() -> list[dict[str, Any]]:
-        db = _database(loaded)
-        try:
-            return await fetch_history(
-                db,
-                now=SystemClock().now(),
-                sku_glob=sku_glob,
-                since=window,
-                kind=kind,
-                channel=channel,
-                limit=limit,
-            )
-        finally:
-            await db.dispose()
+    async def go(db: Any) -> list[dict[str, Any]]:
+        return await fetch_history(
+            db,
+            now=SystemClock().now(),
+            sku_glob=sku_glob,
+            since=window,
+            kind=kind,
+            channel=channel,
+            limit=limit,
+        )
 
-    render_history(_run(go()), Console(), fmt)  # type: ignore[arg-type]
+    rows = _read_only(loaded, go)
+    render_history(rows, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
+
+
+def _pipe_width(fmt: str, table: str) -> int | None:
+    """The console width: the terminal's on a TTY; off one (a pipe, a file, a pager), wide
+    enough that a table keeps every column and machine formats are never wrapped."""
+    if sys.stdout.isatty():
+        return None
+    return 200 if fmt == table else 10_000
 
 
 @main.command()
@@ -230,18 +284,23 @@ def explain(config: str | None, sku: str, channel: str | None, fmt: str) -> None
     """Show the latest decisions for a SKU with their full trace."""
     from daemon.history import fetch_explain, fetch_listed_channels, render_explain
 
-    loaded = _load(config)
+    loaded = _load(config, resolve_secrets=False)
 
-    async def go() -> tuple[list[dict[str, Any]], list[str]]:
-        db = _database(loaded)
-        try:
-            rows = await fetch_explain(db, sku, channel=channel)
-            return rows, await fetch_listed_channels(db, sku, channel=channel)
-        finally:
-            await db.dispose()
+    async def go(db: Any) -> tuple[list[dict[str, Any]], list[str]]:
+        rows = await fetch_explain(db, sku, channel=channel)
+        return rows, await fetch_listed_channels(db, sku, channel=channel)
 
-    rows, listed_on = _run(go())
-    render_explain(rows, Console(), fmt, sku=sku, listed_on=listed_on)  # type: ignore[arg-type]
+    rows, listed_on = _read_only(loaded, go)
+    if not rows and not listed_on:
+        where = f" on channel {channel}" if channel else ""
+        click.echo(
+            f"error: unknown SKU {sku!r}{where}: no listing and no decision recorded "
+            "(check the SKU, or import/discover it first)",
+            err=True,
+        )
+        sys.exit(1)
+    console = Console(width=_pipe_width(fmt, "text"))
+    render_explain(rows, console, fmt, sku=sku, listed_on=listed_on)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -308,19 +367,17 @@ def simulate(config: str | None, channel: tuple[str, ...], sku_glob: str | None,
 
     from connectors import CHANNELS
     from connectors.base import ChannelDeps
-    from daemon.db.migrate import upgrade
     from daemon.simulate import render_plan
     from daemon.simulate import simulate as plan_pass
 
-    loaded = _load(config)
+    loaded = _load(config, resolve_secrets=False)
     settings = loaded.settings
     unknown = [c for c in channel if c not in settings.channels]
     if unknown:
         click.echo(f"error: unknown channel(s): {', '.join(unknown)}", err=True)
         sys.exit(1)
 
-    async def go() -> Any:
-        db = _database(loaded)
+    async def go(db: Any) -> Any:
         async with httpx.AsyncClient() as http:
             deps = ChannelDeps(http=http, clock=SystemClock())
             # Built, never opened: only their seller ids are read (our offers are not rivals).
@@ -329,22 +386,17 @@ def simulate(config: str | None, channel: tuple[str, ...], sku_glob: str | None,
                 for name, cfg in settings.channels.items()
                 if (ch := CHANNELS[cfg.kind](name, cfg, deps)).capabilities.own_seller_id
             )
-        try:
-            await upgrade(db)
-            return await plan_pass(
-                db,
-                settings,
-                channels=channel or tuple(settings.channels),
-                sku_glob=sku_glob,
-                now=SystemClock().now(),
-                own_seller_ids=own,
-            )
-        finally:
-            await db.dispose()
+        return await plan_pass(
+            db,
+            settings,
+            channels=channel or tuple(settings.channels),
+            sku_glob=sku_glob,
+            now=SystemClock().now(),
+            own_seller_ids=own,
+        )
 
-    # A table piped to a file or pager keeps full rows instead of wrapping at 80 columns.
-    width = None if sys.stdout.isatty() else (200 if fmt == "table" else 10_000)
-    render_plan(_run(go()), Console(width=width), fmt)  # type: ignore[arg-type]
+    plan = _read_only(loaded, go)
+    render_plan(plan, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
 
 
 @main.command()

@@ -48,8 +48,20 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_PATH)
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Parse and validate ``path``; raise ``ConfigError`` listing every problem found."""
+# Secrets a command that never calls a marketplace does not need (see ``resolve_secrets``).
+_UNNEEDED_SECRETS: tuple[Loc, ...] = (("channels",), ("server", "sync_token"))
+
+
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, resolve_secrets: bool = True
+) -> LoadedConfig:
+    """Parse and validate ``path``; raise ``ConfigError`` listing every problem found.
+
+    ``resolve_secrets=False`` is for commands that only read the database (``history``,
+    ``explain``, ``simulate``, ``status``): a channel secret (or ``server.sync_token``) whose
+    environment variable is not set stays the unresolved ``${VAR}`` text instead of being an
+    error. Such a config must never open a channel. The database URL is always resolved.
+    """
     environ = os.environ if environ is None else environ
     name = str(path)
     try:
@@ -73,7 +85,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         problem = ConfigProblem(name, 1, "", "the file must be a YAML mapping of top-level keys")
         raise ConfigError(str(problem), [problem])
 
-    resolver = _Resolver(name, environ, tree)
+    resolver = _Resolver(name, environ, tree, () if resolve_secrets else _UNNEEDED_SECRETS)
     data = resolver.plain(tree, ())
     problems = list(resolver.problems)
     if environ.get(ENV_DATABASE):
@@ -98,6 +110,8 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         for loc, message in semantic_problems(settings):
             problems.append(_problem(name, tree, loc, message))
         for loc, secret in _secrets(settings, ()):
+            if loc in resolver.unresolved:
+                continue
             if loc in resolver.env_locs and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
                 problems.append(
                     _problem(
@@ -132,12 +146,21 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
 class _Resolver:
     """Turn the ruamel tree into plain data, substituting ``${VAR}`` references."""
 
-    def __init__(self, file: str, environ: Mapping[str, str], tree: CommentedMap) -> None:
+    def __init__(
+        self,
+        file: str,
+        environ: Mapping[str, str],
+        tree: CommentedMap,
+        optional: tuple[Loc, ...] = (),
+    ) -> None:
         self.file = file
         self.environ = environ
         self.tree = tree
+        # Locations under these prefixes may name unset variables: left as ``${VAR}``.
+        self.optional = optional
         self.problems: list[ConfigProblem] = []
         self.env_locs: set[Loc] = set()
+        self.unresolved: set[Loc] = set()
         self.secret_values: list[str] = []
 
     def plain(self, node: Any, loc: Loc) -> Any:
@@ -157,6 +180,10 @@ class _Resolver:
         if not refs:
             return text
         missing = [ref for ref in refs if ref not in self.environ]
+        if missing and any(loc[: len(prefix)] == prefix for prefix in self.optional):
+            self.env_locs.add(loc)
+            self.unresolved.add(loc)
+            return text
         if missing:
             for ref in missing:
                 self.problems.append(

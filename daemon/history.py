@@ -53,6 +53,8 @@ EXPLAIN_FIELDS = (
 )
 CENT = Decimal("0.01")
 SHORT_COLUMNS = frozenset({"time", "kind", "status", "old → new", "attempts"})
+# Narrower consoles get one record per action instead of the eleven-column table.
+WIDE_TABLE = 120
 VERDICT_STYLES = MappingProxyType(
     {
         "ok": "green",
@@ -196,6 +198,9 @@ def render_history(
         if not rows:
             console.print("no actions match", style="dim")
             return
+        if console.width < WIDE_TABLE:
+            _render_records(rows, console)
+            return
         table = Table(show_lines=False, header_style="bold")
         for heading in (
             "time",
@@ -230,6 +235,29 @@ def render_history(
         console.print(table)
     else:
         raise ValueError(f"unknown format {fmt!r} (table, json or csv)")
+
+
+def _render_records(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
+    """The history for a narrow terminal: eleven columns do not fit in 80 (rich would shrink
+    channel, SKU and reason to nothing), so each action is a line of its fixed fields followed
+    by its strategy, rule, reason, response and attempts, wrapped and indented."""
+    for row in rows:
+        head = Text(f"{_time(row.get('time'))}  ")
+        head.append(str(row.get("channel") or ""), style="bold")
+        head.append("  ")
+        head.append(str(row.get("sku") or ""), style="bold")
+        head.append(f"  {row.get('kind') or ''}  ")
+        head.append_text(_status(row.get("status")))
+        head.append(f"  {_change(row)}")
+        console.print(head, overflow="fold")
+        chosen = " / ".join(str(part) for part in (row.get("strategy"), row.get("rule")) if part)
+        details = [
+            chosen,
+            row.get("reason") or "",
+            _response(row),
+            f"attempts {row.get('attempts') or 0}",
+        ]
+        console.print(Text("    " + " · ".join(d for d in details if d)), overflow="fold")
 
 
 def render_explain(

@@ -20,7 +20,7 @@ from daemon.outbox import Outbox, idempotency_keys, new_idempotency_key
 from daemon.pass_gate import abandon_pass, close_gate, open_gate
 from daemon.settings import PricingSettings
 from daemon.signals import inventory_age_days, no_sales, peer_prices, recent_prices, units_sold
-from daemon.snapshots import ListingRow
+from daemon.snapshots import ListingRow, MarketReference, marketplace_references
 from strategies.base import Snapshot
 from strategies.breaker import breaker_verdict, is_big_move
 from strategies.engine import Outcome, decide
@@ -29,6 +29,9 @@ from strategies.guards import Verdict
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PLAN_CHUNK = 2_000
 SELECTION_QUERY_LIMIT = 2_000
+# A marketplace reference stays the listing's reference this long after it was last reported
+# (unless a newer one replaces it): Walmart reports its reasonable price only when it unpublishes.
+REFERENCE_KEPT = timedelta(days=30)
 _STATUS = {
     Verdict.SEND: ActionStatus.PLANNED,
     Verdict.HOLD: ActionStatus.HELD,
@@ -48,6 +51,8 @@ class PassInputs:
     history: Mapping[str, tuple[tuple[datetime, Any], ...]] = field(default_factory=dict)
     peers: Mapping[str, tuple[tuple[str, Any], ...]] = field(default_factory=dict)
     own_seller_ids: frozenset[str] = frozenset()
+    # Each listing's newest stored marketplace reference, for observations that bring none.
+    references: Mapping[str, MarketReference] = field(default_factory=dict)
 
 
 async def load_inputs(
@@ -77,6 +82,7 @@ async def load_inputs(
             history=await recent_prices(conn, channel, now, skus),
             peers=await peer_prices(conn, channel, peers, skus),
             own_seller_ids=own_seller_ids,
+            references=await marketplace_references(conn, channel, now - REFERENCE_KEPT, skus),
         )
 
 
@@ -84,6 +90,13 @@ def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot
     """One listing's frozen snapshot: listing, product, offers, stock, sales and history."""
     observation = inputs.observations.get(row.sku)
     history = with_live_price(inputs.history.get(row.sku, ()), row)
+    reference = observation.reference_price if observation else None
+    if reference is not None and observation is not None:
+        origin: tuple[str, datetime | None] = (observation.source, observation.observed_at)
+    elif (stored := inputs.references.get(row.sku)) is not None:
+        reference, origin = stored.price, (stored.source, stored.observed_at)
+    else:
+        origin = ("", None)
     return Snapshot(
         channel,
         row.sku,
@@ -100,13 +113,14 @@ def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot
         observation.offers if observation else (),
         observation.buy_box_price if observation else None,
         observation.buy_box_seller if observation else None,
-        observation.reference_price if observation else None,
+        reference,
         inputs.own_seller_ids,
         inputs.sales.get(row.sku) or no_sales(),
         inputs.ages.get(row.sku),
         history,
         history[-1][0] if history else None,
         inputs.peers.get(row.sku, ()),
+        *origin,
     )
 
 
@@ -131,9 +145,11 @@ class PricePlan:
     actions: list[dict[str, Any]]
     digests: list[dict[str, Any]]
     counts: dict[str, int]
-    # For each intent: (current price, the move the breaker judges). That is the strategy's own
-    # target when it wanted to go further than the guards let it: a collapse of competitor
-    # prices must trip the breaker even while the step guard keeps each move at 10 %.
+    # For each listing whose strategy asked for a price: (sku, current price, the move the
+    # breaker judges). That is the strategy's own target whenever it wanted to go further than
+    # the guards let it, whichever guard stopped it: a collapse of competitor prices must trip
+    # the breaker while the step guard keeps each move at 10 %, and equally while the
+    # reference band refuses every one of them (nothing sent, but nobody told either).
     moves: list[tuple[str, Any, Any]] = field(default_factory=list)
     # SKUs decided HOLD or BLOCKED in this plan (recorded or not): older open intents for them
     # must not be sent any more.
@@ -172,6 +188,10 @@ def plan_prices(
             counts[outcome.verdict] += 1
             if outcome.verdict is not Verdict.SEND:
                 quiet.append(row.sku)
+            # Judged every pass, recorded or not: an unchanged block is still a wish to move.
+            judged = _judged(row.price, outcome)
+            if judged is not None:
+                moves.append((row.sku, row.price, judged))
             # A send is always recorded; a hold or block only when it differs from the last one.
             fingerprint = None if outcome.verdict is Verdict.SEND else digest(outcome)
             unchanged = fingerprint is not None and fingerprint == row.last_decision
@@ -179,8 +199,6 @@ def plan_prices(
                 continue  # the same hold/block as last time: already explained in the log
             if fingerprint != row.last_decision:
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})
-            if outcome.verdict is Verdict.SEND:
-                moves.append((row.sku, row.price, _judged(row.price, outcome)))
             action = action_row(
                 outcome,
                 channel=channel,
@@ -196,10 +214,13 @@ def plan_prices(
 
 
 def _judged(current: Any, outcome: Outcome) -> Any:
-    """The bigger of the strategy's wish and the guarded price, as a move from ``current``."""
+    """The bigger of the strategy's wish and the guarded price, as a move from ``current``;
+    the wish alone when a guard held or refused it; ``None`` when the strategy held."""
     wished, sent = outcome.decision.target, outcome.price
-    if current is None or wished is None or not wished.is_finite():
-        return sent
+    if wished is None or not wished.is_finite():
+        return sent  # a strategy hold, or an impossible target (refused by the sanity guard)
+    if sent is None or current is None:
+        return wished
     return wished if abs(wished - current) > abs(sent - current) else sent
 
 

@@ -19,7 +19,7 @@ from connectors.ebay.models import EbaySettings
 from connectors.mock.models import MockSettings
 from connectors.shopify.models import ShopifySettings
 from connectors.walmart.models import WalmartSettings
-from strategies.base import Duration
+from strategies.base import Duration, DurationOrZero
 from strategies.guards import GuardSettings
 from strategies.rules import Rule
 
@@ -67,7 +67,7 @@ class ScheduleSettings(Strict):
         default=timedelta(seconds=5),
         description="an offer change waits this long for more before its SKUs are repriced",
     )
-    offers_max_age: Duration = Field(
+    offers_max_age: DurationOrZero = Field(
         default=timedelta(seconds=60),
         description="a reprice decides on a stored offer snapshot this young (a notification's "
         "offers, a recent poll) instead of polling the marketplace again; 0s: always poll",

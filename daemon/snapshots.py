@@ -227,6 +227,43 @@ async def recent_observations(
     return {row.sku: _observation(row) for row in rows}  # the newest comes last and wins
 
 
+class MarketReference(NamedTuple):
+    """A listing's marketplace reference price, where it came from and when it was reported."""
+
+    price: Decimal
+    source: str
+    observed_at: datetime
+
+
+async def marketplace_references(
+    conn: AsyncConnection, channel: str, since: datetime, skus: Collection[str] | None = None
+) -> dict[str, MarketReference]:
+    """The newest marketplace reference of each listing (of ``skus``) reported since ``since``.
+
+    The reference lives on the offer snapshot that carried it (Amazon's CompetitivePriceThreshold
+    and PRICING_HEALTH, Walmart's OFFER_UNPUBLISHED ``referencePrice``); later snapshots without
+    one (a Walmart insights poll has none) do not erase it.
+    """
+    query = sa.select(OFFERS.c.sku, sa.func.max(OFFERS.c.id).label("id")).where(
+        OFFERS.c.channel == channel,
+        OFFERS.c.reference_price.is_not(None),
+        OFFERS.c.observed_at >= since,
+    )
+    if skus is not None:
+        query = query.where(OFFERS.c.sku.in_(sorted(skus)))
+    newest = query.group_by(OFFERS.c.sku).subquery()
+    rows = await conn.execute(
+        sa.select(
+            OFFERS.c.sku, OFFERS.c.reference_price, OFFERS.c.source, OFFERS.c.observed_at
+        ).join(newest, newest.c.id == OFFERS.c.id)
+    )
+    return {
+        sku: MarketReference(price, source, at)
+        for sku, price, source, at in rows.all()
+        if price is not None
+    }
+
+
 def _observation(row: Any) -> OfferObservation:
     offers = tuple(
         CompetitorOffer(

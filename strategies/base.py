@@ -23,8 +23,9 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 MAX_DURATION_S = 366 * 86400
 
 
-def parse_duration(value: Any) -> Any:
-    """Accept ``90``, ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` (a bare number is seconds); > 0.
+def parse_duration(value: Any, *, allow_zero: bool = False) -> Any:
+    """Accept ``90``, ``"30s"``, ``"5m"``, ``"1h"``, ``"1d"`` (a bare number is seconds); > 0
+    (or ≥ 0 with ``allow_zero``).
 
     Shared by the config (schedules) and strategy params (cadences).
     """
@@ -36,13 +37,22 @@ def parse_duration(value: Any) -> Any:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError("a duration like 30s, 5m, 1h or 1d")
-    # NaN fails both comparisons; infinity and absurd values fail the upper bound.
+    # NaN fails every comparison; infinity and absurd values fail the upper bound.
+    if allow_zero and seconds == 0:
+        return timedelta(0)
     if not 0 < seconds <= MAX_DURATION_S:
-        raise ValueError("a duration must be more than 0 and at most 366d")
+        lowest = "0 (0s) or more" if allow_zero else "more than 0"
+        raise ValueError(f"a duration must be {lowest} and at most 366d")
     return timedelta(seconds=seconds)
 
 
+def parse_duration_or_zero(value: Any) -> Any:
+    """``parse_duration`` that also accepts 0 (``0s``), for the keys where 0 means "never keep"."""
+    return parse_duration(value, allow_zero=True)
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+DurationOrZero = Annotated[timedelta, BeforeValidator(parse_duration_or_zero)]
 
 
 class StrategyParams(BaseModel):
@@ -94,6 +104,10 @@ class Snapshot(NamedTuple):
     last_change_at: datetime | None = None
     # Our current price of the same SKU on other channels, by channel name (parity guard).
     peer_prices: tuple[tuple[str, Decimal], ...] = ()
+    # Where ``reference_price`` came from (e.g. "poll", "notification", "OFFER_UNPUBLISHED")
+    # and when the marketplace reported it: ``explain`` shows both with the value.
+    reference_source: str = ""
+    reference_at: datetime | None = None
 
     def sold_in(self, days: int) -> int | None:
         """Units sold in the last ``days`` days, if that window was loaded."""

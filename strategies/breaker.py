@@ -70,12 +70,14 @@ def breaker_verdict(
 ) -> str | None:
     """Why the pass must be stopped, or ``None`` to let it through.
 
-    ``moves`` are (current price, new price) of every listing of one channel that the pass would
-    send; ``total_listings`` counts every listing the pass decided for that channel, holds and
-    blocks included. A listing without a usable current price (``None``, zero, negative or not
-    finite) counts as not moving: a first price has nothing to move from. The breaker trips when
-    strictly more than ``share_pct`` % of ``total_listings`` would move by strictly more than
-    ``move_pct`` % of their current price, and never with fewer than ``min_listings`` listings.
+    ``moves`` are (current price, price asked for) of every listing of one channel whose
+    strategy asked for a price in this pass, whether the guards let it through or stopped it
+    (the strategy's wish when it went further than what was let through). ``total_listings``
+    counts every listing the pass decided for that channel, holds and blocks included. A
+    listing without a usable current price (``None``, zero, negative or not finite) counts as
+    not moving: a first price has nothing to move from. The breaker trips when strictly more
+    than ``share_pct`` % of ``total_listings`` would move by strictly more than ``move_pct`` %
+    of their current price, and never with fewer than ``min_listings`` listings.
     ``earlier_big`` adds listings of the same channel that made a big move shortly before, in
     other passes (event-driven reprices of a few SKUs each): a collapse that arrives SKU by SKU
     must trip the breaker too.

@@ -118,18 +118,6 @@ class GuardSettings(BaseModel):
         )
 
     @cached_property
-    def reference_ok(self) -> Mapping[str, TraceStep]:
-        """The trace step of a price within the reference band, by reference source."""
-        return {
-            source: TraceStep(
-                "guard:reference_band",
-                "ok",
-                f"within ±{self.reference_band_pct}% of the {source} reference price",
-            )
-            for source in ("marketplace", "own median")
-        }
-
-    @cached_property
     def reference_skipped(self) -> tuple[TraceStep, ...]:
         """The trace step of a listing without a reference, by number of own prices."""
         need = self.reference_min_history

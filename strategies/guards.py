@@ -23,7 +23,11 @@ Order, and why:
 7. **reference_band** — refuses (never clamps) a final price further than reference_band_pct %
    from the reference price (the marketplace's, else our own 30-day median): Amazon and Walmart
    suppress such offers as "potential pricing errors". It checks the final price, so it runs
-   after every guard that can still move it.
+   after every guard that can still move it. One exception: when our *live* price is already
+   outside the band of a *marketplace* reference (the marketplace has suppressed or
+   unpublished the offer, e.g. Walmart's REASONABLE_PRICE_NOT_SATISFIED), the price is moved
+   into the band (even when the strategy holds) so the offer can be republished, or blocked
+   with the bound to change when floor, ceiling or parity leave no price inside it.
 8. **hold** if the result equals the current price (nothing to send).
 
 What wins on a conflict:
@@ -45,12 +49,15 @@ What wins on a conflict:
   is refused (BLOCKED): parity cannot be met without selling below the floor or without moving
   further than the rate limits allow. Walking towards the cap would send prices above it; the
   refusal repeats until the peer price rises or an operator acts.
-- The reference band is never traded off: a final price outside it is refused.
+- The reference band is never traded off: a final price outside it is refused. A live price
+  already outside a marketplace's band is moved into it, past the step and drift limits (the
+  offer is not selling anyway), but never past the floor, the ceiling or a parity cap.
 
 So a SEND price p satisfies: finite, positive, 2 dp, floor ≤ p ≤ ceiling, p ≤ every parity cap,
 |p − reference| ≤ reference_band_pct % of the reference, p ≠ current, and p ∈ E unless
 (p = floor and E lies below the floor) or (p = min(ceiling, parity caps) and E lies above the
-ceiling). ``tests/test_guards.py`` asserts exactly this over random inputs.
+ceiling) or the current price lies outside the marketplace reference's band.
+``tests/test_guards.py`` asserts exactly this over random inputs.
 """
 
 from __future__ import annotations
@@ -211,15 +218,18 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
     steps = [TraceStep("guard:bounds", "ok", f"[{floor}, {ceiling}]")]
 
     target = decision.target
+    current = snapshot.current_price
+    live = current if _usable(current) else None
     if target is None:
-        return GuardOutcome(Verdict.HOLD, None, decision.reason, tuple(steps), floor, ceiling)
+        if live is None or not _off_marketplace_band(snapshot, live, settings):
+            return GuardOutcome(Verdict.HOLD, None, decision.reason, tuple(steps), floor, ceiling)
+        # The marketplace suppresses the listing at this price: holding keeps it unsold, so
+        # the guards judge the live price and the reference band moves it back in.
+        target = live
     if not target.is_finite() or target <= 0:
         steps.append(TraceStep("guard:sanity", "blocked", f"target {target}"))
         return _blocked(f"strategy proposed an impossible price {target}", steps, floor, ceiling)
     target = quantize(target)
-
-    current = snapshot.current_price
-    live = current if _usable(current) else None
     # [low, high] is E, the band the rate limits allow (None: unbounded).
     low: Decimal | None = None
     high: Decimal | None = None
@@ -286,6 +296,7 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
         target = ceiling
 
     # parity: clamp down to each matching cap; refuse a cap below the floor or out of reach.
+    lowest_cap: Decimal | None = None
     rules = settings.parity_by_channel.get(snapshot.channel)
     if rules is None:
         steps.append(_PARITY_NONE)
@@ -300,6 +311,7 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
                 steps.append(rule.skipped)
                 continue
             cap = (peer * rule.factor).quantize(CENT, ROUND_FLOOR)
+            lowest_cap = cap if lowest_cap is None or cap < lowest_cap else lowest_cap
             if target <= cap:
                 steps.append(rule.ok)
                 continue
@@ -325,7 +337,10 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
             steps.append(TraceStep("guard:parity", "clamped", f"{target} → {cap} ({what})"))
             target = cap
 
-    # reference_band: refuse, never clamp, a price too far from the reference.
+    # reference_band: refuse, never clamp, a price too far from the reference; except that a
+    # live price already outside the marketplace's band (the marketplace suppressed or
+    # unpublished the listing for it) moves into the band, floor, ceiling and parity allowing.
+    reason = decision.reason
     if history or snapshot.reference_price is not None:
         reference, source, count = reference_price(snapshot, settings)
     else:
@@ -333,21 +348,110 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
     if reference is None:
         steps.append(settings.reference_skipped[count])
     else:
+        limit = reference * settings.band_fraction
         gap = target - reference
-        if abs(gap) > reference * settings.band_fraction:
+        pct = settings.reference_band_pct
+        if abs(gap) <= limit:
+            what = reference_text(snapshot, reference, source, count)
+            steps.append(TraceStep("guard:reference_band", "ok", f"within ±{pct}% of {what}"))
+        elif source == "marketplace" and live is not None and abs(live - reference) > limit:
+            what = reference_text(snapshot, reference, source, count)
+            band_low = max((reference - limit).quantize(CENT, ROUND_CEILING), CENT)
+            band_high = (reference + limit).quantize(CENT, ROUND_FLOOR)
+            upper, upper_name = ceiling, "ceiling (max_price)"
+            if lowest_cap is not None and lowest_cap < upper:
+                upper, upper_name = lowest_cap, "parity cap"
+            low, high = max(band_low, floor), min(band_high, upper)
+            if low > high:
+                text = _band_unreachable(
+                    live, what, pct, (band_low, band_high), floor, (upper, upper_name)
+                )
+                steps.append(TraceStep("guard:reference_band", "blocked", text))
+                return _blocked(text, steps, floor, ceiling)
+            moved = min(max(target, low), high)
+            text = (
+                f"{target} → {moved}: our price {live} is outside ±{pct}% of {what} "
+                f"[{band_low}, {band_high}]; moved into it so the marketplace can republish"
+            )
+            steps.append(TraceStep("guard:reference_band", "clamped", text))
+            reason = f"moved into the marketplace's reference band: {text}"
+            target = moved
+        else:
             side = "above" if gap > 0 else "below"
             off = percent_text(abs(gap) * 100 / reference)
+            named = f"{source}{_reference_origin(snapshot)}" if source == "marketplace" else source
             text = (
-                f"{off} % {side} the reference price {reference} ({source}); "
+                f"{off} % {side} the reference price {reference} ({named}); "
                 f"limit ±{settings.reference_band_pct} %"
             )
             steps.append(TraceStep("guard:reference_band", "blocked", f"{target}: {text}"))
             return _blocked(f"refused: {text}", steps, floor, ceiling)
-        steps.append(settings.reference_ok[source])
 
     if current is not None and target == current:
-        reason = decision.reason if held_by_drift is None else held_by_drift
+        reason = reason if held_by_drift is None else held_by_drift
         return GuardOutcome(
             Verdict.HOLD, None, f"no change: {reason}", tuple(steps), floor, ceiling
         )
-    return GuardOutcome(Verdict.SEND, target, decision.reason, tuple(steps), floor, ceiling)
+    return GuardOutcome(Verdict.SEND, target, reason, tuple(steps), floor, ceiling)
+
+
+def _off_marketplace_band(snapshot: Snapshot, live: Decimal, settings: GuardSettings) -> bool:
+    """True if the marketplace's reference says our live price is outside the band."""
+    reference = snapshot.reference_price
+    if reference is None or not _usable(reference):
+        return False
+    return abs(live - reference) > reference * settings.band_fraction
+
+
+def _age_text(age: timedelta) -> str:
+    """A short age: 45s, 12m, 3h, 2d (rounded down)."""
+    seconds = max(int(age.total_seconds()), 0)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _reference_origin(snapshot: Snapshot) -> str:
+    """``: <source>, <age> old`` of the marketplace reference, when known ("" otherwise)."""
+    parts = [snapshot.reference_source] if snapshot.reference_source else []
+    if snapshot.reference_at is not None:
+        at = snapshot.reference_at.strftime("%Y-%m-%d %H:%M:%SZ")
+        parts.append(f"reported {at}, {_age_text(snapshot.now - snapshot.reference_at)} old")
+    return f": {', '.join(parts)}" if parts else ""
+
+
+def reference_text(snapshot: Snapshot, reference: Decimal, source: str, count: int) -> str:
+    """The reference for a trace: its value, source and age (``explain`` shows it)."""
+    if source == "marketplace":
+        origin = _reference_origin(snapshot)
+        return f"the marketplace reference price {reference} (marketplace{origin})"
+    return f"the own median reference price {reference} (median of {count} own prices in 30 days)"
+
+
+def _band_unreachable(
+    live: Decimal,
+    what: str,
+    pct: Decimal,
+    band: tuple[Decimal, Decimal],
+    floor: Decimal,
+    upper: tuple[Decimal, str],
+) -> str:
+    """Why no price can bring a suppressed listing back into the band, and what to change."""
+    (band_low, band_high), (cap, cap_name) = band, upper
+    if band_high < floor:
+        advice = (
+            f"its top {band_high} is below the floor {floor}: lower min_price (or the cost "
+            "margin) if the marketplace is right, or ask it to correct the reference"
+        )
+    else:
+        advice = (
+            f"its bottom {band_low} is above the {cap_name} {cap}: raise "
+            f"{'max_price' if cap_name.startswith('ceiling') else 'the peer price'} to at least "
+            f"{band_low} if the marketplace is right, or ask it to correct the reference"
+        )
+    return (
+        f"our price {live} is outside ±{pct}% of {what} [{band_low}, {band_high}] "
+        f"(the marketplace may have suppressed the listing), and no price inside the band is "
+        f"allowed: {advice}"
+    )

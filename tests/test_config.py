@@ -622,6 +622,25 @@ def test_negative_numeric_schedule_is_rejected(tmp_path: Path) -> None:
     assert [p.key for p in problems_of(path)] == ["schedule.reprice"]
 
 
+def test_offers_max_age_accepts_0s_and_only_there(tmp_path: Path) -> None:
+    """`offers_max_age: 0s` (always poll) passes `repricerd check`; 0 for any other interval
+    is still refused, and `offers_max_age` still refuses a negative age."""
+    path = write(tmp_path, MINIMAL + "schedule:\n  offers_max_age: 0s\n")
+    assert load_config(path, environ={}).settings.schedule.offers_max_age == timedelta(0)
+    code = CliRunner().invoke(main, ["check", "-c", str(path)])
+    assert code.exit_code == 0, code.output
+    assert "ok" in code.stdout
+    path = write(tmp_path, MINIMAL + "schedule:\n  offers_max_age: 0\n  reprice: 0s\n")
+    [problem] = problems_of(path)
+    assert problem.key == "schedule.reprice"
+    assert problem.line == line_of(path, "reprice: 0s")
+    assert "more than 0" in problem.message
+    path = write(tmp_path, MINIMAL + "schedule:\n  offers_max_age: -1\n")
+    [problem] = problems_of(path)
+    assert problem.key == "schedule.offers_max_age"
+    assert "0 (0s) or more" in problem.message
+
+
 def test_infinite_schedule_is_a_config_error(tmp_path: Path) -> None:
     """`reprice: .inf` is reported as a problem on schedule.reprice, not a crash."""
     path = write(tmp_path, MINIMAL + "schedule:\n  reprice: .inf\n")
@@ -689,3 +708,24 @@ def test_production_example_is_valid_with_its_secrets_in_the_environment() -> No
     shop = loaded.settings.channels["shop"]
     assert shop.kind == "shopify"
     assert (shop.client_id, shop.access_token) == ("0123456789abcdef0123456789abcdef", None)
+
+
+def test_load_without_secrets_leaves_channel_secrets_unresolved(tmp_path: Path) -> None:
+    """`resolve_secrets=False` (history, explain, simulate, status): an unset channel secret
+    stays `${VAR}` instead of being an error, and is no known secret; the database URL (and
+    every other key) is still resolved and checked."""
+    text = MINIMAL.replace("kind: mock", f"kind: mock\n    webhook_secret: ${{{UNSET_VAR}}}")
+    path = write(tmp_path, text + "database: ${REPRICERD_TEST_DB_URL}\n")
+    [problem] = problems_of(path, {"REPRICERD_TEST_DB_URL": "sqlite:///x.db"})
+    assert problem.key == "channels.shop.webhook_secret"
+    loaded = load_config(
+        path, environ={"REPRICERD_TEST_DB_URL": "sqlite:///x.db"}, resolve_secrets=False
+    )
+    secret = loaded.settings.channels["shop"].webhook_secret  # type: ignore[union-attr]
+    assert secret is not None
+    assert secret.get_secret_value() == f"${{{UNSET_VAR}}}"
+    assert loaded.settings.database == "sqlite:///x.db"
+    assert loaded.secrets == ("sqlite:///x.db",)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={}, resolve_secrets=False)
+    assert [p.key for p in info.value.problems] == ["database"]

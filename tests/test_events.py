@@ -511,3 +511,154 @@ async def test_a_reprice_decides_on_a_fresh_stored_snapshot_and_polls_the_rest(
     await run_named_pass(rt, "reprice", "p3", ["alpha"], frozenset({"A", "B"}))
     assert polled[-1] == ["A", "B"]
     await rt.close()
+
+
+async def test_offers_max_age_0s_polls_at_every_reprice(db: Database, clock: ManualClock) -> None:
+    """With `offers_max_age: 0s` (as written in the YAML) every reprice polls every SKU, even
+    one whose offers a notification stored this very second."""
+    config = settings(
+        channels={"alpha": {"kind": "mock", "competitors": 2}},
+        schedule={"offers_max_age": "0s"},
+        pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
+    )
+    assert config.schedule.offers_max_age == timedelta(0)
+    rt = await make_runtime(db, clock, config)
+    products = [
+        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
+        for s in ("A", "B")
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    channel = rt.channels["alpha"]
+    polled: list[list[str]] = []
+    poll = channel.fetch_competitor_offers
+
+    async def counting(skus: Any) -> Any:
+        polled.append(sorted(skus))
+        return await poll(skus)
+
+    channel.fetch_competitor_offers = counting  # type: ignore[method-assign]
+    rival = CompetitorOffer("NOTIFIED", D("19.50"), fulfillment="fbm")
+    await store_observations(
+        db, "alpha", [OfferObservation("A", clock.now(), (rival,), source="notification")]
+    )
+    await run_named_pass(rt, "reprice", "p1", ["alpha"], frozenset({"A", "B"}))
+    await run_named_pass(rt, "reprice", "p2", ["alpha"])
+    assert polled == [["A", "B"], ["A", "B"]]
+    await rt.close()
+
+
+async def test_a_collapse_the_reference_band_refuses_still_trips_the_breaker(
+    db: Database, clock: ManualClock
+) -> None:
+    """Amazon's CompetitivePriceThreshold and every offer collapse to 0.01 on 25 listings: the
+    reference band refuses all 25 (nothing would be sent), and the breaker, judging what the
+    strategy asked for, trips anyway, so the channel stops and the operator is told."""
+    config = settings(
+        channels={"alpha": {"kind": "mock"}},
+        pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
+    )
+    rt = await make_runtime(db, clock, config)
+    skus = [f"S-{i:02d}" for i in range(25)]
+    products = [
+        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
+        for s in skus
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    penny = CompetitorOffer("FLOOD", D("0.01"), fulfillment="fbm")
+    collapse = [OfferObservation(s, clock.now(), (penny,), reference_price=D("0.01")) for s in skus]
+    await store_observations(db, "alpha", collapse)
+    result = await run_named_pass(rt, "reprice", "p1")
+    assert result["alpha"]["breaker"] == (
+        "would move 25 of 25 listings (100 %) by more than 10 %; limit 20 %"
+    )
+    rows = await actions(db, kind="price")
+    assert len(rows) == 25
+    assert {r.status for r in rows} == {"blocked"}
+    assert all("reference price 0.01" in r.reason for r in rows)
+    async with db.read() as conn:
+        tripped = await controls.write_block_reason(conn, "alpha")
+    assert tripped is not None
+    assert "circuit breaker" in tripped
+    market = rt.channels["alpha"].market  # type: ignore[attr-defined]
+    assert {item.price for item in market.listings.values()} == {D("20")}
+    await rt.close()
+
+
+async def test_the_breaker_judges_the_wish_not_the_refusal(
+    db: Database, clock: ManualClock
+) -> None:
+    """The threshold alone collapsing while competitors stay near us: the strategy asks for a
+    5 % move, the reference band refuses every listing, and the breaker (which counts moves
+    the strategy asked for, not refusals) stays untripped."""
+    config = settings(
+        channels={"alpha": {"kind": "mock"}},
+        pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
+    )
+    rt = await make_runtime(db, clock, config)
+    skus = [f"S-{i:02d}" for i in range(25)]
+    products = [
+        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
+        for s in skus
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    near = CompetitorOffer("RIVAL", D("19.00"), fulfillment="fbm")
+    await store_observations(
+        db,
+        "alpha",
+        [OfferObservation(s, clock.now(), (near,), reference_price=D("0.01")) for s in skus],
+    )
+    result = await run_named_pass(rt, "reprice", "p1")
+    assert result["alpha"]["breaker"] is None
+    assert result["alpha"]["decisions"]["blocked"] == 25
+    await rt.close()
+
+
+async def test_a_stored_marketplace_reference_outlives_polls_without_one(
+    db: Database, clock: ManualClock
+) -> None:
+    """Walmart's OFFER_UNPUBLISHED reference (30.00) stays the listing's reference while later
+    polls report none: the reprice moves 18.99 into ±35 % of it and the trace names the value,
+    source and age; after 30 days without a new one it is no longer used."""
+    config = settings(
+        channels={"alpha": {"kind": "mock"}},
+        schedule={"offers_max_age": "0s"},
+        pricing={
+            "guards": {"max_step_pct": 1},
+            "rules": [{"strategy": "fixed", "params": {"price": "19.00"}}],
+        },
+    )
+    rt = await make_runtime(db, clock, config)
+    products = [
+        {"sku": "A", "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("18.99")}
+    ]
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    unpublished = OfferObservation(
+        "A", clock.now(), (), source="OFFER_UNPUBLISHED", reference_price=D("30.00")
+    )
+    await store_observations(db, "alpha", [unpublished])
+    reported = clock.now().strftime("%Y-%m-%d %H:%M:%SZ")
+    clock.advance(120)
+    await run_named_pass(rt, "reprice", "p1")  # polls the mock: offers, no reference
+    [moved] = await actions(db, kind="price")
+    assert (moved.status, moved.new_price) == ("confirmed", D("19.50"))
+    [band] = [v for v in moved.guard_verdicts if v["step"] == "guard:reference_band"]
+    assert band == {
+        "step": "guard:reference_band",
+        "verdict": "clamped",
+        "detail": "19.00 → 19.50: our price 18.99 is outside ±35% of the marketplace reference "
+        f"price 30.00 (marketplace: OFFER_UNPUBLISHED, reported {reported}, 2m old) "
+        "[19.50, 40.50]; moved into it so the marketplace can republish",
+    }
+    clock.advance(31 * 86_400)
+    # Still held to the band, 19.00 would be refused; with the reference gone (and our own
+    # 19.50 older than 30 days) it is a plain 1 % step towards 19.00.
+    await run_named_pass(rt, "reprice", "p2")
+    last = (await actions(db, kind="price"))[-1]
+    [band] = [v for v in last.guard_verdicts if v["step"] == "guard:reference_band"]
+    assert band["verdict"] == "skipped"
+    assert last.new_price == D("19.31")
+    await rt.close()

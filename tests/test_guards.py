@@ -437,6 +437,102 @@ def test_reference_own_median(prices: list[str], need: int, expected: tuple[Any,
     assert found == expected
 
 
+UNPUBLISHED = {
+    "current_price": D("18.99"),
+    "reference_price": D("30.00"),
+    "reference_source": "OFFER_UNPUBLISHED",
+    "reference_at": NOW - timedelta(minutes=3),
+}
+
+
+def test_a_suppressed_price_moves_into_the_marketplace_band() -> None:
+    """Our live price 18.99 is outside ±35 % of Walmart's reference 30.00 (the offer was
+    unpublished): a target still below the band is moved to its bottom, 19.50, even past the
+    step limit, instead of being refused, so the offer can be republished."""
+    out = run("19.00", guards(reference_band_pct=D("35"), max_step_pct=D("1")), **UNPUBLISHED)
+    assert (out.verdict, out.price) == (Verdict.SEND, D("19.50"))
+    found = step(out, "reference_band")
+    assert found.verdict == "clamped"
+    assert found.detail == (
+        "19.00 → 19.50: our price 18.99 is outside ±35% of the marketplace reference price "
+        "30.00 (marketplace: OFFER_UNPUBLISHED, reported 2026-03-02 11:57:00Z, 3m old) "
+        "[19.50, 40.50]; moved into it so the marketplace can republish"
+    )
+    assert out.reason.startswith("moved into the marketplace's reference band: ")
+
+
+def test_a_holding_strategy_does_not_keep_a_suppressed_price() -> None:
+    """A strategy that holds would leave the offer unpublished: the live price is judged and
+    moved into the band."""
+    band = guards(reference_band_pct=D("35"))
+    out = apply_guards(snap(**UNPUBLISHED), Decision.hold("no competition"), band)
+    assert (out.verdict, out.price) == (Verdict.SEND, D("19.50"))
+    inside = {**UNPUBLISHED, "current_price": D("25.00")}
+    out = apply_guards(snap(**inside), Decision.hold("no competition"), band)
+    assert (out.verdict, out.reason) == (Verdict.HOLD, "no competition")
+
+
+@pytest.mark.parametrize(
+    ("bounds", "advice"),
+    [
+        (
+            {"max_price": D("19.00")},
+            "its bottom 19.50 is above the ceiling (max_price) 19.00: raise max_price to at "
+            "least 19.50 if the marketplace is right, or ask it to correct the reference",
+        ),
+        (
+            {"current_price": D("50.00"), "min_price": D("45.00")},
+            "its top 40.50 is below the floor 45.00: lower min_price (or the cost margin) if the "
+            "marketplace is right, or ask it to correct the reference",
+        ),
+    ],
+)
+def test_a_band_the_bounds_exclude_is_blocked_with_what_to_change(
+    bounds: dict[str, Any], advice: str
+) -> None:
+    """No price inside both the band and [floor, ceiling]: blocked, saying which bound to move."""
+    out = run("19.00", guards(reference_band_pct=D("35")), **{**UNPUBLISHED, **bounds})
+    assert out.verdict is Verdict.BLOCKED
+    assert step(out, "reference_band").verdict == "blocked"
+    assert out.reason.endswith(advice)
+    assert "30.00 (marketplace: OFFER_UNPUBLISHED" in out.reason
+
+
+def test_only_a_marketplace_band_moves_a_price_an_own_median_refuses() -> None:
+    """Our own median is no marketplace verdict: a price outside it is still refused."""
+    out = run(
+        "19.00",
+        guards(reference_band_pct=D("35")),
+        current_price=D("18.99"),
+        recent_prices=history((3, "30"), (2, "30"), (1, "30")),
+    )
+    assert out.verdict is Verdict.BLOCKED
+    assert out.reason == "refused: 36.7 % below the reference price 30 (own median); limit ±35 %"
+
+
+def test_the_reference_value_source_and_age_are_in_the_trace() -> None:
+    """`explain` shows the reference's value, source and age, in band or refused."""
+    unpriced = {**UNPUBLISHED, "current_price": None}
+    ok = run("25.00", guards(reference_band_pct=D("35")), **unpriced)
+    assert step(ok, "reference_band").detail == (
+        "within ±35% of the marketplace reference price 30.00 (marketplace: OFFER_UNPUBLISHED, "
+        "reported 2026-03-02 11:57:00Z, 3m old)"
+    )
+    refused = run("10", guards(reference_band_pct=D("35")), **unpriced)
+    assert refused.reason == (
+        "refused: 66.7 % below the reference price 30.00 (marketplace: OFFER_UNPUBLISHED, "
+        "reported 2026-03-02 11:57:00Z, 3m old); limit ±35 %"
+    )
+    median = run(
+        "20",
+        guards(reference_band_pct=D("35")),
+        recent_prices=history((3, "20"), (2, "21"), (1, "22")),
+    )
+    assert step(median, "reference_band").detail == (
+        "within ±35% of the own median reference price 21 (median of 3 own prices in 30 days)"
+    )
+
+
 # --- order and interactions ------------------------------------------------------------------
 
 
@@ -690,10 +786,22 @@ def test_sent_price_satisfies_every_guard(
         event("send: within the step and drift bands")
         return
     # Outside E only when all of E lies beyond a bound: at the floor, or at the ceiling (or a
-    # parity cap below it).
+    # parity cap below it); or when our live price is outside the marketplace's reference band
+    # (the listing is suppressed) and the price moved into it (asserted above).
     forced_up = price == floor and high < floor
     forced_down = low > ceiling and price == min([ceiling, *caps])
-    assert forced_up or forced_down
+    market, current = snapshot.reference_price, snapshot.current_price
+    moved_in = (
+        market is not None
+        and market > 0
+        and current is not None
+        and current > 0
+        and abs(current - market) > market * settings_.reference_band_pct / 100
+    )
+    assert forced_up or forced_down or moved_in
+    if moved_in and not (forced_up or forced_down):
+        event("send: moved into the marketplace band")
+        return
     event("send: forced up" if forced_up else f"send: forced down{' (cap)' * (price < ceiling)}")
 
 

@@ -174,7 +174,9 @@ def _unpublished(
         sku=sku,
         observed_at=at,
         offers=(own,) if own else (),
-        source="notification",
+        # Named after the event: the daemon keeps this reference after later polls (Walmart
+        # reports its reasonable price nowhere else) and `explain` names where it came from.
+        source=OFFER_UNPUBLISHED,
         reference_price=reference,
     )
     return [OfferChanged(sku, observation)]

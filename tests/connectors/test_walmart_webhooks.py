@@ -319,6 +319,7 @@ def test_reasonable_price_unpublish_carries_the_reference_price(
     assert event.sku == "MUG-BLUE-12"
     observation = event.observation
     assert observation.reference_price == Decimal("24.50")
+    assert observation.source == "OFFER_UNPUBLISHED"  # how `explain` names the reference
     assert observation.offers == (
         CompetitorOffer(SELLER, Decimal("89.99"), Decimal("5.00"), "fbm", is_own=True),
     )

@@ -13,12 +13,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
 from connectors.base import PriceUpdate, PushStatus
 from connectors.ratelimit import RateLimit
@@ -26,9 +29,11 @@ from daemon.allocation import allocate
 from daemon.app import run_once
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus
+from daemon.history import fetch_explain, render_explain
 from daemon.logging import SecretRedactor
 from tests.e2e.walmart_harness import (
     CHANNEL,
+    GUARDS,
     HOOK_SECRET,
     actions,
     inbox_outcomes,
@@ -250,11 +255,89 @@ async def test_unreasonable_price_unpublishes_and_the_signed_webhook_stores_the_
     assert json.loads(sent.body)["payload"]["referencePrice"] == 21.0
     [snapshot] = [s for s in stored if s.reference_price is not None]
     assert snapshot.reference_price == Decimal("21.00")
-    assert snapshot.source == "notification"
+    assert snapshot.source == "OFFER_UNPUBLISHED"
     assert {"WM-100"} in daemon.offer_changes
     # Every event the mock pushed (OFFER_UNPUBLISHED, BUY_BOX_CHANGED) parsed, none invalid.
     assert {topic for topic, _, _ in inbox} >= {"OFFER_UNPUBLISHED"}
     assert [row for row in inbox if row[1] in (None, "invalid")] == []
+
+
+async def test_walmarts_reasonable_price_reference_brings_an_unpublished_offer_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walmart revises its reasonable price to 30.00 while we sell at 18.99 (outside its band
+    [21, 60]): both offers are unpublished and OFFER_UNPUBLISHED carries referencePrice 30.00.
+    The next reprice, after an insights poll that reports no reference (offers_max_age: 0s),
+    still uses the stored reference: WM-200 moves into our ±25 % band (22.50), Walmart
+    republishes it, and `explain` names the reference's value, source and age; WM-201, whose
+    max_price (20.00) forbids any price in the band, is blocked with what to change."""
+    rows = [
+        {"sku": "WM-200", "cost": "10.00", "price": "18.99", "stock": 4},
+        {"sku": "WM-201", "cost": "10.00", "price": "18.99", "stock": 4, "max_price": "20.00"},
+    ]
+    guards = GUARDS.replace("reference_band_pct: 1000", "reference_band_pct: 25")
+    setup = await start_setup(
+        tmp_path,
+        monkeypatch,
+        rows,
+        margin_pct=90,  # cost_plus asks for 19.00: still below Walmart's band
+        guards=guards,
+        sections="schedule: {offers_max_age: 0s}\n",
+    )
+    state = setup.state
+    state.reasonable_low = Decimal("0.7")
+    daemon = await start_daemon(setup)
+    try:
+        await daemon.passes.run("reconcile")
+        async with httpx.AsyncClient(base_url=setup.mock.base_url) as http:
+            for sku in ("WM-200", "WM-201"):
+                revised = await http.post(
+                    "/_mock/reference", json={"sku": sku, "referencePrice": 30.0}
+                )
+                assert revised.json() == {"sent": ["OFFER_UNPUBLISHED"]}
+        await daemon.settle()
+        assert {state.items[sku].published_status for sku in ("WM-200", "WM-201")} == {
+            "UNPUBLISHED"
+        }
+        polls = state.calls["itemsDetailsForListing"]
+        await daemon.passes.run("reprice")
+        assert state.calls["itemsDetailsForListing"] > polls  # polled: the reference is not in it
+        async with httpx.AsyncClient(base_url=setup.mock.base_url) as http:
+            assert (await http.post("/_mock/settle")).status_code == 200
+        await daemon.settle()
+        prices = {r.sku: r for r in await actions(daemon.rt.db, ActionKind.PRICE)}
+        explained = await fetch_explain(daemon.rt.db, "WM-200")
+        stored = await snapshots(daemon.rt.db, "WM-200")
+    finally:
+        await daemon.stop()
+        await setup.mock.runner.cleanup()
+    assert [s.reference_price for s in stored if s.source == "OFFER_UNPUBLISHED"] == [
+        Decimal("30.00")
+    ]
+    assert any(s.reference_price is None for s in stored)  # the insights poll had none
+    moved = prices["WM-200"]
+    assert moved.new_price == Decimal("22.50")
+    assert state.market.listings["WM-200"].price == Decimal("22.50")
+    assert state.items["WM-200"].published_status == "PUBLISHED"
+    assert "OFFER_PUBLISHED" in [e.event_type for e in state.events if e.sku == "WM-200"]
+    [band] = [v for v in moved.guard_verdicts if v["step"] == "guard:reference_band"]
+    assert band["verdict"] == "clamped"
+    blocked = prices["WM-201"]
+    assert blocked.status == ActionStatus.BLOCKED.value
+    assert blocked.reason.endswith(
+        "its bottom 22.50 is above the ceiling (max_price) 20.00: raise max_price to at least "
+        "22.50 if the marketplace is right, or ask it to correct the reference"
+    )
+    assert state.market.listings["WM-201"].price == Decimal("18.99")
+    out = io.StringIO()
+    render_explain(explained, Console(file=out, width=400), "text", sku="WM-200")
+    text = out.getvalue()
+    assert re.search(
+        r"guard:reference_band: clamped — 19\.00 → 22\.50: our price 18\.99 is outside ±25% of "
+        r"the marketplace reference price 30\.00 \(marketplace: OFFER_UNPUBLISHED, reported "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, \d+s old\) \[22\.50, 37\.50\]",
+        text,
+    ), text
 
 
 async def test_a_walmart_order_webhook_decrements_the_ledger_and_republishes(

@@ -75,7 +75,7 @@ def write_catalog(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
                     "cost": row["cost"],
                     "fees": "0.00",
                     "min_price": "1.00",
-                    "max_price": "500.00",
+                    "max_price": row.get("max_price", "500.00"),
                     "stock": row["stock"],
                     f"id:{CHANNEL}": str(700000000 + n),
                     f"price:{CHANNEL}": row["price"],
@@ -84,12 +84,29 @@ def write_catalog(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
+GUARDS = """\
+    min_margin_pct: 0
+    max_step_pct: 100
+    max_daily_move_pct: 100
+    reference_band_pct: 1000
+    breaker: {share_pct: 100}
+"""
+
+
 def config_text(
-    tmp: Path, endpoint: str, daemon_port: int, *, margin_pct: int = 30, **channel: Any
+    tmp: Path,
+    endpoint: str,
+    daemon_port: int,
+    *,
+    margin_pct: int = 30,
+    guards: str = GUARDS,
+    sections: str = "",
+    **channel: Any,
 ) -> str:
-    """The daemon's YAML: SQLite in ``tmp``, one ``kind: walmart`` channel, rules and guards."""
+    """The daemon's YAML: SQLite in ``tmp``, one ``kind: walmart`` channel, rules and guards
+    (``guards``: the lines under ``pricing.guards``; ``sections``: more top-level YAML)."""
     extra = "".join(f"    {key}: {value}\n" for key, value in channel.items())
-    return f"""
+    return f"""{sections}
 database: sqlite:///{tmp / "e2e.db"}
 server: {{host: 127.0.0.1, port: {daemon_port}}}
 channels:
@@ -108,12 +125,7 @@ inventory:
   buffer: 1
 pricing:
   guards:
-    min_margin_pct: 0
-    max_step_pct: 100
-    max_daily_move_pct: 100
-    reference_band_pct: 1000
-    breaker: {{share_pct: 100}}
-  rules:
+{guards}  rules:
     - strategy: cost_plus
       params: {{margin_pct: {margin_pct}}}
 """
@@ -141,6 +153,8 @@ async def start_setup(
     rows: list[dict[str, Any]],
     *,
     margin_pct: int = 30,
+    guards: str = GUARDS,
+    sections: str = "",
     **channel: Any,
 ) -> Setup:
     """Write the catalogue and config, start the mock (port 0) and import the catalogue."""
@@ -151,14 +165,34 @@ async def start_setup(
     path = tmp / "repricerd.yaml"
     # The starter needs the channel's settings (credentials, secret); the endpoint is known
     # only once the mock is listening, so the config is written twice.
-    path.write_text(config_text(tmp, "http://127.0.0.1:9", port, margin_pct=margin_pct, **channel))
+    path.write_text(
+        config_text(
+            tmp,
+            "http://127.0.0.1:9",
+            port,
+            margin_pct=margin_pct,
+            guards=guards,
+            sections=sections,
+            **channel,
+        )
+    )
     cfg = load_config(path).settings.channels[CHANNEL]
     hook = f"http://127.0.0.1:{port}/webhooks/{CHANNEL}"
     mock = await STARTERS["walmart"](CHANNEL, cfg, catalog, hook, 0)
     state: WalmartMockState = mock.state
     state.feed_processing_s = 0.1  # Walmart's is minutes; the timeline is the same
     state.webhook_retry_s = 0.05  # a delivery the daemon misses (stopped) does not hold cleanup
-    path.write_text(config_text(tmp, mock.base_url, port, margin_pct=margin_pct, **channel))
+    path.write_text(
+        config_text(
+            tmp,
+            mock.base_url,
+            port,
+            margin_pct=margin_pct,
+            guards=guards,
+            sections=sections,
+            **channel,
+        )
+    )
     loaded = load_config(path)
     db = Database(loaded.settings.database)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +15,7 @@ from connectors.mock.walmart.offers import (
     competitors_move,
     is_live,
     place_order,
+    set_reference,
 )
 from connectors.mock.walmart.purchases import cancel_line
 from connectors.mock.walmart.state import WalmartMockState
@@ -102,6 +104,30 @@ async def fire(request: web.Request) -> web.Response:
     return web.json_response({"sent": event is not None})
 
 
+async def reference(request: web.Request) -> web.Response:
+    """``POST /_mock/reference {sku, referencePrice}``: Walmart revises the item's reasonable
+    price; an offer now outside the band is unpublished and OFFER_UNPUBLISHED (with that
+    ``referencePrice``) is pushed; one back inside is republished (OFFER_PUBLISHED)."""
+    state = request.app[STATE_KEY]
+    body = await _json_object(request)
+    if body is None:
+        return _bad("expected a JSON object")
+    listing = state.listing(str(body.get("sku", "")))
+    if listing is None:
+        return _bad("no such listing", 404)
+    raw = body.get("referencePrice")
+    try:
+        value = Decimal(str(raw)) if isinstance(raw, int | float | str) else None
+    except InvalidOperation:
+        value = None
+    if value is None or isinstance(raw, bool) or not value.is_finite() or value <= 0:
+        return _bad("referencePrice must be a positive number")
+    events = set_reference(state, listing, value)
+    dispatch(request.app, events)
+    await request.app[RUNTIME_KEY].settle()
+    return web.json_response({"sent": [e.event_type for e in events]})
+
+
 async def order(request: web.Request) -> web.Response:
     """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock drops; PO_CREATED."""
     state = request.app[STATE_KEY]
@@ -162,6 +188,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_mock/state", get_state)
     app.router.add_post("/_mock/faults", set_faults)
     app.router.add_post("/_mock/notify", fire)
+    app.router.add_post("/_mock/reference", reference)
     app.router.add_post("/_mock/orders", order)
     app.router.add_post("/_mock/orders/{po}/cancel", cancel)
     app.router.add_post("/_mock/tokens/expire", expire_tokens)

@@ -185,6 +185,31 @@ def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
     return Event("OFFER_PUBLISHED", listing.sku, payload)
 
 
+def _republish_or_unpublish(state: WalmartMockState, listing: MockListing) -> list[Event]:
+    """Re-judge the offer's price against its reference: the status event if it changed."""
+    meta = state.meta_of(listing)
+    fair = reasonable(state, listing, listing.price)
+    if not fair and meta.published_status == PUBLISHED:
+        meta.published_status = UNPUBLISHED
+        meta.reasons = [REASONABLE_PRICE]
+        meta.unpublished_at = state.clock.now()
+        return [_status_event(state, listing)]
+    if fair and meta.published_status == UNPUBLISHED and meta.reasons == [REASONABLE_PRICE]:
+        meta.published_status = PUBLISHED
+        meta.reasons = []
+        meta.unpublished_at = None
+        return [_status_event(state, listing)]
+    return []
+
+
+def set_reference(state: WalmartMockState, listing: MockListing, reference: Decimal) -> list[Event]:
+    """Walmart revises the item's reasonable-price reference: an offer now outside the band is
+    unpublished (OFFER_UNPUBLISHED with the new ``referencePrice``), one back inside it is
+    republished."""
+    state.meta_of(listing).reference_price = reference
+    return _republish_or_unpublish(state, listing)
+
+
 def apply_price(
     state: WalmartMockState, listing: MockListing, price: Decimal, stamp: float
 ) -> list[Event]:
@@ -199,18 +224,7 @@ def apply_price(
     meta.price_stamp = stamp
     listing.price = price
     state.applied[f"{listing.sku}|price|{price}"] += 1
-    events: list[Event] = []
-    fair = reasonable(state, listing, price)
-    if not fair and meta.published_status == PUBLISHED:
-        meta.published_status = UNPUBLISHED
-        meta.reasons = [REASONABLE_PRICE]
-        meta.unpublished_at = state.clock.now()
-        events.append(_status_event(state, listing))
-    elif fair and meta.published_status == UNPUBLISHED and meta.reasons == [REASONABLE_PRICE]:
-        meta.published_status = PUBLISHED
-        meta.reasons = []
-        meta.unpublished_at = None
-        events.append(_status_event(state, listing))
+    events = _republish_or_unpublish(state, listing)
     if state.buy_box_on_writes:
         events.extend(competitors_move(state, listing, before))
     return events
