@@ -66,6 +66,13 @@ class StrategyParams(BaseModel):
 # object.__setattr__ per field).
 
 
+# Reference sources that come with the marketplace taking our offer down for its price (Walmart's
+# OFFER_UNPUBLISHED with REASONABLE_PRICE_NOT_SATISFIED). Only then may the reference band move
+# a live price into the band past the step and drift limits: the offer is not selling anyway. A
+# polled reference (Amazon's CompetitivePriceThreshold) that moves never jumps a price.
+SUPPRESSING_REFERENCE_SOURCES = frozenset({"OFFER_UNPUBLISHED"})
+
+
 class Snapshot(NamedTuple):
     """Everything a strategy may know about one listing at decision time (immutable).
 
@@ -108,6 +115,11 @@ class Snapshot(NamedTuple):
     # and when the marketplace reported it: ``explain`` shows both with the value.
     reference_source: str = ""
     reference_at: datetime | None = None
+
+    @property
+    def reference_suppresses(self) -> bool:
+        """True if the marketplace reported the reference while unpublishing our offer for it."""
+        return self.reference_source in SUPPRESSING_REFERENCE_SOURCES
 
     def sold_in(self, days: int) -> int | None:
         """Units sold in the last ``days`` days, if that window was loaded."""

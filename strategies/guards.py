@@ -24,8 +24,8 @@ Order, and why:
    from the reference price (the marketplace's, else our own 30-day median): Amazon and Walmart
    suppress such offers as "potential pricing errors". It checks the final price, so it runs
    after every guard that can still move it. One exception: when our *live* price is already
-   outside the band of a *marketplace* reference (the marketplace has suppressed or
-   unpublished the offer, e.g. Walmart's REASONABLE_PRICE_NOT_SATISFIED), the price is moved
+   outside the band of a *marketplace* reference that came with the marketplace unpublishing
+   the offer (Walmart's REASONABLE_PRICE_NOT_SATISFIED), the price is moved
    into the band (even when the strategy holds) so the offer can be republished, or blocked
    with the bound to change when floor, ceiling or parity leave no price inside it.
 8. **hold** if the result equals the current price (nothing to send).
@@ -354,7 +354,12 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
         if abs(gap) <= limit:
             what = reference_text(snapshot, reference, source, count)
             steps.append(TraceStep("guard:reference_band", "ok", f"within ±{pct}% of {what}"))
-        elif source == "marketplace" and live is not None and abs(live - reference) > limit:
+        elif (
+            source == "marketplace"
+            and snapshot.reference_suppresses
+            and live is not None
+            and abs(live - reference) > limit
+        ):
             what = reference_text(snapshot, reference, source, count)
             band_low = max((reference - limit).quantize(CENT, ROUND_CEILING), CENT)
             band_high = (reference + limit).quantize(CENT, ROUND_FLOOR)
@@ -398,7 +403,7 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
 def _off_marketplace_band(snapshot: Snapshot, live: Decimal, settings: GuardSettings) -> bool:
     """True if the marketplace's reference says our live price is outside the band."""
     reference = snapshot.reference_price
-    if reference is None or not _usable(reference):
+    if reference is None or not _usable(reference) or not snapshot.reference_suppresses:
         return False
     return abs(live - reference) > reference * settings.band_fraction
 

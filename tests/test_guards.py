@@ -792,7 +792,8 @@ def test_sent_price_satisfies_every_guard(
     forced_down = low > ceiling and price == min([ceiling, *caps])
     market, current = snapshot.reference_price, snapshot.current_price
     moved_in = (
-        market is not None
+        snapshot.reference_suppresses
+        and market is not None
         and market > 0
         and current is not None
         and current > 0
@@ -834,3 +835,14 @@ def test_a_safe_target_is_sent_unchanged(scenario: tuple[Snapshot, Decimal, Guar
         assert out.verdict is Verdict.HOLD
     else:
         assert (out.verdict, out.price) == (Verdict.SEND, target)
+
+
+def test_a_polled_reference_that_moved_never_jumps_a_live_price() -> None:
+    """Only a reference that came with the marketplace unpublishing the offer moves a live
+    price into the band; a polled threshold that dropped refuses the step instead."""
+    polled = {**UNPUBLISHED, "reference_source": "poll"}
+    out = run("19.00", guards(reference_band_pct=D("35"), max_step_pct=D("1")), **polled)
+    assert out.verdict == Verdict.BLOCKED
+    assert step(out, "reference_band").verdict == "blocked"
+    held = apply_guards(snap(**polled), Decision.hold("no competition"), guards())
+    assert held.verdict == Verdict.HOLD
