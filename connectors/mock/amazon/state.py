@@ -18,7 +18,7 @@ from connectors.base import Clock
 from connectors.mock.amazon.const import RATE_LIMITS
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, seed_market
-from connectors.ratelimit import RateLimit, TokenBucket
+from connectors.ratelimit import EXACT, RateLimit, TokenBucket
 from daemon.clock import SystemClock
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -185,7 +185,7 @@ class AmazonMockState:
         """The server-side token bucket of one operation for this seller + application."""
         bucket = self._buckets.get(operation)
         if bucket is None:
-            bucket = TokenBucket(self.rate_limits[operation], self.clock)
+            bucket = TokenBucket(self.rate_limits[operation], self.clock, margin=EXACT)
             self._buckets[operation] = bucket
         return bucket
 
