@@ -117,6 +117,9 @@ class AmazonMockState:
     enforce_rate_limits: bool = True
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     webhook_url: str | None = None
+    # Base of presigned document URLs when clients reach the mock by another address than the
+    # one it is bound to (a container's published port); None: the connection's own address.
+    public_url: str | None = None
     webhook_secret: str = "mock-webhook-secret"  # noqa: S105
     notify_interval_s: float | None = None  # push ANY_OFFER_CHANGED periodically when set
     gzip_reports: bool = False  # serve processing reports GZIP-compressed
