@@ -1,11 +1,15 @@
-"""The one retry loop and the token bucket: pacing, throttle signals, deadlines, no real sleeps."""
+"""The one retry loop and the token bucket: pacing, throttle signals, deadlines, no real sleeps.
+
+Buckets here run with the ``EXACT`` margin (the bucket's own arithmetic); the pacing margin is
+tested in tests/test_ratelimit.py.
+"""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from connectors.ratelimit import RateLimit, TokenBucket
+from connectors.ratelimit import EXACT, RateLimit, TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
 from daemon.clock import ManualClock
 from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
@@ -34,7 +38,7 @@ def sleep(clock: ManualClock) -> FakeSleep:
 
 
 async def test_bucket_allows_burst_then_paces_at_rate(clock: ManualClock, sleep: FakeSleep) -> None:
-    bucket = TokenBucket(RateLimit(rate=5, burst=5), clock, sleep)
+    bucket = TokenBucket(RateLimit(rate=5, burst=5), clock, sleep, EXACT)
     start = clock.monotonic()
     for _ in range(15):
         await bucket.acquire()
@@ -46,7 +50,7 @@ async def test_bucket_allows_burst_then_paces_at_rate(clock: ManualClock, sleep:
 async def test_drain_and_observe_adopt_the_marketplace_view(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
-    bucket = TokenBucket(RateLimit(rate=50, burst=1000), clock, sleep)
+    bucket = TokenBucket(RateLimit(rate=50, burst=1000), clock, sleep, EXACT)
     bucket.observe(100)
     assert bucket.available == pytest.approx(100)
     assert bucket.wait_time(300) == pytest.approx(4.0)
@@ -77,7 +81,7 @@ async def test_transient_errors_are_retried_with_backoff(
 async def test_rate_limited_waits_for_the_bucket_refill(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
-    bucket = TokenBucket(RateLimit(rate=0.5, burst=1), clock, sleep)
+    bucket = TokenBucket(RateLimit(rate=0.5, burst=1), clock, sleep, EXACT)
     calls = 0
 
     async def throttled_once() -> int:

@@ -1,15 +1,18 @@
 """The SP-API request function: auth headers, error classification, one bucket per operation.
 
-Every call goes through ``retrying`` under its operation's ``TokenBucket``: a 429
-(``QuotaExceeded``, never a Retry-After) drains the bucket and waits for its refill; 5xx and
-timeouts back off; any other 4xx is a ``RejectedUpdateError`` carrying Amazon's own code and
-message. A 403 is what an expired or revoked LWA token gets: the token is dropped, refreshed and
-the call re-sent once; a second 403 means the app lacks the role (``ChannelAuthError``).
+Every call goes through ``retrying`` under its operation's ``TokenBucket`` (paced inside the
+published limit by the shared margin; ``x-amzn-RateLimit-Limit``, when Amazon sends it, replaces
+the table's rate): a 429 (``QuotaExceeded``, never a Retry-After) drains the bucket and waits for
+its refill; 5xx and timeouts back off; any other 4xx is a ``RejectedUpdateError`` carrying
+Amazon's own code and message. A 403 is what an expired or revoked LWA token gets: the token is
+dropped, refreshed and the call re-sent once; a second 403 means the app lacks the role
+(``ChannelAuthError``).
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +20,7 @@ import httpx
 import structlog
 
 from connectors.amazon.auth import LwaAuth
-from connectors.amazon.const import PACING_COST, RATE_LIMITS, USER_AGENT
+from connectors.amazon.const import RATE_LIMIT_HEADER, RATE_LIMITS, USER_AGENT
 from connectors.amazon.models import AmazonSettings, dumps_exact, loads_exact
 from connectors.base import ChannelDeps
 from connectors.ratelimit import RateLimit, TokenBucket
@@ -72,7 +75,7 @@ class SpApiClient:
                     self.auth.invalidate(token)
                     log.info("amazon.token.refused", operation=op)
                     # The re-send is a call Amazon counts too.
-                    await self.buckets[op].acquire(PACING_COST)
+                    await self.buckets[op].acquire()
                     continue
                 return self._result(op, response)
 
@@ -80,7 +83,6 @@ class SpApiClient:
             attempt,
             clock=self.deps.clock,
             bucket=self.buckets[op],
-            cost=PACING_COST,
             policy=self.policy,
             sleep=self.deps.sleep,
         )
@@ -168,8 +170,9 @@ class SpApiClient:
         raise RejectedUpdateError(text, code=code, status=status)
 
     def _adopt_rate_header(self, op: str, response: httpx.Response) -> None:
-        # x-amzn-RateLimit-Limit reports the usage plan actually applied (overrides raise it).
-        raw = response.headers.get("x-amzn-RateLimit-Limit")
+        # The usage plan actually applied (overrides raise it; a lower plan must slow us down
+        # before the first 429). Burst is not reported: the table's stays.
+        raw = response.headers.get(RATE_LIMIT_HEADER)
         if raw is None:
             return
         try:
@@ -177,8 +180,10 @@ class SpApiClient:
         except ValueError:
             return
         bucket = self.buckets[op]
-        if rate > 0 and rate != bucket.limit.rate:
-            bucket.limit = RateLimit(rate, bucket.limit.burst)
+        if not math.isfinite(rate) or rate <= 0 or rate == bucket.limit.rate:
+            return
+        log.info("amazon.rate_limit.adopted", operation=op, rate=rate, was=bucket.limit.rate)
+        bucket.limit = RateLimit(rate, bucket.limit.burst)
 
 
 def _amazon_error(response: httpx.Response) -> tuple[str, str]:

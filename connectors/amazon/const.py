@@ -80,10 +80,11 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     GET_ORDER_ITEMS: RateLimit(0.5, 30),
 }
 
-# Each call takes slightly more than one token from our copy of a bucket: arrival times at
-# Amazon jitter, and a client pacing at exactly the published rate gets an occasional 429 when
-# one request arrives a few milliseconds "early". 5 % below the rate builds up that margin.
-PACING_COST: Final = 1.05
+# The usage plan Amazon actually applies to this application + seller, sent on 2xx/400/404
+# answers (never on 429/401/403) and adopted per operation in place of the table above when
+# present: overrides raise it, and a plan below the default must slow us down before any 429.
+# The pacing margin itself is applied by the shared limiter (connectors/ratelimit.py).
+RATE_LIMIT_HEADER: Final = "x-amzn-RateLimit-Limit"
 
 # Batch ceilings: searchListingsItems pageSize ≤ 20, and it pages through at most 1000 items
 # per query (the model says so), so a larger catalogue is read in createdDate windows.

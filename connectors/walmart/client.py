@@ -147,7 +147,7 @@ class WalmartClient:
             # ``retrying`` drains the bucket by ``retry_after_s``: from 0 tokens, one token then
             # comes back after 1/rate + retry_after_s, so this puts it exactly at Walmart's
             # X-Next-Replenishment-Time (a negative value when that is sooner than 1/rate).
-            after = None if wait is None else wait - 1.0 / self.buckets[op].limit.rate
+            after = None if wait is None else wait - 1.0 / self.buckets[op].rate
             raise RateLimitedError(text, retry_after_s=after, code=code, status=status)
         if status >= 500 or status == 408:
             raise TransientChannelError(text, code=code, status=status)
@@ -175,10 +175,11 @@ class WalmartClient:
             return None
         if response.status_code == 429:
             return wait  # the 0 observed stays; retrying's drain adds the wait (see _result)
-        # Tokens such that the next acquire waits exactly ``wait`` seconds at the bucket's rate:
+        # Tokens such that the next acquire waits ``wait`` seconds (plus the jitter guard) at the
+        # bucket's pacing rate:
         # (1 - tokens) / rate = wait. (Draining by ``wait - 1/rate`` clamped at 0 made a window
         # that reopens in milliseconds cost a whole 1/rate: six minutes for a 10/h feed type.)
-        bucket.observe(1.0 - wait * bucket.limit.rate)
+        bucket.observe(1.0 - wait * bucket.rate)
         log.info("walmart.window.empty", operation=op, wait_s=round(wait, 3))
         return wait
 

@@ -8,8 +8,9 @@ import httpx
 import pytest
 import respx
 
-from connectors.amazon.const import PACING_COST, PATCH_LISTING, RATE_LIMITS
+from connectors.amazon.const import PATCH_LISTING, RATE_LIMITS
 from connectors.base import PriceUpdate, PushStatus, StockUpdate
+from connectors.ratelimit import PACING
 from daemon.clock import ManualClock
 from daemon.errors import ChannelAuthError
 from tests.connectors.amazon_fixtures import (
@@ -63,9 +64,9 @@ async def test_429_drains_the_bucket_and_waits_for_refill(
         results = await amazon.push_stock([stock()])
     assert results[0].status is PushStatus.ACCEPTED
     assert patch.call_count == 2
-    # Drained to zero, the bucket waits one call's cost at 5/s: the marketplace's own pace plus
-    # the 5 % jitter margin (PACING_COST) that keeps a paced client from an occasional 429.
-    wait = PACING_COST / RATE_LIMITS[PATCH_LISTING].rate
+    # Drained to zero, the bucket waits one token at 5/s less the pacing margin, and the jitter
+    # guard on top: the 429'd call may have reached Amazon later than it left.
+    wait = 1 / (RATE_LIMITS[PATCH_LISTING].rate * (1 - PACING.fraction)) + PACING.jitter_s
     assert [w for w in sleep.waits if w] == [pytest.approx(wait)]
 
 
@@ -143,10 +144,11 @@ async def test_patches_are_paced_at_five_per_second(clock: ManualClock, sleep: F
     assert route.call_count == 15
     assert {r.status for r in results} == {PushStatus.ACCEPTED}
     # Burst 5, then 10 more at 5/s: never faster than the published two seconds, and only the
-    # 5 % jitter margin slower: 15 × 1.05 tokens, 5 of them from the burst, at 5/s.
+    # margin slower: 10 calls at 5/s less 5 %, plus one jitter reserve (2 × 50 ms) taken once.
     elapsed = clock.monotonic() - start
     assert elapsed >= RATE_LIMITS[PATCH_LISTING].lower_bound_s(15)
-    assert elapsed == pytest.approx((15 * PACING_COST - 5) / 5)
+    paced = RATE_LIMITS[PATCH_LISTING].rate * (1 - PACING.fraction)
+    assert elapsed == pytest.approx(10 / paced + 2 * PACING.jitter_s)
     assert {c.request.url.params["marketplaceIds"] for c in route.calls} == {MARKET}
 
 

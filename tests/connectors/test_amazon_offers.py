@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 import respx
 
 from connectors.base import CompetitorOffer, OfferObservation
+from connectors.ratelimit import PACING
 from daemon.clock import ManualClock
 from tests.connectors.amazon_fixtures import (
     API,
@@ -143,8 +145,10 @@ async def test_more_than_20_skus_are_split_and_paced(clock: ManualClock, sleep: 
     assert [len(body(c.request)["requests"]) for c in batch.calls] == [20, 5]
     assert [o.sku for o in observations] == skus
     assert all(o.buy_box_price is None and o.offers == () for o in observations)
-    # getListingOffersBatch is 0.5/s burst 1: the second call waits two seconds.
-    assert clock.monotonic() - start == pytest.approx(2.0)
+    # getListingOffersBatch is 0.5/s burst 1: the second call waits two seconds, stretched by
+    # the pacing margin (5 % and, at burst 1, twice the 50 ms jitter guard).
+    interval = 1 / (0.5 * (1 - PACING.fraction)) + 2 * PACING.jitter_s
+    assert clock.monotonic() - start == pytest.approx(interval)
 
 
 async def test_sku_with_reserved_characters_is_encoded_in_the_inner_uri(
@@ -160,3 +164,37 @@ async def test_sku_with_reserved_characters_is_encoded_in_the_inner_uri(
         "/products/pricing/v0/listings/A%2FB%20C/offers"
     )
     assert obs.sku == "A/B C"
+
+
+async def test_a_lower_applied_rate_slows_the_next_calls(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """x-amzn-RateLimit-Limit: 0.2 (a usage plan below the default 0.5/s) paces what follows."""
+    skus = [f"SKU-{i:02d}" for i in range(45)]
+    sent: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(clock.monotonic())
+        asked = [r["uri"].split("/")[-2] for r in body(request)["requests"]]
+        return httpx.Response(
+            200,
+            json={"responses": [ok(s, [], None) for s in asked]},
+            headers={"x-amzn-RateLimit-Limit": "0.2"},
+        )
+
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        batch = router.post(BATCH).mock(side_effect=answer)
+        amazon = channel(http, clock, sleep)
+        await amazon.fetch_competitor_offers(skus)
+    assert [body(c.request)["requests"][0]["uri"] for c in batch.calls] == [
+        f"/products/pricing/v0/listings/SKU-{first:02d}/offers" for first in (0, 20, 40)
+    ]
+    assert amazon.client.buckets["getListingOffersBatch"].limit.rate == 0.2
+    # Every call after the first waits 1/0.2 s (less the 5 % margin, plus the jitter guard),
+    # not the table's 1/0.5 s. (The first wait also carries the jitter reserve the first call
+    # took at 0.5/s, which counts for a little more time at 0.2/s: never less than the rest.)
+    interval = 1 / (0.2 * (1 - PACING.fraction)) + 2 * PACING.jitter_s
+    first, second = (b - a for a, b in pairwise(sent))
+    assert interval <= first <= interval + 2 * PACING.jitter_s
+    assert second == pytest.approx(interval)

@@ -12,6 +12,7 @@ import respx
 from connectors.base import PriceUpdate, PushStatus, StockUpdate
 from connectors.ebay import EbayChannel
 from connectors.ebay.inventory import OfferRef
+from connectors.ratelimit import PACING
 from daemon.clock import ManualClock
 from daemon.errors import ChannelAuthError
 from tests.connectors.ebay_fixtures import (
@@ -241,9 +242,11 @@ async def test_429_and_5xx_are_retried_then_left_open(clock: ManualClock, sleep:
         known(ebay, 1)
         [result] = await ebay.push_prices([price(0, "22.00")])
     assert bulk.call_count == 3  # RetryPolicy(attempts=3)
-    # The 429 drains the Inventory bucket: the retry waits one token (1/25 s) at its pace, not
-    # a backoff (tenacity's own wait is 0); the 5xx then backs off.
-    assert next(w for w in sleep.waits if w > 0) == pytest.approx(1 / 25)
+    # The 429 drains the Inventory bucket: the retry waits one token at its pace (25/s less the
+    # margin, plus the jitter guard), not a backoff (tenacity's own wait is 0); the 5xx then
+    # backs off.
+    one_token = 1 / (25 * (1 - PACING.fraction)) + PACING.jitter_s
+    assert next(w for w in sleep.waits if w > 0) == pytest.approx(one_token)
     assert len([w for w in sleep.waits if w > 0]) == 2
     assert result.status is PushStatus.RETRY
     # The 429 and the 500 were not applied; the read timeout may have been (eBay has no

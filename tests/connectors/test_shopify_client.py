@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 
+from connectors.ratelimit import PACING
 from connectors.shopify import queries
 from connectors.shopify.channel import ShopifyChannel
 from daemon.clock import ManualClock
@@ -279,8 +280,10 @@ async def test_throttled_waits_for_the_requested_cost_then_succeeds(
         route = mock.post(URL, json=OPEN_AT).mock(side_effect=[throttled, answer(OPEN_OK)])
         await channel.open()
     assert route.call_count == 2
-    # (requested - available) / restoreRate, and not a second wait on top of it.
-    assert sleep.waits == [pytest.approx(5.0)]
+    # (requested - available) / restoreRate, then only what the pacing margin adds: not a
+    # second wait for the whole cost on top of it.
+    assert sleep.waits[0] == pytest.approx(5.0)
+    assert sum(sleep.waits) == pytest.approx(500 / (100 * (1 - PACING.fraction)) + PACING.jitter_s)
     assert channel.client.estimates["open"] == 10  # learnt from the successful answer
 
 
@@ -333,8 +336,9 @@ async def test_the_bucket_paces_a_call_whose_cost_exceeds_what_is_available(
         assert client.bucket.limit.rate == 50
         await channel.open()
     assert route.call_count == 2
-    # The next call of this operation needs 502 points, 100 are there: (502 - 100) / 50 s.
-    assert sleep.waits == [pytest.approx(8.04)]
+    # The next call of this operation needs 502 points, 100 are there: (502 - 100) / 50 s, at
+    # the pacing margin (5 % under the rate, plus the jitter guard).
+    assert sleep.waits == [pytest.approx(402 / (50 * (1 - PACING.fraction)) + PACING.jitter_s)]
 
 
 async def test_a_timeout_is_transient_and_retried(

@@ -22,6 +22,7 @@ from connectors.mock.walmart.events import envelope
 from connectors.mock.walmart.offers import place_order
 from connectors.mock.walmart.purchases import cancel_line
 from connectors.mock.walmart.state import WalmartMockState
+from connectors.ratelimit import PACING
 from connectors.specs import load_spec
 from connectors.walmart.channel import WalmartChannel
 from daemon.clock import ManualClock
@@ -246,7 +247,7 @@ async def test_a_429_waits_for_walmarts_window_then_reads_the_orders(
         events = await channel(http, clock, sleep).fetch_orders(SINCE)
     assert route.call_count == 2
     assert [e.order_id for e in events] == ["9:1"]
-    assert sum(sleep.waits) == pytest.approx(12, abs=0.01)
+    assert sum(sleep.waits) == pytest.approx(12 + PACING.jitter_s, abs=0.01)
 
 
 async def test_a_repeated_cursor_or_a_bad_answer_is_a_transient_error(

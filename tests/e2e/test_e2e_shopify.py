@@ -317,7 +317,6 @@ async def test_run_once_reprices_and_publishes_stock_on_the_mock_shop(env: Env) 
 async def test_throttled_storms_and_server_errors_lose_and_double_nothing(env: Env) -> None:
     faults = env.state.faults
     faults.throttle_rate, faults.error_rate = 0.35, 0.15
-    env.state.throttle_429_every = 0  # the 429 + Retry-After: 2.0 variant is a slow real wait
     for _round in range(4):  # a call that ran out of retries stays open for the next round
         await daemon_once(env)
         if not await open_actions(env):

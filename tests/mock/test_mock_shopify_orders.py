@@ -10,16 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from connectors.base import ChannelDeps, OrderLine, OrderStatus
-from connectors.mock.shopify import ShopifyMockState, start
+from connectors.mock.shopify import ShopifyMockState
 from connectors.mock.shopify.shopper import cancel_order, place_order
 from connectors.mock.shopify.webhooks import order_payload
 from connectors.shopify import ShopifyChannel, ShopifySettings
 from connectors.shopify.events import to_events
 from daemon.clock import ManualClock
-from tests.mock.test_mock_shopify import API, CATALOG, SECRET, TOKEN
+from tests.mock.shopify_fixtures import serve, store
+from tests.mock.test_mock_shopify import API, TOKEN
 
 ORDERS = """query Orders($first: Int!, $after: String, $query: String, $sort: OrderSortKeys) {
   orders(first: $first, after: $after, query: $query, sortKey: $sort) {
@@ -32,24 +32,13 @@ ORDERS = """query Orders($first: Int!, $after: String, $query: String, $sort: Or
 
 @pytest.fixture
 def state(tmp_path: Path, clock: ManualClock) -> ShopifyMockState:
-    catalog = tmp_path / "catalog.csv"
-    catalog.write_text(CATALOG, encoding="utf-8")
-    return ShopifyMockState.from_catalog(
-        catalog,
-        channel="shop",
-        access_token=SecretStr(TOKEN),
-        webhook_secret=SecretStr(SECRET),
-        clock=clock,
-    )
+    return store(tmp_path, clock)
 
 
 @pytest.fixture
 async def shop(state: ShopifyMockState) -> AsyncIterator[httpx.AsyncClient]:
-    runner, base_url = await start(state)
-    headers = {"X-Shopify-Access-Token": TOKEN}
-    async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+    async for client in serve(state):
         yield client
-    await runner.cleanup()
 
 
 async def _orders(shop: httpx.AsyncClient, **variables: Any) -> dict[str, Any]:

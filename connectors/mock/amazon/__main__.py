@@ -24,6 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--notify-interval", type=float, default=None, help="seconds")
     parser.add_argument("--no-rate-limits", action="store_true")
     parser.add_argument(
+        "--public-url",
+        default=None,
+        help="base of presigned document URLs (default: bound address)",
+    )
+    parser.add_argument(
         "--feed-processing", type=float, default=2.0, help="seconds from createFeed to DONE"
     )
     return parser
@@ -40,6 +45,7 @@ async def _serve(args: argparse.Namespace) -> None:
         notify_interval_s=args.notify_interval,
         enforce_rate_limits=not args.no_rate_limits,
         feed_processing_s=args.feed_processing,
+        public_url=args.public_url,
     )
     runner, base_url = await start(state, args.host, args.port)
     print(

@@ -3,6 +3,12 @@
 ``POST /feeds/2021-06-30/documents`` answers 201 with an upload URL served by this mock
 (``/_s3/upload/{id}?X-Amz-...``): a PUT there needs no SP-API token, only the URL's signature,
 before it expires (5 minutes) and with the ``Content-Type`` the document was created with.
+
+Presigned URLs name this server by the address the request's connection reached (or
+``state.public_url`` when one is configured), never by the request's ``Host`` header: a client
+may send a mangled one (python-amazon-sp-api cuts ``https://`` off its endpoint by length, so an
+``http://127.0.0.1:P`` endpoint goes out as ``Host: 27.0.0.1:P``), and the URL must not lead off
+this machine.
 """
 
 from __future__ import annotations
@@ -39,8 +45,18 @@ def _presigned(request: web.Request, state: AmazonMockState, kind: str, document
         "X-Amz-SignedHeaders": "content-type;host" if kind == "upload" else "host",
         "X-Amz-Signature": state.sign_url(kind, document_id, stamp),
     }
-    origin = f"{request.scheme}://{request.host}"
-    return f"{origin}/_s3/{kind}/{document_id}?{urlencode(query)}"
+    return f"{_origin(request, state)}/_s3/{kind}/{document_id}?{urlencode(query)}"
+
+
+def _origin(request: web.Request, state: AmazonMockState) -> str:
+    """``state.public_url``, else the scheme, address and port this connection was accepted on."""
+    if state.public_url:
+        return state.public_url.rstrip("/")
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not isinstance(sockname, tuple) or len(sockname) < 2:
+        raise WireError(500, "InternalFailure", "The server's own address is unknown.")
+    host, port = str(sockname[0]), int(sockname[1])
+    return f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _s3_error(status: int, code: str, message: str) -> web.Response:

@@ -18,7 +18,7 @@ from connectors.base import Clock
 from connectors.mock.amazon.const import RATE_LIMITS
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, seed_market
-from connectors.ratelimit import RateLimit, TokenBucket
+from connectors.ratelimit import EXACT, RateLimit, TokenBucket
 from daemon.clock import SystemClock
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -117,6 +117,9 @@ class AmazonMockState:
     enforce_rate_limits: bool = True
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     webhook_url: str | None = None
+    # Base of presigned document URLs when clients reach the mock by another address than the
+    # one it is bound to (a container's published port); None: the connection's own address.
+    public_url: str | None = None
     webhook_secret: str = "mock-webhook-secret"  # noqa: S105
     notify_interval_s: float | None = None  # push ANY_OFFER_CHANGED periodically when set
     gzip_reports: bool = False  # serve processing reports GZIP-compressed
@@ -185,7 +188,7 @@ class AmazonMockState:
         """The server-side token bucket of one operation for this seller + application."""
         bucket = self._buckets.get(operation)
         if bucket is None:
-            bucket = TokenBucket(self.rate_limits[operation], self.clock)
+            bucket = TokenBucket(self.rate_limits[operation], self.clock, margin=EXACT)
             self._buckets[operation] = bucket
         return bucket
 

@@ -31,7 +31,7 @@ from connectors.mock.ebay.const import (
 )
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, seed_market
-from connectors.ratelimit import RateLimit, TokenBucket
+from connectors.ratelimit import EXACT, RateLimit, TokenBucket
 from daemon.clock import SystemClock
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -265,7 +265,9 @@ class EbayMockState:
         """The server-side short-term bucket of ``api`` for this application."""
         bucket = self._buckets.get(api)
         if bucket is None:
-            bucket = self._buckets[api] = TokenBucket(self.rate_limits[api], self.clock)
+            bucket = self._buckets[api] = TokenBucket(
+                self.rate_limits[api], self.clock, margin=EXACT
+            )
         return bucket
 
     # -- tokens -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from graphql.language import FragmentDefinitionNode
 from connectors.mock.faults import Fault
 from connectors.mock.serving import serve_app
 from connectors.mock.shopify.cost import QueryCost
+from connectors.mock.shopify.graphql_ruby import RULES, variable_errors
 from connectors.mock.shopify.mutations import MutationRoot
 from connectors.mock.shopify.oauth import authorized, expire_tokens, grant
 from connectors.mock.shopify.resolvers import QueryRoot, RequestContext
@@ -228,7 +229,7 @@ async def _run(
         document = parse(body["query"])
     except GraphQLError as err:
         return _errors(state, [err], headers, None)
-    problems = validate(schema, document)
+    problems = validate(schema, document, RULES)
     if problems:
         return _errors(state, list(problems), headers, None)
     operation_name = body.get("operationName")
@@ -246,8 +247,12 @@ async def _run(
     raw_variables = body.get("variables") or {}
     if not isinstance(raw_variables, dict):
         return _errors(state, [GraphQLError("Variables must be an object")], headers, None)
-    coerced = get_variable_values(schema, operation.variable_definitions or (), raw_variables)
-    if isinstance(coerced, list):
+    definitions = operation.variable_definitions or ()
+    refused = variable_errors(schema, definitions, raw_variables)
+    if refused:
+        return _errors(state, refused, headers, None)
+    coerced = get_variable_values(schema, definitions, raw_variables)
+    if isinstance(coerced, list):  # what graphql-ruby's checks above let through (none known)
         return _errors(state, coerced, headers, None)
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)

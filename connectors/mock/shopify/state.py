@@ -157,8 +157,9 @@ class ShopifyMockState:
     maximum_available: float = STANDARD_PLAN.maximum_available
     restore_rate: float = STANDARD_PLAN.restore_rate
     max_query_cost: int = 1000
-    # Every Nth throttled answer (bucket or injected) is HTTP 429 + Retry-After, not 200 (0: never).
-    throttle_429_every: int = 4
+    # Opt-in fault: every Nth throttled answer (bucket or injected) is HTTP 429 + Retry-After with
+    # the REST limiter's body instead of Shopify's documented 200 THROTTLED. 0 (default): never.
+    throttle_429_every: int = 0
     faults: Faults = field(default_factory=Faults)
     clock: Clock = field(default_factory=SystemClock)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep

@@ -20,7 +20,7 @@ from connectors.base import Clock, Fulfillment
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, seed_market
 from connectors.mock.walmart.const import EVENT_TYPES, PUBLISHED, RATE_LIMITS
-from connectors.ratelimit import RateLimit, TokenBucket
+from connectors.ratelimit import EXACT, RateLimit, TokenBucket
 from daemon.clock import SystemClock
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -223,7 +223,7 @@ class WalmartMockState:
         """The server-side token bucket of one API for this seller."""
         bucket = self._buckets.get(api)
         if bucket is None:
-            bucket = TokenBucket(self.rate_limits[api], self.clock)
+            bucket = TokenBucket(self.rate_limits[api], self.clock, margin=EXACT)
             self._buckets[api] = bucket
         return bucket
 

@@ -1,0 +1,196 @@
+"""GraphQL errors worded and shaped as Shopify's server (graphql-ruby) answers them.
+
+graphql-core (the mock's engine) words errors its own way and gives them no code; a client that
+reads ``extensions.code`` (as ours does) or matches messages would pass against the mock and
+fail against Shopify. Two kinds are rewritten here, the ones a client meets in practice:
+
+* an undefined field, ``{"message": "Field 'x' doesn't exist on type 'Shop'", "locations",
+  "path": ["query", "shop", "x"], "extensions": {"code": "undefinedField", "typeName": "Shop",
+  "fieldName": "x"}}`` (a validation rule in place of graphql-core's FieldsOnCorrectTypeRule);
+* an invalid variable, ``{"message": "Variable $variants of type [ProductVariantsBulkInput!]! was
+  provided invalid value for 0.price (Could not coerce value \\"abc\\" to Money)", "locations",
+  "extensions": {"code": "INVALID_VARIABLE", "value": <as sent>, "problems": [{"path": [0,
+  "price"], "explanation": "Could not coerce value \\"abc\\" to Money"}]}}``.
+
+Other errors (syntax, other validation rules) keep graphql-core's wording.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FieldsOnCorrectTypeRule,
+    FragmentDefinitionNode,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLScalarType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    ValidationRule,
+    VariableDefinitionNode,
+    print_ast,
+    specified_rules,
+)
+from graphql.pyutils import Undefined
+from graphql.utilities import type_from_ast
+
+Problem = dict[str, Any]
+
+
+class UndefinedFieldRule(ValidationRule):
+    """A selected field its parent type does not have, as graphql-ruby reports it."""
+
+    def enter_field(
+        self, node: FieldNode, _key: Any, _parent: Any, _path: Any, ancestors: list[Any]
+    ) -> None:
+        """Report ``node`` when its parent type has no field of that name."""
+        parent = self.context.get_parent_type()
+        if parent is None or self.context.get_field_def() is not None:
+            return
+        name = node.name.value
+        self.report_error(
+            GraphQLError(
+                f"Field '{name}' doesn't exist on type '{parent.name}'",
+                node,
+                path=[*_document_path(ancestors), name],
+                extensions={"code": "undefinedField", "typeName": parent.name, "fieldName": name},
+            )
+        )
+
+
+# graphql-core's rules, with its wording of an undefined field replaced by graphql-ruby's.
+RULES = tuple(
+    UndefinedFieldRule if rule is FieldsOnCorrectTypeRule else rule for rule in specified_rules
+)
+
+
+def _document_path(ancestors: list[Any]) -> list[str]:
+    """graphql-ruby's static path: ``"query Name"`` (or ``"query"``), then field names."""
+    path: list[str] = []
+    for node in ancestors:
+        if isinstance(node, OperationDefinitionNode):
+            kind = node.operation.value
+            path.append(f"{kind} {node.name.value}" if node.name else kind)
+        elif isinstance(node, FragmentDefinitionNode):
+            path.append(f"fragment {node.name.value}")
+        elif isinstance(node, InlineFragmentNode):
+            on = node.type_condition.name.value if node.type_condition else ""
+            path.append(f"... on {on}" if on else "...")
+        elif isinstance(node, FieldNode):
+            path.append(node.alias.value if node.alias else node.name.value)
+    return path
+
+
+def variable_errors(
+    schema: GraphQLSchema,
+    definitions: Collection[VariableDefinitionNode],
+    inputs: Mapping[str, Any],
+) -> list[GraphQLError]:
+    """One ``INVALID_VARIABLE`` error per variable whose value (or absence) is refused."""
+    errors = []
+    for definition in definitions:
+        name = definition.variable.name.value
+        var_type = type_from_ast(schema, definition.type)
+        if var_type is None:  # an unknown type: the validation rules have said so already
+            continue
+        if name in inputs:
+            value = inputs[name]
+        elif definition.default_value is not None:
+            continue
+        else:
+            value = None
+        problems = _problems(value, var_type, [])  # type: ignore[arg-type]
+        if problems:
+            errors.append(_invalid_variable(definition, value, problems))
+    return errors
+
+
+def _invalid_variable(
+    definition: VariableDefinitionNode, value: Any, problems: list[Problem]
+) -> GraphQLError:
+    name = definition.variable.name.value
+    message = f"Variable ${name} of type {print_ast(definition.type)} was provided invalid value"
+    located = [p for p in problems if p["path"]]
+    if located:
+        message += " for " + ", ".join(
+            f"{'.'.join(str(part) for part in p['path'])} ({p['explanation']})" for p in located
+        )
+    extensions = {"code": "INVALID_VARIABLE", "value": value, "problems": problems}
+    return GraphQLError(message, definition, extensions=extensions)
+
+
+def _problems(value: Any, type_: GraphQLInputType, path: list[str | int]) -> list[Problem]:
+    """What graphql-ruby finds wrong with ``value`` as ``type_``: ``{path, explanation}``s."""
+    if isinstance(type_, GraphQLNonNull):
+        if value is None:
+            return [_problem(path, "Expected value to not be null")]
+        return _problems(value, type_.of_type, path)
+    if value is None:
+        return []
+    if isinstance(type_, GraphQLList):
+        if not isinstance(value, list):  # a single value stands for a list of one
+            return _problems(value, type_.of_type, path)
+        return [
+            problem
+            for index, item in enumerate(value)
+            for problem in _problems(item, type_.of_type, [*path, index])
+        ]
+    if isinstance(type_, GraphQLInputObjectType):
+        return _object_problems(value, type_, path)
+    if isinstance(type_, GraphQLEnumType):
+        if isinstance(value, str) and value in type_.values:
+            return []
+        names = ", ".join(type_.values)
+        return [_problem(path, f"Expected {_literal(value)} to be one of: {names}")]
+    return _scalar_problems(value, type_, path)
+
+
+def _object_problems(
+    value: Any, type_: GraphQLInputObjectType, path: list[str | int]
+) -> list[Problem]:
+    if not isinstance(value, Mapping):
+        return [_problem(path, f"Expected {_literal(value)} to be a key-value object.")]
+    problems = [
+        _problem([*path, key], f"Field is not defined on {type_.name}")
+        for key in value
+        if key not in type_.fields
+    ]
+    for key, field in type_.fields.items():
+        if key in value:
+            problems.extend(_problems(value[key], field.type, [*path, key]))
+        elif isinstance(field.type, GraphQLNonNull) and field.default_value is Undefined:
+            problems.append(_problem([*path, key], "Expected value to not be null"))
+    return problems
+
+
+def _scalar_problems(value: Any, type_: GraphQLScalarType, path: list[str | int]) -> list[Problem]:
+    try:
+        parsed = type_.coerce_input_value(value)
+    except (GraphQLError, TypeError, ValueError, ArithmeticError):
+        parsed = Undefined
+    if parsed is Undefined or parsed is None:
+        return [_problem(path, f"Could not coerce value {_literal(value)} to {type_.name}")]
+    return []
+
+
+def _problem(path: list[str | int], explanation: str) -> Problem:
+    return {"path": path, "explanation": explanation}
+
+
+def _literal(value: Any) -> str:
+    """A value as graphql-ruby prints it in an explanation (strings quoted, as GraphQL does)."""
+    if isinstance(value, Mapping):
+        fields = ", ".join(f"{key}: {_literal(item)}" for key, item in value.items())
+        return "{" + fields + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    return json.dumps(value)
