@@ -16,6 +16,7 @@ from connectors.base import Channel, ChannelDeps
 from daemon.clock import Clock
 from daemon.config import LoadedConfig, load_config
 from daemon.controls import health_of, record_health
+from daemon.daily_ledger import DatabaseLedger
 from daemon.db.engine import Database, redacted_url
 from daemon.errors import ChannelError, ConfigError
 from daemon.logging import SecretRedactor
@@ -91,7 +92,9 @@ class Runtime:
         for name, cfg in wanted.items():
             if name in self.channels:
                 continue
-            deps = ChannelDeps(http=self.http, clock=self.clock, sleep=self.sleep)
+            deps = ChannelDeps(
+                http=self.http, clock=self.clock, sleep=self.sleep, ledger=DatabaseLedger(self.db)
+            )
             channel = CHANNELS[cfg.kind](name, cfg, deps)
             self.channels[name] = channel
             self._channel_settings[name] = cfg
