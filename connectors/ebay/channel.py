@@ -265,20 +265,21 @@ class EbayChannel:
         return results + await self._push(writes, stock=True)
 
     async def _ref(self, sku: str, external_id: str | None) -> OfferRef | None:
+        """The SKU's offer, from discovery or ``getOffers``. A stored offerId (``external_id``)
+        is not enough: the revision budget keys on the listingId, which only eBay knows, and
+        a push before discovery (intents redriven at start-up) must spend the same counter
+        as the pushes after it."""
         known = self.refs.get(sku)
         if known is not None:
             return known
-        if external_id and external_id.isdigit():
-            # The daemon's stored offerId: enough to write (the budget keys on the SKU).
-            ref = OfferRef(sku, external_id, None, None, None)
-        else:
-            offer = await offer_for(self.client, sku)
-            _, found = listing_of(None, sku, offer, self.settings.currency)
-            if found is None or offer is None or offer.status != "PUBLISHED":
-                return None  # only published offers can be revised in bulk
-            ref = found
-        self.refs[sku] = ref
-        return ref
+        offer = await offer_for(self.client, sku)
+        _, found = listing_of(None, sku, offer, self.settings.currency)
+        if found is None or offer is None or offer.status != "PUBLISHED":
+            return None  # only published offers can be revised in bulk
+        if external_id and external_id != found.offer_id:
+            log.info("ebay.offer_changed", channel=self.name, sku=sku, stored=external_id)
+        self.refs[sku] = found
+        return found
 
     async def _push(self, writes: list[_Write], *, stock: bool) -> list[PushResult]:
         day = self.budget.day()  # spends and give-backs of this push stay on one eBay day

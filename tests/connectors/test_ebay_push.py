@@ -329,19 +329,27 @@ async def test_unknown_sku_is_looked_up_by_getoffers(clock: ManualClock, sleep: 
     assert (results["b"].status, results["b"].code) == (PushStatus.REJECTED, "UNKNOWN_SKU")
 
 
-async def test_stored_offer_id_is_used_without_a_lookup(
+async def test_a_stored_offer_id_still_asks_for_the_listing_id(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
+    """Before discovery (intents redriven at start-up) the push learns the listingId its
+    revision budget keys on, so it spends the same counter as the pushes after discovery."""
     async with respx.mock(assert_all_called=True) as router, httpx.AsyncClient() as http:
         token_route(router)
+        found = {"total": 1, "size": 1, "offers": [offer("X-1", "7777", "10.00", 2)]}
+        offers = router.get(OFFERS).mock(return_value=httpx.Response(200, json=found))
         bulk = router.post(BULK).mock(return_value=httpx.Response(200, json={"responses": []}))
         ebay = channel(http, clock, sleep)
         await ebay.push_prices([PriceUpdate("X-1", Decimal("5.5"), "USD", "k", external_id="7777")])
+    assert offers.call_count == 1
     assert body(bulk.calls.last.request)["requests"][0]["offers"][0] == {
         "offerId": "7777",
         "price": {"value": "5.50", "currency": "USD"},
     }
-    assert await ebay.budget.used("sku:X-1") == 1
+    listing = ebay.refs["X-1"].listing_id
+    assert listing is not None
+    assert await ebay.budget.used(listing) == 1
+    assert await ebay.budget.used("sku:X-1") == 0
 
 
 async def test_cannot_revise_25019_defers_and_spends_the_listings_day(
