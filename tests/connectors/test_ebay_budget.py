@@ -15,7 +15,7 @@ from connectors.ebay import EbayChannel
 from connectors.ebay.budget import DailyQuotas, pacific_date, value
 from connectors.ebay.inventory import OfferRef
 from daemon.clock import ManualClock
-from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, channel, token_route
+from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, bulk_ok, channel, token_route
 
 LISTING = "110012345678"
 
@@ -23,14 +23,6 @@ LISTING = "110012345678"
 @pytest.fixture
 def sleep(clock: ManualClock) -> FakeSleep:
     return FakeSleep(clock)
-
-
-def ok(request: httpx.Request) -> httpx.Response:
-    """eBay accepting every request of a bulk call."""
-    entries = [
-        {"statusCode": 200, "offerId": r["offers"][0]["offerId"]} for r in body(request)["requests"]
-    ]
-    return httpx.Response(200, json={"responses": entries})
 
 
 def mug(ebay: EbayChannel, sku: str = "MUG", listing: str = LISTING, n: int = 0) -> None:
@@ -49,7 +41,7 @@ def move(sku: str, value_: str, key: str) -> PriceUpdate:
 async def test_plenty_of_budget_sends_small_moves(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
         await spent(ebay, 225)  # 25 left = exactly 10%: not low yet
@@ -62,7 +54,7 @@ async def test_plenty_of_budget_sends_small_moves(clock: ManualClock, sleep: Fak
 async def test_low_budget_coalesces_small_price_moves(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
         await spent(ebay, 226)  # 24 left < 10% of 250
@@ -78,7 +70,7 @@ async def test_low_budget_coalesces_small_price_moves(clock: ManualClock, sleep:
 async def test_last_revisions_are_kept_for_stock(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
         await spent(ebay, 245)  # 5 left = the stock reserve
@@ -94,7 +86,7 @@ async def test_exhausted_budget_makes_no_call_until_pacific_midnight(
 ) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
         await spent(ebay, 250)
@@ -121,7 +113,7 @@ async def test_exhausted_budget_makes_no_call_until_pacific_midnight(
 async def test_every_successful_revision_counts(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        router.post(BULK).mock(side_effect=ok)
+        router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep, daily_revision_limit=3, stock_reserve=0)
         mug(ebay)
         statuses = []
@@ -136,7 +128,7 @@ async def test_most_valuable_changes_use_a_shared_listing_budget_first(
 ) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         # Three variations of one multi-SKU listing with two revisions left today.
         for n, sku in enumerate(("RED", "BLUE", "GREEN")):
@@ -175,7 +167,7 @@ async def test_call_quota_stops_calls_and_leaves_the_rest_open(
 ) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router, "today", "tomorrow")
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep, daily_call_quotas={"sell.inventory": 1})
         for n in range(30):
             mug(ebay, f"SKU-{n}", listing=str(n), n=n)
@@ -221,7 +213,7 @@ async def test_concurrent_pushes_share_the_last_revision(
 ) -> None:
     async def slow_ok(request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(0)  # the other push plans while this one is on the wire
-        return ok(request)
+        return bulk_ok(request)
 
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)

@@ -17,7 +17,7 @@ from connectors.ebay import EbayChannel
 from connectors.ebay.inventory import OfferRef
 from connectors.retry import RetryPolicy
 from daemon.clock import ManualClock
-from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, settings, token_route
+from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, bulk_ok, settings, token_route
 
 LISTING = "110012345678"
 OFFER = "9876543210"
@@ -26,14 +26,6 @@ OFFER = "9876543210"
 @pytest.fixture
 def sleep(clock: ManualClock) -> FakeSleep:
     return FakeSleep(clock)
-
-
-def ok(request: httpx.Request) -> httpx.Response:
-    """eBay accepting every request of a bulk call."""
-    entries = [
-        {"statusCode": 200, "offerId": r["offers"][0]["offerId"]} for r in body(request)["requests"]
-    ]
-    return httpx.Response(200, json={"responses": entries})
 
 
 def fresh(
@@ -67,7 +59,7 @@ async def test_price_moves_stop_at_limit_less_reserve_and_every_stock_change_lan
     overrides = {"daily_revision_limit": 20, "stock_reserve": 5}
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router, *(f"t{n}" for n in range(40)))  # a token per new channel
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = fresh(http, clock, sleep, ledger, **overrides)
         prices = []
         for n in range(30):
@@ -102,7 +94,7 @@ async def test_stock_sent_before_the_prices_still_leaves_the_reserve(
     ledger = MemoryLedger()
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = fresh(http, clock, sleep, ledger, daily_revision_limit=20, stock_reserve=5)
         [first] = await ebay.push_stock([StockUpdate("MUG", 4, "s0")])
         for n in range(20):
@@ -201,7 +193,7 @@ async def test_call_quotas_survive_a_fresh_channel(clock: ManualClock, sleep: Fa
     quotas = {"daily_call_quotas": {"sell.inventory": 1}}
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router, "t1", "t2")
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         [first] = await fresh(http, clock, sleep, ledger, **quotas).push_stock(
             [StockUpdate("MUG", 2, "s")]
         )

@@ -8,6 +8,8 @@ Both sides run on one ManualClock at noon Pacific, so the eBay day cannot roll o
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -174,3 +176,38 @@ async def test_thirteen_run_once_runtimes_share_the_count(
         prices = await action_rows(env, kind="price")
         assert Counter(r.status for r in prices)["confirmed"] == 8 * 3 - sum(first_stock.values())
         assert {r.status for r in prices} <= {"confirmed", "superseded", "planned"}
+
+
+@pytest.mark.slow
+async def test_real_run_once_processes_share_the_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``python -m daemon run --once`` processes (cron) against the mock eBay, limit 4 and
+    reserve 2: the first spends a stock write and a price on each listing, so the second,
+    reading the count from the database, holds its prices. (The processes use the system
+    clock, as the mock does here.)"""
+    async for env in make_env(tmp_path, monkeypatch, limits(4, 2), skus=len(SKUS)):
+        env.state.revisions_per_day = 4
+        for run in range(2):
+            write_catalog(env.catalog, catalog_rows(cost_bump=costs_at(run), count=len(SKUS)))
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "daemon",
+                "run",
+                "--once",
+                "-c",
+                str(env.config),
+                cwd=tmp_path,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            _, stderr = await asyncio.wait_for(proc.communicate(), timeout=120)
+            assert proc.returncode == 0, stderr.decode()[-3000:]
+        kinds = revisions_per_kind(env)
+        assert kinds == {sku: Counter(price=1, stock=1) for sku in SKUS}
+        assert {env.revisions(sku) for sku in SKUS} == {2}
+        assert refusals(env) == []
+        for sku in SKUS:
+            newest = (await action_rows(env, kind="price", sku=sku))[-1]
+            assert (newest.status, newest.response_code) == ("planned", "REVISION_BUDGET")
