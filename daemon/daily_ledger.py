@@ -47,14 +47,19 @@ class DatabaseLedger:
         return found
 
     async def spend(self, channel: str, day: date, spends: Sequence[Spend]) -> list[bool]:
-        """Apply each spend atomically against its cap, in order, in one transaction."""
-        done: list[bool] = []
+        """Apply each spend atomically against its cap, in one transaction; a key's spends in
+        their order."""
+        done = [False] * len(spends)
         if not spends:
             return done
+        # Rows are locked in key order (a stable sort keeps each key's own spends in order):
+        # two transactions spending the same listings in different orders would deadlock on
+        # PostgreSQL.
+        order = sorted(range(len(spends)), key=lambda i: spends[i].key)
         async with self.db.write() as conn:
             await self._prune(conn, day)
-            for item in spends:
-                done.append(await self._spend_one(conn, channel, day, item))
+            for i in order:
+                done[i] = await self._spend_one(conn, channel, day, spends[i])
         return done
 
     async def _spend_one(self, conn: AsyncConnection, channel: str, day: date, item: Spend) -> bool:

@@ -55,6 +55,15 @@ async def test_two_handles_cannot_both_take_the_last_revision(db: Database) -> N
         await other.dispose()
 
 
+async def test_mixed_spends_answer_in_their_own_order(db: Database) -> None:
+    """Spends are applied in key order (no deadlock between replicas) but answered in the
+    order given, each key's own spends in sequence."""
+    ledger = DatabaseLedger(db)
+    spends = [Spend("B", 1, 1), Spend("A", 2, 2), Spend("B", 1, 1), Spend("A", 1, 2)]
+    assert await ledger.spend("ebay", DAY, spends) == [True, True, False, False]
+    assert await ledger.counts("ebay", DAY, ["A", "B"]) == {"A": 2, "B": 1}
+
+
 async def test_old_days_are_pruned_on_a_new_days_first_spend(db: Database) -> None:
     ledger = DatabaseLedger(db)
     for back in range(5):

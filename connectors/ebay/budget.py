@@ -33,8 +33,9 @@ day boundary eBay documents. A refusal before our midnight (were eBay's revision
 is handled as above, so a wrong guess costs waiting, never a failed update.
 
 Call quotas (§3.6): each API family has a daily quota per application that resets at midnight
-US Pacific time; every HTTP request (retries included) is counted in the same ledger, and a
-call over the quota is not made.
+US Pacific time; every HTTP request (retries included) is counted in the same ledger, per
+channel (channels sharing one application's keys each count their own calls), and a call over
+the quota is not made.
 """
 
 from __future__ import annotations
