@@ -233,12 +233,13 @@ async def _round(
     }
 
 
-def _near_budget(channel: EbayChannel, state: EbayMockState, listings: int) -> None:
+async def _near_budget(channel: EbayChannel, state: EbayMockState, listings: int) -> None:
     """Listings 0..999 revised earlier today: 500 with 20 left, 500 with 4 left (both sides)."""
+    day = channel.budget.day()
     for i in range(min(listings, LOW + RESERVED)):
         used = 230 if i < LOW else 246
         ref = channel.refs[_sku(i)]
-        channel.budget.record(ref.budget_key, used - channel.budget.used(ref.budget_key))
+        await channel.budget.ledger.raise_to(channel.name, day, ref.budget_key, used)
         listing_id = state.offers_of(_sku(i))[0].listing_id
         while state.revisions_today(listing_id) < used:
             state.revise(listing_id)
@@ -292,7 +293,7 @@ async def main(listings: int = CHANGES) -> dict[str, Any]:
                     for i, (sku, p) in enumerate(sorted(prices.items()))
                 }
                 results["round1_every_listing_moves"] = await _round("round-1", first, **run)
-                _near_budget(channel, state, count)
+                await _near_budget(channel, state, count)
                 prices = await _prices(db)
                 second = {}
                 for i, (sku, p) in enumerate(sorted(prices.items())):

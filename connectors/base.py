@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -207,6 +207,63 @@ ChannelEvent = OfferChanged | OrderEvent | QuantityObserved
 
 
 @dataclass(frozen=True, slots=True)
+class Spend:
+    """Add ``n`` to one daily counter, refused if the count would pass ``cap`` (None: no cap)."""
+
+    key: str
+    n: int = 1
+    cap: int | None = None
+
+
+class DailyLedger(Protocol):
+    """Counters per (channel, key, day) that outlive a process: what a marketplace limits per
+    day (eBay's revisions per listing, its calls per API family) must be counted where every
+    run and every replica sees it. The daemon keeps them in its database; ``MemoryLedger`` is
+    the default for tests and tools."""
+
+    async def counts(self, channel: str, day: date, keys: Sequence[str]) -> dict[str, int]:
+        """The count of each key on ``day`` (0 when nothing was spent)."""
+        ...
+
+    async def spend(self, channel: str, day: date, spends: Sequence[Spend]) -> list[bool]:
+        """Apply ``spends`` in order, each atomically (check and add in one step, so two
+        replicas cannot both take the last unit); True for each one applied."""
+        ...
+
+    async def raise_to(self, channel: str, day: date, key: str, count: int) -> None:
+        """Make the key's count on ``day`` at least ``count`` (the marketplace says it is spent)."""
+        ...
+
+
+class MemoryLedger:
+    """A ``DailyLedger`` in this process's memory (tests, tools, a single short run)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, date, str], int] = {}
+
+    async def counts(self, channel: str, day: date, keys: Sequence[str]) -> dict[str, int]:
+        """The count of each key on ``day``."""
+        return {key: self._counts.get((channel, day, key), 0) for key in keys}
+
+    async def spend(self, channel: str, day: date, spends: Sequence[Spend]) -> list[bool]:
+        """Apply each spend unless it passes its cap (no await inside: atomic in asyncio)."""
+        done = []
+        for item in spends:
+            slot = (channel, day, item.key)
+            total = self._counts.get(slot, 0) + item.n
+            ok = item.cap is None or total <= item.cap
+            if ok:
+                self._counts[slot] = total
+            done.append(ok)
+        return done
+
+    async def raise_to(self, channel: str, day: date, key: str, count: int) -> None:
+        """Make the key's count at least ``count``."""
+        slot = (channel, day, key)
+        self._counts[slot] = max(self._counts.get(slot, 0), count)
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelDeps:
     """Resources the daemon owns and injects into every channel."""
 
@@ -217,6 +274,8 @@ class ChannelDeps:
     # Where feed ids are recorded with the updates they carry, so a restart resumes a feed
     # instead of creating it again (the daemon's is a database table).
     feed_journal: FeedJournal = field(default_factory=MemoryFeedJournal)
+    # Daily counters shared across runs and replicas (the daemon's database in production).
+    ledger: DailyLedger = field(default_factory=MemoryLedger)
 
 
 class Channel(Protocol):

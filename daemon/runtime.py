@@ -16,6 +16,7 @@ from connectors.base import Channel, ChannelDeps
 from daemon.clock import Clock
 from daemon.config import LoadedConfig, load_config
 from daemon.controls import health_of, record_health
+from daemon.daily_ledger import DatabaseLedger
 from daemon.db.engine import Database, redacted_url
 from daemon.errors import ChannelError, ConfigError
 from daemon.feeds import DbFeedJournal
@@ -97,6 +98,7 @@ class Runtime:
                 clock=self.clock,
                 sleep=self.sleep,
                 feed_journal=DbFeedJournal(self.db, self.clock, name),
+                ledger=DatabaseLedger(self.db),
             )
             channel = CHANNELS[cfg.kind](name, cfg, deps)
             self.channels[name] = channel

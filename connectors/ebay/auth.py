@@ -72,7 +72,7 @@ class OAuthToken:
         self._cache.invalidate(value)
 
     async def _grant(self) -> Token:
-        if not self._quotas.take(self._quota):
+        if not await self._quotas.take(self._quota):
             raise QuotaExhaustedError(
                 f"eBay {self.kind} token: daily grant quota used", code=QUOTA_EXHAUSTED
             )

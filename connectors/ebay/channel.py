@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,7 +44,14 @@ from connectors.ebay.const import (
     SCOPE_FULFILLMENT_READONLY,
     UNKNOWN_SKU,
 )
-from connectors.ebay.inventory import OfferRef, inventory_items, listing_of, offer_for, outcomes
+from connectors.ebay.inventory import (
+    OfferRef,
+    inventory_items,
+    is_revision_limit,
+    listing_of,
+    offer_for,
+    outcomes,
+)
 from connectors.ebay.models import EbaySettings, money_str
 from connectors.retry import RetryPolicy
 from daemon.errors import (
@@ -86,8 +93,10 @@ class EbayChannel:
         self.name = name
         self.settings = settings
         self.deps = deps
-        self.client = EbayClient(settings, deps, policy)
+        self.client = EbayClient(settings, deps, policy, name=name)
         self.budget = RevisionBudget(
+            deps.ledger,
+            name,
             deps.clock,
             limit=settings.daily_revision_limit,
             low_ratio=settings.low_budget_ratio,
@@ -256,27 +265,32 @@ class EbayChannel:
         return results + await self._push(writes, stock=True)
 
     async def _ref(self, sku: str, external_id: str | None) -> OfferRef | None:
+        """The SKU's offer, from discovery or ``getOffers``. A stored offerId (``external_id``)
+        is not enough: the revision budget keys on the listingId, which only eBay knows, and
+        a push before discovery (intents redriven at start-up) must spend the same counter
+        as the pushes after it."""
         known = self.refs.get(sku)
         if known is not None:
             return known
-        if external_id and external_id.isdigit():
-            # The daemon's stored offerId: enough to write (the budget keys on the SKU).
-            ref = OfferRef(sku, external_id, None, None, None)
-        else:
-            offer = await offer_for(self.client, sku)
-            _, found = listing_of(None, sku, offer, self.settings.currency)
-            if found is None or offer is None or offer.status != "PUBLISHED":
-                return None  # only published offers can be revised in bulk
-            ref = found
-        self.refs[sku] = ref
-        return ref
+        offer = await offer_for(self.client, sku)
+        _, found = listing_of(None, sku, offer, self.settings.currency)
+        if found is None or offer is None or offer.status != "PUBLISHED":
+            return None  # only published offers can be revised in bulk
+        if external_id and external_id != found.offer_id:
+            log.info("ebay.offer_changed", channel=self.name, sku=sku, stored=external_id)
+        self.refs[sku] = found
+        return found
 
     async def _push(self, writes: list[_Write], *, stock: bool) -> list[PushResult]:
-        results, ready = self._plan(writes, stock=stock)
+        day = self.budget.day()  # spends and give-backs of this push stay on one eBay day
+        results, ready = await self._plan(writes, stock=stock, day=day)
+        # Revisions taken for ``ready`` that eBay has not (yet) been seen to apply: given back
+        # at the end, whatever ends the push (a refused call, the quota, an auth error).
+        unsettled = {id(w): w for w in ready}
         try:
             for start in range(0, len(ready), MAX_BULK_REQUESTS):
                 chunk = ready[start : start + MAX_BULK_REQUESTS]
-                sent = await self._bulk(chunk)
+                sent = await self._bulk(chunk, day, unsettled)
                 if sent is None:
                     # Daily quota used: the most valuable updates went first, the rest wait.
                     results += [
@@ -286,19 +300,20 @@ class EbayChannel:
                     break
                 results += sent
         finally:
-            for write in ready:  # a concurrent push may now use what was not spent
-                self.budget.release(write.ref.budget_key)
+            await self.budget.give_back(day, [w.ref.budget_key for w in unsettled.values()])
         return results
 
-    async def _bulk(self, chunk: list[_Write]) -> list[PushResult] | None:
-        """One ``bulkUpdatePriceQuantity`` call; None if the daily quota forbids it."""
+    async def _bulk(
+        self, chunk: list[_Write], day: date, unsettled: dict[int, _Write]
+    ) -> list[PushResult] | None:
+        """One ``bulkUpdatePriceQuantity`` call; None if the daily quota forbids it. Writes
+        whose revision eBay counted leave ``unsettled``."""
 
-        def unanswered() -> None:
+        async def unanswered() -> None:
             # eBay has no idempotency keys: an attempt whose answer was lost may have revised
             # every listing of the chunk, and its retry revises them again. Count it, so the
-            # budget never undercounts what eBay counts (an undercount ends in 25019 refusals).
-            for write in chunk:
-                self.budget.record(write.ref.budget_key)
+            # budget never undercounts what eBay counts (an undercount ends in refusals).
+            await self.budget.record(day, [w.ref.budget_key for w in chunk])
 
         try:
             answer = await self.client.call(
@@ -314,6 +329,13 @@ class EbayChannel:
         except ChannelAuthError:
             raise
         except RejectedUpdateError as err:
+            if len(chunk) == 1 and is_revision_limit(err.code, str(err)):
+                # The whole call refused for the revision limit: with one entry, its listing.
+                [write] = chunk
+                unsettled.pop(id(write))  # the day is spent: nothing to give back
+                await self.budget.exhaust(day, write.ref.budget_key)
+                deferred = PushStatus.DEFERRED
+                return [_result(write.key, deferred, REVISION_BUDGET_EXHAUSTED, str(err))]
             return [_result(w.key, PushStatus.REJECTED, err.code, str(err)) for w in chunk]
         except TransientChannelError as err:
             code = err.code or "TRANSIENT"
@@ -321,48 +343,64 @@ class EbayChannel:
         mapped = outcomes(answer, [(w.key, w.ref.offer_id, w.request.get("sku")) for w in chunk])
         results = []
         for write, outcome in zip(chunk, mapped, strict=True):
-            if outcome.revised:
-                self.budget.record(write.ref.budget_key)
+            if outcome.revised or outcome.exhausted:
+                unsettled.pop(id(write))
             if outcome.exhausted:
-                # eBay counted revisions we did not (a restart, another tool): believe it.
-                self.budget.exhaust(write.ref.budget_key)
+                # eBay counted revisions we did not (another tool, the site): believe it.
+                await self.budget.exhaust(day, write.ref.budget_key)
             if outcome.result.status is PushStatus.CONFIRMED:
                 self._remember(write)
             results.append(outcome.result)
         return results
 
-    def _plan(self, writes: list[_Write], *, stock: bool) -> tuple[list[PushResult], list[_Write]]:
-        """Order by value and keep what each listing's budget allows (see ``budget``)."""
+    async def _plan(
+        self, writes: list[_Write], *, stock: bool, day: date
+    ) -> tuple[list[PushResult], list[_Write]]:
+        """Order by value and take what each listing's budget allows (see ``budget``)."""
         results: list[PushResult] = []
         ready: list[_Write] = []
         resets = self.budget.resets_at().isoformat()
-        for write in sorted(writes, key=lambda w: w.rank):
+        ordered = sorted(writes, key=lambda w: w.rank)
+        used = await self.budget.usage(list({w.ref.budget_key for w in ordered}), day)
+        candidates: list[_Write] = []
+        for write in ordered:
             listing = write.ref.budget_key
-            left = self.budget.remaining(listing)
-            if left <= 0:
-                results.append(
-                    _result(
-                        write.key,
-                        PushStatus.DEFERRED,
-                        REVISION_BUDGET_EXHAUSTED,
-                        f"listing {listing} used its {self.budget.limit} revisions today; "
-                        f"eBay allows more after {resets}",
-                    )
-                )
-                continue
-            if not stock and left < self.budget.limit * self.budget.low_ratio:
-                reason = self._coalesce(write, left)
+            if not stock:
+                reason = self._coalesce(write, used[listing])
                 if reason is not None:
                     results.append(_result(write.key, PushStatus.DEFERRED, REVISION_BUDGET, reason))
                     continue
-            self.budget.reserve(listing)
-            ready.append(write)
+            candidates.append(write)
+        taken = await self.budget.take(day, [(w.ref.budget_key, stock) for w in candidates])
+        for write, ok in zip(candidates, taken, strict=True):
+            if ok:
+                ready.append(write)
+                continue
+            listing = write.ref.budget_key
+            if stock or self.budget.cap(stock=True) <= used[listing]:
+                message = (
+                    f"listing {listing} used its {self.budget.limit} revisions today; "
+                    f"eBay allows more after {resets}"
+                )
+                code = REVISION_BUDGET_EXHAUSTED
+            else:
+                message = self._kept_for_stock(self.budget.limit - used[listing])
+                code = REVISION_BUDGET
+            results.append(_result(write.key, PushStatus.DEFERRED, code, message))
         return results, ready
 
-    def _coalesce(self, write: _Write, left: int) -> str | None:
-        """Why a price move is held back on a listing low on budget (None: send it)."""
-        if left <= self.budget.stock_reserve:
-            return f"{left} revisions left today, kept for stock updates"
+    def _kept_for_stock(self, left: int) -> str:
+        return f"{left} revisions left today, kept for stock updates"
+
+    def _coalesce(self, write: _Write, used: int) -> str | None:
+        """Why a price move is held back on a listing low on budget (None: try to send it)."""
+        left = self.budget.limit - used
+        if left <= 0:
+            return None  # exhausted: ``take`` refuses it with the reset time
+        if used >= self.budget.cap(stock=False):
+            return self._kept_for_stock(left)
+        if not self.budget.is_low(used):
+            return None
         assert write.price is not None
         move = relative_change(write.ref.price, write.price)
         if move < self.budget.min_change:

@@ -14,7 +14,7 @@ assumption the operator tunes); a 429 drains that family's bucket and the retry 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,12 +58,18 @@ class EbayClient:
     """One seller account's eBay REST client (owns its tokens and its daily call counters)."""
 
     def __init__(
-        self, settings: EbaySettings, deps: ChannelDeps, policy: RetryPolicy | None = None
+        self,
+        settings: EbaySettings,
+        deps: ChannelDeps,
+        policy: RetryPolicy | None = None,
+        *,
+        name: str = "ebay",
     ) -> None:
         self.settings = settings
         self.deps = deps
         self.policy = policy or RetryPolicy()
-        self.quotas = DailyQuotas(deps.clock, settings.daily_call_quotas)
+        # Counted per channel (a channel is one application's keys: eBay counts per application).
+        self.quotas = DailyQuotas(deps.ledger, name, deps.clock, settings.daily_call_quotas)
         self.auth = EbayAuth(settings, deps, self.quotas, self.policy)
         # One bucket per API family of this account (the families share eBay's counters).
         self.buckets = {
@@ -82,7 +88,7 @@ class EbayClient:
         principal: Principal = "user",
         params: Mapping[str, str] | None = None,
         body: Any = None,
-        on_unanswered: Callable[[], None] | None = None,
+        on_unanswered: Callable[[], Awaitable[None]] | None = None,
     ) -> Answer:
         """Send one operation (retried, counted) and return its status and JSON body.
 
@@ -100,7 +106,7 @@ class EbayClient:
                     response = await self._send(op, family, method, path, value, params, body)
                 except TransientChannelError as err:
                     if on_unanswered is not None and isinstance(err.__cause__, _UNANSWERED):
-                        on_unanswered()
+                        await on_unanswered()
                     raise
                 if response.status_code == 401 and not refreshed:
                     # An expired or revoked token: one fresh token and one re-send per call.
@@ -128,7 +134,7 @@ class EbayClient:
         params: Mapping[str, str] | None,
         body: Any,
     ) -> httpx.Response:
-        if not self.quotas.take(family):
+        if not await self.quotas.take(family):
             raise QuotaExhaustedError(
                 f"{op}: daily {family} quota of {self.quotas.quotas.get(family)} calls used",
                 code=QUOTA_EXHAUSTED,

@@ -7,6 +7,7 @@ OAS (sell_fulfillment_v1_oas3.json v1.19.2, developer.ebay.com api-docs/sell/ful
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
@@ -102,8 +103,21 @@ CANCEL_STATE_CANCELED: Final = "CANCELED"
 THROTTLED_ERROR_ID: Final = 2001
 SYSTEM_ERROR_ID: Final = 25001
 CONCURRENT_ACCESS_ERROR_ID: Final = 25025
-# "Cannot revise listing." (OAS): what eBay answers for a listing past its daily revisions.
+# "Cannot revise listing. {additionalInfo}" (Inventory OAS, bulkUpdatePriceQuantity and the
+# offer/item writes): the documented id of a listing eBay will not revise, the 250-a-day limit
+# among the reasons. eBay documents no id of its own for that limit (its Trading API reports
+# listing errors with 219xxxxx codes, which the Inventory API may pass on, or wraps in 25002
+# "Any User error. {additionalInfo}"), so the refusal is also recognised by its message.
 CANNOT_REVISE_ERROR_ID: Final = 25019
+REVISION_LIMIT_ERROR_IDS: Final = frozenset({CANNOT_REVISE_ERROR_ID})
+# "revisions … limit/maximum/per day", "maximum … revisions", "revised … times": the limit
+# itself, not a revise refused for a price or quantity over some maximum.
+REVISION_LIMIT_MESSAGE: Final = re.compile(
+    r"\brevisions?\b.{0,60}\b(limit|maximum|max|threshold|exceeded|per day|calendar day)\b"
+    r"|\b(limit|maximum|threshold)\b.{0,40}\brevisions?\b"
+    r"|\brevised\b.{0,60}\btimes\b",
+    re.IGNORECASE | re.DOTALL,
+)
 # Per-item errors worth another attempt: eBay's own failure, or the item locked by another write.
 RETRYABLE_ERROR_IDS: Final = frozenset({SYSTEM_ERROR_ID, CONCURRENT_ACCESS_ERROR_ID})
 

@@ -12,9 +12,9 @@ ship-to-home quantity); a quantity is written twice, as the item's
 listing shows the smaller of the two (guide §3.2). The answer (200, or 207 Multi-Status) has one
 entry per offer and one per inventory item; an update is CONFIRMED when all its entries are,
 RETRY when an entry carries a system/concurrency error or a 5xx status, DEFERRED
-(``REVISION_BUDGET_EXHAUSTED``) when eBay says "Cannot revise listing" (25019: the listing is
-past its daily revisions, e.g. spent before a restart), REJECTED otherwise with eBay's own
-errorId and message.
+(``REVISION_BUDGET_EXHAUSTED``) when eBay refuses it for the listing's daily revisions
+(``is_revision_limit``: errorId 25019 "Cannot revise listing", or any id whose message says the
+revision limit is reached), REJECTED otherwise with eBay's own errorId and message.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from pydantic import BaseModel, ValidationError
 from connectors.base import ChannelListing, PushResult, PushStatus
 from connectors.ebay.client import Answer, EbayClient
 from connectors.ebay.const import (
-    CANNOT_REVISE_ERROR_ID,
     INVENTORY_ITEMS_PATH,
     INVENTORY_PAGE_SIZE,
     NO_RESULT,
@@ -39,6 +38,8 @@ from connectors.ebay.const import (
     QUOTA_INVENTORY,
     RETRYABLE_ERROR_IDS,
     REVISION_BUDGET_EXHAUSTED,
+    REVISION_LIMIT_ERROR_IDS,
+    REVISION_LIMIT_MESSAGE,
 )
 from connectors.ebay.models import (
     BulkPriceQuantityResponse,
@@ -237,7 +238,7 @@ def _outcome(
     transient = (error is not None and error.error_id in RETRYABLE_ERROR_IDS) or (
         entry.status_code is not None and entry.status_code >= 500
     )
-    if error is not None and error.error_id == CANNOT_REVISE_ERROR_ID:
+    if error is not None and is_revision_limit(code, message):
         # Not a verdict on the update: the listing takes no more revisions today.
         text = f"eBay {code}: {message}" if message else f"eBay {code}"
         return Outcome(
@@ -247,6 +248,15 @@ def _outcome(
     return Outcome(
         PushResult(key, status, code, message or f"statusCode {entry.status_code}"), revised
     )
+
+
+def is_revision_limit(code: str | None, message: str) -> bool:
+    """Whether eBay's refusal says the listing is past its daily revisions: a documented id
+    (``REVISION_LIMIT_ERROR_IDS``) or, whatever the id (a Trading API code surfacing through the
+    Inventory API, a generic 25002 "Any User error" carrying it), a message saying so."""
+    if code is not None and code.isdigit() and int(code) in REVISION_LIMIT_ERROR_IDS:
+        return True
+    return REVISION_LIMIT_MESSAGE.search(message) is not None
 
 
 def _ok(entry: PriceQuantityResponse) -> bool:

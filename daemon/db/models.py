@@ -8,7 +8,7 @@ ledger; ``webhook_event`` is the durable inbox. "Why did SKU X not reprice?" is 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -260,6 +260,19 @@ class ChannelState(SQLModel, table=True):
     health: str | None = Field(default=None, max_length=20)
     health_since: datetime | None = _time()
     updated_at: datetime = _time(nullable=False)
+
+
+class RevisionBudget(SQLModel, table=True):
+    """Daily counters of a marketplace's per-day limits, shared by every run and replica: eBay
+    revisions per listing (``listing_key``: listingId or ``sku:…``) and calls per API family
+    (``call:<family>``), per eBay day (US Pacific). Spent with one atomic upsert."""
+
+    __tablename__ = "revision_budget"
+
+    channel: str = Field(primary_key=True, max_length=100)
+    listing_key: str = Field(primary_key=True, max_length=200)
+    day: date = Field(primary_key=True)
+    revisions: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False))
 
 
 ALL_CHANNELS = "*"

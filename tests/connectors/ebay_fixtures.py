@@ -46,6 +46,14 @@ class FakeSleep:
         self.clock.advance(seconds)
 
 
+def bulk_ok(request: httpx.Request) -> httpx.Response:
+    """eBay accepting every request of a bulk call."""
+    entries = [
+        {"statusCode": 200, "offerId": r["offers"][0]["offerId"]} for r in body(request)["requests"]
+    ]
+    return httpx.Response(200, json={"responses": entries})
+
+
 def settings(**overrides: Any) -> EbaySettings:
     """An EBAY_US seller account with test credentials."""
     data: dict[str, Any] = {

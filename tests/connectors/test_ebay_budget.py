@@ -1,4 +1,4 @@
-"""Revision budget per listing per UTC day, value ordering, and daily call quotas."""
+"""Revision budget per listing per eBay (Pacific) day, value ordering, and daily call quotas."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PriceUpdate, PushStatus, StockUpdate
+from connectors.base import MemoryLedger, PriceUpdate, PushStatus, StockUpdate
 from connectors.ebay import EbayChannel
 from connectors.ebay.budget import DailyQuotas, pacific_date, value
 from connectors.ebay.inventory import OfferRef
 from daemon.clock import ManualClock
-from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, channel, token_route
+from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, bulk_ok, channel, token_route
 
 LISTING = "110012345678"
 
@@ -25,16 +25,13 @@ def sleep(clock: ManualClock) -> FakeSleep:
     return FakeSleep(clock)
 
 
-def ok(request: httpx.Request) -> httpx.Response:
-    """eBay accepting every request of a bulk call."""
-    entries = [
-        {"statusCode": 200, "offerId": r["offers"][0]["offerId"]} for r in body(request)["requests"]
-    ]
-    return httpx.Response(200, json={"responses": entries})
-
-
 def mug(ebay: EbayChannel, sku: str = "MUG", listing: str = LISTING, n: int = 0) -> None:
     ebay.refs[sku] = OfferRef(sku, str(9876543210 + n), listing, Decimal("20.00"), 10)
+
+
+async def spent(ebay: EbayChannel, n: int, listing: str = LISTING) -> None:
+    """Count ``n`` revisions of ``listing`` today, as earlier pushes would have."""
+    await ebay.budget.record(ebay.budget.day(), [listing] * n)
 
 
 def move(sku: str, value_: str, key: str) -> PriceUpdate:
@@ -44,23 +41,23 @@ def move(sku: str, value_: str, key: str) -> PriceUpdate:
 async def test_plenty_of_budget_sends_small_moves(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
-        ebay.budget.record(LISTING, 225)  # 25 left = exactly 10%: not low yet
+        await spent(ebay, 225)  # 25 left = exactly 10%: not low yet
         [result] = await ebay.push_prices([move("MUG", "20.01", "a")])
     assert result.status is PushStatus.CONFIRMED
     assert bulk.call_count == 1
-    assert ebay.budget.remaining(LISTING) == 24
+    assert await ebay.budget.remaining(LISTING) == 24
 
 
 async def test_low_budget_coalesces_small_price_moves(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
-        ebay.budget.record(LISTING, 226)  # 24 left < 10% of 250
+        await spent(ebay, 226)  # 24 left < 10% of 250
         [small] = await ebay.push_prices([move("MUG", "20.30", "small")])  # 1.5% < 2%
         assert bulk.call_count == 0
         [large] = await ebay.push_prices([move("MUG", "21.00", "large")])  # 5%
@@ -73,10 +70,10 @@ async def test_low_budget_coalesces_small_price_moves(clock: ManualClock, sleep:
 async def test_last_revisions_are_kept_for_stock(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
-        ebay.budget.record(LISTING, 245)  # 5 left = the stock reserve
+        await spent(ebay, 245)  # 5 left = the stock reserve
         [priced] = await ebay.push_prices([move("MUG", "30.00", "p")])
         [stocked] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
     assert (priced.status, priced.code) == (PushStatus.DEFERRED, "REVISION_BUDGET")
@@ -84,35 +81,39 @@ async def test_last_revisions_are_kept_for_stock(clock: ManualClock, sleep: Fake
     assert bulk.call_count == 1
 
 
-async def test_exhausted_budget_makes_no_call_until_utc_midnight(
+async def test_exhausted_budget_makes_no_call_until_pacific_midnight(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         mug(ebay)
-        ebay.budget.record(LISTING, 250)
+        await spent(ebay, 250)
         [stock] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
         [price] = await ebay.push_prices([move("MUG", "30.00", "p")])
         assert bulk.call_count == 0
         assert (stock.status, stock.code) == (PushStatus.DEFERRED, "REVISION_BUDGET_EXHAUSTED")
         assert (price.status, price.code) == (PushStatus.DEFERRED, "REVISION_BUDGET_EXHAUSTED")
-        assert "2026-03-03T00:00:00+00:00" in (stock.message or "")
-        clock.advance(12 * 3600 - 1)  # 23:59:59 UTC: still the same day
+        # 12:00 UTC is 04:00 PST: eBay's day ends at 08:00 UTC tomorrow.
+        assert "2026-03-03T08:00:00+00:00" in (stock.message or "")
+        clock.advance(12 * 3600)  # midnight UTC: still the same eBay day
         [still] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
         assert still.code == "REVISION_BUDGET_EXHAUSTED"
-        clock.advance(1)  # midnight UTC
+        clock.advance(8 * 3600 - 1)  # 23:59:59 PST
+        [last] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
+        assert last.code == "REVISION_BUDGET_EXHAUSTED"
+        clock.advance(1)  # midnight Pacific
         [fresh] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
     assert fresh.status is PushStatus.CONFIRMED
     assert bulk.call_count == 1
-    assert ebay.budget.used(LISTING) == 1
+    assert await ebay.budget.used(LISTING) == 1
 
 
 async def test_every_successful_revision_counts(clock: ManualClock, sleep: FakeSleep) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        router.post(BULK).mock(side_effect=ok)
+        router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep, daily_revision_limit=3, stock_reserve=0)
         mug(ebay)
         statuses = []
@@ -127,12 +128,12 @@ async def test_most_valuable_changes_use_a_shared_listing_budget_first(
 ) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep)
         # Three variations of one multi-SKU listing with two revisions left today.
         for n, sku in enumerate(("RED", "BLUE", "GREEN")):
             mug(ebay, sku, n=n)
-        ebay.budget.record(LISTING, 248)
+        await spent(ebay, 248)
         results = await ebay.push_stock(
             [
                 StockUpdate("RED", 9, "small"),  # 10 -> 9
@@ -166,7 +167,7 @@ async def test_call_quota_stops_calls_and_leaves_the_rest_open(
 ) -> None:
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router, "today", "tomorrow")
-        bulk = router.post(BULK).mock(side_effect=ok)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
         ebay = channel(http, clock, sleep, daily_call_quotas={"sell.inventory": 1})
         for n in range(30):
             mug(ebay, f"SKU-{n}", listing=str(n), n=n)
@@ -174,7 +175,7 @@ async def test_call_quota_stops_calls_and_leaves_the_rest_open(
         updates = [StockUpdate(f"SKU-{n}", n % 10, f"k{n}") for n in range(30)]
         results = await ebay.push_stock(updates)
         assert bulk.call_count == 1
-        assert ebay.client.quotas.used("sell.inventory") == 1
+        assert await ebay.client.quotas.used("sell.inventory") == 1
         codes = [r.code for r in results if r.status is PushStatus.DEFERRED]
         assert codes == ["DAILY_QUOTA_EXHAUSTED"] * 5
         sent = [r["sku"] for r in body(bulk.calls.last.request)["requests"]]
@@ -200,11 +201,11 @@ def test_quota_day_follows_us_pacific_time() -> None:
     assert pacific_date(datetime(2026, 11, 2, 8, 0, tzinfo=UTC)).isoformat() == "2026-11-02"
 
 
-def test_quota_counter_refuses_past_the_limit(clock: ManualClock) -> None:
-    quotas = DailyQuotas(clock, {"buy.browse": 2})
-    assert [quotas.take("buy.browse") for _ in range(3)] == [True, True, False]
-    assert quotas.remaining("buy.browse") == 0
-    assert quotas.take("unlisted")  # no quota configured: never refused
+async def test_quota_counter_refuses_past_the_limit(clock: ManualClock) -> None:
+    quotas = DailyQuotas(MemoryLedger(), "ebay-us", clock, {"buy.browse": 2})
+    assert [await quotas.take("buy.browse") for _ in range(3)] == [True, True, False]
+    assert await quotas.remaining("buy.browse") == 0
+    assert await quotas.take("unlisted")  # no quota configured: never refused
 
 
 async def test_concurrent_pushes_share_the_last_revision(
@@ -212,7 +213,7 @@ async def test_concurrent_pushes_share_the_last_revision(
 ) -> None:
     async def slow_ok(request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(0)  # the other push plans while this one is on the wire
-        return ok(request)
+        return bulk_ok(request)
 
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)
@@ -220,7 +221,7 @@ async def test_concurrent_pushes_share_the_last_revision(
         ebay = channel(http, clock, sleep, stock_reserve=0)
         mug(ebay)
         await ebay.client.auth.user.token()
-        ebay.budget.record(LISTING, 249)
+        await spent(ebay, 249)
         [stock], [priced] = await asyncio.gather(
             ebay.push_stock([StockUpdate("MUG", 0, "s")]),
             ebay.push_prices([move("MUG", "30.00", "p")]),
@@ -228,7 +229,7 @@ async def test_concurrent_pushes_share_the_last_revision(
     assert bulk.call_count == 1
     assert stock.status is PushStatus.CONFIRMED
     assert priced.code == "REVISION_BUDGET_EXHAUSTED"
-    assert ebay.budget.remaining(LISTING) == 0
+    assert await ebay.budget.remaining(LISTING) == 0
 
 
 async def test_a_failed_call_gives_its_reservation_back(
@@ -239,7 +240,7 @@ async def test_a_failed_call_gives_its_reservation_back(
         router.post(BULK).mock(return_value=httpx.Response(503))
         ebay = channel(http, clock, sleep)
         mug(ebay)
-        ebay.budget.record(LISTING, 240)
+        await spent(ebay, 240)
         [result] = await ebay.push_stock([StockUpdate("MUG", 1, "s")])
     assert result.status is PushStatus.RETRY
-    assert ebay.budget.remaining(LISTING) == 10
+    assert await ebay.budget.remaining(LISTING) == 10

@@ -73,7 +73,7 @@ async def test_price_body_is_a_string_amount_on_the_offer(
     }
     assert results == [type(results[0])("p-0", PushStatus.CONFIRMED, marketplace_ref="9876543000")]
     assert ebay.refs["SKU-0"].price == Decimal("29.90")  # the next move is measured from here
-    assert ebay.budget.used("110012345000") == 1
+    assert await ebay.budget.used("110012345000") == 1
 
 
 async def test_stock_sets_item_and_offer_quantity(clock: ManualClock, sleep: FakeSleep) -> None:
@@ -172,8 +172,8 @@ async def test_207_maps_each_item_to_its_own_result(clock: ManualClock, sleep: F
     assert (results["p-3"].status, results["p-3"].code) == (PushStatus.RETRY, "25025")
     # A 207 without an entry for an offer says nothing about it: keep the intent open.
     assert (results["p-4"].status, results["p-4"].code) == (PushStatus.RETRY, "NO_RESULT")
-    assert ebay.budget.used("110012345000") == 1
-    assert ebay.budget.used("110012345001") == 0
+    assert await ebay.budget.used("110012345000") == 1
+    assert await ebay.budget.used("110012345001") == 0
     assert ebay.refs["SKU-1"].price == Decimal("20.00")  # a refused price is not remembered
 
 
@@ -196,7 +196,7 @@ async def test_stock_half_applied_is_not_confirmed(clock: ManualClock, sleep: Fa
         known(ebay, 1)
         [result] = await ebay.push_stock([StockUpdate("SKU-0", 0, "s-0")])
     assert (result.status, result.code) == (PushStatus.REJECTED, "25004")
-    assert ebay.budget.used("110012345000") == 1  # the item's quantity did change
+    assert await ebay.budget.used("110012345000") == 1  # the item's quantity did change
 
 
 async def test_whole_call_400_rejects_the_chunk_with_ebays_error(
@@ -252,7 +252,7 @@ async def test_429_and_5xx_are_retried_then_left_open(clock: ManualClock, sleep:
     # The 429 and the 500 were not applied; the read timeout may have been (eBay has no
     # idempotency keys), so it counts against the listing's day (it was 0 before: an
     # undercount that ends in eBay's 25019 refusals near the cap).
-    assert ebay.budget.used("110012345000") == 1
+    assert await ebay.budget.used("110012345000") == 1
 
 
 async def test_429_then_success(clock: ManualClock, sleep: FakeSleep) -> None:
@@ -332,19 +332,27 @@ async def test_unknown_sku_is_looked_up_by_getoffers(clock: ManualClock, sleep: 
     assert (results["b"].status, results["b"].code) == (PushStatus.REJECTED, "UNKNOWN_SKU")
 
 
-async def test_stored_offer_id_is_used_without_a_lookup(
+async def test_a_stored_offer_id_still_asks_for_the_listing_id(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
+    """Before discovery (intents redriven at start-up) the push learns the listingId its
+    revision budget keys on, so it spends the same counter as the pushes after discovery."""
     async with respx.mock(assert_all_called=True) as router, httpx.AsyncClient() as http:
         token_route(router)
+        found = {"total": 1, "size": 1, "offers": [offer("X-1", "7777", "10.00", 2)]}
+        offers = router.get(OFFERS).mock(return_value=httpx.Response(200, json=found))
         bulk = router.post(BULK).mock(return_value=httpx.Response(200, json={"responses": []}))
         ebay = channel(http, clock, sleep)
         await ebay.push_prices([PriceUpdate("X-1", Decimal("5.5"), "USD", "k", external_id="7777")])
+    assert offers.call_count == 1
     assert body(bulk.calls.last.request)["requests"][0]["offers"][0] == {
         "offerId": "7777",
         "price": {"value": "5.50", "currency": "USD"},
     }
-    assert ebay.budget.used("sku:X-1") == 1
+    listing = ebay.refs["X-1"].listing_id
+    assert listing is not None
+    assert await ebay.budget.used(listing) == 1
+    assert await ebay.budget.used("sku:X-1") == 0
 
 
 async def test_cannot_revise_25019_defers_and_spends_the_listings_day(
@@ -379,7 +387,7 @@ async def test_cannot_revise_25019_defers_and_spends_the_listings_day(
         assert results["p-0"].code == "REVISION_BUDGET_EXHAUSTED"
         assert "25019" in (results["p-0"].message or "")
         assert results["p-1"].status is PushStatus.CONFIRMED
-        assert ebay.budget.remaining("110012345000") == 0
+        assert await ebay.budget.remaining("110012345000") == 0
         [again] = await ebay.push_prices([price(0, "26.00")])
     assert again.status is PushStatus.DEFERRED
     assert bulk.call_count == 1  # the second push was not sent

@@ -194,7 +194,7 @@ async def test_the_revision_budget_defers_price_moves_keeps_stock_and_never_hits
         results = await channel.push_stock(drive)
         assert {r.status.value for r in results} == {"confirmed"}
         assert env.revisions("E01") == 246
-        assert channel.budget.remaining(ref.budget_key) == 4
+        assert await channel.budget.remaining(ref.budget_key) == 4
 
         # Costs move for E01 (held: budget) and E02 (sent): one reprice pass.
         rows = catalog_rows()
@@ -392,6 +392,6 @@ async def _lost_answer(env: Env) -> None:
         assert sent[0] == sent[1]  # the same entry twice
         assert env.revisions("E08") == 2 + 2
         ref = daemon.channel.refs["E08"]
-        assert daemon.channel.budget.used(ref.budget_key) == env.revisions("E08")
+        assert await daemon.channel.budget.used(ref.budget_key) == env.revisions("E08")
     finally:
         await daemon.close()

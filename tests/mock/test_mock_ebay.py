@@ -390,7 +390,7 @@ async def test_zero_quantity_depends_on_out_of_stock_control(mock: Mock) -> None
     assert refused.json()["responses"][0]["errors"][0]["errorId"] == 25004
 
 
-async def test_revision_251_is_refused_until_the_next_utc_day(mock: Mock) -> None:
+async def test_revision_251_is_refused_until_the_next_pacific_day(mock: Mock) -> None:
     sku = "MUG-010"
     listing_id = mock.state.offers_of(sku)[0].listing_id
     for round_ in range(10):  # 10 calls × 25 entries on one listing = 250 revisions
@@ -416,12 +416,31 @@ async def test_revision_251_is_refused_until_the_next_utc_day(mock: Mock) -> Non
     state = (await mock.http.get("/_mock/state")).json()
     row = next(r for r in state["listings"] if r["sku"] == sku)
     assert row["revisionsToday"] == 250
-    mock.clock.advance(12 * 3600)  # 2026-03-11 00:00:01 UTC: a new calendar day
+    mock.clock.advance(12 * 3600)  # 2026-03-11 00:00:01 UTC: 17:00 PDT, still the same day
     mock.user = await mock.user_token()  # the old token lived 2 h
+    still = await mock.bulk([price_update(mock, sku, "11.11", 2)])
+    assert still.json()["responses"][0]["errors"][0]["errorId"] == 25019
+    mock.clock.advance(7 * 3600)  # 07:00:01 UTC: past midnight PDT, a new calendar day
+    mock.user = await mock.user_token()
     again = await mock.bulk([price_update(mock, sku, "11.11", 2)])
     assert again.status_code == 200
     assert mock.state.listing(sku).price == Decimal("11.11")
     assert mock.state.revisions_today(listing_id) == 1
+
+
+async def test_an_entry_with_price_and_quantity_is_one_revision(mock: Mock) -> None:
+    sku = "MUG-012"
+    listing_id = mock.state.offers_of(sku)[0].listing_id
+    before = mock.state.revisions_today(listing_id)
+    entry = price_update(mock, sku, "12.34")
+    entry["sku"] = sku
+    entry["shipToLocationAvailability"] = {"quantity": 4}
+    entry["offers"][0]["availableQuantity"] = 4
+    response = await mock.bulk([entry])
+    assert response.status_code == 200, response.text
+    assert mock.state.listing(sku).price == Decimal("12.34")
+    assert mock.state.listing(sku).quantity == 4
+    assert mock.state.revisions_today(listing_id) == before + 1
 
 
 # --- reads -----------------------------------------------------------------------------------

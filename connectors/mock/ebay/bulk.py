@@ -2,7 +2,7 @@
 
 Every body is validated against the Sell Inventory OAS (``BulkPriceQuantity``, Draft 4 types);
 a body that fails is a 400 ``25709`` naming the field, as eBay refuses a value it cannot
-deserialize. Each listing accepts ``revisions_per_day`` revisions per UTC day; past that an
+deserialize. Each listing accepts ``revisions_per_day`` revisions per (Pacific) day; past that an
 entry is refused with ``25019`` and nothing of it is applied.
 """
 

@@ -124,6 +124,9 @@ class EbayMockState:
     out_of_stock_control: bool = True
     daily_quotas: dict[str, int] = field(default_factory=lambda: dict(DAILY_QUOTAS))
     quota_time_zone: str = QUOTA_TIME_ZONE
+    # eBay says "calendar day" without a zone; the mock counts revisions on the same Pacific
+    # day as its quotas (the connector's assumption: README, ``connectors.ebay.budget``).
+    revision_time_zone: str = QUOTA_TIME_ZONE
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     enforce_rate_limits: bool = True
     faults: Faults = field(default_factory=Faults)
@@ -229,13 +232,13 @@ class EbayMockState:
         offered = max((o.available_quantity for o in published), default=0)
         listing.quantity = max(0, min(offered, item.ship_to_quantity))
 
-    # -- revisions (per listing per UTC day, on the state's clock) ----------------------------
+    # -- revisions (per listing per Pacific day, on the state's clock) ------------------------
 
     def _today(self) -> date:
-        return self.clock.now().date()  # the clock is aware UTC
+        return self.clock.now().astimezone(ZoneInfo(self.revision_time_zone)).date()
 
     def revisions_today(self, listing_id: str) -> int:
-        """Revisions already applied to ``listing_id`` this UTC day."""
+        """Revisions already applied to ``listing_id`` this (Pacific) day."""
         day, count = self._revisions.get(listing_id, (self._today(), 0))
         return count if day == self._today() else 0
 
