@@ -16,8 +16,17 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import OfferChanged, OrderEvent, QuantityObserved, WebhookDelivery
+from connectors.base import (
+    ChannelEvent,
+    OfferChanged,
+    OrderEvent,
+    OrderNotice,
+    QuantityObserved,
+    ResolvesEvents,
+    WebhookDelivery,
+)
 from daemon.db.models import WebhookEvent
+from daemon.errors import ChannelError, RejectedUpdateError
 from daemon.runtime import Runtime
 from daemon.snapshots import store_observations
 from daemon.stock import Kits, apply_orders, load_kits, observe_quantity
@@ -86,23 +95,27 @@ class InboxWorker:
         observations = []
         verdicts: dict[int, list[str]] = {}
         stock: list[tuple[int, OrderEvent | QuantityObserved]] = []
+        resolver = _Resolver(channel, source)
         for row in rows:
             try:
                 events = source.parse_webhook(
                     WebhookDelivery(row.dedupe_key, row.topic, row.payload)
                 )
+                resolved = await resolver.resolve(events)
             except Exception as err:  # any bad payload is marked, never left to block the queue
                 error = f"{type(err).__name__}: {err}"[:2000]
                 outcomes.append({"id": row.id, "outcome": "invalid", "error": error})
                 continue
+            if resolved is None:
+                continue  # the marketplace cannot say what the order holds now: a later round
             verdicts[row.id] = []
-            for event in events:
+            for event in resolved:
                 if isinstance(event, OfferChanged):
                     changed.add(event.sku)
                     verdicts[row.id].append("applied")
                     if event.observation is not None:
                         observations.append(event.observation)
-                else:
+                elif not isinstance(event, OrderNotice):  # none is left (_Resolver checks)
                     stock.append((row.id, event))
         if observations:
             await store_observations(self.rt.db, channel, observations)
@@ -122,7 +135,8 @@ class InboxWorker:
             self.on_offer_change(channel, changed)
         if stock_moved and self.on_stock_change is not None:
             self.on_stock_change(stock_moved)
-        return len(rows)
+        # Deferred rows are not counted: a full batch of them must not spin the caller's loop.
+        return len(rows) - resolver.deferred
 
     async def _stock_events(
         self,
@@ -176,6 +190,50 @@ class InboxWorker:
         if verdict == "adopted":
             return "applied", kits.affected({event.sku})
         return verdict, set()
+
+
+class _Resolver:
+    """Fetches what order notices leave out (``ResolvesEvents``), for one round of one channel.
+
+    A delivery whose order the marketplace cannot read now (slow, down, token refused) is left
+    unprocessed - never marked without its effect - and picked up by a later round (the next
+    delivery's wake-up or the minute's sweep; the orders poll reads the order anyway). After one
+    such failure the round stops asking: each try already spent the connector's retry budget.
+    An order the marketplace refuses for good (``RejectedUpdateError``) makes the row invalid.
+    """
+
+    def __init__(self, channel: str, source: Any) -> None:
+        self.channel = channel
+        self.source = source if isinstance(source, ResolvesEvents) else None
+        self.deferred = 0
+        self._unreachable = False
+
+    async def resolve(self, events: list[ChannelEvent]) -> list[ChannelEvent] | None:
+        """``events`` with their notices resolved; None when the row must wait."""
+        notices = [e for e in events if isinstance(e, OrderNotice)]
+        if not notices:
+            return events
+        if self.source is None:
+            raise ValueError(f"order {notices[0].order_id}: the channel cannot read orders by id")
+        if not self._unreachable:
+            try:
+                resolved = await self.source.resolve_events(events)
+            except RejectedUpdateError:
+                raise
+            except ChannelError as err:
+                self._unreachable = True
+                log.warning(
+                    "inbox_order_deferred",
+                    channel=self.channel,
+                    order=notices[0].order_id,
+                    error=str(err),
+                )
+            else:
+                if any(isinstance(e, OrderNotice) for e in resolved):
+                    raise ValueError("the channel left an order notice unresolved")
+                return resolved
+        self.deferred += 1
+        return None
 
 
 def _ledger_skus(kits: Kits, event: OrderEvent | QuantityObserved) -> set[str]:

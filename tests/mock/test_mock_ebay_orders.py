@@ -94,3 +94,22 @@ async def test_only_a_user_token_with_a_fulfillment_scope_reads_orders(mock: Moc
     assert app.status_code == 403
     readonly = await mock.user_token(FULFILLMENT_READONLY_SCOPE)
     assert (await mock.http.get(ORDERS, headers=mock.bearer(readonly))).status_code == 200
+
+
+async def test_get_order_answers_the_order_a_notification_names(mock: Mock) -> None:
+    """getOrder by the id ORDER_CONFIRMATION carries: the order getOrders lists, with its SKU
+    and units; an unknown id → 404 errorId 32100; the fulfillment scope is needed."""
+    order_id = await _buy(mock, "MUG-002", 2)
+    one = await mock.http.get(f"{ORDERS}/{order_id}", headers=mock.bearer())
+    assert one.status_code == 200, one.text
+    listed = (await mock.http.get(ORDERS, headers=mock.bearer())).json()["orders"]
+    assert [one.json()] == listed
+    [item] = one.json()["lineItems"]
+    assert (item["sku"], item["quantity"]) == ("MUG-002", 2)
+    unknown = await mock.http.get(f"{ORDERS}/99-00000-00000", headers=mock.bearer())
+    assert unknown.status_code == 404
+    [error] = unknown.json()["errors"]
+    assert (error["errorId"], error["domain"]) == (32100, "API_FULFILLMENT")
+    inventory_only = await mock.user_token(INVENTORY_SCOPE)
+    denied = await mock.http.get(f"{ORDERS}/{order_id}", headers=mock.bearer(inventory_only))
+    assert denied.status_code == 403
