@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.mock.ebay.const import FULFILLMENT_READONLY_SCOPE, INVENTORY_SCOPE
+from jsonschema import Draft4Validator
+
+from connectors.mock.ebay.const import (
+    FULFILLMENT_READONLY_SCOPE,
+    FULFILLMENT_SCOPE,
+    INVENTORY_SCOPE,
+)
+from connectors.specs import load_spec
 from daemon.clock import ManualClock
 from tests.mock.test_mock_ebay import Mock, clock, mock
 
@@ -113,3 +120,25 @@ async def test_get_order_answers_the_order_a_notification_names(mock: Mock) -> N
     inventory_only = await mock.user_token(INVENTORY_SCOPE)
     denied = await mock.http.get(f"{ORDERS}/{order_id}", headers=mock.bearer(inventory_only))
     assert denied.status_code == 403
+
+
+async def test_get_order_answers_match_the_fulfillment_oas(mock: Mock) -> None:
+    """The mock's getOrder answer is an OAS ``Order`` (Draft 4 types; eBay may add fields)."""
+    document = load_spec("ebay", "sell_fulfillment_v1_oas3.json")
+    operation = document["paths"]["/order/{orderId}"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Order"
+    }
+    validator = Draft4Validator(
+        {
+            "$ref": "#/components/schemas/Order",
+            "components": {"schemas": document["components"]["schemas"]},
+        }
+    )
+    order_id = await _buy(mock, "MUG-005", 1)
+    answer = await mock.http.get(f"{ORDERS}/{order_id}", headers=mock.bearer())
+    errors = [e.message for e in validator.iter_errors(answer.json())]
+    assert not errors
+    # The OAS's security: the two scopes the connector checks before calling.
+    [security] = operation["security"]
+    assert set(security["api_auth"]) == {FULFILLMENT_SCOPE, FULFILLMENT_READONLY_SCOPE}
