@@ -295,8 +295,8 @@ class ResolvesEvents(Protocol):
     """A channel whose notifications may name an order without its lines (``OrderNotice``).
 
     The inbox worker calls ``resolve_events`` after ``parse_webhook`` and before it applies the
-    events, never the webhook route (which answers at once). Channels without it are treated as
-    returning their events unchanged.
+    events, never the webhook route (which answers at once). Channels without it pass their
+    events on unchanged (and must not emit notices: the inbox marks such a delivery invalid).
     """
 
     async def resolve_events(self, events: Sequence[ChannelEvent]) -> list[ChannelEvent]:
