@@ -202,8 +202,20 @@ class QuantityObserved:
     updated_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class OrderNotice:
+    """A notification that names an order without the lines stock needs (eBay's
+    ORDER_CONFIRMATION carries only the order id): the channel's ``resolve_events`` reads the
+    order and replaces the notice with its ``OrderEvent``. ``status`` is what the notification
+    says (None: the order read decides)."""
+
+    order_id: str
+    updated_at: datetime
+    status: OrderStatus | None = None
+
+
 # Everything a webhook can tell the daemon.
-ChannelEvent = OfferChanged | OrderEvent | QuantityObserved
+ChannelEvent = OfferChanged | OrderEvent | QuantityObserved | OrderNotice
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,6 +351,26 @@ class PreparesWebhook(Protocol):
 
     async def prepare_webhook(self, headers: Mapping[str, str]) -> None:
         """Make ``verify_webhook`` possible for a delivery with these headers."""
+        ...
+
+
+@runtime_checkable
+class ResolvesEvents(Protocol):
+    """A channel whose notifications may name an order without its lines (``OrderNotice``).
+
+    The inbox worker calls ``resolve_events`` after ``parse_webhook`` and before it applies the
+    events, never the webhook route (which answers at once). Channels without it pass their
+    events on unchanged (and must not emit notices: the inbox marks such a delivery invalid).
+    """
+
+    async def resolve_events(self, events: Sequence[ChannelEvent]) -> list[ChannelEvent]:
+        """``events`` with every ``OrderNotice`` replaced by what the marketplace says of that
+        order (nothing for an order with no line of ours), the other events unchanged.
+
+        Raises ``TransientChannelError`` / ``ChannelAuthError`` (after the connector's retries)
+        when the marketplace cannot answer now: the delivery stays unprocessed and is retried;
+        ``RejectedUpdateError`` when it never will (an unknown order, a missing scope).
+        """
         ...
 
 

@@ -12,7 +12,14 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from connectors.base import ChannelEvent, OfferChanged, OrderEvent, OrderStatus, QuantityObserved
+from connectors.base import (
+    ChannelEvent,
+    OfferChanged,
+    OrderEvent,
+    OrderNotice,
+    OrderStatus,
+    QuantityObserved,
+)
 from daemon.db.models import SKU_LENGTH
 
 # More units than any one order line or listing holds: a larger number is a corrupt payload.
@@ -28,7 +35,7 @@ _SHOWN = 40  # characters of a bad value quoted in a reason
 class Problem:
     """Why an event cannot be applied: ``kind`` is a metric label, ``reason`` the stored text."""
 
-    kind: str  # sku | quantity | order_id
+    kind: str  # sku | quantity | order_id | order (refused by the marketplace) | unparsable
     reason: str
 
 
@@ -65,6 +72,8 @@ def event_problem(event: ChannelEvent) -> Problem | None:
     """The first reason ``event`` must not be applied, or None if it may be."""
     if isinstance(event, OrderEvent):
         return _order_problem(event)
+    if isinstance(event, OrderNotice):
+        return _order_id_problem(event.order_id)
     if isinstance(event, QuantityObserved):
         if problem := sku_problem(event.sku):
             return Problem("sku", problem)
@@ -83,16 +92,21 @@ def _offer_problem(event: OfferChanged) -> Problem | None:
     return None
 
 
-def _order_problem(event: OrderEvent) -> Problem | None:
-    order_id = event.order_id
+def _order_id_problem(order_id: str) -> Problem | None:
     if not order_id.strip() or len(order_id) > MAX_ORDER_ID or _UNPRINTABLE.search(order_id):
         return Problem("order_id", f"order id {_shown(order_id)} is not a marketplace order id")
+    return None
+
+
+def _order_problem(event: OrderEvent) -> Problem | None:
+    if refused := _order_id_problem(event.order_id):
+        return refused
     # A cancel's lines only name what comes back (Amazon reports a cancelled item as 0 units);
     # an order line must take at least one unit.
     lowest = 0 if event.status is OrderStatus.CANCELLED else 1
     for line in event.lines:
         if problem := sku_problem(line.sku):
-            return Problem("sku", f"order {order_id}: {problem}")
+            return Problem("sku", f"order {event.order_id}: {problem}")
         if problem := _units_problem(line.quantity, line.sku, lowest=lowest):
-            return Problem("quantity", f"order {order_id}: {problem}")
+            return Problem("quantity", f"order {event.order_id}: {problem}")
     return None

@@ -30,11 +30,14 @@ from connectors.base import (
     ChannelEvent,
     OfferChanged,
     OrderEvent,
+    OrderNotice,
     QuantityObserved,
+    ResolvesEvents,
     WebhookDelivery,
 )
 from daemon.db.failures import blames_database, error_line
 from daemon.db.models import WebhookEvent
+from daemon.errors import ChannelError, RejectedUpdateError
 from daemon.event_checks import Problem, event_problem, printable
 from daemon.runtime import Runtime
 from daemon.snapshots import insert_observations
@@ -140,7 +143,12 @@ class InboxWorker:
             ).all()
         if not rows:
             return 0
-        deliveries = [_parse(source, row) for row in rows]
+        resolver = _Resolver(channel, source)
+        parsed = [await resolver.resolve(_parse(source, row)) for row in rows]
+        deliveries = [delivery for delivery in parsed if delivery is not None]
+        # Deferred rows are not counted: a full batch of them must not spin the caller's loop.
+        if not deliveries:
+            return len(rows) - resolver.deferred
         done = _Done()
         try:
             try:
@@ -157,7 +165,7 @@ class InboxWorker:
                     done.add(await self._apply_alone(channel, delivery))
         finally:
             self._report(channel, done)  # whatever committed, even if a later row stopped us
-        return len(rows)
+        return len(rows) - resolver.deferred
 
     async def _apply_alone(self, channel: str, delivery: _Delivery) -> _Done:
         """Apply one row in its own transaction; mark it invalid if it fails on its own."""
@@ -188,6 +196,8 @@ class InboxWorker:
                 continue
             verdicts[delivery.id] = []
             for event in delivery.events:
+                if isinstance(event, OrderNotice):
+                    continue  # never reaches here: _Resolver replaced or deferred it
                 if isinstance(event, OfferChanged):
                     done.offers.add(event.sku)
                     verdicts[delivery.id].append(("applied", None))
@@ -282,6 +292,53 @@ def _parse(source: Channel, row: Any) -> _Delivery:
         if (problem := event_problem(event)) is not None:
             return _Delivery(row.id, invalid=problem)
     return _Delivery(row.id, tuple(events))
+
+
+class _Resolver:
+    """Fetches what order notices leave out (``ResolvesEvents``), for one round of one channel.
+
+    A delivery whose order the marketplace cannot read now (slow, down, token refused) is left
+    unprocessed - never marked without its effect - and picked up by a later round (the next
+    delivery's wake-up or the minute's sweep; the orders poll reads the order anyway). After one
+    such failure the round stops asking: each try already spent the connector's retry budget.
+    An order the marketplace refuses for good (``RejectedUpdateError``) makes the row invalid,
+    and so do fetched lines that fail ``daemon.event_checks``.
+    """
+
+    def __init__(self, channel: str, source: Channel) -> None:
+        self.channel = channel
+        self.source = source if isinstance(source, ResolvesEvents) else None
+        self.deferred = 0
+        self._unreachable = False
+
+    async def resolve(self, delivery: _Delivery) -> _Delivery | None:
+        """``delivery`` with its notices resolved; None when the row must wait."""
+        notices = [e for e in delivery.events if isinstance(e, OrderNotice)]
+        if not notices:
+            return delivery
+        order = notices[0].order_id
+        if self.source is None:
+            problem = Problem("unparsable", f"order {order}: the channel cannot read orders by id")
+            return _Delivery(delivery.id, invalid=problem)
+        if self._unreachable:
+            self.deferred += 1
+            return None
+        try:
+            resolved = await self.source.resolve_events(list(delivery.events))
+        except RejectedUpdateError as err:
+            return _Delivery(delivery.id, invalid=Problem("order", _describe(err)))
+        except ChannelError as err:
+            self._unreachable = True
+            log.warning("inbox_order_deferred", channel=self.channel, order=order, error=str(err))
+            self.deferred += 1
+            return None
+        if any(isinstance(e, OrderNotice) for e in resolved):
+            left = Problem("unparsable", f"order {order}: the channel left it unresolved")
+            return _Delivery(delivery.id, invalid=left)
+        for event in resolved:
+            if (found := event_problem(event)) is not None:
+                return _Delivery(delivery.id, invalid=found)
+        return _Delivery(delivery.id, tuple(resolved))
 
 
 def _describe(err: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.runtime import Runtime
+from daemon.server import ServerContext
 from daemon.settings import Settings
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
@@ -148,3 +149,28 @@ def demo_env() -> dict[str, str]:
             name, _, value = line.removeprefix("export ").partition(" ?= ")
             env[name] = value
     return env
+
+
+def server_context(
+    rt: Runtime,
+    on_webhook_stored: Callable[[str], None],
+    request_pass: Callable[[str, tuple[str, ...], tuple[str, ...]], Awaitable[str]] | None = None,
+    webhook_max_bytes: int = 262144,
+) -> ServerContext:
+    """The HTTP server's view of ``rt``, as ``run_forever`` wires it (no sync token)."""
+
+    async def no_pass(name: str, _channels: tuple[str, ...], _skus: tuple[str, ...]) -> str:
+        raise AssertionError(f"this test requests no pass ({name})")
+
+    return ServerContext(
+        db=rt.db,
+        metrics=rt.metrics,
+        clock=rt.clock,
+        channels=lambda: rt.channels,
+        channel_errors=lambda: rt.channel_errors,
+        webhook_max_bytes=lambda: webhook_max_bytes,
+        sync_token=lambda: None,
+        on_webhook_stored=on_webhook_stored,
+        request_pass=request_pass or no_pass,
+        shutting_down=lambda: False,
+    )

@@ -50,6 +50,7 @@ from connectors.base import (
     Fulfillment,
     OfferObservation,
     OrderEvent,
+    OrderNotice,
     PriceUpdate,
     PushResult,
     PushStatus,
@@ -333,6 +334,14 @@ class AmazonChannel:
         """Merchant-fulfilled orders changed since ``since`` (getOrders + getOrderItems): the
         poll behind ORDER_CHANGE notifications that never arrived."""
         return await self.orders.fetch(since)
+
+    async def resolve_events(self, events: Sequence[ChannelEvent]) -> list[ChannelEvent]:
+        """ORDER_CHANGE notices (a notification without its items) completed with
+        getOrderItems; other events unchanged."""
+        return [
+            await self.orders.resolve(event) if isinstance(event, OrderNotice) else event
+            for event in events
+        ]
 
     # -- webhooks ---------------------------------------------------------------------------
 

@@ -127,3 +127,14 @@ ORDER_CHANGE: Final = "ORDER_CHANGE"
 # Local refusals (no marketplace call was made); Amazon's own codes pass through unchanged.
 READ_ONLY: Final = "READ_ONLY"
 CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
+
+# Forwarded notification envelopes (notifications.unwrap): EventBridge partner events come from
+# aws.partner/sellingpartnerapi.amazon.com/{awsAccountId}/{applicationId}; an SQS message may
+# carry an SNS envelope (SNS to SQS without raw delivery): two levels at most are unwrapped.
+EVENT_BRIDGE_SOURCE: Final = "aws.partner/sellingpartnerapi.amazon"
+MAX_ENVELOPES: Final = 2
+UNRECOGNIZED: Final = "unknown"  # the topic of a body that holds no notification
+UNRECOGNIZED_FIX: Final = (
+    "forward the SQS message body (the notification JSON) or the whole SQS message, SNS "
+    "notification or EventBridge event that carries it"
+)

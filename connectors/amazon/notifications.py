@@ -1,8 +1,10 @@
-"""SP-API notifications forwarded from SQS/EventBridge: signature check and parsing.
+"""SP-API notifications forwarded from SQS/EventBridge: signature check, unwrapping, parsing.
 
 Amazon signs nothing (delivery to SQS/EventBridge is authorised by AWS IAM); our forwarder POSTs
-the notification document unchanged to ``/webhooks/<channel>`` with ``X-Repricerd-Signature`` =
-lowercase hex HMAC-SHA256 of the raw body under the channel's ``webhook_secret``.
+to ``/webhooks/<channel>`` with ``X-Repricerd-Signature`` = lowercase hex HMAC-SHA256 of the raw
+body under the channel's ``webhook_secret``. The body is the notification document, or the
+SQS message, SNS notification or EventBridge event that carries it (``unwrap``); anything else
+is stored and marked invalid with a warning that says what to send.
 Envelopes differ in casing: ANY_OFFER_CHANGED is PascalCase (``NotificationMetadata.
 NotificationId``), PRICING_HEALTH lowerCamel (``notificationMetadata.notificationId``).
 """
@@ -21,11 +23,15 @@ from pydantic import SecretStr
 
 from connectors.amazon.const import (
     ANY_OFFER_CHANGED,
+    EVENT_BRIDGE_SOURCE,
+    MAX_ENVELOPES,
     ORDER_CHANGE,
     PRICING_HEALTH,
     SIGNATURE_HEADER,
+    UNRECOGNIZED,
+    UNRECOGNIZED_FIX,
 )
-from connectors.amazon.models import loads_exact, quantize
+from connectors.amazon.models import dumps_exact, loads_exact, quantize
 from connectors.amazon.offers import buy_box_price, money, observation, parse_time
 from connectors.amazon.orders import order_change
 from connectors.base import (
@@ -43,7 +49,12 @@ SkusFor = Callable[[str], list[str]]
 
 
 def verify(secret: SecretStr | None, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
-    """Check the HMAC over the raw body; dedupe key = the notification id, topic = its type."""
+    """Check the HMAC over the raw body, take the notification out of its envelope (if any);
+    dedupe key = the notification id, topic = its type, payload = the notification itself.
+
+    A body that holds no notification is stored whole under topic ``unknown``, for ``parse`` to
+    mark invalid with a warning (a forwarder that sends another shape loses nothing silently).
+    """
     given = _header(headers, SIGNATURE_HEADER)
     if secret is None or not given:
         raise WebhookAuthError("missing signature")
@@ -56,23 +67,74 @@ def verify(secret: SecretStr | None, headers: Mapping[str, str], body: bytes) ->
         document = loads_exact(text)
     except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise WebhookError("body is not a JSON notification") from err
-    if not isinstance(document, Mapping):
-        raise WebhookError("body is not a JSON notification")
-    metadata = _either(document, "NotificationMetadata", "notificationMetadata")
-    notification_id = (
-        _either(metadata, "NotificationId", "notificationId")
-        if isinstance(metadata, Mapping)
-        else None
-    )
-    topic = _either(document, "NotificationType", "notificationType")
+    found = unwrap(document, text)
+    if found is None:
+        return WebhookDelivery("sha256:" + hashlib.sha256(body).hexdigest(), UNRECOGNIZED, text)
+    notification, topic, payload = found
+    metadata = _either(notification, "NotificationMetadata", "notificationMetadata")
+    notification_id = _either(metadata, "NotificationId", "notificationId")
     return WebhookDelivery(
-        # Amazon redelivers with the same NotificationId; without one, the body is the identity.
+        # Amazon redelivers with the same NotificationId, whatever envelope carries it; without
+        # one, the notification itself is the identity.
         dedupe_key=notification_id
         if isinstance(notification_id, str) and notification_id
-        else "sha256:" + hashlib.sha256(body).hexdigest(),
-        topic=topic if isinstance(topic, str) and topic else "unknown",
-        payload=text,
+        else "sha256:" + hashlib.sha256(payload.encode()).hexdigest(),
+        topic=topic,
+        payload=payload,
     )
+
+
+def unwrap(document: Any, text: str) -> tuple[Mapping[str, Any], str, str] | None:
+    """(notification, its type, its JSON text) of a forwarded body, or None if it holds none.
+
+    Accepted, nested up to ``MAX_ENVELOPES`` deep (an SQS message can carry an SNS envelope):
+    the notification document itself (``NotificationType`` or ``notificationType``); an SQS
+    message (``Body``, or ``body`` of an ``aws:sqs`` Lambda record) and an SNS notification
+    (``{"Type":"Notification","Message":...}``) whose string holds the next document; an
+    EventBridge event (``"version":"0"``, ``source`` ``aws.partner/sellingpartnerapi.amazon...``)
+    whose ``detail`` is the notification, typed by ``detail-type`` if it names no type itself.
+    """
+    for _ in range(MAX_ENVELOPES + 1):
+        if not isinstance(document, Mapping):
+            return None
+        topic = _either(document, "NotificationType", "notificationType")
+        if isinstance(topic, str) and topic:
+            return document, topic, text
+        inner = _sqs_or_sns(document)
+        if inner is None:
+            return _event_bridge(document)
+        text = inner
+        try:
+            document = loads_exact(text)
+        except ValueError:
+            return None
+    return None
+
+
+def _sqs_or_sns(document: Mapping[str, Any]) -> str | None:
+    """The JSON text an SQS message or SNS notification carries (None: neither)."""
+    if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
+        return str(document["Message"])
+    if isinstance(document.get("Body"), str):  # SQS ReceiveMessage's Message
+        return str(document["Body"])
+    if document.get("eventSource") == "aws:sqs" and isinstance(document.get("body"), str):
+        return str(document["body"])  # one record of an SQS event (Lambda, EventBridge Pipes)
+    return None
+
+
+def _event_bridge(document: Mapping[str, Any]) -> tuple[Mapping[str, Any], str, str] | None:
+    source, detail = document.get("source"), document.get("detail")
+    if (
+        document.get("version") != "0"
+        or not isinstance(source, str)
+        or not source.startswith(EVENT_BRIDGE_SOURCE)
+        or not isinstance(detail, Mapping)
+    ):
+        return None
+    topic = _either(detail, "NotificationType", "notificationType") or document.get("detail-type")
+    if not isinstance(topic, str) or not topic:
+        return None
+    return detail, topic, dumps_exact(detail).decode("utf-8")
 
 
 def parse(
@@ -85,6 +147,9 @@ def parse(
     now: datetime,
 ) -> list[ChannelEvent]:
     """Domain events of one stored delivery ([] for types the daemon does not use)."""
+    if delivery.topic == UNRECOGNIZED:
+        log.warning("amazon.notification.unrecognized", fix=UNRECOGNIZED_FIX)
+        raise ValueError(f"no SP-API notification in the body: {UNRECOGNIZED_FIX}")
     document = loads_exact(delivery.payload)  # ValueError on bad JSON
     if not isinstance(document, Mapping):
         raise ValueError("notification is not a JSON object")

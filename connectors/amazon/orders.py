@@ -3,9 +3,12 @@ Orders v0 poll behind them (``getOrders`` + ``getOrderItems``, ordersV0.json).
 
 The payload carries what stock-sync needs, so no getOrderItems call is made: ``AmazonOrderId``,
 ``Summary.OrderStatus`` and ``Summary.OrderItems[]`` with ``SellerSKU`` and ``Quantity`` (both
-required by the schema). An ``OrderLevel`` notification lists every item of the order, an
-``OrderItemLevel`` one only the item that changed; the daemon's ledger keys each line by
-(order, SKU), so either kind, and any redelivery, applies each line once.
+required by the schema). A notification without them (no or an empty ``OrderItems``, an item
+without ``SellerSKU`` or ``Quantity``) becomes an ``OrderNotice`` that the inbox worker
+resolves with ``getOrderItems`` (``OrderPoller.resolve``). An ``OrderLevel`` notification
+lists every item of the order, an ``OrderItemLevel`` one only the item that changed; the
+daemon's ledger keys each line by (order, SKU), so either kind, and any redelivery, applies
+each line once.
 
 The poll (``OrderPoller``) is the fallback for notifications that never arrived: ``getOrders``
 with ``LastUpdatedAfter`` pages through the orders changed since a time (``NextToken``), and
@@ -35,7 +38,7 @@ from connectors.amazon.const import (
     ORDERS_PATH,
 )
 from connectors.amazon.offers import parse_time
-from connectors.base import ChannelEvent, Clock, OrderEvent, OrderLine, OrderStatus
+from connectors.base import ChannelEvent, Clock, OrderEvent, OrderLine, OrderNotice, OrderStatus
 from daemon.errors import RejectedUpdateError, TransientChannelError
 
 log = structlog.get_logger(__name__)
@@ -68,10 +71,10 @@ def order_change(
         summary = body["Summary"]
         order_id = body["AmazonOrderId"]
         status = summary["OrderStatus"]
-        items = summary["OrderItems"]
     except (KeyError, TypeError) as err:
         raise ValueError(f"ORDER_CHANGE without {err}") from err
-    if not isinstance(order_id, str) or not order_id or not isinstance(items, list):
+    items = summary.get("OrderItems")
+    if not isinstance(order_id, str) or not order_id or not isinstance(items, list | None):
         raise ValueError("ORDER_CHANGE with a malformed AmazonOrderId or OrderItems")
     if body.get("SellerId") != seller_id or summary.get("MarketplaceId") != marketplace_id:
         return []  # one destination can carry the app's other sellers and marketplaces
@@ -88,6 +91,10 @@ def order_change(
     changed = trigger.get("TimeOfOrderChange") if isinstance(trigger, Mapping) else None
     # When the order changed; the publish time when Amazon leaves that null.
     updated_at = parse_time(changed) or parse_time(document.get("EventTime")) or now
+    if not items or not all(_complete(item) for item in items):
+        # The schema requires OrderItems with SellerSKU and Quantity; a notification without
+        # them (a trimmed forward, an empty list) is resolved with getOrderItems instead.
+        return [OrderNotice(order_id, updated_at, state)]
     return [
         OrderEvent(
             order_id=order_id,
@@ -98,6 +105,12 @@ def order_change(
             updated_at=updated_at,
         )
     ]
+
+
+def _complete(item: Any) -> bool:
+    """Whether an order item names its SKU and units (malformed values are ``_lines``' to
+    refuse)."""
+    return not isinstance(item, Mapping) or ("SellerSKU" in item and "Quantity" in item)
 
 
 def _lines(items: list[Any], order_id: str, *, keep_zero: bool) -> tuple[OrderLine, ...]:
@@ -188,7 +201,7 @@ class OrderPoller:
             log.warning("amazon.orders.unknown_status", order=order_id, status=status)
             return None
         try:
-            lines = await self._lines(order_id, str(updated))
+            lines = await self.lines(order_id, str(updated))
         except RejectedUpdateError as err:
             # One order Amazon will not show (a 404 or 400) must not stop every other order; it
             # comes back with the next poll inside the overlap.
@@ -203,7 +216,22 @@ class OrderPoller:
             updated_at=updated_at.astimezone(UTC),
         )
 
-    async def _lines(self, order_id: str, updated: str) -> tuple[OrderLine, ...]:
+    async def resolve(self, notice: OrderNotice) -> OrderEvent:
+        """An ORDER_CHANGE that came without its items, completed with getOrderItems."""
+        if notice.status is None:
+            raise ValueError(f"ORDER_CHANGE {notice.order_id} without an OrderStatus")
+        lines = await self.lines(notice.order_id, notice.updated_at.isoformat())
+        cancelled = notice.status is OrderStatus.CANCELLED
+        return OrderEvent(
+            order_id=notice.order_id,
+            status=notice.status,
+            lines=tuple(line for line in lines if line.quantity > 0 or cancelled),
+            updated_at=notice.updated_at,
+        )
+
+    async def lines(self, order_id: str, updated: str) -> tuple[OrderLine, ...]:
+        """The order's SKUs and units (``getOrderItems``, every page), remembered per
+        ``updated`` (its LastUpdateDate, or the notification's change time)."""
         cached = self._items.get(order_id)
         if cached is not None and cached[0] == updated:
             return cached[1]

@@ -19,6 +19,7 @@ from connectors.base import (
     ChannelListing,
     OfferObservation,
     OrderEvent,
+    OrderNotice,
     PriceUpdate,
     PushResult,
     PushStatus,
@@ -34,6 +35,7 @@ from connectors.ebay.const import (
     CURRENCY_MISMATCH,
     INVENTORY_ITEMS_PATH,
     MAX_BULK_REQUESTS,
+    NO_FULFILLMENT_SCOPE,
     OUT_OF_BOUNDS,
     QUOTA_BROWSE,
     QUOTA_EXHAUSTED,
@@ -149,14 +151,43 @@ class EbayChannel:
     # -- competitor offers ------------------------------------------------------------------
 
     async def fetch_orders(self, since: datetime) -> list[OrderEvent]:
-        """Orders modified since ``since`` (Fulfillment getOrders), as ORDER_CONFIRMATION maps
-        them; [] when the user token has no fulfillment scope (see ``connectors.ebay.orders``)."""
-        if not {SCOPE_FULFILLMENT, SCOPE_FULFILLMENT_READONLY} & set(self.settings.scopes):
-            if not self._orders_unscoped:
-                self._orders_unscoped = True
-                log.warning("ebay.orders.no_scope", channel=self.name, scope=SCOPE_FULFILLMENT)
+        """Orders modified since ``since`` (Fulfillment getOrders), mapped as a notified order
+        is; [] when the user token has no fulfillment scope (see ``connectors.ebay.orders``)."""
+        if not self._reads_orders():
             return []
         return await orders.fetch_orders(self.client, since, now=self.deps.clock.now())
+
+    async def resolve_events(self, events: Sequence[ChannelEvent]) -> list[ChannelEvent]:
+        """Each ORDER_CONFIRMATION notice replaced by its order, read by id (Fulfillment
+        ``getOrder``, the client's retries on 5xx/429/timeouts); other events unchanged.
+
+        Raises ``RejectedUpdateError`` when the user token has no fulfillment scope (no read
+        can ever succeed: the fix is the scope) or eBay refuses the order id.
+        """
+        resolved: list[ChannelEvent] = []
+        for event in events:
+            if not isinstance(event, OrderNotice):
+                resolved.append(event)
+                continue
+            if not self._reads_orders():
+                raise RejectedUpdateError(
+                    f"order {event.order_id}: reading it needs {SCOPE_FULFILLMENT} (or "
+                    ".readonly) in the channel's scopes and the seller's consent",
+                    code=NO_FULFILLMENT_SCOPE,
+                )
+            order = await orders.fetch_order(self.client, event.order_id)
+            if order is not None:
+                resolved.append(order)
+        return resolved
+
+    def _reads_orders(self) -> bool:
+        """Whether the user token may call the Fulfillment API (warned once if not)."""
+        if {SCOPE_FULFILLMENT, SCOPE_FULFILLMENT_READONLY} & set(self.settings.scopes):
+            return True
+        if not self._orders_unscoped:
+            self._orders_unscoped = True
+            log.warning("ebay.orders.no_scope", channel=self.name, scope=SCOPE_FULFILLMENT)
+        return False
 
     async def fetch_competitor_offers(self, skus: Sequence[str]) -> list[OfferObservation]:
         """Browse searches by GTIN or title when ``browse_enabled``; [] otherwise."""
@@ -439,7 +470,7 @@ class EbayChannel:
         return webhooks.verify(headers, body, self.keys.fresh())
 
     def parse_webhook(self, delivery: WebhookDelivery) -> list[ChannelEvent]:
-        """ORDER_CONFIRMATION carrying SKUs and quantities → ``OrderEvent``; others → []."""
+        """ORDER_CONFIRMATION → ``OrderNotice`` (its order id, resolved later); others → []."""
         return webhooks.parse(delivery, now=self.deps.clock.now())
 
 

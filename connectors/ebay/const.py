@@ -1,8 +1,9 @@
 """Wire constants of eBay's REST APIs (guide §3): hosts, paths, scopes, limits and quotas as data.
 
 Facts from /work/shared/guides/marketplace-apis.md §3, connectors/specs/ebay/
-sell_inventory_v1_oas3.json (Inventory API v1.13.0) and, for getOrders, eBay's Fulfillment API
-OAS (sell_fulfillment_v1_oas3.json v1.19.2, developer.ebay.com api-docs/sell/fulfillment).
+sell_inventory_v1_oas3.json (Inventory API v1.13.0) and, for getOrders and getOrder, eBay's
+Fulfillment API OAS (sell_fulfillment_v1_oas3.json v1.19.2 and v1.20.7, developer.ebay.com
+api-docs/sell/fulfillment).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ OFFERS_PATH: Final = "/sell/inventory/v1/offer"
 BROWSE_SEARCH_PATH: Final = "/buy/browse/v1/item_summary/search"
 PUBLIC_KEY_PATH: Final = "/commerce/notification/v1/public_key/{public_key_id}"
 ORDERS_PATH: Final = "/sell/fulfillment/v1/order"  # Fulfillment API getOrders
+ORDER_PATH: Final = "/sell/fulfillment/v1/order/{order_id}"  # getOrder (same scopes)
 
 # Batch ceilings: bulkUpdatePriceQuantity takes at most 25 requests (§3.2); getInventoryItems
 # pages hold 1..100 items (OAS); Browse limit 1..200 (§3.4).
@@ -128,6 +130,7 @@ QUOTA_EXHAUSTED: Final = "DAILY_QUOTA_EXHAUSTED"
 UNKNOWN_SKU: Final = "UNKNOWN_SKU"
 CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
 OUT_OF_BOUNDS: Final = "PRICE_OUT_OF_BOUNDS"
+NO_FULFILLMENT_SCOPE: Final = "NO_FULFILLMENT_SCOPE"
 NO_RESULT: Final = "NO_RESULT"
 
 # Notification API (§3.5).
@@ -135,6 +138,6 @@ SIGNATURE_HEADER: Final = "X-EBAY-SIGNATURE"
 PUBLIC_KEY_TTL_S: Final = 3600.0
 # Lookups of key ids we have not seen (eBay rotates keys rarely): 20 at once, then 20 an hour.
 NEW_KEY_LOOKUPS: Final = RateLimit(rate=20 / 3600, burst=20)
-# Topics whose payload can name sold SKUs and quantities.
+# A checkout completed: the notification names the order only (``data.orderId``).
 TOPIC_ORDER_CONFIRMATION: Final = "ORDER_CONFIRMATION"
 TOPIC_ACCOUNT_DELETION: Final = "MARKETPLACE_ACCOUNT_DELETION"

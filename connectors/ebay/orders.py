@@ -1,15 +1,19 @@
-"""Order polling: Fulfillment API ``getOrders`` → ``OrderEvent``s, mapped as ORDER_CONFIRMATION.
+"""Orders from the Fulfillment API: ``getOrder`` for a notification, ``getOrders`` for the poll.
 
-The fallback for ORDER_CONFIRMATION notifications that never arrived:
+ORDER_CONFIRMATION carries only ``orderId`` (eBay: "the seller looks up the orderId from the
+notification" and reads the order): ``fetch_order`` reads it with
+``GET /sell/fulfillment/v1/order/{orderId}`` (same scopes and quota family as getOrders) and
+maps it as the poll maps each order, so the notification and the poll give one event.
+
+The poll is the fallback for ORDER_CONFIRMATION notifications that never arrived:
 ``GET /sell/fulfillment/v1/order?filter=lastmodifieddate:[<ISO 8601 UTC, ms>..]&limit=200&
 offset=N`` (the filter's brackets are percent-encoded, as the OAS requires). Pages follow
 ``offset`` while the answer names a ``next`` page. A user token with the ``sell.fulfillment``
 or ``sell.fulfillment.readonly`` scope is needed (the OAS ``security``); without one in
 ``scopes`` the poll is skipped with a warning instead of failing every pass.
 
-Each order yields the event its notification yields (``webhooks.parse``): ``orderId``, one
-line per SKU of ``lineItems[]`` (``sku``, ``quantity``; both read by ``line_items``, the
-webhook's own reader), ``lastModifiedDate`` as its time; CANCELLED when
+Each order yields one event (``order_event``): ``orderId``, one line per SKU of ``lineItems[]``
+(``sku``, ``quantity``, read by ``line_items``), ``lastModifiedDate`` as its time; CANCELLED when
 ``cancelStatus.cancelState`` is ``CANCELED``, PLACED otherwise. getOrders lists only orders
 that completed checkout (Fulfillment API overview), as ORDER_CONFIRMATION does.
 """
@@ -19,12 +23,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import structlog
 
 from connectors.base import OrderEvent, OrderLine, OrderStatus
 from connectors.ebay.const import (
     CANCEL_STATE_CANCELED,
+    ORDER_PATH,
     ORDERS_MAX_AGE_DAYS,
     ORDERS_PAGE_SIZE,
     ORDERS_PATH,
@@ -40,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 def line_items(items: list[Any]) -> list[OrderLine]:
     """``[{sku, quantity}, ...]`` → order lines (items without a SKU or a positive count are
-    nothing we list); shared by ORDER_CONFIRMATION and the orders poll."""
+    nothing we list)."""
     lines = []
     for item in items:
         if not isinstance(item, Mapping):
@@ -74,7 +80,7 @@ async def fetch_orders(client: EbayClient, since: datetime, *, now: datetime) ->
         if not isinstance(orders, list):
             raise TransientChannelError("getOrders: orders is not a list", code="BAD_RESPONSE")
         for order in orders:
-            event = _event(order)
+            event = order_event(order, "getOrders")
             if event is not None:
                 events.append(event)
         if not answer.body.get("next") or not orders:
@@ -85,18 +91,33 @@ async def fetch_orders(client: EbayClient, since: datetime, *, now: datetime) ->
     return events
 
 
-def _event(order: Any) -> OrderEvent | None:
+async def fetch_order(client: EbayClient, order_id: str) -> OrderEvent | None:
+    """The order an ORDER_CONFIRMATION names, read by id (``getOrder``); None when none of its
+    lines carries a SKU. eBay's 4xx (an unknown order) is a ``RejectedUpdateError``; 5xx,
+    timeouts and 429 are retried by the client, then raised as ``TransientChannelError``."""
+    path = ORDER_PATH.format(order_id=quote(order_id, safe=""))
+    answer = await client.call("getOrder", "GET", path, family=QUOTA_FULFILLMENT)
+    event = order_event(answer.body, "getOrder")
+    if event is not None and event.order_id != order_id:
+        raise TransientChannelError(
+            f"getOrder {order_id}: answered order {event.order_id}", code="BAD_RESPONSE"
+        )
+    return event
+
+
+def order_event(order: Any, op: str) -> OrderEvent | None:
+    """One Fulfillment ``Order`` as an ``OrderEvent`` (None when no line carries a SKU)."""
     if not isinstance(order, Mapping):
-        raise TransientChannelError("getOrders: an order is not an object", code="BAD_RESPONSE")
+        raise TransientChannelError(f"{op}: an order is not an object", code="BAD_RESPONSE")
     order_id, items = order.get("orderId"), order.get("lineItems")
     modified = _time(order.get("lastModifiedDate")) or _time(order.get("creationDate"))
     if not isinstance(order_id, str) or not order_id or not isinstance(items, list):
         raise TransientChannelError(
-            "getOrders: an order without orderId or lineItems", code="BAD_RESPONSE"
+            f"{op}: an order without orderId or lineItems", code="BAD_RESPONSE"
         )
     if modified is None:
         raise TransientChannelError(
-            f"getOrders: order {order_id} without lastModifiedDate", code="BAD_RESPONSE"
+            f"{op}: order {order_id} without lastModifiedDate", code="BAD_RESPONSE"
         )
     cancel = order.get("cancelStatus")
     state = cancel.get("cancelState") if isinstance(cancel, Mapping) else None

@@ -14,6 +14,8 @@
 * What is signed: eBay's SDK verifies over ``JSON.stringify(JSON.parse(body))`` - the compact
   re-serialization with the original key order - so that is checked first, then the raw bytes.
 * Dedupe key ``notification.notificationId``; topic ``metadata.topic``.
+* ORDER_CONFIRMATION names the order (``data.orderId``) and nothing else: ``parse`` gives an
+  ``OrderNotice`` that the inbox worker resolves with Fulfillment ``getOrder``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
 
 import structlog
@@ -35,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from connectors.base import ChannelEvent, OrderEvent, OrderLine, OrderStatus, WebhookDelivery
+from connectors.base import ChannelEvent, OrderNotice, OrderStatus, WebhookDelivery
 from connectors.ebay.client import EbayClient
 from connectors.ebay.const import (
     NEW_KEY_LOOKUPS,
@@ -44,7 +45,6 @@ from connectors.ebay.const import (
     SIGNATURE_HEADER,
     TOPIC_ORDER_CONFIRMATION,
 )
-from connectors.ebay.orders import line_items
 from connectors.ratelimit import TokenBucket
 from daemon.errors import (
     RejectedUpdateError,
@@ -228,11 +228,12 @@ def _js_number(literal: str) -> int | float:
 
 
 def parse(delivery: WebhookDelivery, *, now: datetime) -> list[ChannelEvent]:
-    """ORDER_CONFIRMATION with SKUs and quantities → ``OrderEvent``; other topics → [].
+    """ORDER_CONFIRMATION → an ``OrderNotice`` of its ``orderId``; other topics → [].
 
-    eBay sends one ORDER_CONFIRMATION per line item and documents that the seller then reads the
-    order (Fulfillment API); a payload without SKU and quantity yields nothing here and the
-    sale reaches stock through the next reconcile.
+    eBay's ORDER_CONFIRMATION contract (AsyncAPI order_confirmation.yaml) identifies the order
+    only, one notification per line item, and says the seller then reads the order: the inbox
+    worker does that through ``EbayChannel.resolve_events`` (Fulfillment ``getOrder``), never
+    the webhook route. Line items of one order resolve to the same event: applied once.
     """
     try:
         document = json.loads(delivery.payload)
@@ -249,20 +250,8 @@ def parse(delivery: WebhookDelivery, *, now: datetime) -> list[ChannelEvent]:
     order_id = data.get("orderId")
     if not isinstance(order_id, str) or not order_id:
         raise ValueError(f"{delivery.topic} notification has no orderId")
-    lines = _lines(data)
-    if not lines:
-        return []
     when = _time(notification.get("eventDate")) or _time(notification.get("publishDate")) or now
-    return [OrderEvent(order_id, OrderStatus.PLACED, tuple(lines), when)]
-
-
-def _lines(data: Mapping[str, Any]) -> list[OrderLine]:
-    # eBay documents only ``orderId`` for this topic. The shape read here is the one the mock
-    # sends (connectors/mock/ebay/README.md): one notification per line item with ``sku`` and
-    # ``quantity`` in ``data``; a ``lineItems`` list of such objects (the Fulfillment API's
-    # ``Order.lineItems``) is read the same way, by the same function as the orders poll.
-    raw = data.get("lineItems")
-    return line_items(raw if isinstance(raw, list) else [data])
+    return [OrderNotice(order_id, when, OrderStatus.PLACED)]
 
 
 def _time(value: object) -> datetime | None:

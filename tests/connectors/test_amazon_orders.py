@@ -1,4 +1,5 @@
-"""ORDER_CHANGE notifications → ``OrderEvent``; every payload here is checked against the schema."""
+"""ORDER_CHANGE notifications → ``OrderEvent``; every payload here is checked against the schema
+(one that is not is completed with getOrderItems)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,25 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+import respx
 
 from connectors.amazon import AmazonChannel
-from connectors.base import OrderEvent, OrderLine, OrderStatus
+from connectors.base import OrderEvent, OrderLine, OrderNotice, OrderStatus, ResolvesEvents
 from connectors.mock.amazon import AmazonMockState
 from connectors.mock.amazon.notify import order_change
 from connectors.mock.market import MockListing
 from connectors.specs import load_spec
 from daemon.clock import ManualClock
-from tests.connectors.amazon_fixtures import MARKET, SELLER, WEBHOOK_SECRET, FakeSleep, channel
+from tests.connectors.amazon_fixtures import (
+    API,
+    MARKET,
+    SELLER,
+    TOKEN,
+    WEBHOOK_SECRET,
+    FakeSleep,
+    channel,
+    token_route,
+)
 
 SCHEMA = load_spec("amazon", "OrderChangeNotification.json")
 
@@ -124,15 +135,52 @@ async def test_another_sellers_order_is_ignored(amazon: AmazonChannel) -> None:
     assert events(amazon, doc) == []
 
 
-async def test_an_item_without_sku_or_quantity_is_a_parse_error(amazon: AmazonChannel) -> None:
-    doc = document(OrderItems=[{"OrderItemId": "OI1", "SupplySourceId": None, "Quantity": 1}])
+async def test_an_order_change_without_its_items_is_completed_with_get_order_items(
+    clock: ManualClock,
+) -> None:
+    """The schema requires OrderItems with SellerSKU and Quantity; a notification that lacks
+    them (an item without SellerSKU, no OrderItems at all) yields a notice, and
+    ``resolve_events`` reads the order's items with one exact getOrderItems call."""
+    no_sku = document(OrderItems=[{"OrderItemId": "OI1", "SupplySourceId": None, "Quantity": 1}])
     with pytest.raises(jsonschema.ValidationError):
-        events(amazon, doc)  # the schema requires SellerSKU too
-    raw = json.dumps(doc).encode()
-    signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    delivery = amazon.verify_webhook({"X-Repricerd-Signature": signature}, raw)
-    with pytest.raises(ValueError, match="SellerSKU"):
-        amazon.parse_webhook(delivery)
+        jsonschema.Draft7Validator(SCHEMA).validate(no_sku)  # not what the schema allows
+    no_items = document()
+    del no_items["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"]
+    changed = datetime(2022, 11, 29, 19, 42, 4, 284000, tzinfo=UTC)
+    order_id = "903-8868176-2219830"
+    items_url = f"{API}/orders/v0/orders/{order_id}/orderItems"
+    answer = {
+        "payload": {
+            "AmazonOrderId": order_id,
+            "OrderItems": [
+                {"ASIN": "B1", "OrderItemId": "OI1", "SellerSKU": "MUG-1", "QuantityOrdered": 2},
+                {"ASIN": "B2", "OrderItemId": "OI2", "SellerSKU": "LAMP-1", "QuantityOrdered": 1},
+            ],
+        }
+    }
+    async with respx.mock(assert_all_called=True) as router, httpx.AsyncClient() as http:
+        token_route(router)
+        route = router.get(items_url).mock(return_value=httpx.Response(200, json=answer))
+        amazon = channel(http, clock, FakeSleep(clock))
+        for doc in (no_sku, no_items):
+            raw = json.dumps(doc).encode()
+            signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            delivery = amazon.verify_webhook({"X-Repricerd-Signature": signature}, raw)
+            [notice] = amazon.parse_webhook(delivery)
+            assert notice == OrderNotice(order_id, changed, OrderStatus.PLACED)
+            assert isinstance(amazon, ResolvesEvents)
+            assert await amazon.resolve_events([notice]) == [
+                OrderEvent(
+                    order_id,
+                    OrderStatus.PLACED,
+                    (OrderLine("MUG-1", 2), OrderLine("LAMP-1", 1)),
+                    changed,
+                )
+            ]
+    request = route.calls[0].request
+    assert (request.method, request.url.params) == ("GET", httpx.QueryParams())
+    assert request.headers["x-amz-access-token"] == TOKEN
+    assert route.call_count == 1  # the second notice of the same change reads the cache
 
 
 async def test_the_mock_servers_order_change_parses_to_the_order_it_placed(

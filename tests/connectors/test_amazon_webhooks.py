@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from connectors.amazon import AmazonChannel
-from connectors.base import CompetitorOffer, OfferChanged, WebhookDelivery
+from connectors.base import CompetitorOffer, OfferChanged, OrderEvent, OrderLine, WebhookDelivery
 from connectors.specs import load_spec
 from daemon.clock import ManualClock
 from daemon.errors import WebhookAuthError, WebhookError
@@ -29,6 +29,8 @@ from tests.connectors.amazon_fixtures import (
     channel,
     token_route,
 )
+from tests.connectors.test_amazon_orders import document as order_document
+from tests.connectors.test_amazon_orders import items as order_items
 
 ASIN = "B07N4M94X4"
 
@@ -219,3 +221,63 @@ async def test_unknown_asin_other_marketplace_and_other_topics_yield_nothing(
         amazon.parse_webhook(WebhookDelivery("n", "ANY_OFFER_CHANGED", "{not json"))
     with pytest.raises(ValueError, match="ANY_OFFER_CHANGED without"):
         parse("ANY_OFFER_CHANGED", {"Payload": {}})
+
+
+async def test_envelopes_are_unwrapped_to_the_notification_they_carry(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """SQS ``Body``, an ``aws:sqs`` record's ``body``, SNS ``Message`` (also inside SQS) and an
+    EventBridge ``detail`` all give the notification's own id, type and JSON; anything else is
+    topic ``unknown``, and parsing it raises with the fix (the inbox marks it invalid)."""
+    document = pricing_health()
+    text = encode(document).decode()
+    nid = "23ae41cd-3537-4676-af46-6ee9abf8802e"
+    source = "aws.partner/sellingpartnerapi.amazon.com/123456789012/amzn1.sellerapps.app.x"
+    bridge = {"version": "0", "id": "e-1", "detail-type": "PRICING_HEALTH", "source": source}
+    sns = {"Type": "Notification", "MessageId": "m-1", "Message": text}
+    wrapped = [
+        {"MessageId": "q-1", "ReceiptHandle": "r", "Body": text},
+        {"messageId": "q-2", "eventSource": "aws:sqs", "body": text},
+        sns,
+        {"MessageId": "q-3", "Body": json.dumps(sns)},
+    ]
+    async with httpx.AsyncClient() as http:
+        amazon = channel(http, clock, sleep)
+        for envelope in wrapped:
+            raw = json.dumps(envelope).encode()
+            delivery = amazon.verify_webhook(signed(raw), raw)
+            assert (delivery.dedupe_key, delivery.topic, delivery.payload) == (
+                nid,
+                "PRICING_HEALTH",
+                text,
+            )
+        raw = json.dumps({**bridge, "detail": json.loads(text)}).encode()
+        delivery = amazon.verify_webhook(signed(raw), raw)
+        assert (delivery.dedupe_key, delivery.topic) == (nid, "PRICING_HEALTH")
+        assert json.loads(delivery.payload) == json.loads(text)
+        # An EventBridge-wrapped ORDER_CHANGE parses to what the document itself gives.
+        order = order_document(OrderItems=order_items(("MUG-1", 2)))
+        raw = json.dumps({**bridge, "detail-type": "ORDER_CHANGE", "detail": order}).encode()
+        delivery = amazon.verify_webhook(signed(raw), raw)
+        plain = json.dumps(order).encode()
+        [event] = amazon.parse_webhook(delivery)
+        assert [event] == amazon.parse_webhook(amazon.verify_webhook(signed(plain), plain))
+        assert isinstance(event, OrderEvent)
+        assert event.lines == (OrderLine("MUG-1", 2),)
+        # A detail without its own type is typed by detail-type.
+        bare = {k: v for k, v in json.loads(text).items() if k != "notificationType"}
+        raw = json.dumps({**bridge, "detail": bare}).encode()
+        assert amazon.verify_webhook(signed(raw), raw).topic == "PRICING_HEALTH"
+        for other in (
+            {**bridge, "source": "aws.events", "detail": json.loads(text)},  # not SP-API's
+            {"Type": "SubscriptionConfirmation", "Message": text},
+            {"Body": "not json"},
+            {"message": text},
+            [json.loads(text)],
+        ):
+            raw = json.dumps(other).encode()
+            delivery = amazon.verify_webhook(signed(raw), raw)
+            assert delivery.topic == "unknown"
+            assert delivery.dedupe_key == "sha256:" + hashlib.sha256(raw).hexdigest()
+            with pytest.raises(ValueError, match="forward the SQS message body"):
+                amazon.parse_webhook(delivery)

@@ -13,7 +13,7 @@ import respx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors.base import OrderEvent, OrderLine, OrderStatus, WebhookDelivery
+from connectors.base import OrderNotice, OrderStatus, WebhookDelivery
 from connectors.ebay import EbayChannel
 from daemon.clock import ManualClock
 from daemon.errors import TransientChannelError, WebhookAuthError, WebhookError
@@ -222,35 +222,21 @@ async def test_key_fetch_outage_raises_for_a_5xx_answer(
             await ebay.prepare_webhook(signed(key, b"{}"))
 
 
-def test_order_confirmation_with_lines_is_an_order_event(
-    clock: ManualClock, sleep: FakeSleep
-) -> None:
+def test_order_confirmation_names_the_order_only(clock: ManualClock, sleep: FakeSleep) -> None:
+    """eBay's ORDER_CONFIRMATION identifies the order (data.orderId): parsing gives a notice
+    for the inbox worker to resolve with getOrder; whatever else ``data`` holds is not read."""
     ebay = channel(httpx.AsyncClient(), clock, sleep)
-    payload = json.dumps(
-        order(
-            {
-                "orderId": "12-34567-89012",
-                "lineItems": [
-                    {"lineItemId": "1", "sku": "MUG-BLUE-12", "quantity": 2},
-                    {"lineItemId": "2", "quantity": 1},  # no SKU: not ours to count
-                ],
-            }
-        )
-    )
+    payload = json.dumps(order({"orderId": "12-34567-89012"}))
     delivery = WebhookDelivery("n-1", "ORDER_CONFIRMATION", payload)
     assert ebay.parse_webhook(delivery) == [
-        OrderEvent(
-            "12-34567-89012",
-            OrderStatus.PLACED,
-            (OrderLine("MUG-BLUE-12", 2),),
-            datetime(2026, 3, 2, 11, 58, tzinfo=UTC),
-        )
+        OrderNotice("12-34567-89012", datetime(2026, 3, 2, 11, 58, tzinfo=UTC), OrderStatus.PLACED)
     ]
+    # SKUs and quantities in data (no eBay payload has them) do not skip the order read.
     flat = json.dumps(order({"orderId": "9", "sku": "MUG-RED-12", "quantity": 1}))
-    [event] = ebay.parse_webhook(WebhookDelivery("n-2", "ORDER_CONFIRMATION", flat))
-    assert event.lines == (OrderLine("MUG-RED-12", 1),)
-    bare = json.dumps(order({"orderId": "9"}))
-    assert ebay.parse_webhook(WebhookDelivery("n-3", "ORDER_CONFIRMATION", bare)) == []
+    [notice] = ebay.parse_webhook(WebhookDelivery("n-2", "ORDER_CONFIRMATION", flat))
+    assert isinstance(notice, OrderNotice)
+    other = json.dumps(order({"orderId": "9"}, topic="ITEM_MARKED_SHIPPED"))
+    assert ebay.parse_webhook(WebhookDelivery("n-3", "ITEM_MARKED_SHIPPED", other)) == []
     with pytest.raises(ValueError, match="orderId"):
         ebay.parse_webhook(WebhookDelivery("n-4", "ORDER_CONFIRMATION", json.dumps(order({}))))
     with pytest.raises(ValueError, match="JSON"):

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from jsonschema import Draft7Validator
 
 from connectors.base import (
     CompetitorOffer,
@@ -19,8 +20,10 @@ from connectors.base import (
     OrderEvent,
     OrderLine,
     OrderStatus,
+    ResolvesEvents,
     WebhookDelivery,
 )
+from connectors.mock.walmart.events import EVENT_SCHEMAS
 from connectors.walmart import WalmartChannel
 from connectors.walmart.webhooks import sign_timestamped
 from daemon.clock import ManualClock
@@ -343,6 +346,23 @@ def test_po_created_places_each_seller_fulfilled_line(
         OrderEvent("108828697812345:1", OrderStatus.PLACED, (OrderLine("MUG-1", 2),), at),
         OrderEvent("108828697812345:2", OrderStatus.PLACED, (OrderLine("MUG-2", 1),), at),
     ]
+
+
+def test_po_events_carry_sku_and_units_as_walmart_documents_them(
+    walmart: WalmartChannel, clock: ManualClock
+) -> None:
+    """Walmart publishes no JSON schema for event payloads (notifications.json is the
+    subscription API); the PO events' documented shape (EVENT_SCHEMAS, from the event pages:
+    ``orderLines[]`` with ``sku`` and ``quantity.measurementValue``, a numeric string) holds
+    everything stock needs, so no order read is made: the connector has no ``resolve_events``."""
+    for event in ("PO_CREATED", "PO_LINE_AUTOCANCELLED"):
+        document = po(event, [line("1", "MUG-1", "3")])
+        # The auto-cancel page lists the same fields as PO_CREATED (plus cancellationReason).
+        Draft7Validator(EVENT_SCHEMAS["PO_CREATED"]).validate(document)
+        [parsed] = parse(walmart, clock, document)
+        assert isinstance(parsed, OrderEvent)
+        assert parsed.lines == (OrderLine("MUG-1", 3),)
+    assert not isinstance(walmart, ResolvesEvents)
 
 
 def test_auto_cancelled_line_gives_back_that_line(

@@ -35,8 +35,9 @@ from daemon.ledger import on_hand
 from daemon.logging import SecretRedactor
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
-from daemon.server import ServerContext, start_server
+from daemon.server import start_server
 from daemon.triggers import Debouncer
+from tests.daemon_fixtures import server_context
 from tests.e2e.amazon_fixtures import (
     CATALOGUE,
     CHANNEL,
@@ -234,18 +235,7 @@ async def _daemon_server(
         on_offer_change=offers.notify,
         on_stock_change=lambda skus: stock_trigger.notify("*", skus),
     )
-    ctx = ServerContext(
-        db=rt.db,
-        metrics=rt.metrics,
-        clock=clock,
-        channels=lambda: rt.channels,
-        channel_errors=lambda: rt.channel_errors,
-        webhook_max_bytes=lambda: 262144,
-        sync_token=lambda: None,
-        on_webhook_stored=inbox.wake,
-        request_pass=passes.request,
-        shutting_down=lambda: False,
-    )
+    ctx = server_context(rt, inbox.wake, passes.request)
     server = await start_server(ctx, "127.0.0.1", 0)
     server.debouncers = (offers, stock_trigger)  # type: ignore[attr-defined]
     return server, inbox, done

@@ -10,6 +10,7 @@ daemon's own webhook route). Assertions read the mock's state and what it was se
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 
 from connectors.base import StockUpdate
 from connectors.ebay.const import REVISION_BUDGET, REVISION_BUDGET_EXHAUSTED
+from connectors.mock import MockChannel
 from connectors.ratelimit import RateLimit
 from daemon.catalog import import_catalog
 from tests.e2e.ebay_env import (
@@ -44,6 +46,8 @@ from tests.e2e.ebay_env import (
     wait_for,
     write_catalog,
 )
+from tests.e2e.test_e2e_order_poll import EBAY_SCOPES
+from tests.e2e.test_e2e_order_poll import _with_market as with_market
 
 
 @pytest.fixture
@@ -275,31 +279,54 @@ async def test_revisions_made_elsewhere_are_deferred_at_ebays_first_refusal(env:
         await daemon.close()
 
 
-async def test_challenge_and_a_signed_order_confirmation_reach_the_ledger(env: Env) -> None:
+@pytest.fixture
+async def scoped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Env]:
+    """The mock eBay with a fulfillment-scoped user token and an in-memory ``market`` channel."""
+    async for made in make_env(tmp_path, monkeypatch, extra=EBAY_SCOPES):
+        with_market(made.config, made.catalog)
+        yield made
+
+
+async def test_challenge_and_an_order_confirmation_read_by_id_reach_every_channel(
+    scoped: Env,
+) -> None:
+    """The mock sends what eBay sends (``data.orderId`` only); the inbox worker reads the order
+    with getOrder, the ledger takes the units and the stock pass publishes them everywhere."""
+    env = scoped
     daemon = await started(env, serve=True)
     control = env.mock.base_url
     try:
         await daemon.converge()
         assert_converged(env)
+        market = daemon.rt.channels["market"]
+        assert isinstance(market, MockChannel)
+        stock = 3 + 4 % 9  # E04's catalogue stock
+        assert market.market.listings["E04"].quantity == stock - BUFFER
         # eBay validates the destination: GET <endpoint>?challenge_code= on the daemon's route.
         status, check = await post(f"{control}/_mock/challenge", {})
         assert status == 200
         assert check["passed"] is True, check
         assert check["endpoint"] == f"http://127.0.0.1:{env.daemon_port}/webhooks/ebay"
 
-        # A buyer checks out 2 of E04: a signed ORDER_CONFIRMATION is POSTed to the daemon.
+        # A buyer checks out 2 of E04: a signed ORDER_CONFIRMATION naming the order is POSTed.
         before = env.listing("E04")[1]
         status, sale = await post(f"{control}/_mock/orders", {"sku": "E04", "quantity": 2})
         assert status == 200, sale
         assert sale["notification"]["status"] == 200  # verified and stored
+        sent = json.loads(env.state.notifications[-1].body)
+        assert sent["notification"]["data"] == {"orderId": sale["orderId"]}
         key_calls = [c for c in env.calls if "/public_key/" in c.path]
         assert [(c.path.rsplit("/", 1)[1], c.status) for c in key_calls] == [
             (env.state.public_key_id, 200)
         ]
-        # route → inbox → ledger (−2) → a stock pass publishing the ledger's allocation.
+        # route → inbox → getOrder → ledger (−2) → a stock pass publishing on every channel.
         await wait_for(lambda: bool(daemon.stock_passes), "stock pass")
         await daemon.inbox.drain()
         await asyncio.gather(*daemon.stock_passes)
+        reads = [c for c in env.calls if c.path.startswith("/sell/fulfillment/v1/order/")]
+        assert [(c.method, c.path, c.query, c.status) for c in reads] == [
+            ("GET", f"/sell/fulfillment/v1/order/{sale['orderId']}", {}, 200)
+        ]
         async with daemon.rt.db.read() as conn:
             ledger = (
                 await conn.execute(
@@ -310,7 +337,7 @@ async def test_challenge_and_a_signed_order_confirmation_reach_the_ledger(env: E
             ).all()
         assert [row.delta for row in ledger] == [-2]
         assert sale["orderId"] in ledger[0].external_ref
-        stock = 3 + 4 % 9  # E04's catalogue stock
+        assert market.market.listings["E04"].quantity == stock - 2 - BUFFER
         assert env.listing("E04")[1:] == (before - 2, before - 2, before - 2)
         last = [
             e
@@ -329,17 +356,44 @@ async def test_challenge_and_a_signed_order_confirmation_reach_the_ledger(env: E
             topics = (await conn.execute(sa.select(INBOX.c.topic, INBOX.c.outcome))).all()
         assert [(t.topic, t.outcome) for t in topics] == [("ORDER_CONFIRMATION", "applied")]
         # A forged delivery (body changed after signing) is refused at the route.
-        sent = env.state.notifications[-1]
-        forged = sent.body.replace(b'"quantity":2', b'"quantity":1')
+        signed = env.state.notifications[-1]
+        forged = signed.body.replace(b'"publishAttemptCount":2', b'"publishAttemptCount":3')
+        assert forged != signed.body
         async with (
             aiohttp.ClientSession() as http,
             http.post(
                 f"http://127.0.0.1:{env.daemon_port}/webhooks/ebay",
                 data=forged,
-                headers={"Content-Type": "application/json", "X-EBAY-SIGNATURE": sent.signature},
+                headers={"Content-Type": "application/json", "X-EBAY-SIGNATURE": signed.signature},
             ) as response,
         ):
             assert response.status == 401
+    finally:
+        await daemon.close()
+
+
+async def test_without_a_fulfillment_scope_an_order_confirmation_is_invalid_and_says_why(
+    env: Env,
+) -> None:
+    """A user token that cannot read orders cannot resolve the notification: the delivery is
+    marked invalid with the missing scope named, and nothing is asked of the Fulfillment API."""
+    daemon = await started(env, serve=True)
+    try:
+        await daemon.converge()
+        status, sale = await post(
+            f"{env.mock.base_url}/_mock/orders", {"sku": "E02", "quantity": 1}
+        )
+        assert (status, sale["notification"]["status"]) == (200, 200)
+        await daemon.inbox.drain()  # woken by the route before its 200
+        async with daemon.rt.db.read() as conn:
+            [row] = (await conn.execute(sa.select(INBOX.c.outcome, INBOX.c.error))).all()
+            moved = (
+                await conn.execute(sa.select(EVENTS.c.delta).where(EVENTS.c.kind == "order"))
+            ).all()
+        assert row.outcome == "invalid"
+        assert "sell.fulfillment" in row.error
+        assert moved == []
+        assert not [c for c in env.calls if c.path.startswith("/sell/fulfillment/")]
     finally:
         await daemon.close()
 

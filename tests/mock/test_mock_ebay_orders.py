@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from connectors.mock.ebay.const import FULFILLMENT_READONLY_SCOPE, INVENTORY_SCOPE
+from jsonschema import Draft4Validator
+
+from connectors.mock.ebay.const import (
+    FULFILLMENT_READONLY_SCOPE,
+    FULFILLMENT_SCOPE,
+    INVENTORY_SCOPE,
+)
+from connectors.specs import load_spec
 from daemon.clock import ManualClock
 from tests.mock.test_mock_ebay import Mock, clock, mock
 
@@ -94,3 +101,44 @@ async def test_only_a_user_token_with_a_fulfillment_scope_reads_orders(mock: Moc
     assert app.status_code == 403
     readonly = await mock.user_token(FULFILLMENT_READONLY_SCOPE)
     assert (await mock.http.get(ORDERS, headers=mock.bearer(readonly))).status_code == 200
+
+
+async def test_get_order_answers_the_order_a_notification_names(mock: Mock) -> None:
+    """getOrder by the id ORDER_CONFIRMATION carries: the order getOrders lists, with its SKU
+    and units; an unknown id → 404 errorId 32100; the fulfillment scope is needed."""
+    order_id = await _buy(mock, "MUG-002", 2)
+    one = await mock.http.get(f"{ORDERS}/{order_id}", headers=mock.bearer())
+    assert one.status_code == 200, one.text
+    listed = (await mock.http.get(ORDERS, headers=mock.bearer())).json()["orders"]
+    assert [one.json()] == listed
+    [item] = one.json()["lineItems"]
+    assert (item["sku"], item["quantity"]) == ("MUG-002", 2)
+    unknown = await mock.http.get(f"{ORDERS}/99-00000-00000", headers=mock.bearer())
+    assert unknown.status_code == 404
+    [error] = unknown.json()["errors"]
+    assert (error["errorId"], error["domain"]) == (32100, "API_FULFILLMENT")
+    inventory_only = await mock.user_token(INVENTORY_SCOPE)
+    denied = await mock.http.get(f"{ORDERS}/{order_id}", headers=mock.bearer(inventory_only))
+    assert denied.status_code == 403
+
+
+async def test_get_order_answers_match_the_fulfillment_oas(mock: Mock) -> None:
+    """The mock's getOrder answer is an OAS ``Order`` (Draft 4 types; eBay may add fields)."""
+    document = load_spec("ebay", "sell_fulfillment_v1_oas3.json")
+    operation = document["paths"]["/order/{orderId}"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Order"
+    }
+    validator = Draft4Validator(
+        {
+            "$ref": "#/components/schemas/Order",
+            "components": {"schemas": document["components"]["schemas"]},
+        }
+    )
+    order_id = await _buy(mock, "MUG-005", 1)
+    answer = await mock.http.get(f"{ORDERS}/{order_id}", headers=mock.bearer())
+    errors = [e.message for e in validator.iter_errors(answer.json())]
+    assert not errors
+    # The OAS's security: the two scopes the connector checks before calling.
+    [security] = operation["security"]
+    assert set(security["api_auth"]) == {FULFILLMENT_SCOPE, FULFILLMENT_READONLY_SCOPE}

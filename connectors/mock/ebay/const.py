@@ -112,6 +112,7 @@ ERR_START_AFTER_END: Final = 30840  # "Start date should be before end date"
 ERR_DATE_FUTURE: Final = 30850  # "Start and end dates can't be in the future"
 ERR_OFFSET: Final = 31000  # "Invalid offset: {offsetvalue}"
 ERR_LIMIT: Final = 31100  # "Invalid limit: {limitvalue}"
+ERR_ORDER_ID: Final = 32100  # getOrder "Invalid order ID: {orderId}"
 ERR_FULFILLMENT_SYSTEM: Final = 30500  # 500 system error (id **unconfirmed**)
 MAX_ORDERS_PAGE: Final = 200  # newer reference pages; OAS v1.19.2 says 1000 (**unconfirmed**)
 DEFAULT_ORDERS_PAGE: Final = 50

@@ -1,4 +1,6 @@
-"""Fulfillment API ``getOrders`` (``GET /sell/fulfillment/v1/order``) and order cancels.
+"""Fulfillment API ``getOrders`` (``GET /sell/fulfillment/v1/order``), ``getOrder``
+(``GET /sell/fulfillment/v1/order/{orderId}``: what a seller calls on ORDER_CONFIRMATION, whose
+notification names the order only) and order cancels.
 
 ``record`` keeps each checkout of ``/_mock/orders`` as getOrders shows it (Fulfillment OAS
 ``Order``: ``orderId``, ``creationDate``, ``lastModifiedDate``, ``orderFulfillmentStatus``,
@@ -33,6 +35,7 @@ from connectors.mock.ebay.const import (
     ERR_FILTER_VALUE,
     ERR_LIMIT,
     ERR_OFFSET,
+    ERR_ORDER_ID,
     ERR_START_AFTER_END,
     ERR_START_MISSING,
     ERR_START_TOO_OLD,
@@ -219,6 +222,30 @@ async def get_orders(request: web.Request, state: EbayMockState) -> web.Response
     return answer(body)
 
 
+@ebay_api(FULFILLMENT_API, USER, READ)
+async def get_order(request: web.Request, state: EbayMockState) -> web.Response:
+    """``GET /sell/fulfillment/v1/order/{orderId}``: one order, as getOrders lists it.
+
+    An order id the seller does not have → 404 errorId 32100 "Invalid order ID" (the OAS gives
+    32100 under 400 and a bare 404; which one eBay answers for an unknown id is unconfirmed).
+    """
+    order_id = request.match_info["orderId"]
+    order = state.sold.get(order_id)
+    if order is None:
+        raise WireError(
+            404,
+            error(
+                ERR_ORDER_ID,
+                FULFILLMENT_DOMAIN,
+                "REQUEST",
+                f"Invalid order ID: {order_id}",
+                parameters={"orderId": order_id},
+            ),
+        )
+    return answer(order.document)
+
+
 def add_routes(app: web.Application) -> None:
-    """Register ``GET /sell/fulfillment/v1/order``."""
+    """Register ``GET /sell/fulfillment/v1/order`` and ``GET .../order/{orderId}``."""
     app.router.add_get(PATH, get_orders)
+    app.router.add_get(PATH + "/{orderId}", get_order)

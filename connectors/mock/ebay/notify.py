@@ -35,7 +35,7 @@ from connectors.mock.ebay.const import (
     SIGNATURE_HEADER,
 )
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, SentNotification
-from connectors.mock.ebay.wire import WireError, answer, error, money
+from connectors.mock.ebay.wire import WireError, answer, error
 
 log = structlog.get_logger(__name__)
 
@@ -104,32 +104,14 @@ def envelope(state: EbayMockState, topic: str, data: dict[str, Any]) -> dict[str
     }
 
 
-def order_confirmation(
-    state: EbayMockState, sku: str, quantity: int, order_id: str, line_item_id: str
-) -> dict[str, Any]:
+def order_confirmation(state: EbayMockState, order_id: str) -> dict[str, Any]:
     """An ORDER_CONFIRMATION notification for one line item (one per line item, as eBay's).
 
-    ``data`` holds what a stock sync needs: ``orderId`` (eBay's documented key field) plus the
-    line item, listing, SKU, quantity, price and the listing's remaining quantity. Fields other
-    than ``orderId`` are the mock's own choice (eBay's payload schema is not in the guide).
+    ``data`` holds ``orderId`` and nothing else: eBay's contract (AsyncAPI
+    order_confirmation.yaml) identifies the order, and the seller reads its line items with the
+    Fulfillment API (``GET /sell/fulfillment/v1/order/{orderId}``, served by ``fulfillment``).
     """
-    listing = state.listing(sku)
-    offers = state.offers_of(sku)
-    assert listing is not None
-    assert offers
-    data = {
-        "orderId": order_id,
-        "lineItemId": line_item_id,
-        "legacyItemId": offers[0].listing_id,
-        "sku": sku,
-        "quantity": quantity,
-        "lineItemCost": {"value": money(listing.price * quantity), "currency": listing.currency},
-        "availableQuantity": listing.quantity,
-        "sellerUsername": state.seller_username,
-        "marketplaceId": offers[0].marketplace_id,
-        "creationDate": iso(state.now()),
-    }
-    return envelope(state, ORDER_CONFIRMATION, data)
+    return envelope(state, ORDER_CONFIRMATION, {"orderId": order_id})
 
 
 async def deliver(

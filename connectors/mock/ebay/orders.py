@@ -1,4 +1,5 @@
-"""Simulated buyers: a sale lowers the listing's quantities and pushes ORDER_CONFIRMATION."""
+"""Simulated buyers: a sale lowers the listing's quantities, records the order (getOrder,
+getOrders) and pushes ORDER_CONFIRMATION naming it."""
 
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ async def sell(
     order_id = f"{state.orders:02d}-{rng.randrange(10**5):05d}-{rng.randrange(10**5):05d}"
     line_item_id = f"{10**13 + rng.randrange(10**13)}"
     record(state, sku, quantity, order_id, line_item_id)  # what getOrders lists
-    payload = order_confirmation(state, sku, quantity, order_id, line_item_id)
+    payload = order_confirmation(state, order_id)
     sent = await deliver(state, session, payload)
     return Sale(order_id, line_item_id, sku, listing.quantity, sent)
 
