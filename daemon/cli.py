@@ -1,4 +1,5 @@
-"""The ``repricerd`` command line. Exit codes: 0 ok, 1 invalid input or config, 2 usage."""
+"""The ``repricerd`` command line. Exit codes: 0 ok, 1 invalid input or config, 2 usage (and
+3 from ``status``: a channel is not ok)."""
 
 from __future__ import annotations
 
@@ -32,11 +33,13 @@ def _print_problems(err: ConfigError) -> None:
         click.echo(f"error: {line}", err=True)
 
 
-def _load(config: str | None, *, log_level: str = "warning") -> LoadedConfig:
+def _load(
+    config: str | None, *, log_level: str = "warning", resolve_secrets: bool = True
+) -> LoadedConfig:
     """Load the config or print every problem and exit 1."""
     path = config_path(config)
     try:
-        loaded = load_config(path)
+        loaded = load_config(path, resolve_secrets=resolve_secrets)
     except ConfigError as err:
         _print_problems(err)
         click.echo(f"{path}: {len(err.problems) or 1} problem(s)", err=True)
@@ -242,6 +245,35 @@ def explain(config: str | None, sku: str, channel: str | None, fmt: str) -> None
 
     rows, listed_on = _run(go())
     render_explain(rows, Console(), fmt, sku=sku, listed_on=listed_on)  # type: ignore[arg-type]
+
+
+@main.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def status(config: str | None, fmt: str) -> None:
+    """Each channel's state, last successes, inbox and recent write outcomes.
+
+    Reads the database only (daemon running or not; no channel secrets needed). Exit 0 when
+    every channel is ok, 3 when one is not.
+    """
+    from daemon.db.migrate import upgrade
+    from daemon.status import StatusSnapshot, read_status, render_status
+
+    loaded = _load(config, resolve_secrets=False)
+
+    async def go() -> StatusSnapshot:
+        db = _database(loaded)
+        try:
+            await upgrade(db)
+            return await read_status(db, tuple(loaded.settings.channels), SystemClock().now())
+        finally:
+            await db.dispose()
+
+    snapshot = _run(go())
+    # Piped to a file or pager, the table keeps full rows instead of wrapping at 80 columns.
+    width = None if sys.stdout.isatty() else (200 if fmt == "table" else 10_000)
+    render_status(snapshot, Console(width=width), fmt)  # type: ignore[arg-type]
+    sys.exit(0 if snapshot.ok else 3)
 
 
 @main.command()

@@ -25,6 +25,8 @@ ENV_DATABASE = "REPRICERD_DATABASE"
 ENV_HOST = "REPRICERD_HOST"  # containers listen on 0.0.0.0 without editing the mounted YAML
 # An empty or trivial secret would let anyone sign webhooks (HMAC with a known key).
 MIN_SECRET_LENGTH = 8
+# What an unset ${ENV} reference becomes with load_config(resolve_secrets=False).
+UNRESOLVED = "https://unresolved.invalid/"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Loc = tuple[str | int, ...]
@@ -48,8 +50,15 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path(os.environ.get(ENV_CONFIG) or DEFAULT_CONFIG_PATH)
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
-    """Parse and validate ``path``; raise ``ConfigError`` listing every problem found."""
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, *, resolve_secrets: bool = True
+) -> LoadedConfig:
+    """Parse and validate ``path``; raise ``ConfigError`` listing every problem found.
+
+    ``resolve_secrets=False`` (commands that only read the database and never call a
+    marketplace) accepts unset ``${ENV}`` references: each becomes a placeholder instead of an
+    error (set ones, such as a database URL's, are still resolved).
+    """
     environ = os.environ if environ is None else environ
     name = str(path)
     try:
@@ -73,7 +82,7 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
         problem = ConfigProblem(name, 1, "", "the file must be a YAML mapping of top-level keys")
         raise ConfigError(str(problem), [problem])
 
-    resolver = _Resolver(name, environ, tree)
+    resolver = _Resolver(name, environ, tree, resolve=resolve_secrets)
     data = resolver.plain(tree, ())
     problems = list(resolver.problems)
     if environ.get(ENV_DATABASE):
@@ -132,8 +141,11 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedC
 class _Resolver:
     """Turn the ruamel tree into plain data, substituting ``${VAR}`` references."""
 
-    def __init__(self, file: str, environ: Mapping[str, str], tree: CommentedMap) -> None:
+    def __init__(
+        self, file: str, environ: Mapping[str, str], tree: CommentedMap, *, resolve: bool = True
+    ) -> None:
         self.file = file
+        self.resolve = resolve
         self.environ = environ
         self.tree = tree
         self.problems: list[ConfigProblem] = []
@@ -157,6 +169,12 @@ class _Resolver:
         if not refs:
             return text
         missing = [ref for ref in refs if ref not in self.environ]
+        if missing and not self.resolve:
+            # A placeholder that passes the secret and URL checks; nothing will ever send it.
+            self.env_locs.add(loc)
+            for ref in refs:
+                self.secret_values.append(self.environ.get(ref, ""))
+            return _ENV_REF.sub(lambda m: self.environ.get(m.group(1), UNRESOLVED), text)
         if missing:
             for ref in missing:
                 self.problems.append(

@@ -14,9 +14,9 @@ from sqlmodel import SQLModel
 from daemon.clock import ManualClock
 from daemon.controls import channel_states, health_of, record_health
 from daemon.db.engine import Database
-from daemon.errors import ChannelAuthError
 from daemon.db.migrate import current_revision, head_revision, upgrade
 from daemon.db.models import Action, Product
+from daemon.errors import ChannelAuthError
 
 
 async def test_migrations_reach_head_and_are_idempotent(db: Database) -> None:
