@@ -24,10 +24,12 @@ from rich.console import Console
 
 from daemon.cli import main
 from daemon.clock import ManualClock
+from daemon.config import UNRESOLVED, load_config
 from daemon.controls import pause, record_health, trip_breaker
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import ChannelHealth, PassSuccess
+from daemon.errors import ConfigError
 from daemon.metrics import Metrics
 from daemon.passes import run_named_pass
 from daemon.server import ServerContext, ServerHandle, _is_loopback, start_server
@@ -392,3 +394,18 @@ async def test_the_table_fits_the_terminal_with_every_column(
     text = "".join(lines)
     assert "amazon" in text
     assert "ebay" in text
+
+
+def test_read_only_commands_load_the_config_without_channel_secrets() -> None:
+    """resolve_secrets=False turns unset ${ENV} references into a placeholder instead of an
+    error (the set ones, such as the database password, are still resolved)."""
+    path = ROOT / "config" / "production.example.yaml"
+    env = {"REPRICERD_PG_PASSWORD": "pg-password-1"}
+    with pytest.raises(ConfigError, match="AMZ_CLIENT_SECRET is not set"):
+        load_config(path, environ=env)
+    loaded = load_config(path, environ=env, resolve_secrets=False)
+    assert loaded.settings.database.startswith("postgresql://repricerd:pg-password-1@")
+    amazon = loaded.settings.channels["amazon-us"]
+    assert amazon.kind == "amazon"
+    assert amazon.credentials.client_secret.get_secret_value() == UNRESOLVED
+    assert loaded.secrets == ("pg-password-1",)
