@@ -49,6 +49,8 @@ POST_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
 OVERSOLD_MARK: Final = "OVERSOLD"
 # Orders are recorded late when an orders poll finds them: look at older order times too.
 ORDER_LATENESS: Final = timedelta(hours=24)
+# Listings named in a not-applied alert (the count covers the rest).
+LISTED: Final = 20
 log = structlog.get_logger("repricerd.alerts")
 
 Severity = Literal["warning", "error"]
@@ -174,8 +176,9 @@ async def oversell_conditions(db: Database, now: datetime) -> list[Condition]:
 async def not_applied_conditions(
     db: Database, channels: Sequence[str], now: datetime
 ) -> list[Condition]:
-    """Writes of the last 24 h the marketplace accepted but never applied (NOT_APPLIED), for
-    listings without a confirmed write since."""
+    """Per channel: writes of the last 24 h the marketplace accepted but never applied
+    (NOT_APPLIED) to listings without a confirmed write since. One alert per channel, not per
+    listing: a feed that never applied would otherwise send hundreds of messages."""
     later = ACTIONS.alias("later")
     confirmed_since = (
         sa.exists()
@@ -210,19 +213,31 @@ async def not_applied_conditions(
                 .order_by(ACTIONS.c.id)
             )
         ).all()
-    found: dict[str, Condition] = {}
+    per_channel: dict[str, dict[tuple[str, str], dict[str, str]]] = {}
     for row in rows:
         value = row.new_price if row.kind == ActionKind.PRICE.value else row.new_quantity
-        key = f"not_applied:{row.channel}:{row.kind}:{row.sku}"
-        found[key] = Condition(
-            key,
-            "not_applied",
-            "warning",
-            row.channel,
-            f"{row.channel} {row.sku}: {row.kind} write {value} accepted but never applied",
-            {"sku": row.sku, "write": row.kind, "value": str(value)},
+        # The newest write of a listing's field stands for it.
+        per_channel.setdefault(row.channel, {})[row.sku, row.kind] = {
+            "sku": row.sku,
+            "write": row.kind,
+            "value": str(value),
+        }
+    found = []
+    for channel, writes in sorted(per_channel.items()):
+        listed = list(writes.values())
+        shown = ", ".join(f"{w['sku']} {w['write']} {w['value']}" for w in listed[:LISTED])
+        more = f" and {len(listed) - LISTED} more" if len(listed) > LISTED else ""
+        found.append(
+            Condition(
+                f"not_applied:{channel}",
+                "not_applied",
+                "warning",
+                channel,
+                f"{channel}: {len(listed)} write(s) accepted but never applied: {shown}{more}",
+                {"count": len(listed), "writes": listed[:LISTED]},
+            )
         )
-    return list(found.values())
+    return found
 
 
 class Alerter:

@@ -191,28 +191,33 @@ async def test_oversell_alerts_until_stock_comes_back(
     assert "OVERSOLD by 2" in receiver.bodies[0]["text"]
 
 
-async def test_not_applied_write_alerts_until_a_later_write_is_confirmed(
+async def test_not_applied_writes_alert_until_later_writes_are_confirmed(
     db: Database, clock: ManualClock, receiver: Receiver, make: Callable[..., Harness]
 ) -> None:
-    """A NOT_APPLIED write raises once per listing; a confirmed write to it resolves it."""
+    """NOT_APPLIED writes raise one alert per channel, listing them; it resolves once every
+    such listing has had a confirmed write since."""
     alerter = make(receiver.url).alerter()
     await _healthy(db, clock)
     await action(db, "alpha", "MUG", "failed", clock.now(), code="NOT_APPLIED", price="12.50")
+    await action(db, "alpha", "CUP", "failed", clock.now(), code="NOT_APPLIED", kind="stock")
     await action(db, "alpha", "MUG", "confirmed", clock.now(), kind="stock")  # another field
     await action(db, "beta", "CUP", "failed", clock.now(), code="INVALID_VALUE")
-    assert await alerter.evaluate() == (["not_applied:alpha:price:MUG"], [])
-    assert await alerter.evaluate() == ([], [])
-    await action(db, "alpha", "MUG", "confirmed", clock.now(), price="12.50")
-    assert await alerter.evaluate() == ([], ["not_applied:alpha:price:MUG"])
-    assert receiver.alerts() == [
-        ("not_applied:alpha:price:MUG", "raised"),
-        ("not_applied:alpha:price:MUG", "resolved"),
-    ]
+    assert await alerter.evaluate() == (["not_applied:alpha"], [])
     assert receiver.bodies[0]["alert"]["details"] == {
-        "sku": "MUG",
-        "write": "price",
-        "value": "12.50",
+        "count": 2,
+        "writes": [
+            {"sku": "MUG", "write": "price", "value": "12.50"},
+            {"sku": "CUP", "write": "stock", "value": "3"},
+        ],
     }
+    await action(db, "alpha", "MUG", "confirmed", clock.now(), price="12.50")
+    assert await alerter.evaluate() == ([], [])  # CUP still not applied
+    await action(db, "alpha", "CUP", "confirmed", clock.now(), kind="stock")
+    assert await alerter.evaluate() == ([], ["not_applied:alpha"])
+    assert receiver.alerts() == [
+        ("not_applied:alpha", "raised"),
+        ("not_applied:alpha", "resolved"),
+    ]
 
 
 async def test_refused_credentials_alert_one_channel_only(
