@@ -91,7 +91,7 @@ class Metrics:
         self.last_success = Gauge(
             "repricerd_last_success_timestamp_seconds",
             "Unix time of the pass's last success on the channel",
-            ["channel", "pass_name"],
+            ["channel", "pass"],
             registry=self.registry,
         )
 

@@ -38,6 +38,7 @@ _CLIENT_MAX_SIZE: Final = 10 * 1024 * 1024
 _SYNC_MAX_BYTES: Final = 64 * 1024
 # Readiness must answer even when the database hangs (a probe that hangs is a failed probe).
 _PING_TIMEOUT_S: Final = 2.0
+_STATUS_TIMEOUT_S: Final = 10.0
 _LISTEN_BACKLOG: Final = 1024
 # Fetching a verification key must not hold an acknowledgement past the senders' timeouts.
 _PREPARE_TIMEOUT_S: Final = 2.0
@@ -352,7 +353,8 @@ async def _readyz(request: web.Request) -> web.Response:
 
 
 async def _read_status(ctx: ServerContext, *, full: bool) -> StatusSnapshot:
-    async with asyncio.timeout(_PING_TIMEOUT_S):
+    # A scrape must answer quickly; the full view counts a day of deliveries and writes.
+    async with asyncio.timeout(_STATUS_TIMEOUT_S if full else _PING_TIMEOUT_S):
         return await read_status(ctx.db, list(ctx.channels()), ctx.clock.now(), full=full)
 
 

@@ -297,7 +297,7 @@ async def test_metrics_are_right_from_the_first_scrape(
     assert value("repricerd_inbox_oldest_seconds", channel="beta") == 90
     assert value("repricerd_inbox_oldest_seconds", channel="alpha") == 0
     assert (
-        value("repricerd_last_success_timestamp_seconds", channel="alpha", pass_name="reprice")
+        value("repricerd_last_success_timestamp_seconds", channel="alpha", **{"pass": "reprice"})
         == now.timestamp()
     )
     assert not any(name == "repricerd_channel_paused" for name, _ in samples)
