@@ -17,6 +17,7 @@ import orjson
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from daemon.clock import Clock
 from daemon.db.engine import Database
@@ -408,14 +409,15 @@ def render_status(
             f"invalid {r['topic']}: {r['reason']}" for r in c.invalid_reasons
         ]
         table.add_row(
-            c.channel,
+            Text(c.channel),
             state + since,
             "\n".join(f"{p} {_ago(now, at)}" for p, at in c.last_success.items()),
             inbox,
             str(c.open_intents),
             f"invalid {c.invalid_24h}\nignored {c.ignored_24h}\nunknown sku {c.unknown_sku_24h}",
             f"not applied {c.not_applied_24h}\nfailed {c.failed_24h}",
-            "\n".join(r for r in reasons if r),
+            # Marketplace messages may hold brackets: never read them as rich markup.
+            Text("\n".join(r for r in reasons if r)),
         )
     console.print(table)
     bad = [c.channel for c in snapshot.channels if c.state is not State.OK]
