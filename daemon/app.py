@@ -16,6 +16,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from daemon.alerts import EVALUATE_EVERY_S, Alerter
 from daemon.catalog import import_catalog
 from daemon.clock import Clock, SystemClock
 from daemon.config import LoadedConfig
@@ -250,8 +251,6 @@ async def run_forever(
     async def housekeeping() -> None:
         for name in rt.channels:
             inbox.wake(name)  # deliveries whose wake-up was lost (a failed round, a restart)
-        # Counted here, once a minute, not after every dispatch: it scans the open intents.
-        rt.metrics.open_intents.set(await rt.outbox.count_open())
 
     scheduler.add_job(
         housekeeping,
@@ -260,6 +259,10 @@ async def run_forever(
         coalesce=True,
         max_instances=1,
         misfire_grace_time=INBOX_SWEEP_S,
+    )
+    alerter = Alerter(rt.db, clock, rt.http, lambda: rt.settings, rt.redactor, metrics=rt.metrics)
+    scheduler.add_job(
+        alerter.run, IntervalTrigger(seconds=EVALUATE_EVERY_S), id="alerts", coalesce=True
     )
     scheduler.start()
     log.info(

@@ -1,4 +1,5 @@
-"""The ``repricerd`` command line. Exit codes: 0 ok, 1 invalid input or config, 2 usage."""
+"""The ``repricerd`` command line. Exit codes: 0 ok, 1 invalid input or config, 2 usage (and
+3 from ``status``: a channel is not ok)."""
 
 from __future__ import annotations
 
@@ -301,6 +302,29 @@ def explain(config: str | None, sku: str, channel: str | None, fmt: str) -> None
         sys.exit(1)
     console = Console(width=_pipe_width(fmt, "text"))
     render_explain(rows, console, fmt, sku=sku, listed_on=listed_on)  # type: ignore[arg-type]
+
+
+@main.command()
+@config_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def status(config: str | None, fmt: str) -> None:
+    """Each channel's state, last successes, inbox and recent write outcomes.
+
+    Reads the database only (daemon running or not; no channel secrets needed). Exit 0 when
+    every channel is ok, 3 when one is not.
+    """
+    from daemon.status import StatusSnapshot, read_status, render_status
+
+    loaded = _load(config, resolve_secrets=False)
+
+    async def go(db: Any) -> StatusSnapshot:
+        return await read_status(db, tuple(loaded.settings.channels), SystemClock().now())
+
+    snapshot = _read_only(loaded, go)
+    # Piped to a file or pager, the table keeps full rows instead of wrapping at 80 columns.
+    width = None if sys.stdout.isatty() else (200 if fmt == "table" else 10_000)
+    render_status(snapshot, Console(width=width), fmt)  # type: ignore[arg-type]
+    sys.exit(0 if snapshot.ok else 3)
 
 
 @main.command()

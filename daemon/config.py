@@ -25,6 +25,8 @@ ENV_DATABASE = "REPRICERD_DATABASE"
 ENV_HOST = "REPRICERD_HOST"  # containers listen on 0.0.0.0 without editing the mounted YAML
 # An empty or trivial secret would let anyone sign webhooks (HMAC with a known key).
 MIN_SECRET_LENGTH = 8
+# What an unset ${ENV} reference becomes with load_config(resolve_secrets=False).
+UNRESOLVED = "https://unresolved.invalid/"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Loc = tuple[str | int, ...]
@@ -49,7 +51,11 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
 
 
 # Secrets a command that never calls a marketplace does not need (see ``resolve_secrets``).
-_UNNEEDED_SECRETS: tuple[Loc, ...] = (("channels",), ("server", "sync_token"))
+_UNNEEDED_SECRETS: tuple[Loc, ...] = (
+    ("channels",),
+    ("server", "sync_token"),
+    ("alerts", "webhook_url"),
+)
 
 
 def load_config(
@@ -58,9 +64,10 @@ def load_config(
     """Parse and validate ``path``; raise ``ConfigError`` listing every problem found.
 
     ``resolve_secrets=False`` is for commands that only read the database (``history``,
-    ``explain``, ``simulate``, ``status``): a channel secret (or ``server.sync_token``) whose
-    environment variable is not set stays the unresolved ``${VAR}`` text instead of being an
-    error. Such a config must never open a channel. The database URL is always resolved.
+    ``explain``, ``simulate``, ``status``): a channel secret (or ``server.sync_token``,
+    ``alerts.webhook_url``) whose environment variable is not set becomes the placeholder
+    ``UNRESOLVED`` (it passes the secret and URL checks) instead of being an error. Such a config
+    must never open a channel. The database URL is always resolved.
     """
     environ = os.environ if environ is None else environ
     name = str(path)
@@ -181,9 +188,10 @@ class _Resolver:
             return text
         missing = [ref for ref in refs if ref not in self.environ]
         if missing and any(loc[: len(prefix)] == prefix for prefix in self.optional):
+            # A placeholder that passes the secret and URL checks; nothing will ever send it.
             self.env_locs.add(loc)
             self.unresolved.add(loc)
-            return text
+            return _ENV_REF.sub(lambda m: self.environ.get(m.group(1), UNRESOLVED), text)
         if missing:
             for ref in missing:
                 self.problems.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -16,25 +17,35 @@ from daemon.errors import ChannelAuthError
 STATE = ChannelState.__table__  # type: ignore[attr-defined]
 
 
-async def upsert_channel_state(db: Database, channel: str, values: Mapping[str, object]) -> None:
-    """Insert or update one channel_state row."""
+async def upsert_channel_state(
+    db: Database,
+    channel: str,
+    values: Mapping[str, object],
+    on_update: Mapping[str, object] | None = None,
+) -> None:
+    """Insert or update one channel_state row (``on_update`` overrides values of an update)."""
     stmt = db.insert(STATE).values(channel=channel, **values)
-    stmt = stmt.on_conflict_do_update(index_elements=["channel"], set_=dict(values))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["channel"], set_={**values, **(on_update or {})}
+    )
     async with db.write() as conn:
         await conn.execute(stmt)
 
 
 async def pause(db: Database, clock: Clock, *, channel: str | None, reason: str) -> None:
     """Stop all writes to ``channel`` (or to every channel) from the next batch on."""
+    now = clock.now()
     await upsert_channel_state(
         db,
         channel or ALL_CHANNELS,
-        {
-            "paused": True,
-            "paused_reason": reason,
-            "updated_at": clock.now(),
-        },
+        {"paused": True, "paused_reason": reason, "paused_at": now, "updated_at": now},
+        {"paused_at": _first_set(STATE.c.paused, STATE.c.paused_at, now)},
     )
+
+
+def _first_set(switch: sa.Column[bool], since: sa.Column[datetime], now: datetime) -> Any:
+    """Keep the time a switch was first set while it stays set (status shows since when)."""
+    return sa.case((switch.is_(True), sa.func.coalesce(since, now)), else_=now)
 
 
 async def resume(
@@ -58,6 +69,8 @@ async def resume(
         "paused_reason": None,
         "breaker_tripped": False,
         "breaker_reason": None,
+        "paused_at": None,
+        "breaker_tripped_at": None,
         "updated_at": clock.now(),
     }
     if channel is not None:
@@ -70,13 +83,20 @@ async def resume(
 
 async def trip_breaker(db: Database, clock: Clock, *, channel: str, reason: str) -> None:
     """Stop writes to ``channel`` until an operator runs ``repricerd resume``."""
+    now = clock.now()
     await upsert_channel_state(
         db,
         channel,
         {
             "breaker_tripped": True,
             "breaker_reason": reason,
-            "updated_at": clock.now(),
+            "breaker_tripped_at": now,
+            "updated_at": now,
+        },
+        {
+            "breaker_tripped_at": _first_set(
+                STATE.c.breaker_tripped, STATE.c.breaker_tripped_at, now
+            )
         },
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TextIO
@@ -48,6 +48,10 @@ class SecretRedactor:
             if secret in text:
                 text = text.replace(secret, REDACTED)
         return text
+
+    def redact(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of ``data`` with secrets masked as in log lines (for payloads sent out)."""
+        return dict(self._clean_mapping(dict(data)))
 
     def _clean_mapping(self, data: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         for key, value in list(data.items()):

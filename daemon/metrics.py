@@ -9,7 +9,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
 
 class Metrics:
-    """The daemon's metrics: passes, actions, push latency and webhooks."""
+    """The daemon's metrics: passes, actions, push latency, webhooks and channel status."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
@@ -28,8 +28,8 @@ class Metrics:
         )
         self.actions = Counter(
             "repricerd_actions_total",
-            "Action rows by kind and final status",
-            ["kind", "status"],
+            "Action rows by channel, kind and status",
+            ["channel", "kind", "status"],
             registry=self.registry,
         )
         self.push_seconds = Histogram(
@@ -58,15 +58,54 @@ class Metrics:
             ["channel"],
             registry=self.registry,
         )
+        # The gauges below are set from the status snapshot (daemon.status.publish) at every
+        # scrape, so they are right from the first one.
         self.open_intents = Gauge(
             "repricerd_open_intents",
-            "Actions planned or sent, not yet completed",
+            "Actions planned or sent, not yet completed, per channel",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.channel_up = Gauge(
+            "repricerd_channel_up",
+            "1 if the channel's state is ok (not paused, breaker armed, connector healthy)",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.channel_state = Gauge(
+            "repricerd_channel_state",
+            "1 for the channel's current state (ok, degraded, auth_failed, paused, ...)",
+            ["channel", "state"],
+            registry=self.registry,
+        )
+        self.breaker_tripped = Gauge(
+            "repricerd_breaker_tripped",
+            "1 if the channel's circuit breaker tripped (price writes stopped)",
+            ["channel"],
             registry=self.registry,
         )
         self.paused = Gauge(
-            "repricerd_channel_paused",
-            "1 if writes to the channel are paused or its breaker tripped",
+            "repricerd_paused",
+            "1 if writes to the channel are paused (by itself or all channels)",
             ["channel"],
+            registry=self.registry,
+        )
+        self.inbox_backlog = Gauge(
+            "repricerd_inbox_backlog",
+            "Webhook deliveries stored and not processed yet",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.inbox_oldest_seconds = Gauge(
+            "repricerd_inbox_oldest_seconds",
+            "Age of the oldest unprocessed webhook delivery (0 when the inbox is empty)",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.last_success = Gauge(
+            "repricerd_last_success_timestamp_seconds",
+            "Unix time of the pass's last success on the channel",
+            ["channel", "pass"],
             registry=self.registry,
         )
 

@@ -81,8 +81,10 @@ class Outbox:
         return len(rows)
 
     def _count_recorded(self, rows: Sequence[dict[str, Any]]) -> None:
-        for (kind, status), count in Counter((r["kind"], r["status"]) for r in rows).items():
-            self.metrics.actions.labels(kind, status).inc(count)
+        for (channel, kind, status), count in Counter(
+            (r["channel"], r["kind"], r["status"]) for r in rows
+        ).items():
+            self.metrics.actions.labels(channel, kind, status).inc(count)
 
     async def dispatch(
         self,
@@ -273,7 +275,9 @@ class Outbox:
                 async with self.db.write() as writer:
                     await self._supersede(writer, stale)
             report.superseded = len(stale)
-            self.metrics.actions.labels(kind.value, ActionStatus.SUPERSEDED.value).inc(len(stale))
+            self.metrics.actions.labels(channel, kind.value, ActionStatus.SUPERSEDED.value).inc(
+                len(stale)
+            )
         return sorted(newest.values(), key=lambda r: r.id)
 
     async def _supersede(self, conn: AsyncConnection, ids: list[int]) -> None:
@@ -346,7 +350,9 @@ class Outbox:
                         response_message="a newer decision holds or blocks this listing",
                     )
                 )
-        self.metrics.actions.labels(kind.value, ActionStatus.SUPERSEDED.value).inc(len(stale))
+        self.metrics.actions.labels(channel, kind.value, ActionStatus.SUPERSEDED.value).inc(
+            len(stale)
+        )
         return len(stale)
 
     async def count_open(self) -> int:

@@ -33,6 +33,7 @@ from daemon.snapshots import (
     recent_observations,
     store_observations,
 )
+from daemon.status import record_pass_success
 from daemon.stock_pass import load_stock_view, publish_stock, stock_channel
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
@@ -45,9 +46,15 @@ ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[dict[str
 
 
 async def _each_channel(
-    rt: Runtime, step: ChannelStep, pass_id: str, channels: Sequence[str], selection: SkuSelection
+    rt: Runtime,
+    name: str,
+    step: ChannelStep,
+    pass_id: str,
+    channels: Sequence[str],
+    selection: SkuSelection,
 ) -> dict[str, Any]:
-    """Run ``step`` for every selected channel concurrently; one channel's failure is its own."""
+    """Run ``step`` (of pass ``name``) for every selected channel concurrently; one channel's
+    failure is its own."""
 
     async def guarded(channel: Channel) -> dict[str, Any]:
         structlog.contextvars.bind_contextvars(channel=channel.name)
@@ -70,11 +77,24 @@ async def _each_channel(
         if last is None or rt.clock.monotonic() - last >= HEALTH_REFRESH_S:
             await record_health(rt.db, rt.clock, channel=channel.name, error=None)
             rt.health_written[channel.name] = rt.clock.monotonic()
+        await _record_success(rt, channel.name, name, result)
         return result
 
     selected = rt.selected(tuple(channels))
     results = await asyncio.gather(*(guarded(ch) for ch in selected))
     return {ch.name: result for ch, result in zip(selected, results, strict=True)}
+
+
+async def _record_success(rt: Runtime, channel: str, name: str, result: dict[str, Any]) -> None:
+    """Persist the pass's success on the channel for status, at most every HEALTH_REFRESH_S
+    (event-driven passes run many times a second). A step skipped (paused) did not succeed."""
+    if "skipped" in result:
+        return
+    key = (channel, name)
+    last = rt.success_written.get(key)
+    if last is None or rt.clock.monotonic() - last >= HEALTH_REFRESH_S:
+        await record_pass_success(rt.db, rt.clock, channel=channel, pass_name=name)
+        rt.success_written[key] = rt.clock.monotonic()
 
 
 async def reprice_channel(
@@ -160,7 +180,7 @@ async def stock_pass(
     ) -> dict[str, Any]:
         return await publish_stock(rt, channel, pass_id, view)
 
-    return await _each_channel(rt, step, pass_id, channels, selection)
+    return await _each_channel(rt, "stock_sync", step, pass_id, channels, selection)
 
 
 async def reconcile_channel(
@@ -242,7 +262,7 @@ async def offers_channel(
 async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -> dict[str, Any]:
     """The orders pass: poll every channel, then publish the moved SKUs on every channel once
     (as an order webhook does), so two channels' orders never race two stock passes."""
-    results = await _each_channel(rt, orders_channel, pass_id, channels, None)
+    results = await _each_channel(rt, "orders", orders_channel, pass_id, channels, None)
     moved = {sku for result in results.values() for sku in result.get("skus", ())}
     if moved:
         stock = await stock_pass(rt, pass_id, (), frozenset(moved))
@@ -282,4 +302,4 @@ async def run_named_pass(
         return await stock_pass(rt, pass_id, channels, selection)
     if name not in steps:
         raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
-    return await _each_channel(rt, steps[name], pass_id, channels, selection)
+    return await _each_channel(rt, name, steps[name], pass_id, channels, selection)

@@ -120,7 +120,7 @@ async def _complete(
             ActionStatus.SENT: "accepted",
         }[status]
         setattr(report, counter, getattr(report, counter) + 1)
-        metrics.actions.labels(kind.value, status.value).inc()
+        metrics.actions.labels(channel, kind.value, status.value).inc()
         # An accepted write (Amazon, Walmart feeds: applied within minutes) counts as the
         # listing's value too, or every pass would send it again; reconcile verifies it and
         # puts the live value back on the listing if it never landed.

@@ -54,6 +54,8 @@ class Runtime:
     # Monotonic time of the last "healthy" row written per channel: event-driven passes run
     # many times a second, and a success is only re-recorded every HEALTH_REFRESH_S.
     health_written: dict[str, float] = field(default_factory=dict)
+    # The same for each (channel, pass)'s last success (pass_success, shown by status).
+    success_written: dict[tuple[str, str], float] = field(default_factory=dict)
     _channel_settings: dict[str, ChannelSettings] = field(default_factory=dict)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

@@ -1,4 +1,4 @@
-"""The HTTP server: webhook inbox, operator trigger, liveness, readiness and metrics.
+"""The HTTP server: webhook inbox, operator trigger, liveness, readiness, status and metrics.
 
 Webhook handlers never call a marketplace: cap the body, verify the signature over the raw
 bytes, insert into the ``webhook_event`` inbox (deduplicated by the database, not by a
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from daemon.errors import WebhookError
 from daemon.logging import get_logger
 from daemon.metrics import CONTENT_TYPE_LATEST, Metrics
 from daemon.passes import PASS_NAMES
+from daemon.status import StatusSnapshot, publish, read_status
 from daemon.webhook_store import InboxRow, WebhookStore
 
 __all__ = ["ServerContext", "ServerHandle", "build_app", "start_server"]
@@ -36,6 +38,7 @@ _CLIENT_MAX_SIZE: Final = 10 * 1024 * 1024
 _SYNC_MAX_BYTES: Final = 64 * 1024
 # Readiness must answer even when the database hangs (a probe that hangs is a failed probe).
 _PING_TIMEOUT_S: Final = 2.0
+_STATUS_TIMEOUT_S: Final = 10.0
 _LISTEN_BACKLOG: Final = 1024
 # Fetching a verification key must not hold an acknowledgement past the senders' timeouts.
 _PREPARE_TIMEOUT_S: Final = 2.0
@@ -272,23 +275,31 @@ def _parse_sync(
     return pass_name, lists["channels"], lists["skus"]
 
 
+def _token_refusal(request: web.Request, expected: SecretStr, event: str) -> web.Response | None:
+    """401 unless the request carries ``expected`` as its bearer token."""
+    given = _bearer(request)
+    # Bytes, not str: compare_digest refuses non-ASCII str and would turn a bad token into a 500.
+    if given is None or not hmac.compare_digest(
+        given.encode(), expected.get_secret_value().encode()
+    ):
+        _log.warning(event)
+        return web.json_response(
+            {"error": "missing or wrong bearer token"},
+            status=401,
+            headers={hdrs.WWW_AUTHENTICATE: "Bearer"},
+        )
+    return None
+
+
 async def _post_sync(request: web.Request) -> web.Response:
     """Start a pass now for some channels/SKUs (operator trigger, bearer token)."""
     ctx = request.app[CTX]
     expected = ctx.sync_token()
     if expected is None:
         return _json(403, error="POST /sync is disabled: set server.sync_token")
-    given = _bearer(request)
-    # Bytes, not str: compare_digest refuses non-ASCII str and would turn a bad token into a 500.
-    if given is None or not hmac.compare_digest(
-        given.encode(), expected.get_secret_value().encode()
-    ):
-        _log.warning("sync_unauthorized")
-        return web.json_response(
-            {"error": "missing or wrong bearer token"},
-            status=401,
-            headers={hdrs.WWW_AUTHENTICATE: "Bearer"},
-        )
+    refusal = _token_refusal(request, expected, "sync_unauthorized")
+    if refusal is not None:
+        return refusal
     if ctx.shutting_down():
         return _json(503, error="shutting down")
     try:
@@ -341,9 +352,44 @@ async def _readyz(request: web.Request) -> web.Response:
     return _json(200, status="ready")
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    """Prometheus exposition."""
+async def _read_status(ctx: ServerContext, *, full: bool) -> StatusSnapshot:
+    # A scrape must answer quickly; the full view counts a day of deliveries and writes.
+    async with asyncio.timeout(_STATUS_TIMEOUT_S if full else _PING_TIMEOUT_S):
+        return await read_status(ctx.db, list(ctx.channels()), ctx.clock.now(), full=full)
+
+
+async def _status(request: web.Request) -> web.Response:
+    """Per-channel status as JSON: ``server.sync_token`` as bearer, or loopback without one."""
     ctx = request.app[CTX]
+    expected = ctx.sync_token()
+    if expected is not None:
+        refusal = _token_refusal(request, expected, "status_unauthorized")
+        if refusal is not None:
+            return refusal
+    elif not _is_loopback(request.remote):
+        return _json(403, error="GET /status is loopback-only without server.sync_token")
+    try:
+        snapshot = await _read_status(ctx, full=True)
+    except Exception as err:
+        return _json(503, error=f"status unavailable: {type(err).__name__}")
+    return web.json_response(snapshot.as_dict())
+
+
+def _is_loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition; the channel gauges are read from the database first, so every
+    scrape (the first one too) sees the current state."""
+    ctx = request.app[CTX]
+    try:
+        publish(ctx.metrics, await _read_status(ctx, full=False))
+    except Exception as err:  # the counters still answer; the gauges keep their last values
+        _log.warning("metrics_status_unavailable", error=type(err).__name__)
     return web.Response(body=ctx.metrics.render(), headers={hdrs.CONTENT_TYPE: CONTENT_TYPE_LATEST})
 
 
@@ -375,6 +421,7 @@ def build_app(ctx: ServerContext) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/status", _status)
     return app
 
 

@@ -1,7 +1,8 @@
 """The configuration schema: strict pydantic models for every top-level YAML key.
 
 Top-level keys: ``database``, ``server``, ``schedule``, ``channels``, ``inventory``, ``pricing``,
-``catalog``. Unknown keys are errors. Secrets are ``SecretStr`` and must be ``${ENV}`` references.
+``catalog``, ``alerts``. Unknown keys are errors. Secrets are ``SecretStr`` and must be ``${ENV}``
+references.
 Relative paths (SQLite file, CSV files) are relative to the working directory.
 """
 
@@ -12,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.amazon.models import AmazonSettings
 from connectors.ebay.models import EbaySettings
@@ -145,6 +146,30 @@ class CatalogSettings(Strict):
     import_on_start: Path | None = None
 
 
+class AlertSettings(Strict):
+    """``alerts``: conditions raised once as ``alert`` log events and POSTed to a webhook."""
+
+    # A Slack incoming-webhook URL is a credential: like every secret, a ${ENV} reference.
+    webhook_url: SecretStr | None = Field(
+        default=None, description="receiver of alert JSON (Slack or generic); unset: logs only"
+    )
+    inbox_stuck_after: Duration = Field(
+        default=timedelta(minutes=5),
+        description="alert when a channel's oldest unprocessed webhook is older than this",
+    )
+    degraded_after: Duration = Field(
+        default=timedelta(minutes=10),
+        description="alert when a channel stays degraded longer than this",
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http:// or https:// URL")
+        return value
+
+
 class Settings(Strict):
     """The whole configuration file."""
 
@@ -157,6 +182,7 @@ class Settings(Strict):
     inventory: InventorySettings = InventorySettings()
     pricing: PricingSettings
     catalog: CatalogSettings = CatalogSettings()
+    alerts: AlertSettings = AlertSettings()
 
 
 def semantic_problems(settings: Settings) -> list[tuple[tuple[str | int, ...], str]]:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from daemon.cli import main
-from daemon.config import DEFAULT_CONFIG_PATH, ENV_CONFIG, config_path, load_config
+from daemon.config import DEFAULT_CONFIG_PATH, ENV_CONFIG, UNRESOLVED, config_path, load_config
 from daemon.errors import ConfigError, ConfigProblem
 from strategies.base import parse_duration
 from tests.daemon_fixtures import demo_env
@@ -712,7 +712,7 @@ def test_production_example_is_valid_with_its_secrets_in_the_environment() -> No
 
 def test_load_without_secrets_leaves_channel_secrets_unresolved(tmp_path: Path) -> None:
     """`resolve_secrets=False` (history, explain, simulate, status): an unset channel secret
-    stays `${VAR}` instead of being an error, and is no known secret; the database URL (and
+    becomes the placeholder UNRESOLVED instead of being an error, and is no known secret; the database URL (and
     every other key) is still resolved and checked."""
     text = MINIMAL.replace("kind: mock", f"kind: mock\n    webhook_secret: ${{{UNSET_VAR}}}")
     path = write(tmp_path, text + "database: ${REPRICERD_TEST_DB_URL}\n")
@@ -723,7 +723,7 @@ def test_load_without_secrets_leaves_channel_secrets_unresolved(tmp_path: Path) 
     )
     secret = loaded.settings.channels["shop"].webhook_secret  # type: ignore[union-attr]
     assert secret is not None
-    assert secret.get_secret_value() == f"${{{UNSET_VAR}}}"
+    assert secret.get_secret_value() == UNRESOLVED
     assert loaded.settings.database == "sqlite:///x.db"
     assert loaded.secrets == ("sqlite:///x.db",)
     with pytest.raises(ConfigError) as info:

@@ -259,6 +259,9 @@ class ChannelState(SQLModel, table=True):
     # when it has been in that health. Paused and breaker_tripped come from the switches above.
     health: str | None = Field(default=None, max_length=20)
     health_since: datetime | None = _time()
+    # Since when the switches above have been set (status shows it), NULL while they are not.
+    paused_at: datetime | None = _time()
+    breaker_tripped_at: datetime | None = _time()
     updated_at: datetime = _time(nullable=False)
 
 
@@ -306,5 +309,38 @@ class MarketplaceFeedItem(SQLModel, table=True):
     feed: int = Field(foreign_key="marketplace_feed.id", primary_key=True)
     position: int = Field(primary_key=True)
     idempotency_key: str = Field(max_length=80, index=True)
-    sku: str = Field(max_length=200)
+    sku: str = Field(max_length=SKU_LENGTH)
     unapplied: bool = False
+
+
+class PassSuccess(SQLModel, table=True):
+    """When each pass last succeeded on each channel (``repricerd status``, metrics)."""
+
+    __tablename__ = "pass_success"
+
+    channel: str = Field(primary_key=True, max_length=100)
+    pass_name: str = Field(primary_key=True, max_length=20)
+    last_success_at: datetime = _time(nullable=False)
+
+
+class AlertRecord(SQLModel, table=True):
+    """An alert raised (and maybe resolved), so a restart neither re-sends nor forgets it.
+
+    ``key`` names the condition (``breaker_tripped:amazon-us``); a row with ``resolved_at`` NULL
+    is active. ``notified_at`` / ``resolved_notified_at`` stay NULL until the webhook took the
+    notification, so an unreachable receiver is retried at the next evaluation.
+    """
+
+    __tablename__ = "alert"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, index=True)
+    kind: str = Field(max_length=40)
+    severity: str = Field(max_length=10)
+    channel: str | None = Field(default=None, max_length=100)
+    summary: str = Field(max_length=1000)
+    details: dict[str, Any] = _json(dict)
+    raised_at: datetime = _time(nullable=False)
+    resolved_at: datetime | None = _time(index=True)
+    notified_at: datetime | None = _time()
+    resolved_notified_at: datetime | None = _time()

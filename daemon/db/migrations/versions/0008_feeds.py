@@ -2,7 +2,7 @@
 carries, so a restart resumes a feed instead of creating it again
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-07
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -37,7 +37,7 @@ def upgrade() -> None:
         sa.Column("feed", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("idempotency_key", sa.String(length=80), nullable=False),
-        sa.Column("sku", sa.String(length=200), nullable=False),
+        sa.Column("sku", sa.String(length=255), nullable=False),
         sa.Column("unapplied", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["feed"], ["marketplace_feed.id"]),
         sa.PrimaryKeyConstraint("feed", "position"),
