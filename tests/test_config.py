@@ -712,8 +712,8 @@ def test_production_example_is_valid_with_its_secrets_in_the_environment() -> No
 
 def test_load_without_secrets_leaves_channel_secrets_unresolved(tmp_path: Path) -> None:
     """`resolve_secrets=False` (history, explain, simulate, status): an unset channel secret
-    becomes the placeholder UNRESOLVED instead of being an error, and is no known secret; the database URL (and
-    every other key) is still resolved and checked."""
+    becomes the placeholder UNRESOLVED instead of being an error, and is no known secret; the
+    database URL (and every other key) is still resolved and checked."""
     text = MINIMAL.replace("kind: mock", f"kind: mock\n    webhook_secret: ${{{UNSET_VAR}}}")
     path = write(tmp_path, text + "database: ${REPRICERD_TEST_DB_URL}\n")
     [problem] = problems_of(path, {"REPRICERD_TEST_DB_URL": "sqlite:///x.db"})

@@ -173,6 +173,6 @@ async def test_an_order_refused_for_good_or_unreadable_is_marked_invalid(
     await loop.deliver("alpha", "beta")
     assert await rows(db) == [
         ("d1", "invalid", "RejectedUpdateError: order N-9: needs the sell.fulfillment scope"),
-        ("d2", "invalid", "ValueError: order N-7: the channel cannot read orders by id"),
+        ("d2", "invalid", "order N-7: the channel cannot read orders by id"),
     ]
     await rt.close()
