@@ -248,6 +248,7 @@ class Daemon:
         self.server: ServerHandle | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.shutting_down = False
+        self._stopped = False
         self._debouncer: Debouncer | None = None
         self._stock_trigger: Coalescer | None = None
         self._jobs: set[asyncio.Task[Any]] = set()
@@ -361,7 +362,9 @@ class Daemon:
         """Stop in reverse order within ``server.shutdown_timeout_s``: no new work, the server
         closed, passes given the rest of the time, then cancelled (their intents stay open and
         are re-driven at the next start), stored deliveries left for the next start."""
-        self.shutting_down = True
+        if self._stopped:
+            return
+        self._stopped = self.shutting_down = True
         started = time.perf_counter()
         timeout = self.config.settings.server.shutdown_timeout_s
         if self.rt is not None:
