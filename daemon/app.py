@@ -34,6 +34,9 @@ from daemon.triggers import Coalescer, Debouncer
 log = structlog.get_logger("repricerd.app")
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 INBOX_SWEEP_S = 60
+# Of the shutdown timeout, this much is kept for cancelling what is left, closing the channels
+# and the database, and the interpreter's own exit; the passes get the rest.
+SHUTDOWN_RESERVE_S = 1.0
 
 
 class Passes:
@@ -88,6 +91,10 @@ class Passes:
 
     async def request(self, name: str, channels: tuple[str, ...], skus: tuple[str, ...]) -> str:
         """Start a pass in the background (operator trigger); return a handle id."""
+        return self.start(name, channels, skus)
+
+    def start(self, name: str, channels: tuple[str, ...], skus: tuple[str, ...]) -> str:
+        """Start a pass in the background, tracked for shutdown; return a handle id."""
         request_id = uuid.uuid4().hex[:12]
 
         async def go() -> None:
@@ -187,7 +194,8 @@ def _schedule(
     """(Re)create the pass jobs from the config's schedule (at start and after a reload)."""
     schedule = rt.settings.schedule
     grace = int(schedule.misfire_grace.total_seconds())
-    # Reconcile first: it discovers listings. The offers and orders polls are optional.
+    # Reconcile (discovery) first runs one interval from now: each channel is reconciled when it
+    # opens (Daemon._channel_ready). The offers and orders polls are optional.
     intervals: dict[str, timedelta | None] = {
         "reconcile": schedule.reconcile,
         "reprice": schedule.reprice,
@@ -216,7 +224,7 @@ def _schedule(
             coalesce=True,
             max_instances=1,
             misfire_grace_time=grace,
-            next_run_time=now + timedelta(seconds=offset),
+            next_run_time=now + (interval if name == "reconcile" else timedelta(seconds=offset)),
         )
 
 
@@ -272,7 +280,7 @@ class Daemon:
         # Orders and outside quantity changes republish the SKUs concerned on every channel at
         # once; a burst arriving while one publish runs is coalesced into the next.
         self._stock_trigger = Coalescer(lambda skus: passes.run("stock_sync", (), skus))
-        inbox = self.inbox = InboxWorker(
+        self.inbox = InboxWorker(
             rt, on_offer_change=self._debouncer.notify, on_stock_change=self._stock_trigger.notify
         )
         ctx = ServerContext(
@@ -291,7 +299,7 @@ class Daemon:
         # An opened channel first re-sends what a previous process left in flight, then its
         # stored deliveries (a previous process's, or this one's while it was opening) run.
         rt.on_channel_open = self._redrive
-        rt.on_channel_ready = inbox.wake
+        rt.on_channel_ready = self._channel_ready
         await rt.open_in_background()
         if self.scheduled:
             self._start_scheduler(rt, passes)
@@ -302,6 +310,16 @@ class Daemon:
             channels=sorted(rt.channels),
             schedule={k: str(v) for k, v in rt.settings.schedule},
         )
+
+    def _channel_ready(self, channel: str) -> None:
+        """A channel just opened: apply its stored deliveries and discover its listings."""
+        assert self.inbox is not None
+        assert self.passes is not None
+        self.inbox.wake(channel)
+        if self.scheduled:
+            # The scheduled reconcile's first run waits one interval: each channel is
+            # reconciled as it opens instead (one that opens late is not left for an hour).
+            self.passes.start("reconcile", (channel,), ())
 
     def _wake(self, channel: str) -> None:
         """Process a channel's inbox soon, once it is open (until then deliveries wait)."""
@@ -369,7 +387,7 @@ class Daemon:
         timeout = self.config.settings.server.shutdown_timeout_s
         if self.rt is not None:
             timeout = self.rt.settings.server.shutdown_timeout_s
-        deadline = started + timeout
+        deadline = started + max(0.0, timeout - SHUTDOWN_RESERVE_S)
         passes = self.passes
         log.info("shutdown_started", in_flight=len(passes.tasks) if passes else 0)
         if self.scheduler is not None and self.scheduler.running:
