@@ -150,10 +150,15 @@ async def prepare_runtime(
     return rt
 
 
-async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: Clock) -> Runtime:
+async def start_runtime(
+    config: LoadedConfig,
+    redactor: SecretRedactor,
+    clock: Clock,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> Runtime:
     """Prepare the runtime, try once to open every channel (concurrently, each within
     ``OPEN_TIMEOUT_S``) and re-drive the open ones' unfinished intents (``run --once``)."""
-    rt = await prepare_runtime(config, redactor, clock)
+    rt = await prepare_runtime(config, redactor, clock, sleep)
     await rt.open_channels()
     not_open = {name: error for name, error in rt.channel_errors.items() if error is not None}
     if not_open:
@@ -165,11 +170,14 @@ async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: C
 
 
 async def run_once(
-    config: LoadedConfig, redactor: SecretRedactor, clock: Clock | None = None
+    config: LoadedConfig,
+    redactor: SecretRedactor,
+    clock: Clock | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> int:
-    """Run reconcile (discovery), the stored webhooks, reprice and stock sync once each; exit
-    code 0 or 1."""
-    rt = await start_runtime(config, redactor, clock or SystemClock())
+    """Run reconcile (discovery), the stored webhooks, reprice and stock sync once each on the
+    channels that open; exit code 0, or 1 if a pass or a channel failed."""
+    rt = await start_runtime(config, redactor, clock or SystemClock(), sleep)
     passes = Passes(rt)
     # Deliveries stored by an earlier process (say one that was killed) are applied before
     # the passes, which then cover every SKU they moved.

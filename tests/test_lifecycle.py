@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.mock import MockChannel
-from daemon.app import Daemon
+from daemon.app import Daemon, run_once
 from daemon.clock import ManualClock
 from daemon.controls import channel_states
 from daemon.db.engine import Database
@@ -306,3 +306,28 @@ async def test_stop_during_a_hanging_open_cancels_it(
     assert daemon.rt is not None
     assert daemon.rt.channels == {}
     assert "beta" not in await health(db)
+
+
+async def test_run_once_skips_a_channel_that_hangs_and_exits_1(
+    db: Database, clock: ManualClock, beta_opens_with: Callable[[Opener], None]
+) -> None:
+    """`run --once` with beta hanging: beta's open() is abandoned at the timeout and it is
+    recorded degraded, alpha's passes run (its health is ok), the exit code is 1."""
+
+    async def hang(_channel: MockChannel) -> None:
+        await asyncio.Event().wait()
+
+    async def no_wait(seconds: float) -> None:
+        clock.advance(seconds)
+
+    beta_opens_with(hang)
+    channel = {"kind": "mock", "webhook_secret": SECRET, "competitors": 0}
+    config = settings(channels={"alpha": channel, "beta": channel}, database=database_url(db))
+    code = await asyncio.wait_for(
+        run_once(loaded(config), SecretRedactor(), clock, sleep=no_wait), timeout=60
+    )
+    assert code == 1
+    state = await health(db)
+    assert state["beta"]["health"] == "degraded"
+    assert state["beta"]["last_error"] == "TimeoutError: open() did not finish within 30 s"
+    assert state["alpha"]["health"] == "ok"
