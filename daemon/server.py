@@ -91,6 +91,8 @@ class _DatabaseCheck:
             async with asyncio.timeout(_PING_TIMEOUT_S):
                 await self.db.ping_writable()
             verdict = None
+        except TimeoutError:
+            verdict = f"no write transaction within {_PING_TIMEOUT_S:g} s"
         except Exception as err:
             # First line only: SQLAlchemy appends the statement and a docs link.
             first_line = next(iter(str(err).splitlines()), "")

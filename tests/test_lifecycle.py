@@ -331,3 +331,19 @@ async def test_run_once_skips_a_channel_that_hangs_and_exits_1(
     assert state["beta"]["health"] == "degraded"
     assert state["beta"]["last_error"] == "TimeoutError: open() did not finish within 30 s"
     assert state["alpha"]["health"] == "ok"
+
+
+async def test_ping_writable_refuses_a_read_only_database(db: Database) -> None:
+    """The readiness check opens a write transaction; on PostgreSQL a database whose sessions
+    are read-only is refused."""
+    await db.ping_writable()
+    if db.is_sqlite:
+        return
+    name = db.url.database
+    async with db.write() as conn:
+        await conn.execute(
+            sa.text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        )
+    await db.dispose()  # new sessions pick the default up
+    with pytest.raises(RuntimeError, match="accepts no writes"):
+        await db.ping_writable()
