@@ -80,7 +80,6 @@ class Runtime:
     on_channel_open: Callable[[str], Awaitable[None]] | None = None
     # Called once a channel is usable (the daemon wakes its inbox).
     on_channel_ready: Callable[[str], None] | None = None
-    open_timeout_s: float = OPEN_TIMEOUT_S
     # Called with (channel, skus) when competition changed: the debounced reprice trigger.
     on_offer_change: Callable[[str, set[str]], None] | None = None
     # Big price moves of recent passes, per channel, judged together by the breaker.
@@ -136,7 +135,7 @@ class Runtime:
 
     async def open_channels(self) -> None:
         """Build every configured channel and try once to open each (concurrently, each within
-        ``open_timeout_s``); a failure is recorded, not raised (``run --once``, tests)."""
+        ``OPEN_TIMEOUT_S``); a failure is recorded, not raised (``run --once``, tests)."""
         await self._sync_channels(self.settings.channels)
 
     async def open_in_background(self) -> None:
@@ -183,11 +182,8 @@ class Runtime:
         try:
             while not await self._open_once(name):
                 link = self.links[name]
-                cap = (
-                    AUTH_BACKOFF_MAX_S
-                    if link.state is LinkState.AUTH_FAILED
-                    else (OPEN_BACKOFF_MAX_S)
-                )
+                refused = link.state is LinkState.AUTH_FAILED
+                cap = AUTH_BACKOFF_MAX_S if refused else OPEN_BACKOFF_MAX_S
                 # Jitter over the upper half: restarts of many daemons do not retry in step.
                 ceiling = min(cap, OPEN_BACKOFF_FIRST_S * 2 ** (link.attempts - 1))
                 link.retry_in_s = random.uniform(ceiling / 2, ceiling)
@@ -231,10 +227,10 @@ class Runtime:
         return False
 
     async def _attempt_open(self, channel: Channel) -> Exception | None:
-        """Run ``channel.open()`` for at most ``open_timeout_s`` (measured with the injected
+        """Run ``channel.open()`` for at most ``OPEN_TIMEOUT_S`` (measured with the injected
         sleep); return its error, a ``TimeoutError``, or ``None`` when it opened."""
         opening = asyncio.ensure_future(channel.open())
-        timer = asyncio.ensure_future(self.sleep(self.open_timeout_s))
+        timer = asyncio.ensure_future(self.sleep(OPEN_TIMEOUT_S))
         try:
             await asyncio.wait({opening, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -244,7 +240,7 @@ class Runtime:
             # Retrieve both outcomes: an unretrieved task exception is logged at ERROR.
             await asyncio.gather(opening, timer, return_exceptions=True)
         if opening.cancelled():
-            return TimeoutError(f"open() did not finish within {self.open_timeout_s:g} s")
+            return TimeoutError(f"open() did not finish within {OPEN_TIMEOUT_S:g} s")
         error = opening.exception()
         if error is None or isinstance(error, Exception):
             return error
