@@ -447,6 +447,17 @@ async def run_forever(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     daemon = Daemon(config, redactor, clock or SystemClock())
+
+    def reload() -> None:
+        # SIGHUP's default action ends the process: handled from the start, a no-op until the
+        # passes exist.
+        passes = daemon.passes
+        if passes is not None and not daemon.shutting_down:
+            task = asyncio.create_task(passes.reload(), name="reload")
+            passes.tasks.add(task)  # waited for (or cancelled) by the shutdown
+            task.add_done_callback(passes.tasks.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     starting = asyncio.create_task(daemon.start(), name="daemon-start")
     stopping = asyncio.create_task(stop.wait(), name="daemon-stop-signal")
     try:
@@ -457,9 +468,6 @@ async def run_forever(
             await asyncio.gather(starting, return_exceptions=True)
         else:
             starting.result()  # a start-up failure (the port taken, the database) is raised
-            passes = daemon.passes
-            assert passes is not None
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(passes.reload()))
             if ready is not None:
                 ready.set()
             await stopping
