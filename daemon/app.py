@@ -6,8 +6,7 @@ import asyncio
 import signal
 import time
 import uuid
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -29,13 +28,16 @@ from daemon.outbox import Outbox
 from daemon.pass_gate import abandon_open_passes
 from daemon.passes import redrive, run_named_pass
 from daemon.runtime import Runtime
-from daemon.server import ServerContext, start_server
+from daemon.server import ServerContext, ServerHandle, start_server
 from daemon.snapshots import SkuSelection
 from daemon.triggers import Coalescer, Debouncer
 
 log = structlog.get_logger("repricerd.app")
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 INBOX_SWEEP_S = 60
+# Of the shutdown timeout, this much is kept for cancelling what is left, closing the channels
+# and the database, and the interpreter's own exit; the passes get the rest.
+SHUTDOWN_RESERVE_S = 1.0
 
 
 class Passes:
@@ -90,6 +92,10 @@ class Passes:
 
     async def request(self, name: str, channels: tuple[str, ...], skus: tuple[str, ...]) -> str:
         """Start a pass in the background (operator trigger); return a handle id."""
+        return self.start(name, channels, skus)
+
+    def start(self, name: str, channels: tuple[str, ...], skus: tuple[str, ...]) -> str:
+        """Start a pass in the background, tracked for shutdown; return a handle id."""
         request_id = uuid.uuid4().hex[:12]
 
         async def go() -> None:
@@ -102,8 +108,14 @@ class Passes:
         return request_id
 
 
-async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: Clock) -> Runtime:
-    """Migrate the database, import the start-up catalogue and open the channels."""
+async def prepare_runtime(
+    config: LoadedConfig,
+    redactor: SecretRedactor,
+    clock: Clock,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> Runtime:
+    """Migrate the database, import the start-up catalogue and build the runtime: local work
+    only, no marketplace is called (the channels are opened afterwards)."""
     settings = config.settings
     db = Database(settings.database)
     before, after = await upgrade(db)
@@ -117,6 +129,13 @@ async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: C
             known_channels=set(settings.channels),
         )
         log.info("catalog_imported", file=str(settings.catalog.import_on_start), **vars(report))
+    abandoned = await abandon_open_passes(db, clock)
+    if abandoned:
+        log.warning(
+            "unjudged_intents_abandoned",
+            count=abandoned,
+            note="a reprice pass died before its breaker check; the next pass decides again",
+        )
     metrics = Metrics()
     rt = Runtime(
         config=config,
@@ -127,14 +146,24 @@ async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: C
         http=httpx.AsyncClient(timeout=HTTP_TIMEOUT),
         outbox=Outbox(db, clock, metrics),
     )
+    if sleep is not None:
+        rt.sleep = sleep
+    return rt
+
+
+async def start_runtime(
+    config: LoadedConfig,
+    redactor: SecretRedactor,
+    clock: Clock,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
+) -> Runtime:
+    """Prepare the runtime, try once to open every channel (concurrently, each within
+    ``OPEN_TIMEOUT_S``) and re-drive the open ones' unfinished intents (``run --once``)."""
+    rt = await prepare_runtime(config, redactor, clock, sleep)
     await rt.open_channels()
-    abandoned = await abandon_open_passes(db, clock)
-    if abandoned:
-        log.warning(
-            "unjudged_intents_abandoned",
-            count=abandoned,
-            note="a reprice pass died before its breaker check; the next pass decides again",
-        )
+    not_open = {name: error for name, error in rt.channel_errors.items() if error is not None}
+    if not_open:
+        log.warning("channels_not_open", channels=not_open, note="skipped by this run")
     redriven = await redrive(rt)
     if redriven:
         log.warning("intents_redriven", result=redriven)
@@ -142,19 +171,22 @@ async def start_runtime(config: LoadedConfig, redactor: SecretRedactor, clock: C
 
 
 async def run_once(
-    config: LoadedConfig, redactor: SecretRedactor, clock: Clock | None = None
+    config: LoadedConfig,
+    redactor: SecretRedactor,
+    clock: Clock | None = None,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> int:
-    """Run reconcile (discovery), the stored webhooks, reprice and stock sync once each; exit
-    code 0 or 1."""
-    rt = await start_runtime(config, redactor, clock or SystemClock())
+    """Run reconcile (discovery), the stored webhooks, reprice and stock sync once each on the
+    channels that open; exit code 0, or 1 if a pass or a channel failed."""
+    rt = await start_runtime(config, redactor, clock or SystemClock(), sleep)
     passes = Passes(rt)
     # Deliveries stored by an earlier process (say one that was killed) are applied before
     # the passes, which then cover every SKU they moved.
     inbox = InboxWorker(rt, on_offer_change=lambda _channel, _skus: None)
     try:
         await passes.run("reconcile")
-        for name in rt.channels:
-            while await inbox.process(name):
+        for channel in rt.selected():
+            while await inbox.process(channel.name):
                 pass
         for name in ("reprice", "stock_sync"):
             await passes.run(name)
@@ -165,11 +197,14 @@ async def run_once(
     return 1 if failed else 0
 
 
-def _schedule(scheduler: AsyncIOScheduler, passes: Passes, rt: Runtime) -> None:
+def _schedule(
+    scheduler: AsyncIOScheduler, job: Callable[[str], Awaitable[None]], rt: Runtime
+) -> None:
     """(Re)create the pass jobs from the config's schedule (at start and after a reload)."""
     schedule = rt.settings.schedule
     grace = int(schedule.misfire_grace.total_seconds())
-    # Reconcile first: it discovers listings. The offers and orders polls are optional.
+    # Reconcile (discovery) first runs one interval from now: each channel is reconciled when it
+    # opens (Daemon._channel_ready). The offers and orders polls are optional.
     intervals: dict[str, timedelta | None] = {
         "reconcile": schedule.reconcile,
         "reprice": schedule.reprice,
@@ -179,18 +214,18 @@ def _schedule(scheduler: AsyncIOScheduler, passes: Passes, rt: Runtime) -> None:
     }
     now = rt.clock.now()
     for offset, (name, interval) in enumerate(intervals.items()):
-        job = scheduler.get_job(name)
+        existing = scheduler.get_job(name)
         if interval is None:
-            if job is not None:
-                job.remove()
+            if existing is not None:
+                existing.remove()
             continue
         trigger = IntervalTrigger(seconds=interval.total_seconds())
-        if job is not None:
-            if job.trigger.interval != trigger.interval:
-                job.reschedule(trigger)
+        if existing is not None:
+            if existing.trigger.interval != trigger.interval:
+                existing.reschedule(trigger)
             continue
         scheduler.add_job(
-            passes.run,
+            job,
             trigger,
             args=[name],
             id=name,
@@ -198,7 +233,216 @@ def _schedule(scheduler: AsyncIOScheduler, passes: Passes, rt: Runtime) -> None:
             coalesce=True,
             max_instances=1,
             misfire_grace_time=grace,
-            next_run_time=now + timedelta(seconds=offset),
+            next_run_time=now + (interval if name == "reconcile" else timedelta(seconds=offset)),
+        )
+
+
+class Daemon:
+    """The long-running daemon: HTTP server first, channels opened behind it, then the passes.
+
+    ``start`` does only local work before the server listens (migrations, the catalogue
+    import); every marketplace is opened in the background, each on its own, so one that hangs
+    or refuses delays nothing else. ``stop`` may be called at any point of ``start``.
+    """
+
+    def __init__(
+        self,
+        config: LoadedConfig,
+        redactor: SecretRedactor,
+        clock: Clock,
+        *,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        scheduled: bool = True,
+    ) -> None:
+        self.config = config
+        self.redactor = redactor
+        self.clock = clock
+        self.sleep = sleep
+        self.scheduled = scheduled  # tests drive passes themselves
+        self.rt: Runtime | None = None
+        self.passes: Passes | None = None
+        self.inbox: InboxWorker | None = None
+        self.server: ServerHandle | None = None
+        self.scheduler: AsyncIOScheduler | None = None
+        self.shutting_down = False
+        self._stopped = False
+        self._debouncer: Debouncer | None = None
+        self._stock_trigger: Coalescer | None = None
+        self._jobs: set[asyncio.Task[Any]] = set()
+
+    @property
+    def port(self) -> int:
+        """The port the HTTP server listens on."""
+        assert self.server is not None, "the daemon is not started"
+        return self.server.port
+
+    async def start(self) -> None:
+        """Prepare the runtime, listen, start opening the channels and schedule the passes."""
+        rt = self.rt = await prepare_runtime(self.config, self.redactor, self.clock, self.sleep)
+        passes = self.passes = Passes(rt)
+        # Offer changes (webhook or poll) reprice just the SKUs concerned, debounced.
+        self._debouncer = Debouncer(
+            lambda channel, skus: passes.run("reprice", [channel], skus),
+            lambda: rt.settings.schedule.offer_debounce.total_seconds(),  # follows reloads
+        )
+        rt.on_offer_change = self._debouncer.notify
+        # Orders and outside quantity changes republish the SKUs concerned on every channel at
+        # once; a burst arriving while one publish runs is coalesced into the next.
+        self._stock_trigger = Coalescer(lambda skus: passes.run("stock_sync", (), skus))
+        self.inbox = InboxWorker(
+            rt, on_offer_change=self._debouncer.notify, on_stock_change=self._stock_trigger.notify
+        )
+        ctx = ServerContext(
+            db=rt.db,
+            metrics=rt.metrics,
+            clock=self.clock,
+            channels=lambda: rt.channels,
+            channel_errors=lambda: rt.channel_errors,
+            webhook_max_bytes=lambda: rt.settings.server.webhook_max_bytes,
+            sync_token=lambda: rt.settings.server.sync_token,
+            on_webhook_stored=self._wake,
+            request_pass=passes.request,
+            shutting_down=lambda: self.shutting_down,
+        )
+        self.server = await start_server(ctx, rt.settings.server.host, rt.settings.server.port)
+        # An opened channel first re-sends what a previous process left in flight, then its
+        # stored deliveries (a previous process's, or this one's while it was opening) run.
+        rt.on_channel_open = self._redrive
+        rt.on_channel_ready = self._channel_ready
+        await rt.open_in_background()
+        if self.scheduled:
+            self._start_scheduler(rt, passes)
+        log.info(
+            "daemon_ready",
+            host=rt.settings.server.host,
+            port=self.server.port,
+            channels=sorted(rt.channels),
+            schedule={k: str(v) for k, v in rt.settings.schedule},
+        )
+
+    def _channel_ready(self, channel: str) -> None:
+        """A channel just opened: apply its stored deliveries and discover its listings."""
+        assert self.inbox is not None
+        assert self.passes is not None
+        self.inbox.wake(channel)
+        if self.scheduled:
+            # The scheduled reconcile's first run waits one interval: each channel is
+            # reconciled as it opens instead (one that opens late is not left for an hour).
+            self.passes.start("reconcile", (channel,), ())
+
+    def _wake(self, channel: str) -> None:
+        """Process a channel's inbox soon, once it is open (until then deliveries wait)."""
+        if self.rt is not None and self.inbox is not None and self.rt.is_open(channel):
+            self.inbox.wake(channel)
+
+    async def _redrive(self, channel: str) -> None:
+        assert self.rt is not None
+        redriven = await redrive(self.rt, [self.rt.channels[channel]])
+        if redriven:
+            log.warning("intents_redriven", channel=channel, result=redriven)
+
+    def _start_scheduler(self, rt: Runtime, passes: Passes) -> None:
+        scheduler = self.scheduler = AsyncIOScheduler(timezone="UTC")
+        _schedule(scheduler, self._scheduled_pass, rt)
+        passes.on_reload.append(lambda: _schedule(scheduler, self._scheduled_pass, rt))
+        scheduler.add_job(
+            self._housekeeping,
+            IntervalTrigger(seconds=INBOX_SWEEP_S),
+            id="housekeeping",
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=INBOX_SWEEP_S,
+        )
+        alerter = Alerter(
+            rt.db, rt.clock, rt.http, lambda: rt.settings, rt.redactor, metrics=rt.metrics
+        )
+        scheduler.add_job(
+            self._alerts,
+            IntervalTrigger(seconds=EVALUATE_EVERY_S),
+            args=[alerter],
+            id="alerts",
+            coalesce=True,
+            max_instances=1,
+        )
+        scheduler.start()
+
+    async def _scheduled_pass(self, name: str) -> None:
+        assert self.passes is not None
+        await self._job(self.passes.run(name))
+
+    async def _housekeeping(self) -> None:
+        assert self.rt is not None
+        rt = self.rt
+
+        async def sweep() -> None:
+            for channel in rt.selected():
+                self._wake(channel.name)  # deliveries whose wake-up was lost (a failed round)
+
+        await self._job(sweep())
+
+    async def _alerts(self, alerter: Alerter) -> None:
+        await self._job(alerter.run())
+
+    async def _job(self, work: Awaitable[Any]) -> None:
+        """Run a scheduler job; a cancellation by ``stop`` ends it quietly (APScheduler would
+        log any exception, CancelledError included, as a failed job at ERROR)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._jobs.add(task)
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not self.shutting_down:
+                raise
+        finally:
+            self._jobs.discard(task)
+
+    async def stop(self) -> None:
+        """Stop in reverse order within ``server.shutdown_timeout_s``: no new work, the server
+        closed, passes given the rest of the time, then cancelled (their intents stay open and
+        are re-driven at the next start), stored deliveries left for the next start."""
+        if self._stopped:
+            return
+        self._stopped = self.shutting_down = True
+        started = time.perf_counter()
+        timeout = self.config.settings.server.shutdown_timeout_s
+        if self.rt is not None:
+            timeout = self.rt.settings.server.shutdown_timeout_s
+        deadline = started + max(0.0, timeout - SHUTDOWN_RESERVE_S)
+        passes = self.passes
+        log.info("shutdown_started", in_flight=len(passes.tasks) if passes else 0)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.pause()  # no new runs; running ones are waited for below
+        if self.rt is not None:
+            await self.rt.stop_opening()
+        if self.server is not None:
+            await self.server.stop()
+        if self._debouncer is not None:
+            await self._debouncer.close()
+        if self._stock_trigger is not None:
+            await self._stock_trigger.close()
+        pending: set[asyncio.Task[Any]] = set()
+        if passes is not None:
+            pending = {t for t in passes.tasks if not t.done()}
+            if pending:
+                left = max(0.0, deadline - time.perf_counter())
+                _done, pending = await asyncio.wait(pending, timeout=left)
+        # Cancelled pushes leave their rows 'sent'; the next start re-drives them, same keys.
+        cancelled = pending | {t for t in self._jobs if not t.done()}
+        for task in cancelled:
+            task.cancel()
+        await asyncio.gather(*cancelled, return_exceptions=True)
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self.inbox is not None:
+            # Unfinished inbox rows stay unprocessed and are picked up at the next start.
+            await self.inbox.close(timeout_s=min(1.0, max(0.0, deadline - time.perf_counter())))
+        if self.rt is not None:
+            await self.rt.close()
+        log.info(
+            "shutdown_complete",
+            seconds=round(time.perf_counter() - started, 3),
+            cancelled=len(pending),
         )
 
 
@@ -208,101 +452,41 @@ async def run_forever(
     clock: Clock | None = None,
     ready: asyncio.Event | None = None,
 ) -> int:
-    """Serve until SIGTERM/SIGINT; finish or release in-flight work within the shutdown timeout."""
-    clock = clock or SystemClock()
+    """Serve until SIGTERM/SIGINT (honoured at any moment, start-up included); finish or
+    release in-flight work within the shutdown timeout; exit code 0."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    # Before anything that can take time: a signal during start-up must stop it.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    rt = await start_runtime(config, redactor, clock)
-    passes = Passes(rt)
-    shutting_down = False
-    # Offer changes (webhook or poll) reprice just the SKUs concerned, debounced.
-    debouncer = Debouncer(
-        lambda channel, skus: passes.run("reprice", [channel], skus),
-        lambda: rt.settings.schedule.offer_debounce.total_seconds(),  # follows reloads
-    )
-    rt.on_offer_change = debouncer.notify
-    # Orders and outside quantity changes republish the SKUs concerned on every channel at once;
-    # a burst arriving while one publish runs is coalesced into the next, which starts at once.
-    stock_trigger = Coalescer(lambda skus: passes.run("stock_sync", (), skus))
-    inbox = InboxWorker(rt, on_offer_change=debouncer.notify, on_stock_change=stock_trigger.notify)
-    for name in rt.channels:
-        inbox.wake(name)  # deliveries a previous process stored but did not process
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(passes.reload()))
+    daemon = Daemon(config, redactor, clock or SystemClock())
 
-    ctx = ServerContext(
-        db=rt.db,
-        metrics=rt.metrics,
-        clock=clock,
-        channels=lambda: rt.channels,
-        channel_errors=lambda: rt.channel_errors,
-        webhook_max_bytes=lambda: rt.settings.server.webhook_max_bytes,
-        sync_token=lambda: rt.settings.server.sync_token,
-        on_webhook_stored=inbox.wake,
-        request_pass=passes.request,
-        shutting_down=lambda: shutting_down,
-    )
-    server = await start_server(ctx, rt.settings.server.host, rt.settings.server.port)
-    scheduler = AsyncIOScheduler(timezone="UTC")
-    _schedule(scheduler, passes, rt)
-    passes.on_reload.append(lambda: _schedule(scheduler, passes, rt))
+    def reload() -> None:
+        # SIGHUP's default action ends the process: handled from the start, a no-op until the
+        # passes exist.
+        passes = daemon.passes
+        if passes is not None and not daemon.shutting_down:
+            task = asyncio.create_task(passes.reload(), name="reload")
+            passes.tasks.add(task)  # waited for (or cancelled) by the shutdown
+            task.add_done_callback(passes.tasks.discard)
 
-    async def housekeeping() -> None:
-        for name in rt.channels:
-            inbox.wake(name)  # deliveries whose wake-up was lost (a failed round, a restart)
-
-    scheduler.add_job(
-        housekeeping,
-        IntervalTrigger(seconds=INBOX_SWEEP_S),
-        id="housekeeping",
-        coalesce=True,
-        max_instances=1,
-        misfire_grace_time=INBOX_SWEEP_S,
-    )
-    alerter = Alerter(rt.db, clock, rt.http, lambda: rt.settings, rt.redactor, metrics=rt.metrics)
-    scheduler.add_job(
-        alerter.run, IntervalTrigger(seconds=EVALUATE_EVERY_S), id="alerts", coalesce=True
-    )
-    scheduler.start()
-    log.info(
-        "daemon_ready",
-        host=rt.settings.server.host,
-        port=server.port,
-        channels=sorted(rt.channels),
-        schedule={k: str(v) for k, v in rt.settings.schedule},
-    )
-    if ready is not None:
-        ready.set()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    starting = asyncio.create_task(daemon.start(), name="daemon-start")
+    stopping = asyncio.create_task(stop.wait(), name="daemon-stop-signal")
     try:
-        await stop.wait()
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.info("startup_interrupted", note="stop requested before start-up finished")
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+        else:
+            starting.result()  # a start-up failure (the port taken, the database) is raised
+            if ready is not None:
+                ready.set()
+            await stopping
     finally:
-        shutting_down = True
-        started = time.perf_counter()
-        log.info("shutdown_started", in_flight=len(passes.tasks))
-        scheduler.shutdown(wait=False)
-        await server.stop()
-        await debouncer.close()
-        await stock_trigger.close()
-        timeout = rt.settings.server.shutdown_timeout_s
-        pending = {t for t in passes.tasks if not t.done()}
-        if pending:
-            _done, pending = await asyncio.wait(pending, timeout=timeout)
-        for task in pending:
-            # Cancelled pushes leave their rows 'sent'; start-up re-drives them with the same keys.
-            task.cancel()
-        for task in pending:
-            with suppress(asyncio.CancelledError, Exception):
-                await task
-        # Unfinished inbox rows stay unprocessed and are picked up at the next start.
-        with suppress(TimeoutError):
-            await asyncio.wait_for(inbox.drain(), timeout=1.0)
-        await rt.close()
+        stopping.cancel()
+        await daemon.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        log.info(
-            "shutdown_complete",
-            seconds=round(time.perf_counter() - started, 3),
-            cancelled=len(pending),
-        )
     return 0

@@ -15,6 +15,7 @@ down, a deadlock) leaves rows unprocessed, for the next round.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,16 @@ class InboxWorker:
         while self._running:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
+    async def close(self, timeout_s: float) -> None:
+        """Let running rounds finish for up to ``timeout_s``, then cancel them (shutdown): their
+        rows stay unprocessed and the next start picks them up."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.drain(), timeout=timeout_s)
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
     async def _loop(self, channel: str) -> None:
         try:
             while True:
@@ -130,7 +141,9 @@ class InboxWorker:
     async def process(self, channel: str) -> int:
         """Process up to BATCH unprocessed deliveries of ``channel``; return how many."""
         source = self.rt.channels.get(channel)
-        if source is None:
+        # A channel not open yet may lack what parsing needs (its location, its ASINs): its
+        # deliveries wait, stored, until it opens.
+        if source is None or not self.rt.is_open(channel):
             return 0
         async with self.rt.db.read() as conn:
             rows = (

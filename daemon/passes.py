@@ -272,10 +272,11 @@ async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -
     return results
 
 
-async def redrive(rt: Runtime) -> dict[str, Any]:
-    """Re-send intents a crash left planned or in flight, with their original keys."""
+async def redrive(rt: Runtime, channels: Sequence[Channel] | None = None) -> dict[str, Any]:
+    """Re-send intents a crash left planned or in flight, with their original keys (on the
+    given channels, by default every open one)."""
     results: dict[str, Any] = {}
-    for channel in rt.selected():
+    for channel in rt.selected() if channels is None else channels:
         for kind in ActionKind:
             report = await rt.outbox.dispatch(channel, kind, redrive=True)
             if report.sent or report.superseded:

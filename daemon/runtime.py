@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import Final
 
 import httpx
 import structlog
@@ -18,7 +21,8 @@ from daemon.config import LoadedConfig, load_config
 from daemon.controls import health_of, record_health
 from daemon.daily_ledger import DatabaseLedger
 from daemon.db.engine import Database, redacted_url
-from daemon.errors import ChannelError, ConfigError
+from daemon.db.models import ChannelHealth
+from daemon.errors import ConfigError
 from daemon.feeds import DbFeedJournal
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
@@ -27,6 +31,34 @@ from daemon.pricing import BreakerWindow
 from daemon.settings import ChannelSettings, Settings
 
 log = structlog.get_logger("repricerd.runtime")
+
+# A marketplace that neither answers nor refuses must not hold a channel's opener (or a
+# `run --once`) longer than this; the connectors' own retries stop at it too.
+OPEN_TIMEOUT_S: Final = 30.0
+# Retries of a channel that cannot open: doubling from the first, capped; refused credentials
+# are retried more slowly (someone has to fix them, but they may also be a marketplace hiccup).
+OPEN_BACKOFF_FIRST_S: Final = 2.0
+OPEN_BACKOFF_MAX_S: Final = 60.0
+AUTH_BACKOFF_MAX_S: Final = 300.0
+
+
+class LinkState(StrEnum):
+    """Where a channel's connector stands in this process."""
+
+    OPENING = "opening"  # built (webhooks are verified and stored), open() not succeeded yet
+    OPEN = "open"  # passes, the inbox and re-drives use it
+    DEGRADED = "degraded"  # the last open() failed or timed out; retried in the background
+    AUTH_FAILED = "auth_failed"  # the marketplace refused the credentials; retried slowly
+
+
+@dataclass
+class ChannelLink:
+    """In-process connection state of one channel (``repricerd status`` and /status read it)."""
+
+    state: LinkState = LinkState.OPENING
+    error: str | None = None
+    attempts: int = 0  # failed open() calls since the last success
+    retry_in_s: float | None = None  # the wait before the next attempt, while one is pending
 
 
 @dataclass
@@ -43,7 +75,13 @@ class Runtime:
     channels: dict[str, Channel] = field(default_factory=dict)
     # How connectors wait (backoff, rate limits); tests inject one that advances a manual clock.
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    channel_errors: dict[str, str | None] = field(default_factory=dict)
+    # Per configured channel: opening, open, degraded or auth_failed (see ``LinkState``).
+    links: dict[str, ChannelLink] = field(default_factory=dict)
+    # Awaited once a channel's open() succeeded, before passes and the inbox may use it (the
+    # daemon re-drives the channel's open intents here).
+    on_channel_open: Callable[[str], Awaitable[None]] | None = None
+    # Called once a channel is usable (the daemon wakes its inbox).
+    on_channel_ready: Callable[[str], None] | None = None
     # Called with (channel, skus) when competition changed: the debounced reprice trigger.
     on_offer_change: Callable[[str, set[str]], None] | None = None
     # Big price moves of recent passes, per channel, judged together by the breaker.
@@ -58,11 +96,29 @@ class Runtime:
     success_written: dict[tuple[str, str], float] = field(default_factory=dict)
     _channel_settings: dict[str, ChannelSettings] = field(default_factory=dict)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _openers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # True once ``open_in_background`` ran: channels added by a reload are opened the same way.
+    _background: bool = False
 
     @property
     def settings(self) -> Settings:
         """The config in force (replaced atomically by a successful reload)."""
         return self.config.settings
+
+    @property
+    def channel_errors(self) -> dict[str, str | None]:
+        """Per channel: ``None`` when open, else why not (the error, or ``opening``)."""
+        return {
+            name: None
+            if (link := self.links.get(name, ChannelLink())).state is LinkState.OPEN
+            else link.error or link.state.value
+            for name in self.channels
+        }
+
+    def is_open(self, name: str) -> bool:
+        """Whether ``name`` opened and may be used by passes and the inbox."""
+        link = self.links.get(name)
+        return name in self.channels and link is not None and link.state is LinkState.OPEN
 
     def selected(self, names: tuple[str, ...] | list[str] = ()) -> list[Channel]:
         """The named channels (all if none named) that opened successfully."""
@@ -71,7 +127,7 @@ class Runtime:
             if names
             else list(self.channels.values())
         )
-        return [ch for ch in chosen if self.channel_errors.get(ch.name) is None]
+        return [ch for ch in chosen if self.is_open(ch.name)]
 
     def own_seller_ids(self) -> frozenset[str]:
         """Our seller ids on every channel: offers from them are never competition."""
@@ -82,8 +138,23 @@ class Runtime:
         )
 
     async def open_channels(self) -> None:
-        """Build and open every configured channel; failures are recorded, not fatal."""
+        """Build every configured channel and try once to open each (concurrently, each within
+        ``OPEN_TIMEOUT_S``); a failure is recorded, not raised (``run --once``, tests)."""
         await self._sync_channels(self.settings.channels)
+
+    async def open_in_background(self) -> None:
+        """Build every configured channel now (webhooks can be verified and stored at once) and
+        keep opening each in the background, with backoff, until it opens."""
+        self._background = True
+        await self._sync_channels(self.settings.channels)
+
+    async def stop_opening(self) -> None:
+        """Cancel the background openers (shutdown); unopened channels stay unopened."""
+        self._background = False
+        openers = list(self._openers.values())
+        for task in openers:
+            task.cancel()
+        await asyncio.gather(*openers, return_exceptions=True)
 
     async def _sync_channels(self, wanted: Mapping[str, ChannelSettings]) -> None:
         for name in [
@@ -92,9 +163,11 @@ class Runtime:
             if n not in wanted or wanted[n] != self._channel_settings.get(n)
         ]:
             await self._close_channel(name)
+        added = []
         for name, cfg in wanted.items():
             if name in self.channels:
                 continue
+            # Building a channel only reads its settings (secrets included): no network.
             deps = ChannelDeps(
                 http=self.http,
                 clock=self.clock,
@@ -102,25 +175,98 @@ class Runtime:
                 feed_journal=DbFeedJournal(self.db, self.clock, name),
                 ledger=DatabaseLedger(self.db),
             )
-            channel = CHANNELS[cfg.kind](name, cfg, deps)
-            self.channels[name] = channel
+            self.channels[name] = CHANNELS[cfg.kind](name, cfg, deps)
             self._channel_settings[name] = cfg
-            try:
-                await channel.open()
-            except ChannelError as err:
-                self.channel_errors[name] = f"{type(err).__name__}: {err}"
-                log.error("channel_open_failed", channel=name, error=str(err))
-                await record_health(
-                    self.db, self.clock, channel=name, error=str(err), health=health_of(err)
+            self.links[name] = ChannelLink()
+            added.append(name)
+        if self._background:
+            for name in added:
+                self._openers[name] = asyncio.create_task(
+                    self._keep_opening(name), name=f"open-{name}"
                 )
-            else:
-                self.channel_errors[name] = None
-                log.info("channel_opened", channel=name, kind=cfg.kind)
+        else:
+            await asyncio.gather(*(self._open_once(name) for name in added))
+
+    async def _keep_opening(self, name: str) -> None:
+        """Open ``name``, retrying with backoff until it opens (or the channel is closed)."""
+        try:
+            while not await self._open_once(name):
+                link = self.links[name]
+                refused = link.state is LinkState.AUTH_FAILED
+                cap = AUTH_BACKOFF_MAX_S if refused else OPEN_BACKOFF_MAX_S
+                # Jitter over the upper half: restarts of many daemons do not retry in step.
+                ceiling = min(cap, OPEN_BACKOFF_FIRST_S * 2 ** (link.attempts - 1))
+                link.retry_in_s = random.uniform(ceiling / 2, ceiling)
+                await self.sleep(link.retry_in_s)
+                link.retry_in_s = None
+        finally:
+            if self._openers.get(name) is asyncio.current_task():
+                del self._openers[name]
+
+    async def _open_once(self, name: str) -> bool:
+        """One attempt to open ``name``; record the outcome (state, health, logs)."""
+        channel = self.channels[name]
+        link = self.links[name]
+        error = await self._attempt_open(channel)
+        if error is None:
+            if self.on_channel_open is not None:
+                try:
+                    await self.on_channel_open(name)
+                except Exception as err:  # the channel is open all the same
+                    log.warning("channel_open_hook_failed", channel=name, error=str(err))
+            link.state, link.error, link.attempts = LinkState.OPEN, None, 0
+            log.info("channel_opened", channel=name, kind=self._channel_settings[name].kind)
+            await self._record_health(name, None, ChannelHealth.OK)
+            self.health_written[name] = self.clock.monotonic()
+            if self.on_channel_ready is not None:
+                self.on_channel_ready(name)
+            return True
+        health = health_of(error)
+        reason = f"{type(error).__name__}: {error}"
+        link.attempts += 1
+        link.state = LinkState(health.value)
+        link.error = reason
+        log.warning(
+            "channel_open_failed",
+            channel=name,
+            health=health.value,
+            error=reason,
+            attempts=link.attempts,
+        )
+        await self._record_health(name, reason, health)
+        return False
+
+    async def _attempt_open(self, channel: Channel) -> Exception | None:
+        """Run ``channel.open()`` for at most ``OPEN_TIMEOUT_S``; return its error, a
+        ``TimeoutError``, or ``None`` when it opened.
+
+        Wall-clock time, not the injected sleep: a hung marketplace is a real-time matter, and
+        a test's sleep that advances a manual clock at once would time out every open().
+        """
+        limit = OPEN_TIMEOUT_S  # read at each call: tests shorten it
+        try:
+            async with asyncio.timeout(limit):
+                await channel.open()
+        except TimeoutError:
+            return TimeoutError(f"open() did not finish within {limit:g} s")
+        except Exception as err:
+            return err
+        return None
+
+    async def _record_health(self, name: str, error: str | None, health: ChannelHealth) -> None:
+        try:
+            await record_health(self.db, self.clock, channel=name, error=error, health=health)
+        except Exception as err:  # the database is down: the state in memory still holds
+            log.warning("channel_health_unrecorded", channel=name, error=str(err))
 
     async def _close_channel(self, name: str) -> None:
+        opener = self._openers.pop(name, None)
+        if opener is not None:
+            opener.cancel()
+            await asyncio.gather(opener, return_exceptions=True)
         channel = self.channels.pop(name)
         self._channel_settings.pop(name, None)
-        self.channel_errors.pop(name, None)
+        self.links.pop(name, None)
         try:
             await channel.close()
         except Exception as err:
@@ -128,6 +274,7 @@ class Runtime:
 
     async def close(self) -> None:
         """Close channels, the HTTP client and the database."""
+        await self.stop_opening()
         for name in list(self.channels):
             await self._close_channel(name)
         await self.http.aclose()

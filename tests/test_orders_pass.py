@@ -148,13 +148,13 @@ def test_the_orders_job_follows_the_schedule(clock: ManualClock) -> None:
     rt.clock = clock
     rt.settings = settings(schedule={"orders_poll": "2m"})
     passes: Any = Passes(rt)
-    _schedule(scheduler, passes, rt)
+    _schedule(scheduler, passes.run, rt)
     job = scheduler.get_job("orders")
     assert job is not None
     assert job.args == ("orders",)
     assert job.trigger.interval == timedelta(minutes=2)
     rt.settings = settings(schedule={"orders_poll": None})
-    _schedule(scheduler, passes, rt)
+    _schedule(scheduler, passes.run, rt)
     assert scheduler.get_job("orders") is None
     assert scheduler.get_job("reprice") is not None
     assert loaded(settings()).settings.schedule.orders_poll == timedelta(minutes=5)

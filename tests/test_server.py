@@ -376,21 +376,53 @@ async def test_healthz(sqlite_db: Database, serve: Serve) -> None:
         assert await resp.json() == {"status": "ok"}
 
 
-async def test_readyz_follows_channels_and_shutdown(sqlite_db: Database, serve: Serve) -> None:
-    """Ready when DB and channels are fine; 503 naming the channel error; 503 when stopping."""
+async def test_readyz_ignores_channels_and_fails_when_shutting_down(
+    sqlite_db: Database, serve: Serve
+) -> None:
+    """A channel that cannot open does not fail readiness (its webhooks are still stored; it is
+    listed); shutting down does."""
     s = await serve(sqlite_db)
     async with s.session.get(f"{s.url}/readyz") as resp:
         assert resp.status == 200
+        assert await resp.json() == {"status": "ready", "channels_not_open": []}
     s.errors[CHANNEL] = "ChannelAuthError: refresh token refused"
     async with s.session.get(f"{s.url}/readyz") as resp:
-        assert resp.status == 503
-        body = await resp.json()
-    assert body["channels"] == {CHANNEL: "ChannelAuthError: refresh token refused"}
-    s.errors[CHANNEL] = None
+        assert resp.status == 200
+        assert await resp.json() == {"status": "ready", "channels_not_open": [CHANNEL]}
     s.shutting_down = True
     async with s.session.get(f"{s.url}/readyz") as resp:
         assert resp.status == 503
-        assert (await resp.json())["shutting_down"] is True
+        assert await resp.json() == {"status": "unready", "shutting_down": True}
+
+
+async def test_readyz_checks_the_database_at_most_every_1_5_s(
+    sqlite_db: Database, serve: Serve, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probes within 1.5 s reuse the last database check; the next one checks again (here it
+    finds the database refusing writes)."""
+    calls: list[str] = []
+    original = sqlite_db.ping_writable
+
+    async def counted() -> None:
+        calls.append("ping")
+        if len(calls) > 1:
+            raise RuntimeError("disk I/O error\nSQL: BEGIN IMMEDIATE")
+        await original()
+
+    monkeypatch.setattr(sqlite_db, "ping_writable", counted)
+    s = await serve(sqlite_db)
+    for _ in range(3):
+        async with s.session.get(f"{s.url}/readyz") as resp:
+            assert resp.status == 200
+    assert calls == ["ping"]
+    clock.advance(1.5)
+    async with s.session.get(f"{s.url}/readyz") as resp:
+        assert resp.status == 503
+        assert await resp.json() == {
+            "status": "unready",
+            "database": "RuntimeError: disk I/O error",
+        }
+    assert calls == ["ping", "ping"]
 
 
 async def test_readyz_reports_an_unreachable_database(serve: Serve) -> None:

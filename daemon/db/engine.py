@@ -194,6 +194,21 @@ class Database:
         async with self.read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
+    async def ping_writable(self) -> None:
+        """Open a write transaction and end it (readiness: can a webhook be stored now?).
+
+        On SQLite that takes the one write lock (``BEGIN IMMEDIATE``), which a read-only file
+        or a stuck writer refuses; PostgreSQL is asked whether it would accept writes (a
+        standby or a read-only default would not).
+        """
+        async with self.write() as conn:
+            if self.is_sqlite:
+                await conn.execute(sa.text("SELECT 1"))
+                return
+            read_only = (await conn.execute(sa.text("SHOW transaction_read_only"))).scalar_one()
+            if read_only != "off":
+                raise RuntimeError("the database accepts no writes (transaction_read_only)")
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self._writer.dispose()
