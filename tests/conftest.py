@@ -95,9 +95,11 @@ async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
 NOISY_LOGGERS = ("apscheduler", "aiohttp.access", "alembic", "httpx", "httpcore", "x")
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    """Put structlog and stdlib logging back exactly as they were (CLI commands configure them)."""
+    """Put structlog and stdlib logging back exactly as they were (CLI commands and in-process
+    daemons configure them). Autouse: a test that left the level at warning would hide the info
+    events a later test's ``capture_logs`` expects."""
     saved_structlog = structlog.get_config()
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
