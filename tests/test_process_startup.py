@@ -166,7 +166,8 @@ def hanging_marketplace() -> Iterator[int]:
 
 def test_one_hanging_marketplace_delays_nothing(tmp_path: Path, hanging_marketplace: int) -> None:
     """eBay hangs: /healthz answers within 2 s of start-up, the Amazon, Shopify and Walmart
-    mocks' order webhooks are stored and applied, /readyz is 200, SIGTERM exits 0 in time."""
+    mocks' order webhooks are stored and applied, /readyz is 200, /status and `repricerd
+    status` show eBay degraded, SIGTERM exits 0 in time."""
     daemon_port = free_port()
     mock_ports = {old: free_port() for old in (8101, 8102, 8104)}
     text = demo_with_ports(daemon_port, mock_ports, hanging_marketplace)
@@ -251,6 +252,33 @@ def test_one_hanging_marketplace_delays_nothing(tmp_path: Path, hanging_marketpl
         status, body = get(f"{base}/readyz")
         assert (status, body["status"]) == (200, "ready")
         assert body["channels_not_open"] == ["ebay-demo"]
+        # The hanging channel is degraded, the others ok, in GET /status and `repricerd status`
+        # (read from the database; exit 3 because one channel is not ok).
+        status, body = get(f"{base}/status", timeout=10)
+        assert status == 200, body
+        states = {name: ch["state"] for name, ch in body["channels"].items()}
+        assert states["ebay-demo"] == "degraded", states
+        assert {states[name] for name in wanted} == {"ok"}, states
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "daemon",
+                "status",
+                "-c",
+                str(daemon_config),
+                "--format",
+                "json",
+            ],
+            env=child_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert shown.returncode == 3, shown.stderr
+        assert json.loads(shown.stdout)["channels"]["ebay-demo"]["state"] == "degraded"
         assert "ebay-demo" not in {
             e.get("channel") for e in log.events() if e.get("event") == "channel_opened"
         }
