@@ -237,13 +237,15 @@ class Runtime:
         return False
 
     async def _attempt_open(self, channel: Channel) -> Exception | None:
-        """Run ``channel.open()`` for at most ``OPEN_TIMEOUT_S``; return its error, a
+        """Run ``channel.open()`` for at most ``server.channel_open_timeout_s`` (default
+        ``OPEN_TIMEOUT_S``); return its error, a
         ``TimeoutError``, or ``None`` when it opened.
 
         Wall-clock time, not the injected sleep: a hung marketplace is a real-time matter, and
         a test's sleep that advances a manual clock at once would time out every open().
         """
-        limit = OPEN_TIMEOUT_S  # read at each call: tests shorten it
+        # Read at each call: a reload may change it, tests shorten the default.
+        limit = self.settings.server.channel_open_timeout_s or OPEN_TIMEOUT_S
         try:
             async with asyncio.timeout(limit):
                 await channel.open()

@@ -42,6 +42,9 @@ class ServerSettings(Strict):
     webhook_max_bytes: int = Field(default=256 * 1024, ge=1024, le=10 * 1024 * 1024)
     sync_token: SecretStr | None = Field(default=None, description="bearer token for POST /sync")
     shutdown_timeout_s: float = Field(default=6.0, gt=0, le=30)
+    # How long one attempt to open a channel (its first marketplace calls) may take before the
+    # channel is recorded degraded and retried with backoff (unset: 30 s).
+    channel_open_timeout_s: float | None = Field(default=None, gt=0, le=600)
 
 
 class ScheduleSettings(Strict):

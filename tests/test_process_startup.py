@@ -146,7 +146,8 @@ def inbox(db_file: Path) -> dict[str, list[str | None]]:
 def demo_with_ports(daemon_port: int, ports: dict[int, int], hang_port: int) -> str:
     """The demo config with free ports: the daemon's, each mock's, and eBay at ``hang_port``."""
     text = (ROOT / "config" / "repricerd.yaml").read_text()
-    text = text.replace("port: 8080", f"port: {daemon_port}")
+    # A hung open is recorded degraded after 3 s instead of 30 (the test waits for it).
+    text = text.replace("port: 8080", f"port: {daemon_port}\n  channel_open_timeout_s: 3")
     text = text.replace("127.0.0.1:8080", f"127.0.0.1:{daemon_port}")
     for old, new in ports.items():
         text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
@@ -252,11 +253,15 @@ def test_one_hanging_marketplace_delays_nothing(tmp_path: Path, hanging_marketpl
         status, body = get(f"{base}/readyz")
         assert (status, body["status"]) == (200, "ready")
         assert body["channels_not_open"] == ["ebay-demo"]
-        # The hanging channel is degraded, the others ok, in GET /status and `repricerd status`
-        # (read from the database; exit 3 because one channel is not ok).
-        status, body = get(f"{base}/status", timeout=10)
-        assert status == 200, body
-        states = {name: ch["state"] for name, ch in body["channels"].items()}
+        # The hanging channel is degraded once its first open timed out, the others ok, in
+        # GET /status and `repricerd status` (read from the database; exit 3: one is not ok).
+        log.wait_for("channel_open_failed", timeout=30, channel="ebay-demo")
+        states: dict[str, str] = {}
+        deadline = time.monotonic() + 10  # the health row is written just after that log line
+        while states.get("ebay-demo") != "degraded" and time.monotonic() < deadline:
+            status, body = get(f"{base}/status", timeout=10)
+            assert status == 200, body
+            states = {name: ch["state"] for name, ch in body["channels"].items()}
         assert states["ebay-demo"] == "degraded", states
         assert {states[name] for name in wanted} == {"ok"}, states
         shown = subprocess.run(
