@@ -20,6 +20,7 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 # pyproject names README.md as the long description, so the build needs it.
 COPY pyproject.toml README.md ./
+COPY domain/ domain/
 COPY daemon/ daemon/
 COPY connectors/ connectors/
 COPY strategies/ strategies/

@@ -41,15 +41,16 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check daemon connectors strategies tests bench
+	$(BIN)/ruff format --check domain daemon connectors strategies tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format daemon connectors strategies tests bench
+	$(BIN)/ruff format domain daemon connectors strategies tests bench
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis *.egg-info

@@ -49,12 +49,12 @@ from connectors.amazon.const import (
 )
 from connectors.base import ChannelDeps
 from connectors.mock.amazon import AmazonMockState
-from daemon.clock import SystemClock
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, new_idempotency_key
+from domain.clock import SystemClock
 
 CHANNEL = "amazon-bench"
 CHANGES = 10_000

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.reprice_pass import CHANNEL, build
-from connectors.base import CompetitorOffer, OfferObservation
-from daemon.clock import SystemClock
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.metrics import Metrics
@@ -28,6 +26,8 @@ from daemon.outbox import Outbox
 from daemon.pricing import load_inputs, plan_and_record
 from daemon.settings import PricingSettings
 from daemon.snapshots import load_listing_rows
+from domain.clock import SystemClock
+from domain.offers import CompetitorOffer, OfferObservation
 
 OFFERS_PER_LISTING = 20
 PRICING = PricingSettings.model_validate(

@@ -46,12 +46,12 @@ from connectors.ebay.const import BULK_UPDATE_PATH, MAX_BULK_REQUESTS, QUOTA_INV
 from connectors.mock.ebay.app import TOKEN_PATH, start
 from connectors.mock.ebay.state import EbayMockState
 from connectors.mock.market import MockListing, MockMarket
-from daemon.clock import SystemClock
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import Action, ActionKind, Listing
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, new_idempotency_key
+from domain.clock import SystemClock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]

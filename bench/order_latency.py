@@ -30,8 +30,8 @@ from typing import Any
 import aiohttp
 
 from bench.webhook_ingest import free_port, wait_ready
-from connectors.base import PushResult, StockUpdate
 from connectors.mock.channel import MockChannel
+from domain.writes import PushResult, StockUpdate
 
 SECRET = "bench-order-secret"
 SKUS = 500

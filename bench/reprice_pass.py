@@ -18,7 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from daemon.clock import SystemClock
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import Listing, Product
@@ -27,6 +26,7 @@ from daemon.outbox import Outbox
 from daemon.pricing import load_inputs, plan_and_record
 from daemon.settings import PricingSettings
 from daemon.snapshots import load_listing_rows
+from domain.clock import SystemClock
 
 CHANNEL = "bench"
 PRICING = PricingSettings.model_validate(

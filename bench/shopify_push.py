@@ -33,13 +33,13 @@ from connectors.mock.shopify.state import ShopifyMockState
 from connectors.ratelimit import TokenBucket
 from connectors.shopify import ShopifyChannel, ShopifySettings
 from connectors.shopify.const import COST_LIMIT
-from daemon.clock import SystemClock
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import ActionKind
 from daemon.listings import refresh_listings
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, new_idempotency_key
+from domain.clock import SystemClock
 
 CHANGES = 10_000
 VARIANTS_PER_PRODUCT = 10

@@ -35,12 +35,12 @@ import httpx
 from connectors.mock.walmart.const import MAX_FEED_DETAIL_LIMIT, MAX_FEED_ITEMS, RATE_LIMITS
 from daemon.app import start_runtime
 from daemon.catalog import import_catalog
-from daemon.clock import SystemClock
 from daemon.config import LoadedConfig
 from daemon.db.models import ActionKind, ActionStatus
 from daemon.logging import SecretRedactor
 from daemon.outbox import new_idempotency_key
 from daemon.settings import Settings
+from domain.clock import SystemClock
 
 CHANNEL = "walmart-bench"
 CHANGES = 10_000

@@ -1,7 +1,8 @@
-"""The ``Channel`` protocol and the domain types that cross the connector boundary.
+"""The ``Channel`` protocol: what a marketplace connector offers the daemon and what the daemon
+injects into it.
 
-No marketplace JSON leaves a connector: the daemon and the strategies see only these types.
-Money is ``Decimal`` quantized to the currency's minor unit; times are aware UTC.
+No marketplace JSON leaves a connector: the daemon and the strategies see only the domain types
+of ``domain`` (listings, offers, writes, events), which the protocol's methods take and return.
 """
 
 from __future__ import annotations
@@ -10,126 +11,60 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import httpx
 
 from connectors.journal import FeedJournal, MemoryFeedJournal
+from domain.clock import Clock
+from domain.events import (
+    ChannelEvent,
+    OfferChanged,
+    OrderEvent,
+    OrderLine,
+    OrderNotice,
+    OrderStatus,
+    QuantityObserved,
+    WebhookDelivery,
+)
+from domain.listings import ChannelListing, Fulfillment
+from domain.offers import CompetitorOffer, OfferObservation
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
-
-class Clock(Protocol):
-    """Source of wall time (aware UTC) and monotonic time (seconds); injected, never global."""
-
-    def now(self) -> datetime:
-        """Return the current aware UTC time."""
-        ...
-
-    def monotonic(self) -> float:
-        """Return a monotonic reading in seconds, for durations and rate limiting."""
-        ...
-
-
-class Fulfillment(StrEnum):
-    """Who ships the order: the seller (merchant) or the marketplace (FBA, WFS)."""
-
-    MERCHANT = "merchant"
-    MARKETPLACE = "marketplace"
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelListing:
-    """A listing as the marketplace reports it."""
-
-    sku: str
-    external_id: str | None
-    price: Decimal | None
-    currency: str
-    quantity: int | None
-    fulfillment: Fulfillment = Fulfillment.MERCHANT
-    status: str = "active"
-    external_ids: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class CompetitorOffer:
-    """One offer on the same product, ours or a competitor's."""
-
-    seller_id: str
-    price: Decimal
-    shipping: Decimal = Decimal("0")
-    fulfillment: str = "fbm"  # fba | fbm | retail (the marketplace itself)
-    rating_pct: int | None = None
-    rating_count: int | None = None
-    is_buy_box_winner: bool = False
-    is_own: bool = False
-
-    @property
-    def landed_price(self) -> Decimal:
-        """Price plus shipping: what the shopper pays and what Buy Boxes compare."""
-        return self.price + self.shipping
-
-
-@dataclass(frozen=True, slots=True)
-class OfferObservation:
-    """Competitor offers and marketplace reference prices for one listing at one time."""
-
-    sku: str
-    observed_at: datetime
-    offers: tuple[CompetitorOffer, ...]
-    source: str = "poll"
-    buy_box_price: Decimal | None = None
-    buy_box_seller: str | None = None
-    reference_price: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PriceUpdate:
-    """Set a listing's price (with the floor and ceiling the marketplace should enforce too)."""
-
-    sku: str
-    price: Decimal
-    currency: str
-    idempotency_key: str
-    floor: Decimal | None = None
-    ceiling: Decimal | None = None
-    external_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StockUpdate:
-    """Set a listing's absolute quantity; ``expected`` is the compare-and-set prior value."""
-
-    sku: str
-    quantity: int
-    idempotency_key: str
-    expected: int | None = None
-    external_id: str | None = None
-
-
-class PushStatus(StrEnum):
-    """What became of one pushed update."""
-
-    CONFIRMED = "confirmed"  # applied (or accepted by an API whose acceptance is the effect)
-    ACCEPTED = "accepted"  # queued by the marketplace; reconcile verifies it later
-    REJECTED = "rejected"  # refused for this item; never retried
-    RETRY = "retry"  # not applied for a transient reason; the intent stays open
-    # Not sent, by the connector's choice (a revision budget, a daily quota, a feed budget, a
-    # newer update for the same listing in the same push): the intent stays open and the round
-    # does not count as an attempt.
-    DEFERRED = "deferred"
-
-
-@dataclass(frozen=True, slots=True)
-class PushResult:
-    """Outcome of one update, keyed by its idempotency key."""
-
-    idempotency_key: str
-    status: PushStatus
-    code: str | None = None
-    message: str | None = None
-    marketplace_ref: str | None = None
+__all__ = [
+    "AnswersChallenge",
+    "Channel",
+    "ChannelCapabilities",
+    "ChannelDeps",
+    "ChannelSettings",
+    "DailyLedger",
+    "MemoryLedger",
+    "PollsOrders",
+    "PreparesWebhook",
+    "ResolvesEvents",
+    "Spend",
+]
+# Moved to ``domain``; re-exported here as compatibility for branches merged this wave; remove
+# next session (import them from domain.clock/events/listings/offers/writes).
+__all__ += [
+    "ChannelEvent",
+    "ChannelListing",
+    "Clock",
+    "CompetitorOffer",
+    "Fulfillment",
+    "OfferChanged",
+    "OfferObservation",
+    "OrderEvent",
+    "OrderLine",
+    "OrderNotice",
+    "OrderStatus",
+    "PriceUpdate",
+    "PushResult",
+    "PushStatus",
+    "QuantityObserved",
+    "StockUpdate",
+    "WebhookDelivery",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,75 +82,6 @@ class ChannelCapabilities:
     # reconcile calls it not applied only after this. Amazon publishes no figure; Walmart asks
     # to "allow up to five minutes" for a single price and gives bulk feeds an SLA of ~15 min.
     accepted_apply_s: int = 900
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookDelivery:
-    """A verified webhook, ready to be stored in the inbox."""
-
-    dedupe_key: str
-    topic: str
-    payload: str
-
-
-@dataclass(frozen=True, slots=True)
-class OfferChanged:
-    """The marketplace says the competition on a listing changed (ANY_OFFER_CHANGED,
-    BUY_BOX_CHANGED...); ``observation`` carries the new offers when the notification has them."""
-
-    sku: str
-    observation: OfferObservation | None = None
-
-
-class OrderStatus(StrEnum):
-    """What happened to an order, as far as stock is concerned."""
-
-    PLACED = "placed"  # units leave available stock
-    CANCELLED = "cancelled"  # the whole order is void: its units come back
-
-
-@dataclass(frozen=True, slots=True)
-class OrderLine:
-    """Units of one seller SKU in an order."""
-
-    sku: str
-    quantity: int
-
-
-@dataclass(frozen=True, slots=True)
-class OrderEvent:
-    """An order placed or cancelled on a channel (orders/create, ORDER_CHANGE, ...)."""
-
-    order_id: str
-    status: OrderStatus
-    lines: tuple[OrderLine, ...]
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class QuantityObserved:
-    """The channel reports a listing's live quantity (inventory_levels/update, ...), which may
-    be the echo of our own write or a change made outside repricerd."""
-
-    sku: str
-    quantity: int
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OrderNotice:
-    """A notification that names an order without the lines stock needs (eBay's
-    ORDER_CONFIRMATION carries only the order id): the channel's ``resolve_events`` reads the
-    order and replaces the notice with its ``OrderEvent``. ``status`` is what the notification
-    says (None: the order read decides)."""
-
-    order_id: str
-    updated_at: datetime
-    status: OrderStatus | None = None
-
-
-# Everything a webhook can tell the daemon.
-ChannelEvent = OfferChanged | OrderEvent | QuantityObserved | OrderNotice
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +154,16 @@ class ChannelDeps:
     feed_journal: FeedJournal = field(default_factory=MemoryFeedJournal)
     # Daily counters shared across runs and replicas (the daemon's database in production).
     ledger: DailyLedger = field(default_factory=MemoryLedger)
+
+
+class ChannelSettings(Protocol):
+    """The YAML block of one channel as the daemon holds it: each kind's own pydantic model,
+    told apart by ``kind`` (``connectors.registry`` names the model of every kind)."""
+
+    @property
+    def kind(self) -> str:
+        """The connector kind, e.g. ``amazon``."""
+        ...
 
 
 class Channel(Protocol):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, Protocol, TypeVar
 
-from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from connectors.journal import FeedJournal, JournaledFeed, split_by_feed
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 Update = TypeVar("Update", PriceUpdate, StockUpdate)
 

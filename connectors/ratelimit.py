@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from connectors.base import Clock
+from domain.clock import Clock
 
 _EPSILON = 1e-9
 Sleep = Callable[[float], Awaitable[None]]

@@ -27,9 +27,9 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_random_exponential
 
-from connectors.base import Clock
 from connectors.ratelimit import Sleep, TokenBucket
-from daemon.errors import RateLimitedError, TransientChannelError
+from domain.clock import Clock
+from domain.errors import RateLimitedError, TransientChannelError
 
 T = TypeVar("T")
 

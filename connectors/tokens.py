@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from connectors.base import Clock
+from domain.clock import Clock
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,6 @@ import httpx
 import sqlalchemy as sa
 import structlog
 
-from daemon.clock import Clock
 from daemon.db.engine import Database
 from daemon.db.models import (
     Action,
@@ -37,6 +36,7 @@ from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.settings import Settings
 from daemon.status import NOT_APPLIED, WINDOW, StatusSnapshot, iso, publish, read_status
+from domain.clock import Clock
 
 ALERTS = AlertRecord.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]

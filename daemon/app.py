@@ -17,7 +17,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from daemon.alerts import EVALUATE_EVERY_S, Alerter
 from daemon.catalog import import_catalog
-from daemon.clock import Clock, SystemClock
 from daemon.config import LoadedConfig
 from daemon.db.engine import Database, redacted_url
 from daemon.db.migrate import upgrade
@@ -31,6 +30,7 @@ from daemon.runtime import Runtime
 from daemon.server import ServerContext, ServerHandle, start_server
 from daemon.snapshots import SkuSelection
 from daemon.triggers import Coalescer, Debouncer
+from domain.clock import Clock, SystemClock
 
 log = structlog.get_logger("repricerd.app")
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)

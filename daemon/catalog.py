@@ -20,9 +20,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from daemon.catalog_csv import PRODUCT_COLUMNS, CatalogRow, read_catalog
-from daemon.clock import Clock
 from daemon.db.engine import Database
 from daemon.db.models import Listing, Product, StockEvent, StockEventKind
+from domain.clock import Clock
 
 CHUNK_ROWS = 2_000
 T = TypeVar("T")

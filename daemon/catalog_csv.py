@@ -43,8 +43,8 @@ from types import MappingProxyType
 from typing import Any
 
 from daemon.db.models import SKU_LENGTH
-from daemon.errors import ConfigError, ConfigProblem
 from daemon.event_checks import printable
+from domain.errors import ConfigError, ConfigProblem
 
 MAX_LISTED_PROBLEMS = 50
 # CSV column -> product column, in the documented order.

@@ -16,10 +16,10 @@ import click
 from rich.console import Console
 
 from daemon import __version__
-from daemon.clock import SystemClock
 from daemon.config import LoadedConfig, config_path, load_config
-from daemon.errors import ConfigError
 from daemon.logging import configure_logging
+from domain.clock import SystemClock
+from domain.errors import ConfigError
 
 T = TypeVar("T")
 CONFIG_HELP = "config file (default: $REPRICERD_CONFIG or config/repricerd.yaml)"

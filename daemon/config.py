@@ -16,8 +16,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from daemon.errors import ConfigError, ConfigProblem
 from daemon.settings import Settings, semantic_problems
+from domain.errors import ConfigError, ConfigProblem
 
 DEFAULT_CONFIG_PATH = Path("config/repricerd.yaml")
 ENV_CONFIG = "REPRICERD_CONFIG"

@@ -9,10 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from daemon.clock import Clock
 from daemon.db.engine import Database
 from daemon.db.models import ALL_CHANNELS, ChannelHealth, ChannelState
-from daemon.errors import ChannelAuthError
+from domain.clock import Clock
+from domain.errors import ChannelAuthError
 
 STATE = ChannelState.__table__  # type: ignore[attr-defined]
 

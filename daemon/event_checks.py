@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from connectors.base import (
+from daemon.db.models import SKU_LENGTH
+from domain.events import (
     ChannelEvent,
     OfferChanged,
     OrderEvent,
@@ -20,7 +21,6 @@ from connectors.base import (
     OrderStatus,
     QuantityObserved,
 )
-from daemon.db.models import SKU_LENGTH
 
 # More units than any one order line or listing holds: a larger number is a corrupt payload.
 MAX_UNITS: Final = 1_000_000

@@ -13,9 +13,9 @@ from collections.abc import Collection, Sequence
 import sqlalchemy as sa
 
 from connectors.journal import SUBMITTED, FeedEntry, JournaledFeed
-from daemon.clock import Clock
 from daemon.db.engine import Database
 from daemon.db.models import MarketplaceFeed, MarketplaceFeedItem
+from domain.clock import Clock
 
 FEEDS = MarketplaceFeed.__table__  # type: ignore[attr-defined]
 ITEMS = MarketplaceFeedItem.__table__  # type: ignore[attr-defined]

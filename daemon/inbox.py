@@ -26,23 +26,22 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import (
-    Channel,
+from connectors.base import Channel, ResolvesEvents
+from daemon.db.failures import blames_database, error_line
+from daemon.db.models import WebhookEvent
+from daemon.event_checks import Problem, event_problem, printable
+from daemon.runtime import Runtime
+from daemon.snapshots import insert_observations
+from daemon.stock import Kits, OrderOutcome, apply_orders, load_kits, observe_quantity
+from domain.errors import ChannelError, RejectedUpdateError
+from domain.events import (
     ChannelEvent,
     OfferChanged,
     OrderEvent,
     OrderNotice,
     QuantityObserved,
-    ResolvesEvents,
     WebhookDelivery,
 )
-from daemon.db.failures import blames_database, error_line
-from daemon.db.models import WebhookEvent
-from daemon.errors import ChannelError, RejectedUpdateError
-from daemon.event_checks import Problem, event_problem, printable
-from daemon.runtime import Runtime
-from daemon.snapshots import insert_observations
-from daemon.stock import Kits, OrderOutcome, apply_orders, load_kits, observe_quantity
 
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 BATCH = 500

@@ -10,10 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.base import Channel, ChannelListing
-from daemon.clock import Clock
+from connectors.base import Channel
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionStatus, Listing
+from domain.clock import Clock
+from domain.listings import ChannelListing
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar, cast
 
 import structlog
+from pydantic import BaseModel
 
 from connectors.mock.servers import RunningMock, start_mocks, stop_mocks
 from daemon.config import LoadedConfig
-from daemon.errors import ConfigError
 from daemon.settings import ServerSettings
+from domain.errors import ConfigError
 
 T = TypeVar("T")
 DEMO_FEED_PROCESSING_S = 10.0
@@ -35,7 +36,8 @@ async def start_for(loaded: LoadedConfig, port_base: int | None = None) -> list[
     """Start a mock for each channel of the config whose endpoint is on loopback."""
     settings = loaded.settings
     mocks = await start_mocks(
-        settings.channels,
+        # Every kind's settings are a pydantic model (connectors.registry.KINDS names them).
+        cast(Mapping[str, BaseModel], settings.channels),
         catalog=settings.catalog.import_on_start,
         webhook_base=webhook_base(settings.server),
         port_base=port_base,

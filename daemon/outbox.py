@@ -21,13 +21,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Channel
-from daemon.clock import Clock
 from daemon.controls import write_block_reason
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
 from daemon.metrics import Metrics
 from daemon.pass_gate import awaiting_verdict
 from daemon.push import DispatchReport, send_batch
+from domain.clock import Clock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from daemon.clock import Clock
 from daemon.controls import STATE, upsert_channel_state
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus
+from domain.clock import Clock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 ABANDONED = "the pass stopped before the circuit breaker judged it"

@@ -11,7 +11,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 import structlog
 
-from connectors.base import Channel, OfferObservation
+from connectors.base import Channel
 from daemon.controls import (
     breaker_armed,
     health_of,
@@ -35,6 +35,7 @@ from daemon.snapshots import (
 )
 from daemon.status import record_pass_success
 from daemon.stock_pass import load_stock_view, publish_stock, stock_channel
+from domain.offers import OfferObservation
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]

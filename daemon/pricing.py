@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import OfferObservation
 from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
@@ -21,6 +20,7 @@ from daemon.pass_gate import abandon_pass, close_gate, open_gate
 from daemon.settings import PricingSettings
 from daemon.signals import inventory_age_days, no_sales, peer_prices, recent_prices, units_sold
 from daemon.snapshots import ListingRow, MarketReference, marketplace_references
+from domain.offers import OfferObservation
 from strategies.base import Snapshot
 from strategies.breaker import breaker_verdict, is_big_move
 from strategies.engine import Outcome, decide

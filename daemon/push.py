@@ -11,12 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 
-from connectors.base import Channel, PriceUpdate, PushResult, PushStatus, StockUpdate
-from daemon.clock import Clock
+from connectors.base import Channel
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
-from daemon.errors import RejectedUpdateError
 from daemon.metrics import Metrics
+from domain.clock import Clock
+from domain.errors import RejectedUpdateError
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]

@@ -16,19 +16,19 @@ import structlog
 
 from connectors import CHANNELS
 from connectors.base import Channel, ChannelDeps
-from daemon.clock import Clock
 from daemon.config import LoadedConfig, load_config
 from daemon.controls import health_of, record_health
 from daemon.daily_ledger import DatabaseLedger
 from daemon.db.engine import Database, redacted_url
 from daemon.db.models import ChannelHealth
-from daemon.errors import ConfigError
 from daemon.feeds import DbFeedJournal
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.pricing import BreakerWindow
 from daemon.settings import ChannelSettings, Settings
+from domain.clock import Clock
+from domain.errors import ConfigError
 
 log = structlog.get_logger("repricerd.runtime")
 

@@ -21,14 +21,14 @@ from aiohttp.web_urldispatcher import _default_expect_handler
 from pydantic import SecretStr
 
 from connectors.base import AnswersChallenge, Channel, PreparesWebhook
-from daemon.clock import Clock
 from daemon.db.engine import Database
-from daemon.errors import WebhookError
 from daemon.logging import get_logger
 from daemon.metrics import CONTENT_TYPE_LATEST, Metrics
 from daemon.passes import PASS_NAMES
 from daemon.status import StatusSnapshot, publish, read_status
 from daemon.webhook_store import InboxRow, WebhookStore
+from domain.clock import Clock
+from domain.errors import WebhookError
 
 __all__ = ["ServerContext", "ServerHandle", "build_app", "start_server"]
 

@@ -13,11 +13,11 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import CompetitorOffer, OfferObservation
 from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import Listing, OfferSnapshot, Product
 from daemon.db.types import money_value
+from domain.offers import CompetitorOffer, OfferObservation
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]

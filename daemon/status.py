@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from daemon.clock import Clock
 from daemon.db.engine import Database
 from daemon.db.models import (
     ALL_CHANNELS,
@@ -32,6 +31,7 @@ from daemon.db.models import (
     WebhookEvent,
 )
 from daemon.pass_gate import awaiting_verdict
+from domain.clock import Clock
 
 if TYPE_CHECKING:
     from daemon.metrics import Metrics

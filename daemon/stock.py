@@ -21,7 +21,6 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import OrderEvent, OrderStatus, QuantityObserved
 from daemon.db.engine import Database
 from daemon.db.models import (
     Action,
@@ -34,6 +33,7 @@ from daemon.db.models import (
 )
 from daemon.ledger import on_hand
 from daemon.settings import ExternalChanges
+from domain.events import OrderEvent, OrderStatus, QuantityObserved
 
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from connectors.base import CompetitorOffer
+from domain.offers import CompetitorOffer
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")

@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
-from connectors.base import CompetitorOffer
+from domain.offers import CompetitorOffer
 from strategies.base import ZERO, Snapshot, StrategyParams, TraceStep
 
 _REJECTION_MEMO_SIZE = 50_000

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from daemon.clock import ManualClock
 from daemon.db.engine import Database, normalize_database_url
 from daemon.db.migrate import upgrade
+from domain.clock import ManualClock
 
 POSTGRES_ENV = "REPRICERD_TEST_POSTGRES_URL"
 POSTGRES_URL = os.environ.get(POSTGRES_ENV)

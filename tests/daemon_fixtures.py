@@ -12,9 +12,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from connectors.base import Fulfillment
 from connectors.mock.market import MockListing, MockMarket, make_competitors
-from daemon.clock import ManualClock
 from daemon.config import LoadedConfig
 from daemon.db.engine import Database
 from daemon.db.models import Action, Listing, Product, StockEvent
@@ -24,6 +22,8 @@ from daemon.outbox import Outbox
 from daemon.runtime import Runtime
 from daemon.server import ServerContext
 from daemon.settings import Settings
+from domain.clock import ManualClock
+from domain.listings import Fulfillment
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]

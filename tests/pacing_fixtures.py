@@ -13,7 +13,7 @@ import asyncio
 import random
 from datetime import datetime
 
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 SKEW_S = 0.010  # each side's clock reads up to 10 ms off the world's: 20 ms between two sides
 EARLY_S = 0.020  # a sleep returns up to 20 ms early

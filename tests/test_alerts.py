@@ -15,13 +15,13 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from daemon.alerts import BACKOFF_S, Alerter
-from daemon.clock import ManualClock
 from daemon.controls import record_health, resume, trip_breaker
 from daemon.db.engine import Database
 from daemon.db.models import ChannelHealth
 from daemon.logging import REDACTED, SecretRedactor
 from daemon.settings import Settings
 from daemon.status import read_status
+from domain.clock import ManualClock
 from tests.daemon_fixtures import settings
 from tests.status_fixtures import INBOX, action, delivery, ledger
 

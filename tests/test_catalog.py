@@ -11,10 +11,10 @@ import sqlalchemy as sa
 
 import daemon.catalog as catalog
 from daemon.catalog import ImportReport, import_catalog
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import Listing, Product, StockEvent
-from daemon.errors import ConfigError
+from domain.clock import ManualClock
+from domain.errors import ConfigError
 
 PRODUCT: sa.Table = Product.__table__  # type: ignore[attr-defined]
 LISTING: sa.Table = Listing.__table__  # type: ignore[attr-defined]

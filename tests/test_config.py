@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from daemon.cli import main
 from daemon.config import DEFAULT_CONFIG_PATH, ENV_CONFIG, UNRESOLVED, config_path, load_config
-from daemon.errors import ConfigError, ConfigProblem
+from domain.errors import ConfigError, ConfigProblem
 from strategies.base import parse_duration
 from tests.daemon_fixtures import demo_env
 

@@ -17,10 +17,8 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from rich.console import Console
 
-from connectors.base import CompetitorOffer, OfferObservation
 from daemon import controls
 from daemon.app import Passes
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import OfferSnapshot, WebhookEvent
 from daemon.inbox import InboxWorker
@@ -29,6 +27,8 @@ from daemon.server import ServerContext, start_server
 from daemon.simulate import render_plan, simulate
 from daemon.snapshots import store_observations
 from daemon.triggers import Debouncer
+from domain.clock import ManualClock
+from domain.offers import CompetitorOffer, OfferObservation
 from tests.daemon_fixtures import actions, loaded, make_runtime, seed, settings
 
 D = Decimal

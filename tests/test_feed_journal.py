@@ -8,9 +8,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from connectors.journal import SUBMITTED, FeedEntry, FeedJournal, JournaledFeed, MemoryFeedJournal
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.feeds import FEEDS, DbFeedJournal
+from domain.clock import ManualClock
 
 
 def entries(*keys: str) -> list[FeedEntry]:

@@ -14,7 +14,6 @@ import pytest
 import sqlalchemy as sa
 from rich.console import Console
 
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import Action, Listing
 from daemon.history import (
@@ -26,6 +25,7 @@ from daemon.history import (
     render_explain,
     render_history,
 )
+from domain.clock import ManualClock
 
 ACTION: sa.Table = Action.__table__  # type: ignore[attr-defined]
 LISTING: sa.Table = Listing.__table__  # type: ignore[attr-defined]

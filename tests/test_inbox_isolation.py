@@ -15,22 +15,16 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import (
-    OfferChanged,
-    OfferObservation,
-    OrderEvent,
-    OrderLine,
-    OrderStatus,
-    QuantityObserved,
-)
 from daemon import inbox as inbox_module
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.event_checks import MAX_UNITS, event_problem, printable
 from daemon.ledger import on_hand
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
+from domain.clock import ManualClock
+from domain.events import OfferChanged, OrderEvent, OrderLine, OrderStatus, QuantityObserved
+from domain.offers import OfferObservation
 from tests.daemon_fixtures import EVENTS, make_runtime, seed, settings
 from tests.test_orders_pass import polling, quantity
 from tests.test_stock_events import INBOX, StockLoop, order, store

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import (
+from connectors.mock.channel import MockChannel
+from daemon.db.engine import Database
+from daemon.ledger import on_hand
+from daemon.runtime import Runtime
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError, RejectedUpdateError, TransientChannelError
+from domain.events import (
     ChannelEvent,
     OrderEvent,
     OrderLine,
@@ -20,12 +26,6 @@ from connectors.base import (
     OrderStatus,
     WebhookDelivery,
 )
-from connectors.mock.channel import MockChannel
-from daemon.clock import ManualClock
-from daemon.db.engine import Database
-from daemon.errors import ChannelAuthError, RejectedUpdateError, TransientChannelError
-from daemon.ledger import on_hand
-from daemon.runtime import Runtime
 from tests.daemon_fixtures import make_runtime, seed, settings
 from tests.test_stock_events import INBOX, StockLoop, order, store
 

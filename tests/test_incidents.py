@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import CompetitorOffer
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.passes import run_named_pass
 from daemon.settings import PricingSettings
+from domain.clock import ManualClock
+from domain.offers import CompetitorOffer
 from strategies.base import Snapshot
 from strategies.engine import decide
 from strategies.guards import Verdict

@@ -19,13 +19,13 @@ import sqlalchemy as sa
 from connectors.mock import MockChannel
 from daemon import runtime
 from daemon.app import Daemon, run_once
-from daemon.clock import ManualClock
 from daemon.controls import channel_states
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
-from daemon.errors import ChannelAuthError
 from daemon.logging import SecretRedactor
 from daemon.runtime import LinkState
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError
 from tests.daemon_fixtures import actions, loaded, seed, settings
 
 SECRET = "lifecycle-webhook-secret"

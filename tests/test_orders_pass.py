@@ -7,15 +7,16 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from connectors.base import OrderEvent, OrderLine, OrderStatus, PollsOrders
+from connectors.base import PollsOrders
 from daemon.app import Passes, _schedule
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.ledger import on_hand
 from daemon.order_poll import ORDER_POLL_OVERLAP, order_watermark
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from daemon.stock import apply_order, load_kits
+from domain.clock import ManualClock
+from domain.events import OrderEvent, OrderLine, OrderStatus
 from tests.daemon_fixtures import loaded, make_runtime, seed, settings
 
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Fulfillment
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.passes import run_named_pass
+from domain.clock import ManualClock
+from domain.listings import Fulfillment
 from tests.daemon_fixtures import EVENTS, actions, listing, make_runtime, seed, settings
 
 D = Decimal

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from daemon.clock import ManualClock
 from daemon.config import load_config
 from daemon.db.engine import Database
+from domain.clock import ManualClock
 from tests.daemon_fixtures import make_runtime
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from connectors.ebay.const import RATE_LIMITS as EBAY
 from connectors.ratelimit import EXACT, PACING, Margin, RateLimit, TokenBucket
 from connectors.shopify.const import COST_LIMIT
 from connectors.walmart.const import RATE_LIMITS as WALMART
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 from tests.pacing_fixtures import EarlySleep, JitteryClock
 
 TABLES = {

@@ -11,8 +11,8 @@ import pytest
 
 from connectors.ratelimit import EXACT, RateLimit, TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
-from daemon.clock import ManualClock
-from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 
 class FakeSleep:

@@ -19,11 +19,11 @@ from structlog.testing import capture_logs
 
 from connectors.base import ChannelDeps
 from connectors.mock import MockChannel, MockSettings
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
 from daemon.metrics import Metrics
 from daemon.server import ServerContext, ServerHandle, start_server
+from domain.clock import ManualClock
 
 SECRET = "s3cret-value"
 TOKEN = "operator-token-123456"

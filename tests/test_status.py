@@ -23,17 +23,17 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from daemon.cli import main
-from daemon.clock import ManualClock
 from daemon.config import UNRESOLVED, load_config
 from daemon.controls import pause, record_health, trip_breaker
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import ChannelHealth, PassSuccess
-from daemon.errors import ConfigError
 from daemon.metrics import Metrics
 from daemon.passes import run_named_pass
 from daemon.server import ServerContext, ServerHandle, _is_loopback, start_server
 from daemon.status import State, read_status, record_pass_success, render_status
+from domain.clock import ManualClock
+from domain.errors import ConfigError
 from tests.daemon_fixtures import make_runtime, seed, settings
 from tests.status_fixtures import action, delivery
 

@@ -13,13 +13,10 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 
-from connectors.base import Fulfillment, OrderEvent, OrderLine, OrderStatus
 from connectors.mock.market import MockListing
 from daemon.allocation import allocate
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
-from daemon.errors import TransientChannelError
 from daemon.inbox import InboxWorker
 from daemon.ledger import on_hand
 from daemon.passes import run_named_pass
@@ -27,6 +24,10 @@ from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
 from daemon.settings import InventorySettings
 from daemon.stock import Kits, apply_order, available_units, load_kits
+from domain.clock import ManualClock
+from domain.errors import TransientChannelError
+from domain.events import OrderEvent, OrderLine, OrderStatus
+from domain.listings import Fulfillment
 from tests.daemon_fixtures import PRODUCTS, actions, listing, make_runtime, seed, settings
 
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]

@@ -15,15 +15,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import WebhookEvent
-from daemon.errors import TransientChannelError
 from daemon.inbox import InboxWorker
 from daemon.ledger import on_hand
 from daemon.passes import redrive, run_named_pass
 from daemon.runtime import Runtime
+from domain.clock import ManualClock
+from domain.errors import TransientChannelError
 from tests.daemon_fixtures import actions, make_runtime, seed
 from tests.daemon_fixtures import settings as make_settings
 

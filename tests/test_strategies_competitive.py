@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from connectors.base import CompetitorOffer
+from domain.offers import CompetitorOffer
 from strategies import STRATEGIES
 from strategies.base import Decision, Snapshot
 from strategies.competitive import (

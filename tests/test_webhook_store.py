@@ -7,10 +7,10 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
 from daemon.webhook_store import InboxRow, WebhookStore
+from domain.clock import ManualClock
 
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 

@@ -8,11 +8,12 @@ import httpx
 import structlog
 
 from connectors.amazon.const import LWA_CONTENT_TYPE, LWA_GRANT, TOKEN_REFRESH_RATIO, USER_AGENT
-from connectors.amazon.models import AmazonSettings, loads_exact
+from connectors.amazon.models import AmazonSettings
 from connectors.base import ChannelDeps
 from connectors.retry import RetryPolicy, retrying, transport_errors
 from connectors.tokens import Token, TokenCache
-from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from connectors.wire import loads_exact
+from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 

@@ -42,24 +42,14 @@ from connectors.amazon.listings import (
 from connectors.amazon.models import AmazonSettings
 from connectors.amazon.offers import observation
 from connectors.amazon.orders import OrderPoller
-from connectors.base import (
-    ChannelCapabilities,
-    ChannelDeps,
-    ChannelEvent,
-    ChannelListing,
-    Fulfillment,
-    OfferObservation,
-    OrderEvent,
-    OrderNotice,
-    PriceUpdate,
-    PushResult,
-    PushStatus,
-    StockUpdate,
-    WebhookDelivery,
-)
+from connectors.base import ChannelCapabilities, ChannelDeps
 from connectors.feedresume import resume_carried
 from connectors.retry import RetryPolicy
-from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from domain.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from domain.events import ChannelEvent, OrderEvent, OrderNotice, WebhookDelivery
+from domain.listings import ChannelListing, Fulfillment
+from domain.offers import OfferObservation
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 log = structlog.get_logger(__name__)
 

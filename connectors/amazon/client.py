@@ -21,11 +21,12 @@ import structlog
 
 from connectors.amazon.auth import LwaAuth
 from connectors.amazon.const import RATE_LIMIT_HEADER, RATE_LIMITS, USER_AGENT
-from connectors.amazon.models import AmazonSettings, dumps_exact, loads_exact
+from connectors.amazon.models import AmazonSettings
 from connectors.base import ChannelDeps
 from connectors.ratelimit import RateLimit, TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
-from daemon.errors import (
+from connectors.wire import dumps_exact, loads_exact
+from domain.errors import (
     ChannelAuthError,
     ChannelError,
     RateLimitedError,

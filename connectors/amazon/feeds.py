@@ -36,10 +36,10 @@ from connectors.amazon.const import (
     GET_FEED_DOCUMENT,
     ISSUE_LOCALE,
 )
-from connectors.amazon.models import dumps_exact, loads_exact
-from connectors.base import PushResult, PushStatus
 from connectors.journal import FeedEntry, JournaledFeed, record_feed
-from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from connectors.wire import dumps_exact, loads_exact
+from domain.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from domain.writes import PushResult, PushStatus
 
 log = structlog.get_logger(__name__)
 

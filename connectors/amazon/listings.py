@@ -17,15 +17,10 @@ from connectors.amazon.const import (
     FULFILLMENT_AVAILABILITY_PATH,
     PURCHASABLE_OFFER_PATH,
 )
-from connectors.amazon.models import AmazonSettings, quantize, to_decimal
-from connectors.base import (
-    ChannelListing,
-    Fulfillment,
-    PriceUpdate,
-    PushResult,
-    PushStatus,
-    StockUpdate,
-)
+from connectors.amazon.models import AmazonSettings
+from connectors.wire import quantize, to_decimal
+from domain.listings import ChannelListing, Fulfillment
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,19 @@
-"""Config model of an Amazon SP-API channel, and exact JSON for money on the wire.
-
-Listings attributes carry money as a JSON *number*; a ``float`` on the way would turn 19.99 into
-19.989999999999998 somewhere, so bodies are written by ``dumps_exact`` (``Decimal`` → the exact
-decimal literal) and responses are read by ``loads_exact`` (every JSON number → ``Decimal``).
-"""
+"""Config model of an Amazon SP-API channel (money on its wire: ``connectors.wire``)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.amazon.const import DEFAULT_PATCH_MAX_BATCH, LWA_ENDPOINT, REGION_ENDPOINTS
+from connectors.wire import dumps_exact, loads_exact, quantize, to_decimal
+
+__all__ = ["AmazonCredentials", "AmazonSettings"]
+# Compatibility for branches merged this wave; remove next session (import from connectors.wire).
+__all__ += ["dumps_exact", "loads_exact", "quantize", "to_decimal"]
 
 
 class AmazonCredentials(BaseModel):
@@ -85,70 +83,3 @@ class AmazonSettings(BaseModel):
     def api_base(self) -> str:
         """The endpoint without a trailing slash."""
         return self.endpoint.rstrip("/")
-
-
-def loads_exact(text: str | bytes) -> Any:
-    """Parse JSON with every number that has a fraction or exponent as an exact ``Decimal``."""
-    return json.loads(text, parse_float=Decimal)
-
-
-def dumps_exact(value: Any) -> bytes:
-    """Serialize to compact JSON, writing ``Decimal`` as its exact literal; floats are refused."""
-    out: list[str] = []
-    _emit(value, out)
-    return "".join(out).encode("utf-8")
-
-
-def _emit(value: Any, out: list[str]) -> None:
-    if value is None or isinstance(value, bool | str):
-        out.append(json.dumps(value, ensure_ascii=False))
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot send non-finite amount {value}")
-        out.append(format(value, "f"))
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, float):
-        raise TypeError("money must be Decimal, not float, on the SP-API wire")
-    elif isinstance(value, Mapping):
-        out.append("{")
-        for i, (key, item) in enumerate(value.items()):
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be strings, got {type(key).__name__}")
-            out.append("," if i else "")
-            out.append(json.dumps(key, ensure_ascii=False))
-            out.append(":")
-            _emit(item, out)
-        out.append("}")
-    elif isinstance(value, Sequence):
-        out.append("[")
-        for i, item in enumerate(value):
-            out.append("," if i else "")
-            _emit(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot serialize {type(value).__name__} to JSON")
-
-
-# ISO 4217 minor units that differ from 2 (the marketplaces' currencies only).
-_MINOR_UNITS = {"JPY": 0}
-
-
-def quantize(amount: Decimal, currency: str) -> Decimal:
-    """Round to the currency's minor unit (cents for USD, EUR, GBP...; yen for JPY)."""
-    return amount.quantize(Decimal(1).scaleb(-_MINOR_UNITS.get(currency, 2)))
-
-
-def to_decimal(value: Any) -> Decimal | None:
-    """A wire amount (JSON number already parsed as Decimal/int, or a decimal string) → Decimal."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, Decimal | int | str):
-        try:
-            result = Decimal(value)
-        except ArithmeticError:
-            return None
-        return result if result.is_finite() else None
-    if isinstance(value, float):  # only if a caller parsed without loads_exact
-        return Decimal(str(value))
-    return None

@@ -31,17 +31,12 @@ from connectors.amazon.const import (
     UNRECOGNIZED,
     UNRECOGNIZED_FIX,
 )
-from connectors.amazon.models import dumps_exact, loads_exact, quantize
 from connectors.amazon.offers import buy_box_price, money, observation, parse_time
 from connectors.amazon.orders import order_change
-from connectors.base import (
-    ChannelEvent,
-    CompetitorOffer,
-    OfferChanged,
-    OfferObservation,
-    WebhookDelivery,
-)
-from daemon.errors import WebhookAuthError, WebhookError
+from connectors.wire import dumps_exact, loads_exact, quantize
+from domain.errors import WebhookAuthError, WebhookError
+from domain.events import ChannelEvent, OfferChanged, WebhookDelivery
+from domain.offers import CompetitorOffer, OfferObservation
 
 log = structlog.get_logger(__name__)
 

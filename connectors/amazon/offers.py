@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from connectors.amazon.models import quantize, to_decimal
-from connectors.base import CompetitorOffer, OfferObservation
+from connectors.wire import quantize, to_decimal
+from domain.offers import CompetitorOffer, OfferObservation
 
 
 def money(value: Any, currency: str, amount_key: str = "Amount") -> Decimal | None:

@@ -38,8 +38,9 @@ from connectors.amazon.const import (
     ORDERS_PATH,
 )
 from connectors.amazon.offers import parse_time
-from connectors.base import ChannelEvent, Clock, OrderEvent, OrderLine, OrderNotice, OrderStatus
-from daemon.errors import RejectedUpdateError, TransientChannelError
+from domain.clock import Clock
+from domain.errors import RejectedUpdateError, TransientChannelError
+from domain.events import ChannelEvent, OrderEvent, OrderLine, OrderNotice, OrderStatus
 
 log = structlog.get_logger(__name__)
 

@@ -32,7 +32,7 @@ from connectors.ebay.const import (
 from connectors.ebay.models import EbaySettings
 from connectors.retry import RetryPolicy, retrying, transport_errors
 from connectors.tokens import Token, TokenCache
-from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 

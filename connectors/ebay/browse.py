@@ -15,9 +15,9 @@ from typing import Any
 
 import structlog
 
-from connectors.base import CompetitorOffer, OfferObservation
 from connectors.ebay.inventory import OfferRef
 from connectors.ebay.models import EbaySettings, to_money
+from domain.offers import CompetitorOffer, OfferObservation
 
 log = structlog.get_logger(__name__)
 

@@ -44,8 +44,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from connectors.base import Clock, DailyLedger, Spend
-from daemon.errors import ChannelError
+from connectors.base import DailyLedger, Spend
+from domain.clock import Clock
+from domain.errors import ChannelError
 
 # Ledger keys of call counters (revision counters are listing keys: ``listingId`` or ``sku:…``).
 CALL_KEY_PREFIX = "call:"

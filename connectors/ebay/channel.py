@@ -12,20 +12,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import (
-    ChannelCapabilities,
-    ChannelDeps,
-    ChannelEvent,
-    ChannelListing,
-    OfferObservation,
-    OrderEvent,
-    OrderNotice,
-    PriceUpdate,
-    PushResult,
-    PushStatus,
-    StockUpdate,
-    WebhookDelivery,
-)
+from connectors.base import ChannelCapabilities, ChannelDeps
 from connectors.ebay import browse, orders, webhooks
 from connectors.ebay.budget import QuotaExhaustedError, RevisionBudget, relative_change, value
 from connectors.ebay.client import EbayClient
@@ -56,13 +43,17 @@ from connectors.ebay.inventory import (
 )
 from connectors.ebay.models import EbaySettings, money_str
 from connectors.retry import RetryPolicy
-from daemon.errors import (
+from domain.errors import (
     ChannelAuthError,
     ChannelError,
     RejectedUpdateError,
     TransientChannelError,
     WebhookError,
 )
+from domain.events import ChannelEvent, OrderEvent, OrderNotice, WebhookDelivery
+from domain.listings import ChannelListing
+from domain.offers import OfferObservation
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 log = structlog.get_logger(__name__)
 

@@ -34,7 +34,7 @@ from connectors.ebay.const import (
 from connectors.ebay.models import EbaySettings
 from connectors.ratelimit import TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
-from daemon.errors import (
+from domain.errors import (
     ChannelAuthError,
     RateLimitedError,
     RejectedUpdateError,

@@ -28,7 +28,6 @@ from urllib.parse import parse_qs, urlsplit
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from connectors.base import ChannelListing, PushResult, PushStatus
 from connectors.ebay.client import Answer, EbayClient
 from connectors.ebay.const import (
     INVENTORY_ITEMS_PATH,
@@ -50,7 +49,9 @@ from connectors.ebay.models import (
     PriceQuantityResponse,
     to_money,
 )
-from daemon.errors import RejectedUpdateError, TransientChannelError
+from domain.errors import RejectedUpdateError, TransientChannelError
+from domain.listings import ChannelListing
+from domain.writes import PushResult, PushStatus
 
 log = structlog.get_logger(__name__)
 

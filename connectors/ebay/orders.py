@@ -27,7 +27,6 @@ from urllib.parse import quote
 
 import structlog
 
-from connectors.base import OrderEvent, OrderLine, OrderStatus
 from connectors.ebay.const import (
     CANCEL_STATE_CANCELED,
     ORDER_PATH,
@@ -36,7 +35,8 @@ from connectors.ebay.const import (
     ORDERS_PATH,
     QUOTA_FULFILLMENT,
 )
-from daemon.errors import TransientChannelError
+from domain.errors import TransientChannelError
+from domain.events import OrderEvent, OrderLine, OrderStatus
 
 if TYPE_CHECKING:
     from connectors.ebay.client import EbayClient

@@ -36,7 +36,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from connectors.base import ChannelEvent, OrderNotice, OrderStatus, WebhookDelivery
 from connectors.ebay.client import EbayClient
 from connectors.ebay.const import (
     NEW_KEY_LOOKUPS,
@@ -46,12 +45,8 @@ from connectors.ebay.const import (
     TOPIC_ORDER_CONFIRMATION,
 )
 from connectors.ratelimit import TokenBucket
-from daemon.errors import (
-    RejectedUpdateError,
-    TransientChannelError,
-    WebhookAuthError,
-    WebhookError,
-)
+from domain.errors import RejectedUpdateError, TransientChannelError, WebhookAuthError, WebhookError
+from domain.events import ChannelEvent, OrderNotice, OrderStatus, WebhookDelivery
 
 log = structlog.get_logger(__name__)
 

@@ -10,24 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import (
-    ChannelCapabilities,
-    ChannelDeps,
-    ChannelEvent,
-    ChannelListing,
-    CompetitorOffer,
-    OfferChanged,
-    OfferObservation,
-    OrderEvent,
-    OrderLine,
-    OrderStatus,
-    PriceUpdate,
-    PushResult,
-    PushStatus,
-    QuantityObserved,
-    StockUpdate,
-    WebhookDelivery,
-)
+from connectors.base import ChannelCapabilities, ChannelDeps
 from connectors.mock.const import (
     EVENT_ID_HEADER,
     OFFER_CHANGED_TOPIC,
@@ -39,7 +22,19 @@ from connectors.mock.const import (
 )
 from connectors.mock.market import MockMarket, react, seed_market
 from connectors.mock.models import MockSettings
-from daemon.errors import TransientChannelError, WebhookAuthError, WebhookError
+from domain.errors import TransientChannelError, WebhookAuthError, WebhookError
+from domain.events import (
+    ChannelEvent,
+    OfferChanged,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    QuantityObserved,
+    WebhookDelivery,
+)
+from domain.listings import ChannelListing
+from domain.offers import CompetitorOffer, OfferObservation
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 
 class MockChannel:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from connectors.base import CompetitorOffer, Fulfillment
+from domain.listings import Fulfillment
+from domain.offers import CompetitorOffer
 
 CENT = Decimal("0.01")
 

@@ -38,7 +38,7 @@ from connectors.shopify.const import (
 )
 from connectors.shopify.models import ShopifySettings
 from connectors.tokens import Token, TokenCache
-from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 

@@ -14,9 +14,9 @@ from typing import TypeVar
 
 import structlog
 
-from connectors.base import ChannelListing
 from connectors.shopify.const import QUANTITY_NAME
 from connectors.shopify.models import Variant
+from domain.listings import ChannelListing
 
 log = structlog.get_logger(__name__)
 

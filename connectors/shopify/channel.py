@@ -9,19 +9,7 @@ from datetime import datetime
 
 import structlog
 
-from connectors.base import (
-    ChannelCapabilities,
-    ChannelDeps,
-    ChannelEvent,
-    ChannelListing,
-    OfferObservation,
-    OrderEvent,
-    PriceUpdate,
-    PushResult,
-    PushStatus,
-    StockUpdate,
-    WebhookDelivery,
-)
+from connectors.base import ChannelCapabilities, ChannelDeps
 from connectors.retry import RetryPolicy
 from connectors.shopify import orders, queries, webhooks
 from connectors.shopify.catalog import Catalog, VariantIds, chunks, money_str
@@ -41,7 +29,11 @@ from connectors.shopify.models import (
     VariantPage,
     VariantsBulkUpdatePayload,
 )
-from daemon.errors import ChannelError, RejectedUpdateError, TransientChannelError
+from domain.errors import ChannelError, RejectedUpdateError, TransientChannelError
+from domain.events import ChannelEvent, OrderEvent, WebhookDelivery
+from domain.listings import ChannelListing
+from domain.offers import OfferObservation
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 log = structlog.get_logger(__name__)
 

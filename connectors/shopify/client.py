@@ -32,7 +32,7 @@ from connectors.shopify.const import (
     THROTTLED,
 )
 from connectors.shopify.models import QueryCost, ShopifySettings
-from daemon.errors import (
+from domain.errors import (
     ChannelAuthError,
     RateLimitedError,
     RejectedUpdateError,

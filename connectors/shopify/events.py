@@ -27,18 +27,12 @@ from typing import Any
 
 import structlog
 
-from connectors.base import (
-    ChannelEvent,
-    OrderEvent,
-    OrderLine,
-    OrderStatus,
-    QuantityObserved,
-)
 from connectors.shopify.const import (
     TOPIC_INVENTORY_LEVELS_UPDATE,
     TOPIC_ORDERS_CANCELLED,
     TOPIC_ORDERS_CREATE,
 )
+from domain.events import ChannelEvent, OrderEvent, OrderLine, OrderStatus, QuantityObserved
 
 log = structlog.get_logger(__name__)
 

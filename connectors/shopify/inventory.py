@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import structlog
 
-from connectors.base import PushResult, PushStatus, StockUpdate
 from connectors.shopify import queries
 from connectors.shopify.catalog import Catalog, chunks
 from connectors.shopify.client import ShopifyClient, parse
@@ -38,7 +37,8 @@ from connectors.shopify.const import (
     UNKNOWN_SKU,
 )
 from connectors.shopify.models import LevelNode, SetQuantitiesPayload
-from daemon.errors import RejectedUpdateError, TransientChannelError
+from domain.errors import RejectedUpdateError, TransientChannelError
+from domain.writes import PushResult, PushStatus, StockUpdate
 
 log = structlog.get_logger(__name__)
 

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import Field
 
-from connectors.base import OrderEvent, OrderLine, OrderStatus
 from connectors.shopify import queries
 from connectors.shopify.client import ShopifyClient, parse
 from connectors.shopify.const import ORDER_LINES_FIRST, ORDER_LINES_PAGE, ORDER_PAGE_SIZE
 from connectors.shopify.models import PageInfo, Wire
-from daemon.errors import TransientChannelError
+from domain.errors import TransientChannelError
+from domain.events import OrderEvent, OrderLine, OrderStatus
 
 log = structlog.get_logger(__name__)
 

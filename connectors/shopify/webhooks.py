@@ -29,7 +29,6 @@ from typing import Any, Final
 import structlog
 from pydantic import SecretStr
 
-from connectors.base import ChannelEvent, Clock, WebhookDelivery
 from connectors.shopify.const import (
     API_VERSION_HEADER,
     EVENT_ID_HEADER,
@@ -44,7 +43,9 @@ from connectors.shopify.const import (
     WEBHOOK_ID_HEADER,
 )
 from connectors.shopify.events import to_events
-from daemon.errors import WebhookAuthError, WebhookError
+from domain.clock import Clock
+from domain.errors import WebhookAuthError, WebhookError
+from domain.events import ChannelEvent, WebhookDelivery
 
 log = structlog.get_logger(__name__)
 

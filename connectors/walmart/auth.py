@@ -26,8 +26,9 @@ from connectors.walmart.const import (
     TOKEN,
     TOKEN_REFRESH_RATIO,
 )
-from connectors.walmart.models import WalmartSettings, error_details, loads_exact
-from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from connectors.walmart.models import WalmartSettings, error_details
+from connectors.wire import loads_exact
+from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 

@@ -20,19 +20,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from connectors.base import (
-    ChannelCapabilities,
-    ChannelDeps,
-    ChannelEvent,
-    ChannelListing,
-    OfferObservation,
-    OrderEvent,
-    PriceUpdate,
-    PushResult,
-    PushStatus,
-    StockUpdate,
-    WebhookDelivery,
-)
+from connectors.base import ChannelCapabilities, ChannelDeps
 from connectors.feedresume import resume_carried
 from connectors.journal import FeedEntry
 from connectors.retry import RetryPolicy
@@ -71,8 +59,13 @@ from connectors.walmart.listings import (
     read_wfs,
     to_listing,
 )
-from connectors.walmart.models import WalmartSettings, dumps_exact, error_details
-from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from connectors.walmart.models import WalmartSettings, error_details
+from connectors.wire import dumps_exact
+from domain.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from domain.events import ChannelEvent, OrderEvent, WebhookDelivery
+from domain.listings import ChannelListing
+from domain.offers import OfferObservation
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 log = structlog.get_logger(__name__)
 

@@ -31,8 +31,9 @@ from connectors.walmart.const import (
     SERVICE_NAME_HEADER,
     TOKEN_COUNT_HEADER,
 )
-from connectors.walmart.models import WalmartSettings, dumps_exact, error_details, loads_exact
-from daemon.errors import (
+from connectors.walmart.models import WalmartSettings, error_details
+from connectors.wire import dumps_exact, loads_exact
+from domain.errors import (
     ChannelAuthError,
     RateLimitedError,
     RejectedUpdateError,

@@ -23,16 +23,6 @@ from typing import Any
 
 import structlog
 
-from connectors.base import (
-    ChannelEvent,
-    CompetitorOffer,
-    OfferChanged,
-    OfferObservation,
-    OrderEvent,
-    OrderLine,
-    OrderStatus,
-    WebhookDelivery,
-)
 from connectors.walmart.const import (
     BUY_BOX_CHANGED,
     OFFER_UNPUBLISHED,
@@ -42,8 +32,18 @@ from connectors.walmart.const import (
     WALMART_RETAIL,
     WFS_SHIP_NODE_TYPE,
 )
-from connectors.walmart.models import money, parse_time, to_decimal
+from connectors.walmart.models import money, parse_time
 from connectors.walmart.webhooks import document_of
+from connectors.wire import to_decimal
+from domain.events import (
+    ChannelEvent,
+    OfferChanged,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    WebhookDelivery,
+)
+from domain.offers import CompetitorOffer, OfferObservation
 
 log = structlog.get_logger(__name__)
 

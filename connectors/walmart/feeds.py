@@ -23,7 +23,6 @@ from urllib.parse import quote
 
 import structlog
 
-from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from connectors.journal import FeedEntry, JournaledFeed, record_feed
 from connectors.walmart.client import WalmartClient
 from connectors.walmart.const import (
@@ -42,8 +41,10 @@ from connectors.walmart.const import (
     PRICE_TYPE_BASE,
     UNIT_EACH,
 )
-from connectors.walmart.models import WalmartSettings, dumps_exact
-from daemon.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from connectors.walmart.models import WalmartSettings
+from connectors.wire import dumps_exact
+from domain.errors import ChannelAuthError, ChannelError, RejectedUpdateError
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,6 @@ from typing import Any
 
 import structlog
 
-from connectors.base import ChannelListing, CompetitorOffer, Fulfillment, OfferObservation
 from connectors.walmart.client import WalmartClient
 from connectors.walmart.const import (
     GET_INVENTORIES,
@@ -28,8 +27,11 @@ from connectors.walmart.const import (
     WFS_INVENTORY_PATH,
     WFS_PAGE_LIMIT,
 )
-from connectors.walmart.models import money, to_decimal
-from daemon.errors import ChannelError, RejectedUpdateError
+from connectors.walmart.models import money
+from connectors.wire import to_decimal
+from domain.errors import ChannelError, RejectedUpdateError
+from domain.listings import ChannelListing, Fulfillment
+from domain.offers import CompetitorOffer, OfferObservation
 
 log = structlog.get_logger(__name__)
 

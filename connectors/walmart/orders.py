@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 
 import structlog
 
-from connectors.base import OrderEvent, OrderStatus
 from connectors.walmart.client import WalmartClient
 from connectors.walmart.const import (
     GET_ORDERS,
@@ -36,7 +35,8 @@ from connectors.walmart.const import (
 )
 from connectors.walmart.events import line_event
 from connectors.walmart.models import parse_time
-from daemon.errors import TransientChannelError
+from domain.errors import TransientChannelError
+from domain.events import OrderEvent, OrderStatus
 
 log = structlog.get_logger(__name__)
 

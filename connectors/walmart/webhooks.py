@@ -24,10 +24,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.base import Clock, WebhookDelivery
 from connectors.walmart.const import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from connectors.walmart.models import WalmartSettings, loads_exact
-from daemon.errors import WebhookAuthError, WebhookError
+from connectors.walmart.models import WalmartSettings
+from connectors.wire import loads_exact
+from domain.clock import Clock
+from domain.errors import WebhookAuthError, WebhookError
+from domain.events import WebhookDelivery
 
 
 def sign_timestamped(secret: str, path: str, timestamp: str, body: bytes) -> str:

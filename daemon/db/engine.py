@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from daemon.errors import ConfigError
+from domain.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 

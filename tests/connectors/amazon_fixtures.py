@@ -13,7 +13,7 @@ from connectors.amazon import AmazonChannel, AmazonSettings
 from connectors.base import ChannelDeps
 from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 API = "https://sellingpartnerapi-na.amazon.com"
 LWA = "https://api.amazon.com/auth/o2/token"

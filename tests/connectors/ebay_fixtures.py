@@ -13,7 +13,7 @@ import respx
 from connectors.base import ChannelDeps
 from connectors.ebay import EbayChannel, EbaySettings
 from connectors.retry import RetryPolicy
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 API = "https://api.ebay.com"
 TOKEN_URL = "https://api.ebay.com/identity/v1/oauth2/token"

@@ -11,7 +11,7 @@ import httpx
 from connectors.base import ChannelDeps
 from connectors.retry import RetryPolicy
 from connectors.shopify import ShopifyChannel, ShopifySettings
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 SHOP = "example.myshopify.com"
 URL = f"https://{SHOP}/admin/api/2026-04/graphql.json"

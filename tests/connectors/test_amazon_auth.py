@@ -10,8 +10,8 @@ import pytest
 import respx
 from pydantic import ValidationError
 
-from daemon.clock import ManualClock
-from daemon.errors import ChannelAuthError
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError
 from tests.connectors.amazon_fixtures import (
     API,
     CLIENT_SECRET,

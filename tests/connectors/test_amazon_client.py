@@ -9,10 +9,10 @@ import pytest
 import respx
 
 from connectors.amazon.const import PATCH_LISTING, RATE_LIMITS
-from connectors.base import PriceUpdate, PushStatus, StockUpdate
 from connectors.ratelimit import PACING
-from daemon.clock import ManualClock
-from daemon.errors import ChannelAuthError
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError
+from domain.writes import PriceUpdate, PushStatus, StockUpdate
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from connectors.journal import FeedEntry, MemoryFeedJournal
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,

@@ -12,10 +12,11 @@ import respx
 
 from connectors import CHANNELS
 from connectors.amazon import AmazonChannel, AmazonSettings
-from connectors.base import ChannelListing, Fulfillment, PriceUpdate, PushStatus, StockUpdate
-from daemon.clock import ManualClock
 from daemon.config import load_config
 from daemon.settings import Settings
+from domain.clock import ManualClock
+from domain.listings import ChannelListing, Fulfillment
+from domain.writes import PriceUpdate, PushStatus, StockUpdate
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,

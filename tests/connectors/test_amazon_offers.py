@@ -10,9 +10,9 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import CompetitorOffer, OfferObservation
 from connectors.ratelimit import PACING
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.offers import CompetitorOffer, OfferObservation
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,

@@ -11,9 +11,10 @@ import respx
 from jsonschema import Draft4Validator
 
 from connectors.amazon.const import RATE_LIMITS
-from connectors.base import OrderEvent, OrderLine, OrderStatus, PollsOrders
+from connectors.base import PollsOrders
 from connectors.specs import load_spec
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.events import OrderEvent, OrderLine, OrderStatus
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,
@@ -243,7 +244,7 @@ async def test_get_orders_is_paced_by_its_usage_plan(clock: ManualClock, sleep: 
 async def test_a_payload_without_orders_is_a_transient_error(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
-    from daemon.errors import TransientChannelError
+    from domain.errors import TransientChannelError
 
     async with respx.mock() as router, httpx.AsyncClient() as http:
         token_route(router)

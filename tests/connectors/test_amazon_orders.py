@@ -18,12 +18,13 @@ import pytest
 import respx
 
 from connectors.amazon import AmazonChannel
-from connectors.base import OrderEvent, OrderLine, OrderNotice, OrderStatus, ResolvesEvents
+from connectors.base import ResolvesEvents
 from connectors.mock.amazon import AmazonMockState
 from connectors.mock.amazon.notify import order_change
 from connectors.mock.market import MockListing
 from connectors.specs import load_spec
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.events import OrderEvent, OrderLine, OrderNotice, OrderStatus
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,

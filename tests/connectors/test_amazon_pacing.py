@@ -23,7 +23,7 @@ from connectors.mock.amazon import AmazonMockState, start
 from connectors.mock.market import MockListing, MockMarket, make_competitors
 from connectors.ratelimit import EXACT, TokenBucket
 from connectors.retry import RetryPolicy
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 from tests.connectors.amazon_fixtures import CLIENT_SECRET, MARKET, REFRESH, SELLER, settings
 from tests.pacing_fixtures import EarlySleep, JitteryClock
 

@@ -13,10 +13,10 @@ import respx
 
 from connectors.amazon.feeds import FeedMessage, feed_document
 from connectors.amazon.listings import price_patches, stock_patches
-from connectors.amazon.models import dumps_exact
-from connectors.base import PriceUpdate, StockUpdate
 from connectors.specs import load_spec
-from daemon.clock import ManualClock
+from connectors.wire import dumps_exact
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, StockUpdate
 from tests.connectors.amazon_fixtures import API, SELLER, FakeSleep, channel, settings, token_route
 
 UPDATES = [

@@ -16,10 +16,11 @@ import pytest
 import respx
 
 from connectors.amazon import AmazonChannel
-from connectors.base import CompetitorOffer, OfferChanged, OrderEvent, OrderLine, WebhookDelivery
 from connectors.specs import load_spec
-from daemon.clock import ManualClock
-from daemon.errors import WebhookAuthError, WebhookError
+from domain.clock import ManualClock
+from domain.errors import WebhookAuthError, WebhookError
+from domain.events import OfferChanged, OrderEvent, OrderLine, WebhookDelivery
+from domain.offers import CompetitorOffer
 from tests.connectors.amazon_fixtures import (
     API,
     MARKET,

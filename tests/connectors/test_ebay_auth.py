@@ -9,8 +9,8 @@ import httpx
 import pytest
 import respx
 
-from daemon.clock import ManualClock
-from daemon.errors import ChannelAuthError
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError
 from tests.connectors.ebay_fixtures import (
     APP_TOKEN,
     BASIC,

@@ -9,10 +9,10 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import CompetitorOffer
 from connectors.ebay import EbayChannel
 from connectors.ebay.inventory import OfferRef
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.offers import CompetitorOffer
 from tests.connectors.ebay_fixtures import (
     APP_TOKEN,
     SEARCH,

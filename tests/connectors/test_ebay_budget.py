@@ -10,11 +10,12 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import MemoryLedger, PriceUpdate, PushStatus, StockUpdate
+from connectors.base import MemoryLedger
 from connectors.ebay import EbayChannel
 from connectors.ebay.budget import DailyQuotas, pacific_date, value
 from connectors.ebay.inventory import OfferRef
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, PushStatus, StockUpdate
 from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, bulk_ok, channel, token_route
 
 LISTING = "110012345678"

@@ -8,9 +8,9 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import ChannelListing
-from daemon.clock import ManualClock
-from daemon.errors import TransientChannelError
+from domain.clock import ManualClock
+from domain.errors import TransientChannelError
+from domain.listings import ChannelListing
 from tests.connectors.ebay_fixtures import (
     ITEMS,
     OFFERS,

@@ -15,23 +15,22 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import (
-    OfferChanged,
-    OrderEvent,
-    OrderLine,
-    OrderNotice,
-    OrderStatus,
-    PollsOrders,
-    ResolvesEvents,
-    WebhookDelivery,
-)
+from connectors.base import PollsOrders, ResolvesEvents
 from connectors.ebay.const import SCOPE_FULFILLMENT_READONLY
 from connectors.mock.ebay.fulfillment import cancel, record
 from connectors.mock.ebay.notify import order_confirmation
 from connectors.mock.ebay.state import EbayItem, EbayMockState
 from connectors.mock.market import MockListing, MockMarket
-from daemon.clock import ManualClock
-from daemon.errors import RejectedUpdateError, TransientChannelError
+from domain.clock import ManualClock
+from domain.errors import RejectedUpdateError, TransientChannelError
+from domain.events import (
+    OfferChanged,
+    OrderEvent,
+    OrderLine,
+    OrderNotice,
+    OrderStatus,
+    WebhookDelivery,
+)
 from tests.connectors.ebay_fixtures import (
     API,
     INVENTORY_SCOPE,

@@ -9,12 +9,12 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PriceUpdate, PushStatus, StockUpdate
 from connectors.ebay import EbayChannel
 from connectors.ebay.inventory import OfferRef
 from connectors.ratelimit import PACING
-from daemon.clock import ManualClock
-from daemon.errors import ChannelAuthError
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError
+from domain.writes import PriceUpdate, PushStatus, StockUpdate
 from tests.connectors.ebay_fixtures import (
     BULK,
     OFFERS,

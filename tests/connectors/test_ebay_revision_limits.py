@@ -12,11 +12,12 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import ChannelDeps, MemoryLedger, PriceUpdate, PushStatus, StockUpdate
+from connectors.base import ChannelDeps, MemoryLedger
 from connectors.ebay import EbayChannel
 from connectors.ebay.inventory import OfferRef
 from connectors.retry import RetryPolicy
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, PushStatus, StockUpdate
 from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, bulk_ok, settings, token_route
 
 LISTING = "110012345678"

@@ -15,10 +15,10 @@ import jsonschema
 import pytest
 import respx
 
-from connectors.base import PriceUpdate, StockUpdate
 from connectors.ebay.inventory import OfferRef
 from connectors.specs import load_spec
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, StockUpdate
 from tests.connectors.ebay_fixtures import (
     BULK,
     ITEMS,

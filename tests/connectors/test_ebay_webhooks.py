@@ -13,10 +13,10 @@ import respx
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors.base import OrderNotice, OrderStatus, WebhookDelivery
 from connectors.ebay import EbayChannel
-from daemon.clock import ManualClock
-from daemon.errors import TransientChannelError, WebhookAuthError, WebhookError
+from domain.clock import ManualClock
+from domain.errors import TransientChannelError, WebhookAuthError, WebhookError
+from domain.events import OrderNotice, OrderStatus, WebhookDelivery
 from tests.connectors.ebay_fixtures import (
     APP_TOKEN,
     KEYS,

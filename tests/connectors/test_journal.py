@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from connectors.base import PriceUpdate
 from connectors.journal import FeedEntry, MemoryFeedJournal, split_by_feed
+from domain.writes import PriceUpdate
 
 
 def update(key: str) -> PriceUpdate:

@@ -16,9 +16,9 @@ import respx
 from connectors.shopify import queries
 from connectors.shopify.auth import ClientCredentialsAuth, StaticTokenAuth
 from connectors.shopify.channel import ShopifyChannel
-from daemon.clock import ManualClock
 from daemon.config import load_config
-from daemon.errors import ChannelAuthError, ConfigError, TransientChannelError
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError, ConfigError, TransientChannelError
 from tests.connectors.shopify_fixtures import (
     LOCATION,
     SHOP,

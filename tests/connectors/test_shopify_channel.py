@@ -13,12 +13,12 @@ import respx
 from pydantic import ValidationError
 
 from connectors import CHANNELS
-from connectors.base import PriceUpdate, PushStatus
 from connectors.shopify import ShopifyChannel, ShopifySettings, queries
-from daemon.clock import ManualClock
 from daemon.config import load_config
-from daemon.errors import ConfigError, TransientChannelError
 from daemon.settings import Settings
+from domain.clock import ManualClock
+from domain.errors import ConfigError, TransientChannelError
+from domain.writes import PriceUpdate, PushStatus
 from tests.connectors.shopify_fixtures import (
     HEADERS,
     LOCATION,

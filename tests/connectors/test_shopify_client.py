@@ -12,8 +12,8 @@ import respx
 from connectors.ratelimit import PACING
 from connectors.shopify import queries
 from connectors.shopify.channel import ShopifyChannel
-from daemon.clock import ManualClock
-from daemon.errors import (
+from domain.clock import ManualClock
+from domain.errors import (
     ChannelAuthError,
     ChannelError,
     RateLimitedError,

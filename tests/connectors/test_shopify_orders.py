@@ -10,11 +10,12 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import OrderEvent, OrderLine, OrderStatus, PollsOrders
+from connectors.base import PollsOrders
 from connectors.shopify import ShopifyChannel, queries
 from connectors.shopify.events import to_events
-from daemon.clock import ManualClock
-from daemon.errors import TransientChannelError
+from domain.clock import ManualClock
+from domain.errors import TransientChannelError
+from domain.events import OrderEvent, OrderLine, OrderStatus
 from tests.connectors.shopify_fixtures import (
     HEADERS,
     URL,

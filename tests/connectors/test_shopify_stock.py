@@ -9,10 +9,10 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PushStatus, StockUpdate
 from connectors.shopify import ShopifyChannel, queries
 from connectors.shopify.inventory import StockRow, mutation_key
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PushStatus, StockUpdate
 from tests.connectors.shopify_fixtures import (
     HEADERS,
     LOCATION,

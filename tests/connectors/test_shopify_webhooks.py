@@ -9,19 +9,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from connectors.base import (
-    OrderEvent,
-    OrderLine,
-    OrderStatus,
-    QuantityObserved,
-    ResolvesEvents,
-    WebhookDelivery,
-)
+from connectors.base import ResolvesEvents
 from connectors.shopify import ShopifyChannel
 from connectors.shopify.catalog import VariantIds
 from connectors.shopify.webhooks import envelope_of, is_stale, sign, triggered_at
-from daemon.clock import ManualClock
-from daemon.errors import WebhookAuthError
+from domain.clock import ManualClock
+from domain.errors import WebhookAuthError
+from domain.events import OrderEvent, OrderLine, OrderStatus, QuantityObserved, WebhookDelivery
 from tests.connectors.shopify_fixtures import (
     LOCATION,
     SECRET,

@@ -13,9 +13,9 @@ import respx
 from connectors import CHANNELS
 from connectors.base import ChannelDeps
 from connectors.walmart import WalmartSettings
-from daemon.clock import ManualClock
 from daemon.config import load_config
-from daemon.errors import ChannelAuthError, ConfigError
+from domain.clock import ManualClock
+from domain.errors import ChannelAuthError, ConfigError
 from tests.connectors.walmart_fixtures import (
     API,
     BASIC,

@@ -8,11 +8,11 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from connectors.ratelimit import PACING
 from connectors.walmart.const import UPDATE_PRICE
 from connectors.walmart.models import error_details
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 from tests.connectors.walmart_fixtures import (
     API,
     FakeSleep,

@@ -10,10 +10,10 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from connectors.journal import FeedEntry, MemoryFeedJournal
 from connectors.walmart.const import PRICE_FEED
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 from tests.connectors.walmart_fixtures import (
     API,
     FakeSleep,

@@ -9,8 +9,10 @@ import httpx
 import pytest
 import respx
 
-from connectors.base import CompetitorOffer, Fulfillment, PushStatus, StockUpdate
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.listings import Fulfillment
+from domain.offers import CompetitorOffer
+from domain.writes import PushStatus, StockUpdate
 from tests.connectors.walmart_fixtures import (
     API,
     SELLER,

@@ -16,7 +16,7 @@ import pytest
 import respx
 from jsonschema import Draft4Validator
 
-from connectors.base import OrderEvent, OrderLine, OrderStatus, PollsOrders, WebhookDelivery
+from connectors.base import PollsOrders
 from connectors.mock.market import MockListing, MockMarket
 from connectors.mock.walmart.events import envelope
 from connectors.mock.walmart.offers import place_order
@@ -25,8 +25,9 @@ from connectors.mock.walmart.state import WalmartMockState
 from connectors.ratelimit import PACING
 from connectors.specs import load_spec
 from connectors.walmart.channel import WalmartChannel
-from daemon.clock import ManualClock
-from daemon.errors import TransientChannelError
+from domain.clock import ManualClock
+from domain.errors import TransientChannelError
+from domain.events import OrderEvent, OrderLine, OrderStatus, WebhookDelivery
 from tests.connectors.walmart_fixtures import (
     API,
     FakeSleep,

@@ -21,10 +21,10 @@ import jsonschema
 import pytest
 import respx
 
-from connectors.base import PriceUpdate, StockUpdate
 from connectors.specs import load_spec
 from connectors.walmart.feeds import inventory_feed
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.writes import PriceUpdate, StockUpdate
 from tests.connectors.test_walmart_feeds import FEED_ID, FEED_URL, item, status_page
 from tests.connectors.walmart_fixtures import (
     API,

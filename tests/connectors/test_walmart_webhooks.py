@@ -14,20 +14,14 @@ import httpx
 import pytest
 from jsonschema import Draft7Validator
 
-from connectors.base import (
-    CompetitorOffer,
-    OfferChanged,
-    OrderEvent,
-    OrderLine,
-    OrderStatus,
-    ResolvesEvents,
-    WebhookDelivery,
-)
+from connectors.base import ResolvesEvents
 from connectors.mock.walmart.events import EVENT_SCHEMAS
 from connectors.walmart import WalmartChannel
 from connectors.walmart.webhooks import sign_timestamped
-from daemon.clock import ManualClock
-from daemon.errors import WebhookAuthError, WebhookError
+from domain.clock import ManualClock
+from domain.errors import WebhookAuthError, WebhookError
+from domain.events import OfferChanged, OrderEvent, OrderLine, OrderStatus, WebhookDelivery
+from domain.offers import CompetitorOffer
 from tests.connectors.walmart_fixtures import (
     BASIC_PASSWORD,
     BASIC_USER,

@@ -18,7 +18,7 @@ from connectors.base import ChannelDeps
 from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
 from connectors.walmart import WalmartChannel, WalmartSettings
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 from tests.connectors.amazon_fixtures import FakeSleep
 
 __all__ = ["FakeSleep"]

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from connectors.mock.amazon import AmazonMockState, start
 from daemon.catalog import import_catalog
-from daemon.clock import ManualClock
 from daemon.config import LoadedConfig, load_config
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
@@ -24,6 +23,7 @@ from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.runtime import Runtime
+from domain.clock import ManualClock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 CHANNEL = "amz"

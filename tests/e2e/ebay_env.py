@@ -25,7 +25,6 @@ from connectors.mock.ebay.app import make_app
 from connectors.mock.ebay.state import EbayMockState
 from connectors.mock.servers import RunningMock, start_mocks, stop_mocks
 from daemon.app import Passes, run_once, start_runtime
-from daemon.clock import SystemClock
 from daemon.config import LoadedConfig, load_config
 from daemon.db.engine import Database
 from daemon.db.models import Action, StockEvent, WebhookEvent
@@ -33,6 +32,7 @@ from daemon.inbox import InboxWorker
 from daemon.logging import SecretRedactor
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
+from domain.clock import SystemClock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]

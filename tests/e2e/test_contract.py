@@ -20,18 +20,13 @@ import pytest
 from pydantic import TypeAdapter
 
 from connectors import CHANNELS
-from connectors.base import (
-    Channel,
-    ChannelDeps,
-    ChannelListing,
-    PriceUpdate,
-    PushStatus,
-    StockUpdate,
-)
+from connectors.base import Channel, ChannelDeps
 from connectors.mock.servers import STARTERS, RunningMock, start_mocks, stop_mocks
-from daemon.clock import SystemClock
-from daemon.errors import WebhookError
 from daemon.settings import ChannelSettings
+from domain.clock import SystemClock
+from domain.errors import WebhookError
+from domain.listings import ChannelListing
+from domain.writes import PriceUpdate, PushStatus, StockUpdate
 
 SKUS = [f"CT-{i:02d}" for i in range(6)]
 APPLIED = {PushStatus.CONFIRMED, PushStatus.ACCEPTED}

@@ -27,7 +27,6 @@ from connectors.mock.amazon.notify import ANY_OFFER_CHANGED
 from connectors.mock.amazon.state import ListingMeta
 from connectors.mock.market import MockListing
 from daemon.app import Passes, run_once
-from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, WebhookEvent
 from daemon.inbox import InboxWorker
@@ -37,6 +36,7 @@ from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from daemon.server import start_server
 from daemon.triggers import Debouncer
+from domain.clock import ManualClock
 from tests.daemon_fixtures import server_context
 from tests.e2e.amazon_fixtures import (
     CATALOGUE,

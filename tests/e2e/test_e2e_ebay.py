@@ -20,11 +20,11 @@ import aiohttp
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import StockUpdate
 from connectors.ebay.const import REVISION_BUDGET, REVISION_BUDGET_EXHAUSTED
 from connectors.mock import MockChannel
 from connectors.ratelimit import RateLimit
 from daemon.catalog import import_catalog
+from domain.writes import StockUpdate
 from tests.e2e.ebay_env import (
     BUFFER,
     BULK,

@@ -19,8 +19,8 @@ import pytest
 
 from daemon.app import run_once, start_runtime
 from daemon.catalog import import_catalog
-from daemon.clock import ManualClock
 from daemon.logging import SecretRedactor
+from domain.clock import ManualClock
 from tests.e2e.ebay_env import (
     BUFFER,
     CENT,

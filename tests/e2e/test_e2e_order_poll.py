@@ -24,7 +24,6 @@ from connectors.mock.walmart.events import deliver as wm_deliver
 from connectors.mock.walmart.state import WalmartMockState
 from daemon.app import start_runtime
 from daemon.catalog import import_catalog
-from daemon.clock import ManualClock, SystemClock
 from daemon.config import load_config
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
@@ -36,6 +35,7 @@ from daemon.order_poll import ORDER_POLL_OVERLAP, order_watermark
 from daemon.outbox import Outbox
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
+from domain.clock import ManualClock, SystemClock
 from tests.e2e.amazon_fixtures import (
     CATALOGUE,
     CHANNEL,

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from pydantic import SecretStr
 
-from connectors.base import ChannelDeps, PriceUpdate, PushStatus
+from connectors.base import ChannelDeps
 from connectors.mock import MockChannel
 from connectors.mock.market import MockListing, MockMarket
 from connectors.mock.shopify.app import SENDER, make_app, start
@@ -34,7 +34,6 @@ from connectors.mock.shopify.webhooks import WebhookSender
 from connectors.shopify import ShopifyChannel, ShopifySettings
 from daemon.app import Passes, run_once, start_runtime
 from daemon.catalog import import_catalog
-from daemon.clock import SystemClock
 from daemon.config import load_config
 from daemon.db.engine import Database
 from daemon.db.models import Action, StockEvent, WebhookEvent
@@ -42,6 +41,8 @@ from daemon.inbox import InboxWorker
 from daemon.logging import SecretRedactor
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
+from domain.clock import SystemClock
+from domain.writes import PriceUpdate, PushStatus
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]

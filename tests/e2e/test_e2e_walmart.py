@@ -23,7 +23,6 @@ import httpx
 import pytest
 from rich.console import Console
 
-from connectors.base import PriceUpdate, PushStatus
 from connectors.ratelimit import RateLimit
 from daemon.allocation import allocate
 from daemon.app import run_once
@@ -31,6 +30,7 @@ from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus
 from daemon.history import fetch_explain, render_explain
 from daemon.logging import SecretRedactor
+from domain.writes import PriceUpdate, PushStatus
 from tests.e2e.walmart_harness import (
     CHANNEL,
     GUARDS,

@@ -27,7 +27,6 @@ from connectors.retry import RetryPolicy
 from connectors.walmart import WalmartChannel
 from daemon.app import Passes, start_runtime
 from daemon.catalog import import_catalog
-from daemon.clock import SystemClock
 from daemon.config import LoadedConfig, load_config
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
@@ -38,6 +37,7 @@ from daemon.outbox import new_idempotency_key
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, ServerHandle, start_server
 from daemon.stock import available_units, load_kits
+from domain.clock import SystemClock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 SNAPSHOTS = OfferSnapshot.__table__  # type: ignore[attr-defined]

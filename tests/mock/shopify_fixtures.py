@@ -9,7 +9,7 @@ import httpx
 from pydantic import SecretStr
 
 from connectors.mock.shopify import ShopifyMockState, start
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 from tests.mock.test_mock_shopify import CATALOG, SECRET, TOKEN
 
 

@@ -18,13 +18,13 @@ import httpx
 import pytest
 from aiohttp import web
 
-from connectors.base import Fulfillment
 from connectors.mock.amazon import AmazonMockState, start
 from connectors.mock.amazon.app import tick
 from connectors.mock.amazon.wire import json_schema_validator, openapi_validator
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, make_competitors
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.listings import Fulfillment
 
 SELLER = "A3DEMOSELLER"
 US = "ATVPDKIKX0DER"

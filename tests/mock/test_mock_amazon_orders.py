@@ -10,11 +10,11 @@ import httpx
 import pytest
 
 from connectors.amazon.orders import order_change as parse_order_change
-from connectors.base import OrderLine, OrderStatus
 from connectors.mock.amazon import AmazonMockState, start
 from connectors.mock.amazon.notify import order_change
 from connectors.mock.amazon.wire import json_schema_validator, openapi_validator
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.events import OrderLine, OrderStatus
 from tests.mock.test_mock_amazon import SELLER, US, Mock, _market
 
 ORDERS = "/orders/v0/orders"

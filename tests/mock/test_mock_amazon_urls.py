@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from connectors.mock.amazon import AmazonMockState, start
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 FEED_DOCUMENTS = "/feeds/2021-06-30/documents"
 JSON = "application/json"

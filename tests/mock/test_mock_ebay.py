@@ -34,7 +34,7 @@ from connectors.mock.ebay.state import EbayItem
 from connectors.mock.ebay.wire import inventory_validator
 from connectors.mock.market import MockListing, MockMarket, make_competitors
 from connectors.ratelimit import RateLimit
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 BULK = "/sell/inventory/v1/bulk_update_price_quantity"
 OFFER = "/sell/inventory/v1/offer"

@@ -13,7 +13,7 @@ from connectors.mock.ebay.const import (
     INVENTORY_SCOPE,
 )
 from connectors.specs import load_spec
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 from tests.mock.test_mock_ebay import Mock, clock, mock
 
 __all__ = ["clock", "mock"]

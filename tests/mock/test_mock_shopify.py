@@ -17,7 +17,7 @@ from aiohttp import web
 
 from connectors.mock.shopify import ShopifyMockState, start
 from connectors.mock.shopify.state import DEFAULT_LOCATION_GID
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 TOKEN = "shpat_test_token"
 SECRET = "whsec_test"

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from connectors.mock.market import MockMarket
 from connectors.mock.shopify import ShopifyMockState, start
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 
 TOKEN_PATH = "/admin/oauth/access_token"
 API = "/admin/api/2026-04/graphql.json"

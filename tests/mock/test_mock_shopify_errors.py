@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from connectors.mock.shopify.state import ShopifyMockState
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 from tests.mock.shopify_fixtures import serve, store
 from tests.mock.test_mock_shopify import API, SET_PRICES, product_of
 

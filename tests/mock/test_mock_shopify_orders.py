@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import ChannelDeps, OrderLine, OrderStatus
+from connectors.base import ChannelDeps
 from connectors.mock.shopify import ShopifyMockState
 from connectors.mock.shopify.shopper import cancel_order, place_order
 from connectors.mock.shopify.webhooks import order_payload
 from connectors.shopify import ShopifyChannel, ShopifySettings
 from connectors.shopify.events import to_events
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.events import OrderLine, OrderStatus
 from tests.mock.shopify_fixtures import serve, store
 from tests.mock.test_mock_shopify import API, TOKEN
 

@@ -20,7 +20,6 @@ import pytest
 from aiohttp import web
 from jsonschema import Draft7Validator
 
-from connectors.base import Fulfillment
 from connectors.mock.market import MockListing, MockMarket, make_competitors
 from connectors.mock.walmart import WalmartMockState, make_app, start
 from connectors.mock.walmart.app import tick
@@ -28,7 +27,8 @@ from connectors.mock.walmart.events import EVENT_SCHEMAS
 from connectors.mock.walmart.keys import RUNTIME_KEY
 from connectors.mock.walmart.wire import spec_validator
 from connectors.ratelimit import RateLimit
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
+from domain.listings import Fulfillment
 
 CLIENT = ("wm-client", "wm-secret")
 HOOK_SECRET = "hook-secret"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
-from daemon.clock import ManualClock
+from domain.clock import ManualClock
 from tests.connectors.test_walmart_orders import validator
 from tests.mock.test_mock_walmart import Mock, _error, _events, hook, mock
 

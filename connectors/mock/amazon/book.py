@@ -11,11 +11,11 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from connectors.base import Fulfillment
 from connectors.mock.amazon.const import AMAZON_RETAIL_SELLER_ID
 from connectors.mock.amazon.items import statuses
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.market import CENT, MockListing, react
+from domain.listings import Fulfillment
 
 MAX_OFFERS = 20  # Amazon returns (and notifies) the top 20 offers by landed price
 

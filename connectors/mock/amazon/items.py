@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Fulfillment
 from connectors.mock.amazon.const import ISSUE_ABOVE_MAXIMUM, ISSUE_BELOW_MINIMUM
 from connectors.mock.amazon.patching import fulfillment_code, implied, issue, scheduled
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import cents, iso
 from connectors.mock.market import MockListing
+from domain.listings import Fulfillment
 
 INCLUDED_DATA = frozenset(
     {

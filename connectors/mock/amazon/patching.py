@@ -21,7 +21,6 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
-from connectors.base import Fulfillment
 from connectors.mock.amazon.const import (
     FBA_CHANNEL_CODE,
     ISSUE_ABOVE_MAXIMUM,
@@ -33,6 +32,7 @@ from connectors.mock.amazon.const import (
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import invalid_input
 from connectors.mock.market import CENT, MockListing
+from domain.listings import Fulfillment
 
 _PATH = re.compile(r"^/attributes/([a-z][a-z0-9_]*)$")
 

@@ -14,12 +14,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Clock
 from connectors.mock.amazon.const import RATE_LIMITS
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, seed_market
 from connectors.ratelimit import EXACT, RateLimit, TokenBucket
-from daemon.clock import SystemClock
+from domain.clock import Clock, SystemClock
 
 Sleep = Callable[[float], Awaitable[None]]
 

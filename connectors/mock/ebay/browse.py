@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from connectors.base import CompetitorOffer
 from connectors.mock.ebay.auth import ebay_api
 from connectors.mock.ebay.const import (
     API_SCOPE,
@@ -25,6 +24,7 @@ from connectors.mock.ebay.const import (
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, stable_digits
 from connectors.mock.ebay.wire import WireError, answer, error, money
 from connectors.mock.market import MockListing, react
+from domain.offers import CompetitorOffer
 
 SEARCH_PATH = "/buy/browse/v1/item_summary/search"
 NEW_CONDITION = ("New", "1000")

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from connectors.base import Clock
 from connectors.mock.ebay.const import (
     DAILY_QUOTAS,
     QUOTA_TIME_ZONE,
@@ -32,7 +31,7 @@ from connectors.mock.ebay.const import (
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, seed_market
 from connectors.ratelimit import EXACT, RateLimit, TokenBucket
-from daemon.clock import SystemClock
+from domain.clock import Clock, SystemClock
 
 Sleep = Callable[[float], Awaitable[None]]
 USER = "user"

@@ -39,7 +39,7 @@ from graphql import (
     is_leaf_type,
 )
 
-from connectors.base import Clock
+from domain.clock import Clock
 
 Composite = GraphQLObjectType | GraphQLInterfaceType
 MUTATION_COST = 10

@@ -18,11 +18,10 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from connectors.base import Clock
 from connectors.mock.faults import Faults
 from connectors.mock.market import CENT, MockListing, MockMarket, seed_market
 from connectors.mock.shopify.cost import STANDARD_PLAN, CostBucket
-from daemon.clock import SystemClock
+from domain.clock import Clock, SystemClock
 
 API_VERSION = "2026-04"
 GID_PREFIX = "gid://shopify/"

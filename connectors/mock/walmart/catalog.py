@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.base import Fulfillment
 from connectors.mock.market import MockListing
 from connectors.mock.walmart.const import (
     DEFAULT_ITEMS_PAGE,
@@ -40,6 +39,7 @@ from connectors.mock.walmart.wire import (
     number,
     spec_validator,
 )
+from domain.listings import Fulfillment
 
 
 def item_view(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:

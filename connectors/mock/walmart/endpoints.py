@@ -7,7 +7,6 @@ import binascii
 
 from aiohttp import web
 
-from connectors.base import Fulfillment
 from connectors.mock.market import MockListing
 from connectors.mock.walmart.const import (
     INVENTORY_CONTENT_CODE,
@@ -30,6 +29,7 @@ from connectors.mock.walmart.wire import (
     json_body,
     spec_validator,
 )
+from domain.listings import Fulfillment
 
 
 @walmart("updatePrice")

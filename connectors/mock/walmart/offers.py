@@ -13,7 +13,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.base import Fulfillment
 from connectors.mock.market import MockListing, react
 from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
 from connectors.mock.walmart.events import Event
@@ -21,6 +20,7 @@ from connectors.mock.walmart.events import iso as iso_time
 from connectors.mock.walmart.purchases import record
 from connectors.mock.walmart.state import WalmartMockState
 from connectors.mock.walmart.wire import number
+from domain.listings import Fulfillment
 
 REASON_TEXT = {
     REASONABLE_PRICE: "Your item is unpublished because its price is not reasonable compared "

@@ -15,7 +15,6 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft4Validator
 
-from connectors.base import Fulfillment
 from connectors.mock.walmart.const import (
     ERR_ITEM_NOT_FOUND,
     ERR_SYSTEM,
@@ -35,6 +34,7 @@ from connectors.mock.walmart.rules import (
 )
 from connectors.mock.walmart.state import Feed, WalmartMockState
 from connectors.mock.walmart.wire import WireError, first_error, invalid
+from domain.listings import Fulfillment
 
 
 def _envelope(header: str, items: str) -> Draft4Validator:

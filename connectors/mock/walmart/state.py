@@ -16,12 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Clock, Fulfillment
 from connectors.mock.faults import Faults
 from connectors.mock.market import MockListing, MockMarket, seed_market
 from connectors.mock.walmart.const import EVENT_TYPES, PUBLISHED, RATE_LIMITS
 from connectors.ratelimit import EXACT, RateLimit, TokenBucket
-from daemon.clock import SystemClock
+from domain.clock import Clock, SystemClock
+from domain.listings import Fulfillment
 
 Sleep = Callable[[float], Awaitable[None]]
 
