@@ -13,13 +13,13 @@ import sqlalchemy as sa
 
 from connectors.base import PriceUpdate, PushResult, PushStatus, StockUpdate
 from daemon import controls, pass_gate
+from daemon.action_status import MAX_ATTEMPTS
 from daemon.clock import ManualClock
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, StockEventKind
 from daemon.ledger import on_hand, record_count, record_movement
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, new_idempotency_key
-from daemon.push import MAX_ATTEMPTS
 from tests.daemon_fixtures import ACTIONS, actions, make_runtime, seed, settings
 
 D = Decimal
