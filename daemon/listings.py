@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from connectors.base import Channel
+from daemon import action_status
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionStatus, Listing
 from domain.clock import Clock
@@ -159,7 +160,7 @@ async def verify_accepted(
                 .where(
                     ACTIONS.c.channel == channel.name,
                     ACTIONS.c.status == ActionStatus.SENT.value,
-                    ACTIONS.c.response_code == "ACCEPTED",
+                    ACTIONS.c.response_code == action_status.ACCEPTED,
                 )
                 .order_by(ACTIONS.c.id)  # the newest queued value of a listing wins
             )
@@ -178,23 +179,8 @@ async def verify_accepted(
             queued[row.sku, "price" if row.kind == "price" else "quantity"] = wanted
         else:
             failed.append(row.id)
-    async with db.write() as conn:
-        if confirmed:
-            await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.id.in_(confirmed))
-                .values(status=ActionStatus.CONFIRMED.value, completed_at=now)
-            )
-        if failed:
-            await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.id.in_(failed))
-                .values(
-                    status=ActionStatus.FAILED.value,
-                    completed_at=now,
-                    response_code="NOT_APPLIED",
-                    response_message="accepted by the marketplace, not live in its apply window",
-                )
-            )
+    if confirmed or failed:
+        async with db.write() as conn:
+            await action_status.settle_accepted(conn, live=confirmed, not_live=failed, now=now)
     counts = {"confirmed": len(confirmed), "pending": len(queued), "not_applied": len(failed)}
     return counts, queued

@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Channel
+from daemon import action_status
 from daemon.controls import write_block_reason
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
@@ -183,33 +184,7 @@ class Outbox:
                 queued=queued,
             )
             return []
-        # Only rows still open: one superseded or completed since it was read (a newer
-        # decision, another round) is not sent.
-        claimed = set(
-            (
-                await conn.execute(
-                    sa.update(ACTIONS)
-                    .where(
-                        ACTIONS.c.id.in_([row.id for row in rows]),
-                        sa.or_(
-                            ACTIONS.c.status == ActionStatus.PLANNED.value,
-                            sa.and_(
-                                ACTIONS.c.status == ActionStatus.SENT.value,
-                                ACTIONS.c.response_code.is_(None),
-                            ),
-                        ),
-                    )
-                    .values(
-                        status=ActionStatus.SENT.value,
-                        attempts=ACTIONS.c.attempts + 1,
-                        sent_at=self.clock.now(),
-                        response_code=None,
-                        response_message=None,
-                    )
-                    .returning(ACTIONS.c.id)
-                )
-            ).scalars()
-        )
+        claimed = await action_status.claim(conn, [row.id for row in rows], self.clock.now())
         sending = [row for row in rows if row.id in claimed]
         report.sent += len(sending)
         return sending
@@ -232,9 +207,6 @@ class Outbox:
         confirmed since (re-sending would put an old price or quantity back). Unless ``writing``
         (``conn`` is a write transaction), the superseding is written in a transaction of its own.
         """
-        unfinished = sa.and_(
-            ACTIONS.c.status == ActionStatus.SENT.value, ACTIONS.c.response_code.is_(None)
-        )
         query = (
             sa.select(ACTIONS, LISTINGS.c.external_id)
             .select_from(
@@ -248,7 +220,7 @@ class Outbox:
             .where(
                 ACTIONS.c.channel == channel,
                 ACTIONS.c.kind == kind.value,
-                sa.or_(ACTIONS.c.status == ActionStatus.PLANNED.value, unfinished),
+                action_status.open_intent(),
                 sa.not_(awaiting_verdict()),
             )
             .order_by(ACTIONS.c.id)
@@ -270,23 +242,15 @@ class Outbox:
                 del newest[row.sku]  # left for the start-up re-drive
         if stale:
             if writing:
-                await self._supersede(conn, stale)
+                await action_status.supersede_ids(conn, stale, self.clock.now())
             else:
                 async with self.db.write() as writer:
-                    await self._supersede(writer, stale)
+                    await action_status.supersede_ids(writer, stale, self.clock.now())
             report.superseded = len(stale)
             self.metrics.actions.labels(channel, kind.value, ActionStatus.SUPERSEDED.value).inc(
                 len(stale)
             )
         return sorted(newest.values(), key=lambda r: r.id)
-
-    async def _supersede(self, conn: AsyncConnection, ids: list[int]) -> None:
-        for start in range(0, len(ids), 900):
-            await conn.execute(
-                sa.update(ACTIONS)
-                .where(ACTIONS.c.id.in_(ids[start : start + 900]))
-                .values(status=ActionStatus.SUPERSEDED.value, completed_at=self.clock.now())
-            )
 
     async def _latest_confirmed(
         self, conn: AsyncConnection, channel: str, kind: ActionKind, skus: Sequence[str]
@@ -334,21 +298,18 @@ class Outbox:
         if not stale:
             return 0
         async with self.db.write() as conn:
-            for start in range(0, len(stale), 900):
-                await conn.execute(
-                    sa.update(ACTIONS)
-                    .where(
+            for start in range(0, len(stale), action_status.ID_CHUNK):
+                await action_status.supersede(
+                    conn,
+                    sa.and_(
                         ACTIONS.c.channel == channel,
                         ACTIONS.c.kind == kind.value,
                         ACTIONS.c.status == ActionStatus.PLANNED.value,
                         ACTIONS.c.pass_id != before_pass,
-                        ACTIONS.c.sku.in_(stale[start : start + 900]),
-                    )
-                    .values(
-                        status=ActionStatus.SUPERSEDED.value,
-                        completed_at=self.clock.now(),
-                        response_message="a newer decision holds or blocks this listing",
-                    )
+                        ACTIONS.c.sku.in_(stale[start : start + action_status.ID_CHUNK]),
+                    ),
+                    self.clock.now(),
+                    "a newer decision holds or blocks this listing",
                 )
         self.metrics.actions.labels(channel, kind.value, ActionStatus.SUPERSEDED.value).inc(
             len(stale)
@@ -385,13 +346,7 @@ class Outbox:
                     ACTIONS.c.channel == channel,
                     ACTIONS.c.kind == kind.value,
                     ACTIONS.c.sku.in_(sorted(skus)),
-                    sa.or_(
-                        ACTIONS.c.status == ActionStatus.PLANNED.value,
-                        sa.and_(
-                            ACTIONS.c.status == ActionStatus.SENT.value,
-                            ACTIONS.c.response_code.is_(None),
-                        ),
-                    ),
+                    action_status.open_intent(),
                     sa.not_(awaiting_verdict()),
                 )
                 .distinct()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from daemon import action_status
 from daemon.controls import STATE, upsert_channel_state
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus
@@ -47,16 +48,9 @@ async def close_gate(
     blocked = 0
     async with db.write() as conn:
         if blocked_by is not None:
-            result = await conn.execute(
-                sa.update(ACTIONS)
-                .where(_open_intents(channel, pass_id))
-                .values(
-                    status=ActionStatus.BLOCKED.value,
-                    completed_at=clock.now(),
-                    reason=f"circuit breaker: {blocked_by}"[:1000],
-                )
+            blocked = await action_status.block(
+                conn, _open_intents(channel, pass_id), clock.now(), f"circuit breaker: {blocked_by}"
             )
-            blocked = int(result.rowcount or 0)
         await _clear_gate(conn, clock, STATE.c.channel == channel, STATE.c.open_pass == pass_id)
     return blocked
 
@@ -64,7 +58,9 @@ async def close_gate(
 async def abandon_pass(db: Database, clock: Clock, *, channel: str, pass_id: str) -> int:
     """A pass that failed half-way: supersede what it recorded and close its gate."""
     async with db.write() as conn:
-        count = await _supersede(conn, clock, _open_intents(channel, pass_id))
+        count = await action_status.supersede(
+            conn, _open_intents(channel, pass_id), clock.now(), ABANDONED
+        )
         await _clear_gate(conn, clock, STATE.c.channel == channel, STATE.c.open_pass == pass_id)
     return count
 
@@ -72,13 +68,14 @@ async def abandon_pass(db: Database, clock: Clock, *, channel: str, pass_id: str
 async def abandon_open_passes(db: Database, clock: Clock) -> int:
     """At start-up: intents of passes that died before their breaker check are never sent."""
     async with db.write() as conn:
-        count = await _supersede(
+        count = await action_status.supersede(
             conn,
-            clock,
             sa.or_(
                 ACTIONS.c.status == ActionStatus.STAGED.value,
                 sa.and_(ACTIONS.c.status == ActionStatus.PLANNED.value, awaiting_verdict()),
             ),
+            clock.now(),
+            ABANDONED,
         )
         await _clear_gate(conn, clock, STATE.c.open_pass.is_not(None))
     return count
@@ -96,16 +93,3 @@ def _open_intents(channel: str, pass_id: str) -> ColumnElement[bool]:
         ACTIONS.c.kind == ActionKind.PRICE.value,
         ACTIONS.c.status == ActionStatus.PLANNED.value,
     )
-
-
-async def _supersede(conn: AsyncConnection, clock: Clock, where: ColumnElement[bool]) -> int:
-    result = await conn.execute(
-        sa.update(ACTIONS)
-        .where(where)
-        .values(
-            status=ActionStatus.SUPERSEDED.value,
-            completed_at=clock.now(),
-            response_message=ABANDONED,
-        )
-    )
-    return int(result.rowcount or 0)

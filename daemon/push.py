@@ -12,16 +12,16 @@ import sqlalchemy as sa
 import structlog
 
 from connectors.base import Channel
+from daemon import action_status
+from daemon.action_status import Completion, completion
 from daemon.db.engine import Database
-from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.db.models import ActionKind, ActionStatus, Listing
 from daemon.metrics import Metrics
 from domain.clock import Clock
 from domain.errors import RejectedUpdateError
 from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
-ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
-MAX_ATTEMPTS = 8
 log = structlog.get_logger("repricerd.outbox")
 
 
@@ -94,38 +94,21 @@ async def _complete(
 ) -> None:
     by_key = {result.idempotency_key: result for result in results}
     now = clock.now()
-    updates: list[dict[str, Any]] = []
+    completions: list[Completion] = []
     applied: list[dict[str, Any]] = []
     for row in rows:
         result = by_key.get(row.idempotency_key) or PushResult(
             row.idempotency_key, PushStatus.RETRY, "NO_RESULT", "the channel returned no result"
         )
-        status, completed = _outcome(result, row.attempts + 1)
-        code = result.code or ("ACCEPTED" if status is ActionStatus.SENT else None)
-        updates.append(
-            {
-                "b_id": row.id,
-                "b_status": status.value,
-                "b_code": code,
-                "b_message": (result.message or "")[:2000] or None,
-                "b_ref": result.marketplace_ref,
-                "b_completed": now if completed else None,
-                # _send_batch counted an attempt; a deferred update was never sent.
-                "b_attempts": row.attempts + (0 if result.status is PushStatus.DEFERRED else 1),
-            }
-        )
-        counter = {
-            ActionStatus.CONFIRMED: "confirmed",
-            ActionStatus.FAILED: "failed",
-            ActionStatus.PLANNED: "retry",
-            ActionStatus.SENT: "accepted",
-        }[status]
+        done = completion(row.id, row.attempts, result, now)
+        completions.append(done)
+        counter = _REPORTED[done.status]
         setattr(report, counter, getattr(report, counter) + 1)
-        metrics.actions.labels(channel, kind.value, status.value).inc()
+        metrics.actions.labels(channel, kind.value, done.status.value).inc()
         # An accepted write (Amazon, Walmart feeds: applied within minutes) counts as the
         # listing's value too, or every pass would send it again; reconcile verifies it and
         # puts the live value back on the listing if it never landed.
-        if status is ActionStatus.CONFIRMED or result.status is PushStatus.ACCEPTED:
+        if done.applied:
             applied.append(
                 {
                     "b_channel": channel,
@@ -134,7 +117,7 @@ async def _complete(
                     "b_value": row.new_price if kind is ActionKind.PRICE else row.new_quantity,
                 }
             )
-        if status is ActionStatus.FAILED:
+        if done.status is ActionStatus.FAILED:
             log.warning(
                 "push_rejected",
                 channel=channel,
@@ -145,19 +128,7 @@ async def _complete(
             )
     column = LISTINGS.c.price if kind is ActionKind.PRICE else LISTINGS.c.quantity
     async with db.write() as conn:
-        await conn.execute(
-            sa.update(ACTIONS)
-            .where(ACTIONS.c.id == sa.bindparam("b_id"))
-            .values(
-                status=sa.bindparam("b_status"),
-                response_code=sa.bindparam("b_code"),
-                response_message=sa.bindparam("b_message"),
-                marketplace_ref=sa.bindparam("b_ref"),
-                completed_at=sa.bindparam("b_completed"),
-                attempts=sa.bindparam("b_attempts"),
-            ),
-            updates,
-        )
+        await action_status.complete(conn, completions)
         if applied:
             # The listing row holds the last confirmed (or accepted) value: the "old" of the
             # next decision.
@@ -179,19 +150,13 @@ async def _complete(
             )
 
 
-def _outcome(result: PushResult, attempts: int) -> tuple[ActionStatus, bool]:
-    """Map a push result to (row status, completed?)."""
-    if result.status is PushStatus.CONFIRMED:
-        return ActionStatus.CONFIRMED, True
-    if result.status is PushStatus.ACCEPTED:
-        return ActionStatus.SENT, False  # queued at the marketplace; reconcile verifies it
-    if result.status is PushStatus.REJECTED:
-        return ActionStatus.FAILED, True
-    if result.status is PushStatus.DEFERRED:
-        return ActionStatus.PLANNED, False  # not sent: no attempt used
-    if attempts >= MAX_ATTEMPTS:
-        return ActionStatus.FAILED, True
-    return ActionStatus.PLANNED, False
+# The DispatchReport counter each completed status adds to (a sent row was accepted).
+_REPORTED = {
+    ActionStatus.CONFIRMED: "confirmed",
+    ActionStatus.FAILED: "failed",
+    ActionStatus.PLANNED: "retry",
+    ActionStatus.SENT: "accepted",
+}
 
 
 def _price_update(row: Any) -> PriceUpdate:

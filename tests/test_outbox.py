@@ -12,12 +12,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from daemon import controls, pass_gate
+from daemon.action_status import MAX_ATTEMPTS
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, StockEventKind
 from daemon.ledger import on_hand, record_count, record_movement
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, new_idempotency_key
-from daemon.push import MAX_ATTEMPTS
 from domain.clock import ManualClock
 from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 from tests.daemon_fixtures import ACTIONS, actions, make_runtime, seed, settings
