@@ -12,11 +12,12 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from daemon.clock import ManualClock
-from daemon.controls import channel_states, health_of, record_health
+from daemon.controls import health_of, record_health
 from daemon.db.engine import Database
 from daemon.db.migrate import current_revision, head_revision, upgrade
 from daemon.db.models import Action, Product
 from daemon.errors import ChannelAuthError
+from tests.daemon_fixtures import channel_states
 
 
 async def test_migrations_reach_head_and_are_idempotent(db: Database) -> None:
