@@ -5,10 +5,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -244,3 +248,27 @@ def test_the_makefile_installs_within_the_locks() -> None:
         rule = makefile[makefile.index(target) :].split("\n\n")[0]
         assert lock in rule.splitlines()[0], f"{target} does not depend on {lock}"
         assert f"pip install --quiet -c {lock} {spec}" in rule
+
+
+def test_the_locks_satisfy_every_declared_dependency() -> None:
+    """Every dependency of pyproject.toml (dev extras in the dev lock) is pinned in the lock
+    within its declared range: a dependency changed without ``make lock`` fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {
+        "requirements.lock": project["dependencies"],
+        "requirements-dev.lock": project["dependencies"] + project["optional-dependencies"]["dev"],
+    }
+    for name, requirements in declared.items():
+        pins = {
+            canonicalize_name(pkg): Version(version)
+            for line in (ROOT / name).read_text().splitlines()
+            if line and not line.startswith(" ") and not line.startswith("#")
+            for pkg, version in [line.split("==")]
+        }
+        for text in requirements:
+            requirement = Requirement(text)
+            pinned = pins.get(canonicalize_name(requirement.name))
+            assert pinned is not None, f"{requirement.name} is not in {name}: run `make lock`"
+            assert requirement.specifier.contains(pinned, prereleases=True), (
+                f"{name} pins {requirement.name}=={pinned} outside {requirement.specifier}"
+            )
