@@ -18,6 +18,10 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 RUN python -m venv /opt/venv
 WORKDIR /src
+# The dependencies first, exactly as pinned in the lock (the tested set, `make lock`): this layer
+# is rebuilt only when the lock changes, not on every source edit.
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install -r requirements.lock
 # pyproject names README.md as the long description, so the build needs it.
 COPY pyproject.toml README.md ./
 COPY domain/ domain/
@@ -26,7 +30,10 @@ COPY connectors/ connectors/
 COPY strategies/ strategies/
 # A regular (non-editable) install: the venv is copied alone into the final stage. pip compiles
 # the .pyc files here, so nothing needs to write bytecode under a read-only root filesystem.
-RUN /opt/venv/bin/pip install . \
+# --no-deps: nothing beyond the lock gets in; pip check fails the build if the lock no longer
+# satisfies pyproject.toml.
+RUN /opt/venv/bin/pip install --no-deps . \
+    && /opt/venv/bin/pip check \
     && /opt/venv/bin/repricerd --help > /dev/null
 
 # -- runtime: the venv, the config, a data volume, no build tools, not root --------------------

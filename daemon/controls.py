@@ -181,10 +181,3 @@ async def record_health(
     )
     async with db.write() as conn:
         await conn.execute(stmt)
-
-
-async def channel_states(db: Database) -> list[dict[str, object]]:
-    """Every channel_state row, for ``repricerd status`` style output."""
-    async with db.read() as conn:
-        rows = (await conn.execute(sa.select(STATE).order_by(STATE.c.channel))).mappings().all()
-    return [dict(row) for row in rows]

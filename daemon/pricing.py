@@ -17,8 +17,14 @@ from daemon.db.models import ActionKind, ActionStatus, Listing
 from daemon.ledger import on_hand
 from daemon.outbox import Outbox, idempotency_keys, new_idempotency_key
 from daemon.pass_gate import abandon_pass, close_gate, open_gate
+from daemon.pricing_history import (
+    inventory_age_days,
+    no_sales,
+    peer_prices,
+    recent_prices,
+    units_sold,
+)
 from daemon.settings import PricingSettings
-from daemon.signals import inventory_age_days, no_sales, peer_prices, recent_prices, units_sold
 from daemon.snapshots import ListingRow, MarketReference, marketplace_references
 from domain.offers import OfferObservation
 from strategies.base import Snapshot

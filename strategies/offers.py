@@ -90,11 +90,6 @@ class CompetitorFilters(StrategyParams):
             return f"rating count < {self.min_rating_count}", f"{seller} ({count})"
         return None
 
-    def rejects(self, offer: CompetitorOffer) -> str | None:
-        """Why ``offer`` fails the filters, in words, or None if it qualifies."""
-        found = self.rejection(offer)
-        return None if found is None else f"{found[0]}: {found[1]}"
-
 
 def describe_offer(offer: CompetitorOffer) -> str:
     return f"{offer.seller_id} ({offer.fulfillment}, landed {offer.landed_price})"

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from connectors.mock.market import MockListing, MockMarket, make_competitors
 from daemon.config import LoadedConfig
 from daemon.db.engine import Database
-from daemon.db.models import Action, Listing, Product, StockEvent
+from daemon.db.models import Action, ChannelState, Listing, Product, StockEvent
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
@@ -29,6 +29,7 @@ ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
+STATES = ChannelState.__table__  # type: ignore[attr-defined]
 
 
 def settings(channels: Mapping[str, Mapping[str, Any]] | None = None, **sections: Any) -> Settings:
@@ -174,3 +175,10 @@ def server_context(
         request_pass=request_pass or no_pass,
         shutting_down=lambda: False,
     )
+
+
+async def channel_states(db: Database) -> list[dict[str, object]]:
+    """Every ``channel_state`` row as a dict, ordered by channel."""
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(STATES).order_by(STATES.c.channel))).mappings().all()
+    return [dict(row) for row in rows]

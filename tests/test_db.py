@@ -11,12 +11,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from daemon.controls import channel_states, health_of, record_health
+from daemon.controls import health_of, record_health
 from daemon.db.engine import Database
 from daemon.db.migrate import current_revision, head_revision, upgrade
 from daemon.db.models import Action, Product
 from domain.clock import ManualClock
 from domain.errors import ChannelAuthError
+from tests.daemon_fixtures import channel_states
 
 
 async def test_migrations_reach_head_and_are_idempotent(db: Database) -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"
@@ -190,3 +194,81 @@ def test_copied_sources_exist_and_are_not_dockerignored(instructions: list[Instr
     if missing == ["README.md"]:
         pytest.skip("README.md is not written yet; the image build needs it (pyproject readme)")
     assert missing == [], f"COPY sources missing from the repository: {missing}"
+
+
+def test_builder_installs_the_locked_dependencies_then_the_package_alone(
+    instructions: list[Instruction],
+) -> None:
+    """The image gets exactly the tested versions: ``pip install -r requirements.lock`` first,
+    then the package with ``--no-deps`` (nothing unpinned), checked by ``pip check``."""
+    builder = stages(instructions)[0]
+    runs = [i.args for i in only(builder, "RUN")]
+    lock = [n for n, args in enumerate(runs) if "install -r requirements.lock" in args]
+    package = [
+        n for n, args in enumerate(runs) if re.search(r"pip install --no-deps \.(\s|$)", args)
+    ]
+    assert lock, "the builder does not install requirements.lock"
+    assert package, "the builder does not install the package with --no-deps"
+    assert lock[0] < package[0], "the lock must be installed before the package"
+    assert "pip check" in runs[package[0]]
+    assert [
+        n for n, args in enumerate(runs) if re.search(r"pip install (?!--no-deps|-r)", args)
+    ] == []
+    copies = [i.args.split() for i in only(builder, "COPY")]
+    assert ["requirements.lock", "./"] in copies
+    assert (ROOT / "requirements.lock").is_file()
+
+
+def test_the_locks_pin_every_package_and_name_no_index_or_local_path() -> None:
+    """Both locks are pip-compile output with ``==`` pins only; no host or local path in them
+    (the registry is the installer's business), and the dev lock agrees with the runtime one."""
+    pins: dict[str, dict[str, str]] = {}
+    for name in ("requirements.lock", "requirements-dev.lock"):
+        text = (ROOT / name).read_text()
+        assert "make lock" in text, f"{name} was not written by `make lock`"
+        lines = [line.strip() for line in text.splitlines()]
+        requirements = [line for line in lines if line and not line.startswith("#")]
+        assert all(re.fullmatch(r"[a-z0-9][a-z0-9._-]*==[^\s;]+", r) for r in requirements), name
+        assert not [line for line in lines if re.search(r"--|://|/opt/|\.whl", line)], name
+        pins[name] = dict(r.split("==") for r in requirements)
+    runtime, dev = pins["requirements.lock"], pins["requirements-dev.lock"]
+    assert {pkg: dev.get(pkg) for pkg in runtime} == runtime
+    assert {"sqlmodel", "sqlalchemy", "yarl"} <= runtime.keys()
+    assert {"pytest", "ruff", "mypy"} <= dev.keys() - runtime.keys()
+
+
+def test_the_makefile_installs_within_the_locks() -> None:
+    """``make run`` and ``make test`` install with the locks as constraints, and reinstall when
+    a lock changes, so a fresh checkout gets the tested versions."""
+    makefile = (ROOT / "Makefile").read_text()
+    for target, lock, spec in (
+        ("$(VENV)/.installed:", "requirements.lock", "-e ."),
+        ("$(VENV)/.installed-dev:", "requirements-dev.lock", "-e '.[dev]'"),
+    ):
+        rule = makefile[makefile.index(target) :].split("\n\n")[0]
+        assert lock in rule.splitlines()[0], f"{target} does not depend on {lock}"
+        assert f"pip install --quiet -c {lock} {spec}" in rule
+
+
+def test_the_locks_satisfy_every_declared_dependency() -> None:
+    """Every dependency of pyproject.toml (dev extras in the dev lock) is pinned in the lock
+    within its declared range: a dependency changed without ``make lock`` fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {
+        "requirements.lock": project["dependencies"],
+        "requirements-dev.lock": project["dependencies"] + project["optional-dependencies"]["dev"],
+    }
+    for name, requirements in declared.items():
+        pins = {
+            canonicalize_name(pkg): Version(version)
+            for line in (ROOT / name).read_text().splitlines()
+            if line and not line.startswith(" ") and not line.startswith("#")
+            for pkg, version in [line.split("==")]
+        }
+        for text in requirements:
+            requirement = Requirement(text)
+            pinned = pins.get(canonicalize_name(requirement.name))
+            assert pinned is not None, f"{requirement.name} is not in {name}: run `make lock`"
+            assert requirement.specifier.contains(pinned, prereleases=True), (
+                f"{name} pins {requirement.name}=={pinned} outside {requirement.specifier}"
+            )

@@ -19,14 +19,13 @@ import sqlalchemy as sa
 from connectors.mock import MockChannel
 from daemon import runtime
 from daemon.app import Daemon, run_once
-from daemon.controls import channel_states
 from daemon.db.engine import Database
 from daemon.db.models import WebhookEvent
 from daemon.logging import SecretRedactor
 from daemon.runtime import LinkState
 from domain.clock import ManualClock
 from domain.errors import ChannelAuthError
-from tests.daemon_fixtures import actions, loaded, seed, settings
+from tests.daemon_fixtures import actions, channel_states, loaded, seed, settings
 
 SECRET = "lifecycle-webhook-secret"
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]

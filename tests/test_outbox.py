@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import timedelta
@@ -14,8 +13,7 @@ import sqlalchemy as sa
 from daemon import controls, pass_gate
 from daemon.action_status import MAX_ATTEMPTS
 from daemon.db.engine import Database
-from daemon.db.models import ActionKind, StockEventKind
-from daemon.ledger import on_hand, record_count, record_movement
+from daemon.db.models import ActionKind
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox, new_idempotency_key
 from domain.clock import ManualClock
@@ -245,35 +243,6 @@ async def test_marketplace_rejection_is_recorded_with_its_code_and_never_retried
     assert row.response_message is not None
     assert "GHOST" in row.response_message
     await rt.close()
-
-
-async def test_concurrent_read_then_write_transactions_never_deadlock(
-    db: Database, clock: ManualClock
-) -> None:
-    """Fifty concurrent read-modify-write ledger transactions all commit, with exact totals."""
-    await record_count(db, sku="A", counted=100, external_ref="count-1", at=clock.now())
-    results = await asyncio.gather(
-        *(
-            record_movement(
-                db,
-                sku="A",
-                kind=StockEventKind.ORDER,
-                delta=-1,
-                external_ref=f"o-{i % 40}",
-                at=clock.now(),
-            )
-            for i in range(50)
-        ),
-        *(
-            record_count(db, sku="B", counted=i, external_ref=f"c-{i}", at=clock.now())
-            for i in range(10)
-        ),
-    )
-    assert sum(results[:50]) == 40  # ten were replays of an external ref: applied once
-    async with db.read() as conn:
-        totals = await on_hand(conn)
-    assert totals["A"] == 60
-    assert totals["B"] in range(10)
 
 
 async def test_staged_intents_are_never_sent_and_are_abandoned_at_start_up(

@@ -23,10 +23,10 @@ from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
 from daemon.settings import InventorySettings
-from daemon.stock import Kits, apply_order, available_units, load_kits
+from daemon.stock import Kits, apply_order, available_units, load_kits, observe_quantity
 from domain.clock import ManualClock
 from domain.errors import TransientChannelError
-from domain.events import OrderEvent, OrderLine, OrderStatus
+from domain.events import OrderEvent, OrderLine, OrderStatus, QuantityObserved
 from domain.listings import Fulfillment
 from tests.daemon_fixtures import PRODUCTS, actions, listing, make_runtime, seed, settings
 
@@ -156,6 +156,42 @@ async def test_the_same_order_ten_times_concurrently_is_one_ledger_event(
     assert sum(r.duplicate for r in results) == 9
     async with db.read() as conn:
         assert (await on_hand(conn, ["MUG-1"]))["MUG-1"] == 4
+    await rt.close()
+
+
+async def test_concurrent_ledger_writes_never_deadlock_and_keep_exact_totals(
+    db: Database, clock: ManualClock
+) -> None:
+    """Fifty concurrent orders (ten of them replays) and ten concurrent adopted counts, each a
+    read-then-write ledger transaction, all commit: each order applies once, one count wins."""
+    config = settings(inventory={"channels": {"alpha": {"external_changes": "adopt"}}})
+    rt = await make_runtime(db, clock, config)
+    await seed(db, clock, rt, [{"sku": "A", "stock": 100}, {"sku": "B", "stock": 0}])
+    await StockLoop(rt).discover()
+    kits, now = Kits(), clock.now()
+
+    async def sell(i: int) -> int:
+        line = (OrderLine("A", 1),)
+        event = OrderEvent(f"O-{i % 40}", OrderStatus.PLACED, line, now)
+        return (await apply_order(db, kits, channel="alpha", event=event, now=now)).applied
+
+    async def count(units: int) -> str:
+        seen = QuantityObserved("B", units, now + timedelta(seconds=units))
+        async with db.write() as conn:
+            return await observe_quantity(
+                conn, db, channel="alpha", event=seen, policy="adopt", now=now
+            )
+
+    results = await asyncio.gather(
+        *(sell(i) for i in range(50)), *(count(units) for units in range(1, 11))
+    )
+    assert sum(results[:50]) == 40  # ten were replays of an order: applied once
+    assert "adopted" in results[50:]
+    assert set(results[50:]) <= {"adopted", "stale"}
+    async with db.read() as conn:
+        totals = await on_hand(conn)
+    assert totals["A"] == 60
+    assert totals["B"] in range(1, 11)
     await rt.close()
 
 

@@ -9,7 +9,7 @@ older than ``webhook_max_age_s`` on arrival::
      "webhook_id": "...", "event_id": "...", "shop_domain": "...", "api_version": "...",
      "body": "<the raw JSON body, as received>"}
 
-``triggered_at(delivery)`` and ``is_stale(delivery)`` read it back for the daemon; the topic
+``envelope_of(delivery)`` reads it back; the topic
 stays the bare Shopify topic (``orders/create``...). ``parse`` turns a stored delivery into domain
 events (``connectors.shopify.events``, which also says why stale deliveries still count).
 """
@@ -106,16 +106,6 @@ def envelope_of(delivery: WebhookDelivery) -> dict[str, Any]:
     if not isinstance(envelope, dict) or not isinstance(envelope.get("body"), str):
         raise ValueError("payload is not a Shopify delivery envelope")
     return envelope
-
-
-def triggered_at(delivery: WebhookDelivery) -> datetime | None:
-    """When Shopify triggered the delivery (``X-Shopify-Triggered-At``), if it said."""
-    return _parse_time(envelope_of(delivery).get("triggered_at"))
-
-
-def is_stale(delivery: WebhookDelivery) -> bool:
-    """Whether the delivery was older than ``webhook_max_age_s`` when it arrived."""
-    return bool(envelope_of(delivery).get("stale"))
 
 
 def parse(

@@ -189,11 +189,6 @@ class Database:
         if not self.is_sqlite:
             await conn.execute(sa.text(f'LOCK TABLE "{table.name}" IN EXCLUSIVE MODE'))
 
-    async def ping(self) -> None:
-        """Run ``SELECT 1`` (readiness)."""
-        async with self.read() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-
     async def ping_writable(self) -> None:
         """Open a write transaction and end it (readiness: can a webhook be stored now?).
 

@@ -12,7 +12,7 @@ import pytest
 from connectors.base import ResolvesEvents
 from connectors.shopify import ShopifyChannel
 from connectors.shopify.catalog import VariantIds
-from connectors.shopify.webhooks import envelope_of, is_stale, sign, triggered_at
+from connectors.shopify.webhooks import envelope_of, sign
 from domain.clock import ManualClock
 from domain.errors import WebhookAuthError
 from domain.events import OrderEvent, OrderLine, OrderStatus, QuantityObserved, WebhookDelivery
@@ -50,6 +50,12 @@ def channel(http: httpx.AsyncClient, clock: ManualClock) -> ShopifyChannel:
     return make_channel(http, clock, FakeSleep(clock))
 
 
+def triggered_at(delivery: WebhookDelivery) -> datetime | None:
+    """When Shopify triggered the delivery, as the stored envelope keeps it."""
+    at = envelope_of(delivery)["triggered_at"]
+    return None if at is None else datetime.fromisoformat(at)
+
+
 def headers(
     body: bytes, *, topic: str = "orders/create", triggered: datetime | None = None
 ) -> dict[str, str]:
@@ -75,7 +81,7 @@ def test_a_good_signature_yields_a_delivery(channel: ShopifyChannel) -> None:
     assert envelope["shop_domain"] == SHOP
     assert envelope["event_id"] == "98880550-7158-44d4-b7cd-2c97c8a091b5"
     assert triggered_at(delivery) == datetime(2026, 3, 2, 11, 59, 58, tzinfo=UTC)
-    assert is_stale(delivery) is False
+    assert envelope["stale"] is False
     [event] = channel.parse_webhook(delivery)
     assert event == OrderEvent(
         "820982911946154508",
@@ -163,7 +169,7 @@ def test_an_old_delivery_is_kept_but_marked_stale(
     body = json.dumps(ORDER).encode()
     old = clock.now() - timedelta(seconds=channel.settings.webhook_max_age_s + 1)
     delivery = channel.verify_webhook(headers(body, triggered=old), body)
-    assert is_stale(delivery) is True
+    assert envelope_of(delivery)["stale"] is True
     assert triggered_at(delivery) == old
     # Still a sale: the daemon applies each order and SKU once, however late it hears of it.
     [event] = channel.parse_webhook(delivery)
@@ -177,7 +183,7 @@ def test_a_delivery_without_triggered_at_is_not_stale(channel: ShopifyChannel) -
     del sent["X-Shopify-Triggered-At"]
     delivery = channel.verify_webhook(sent, body)
     assert triggered_at(delivery) is None
-    assert is_stale(delivery) is False
+    assert envelope_of(delivery)["stale"] is False
 
 
 @pytest.mark.parametrize(
@@ -374,7 +380,7 @@ def test_a_stale_level_update_still_reports_with_its_own_time(
     delivery = channel.verify_webhook(
         headers(raw, topic="inventory_levels/update", triggered=old), raw
     )
-    assert is_stale(delivery) is True
+    assert envelope_of(delivery)["stale"] is True
     assert channel.parse_webhook(delivery) == [
         QuantityObserved("MUG-1", 10, datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     ]

@@ -1,4 +1,4 @@
-"""History-derived snapshot inputs: sales windows, inventory age, own price history, peers.
+"""What a reprice pass reads from history: sales windows, inventory age, our price history, peers.
 
 Each loader answers for a whole channel in one or two grouped queries, so a 100,000-listing
 pass pays per query, not per listing; a pass loads only what its rules' strategies and the
