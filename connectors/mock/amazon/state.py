@@ -222,11 +222,12 @@ class AmazonMockState:
         (self.grantless_tokens if grantless else self.tokens)[token] = expiry
         return token
 
-    def expire_tokens(self) -> None:
-        """Make every issued token expired (tests of the refresh path)."""
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
         past = self.clock.monotonic() - 1
         for token in self.tokens:
             self.tokens[token] = past
+        return len(self.tokens)
 
     def new_feed_id(self) -> str:
         """Feed ids are numeric strings, as Amazon's are."""

@@ -285,11 +285,12 @@ class EbayMockState:
         self.tokens[token] = IssuedToken(kind, scopes, now + self.token_ttl_s)
         return token
 
-    def expire_tokens(self) -> None:
-        """Make every issued token expired (tests of the refresh path)."""
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
         past = self.clock.monotonic() - 1
         for token in self.tokens.values():
             token.expires_mono = past
+        return len(self.tokens)
 
     def now(self) -> datetime:
         """The state's current time."""

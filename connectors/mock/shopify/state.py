@@ -299,6 +299,13 @@ class ShopifyMockState:
         """``ProductVariant.inventoryQuantity``: available units over the active locations."""
         return sum(self.available(variant, loc.gid) for loc in self.locations if loc.active)
 
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
+        past = self.clock.monotonic() - 1
+        for token in self.tokens:
+            self.tokens[token] = past
+        return len(self.tokens)
+
     def snapshot(self) -> dict[str, Any]:
         """``GET /_mock/state``: variants with price and quantity, counters and bucket."""
         variants = []

@@ -233,11 +233,12 @@ class WalmartMockState:
         self.tokens[token] = self.clock.monotonic() + self.token_ttl_s
         return token
 
-    def expire_tokens(self) -> None:
-        """Make every issued token expired (tests of the refresh path)."""
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
         past = self.clock.monotonic() - 1
         for token in self.tokens:
             self.tokens[token] = past
+        return len(self.tokens)
 
     def new_feed_id(self) -> str:
         """Feed ids look like Walmart's: 32 hex digits, ``@``, a short base64 tag."""
