@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from connectors.base import Clock
 from connectors.mock.faults import Faults
+from connectors.mock.kit.backend import expire
 from connectors.mock.market import CENT, MockListing, MockMarket, seed_market
 from connectors.mock.shopify.cost import STANDARD_PLAN, CostBucket
 from daemon.clock import SystemClock
@@ -301,10 +302,7 @@ class ShopifyMockState:
 
     def expire_tokens(self) -> int:
         """Make every issued token expired (tests of the refresh path); return how many."""
-        past = self.clock.monotonic() - 1
-        for token in self.tokens:
-            self.tokens[token] = past
-        return len(self.tokens)
+        return expire(self.tokens, self.clock)
 
     def snapshot(self) -> dict[str, Any]:
         """``GET /_mock/state``: variants with price and quantity, counters and bucket."""
