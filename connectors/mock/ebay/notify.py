@@ -36,6 +36,7 @@ from connectors.mock.ebay.const import (
 )
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, SentNotification
 from connectors.mock.ebay.wire import WireError, answer, error
+from connectors.mock.kit.webhooks import post
 
 log = structlog.get_logger(__name__)
 
@@ -129,11 +130,7 @@ async def deliver(
         sent.error = "no notification endpoint configured"
         return sent
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: header}
-    try:
-        async with session.post(state.notify_url, data=body, headers=headers) as response:
-            sent.status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        sent.error = type(exc).__name__
+    sent.status, sent.error = await post(session, state.notify_url, body, headers)
     log.debug("ebay_mock.notification", topic=topic, status=sent.status, error=sent.error)
     return sent
 
