@@ -18,8 +18,9 @@ import structlog
 from connectors.mock.amazon.book import Book, read_book
 from connectors.mock.amazon.const import SIGNATURE_HEADER
 from connectors.mock.amazon.state import AmazonMockState, SentNotification
-from connectors.mock.amazon.wire import iso, number
+from connectors.mock.amazon.wire import number
 from connectors.mock.kit.webhooks import hmac_sha256, post
+from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing
 
 log = structlog.get_logger(__name__)

@@ -15,7 +15,6 @@ import hashlib
 import json
 import secrets
 import uuid
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -37,15 +36,11 @@ from connectors.mock.ebay.const import (
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, SentNotification
 from connectors.mock.ebay.wire import WireError, answer, error
 from connectors.mock.kit.webhooks import post
+from connectors.mock.kit.wire import iso
 
 log = structlog.get_logger(__name__)
 
 PUBLIC_KEY_PATH = "/commerce/notification/v1/public_key/{public_key_id}"
-
-
-def iso(moment: datetime) -> str:
-    """eBay's timestamp: UTC, milliseconds, ``Z``."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def public_key_text(state: EbayMockState) -> str:

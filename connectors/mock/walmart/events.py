@@ -21,7 +21,6 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -30,6 +29,7 @@ from aiohttp import web
 from yarl import URL
 
 from connectors.mock.kit.webhooks import hmac_sha256, post
+from connectors.mock.kit.wire import iso
 from connectors.mock.walmart.const import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
 from connectors.mock.walmart.state import SentEvent, Subscription, WalmartMockState
@@ -44,11 +44,6 @@ class Event:
     event_type: str
     sku: str
     payload: dict[str, Any]
-
-
-def iso(moment: datetime) -> str:
-    """Walmart event time: UTC ISO-8601 with milliseconds and ``Z``."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def envelope(state: WalmartMockState, event: Event) -> dict[str, Any]:
