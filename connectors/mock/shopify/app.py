@@ -32,7 +32,7 @@ from graphql.language import FragmentDefinitionNode
 
 from connectors.mock.faults import Fault
 from connectors.mock.kit.control import add_control_routes
-from connectors.mock.serving import serve_app
+from connectors.mock.kit.serving import Starter
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.graphql_ruby import RULES, variable_errors
 from connectors.mock.shopify.mutations import MutationRoot
@@ -86,13 +86,7 @@ def make_app(state: ShopifyMockState) -> web.Application:
     return app
 
 
-async def start(
-    state: ShopifyMockState, host: str = "127.0.0.1", port: int = 0
-) -> tuple[web.AppRunner, str]:
-    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
-    return await serve_app(
-        make_app(state), host, port, kind="shopify", listings=len(state.market.listings)
-    )
+start = Starter(make_app, "shopify")
 
 
 async def _start_shopper(app: web.Application) -> None:
