@@ -4,7 +4,7 @@ The daemon's own write path does the work: 10,000 ``planned`` price intents are 
 outbox, then one ``dispatch`` hands them to the real ``AmazonChannel``, which sends them as one
 ``JSON_LISTINGS_FEED`` (past ``patch_max_batch``): createFeedDocument → presigned upload →
 createFeed → getFeed polls → getFeedDocument → report download. Everything runs on the real clock.
-The mock runs in its own process (``python -m connectors.mock.amazon``), so its CPU work is not
+The mock runs in its own process (``bench.mock_process``), so its CPU work is not
 the client's wall time, and it enforces the default usage plans (429 ``QuotaExceeded`` past them);
 it applies the feed while IN_PROGRESS and reports DONE ``FEED_PROCESSING_S`` after createFeed.
 Its counters (calls, 429s, applied effects, feeds) are read from ``GET /_mock/state``.
@@ -22,12 +22,9 @@ Target: wall time within 1.2× of the lower bound, zero 429s.
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +33,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from bench.mock_process import mock_process
 from connectors.amazon import AmazonChannel, AmazonSettings
 from connectors.amazon.const import (
     CREATE_FEED,
@@ -49,6 +47,7 @@ from connectors.amazon.const import (
 )
 from connectors.base import ChannelDeps
 from connectors.mock.amazon import AmazonMockState
+from connectors.mock.amazon.app import start
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
@@ -113,43 +112,6 @@ def _catalogue(path: Path, changes: int) -> Path:
     return path
 
 
-@asynccontextmanager
-async def _mock_process(catalogue: Path, processing_s: float) -> AsyncIterator[str]:
-    """Serve the mock SP-API in a child process; yield its base URL."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connectors.mock.amazon",
-        "--catalog",
-        str(catalogue),
-        "--channel",
-        CHANNEL,
-        "--port",
-        "0",
-        "--competitors",
-        "0",
-        "--seller-id",
-        SELLER,
-        "--feed-processing",
-        str(processing_s),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        while True:
-            line = (await asyncio.wait_for(process.stdout.readline(), timeout=60)).decode()
-            if not line:
-                raise RuntimeError("the mock SP-API exited before listening")
-            if "listening on" in line:
-                yield line.split("listening on ")[1].split()[0]
-                return
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
-
-
 async def _record(db: Database, outbox: Outbox, changes: int) -> None:
     """The catalogue's listings and one planned price intent each (what a reprice pass records)."""
     now = datetime.now(UTC)
@@ -208,7 +170,15 @@ async def main(listings: int = CHANGES, processing_s: float = FEED_PROCESSING_S)
 
     with tempfile.TemporaryDirectory() as tmp:
         catalogue = _catalogue(Path(tmp) / "catalogue.csv", changes)
-        async with _mock_process(catalogue, processing_s) as base_url:
+        async with mock_process(
+            start,
+            AmazonMockState,
+            catalogue,
+            channel=CHANNEL,
+            competitors=0,
+            seller_id=SELLER,
+            feed_processing_s=processing_s,
+        ) as base_url:
             db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
             await upgrade(db)
             clock = SystemClock()

@@ -2,7 +2,7 @@
 
 Path measured: 10,000 ``planned`` price intents in the daemon's outbox (as one reprice pass
 records them) → ``Outbox.dispatch`` → the real ``WalmartChannel`` → HTTP on loopback → the mock
-Walmart (``python -m connectors.mock.walmart``, its own process) with its default limits:
+Walmart (its own process, ``bench.mock_process``) with its default limits:
 feeds 10/hour per type (burst 10), PUT /v3/price 300/hour, feed status 300/minute. 10,000
 updates are above ``single_max_batch``, so they go as ONE price feed (≤ 10,000 items per
 feed), polled with ``includeDetails=true`` and read back 50 items per page; each item's
@@ -18,12 +18,9 @@ one feed submission (within the burst of 10: no wait) + the processing delay + 2
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import math
 import os
-import socket
-import sys
 import tempfile
 import time
 from decimal import Decimal
@@ -32,7 +29,10 @@ from typing import Any
 
 import httpx
 
+from bench.mock_process import mock_process
+from connectors.mock.walmart.app import start
 from connectors.mock.walmart.const import MAX_FEED_DETAIL_LIMIT, MAX_FEED_ITEMS, RATE_LIMITS
+from connectors.mock.walmart.state import WalmartMockState
 from daemon.app import start_runtime
 from daemon.catalog import import_catalog
 from daemon.config import LoadedConfig
@@ -108,49 +108,6 @@ def lower_bounds() -> dict[str, float]:
     }
 
 
-async def _serve_mock(catalog: Path, port: int) -> asyncio.subprocess.Process:
-    """The mock in its own process (as Walmart is): its feed processing never blocks ours."""
-    env = {
-        **os.environ,
-        "WALMART_MOCK_CLIENT_ID": CLIENT_ID,
-        "WALMART_MOCK_CLIENT_SECRET": CLIENT_SECRET,
-        "REPRICERD_LOG_LEVEL": "warning",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "connectors.mock.walmart",
-        "--catalog",
-        str(catalog),
-        "--channel",
-        CHANNEL,
-        "--port",
-        str(port),
-        "--competitors",
-        "1",
-        "--feed-seconds",
-        str(FEED_SECONDS),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    async with httpx.AsyncClient() as http:
-        for _ in range(300):
-            try:
-                await http.get(f"http://127.0.0.1:{port}/_mock/state")
-                return process
-            except httpx.TransportError:
-                await asyncio.sleep(0.1)
-    process.kill()
-    raise RuntimeError("the mock Walmart did not start")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def main(listings: int = CHANGES) -> dict[str, Any]:
     """Push CHANGES price changes once; ``listings`` is ignored (the brief fixes 10,000)."""
     del listings
@@ -158,11 +115,17 @@ async def main(listings: int = CHANGES) -> dict[str, Any]:
         tmp = Path(tmp_name)
         catalog = tmp / "catalog.csv"
         write_catalog(catalog, CHANGES)
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        mock = await _serve_mock(catalog, port)
-        config = LoadedConfig(settings(tmp, base_url), tmp / "bench.yaml", "bench", ())
-        try:
+        async with mock_process(
+            start,
+            WalmartMockState,
+            catalog,
+            channel=CHANNEL,
+            competitors=1,
+            feed_processing_s=FEED_SECONDS,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+        ) as base_url:
+            config = LoadedConfig(settings(tmp, base_url), tmp / "bench.yaml", "bench", ())
             rt = await start_runtime(config, SecretRedactor(), SystemClock())
             await import_catalog(rt.db, catalog, clock=rt.clock, known_channels={CHANNEL})
             now = rt.clock.now()
@@ -195,9 +158,6 @@ async def main(listings: int = CHANGES) -> dict[str, Any]:
             await rt.close()
             async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
                 final = (await http.get("/_mock/state")).json()
-        finally:
-            mock.terminate()
-            await mock.wait()
     live = {row["sku"]: Decimal(row["price"]) for row in final["listings"]}
     applied = sum(1 for sku, price in targets.items() if live.get(sku) == price)
     bounds = lower_bounds()

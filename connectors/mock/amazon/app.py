@@ -8,7 +8,6 @@ tests and the demo and returns the runner (clean it up) and the base URL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -20,7 +19,7 @@ from connectors.mock.amazon.auth import SESSION_KEY, STATE_KEY, token
 from connectors.mock.amazon.feedproc import advance_feeds
 from connectors.mock.amazon.notify import ANY_OFFER_CHANGED, build, deliver
 from connectors.mock.amazon.state import AmazonMockState
-from connectors.mock.serving import serve_app
+from connectors.mock.kit.serving import Starter, running
 
 log = structlog.get_logger(__name__)
 
@@ -55,11 +54,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         app[SESSION_KEY] = session
-        task = asyncio.create_task(_ticker(app), name="amazon-mock-ticker")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with running(_ticker(app), "amazon-mock-ticker"):
+            yield
 
 
 def make_app(state: AmazonMockState) -> web.Application:
@@ -76,10 +72,4 @@ def make_app(state: AmazonMockState) -> web.Application:
     return app
 
 
-async def start(
-    state: AmazonMockState, host: str = "127.0.0.1", port: int = 0
-) -> tuple[web.AppRunner, str]:
-    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
-    return await serve_app(
-        make_app(state), host, port, kind="amazon", listings=len(state.market.listings)
-    )
+start = Starter(make_app, "amazon")

@@ -11,19 +11,8 @@ from connectors.mock.amazon.items import statuses
 from connectors.mock.amazon.notify import TYPES, build, deliver, order_change
 from connectors.mock.amazon.state import AmazonMockState, MockOrder
 from connectors.mock.amazon.wire import cents
+from connectors.mock.kit.control import add_control_routes, bad, json_object
 from connectors.mock.market import MockListing
-
-
-def _bad(message: str) -> web.Response:
-    return web.json_response({"error": message}, status=400)
-
-
-async def _json_object(request: web.Request) -> dict[str, Any] | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _listing_view(state: AmazonMockState, listing: MockListing) -> dict[str, Any]:
@@ -69,19 +58,6 @@ async def get_state(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def set_faults(request: web.Request) -> web.Response:
-    """``POST /_mock/faults``: update the fault plan (unknown keys are a 400)."""
-    state = request.app[STATE_KEY]
-    body = await _json_object(request)
-    if body is None:
-        return _bad("expected a JSON object")
-    try:
-        state.faults.update(body)
-    except (KeyError, TypeError, ValueError) as exc:
-        return _bad(f"bad fault setting: {exc}")
-    return web.json_response({"ok": True})
-
-
 def _find(state: AmazonMockState, body: dict[str, Any]) -> MockListing | None:
     if "sku" in body:
         return state.listing(str(body["sku"]))
@@ -93,12 +69,12 @@ def _find(state: AmazonMockState, body: dict[str, Any]) -> MockListing | None:
 async def fire_notification(request: web.Request) -> web.Response:
     """``POST /_mock/notify {sku|asin, type}``: competitors move, then the document is pushed."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     kind = str(body.get("type", "ANY_OFFER_CHANGED"))
     if kind not in TYPES:
-        return _bad(f"type must be one of {', '.join(TYPES)}")
+        return bad(f"type must be one of {', '.join(TYPES)}")
     listing = _find(state, body)
     if listing is None:
         return web.json_response({"error": "no such listing"}, status=404)
@@ -111,15 +87,15 @@ async def fire_notification(request: web.Request) -> web.Response:
 async def place_order(request: web.Request) -> web.Response:
     """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock goes down; ORDER_CHANGE."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     listing = _find(state, body)
     quantity = body.get("quantity", 1)
     if listing is None:
         return web.json_response({"error": "no such listing"}, status=404)
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-        return _bad("quantity must be a positive integer")
+        return bad("quantity must be a positive integer")
     if "BUYABLE" not in statuses(state, listing) or listing.quantity < quantity:
         return web.json_response({"error": "not enough buyable stock"}, status=409)
     listing.quantity -= quantity
@@ -179,17 +155,15 @@ async def cancel_order(request: web.Request) -> web.Response:
     return web.json_response(answer)
 
 
-async def expire_tokens(request: web.Request) -> web.Response:
-    """``POST /_mock/tokens/expire``: every issued access token is now expired."""
-    request.app[STATE_KEY].expire_tokens()
-    return web.json_response({"ok": True})
-
-
 def add_routes(app: web.Application) -> None:
     """Register the ``/_mock`` control routes."""
-    app.router.add_get("/_mock/state", get_state)
-    app.router.add_post("/_mock/faults", set_faults)
-    app.router.add_post("/_mock/notify", fire_notification)
-    app.router.add_post("/_mock/orders", place_order)
-    app.router.add_post("/_mock/orders/{order_id}/cancel", cancel_order)
-    app.router.add_post("/_mock/tokens/expire", expire_tokens)
+    add_control_routes(
+        app,
+        STATE_KEY,
+        get_state,
+        {
+            "notify": fire_notification,
+            "orders": place_order,
+            "orders/{order_id}/cancel": cancel_order,
+        },
+    )

@@ -27,7 +27,8 @@ from connectors.mock.amazon.const import (
 from connectors.mock.amazon.items import INCLUDED_DATA, render_item
 from connectors.mock.amazon.patching import apply_patches
 from connectors.mock.amazon.state import AmazonMockState, Feed, FeedDocument
-from connectors.mock.amazon.wire import WireError, first_error, json_schema_validator
+from connectors.mock.amazon.wire import WireError, json_schema_validator
+from connectors.mock.kit.wire import first_error
 
 FEED_SCHEMA = "listings-feed-schema-v2.json"
 MESSAGE_SCHEMA = "listings-feed-message-schema-v2.json"

@@ -23,14 +23,8 @@ from aiohttp import web
 from connectors.mock.amazon.auth import STATE_KEY, ok, sp_api
 from connectors.mock.amazon.const import PRESIGNED_URL_TTL_S
 from connectors.mock.amazon.state import AmazonMockState, Feed, FeedDocument
-from connectors.mock.amazon.wire import (
-    WireError,
-    first_error,
-    invalid_input,
-    iso,
-    json_body,
-    openapi_validator,
-)
+from connectors.mock.amazon.wire import WireError, invalid_input, json_body, openapi_validator
+from connectors.mock.kit.wire import first_error, iso
 
 SPEC = "feeds_2021-06-30.json"
 _STAMP = "%Y%m%dT%H%M%SZ"

@@ -7,7 +7,8 @@ from typing import Any
 from connectors.mock.amazon.const import ISSUE_ABOVE_MAXIMUM, ISSUE_BELOW_MINIMUM
 from connectors.mock.amazon.patching import fulfillment_code, implied, issue, scheduled
 from connectors.mock.amazon.state import AmazonMockState
-from connectors.mock.amazon.wire import cents, iso
+from connectors.mock.amazon.wire import cents
+from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing
 from domain.listings import Fulfillment
 

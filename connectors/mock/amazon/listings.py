@@ -20,11 +20,11 @@ from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import (
     WireError,
     csv_param,
-    first_error,
     invalid_input,
     json_body,
     openapi_validator,
 )
+from connectors.mock.kit.wire import first_error
 from connectors.mock.market import MockListing
 
 SPEC = "listingsItems_2021-08-01.json"

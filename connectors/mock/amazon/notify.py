@@ -7,8 +7,6 @@ the raw body keyed with the shared secret. The mock plays Amazon and the forward
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import uuid
 from decimal import Decimal
@@ -20,7 +18,9 @@ import structlog
 from connectors.mock.amazon.book import Book, read_book
 from connectors.mock.amazon.const import SIGNATURE_HEADER
 from connectors.mock.amazon.state import AmazonMockState, SentNotification
-from connectors.mock.amazon.wire import iso, number
+from connectors.mock.amazon.wire import number
+from connectors.mock.kit.webhooks import hmac_sha256, post
+from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing
 
 log = structlog.get_logger(__name__)
@@ -33,7 +33,7 @@ TYPES = (ANY_OFFER_CHANGED, PRICING_HEALTH)  # what ``/_mock/notify`` can fire o
 
 def sign(secret: str, body: bytes) -> str:
     """Lowercase hex HMAC-SHA256 of ``body``."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac_sha256(secret, body).hex()
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, Any]:
@@ -306,11 +306,9 @@ async def deliver(
             "Content-Type": "application/json",
             SIGNATURE_HEADER: sign(state.webhook_secret, body),
         }
-        try:
-            async with session.post(state.webhook_url, data=body, headers=headers) as response:
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("amazon_mock.notify_failed", kind=kind, sku=sku, error=type(exc).__name__)
+        status, error = await post(session, state.webhook_url, body, headers)
+        if error is not None:
+            log.warning("amazon_mock.notify_failed", kind=kind, sku=sku, error=error)
     sent = SentNotification(kind, notification_id(document), sku, status, document)
     state.notifications.append(sent)
     return sent

@@ -29,7 +29,8 @@ from connectors.mock.amazon.const import (
     ORDERS_BEFORE_MARGIN_S,
 )
 from connectors.mock.amazon.state import AmazonMockState, MockOrder
-from connectors.mock.amazon.wire import WireError, cents, csv_param, invalid_input, iso
+from connectors.mock.amazon.wire import WireError, cents, csv_param, invalid_input
+from connectors.mock.kit.wire import iso
 
 _SALES_CHANNEL = {"ATVPDKIKX0DER": "Amazon.com", "A2EUQ1WTGCTBG2": "Amazon.ca"}
 

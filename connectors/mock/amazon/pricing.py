@@ -21,12 +21,12 @@ from connectors.mock.amazon.const import INTERNAL_MESSAGE
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import (
     WireError,
-    first_error,
     invalid_input,
     json_body,
     number,
     openapi_validator,
 )
+from connectors.mock.kit.wire import first_error
 from connectors.mock.market import MockListing
 
 SPEC = "productPricingV0.json"

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
 import secrets
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -15,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from connectors.mock.amazon.const import RATE_LIMITS
-from connectors.mock.faults import Faults
-from connectors.mock.market import MockListing, MockMarket, seed_market
-from connectors.ratelimit import EXACT, RateLimit, TokenBucket
-from domain.clock import Clock, SystemClock
-
-Sleep = Callable[[float], Awaitable[None]]
+from connectors.mock.kit.backend import MockBackend, expire
+from connectors.mock.market import MockListing
+from connectors.ratelimit import RateLimit
 
 
 @dataclass
@@ -96,10 +90,12 @@ class MockOrder:
 
 
 @dataclass
-class AmazonMockState:
-    """Everything one mock SP-API server knows: credentials, market, feeds, counters, faults."""
+class AmazonMockState(MockBackend):
+    """Everything one mock SP-API server knows: credentials, market, feeds, counters, faults.
 
-    market: MockMarket = field(default_factory=MockMarket)
+    Amazon has no idempotency keys: ``applied`` counts writes per "sku|attribute|value".
+    """
+
     seller_id: str = "A3DEMOSELLER"
     marketplace_id: str = "ATVPDKIKX0DER"
     client_id: str = "amzn1.application-oa2-client.mock"
@@ -108,12 +104,8 @@ class AmazonMockState:
     application_id: str = "amzn1.sellerapps.app.mock-repricerd"
     token_ttl_s: int = 3600
     feed_processing_s: float = 2.0
-    faults: Faults = field(default_factory=Faults)
     # Only these operations draw from the fault plan (None: every SP-API operation does).
     fault_operations: set[str] | None = None
-    clock: Clock = field(default_factory=SystemClock)
-    sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults need no real sleep in tests
-    enforce_rate_limits: bool = True
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     webhook_url: str | None = None
     # Base of presigned document URLs when clients reach the mock by another address than the
@@ -131,23 +123,16 @@ class AmazonMockState:
     expired_token_code: str = "Unauthorized"  # noqa: S105 - guide §5: code unconfirmed
     own_rating_pct: int = 97
     own_rating_count: int = 1200
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
     meta: dict[str, ListingMeta] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
     grantless_tokens: dict[str, float] = field(default_factory=dict)
     documents: dict[str, FeedDocument] = field(default_factory=dict)
     feeds: dict[str, Feed] = field(default_factory=dict)
-    calls: Counter[str] = field(default_factory=Counter)
-    throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per operation
     failed: Counter[str] = field(default_factory=Counter)  # 500s sent (ERROR faults), per operation
-    # Amazon has no idempotency keys: count applied writes per "sku|attribute|value" instead.
-    applied: Counter[str] = field(default_factory=Counter)
-    dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)
     orphan_patches: Counter[str] = field(default_factory=Counter)  # accepted for unknown SKUs
     notifications: list[SentNotification] = field(default_factory=list)
     orders: dict[str, MockOrder] = field(default_factory=dict)  # by AmazonOrderId
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
     _next_feed: int = 50001019654
 
     def __post_init__(self) -> None:
@@ -172,28 +157,13 @@ class AmazonMockState:
         **kwargs: Any,
     ) -> AmazonMockState:
         """Seed from a catalog CSV's ``id:<channel>`` (ASIN) and ``price:<channel>`` columns."""
-        rng = random.Random(f"{seed}:{channel}")
-        market = seed_market(
-            channel=channel, catalog=catalog, currency=currency, competitors=competitors, rng=rng
-        )
+        market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
         return cls(market=market, rng=rng, **kwargs)
 
     @property
     def rate_limited_total(self) -> int:
         """All 429 answers sent (rate limit and THROTTLE faults)."""
         return sum(self.throttled.values())
-
-    def bucket(self, operation: str) -> TokenBucket:
-        """The server-side token bucket of one operation for this seller + application."""
-        bucket = self._buckets.get(operation)
-        if bucket is None:
-            bucket = TokenBucket(self.rate_limits[operation], self.clock, margin=EXACT)
-            self._buckets[operation] = bucket
-        return bucket
-
-    def listing(self, sku: str) -> MockListing | None:
-        """The listing of ``sku``, if Amazon has one."""
-        return self.market.listings.get(sku)
 
     def listing_by_asin(self, asin: str) -> MockListing | None:
         """Our listing on ``asin`` (the market's external id), if any."""
@@ -221,11 +191,9 @@ class AmazonMockState:
         (self.grantless_tokens if grantless else self.tokens)[token] = expiry
         return token
 
-    def expire_tokens(self) -> None:
-        """Make every issued token expired (tests of the refresh path)."""
-        past = self.clock.monotonic() - 1
-        for token in self.tokens:
-            self.tokens[token] = past
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
+        return expire(self.tokens, self.clock)
 
     def new_feed_id(self) -> str:
         """Feed ids are numeric strings, as Amazon's are."""

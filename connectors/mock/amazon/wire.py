@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -92,20 +91,6 @@ def openapi_validator(spec: str, definition: str) -> Draft4Validator:
 def json_schema_validator(name: str) -> Draft7Validator:
     """A validator for one of Amazon's standalone JSON Schemas (feeds, notifications)."""
     return Draft7Validator(load_spec("amazon", name))
-
-
-def first_error(validator: Draft4Validator | Draft7Validator, instance: Any) -> str | None:
-    """A readable description of the first schema violation, or None if ``instance`` is valid."""
-    error = next(iter(validator.iter_errors(instance)), None)
-    if error is None:
-        return None
-    where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-    return f"{where}: {error.message}"
-
-
-def iso(moment: datetime) -> str:
-    """Amazon's timestamp format: UTC with milliseconds and a ``Z``."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def cents(amount: Decimal) -> str:

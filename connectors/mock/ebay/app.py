@@ -7,8 +7,6 @@ tests and the demo and returns the runner (clean it up) and the base URL.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -19,7 +17,7 @@ from connectors.mock.ebay import browse, control, fulfillment, inventory, notify
 from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY, token
 from connectors.mock.ebay.orders import run_buyers
 from connectors.mock.ebay.state import EbayMockState
-from connectors.mock.serving import serve_app
+from connectors.mock.kit.serving import Starter, running
 
 log = structlog.get_logger(__name__)
 
@@ -31,11 +29,8 @@ PUSH_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
 async def _session(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=PUSH_TIMEOUT) as session:
         app[SESSION_KEY] = session
-        buyers = asyncio.create_task(run_buyers(app[STATE_KEY], session), name="ebay-mock-buyers")
-        yield
-        buyers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await buyers
+        async with running(run_buyers(app[STATE_KEY], session), "ebay-mock-buyers"):
+            yield
 
 
 def make_app(state: EbayMockState) -> web.Application:
@@ -52,10 +47,4 @@ def make_app(state: EbayMockState) -> web.Application:
     return app
 
 
-async def start(
-    state: EbayMockState, host: str = "127.0.0.1", port: int = 0
-) -> tuple[web.AppRunner, str]:
-    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
-    return await serve_app(
-        make_app(state), host, port, kind="ebay", listings=len(state.market.listings)
-    )
+start = Starter(make_app, "ebay")

@@ -12,18 +12,7 @@ from connectors.mock.ebay.notify import redeliver, run_challenge
 from connectors.mock.ebay.orders import OrderRefused, sell
 from connectors.mock.ebay.state import EbayMockState, SentNotification
 from connectors.mock.ebay.wire import money
-
-
-def _bad(message: str, status: int = 400) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def _json_object(request: web.Request) -> dict[str, Any] | None:
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+from connectors.mock.kit.control import add_control_routes, bad, json_object
 
 
 def _listings(state: EbayMockState) -> list[dict[str, Any]]:
@@ -81,32 +70,19 @@ async def get_state(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def set_faults(request: web.Request) -> web.Response:
-    """``POST /_mock/faults``: update the fault plan (unknown keys are a 400)."""
-    state = request.app[STATE_KEY]
-    body = await _json_object(request)
-    if body is None:
-        return _bad("expected a JSON object")
-    try:
-        state.faults.update(body)
-    except (KeyError, TypeError, ValueError) as exc:
-        return _bad(f"bad fault setting: {exc}")
-    return web.json_response({k: v for k, v in vars(state.faults).items() if k != "rng"})
-
-
 async def place_order(request: web.Request) -> web.Response:
     """``POST /_mock/orders {sku, quantity}``: a buyer checks out; ORDER_CONFIRMATION is pushed."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     quantity = body.get("quantity", 1)
     if not isinstance(quantity, int) or isinstance(quantity, bool):
-        return _bad("quantity must be a positive integer")
+        return bad("quantity must be a positive integer")
     try:
         sale = await sell(state, request.app[SESSION_KEY], str(body.get("sku", "")), quantity)
     except OrderRefused as exc:
-        return _bad(str(exc), exc.status)
+        return bad(str(exc), exc.status)
     return web.json_response(
         {
             "orderId": sale.order_id,
@@ -124,7 +100,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     order = cancel(state, request.match_info["order_id"])
     if order is None:
-        return _bad("no such order, or already cancelled", 404)
+        return bad("no such order, or already cancelled", 404)
     left = {}
     for item in order.document["lineItems"]:
         listing = state.listing(item["sku"])
@@ -138,9 +114,9 @@ async def cancel_order(request: web.Request) -> web.Response:
 async def challenge(request: web.Request) -> web.Response:
     """``POST /_mock/challenge {endpoint?}``: run eBay's endpoint validation; report pass/fail."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     endpoint = body.get("endpoint")
     if endpoint is not None:
         state.notify_url = str(endpoint)  # validating a destination registers it
@@ -150,27 +126,25 @@ async def challenge(request: web.Request) -> web.Response:
 async def redeliver_route(request: web.Request) -> web.Response:
     """``POST /_mock/redeliver {notificationId}``: eBay's retry of a recorded notification."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None or "notificationId" not in body:
-        return _bad('body must be {"notificationId": ...}')
+        return bad('body must be {"notificationId": ...}')
     sent = await redeliver(state, request.app[SESSION_KEY], str(body["notificationId"]))
     if sent is None:
-        return _bad("unknown notificationId", 404)
+        return bad("unknown notificationId", 404)
     return web.json_response(_sent(sent))
-
-
-async def expire_tokens(request: web.Request) -> web.Response:
-    """``POST /_mock/tokens/expire``: every issued access token is now expired."""
-    request.app[STATE_KEY].expire_tokens()
-    return web.json_response({"ok": True})
 
 
 def add_routes(app: web.Application) -> None:
     """Register the ``/_mock`` control routes."""
-    app.router.add_get("/_mock/state", get_state)
-    app.router.add_post("/_mock/faults", set_faults)
-    app.router.add_post("/_mock/orders", place_order)
-    app.router.add_post("/_mock/orders/{order_id}/cancel", cancel_order)
-    app.router.add_post("/_mock/challenge", challenge)
-    app.router.add_post("/_mock/redeliver", redeliver_route)
-    app.router.add_post("/_mock/tokens/expire", expire_tokens)
+    add_control_routes(
+        app,
+        STATE_KEY,
+        get_state,
+        {
+            "orders": place_order,
+            "orders/{order_id}/cancel": cancel_order,
+            "challenge": challenge,
+            "redeliver": redeliver_route,
+        },
+    )

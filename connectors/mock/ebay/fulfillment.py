@@ -46,9 +46,9 @@ from connectors.mock.ebay.const import (
     MAX_ORDERS_PAGE,
     ORDERS_WINDOW_DAYS,
 )
-from connectors.mock.ebay.notify import iso
 from connectors.mock.ebay.state import USER, EbayMockState, SoldOrder
 from connectors.mock.ebay.wire import WireError, answer, error, money
+from connectors.mock.kit.wire import iso
 
 PATH = "/sell/fulfillment/v1/order"
 READ = frozenset({FULFILLMENT_SCOPE, FULFILLMENT_READONLY_SCOPE})

@@ -15,7 +15,6 @@ import hashlib
 import json
 import secrets
 import uuid
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -36,15 +35,12 @@ from connectors.mock.ebay.const import (
 )
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, SentNotification
 from connectors.mock.ebay.wire import WireError, answer, error
+from connectors.mock.kit.webhooks import post
+from connectors.mock.kit.wire import iso
 
 log = structlog.get_logger(__name__)
 
 PUBLIC_KEY_PATH = "/commerce/notification/v1/public_key/{public_key_id}"
-
-
-def iso(moment: datetime) -> str:
-    """eBay's timestamp: UTC, milliseconds, ``Z``."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def public_key_text(state: EbayMockState) -> str:
@@ -129,11 +125,7 @@ async def deliver(
         sent.error = "no notification endpoint configured"
         return sent
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: header}
-    try:
-        async with session.post(state.notify_url, data=body, headers=headers) as response:
-            sent.status = response.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        sent.error = type(exc).__name__
+    sent.status, sent.error = await post(session, state.notify_url, body, headers)
     log.debug("ebay_mock.notification", topic=topic, status=sent.status, error=sent.error)
     return sent
 

@@ -4,12 +4,9 @@ notification signing key, faults and counters."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
-import random
 import secrets
-from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,10 +25,8 @@ from connectors.mock.ebay.const import (
     TOKEN_TTL_S,
     USER_SCOPES,
 )
-from connectors.mock.faults import Faults
-from connectors.mock.market import MockListing, MockMarket, seed_market
-from connectors.ratelimit import EXACT, RateLimit, TokenBucket
-from domain.clock import Clock, SystemClock
+from connectors.mock.kit.backend import MockBackend
+from connectors.ratelimit import RateLimit
 
 Sleep = Callable[[float], Awaitable[None]]
 USER = "user"
@@ -102,10 +97,9 @@ class SoldOrder:
 
 
 @dataclass
-class EbayMockState:
+class EbayMockState(MockBackend):
     """Everything one mock eBay server knows; the aiohttp app only reads and mutates this."""
 
-    market: MockMarket = field(default_factory=MockMarket)
     client_id: str = "MockSell-repricer-PRD-1a2b3c4d5-6e7f8a9b"
     client_secret: SecretStr = field(default_factory=lambda: SecretStr("PRD-mock-client-secret"))
     refresh_token: SecretStr = field(
@@ -127,29 +121,19 @@ class EbayMockState:
     # day as its quotas (the connector's assumption: README, ``connectors.ebay.budget``).
     revision_time_zone: str = QUOTA_TIME_ZONE
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
-    enforce_rate_limits: bool = True
-    faults: Faults = field(default_factory=Faults)
-    clock: Clock = field(default_factory=SystemClock)
-    sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults need no real sleep in tests
     notify_url: str | None = None  # the registered destination endpoint
     order_interval_s: float | None = None  # background buyers: one sale per interval (demo)
     verification_token: SecretStr = field(
         default_factory=lambda: SecretStr("mock_verification_token_0123456789abcdef")
     )
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
     items: dict[str, EbayItem] = field(default_factory=dict)
     offers: dict[str, EbayOffer] = field(default_factory=dict)  # offerId -> offer
     tokens: dict[str, IssuedToken] = field(default_factory=dict)
-    calls: Counter[str] = field(default_factory=Counter)  # per API (and "identity")
-    throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per API
-    dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost, per SKU
-    applied: Counter[str] = field(default_factory=Counter)  # revisions applied, per SKU
     notifications: list[SentNotification] = field(default_factory=list)
     orders: int = 0
     sold: dict[str, SoldOrder] = field(default_factory=dict)  # orderId -> order (getOrders)
     _revisions: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _quota: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
     _by_sku: dict[str, list[EbayOffer]] = field(default_factory=dict, repr=False)
     _indexed: int = field(default=-1, repr=False)
 
@@ -188,10 +172,7 @@ class EbayMockState:
         ``price:<channel>`` is the offer price, ``stock`` the quantity, ``title`` and ``gtin``
         (if present) feed Browse.
         """
-        rng = random.Random(f"{seed}:{channel}")
-        market = seed_market(
-            channel=channel, catalog=catalog, currency=currency, competitors=competitors, rng=rng
-        )
+        market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
         items: dict[str, EbayItem] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
@@ -205,10 +186,6 @@ class EbayMockState:
         return cls(market=market, rng=rng, items=items, **kwargs)
 
     # -- inventory --------------------------------------------------------------------------
-
-    def listing(self, sku: str) -> MockListing | None:
-        """The market listing (price, quantity) of ``sku``."""
-        return self.market.listings.get(sku)
 
     def offers_of(self, sku: str) -> list[EbayOffer]:
         """The offers of ``sku``, by offerId."""
@@ -263,15 +240,6 @@ class EbayMockState:
         self._quota[api] = (self._quota_day(), used + 1)
         return True
 
-    def bucket(self, api: str) -> TokenBucket:
-        """The server-side short-term bucket of ``api`` for this application."""
-        bucket = self._buckets.get(api)
-        if bucket is None:
-            bucket = self._buckets[api] = TokenBucket(
-                self.rate_limits[api], self.clock, margin=EXACT
-            )
-        return bucket
-
     # -- tokens -----------------------------------------------------------------------------
 
     def issue_token(self, kind: str, scopes: frozenset[str]) -> str:
@@ -284,11 +252,12 @@ class EbayMockState:
         self.tokens[token] = IssuedToken(kind, scopes, now + self.token_ttl_s)
         return token
 
-    def expire_tokens(self) -> None:
-        """Make every issued token expired (tests of the refresh path)."""
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
         past = self.clock.monotonic() - 1
         for token in self.tokens.values():
             token.expires_mono = past
+        return len(self.tokens)
 
     def now(self) -> datetime:
         """The state's current time."""

@@ -31,11 +31,12 @@ from graphql.execution.values import get_variable_values
 from graphql.language import FragmentDefinitionNode
 
 from connectors.mock.faults import Fault
-from connectors.mock.serving import serve_app
+from connectors.mock.kit.control import add_control_routes
+from connectors.mock.kit.serving import Starter
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.graphql_ruby import RULES, variable_errors
 from connectors.mock.shopify.mutations import MutationRoot
-from connectors.mock.shopify.oauth import authorized, expire_tokens, grant
+from connectors.mock.shopify.oauth import authorized, grant
 from connectors.mock.shopify.resolvers import QueryRoot, RequestContext
 from connectors.mock.shopify.schema import shopify_schema
 from connectors.mock.shopify.shopper import (
@@ -70,24 +71,22 @@ def make_app(state: ShopifyMockState) -> web.Application:
     app[SENDER] = WebhookSender(state)
     app.router.add_post("/admin/api/{version}/graphql.json", graphql_endpoint)
     app.router.add_post("/admin/oauth/access_token", access_token)
-    app.router.add_post("/_mock/tokens/expire", post_expire_tokens)
-    app.router.add_get("/_mock/state", get_state)
-    app.router.add_post("/_mock/faults", post_faults)
-    app.router.add_post("/_mock/orders", post_order)
-    app.router.add_post("/_mock/orders/{order_id}/cancel", post_cancel)
-    app.router.add_post("/_mock/redeliver", post_redeliver)
+    add_control_routes(
+        app,
+        STATE,
+        get_state,
+        {
+            "orders": post_order,
+            "orders/{order_id}/cancel": post_cancel,
+            "redeliver": post_redeliver,
+        },
+    )
     app.on_startup.append(_start_shopper)
     app.on_cleanup.append(_cleanup)
     return app
 
 
-async def start(
-    state: ShopifyMockState, host: str = "127.0.0.1", port: int = 0
-) -> tuple[web.AppRunner, str]:
-    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
-    return await serve_app(
-        make_app(state), host, port, kind="shopify", listings=len(state.market.listings)
-    )
+start = Starter(make_app, "shopify")
 
 
 async def _start_shopper(app: web.Application) -> None:
@@ -332,27 +331,6 @@ async def get_state(request: web.Request) -> web.Response:
         for d in sender.deliveries.values()
     ]
     return _json(snapshot)
-
-
-async def post_faults(request: web.Request) -> web.Response:
-    """``POST /_mock/faults``: ``Faults.update`` (unknown keys or bad values: 400)."""
-    faults = request.app[STATE].faults
-    try:
-        values = await request.json()
-        if not isinstance(values, dict):
-            raise TypeError("expected an object")
-        faults.update(values)
-    except KeyError as err:
-        return _json({"error": f"unknown fault setting {err}"}, status=400)
-    except (TypeError, ValueError) as err:
-        return _json({"error": str(err)}, status=400)
-    settings = {k: v for k, v in vars(faults).items() if k != "rng"}
-    return _json(settings)
-
-
-async def post_expire_tokens(request: web.Request) -> web.Response:
-    """``POST /_mock/tokens/expire``: every issued client-credentials token is now expired."""
-    return _json({"expired": expire_tokens(request.app[STATE])})
 
 
 async def post_order(request: web.Request) -> web.Response:

@@ -83,10 +83,7 @@ def issue_token(state: ShopifyMockState) -> str:
 
 def expire_tokens(state: ShopifyMockState) -> int:
     """Make every issued token expired (tests of the refresh path); return how many."""
-    past = state.clock.monotonic() - 1
-    for token in state.tokens:
-        state.tokens[token] = past
-    return len(state.tokens)
+    return state.expire_tokens()
 
 
 def authorized(state: ShopifyMockState, given: str) -> bool:

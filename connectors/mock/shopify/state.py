@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.mock.faults import Faults
+from connectors.mock.kit.backend import expire
 from connectors.mock.market import CENT, MockListing, MockMarket, seed_market
 from connectors.mock.shopify.cost import STANDARD_PLAN, CostBucket
 from domain.clock import Clock, SystemClock
@@ -297,6 +298,10 @@ class ShopifyMockState:
     def inventory_quantity(self, variant: MockVariant) -> int:
         """``ProductVariant.inventoryQuantity``: available units over the active locations."""
         return sum(self.available(variant, loc.gid) for loc in self.locations if loc.active)
+
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
+        return expire(self.tokens, self.clock)
 
     def snapshot(self) -> dict[str, Any]:
         """``GET /_mock/state``: variants with price and quantity, counters and bucket."""

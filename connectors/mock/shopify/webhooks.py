@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
 import uuid
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.market import CENT
 from connectors.mock.shopify.state import (
     MockLocation,
@@ -156,7 +155,7 @@ def order_payload(state: ShopifyMockState, order: MockOrder) -> dict[str, Any]:
 
 def sign(secret: str, body: bytes) -> str:
     """``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return base64.b64encode(hmac_sha256(secret, body)).decode()
 
 
 @dataclass
@@ -212,11 +211,9 @@ class WebhookSender:
         delivery.attempts += 1
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT)
-        try:
-            async with self._session.post(url, data=delivery.body, headers=delivery.headers) as r:
-                delivery.status, delivery.error = r.status, None
-        except (aiohttp.ClientError, TimeoutError) as err:
-            delivery.status, delivery.error = None, type(err).__name__
+        delivery.status, delivery.error = await post(
+            self._session, url, delivery.body, delivery.headers
+        )
         log.debug(
             "mock_shopify.webhook",
             topic=delivery.topic,

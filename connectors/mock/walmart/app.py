@@ -8,14 +8,13 @@ tests and the demo and returns the runner (clean it up) and the base URL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
 import structlog
 from aiohttp import web
 
-from connectors.mock.serving import serve_app
+from connectors.mock.kit.serving import Starter, running
 from connectors.mock.walmart import catalog, control, endpoints, feeds, orders, subscriptions
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.gate import token, token_detail
@@ -60,11 +59,8 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME_KEY]
     async with aiohttp.ClientSession() as session:
         runtime.session = session
-        task = asyncio.create_task(_ticker(app), name="walmart-mock-ticker")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        async with running(_ticker(app), "walmart-mock-ticker"):
+            yield
         await runtime.settle()
         runtime.session = None
 
@@ -86,10 +82,4 @@ def make_app(state: WalmartMockState) -> web.Application:
     return app
 
 
-async def start(
-    state: WalmartMockState, host: str = "127.0.0.1", port: int = 0
-) -> tuple[web.AppRunner, str]:
-    """Serve ``state`` on ``host:port`` (0 = any free port); return the runner and base URL."""
-    return await serve_app(
-        make_app(state), host, port, kind="walmart", listings=len(state.market.listings)
-    )
+start = Starter(make_app, "walmart")

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from connectors.mock.kit.control import add_control_routes, bad, json_object
 from connectors.mock.market import MockListing
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
@@ -20,18 +21,6 @@ from connectors.mock.walmart.offers import (
 from connectors.mock.walmart.purchases import cancel_line
 from connectors.mock.walmart.state import WalmartMockState
 from connectors.mock.walmart.wire import WireError
-
-
-def _bad(message: str, status: int = 400) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-async def _json_object(request: web.Request) -> dict[str, Any] | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def _listing_view(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
@@ -73,29 +62,17 @@ async def get_state(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def set_faults(request: web.Request) -> web.Response:
-    """``POST /_mock/faults``: update the fault plan (unknown keys are a 400)."""
-    body = await _json_object(request)
-    if body is None:
-        return _bad("expected a JSON object")
-    try:
-        request.app[STATE_KEY].faults.update(body)
-    except (KeyError, TypeError, ValueError) as exc:
-        return _bad(f"bad fault setting: {exc}")
-    return web.json_response({"ok": True})
-
-
 async def fire(request: web.Request) -> web.Response:
     """``POST /_mock/notify {sku, type?}``: competitors move; BUY_BOX_CHANGED is pushed."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     if body.get("type", "BUY_BOX_CHANGED") != "BUY_BOX_CHANGED":
-        return _bad("type must be BUY_BOX_CHANGED (status events follow price writes)")
+        return bad("type must be BUY_BOX_CHANGED (status events follow price writes)")
     listing = state.listing(str(body.get("sku", "")))
     if listing is None:
-        return _bad("no such listing", 404)
+        return bad("no such listing", 404)
     competitors_move(state, listing)
     event = buy_box_changed(state, listing)
     if event is not None:
@@ -109,19 +86,19 @@ async def reference(request: web.Request) -> web.Response:
     price; an offer now outside the band is unpublished and OFFER_UNPUBLISHED (with that
     ``referencePrice``) is pushed; one back inside is republished (OFFER_PUBLISHED)."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     listing = state.listing(str(body.get("sku", "")))
     if listing is None:
-        return _bad("no such listing", 404)
+        return bad("no such listing", 404)
     raw = body.get("referencePrice")
     try:
         value = Decimal(str(raw)) if isinstance(raw, int | float | str) else None
     except InvalidOperation:
         value = None
     if value is None or isinstance(raw, bool) or not value.is_finite() or value <= 0:
-        return _bad("referencePrice must be a positive number")
+        return bad("referencePrice must be a positive number")
     events = set_reference(state, listing, value)
     dispatch(request.app, events)
     await request.app[RUNTIME_KEY].settle()
@@ -131,17 +108,17 @@ async def reference(request: web.Request) -> web.Response:
 async def order(request: web.Request) -> web.Response:
     """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock drops; PO_CREATED."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request)
+    body = await json_object(request)
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     listing = state.listing(str(body.get("sku", "")))
     quantity = body.get("quantity", 1)
     if listing is None:
-        return _bad("no such listing", 404)
+        return bad("no such listing", 404)
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-        return _bad("quantity must be a positive integer")
+        return bad("quantity must be a positive integer")
     if not is_live(state, listing) or listing.quantity < quantity:
-        return _bad("not enough buyable stock", 409)
+        return bad("not enough buyable stock", 409)
     event = place_order(state, listing, quantity)
     dispatch(request.app, [event])
     await request.app[RUNTIME_KEY].settle()
@@ -155,26 +132,20 @@ async def cancel(request: web.Request) -> web.Response:
     """``POST /_mock/orders/{po}/cancel {lineNumber?}``: Walmart auto-cancels the line (default
     "1"): its status becomes Cancelled, the units come back, PO_LINE_AUTOCANCELLED is pushed."""
     state = request.app[STATE_KEY]
-    body = await _json_object(request) if request.can_read_body else {}
+    body = await json_object(request) if request.can_read_body else {}
     if body is None:
-        return _bad("expected a JSON object")
+        return bad("expected a JSON object")
     po = request.match_info["po"]
     try:
         event = cancel_line(state, po, str(body.get("lineNumber", "1")))
     except WireError as exc:
-        return _bad(exc.description, exc.status)
+        return bad(exc.description, exc.status)
     dispatch(request.app, [event])
     await request.app[RUNTIME_KEY].settle()
     listing = state.listing(event.sku)
     return web.json_response(
         {"purchaseOrderId": po, "sku": event.sku, "quantity": listing.quantity if listing else 0}
     )
-
-
-async def expire_tokens(request: web.Request) -> web.Response:
-    """``POST /_mock/tokens/expire``: every issued access token is now expired."""
-    request.app[STATE_KEY].expire_tokens()
-    return web.json_response({"ok": True})
 
 
 async def settle(request: web.Request) -> web.Response:
@@ -185,11 +156,15 @@ async def settle(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Register the ``/_mock`` control routes."""
-    app.router.add_get("/_mock/state", get_state)
-    app.router.add_post("/_mock/faults", set_faults)
-    app.router.add_post("/_mock/notify", fire)
-    app.router.add_post("/_mock/reference", reference)
-    app.router.add_post("/_mock/orders", order)
-    app.router.add_post("/_mock/orders/{po}/cancel", cancel)
-    app.router.add_post("/_mock/tokens/expire", expire_tokens)
-    app.router.add_post("/_mock/settle", settle)
+    add_control_routes(
+        app,
+        STATE_KEY,
+        get_state,
+        {
+            "notify": fire,
+            "reference": reference,
+            "orders": order,
+            "orders/{po}/cancel": cancel,
+            "settle": settle,
+        },
+    )

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -30,6 +28,8 @@ import structlog
 from aiohttp import web
 from yarl import URL
 
+from connectors.mock.kit.webhooks import hmac_sha256, post
+from connectors.mock.kit.wire import iso
 from connectors.mock.walmart.const import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
 from connectors.mock.walmart.state import SentEvent, Subscription, WalmartMockState
@@ -44,11 +44,6 @@ class Event:
     event_type: str
     sku: str
     payload: dict[str, Any]
-
-
-def iso(moment: datetime) -> str:
-    """Walmart event time: UTC ISO-8601 with milliseconds and ``Z``."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def envelope(state: WalmartMockState, event: Event) -> dict[str, Any]:
@@ -68,13 +63,12 @@ def timestamped_signature(secret: str, url: str, timestamp: str, body: bytes) ->
     target = URL(url)
     path = target.raw_path + (f"?{target.raw_query_string}" if target.raw_query_string else "")
     message = f"POST\n{path}\n{timestamp}\n{hashlib.sha256(body).hexdigest()}"
-    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+    return base64.b64encode(hmac_sha256(secret, message.encode())).decode()
 
 
 def body_signature(secret: str, body: bytes) -> str:
     """Hex HMAC-SHA256 of the body (the ``"body"`` HMAC scheme)."""
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac_sha256(secret, body).hex()
 
 
 def _basic(user: str, password: str) -> str:
@@ -137,6 +131,7 @@ async def deliver(
     """POST one event to ``sub`` (up to ``webhook_attempts`` times until a 2xx); record it."""
     body = json.dumps(document).encode()
     status: int | None = None
+    error: str | None = None
     headers: dict[str, str] = {}
     attempts = 0
     timeout = aiohttp.ClientTimeout(total=state.webhook_timeout_s)
@@ -144,17 +139,14 @@ async def deliver(
         if attempts:
             await state.sleep(state.webhook_retry_s)
         attempts += 1
-        try:
+        try:  # the subscription's OAUTH method fetches a token first: it can fail too
             headers = await auth_headers(state, session, sub, body)
-            async with session.post(
-                sub.event_url, data=body, headers=headers, timeout=timeout
-            ) as response:
-                status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
-            status = None
-            log.warning(
-                "walmart_mock.push_failed", event_type=event.event_type, error=type(exc).__name__
-            )
+            status, error = None, type(exc).__name__
+        else:
+            status, error = await post(session, sub.event_url, body, headers, timeout)
+        if error is not None:
+            log.warning("walmart_mock.push_failed", event_type=event.event_type, error=error)
         if status is not None and 200 <= status < 300:
             break
     eid = str(document["source"]["eventId"])

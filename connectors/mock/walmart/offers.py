@@ -13,10 +13,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from connectors.mock.kit.wire import iso as iso_time
 from connectors.mock.market import MockListing, react
 from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
 from connectors.mock.walmart.events import Event
-from connectors.mock.walmart.events import iso as iso_time
 from connectors.mock.walmart.purchases import record
 from connectors.mock.walmart.state import WalmartMockState
 from connectors.mock.walmart.wire import number

@@ -14,10 +14,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from connectors.mock.kit.wire import iso as iso_time
 from connectors.mock.market import MockListing
 from connectors.mock.walmart.const import ORDER_CONTENT_CODE, ORDER_NOT_FOUND_CODE
 from connectors.mock.walmart.events import Event
-from connectors.mock.walmart.events import iso as iso_time
 from connectors.mock.walmart.state import PurchaseOrder, WalmartMockState
 from connectors.mock.walmart.wire import WireError, epoch_ms, invalid, number
 

@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
-import random
 import secrets
 import uuid
-from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.mock.faults import Faults
-from connectors.mock.market import MockListing, MockMarket, seed_market
+from connectors.mock.kit.backend import MockBackend, expire
+from connectors.mock.market import MockListing
 from connectors.mock.walmart.const import EVENT_TYPES, PUBLISHED, RATE_LIMITS
-from connectors.ratelimit import EXACT, RateLimit, TokenBucket
-from domain.clock import Clock, SystemClock
+from connectors.ratelimit import RateLimit
 from domain.listings import Fulfillment
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 def _stable_digits(seed: str, digits: int) -> str:
@@ -103,10 +96,9 @@ class PurchaseOrder:
 
 
 @dataclass
-class WalmartMockState:
+class WalmartMockState(MockBackend):
     """Everything one mock Walmart server knows: credentials, offers, feeds, webhooks, faults."""
 
-    market: MockMarket = field(default_factory=MockMarket)
     partner_id: str = "10001234567"
     seller_name: str = "My Store"
     client_id: str = "mock-walmart-client-id"
@@ -114,10 +106,6 @@ class WalmartMockState:
     token_ttl_s: int = 900  # guide §2.1: 15 minutes
     feed_processing_s: float = 300.0  # RECEIVED -> INPROGRESS at half, PROCESSED at the end
     ship_node: str = "10000003527"  # the seller's one fulfillment node
-    faults: Faults = field(default_factory=Faults)
-    clock: Clock = field(default_factory=SystemClock)
-    sleep: Sleep = asyncio.sleep  # injected so TIMEOUT faults and webhook retries never block
-    enforce_rate_limits: bool = True
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     error_envelope: str = "errors"  # "errors" | "errors.error" | "error" (see wire.error_body)
     accept_json_feed_body: bool = False  # spec: feeds are multipart/form-data part "file" only
@@ -140,19 +128,13 @@ class WalmartMockState:
     webhook_timeout_s: float = 10.0
     notify_interval_s: float | None = None  # competitors move + BUY_BOX_CHANGED periodically
     buy_box_on_writes: bool = True  # a price change makes competitors react (maybe BUY_BOX_CHANGED)
-    rng: random.Random = field(default_factory=lambda: random.Random(0))
     items: dict[str, ItemMeta] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
     feeds: dict[str, Feed] = field(default_factory=dict)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
-    calls: Counter[str] = field(default_factory=Counter)
-    throttled: Counter[str] = field(default_factory=Counter)  # 429s sent, per API
-    applied: Counter[str] = field(default_factory=Counter)  # applied writes, "sku|price|24.99"
-    dropped: Counter[str] = field(default_factory=Counter)  # accepted but lost (drop fault)
     events: list[SentEvent] = field(default_factory=list)
     orders: int = 0
     purchase_orders: dict[str, PurchaseOrder] = field(default_factory=dict)  # by purchaseOrderId
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for listing in self.market.listings.values():
@@ -176,10 +158,7 @@ class WalmartMockState:
         ``fulfillment:<channel>`` = ``WFS`` marks a Walmart-fulfilled item (seller inventory
         writes refused). The seeded price is each item's reference price.
         """
-        rng = random.Random(f"{seed}:{channel}")
-        market = seed_market(
-            channel=channel, catalog=catalog, currency=currency, competitors=competitors, rng=rng
-        )
+        market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 listing = market.listings.get((row.get("sku") or "").strip())
@@ -215,29 +194,15 @@ class WalmartMockState:
             self.items[listing.sku] = meta
         return meta
 
-    def listing(self, sku: str) -> MockListing | None:
-        """The offer of ``sku``, if the seller has one."""
-        return self.market.listings.get(sku)
-
-    def bucket(self, api: str) -> TokenBucket:
-        """The server-side token bucket of one API for this seller."""
-        bucket = self._buckets.get(api)
-        if bucket is None:
-            bucket = TokenBucket(self.rate_limits[api], self.clock, margin=EXACT)
-            self._buckets[api] = bucket
-        return bucket
-
     def issue_token(self) -> str:
         """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
         token = "eyJraWQiOi" + secrets.token_urlsafe(48)
         self.tokens[token] = self.clock.monotonic() + self.token_ttl_s
         return token
 
-    def expire_tokens(self) -> None:
-        """Make every issued token expired (tests of the refresh path)."""
-        past = self.clock.monotonic() - 1
-        for token in self.tokens:
-            self.tokens[token] = past
+    def expire_tokens(self) -> int:
+        """Make every issued token expired (tests of the refresh path); return how many."""
+        return expire(self.tokens, self.clock)
 
     def new_feed_id(self) -> str:
         """Feed ids look like Walmart's: 32 hex digits, ``@``, a short base64 tag."""

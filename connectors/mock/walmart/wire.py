@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft4Validator
 
+from connectors.mock.kit import wire as kit_wire
 from connectors.specs import load_spec
 
 CENT = Decimal("0.01")
@@ -108,12 +109,8 @@ def spec_validator(spec: str, schema: str) -> Draft4Validator:
 
 
 def first_error(validator: Draft4Validator, instance: Any) -> str | None:
-    """A readable description of the first schema violation, or None if ``instance`` is valid."""
-    error = next(iter(validator.iter_errors(instance)), None)
-    if error is None:
-        return None
-    where = ".".join(str(part) for part in error.absolute_path) or "(root)"
-    return f"{where}: {error.message}"
+    """The first schema violation, as ``field.path: message`` (None if ``instance`` is valid)."""
+    return kit_wire.first_error(validator, instance, separator=".")
 
 
 def number(amount: Decimal) -> float:

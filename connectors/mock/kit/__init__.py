@@ -1,0 +1,1 @@
+"""What every mock marketplace shares: control routes, serving; each mock keeps its own API."""
