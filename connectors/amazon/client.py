@@ -1,11 +1,11 @@
 """The SP-API request function: auth headers, error classification, one bucket per operation.
 
-Every call goes through ``connectors.http.send`` under its operation's ``TokenBucket`` (paced inside the
-published limit by the shared margin; ``x-amzn-RateLimit-Limit``, when Amazon sends it, replaces
-the table's rate): a 429 (``QuotaExceeded``, never a Retry-After) drains the bucket and waits for
-its refill; 5xx and timeouts back off; any other 4xx is a ``RejectedUpdateError`` carrying
-Amazon's own code and message. A 403 is what an expired or revoked LWA token gets: the token is
-dropped, refreshed and the call re-sent once; a second 403 means the app lacks the role
+Every call goes through ``connectors.http.send`` under its operation's ``TokenBucket`` (paced
+inside the published limit by the shared margin; ``x-amzn-RateLimit-Limit``, when Amazon sends
+it, replaces the table's rate): a 429 (``QuotaExceeded``, never a Retry-After) drains the bucket
+and waits for its refill; 5xx and timeouts back off; any other 4xx is a ``RejectedUpdateError``
+carrying Amazon's own code and message. A 403 is what an expired or revoked LWA token gets: the
+token is dropped, refreshed and the call re-sent once; a second 403 means the app lacks the role
 (``ChannelAuthError``).
 """
 
