@@ -213,3 +213,51 @@ async def send(
         return read(response)
 
     return await retrying(attempt, clock=deps.clock, bucket=bucket, policy=policy, sleep=deps.sleep)
+
+
+class MarketplaceClient:
+    """One account's authenticated sending: its profile, token source, deps and retry policy."""
+
+    def __init__(
+        self,
+        profile: MarketplaceProfile,
+        tokens: TokenSource,
+        deps: ChannelDeps,
+        policy: RetryPolicy,
+    ) -> None:
+        self.profile = profile
+        self.tokens = tokens
+        self.deps = deps
+        self.policy = policy
+
+    async def send(
+        self,
+        op: str,
+        request: httpx.Request,
+        read: Callable[[httpx.Response], T],
+        prepare: Prepare,
+        *,
+        bucket: TokenBucket | None = None,
+        pace_resend: bool = False,
+        on_unanswered: Callable[[], Awaitable[None]] | None = None,
+        **log_fields: Any,
+    ) -> T:
+        """``send`` with a ``RefreshingAuth`` of this account (``pace_resend``: the re-send after
+        a refused token takes a token of ``bucket`` too, where the marketplace counts it)."""
+        auth = RefreshingAuth(
+            self.profile,
+            self.tokens,
+            prepare,
+            before_resend=bucket.acquire if pace_resend and bucket is not None else None,
+            log_fields={"operation": op, **log_fields},
+        )
+        return await send(
+            self.deps,
+            self.policy,
+            op,
+            request,
+            read,
+            auth=auth,
+            bucket=bucket,
+            on_unanswered=on_unanswered,
+        )

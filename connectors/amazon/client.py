@@ -23,7 +23,7 @@ from connectors.amazon.auth import LwaAuth
 from connectors.amazon.const import RATE_LIMIT_HEADER, RATE_LIMITS, USER_AGENT
 from connectors.amazon.models import AmazonSettings, dumps_exact, loads_exact
 from connectors.base import ChannelDeps
-from connectors.http import ErrorTable, MarketplaceProfile, RefreshingAuth, error, send
+from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, send
 from connectors.ratelimit import RateLimit, TokenBucket
 from connectors.retry import RetryPolicy
 from daemon.errors import (
@@ -61,6 +61,7 @@ class SpApiClient:
         self.deps = deps
         self.policy = policy or RetryPolicy()
         self.auth = LwaAuth(settings, deps, policy)
+        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
         self.buckets = {
             op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
         }
@@ -93,19 +94,14 @@ class SpApiClient:
             request.headers["x-amz-access-token"] = token
             request.headers["x-amz-date"] = self.deps.clock.now().strftime("%Y%m%dT%H%M%SZ")
 
-        bucket = self.buckets[op]
         # The re-send after a refused token is a call Amazon counts too.
-        auth = RefreshingAuth(
-            PROFILE, self.auth, prepare, before_resend=bucket.acquire, log_fields={"operation": op}
-        )
-        return await send(
-            self.deps,
-            self.policy,
+        return await self.core.send(
             op,
             request,
-            lambda response: self._result(op, response),
-            auth=auth,
-            bucket=bucket,
+            lambda r: self._result(op, r),
+            prepare,
+            bucket=self.buckets[op],
+            pace_resend=True,
         )
 
     async def upload(self, op: str, url: str, content: bytes, content_type: str) -> None:

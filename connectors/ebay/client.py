@@ -32,7 +32,7 @@ from connectors.ebay.const import (
     THROTTLED_ERROR_ID,
 )
 from connectors.ebay.models import EbaySettings
-from connectors.http import ErrorTable, MarketplaceProfile, RefreshingAuth, error, retry_after, send
+from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, retry_after
 from connectors.ratelimit import TokenBucket
 from connectors.retry import RetryPolicy
 from daemon.errors import ChannelAuthError, RateLimitedError, TransientChannelError
@@ -76,6 +76,10 @@ class EbayClient:
         # Counted per channel (a channel is one application's keys: eBay counts per application).
         self.quotas = DailyQuotas(deps.ledger, name, deps.clock, settings.daily_call_quotas)
         self.auth = EbayAuth(settings, deps, self.quotas, self.policy)
+        self.cores: dict[Principal, MarketplaceClient] = {
+            "user": MarketplaceClient(PROFILE, self.auth.user, deps, self.policy),
+            "application": MarketplaceClient(PROFILE, self.auth.application, deps, self.policy),
+        }
         # One bucket per API family of this account (the families share eBay's counters).
         self.buckets = {
             family: TokenBucket(limit, deps.clock, deps.sleep)
@@ -130,17 +134,14 @@ class EbayClient:
             headers=headers,
             timeout=self.settings.request_timeout_s,
         )
-        return await send(
-            self.deps,
-            self.policy,
+        return await self.cores[principal].send(
             op,
             request,
             lambda response: _result(op, response, auth),
-            auth=RefreshingAuth(
-                PROFILE, auth, prepare, log_fields={"operation": op, "kind": auth.kind}
-            ),
+            prepare,
             bucket=self.buckets.get(family),
             on_unanswered=on_unanswered,
+            kind=auth.kind,
         )
 
 

@@ -18,7 +18,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from connectors.base import ChannelDeps
-from connectors.http import ErrorTable, MarketplaceProfile, RefreshingAuth, error, retry_after, send
+from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, retry_after
 from connectors.ratelimit import RateLimit, TokenBucket
 from connectors.retry import RetryPolicy
 from connectors.shopify.auth import make_auth
@@ -67,6 +67,7 @@ class ShopifyClient:
         self.deps = deps
         self.policy = policy or RetryPolicy()
         self.auth = make_auth(settings, deps, self.policy)
+        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
         self.bucket = TokenBucket(COST_LIMIT, deps.clock, deps.sleep)
         # operation -> requested cost Shopify last charged it (what the bucket must hold).
         self.estimates: dict[str, float] = dict(DEFAULT_COSTS)
@@ -91,14 +92,12 @@ class ShopifyClient:
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             timeout=self.settings.request_timeout_s,
         )
-        auth = RefreshingAuth(PROFILE, self.auth, prepare, log_fields={"operation": operation})
-        return await send(
-            self.deps,
-            self.policy,
+        return await self.core.send(
             f"shopify {operation}",
             request,
-            lambda response: self._read(operation, response),
-            auth=auth,
+            lambda r: self._read(operation, r),
+            prepare,
+            operation=operation,  # logged as Shopify names it
         )
 
     def estimate(self, operation: str) -> float:

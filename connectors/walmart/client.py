@@ -19,7 +19,7 @@ import httpx
 import structlog
 
 from connectors.base import ChannelDeps
-from connectors.http import MarketplaceProfile, RefreshingAuth, error, send
+from connectors.http import MarketplaceClient, MarketplaceProfile, error
 from connectors.ratelimit import TokenBucket
 from connectors.retry import RetryPolicy
 from connectors.walmart.auth import WalmartAuth
@@ -55,6 +55,7 @@ class WalmartClient:
         self.deps = deps
         self.policy = policy or RetryPolicy()
         self.auth = WalmartAuth(settings, deps, policy)
+        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
         self.buckets = {
             op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
         }
@@ -91,19 +92,14 @@ class WalmartClient:
             headers=headers,
             timeout=self.settings.request_timeout_s,
         )
-        bucket = self.buckets[op]
         # The re-send after a refused token is a call Walmart counts too.
-        auth = RefreshingAuth(
-            PROFILE, self.auth, _stamp, before_resend=bucket.acquire, log_fields={"operation": op}
-        )
-        return await send(
-            self.deps,
-            self.policy,
+        return await self.core.send(
             op,
             request,
-            lambda response: self._result(op, response),
-            auth=auth,
-            bucket=bucket,
+            lambda r: self._result(op, r),
+            _stamp,
+            bucket=self.buckets[op],
+            pace_resend=True,
         )
 
     def _result(self, op: str, response: httpx.Response) -> Any:
