@@ -69,13 +69,12 @@ class ErrorTable:
 GRANT_ERRORS = ErrorTable(client_error=ChannelAuthError)
 
 
-def classify(failure: httpx.Response | BaseException, table: ErrorTable) -> ErrorType:
-    """The error type for a failed answer or a transport failure (timeouts are transient)."""
+def classify(failure: httpx.Response | httpx.TransportError, table: ErrorTable) -> ErrorType:
+    """The error type for a failed answer, or for a transport failure (timeouts included:
+    transient, as ``retry.transport_errors`` raises them)."""
     if isinstance(failure, httpx.Response):
         return table.classify(failure.status_code)
-    if isinstance(failure, httpx.TransportError):
-        return TransientChannelError
-    return ChannelError
+    return TransientChannelError
 
 
 def error(
