@@ -1,7 +1,7 @@
 """Retries live here and nowhere else: one loop for every marketplace call.
 
 A client wraps one HTTP exchange in a coroutine that raises the domain errors of
-``daemon.errors`` (the client knows its marketplace's error shapes); ``retrying`` then decides:
+``domain.errors`` (the client knows its marketplace's error shapes); ``retrying`` then decides:
 ``RateLimitedError`` drains the operation's bucket and waits for its refill (or the marketplace's
 ``Retry-After``); any other ``TransientChannelError`` waits a jittered exponential backoff; both
 stop at an attempt cap or a deadline, whichever comes first, and re-raise the last error so the

@@ -1,5 +1,5 @@
 """One cached OAuth access token per account: fetched on demand, refreshed before it expires,
-one fetch in flight, forgotten when the marketplace refuses it (Amazon, Walmart, eBay)."""
+one fetch in flight, forgotten when the marketplace refuses it (every marketplace's grant)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from connectors.base import ChannelDeps
+from connectors.ratelimit import TokenBucket
+from connectors.retry import RetryPolicy, retrying
 from domain.clock import Clock
 
 
@@ -48,3 +51,40 @@ class TokenCache:
         """Forget ``value`` (refused by the marketplace); a newer token fetched meanwhile stays."""
         if self._token is not None and self._token.value == value:
             self._token = None
+
+
+class GrantedToken:
+    """A marketplace's cached access token: ``_grant`` (the marketplace's token request, retried
+    by the policy under ``grant_bucket``) fills a ``TokenCache``. Refreshable by definition."""
+
+    refreshable = True
+
+    def __init__(
+        self,
+        deps: ChannelDeps,
+        policy: RetryPolicy | None = None,
+        grant_bucket: TokenBucket | None = None,
+    ) -> None:
+        self._deps = deps
+        self._policy = policy or RetryPolicy()
+        self._cache = TokenCache(
+            lambda: retrying(
+                self._grant,
+                clock=deps.clock,
+                bucket=grant_bucket,
+                policy=self._policy,
+                sleep=deps.sleep,
+            ),
+            deps.clock,
+        )
+
+    async def token(self) -> str:
+        """A valid access token, fetching a new one when the cached one is due."""
+        return await self._cache.get()
+
+    def invalidate(self, value: str) -> None:
+        """Forget ``value`` (the marketplace refused it); a newer token fetched meanwhile stays."""
+        self._cache.invalidate(value)
+
+    async def _grant(self) -> Token:
+        raise NotImplementedError

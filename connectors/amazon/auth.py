@@ -10,36 +10,24 @@ import structlog
 from connectors.amazon.const import LWA_CONTENT_TYPE, LWA_GRANT, TOKEN_REFRESH_RATIO, USER_AGENT
 from connectors.amazon.models import AmazonSettings
 from connectors.base import ChannelDeps
-from connectors.retry import RetryPolicy, retrying, transport_errors
-from connectors.tokens import Token, TokenCache
+from connectors.http import GRANT_ERRORS
+from connectors.retry import RetryPolicy, transport_errors
+from connectors.tokens import GrantedToken, Token
 from connectors.wire import loads_exact
 from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 
 
-class LwaAuth:
+class LwaAuth(GrantedToken):
     """One seller's LWA access token: one refresh in flight, refreshed at 80% of its life."""
 
     def __init__(
         self, settings: AmazonSettings, deps: ChannelDeps, policy: RetryPolicy | None = None
     ) -> None:
+        super().__init__(deps, policy)
         self._settings = settings
-        self._deps = deps
-        self._policy = policy or RetryPolicy()
-        self._cache = TokenCache(
-            lambda: retrying(self._grant, clock=deps.clock, policy=self._policy, sleep=deps.sleep),
-            deps.clock,
-        )
         self.refreshes = 0  # how many grants were made (metrics, tests)
-
-    async def token(self) -> str:
-        """A valid access token, fetching a new one if the cached one is due for refresh."""
-        return await self._cache.get()
-
-    def invalidate(self, value: str) -> None:
-        """Forget ``value`` (SP-API refused it); a newer token fetched meanwhile is kept."""
-        self._cache.invalidate(value)
 
     async def _grant(self) -> Token:
         creds = self._settings.credentials
@@ -69,16 +57,14 @@ class LwaAuth:
             return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
         # OAuth-style errors: only the error code is kept; descriptions can echo grant values.
         error = str(_json(response).get("error") or response.status_code)
-        if response.status_code == 429:
-            raise RateLimitedError("LWA: throttled", status=429)
-        if response.status_code >= 500:
-            raise TransientChannelError(
-                f"LWA: HTTP {response.status_code}", status=response.status_code
-            )
+        status = response.status_code
+        kind = GRANT_ERRORS.classify(status)
+        if kind is RateLimitedError:
+            raise RateLimitedError("LWA: throttled", status=status)
+        if kind is TransientChannelError:
+            raise TransientChannelError(f"LWA: HTTP {status}", status=status)
         raise ChannelAuthError(
-            f"LWA refused the refresh-token grant: {error}",
-            code=error,
-            status=response.status_code,
+            f"LWA refused the refresh-token grant: {error}", code=error, status=status
         )
 
 

@@ -1,11 +1,11 @@
 """The SP-API request function: auth headers, error classification, one bucket per operation.
 
-Every call goes through ``retrying`` under its operation's ``TokenBucket`` (paced inside the
-published limit by the shared margin; ``x-amzn-RateLimit-Limit``, when Amazon sends it, replaces
-the table's rate): a 429 (``QuotaExceeded``, never a Retry-After) drains the bucket and waits for
-its refill; 5xx and timeouts back off; any other 4xx is a ``RejectedUpdateError`` carrying
-Amazon's own code and message. A 403 is what an expired or revoked LWA token gets: the token is
-dropped, refreshed and the call re-sent once; a second 403 means the app lacks the role
+Every call goes through ``connectors.http.send`` under its operation's ``TokenBucket`` (paced
+inside the published limit by the shared margin; ``x-amzn-RateLimit-Limit``, when Amazon sends
+it, replaces the table's rate): a 429 (``QuotaExceeded``, never a Retry-After) drains the bucket
+and waits for its refill; 5xx and timeouts back off; any other 4xx is a ``RejectedUpdateError``
+carrying Amazon's own code and message. A 403 is what an expired or revoked LWA token gets: the
+token is dropped, refreshed and the call re-sent once; a second 403 means the app lacks the role
 (``ChannelAuthError``).
 """
 
@@ -23,20 +23,28 @@ from connectors.amazon.auth import LwaAuth
 from connectors.amazon.const import RATE_LIMIT_HEADER, RATE_LIMITS, USER_AGENT
 from connectors.amazon.models import AmazonSettings
 from connectors.base import ChannelDeps
+from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, send
 from connectors.ratelimit import RateLimit, TokenBucket
-from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.retry import RetryPolicy
 from connectors.wire import dumps_exact, loads_exact
-from domain.errors import (
-    ChannelAuthError,
-    ChannelError,
-    RateLimitedError,
-    RejectedUpdateError,
-    TransientChannelError,
-)
+from domain.errors import ChannelError, RateLimitedError, RejectedUpdateError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 
 _JSON = "application/json"
+
+# An expired or revoked LWA token is answered 403 ("Unauthorized"); the shared table makes a
+# second 403 (the app lacks the role) a ChannelAuthError. 409 stays a rejection (the shared
+# default): a conflict (e.g. a subscription that exists) is not fixed by re-sending.
+PROFILE = MarketplaceProfile("amazon", refused=frozenset({403}))
+
+# Presigned S3 URLs: 503 is S3's SlowDown (a throttle). An expired (5 min) or refused URL
+# (401/403/any 4xx) is not the updates' fault and not fixed by re-sending to the same URL: a plain
+# ChannelError keeps the intents open and a later push gets a fresh URL.
+S3_ERRORS = ErrorTable(
+    overrides={401: ChannelError, 403: ChannelError, 503: RateLimitedError},
+    client_error=ChannelError,
+)
 
 
 class SpApiClient:
@@ -49,6 +57,7 @@ class SpApiClient:
         self.deps = deps
         self.policy = policy or RetryPolicy()
         self.auth = LwaAuth(settings, deps, policy)
+        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
         self.buckets = {
             op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
         }
@@ -63,93 +72,62 @@ class SpApiClient:
         body: Any = None,
     ) -> Any:
         """Send one SP-API operation (retried, paced) and return its parsed JSON body."""
-        refreshed = False
+        headers = {"user-agent": USER_AGENT, "accept": _JSON}
+        content = None
+        if body is not None:
+            headers["content-type"] = _JSON
+            content = dumps_exact(body)
+        request = self.deps.http.build_request(
+            method,
+            self.settings.api_base + path,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=self.settings.request_timeout_s,
+        )
 
-        async def attempt() -> Any:
-            nonlocal refreshed
-            while True:
-                token = await self.auth.token()
-                response = await self._send(op, method, path, token, params, body)
-                if response.status_code == 403 and not refreshed:
-                    # An expired/revoked token: one fresh token and one re-send, per call.
-                    refreshed = True
-                    self.auth.invalidate(token)
-                    log.info("amazon.token.refused", operation=op)
-                    # The re-send is a call Amazon counts too.
-                    await self.buckets[op].acquire()
-                    continue
-                return self._result(op, response)
+        async def prepare(request: httpx.Request, token: str) -> None:
+            request.headers["x-amz-access-token"] = token
+            request.headers["x-amz-date"] = self.deps.clock.now().strftime("%Y%m%dT%H%M%SZ")
 
-        return await retrying(
-            attempt,
-            clock=self.deps.clock,
+        # The re-send after a refused token is a call Amazon counts too.
+        return await self.core.send(
+            op,
+            request,
+            lambda r: self._result(op, r),
+            prepare,
             bucket=self.buckets[op],
-            policy=self.policy,
-            sleep=self.deps.sleep,
+            pace_resend=True,
         )
 
     async def upload(self, op: str, url: str, content: bytes, content_type: str) -> None:
         """PUT a feed document to its presigned URL (S3 authenticates by URL: no SP-API headers)."""
-
-        async def attempt() -> None:
-            with transport_errors(op):
-                response = await self.deps.http.put(
-                    url,
-                    content=content,
-                    headers={"content-type": content_type},
-                    timeout=self.settings.request_timeout_s,
-                )
-            _raise_for_plain(op, response)
-
-        await retrying(attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep)
+        request = self.deps.http.build_request(
+            "PUT",
+            url,
+            content=content,
+            headers={"content-type": content_type},
+            timeout=self.settings.request_timeout_s,
+        )
+        await send(
+            self.deps, self.policy, op, request, lambda response: _raise_for_plain(op, response)
+        )
 
     async def download(self, op: str, url: str, compression: str | None) -> bytes:
         """GET a presigned document, gunzipping it when Amazon says it is GZIP-compressed."""
 
-        async def attempt() -> bytes:
-            with transport_errors(op):
-                response = await self.deps.http.get(url, timeout=self.settings.request_timeout_s)
+        def read(response: httpx.Response) -> bytes:
             _raise_for_plain(op, response)
             return response.content
 
-        raw = await retrying(
-            attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep
-        )
+        request = self.deps.http.build_request("GET", url, timeout=self.settings.request_timeout_s)
+        raw = await send(self.deps, self.policy, op, request, read)
         if compression == "GZIP":
             try:
                 return gzip.decompress(raw)
             except (OSError, EOFError) as err:
                 raise TransientChannelError(f"{op}: document is not valid gzip") from err
         return raw
-
-    async def _send(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        token: str,
-        params: Mapping[str, str] | None,
-        body: Any,
-    ) -> httpx.Response:
-        headers = {
-            "x-amz-access-token": token,
-            "user-agent": USER_AGENT,
-            "x-amz-date": self.deps.clock.now().strftime("%Y%m%dT%H%M%SZ"),
-            "accept": _JSON,
-        }
-        content = None
-        if body is not None:
-            headers["content-type"] = _JSON
-            content = dumps_exact(body)
-        with transport_errors(op):
-            return await self.deps.http.request(
-                method,
-                self.settings.api_base + path,
-                params=params,
-                content=content,
-                headers=headers,
-                timeout=self.settings.request_timeout_s,
-            )
 
     def _result(self, op: str, response: httpx.Response) -> Any:
         status = response.status_code
@@ -160,15 +138,10 @@ class SpApiClient:
             except ValueError as err:
                 raise TransientChannelError(f"{op}: HTTP {status} with a non-JSON body") from err
         code, message = _amazon_error(response)
-        text = f"{op}: HTTP {status} {code}: {message}"
-        if status == 429:
-            raise RateLimitedError(text, code=code, status=status)
-        if status >= 500 or status == 408:
-            raise TransientChannelError(text, code=code, status=status)
-        if status in (401, 403):
-            raise ChannelAuthError(text, code=code, status=status)
-        self._adopt_rate_header(op, response)
-        raise RejectedUpdateError(text, code=code, status=status)
+        kind = PROFILE.errors.classify(status)
+        if kind is RejectedUpdateError:
+            self._adopt_rate_header(op, response)
+        raise error(kind, f"{op}: HTTP {status} {code}: {message}", code=code, status=status)
 
     def _adopt_rate_header(self, op: str, response: httpx.Response) -> None:
         # The usage plan actually applied (overrides raise it; a lower plan must slow us down
@@ -207,11 +180,6 @@ def _raise_for_plain(op: str, response: httpx.Response) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    text = f"{op}: HTTP {status}"
-    if status == 429 or status == 503:
-        raise RateLimitedError(text, status=status)  # S3 SlowDown
-    if status >= 500 or status == 408:
-        raise TransientChannelError(text, status=status)
-    # An expired (5 min) or refused presigned URL: not the updates' fault and not fixed by
-    # re-sending to the same URL; the intents stay open and a later push gets a fresh URL.
-    raise ChannelError(text, code=f"HTTP{status}", status=status)
+    kind = S3_ERRORS.classify(status)
+    code = f"HTTP{status}" if kind is ChannelError else None
+    raise error(kind, f"{op}: HTTP {status}", code=code, status=status)

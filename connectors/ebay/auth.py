@@ -30,14 +30,15 @@ from connectors.ebay.const import (
     TOKEN_REFRESH_RATIO,
 )
 from connectors.ebay.models import EbaySettings
-from connectors.retry import RetryPolicy, retrying, transport_errors
-from connectors.tokens import Token, TokenCache
+from connectors.http import GRANT_ERRORS
+from connectors.retry import RetryPolicy, transport_errors
+from connectors.tokens import GrantedToken, Token
 from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 
 
-class OAuthToken:
+class OAuthToken(GrantedToken):
     """One cached eBay access token (user or application): one grant in flight, 80% refresh."""
 
     def __init__(
@@ -50,26 +51,13 @@ class OAuthToken:
         quotas: DailyQuotas,
         policy: RetryPolicy | None = None,
     ) -> None:
+        super().__init__(deps, policy)
         self.kind = kind
         self._form = form
         self._quota = quota
         self._settings = settings
-        self._deps = deps
         self._quotas = quotas
-        self._policy = policy or RetryPolicy()
-        self._cache = TokenCache(
-            lambda: retrying(self._grant, clock=deps.clock, policy=self._policy, sleep=deps.sleep),
-            deps.clock,
-        )
         self.grants = 0  # tokens obtained (metrics, tests)
-
-    async def token(self) -> str:
-        """A valid access token, fetching a new one when the cached one is due."""
-        return await self._cache.get()
-
-    def invalidate(self, value: str) -> None:
-        """Forget ``value`` (eBay refused it); a newer token fetched meanwhile is kept."""
-        self._cache.invalidate(value)
 
     async def _grant(self) -> Token:
         if not await self._quotas.take(self._quota):
@@ -106,9 +94,10 @@ class OAuthToken:
         # Only the OAuth error code is kept: error_description can echo the grant's values.
         error = body.get("error")
         code = error if isinstance(error, str) and error else f"HTTP_{status}"
-        if status == 429:
+        kind = GRANT_ERRORS.classify(status)
+        if kind is RateLimitedError:
             raise RateLimitedError(f"eBay {self.kind} token: throttled", status=status)
-        if status >= 500:
+        if kind is TransientChannelError:
             raise TransientChannelError(f"eBay {self.kind} token: HTTP {status}", status=status)
         raise ChannelAuthError(
             f"eBay refused the {self.kind} token grant: {code}", code=code, status=status

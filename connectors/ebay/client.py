@@ -1,14 +1,14 @@
 """One eBay REST exchange: bearer token, marketplace headers, daily quota, error mapping, retries.
 
-Every call goes through ``retrying``: 429 (errorId 2001) is a ``RateLimitedError`` (eBay sends
-no dependable rate headers, so the wait is ``Retry-After`` if present, else the backoff); 5xx,
+Every call goes through ``connectors.http.send``: 429 (errorId 2001) is a ``RateLimitedError`` (eBay
+sends no dependable rate headers, so the wait is ``Retry-After`` if present, else the backoff); 5xx,
 408 and timeouts back off; any other 4xx is a ``RejectedUpdateError`` carrying eBay's own
 ``errors[0].errorId`` and message. A 401 drops the token and re-sends once with a fresh one; a
-second 401 (or a 403: missing scope) is a ``ChannelAuthError``. Each attempt is counted against
-its API family's daily quota first; a call over the quota is not made (``QuotaExhaustedError``).
-eBay publishes daily quotas rather than per-second rates and sends no dependable rate headers,
-so each API family is paced by a client-side ``TokenBucket`` (``settings.rate_limits``, an
-assumption the operator tunes); a 429 drains that family's bucket and the retry waits for it.
+second 401 (or a 403: missing scope) is a ``ChannelAuthError``. Each attempt is counted against its
+API family's daily quota first; a call over the quota is not made (``QuotaExhaustedError``). eBay
+publishes daily quotas rather than per-second rates and sends no dependable rate headers, so each
+API family is paced by a client-side ``TokenBucket`` (``settings.rate_limits``, an assumption the
+operator tunes); a 429 drains that family's bucket and the retry waits for it.
 """
 
 from __future__ import annotations
@@ -32,16 +32,21 @@ from connectors.ebay.const import (
     THROTTLED_ERROR_ID,
 )
 from connectors.ebay.models import EbaySettings
+from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, retry_after
 from connectors.ratelimit import TokenBucket
-from connectors.retry import RetryPolicy, retrying, transport_errors
-from domain.errors import (
-    ChannelAuthError,
-    RateLimitedError,
-    RejectedUpdateError,
-    TransientChannelError,
-)
+from connectors.retry import RetryPolicy
+from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
+
+# A refused user or application token is answered 401: one re-send with a new one; a second 401
+# (or a 403: a missing scope) is a ChannelAuthError. Throttling is errorId 2001 whatever the
+# status. 409 stays a rejection (the shared default).
+PROFILE = MarketplaceProfile(
+    "ebay",
+    refused=frozenset({401}),
+    errors=ErrorTable(codes={str(THROTTLED_ERROR_ID): RateLimitedError}),
+)
 
 Principal = Literal["user", "application"]
 
@@ -71,6 +76,10 @@ class EbayClient:
         # Counted per channel (a channel is one application's keys: eBay counts per application).
         self.quotas = DailyQuotas(deps.ledger, name, deps.clock, settings.daily_call_quotas)
         self.auth = EbayAuth(settings, deps, self.quotas, self.policy)
+        self.cores: dict[Principal, MarketplaceClient] = {
+            "user": MarketplaceClient(PROFILE, self.auth.user, deps, self.policy),
+            "application": MarketplaceClient(PROFILE, self.auth.application, deps, self.policy),
+        }
         # One bucket per API family of this account (the families share eBay's counters).
         self.buckets = {
             family: TokenBucket(limit, deps.clock, deps.sleep)
@@ -96,51 +105,18 @@ class EbayClient:
         timeout, a dropped connection): eBay may have applied it, and a retry applies it again.
         """
         auth = self.auth.user if principal == "user" else self.auth.application
-        refreshed = False
 
-        async def attempt() -> Answer:
-            nonlocal refreshed
-            while True:
-                value = await auth.token()
-                try:
-                    response = await self._send(op, family, method, path, value, params, body)
-                except TransientChannelError as err:
-                    if on_unanswered is not None and isinstance(err.__cause__, _UNANSWERED):
-                        await on_unanswered()
-                    raise
-                if response.status_code == 401 and not refreshed:
-                    # An expired or revoked token: one fresh token and one re-send per call.
-                    refreshed = True
-                    auth.invalidate(value)
-                    log.info("ebay.token.refused", operation=op, kind=auth.kind)
-                    continue
-                return _result(op, response, auth)
+        async def prepare(request: httpx.Request, token: str) -> None:
+            # Every send (the re-send included) is counted against the family's daily quota.
+            if not await self.quotas.take(family):
+                raise QuotaExhaustedError(
+                    f"{op}: daily {family} quota of {self.quotas.quotas.get(family)} calls used",
+                    code=QUOTA_EXHAUSTED,
+                )
+            request.headers["Authorization"] = f"Bearer {token}"
+            self.calls += 1
 
-        return await retrying(
-            attempt,
-            clock=self.deps.clock,
-            bucket=self.buckets.get(family),
-            policy=self.policy,
-            sleep=self.deps.sleep,
-        )
-
-    async def _send(
-        self,
-        op: str,
-        family: str,
-        method: str,
-        path: str,
-        token: str,
-        params: Mapping[str, str] | None,
-        body: Any,
-    ) -> httpx.Response:
-        if not await self.quotas.take(family):
-            raise QuotaExhaustedError(
-                f"{op}: daily {family} quota of {self.quotas.quotas.get(family)} calls used",
-                code=QUOTA_EXHAUSTED,
-            )
         headers = {
-            "Authorization": f"Bearer {token}",
             "Accept": JSON_CONTENT_TYPE,
             "Accept-Language": LANGUAGE,
             MARKETPLACE_HEADER: self.settings.marketplace_id,
@@ -150,21 +126,23 @@ class EbayClient:
             headers["Content-Type"] = JSON_CONTENT_TYPE
             headers["Content-Language"] = LANGUAGE
             content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        with transport_errors(op):
-            self.calls += 1
-            return await self.deps.http.request(
-                method,
-                self.settings.api_base + path,
-                params=params,
-                content=content,
-                headers=headers,
-                timeout=self.settings.request_timeout_s,
-            )
-
-
-# Failures after the request went out: the server may have acted on it (a connect or pool
-# timeout means it never left).
-_UNANSWERED = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError)
+        request = self.deps.http.build_request(
+            method,
+            self.settings.api_base + path,
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=self.settings.request_timeout_s,
+        )
+        return await self.cores[principal].send(
+            op,
+            request,
+            lambda response: _result(op, response, auth),
+            prepare,
+            bucket=self.buckets.get(family),
+            on_unanswered=on_unanswered,
+            kind=auth.kind,
+        )
 
 
 def _result(op: str, response: httpx.Response, auth: OAuthToken) -> Answer:
@@ -180,14 +158,11 @@ def _result(op: str, response: httpx.Response, auth: OAuthToken) -> Answer:
             raise TransientChannelError(f"{op}: HTTP {status} body is not a JSON object")
         return Answer(status, body)
     code, message = ebay_error(response)
-    text = f"{op}: HTTP {status} {code}: {message}"
-    if status == 429 or code == str(THROTTLED_ERROR_ID):
-        raise RateLimitedError(text, retry_after_s=_retry_after(response), code=code, status=status)
-    if status >= 500 or status == 408:
-        raise TransientChannelError(text, code=code, status=status)
-    if status in (401, 403):
+    kind = PROFILE.errors.classify(status, code)
+    if kind is ChannelAuthError:
         raise ChannelAuthError(f"{op}: eBay refused the {auth.kind} token ({code})", status=status)
-    raise RejectedUpdateError(text, code=code, status=status)
+    text = f"{op}: HTTP {status} {code}: {message}"
+    raise error(kind, text, code=code, status=status, retry_after_s=retry_after(response))
 
 
 def ebay_error(response: httpx.Response) -> tuple[str, str]:
@@ -208,14 +183,3 @@ def ebay_error(response: httpx.Response) -> tuple[str, str]:
         )
         return code, str(first.get("message") or first.get("longMessage") or "")
     return fallback, response.reason_phrase or ""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        seconds = float(raw)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None

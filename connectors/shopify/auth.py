@@ -21,7 +21,6 @@ error and description (the secret is masked should a description ever echo it).
 
 from __future__ import annotations
 
-from typing import Protocol
 from urllib.parse import urlencode
 
 import httpx
@@ -29,7 +28,8 @@ import structlog
 from pydantic import SecretStr
 
 from connectors.base import ChannelDeps
-from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.http import GRANT_ERRORS, TokenSource
+from connectors.retry import RetryPolicy, transport_errors
 from connectors.shopify.const import (
     DEFAULT_TOKEN_TTL_S,
     FORM_CONTENT_TYPE,
@@ -37,27 +37,13 @@ from connectors.shopify.const import (
     TOKEN_REFRESH_RATIO,
 )
 from connectors.shopify.models import ShopifySettings
-from connectors.tokens import Token, TokenCache
+from connectors.tokens import GrantedToken, Token
 from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 
 MASK = "**********"
 MAX_DESCRIPTION = 300  # characters of Shopify's error_description kept in an error
-
-
-class ShopifyAuth(Protocol):
-    """What the client needs: a token, a way to drop a refused one, and whether one can be."""
-
-    refreshable: bool
-
-    async def token(self) -> str:
-        """The access token to send now."""
-        ...
-
-    def invalidate(self, value: str) -> None:
-        """Forget ``value`` (the Admin API refused it)."""
-        ...
 
 
 class StaticTokenAuth:
@@ -81,34 +67,19 @@ class StaticTokenAuth:
         return f"StaticTokenAuth(token={MASK})"
 
 
-class ClientCredentialsAuth:
+class ClientCredentialsAuth(GrantedToken):
     """Tokens of the client-credentials grant: one grant in flight, renewed at 80% of life."""
-
-    refreshable = True
 
     def __init__(
         self, settings: ShopifySettings, deps: ChannelDeps, policy: RetryPolicy | None = None
     ) -> None:
         if settings.client_id is None or settings.client_secret is None:
             raise ValueError("client credentials need client_id and client_secret")
+        super().__init__(deps, policy)
         self._client_id = settings.client_id
         self._secret = settings.client_secret
         self._settings = settings
-        self._deps = deps
-        self._policy = policy or RetryPolicy()
-        self._cache = TokenCache(
-            lambda: retrying(self._grant, clock=deps.clock, policy=self._policy, sleep=deps.sleep),
-            deps.clock,
-        )
         self.grants = 0  # tokens obtained (metrics, tests)
-
-    async def token(self) -> str:
-        """A valid access token, fetching a new one when the cached one is due."""
-        return await self._cache.get()
-
-    def invalidate(self, value: str) -> None:
-        """Forget ``value`` (Shopify refused it); a newer token fetched meanwhile is kept."""
-        self._cache.invalidate(value)
 
     async def _grant(self) -> Token:
         form = urlencode(
@@ -139,10 +110,11 @@ class ClientCredentialsAuth:
             log.info("shopify.token", expires_in=expires_in, scope=body.get("scope"))
             return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
         code, message = self._refusal(body, response)
-        if status == 429:
+        kind = GRANT_ERRORS.classify(status)
+        if kind is RateLimitedError:
             # No Retry-After is documented for this endpoint: the retry loop backs off.
             raise RateLimitedError(f"shopify token: throttled ({code})", code=code, status=status)
-        if status >= 500 or status == 408:
+        if kind is TransientChannelError:
             raise TransientChannelError(f"shopify token: HTTP {status} {code}", status=status)
         raise ChannelAuthError(
             f"Shopify refused the client credentials grant: HTTP {status} {code}: {message}",
@@ -165,7 +137,7 @@ class ClientCredentialsAuth:
 
 def make_auth(
     settings: ShopifySettings, deps: ChannelDeps, policy: RetryPolicy | None = None
-) -> ShopifyAuth:
+) -> TokenSource:
     """The auth mode the settings name (static token or client credentials)."""
     if settings.access_token is not None:
         return StaticTokenAuth(settings.access_token)

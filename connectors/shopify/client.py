@@ -18,8 +18,9 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from connectors.base import ChannelDeps
+from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, retry_after
 from connectors.ratelimit import RateLimit, TokenBucket
-from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.retry import RetryPolicy
 from connectors.shopify.auth import make_auth
 from connectors.shopify.const import (
     ACCESS_DENIED,
@@ -44,6 +45,17 @@ log = structlog.get_logger(__name__)
 JSON = dict[str, Any]
 M = TypeVar("M", bound=BaseModel)
 
+# A refused grant token is answered 401: one re-send with a new one (a static token is not
+# refreshable, so its 401 is final). 409 is retried, unlike the shared default, as this client
+# always did: the GraphQL endpoint reports a request's own faults in ``errors`` with a 200, so an
+# HTTP 409 is taken for a conflict in front of it that a later attempt clears (the guide lists
+# no Shopify 409).
+PROFILE = MarketplaceProfile(
+    "shopify",
+    refused=frozenset({401}),
+    errors=ErrorTable(overrides={409: TransientChannelError}),
+)
+
 
 class ShopifyClient:
     """Posts GraphQL documents to one shop and returns their ``data``, or raises domain errors."""
@@ -55,6 +67,7 @@ class ShopifyClient:
         self.deps = deps
         self.policy = policy or RetryPolicy()
         self.auth = make_auth(settings, deps, self.policy)
+        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
         self.bucket = TokenBucket(COST_LIMIT, deps.clock, deps.sleep)
         # operation -> requested cost Shopify last charged it (what the bucket must hold).
         self.estimates: dict[str, float] = dict(DEFAULT_COSTS)
@@ -62,51 +75,36 @@ class ShopifyClient:
 
     async def execute(self, operation: str, query: str, variables: Mapping[str, Any]) -> JSON:
         """Run one document under the cost bucket and the shared retry loop; return ``data``."""
-        refreshed = False
 
-        async def attempt() -> JSON:
-            nonlocal refreshed
-            while True:
-                token = await self.auth.token()
-                try:
-                    return await self._attempt(operation, query, variables, token)
-                except ChannelAuthError as err:
-                    if err.status != 401 or refreshed or not self.auth.refreshable:
-                        raise
-                    # An expired or revoked grant token: one new token and one re-send per call.
-                    refreshed = True
-                    self.auth.invalidate(token)
-                    log.info("shopify.token.refused", operation=operation)
+        async def prepare(request: httpx.Request, token: str) -> None:
+            # The bucket is acquired per send rather than by ``retrying``: the estimate may change
+            # between attempts (a THROTTLED answer reports the real requested cost) and the
+            # THROTTLED wait is already computed from Shopify's own bucket reading, so draining
+            # the bucket on top of it would wait twice.
+            await self.bucket.acquire(self.estimate(operation))
+            request.headers[ACCESS_TOKEN_HEADER] = token
+            self.calls += 1
 
-        # The bucket is acquired inside each attempt rather than by ``retrying``: the estimate
-        # may change between attempts (a THROTTLED answer reports the real requested cost) and
-        # the THROTTLED wait is already computed from Shopify's own bucket reading, so draining
-        # the bucket on top of it would wait twice.
-        return await retrying(
-            attempt, clock=self.deps.clock, policy=self.policy, sleep=self.deps.sleep
+        request = self.deps.http.build_request(
+            "POST",
+            self.settings.graphql_url,
+            json={"query": query, "variables": dict(variables)},
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            timeout=self.settings.request_timeout_s,
+        )
+        return await self.core.send(
+            f"shopify {operation}",
+            request,
+            lambda r: self._read(operation, r),
+            prepare,
+            operation=operation,  # logged as Shopify names it
         )
 
     def estimate(self, operation: str) -> float:
         """Requested cost we expect ``operation`` to need (learned from Shopify's answers)."""
         return min(self.estimates.get(operation, FALLBACK_COST), float(MAX_QUERY_COST))
 
-    async def _attempt(
-        self, operation: str, query: str, variables: Mapping[str, Any], token: str
-    ) -> JSON:
-        await self.bucket.acquire(self.estimate(operation))
-        headers = {
-            ACCESS_TOKEN_HEADER: token,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        with transport_errors(f"shopify {operation}"):
-            self.calls += 1
-            response = await self.deps.http.post(
-                self.settings.graphql_url,
-                json={"query": query, "variables": dict(variables)},
-                headers=headers,
-                timeout=self.settings.request_timeout_s,
-            )
+    def _read(self, operation: str, response: httpx.Response) -> JSON:
         _raise_for_status(operation, response)
         body = _json_body(operation, response)
         cost = self._observe(operation, body)
@@ -157,19 +155,16 @@ def _raise_for_status(operation: str, response: httpx.Response) -> None:
     if status < 400:
         return
     what = f"shopify {operation}: HTTP {status}"
-    if status in (401, 403):
+    kind = PROFILE.errors.classify(status)
+    if kind is ChannelAuthError:
         # 401: token unknown, revoked or expired; 403: the app lacks a scope or the shop closed.
         raise ChannelAuthError(f"{what} (access token refused)", status=status)
-    if status == 429:
-        raise RateLimitedError(
-            what, retry_after_s=_retry_after(response.headers.get("Retry-After")), status=status
+    if kind is RejectedUpdateError:
+        # 400 malformed, 402 frozen shop, 404 unknown API version, 423 locked shop.
+        raise RejectedUpdateError(
+            f"{what}: {_first_message(response)}", code=f"HTTP_{status}", status=status
         )
-    if status >= 500 or status in (408, 409):
-        raise TransientChannelError(what, status=status)
-    # 400 malformed, 402 frozen shop, 404 unknown API version, 423 locked shop: not retryable.
-    raise RejectedUpdateError(
-        f"{what}: {_first_message(response)}", code=f"HTTP_{status}", status=status
-    )
+    raise error(kind, what, status=status, retry_after_s=retry_after(response))
 
 
 def _json_body(operation: str, response: httpx.Response) -> JSON:
@@ -212,16 +207,6 @@ def _throttle_wait(cost: QueryCost | None) -> float | None:
     if status.restore_rate <= 0:
         return None
     return max(0.0, (cost.requested_query_cost - status.currently_available) / status.restore_rate)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 def _code(error: object) -> str | None:

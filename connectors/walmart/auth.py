@@ -14,9 +14,10 @@ import uuid
 import structlog
 
 from connectors.base import ChannelDeps
+from connectors.http import GRANT_ERRORS
 from connectors.ratelimit import TokenBucket
-from connectors.retry import RetryPolicy, retrying, transport_errors
-from connectors.tokens import Token, TokenCache
+from connectors.retry import RetryPolicy, transport_errors
+from connectors.tokens import GrantedToken, Token
 from connectors.walmart.const import (
     CORRELATION_HEADER,
     FORM_CONTENT_TYPE,
@@ -33,35 +34,15 @@ from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelEr
 log = structlog.get_logger(__name__)
 
 
-class WalmartAuth:
+class WalmartAuth(GrantedToken):
     """One seller's access token: one grant in flight, refreshed at 80% of its life."""
 
     def __init__(
         self, settings: WalmartSettings, deps: ChannelDeps, policy: RetryPolicy | None = None
     ) -> None:
+        super().__init__(deps, policy, TokenBucket(RATE_LIMITS[TOKEN], deps.clock, deps.sleep))
         self._settings = settings
-        self._deps = deps
-        self._policy = policy or RetryPolicy()
-        self._bucket = TokenBucket(RATE_LIMITS[TOKEN], deps.clock, deps.sleep)
-        self._cache = TokenCache(
-            lambda: retrying(
-                self._grant,
-                clock=deps.clock,
-                bucket=self._bucket,
-                policy=self._policy,
-                sleep=deps.sleep,
-            ),
-            deps.clock,
-        )
         self.grants = 0  # how many tokens were fetched (metrics, tests)
-
-    async def token(self) -> str:
-        """A valid access token, fetching a new one when the cached one is due."""
-        return await self._cache.get()
-
-    def invalidate(self, value: str) -> None:
-        """Forget ``value`` (Walmart refused it); a newer token fetched meanwhile is kept."""
-        self._cache.invalidate(value)
 
     def _basic(self) -> str:
         pair = f"{self._settings.client_id}:{self._settings.client_secret.get_secret_value()}"
@@ -97,9 +78,10 @@ class WalmartAuth:
             return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
         # Only Walmart's code and description are kept: neither echoes the credentials.
         code, message = error_details(response.content, status)
-        if status == 429:
+        kind = GRANT_ERRORS.classify(status)
+        if kind is RateLimitedError:
             raise RateLimitedError(f"token: throttled ({code})", code=code, status=status)
-        if status >= 500 or status == 408:
+        if kind is TransientChannelError:
             raise TransientChannelError(f"token: HTTP {status} {code}", code=code, status=status)
         raise ChannelAuthError(
             f"Walmart refused the client credentials: HTTP {status} {code}: {message}",

@@ -1,11 +1,11 @@
 """The Walmart request function: WM_ headers, error classification, pacing by Walmart's windows.
 
-Every call goes through ``retrying`` under its operation's ``TokenBucket``. Each response's
-``X-Current-Token-Count`` is adopted into that bucket; when it reads 0, the bucket is set to refill
-exactly at ``X-Next-Replenishment-Time`` (epoch ms), so the next call waits for Walmart's window
-instead of drawing a 429. A 429 drains the bucket the same way and is retried; 5xx, 408 and
-timeouts back off; a 401 (expired token, ``UNAUTHORIZED.GMP_GATEWAY_API``) refreshes the token
-and re-sends once; any other 4xx is a ``RejectedUpdateError`` with Walmart's code and text.
+Every call goes through ``connectors.http.send`` under its operation's ``TokenBucket``. Each
+response's ``X-Current-Token-Count`` is adopted into that bucket; when it reads 0, the bucket is set
+to refill exactly at ``X-Next-Replenishment-Time`` (epoch ms), so the next call waits for Walmart's
+window instead of drawing a 429. A 429 drains the bucket the same way and is retried; 5xx, 408 and
+timeouts back off; a 401 (expired token, ``UNAUTHORIZED.GMP_GATEWAY_API``) refreshes the token and
+re-sends once; any other 4xx is a ``RejectedUpdateError`` with Walmart's code and text.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import httpx
 import structlog
 
 from connectors.base import ChannelDeps
+from connectors.http import MarketplaceClient, MarketplaceProfile, error
 from connectors.ratelimit import TokenBucket
-from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.retry import RetryPolicy
 from connectors.walmart.auth import WalmartAuth
 from connectors.walmart.const import (
     ACCESS_TOKEN_HEADER,
@@ -33,14 +34,13 @@ from connectors.walmart.const import (
 )
 from connectors.walmart.models import WalmartSettings, error_details
 from connectors.wire import dumps_exact, loads_exact
-from domain.errors import (
-    ChannelAuthError,
-    RateLimitedError,
-    RejectedUpdateError,
-    TransientChannelError,
-)
+from domain.errors import RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
+
+# An expired or revoked token is answered 401 (UNAUTHORIZED.GMP_GATEWAY_API): one re-send with a
+# new one. 409 stays a rejection (the shared default).
+PROFILE = MarketplaceProfile("walmart", refused=frozenset({401}))
 
 # A feed file part: (filename, bytes, content type).
 FilePart = tuple[str, bytes, str]
@@ -56,6 +56,7 @@ class WalmartClient:
         self.deps = deps
         self.policy = policy or RetryPolicy()
         self.auth = WalmartAuth(settings, deps, policy)
+        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
         self.buckets = {
             op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
         }
@@ -71,47 +72,7 @@ class WalmartClient:
         file: FilePart | None = None,
     ) -> Any:
         """Send one operation (paced, retried) and return its parsed JSON body."""
-        refreshed = False
-
-        async def attempt() -> Any:
-            nonlocal refreshed
-            while True:
-                token = await self.auth.token()
-                response = await self._send(op, method, path, token, params, body, file)
-                if response.status_code == 401 and not refreshed:
-                    # An expired or revoked token: one fresh token and one re-send per call.
-                    refreshed = True
-                    self.auth.invalidate(token)
-                    log.info("walmart.token.refused", operation=op)
-                    await self.buckets[op].acquire()  # the re-send is a call Walmart counts too
-                    continue
-                return self._result(op, response)
-
-        return await retrying(
-            attempt,
-            clock=self.deps.clock,
-            bucket=self.buckets[op],
-            policy=self.policy,
-            sleep=self.deps.sleep,
-        )
-
-    async def _send(
-        self,
-        op: str,
-        method: str,
-        path: str,
-        token: str,
-        params: Mapping[str, str] | None,
-        body: Any,
-        file: FilePart | None,
-    ) -> httpx.Response:
-        headers = {
-            ACCESS_TOKEN_HEADER: token,
-            SERVICE_NAME_HEADER: self.settings.service_name,
-            # A fresh id per request (retries included): Walmart traces each one separately.
-            CORRELATION_HEADER: str(uuid.uuid4()),
-            "Accept": JSON,
-        }
+        headers = {SERVICE_NAME_HEADER: self.settings.service_name, "Accept": JSON}
         content = None
         files = None
         if file is not None:
@@ -124,15 +85,23 @@ class WalmartClient:
             # Walmart wants every special character of a SKU escaped and a space as %20, never
             # '+' (inventory.json ``sku``): encode the query ourselves.
             url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
-        with transport_errors(op):
-            return await self.deps.http.request(
-                method,
-                url,
-                content=content,
-                files=files,
-                headers=headers,
-                timeout=self.settings.request_timeout_s,
-            )
+        request = self.deps.http.build_request(
+            method,
+            url,
+            content=content,
+            files=files,
+            headers=headers,
+            timeout=self.settings.request_timeout_s,
+        )
+        # The re-send after a refused token is a call Walmart counts too.
+        return await self.core.send(
+            op,
+            request,
+            lambda r: self._result(op, r),
+            _stamp,
+            bucket=self.buckets[op],
+            pace_resend=True,
+        )
 
     def _result(self, op: str, response: httpx.Response) -> Any:
         status = response.status_code
@@ -143,18 +112,15 @@ class WalmartClient:
             except ValueError as err:
                 raise TransientChannelError(f"{op}: HTTP {status} with a non-JSON body") from err
         code, message = error_details(response.content, status)
-        text = f"{op}: HTTP {status} {code}: {message}"
-        if status == 429:
+        kind = PROFILE.errors.classify(status)
+        after = None
+        if kind is RateLimitedError and wait is not None:
             # ``retrying`` drains the bucket by ``retry_after_s``: from 0 tokens, one token then
             # comes back after 1/rate + retry_after_s, so this puts it exactly at Walmart's
             # X-Next-Replenishment-Time (a negative value when that is sooner than 1/rate).
-            after = None if wait is None else wait - 1.0 / self.buckets[op].rate
-            raise RateLimitedError(text, retry_after_s=after, code=code, status=status)
-        if status >= 500 or status == 408:
-            raise TransientChannelError(text, code=code, status=status)
-        if status in (401, 403):
-            raise ChannelAuthError(text, code=code, status=status)
-        raise RejectedUpdateError(text, code=code, status=status)
+            after = wait - 1.0 / self.buckets[op].rate
+        text = f"{op}: HTTP {status} {code}: {message}"
+        raise error(kind, text, code=code, status=status, retry_after_s=after)
 
     def _pace(self, op: str, response: httpx.Response) -> float | None:
         """Adopt Walmart's reading of this operation's window into its bucket.
@@ -189,6 +155,12 @@ class WalmartClient:
         if at_ms is None:
             return None
         return max(0.0, at_ms / 1000 - self.deps.clock.now().timestamp())
+
+
+async def _stamp(request: httpx.Request, token: str) -> None:
+    request.headers[ACCESS_TOKEN_HEADER] = token
+    # A fresh id per request (retries and the re-send included): Walmart traces each one.
+    request.headers[CORRELATION_HEADER] = str(uuid.uuid4())
 
 
 def _int(raw: str | None) -> int | None:
