@@ -19,17 +19,12 @@ from connectors.journal import FeedJournal, MemoryFeedJournal
 from domain.clock import Clock
 from domain.events import (
     ChannelEvent,
-    OfferChanged,
     OrderEvent,
-    OrderLine,
-    OrderNotice,
-    OrderStatus,
-    QuantityObserved,
     WebhookDelivery,
 )
-from domain.listings import ChannelListing, Fulfillment
-from domain.offers import CompetitorOffer, OfferObservation
-from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
+from domain.listings import ChannelListing
+from domain.offers import OfferObservation
+from domain.writes import PriceUpdate, PushResult, StockUpdate
 
 __all__ = [
     "AnswersChallenge",
@@ -43,27 +38,6 @@ __all__ = [
     "PreparesWebhook",
     "ResolvesEvents",
     "Spend",
-]
-# Moved to ``domain``; re-exported here as compatibility for branches merged this wave; remove
-# next session (import them from domain.clock/events/listings/offers/writes).
-__all__ += [
-    "ChannelEvent",
-    "ChannelListing",
-    "Clock",
-    "CompetitorOffer",
-    "Fulfillment",
-    "OfferChanged",
-    "OfferObservation",
-    "OrderEvent",
-    "OrderLine",
-    "OrderNotice",
-    "OrderStatus",
-    "PriceUpdate",
-    "PushResult",
-    "PushStatus",
-    "QuantityObserved",
-    "StockUpdate",
-    "WebhookDelivery",
 ]
 
 

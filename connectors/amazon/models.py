@@ -9,11 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from connectors.amazon.const import DEFAULT_PATCH_MAX_BATCH, LWA_ENDPOINT, REGION_ENDPOINTS
-from connectors.wire import dumps_exact, loads_exact, quantize, to_decimal
 
 __all__ = ["AmazonCredentials", "AmazonSettings"]
-# Compatibility for branches merged this wave; remove next session (import from connectors.wire).
-__all__ += ["dumps_exact", "loads_exact", "quantize", "to_decimal"]
 
 
 class AmazonCredentials(BaseModel):

@@ -20,11 +20,9 @@ from connectors.walmart.const import (
     DEFAULT_SINGLE_MAX_BATCH,
     TOKEN_PATH,
 )
-from connectors.wire import dumps_exact, loads_exact, quantize, to_decimal
+from connectors.wire import loads_exact, quantize, to_decimal
 
 __all__ = ["WalmartSettings", "epoch_ms", "money", "parse_time"]
-# Compatibility for branches merged this wave; remove next session (import from connectors.wire).
-__all__ += ["dumps_exact", "loads_exact", "quantize", "to_decimal"]
 
 
 class WalmartSettings(BaseModel):
