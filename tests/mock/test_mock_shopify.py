@@ -18,19 +18,9 @@ from aiohttp import web
 from connectors.mock.shopify import ShopifyMockState, start
 from connectors.mock.shopify.state import DEFAULT_LOCATION_GID
 from domain.clock import ManualClock
+from tests.mock.shopify_fixtures import CATALOG, SECRET, TOKEN, store
 
-TOKEN = "shpat_test_token"
-SECRET = "whsec_test"
 API = "/admin/api/2026-04/graphql.json"
-CATALOG = """sku,title,currency,cost,stock,id:shop,price:shop
-MUG-001,Ceramic mug #1,USD,10,15,gid://shopify/ProductVariant/1001,24.99
-MUG-002,Ceramic mug #2,USD,10,4,gid://shopify/ProductVariant/1002,19.49
-MUG-003,Ceramic mug #3,USD,10,0,gid://shopify/ProductVariant/1003,21.00
-TEE-S,Plain tee S,USD,5,7,gid://shopify/ProductVariant/2001,12.00
-TEE-M,Plain tee M,USD,5,9,gid://shopify/ProductVariant/2002,12.00
-BOOK-1,A book,USD,3,2,gid://shopify/ProductVariant/3001,9.99
-NOPE-1,Not on this shop,USD,3,2,,9.99
-"""
 
 VARIANTS = """query Variants($first: Int!, $after: String) {
   productVariants(first: $first, after: $after) {
@@ -75,18 +65,7 @@ def sleep() -> FakeSleep:
 
 @pytest.fixture
 def state(tmp_path: Path, clock: ManualClock, sleep: FakeSleep) -> ShopifyMockState:
-    catalog = tmp_path / "catalog.csv"
-    catalog.write_text(CATALOG, encoding="utf-8")
-    from pydantic import SecretStr
-
-    return ShopifyMockState.from_catalog(
-        catalog,
-        channel="shop",
-        access_token=SecretStr(TOKEN),
-        webhook_secret=SecretStr(SECRET),
-        clock=clock,
-        sleep=sleep,
-    )
+    return store(tmp_path, clock, sleep)
 
 
 @pytest.fixture
