@@ -8,8 +8,9 @@ Each series is classified by Syntetos–Boylan (ADI = observed days ÷ days with
 sale sizes; ADI > 1.32 is intermittent, CV² > 0.49 erratic or lumpy) and gets one model:
 
 - smooth / erratic: a multiplicative weekly profile (the last ``profile_weeks`` of observed days,
-  shrunk towards flat so a few weeks of noise make no pattern) and damped-trend exponential
-  smoothing (Holt, error-correction form) on the deseasonalised series;
+  shrunk towards flat by ``profile_shrink_units`` so a slow seller's noise makes no pattern)
+  and damped-trend exponential smoothing (Holt, error-correction form) of the deseasonalised
+  series;
 - intermittent / lumpy: TSB (Teunter–Syntetos–Babai): the probability of a sale and the size of
   a sale smoothed apart, the probability updated on every observed day so that a dying item
   fades out (Croston's method keeps forecasting its last rate);
@@ -115,8 +116,9 @@ class ForecastSettings:
     horizon_days: int = 28
     fit_days: int = 365
     profile_weeks: int = 13
-    # Pseudo-observations of a flat week added to each weekday's mean (in days).
-    profile_shrink_days: float = 3.0
+    # Units of a flat week added to each weekday's sales: a weekday's factor moves away from 1
+    # only as far as its volume supports (a slow seller's weekly "pattern" is mostly noise).
+    profile_shrink_units: float = 20.0
     alphas: tuple[float, ...] = (0.03, 0.08, 0.15, 0.3)
     # Trend gain as a share of alpha (b += alpha·share·error); 0 = no trend.
     trend_shares: tuple[float, ...] = (0.0, 0.05, 0.2)
@@ -168,7 +170,7 @@ def classify(sales: Floats, in_stock: Bools) -> NDArray[np.int8]:
     return np.asarray(out, dtype=np.int8)
 
 
-def weekly_profile(history: History, weeks: int, shrink_days: float) -> Floats:
+def weekly_profile(history: History, weeks: int, shrink_units: float) -> Floats:
     """Multiplicative weekday factors per row (mean 1), from the last ``weeks`` observed days."""
     recent = history.tail(weeks * 7)
     wd = weekdays(recent.start, recent.sales.shape[1])
@@ -181,9 +183,8 @@ def weekly_profile(history: History, weeks: int, shrink_days: float) -> Floats:
         counts[:, day] = recent.in_stock[:, columns].sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         overall = totals.sum(axis=1, keepdims=True) / counts.sum(axis=1, keepdims=True)
-        raw = np.where(counts > 0, totals / counts / overall, 1.0)
-    raw = np.where(np.isfinite(raw), raw, 1.0)
-    profile = (counts * raw + shrink_days) / (counts + shrink_days)
+    expected = counts * np.nan_to_num(overall)
+    profile = (totals + shrink_units) / (expected + shrink_units)
     profile /= profile.mean(axis=1, keepdims=True)
     return np.asarray(profile, dtype=np.float64)
 
@@ -213,7 +214,7 @@ def _pick(sse: Floats, recent_sse: Floats, recent_n: Floats) -> tuple[Ints, Floa
 
 def _damped_seasonal(history: History, settings: ForecastSettings, horizon: int) -> _Fit:
     """Weekly profile × damped-trend smoothing of the deseasonalised series, per row."""
-    profile = weekly_profile(history, settings.profile_weeks, settings.profile_shrink_days)
+    profile = weekly_profile(history, settings.profile_weeks, settings.profile_shrink_units)
     n, days = history.sales.shape
     wd = weekdays(history.start, days)
     alpha, share, phi = _grid(settings.alphas, settings.trend_shares, settings.phis)
