@@ -203,13 +203,31 @@ class _Fit:
     sigma: Floats
 
 
-def _pick(sse: Floats, recent_sse: Floats, recent_n: Floats) -> tuple[Ints, Floats]:
-    """The grid column with the least in-sample error per row, and its recent error sigma."""
-    best = np.argmin(sse, axis=1)
-    rows = np.arange(sse.shape[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sigma = np.sqrt(recent_sse[rows, best] / recent_n)
-    return best, np.where(recent_n > 0, sigma, 0.0)
+class _Errors:
+    """One-step squared errors per row and grid point: those after the burn-in choose the
+    parameters, those of the last ``recent_days`` give the chosen model's sigma."""
+
+    def __init__(self, shape: tuple[int, int], days: int, recent_days: int) -> None:
+        self.sse = np.zeros(shape)
+        self.recent_sse = np.zeros(shape)
+        self.recent_n = np.zeros(shape[0])
+        self.recent_from = days - recent_days
+
+    def add(self, t: int, squared: Floats, seen: Bools) -> None:
+        """Count day ``t``'s squared errors (zero where the day was censored)."""
+        if t >= BURN_IN:
+            self.sse += squared
+        if t >= self.recent_from:
+            self.recent_sse += squared
+            self.recent_n += seen[:, 0]
+
+    def pick(self) -> tuple[Ints, Floats]:
+        """The grid column with the least error per row, and its recent error sigma."""
+        best = np.argmin(self.sse, axis=1)
+        rows = np.arange(self.sse.shape[0])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma = np.sqrt(self.recent_sse[rows, best] / self.recent_n)
+        return best, np.where(self.recent_n > 0, sigma, 0.0)
 
 
 def _damped_seasonal(history: History, settings: ForecastSettings, horizon: int) -> _Fit:
@@ -231,23 +249,15 @@ def _damped_seasonal(history: History, settings: ForecastSettings, horizon: int)
     level0 = np.where(np.isfinite(level0), level0, np.nan_to_num(overall))
     level = np.repeat(level0[:, None], alpha.shape[1], axis=1)
     trend = np.zeros_like(level)
-    sse = np.zeros_like(level)
-    recent_sse = np.zeros_like(level)
-    recent_n = np.zeros(n)
-    recent_from = days - settings.sigma_days
+    errors = _Errors(level.shape, days, settings.sigma_days)
     for t in range(days):
         predicted = level + phi * trend
         seen = history.in_stock[:, t : t + 1]
         error = np.where(seen, x[:, t : t + 1] - predicted, 0.0)
         level = predicted + alpha * error
         trend = phi * trend + beta * error
-        squared = (error * seasonal[:, t : t + 1]) ** 2
-        if t >= BURN_IN:
-            sse += squared
-        if t >= recent_from:
-            recent_sse += squared
-            recent_n += seen[:, 0]
-    best, sigma = _pick(sse, recent_sse, recent_n)
+        errors.add(t, (error * seasonal[:, t : t + 1]) ** 2, seen)
+    best, sigma = errors.pick()
     rows = np.arange(n)
     level_b, trend_b, phi_b = level[rows, best], trend[rows, best], phi[0, best]
     steps = np.arange(1, horizon + 1)
@@ -268,23 +278,15 @@ def _tsb(history: History, settings: ForecastSettings, horizon: int) -> _Fit:
         z0 = np.where(sold_all, history.sales, 0.0).sum(axis=1) / sold_all.sum(axis=1)
     prob = np.repeat(np.nan_to_num(p0)[:, None], a_p.shape[1], axis=1)
     size = np.repeat(np.nan_to_num(z0)[:, None], a_p.shape[1], axis=1)
-    sse = np.zeros_like(prob)
-    recent_sse = np.zeros_like(prob)
-    recent_n = np.zeros(n)
-    recent_from = days - settings.sigma_days
+    errors = _Errors(prob.shape, days, settings.sigma_days)
     for t in range(days):
         seen = seen_all[:, t : t + 1]
         sold = sold_all[:, t : t + 1]
         y = history.sales[:, t : t + 1]
-        squared = np.where(seen, (y - prob * size) ** 2, 0.0)
+        errors.add(t, np.where(seen, (y - prob * size) ** 2, 0.0), seen)
         prob = np.where(seen, prob + a_p * (sold - prob), prob)
         size = np.where(sold, size + a_z * (y - size), size)
-        if t >= BURN_IN:
-            sse += squared
-        if t >= recent_from:
-            recent_sse += squared
-            recent_n += seen[:, 0]
-    best, sigma = _pick(sse, recent_sse, recent_n)
+    best, sigma = errors.pick()
     rows = np.arange(n)
     rate = prob[rows, best] * size[rows, best]
     return _Fit(np.repeat(rate[:, None], horizon, axis=1), sigma)
