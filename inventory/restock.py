@@ -128,11 +128,6 @@ class RestockPlan:
     order_by: date | None
     order_value: Decimal | None
 
-    @property
-    def due(self) -> bool:
-        """True when the position is at or below the reorder point (order today)."""
-        return self.order_by is not None and self.order_quantity > 0
-
 
 def plan(
     item: RestockItem,
@@ -143,8 +138,9 @@ def plan(
 ) -> RestockPlan:
     """The restock plan of one SKU on ``today``.
 
-    ``order_by`` is the day the position is expected to reach the reorder point at the
-    forecast rate (``today`` when it already has); the quantity is what to order on that day.
+    ``order_quantity`` is what to order today for ``target_cover_days`` of cover once it lands
+    (0 when the position already provides that); ``order_by`` is the day the position is
+    expected to reach the reorder point at the forecast rate (``today`` when it already has).
     """
     position = item.on_hand + item.inbound
     safety = safety_stock(item.sigma, item.lead_time_days, service_level)

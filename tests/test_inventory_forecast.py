@@ -122,3 +122,19 @@ def test_seasonal_naive_repeats_each_weekdays_last_in_stock_value() -> None:
 def test_history_shapes_must_match() -> None:
     with pytest.raises(ValueError, match="must be one 2-D shape"):
         History(START, np.zeros((2, 5)), np.ones((2, 4), dtype=bool))
+
+
+def test_any_mix_of_sales_and_stock_outs_gives_finite_non_negative_forecasts() -> None:
+    rng = np.random.default_rng(6)
+    rows, days = 300, 120
+    sales = np.where(rng.random((rows, days)) < 0.3, rng.poisson(4.0, (rows, days)), 0.0)
+    in_stock = rng.random((rows, days)) < rng.uniform(0.0, 1.0, size=(rows, 1))
+    in_stock[:5] = False  # never in stock: nothing known, zero forecast
+    sales = np.where(in_stock, sales, 0.0)
+    result = forecast(History(START, sales, in_stock), ForecastSettings(horizon_days=14))
+    assert np.isfinite(result.mean).all()
+    assert np.isfinite(result.sigma).all()
+    assert (result.mean >= 0).all()
+    assert (result.sigma >= 0).all()
+    assert (result.mean[:5] == 0).all()
+    assert (result.demand_class[:5] == DemandClass.NONE).all()

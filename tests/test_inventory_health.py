@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from inventory.health import (
     AgeBuckets,
@@ -68,3 +71,33 @@ def test_excess_sell_through_and_stranded() -> None:
     pools = {"amazon:fba": 10, "walmart:wfs": 5, "amazon:merchant": 0, "ebay": 3}
     active = {"amazon:fba": False, "walmart:wfs": True}
     assert stranded_units(pools, active) == 13
+
+
+@given(
+    events=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=400), st.booleans(), st.integers(0, 50)),
+        max_size=40,
+    )
+)
+def test_fifo_keeps_the_newest_units_and_conserves_the_count(
+    events: list[tuple[int, bool, int]],
+) -> None:
+    base = date(2025, 1, 1)
+    receipts = [(base + timedelta(days=d), u) for d, is_receipt, u in events if is_receipt]
+    outflows = [(base + timedelta(days=d), u) for d, is_receipt, u in events if not is_receipt]
+    on = base + timedelta(days=400)
+    lots = fifo_lots(receipts, outflows, on)
+    # The count is a running balance that never goes below zero (receipts first on a day).
+    balance = 0
+    for day in sorted({d for d, _ in receipts + outflows}):
+        balance += sum(u for d, u in receipts if d == day)
+        balance = max(balance - sum(u for d, u in outflows if d == day), 0)
+    assert sum(lot.units for lot in lots) == balance
+    assert all(lot.units > 0 for lot in lots)
+    assert [lot.received for lot in lots] == sorted({lot.received for lot in lots})
+    # Every lot but the oldest is whole: FIFO only ever eats into the oldest remaining receipt.
+    received = {}
+    for day, units in receipts:
+        received[day] = received.get(day, 0) + units
+    assert all(lot.units == received[lot.received] for lot in lots[1:])
+    assert age_buckets(lots, on).total == balance
