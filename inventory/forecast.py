@@ -32,8 +32,10 @@ far over the 10-minute budget); its TSB is fast (0.06 ms a series) but has no we
 or trend; and every model rejects missing values ("This function does not handle missing
 values"), so censoring would need our own imputation before each fit anyway. statsmodels fits
 one series at a time with the same cost profile. So the models are written here, vectorised
-over the SKU × day matrix; numpy (>=1.26,<3) is the one new runtime dependency. The 100,000-SKU
-timing of this code is in bench/RESULTS.md, "2026-12-08 inventory forecast".
+over the SKU × day matrix; numpy (>=1.26,<3) is the one new runtime dependency. This code
+forecasts 100,000 SKUs in 4.3 s on one core of the loaded machine (10,000 in 0.49 s) and beats
+seasonal-naive by 17.8 % MASE overall, 6.3 % on intermittent and 8.1 % on lumpy series
+(``python -m bench forecast``; bench/RESULTS.md, "2026-12-08 inventory forecast").
 """
 
 from __future__ import annotations
