@@ -250,9 +250,9 @@ def audit(
         # A reimbursement of an event inside the window is approved on or after that event.
         if row.approved_at.date() < since:
             continue
-        kind = REIMBURSEMENT_KINDS.get(row.reason)
-        if kind is not None:
-            reimbursed[(row.fnsku, kind)] += row.quantity_total
+        settles = REIMBURSEMENT_KINDS.get(row.reason)
+        if settles is not None:
+            reimbursed[(row.fnsku, settles)] += row.quantity_total
         if row.amount_per_unit is not None and row.amount_per_unit > 0:
             best = latest.get(row.fnsku)
             if best is None or row.approved_at > best.approved_at:
@@ -325,4 +325,3 @@ def _allocate(
     if expired:
         out.append((False, tuple(sorted(expired, key=lambda e: (e.day, e.reference_id)))))
     return out
-

@@ -213,7 +213,8 @@ def _moment(raw: str) -> datetime:
 def _day(raw: str) -> date:
     """The ledger's ``Date`` (MM/DD/YYYY in the US download, ISO in some others)."""
     if "/" in raw:
-        return datetime.strptime(raw, "%m/%d/%Y").date()
+        month, day, year = (int(part) for part in raw.split("/"))
+        return date(year, month, day)
     return date.fromisoformat(raw[:10])
 
 

@@ -14,7 +14,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from connectors.mock.amazon import control, feeds, listings, orders, pricing
+from connectors.mock.amazon import control, feeds, listings, orders, pricing, reports
 from connectors.mock.amazon.auth import SESSION_KEY, STATE_KEY, token
 from connectors.mock.amazon.feedproc import advance_feeds
 from connectors.mock.amazon.notify import ANY_OFFER_CHANGED, build, deliver
@@ -67,6 +67,7 @@ def make_app(state: AmazonMockState) -> web.Application:
     feeds.add_routes(app)
     pricing.add_routes(app)
     orders.add_routes(app)
+    reports.add_routes(app)
     control.add_routes(app)
     app.cleanup_ctx.append(_background)
     return app

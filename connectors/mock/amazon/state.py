@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.mock.amazon.const import RATE_LIMITS
+from connectors.mock.amazon.fba import FbaHistory
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
 from connectors.ratelimit import RateLimit
@@ -132,6 +133,7 @@ class AmazonMockState(MockBackend):
     orphan_patches: Counter[str] = field(default_factory=Counter)  # accepted for unknown SKUs
     notifications: list[SentNotification] = field(default_factory=list)
     orders: dict[str, MockOrder] = field(default_factory=dict)  # by AmazonOrderId
+    fba: FbaHistory = field(default_factory=FbaHistory)  # Reports API (reports.py)
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
     _next_feed: int = 50001019654
 
