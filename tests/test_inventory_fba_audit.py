@@ -113,7 +113,9 @@ def test_partly_reimbursed_claims_the_rest_at_the_reimbursed_unit_value() -> Non
         3,
     )
     assert case.deadline == TODAY - timedelta(days=12) + timedelta(days=60)
-    assert "8001" in case.text and "X001" in case.text and "33.75 USD" in case.text
+    assert "8001" in case.text
+    assert "X001" in case.text
+    assert "33.75 USD" in case.text
 
 
 def test_lost_then_partly_found_claims_the_rest_valued_at_cost() -> None:
@@ -153,7 +155,8 @@ def test_found_units_settle_the_oldest_loss_first() -> None:
         [_event(75, -1, "M", ref="old"), _event(10, -1, "M", ref="new"), _event(5, 1, "F")]
     )
     [case] = report.cases
-    assert case.claimable and case.evidence[0].reference_id == "new"
+    assert case.claimable
+    assert case.evidence[0].reference_id == "new"
 
 
 def test_no_claim_for_disposition_changes_carrier_customer_damage_or_other_events() -> None:
@@ -187,5 +190,7 @@ def test_claim_window_is_dated_data() -> None:
     assert claim_window(date(2024, 10, 23)).days == 60
     assert claim_window(TODAY) is CLAIM_WINDOWS[-1]
     assert all(w.source.startswith("https://") for w in CLAIM_WINDOWS)
-    assert REASON_CODES["M"].kind is Kind.LOST and REASON_CODES["F"].kind is Kind.FOUND
-    assert REASON_CODES["E"].kind is Kind.DAMAGED and REASON_CODES["6"].kind is Kind.OTHER
+    assert REASON_CODES["M"].kind is Kind.LOST
+    assert REASON_CODES["F"].kind is Kind.FOUND
+    assert REASON_CODES["E"].kind is Kind.DAMAGED
+    assert REASON_CODES["6"].kind is Kind.OTHER
