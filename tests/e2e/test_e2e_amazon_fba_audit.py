@@ -83,7 +83,9 @@ class Harness:
     async def count(self, model: object) -> int:
         table = model.__table__  # type: ignore[attr-defined]
         async with self.db.read() as conn:
-            return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar())
+            return int(
+                (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one()
+            )
 
 
 @pytest.fixture
