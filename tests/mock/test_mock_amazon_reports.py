@@ -86,7 +86,8 @@ async def test_a_report_is_queued_then_in_progress_then_done_with_a_gzip_tsv(moc
     assert lines[0].split("\t") == list(LEDGER_COLUMNS)
     rows = [dict(zip(LEDGER_COLUMNS, line.split("\t"), strict=True)) for line in lines[1:]]
     lost = [r for r in rows if r["Event Type"] == "Adjustments" and r["Reason"] == "M"]
-    assert lost and all(int(r["Quantity"]) < 0 for r in lost)
+    assert lost
+    assert all(int(r["Quantity"]) < 0 for r in lost)
     assert {r["Reason"] for r in rows} >= {"M", "F", "E", "P", "Q", "H", ""}
 
 
