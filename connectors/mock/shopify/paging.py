@@ -1,4 +1,17 @@
-"""Relay pagination and the part of Shopify's search syntax the mock understands."""
+"""Relay pagination and the part of Shopify's search syntax the mock understands.
+
+Variant search (``search_filter``): ``sku:`` (``*`` wildcards), ``product_id:``, ``id:`` and
+``inventory_item_id:`` terms, bare words matched against SKU and title. Order search
+(``order_filter``): ``created_at:``, ``updated_at:``, ``processed_at:`` with ``>``, ``>=``, ``<``,
+``<=`` or equality (a date or an ISO-8601 date-time, quoted or not; a date alone means midnight
+UTC), ``id:`` and ``name:``. A date that does not parse is a GraphQL error (Shopify would warn and
+ignore the term; the mock is stricter so a connector bug shows). Both: quoted values with
+backslash escapes, implicit AND, ``OR`` between groups, ``-`` negation; unknown fields are
+ignored, as Shopify ignores them (with a search warning we do not emit).
+
+Pages are sorted by numeric id, or by (a time at whole seconds, the resolution Shopify serves,
+id) with the cursor carrying both, as Shopify's cursors do.
+"""
 
 from __future__ import annotations
 
@@ -6,55 +19,47 @@ import base64
 import binascii
 import fnmatch
 import json
+import operator
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
 from graphql import GraphQLError
 
 from connectors.mock.shopify.state import gid_number
 
-if TYPE_CHECKING:
-    from connectors.mock.shopify.resolvers import VariantView
-
-T = TypeVar("T")
 MAX_PAGE_SIZE = 250  # Shopify's maximum `first` (and input array size)
+Predicate = Callable[[Any], bool]
 
 
-# -- pagination -----------------------------------------------------------------------------
-
-
-def _cursor(number: int) -> str:
-    raw = json.dumps({"last_id": number, "last_value": str(number)}, separators=(",", ":"))
-    return base64.b64encode(raw.encode()).decode()
-
-
-def _after_id(cursor: str) -> int:
-    try:
-        decoded = json.loads(base64.b64decode(cursor.encode(), validate=True))
-        return int(decoded["last_id"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as err:
-        raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor}") from err
+def seconds(moment: datetime) -> datetime:
+    """A time in UTC at whole seconds (what Shopify compares and sorts by)."""
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def paginate(
-    items: Sequence[T],
-    number: Callable[[T], int],
-    first: int | None,
-    after: str | None,
+    items: Sequence[Any],
+    first: int | None = None,
+    after: str | None = None,
     reverse: bool = False,
+    sort: str | None = None,
 ) -> dict[str, Any]:
-    """A Relay connection page over ``items`` sorted by their numeric id."""
+    """A Relay connection page over views, by ``number()`` or by (``sort`` time, number)."""
     if first is None:
         raise GraphQLError("you must provide one of first or last")
-    if first < 0 or first > MAX_PAGE_SIZE:
+    if not 0 <= first <= MAX_PAGE_SIZE:
         raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {first}.")
-    ordered = sorted(items, key=number, reverse=reverse)
+
+    def position(view: Any) -> tuple[Any, ...]:
+        return (seconds(getattr(view, sort)), view.number()) if sort else (view.number(),)
+
+    ordered = sorted(items, key=position, reverse=reverse)
     if after is not None:
-        last = _after_id(after)
-        ordered = [i for i in ordered if (number(i) < last if reverse else number(i) > last)]
+        last = _position(after, sort)
+        ordered = [i for i in ordered if (position(i) < last if reverse else position(i) > last)]
     page = ordered[:first]
-    edges = [{"cursor": _cursor(number(item)), "node": item} for item in page]
+    edges = [{"cursor": _cursor(position(item)), "node": item} for item in page]
     return {
         "edges": edges,
         "nodes": list(page),
@@ -67,7 +72,20 @@ def paginate(
     }
 
 
-# -- search syntax --------------------------------------------------------------------------
+def _cursor(position: tuple[Any, ...]) -> str:
+    value = position[0].isoformat() if isinstance(position[0], datetime) else str(position[0])
+    raw = json.dumps({"last_id": position[-1], "last_value": value}, separators=(",", ":"))
+    return base64.b64encode(raw.encode()).decode()
+
+
+def _position(cursor: str, sort: str | None) -> tuple[Any, ...]:
+    try:
+        decoded = json.loads(base64.b64decode(cursor.encode(), validate=True))
+        last = int(decoded["last_id"])
+        return (datetime.fromisoformat(decoded["last_value"]), last) if sort else (last,)
+    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor}") from err
+
 
 # A value is a name or a quoted string (single or double quotes); a backslash escapes the next
 # character inside quotes and out (Shopify's search syntax: special characters ``: \\ ( )`` and
@@ -76,6 +94,15 @@ _TERM = re.compile(
     r'(-?)(\w+):("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?:[^\s\\]|\\.)+)|((?:[^\s\\]|\\.)+)'
 )
 _ESCAPED = re.compile(r"\\(.)")
+_COMPARISON = re.compile(r"(>=|<=|>|<)?(.*)", re.DOTALL)
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+_TIME_FIELDS = {"created_at": "createdAt", "updated_at": "updatedAt", "processed_at": "processedAt"}
+# variant search field -> (MockVariant attribute holding the GID, GID kind)
+_VARIANT_IDS = {
+    "id": ("gid", "ProductVariant"),
+    "product_id": ("product_gid", "Product"),
+    "inventory_item_id": ("item_gid", "InventoryItem"),
+}
 
 
 def _unquote(raw: str) -> str:
@@ -84,47 +111,71 @@ def _unquote(raw: str) -> str:
     return _ESCAPED.sub(r"\1", raw)
 
 
-def search_filter(query: str | None) -> Callable[[VariantView], bool]:
-    """Shopify search syntax, the part a connector uses: ``sku:``, ``product_id:``, ``id:``,
-    ``inventory_item_id:`` terms (``*`` wildcards), quoted values with backslash escapes,
-    implicit AND, ``OR`` between groups, ``-`` negation, bare words matched against SKU and
-    title. Unknown fields are ignored, as Shopify
-    ignores them (with a search warning we do not emit)."""
+def _search(query: str | None, term: Callable[[str | None, str], Predicate | None]) -> Predicate:
+    """The predicate of a search string, each ``name:value`` (or bare) term built by ``term``."""
     if not query or not query.strip():
         return lambda _view: True
-    groups: list[list[Callable[[VariantView], bool]]] = [[]]
+    groups: list[list[Predicate]] = [[]]
     for match in _TERM.finditer(query):
         negate, name, raw, bare = match.groups()
         if bare in ("OR", "or"):
             groups.append([])
             continue
-        if bare in ("AND", "and"):
-            continue
-        predicate = _predicate(name.lower() if name else None, _unquote(raw or bare))
-        if predicate is None:
-            continue
-        groups[-1].append(_negated(predicate) if negate else predicate)
+        predicate = None if bare in ("AND", "and") else term(name and name.lower(), raw or bare)
+        if predicate is not None:
+            groups[-1].append(_negated(predicate) if negate else predicate)
     return lambda view: any(all(p(view) for p in group) for group in groups)
 
 
-def _negated(predicate: Callable[[VariantView], bool]) -> Callable[[VariantView], bool]:
+def _negated(predicate: Predicate) -> Predicate:
     return lambda view: not predicate(view)
 
 
-def _predicate(name: str | None, value: str) -> Callable[[VariantView], bool] | None:
-    def glob(actual: str | None) -> bool:
-        return actual is not None and fnmatch.fnmatchcase(actual.lower(), value.lower())
+def search_filter(query: str | None) -> Predicate:
+    """Which variant views ``productVariants(query:)`` keeps (see the module docstring)."""
+    return _search(query, _variant_term)
 
-    numeric = value.rsplit("/", 1)[-1]
+
+def order_filter(query: str | None) -> Predicate:
+    """Which order views ``orders(query:)`` keeps (see the module docstring)."""
+    return _search(query, _order_term)
+
+
+def _variant_term(name: str | None, raw: str) -> Predicate | None:
+    value = _unquote(raw)
     if name == "sku":
-        return lambda view: glob(view.variant.sku)
-    if name == "product_id":
-        return lambda view: str(gid_number(view.variant.product_gid, "Product")) == numeric
-    if name == "id":
-        return lambda view: str(gid_number(view.variant.gid, "ProductVariant")) == numeric
-    if name == "inventory_item_id":
-        return lambda view: str(gid_number(view.variant.item_gid, "InventoryItem")) == numeric
+        return lambda view: fnmatch.fnmatchcase(view.variant.sku.lower(), value.lower())
+    if name in _VARIANT_IDS:
+        attribute, kind = _VARIANT_IDS[name]
+        numeric = value.rsplit("/", 1)[-1]
+        return lambda view: str(gid_number(getattr(view.variant, attribute), kind)) == numeric
     if name is None:
         needle = value.lower()
         return lambda view: needle in view.variant.sku.lower() or needle in view.title.lower()
     return None
+
+
+def _order_term(name: str | None, raw: str) -> Predicate | None:
+    # Bare words match names and emails on Shopify: not modelled.
+    if name in _TIME_FIELDS:
+        match = _COMPARISON.match(raw)
+        assert match is not None  # the pattern matches any string
+        compare = _COMPARE.get(match.group(1) or "", operator.eq)
+        bound, attribute = _parse_time(_unquote(match.group(2)), name), _TIME_FIELDS[name]
+        return lambda view: bool(compare(seconds(getattr(view, attribute)), bound))
+    value = _unquote(raw)
+    if name == "id":
+        return lambda view: str(view.number()) == value.rsplit("/", 1)[-1]
+    if name == "name":
+        return lambda view: view.name.lstrip("#") == value.lstrip("#")
+    return None
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise GraphQLError(f"Invalid date for {name}: {value!r}") from err
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # a bare date or time is the shop's UTC here
+    return seconds(parsed)

@@ -1,33 +1,40 @@
-"""Query resolvers: views over the mock state (the default resolver reads their attributes)."""
+"""Query resolvers: views over the mock state (the default resolver reads their attributes and
+calls their methods with the field's arguments)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from connectors.mock.shopify.orders import OrderView, list_orders, order_by_gid
-from connectors.mock.shopify.paging import MAX_PAGE_SIZE, paginate, search_filter
+from connectors.mock.shopify.paging import MAX_PAGE_SIZE, order_filter, paginate, search_filter
 from connectors.mock.shopify.state import (
     MockLocation,
-    MockProduct,
+    MockOrder,
     MockVariant,
+    OrderLine,
     ShopifyMockState,
+    gid,
     gid_number,
+    level_gid,
 )
 
-KNOWN_QUANTITY_NAMES = (
-    "available",
-    "committed",
-    "damaged",
-    "incoming",
-    "on_hand",
-    "quality_control",
-    "reserved",
-    "safety_stock",
+KNOWN_QUANTITY_NAMES = frozenset(
+    {
+        "available",
+        "committed",
+        "damaged",
+        "incoming",
+        "on_hand",
+        "quality_control",
+        "reserved",
+        "safety_stock",
+    }
 )
+# OrderSortKeys paged by a time (then id); the others page by id.
+SORT_TIMES = {"CREATED_AT": "createdAt", "UPDATED_AT": "updatedAt", "PROCESSED_AT": "processedAt"}
 
 
 @dataclass
@@ -42,47 +49,51 @@ class RequestContext:
 Info: TypeAlias = "GraphQLResolveInfo[RequestContext]"
 
 
-def state_of(info: Info) -> ShopifyMockState:
-    """The store behind a resolver call."""
-    return info.context.state
+class View:
+    """A GraphQL object over the store; ``typename`` names its type (``Node`` resolves by it)."""
+
+    typename: ClassVar[str]
+    id: str
+
+    def __init__(self, state: ShopifyMockState) -> None:
+        self.state = state
+
+    def number(self) -> int:
+        """Numeric id (pagination order)."""
+        return gid_number(self.id, self.typename) or 0
+
+    @property
+    def legacyResourceId(self) -> int:
+        """The numeric id (REST's)."""
+        return self.number()
 
 
-# -- views ----------------------------------------------------------------------------------
-
-
-class ProductView:
+class ProductView(View):
     """``Product``."""
 
     typename = "Product"
 
-    def __init__(self, state: ShopifyMockState, product: MockProduct) -> None:
-        self.state, self.product = state, product
-        self.id = product.gid
-        self.legacyResourceId = gid_number(product.gid, "Product")
-        self.title, self.handle = product.title, product.handle
+    def __init__(self, state: ShopifyMockState, product_gid: str) -> None:
+        super().__init__(state)
+        self.product = state.products[product_gid]
+        self.id, self.title, self.handle = product_gid, self.product.title, self.product.handle
         self.status = "ACTIVE"
-        self.createdAt, self.updatedAt = product.created_at, product.updated_at
+        self.createdAt, self.updatedAt = self.product.created_at, self.product.updated_at
 
     @property
     def totalInventory(self) -> int:
         """Available units over every variant."""
-        return sum(
-            self.state.inventory_quantity(self.state.variants[g]) for g in self.product.variant_gids
-        )
+        return sum(self.state.inventory_quantity(v.variant) for v in self._variants())
 
-    def variants(
-        self,
-        _info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-    ) -> dict[str, Any]:
+    def _variants(self) -> list[VariantView]:
+        return [VariantView(self.state, self.state.variants[g]) for g in self.product.variant_gids]
+
+    def variants(self, _info: Info, **page: Any) -> dict[str, Any]:
         """``Product.variants`` connection."""
-        views = [VariantView(self.state, self.state.variants[g]) for g in self.product.variant_gids]
-        return paginate(views, VariantView.number, first, after, reverse)
+        return paginate(self._variants(), **page)
 
 
-class VariantView:
+class VariantView(View):
     """``ProductVariant``; ``reported`` overrides what a dropped write pretends to have set."""
 
     typename = "ProductVariant"
@@ -90,15 +101,10 @@ class VariantView:
     def __init__(
         self, state: ShopifyMockState, variant: MockVariant, reported: dict[str, Any] | None = None
     ) -> None:
-        self.state, self.variant = state, variant
+        super().__init__(state)
+        self.variant, self._reported = variant, reported or {}
         self.id, self.sku, self.title = variant.gid, variant.sku, variant.title
-        self.legacyResourceId = VariantView.number(self)
         self.createdAt, self.updatedAt = variant.created_at, variant.updated_at
-        self._reported = reported or {}
-
-    def number(self) -> int:
-        """Numeric id (pagination order)."""
-        return gid_number(self.variant.gid, "ProductVariant") or 0
 
     @property
     def displayName(self) -> str:
@@ -125,7 +131,7 @@ class VariantView:
     @property
     def product(self) -> ProductView:
         """The parent product."""
-        return ProductView(self.state, self.state.products[self.variant.product_gid])
+        return ProductView(self.state, self.variant.product_gid)
 
     @property
     def inventoryItem(self) -> ItemView:
@@ -133,15 +139,15 @@ class VariantView:
         return ItemView(self.state, self.variant)
 
 
-class ItemView:
+class ItemView(View):
     """``InventoryItem``."""
 
     typename = "InventoryItem"
 
     def __init__(self, state: ShopifyMockState, variant: MockVariant) -> None:
-        self.state, self._variant = state, variant
+        super().__init__(state)
+        self._variant = variant
         self.id, self.sku, self.tracked = variant.item_gid, variant.sku, True
-        self.legacyResourceId = gid_number(variant.item_gid, "InventoryItem")
 
     @property
     def variant(self) -> VariantView:
@@ -153,19 +159,13 @@ class ItemView:
         location = self.state.location(locationId)
         return None if location is None else LevelView(self.state, self._variant, location)
 
-    def inventoryLevels(
-        self,
-        _info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-    ) -> dict[str, Any]:
+    def inventoryLevels(self, _info: Info, **page: Any) -> dict[str, Any]:
         """Levels at every location."""
         levels = [LevelView(self.state, self._variant, loc) for loc in self.state.locations]
-        return paginate(levels, LevelView.number, first, after, reverse)
+        return paginate(levels, **page)
 
 
-class LevelView:
+class LevelView(View):
     """``InventoryLevel`` of one item at one location."""
 
     typename = "InventoryLevel"
@@ -173,11 +173,9 @@ class LevelView:
     def __init__(
         self, state: ShopifyMockState, variant: MockVariant, location: MockLocation
     ) -> None:
-        self.state, self.variant, self._location = state, variant, location
-        item = gid_number(variant.item_gid, "InventoryItem")
-        loc = gid_number(location.gid, "Location")
-        self.id = f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={item}"
-        self.updatedAt = variant.updated_at
+        super().__init__(state)
+        self.variant, self._location = variant, location
+        self.id, self.updatedAt = level_gid(variant.item_gid, location.gid), variant.updated_at
 
     def number(self) -> int:
         """Numeric id of the location (pagination order)."""
@@ -198,29 +196,26 @@ class LevelView:
         unknown = [n for n in names if n not in KNOWN_QUANTITY_NAMES]
         if unknown:
             raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
+        where = self._location.gid
         values = {
-            "available": self.state.available(self.variant, self._location.gid),
-            "committed": self.state.committed_at(self.variant, self._location.gid),
-            "on_hand": self.state.on_hand(self.variant, self._location.gid),
+            "available": self.state.available(self.variant, where),
+            "committed": self.state.committed_at(self.variant, where),
+            "on_hand": self.state.on_hand(self.variant, where),
         }
         return [
             {"name": n, "quantity": values.get(n, 0), "updatedAt": self.updatedAt} for n in names
         ]
 
 
-class LocationView:
+class LocationView(View):
     """``Location``."""
 
     typename = "Location"
 
     def __init__(self, state: ShopifyMockState, location: MockLocation) -> None:
-        self.state, self._location = state, location
+        super().__init__(state)
+        self._location = location
         self.id, self.name, self.isActive = location.gid, location.name, location.active
-        self.legacyResourceId = self.number()
-
-    def number(self) -> int:
-        """Numeric id (pagination order)."""
-        return gid_number(self._location.gid, "Location") or 0
 
     def inventoryLevel(self, _info: Info, inventoryItemId: str) -> LevelView | None:
         """The level of one item here (null for an unknown item)."""
@@ -228,115 +223,131 @@ class LocationView:
         return None if variant is None else LevelView(self.state, variant, self._location)
 
 
-# -- Query root -----------------------------------------------------------------------------
+class LineItemView(View):
+    """``LineItem``."""
+
+    typename = "LineItem"
+
+    def __init__(self, state: ShopifyMockState, order: MockOrder, line: OrderLine) -> None:
+        super().__init__(state)
+        self.line, self.id = line, gid("LineItem", line.line_id)
+        self.sku, self.quantity = line.sku, line.quantity
+        self.currentQuantity = 0 if order.cancelled_at else line.quantity
+        variant = state.variants.get(line.variant_gid)
+        self.name = variant.title if variant is not None else line.sku
+
+    @property
+    def variant(self) -> VariantView | None:
+        """The variant sold (null once deleted)."""
+        variant = self.state.variants.get(self.line.variant_gid)
+        return None if variant is None else VariantView(self.state, variant)
+
+
+class OrderView(View):
+    """``Order``."""
+
+    typename = "Order"
+
+    def __init__(self, state: ShopifyMockState, order: MockOrder) -> None:
+        super().__init__(state)
+        self.order, self.id = order, gid("Order", order.order_id)
+        self.name = f"#{order.number}"
+        self.createdAt = self.processedAt = order.created_at
+        self.updatedAt, self.cancelledAt = order.updated_at, order.cancelled_at
+        self.cancelReason = "CUSTOMER" if order.cancelled_at else None
+
+    def lineItems(self, _info: Info, **page: Any) -> dict[str, Any]:
+        """``Order.lineItems`` connection."""
+        lines = [LineItemView(self.state, self.order, line) for line in self.order.lines]
+        return paginate(lines, **page)
+
+
+def node(state: ShopifyMockState, value: str) -> View | None:
+    """Any object by GID (None when unknown)."""
+    variant = state.variants.get(value)
+    if variant is not None:
+        return VariantView(state, variant)
+    if value in state.products:
+        return ProductView(state, value)
+    variant = state.variant_by_item(value)
+    if variant is not None:
+        return ItemView(state, variant)
+    location = state.location(value)
+    if location is not None:
+        return LocationView(state, location)
+    order = state.orders.get(gid_number(value, "Order") or 0)
+    if order is not None:
+        return OrderView(state, order)
+    # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>
+    head, _, item = value.partition("?inventory_item_id=")
+    location = state.location(gid("Location", gid_number(head, "InventoryLevel") or 0))
+    variant = state.variant_by_item(gid("InventoryItem", int(item))) if item.isdigit() else None
+    return None if location is None or variant is None else LevelView(state, variant, location)
+
+
+def _by_id(kind: type[View]) -> Any:
+    """A root field answering the object of one type by GID (null when unknown)."""
+
+    def resolve(_root: Any, info: Info, id: str) -> View | None:
+        found = node(info.context.state, id)
+        return found if isinstance(found, kind) else None
+
+    return resolve
 
 
 class QueryRoot:
     """Resolvers of ``Query`` (the root value of queries)."""
 
-    def node(self, info: Info, id: str) -> Any:
-        """Any object by GID (null when unknown)."""
-        return _node(state_of(info), id)
+    productVariant = _by_id(VariantView)
+    product = _by_id(ProductView)
+    inventoryItem = _by_id(ItemView)
+    order = _by_id(OrderView)
 
-    def nodes(self, info: Info, ids: list[str]) -> list[Any]:
+    def node(self, info: Info, id: str) -> View | None:
+        """Any object by GID (null when unknown)."""
+        return node(info.context.state, id)
+
+    def nodes(self, info: Info, ids: list[str]) -> list[View | None]:
         """Objects by GID, in order, null for the unknown ones."""
         if len(ids) > MAX_PAGE_SIZE:
-            raise GraphQLError(
-                f"The input array size of {len(ids)} is greater than the maximum allowed of "
-                f"{MAX_PAGE_SIZE}.",
-                extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"},
-            )
-        state = state_of(info)
-        return [_node(state, gid) for gid in ids]
+            raise too_many(ids)
+        return [node(info.context.state, gid) for gid in ids]
 
-    def productVariants(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        query: str | None = None,
-    ) -> dict[str, Any]:
+    def productVariants(self, info: Info, query: str | None = None, **page: Any) -> dict[str, Any]:
         """All variants (optionally filtered), by id."""
-        state = state_of(info)
-        keep = search_filter(query)
-        views = [v for v in (VariantView(state, x) for x in state.variants.values()) if keep(v)]
-        return paginate(views, VariantView.number, first, after, reverse)
+        state, keep = info.context.state, search_filter(query)
+        views = [VariantView(state, variant) for variant in state.variants.values()]
+        return paginate([view for view in views if keep(view)], **page)
 
-    def productVariant(self, info: Info, id: str) -> VariantView | None:
-        """One variant by GID."""
-        state = state_of(info)
-        variant = state.variants.get(id)
-        return None if variant is None else VariantView(state, variant)
-
-    def products(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        query: str | None = None,
-    ) -> dict[str, Any]:
+    def products(self, info: Info, query: str | None = None, **page: Any) -> dict[str, Any]:
         """All products, by id (``query`` accepts bare words matched against the title)."""
-        state = state_of(info)
-        views = [ProductView(state, p) for p in state.products.values()]
-        if query and query.strip():
-            needle = query.strip().lower()
-            views = [v for v in views if needle in v.title.lower()]
-        return paginate(views, lambda v: v.legacyResourceId or 0, first, after, reverse)
+        state, needle = info.context.state, (query or "").strip().lower()
+        views = [ProductView(state, product_gid) for product_gid in state.products]
+        return paginate([view for view in views if needle in view.title.lower()], **page)
 
-    def product(self, info: Info, id: str) -> ProductView | None:
-        """One product by GID."""
-        state = state_of(info)
-        product = state.products.get(id)
-        return None if product is None else ProductView(state, product)
-
-    def inventoryItem(self, info: Info, id: str) -> ItemView | None:
-        """One inventory item by GID."""
-        state = state_of(info)
-        variant = state.variant_by_item(id)
-        return None if variant is None else ItemView(state, variant)
-
-    def locations(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        includeInactive: bool = False,
-    ) -> dict[str, Any]:
+    def locations(self, info: Info, includeInactive: bool, **page: Any) -> dict[str, Any]:
         """Locations of the shop."""
-        state = state_of(info)
-        views = [
-            LocationView(state, loc) for loc in state.locations if loc.active or includeInactive
-        ]
-        return paginate(views, LocationView.number, first, after, reverse)
+        state = info.context.state
+        locations = [loc for loc in state.locations if loc.active or includeInactive]
+        return paginate([LocationView(state, loc) for loc in locations], **page)
 
     def location(self, info: Info, id: str | None = None) -> LocationView | None:
         """One location (the primary one without an id)."""
-        state = state_of(info)
+        state = info.context.state
         location = state.primary_location if id is None else state.location(id)
         return None if location is None else LocationView(state, location)
 
     def orders(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        query: str | None = None,
-        sortKey: str = "ID",
+        self, info: Info, sortKey: str, query: str | None = None, **page: Any
     ) -> dict[str, Any]:
         """Orders of the shop, filtered by ``query``, sorted by ``sortKey``."""
-        return list_orders(state_of(info), first, after, reverse, query, sortKey)
-
-    def order(self, info: Info, id: str) -> OrderView | None:
-        """One order by GID."""
-        return order_by_gid(state_of(info), id)
+        state, keep = info.context.state, order_filter(query)
+        views = [OrderView(state, order) for order in state.orders.values()]
+        return paginate([v for v in views if keep(v)], sort=SORT_TIMES.get(sortKey), **page)
 
     def shop(self, info: Info) -> dict[str, Any]:
         """The shop."""
-        state = state_of(info)
+        state = info.context.state
         return {
             "id": "gid://shopify/Shop/1",
             "name": state.shop_domain.split(".", 1)[0],
@@ -345,33 +356,10 @@ class QueryRoot:
         }
 
 
-def _node(state: ShopifyMockState, gid: str) -> Any:
-    variant = state.variants.get(gid)
-    if variant is not None:
-        return VariantView(state, variant)
-    product = state.products.get(gid)
-    if product is not None:
-        return ProductView(state, product)
-    variant = state.variant_by_item(gid)
-    if variant is not None:
-        return ItemView(state, variant)
-    location = state.location(gid)
-    if location is not None:
-        return LocationView(state, location)
-    order = order_by_gid(state, gid)
-    if order is not None:
-        return order
-    return _level(state, gid)
-
-
-def _level(state: ShopifyMockState, gid: str) -> LevelView | None:
-    # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>
-    head, _, query = gid.partition("?inventory_item_id=")
-    location_number = gid_number(head, "InventoryLevel")
-    if location_number is None or not query.isdigit():
-        return None
-    location = state.location(f"gid://shopify/Location/{location_number}")
-    variant = state.variant_by_item(f"gid://shopify/InventoryItem/{query}")
-    if location is None or variant is None:
-        return None
-    return LevelView(state, variant, location)
+def too_many(items: list[Any], **extensions: str) -> GraphQLError:
+    """Shopify's refusal of an input array over 250 items."""
+    return GraphQLError(
+        f"The input array size of {len(items)} is greater than the maximum allowed of "
+        f"{MAX_PAGE_SIZE}.",
+        extensions={"code": "MAX_INPUT_SIZE_EXCEEDED", **extensions},
+    )

@@ -23,11 +23,8 @@ class OrderRefused(ValueError):
 
 
 def place_order(state: ShopifyMockState, sku: str, quantity: int) -> tuple[MockOrder, Events]:
-    """Place an order at the primary location; return it and the webhooks it triggers.
-
-    The shop does not oversell (inventory policy ``deny``): asking for more than is available
-    is refused.
-    """
+    """Place an order at the primary location (refused beyond what is available: inventory
+    policy ``deny``); return it and the webhooks it triggers."""
     variant = state.variant_by_sku(sku)
     if variant is None:
         raise OrderRefused(f"unknown sku {sku!r}")
@@ -76,28 +73,20 @@ def cancel_order(state: ShopifyMockState, order_id: int) -> tuple[MockOrder, Eve
     return order, events
 
 
-def shop_once(state: ShopifyMockState) -> tuple[MockOrder, Events] | None:
-    """One shopper visit: buy 1–2 units of a random in-stock variant (None if nothing is)."""
-    in_stock = sorted(
-        (v for v in state.variants.values() if state.available(v, state.primary_location.gid)),
-        key=lambda v: v.sku,
-    )
-    if not in_stock:
-        return None
-    variant = state.rng.choice(in_stock)
-    available = state.available(variant, state.primary_location.gid)
-    return place_order(state, variant.sku, min(available, state.rng.choice((1, 1, 1, 2))))
-
-
-async def run_shopper(state: ShopifyMockState, dispatch: Callable[[Events], None]) -> None:
-    """Place orders at ``shopper_orders_per_min`` (exponential gaps) until cancelled."""
-    rate = state.shopper_orders_per_min
-    if rate <= 0:
-        return
-    while True:
+async def run_shopper(state: ShopifyMockState, dispatch: Callable[[Events], object]) -> None:
+    """Buy 1–2 units of a random in-stock variant at ``shopper_orders_per_min`` (exponential
+    gaps) until cancelled."""
+    rate, primary = state.shopper_orders_per_min, state.primary_location.gid
+    while rate > 0:
         await state.sleep(state.rng.expovariate(rate / 60.0))
-        placed = shop_once(state)
-        if placed is not None:
-            order, events = placed
-            log.info("mock_shopify.order", order=order.number, sku=order.lines[0].sku)
-            dispatch(events)
+        in_stock = sorted(
+            (v for v in state.variants.values() if state.available(v, primary)),
+            key=lambda v: v.sku,
+        )
+        if not in_stock:
+            continue
+        variant = state.rng.choice(in_stock)
+        quantity = min(state.available(variant, primary), state.rng.choice((1, 1, 1, 2)))
+        order, events = place_order(state, variant.sku, quantity)
+        log.info("mock_shopify.order", order=order.number, sku=variant.sku)
+        dispatch(events)

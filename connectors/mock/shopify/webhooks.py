@@ -29,6 +29,8 @@ from connectors.mock.shopify.state import (
     MockVariant,
     ShopifyMockState,
     gid_number,
+    level_gid,
+    money,
 )
 
 log = structlog.get_logger(__name__)
@@ -48,28 +50,6 @@ def _num(value: str, kind: str) -> int:
     return number
 
 
-def variant_payload(state: ShopifyMockState, variant: MockVariant, position: int) -> dict[str, Any]:
-    """A REST variant inside ``products/update``."""
-    listing = state.listing(variant)
-    return {
-        "id": _num(variant.gid, "ProductVariant"),
-        "admin_graphql_api_id": variant.gid,
-        "product_id": _num(variant.product_gid, "Product"),
-        "title": variant.title,
-        "sku": variant.sku,
-        "price": str(listing.price.quantize(CENT)),
-        "compare_at_price": (
-            None if variant.compare_at_price is None else str(variant.compare_at_price)
-        ),
-        "position": position,
-        "inventory_policy": "deny",
-        "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
-        "inventory_quantity": state.inventory_quantity(variant),
-        "created_at": rest_time(variant.created_at),
-        "updated_at": rest_time(variant.updated_at),
-    }
-
-
 def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, Any]:
     """``products/update`` body."""
     variants = [state.variants[g] for g in product.variant_gids]
@@ -84,7 +64,24 @@ def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, 
         "tags": "",
         "created_at": rest_time(product.created_at),
         "updated_at": rest_time(product.updated_at),
-        "variants": [variant_payload(state, v, i + 1) for i, v in enumerate(variants)],
+        "variants": [
+            {
+                "id": _num(variant.gid, "ProductVariant"),
+                "admin_graphql_api_id": variant.gid,
+                "product_id": _num(variant.product_gid, "Product"),
+                "title": variant.title,
+                "sku": variant.sku,
+                "price": str(state.listing(variant).price.quantize(CENT)),
+                "compare_at_price": money(variant.compare_at_price),
+                "position": position,
+                "inventory_policy": "deny",
+                "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
+                "inventory_quantity": state.inventory_quantity(variant),
+                "created_at": rest_time(variant.created_at),
+                "updated_at": rest_time(variant.updated_at),
+            }
+            for position, variant in enumerate(variants, start=1)
+        ],
     }
 
 
@@ -92,13 +89,12 @@ def inventory_level_payload(
     state: ShopifyMockState, variant: MockVariant, location: MockLocation, at: datetime
 ) -> dict[str, Any]:
     """``inventory_levels/update`` body (numeric ids; the level GID carries a query string)."""
-    item, loc = _num(variant.item_gid, "InventoryItem"), _num(location.gid, "Location")
     return {
-        "inventory_item_id": item,
-        "location_id": loc,
+        "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
+        "location_id": _num(location.gid, "Location"),
         "available": state.available(variant, location.gid),
         "updated_at": rest_time(at),
-        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={item}",
+        "admin_graphql_api_id": level_gid(variant.item_gid, location.gid),
     }
 
 
@@ -170,6 +166,15 @@ class Delivery:
     status: int | None = None
     error: str | None = None
 
+    def outcome(self) -> dict[str, Any]:
+        """What the control routes show of it."""
+        return {
+            "webhook_id": self.webhook_id,
+            "attempts": self.attempts,
+            "status": self.status,
+            "error": self.error,
+        }
+
 
 class WebhookSender:
     """Signs, records and POSTs webhooks to ``state.webhook_url``."""
@@ -179,6 +184,11 @@ class WebhookSender:
         self.deliveries: dict[str, Delivery] = {}
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Delivery]] = set()
+
+    def send(self, events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Send the webhooks of one action (sharing an ``X-Shopify-Event-Id``); their ids."""
+        event_id = str(uuid.uuid4())
+        return [self.emit(topic, payload, event_id).webhook_id for topic, payload in events]
 
     def emit(self, topic: str, payload: dict[str, Any], event_id: str) -> Delivery:
         """Record a delivery and send it in the background (Shopify delivers asynchronously)."""
