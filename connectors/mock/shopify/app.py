@@ -43,7 +43,7 @@ from connectors.mock.kit.control import add_control_routes, bad
 from connectors.mock.kit.serving import Starter, running
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
-from connectors.mock.shopify.resolvers import QueryRoot, RequestContext
+from connectors.mock.shopify.resolvers import RequestContext, query_root
 from connectors.mock.shopify.schema import RULES, shopify_schema, variable_errors
 from connectors.mock.shopify.shopper import OrderRefused, cancel_order, place_order, run_shopper
 from connectors.mock.shopify.state import ShopifyMockState
@@ -222,7 +222,7 @@ async def _run(
     if state.keep_requests:
         state.requests.append({"fields": fields, "variables": variables})
     is_mutation = operation.operation == OperationType.MUTATION
-    root = MutationRoot() if is_mutation else QueryRoot()
+    root = MutationRoot() if is_mutation else query_root(state)
     outcome = execute(schema, document, root, context, variables, name)
     result = await outcome if isinstance(outcome, Awaitable) else outcome
     actual = costs.cost(operation, result.data or {})

@@ -19,11 +19,11 @@ from graphql.execution.values import get_directive_values
 from connectors.mock.shopify.paging import MAX_PAGE_SIZE
 from connectors.mock.shopify.resolvers import (
     Info,
-    ItemView,
-    LocationView,
-    ProductView,
-    VariantView,
+    item_view,
+    location_view,
+    product_view,
     too_many,
+    variant_view,
 )
 from connectors.mock.shopify.state import MockVariant, ShopifyMockState
 from connectors.mock.shopify.webhooks import inventory_level_payload, product_payload
@@ -124,7 +124,7 @@ class MutationRoot:
                 reported: dict[str, Any] = {
                     k: row[k] for k in ("price", "compareAtPrice") if k in row
                 }
-                views.append(VariantView(state, variant, reported))
+                views.append(variant_view(state, variant, reported))
                 continue
             if "price" in row:
                 state.listing(variant).price = row["price"]
@@ -132,11 +132,11 @@ class MutationRoot:
                 variant.compare_at_price = row["compareAtPrice"]
             variant.updated_at = product.updated_at = now
             changed = True
-            views.append(VariantView(state, variant))
+            views.append(variant_view(state, variant))
         if changed and state.webhooks_on_writes:
             info.context.events.append(("products/update", product_payload(state, product)))
         return {
-            "product": ProductView(state, productId),
+            "product": product_view(state, productId),
             "productVariants": views,
             "userErrors": errors,
         }
@@ -280,7 +280,7 @@ def _apply(info: Info, data: dict[str, Any], *, first_time: bool) -> dict[str, A
             if delta and state.webhooks_on_writes:
                 payload = inventory_level_payload(state, variant, location, now)
                 info.context.events.append(("inventory_levels/update", payload))
-        item, where = ItemView(state, variant), LocationView(state, location)
+        item, where = item_view(state, variant), location_view(state, location)
         for quantity_name, after in ((name, row["quantity"]), (other, other_after)):
             changes.append(
                 {

@@ -45,14 +45,15 @@ def paginate(
     reverse: bool = False,
     sort: str | None = None,
 ) -> dict[str, Any]:
-    """A Relay connection page over views, by ``number()`` or by (``sort`` time, number)."""
+    """A Relay connection page over views, by numeric id or by (``sort`` time, numeric id)."""
     if first is None:
         raise GraphQLError("you must provide one of first or last")
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {first}.")
 
     def position(view: Any) -> tuple[Any, ...]:
-        return (seconds(getattr(view, sort)), view.number()) if sort else (view.number(),)
+        number = view.legacyResourceId
+        return (seconds(getattr(view, sort)), number) if sort else (number,)
 
     ordered = sorted(items, key=position, reverse=reverse)
     if after is not None:
@@ -165,7 +166,7 @@ def _order_term(name: str | None, raw: str) -> Predicate | None:
         return lambda view: bool(compare(seconds(getattr(view, attribute)), bound))
     value = _unquote(raw)
     if name == "id":
-        return lambda view: str(view.number()) == value.rsplit("/", 1)[-1]
+        return lambda view: str(view.legacyResourceId) == value.rsplit("/", 1)[-1]
     if name == "name":
         return lambda view: view.name.lstrip("#") == value.lstrip("#")
     return None
