@@ -1,19 +1,11 @@
 """The mock Shopify Admin GraphQL server (aiohttp), its client-credentials grant and its
-``/_mock/`` control routes.
+``/_mock/`` control routes (unauthenticated: the mock only ever listens on loopback).
 
-Only API version 2026-04 is served (its inventory semantics are what the mock implements):
-``/admin/api/<other version>/graphql.json`` answers 404, as Shopify does for a version it does not
-know. Control routes are unauthenticated: the mock only ever listens on loopback.
-
-The grant (``POST /admin/oauth/access_token``): a Dev Dashboard app installed on the shop
-(``state.client_id`` / ``client_secret`` set) exchanges its credentials for a token living
-``state.token_ttl_s`` seconds on the state's clock (Shopify: ~24 h, ``expires_in`` 86399 in
-third-party reports). The form body is what shopify.dev shows; Shopify's own app libraries post
-the same fields as JSON, so JSON is accepted too. Refusals are OAuth ``{"error",
-"error_description"}`` bodies: ``invalid_client`` and ``shop_not_permitted`` are names Shopify
-uses (library code, a third-party report); the 400 status and the other codes' wording are
-**assumptions**. The Admin API takes the static ``state.access_token`` or a live issued token; an
-expired or unknown one gets the usual 401.
+Only API version 2026-04 is served; another version's ``graphql.json`` answers 404, as Shopify
+does. The grant exchanges an installed app's credentials (``state.client_id`` and
+``client_secret``; a form or, as Shopify's app libraries post it, a JSON body) for a token living
+``state.token_ttl_s`` on the state's clock. ``invalid_client`` and ``shop_not_permitted`` are
+names Shopify uses; the 400 status and the other refusals' wording are **assumptions**.
 """
 
 from __future__ import annotations
@@ -21,10 +13,11 @@ from __future__ import annotations
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import structlog
 from aiohttp import web
 from graphql import (
     FieldNode,
@@ -45,12 +38,16 @@ from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
 from connectors.mock.shopify.resolvers import RequestContext, query_root
 from connectors.mock.shopify.schema import RULES, shopify_schema, variable_errors
-from connectors.mock.shopify.shopper import OrderRefused, cancel_order, place_order, run_shopper
-from connectors.mock.shopify.state import ShopifyMockState
-from connectors.mock.shopify.webhooks import WebhookSender
+from connectors.mock.shopify.state import MockOrder, OrderLine, ShopifyMockState
+from connectors.mock.shopify.webhooks import WebhookSender, inventory_level_payload, order_payload
 
 STATE: web.AppKey[ShopifyMockState] = web.AppKey("state", ShopifyMockState)
 SENDER: web.AppKey[WebhookSender] = web.AppKey("sender", WebhookSender)
+log = structlog.get_logger(__name__)
+Events = list[tuple[str, dict[str, Any]]]
+# Realistic-looking 64-bit REST ids for orders and line items.
+ORDER_ID_BASE = 5_000_000_000_000
+LINE_ID_BASE = 13_000_000_000_000
 
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 RATE_LIMIT_DOC = "https://shopify.dev/api/usage/rate-limits"
@@ -319,3 +316,77 @@ async def post_redeliver(request: web.Request) -> web.Response:
     if delivery is None:
         return bad("unknown webhook_id", status=404)
     return web.json_response(delivery.outcome())
+
+
+class OrderRefused(ValueError):
+    """The order cannot be placed (unknown SKU, bad quantity, not enough stock)."""
+
+
+def place_order(state: ShopifyMockState, sku: str, quantity: int) -> tuple[MockOrder, Events]:
+    """Place an order at the primary location (refused beyond what is available: inventory
+    policy ``deny``); return it and the webhooks it triggers."""
+    variant = state.variant_by_sku(sku)
+    if variant is None:
+        raise OrderRefused(f"unknown sku {sku!r}")
+    if quantity < 1:
+        raise OrderRefused("quantity must be at least 1")
+    location = state.primary_location
+    available = state.available(variant, location.gid)
+    if available < quantity:
+        raise OrderRefused(f"only {available} available")
+    now = state.clock.now()
+    number = 1001 + len(state.orders)
+    line = OrderLine(
+        LINE_ID_BASE + number, variant.gid, sku, quantity, state.listing(variant).price
+    )
+    order = MockOrder(ORDER_ID_BASE + number, number, [line], location.gid, now, now)
+    state.orders[order.order_id] = order
+    state.set_available(variant, location.gid, available - quantity)
+    state.committed[variant.item_gid] += quantity
+    events: Events = [
+        ("orders/create", order_payload(state, order)),
+        ("inventory_levels/update", inventory_level_payload(state, variant, location, now)),
+    ]
+    return order, events
+
+
+def cancel_order(state: ShopifyMockState, order_id: int) -> tuple[MockOrder, Events]:
+    """Cancel an open order: its units return to available."""
+    order = state.orders.get(order_id)
+    if order is None:
+        raise OrderRefused(f"unknown order {order_id}")
+    if order.cancelled_at is not None:
+        raise OrderRefused("order already cancelled")
+    now = state.clock.now()
+    order.cancelled_at = order.updated_at = now
+    location = state.location(order.location_gid) or state.primary_location
+    events: Events = [("orders/cancelled", order_payload(state, order))]
+    for line in order.lines:
+        variant = state.variants[line.variant_gid]
+        state.committed[variant.item_gid] -= line.quantity
+        state.set_available(
+            variant, location.gid, state.available(variant, location.gid) + line.quantity
+        )
+        events.append(
+            ("inventory_levels/update", inventory_level_payload(state, variant, location, now))
+        )
+    return order, events
+
+
+async def run_shopper(state: ShopifyMockState, dispatch: Callable[[Events], object]) -> None:
+    """Buy 1–2 units of a random in-stock variant at ``shopper_orders_per_min`` (exponential
+    gaps) until cancelled."""
+    rate, primary = state.shopper_orders_per_min, state.primary_location.gid
+    while rate > 0:
+        await state.sleep(state.rng.expovariate(rate / 60.0))
+        in_stock = sorted(
+            (v for v in state.variants.values() if state.available(v, primary)),
+            key=lambda v: v.sku,
+        )
+        if not in_stock:
+            continue
+        variant = state.rng.choice(in_stock)
+        quantity = min(state.available(variant, primary), state.rng.choice((1, 1, 1, 2)))
+        order, events = place_order(state, variant.sku, quantity)
+        log.info("mock_shopify.order", order=order.number, sku=variant.sku)
+        dispatch(events)

@@ -16,8 +16,8 @@ from typing import Any
 from graphql import GraphQLError
 from graphql.execution.values import get_directive_values
 
-from connectors.mock.shopify.paging import MAX_PAGE_SIZE
 from connectors.mock.shopify.resolvers import (
+    MAX_PAGE_SIZE,
     Info,
     item_view,
     location_view,

@@ -1,20 +1,8 @@
-"""The mock's GraphQL schema (the packaged SDL with Shopify's custom scalars) and its errors
-worded and shaped as Shopify's server (graphql-ruby) answers them.
-
-graphql-core words errors its own way and gives them no code; a client that reads
-``extensions.code`` (as ours does) or matches messages would pass against the mock and fail
-against Shopify. Two kinds are rewritten, the ones a client meets in practice:
-
-* an undefined field, ``{"message": "Field 'x' doesn't exist on type 'Shop'", "locations",
-  "path": ["query", "shop", "x"], "extensions": {"code": "undefinedField", "typeName": "Shop",
-  "fieldName": "x"}}`` (a validation rule in place of graphql-core's FieldsOnCorrectTypeRule);
-* an invalid variable, ``{"message": "Variable $variants of type [ProductVariantsBulkInput!]! was
-  provided invalid value for 0.price (Could not coerce value \\"abc\\" to Money)", "locations",
-  "extensions": {"code": "INVALID_VARIABLE", "value": <as sent>, "problems": [{"path": [0,
-  "price"], "explanation": "Could not coerce value \\"abc\\" to Money"}]}}``.
-
-Other errors (syntax, other validation rules) keep graphql-core's wording.
-"""
+"""The mock's GraphQL schema (the packaged SDL with Shopify's custom scalars), and its errors
+worded and shaped as Shopify's server (graphql-ruby) answers them, so that a client reading
+``extensions.code`` or messages meets what it will meet live: an undefined field
+(``undefinedField``, with graphql-ruby's static ``path``) and an invalid variable
+(``INVALID_VARIABLE``, with its ``problems``). Other errors keep graphql-core's wording."""
 
 from __future__ import annotations
 

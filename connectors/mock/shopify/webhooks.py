@@ -45,9 +45,7 @@ def rest_time(value: datetime) -> str:
 
 
 def _num(value: str, kind: str) -> int:
-    number = gid_number(value, kind)
-    assert number is not None, value
-    return number
+    return gid_number(value, kind) or 0
 
 
 def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, Any]:
@@ -168,12 +166,7 @@ class Delivery:
 
     def outcome(self) -> dict[str, Any]:
         """What the control routes show of it."""
-        return {
-            "webhook_id": self.webhook_id,
-            "attempts": self.attempts,
-            "status": self.status,
-            "error": self.error,
-        }
+        return {key: getattr(self, key) for key in ("webhook_id", "attempts", "status", "error")}
 
 
 class WebhookSender:
@@ -224,13 +217,7 @@ class WebhookSender:
         delivery.status, delivery.error = await post(
             self._session, url, delivery.body, delivery.headers
         )
-        log.debug(
-            "mock_shopify.webhook",
-            topic=delivery.topic,
-            webhook_id=delivery.webhook_id,
-            status=delivery.status,
-            error=delivery.error,
-        )
+        log.debug("mock_shopify.webhook", topic=delivery.topic, **delivery.outcome())
         return delivery
 
     async def redeliver(self, webhook_id: str) -> Delivery | None:
