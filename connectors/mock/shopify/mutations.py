@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLEnumType, GraphQLError
 from graphql.execution.values import get_directive_values
 
 from connectors.mock.shopify.resolvers import (
@@ -25,6 +25,7 @@ from connectors.mock.shopify.resolvers import (
     too_many,
     variant_view,
 )
+from connectors.mock.shopify.schema import shopify_schema
 from connectors.mock.shopify.state import MockVariant, ShopifyMockState
 from connectors.mock.shopify.webhooks import inventory_level_payload, product_payload
 
@@ -51,31 +52,17 @@ REASONS = frozenset(
         "shrinkage",
     }
 )
-# userErrors code -> Shopify's message
-MESSAGES = {
-    "PRODUCT_DOES_NOT_EXIST": "Product does not exist",
-    "PRODUCT_VARIANT_ID_MISSING": "Product variant is missing ID attribute.",
-    "PRODUCT_VARIANT_DOES_NOT_EXIST": "Product variant does not exist",
-    "GREATER_THAN_OR_EQUAL_TO": "The price of the variant must be greater than or equal to zero.",
-    "IDEMPOTENCY_KEY_PARAMETER_MISMATCH": (
-        "The same idempotency key cannot be used with different operation parameters."
-    ),
-    "INVALID_NAME": "The quantity name must be either 'available' or 'on_hand'.",
-    "INVALID_REASON": "The specified reason is invalid.",
-    "INVALID_INVENTORY_ITEM": "The specified inventory item could not be found.",
-    "INVALID_LOCATION": "The specified location could not be found.",
-    "ITEM_NOT_STOCKED_AT_LOCATION": "The specified inventory item is not stocked at the location.",
-    "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR": (
-        "The combination of inventoryItemId and locationId must be unique."
-    ),
-    "INVALID_QUANTITY_NEGATIVE": "The quantity can't be negative.",
-    "INVALID_QUANTITY_TOO_HIGH": "The total quantity can't be higher than 1,000,000,000.",
-    "CHANGE_FROM_QUANTITY_STALE": "The changeFromQuantity value does not match persisted value.",
-    "NON_MUTABLE_INVENTORY_ITEM": (
-        "The specified inventory item is not allowed to be adjusted via API."
-    ),
-}
 UserError = dict[str, Any]
+
+
+def _messages() -> dict[str, str]:
+    """userErrors messages by code: the descriptions of the SDL's ``*UserErrorCode`` values."""
+    types = shopify_schema().type_map.values()
+    enums = [t for t in types if isinstance(t, GraphQLEnumType) and t.name.endswith("ErrorCode")]
+    return {code: value.description or "" for e in enums for code, value in e.values.items()}
+
+
+MESSAGES = _messages()
 
 
 def _error(code: str, *field: str, message: str | None = None) -> UserError:
@@ -242,19 +229,10 @@ def _row_error(
         return _error("INVALID_QUANTITY_NEGATIVE", *where, "quantity")
     if row["quantity"] > MAX_QUANTITY:
         return _error("INVALID_QUANTITY_TOO_HIGH", *where, "quantity")
-    expected = row["changeFromQuantity"]
-    if name in QUANTITY_NAMES and expected not in (
-        None,
-        _current(state, variant, location.gid, name),
-    ):
+    current = state.available(variant, location.gid, name)
+    if name in QUANTITY_NAMES and row["changeFromQuantity"] not in (None, current):
         return _error("CHANGE_FROM_QUANTITY_STALE", *where, "changeFromQuantity")
     return None
-
-
-def _current(state: ShopifyMockState, variant: MockVariant, location_gid: str, name: str) -> int:
-    if name == "on_hand":
-        return state.on_hand(variant, location_gid)
-    return state.available(variant, location_gid)
 
 
 def _apply(info: Info, data: dict[str, Any], *, first_time: bool) -> dict[str, Any]:
@@ -267,8 +245,8 @@ def _apply(info: Info, data: dict[str, Any], *, first_time: bool) -> dict[str, A
         location = state.location(row["locationId"])
         assert variant is not None  # _row_error checked it
         assert location is not None
-        delta = row["quantity"] - _current(state, variant, location.gid, name)
-        other_after = _current(state, variant, location.gid, other) + delta
+        delta = row["quantity"] - state.available(variant, location.gid, name)
+        other_after = state.available(variant, location.gid, other) + delta
         if not first_time:
             pass  # the key's effect exists already (market effect log): never apply twice
         elif state.faults.write_dropped():

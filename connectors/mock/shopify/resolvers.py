@@ -294,13 +294,12 @@ def level_view(state: ShopifyMockState, variant: MockVariant, location: MockLoca
         unknown = [n for n in names if n not in KNOWN_QUANTITY_NAMES]
         if unknown:
             raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
-        values = {
-            "available": state.available(variant, location.gid),
-            "committed": state.committed_at(variant, location.gid),
-            "on_hand": state.on_hand(variant, location.gid),
-        }
         at = variant.updated_at
-        return [{"name": n, "quantity": values.get(n, 0), "updatedAt": at} for n in names]
+        quantity = state.available
+        return [
+            {"name": n, "quantity": quantity(variant, location.gid, n), "updatedAt": at}
+            for n in names
+        ]
 
     return _view(
         "InventoryLevel",

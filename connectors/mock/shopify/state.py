@@ -274,11 +274,17 @@ class ShopifyMockState:
         """The location whose available quantity is the market listing's quantity."""
         return self.locations[0]
 
-    def available(self, variant: MockVariant, location_gid: str) -> int:
-        """Units available for sale at a location."""
-        if location_gid == self.primary_location.gid:
-            return self.listing(variant).quantity
-        return self.levels.get((variant.item_gid, location_gid), 0)
+    def available(self, variant: MockVariant, location_gid: str, name: str = "available") -> int:
+        """Units ``available`` for sale at a location, ``committed`` to open orders (fulfilled
+        from the primary location) or ``on_hand`` (both); 0 for other quantity names."""
+        primary = location_gid == self.primary_location.gid
+        if primary:
+            available = self.listing(variant).quantity
+        else:
+            available = self.levels.get((variant.item_gid, location_gid), 0)
+        committed = self.committed[variant.item_gid] if primary else 0
+        quantities = {"available": available, "committed": committed}
+        return {**quantities, "on_hand": available + committed}.get(name, 0)
 
     def set_available(self, variant: MockVariant, location_gid: str, quantity: int) -> None:
         """Set the available units at a location."""
@@ -286,14 +292,6 @@ class ShopifyMockState:
             self.listing(variant).quantity = quantity
         else:
             self.levels[(variant.item_gid, location_gid)] = quantity
-
-    def committed_at(self, variant: MockVariant, location_gid: str) -> int:
-        """Units reserved by open orders (orders are fulfilled from the primary location)."""
-        return self.committed[variant.item_gid] if location_gid == self.primary_location.gid else 0
-
-    def on_hand(self, variant: MockVariant, location_gid: str) -> int:
-        """Physical units: available plus committed."""
-        return self.available(variant, location_gid) + self.committed_at(variant, location_gid)
 
     def inventory_quantity(self, variant: MockVariant) -> int:
         """``ProductVariant.inventoryQuantity``: available units over the active locations."""
