@@ -51,6 +51,14 @@ LINE_ID_BASE = 13_000_000_000_000
 
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 RATE_LIMIT_DOC = "https://shopify.dev/api/usage/rate-limits"
+RATE_LIMIT_429 = (
+    "Exceeded 2 calls per second for api client. Reduce request rates to resume uninterrupted "
+    "service."
+)
+SERVER_ERROR_TEXT = (
+    "Internal error. Looks like something went wrong on our end.\n"
+    "Request ID: {request_id} (include this in support requests)."
+)
 MAX_COST_TEXT = (
     "Query cost is {cost}, which exceeds the single query max cost limit ({max}).\n\n"
     "See https://shopify.dev/concepts/about-apis/rate-limits for more information on how the\n"
@@ -109,7 +117,14 @@ async def graphql_endpoint(request: web.Request) -> web.Response:
     headers = {"X-Shopify-API-Version": state.api_version, "X-Request-Id": str(uuid.uuid4())}
     fault = state.faults.draw()
     if fault is Fault.ERROR:
-        return _server_error(state, headers)
+        state.counters.errors_injected += 1
+        request_id = headers["X-Request-Id"]
+        message = SERVER_ERROR_TEXT.format(request_id=request_id)
+        extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        body = {"errors": [{"message": message, "extensions": extensions}]}
+        # Alternate 500 and 503, both with the body Shopify's GraphQL gateway sends.
+        status = 500 if state.counters.errors_injected % 2 else 503
+        return web.json_response(body, status=status, headers=headers)
     if fault is Fault.TIMEOUT:
         state.counters.timeouts_injected += 1
         await state.sleep(state.faults.hang_s)
@@ -118,20 +133,6 @@ async def graphql_endpoint(request: web.Request) -> web.Response:
     if context.events:
         request.app[SENDER].send(context.events)
     return response
-
-
-def _server_error(state: ShopifyMockState, headers: dict[str, str]) -> web.Response:
-    state.counters.errors_injected += 1
-    request_id = headers["X-Request-Id"]
-    message = (
-        "Internal error. Looks like something went wrong on our end.\n"
-        f"Request ID: {request_id} (include this in support requests)."
-    )
-    extensions = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
-    body = {"errors": [{"message": message, "extensions": extensions}]}
-    # Alternate 500 and 503, both with the body Shopify's GraphQL gateway sends.
-    status = 500 if state.counters.errors_injected % 2 else 503
-    return web.json_response(body, status=status, headers=headers)
 
 
 def _reply(
@@ -239,7 +240,7 @@ async def access_token(request: web.Request) -> web.Response:
         refusal = "invalid_request"
     elif fields.get("grant_type") != "client_credentials":
         refusal = "unsupported_grant_type"
-    elif not (
+    elif not (  # both compared, in constant time
         hmac.compare_digest(fields.get("client_id", "").encode(), state.client_id.encode())
         & hmac.compare_digest(
             fields.get("client_secret", "").encode(),

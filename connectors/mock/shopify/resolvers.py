@@ -125,7 +125,7 @@ def _search(query: str | None, term: Callable[[str | None, str], Predicate | Non
     """The predicate of a search string, each ``name:value`` (or bare) term built by ``term``."""
     if not query or not query.strip():
         return lambda _view: True
-    groups: list[list[Predicate]] = [[]]
+    groups: list[list[tuple[bool, Predicate]]] = [[]]  # (negated, term) ANDed, groups ORed
     for match in _TERM.finditer(query):
         negate, name, raw, bare = match.groups()
         if bare in ("OR", "or"):
@@ -133,22 +133,13 @@ def _search(query: str | None, term: Callable[[str | None, str], Predicate | Non
             continue
         predicate = None if bare in ("AND", "and") else term(name and name.lower(), raw or bare)
         if predicate is not None:
-            groups[-1].append(_negated(predicate) if negate else predicate)
-    return lambda view: any(all(p(view) for p in group) for group in groups)
-
-
-def _negated(predicate: Predicate) -> Predicate:
-    return lambda view: not predicate(view)
+            groups[-1].append((bool(negate), predicate))
+    return lambda view: any(all(p(view) != neg for neg, p in group) for group in groups)
 
 
 def search_filter(query: str | None) -> Predicate:
     """Which variant views ``productVariants(query:)`` keeps (see the module docstring)."""
     return _search(query, _variant_term)
-
-
-def order_filter(query: str | None) -> Predicate:
-    """Which order views ``orders(query:)`` keeps (see the module docstring)."""
-    return _search(query, _order_term)
 
 
 def _variant_term(name: str | None, raw: str) -> Predicate | None:
@@ -354,20 +345,17 @@ def order_view(state: ShopifyMockState, order: MockOrder) -> View:
 
 def node(state: ShopifyMockState, value: str) -> View | None:
     """Any object by GID (None when unknown)."""
-    variant = state.variants.get(value)
-    if variant is not None:
-        return variant_view(state, variant)
-    if value in state.products:
-        return product_view(state, value)
-    variant = state.variant_by_item(value)
-    if variant is not None:
-        return item_view(state, variant)
-    location = state.location(value)
-    if location is not None:
-        return location_view(state, location)
-    order = state.orders.get(gid_number(value, "Order") or 0)
-    if order is not None:
-        return order_view(state, order)
+    finders: list[tuple[Callable[[str], Any], Callable[[ShopifyMockState, Any], View]]] = [
+        (state.variants.get, variant_view),
+        (lambda g: g if g in state.products else None, product_view),
+        (state.variant_by_item, item_view),
+        (state.location, location_view),
+        (lambda g: state.orders.get(gid_number(g, "Order") or 0), order_view),
+    ]
+    for find, view in finders:
+        found = find(value)
+        if found is not None:
+            return view(state, found)
     # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>
     head, _, item = value.partition("?inventory_item_id=")
     location = state.location(gid("Location", gid_number(head, "InventoryLevel") or 0))
@@ -411,16 +399,10 @@ def query_root(state: ShopifyMockState) -> View:
         return None if found is None else location_view(state, found)
 
     def orders(_info: Info, sortKey: str, query: str | None = None, **page: Any) -> dict[str, Any]:
-        keep = order_filter(query)
+        keep = _search(query, _order_term)
         views = [order_view(state, order) for order in state.orders.values()]
         return paginate([v for v in views if keep(v)], sort=SORT_TIMES.get(sortKey), **page)
 
-    shop = {
-        "id": "gid://shopify/Shop/1",
-        "name": state.shop_domain.split(".", 1)[0],
-        "myshopifyDomain": state.shop_domain,
-        "currencyCode": state.currency,
-    }
     return View(
         node=lambda _info, id: node(state, id),
         nodes=nodes,
@@ -433,7 +415,12 @@ def query_root(state: ShopifyMockState) -> View:
         location=location,
         orders=orders,
         order=by_id("Order"),
-        shop=shop,
+        shop={
+            "id": "gid://shopify/Shop/1",
+            "name": state.shop_domain.split(".", 1)[0],
+            "myshopifyDomain": state.shop_domain,
+            "currencyCode": state.currency,
+        },
     )
 
 
