@@ -1,17 +1,11 @@
 """Calculated query cost and the leaky cost bucket of the Shopify Admin GraphQL API.
 
 Cost rules (guide §4.5, Shopify's published rules simplified; monotone in every selection):
-
-* scalar, enum and ``__typename`` fields: 0;
-* an object field (or a plain list of objects, counted once): 1 + the cost of its selection;
-* a list fetched by ``ids`` (``nodes(ids:)``): n × (1 + selection), n = ids asked / returned;
-* a connection (a type named ``*Connection``): 2 + n × (cost of one node), where one node is
-  1 + its selection, once for ``edges { node }`` and once more for ``nodes``; ``pageInfo`` and
-  ``cursor`` are free. n is ``first`` for the requested cost and the number of nodes actually
-  returned for the actual cost;
-* a mutation root field: 10, whatever it selects.
-
-The bucket must hold the requested cost before execution; requested − actual is refunded after.
+scalar, enum and ``__typename`` fields 0; an object field (or a plain list of objects, counted
+once) 1 + its selection; ``nodes(ids:)`` n × (1 + selection); a ``*Connection`` 2 + n × (1 +
+the node's selection) for ``edges { node }`` and again for ``nodes``, ``pageInfo`` and ``cursor``
+free; a mutation root field 10. n is what was asked (``first``, ids) for the requested cost,
+what was returned for the actual cost; the difference is refunded after execution.
 """
 
 from __future__ import annotations
@@ -131,20 +125,18 @@ class QueryCost:
             if data is not None and value is None:
                 continue  # null in the response: nothing was loaded
             ids = self._argument(node, "ids")
-            if ids is not None:
-                asked = len(ids) if isinstance(ids, list) else 1
-                items = [None] * asked if value is None else [v for v in value if v is not None]
-                total += sum(self._object(node, named, item) for item in items)
-            elif named.name.endswith("Connection"):
+            if named.name.endswith("Connection"):
                 total += self._connection(node, named, value)
-            elif isinstance(value, list):  # plain list of objects: counted once
-                total += self._object(node, named, value[0] if value else {})
+                continue
+            if ids is not None:  # n = ids asked, or objects returned
+                asked = [None] * (len(ids) if isinstance(ids, list) else 1)
+                items = asked if value is None else [item for item in value if item is not None]
+            elif isinstance(value, list):  # a plain list of objects: counted once
+                items = value[:1] or [{}]
             else:
-                total += self._object(node, named, value)
+                items = [value]
+            total += sum(OBJECT_COST + self._selection(node.selection_set, named, i) for i in items)
         return total
-
-    def _object(self, node: FieldNode, named: Composite, data: Any) -> int:
-        return OBJECT_COST + self._selection(node.selection_set, named, data)
 
     def _connection(self, node: FieldNode, connection: Composite, value: Any) -> int:
         size = self._argument(node, "first")

@@ -55,23 +55,17 @@ REASONS = frozenset(
 UserError = dict[str, Any]
 
 
-def _messages() -> dict[str, str]:
-    """userErrors messages by code: the descriptions of the SDL's ``*UserErrorCode`` values."""
-    types = shopify_schema().type_map.values()
-    enums = [t for t in types if isinstance(t, GraphQLEnumType) and t.name.endswith("ErrorCode")]
-    return {code: value.description or "" for e in enums for code, value in e.values.items()}
-
-
-MESSAGES = _messages()
+# userErrors messages by code: the descriptions of the values of the SDL's ``*ErrorCode`` enums.
+MESSAGES = {
+    code: value.description or ""
+    for enum in shopify_schema().type_map.values()
+    if isinstance(enum, GraphQLEnumType) and enum.name.endswith("ErrorCode")
+    for code, value in enum.values.items()
+}
 
 
 def _error(code: str, *field: str, message: str | None = None) -> UserError:
     return {"field": list(field), "message": message or MESSAGES[code], "code": code}
-
-
-def _check_size(items: list[Any], argument: str) -> None:
-    if len(items) > MAX_PAGE_SIZE:
-        raise too_many(items, argument=argument)
 
 
 class MutationRoot:
@@ -86,7 +80,8 @@ class MutationRoot:
     ) -> dict[str, Any]:
         """Update variants of one product; all-or-nothing unless ``allowPartialUpdates``."""
         state = info.context.state
-        _check_size(variants, "variants")
+        if len(variants) > MAX_PAGE_SIZE:
+            raise too_many(variants, argument="variants")
         product = state.products.get(productId)
         refused: dict[str, Any] = {"product": None, "productVariants": None}
         if product is None:
@@ -132,7 +127,8 @@ class MutationRoot:
         """Set absolute quantities with compare-and-set per row, once per idempotency key."""
         state = info.context.state
         key = _idempotency_key(info)
-        _check_size(input["quantities"], "input.quantities")
+        if len(input["quantities"]) > MAX_PAGE_SIZE:
+            raise too_many(input["quantities"], argument="input.quantities")
         if any("changeFromQuantity" not in row for row in input["quantities"]):
             raise GraphQLError(
                 "InventoryQuantityInput must include the following argument: changeFromQuantity.",
@@ -191,48 +187,42 @@ def _idempotency_key(info: Info) -> str:
 
 
 def _inventory_errors(state: ShopifyMockState, data: dict[str, Any]) -> list[UserError]:
-    errors = []
-    if data["name"] not in QUANTITY_NAMES:
+    name, errors = data["name"], []
+    if name not in QUANTITY_NAMES:
         errors.append(_error("INVALID_NAME", "input", "name"))
     if data["reason"] not in REASONS:
         errors.append(_error("INVALID_REASON", "input", "reason"))
     seen: set[tuple[str, str]] = set()
+
+    def row_error(where: tuple[str, ...], row: dict[str, Any]) -> UserError | None:
+        variant = state.variant_by_item(row["inventoryItemId"])
+        if variant is None:
+            return _error("INVALID_INVENTORY_ITEM", *where, "inventoryItemId")
+        location = state.location(row["locationId"])
+        if location is None:
+            return _error("INVALID_LOCATION", *where, "locationId")
+        if not location.active:
+            return _error("ITEM_NOT_STOCKED_AT_LOCATION", *where, "locationId")
+        if (variant.item_gid, location.gid) in seen:
+            return _error("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", *where)
+        seen.add((variant.item_gid, location.gid))
+        if row["quantity"] < 0:
+            return _error("INVALID_QUANTITY_NEGATIVE", *where, "quantity")
+        if row["quantity"] > MAX_QUANTITY:
+            return _error("INVALID_QUANTITY_TOO_HIGH", *where, "quantity")
+        current = state.available(variant, location.gid, name)
+        if name in QUANTITY_NAMES and row["changeFromQuantity"] not in (None, current):
+            return _error("CHANGE_FROM_QUANTITY_STALE", *where, "changeFromQuantity")
+        return None
+
     for index, row in enumerate(data["quantities"]):
         where = ("input", "quantities", str(index))
-        error = _row_error(state, data["name"], where, row, seen)
+        error = row_error(where, row)
         if error is None and state.faults.item_refused():
             error = _error("NON_MUTABLE_INVENTORY_ITEM", *where, "inventoryItemId")
         if error is not None:
             errors.append(error)
     return errors
-
-
-def _row_error(
-    state: ShopifyMockState,
-    name: str,
-    where: tuple[str, ...],
-    row: dict[str, Any],
-    seen: set[tuple[str, str]],
-) -> UserError | None:
-    variant = state.variant_by_item(row["inventoryItemId"])
-    if variant is None:
-        return _error("INVALID_INVENTORY_ITEM", *where, "inventoryItemId")
-    location = state.location(row["locationId"])
-    if location is None:
-        return _error("INVALID_LOCATION", *where, "locationId")
-    if not location.active:
-        return _error("ITEM_NOT_STOCKED_AT_LOCATION", *where, "locationId")
-    if (variant.item_gid, location.gid) in seen:
-        return _error("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", *where)
-    seen.add((variant.item_gid, location.gid))
-    if row["quantity"] < 0:
-        return _error("INVALID_QUANTITY_NEGATIVE", *where, "quantity")
-    if row["quantity"] > MAX_QUANTITY:
-        return _error("INVALID_QUANTITY_TOO_HIGH", *where, "quantity")
-    current = state.available(variant, location.gid, name)
-    if name in QUANTITY_NAMES and row["changeFromQuantity"] not in (None, current):
-        return _error("CHANGE_FROM_QUANTITY_STALE", *where, "changeFromQuantity")
-    return None
 
 
 def _apply(info: Info, data: dict[str, Any], *, first_time: bool) -> dict[str, Any]:
@@ -259,16 +249,16 @@ def _apply(info: Info, data: dict[str, Any], *, first_time: bool) -> dict[str, A
                 payload = inventory_level_payload(state, variant, location, now)
                 info.context.events.append(("inventory_levels/update", payload))
         item, where = item_view(state, variant), location_view(state, location)
-        for quantity_name, after in ((name, row["quantity"]), (other, other_after)):
-            changes.append(
-                {
-                    "name": quantity_name,
-                    "delta": delta,
-                    "quantityAfterChange": after,
-                    "item": item,
-                    "location": where,
-                }
-            )
+        changes += [
+            {
+                "name": n,
+                "delta": delta,
+                "quantityAfterChange": after,
+                "item": item,
+                "location": where,
+            }
+            for n, after in ((name, row["quantity"]), (other, other_after))
+        ]
     state.adjustment_groups += 1
     return {
         "id": f"gid://shopify/InventoryAdjustmentGroup/{state.adjustment_groups}",

@@ -21,8 +21,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.mock.faults import Faults
-from connectors.mock.kit.backend import expire
-from connectors.mock.market import CENT, MockListing, MockMarket, seed_market
+from connectors.mock.kit.backend import MockBackend, expire
+from connectors.mock.market import CENT, MockListing, MockMarket
 from connectors.mock.shopify.cost import STANDARD_PLAN, CostBucket
 from domain.clock import Clock, SystemClock
 
@@ -236,10 +236,7 @@ class ShopifyMockState:
     ) -> ShopifyMockState:
         """Seed a store from the catalog rows with an ``id:<channel>`` (prices as ``seed_market``,
         quantities from ``stock``)."""
-        rng = random.Random(seed)
-        market = seed_market(
-            channel=channel, catalog=catalog, currency=currency, competitors=0, rng=rng
-        )
+        market, _ = MockBackend.seeded(catalog, channel, currency, competitors=0, seed=seed)
         titles: dict[str, str] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):

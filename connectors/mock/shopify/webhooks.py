@@ -179,14 +179,13 @@ class WebhookSender:
         self._tasks: set[asyncio.Task[Delivery]] = set()
 
     def send(self, events: list[tuple[str, dict[str, Any]]]) -> list[str]:
-        """Send the webhooks of one action (sharing an ``X-Shopify-Event-Id``); their ids."""
-        event_id = str(uuid.uuid4())
-        return [self.emit(topic, payload, event_id).webhook_id for topic, payload in events]
+        """Record the webhooks of one action (sharing an ``X-Shopify-Event-Id``) and send them
+        in the background (Shopify delivers asynchronously); their webhook ids."""
+        event_id, triggered = str(uuid.uuid4()), self.state.clock.now().astimezone(UTC)
+        return [self._emit(topic, payload, event_id, triggered) for topic, payload in events]
 
-    def emit(self, topic: str, payload: dict[str, Any], event_id: str) -> Delivery:
-        """Record a delivery and send it in the background (Shopify delivers asynchronously)."""
+    def _emit(self, topic: str, payload: dict[str, Any], event_id: str, triggered: datetime) -> str:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        triggered = self.state.clock.now().astimezone(UTC)
         webhook_id = str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json",
@@ -203,7 +202,7 @@ class WebhookSender:
         task = asyncio.get_running_loop().create_task(self.deliver(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return delivery
+        return webhook_id
 
     async def deliver(self, delivery: Delivery) -> Delivery:
         """POST one delivery to the target URL and record the outcome (never raises)."""
