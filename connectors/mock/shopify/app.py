@@ -155,11 +155,8 @@ def _throttled(state: ShopifyMockState, requested: int, headers: dict[str, str])
     every = state.throttle_429_every
     if every and state.counters.throttled % every == 0:
         state.counters.http_429 += 1
-        refusal = {
-            "errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
-            "resume uninterrupted service."
-        }
-        return web.json_response(refusal, status=429, headers={**headers, "Retry-After": "2.0"})
+        retry = {**headers, "Retry-After": "2.0"}
+        return web.json_response({"errors": RATE_LIMIT_429}, status=429, headers=retry)
     extensions = {"code": "THROTTLED", "documentation": RATE_LIMIT_DOC}
     return _reply(state, headers, [GraphQLError("Throttled", extensions=extensions)], requested)
 
@@ -331,24 +328,16 @@ def place_order(state: ShopifyMockState, sku: str, quantity: int) -> tuple[MockO
         raise OrderRefused(f"unknown sku {sku!r}")
     if quantity < 1:
         raise OrderRefused("quantity must be at least 1")
-    location = state.primary_location
+    location, now = state.primary_location, state.clock.now()
     available = state.available(variant, location.gid)
     if available < quantity:
         raise OrderRefused(f"only {available} available")
-    now = state.clock.now()
     number = 1001 + len(state.orders)
-    line = OrderLine(
-        LINE_ID_BASE + number, variant.gid, sku, quantity, state.listing(variant).price
-    )
+    price = state.listing(variant).price
+    line = OrderLine(LINE_ID_BASE + number, variant.gid, sku, quantity, price)
     order = MockOrder(ORDER_ID_BASE + number, number, [line], location.gid, now, now)
     state.orders[order.order_id] = order
-    state.set_available(variant, location.gid, available - quantity)
-    state.committed[variant.item_gid] += quantity
-    events: Events = [
-        ("orders/create", order_payload(state, order)),
-        ("inventory_levels/update", inventory_level_payload(state, variant, location, now)),
-    ]
-    return order, events
+    return order, [("orders/create", order_payload(state, order)), *_commit(state, order, 1)]
 
 
 def cancel_order(state: ShopifyMockState, order_id: int) -> tuple[MockOrder, Events]:
@@ -358,20 +347,22 @@ def cancel_order(state: ShopifyMockState, order_id: int) -> tuple[MockOrder, Eve
         raise OrderRefused(f"unknown order {order_id}")
     if order.cancelled_at is not None:
         raise OrderRefused("order already cancelled")
-    now = state.clock.now()
-    order.cancelled_at = order.updated_at = now
+    order.cancelled_at = order.updated_at = state.clock.now()
+    return order, [("orders/cancelled", order_payload(state, order)), *_commit(state, order, -1)]
+
+
+def _commit(state: ShopifyMockState, order: MockOrder, sign: int) -> Events:
+    """Move an order's units from available to committed (``sign`` 1) or back (-1)."""
     location = state.location(order.location_gid) or state.primary_location
-    events: Events = [("orders/cancelled", order_payload(state, order))]
+    events: Events = []
     for line in order.lines:
         variant = state.variants[line.variant_gid]
-        state.committed[variant.item_gid] -= line.quantity
-        state.set_available(
-            variant, location.gid, state.available(variant, location.gid) + line.quantity
-        )
-        events.append(
-            ("inventory_levels/update", inventory_level_payload(state, variant, location, now))
-        )
-    return order, events
+        state.committed[variant.item_gid] += sign * line.quantity
+        available = state.available(variant, location.gid) - sign * line.quantity
+        state.set_available(variant, location.gid, available)
+        payload = inventory_level_payload(state, variant, location, order.updated_at)
+        events.append(("inventory_levels/update", payload))
+    return events
 
 
 async def run_shopper(state: ShopifyMockState, dispatch: Callable[[Events], object]) -> None:

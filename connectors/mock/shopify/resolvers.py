@@ -1,14 +1,12 @@
-"""Query resolvers: views over the mock state, which graphql-core's default resolver reads (an
-attribute per field; a callable one is called with the field's arguments), Relay paging, and the
-part of Shopify's search syntax the mock understands.
+"""Query resolvers: views over the mock state that graphql-core's default resolver reads (a
+callable attribute is called with the field's arguments), Relay paging and Shopify's search syntax.
 
-Variant search: ``sku:`` (``*`` wildcards), ``product_id:``, ``id:``, ``inventory_item_id:`` and
-bare words (SKU or title). Order search: ``created_at:``, ``updated_at:``, ``processed_at:`` with
-``>``, ``>=``, ``<``, ``<=`` or equality (a bare date is midnight UTC; one that does not parse is an
-error, stricter than Shopify's warning so a connector bug shows), ``id:`` and ``name:``. Both:
-quoted values with backslash escapes, implicit AND, ``OR``, ``-`` negation; unknown fields are
-ignored, as Shopify ignores them. Pages go by numeric id, or by (a time at whole seconds, id)
-with the cursor carrying both, as Shopify's do.
+Variant search: ``sku:`` (``*`` wildcards), ``product_id:``, ``id:``, ``inventory_item_id:``, bare
+words (SKU or title). Order search: ``created_at:``, ``updated_at:``, ``processed_at:`` (``>``,
+``>=``, ``<``, ``<=`` or equal; a bare date is midnight UTC; an unparsable one is an error, so a
+connector bug shows), ``id:``, ``name:``. Both: quoted values, backslash escapes, implicit AND,
+``OR``, ``-``; unknown fields are ignored, as Shopify does. Pages go by numeric id or by (a time
+at whole seconds, id), the cursor carrying both, as Shopify's do.
 """
 
 from __future__ import annotations

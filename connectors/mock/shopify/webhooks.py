@@ -1,10 +1,7 @@
 """Webhook deliveries as Shopify sends them (guide §4.6): REST-shaped snake_case JSON bodies,
-``X-Shopify-*`` headers, base64 HMAC-SHA256 of the raw body keyed by the app's secret.
-
-Delivery is at-least-once from the receiver's point of view: ``redeliver`` sends a stored
-delivery again with the same ``X-Shopify-Webhook-Id``, body and ``X-Shopify-Triggered-At`` (as
-Shopify's retries carry the original payload). Failed deliveries are recorded, not retried on a
-schedule; tests and the demo redeliver through ``POST /_mock/redeliver``.
+``X-Shopify-*`` headers, base64 HMAC-SHA256 of the raw body keyed by the app's secret. Failed
+deliveries are recorded, not retried on a schedule; ``redeliver`` (``POST /_mock/redeliver``)
+sends one again unchanged (same webhook id, body and headers), as Shopify's retries do.
 """
 
 from __future__ import annotations
