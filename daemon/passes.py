@@ -23,6 +23,16 @@ from daemon.db.models import Action, ActionKind, Listing
 from daemon.listings import refresh_listings, verify_accepted
 from daemon.order_poll import orders_channel
 from daemon.pricing import load_inputs, plan_and_record
+from daemon.reports import (
+    NoListings,
+    OffersReport,
+    PassReport,
+    ReconcileReport,
+    RepriceReport,
+    Skipped,
+    StockReport,
+    as_json,
+)
 from daemon.runtime import Runtime
 from daemon.snapshots import (
     SkuSelection,
@@ -43,7 +53,7 @@ HEALTH_REFRESH_S: Final = 30.0
 PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders")
 log = structlog.get_logger("repricerd.passes")
 
-ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[dict[str, Any]]]
+ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[PassReport]]
 
 
 async def _each_channel(
@@ -55,7 +65,7 @@ async def _each_channel(
     selection: SkuSelection,
 ) -> dict[str, Any]:
     """Run ``step`` (of pass ``name``) for every selected channel concurrently; one channel's
-    failure is its own."""
+    failure is its own. The reports become JSON here: per channel, what ``/sync`` answers."""
 
     async def guarded(channel: Channel) -> dict[str, Any]:
         structlog.contextvars.bind_contextvars(channel=channel.name)
@@ -79,17 +89,17 @@ async def _each_channel(
             await record_health(rt.db, rt.clock, channel=channel.name, error=None)
             rt.health_written[channel.name] = rt.clock.monotonic()
         await _record_success(rt, channel.name, name, result)
-        return result
+        return as_json(result)
 
     selected = rt.selected(tuple(channels))
     results = await asyncio.gather(*(guarded(ch) for ch in selected))
     return {ch.name: result for ch, result in zip(selected, results, strict=True)}
 
 
-async def _record_success(rt: Runtime, channel: str, name: str, result: dict[str, Any]) -> None:
+async def _record_success(rt: Runtime, channel: str, name: str, result: PassReport) -> None:
     """Persist the pass's success on the channel for status, at most every HEALTH_REFRESH_S
     (event-driven passes run many times a second). A step skipped (paused) did not succeed."""
-    if "skipped" in result:
+    if isinstance(result, Skipped):
         return
     key = (channel, name)
     last = rt.success_written.get(key)
@@ -100,7 +110,7 @@ async def _record_success(rt: Runtime, channel: str, name: str, result: dict[str
 
 async def reprice_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> RepriceReport | Skipped | NoListings:
     """Decide every listing of one channel, record the decisions and send the changes."""
     async with rt.reprice_locks.setdefault(channel.name, asyncio.Lock()):
         return await _reprice_channel(rt, channel, pass_id, selection)
@@ -108,17 +118,17 @@ async def reprice_channel(
 
 async def _reprice_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> RepriceReport | Skipped | NoListings:
     async with rt.db.read() as conn:
         blocked = await write_block_reason(conn, channel.name)
         armed = await breaker_armed(conn, channel.name, rt.clock.now())
     if blocked:
         # Nothing would be sent; deciding anyway would log a fresh intent per listing per pass.
         # `repricerd simulate` shows what the pass would do.
-        return {"skipped": blocked}
+        return Skipped(blocked)
     rows = await load_listing_rows(rt.db, channel.name, selection)
     if not rows:
-        return {"listings": 0}
+        return NoListings()
     observations = await current_offers(rt, channel, [row.sku for row in rows], selection)
     pricing = rt.settings.pricing
     inputs = await load_inputs(
@@ -147,13 +157,9 @@ async def _reprice_channel(
         await trip_breaker(rt.db, rt.clock, channel=channel.name, reason=tripped)
     sent = await rt.outbox.dispatch(channel, ActionKind.PRICE)
     recorded = counts.pop("recorded")
-    return {
-        "listings": len(rows),
-        "decisions": counts,
-        "recorded": recorded,
-        "breaker": tripped,
-        "dispatch": asdict(sent),
-    }
+    return RepriceReport(
+        listings=len(rows), decisions=counts, recorded=recorded, breaker=tripped, dispatch=sent
+    )
 
 
 async def count_listings(db: Any, channel: str) -> int:
@@ -178,7 +184,7 @@ async def stock_pass(
 
     async def step(
         rt: Runtime, channel: Channel, pass_id: str, _selection: SkuSelection
-    ) -> dict[str, Any]:
+    ) -> StockReport | Skipped:
         return await publish_stock(rt, channel, pass_id, view)
 
     return await _each_channel(rt, "stock_sync", step, pass_id, channels, selection)
@@ -186,7 +192,7 @@ async def stock_pass(
 
 async def reconcile_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> ReconcileReport:
     """Re-read the channel, record drift, verify accepted writes, then repair stock."""
     live = await channel.fetch_listings()
     verified, queued = await verify_accepted(
@@ -202,13 +208,13 @@ async def reconcile_channel(
             live=str(drift.live),
         )
     repaired = await stock_channel(rt, channel, pass_id, selection)
-    return {
-        "live": report.seen,
-        "new": report.new,
-        "drift": len(report.drift),
-        "verified": verified,
-        "stock": repaired,
-    }
+    return ReconcileReport(
+        live=report.seen,
+        new=report.new,
+        drift=len(report.drift),
+        verified=verified,
+        stock=repaired,
+    )
 
 
 async def current_offers(
@@ -247,17 +253,17 @@ async def record_changed_offers(
 
 async def offers_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> OffersReport | NoListings:
     """Poll competitor offers; store them; hand the SKUs whose competition changed to the
     debounced reprice trigger (the poll side of event-driven repricing)."""
     rows = await load_listing_rows(rt.db, channel.name, selection)
     if not rows:
-        return {"listings": 0}
+        return NoListings()
     observations = await channel.fetch_competitor_offers([row.sku for row in rows])
     changed = await record_changed_offers(rt, channel.name, observations)
     if changed and rt.on_offer_change is not None:
         rt.on_offer_change(channel.name, changed)
-    return {"listings": len(rows), "observed": len(observations), "changed": len(changed)}
+    return OffersReport(listings=len(rows), observed=len(observations), changed=len(changed))
 
 
 async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -> dict[str, Any]:
