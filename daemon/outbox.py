@@ -5,6 +5,10 @@ Every price or quantity change is inserted as a ``planned`` action with an idemp
 the channel and writes each outcome onto the same rows afterwards. A crash between the two
 leaves ``sent`` rows that start-up re-drives with the same keys, so the marketplace sees a retry,
 never a second, different write.
+
+Each round: ``PlannedWrite``s in (``record``), the newest open intent per listing read back as
+``ClaimedWrite``s and claimed, ``daemon.push.push`` calls the channel, and
+``daemon.push.record_outcomes`` writes each result onto its row.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from daemon.db.models import Action, ActionKind, ActionStatus, Listing
 from daemon.intents import CLAIMED_COLUMNS, ClaimedWrite, PlannedWrite, claimed
 from daemon.metrics import Metrics
 from daemon.pass_gate import awaiting_verdict
-from daemon.push import DispatchReport, push, record_outcomes
+from daemon.push import push, record_outcomes
+from daemon.reports import DispatchReport
 from domain.clock import Clock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]

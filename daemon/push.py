@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -22,24 +20,12 @@ from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
 from daemon.intents import ClaimedWrite
 from daemon.metrics import Metrics
+from daemon.reports import DispatchReport
 from domain.errors import RejectedUpdateError
 from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 log = structlog.get_logger("repricerd.outbox")
-
-
-@dataclass
-class DispatchReport:
-    """What one dispatch round did for one channel and kind."""
-
-    sent: int = 0
-    confirmed: int = 0
-    accepted: int = 0
-    failed: int = 0
-    retry: int = 0
-    superseded: int = 0
-    blocked_reason: str | None = None
 
 
 async def push(
@@ -126,18 +112,19 @@ async def _set_listing_values(
     """The listing row holds the last confirmed (or accepted) value: the "old" of the next
     decision."""
     column = LISTINGS.c.price if kind is ActionKind.PRICE else LISTINGS.c.quantity
-    changed: dict[str, Any] = (
-        {"price_changed_at": sa.bindparam("b_now")} if kind is ActionKind.PRICE else {}
-    )
+    values_set: dict[str, sa.BindParameter[object]] = {
+        column.name: sa.bindparam("b_value"),
+        "updated_at": sa.bindparam("b_now"),
+    }
+    if kind is ActionKind.PRICE:
+        values_set["price_changed_at"] = sa.bindparam("b_now")
     await conn.execute(
         sa.update(LISTINGS)
         .where(
             LISTINGS.c.channel == sa.bindparam("b_channel"),
             LISTINGS.c.sku == sa.bindparam("b_sku"),
         )
-        .values(
-            {column.name: sa.bindparam("b_value"), "updated_at": sa.bindparam("b_now")} | changed
-        ),
+        .values(values_set),
         [
             {"b_channel": channel, "b_sku": sku, "b_now": now, "b_value": value}
             for sku, value in values

@@ -6,7 +6,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from daemon.push import DispatchReport
+
+@dataclass  # counted up while the round runs
+class DispatchReport:
+    """What one dispatch round did for one channel and kind."""
+
+    sent: int = 0
+    confirmed: int = 0
+    accepted: int = 0
+    failed: int = 0
+    retry: int = 0
+    superseded: int = 0
+    blocked_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

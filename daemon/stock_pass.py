@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Final, NamedTuple
 
 import sqlalchemy as sa
 import structlog
@@ -32,11 +32,20 @@ HELD_BY_MARKETPLACE: Final = "stock is held by the marketplace"
 log = structlog.get_logger("repricerd.stock_pass")
 
 
+class StockListing(NamedTuple):
+    """An active listing whose quantity a stock pass may publish."""
+
+    channel: str
+    sku: str
+    quantity: int | None
+    fulfillment: str
+
+
 @dataclass
 class StockView:
     """What a stock pass reads once for all its channels."""
 
-    listings: dict[str, list[Any]] = field(default_factory=dict)  # channel -> listing rows
+    listings: dict[str, list[StockListing]] = field(default_factory=dict)  # by channel
     kits: Kits = field(default_factory=Kits)
     stock: dict[str, int] = field(default_factory=dict)  # sku -> available units
     held: dict[str, int] = field(default_factory=dict)  # sku -> units marketplaces hold
@@ -66,7 +75,7 @@ async def load_stock_view(
     inventory = rt.settings.inventory.channels
     async with rt.db.read() as conn:
         for row in (await conn.execute(query)).all():
-            view.listings[row.channel].append(row)
+            view.listings[row.channel].append(StockListing(*row))
         view.kits = await load_kits(conn)
         only = (
             None
