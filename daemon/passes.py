@@ -24,14 +24,16 @@ from daemon.listings import refresh_listings, verify_accepted
 from daemon.order_poll import orders_channel
 from daemon.pricing import load_inputs, plan_and_record
 from daemon.reports import (
+    Failed,
     NoListings,
     OffersReport,
+    OrdersReport,
     PassReport,
     ReconcileReport,
     RepriceReport,
     Skipped,
     StockReport,
-    as_json,
+    reports_json,
 )
 from daemon.runtime import Runtime
 from daemon.snapshots import (
@@ -63,11 +65,11 @@ async def _each_channel(
     pass_id: str,
     channels: Sequence[str],
     selection: SkuSelection,
-) -> dict[str, Any]:
+) -> dict[str, PassReport]:
     """Run ``step`` (of pass ``name``) for every selected channel concurrently; one channel's
-    failure is its own. The reports become JSON here: per channel, what ``/sync`` answers."""
+    failure is its own (its report is ``Failed``)."""
 
-    async def guarded(channel: Channel) -> dict[str, Any]:
+    async def guarded(channel: Channel) -> PassReport:
         structlog.contextvars.bind_contextvars(channel=channel.name)
         try:
             result = await step(rt, channel, pass_id, selection)
@@ -83,13 +85,13 @@ async def _each_channel(
                 health=health_of(err),
             )
             rt.health_written.pop(channel.name, None)  # the next success is recorded at once
-            return {"error": f"{type(err).__name__}: {err}"}
+            return Failed(f"{type(err).__name__}: {err}")
         last = rt.health_written.get(channel.name)
         if last is None or rt.clock.monotonic() - last >= HEALTH_REFRESH_S:
             await record_health(rt.db, rt.clock, channel=channel.name, error=None)
             rt.health_written[channel.name] = rt.clock.monotonic()
         await _record_success(rt, channel.name, name, result)
-        return as_json(result)
+        return result
 
     selected = rt.selected(tuple(channels))
     results = await asyncio.gather(*(guarded(ch) for ch in selected))
@@ -178,7 +180,7 @@ async def count_listings(db: Any, channel: str) -> int:
 
 async def stock_pass(
     rt: Runtime, pass_id: str, channels: Sequence[str], selection: SkuSelection
-) -> dict[str, Any]:
+) -> dict[str, PassReport]:
     """Publish stock on every selected channel from one read of listings and ledger."""
     view = await load_stock_view(rt, rt.selected(tuple(channels)), selection)
 
@@ -266,17 +268,22 @@ async def offers_channel(
     return OffersReport(listings=len(rows), observed=len(observations), changed=len(changed))
 
 
-async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -> dict[str, Any]:
+async def poll_orders(
+    rt: Runtime, pass_id: str, channels: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """The orders pass: poll every channel, then publish the moved SKUs on every channel once
-    (as an order webhook does), so two channels' orders never race two stock passes."""
+    (as an order webhook does), so two channels' orders never race two stock passes. Answers
+    JSON: a channel that applied orders carries the stock pass's reports too."""
     results = await _each_channel(rt, "orders", orders_channel, pass_id, channels, None)
-    moved = {sku for result in results.values() for sku in result.get("skus", ())}
+    answer = reports_json(results)
+    polled = {name: r for name, r in results.items() if isinstance(r, OrdersReport)}
+    moved = {sku for report in polled.values() for sku in report.skus}
     if moved:
-        stock = await stock_pass(rt, pass_id, (), frozenset(moved))
-        for result in results.values():
-            if result.get("applied"):
-                result["stock_sync"] = stock
-    return results
+        stock = reports_json(await stock_pass(rt, pass_id, (), frozenset(moved)))
+        for name, report in polled.items():
+            if report.applied:
+                answer[name]["stock_sync"] = stock
+    return answer
 
 
 async def redrive(rt: Runtime, channels: Sequence[Channel] | None = None) -> dict[str, Any]:
@@ -297,8 +304,8 @@ async def run_named_pass(
     pass_id: str,
     channels: Sequence[str] = (),
     selection: SkuSelection = None,
-) -> dict[str, Any]:
-    """Run one pass by name over the selected channels."""
+) -> dict[str, dict[str, Any]]:
+    """Run one pass by name over the selected channels; per channel, its report as JSON."""
     steps: dict[str, ChannelStep] = {
         "reprice": reprice_channel,
         "reconcile": reconcile_channel,
@@ -307,7 +314,7 @@ async def run_named_pass(
     if name == "orders":
         return await poll_orders(rt, pass_id, channels)
     if name == "stock_sync":
-        return await stock_pass(rt, pass_id, channels, selection)
+        return reports_json(await stock_pass(rt, pass_id, channels, selection))
     if name not in steps:
         raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
-    return await _each_channel(rt, name, steps[name], pass_id, channels, selection)
+    return reports_json(await _each_channel(rt, name, steps[name], pass_id, channels, selection))

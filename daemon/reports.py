@@ -3,6 +3,7 @@ the ``/sync`` answer, the CLI, the logs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +26,13 @@ class Skipped:
     """The step did nothing on this channel, and why (paused, stock held by the marketplace)."""
 
     skipped: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The step failed on this channel (the others went on)."""
+
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +98,8 @@ class OrdersReport:
 
 
 PassReport = (
-    Skipped
+    Failed
+    | Skipped
     | NoListings
     | StockReport
     | RepriceReport
@@ -103,3 +112,8 @@ PassReport = (
 def as_json(report: PassReport) -> dict[str, Any]:
     """The report as the JSON object the ``/sync`` answer and the logs carry."""
     return asdict(report)
+
+
+def reports_json(reports: Mapping[str, PassReport]) -> dict[str, dict[str, Any]]:
+    """Per channel, its report as JSON."""
+    return {channel: as_json(report) for channel, report in reports.items()}
