@@ -67,7 +67,7 @@ class PlannedWrite:
     trace: TraceSteps = ()
     guard_verdicts: TraceSteps = ()
 
-    def insert_row(self) -> dict[str, Any]:
+    def insert_row(self) -> dict[str, object]:
         """Its ``action`` row (every row has the same keys: one INSERT for a whole batch)."""
         return {
             "pass_id": self.pass_id,
@@ -134,14 +134,18 @@ CLAIMED_COLUMNS: Final = (
 """The ``action`` columns a ``ClaimedWrite`` is read from (plus the listing's ``external_id``)."""
 
 
+_KINDS: Final = {kind.value: kind for kind in ActionKind}
+_STATUSES: Final = {status.value: status for status in ActionStatus}
+
+
 def claimed(row: sa.Row[*tuple[Any, ...]]) -> ClaimedWrite:
     """A ``ClaimedWrite`` from a row of ``CLAIMED_COLUMNS`` and ``external_id``."""
     return ClaimedWrite(
         id=row.id,
         idempotency_key=row.idempotency_key,
-        kind=ActionKind(row.kind),
+        kind=_KINDS[row.kind],
         sku=row.sku,
-        status=ActionStatus(row.status),
+        status=_STATUSES[row.status],
         attempts=row.attempts,
         external_id=row.external_id,
         new_price=row.new_price,
