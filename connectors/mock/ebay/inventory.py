@@ -1,56 +1,63 @@
-"""Sell Inventory API reads (``getInventoryItems``, ``getOffers``) and the route table."""
+"""Sell Inventory API: ``getInventoryItems``, ``getOffers`` and ``bulkUpdatePriceQuantity``.
+
+A bulk body is validated against the Sell Inventory OAS (``BulkPriceQuantity``, Draft 4 types);
+one that fails is a 400 ``25709`` naming the field, as eBay refuses a value it cannot
+deserialize. Up to 25 entries answer one line per offer (207 if mixed). Each listing accepts
+``revisions_per_day`` revisions per (Pacific) day; past that an entry is refused with ``25019``
+(eBay's "Cannot revise listing.", the OAS code closest to the rule) and nothing of it applies.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
 from connectors.mock.ebay.auth import ebay_api
-from connectors.mock.ebay.bulk import bulk_update_price_quantity
 from connectors.mock.ebay.const import (
-    ERR_INVALID_VALUE,
-    ERR_NO_OFFER,
-    ERR_PAGINATION,
-    ERR_SKU_NOT_AVAILABLE,
     INVENTORY_API,
-    INVENTORY_READONLY_SCOPE,
+    INVENTORY_READ,
     INVENTORY_SCOPE,
+    MAX_BULK_REQUESTS,
     MAX_INVENTORY_PAGE,
-    MAX_OFFERS_PAGE,
 )
 from connectors.mock.ebay.state import USER, EbayItem, EbayMockState, EbayOffer
-from connectors.mock.ebay.wire import (
-    WireError,
-    answer,
-    inventory_bad_request,
-    inventory_error,
-    money,
-)
+from connectors.mock.ebay.wire import amount, answer, api_error, invalid_field, page, refuse
 
 BASE = "/sell/inventory/v1"
-READ = frozenset({INVENTORY_SCOPE, INVENTORY_READONLY_SCOPE})
+MAX_QUANTITY = 2**31 - 1
+PRICE_TEXT = re.compile(r"\d{1,9}(\.\d{1,2})?")  # a plain decimal: no exponent, no sign
 
 
-# -- reads ------------------------------------------------------------------------------------
+def _error(error_id: int, message: str, **parameters: str) -> dict[str, Any]:
+    return api_error(INVENTORY_API, error_id, message, **parameters)
 
 
-def _page_params(request: web.Request, cap: int) -> tuple[int, int]:
+def _refuse(error_id: int, message: str, status: int = 400, **parameters: str) -> Exception:
+    return refuse(INVENTORY_API, error_id, message, status, **parameters)
+
+
+def _paging(request: web.Request) -> tuple[int, int]:
+    """(limit, page index): Sell Inventory's ``offset`` counts pages (OAS)."""
     try:
-        limit = int(request.query.get("limit", str(cap)))
+        limit = int(request.query.get("limit", str(MAX_INVENTORY_PAGE)))
         offset = int(request.query.get("offset", "0"))
     except ValueError:
         limit = offset = -1
-    if not 1 <= limit <= cap or offset < 0:
-        raise inventory_bad_request(
-            ERR_PAGINATION,
+    if not 1 <= limit <= MAX_INVENTORY_PAGE or offset < 0:
+        raise _refuse(
+            25706,
             "You have provided invalid pagination values. "
-            f"limit must be 1..{cap} and offset 0 or more.",
+            f"limit must be 1..{MAX_INVENTORY_PAGE} and offset 0 or more.",
         )
     return limit, offset
 
 
-def _item_view(state: EbayMockState, item: EbayItem) -> dict[str, Any]:
+def _item_view(item: EbayItem) -> dict[str, Any]:
     product: dict[str, Any] = {"title": item.title}
     if item.gtin:
         product["upc" if len(item.gtin) == 12 else "ean"] = [item.gtin]
@@ -63,27 +70,15 @@ def _item_view(state: EbayMockState, item: EbayItem) -> dict[str, Any]:
     }
 
 
-@ebay_api(INVENTORY_API, USER, READ)
+@ebay_api(INVENTORY_API, USER, INVENTORY_READ)
 async def get_inventory_items(request: web.Request, state: EbayMockState) -> web.Response:
-    """``GET /sell/inventory/v1/inventory_item?limit=&offset=`` (offset is a page index, OAS)."""
-    limit, page = _page_params(request, MAX_INVENTORY_PAGE)
+    """``GET /sell/inventory/v1/inventory_item?limit=&offset=``."""
+    limit, at = _paging(request)
     skus = sorted(state.items)
-    chunk = skus[page * limit : (page + 1) * limit]
-    root = f"{request.url.origin()}{BASE}/inventory_item"
-    pages = -(-len(skus) // limit)
-    body: dict[str, Any] = {"href": f"{root}?offset={page}&limit={limit}"}
-    if page + 1 < pages:
-        body["next"] = f"{root}?offset={page + 1}&limit={limit}"
-    if page > 0:
-        body["prev"] = f"{root}?offset={page - 1}&limit={limit}"
-    body.update(
-        {
-            "inventoryItems": [_item_view(state, state.items[sku]) for sku in chunk],
-            "limit": limit,
-            "size": pages,  # "the total number of pages of results" (OAS InventoryItems.size)
-            "total": len(skus),
-        }
-    )
+    body = page(request, limit, at, len(skus), step=1)
+    body["inventoryItems"] = [_item_view(state.items[s]) for s in skus[at * limit :][:limit]]
+    # "size": "the total number of pages of results" (OAS InventoryItems.size)
+    body.update(limit=limit, size=-(-len(skus) // limit), total=len(skus))
     return answer(body)
 
 
@@ -101,9 +96,7 @@ def offer_view(state: EbayMockState, offer: EbayOffer) -> dict[str, Any]:
         "status": offer.status,
     }
     if listing is not None:
-        view["pricingSummary"] = {
-            "price": {"value": money(listing.price), "currency": listing.currency}
-        }
+        view["pricingSummary"] = {"price": amount(listing.price, listing.currency)}
     if offer.status == "PUBLISHED":
         view["listing"] = {
             "listingId": offer.listing_id,
@@ -113,42 +106,220 @@ def offer_view(state: EbayMockState, offer: EbayOffer) -> dict[str, Any]:
     return view
 
 
-@ebay_api(INVENTORY_API, USER, READ)
+@ebay_api(INVENTORY_API, USER, INVENTORY_READ)
 async def get_offers(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /sell/inventory/v1/offer?sku=[&marketplace_id=][&format=]``."""
     sku = request.query.get("sku", "")
     if not sku:
-        raise inventory_bad_request(
-            ERR_INVALID_VALUE, "Invalid request. Invalid value for field sku", fieldName="sku"
-        )
-    limit, page = _page_params(request, MAX_OFFERS_PAGE)
+        raise _refuse(25709, "Invalid request. Invalid value for field sku", fieldName="sku")
+    limit, at = _paging(request)
     if sku not in state.items:
-        raise inventory_bad_request(
-            ERR_SKU_NOT_AVAILABLE, f"SKU {sku} is not available in the system", sku=sku
-        )
+        raise _refuse(25702, f"SKU {sku} is not available in the system", sku=sku)
     marketplace, fmt = request.query.get("marketplace_id"), request.query.get("format")
     offers = [
         o
         for o in state.offers_of(sku)
-        if (marketplace is None or o.marketplace_id == marketplace)
-        and (fmt is None or fmt == "FIXED_PRICE")
+        if marketplace in (None, o.marketplace_id) and fmt in (None, "FIXED_PRICE")
     ]
     if not offers:
-        raise WireError(404, inventory_error(ERR_NO_OFFER, "No offer found"))
-    chunk = offers[page * limit : (page + 1) * limit]
-    root = f"{request.url.origin()}{BASE}/offer"
-    body: dict[str, Any] = {"href": f"{root}?sku={sku}&offset={page}&limit={limit}"}
-    if (page + 1) * limit < len(offers):
-        body["next"] = f"{root}?sku={sku}&offset={page + 1}&limit={limit}"
-    body.update(
-        {
-            "limit": limit,
-            "offers": [offer_view(state, o) for o in chunk],
-            "size": len(chunk),
-            "total": len(offers),
-        }
-    )
+        raise _refuse(25725, "No offer found", 404)
+    chunk = offers[at * limit :][:limit]
+    body = page(request, limit, at, len(offers), step=1)
+    body["offers"] = [offer_view(state, o) for o in chunk]
+    body.update(limit=limit, size=len(chunk), total=len(offers))
     return answer(body)
+
+
+@dataclass
+class _Part:
+    """One line of ``responses[]`` in the making (an offer, or the SKU alone)."""
+
+    sku: str | None
+    offer_id: str | None
+    status: int = 200
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    offer: EbayOffer | None = None
+    price: Decimal | None = None
+    quantity: int | None = None
+
+    def fail(self, entry: dict[str, Any] | None, status: int = 400) -> bool:
+        """Add ``entry`` (if any) to this line's errors; whether there was one."""
+        if entry is not None:
+            self.status = status if self.status == 200 else self.status
+            self.errors.append(entry)
+        return entry is not None
+
+    def view(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"statusCode": self.status}
+        if self.sku is not None:
+            out["sku"] = self.sku
+        if self.offer_id is not None:
+            out["offerId"] = self.offer_id
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+def _price_error(part: _Part, raw: dict[str, Any], currency: str) -> dict[str, Any] | None:
+    value, given = raw.get("value"), raw.get("currency")
+    if value is None or given is None:
+        message = "Missing field price.value or price.currency."
+        return _error(25017, message, fieldName="price")
+    if given != currency:
+        message = f"Invalid price. Currency {given} is not valid for this marketplace."
+        return _error(25003, message, text1=given)
+    price = Decimal(value) if PRICE_TEXT.fullmatch(value) else Decimal(0)
+    if price <= 0:
+        return _error(
+            25003, f"Invalid price. The price {value} is not a valid amount.", text1=value
+        )
+    part.price = price
+    return None
+
+
+def _quantity_error(state: EbayMockState, quantity: int, name: str) -> dict[str, Any] | None:
+    if 0 < quantity <= MAX_QUANTITY or (quantity == 0 and state.out_of_stock_control):
+        return None
+    message = f"Invalid quantity. The value of {name} ({quantity}) is not valid."
+    return _error(25004, message, fieldName=name)
+
+
+def _offer_part(state: EbayMockState, sku: str | None, raw: dict[str, Any]) -> _Part:
+    offer_id = raw.get("offerId")
+    part = _Part(sku, offer_id)
+    offer = state.offers.get(offer_id) if offer_id else None
+    if offer is not None and offer.status == "PUBLISHED":
+        part.sku, part.offer = offer.sku, offer
+    if not offer_id:
+        part.fail(_error(25017, "Missing field offerId.", fieldName="offerId"))
+    elif part.offer is None:
+        message = f"This Offer is not available : {offer_id}."
+        part.fail(_error(25713, message, offerId=offer_id))
+    elif sku is not None and part.offer.sku != sku:
+        message = f"A user error has occurred. Offer {offer_id} does not belong to SKU {sku}."
+        part.fail(_error(25002, message, offerId=offer_id))
+    elif "price" not in raw and "availableQuantity" not in raw:
+        message = "Missing field availableQuantity or price."
+        part.fail(_error(25017, message, fieldName="availableQuantity"))
+    else:
+        listing = state.listing(part.offer.sku)
+        if "price" in raw and listing is not None:
+            part.fail(_price_error(part, raw["price"], listing.currency))
+        quantity = raw.get("availableQuantity")
+        if quantity is not None and not part.fail(
+            _quantity_error(state, quantity, "availableQuantity")
+        ):
+            part.quantity = quantity
+    return part
+
+
+def _entry_error(
+    state: EbayMockState, sku: str | None, ship: dict[str, Any] | None, ship_quantity: int | None
+) -> dict[str, Any] | None:
+    """What refuses a whole entry (every line of it), or None."""
+    if sku is not None and sku not in state.items:
+        return _error(25702, f"SKU {sku} is not available in the system", sku=sku)
+    if ship is None:
+        return None
+    if sku is None:
+        return _error(25017, "Missing field sku.", fieldName="sku")
+    if ship_quantity is None:
+        message = "Missing field shipToLocationAvailability.quantity."
+        return _error(25017, message, fieldName="quantity")
+    return _quantity_error(state, ship_quantity, "shipToLocationAvailability.quantity")
+
+
+def _apply_request(state: EbayMockState, entry: dict[str, Any]) -> list[_Part]:
+    sku: str | None = entry.get("sku")
+    ship = entry.get("shipToLocationAvailability")
+    parts = [_offer_part(state, sku, raw) for raw in entry.get("offers") or []]
+    whole = parts or [_Part(sku, None)]  # a SKU-only update answers one line with the SKU alone
+    ship_quantity = None
+    if ship is not None and "quantity" in ship:
+        ship_quantity = ship["quantity"]
+    elif ship is not None and ship.get("availabilityDistributions"):
+        ship_quantity = sum(d.get("quantity", 0) for d in ship["availabilityDistributions"])
+    refusal = _entry_error(state, sku, ship, ship_quantity)
+    if ship is None and not parts:
+        message = "Missing field offers or shipToLocationAvailability."
+        refusal = _error(25017, message, fieldName="offers")
+    good = [p for p in parts if p.status == 200]
+    if refusal is None and not good and ship_quantity is None:
+        return whole
+    # Every listing this entry changes is revised once; one at its daily cap blocks the entry.
+    listings = {p.offer.listing_id for p in good if p.offer is not None}
+    if ship_quantity is not None and sku is not None:
+        listings |= {o.listing_id for o in state.published(sku)}
+    capped = sorted(
+        lid for lid in listings if state.revisions_today(lid) >= state.revisions_per_day
+    )
+    status, failing = 400, good or whole
+    if refusal is not None:
+        failing = whole
+    elif capped:
+        refusal = _error(
+            25019,
+            f"Cannot revise listing. Listing {capped[0]} has reached the maximum of "
+            f"{state.revisions_per_day} revisions allowed per day.",
+            listingId=capped[0],
+        )
+    elif state.faults.item_refused():
+        status, refusal = (
+            500,
+            api_error(
+                INVENTORY_API,
+                25025,
+                "Concurrent access of Inventory or InventoryItemGroup. Please try again later",
+                category="APPLICATION",
+            ),
+        )
+    if refusal is not None:
+        for part in failing:
+            part.fail(refusal, status)
+        return whole
+    touched = {p.sku for p in good if p.sku} | ({sku} if ship_quantity is not None else set())
+    if state.faults.write_dropped():
+        for name in touched:
+            state.dropped[str(name)] += 1
+        return whole
+    for part in good:
+        assert part.offer is not None
+        listing = state.listing(part.offer.sku)
+        if part.price is not None and listing is not None:
+            listing.price = part.price
+        if part.quantity is not None:
+            part.offer.available_quantity = part.quantity
+    if ship_quantity is not None and sku is not None:
+        state.items[sku].ship_to_quantity = ship_quantity
+    for listing_id in listings:
+        state.revise(listing_id)
+    for name in touched:
+        state.applied[str(name)] += 1
+        state.sync_quantity(str(name))
+    return whole
+
+
+@ebay_api(INVENTORY_API, USER, frozenset({INVENTORY_SCOPE}))
+async def bulk_update_price_quantity(request: web.Request, state: EbayMockState) -> web.Response:
+    """``POST /sell/inventory/v1/bulk_update_price_quantity``."""
+    try:
+        body = json.loads(await request.read() or b"null")
+    except ValueError:
+        body = None  # not JSON: refused as the root "request" field below
+    wrong = invalid_field("BulkPriceQuantity", body)
+    if wrong is not None:
+        message = f"Invalid request. Invalid value for field {wrong}"
+        raise _refuse(25709, message, fieldName=wrong)
+    requests = body.get("requests")
+    if not requests:
+        message = "Invalid request. Invalid value for field requests"
+        raise _refuse(25709, message, fieldName="requests")
+    if len(requests) > MAX_BULK_REQUESTS:
+        message = f"The number of InventoryItems in the request cannot exceed {MAX_BULK_REQUESTS}."
+        raise _refuse(25727, message, text1=str(MAX_BULK_REQUESTS))
+    parts = [part for entry in requests for part in _apply_request(state, entry)]
+    status = 200 if all(p.status == 200 for p in parts) else 207
+    return answer({"responses": [p.view() for p in parts]}, status)
 
 
 def add_routes(app: web.Application) -> None:

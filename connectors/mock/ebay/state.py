@@ -1,13 +1,12 @@
 """State of one mock eBay seller account and application: tokens, inventory items and offers
-over the simulated market, per-listing revision counts, per-API quotas and buckets, the
-notification signing key, faults and counters."""
+over the simulated market, per-listing revisions and per-API quotas per Pacific day, the
+notification signing key, orders and the notifications sent."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from pydantic import SecretStr
 
 from connectors.mock.ebay.const import (
     DAILY_QUOTAS,
-    QUOTA_TIME_ZONE,
+    PACIFIC,
     RATE_LIMITS,
     REVISIONS_PER_DAY,
     TOKEN_TTL_S,
@@ -28,7 +27,6 @@ from connectors.mock.ebay.const import (
 from connectors.mock.kit.backend import MockBackend
 from connectors.ratelimit import RateLimit
 
-Sleep = Callable[[float], Awaitable[None]]
 USER = "user"
 APPLICATION = "application"
 
@@ -116,10 +114,9 @@ class EbayMockState(MockBackend):
     # quantity 0 is refused with 25004 (one 3p report; guide §3.2 marks it unconfirmed).
     out_of_stock_control: bool = True
     daily_quotas: dict[str, int] = field(default_factory=lambda: dict(DAILY_QUOTAS))
-    quota_time_zone: str = QUOTA_TIME_ZONE
-    # eBay says "calendar day" without a zone; the mock counts revisions on the same Pacific
-    # day as its quotas (the connector's assumption: README, ``connectors.ebay.budget``).
-    revision_time_zone: str = QUOTA_TIME_ZONE
+    # Quotas reset at Pacific midnight; eBay says "calendar day" for revisions without a zone,
+    # so they count on the same day (the connector's assumption: ``connectors.ebay.budget``).
+    time_zone: str = PACIFIC
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     notify_url: str | None = None  # the registered destination endpoint
     order_interval_s: float | None = None  # background buyers: one sale per interval (demo)
@@ -132,8 +129,8 @@ class EbayMockState(MockBackend):
     notifications: list[SentNotification] = field(default_factory=list)
     orders: int = 0
     sold: dict[str, SoldOrder] = field(default_factory=dict)  # orderId -> order (getOrders)
-    _revisions: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
-    _quota: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
+    # "revisions:<listingId>" / "quota:<api>" -> (Pacific day, count that day)
+    _daily: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _by_sku: dict[str, list[EbayOffer]] = field(default_factory=dict, repr=False)
     _indexed: int = field(default=-1, repr=False)
 
@@ -144,11 +141,8 @@ class EbayMockState(MockBackend):
         for sku, listing in self.market.listings.items():
             self.items.setdefault(sku, EbayItem(sku, sku, listing.quantity))
             if sku not in offered:
-                offer_id = (
-                    listing.external_id
-                    if listing.external_id.isdigit()
-                    else stable_digits(11, "offer", sku)
-                )
+                digits = listing.external_id.isdigit()
+                offer_id = listing.external_id if digits else stable_digits(11, "offer", sku)
                 listing_id = stable_digits(12, "listing", sku)
                 self.offers[offer_id] = EbayOffer(
                     offer_id, sku, listing_id, self.marketplace_id, listing.quantity
@@ -185,8 +179,6 @@ class EbayMockState(MockBackend):
                 items[sku] = EbayItem(sku, row.get("title") or sku, stock, gtin=gtin)
         return cls(market=market, rng=rng, items=items, **kwargs)
 
-    # -- inventory --------------------------------------------------------------------------
-
     def offers_of(self, sku: str) -> list[EbayOffer]:
         """The offers of ``sku``, by offerId."""
         if len(self.offers) != self._indexed:
@@ -199,48 +191,45 @@ class EbayMockState(MockBackend):
             self._indexed = len(self.offers)
         return list(self._by_sku.get(sku, ()))
 
+    def published(self, sku: str) -> list[EbayOffer]:
+        """The live offers (listings) of ``sku``."""
+        return [o for o in self.offers_of(sku) if o.status == "PUBLISHED"]
+
     def sync_quantity(self, sku: str) -> None:
         """Listing quantity = min(offer availableQuantity, ship-to-home quantity) (guide §3.2)."""
         listing, item = self.listing(sku), self.items.get(sku)
-        if listing is None or item is None:
-            return
-        published = [o for o in self.offers_of(sku) if o.status == "PUBLISHED"]
-        offered = max((o.available_quantity for o in published), default=0)
-        listing.quantity = max(0, min(offered, item.ship_to_quantity))
+        if listing is not None and item is not None:
+            offered = max((o.available_quantity for o in self.published(sku)), default=0)
+            listing.quantity = max(0, min(offered, item.ship_to_quantity))
 
-    # -- revisions (per listing per Pacific day, on the state's clock) ------------------------
+    def _day(self) -> date:
+        return self.clock.now().astimezone(ZoneInfo(self.time_zone)).date()
 
-    def _today(self) -> date:
-        return self.clock.now().astimezone(ZoneInfo(self.revision_time_zone)).date()
+    def _today(self, key: str) -> int:
+        counted, count = self._daily.get(key, (self._day(), 0))
+        return count if counted == self._day() else 0
+
+    def _count(self, key: str) -> None:
+        self._daily[key] = (self._day(), self._today(key) + 1)
 
     def revisions_today(self, listing_id: str) -> int:
         """Revisions already applied to ``listing_id`` this (Pacific) day."""
-        day, count = self._revisions.get(listing_id, (self._today(), 0))
-        return count if day == self._today() else 0
+        return self._today(f"revisions:{listing_id}")
 
     def revise(self, listing_id: str) -> None:
         """Count one revision of ``listing_id`` today."""
-        self._revisions[listing_id] = (self._today(), self.revisions_today(listing_id) + 1)
-
-    # -- quotas and short-term limits ---------------------------------------------------------
-
-    def _quota_day(self) -> date:
-        return self.clock.now().astimezone(ZoneInfo(self.quota_time_zone)).date()
+        self._count(f"revisions:{listing_id}")
 
     def quota_used(self, api: str) -> int:
         """Calls charged to ``api``'s daily quota today (Pacific day)."""
-        day, count = self._quota.get(api, (self._quota_day(), 0))
-        return count if day == self._quota_day() else 0
+        return self._today(f"quota:{api}")
 
     def charge_quota(self, api: str) -> bool:
         """Charge one call to ``api``'s daily quota; False (nothing charged) when it is spent."""
-        used = self.quota_used(api)
-        if used >= self.daily_quotas.get(api, 1 << 62):
+        if self.quota_used(api) >= self.daily_quotas.get(api, 1 << 62):
             return False
-        self._quota[api] = (self._quota_day(), used + 1)
+        self._count(f"quota:{api}")
         return True
-
-    # -- tokens -----------------------------------------------------------------------------
 
     def issue_token(self, kind: str, scopes: frozenset[str]) -> str:
         """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
@@ -258,7 +247,3 @@ class EbayMockState(MockBackend):
         for token in self.tokens.values():
             token.expires_mono = past
         return len(self.tokens)
-
-    def now(self) -> datetime:
-        """The state's current time."""
-        return self.clock.now()

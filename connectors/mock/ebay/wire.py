@@ -1,4 +1,4 @@
-"""eBay REST wire helpers: the ``{"errors": [...]}`` body, JSON answers, schema validation."""
+"""eBay REST wire helpers: the ``{"errors": [...]}`` body, JSON answers, paging, OAS validation."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ import json
 from decimal import Decimal
 from functools import cache
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 from jsonschema import Draft4Validator
 
-from connectors.mock.ebay.const import INVENTORY_DOMAIN
+from connectors.mock.ebay.const import ERROR_DOMAINS
 from connectors.specs import load_spec
-
-INVENTORY_SPEC = "sell_inventory_v1_oas3.json"
 
 
 class WireError(Exception):
@@ -28,11 +27,12 @@ class WireError(Exception):
 def error(
     error_id: int,
     domain: str,
-    category: str,
     message: str,
     long_message: str | None = None,
-    parameters: dict[str, str] | None = None,
+    *,
+    category: str = "REQUEST",
     subdomain: str | None = None,
+    **parameters: str,
 ) -> dict[str, Any]:
     """One entry of eBay's ``errors[]`` (Inventory OAS ``Error``)."""
     entry: dict[str, Any] = {"errorId": error_id, "domain": domain}
@@ -47,43 +47,48 @@ def error(
     return entry
 
 
-def inventory_error(
-    error_id: int, message: str, *, category: str = "REQUEST", **parameters: str
+def api_error(
+    api: str, error_id: int, message: str, *, category: str = "REQUEST", **parameters: str
 ) -> dict[str, Any]:
-    """An ``API_INVENTORY`` error entry."""
-    return error(
-        error_id,
-        INVENTORY_DOMAIN,
-        category,
-        message,
-        parameters=parameters or None,
-        subdomain="Inventory",
-    )
+    """An error entry in ``api``'s domain (``ERROR_DOMAINS``)."""
+    domain, subdomain, _, _ = ERROR_DOMAINS[api]
+    return error(error_id, domain, message, category=category, subdomain=subdomain, **parameters)
 
 
-def inventory_bad_request(error_id: int, message: str, **parameters: str) -> WireError:
-    """A whole-call 400 of the Sell Inventory API."""
-    return WireError(400, inventory_error(error_id, message, **parameters))
+def refuse(
+    api: str, error_id: int, message: str, status: int = 400, **parameters: str
+) -> WireError:
+    """A whole-call refusal of ``api`` with one error entry."""
+    return WireError(status, api_error(api, error_id, message, **parameters))
 
 
-def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def answer(body: Any, status: int = 200) -> web.Response:
     """A JSON answer (compact, as eBay's gateways send)."""
-    return web.Response(
-        status=status,
-        text=json.dumps(body, separators=(",", ":")),
-        content_type="application/json",
-        headers=headers,
-    )
+    text = json.dumps(body, separators=(",", ":"))
+    return web.Response(status=status, text=text, content_type="application/json")
 
 
-def errors_answer(status: int, *errors: dict[str, Any]) -> web.Response:
-    """``{"errors": [...]}`` with ``status``."""
-    return answer({"errors": list(errors)}, status)
+def page(
+    request: web.Request, limit: int, offset: int, end: int, step: int | None = None
+) -> dict[str, Any]:
+    """``href``, ``next`` and ``prev`` of a page; the links keep the other query parameters.
 
+    ``offset`` counts items (``step`` = ``limit``) or, in Sell Inventory, pages (``step`` 1);
+    ``end`` is how many items can be paged.
+    """
+    step = step or limit
+    kept = {k: v for k, v in request.query.items() if k not in ("limit", "offset")}
 
-def oauth_error(status: int, code: str, description: str) -> web.Response:
-    """The identity service's OAuth error body ``{error, error_description}``."""
-    return answer({"error": code, "error_description": description}, status)
+    def link(at: int) -> str:
+        query = urlencode({**kept, "offset": at, "limit": limit})
+        return f"{request.url.origin()}{request.path}?{query}"
+
+    links = {"href": link(offset)}
+    if (offset + step) * limit // step < end:
+        links["next"] = link(offset + step)
+    if offset > 0:
+        links["prev"] = link(max(0, offset - step))
+    return links
 
 
 @cache
@@ -93,7 +98,7 @@ def inventory_validator(schema: str) -> Draft4Validator:
     Draft 4 semantics: an ``integer`` must be a JSON integer (``3.0`` is refused), a
     ``string`` a JSON string (a money ``value`` sent as a number is refused).
     """
-    document = load_spec("ebay", INVENTORY_SPEC)
+    document = load_spec("ebay", "sell_inventory_v1_oas3.json")
     root = {
         "$ref": f"#/components/schemas/{schema}",
         "components": {"schemas": document["components"]["schemas"]},
@@ -101,23 +106,22 @@ def inventory_validator(schema: str) -> Draft4Validator:
     return Draft4Validator(root)
 
 
-def schema_violation(schema: str, instance: Any) -> tuple[str, str] | None:
-    """(field path like ``requests[0].offers[0].price.value``, reason) or None if valid."""
+def invalid_field(schema: str, instance: Any) -> str | None:
+    """The first field failing ``schema`` (like ``requests[0].offers[0].price.value``), or None."""
     found = next(iter(inventory_validator(schema).iter_errors(instance)), None)
     if found is None:
         return None
     path = ""
     for part in found.absolute_path:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "request", found.message
-
-
-async def json_body(request: web.Request) -> Any:
-    """The parsed JSON body; ``ValueError`` if it is not JSON."""
-    raw = await request.read()
-    return json.loads(raw) if raw else None
+    return path or "request"
 
 
 def money(amount: Decimal) -> str:
     """eBay's money ``value``: a decimal string with two places."""
     return f"{amount.quantize(Decimal('0.01'))}"
+
+
+def amount(value: Decimal, currency: str) -> dict[str, str]:
+    """eBay's ``Amount``: ``{"value": "24.99", "currency": "USD"}``."""
+    return {"value": money(value), "currency": currency}
