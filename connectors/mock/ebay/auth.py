@@ -1,9 +1,4 @@
-"""eBay OAuth (``POST /identity/v1/oauth2/token``) and the gate every API route passes through.
-
-The gate checks ``Authorization: Bearer``, the token's type (user / application) and scopes,
-charges the API's daily quota and short-term bucket on the state's clock (429, errorId 2001),
-draws the fault plan, and turns ``WireError`` into eBay's error body.
-"""
+"""eBay OAuth (``POST /identity/v1/oauth2/token``) and the gate every API route passes through."""
 
 from __future__ import annotations
 
@@ -20,35 +15,21 @@ from connectors.mock.ebay.state import APPLICATION, USER, EbayMockState
 from connectors.mock.ebay.wire import WireError, answer, api_error, error
 from connectors.mock.faults import Fault
 
+TOKEN_PATH = "/identity/v1/oauth2/token"  # noqa: S105 - a path
 STATE_KEY = web.AppKey("ebay_mock_state", EbayMockState)
 SESSION_KEY = web.AppKey("ebay_mock_http", aiohttp.ClientSession)  # pushes notifications
 Handler = Callable[[web.Request, EbayMockState], Awaitable[web.StreamResponse]]
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# The identity service's OAuth errors: (status, error, error_description).
-INVALID_CLIENT = (401, "invalid_client", "client authentication failed")
-MALFORMED = (400, "invalid_request", "request is missing a required parameter or malformed.")
-INVALID_SCOPE = (
-    400,
-    "invalid_scope",
-    "The requested scope is invalid, unknown, malformed, or exceeds the scope granted to the "
-    "client",
-)
-INVALID_REFRESH = (
-    400,
-    "invalid_grant",
-    "the provided authorization refresh token is invalid or was issued to another client",
-)
-INVALID_CODE = (
-    400,
-    "invalid_grant",
-    "the provided authorization grant code is invalid or was issued to another client",
-)
-UNSUPPORTED_GRANT = (
-    400,
-    "unsupported_grant_type",
-    "grant type in request is not supported by the authorization server",
-)
+# The identity service's ``error_description`` per ``error`` (status 400, invalid_client 401).
+OAUTH_ERRORS = {
+    "invalid_client": "client authentication failed",
+    "invalid_request": "request is missing a required parameter or malformed.",
+    "invalid_scope": "The requested scope is invalid, unknown, malformed, or exceeds the scope "
+    "granted to the client",
+    "invalid_grant": "the provided authorization {} is invalid or was issued to another client",
+    "unsupported_grant_type": "grant type in request is not supported by the authorization server",
+}
 # The gateway's refusals, before any API sees the call.
 MISSING_TOKEN = error(
     1002,
@@ -92,7 +73,7 @@ def _client_ok(state: EbayMockState, header: str) -> bool:
 
 
 class OAuthError(Exception):
-    """A refused token request; ``args[0]`` is (status, error, error_description)."""
+    """A refused token request: ``args`` are the OAuth ``error`` and what fills its text."""
 
 
 def _grant(state: EbayMockState, form: dict[str, str]) -> tuple[str, frozenset[str]]:
@@ -103,17 +84,19 @@ def _grant(state: EbayMockState, form: dict[str, str]) -> tuple[str, frozenset[s
         kind, allowed = APPLICATION, frozenset({API_SCOPE})  # public data only
     elif grant == "refresh_token" and form.get("refresh_token"):
         if not _same(form["refresh_token"], state.refresh_token.get_secret_value()):
-            raise OAuthError(INVALID_REFRESH)
+            raise OAuthError("invalid_grant", "refresh token")
         kind, allowed = USER, state.refresh_scopes
         # Without ``scope`` the token carries everything the seller consented to.
         requested = allowed if requested is None else requested
     elif grant == "authorization_code":
         # The mock never runs the consent page, so no code it could exchange exists.
-        raise OAuthError(INVALID_CODE)
+        raise OAuthError("invalid_grant", "grant code")
     else:
-        raise OAuthError(MALFORMED if grant in (None, "", "refresh_token") else UNSUPPORTED_GRANT)
+        raise OAuthError(
+            "invalid_request" if grant in (None, "", "refresh_token") else "unsupported_grant_type"
+        )
     if not requested or not requested <= allowed:
-        raise OAuthError(INVALID_SCOPE)
+        raise OAuthError("invalid_scope")
     return kind, requested
 
 
@@ -123,21 +106,19 @@ async def token(request: web.Request) -> web.Response:
     state.calls["identity"] += 1
     try:
         if not _client_ok(state, request.headers.get("Authorization", "")):
-            raise OAuthError(INVALID_CLIENT)
+            raise OAuthError("invalid_client")
         if request.content_type != "application/x-www-form-urlencoded":
-            raise OAuthError(MALFORMED)
+            raise OAuthError("invalid_request")
         form = {key: str(value) for key, value in (await request.post()).items()}
         kind, scopes = _grant(state, form)
     except OAuthError as exc:
-        status, code, description = exc.args[0]
-        return answer({"error": code, "error_description": description}, status)
+        code, *detail = exc.args
+        body = {"error": code, "error_description": OAUTH_ERRORS[code].format(*detail)}
+        return answer(body, 401 if code == "invalid_client" else 400)
     access = state.issue_token(kind, scopes)
+    kind_name = f"{kind.title()} Access Token"
     return answer(
-        {
-            "access_token": access,
-            "expires_in": state.token_ttl_s,
-            "token_type": f"{kind.title()} Access Token",
-        }
+        {"access_token": access, "expires_in": state.token_ttl_s, "token_type": kind_name}
     )
 
 
@@ -148,10 +129,11 @@ def _check_token(
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise WireError(401, MISSING_TOKEN)
-    issued = state.tokens.get(presented.strip())
-    if issued is None or state.clock.monotonic() >= issued.expires_mono:
+    expiry = state.tokens.get(presented.strip())
+    if expiry is None or state.clock.monotonic() >= expiry:
         raise WireError(401, INVALID_TOKEN)
-    if issued.kind != kind or not issued.scopes & scopes:
+    granted_kind, granted = state.grants[presented.strip()]
+    if granted_kind != kind or not granted & scopes:
         raise WireError(403, ACCESS_DENIED)
 
 

@@ -15,7 +15,7 @@ from connectors.mock.ebay.state import APPLICATION, EbayMockState, stable_digits
 from connectors.mock.ebay.wire import amount, answer, page, refuse
 from connectors.mock.market import MockListing, react
 
-SEARCH_PATH = "/buy/browse/v1/item_summary/search"
+ROUTES = web.RouteTableDef()
 _FILTER_SPLIT = re.compile(r",(?![^\[{]*[\]}])")  # commas outside [..] and {..}
 
 
@@ -141,6 +141,7 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
         raise _bad(f"The '{name}' value is invalid.") from exc
 
 
+@ROUTES.get("/buy/browse/v1/item_summary/search")
 @ebay_api(BROWSE_API, APPLICATION, frozenset({API_SCOPE}))
 async def search(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /buy/browse/v1/item_summary/search?q=|gtin=[&filter=][&sort=][&limit=][&offset=]``."""
@@ -168,8 +169,3 @@ async def search(request: web.Request, state: EbayMockState) -> web.Response:
     if chunk := found[:MAX_BROWSE_RESULTS][offset : offset + limit]:
         body["itemSummaries"] = chunk
     return answer(body)
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Browse route."""
-    app.router.add_get(SEARCH_PATH, search)

@@ -1,17 +1,8 @@
-"""Orders: simulated buyers, Fulfillment ``getOrders`` / ``getOrder`` and completed cancels.
-
-A sale lowers the listing's quantities, records the order as getOrders lists it (Fulfillment
-OAS ``Order``) and pushes ORDER_CONFIRMATION naming it; a cancel sets ``cancelState`` CANCELED,
-modifies the order and gives the units back (eBay pushes nothing for it). ``filter`` takes what
-eBay documents (``creationdate:[a..b]``, ``lastmodifieddate:[a..]``,
-``orderfulfillmentstatus:{NOT_STARTED|IN_PROGRESS}`` or ``{FULFILLED|IN_PROGRESS}``; with both
-dates only ``creationdate`` counts; no date: orders created in the last 90 days); the rest is
-refused with the OAS's errorIds (30700-31100). Newest creation first (eBay documents no order).
-"""
+"""Orders: simulated buyers, Fulfillment ``getOrders`` / ``getOrder`` (filters, errorIds and
+paging as the OAS documents them; see README.md) and completed cancels."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,13 +19,13 @@ from connectors.mock.ebay.const import (
     ORDERS_WINDOW_DAYS,
 )
 from connectors.mock.ebay.notify import deliver, order_confirmation
-from connectors.mock.ebay.state import USER, EbayMockState, SentNotification, SoldOrder
+from connectors.mock.ebay.state import USER, EbayMockState, SoldOrder
 from connectors.mock.ebay.wire import amount, answer, page, refuse
 from connectors.mock.kit.wire import iso
 
 log = structlog.get_logger(__name__)
 
-PATH = "/sell/fulfillment/v1/order"
+ROUTES = web.RouteTableDef()
 STATUS_SETS = ({"NOT_STARTED", "IN_PROGRESS"}, {"FULFILLED", "IN_PROGRESS"})
 WINDOW = timedelta(days=ORDERS_WINDOW_DAYS)
 
@@ -45,17 +36,6 @@ class Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
-
-
-@dataclass(frozen=True)
-class Sale:
-    """One checked-out line item and the notification it caused."""
-
-    order_id: str
-    line_item_id: str
-    sku: str
-    quantity_left: int
-    notification: SentNotification
 
 
 def record(
@@ -118,8 +98,8 @@ def cancel(state: EbayMockState, order_id: str) -> SoldOrder | None:
 
 async def sell(
     state: EbayMockState, session: aiohttp.ClientSession, sku: str, quantity: int
-) -> Sale:
-    """A buyer checks out ``quantity`` units of ``sku``'s listing."""
+) -> dict[str, Any]:
+    """A buyer checks out ``quantity`` units of ``sku``'s listing; the ``/_mock/orders`` answer."""
     listing, live = state.listing(sku), state.published(sku)
     if listing is None or not live:
         raise Refused(404, "no such listing")
@@ -137,7 +117,13 @@ async def sell(
     line_item_id = f"{10**13 + rng.randrange(10**13)}"
     record(state, sku, quantity, order_id, line_item_id)
     sent = await deliver(state, session, order_confirmation(state, order_id))
-    return Sale(order_id, line_item_id, sku, listing.quantity, sent)
+    return {
+        "orderId": order_id,
+        "lineItemId": line_item_id,
+        "sku": sku,
+        "quantity": listing.quantity,
+        "notification": sent.view(),
+    }
 
 
 async def run_buyers(state: EbayMockState, session: aiohttp.ClientSession) -> None:
@@ -149,7 +135,7 @@ async def run_buyers(state: EbayMockState, session: aiohttp.ClientSession) -> No
         if in_stock:
             sale = await sell(state, session, state.rng.choice(in_stock), 1)
             log.info(
-                "ebay_mock.sale", sku=sale.sku, order_id=sale.order_id, left=sale.quantity_left
+                "ebay_mock.sale", sku=sale["sku"], order_id=sale["orderId"], left=sale["quantity"]
             )
 
 
@@ -222,6 +208,7 @@ def _selected(order: SoldOrder, criteria: dict[str, Any], now: datetime) -> bool
     return start <= moment <= (end or moment) and status in criteria.get("status", {status})
 
 
+@ROUTES.get("/sell/fulfillment/v1/order")
 @ebay_api(FULFILLMENT_API, USER, FULFILLMENT_READ)
 async def get_orders(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /sell/fulfillment/v1/order?filter=&limit=&offset=``: the seller's orders."""
@@ -240,20 +227,11 @@ async def get_orders(request: web.Request, state: EbayMockState) -> web.Response
     return answer(body)
 
 
+@ROUTES.get("/sell/fulfillment/v1/order/{orderId}")
 @ebay_api(FULFILLMENT_API, USER, FULFILLMENT_READ)
 async def get_order(request: web.Request, state: EbayMockState) -> web.Response:
-    """``GET /sell/fulfillment/v1/order/{orderId}``: one order, as getOrders lists it.
-
-    An unknown id → 404 errorId 32100 "Invalid order ID" (the OAS gives 32100 under 400 and a
-    bare 404; which one eBay answers for an unknown id is unconfirmed).
-    """
+    """``GET /sell/fulfillment/v1/order/{orderId}``: one order, as getOrders lists it."""
     order_id = request.match_info["orderId"]
-    if order_id not in state.sold:
+    if order_id not in state.sold:  # 404 or 400 with 32100? The OAS lists both (unconfirmed).
         raise refuse(FULFILLMENT_API, 32100, f"Invalid order ID: {order_id}", 404, orderId=order_id)
     return answer(state.sold[order_id].document)
-
-
-def add_routes(app: web.Application) -> None:
-    """Register ``GET /sell/fulfillment/v1/order`` and ``GET .../order/{orderId}``."""
-    app.router.add_get(PATH, get_orders)
-    app.router.add_get(PATH + "/{orderId}", get_order)

@@ -1,11 +1,5 @@
-"""Sell Inventory API: ``getInventoryItems``, ``getOffers`` and ``bulkUpdatePriceQuantity``.
-
-A bulk body is validated against the Sell Inventory OAS (``BulkPriceQuantity``, Draft 4 types);
-one that fails is a 400 ``25709`` naming the field, as eBay refuses a value it cannot
-deserialize. Up to 25 entries answer one line per offer (207 if mixed). Each listing accepts
-``revisions_per_day`` revisions per (Pacific) day; past that an entry is refused with ``25019``
-(eBay's "Cannot revise listing.", the OAS code closest to the rule) and nothing of it applies.
-"""
+"""Sell Inventory API: ``getInventoryItems``, ``getOffers`` and ``bulkUpdatePriceQuantity``
+(OAS-validated bodies, per-line results, 250 revisions per listing per day; see README.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +22,7 @@ from connectors.mock.ebay.const import (
 from connectors.mock.ebay.state import USER, EbayItem, EbayMockState, EbayOffer
 from connectors.mock.ebay.wire import amount, answer, api_error, invalid_field, page, refuse
 
-BASE = "/sell/inventory/v1"
+ROUTES = web.RouteTableDef()
 MAX_QUANTITY = 2**31 - 1
 PRICE_TEXT = re.compile(r"\d{1,9}(\.\d{1,2})?")  # a plain decimal: no exponent, no sign
 
@@ -70,6 +64,7 @@ def _item_view(item: EbayItem) -> dict[str, Any]:
     }
 
 
+@ROUTES.get("/sell/inventory/v1/inventory_item")
 @ebay_api(INVENTORY_API, USER, INVENTORY_READ)
 async def get_inventory_items(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /sell/inventory/v1/inventory_item?limit=&offset=``."""
@@ -106,6 +101,7 @@ def offer_view(state: EbayMockState, offer: EbayOffer) -> dict[str, Any]:
     return view
 
 
+@ROUTES.get("/sell/inventory/v1/offer")
 @ebay_api(INVENTORY_API, USER, INVENTORY_READ)
 async def get_offers(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /sell/inventory/v1/offer?sku=[&marketplace_id=][&format=]``."""
@@ -130,6 +126,10 @@ async def get_offers(request: web.Request, state: EbayMockState) -> web.Response
     return answer(body)
 
 
+def _missing(what: str, name: str) -> dict[str, Any]:
+    return _error(25017, f"Missing field {what}.", fieldName=name)
+
+
 @dataclass
 class _Part:
     """One line of ``responses[]`` in the making (an offer, or the SKU alone)."""
@@ -150,21 +150,19 @@ class _Part:
         return entry is not None
 
     def view(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"statusCode": self.status}
-        if self.sku is not None:
-            out["sku"] = self.sku
-        if self.offer_id is not None:
-            out["offerId"] = self.offer_id
-        if self.errors:
-            out["errors"] = self.errors
-        return out
+        line = {
+            "statusCode": self.status,
+            "sku": self.sku,
+            "offerId": self.offer_id,
+            "errors": self.errors or None,
+        }
+        return {k: v for k, v in line.items() if v is not None}
 
 
 def _price_error(part: _Part, raw: dict[str, Any], currency: str) -> dict[str, Any] | None:
     value, given = raw.get("value"), raw.get("currency")
     if value is None or given is None:
-        message = "Missing field price.value or price.currency."
-        return _error(25017, message, fieldName="price")
+        return _missing("price.value or price.currency", "price")
     if given != currency:
         message = f"Invalid price. Currency {given} is not valid for this marketplace."
         return _error(25003, message, text1=given)
@@ -191,68 +189,62 @@ def _offer_part(state: EbayMockState, sku: str | None, raw: dict[str, Any]) -> _
     if offer is not None and offer.status == "PUBLISHED":
         part.sku, part.offer = offer.sku, offer
     if not offer_id:
-        part.fail(_error(25017, "Missing field offerId.", fieldName="offerId"))
+        part.fail(_missing("offerId", "offerId"))
     elif part.offer is None:
-        message = f"This Offer is not available : {offer_id}."
-        part.fail(_error(25713, message, offerId=offer_id))
+        part.fail(_error(25713, f"This Offer is not available : {offer_id}.", offerId=offer_id))
     elif sku is not None and part.offer.sku != sku:
         message = f"A user error has occurred. Offer {offer_id} does not belong to SKU {sku}."
         part.fail(_error(25002, message, offerId=offer_id))
     elif "price" not in raw and "availableQuantity" not in raw:
-        message = "Missing field availableQuantity or price."
-        part.fail(_error(25017, message, fieldName="availableQuantity"))
+        part.fail(_missing("availableQuantity or price", "availableQuantity"))
     else:
         listing = state.listing(part.offer.sku)
         if "price" in raw and listing is not None:
             part.fail(_price_error(part, raw["price"], listing.currency))
         quantity = raw.get("availableQuantity")
-        if quantity is not None and not part.fail(
-            _quantity_error(state, quantity, "availableQuantity")
-        ):
+        name = "availableQuantity"
+        if quantity is not None and not part.fail(_quantity_error(state, quantity, name)):
             part.quantity = quantity
     return part
 
 
 def _entry_error(
-    state: EbayMockState, sku: str | None, ship: dict[str, Any] | None, ship_quantity: int | None
+    state: EbayMockState, entry: dict[str, Any], ship_quantity: int | None
 ) -> dict[str, Any] | None:
     """What refuses a whole entry (every line of it), or None."""
+    sku, ship = entry.get("sku"), entry.get("shipToLocationAvailability")
+    if ship is None and not entry.get("offers"):
+        return _missing("offers or shipToLocationAvailability", "offers")
     if sku is not None and sku not in state.items:
         return _error(25702, f"SKU {sku} is not available in the system", sku=sku)
     if ship is None:
         return None
     if sku is None:
-        return _error(25017, "Missing field sku.", fieldName="sku")
+        return _missing("sku", "sku")
     if ship_quantity is None:
-        message = "Missing field shipToLocationAvailability.quantity."
-        return _error(25017, message, fieldName="quantity")
+        return _missing("shipToLocationAvailability.quantity", "quantity")
     return _quantity_error(state, ship_quantity, "shipToLocationAvailability.quantity")
 
 
 def _apply_request(state: EbayMockState, entry: dict[str, Any]) -> list[_Part]:
     sku: str | None = entry.get("sku")
-    ship = entry.get("shipToLocationAvailability")
     parts = [_offer_part(state, sku, raw) for raw in entry.get("offers") or []]
     whole = parts or [_Part(sku, None)]  # a SKU-only update answers one line with the SKU alone
-    ship_quantity = None
-    if ship is not None and "quantity" in ship:
-        ship_quantity = ship["quantity"]
-    elif ship is not None and ship.get("availabilityDistributions"):
+    ship = entry.get("shipToLocationAvailability") or {}
+    ship_quantity = ship.get("quantity")
+    if ship_quantity is None and ship.get("availabilityDistributions"):
         ship_quantity = sum(d.get("quantity", 0) for d in ship["availabilityDistributions"])
-    refusal = _entry_error(state, sku, ship, ship_quantity)
-    if ship is None and not parts:
-        message = "Missing field offers or shipToLocationAvailability."
-        refusal = _error(25017, message, fieldName="offers")
+    refusal = _entry_error(state, entry, ship_quantity)
     good = [p for p in parts if p.status == 200]
     if refusal is None and not good and ship_quantity is None:
         return whole
     # Every listing this entry changes is revised once; one at its daily cap blocks the entry.
     listings = {p.offer.listing_id for p in good if p.offer is not None}
+    touched = {p.offer.sku for p in good if p.offer is not None}
     if ship_quantity is not None and sku is not None:
         listings |= {o.listing_id for o in state.published(sku)}
-    capped = sorted(
-        lid for lid in listings if state.revisions_today(lid) >= state.revisions_per_day
-    )
+        touched.add(sku)
+    capped = sorted(i for i in listings if state.revisions_today(i) >= state.revisions_per_day)
     status, failing = 400, good or whole
     if refusal is not None:
         failing = whole
@@ -264,23 +256,14 @@ def _apply_request(state: EbayMockState, entry: dict[str, Any]) -> list[_Part]:
             listingId=capped[0],
         )
     elif state.faults.item_refused():
-        status, refusal = (
-            500,
-            api_error(
-                INVENTORY_API,
-                25025,
-                "Concurrent access of Inventory or InventoryItemGroup. Please try again later",
-                category="APPLICATION",
-            ),
-        )
+        message = "Concurrent access of Inventory or InventoryItemGroup. Please try again later"
+        status, refusal = 500, _error(25025, message, category="APPLICATION")
     if refusal is not None:
         for part in failing:
             part.fail(refusal, status)
         return whole
-    touched = {p.sku for p in good if p.sku} | ({sku} if ship_quantity is not None else set())
     if state.faults.write_dropped():
-        for name in touched:
-            state.dropped[str(name)] += 1
+        state.dropped.update(touched)
         return whole
     for part in good:
         assert part.offer is not None
@@ -293,12 +276,13 @@ def _apply_request(state: EbayMockState, entry: dict[str, Any]) -> list[_Part]:
         state.items[sku].ship_to_quantity = ship_quantity
     for listing_id in listings:
         state.revise(listing_id)
+    state.applied.update(touched)
     for name in touched:
-        state.applied[str(name)] += 1
-        state.sync_quantity(str(name))
+        state.sync_quantity(name)
     return whole
 
 
+@ROUTES.post("/sell/inventory/v1/bulk_update_price_quantity")
 @ebay_api(INVENTORY_API, USER, frozenset({INVENTORY_SCOPE}))
 async def bulk_update_price_quantity(request: web.Request, state: EbayMockState) -> web.Response:
     """``POST /sell/inventory/v1/bulk_update_price_quantity``."""
@@ -320,10 +304,3 @@ async def bulk_update_price_quantity(request: web.Request, state: EbayMockState)
     parts = [part for entry in requests for part in _apply_request(state, entry)]
     status = 200 if all(p.status == 200 for p in parts) else 207
     return answer({"responses": [p.view() for p in parts]}, status)
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Sell Inventory routes."""
-    app.router.add_post(f"{BASE}/bulk_update_price_quantity", bulk_update_price_quantity)
-    app.router.add_get(f"{BASE}/inventory_item", get_inventory_items)
-    app.router.add_get(f"{BASE}/offer", get_offers)

@@ -1,10 +1,8 @@
 """Notification API: the public key route, ECDSA-signed pushes, and the endpoint challenge.
 
-Signing (guide §3.5, eBay/event-notification-nodejs-sdk): the body is compact JSON in original
-key order, so a verifier re-serialising the parsed body (as the SDK does) and one using the raw
-body agree; ECDSA P-256 with SHA-1 over those bytes. ``X-EBAY-SIGNATURE`` is base64 of
-``{"alg":"ecdsa","kid":…,"signature":<base64 DER>,"digest":"SHA1"}`` (lower-case ``alg`` as in
-eBay's published fixture; ``getPublicKey`` says ``"algorithm":"ECDSA"``).
+The body is compact JSON in its key order, so verifying the raw body or its compact
+re-serialisation (eBay's SDK) both work (guide §3.5); the signature envelope writes ``alg`` in
+lower case as eBay's published fixture does.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ from connectors.mock.kit.wire import iso
 
 log = structlog.get_logger(__name__)
 
-PUBLIC_KEY_PATH = "/commerce/notification/v1/public_key/{public_key_id}"
+ROUTES = web.RouteTableDef()
 SIGNATURE_HEADER = "X-EBAY-SIGNATURE"
 
 
@@ -39,6 +37,7 @@ def _compact(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+@ROUTES.get("/commerce/notification/v1/public_key/{public_key_id}")
 @ebay_api(NOTIFICATION_API, APPLICATION, frozenset({API_SCOPE}))
 async def get_public_key(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /commerce/notification/v1/public_key/{public_key_id}`` (application token)."""
@@ -143,8 +142,3 @@ async def run_challenge(state: EbayMockState, session: aiohttp.ClientSession) ->
     else:
         outcome["passed"] = True
     return outcome
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Notification API route."""
-    app.router.add_get(PUBLIC_KEY_PATH, get_public_key)

@@ -1,6 +1,4 @@
-"""State of one mock eBay seller account and application: tokens, inventory items and offers
-over the simulated market, per-listing revisions and per-API quotas per Pacific day, the
-notification signing key, orders and the notifications sent."""
+"""State of one mock eBay seller account and application over the simulated market."""
 
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ from connectors.mock.ebay.const import (
     TOKEN_TTL_S,
     USER_SCOPES,
 )
-from connectors.mock.kit.backend import MockBackend
+from connectors.mock.kit.backend import MockBackend, expire
 from connectors.ratelimit import RateLimit
 
 USER = "user"
@@ -36,15 +34,6 @@ def stable_digits(count: int, *parts: str) -> str:
     digest = int(hashlib.sha256(":".join(parts).encode()).hexdigest(), 16)
     low = 10 ** (count - 1)
     return str(low + digest % (9 * low))
-
-
-@dataclass
-class IssuedToken:
-    """An access token the mock minted: who it is for, what it may do, when it dies."""
-
-    kind: str  # USER or APPLICATION
-    scopes: frozenset[str]
-    expires_mono: float
 
 
 @dataclass
@@ -83,6 +72,15 @@ class SentNotification:
     error: str | None
     body: bytes
     signature: str
+
+    def view(self) -> dict[str, Any]:
+        """How control routes show it."""
+        return {
+            "topic": self.topic,
+            "notificationId": self.notification_id,
+            "status": self.status,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -125,7 +123,8 @@ class EbayMockState(MockBackend):
     )
     items: dict[str, EbayItem] = field(default_factory=dict)
     offers: dict[str, EbayOffer] = field(default_factory=dict)  # offerId -> offer
-    tokens: dict[str, IssuedToken] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)  # access token -> monotonic expiry
+    grants: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)  # -> kind, scopes
     notifications: list[SentNotification] = field(default_factory=list)
     orders: int = 0
     sold: dict[str, SoldOrder] = field(default_factory=dict)  # orderId -> order (getOrders)
@@ -170,13 +169,11 @@ class EbayMockState(MockBackend):
         items: dict[str, EbayItem] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                sku = (row.get("sku") or "").strip()
-                if sku not in market.listings:
-                    continue
-                stock = int(row.get("stock") or 0)
-                market.listings[sku].quantity = stock
-                gtin = (row.get("gtin") or "").strip() or None
-                items[sku] = EbayItem(sku, row.get("title") or sku, stock, gtin=gtin)
+                listing = market.listings.get((row.get("sku") or "").strip())
+                if listing is not None:
+                    sku, listing.quantity = listing.sku, int(row.get("stock") or 0)
+                    gtin = (row.get("gtin") or "").strip() or None
+                    items[sku] = EbayItem(sku, row.get("title") or sku, listing.quantity, gtin=gtin)
         return cls(market=market, rng=rng, items=items, **kwargs)
 
     def offers_of(self, sku: str) -> list[EbayOffer]:
@@ -234,16 +231,13 @@ class EbayMockState(MockBackend):
     def issue_token(self, kind: str, scopes: frozenset[str]) -> str:
         """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
         now = self.clock.monotonic()
-        for stale in [t for t, issued in self.tokens.items() if issued.expires_mono <= now]:
-            del self.tokens[stale]  # an expired token answers like an unknown one anyway
+        for stale in [t for t, expiry in self.tokens.items() if expiry <= now]:
+            del self.tokens[stale], self.grants[stale]  # it would answer like an unknown one
         flag = "p^3#r^0" if kind == USER else "p^1#r^0"
         token = f"v^1.1#i^1#{flag}#I^3#f^0#t^" + secrets.token_urlsafe(48)
-        self.tokens[token] = IssuedToken(kind, scopes, now + self.token_ttl_s)
+        self.tokens[token], self.grants[token] = now + self.token_ttl_s, (kind, scopes)
         return token
 
     def expire_tokens(self) -> int:
         """Make every issued token expired (tests of the refresh path); return how many."""
-        past = self.clock.monotonic() - 1
-        for token in self.tokens.values():
-            token.expires_mono = past
-        return len(self.tokens)
+        return expire(self.tokens, self.clock)

@@ -35,16 +35,16 @@ def error(
     **parameters: str,
 ) -> dict[str, Any]:
     """One entry of eBay's ``errors[]`` (Inventory OAS ``Error``)."""
-    entry: dict[str, Any] = {"errorId": error_id, "domain": domain}
-    if subdomain:
-        entry["subdomain"] = subdomain
-    entry["category"] = category
-    entry["message"] = message
-    if long_message:
-        entry["longMessage"] = long_message
-    if parameters:
-        entry["parameters"] = [{"name": k, "value": v} for k, v in parameters.items()]
-    return entry
+    entry = {
+        "errorId": error_id,
+        "domain": domain,
+        "subdomain": subdomain,
+        "category": category,
+        "message": message,
+        "longMessage": long_message,
+        "parameters": [{"name": k, "value": v} for k, v in parameters.items()] or None,
+    }
+    return {key: value for key, value in entry.items() if value is not None}
 
 
 def api_error(
@@ -71,11 +71,8 @@ def answer(body: Any, status: int = 200) -> web.Response:
 def page(
     request: web.Request, limit: int, offset: int, end: int, step: int | None = None
 ) -> dict[str, Any]:
-    """``href``, ``next`` and ``prev`` of a page; the links keep the other query parameters.
-
-    ``offset`` counts items (``step`` = ``limit``) or, in Sell Inventory, pages (``step`` 1);
-    ``end`` is how many items can be paged.
-    """
+    """``href``, ``next``, ``prev`` (other query parameters kept); ``offset`` counts items (``step``
+    = ``limit``) or pages (``step`` 1, Sell Inventory); ``end``: how many items can be paged."""
     step = step or limit
     kept = {k: v for k, v in request.query.items() if k not in ("limit", "offset")}
 
