@@ -66,7 +66,7 @@ async def get_state(request: web.Request) -> web.Response:
         "marketplaceId": state.marketplace_id,
         "listings": listings,
         "calls": dict(state.calls),
-        "quotaUsedToday": {api: state.quota_used(api) for api in state.daily_quotas},
+        "quotaUsedToday": {api: state.today(f"quota:{api}") for api in state.daily_quotas},
         "throttled": dict(state.throttled),
         "throttledTotal": sum(state.throttled.values()),
         "applied": dict(state.applied),

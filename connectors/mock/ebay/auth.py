@@ -12,7 +12,7 @@ from aiohttp import web
 
 from connectors.mock.ebay.const import API_SCOPE, ERROR_DOMAINS
 from connectors.mock.ebay.state import APPLICATION, USER, EbayMockState
-from connectors.mock.ebay.wire import WireError, answer, api_error, error
+from connectors.mock.ebay.wire import WireError, answer, error
 from connectors.mock.faults import Fault
 
 TOKEN_PATH = "/identity/v1/oauth2/token"  # noqa: S105 - a path
@@ -139,10 +139,10 @@ def _check_token(
 
 async def _admit(state: EbayMockState, api: str) -> None:
     """Short-term bucket, daily quota, then the fault plan (429, 500 or a hang)."""
-    if (state.enforce_rate_limits and state.bucket(api).wait_time() > 0) or not (
-        state.charge_quota(api)
-    ):
+    limited = state.enforce_rate_limits and state.bucket(api).wait_time() > 0
+    if limited or state.today(f"quota:{api}") >= state.daily_quotas.get(api, 1 << 62):
         raise WireError(429, TOO_MANY)
+    state.today(f"quota:{api}", 1)
     if state.enforce_rate_limits:
         await state.bucket(api).acquire()  # a token is there: this never waits
     fault = state.faults.draw()
@@ -150,7 +150,7 @@ async def _admit(state: EbayMockState, api: str) -> None:
         raise WireError(429, TOO_MANY)
     if fault is Fault.ERROR:
         _, _, error_id, message = ERROR_DOMAINS[api]
-        raise WireError(500, api_error(api, error_id, message, category="APPLICATION"))
+        raise WireError(500, error(error_id, api, message, category="APPLICATION"))
     if fault is Fault.TIMEOUT:
         await state.sleep(state.faults.hang_s)
 

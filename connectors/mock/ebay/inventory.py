@@ -20,7 +20,7 @@ from connectors.mock.ebay.const import (
     MAX_INVENTORY_PAGE,
 )
 from connectors.mock.ebay.state import USER, EbayItem, EbayMockState, EbayOffer
-from connectors.mock.ebay.wire import amount, answer, api_error, invalid_field, page, refuse
+from connectors.mock.ebay.wire import amount, answer, error, invalid_field, page, refuse
 
 ROUTES = web.RouteTableDef()
 MAX_QUANTITY = 2**31 - 1
@@ -28,7 +28,7 @@ PRICE_TEXT = re.compile(r"\d{1,9}(\.\d{1,2})?")  # a plain decimal: no exponent,
 
 
 def _error(error_id: int, message: str, **parameters: str) -> dict[str, Any]:
-    return api_error(INVENTORY_API, error_id, message, **parameters)
+    return error(error_id, INVENTORY_API, message, **parameters)
 
 
 def _refuse(error_id: int, message: str, status: int = 400, **parameters: str) -> Exception:
@@ -59,7 +59,7 @@ def _item_view(item: EbayItem) -> dict[str, Any]:
         "sku": item.sku,
         "locale": "en_US",
         "product": product,
-        "condition": item.condition,
+        "condition": "NEW",
         "availability": {"shipToLocationAvailability": {"quantity": item.ship_to_quantity}},
     }
 
@@ -86,7 +86,7 @@ def offer_view(state: EbayMockState, offer: EbayOffer) -> dict[str, Any]:
         "marketplaceId": offer.marketplace_id,
         "format": "FIXED_PRICE",
         "availableQuantity": offer.available_quantity,
-        "categoryId": offer.category_id,
+        "categoryId": "20625",
         "merchantLocationKey": "warehouse-1",
         "status": offer.status,
     }
@@ -95,7 +95,7 @@ def offer_view(state: EbayMockState, offer: EbayOffer) -> dict[str, Any]:
     if offer.status == "PUBLISHED":
         view["listing"] = {
             "listingId": offer.listing_id,
-            "listingStatus": offer.listing_status,
+            "listingStatus": "ACTIVE",
             "soldQuantity": offer.sold_quantity,
         }
     return view

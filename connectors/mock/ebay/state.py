@@ -46,9 +46,7 @@ class EbayOffer:
     marketplace_id: str = "EBAY_US"
     available_quantity: int = 0
     status: str = "PUBLISHED"  # PUBLISHED or UNPUBLISHED
-    listing_status: str = "ACTIVE"
     sold_quantity: int = 0
-    category_id: str = "20625"
 
 
 @dataclass
@@ -58,7 +56,6 @@ class EbayItem:
     sku: str
     title: str
     ship_to_quantity: int = 0
-    condition: str = "NEW"
     gtin: str | None = None
 
 
@@ -128,7 +125,6 @@ class EbayMockState(MockBackend):
     notifications: list[SentNotification] = field(default_factory=list)
     orders: int = 0
     sold: dict[str, SoldOrder] = field(default_factory=dict)  # orderId -> order (getOrders)
-    # "revisions:<listingId>" / "quota:<api>" -> (Pacific day, count that day)
     _daily: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _by_sku: dict[str, list[EbayOffer]] = field(default_factory=dict, repr=False)
     _indexed: int = field(default=-1, repr=False)
@@ -160,11 +156,7 @@ class EbayMockState(MockBackend):
         seed: int = 1,
         **kwargs: Any,
     ) -> EbayMockState:
-        """Seed from a catalog CSV: rows with ``id:<channel>`` (the offerId) become listings.
-
-        ``price:<channel>`` is the offer price, ``stock`` the quantity, ``title`` and ``gtin``
-        (if present) feed Browse.
-        """
+        """Seed from a catalog CSV: rows with ``id:<channel>`` (the offerId) become listings."""
         market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
         items: dict[str, EbayItem] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
@@ -199,34 +191,21 @@ class EbayMockState(MockBackend):
             offered = max((o.available_quantity for o in self.published(sku)), default=0)
             listing.quantity = max(0, min(offered, item.ship_to_quantity))
 
-    def _day(self) -> date:
-        return self.clock.now().astimezone(ZoneInfo(self.time_zone)).date()
-
-    def _today(self, key: str) -> int:
-        counted, count = self._daily.get(key, (self._day(), 0))
-        return count if counted == self._day() else 0
-
-    def _count(self, key: str) -> None:
-        self._daily[key] = (self._day(), self._today(key) + 1)
+    def today(self, key: str, add: int = 0) -> int:
+        """Add ``add`` to today's (Pacific day) count of ``key`` (``revisions:<listingId>``,
+        ``quota:<api>``); return the count."""
+        day = self.clock.now().astimezone(ZoneInfo(self.time_zone)).date()
+        counted, count = self._daily.get(key, (day, 0))
+        self._daily[key] = (day, (count if counted == day else 0) + add)
+        return self._daily[key][1]
 
     def revisions_today(self, listing_id: str) -> int:
         """Revisions already applied to ``listing_id`` this (Pacific) day."""
-        return self._today(f"revisions:{listing_id}")
+        return self.today(f"revisions:{listing_id}")
 
     def revise(self, listing_id: str) -> None:
         """Count one revision of ``listing_id`` today."""
-        self._count(f"revisions:{listing_id}")
-
-    def quota_used(self, api: str) -> int:
-        """Calls charged to ``api``'s daily quota today (Pacific day)."""
-        return self._today(f"quota:{api}")
-
-    def charge_quota(self, api: str) -> bool:
-        """Charge one call to ``api``'s daily quota; False (nothing charged) when it is spent."""
-        if self.quota_used(api) >= self.daily_quotas.get(api, 1 << 62):
-            return False
-        self._count(f"quota:{api}")
-        return True
+        self.today(f"revisions:{listing_id}", 1)
 
     def issue_token(self, kind: str, scopes: frozenset[str]) -> str:
         """Mint an access token valid for ``token_ttl_s`` on the state's clock."""

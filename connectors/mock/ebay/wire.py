@@ -31,10 +31,11 @@ def error(
     long_message: str | None = None,
     *,
     category: str = "REQUEST",
-    subdomain: str | None = None,
     **parameters: str,
 ) -> dict[str, Any]:
-    """One entry of eBay's ``errors[]`` (Inventory OAS ``Error``)."""
+    """One entry of eBay's ``errors[]`` (Inventory OAS ``Error``); an API's name as ``domain``
+    stands for its domain and subdomain (``ERROR_DOMAINS``)."""
+    domain, subdomain, *_ = ERROR_DOMAINS.get(domain, (domain, None))
     entry = {
         "errorId": error_id,
         "domain": domain,
@@ -47,19 +48,11 @@ def error(
     return {key: value for key, value in entry.items() if value is not None}
 
 
-def api_error(
-    api: str, error_id: int, message: str, *, category: str = "REQUEST", **parameters: str
-) -> dict[str, Any]:
-    """An error entry in ``api``'s domain (``ERROR_DOMAINS``)."""
-    domain, subdomain, _, _ = ERROR_DOMAINS[api]
-    return error(error_id, domain, message, category=category, subdomain=subdomain, **parameters)
-
-
 def refuse(
     api: str, error_id: int, message: str, status: int = 400, **parameters: str
 ) -> WireError:
     """A whole-call refusal of ``api`` with one error entry."""
-    return WireError(status, api_error(api, error_id, message, **parameters))
+    return WireError(status, error(error_id, api, message, **parameters))
 
 
 def answer(body: Any, status: int = 200) -> web.Response:
@@ -90,11 +83,8 @@ def page(
 
 @cache
 def inventory_validator(schema: str) -> Draft4Validator:
-    """A validator for ``#/components/schemas/<schema>`` of the Sell Inventory OAS.
-
-    Draft 4 semantics: an ``integer`` must be a JSON integer (``3.0`` is refused), a
-    ``string`` a JSON string (a money ``value`` sent as a number is refused).
-    """
+    """A validator of the Sell Inventory OAS's ``<schema>``: Draft 4 types, as eBay deserializes
+    (``3.0`` is no ``integer``, a number no money ``value`` string)."""
     document = load_spec("ebay", "sell_inventory_v1_oas3.json")
     root = {
         "$ref": f"#/components/schemas/{schema}",
