@@ -10,12 +10,14 @@ from typing import Any
 from aiohttp import web
 
 from connectors.mock.ebay.auth import ebay_api
-from connectors.mock.ebay.const import API_SCOPE, BROWSE_API, MAX_BROWSE_LIMIT, MAX_BROWSE_RESULTS
+from connectors.mock.ebay.const import API_SCOPE, BROWSE_API
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, stable_digits
 from connectors.mock.ebay.wire import amount, answer, page, refuse
-from connectors.mock.market import MockListing, react
+from connectors.mock.market import react
 
 ROUTES = web.RouteTableDef()
+MAX_BROWSE_LIMIT = 200
+MAX_BROWSE_RESULTS = 10_000
 _FILTER_SPLIT = re.compile(r",(?![^\[{]*[\]}])")  # commas outside [..] and {..}
 
 
@@ -50,32 +52,6 @@ def _price_range(value: str) -> tuple[Decimal | None, Decimal | None]:
     raise _bad("The price filter value is invalid.")
 
 
-def _summary(
-    state: EbayMockState,
-    listing: MockListing,
-    legacy_id: str,
-    seller: tuple[str, str, int],
-    price: Decimal,
-    shipping: Decimal,
-) -> dict[str, Any]:
-    item = state.items.get(listing.sku)
-    username, pct, score = seller
-    return {
-        "itemId": f"v1|{legacy_id}|0",
-        "legacyItemId": legacy_id,
-        "title": item.title if item else listing.sku,
-        "price": amount(price, listing.currency),
-        "seller": {"username": username, "feedbackPercentage": pct, "feedbackScore": score},
-        "shippingOptions": [
-            {"shippingCostType": "FIXED", "shippingCost": amount(shipping, listing.currency)}
-        ],
-        "condition": "New",
-        "conditionId": "1000",
-        "buyingOptions": ["FIXED_PRICE"],
-        "itemWebUrl": f"https://www.ebay.com/itm/{legacy_id}",
-    }
-
-
 def _matches(state: EbayMockState, sku: str, q: str | None, gtin: str | None) -> bool:
     item = state.items.get(sku)
     if gtin is not None and (item is None or item.gtin != gtin):
@@ -86,26 +62,46 @@ def _matches(state: EbayMockState, sku: str, q: str | None, gtin: str | None) ->
 
 def _results(state: EbayMockState, q: str | None, gtin: str | None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for sku in sorted(state.market.listings):
-        if not _matches(state, sku, q, gtin):
-            continue
-        listing = state.market.listings[sku]
+    for sku in filter(lambda sku: _matches(state, sku, q, gtin), sorted(state.market.listings)):
+        listing, item = state.market.listings[sku], state.items.get(sku)
         competitors = state.market.competitors.get(sku, [])
         if competitors:  # every search lets the competition move against our current price
             competitors = state.market.competitors[sku] = react(
                 competitors, listing.price, state.rng
             )
-        for offer in competitors:
-            legacy = stable_digits(12, "competitor", sku, offer.seller_id)
-            pct = f"{offer.rating_pct if offer.rating_pct is not None else 100:.1f}"
-            seller = (offer.seller_id.lower(), pct, offer.rating_count or 0)
-            found.append(_summary(state, listing, legacy, seller, offer.price, offer.shipping))
+        # (legacy item id, seller name, feedback %, feedback score, price, shipping)
+        offers = [
+            (
+                stable_digits(12, "competitor", sku, c.seller_id),
+                c.seller_id.lower(),
+                f"{c.rating_pct if c.rating_pct is not None else 100:.1f}",
+                c.rating_count or 0,
+                c.price,
+                c.shipping,
+            )
+            for c in competitors
+        ]
         live = state.published(sku)
         if live and listing.quantity > 0:  # an out-of-stock listing is not found by buyers
-            own = (state.seller_username, state.seller_feedback_pct, state.seller_feedback_score)
-            found.append(
-                _summary(state, listing, live[0].listing_id, own, listing.price, Decimal(0))
-            )
+            seller = (state.seller_username, state.seller_feedback_pct, state.seller_feedback_score)
+            offers.append((live[0].listing_id, *seller, listing.price, Decimal(0)))
+        found += [
+            {
+                "itemId": f"v1|{legacy_id}|0",
+                "legacyItemId": legacy_id,
+                "title": item.title if item else sku,
+                "price": amount(price, listing.currency),
+                "seller": {"username": name, "feedbackPercentage": pct, "feedbackScore": score},
+                "shippingOptions": [
+                    {"shippingCostType": "FIXED", "shippingCost": amount(ship, listing.currency)}
+                ],
+                "condition": "New",
+                "conditionId": "1000",
+                "buyingOptions": ["FIXED_PRICE"],
+                "itemWebUrl": f"https://www.ebay.com/itm/{legacy_id}",
+            }
+            for legacy_id, name, pct, score, price, ship in offers
+        ]
     return found
 
 

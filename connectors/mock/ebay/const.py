@@ -1,8 +1,7 @@
-"""Wire constants of the mock eBay APIs: scopes, API families, quotas, rate limits, page caps.
+"""Scopes, API families, quotas, rate limits and error domains of the mock eBay APIs.
 
-Facts follow /work/shared/guides/marketplace-apis.md §3 and §5 and the OAS files in
-connectors/specs/ebay. Values the guide marks **unconfirmed** are constants (or state fields) so
-tests and the demo can change them; each errorId sits next to the check that sends it.
+Facts: /work/shared/guides/marketplace-apis.md §3 and §5 and the OAS in connectors/specs/ebay;
+limits and errorIds of one API sit next to the check that uses them.
 """
 
 from typing import Final
@@ -18,7 +17,6 @@ INVENTORY_READ: Final = frozenset({INVENTORY_SCOPE, INVENTORY_READONLY_SCOPE})
 FULFILLMENT_READ: Final = frozenset({FULFILLMENT_SCOPE, FULFILLMENT_READONLY_SCOPE})
 # What the seller consented to (the refresh token's scopes).
 USER_SCOPES: Final = INVENTORY_READ | FULFILLMENT_READ | {API_SCOPE}
-TOKEN_TTL_S: Final = 7200
 
 # The API families the mock serves; quotas, buckets, counters and error domains are keyed by these.
 INVENTORY_API: Final = "sell.inventory"
@@ -35,7 +33,6 @@ DAILY_QUOTAS: Final = {
     BROWSE_API: 5_000,
     NOTIFICATION_API: 10_000,
 }
-PACIFIC: Final = "America/Los_Angeles"
 
 # Short-term limits: eBay publishes none for these REST APIs (guide §3.6); these buckets are the
 # mock's own assumption so that bursts are refused somewhere. Configurable per state.
@@ -58,11 +55,3 @@ ERROR_DOMAINS: Final[dict[str, tuple[str, str | None, int, str]]] = {
     BROWSE_API: ("API_BROWSE", None, 12000, INTERNAL),
     NOTIFICATION_API: ("API_NOTIFICATION", None, 195000, INTERNAL),
 }
-
-MAX_BULK_REQUESTS: Final = 25
-REVISIONS_PER_DAY: Final = 250
-MAX_INVENTORY_PAGE: Final = 100  # getInventoryItems and getOffers: limit 1..100 (OAS)
-MAX_BROWSE_LIMIT: Final = 200
-MAX_BROWSE_RESULTS: Final = 10_000
-MAX_ORDERS_PAGE: Final = 200  # newer reference pages; OAS v1.19.2 says 1000 (**unconfirmed**)
-ORDERS_WINDOW_DAYS: Final = 90

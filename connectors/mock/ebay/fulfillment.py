@@ -12,12 +12,7 @@ import structlog
 from aiohttp import web
 
 from connectors.mock.ebay.auth import ebay_api
-from connectors.mock.ebay.const import (
-    FULFILLMENT_API,
-    FULFILLMENT_READ,
-    MAX_ORDERS_PAGE,
-    ORDERS_WINDOW_DAYS,
-)
+from connectors.mock.ebay.const import FULFILLMENT_API, FULFILLMENT_READ
 from connectors.mock.ebay.notify import deliver, order_confirmation
 from connectors.mock.ebay.state import USER, EbayMockState, SoldOrder
 from connectors.mock.ebay.wire import amount, answer, page, refuse
@@ -27,7 +22,8 @@ log = structlog.get_logger(__name__)
 
 ROUTES = web.RouteTableDef()
 STATUS_SETS = ({"NOT_STARTED", "IN_PROGRESS"}, {"FULFILLED", "IN_PROGRESS"})
-WINDOW = timedelta(days=ORDERS_WINDOW_DAYS)
+WINDOW = timedelta(days=90)
+MAX_ORDERS_PAGE = 200  # newer reference pages; OAS v1.19.2 says 1000 (**unconfirmed**)
 
 
 class Refused(Exception):

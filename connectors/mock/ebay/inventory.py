@@ -12,18 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from connectors.mock.ebay.auth import ebay_api
-from connectors.mock.ebay.const import (
-    INVENTORY_API,
-    INVENTORY_READ,
-    INVENTORY_SCOPE,
-    MAX_BULK_REQUESTS,
-    MAX_INVENTORY_PAGE,
-)
+from connectors.mock.ebay.const import INVENTORY_API, INVENTORY_READ, INVENTORY_SCOPE
 from connectors.mock.ebay.state import USER, EbayItem, EbayMockState, EbayOffer
 from connectors.mock.ebay.wire import amount, answer, error, invalid_field, page, refuse
 
 ROUTES = web.RouteTableDef()
 MAX_QUANTITY = 2**31 - 1
+MAX_BULK_REQUESTS = 25
+MAX_INVENTORY_PAGE = 100  # getInventoryItems and getOffers: limit 1..100 (OAS)
 PRICE_TEXT = re.compile(r"\d{1,9}(\.\d{1,2})?")  # a plain decimal: no exponent, no sign
 
 
@@ -35,20 +31,21 @@ def _refuse(error_id: int, message: str, status: int = 400, **parameters: str) -
     return refuse(INVENTORY_API, error_id, message, status, **parameters)
 
 
-def _paging(request: web.Request) -> tuple[int, int]:
-    """(limit, page index): Sell Inventory's ``offset`` counts pages (OAS)."""
+def _paged(request: web.Request, rows: list[Any]) -> tuple[dict[str, Any], list[Any]]:
+    """The page's links, ``limit`` and ``total``, and its rows (``offset`` counts pages, OAS)."""
     try:
         limit = int(request.query.get("limit", str(MAX_INVENTORY_PAGE)))
-        offset = int(request.query.get("offset", "0"))
+        at = int(request.query.get("offset", "0"))
     except ValueError:
-        limit = offset = -1
-    if not 1 <= limit <= MAX_INVENTORY_PAGE or offset < 0:
+        limit = at = -1
+    if not 1 <= limit <= MAX_INVENTORY_PAGE or at < 0:
         raise _refuse(
             25706,
             "You have provided invalid pagination values. "
             f"limit must be 1..{MAX_INVENTORY_PAGE} and offset 0 or more.",
         )
-    return limit, offset
+    body = page(request, limit, at, len(rows), step=1) | {"limit": limit, "total": len(rows)}
+    return body, rows[at * limit :][:limit]
 
 
 def _item_view(item: EbayItem) -> dict[str, Any]:
@@ -68,12 +65,9 @@ def _item_view(item: EbayItem) -> dict[str, Any]:
 @ebay_api(INVENTORY_API, USER, INVENTORY_READ)
 async def get_inventory_items(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /sell/inventory/v1/inventory_item?limit=&offset=``."""
-    limit, at = _paging(request)
-    skus = sorted(state.items)
-    body = page(request, limit, at, len(skus), step=1)
-    body["inventoryItems"] = [_item_view(state.items[s]) for s in skus[at * limit :][:limit]]
-    # "size": "the total number of pages of results" (OAS InventoryItems.size)
-    body.update(limit=limit, size=-(-len(skus) // limit), total=len(skus))
+    body, skus = _paged(request, sorted(state.items))
+    body["inventoryItems"] = [_item_view(state.items[sku]) for sku in skus]
+    body["size"] = -(-len(state.items) // body["limit"])  # "the total number of pages" (OAS)
     return answer(body)
 
 
@@ -108,7 +102,6 @@ async def get_offers(request: web.Request, state: EbayMockState) -> web.Response
     sku = request.query.get("sku", "")
     if not sku:
         raise _refuse(25709, "Invalid request. Invalid value for field sku", fieldName="sku")
-    limit, at = _paging(request)
     if sku not in state.items:
         raise _refuse(25702, f"SKU {sku} is not available in the system", sku=sku)
     marketplace, fmt = request.query.get("marketplace_id"), request.query.get("format")
@@ -119,10 +112,8 @@ async def get_offers(request: web.Request, state: EbayMockState) -> web.Response
     ]
     if not offers:
         raise _refuse(25725, "No offer found", 404)
-    chunk = offers[at * limit :][:limit]
-    body = page(request, limit, at, len(offers), step=1)
-    body["offers"] = [offer_view(state, o) for o in chunk]
-    body.update(limit=limit, size=len(chunk), total=len(offers))
+    body, chunk = _paged(request, offers)
+    body.update(offers=[offer_view(state, o) for o in chunk], size=len(chunk))
     return answer(body)
 
 

@@ -30,7 +30,6 @@ from connectors.mock.kit.wire import iso
 log = structlog.get_logger(__name__)
 
 ROUTES = web.RouteTableDef()
-SIGNATURE_HEADER = "X-EBAY-SIGNATURE"
 
 
 def _compact(payload: dict[str, Any]) -> bytes:
@@ -92,7 +91,7 @@ async def deliver(
     if not state.notify_url:
         sent.error = "no notification endpoint configured"
         return sent
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: header}
+    headers = {"Content-Type": "application/json", "X-EBAY-SIGNATURE": header}
     sent.status, sent.error = await post(session, state.notify_url, body, headers)
     log.debug("ebay_mock.notification", topic=topic, status=sent.status, error=sent.error)
     return sent

@@ -14,19 +14,16 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from connectors.mock.ebay.const import (
-    DAILY_QUOTAS,
-    PACIFIC,
-    RATE_LIMITS,
-    REVISIONS_PER_DAY,
-    TOKEN_TTL_S,
-    USER_SCOPES,
-)
+from connectors.mock.ebay.const import DAILY_QUOTAS, RATE_LIMITS, USER_SCOPES
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.ratelimit import RateLimit
 
 USER = "user"
 APPLICATION = "application"
+# The demo's credentials (SecretStr is immutable: one default serves every state).
+CLIENT_SECRET = SecretStr("PRD-mock-client-secret")
+REFRESH_TOKEN = SecretStr("v^1.1#i^1#p^3#r^1#I^3#f^0#t^Ul4xMF8mock-refresh")
+VERIFICATION_TOKEN = SecretStr("mock_verification_token_0123456789abcdef")
 
 
 def stable_digits(count: int, *parts: str) -> str:
@@ -94,30 +91,26 @@ class EbayMockState(MockBackend):
     """Everything one mock eBay server knows; the aiohttp app only reads and mutates this."""
 
     client_id: str = "MockSell-repricer-PRD-1a2b3c4d5-6e7f8a9b"
-    client_secret: SecretStr = field(default_factory=lambda: SecretStr("PRD-mock-client-secret"))
-    refresh_token: SecretStr = field(
-        default_factory=lambda: SecretStr("v^1.1#i^1#p^3#r^1#I^3#f^0#t^Ul4xMF8mock-refresh")
-    )
+    client_secret: SecretStr = CLIENT_SECRET
+    refresh_token: SecretStr = REFRESH_TOKEN
     refresh_scopes: frozenset[str] = USER_SCOPES
     seller_username: str = "repricerd_demo"
     seller_feedback_pct: str = "99.6"
     seller_feedback_score: int = 1843
     marketplace_id: str = "EBAY_US"
-    token_ttl_s: int = TOKEN_TTL_S
-    revisions_per_day: int = REVISIONS_PER_DAY
+    token_ttl_s: int = 7200
+    revisions_per_day: int = 250  # per listing per calendar day
     # eBay's out-of-stock control: with it a listing at quantity 0 stays (hidden); without it
     # quantity 0 is refused with 25004 (one 3p report; guide §3.2 marks it unconfirmed).
     out_of_stock_control: bool = True
     daily_quotas: dict[str, int] = field(default_factory=lambda: dict(DAILY_QUOTAS))
     # Quotas reset at Pacific midnight; eBay says "calendar day" for revisions without a zone,
     # so they count on the same day (the connector's assumption: ``connectors.ebay.budget``).
-    time_zone: str = PACIFIC
+    time_zone: str = "America/Los_Angeles"
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     notify_url: str | None = None  # the registered destination endpoint
     order_interval_s: float | None = None  # background buyers: one sale per interval (demo)
-    verification_token: SecretStr = field(
-        default_factory=lambda: SecretStr("mock_verification_token_0123456789abcdef")
-    )
+    verification_token: SecretStr = VERIFICATION_TOKEN
     items: dict[str, EbayItem] = field(default_factory=dict)
     offers: dict[str, EbayOffer] = field(default_factory=dict)  # offerId -> offer
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> monotonic expiry
