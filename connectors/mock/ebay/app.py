@@ -10,10 +10,9 @@ import aiohttp
 from aiohttp import web
 
 from connectors.mock.ebay import browse, fulfillment, inventory, notify
-from connectors.mock.ebay.auth import SESSION_KEY, STATE_KEY, TOKEN_PATH, token
 from connectors.mock.ebay.fulfillment import Refused, cancel, sell
+from connectors.mock.ebay.gateway import SESSION_KEY, STATE_KEY, TOKEN_PATH, money, token
 from connectors.mock.ebay.state import EbayMockState
-from connectors.mock.ebay.wire import money
 from connectors.mock.kit.control import Handler, add_control_routes, bad, json_object
 from connectors.mock.kit.serving import Starter, running
 

@@ -9,10 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.mock.ebay.auth import ebay_api
 from connectors.mock.ebay.const import API_SCOPE, BROWSE_API
+from connectors.mock.ebay.gateway import amount, answer, ebay_api, page, refuse
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, stable_digits
-from connectors.mock.ebay.wire import amount, answer, page, refuse
 from connectors.mock.market import react
 
 ROUTES = web.RouteTableDef()

@@ -11,11 +11,10 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from connectors.mock.ebay.auth import ebay_api
 from connectors.mock.ebay.const import FULFILLMENT_API, FULFILLMENT_READ
+from connectors.mock.ebay.gateway import amount, answer, ebay_api, page, refuse
 from connectors.mock.ebay.notify import deliver, order_confirmation
 from connectors.mock.ebay.state import USER, EbayMockState, SoldOrder
-from connectors.mock.ebay.wire import amount, answer, page, refuse
 from connectors.mock.kit.wire import iso
 
 log = structlog.get_logger(__name__)

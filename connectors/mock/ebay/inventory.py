@@ -11,10 +11,17 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.mock.ebay.auth import ebay_api
 from connectors.mock.ebay.const import INVENTORY_API, INVENTORY_READ, INVENTORY_SCOPE
+from connectors.mock.ebay.gateway import (
+    amount,
+    answer,
+    ebay_api,
+    error,
+    invalid_field,
+    page,
+    refuse,
+)
 from connectors.mock.ebay.state import USER, EbayItem, EbayMockState, EbayOffer
-from connectors.mock.ebay.wire import amount, answer, error, invalid_field, page, refuse
 
 ROUTES = web.RouteTableDef()
 MAX_QUANTITY = 2**31 - 1

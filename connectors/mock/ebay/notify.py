@@ -20,10 +20,9 @@ from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors.mock.ebay.auth import ebay_api
 from connectors.mock.ebay.const import API_SCOPE, NOTIFICATION_API
+from connectors.mock.ebay.gateway import answer, ebay_api, refuse
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, SentNotification
-from connectors.mock.ebay.wire import answer, refuse
 from connectors.mock.kit.webhooks import post
 from connectors.mock.kit.wire import iso
 
