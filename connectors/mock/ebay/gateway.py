@@ -27,6 +27,7 @@ STATE_KEY = web.AppKey("ebay_mock_state", EbayMockState)
 SESSION_KEY = web.AppKey("ebay_mock_http", aiohttp.ClientSession)  # pushes notifications
 Handler = Callable[[web.Request, EbayMockState], Awaitable[web.StreamResponse]]
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Scopes = frozenset[str]
 
 # The identity service's ``error_description`` per ``error`` (status 400, invalid_client 401).
 OAUTH_ERRORS = {
@@ -109,12 +110,8 @@ def page(
 def inventory_validator(schema: str) -> Draft4Validator:
     """A validator of the Sell Inventory OAS's ``<schema>``: Draft 4 types, as eBay deserializes
     (``3.0`` is no ``integer``, a number no money ``value`` string)."""
-    document = load_spec("ebay", "sell_inventory_v1_oas3.json")
-    root = {
-        "$ref": f"#/components/schemas/{schema}",
-        "components": {"schemas": document["components"]["schemas"]},
-    }
-    return Draft4Validator(root)
+    components = load_spec("ebay", "sell_inventory_v1_oas3.json")["components"]
+    return Draft4Validator({"$ref": f"#/components/schemas/{schema}", "components": components})
 
 
 def invalid_field(schema: str, instance: Any) -> str | None:
@@ -172,12 +169,7 @@ def _client_ok(state: EbayMockState, header: str) -> bool:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
         return False
-    client_id, sep, secret = decoded.partition(":")
-    return (
-        bool(sep)
-        & _same(client_id, state.client_id)
-        & _same(secret, state.client_secret.get_secret_value())
-    )
+    return _same(decoded, f"{state.client_id}:{state.client_secret.get_secret_value()}")
 
 
 class OAuthError(Exception):
@@ -223,18 +215,14 @@ async def token(request: web.Request) -> web.Response:
         code, *detail = exc.args
         body = {"error": code, "error_description": OAUTH_ERRORS[code].format(*detail)}
         return answer(body, 401 if code == "invalid_client" else 400)
-    access = state.issue_token(kind, scopes)
-    kind_name = f"{kind.title()} Access Token"
-    return answer(
-        {"access_token": access, "expires_in": state.token_ttl_s, "token_type": kind_name}
-    )
+    body = {"access_token": state.issue_token(kind, scopes), "expires_in": state.token_ttl_s}
+    return answer(body | {"token_type": f"{kind.title()} Access Token"})
 
 
-def _check_token(
-    state: EbayMockState, request: web.Request, kind: str, scopes: frozenset[str]
-) -> None:
-    """401 for a missing/unknown/expired token, 403 for the wrong type or scope."""
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+async def _gate(state: EbayMockState, header: str, api: str, kind: str, scopes: Scopes) -> None:
+    """The token (401, 403 for the wrong type or scope), short-term bucket and daily quota (429),
+    then the fault plan (429, 500 or a hang)."""
+    scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise WireError(401, MISSING_TOKEN)
     expiry = state.tokens.get(presented.strip())
@@ -243,10 +231,6 @@ def _check_token(
     granted_kind, granted = state.grants[presented.strip()]
     if granted_kind != kind or not granted & scopes:
         raise WireError(403, ACCESS_DENIED)
-
-
-async def _admit(state: EbayMockState, api: str) -> None:
-    """Short-term bucket, daily quota, then the fault plan (429, 500 or a hang)."""
     limited = state.enforce_rate_limits and state.bucket(api).wait_time() > 0
     if limited or state.today(f"quota:{api}") >= state.daily_quotas.get(api, 1 << 62):
         raise WireError(429, TOO_MANY)
@@ -263,7 +247,7 @@ async def _admit(state: EbayMockState, api: str) -> None:
         await state.sleep(state.faults.hang_s)
 
 
-def ebay_api(api: str, kind: str, scopes: frozenset[str]) -> Callable[[Handler], Route]:
+def ebay_api(api: str, kind: str, scopes: Scopes) -> Callable[[Handler], Route]:
     """Wrap a handler with token check, daily quota, short-term limit, faults, error mapping."""
 
     def wrap(handler: Handler) -> Route:
@@ -271,8 +255,7 @@ def ebay_api(api: str, kind: str, scopes: frozenset[str]) -> Callable[[Handler],
             state = request.app[STATE_KEY]
             state.calls[api] += 1
             try:
-                _check_token(state, request, kind, scopes)
-                await _admit(state, api)
+                await _gate(state, request.headers.get("Authorization", ""), api, kind, scopes)
                 return await handler(request, state)
             except WireError as exc:
                 if exc.status == 429:

@@ -166,9 +166,8 @@ def _price_error(part: _Part, raw: dict[str, Any], currency: str) -> dict[str, A
         return _error(25003, message, text1=given)
     price = Decimal(value) if PRICE_TEXT.fullmatch(value) else Decimal(0)
     if price <= 0:
-        return _error(
-            25003, f"Invalid price. The price {value} is not a valid amount.", text1=value
-        )
+        message = f"Invalid price. The price {value} is not a valid amount."
+        return _error(25003, message, text1=value)
     part.price = price
     return None
 
@@ -288,14 +287,11 @@ async def bulk_update_price_quantity(request: web.Request, state: EbayMockState)
         body = json.loads(await request.read() or b"null")
     except ValueError:
         body = None  # not JSON: refused as the root "request" field below
-    wrong = invalid_field("BulkPriceQuantity", body)
-    if wrong is not None:
-        message = f"Invalid request. Invalid value for field {wrong}"
-        raise _refuse(25709, message, fieldName=wrong)
-    requests = body.get("requests")
-    if not requests:
-        message = "Invalid request. Invalid value for field requests"
-        raise _refuse(25709, message, fieldName="requests")
+    # A body the OAS refuses, or no (or empty) ``requests``.
+    wrong = invalid_field("BulkPriceQuantity", body) or ("" if body.get("requests") else "requests")
+    if wrong:
+        raise _refuse(25709, f"Invalid request. Invalid value for field {wrong}", fieldName=wrong)
+    requests = body["requests"]
     if len(requests) > MAX_BULK_REQUESTS:
         message = f"The number of InventoryItems in the request cannot exceed {MAX_BULK_REQUESTS}."
         raise _refuse(25727, message, text1=str(MAX_BULK_REQUESTS))
