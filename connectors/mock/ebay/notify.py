@@ -1,9 +1,5 @@
-"""Notification API: the public key route, ECDSA-signed pushes, and the endpoint challenge.
-
-The body is compact JSON in its key order, so verifying the raw body or its compact
-re-serialisation (eBay's SDK) both work (guide §3.5); the signature envelope writes ``alg`` in
-lower case as eBay's published fixture does.
-"""
+"""Notification API: the public key route, ECDSA-signed pushes (compact JSON signed as sent, so
+the raw body and eBay's SDK's re-serialisation both verify), and the endpoint challenge."""
 
 from __future__ import annotations
 
@@ -51,11 +47,8 @@ async def get_public_key(request: web.Request, state: EbayMockState) -> web.Resp
 
 
 def order_confirmation(state: EbayMockState, order_id: str) -> dict[str, Any]:
-    """An ORDER_CONFIRMATION ``{metadata, notification}`` as eBay pushes it.
-
-    ``data`` holds ``orderId`` and nothing else (AsyncAPI order_confirmation.yaml): the seller
-    reads the line items with ``getOrder`` (served by ``fulfillment``).
-    """
+    """An ORDER_CONFIRMATION as eBay pushes it: ``data`` names the order only (AsyncAPI
+    order_confirmation.yaml); the seller reads its line items with ``getOrder``."""
     now = iso(state.clock.now())
     return {
         "metadata": {"topic": "ORDER_CONFIRMATION", "schemaVersion": "1.0", "deprecated": False},
@@ -75,7 +68,7 @@ async def deliver(
     """POST one signed notification to ``state.notify_url`` and record the outcome."""
     body = _compact(payload)
     der = state.signing_key.sign(body, ec.ECDSA(hashes.SHA1()))  # noqa: S303 - eBay's digest
-    signed = {
+    signed = {  # lower-case ``alg`` as in eBay's published fixture
         "alg": "ecdsa",
         "kid": state.public_key_id,
         "signature": base64.b64encode(der).decode(),
