@@ -76,9 +76,7 @@ async def deliver(
     }
     header = base64.b64encode(_compact(signed)).decode()
     topic = payload["metadata"]["topic"]
-    sent = SentNotification(
-        topic, payload["notification"]["notificationId"], None, None, body, header
-    )
+    sent = SentNotification(topic, payload["notification"]["notificationId"], body, header)
     state.notifications.append(sent)
     if not state.notify_url:
         sent.error = "no notification endpoint configured"

@@ -62,10 +62,10 @@ class SentNotification:
 
     topic: str
     notification_id: str
-    status: int | None  # what the target answered, None when delivery failed
-    error: str | None
     body: bytes
     signature: str
+    status: int | None = None  # what the target answered, None when delivery failed
+    error: str | None = None
 
     def view(self) -> dict[str, Any]:
         """How control routes show it."""
