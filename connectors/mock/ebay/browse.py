@@ -51,18 +51,15 @@ def _price_range(value: str) -> tuple[Decimal | None, Decimal | None]:
     raise _bad("The price filter value is invalid.")
 
 
-def _matches(state: EbayMockState, sku: str, q: str | None, gtin: str | None) -> bool:
-    item = state.items.get(sku)
-    if gtin is not None and (item is None or item.gtin != gtin):
-        return False
-    haystack = f"{item.title if item else ''} {sku}".lower()
-    return all(word in haystack for word in (q or "").lower().split())
-
-
 def _results(state: EbayMockState, q: str | None, gtin: str | None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for sku in filter(lambda sku: _matches(state, sku, q, gtin), sorted(state.market.listings)):
-        listing, item = state.market.listings[sku], state.items.get(sku)
+    for sku, listing in sorted(state.market.listings.items()):
+        item = state.items.get(sku)
+        words = f"{item.title if item else ''} {sku}".lower()  # q: every word in title or SKU
+        if gtin is not None and (item is None or item.gtin != gtin):
+            continue
+        if not all(word in words for word in (q or "").lower().split()):
+            continue
         competitors = state.market.competitors.get(sku, [])
         if competitors:  # every search lets the competition move against our current price
             competitors = state.market.competitors[sku] = react(
