@@ -11,19 +11,16 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
-import structlog
 from aiohttp import web
 
 from connectors.mock.kit.serving import Starter, running
-from connectors.mock.walmart import catalog, control, endpoints, feeds, orders, subscriptions
+from connectors.mock.walmart import control, endpoints, purchases, subscriptions  # noqa: F401
 from connectors.mock.walmart.events import dispatch
-from connectors.mock.walmart.gate import token, token_detail
-from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY, Runtime
+from connectors.mock.walmart.feeds import advance_feeds
+from connectors.mock.walmart.gate import token, walmart
 from connectors.mock.walmart.offers import buy_box_changed, competitors_move
-from connectors.mock.walmart.processing import advance_feeds
-from connectors.mock.walmart.state import WalmartMockState
-
-log = structlog.get_logger(__name__)
+from connectors.mock.walmart.state import RUNTIME_KEY, STATE_KEY, Runtime, WalmartMockState
+from connectors.mock.walmart.wire import ROUTES
 
 TICK_S = 0.25  # how often (real time) the background ticker looks at feeds and notifications
 
@@ -71,12 +68,8 @@ def make_app(state: WalmartMockState) -> web.Application:
     app[STATE_KEY] = state
     app[RUNTIME_KEY] = Runtime()
     app.router.add_post("/v3/token", token)
-    app.router.add_get("/v3/token/detail", token_detail)
-    endpoints.add_routes(app)
-    feeds.add_routes(app)
-    catalog.add_routes(app)
-    orders.add_routes(app)
-    subscriptions.add_routes(app)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, walmart(route))
     control.add_routes(app)
     app.cleanup_ctx.append(_background)
     return app

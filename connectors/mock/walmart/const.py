@@ -1,8 +1,7 @@
-"""Wire constants of the mock Walmart Marketplace (US) API: limits, headers, error codes.
+"""Wire constants of the mock Walmart Marketplace (US) API: limits, headers, codes, event types.
 
 Facts follow /work/shared/guides/marketplace-apis.md §2 and §5 and the OpenAPI files in
-connectors/specs/walmart. Values the guide marks **unconfirmed** are module constants (or state
-fields) so tests and the demo can change them; each says so where it is defined.
+connectors/specs/walmart. Values the guide marks **unconfirmed** say so where they are defined.
 """
 
 from typing import Final
@@ -52,9 +51,7 @@ DEFAULT_ITEMS_PAGE: Final = 20
 
 # Request headers (auth.json components.parameters).
 ACCESS_TOKEN_HEADER: Final = "WM_SEC.ACCESS_TOKEN"  # noqa: S105 - a header name
-SVC_NAME_HEADER: Final = "WM_SVC.NAME"
-CORRELATION_HEADER: Final = "WM_QOS.CORRELATION_ID"
-REQUIRED_HEADERS: Final = (SVC_NAME_HEADER, CORRELATION_HEADER)
+REQUIRED_HEADERS: Final = ("WM_SVC.NAME", "WM_QOS.CORRELATION_ID")
 # Response headers (guide §2.6): tokens left, and epoch ms when the next token is added.
 TOKEN_COUNT_HEADER: Final = "X-Current-Token-Count"  # noqa: S105 - a header name
 REPLENISH_HEADER: Final = "X-Next-Replenishment-Time"
@@ -65,25 +62,13 @@ SIGNATURE_HEADER: Final = "WM_SEC.SIGNATURE"
 TIMESTAMP_HEADER: Final = "WM_SEC.TIMESTAMP"
 KEY_ID_HEADER: Final = "WM_SEC.KEY_ID"
 
-# Gateway error codes (guide §2.7, §5; 3p clients for the header and throttle codes).
+# Gateway error codes (guide §2.7, §5; 3p clients for the header and throttle codes). Per-API
+# codes are "INVALID_REQUEST_CONTENT.GMP_<API>_API" / "CONTENT_NOT_FOUND.GMP_<API>_API"
+# (wire.invalid / wire.not_found): Walmart's style, exact codes unpublished (unconfirmed).
 UNAUTHORIZED_CODE: Final = "UNAUTHORIZED.GMP_GATEWAY_API"
 BAD_HEADER_CODE: Final = "INVALID_REQUEST_HEADER.GMP_GATEWAY_API"
 THROTTLED_CODE: Final = "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API"
 SYSTEM_ERROR_CODE: Final = "SYSTEM_ERROR.GMP_GATEWAY_API"
-INVENTORY_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_INVENTORY_API"
-# Stand-ins in Walmart's "<KIND>.<SERVICE>" style (exact codes unpublished -> unconfirmed).
-PRICE_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_PRICE_API"
-PRICE_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_PRICE_API"
-INVENTORY_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_INVENTORY_API"
-FEED_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_FEED_API"
-FEED_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_FEED_API"
-ITEM_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_ITEM_QUERY_API"
-ITEM_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_ITEM_QUERY_API"
-INSIGHTS_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_INSIGHTS_API"
-ORDER_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_ORDER_API"
-ORDER_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_ORDER_API"
-WEBHOOK_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_NOTIFICATION_API"
-WEBHOOK_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_NOTIFICATION_API"
 # Feed item ingestion error codes (stand-ins; Walmart's ERR_* catalogue is not published).
 ERR_ITEM_NOT_FOUND: Final = "ERR_EXT_DATA_0801001"
 ERR_INVALID_DATA: Final = "ERR_EXT_DATA_0801002"
@@ -111,4 +96,9 @@ EVENT_TYPES: Final[dict[str, tuple[str, str, str]]] = {
     "PO_LINE_AUTOCANCELLED": ("ORDER", "V1", "Notification for purchase order line auto-cancelled"),
     "REPORT_STATUS": ("REPORTS", "V1", "Notification for report status"),
 }
-AUTH_METHODS: Final = frozenset({"BASIC_AUTH", "HMAC", "OAUTH"})
+# authDetails.authMethod -> the fields it needs (notifications.json AuthDetails).
+AUTH_NEEDS: Final[dict[str, tuple[str, ...]]] = {
+    "BASIC_AUTH": ("userName", "password"),
+    "HMAC": ("clientSecret",),
+    "OAUTH": ("authUrl", "clientId", "clientSecret"),
+}

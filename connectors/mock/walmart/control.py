@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aiohttp import web
 
-from connectors.mock.kit.control import add_control_routes, bad, json_object
+from connectors.mock.kit.control import Handler, add_control_routes, bad, json_object
 from connectors.mock.market import MockListing
-from connectors.mock.walmart.events import dispatch
-from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
+from connectors.mock.walmart.events import Event, dispatch
 from connectors.mock.walmart.offers import (
     buy_box_changed,
     competitors_move,
@@ -19,35 +19,118 @@ from connectors.mock.walmart.offers import (
     set_reference,
 )
 from connectors.mock.walmart.purchases import cancel_line
-from connectors.mock.walmart.state import WalmartMockState
+from connectors.mock.walmart.state import RUNTIME_KEY, STATE_KEY, WalmartMockState
 from connectors.mock.walmart.wire import WireError
 
+Body = dict[str, Any]
+Answer = tuple[list[Event], Any]  # the events to push, the JSON answer
+Action = Callable[[web.Request, WalmartMockState, Body], Answer]
 
-def _listing_view(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
-    meta = state.meta_of(listing)
-    return {
-        "sku": listing.sku,
-        "itemId": meta.item_id,
-        "price": f"{listing.price:.2f}",
-        "currency": listing.currency,
-        "quantity": listing.quantity,
-        "fulfillment": listing.fulfillment.value,
-        "publishedStatus": meta.published_status,
-        "unpublishedReasons": list(meta.reasons),
-        "referencePrice": f"{meta.reference_price:.2f}",
-        "competitors": [
-            {"seller_id": c.seller_id, "price": f"{c.price:.2f}", "shipping": f"{c.shipping:.2f}"}
-            for c in state.market.competitors.get(listing.sku, [])
-        ],
-    }
+
+def _listing(state: WalmartMockState, body: Body) -> MockListing:
+    listing = state.listing(str(body.get("sku", "")))
+    if listing is None:
+        raise WireError(404, "", "no such listing")
+    return listing
+
+
+def _control(action: Action) -> Handler:
+    """A ``POST /_mock/...`` route: JSON object in, the action's events pushed and settled."""
+
+    async def handle(request: web.Request) -> web.Response:
+        body = await json_object(request)
+        if body is None:
+            return bad("expected a JSON object")
+        try:
+            events, answer = action(request, request.app[STATE_KEY], body)
+        except WireError as exc:
+            return bad(exc.description, exc.status)
+        dispatch(request.app, events)
+        await request.app[RUNTIME_KEY].settle()
+        return web.json_response(answer)
+
+    return handle
+
+
+def _notify(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
+    """``POST /_mock/notify {sku, type?}``: competitors move; BUY_BOX_CHANGED is pushed."""
+    if body.get("type", "BUY_BOX_CHANGED") != "BUY_BOX_CHANGED":
+        raise WireError(400, "", "type must be BUY_BOX_CHANGED (status events follow price writes)")
+    listing = _listing(state, body)
+    competitors_move(state, listing)
+    event = buy_box_changed(state, listing)
+    return ([event] if event else []), {"sent": event is not None}
+
+
+def _reference(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
+    """``POST /_mock/reference {sku, referencePrice}``: Walmart revises the reasonable price
+    (the offer is unpublished or republished as the new band says)."""
+    listing = _listing(state, body)
+    raw = body.get("referencePrice")
+    try:
+        value = Decimal(str(raw)) if isinstance(raw, int | float | str) else None
+    except InvalidOperation:
+        value = None
+    if value is None or isinstance(raw, bool) or not value.is_finite() or value <= 0:
+        raise WireError(400, "", "referencePrice must be a positive number")
+    events = set_reference(state, listing, value)
+    return events, {"sent": [e.event_type for e in events]}
+
+
+def _order(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
+    """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock drops; PO_CREATED."""
+    listing = _listing(state, body)
+    quantity = body.get("quantity", 1)
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise WireError(400, "", "quantity must be a positive integer")
+    if not is_live(state, listing) or listing.quantity < quantity:
+        raise WireError(409, "", "not enough buyable stock")
+    event = place_order(state, listing, quantity)
+    po = event.payload["purchaseOrderId"]
+    return [event], {"sku": listing.sku, "quantity": listing.quantity, "purchaseOrderId": po}
+
+
+def _cancel(request: web.Request, state: WalmartMockState, body: Body) -> Answer:
+    """``POST /_mock/orders/{po}/cancel {lineNumber?}``: Walmart auto-cancels the line (default
+    "1"): Cancelled, the units come back, PO_LINE_AUTOCANCELLED is pushed."""
+    po = request.match_info["po"]
+    event = cancel_line(state, po, str(body.get("lineNumber", "1")))
+    listing = state.listing(event.sku)
+    quantity = listing.quantity if listing else 0
+    return [event], {"purchaseOrderId": po, "sku": event.sku, "quantity": quantity}
 
 
 async def get_state(request: web.Request) -> web.Response:
     """``GET /_mock/state``: offers, counters, 429s, applied writes, feeds, pushed events."""
     state = request.app[STATE_KEY]
+    listings = []
+    for listing in state.market.listings.values():
+        meta = state.meta_of(listing)
+        competitors = state.market.competitors.get(listing.sku, [])
+        listings.append(
+            {
+                "sku": listing.sku,
+                "itemId": meta.item_id,
+                "price": f"{listing.price:.2f}",
+                "currency": listing.currency,
+                "quantity": listing.quantity,
+                "fulfillment": listing.fulfillment.value,
+                "publishedStatus": meta.published_status,
+                "unpublishedReasons": list(meta.reasons),
+                "referencePrice": f"{meta.reference_price:.2f}",
+                "competitors": [
+                    {
+                        "seller_id": c.seller_id,
+                        "price": f"{c.price:.2f}",
+                        "shipping": f"{c.shipping:.2f}",
+                    }
+                    for c in competitors
+                ],
+            }
+        )
     body = {
         "partnerId": state.partner_id,
-        "listings": [_listing_view(state, item) for item in state.market.listings.values()],
+        "listings": listings,
         "calls": dict(state.calls),
         "throttled": dict(state.throttled),
         "applied": dict(state.applied),
@@ -62,109 +145,13 @@ async def get_state(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-async def fire(request: web.Request) -> web.Response:
-    """``POST /_mock/notify {sku, type?}``: competitors move; BUY_BOX_CHANGED is pushed."""
-    state = request.app[STATE_KEY]
-    body = await json_object(request)
-    if body is None:
-        return bad("expected a JSON object")
-    if body.get("type", "BUY_BOX_CHANGED") != "BUY_BOX_CHANGED":
-        return bad("type must be BUY_BOX_CHANGED (status events follow price writes)")
-    listing = state.listing(str(body.get("sku", "")))
-    if listing is None:
-        return bad("no such listing", 404)
-    competitors_move(state, listing)
-    event = buy_box_changed(state, listing)
-    if event is not None:
-        dispatch(request.app, [event])
-    await request.app[RUNTIME_KEY].settle()
-    return web.json_response({"sent": event is not None})
-
-
-async def reference(request: web.Request) -> web.Response:
-    """``POST /_mock/reference {sku, referencePrice}``: Walmart revises the item's reasonable
-    price; an offer now outside the band is unpublished and OFFER_UNPUBLISHED (with that
-    ``referencePrice``) is pushed; one back inside is republished (OFFER_PUBLISHED)."""
-    state = request.app[STATE_KEY]
-    body = await json_object(request)
-    if body is None:
-        return bad("expected a JSON object")
-    listing = state.listing(str(body.get("sku", "")))
-    if listing is None:
-        return bad("no such listing", 404)
-    raw = body.get("referencePrice")
-    try:
-        value = Decimal(str(raw)) if isinstance(raw, int | float | str) else None
-    except InvalidOperation:
-        value = None
-    if value is None or isinstance(raw, bool) or not value.is_finite() or value <= 0:
-        return bad("referencePrice must be a positive number")
-    events = set_reference(state, listing, value)
-    dispatch(request.app, events)
-    await request.app[RUNTIME_KEY].settle()
-    return web.json_response({"sent": [e.event_type for e in events]})
-
-
-async def order(request: web.Request) -> web.Response:
-    """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock drops; PO_CREATED."""
-    state = request.app[STATE_KEY]
-    body = await json_object(request)
-    if body is None:
-        return bad("expected a JSON object")
-    listing = state.listing(str(body.get("sku", "")))
-    quantity = body.get("quantity", 1)
-    if listing is None:
-        return bad("no such listing", 404)
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-        return bad("quantity must be a positive integer")
-    if not is_live(state, listing) or listing.quantity < quantity:
-        return bad("not enough buyable stock", 409)
-    event = place_order(state, listing, quantity)
-    dispatch(request.app, [event])
-    await request.app[RUNTIME_KEY].settle()
-    po = event.payload["purchaseOrderId"]
-    return web.json_response(
-        {"sku": listing.sku, "quantity": listing.quantity, "purchaseOrderId": po}
-    )
-
-
-async def cancel(request: web.Request) -> web.Response:
-    """``POST /_mock/orders/{po}/cancel {lineNumber?}``: Walmart auto-cancels the line (default
-    "1"): its status becomes Cancelled, the units come back, PO_LINE_AUTOCANCELLED is pushed."""
-    state = request.app[STATE_KEY]
-    body = await json_object(request) if request.can_read_body else {}
-    if body is None:
-        return bad("expected a JSON object")
-    po = request.match_info["po"]
-    try:
-        event = cancel_line(state, po, str(body.get("lineNumber", "1")))
-    except WireError as exc:
-        return bad(exc.description, exc.status)
-    dispatch(request.app, [event])
-    await request.app[RUNTIME_KEY].settle()
-    listing = state.listing(event.sku)
-    return web.json_response(
-        {"purchaseOrderId": po, "sku": event.sku, "quantity": listing.quantity if listing else 0}
-    )
-
-
-async def settle(request: web.Request) -> web.Response:
-    """``POST /_mock/settle``: wait until every pending webhook delivery has finished."""
-    await request.app[RUNTIME_KEY].settle()
-    return web.json_response({"ok": True})
-
-
 def add_routes(app: web.Application) -> None:
     """Register the ``/_mock`` control routes."""
-    add_control_routes(
-        app,
-        STATE_KEY,
-        get_state,
-        {
-            "notify": fire,
-            "reference": reference,
-            "orders": order,
-            "orders/{po}/cancel": cancel,
-            "settle": settle,
-        },
-    )
+    actions: dict[str, Action] = {
+        "notify": _notify,
+        "reference": _reference,
+        "orders": _order,
+        "orders/{po}/cancel": _cancel,
+        "settle": lambda *_: ([], {"ok": True}),  # wait until every pending delivery is done
+    }
+    add_control_routes(app, STATE_KEY, get_state, {k: _control(a) for k, a in actions.items()})

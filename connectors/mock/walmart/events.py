@@ -1,17 +1,11 @@
-"""Webhook events Walmart pushes, their payloads, and the authenticated delivery.
+"""Webhook events Walmart pushes, their payload schemas, and the authenticated delivery.
 
 Envelope (guide §2.4/§2.5): ``{"source": {"eventType", "eventTime", "eventId"}, "payload": {...}}``.
-notifications.json describes only the subscription API, not payloads: ``EVENT_SCHEMAS`` are the
-payload shapes of the guide written as JSON Schema, and tests hold every pushed body to them.
-
-Auth per subscription ``authDetails.authMethod``:
-* ``HMAC`` (``state.hmac_scheme == "timestamped"``, default): ``WM_SEC.TIMESTAMP`` = epoch seconds,
-  ``WM_SEC.SIGNATURE`` = base64(HMAC-SHA256(clientSecret, "POST\\n" + path?query + "\\n" +
-  timestamp + "\\n" + hex(SHA-256(body)))), ``WM_SEC.KEY_ID`` = clientId when one is given.
-  ``"body"``: ``<authHeaderName>`` = hex HMAC-SHA256(clientSecret, body) (the older wording).
-* ``BASIC_AUTH``: ``<authHeaderName>: Basic base64(userName:password)``.
-* ``OAUTH``: POST ``grant_type=client_credentials`` to ``authUrl`` with ``<authHeaderName>: Basic
-  base64(clientId:clientSecret)``, then ``<authHeaderName>: Bearer <access_token>``.
+Auth per subscription ``authDetails.authMethod``: ``HMAC`` (``state.hmac_scheme`` "timestamped":
+``WM_SEC.TIMESTAMP`` + base64 ``WM_SEC.SIGNATURE`` over "POST\\n<path?query>\\n<ts>\\n<hex
+sha256(body)>", ``WM_SEC.KEY_ID`` = clientId if given; "body": ``<authHeaderName>`` = hex HMAC of
+the body), ``BASIC_AUTH`` (``<authHeaderName>: Basic``), ``OAUTH`` (a client-credentials token
+from ``authUrl``, then ``<authHeaderName>: Bearer``).
 """
 
 from __future__ import annotations
@@ -19,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +24,13 @@ from yarl import URL
 from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.kit.wire import iso
 from connectors.mock.walmart.const import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
-from connectors.mock.walmart.state import SentEvent, Subscription, WalmartMockState
+from connectors.mock.walmart.state import (
+    RUNTIME_KEY,
+    STATE_KEY,
+    SentEvent,
+    Subscription,
+    WalmartMockState,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -48,27 +46,8 @@ class Event:
 
 def envelope(state: WalmartMockState, event: Event) -> dict[str, Any]:
     """The pushed document: ``source`` (type, time, id) and ``payload``."""
-    return {
-        "source": {
-            "eventType": event.event_type,
-            "eventTime": iso(state.clock.now()),
-            "eventId": str(uuid.UUID(int=state.rng.getrandbits(128))),
-        },
-        "payload": event.payload,
-    }
-
-
-def timestamped_signature(secret: str, url: str, timestamp: str, body: bytes) -> str:
-    """base64 HMAC-SHA256 over ``POST\\n<path?query>\\n<timestamp>\\n<hex sha256(body)>``."""
-    target = URL(url)
-    path = target.raw_path + (f"?{target.raw_query_string}" if target.raw_query_string else "")
-    message = f"POST\n{path}\n{timestamp}\n{hashlib.sha256(body).hexdigest()}"
-    return base64.b64encode(hmac_sha256(secret, message.encode())).decode()
-
-
-def body_signature(secret: str, body: bytes) -> str:
-    """Hex HMAC-SHA256 of the body (the ``"body"`` HMAC scheme)."""
-    return hmac_sha256(secret, body).hex()
+    source = {"eventType": event.event_type, "eventTime": iso(state.clock.now())}
+    return {"source": {**source, "eventId": str(state.new_uuid())}, "payload": event.payload}
 
 
 def _basic(user: str, password: str) -> str:
@@ -76,9 +55,10 @@ def _basic(user: str, password: str) -> str:
 
 
 async def _oauth_token(session: aiohttp.ClientSession, auth: dict[str, str]) -> str | None:
-    header = auth.get("authHeaderName") or "Authorization"
     headers = {
-        header: _basic(auth.get("clientId", ""), auth.get("clientSecret", "")),
+        auth.get("authHeaderName") or "Authorization": _basic(
+            auth.get("clientId", ""), auth.get("clientSecret", "")
+        ),
         "Accept": "application/json; charset=UTF-8",
         "Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
     }
@@ -95,29 +75,28 @@ async def auth_headers(
     state: WalmartMockState, session: aiohttp.ClientSession, sub: Subscription, body: bytes
 ) -> dict[str, str]:
     """The headers a delivery to ``sub`` carries (custom headers, then its auth method)."""
-    headers = {"Content-Type": "application/json"}
-    headers.update(sub.headers)
+    headers = {"Content-Type": "application/json", **sub.headers}
     auth = sub.auth
-    method = auth.get("authMethod", "")
+    method, name = auth.get("authMethod", ""), auth.get("authHeaderName") or "Authorization"
+    secret = auth.get("clientSecret", "")
     if method == "BASIC_AUTH":
-        name = auth.get("authHeaderName") or "Authorization"
         headers[name] = _basic(auth.get("userName", ""), auth.get("password", ""))
+    elif method == "HMAC" and state.hmac_scheme == "body":
+        headers[auth.get("authHeaderName") or SIGNATURE_HEADER] = hmac_sha256(secret, body).hex()
     elif method == "HMAC":
-        secret = auth.get("clientSecret", "")
-        if state.hmac_scheme == "body":
-            headers[auth.get("authHeaderName") or SIGNATURE_HEADER] = body_signature(secret, body)
-        else:
-            # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was
-            # created".
-            stamp = str(int(state.clock.now().timestamp()))
-            headers[TIMESTAMP_HEADER] = stamp
-            headers[SIGNATURE_HEADER] = timestamped_signature(secret, sub.event_url, stamp, body)
-            if auth.get("clientId"):
-                headers[KEY_ID_HEADER] = auth["clientId"]
+        # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was created".
+        stamp = str(int(state.clock.now().timestamp()))
+        target = URL(sub.event_url)
+        query = f"?{target.raw_query_string}" if target.raw_query_string else ""
+        message = f"POST\n{target.raw_path}{query}\n{stamp}\n{hashlib.sha256(body).hexdigest()}"
+        headers[TIMESTAMP_HEADER] = stamp
+        headers[SIGNATURE_HEADER] = base64.b64encode(hmac_sha256(secret, message.encode())).decode()
+        if auth.get("clientId"):
+            headers[KEY_ID_HEADER] = auth["clientId"]
     elif method == "OAUTH":
         token = await _oauth_token(session, auth)
         if token is not None:
-            headers[auth.get("authHeaderName") or "Authorization"] = f"Bearer {token}"
+            headers[name] = f"Bearer {token}"
     return headers
 
 
@@ -149,9 +128,9 @@ async def deliver(
             log.warning("walmart_mock.push_failed", event_type=event.event_type, error=error)
         if status is not None and 200 <= status < 300:
             break
-    eid = str(document["source"]["eventId"])
+    event_id = str(document["source"]["eventId"])
     sent = SentEvent(
-        event.event_type, eid, event.sku, sub.event_url, status, attempts, body, headers
+        event.event_type, event_id, event.sku, sub.event_url, status, attempts, body, headers
     )
     state.events.append(sent)
     return sent
@@ -159,8 +138,7 @@ async def deliver(
 
 def dispatch(app: web.Application, events: list[Event]) -> None:
     """Push each event to every ACTIVE subscription of its type, in the background."""
-    state = app[STATE_KEY]
-    runtime = app[RUNTIME_KEY]
+    state, runtime = app[STATE_KEY], app[RUNTIME_KEY]
     for event in events:
         subs = [
             sub
@@ -174,140 +152,103 @@ def dispatch(app: web.Application, events: list[Event]) -> None:
             runtime.spawn(deliver(state, runtime.session, sub, event, document))
 
 
+def _obj(required: str, **properties: Any) -> dict[str, Any]:
+    """A JSON Schema object with the space-separated ``required`` names and ``properties``."""
+    return {"type": "object", "required": required.split(), "properties": properties}
+
+
 _NUMBER = {"type": "number"}
 _STRING = {"type": "string"}
-_OFFER = {
-    "type": "object",
-    "required": ["sellerName", "sellerOfferPrice", "sellerShippingPrice"],
-    "properties": {
-        "partnerId": _STRING,
-        "sellerName": _STRING,
-        "sellerOfferPrice": _NUMBER,
-        "sellerShippingSpeed": _STRING,
-        "sellerShippingPrice": _NUMBER,
-        "proSellerBadge": {"type": "boolean"},
-        "isWFS": {"type": "boolean"},
-    },
-}
-_SOURCE = {
-    "type": "object",
-    "required": ["eventType", "eventTime", "eventId"],
-    "properties": {"eventType": _STRING, "eventTime": _STRING, "eventId": _STRING},
-}
+_INTEGER = {"type": "integer"}
+_OFFER = _obj(
+    "sellerName sellerOfferPrice sellerShippingPrice",
+    partnerId=_STRING,
+    sellerName=_STRING,
+    sellerOfferPrice=_NUMBER,
+    sellerShippingSpeed=_STRING,
+    sellerShippingPrice=_NUMBER,
+    proSellerBadge={"type": "boolean"},
+    isWFS={"type": "boolean"},
+)
+_SOURCE = _obj("eventType eventTime eventId", eventType=_STRING, eventTime=_STRING, eventId=_STRING)
 
 
 def _envelope_schema(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "type": "object",
-        "required": ["source", "payload"],
-        "properties": {"source": _SOURCE, "payload": payload},
-    }
+    schema = _obj("source payload", source=_SOURCE, payload=payload)
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
 
 
 # Payload shapes from guide §2.4 (BUY_BOX_CHANGED) and §2.5 (OFFER_UNPUBLISHED); the published
-# and order payloads mirror them and the Orders API order (shapes unconfirmed).
+# and order payloads mirror them and the Orders API order (shapes unconfirmed). notifications.json
+# describes only the subscription API; tests hold every pushed body to these.
 EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "BUY_BOX_CHANGED": _envelope_schema(
-        {
-            "type": "object",
-            "required": ["partnerId", "itemInfo", "offer"],
-            "properties": {
-                "partnerId": _STRING,
-                "itemInfo": {
-                    "type": "object",
-                    "required": ["itemId", "sku", "totalNumberOfOffers"],
-                    "properties": {
-                        "itemId": _STRING,
-                        "itemName": _STRING,
-                        "sku": _STRING,
-                        "itemCondition": _STRING,
-                        "totalNumberOfOffers": {"type": "integer"},
-                    },
-                },
-                "offer": {
-                    "type": "object",
-                    "required": ["currentOffer", "winningOffer", "offers", "priceDifference"],
-                    "properties": {
-                        "currentOffer": _OFFER,
-                        "winningOffer": _OFFER,
-                        "offers": {"type": "array", "maxItems": 5, "items": _OFFER},
-                        "priceDifference": _NUMBER,
-                    },
-                },
-            },
-        }
+        _obj(
+            "partnerId itemInfo offer",
+            partnerId=_STRING,
+            itemInfo=_obj(
+                "itemId sku totalNumberOfOffers",
+                itemId=_STRING,
+                itemName=_STRING,
+                sku=_STRING,
+                itemCondition=_STRING,
+                totalNumberOfOffers=_INTEGER,
+            ),
+            offer=_obj(
+                "currentOffer winningOffer offers priceDifference",
+                currentOffer=_OFFER,
+                winningOffer=_OFFER,
+                offers={"type": "array", "maxItems": 5, "items": _OFFER},
+                priceDifference=_NUMBER,
+            ),
+        )
     ),
     "OFFER_UNPUBLISHED": _envelope_schema(
-        {
-            "type": "object",
-            "required": ["partnerId", "sku", "publishStatus", "lifecycleStatus"],
-            "properties": {
-                "partnerId": _STRING,
-                "sku": _STRING,
-                "itemId": _STRING,
-                "publishStatus": {"const": "UNPUBLISHED"},
-                "lifecycleStatus": _STRING,
-                "statusChangeReasons": {"type": "object", "additionalProperties": _STRING},
-                "sellerOfferPrice": _NUMBER,
-                "sellerShippingPrice": _NUMBER,
-                "referencePrice": _NUMBER,
-                "referencePriceURL": _STRING,
-                "totalNumberOfOffers": {"type": "integer"},
-            },
-        }
+        _obj(
+            "partnerId sku publishStatus lifecycleStatus",
+            partnerId=_STRING,
+            sku=_STRING,
+            itemId=_STRING,
+            publishStatus={"const": "UNPUBLISHED"},
+            lifecycleStatus=_STRING,
+            statusChangeReasons={"type": "object", "additionalProperties": _STRING},
+            sellerOfferPrice=_NUMBER,
+            sellerShippingPrice=_NUMBER,
+            referencePrice=_NUMBER,
+            referencePriceURL=_STRING,
+            totalNumberOfOffers=_INTEGER,
+        )
     ),
     "OFFER_PUBLISHED": _envelope_schema(
-        {
-            "type": "object",
-            "required": ["partnerId", "sku", "publishStatus", "lifecycleStatus"],
-            "properties": {"publishStatus": {"const": "PUBLISHED"}},
-        }
+        _obj("partnerId sku publishStatus lifecycleStatus", publishStatus={"const": "PUBLISHED"})
     ),
     "PO_CREATED": _envelope_schema(
-        {
-            "type": "object",
-            "required": [
-                "partnerId",
-                "purchaseOrderId",
-                "customerOrderId",
-                "orderDate",
-                "orderLines",
-            ],
-            "properties": {
-                "partnerId": _STRING,
-                "purchaseOrderId": _STRING,
-                "customerOrderId": _STRING,
-                "orderDate": _STRING,
-                "estimatedDeliveryDate": _STRING,
-                "estimatedShipDate": _STRING,
-                "orderLines": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["lineNumber", "sku", "quantity", "status", "shipNodeType"],
-                        "properties": {
-                            "lineNumber": _STRING,
-                            "sku": _STRING,
-                            "productName": _STRING,
-                            "quantity": {
-                                "type": "object",
-                                "required": ["unitOfMeasure", "measurementValue"],
-                                "properties": {
-                                    "unitOfMeasure": _STRING,
-                                    "measurementValue": _STRING,
-                                },
-                            },
-                            "status": _STRING,
-                            "statusDate": _STRING,
-                            "shipNodeType": {
-                                "enum": ["SellerFulfilled", "WFSFulfilled", "3PLFulfilled"]
-                            },
-                        },
-                    },
-                },
+        _obj(
+            "partnerId purchaseOrderId customerOrderId orderDate orderLines",
+            partnerId=_STRING,
+            purchaseOrderId=_STRING,
+            customerOrderId=_STRING,
+            orderDate=_STRING,
+            estimatedDeliveryDate=_STRING,
+            estimatedShipDate=_STRING,
+            orderLines={
+                "type": "array",
+                "minItems": 1,
+                "items": _obj(
+                    "lineNumber sku quantity status shipNodeType",
+                    lineNumber=_STRING,
+                    sku=_STRING,
+                    productName=_STRING,
+                    quantity=_obj(
+                        "unitOfMeasure measurementValue",
+                        unitOfMeasure=_STRING,
+                        measurementValue=_STRING,
+                    ),
+                    status=_STRING,
+                    statusDate=_STRING,
+                    shipNodeType={"enum": ["SellerFulfilled", "WFSFulfilled", "3PLFulfilled"]},
+                ),
             },
-        }
+        )
     ),
 }

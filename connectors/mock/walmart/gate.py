@@ -27,37 +27,30 @@ from connectors.mock.walmart.const import (
     TOKEN_COUNT_HEADER,
     UNAUTHORIZED_CODE,
 )
-from connectors.mock.walmart.keys import STATE_KEY
-from connectors.mock.walmart.processing import advance_feeds
-from connectors.mock.walmart.state import WalmartMockState
-from connectors.mock.walmart.wire import WireError, epoch_ms, error_body, json_answer
+from connectors.mock.walmart.feeds import advance_feeds
+from connectors.mock.walmart.state import STATE_KEY, WalmartMockState
+from connectors.mock.walmart.wire import Route, WireError, api, epoch_ms, error_body, json_answer
 
-Handler = Callable[[web.Request, WalmartMockState], Awaitable[web.StreamResponse]]
-Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
-BucketOf = Callable[[web.Request], str | None]
+_GATEWAY_CONTENT_CODE = "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API"
 
 
-def rate_headers(state: WalmartMockState, api: str | None) -> dict[str, str]:
+def rate_headers(state: WalmartMockState, bucket: str | None) -> dict[str, str]:
     """Tokens left in the API's bucket and the epoch ms at which the next one is added."""
-    if api is None or api not in state.rate_limits:
+    if bucket is None or bucket not in state.rate_limits:
         return {}
-    bucket = state.bucket(api)
-    available = max(0.0, bucket.available)
-    limit = bucket.limit
+    tokens = state.bucket(bucket)
+    available, limit = max(0.0, tokens.available), tokens.limit
     now = state.clock.now().timestamp()
-    if available >= limit.burst:
-        next_at = now
-    else:
-        next_at = now + (math.floor(available) + 1 - available) / limit.rate
+    wait = 0.0 if available >= limit.burst else (math.floor(available) + 1 - available) / limit.rate
     return {
         TOKEN_COUNT_HEADER: str(math.floor(available)),
-        REPLENISH_HEADER: str(epoch_ms(next_at)),
+        REPLENISH_HEADER: str(epoch_ms(now + wait)),
     }
 
 
-def fail(state: WalmartMockState, error: WireError, api: str | None) -> web.Response:
+def fail(state: WalmartMockState, error: WireError, bucket: str | None) -> web.Response:
     """Walmart's error answer for ``error``, with the API's rate headers."""
-    headers = rate_headers(state, api)
+    headers = rate_headers(state, bucket)
     if error.status == 429 and headers:
         headers[TOKEN_COUNT_HEADER] = "0"  # a throttled seller has no token left, whatever drew it
     return json_answer(error_body(error, state.error_envelope), error.status, headers)
@@ -80,84 +73,71 @@ def throttled() -> WireError:
     )
 
 
-def check_headers(request: web.Request) -> WireError | None:
-    """The 400 for a missing ``WM_SVC.NAME`` / ``WM_QOS.CORRELATION_ID``."""
+def check_headers(request: web.Request) -> None:
+    """Raise the 400 for a blank ``WM_SVC.NAME`` / ``WM_QOS.CORRELATION_ID``."""
     for name in REQUIRED_HEADERS:
         if not request.headers.get(name, "").strip():
-            return WireError(
-                400,
-                BAD_HEADER_CODE,
-                f"{name} set blank or null",
-                field=name,
-                info="One or more request headers are invalid.",
+            info = "One or more request headers are invalid."
+            raise WireError(
+                400, BAD_HEADER_CODE, f"{name} set blank or null", field=name, info=info
             )
-    return None
 
 
-def check_token(state: WalmartMockState, request: web.Request) -> WireError | None:
-    """The 401 for a missing, unknown or expired ``WM_SEC.ACCESS_TOKEN`` (Bearer is ignored)."""
+async def take(state: WalmartMockState, bucket: str | None) -> None:
+    """Spend one token of ``bucket``, or raise the 429 when it is empty."""
+    if not state.enforce_rate_limits or bucket is None:
+        return
+    tokens = state.bucket(bucket)
+    if tokens.wait_time() > 0:
+        state.throttled[bucket] += 1
+        raise throttled()
+    await tokens.acquire()  # a token is there: this never waits
+
+
+def check_token(state: WalmartMockState, request: web.Request) -> None:
+    """Raise the 401 for a missing, unknown or expired ``WM_SEC.ACCESS_TOKEN`` (Bearer ignored)."""
     presented = request.headers.get(ACCESS_TOKEN_HEADER, "")
     expiry = state.tokens.get(presented) if presented else None
     if expiry is None:
-        return unauthorized()
+        raise unauthorized()
     if state.clock.monotonic() >= expiry:
-        return unauthorized("Access token is expired")
-    return None
+        raise unauthorized("Access token is expired")
 
 
-async def take(state: WalmartMockState, api: str) -> WireError | None:
-    """Spend one token of ``api``'s bucket, or the 429 when it is empty."""
-    if not state.enforce_rate_limits:
-        return None
-    bucket = state.bucket(api)
-    if bucket.wait_time() > 0:
-        state.throttled[api] += 1
-        return throttled()
-    await bucket.acquire()  # a token is there: this never waits
-    return None
+def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wrap a route's handler with the gateway: headers, token, rate limit, faults, errors."""
 
-
-def walmart(operation: str, bucket_of: BucketOf | None = None) -> Callable[[Handler], Route]:
-    """Wrap a handler with the gateway: headers, token, rate limit, faults, error mapping."""
-
-    def wrap(handler: Handler) -> Route:
-        async def route(request: web.Request) -> web.StreamResponse:
-            state = request.app[STATE_KEY]
-            state.calls[operation] += 1
-            api = bucket_of(request) if bucket_of is not None else operation
-            problem = check_headers(request) or check_token(state, request)
-            if problem is None and api is not None:
-                problem = await take(state, api)
-            if problem is not None:
-                return fail(state, problem, api)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE_KEY]
+        state.calls[route.operation] += 1
+        bucket = (
+            route.bucket(request) if callable(route.bucket) else route.bucket or route.operation
+        )
+        try:
+            check_headers(request)
+            check_token(state, request)
+            await take(state, bucket)
             fault = state.faults.draw()
             if fault is Fault.THROTTLE:
-                state.throttled[api or operation] += 1
-                return fail(state, throttled(), api)
+                state.throttled[bucket or route.operation] += 1
+                raise throttled()
             if fault is Fault.ERROR:
-                error = WireError(
-                    500, SYSTEM_ERROR_CODE, "Internal Server Error", category="SYSTEM"
-                )
-                return fail(state, error, api)
+                raise WireError(500, SYSTEM_ERROR_CODE, "Internal Server Error", category="SYSTEM")
             if fault is Fault.TIMEOUT:
                 await state.sleep(state.faults.hang_s)
             advance_feeds(request.app)  # feeds move on lazily with every call
-            try:
-                response = await handler(request, state)
-            except WireError as exc:
-                return fail(state, exc, api)
-            response.headers.update(rate_headers(state, api))
-            return response
+            response = await route.handler(request, state)
+        except WireError as exc:
+            return fail(state, exc, bucket)
+        response.headers.update(rate_headers(state, bucket))
+        return response
 
-        route.__name__ = operation
-        return route
-
-    return wrap
+    handle.__name__ = route.operation
+    return handle
 
 
 def _basic_client(request: web.Request) -> tuple[str, str] | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "basic" or not encoded:
         return None
     try:
@@ -172,38 +152,26 @@ async def token(request: web.Request) -> web.Response:
     """``POST /v3/token``: Basic client id/secret, form ``grant_type=client_credentials``."""
     state = request.app[STATE_KEY]
     state.calls["getToken"] += 1
-    problem = check_headers(request)
-    if problem is None:
-        problem = await take(state, "getToken")
-    if problem is not None:
-        return fail(state, problem, "getToken")
-    client = _basic_client(request)
-    client_ok = client is not None and (
-        hmac.compare_digest(client[0], state.client_id)
-        and hmac.compare_digest(client[1], state.client_secret)
-    )
-    if not client_ok:
-        return fail(state, unauthorized(), "getToken")
-    if request.content_type != "application/x-www-form-urlencoded":
-        error = WireError(
-            400,
-            "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API",
-            "Content-Type must be application/x-www-form-urlencoded",
-            field="Content-Type",
-        )
-        return fail(state, error, "getToken")
-    form = await request.post()
-    grant = str(form.get("grant_type", ""))
-    if grant != "client_credentials":
-        # Sellers' own keys only know client_credentials; the other grants are for Solution
-        # Providers with an authorization code (not modelled).
-        error = WireError(
-            400,
-            "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API",
-            f"grant_type {grant or '(missing)'} is not supported for this client",
-            field="grant_type",
-        )
-        return fail(state, error, "getToken")
+    try:
+        check_headers(request)
+        await take(state, "getToken")
+        client = _basic_client(request)
+        if client is None or not (
+            hmac.compare_digest(client[0], state.client_id)
+            and hmac.compare_digest(client[1], state.client_secret)
+        ):
+            raise unauthorized()
+        if request.content_type != "application/x-www-form-urlencoded":
+            description = "Content-Type must be application/x-www-form-urlencoded"
+            raise WireError(400, _GATEWAY_CONTENT_CODE, description, field="Content-Type")
+        grant = str((await request.post()).get("grant_type", ""))
+        if grant != "client_credentials":
+            # Sellers' own keys only know client_credentials; the other grants are for Solution
+            # Providers with an authorization code (not modelled).
+            description = f"grant_type {grant or '(missing)'} is not supported for this client"
+            raise WireError(400, _GATEWAY_CONTENT_CODE, description, field="grant_type")
+    except WireError as exc:
+        return fail(state, exc, "getToken")
     body = {
         "access_token": state.issue_token(),
         "token_type": "Bearer",
@@ -212,25 +180,18 @@ async def token(request: web.Request) -> web.Response:
     return json_answer(body, headers=rate_headers(state, "getToken"))
 
 
-@walmart("getTokenDetail")
+@api("GET", "/v3/token/detail", "getTokenDetail")
 async def token_detail(request: web.Request, state: WalmartMockState) -> web.Response:
     """``GET /v3/token/detail``: the presented token's validity and scopes."""
-    presented = request.headers[ACCESS_TOKEN_HEADER]
-    expiry = state.tokens[presented]
+    expiry = state.tokens[request.headers[ACCESS_TOKEN_HEADER]]
     expires = state.clock.now().timestamp() + (expiry - state.clock.monotonic())
-    full = "full_access"
-    body = {
-        "scopes": {
-            "item": full,
-            "price": full,
-            "inventory": full,
-            "feeds": full,
-            "orders": full,
-            "reports": "view_only",
-        },
-        "expire_at": str(epoch_ms(expires)),
-        "issued_at": str(epoch_ms(expires - state.token_ttl_s)),
-        "is_valid": True,
-        "is_channel_match": True,
-    }
-    return json_answer(body)
+    scopes = dict.fromkeys(("item", "price", "inventory", "feeds", "orders"), "full_access")
+    return json_answer(
+        {
+            "scopes": {**scopes, "reports": "view_only"},
+            "expire_at": str(epoch_ms(expires)),
+            "issued_at": str(epoch_ms(expires - state.token_ttl_s)),
+            "is_valid": True,
+            "is_channel_match": True,
+        }
+    )

@@ -1,19 +1,18 @@
-"""Offer rules: price and quantity writes, the reasonable-price rule, the Buy Box, events.
+"""Offer rules: price and quantity writes, the reasonable-price rule, the Buy Box, orders.
 
-Shared by the single-SKU endpoints and feed processing. Every function returns the events the
-change causes; callers push them with ``events.dispatch``.
+Shared by the single-SKU endpoints, feed processing and the control routes. Every function
+returns the events the change causes; callers push them with ``events.dispatch``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.mock.kit.wire import iso as iso_time
+from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing, react
 from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
 from connectors.mock.walmart.events import Event
@@ -64,9 +63,15 @@ def _partner_id(seller: str) -> str:
 
 def is_live(state: WalmartMockState, listing: MockListing) -> bool:
     """Our offer competes only while published and (seller-fulfilled) in stock."""
-    meta = state.meta_of(listing)
     in_stock = listing.quantity > 0 or listing.fulfillment is Fulfillment.MARKETPLACE
-    return meta.published_status == PUBLISHED and in_stock
+    return state.meta_of(listing).published_status == PUBLISHED and in_stock
+
+
+def _own_offer(state: WalmartMockState, listing: MockListing) -> BookOffer:
+    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
+    return BookOffer(
+        state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
+    )
 
 
 def book(state: WalmartMockState, listing: MockListing) -> list[BookOffer]:
@@ -83,19 +88,8 @@ def book(state: WalmartMockState, listing: MockListing) -> list[BookOffer]:
         for c in state.market.competitors.get(listing.sku, [])
     ]
     if is_live(state, listing):
-        wfs = listing.fulfillment is Fulfillment.MARKETPLACE
-        ours = BookOffer(
-            state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
-        )
-        offers.append(ours)
+        offers.append(_own_offer(state, listing))
     return sorted(offers, key=lambda offer: (offer.landed, offer.ours))
-
-
-def _own_offer(state: WalmartMockState, listing: MockListing) -> BookOffer:
-    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
-    return BookOffer(
-        state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
-    )
 
 
 def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | None:
@@ -103,9 +97,8 @@ def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | No
     offers = book(state, listing)
     if not offers:
         return None
-    winner = offers[0]
     meta = state.meta_of(listing)
-    current = _own_offer(state, listing)
+    current, winner = _own_offer(state, listing), offers[0]
     payload = {
         "partnerId": state.partner_id,
         "itemInfo": {
@@ -147,16 +140,8 @@ def competitors_move(
         before = _winner_key(state, listing)
     offers = state.market.competitors.get(listing.sku, [])
     state.market.competitors[listing.sku] = react(offers, listing.price, state.rng)
-    if _winner_key(state, listing) == before:
-        return []
-    event = buy_box_changed(state, listing)
+    event = buy_box_changed(state, listing) if _winner_key(state, listing) != before else None
     return [event] if event is not None else []
-
-
-def reasonable(state: WalmartMockState, listing: MockListing, price: Decimal) -> bool:
-    """Whether ``price`` is inside the band around the item's reference price."""
-    reference = state.meta_of(listing).reference_price
-    return reference * state.reasonable_low <= price <= reference * state.reasonable_high
 
 
 def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
@@ -169,45 +154,40 @@ def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
         "lifecycleStatus": meta.lifecycle_status,
         "statusChangeReasons": {reason: REASON_TEXT.get(reason, reason) for reason in meta.reasons},
     }
-    if meta.published_status == UNPUBLISHED and REASONABLE_PRICE in meta.reasons:
-        payload.update(
-            {
-                "itemName": meta.product_name,
-                "category": "Home",
-                "totalNumberOfOffers": len(state.market.competitors.get(listing.sku, [])) + 1,
-                "sellerOfferPrice": number(listing.price),
-                "sellerShippingPrice": number(state.own_shipping),
-                "referencePrice": number(meta.reference_price),
-                "referencePriceURL": f"https://www.walmart.com/ip/{meta.item_id}",
-            }
-        )
-        return Event("OFFER_UNPUBLISHED", listing.sku, payload)
-    return Event("OFFER_PUBLISHED", listing.sku, payload)
+    if meta.published_status == PUBLISHED:
+        return Event("OFFER_PUBLISHED", listing.sku, payload)
+    payload.update(
+        {
+            "itemName": meta.product_name,
+            "category": "Home",
+            "totalNumberOfOffers": len(state.market.competitors.get(listing.sku, [])) + 1,
+            "sellerOfferPrice": number(listing.price),
+            "sellerShippingPrice": number(state.own_shipping),
+            "referencePrice": number(meta.reference_price),
+            "referencePriceURL": f"https://www.walmart.com/ip/{meta.item_id}",
+        }
+    )
+    return Event("OFFER_UNPUBLISHED", listing.sku, payload)
 
 
-def _republish_or_unpublish(state: WalmartMockState, listing: MockListing) -> list[Event]:
-    """Re-judge the offer's price against its reference: the status event if it changed."""
+def set_reference(
+    state: WalmartMockState, listing: MockListing, reference: Decimal | None = None
+) -> list[Event]:
+    """Re-judge the offer's price against its (new) reference price: unpublished outside the
+    band (OFFER_UNPUBLISHED with ``referencePrice``), republished back inside it."""
     meta = state.meta_of(listing)
-    fair = reasonable(state, listing, listing.price)
+    if reference is not None:
+        meta.reference_price = reference
+    reference = meta.reference_price
+    fair = reference * state.reasonable_low <= listing.price <= reference * state.reasonable_high
     if not fair and meta.published_status == PUBLISHED:
-        meta.published_status = UNPUBLISHED
-        meta.reasons = [REASONABLE_PRICE]
+        meta.published_status, meta.reasons = UNPUBLISHED, [REASONABLE_PRICE]
         meta.unpublished_at = state.clock.now()
-        return [_status_event(state, listing)]
-    if fair and meta.published_status == UNPUBLISHED and meta.reasons == [REASONABLE_PRICE]:
-        meta.published_status = PUBLISHED
-        meta.reasons = []
-        meta.unpublished_at = None
-        return [_status_event(state, listing)]
-    return []
-
-
-def set_reference(state: WalmartMockState, listing: MockListing, reference: Decimal) -> list[Event]:
-    """Walmart revises the item's reasonable-price reference: an offer now outside the band is
-    unpublished (OFFER_UNPUBLISHED with the new ``referencePrice``), one back inside it is
-    republished."""
-    state.meta_of(listing).reference_price = reference
-    return _republish_or_unpublish(state, listing)
+    elif fair and meta.published_status == UNPUBLISHED and meta.reasons == [REASONABLE_PRICE]:
+        meta.published_status, meta.reasons, meta.unpublished_at = PUBLISHED, [], None
+    else:
+        return []
+    return [_status_event(state, listing)]
 
 
 def apply_price(
@@ -224,7 +204,7 @@ def apply_price(
     meta.price_stamp = stamp
     listing.price = price
     state.applied[f"{listing.sku}|price|{price}"] += 1
-    events = _republish_or_unpublish(state, listing)
+    events = set_reference(state, listing)
     if state.buy_box_on_writes:
         events.extend(competitors_move(state, listing, before))
     return events
@@ -249,7 +229,7 @@ def place_order(state: WalmartMockState, listing: MockListing, quantity: int) ->
     """
     listing.quantity -= quantity
     state.orders += 1
-    now = iso_time(state.clock.now())
+    today = state.clock.now()
     po = f"{1800000000000 + state.orders}"
     wfs = listing.fulfillment is Fulfillment.MARKETPLACE
     line = {
@@ -258,20 +238,20 @@ def place_order(state: WalmartMockState, listing: MockListing, quantity: int) ->
         "productName": state.meta_of(listing).product_name,
         "quantity": {"unitOfMeasure": "EACH", "measurementValue": str(quantity)},
         "status": "CREATED",
-        "statusDate": now,
+        "statusDate": iso(today),
         "shippingProgramType": "TWO_DAY" if wfs else "THREE_DAY",
         "shippingMethod": "Value",
         "shipNodeType": "WFSFulfilled" if wfs else "SellerFulfilled",
     }
-    customer = str(uuid.UUID(int=state.rng.getrandbits(128)).int)[:13]
+    customer = str(state.new_uuid().int)[:13]
     record(state, listing, quantity, po, customer, wfs)  # what GET /v3/orders lists
     payload = {
         "partnerId": state.partner_id,
         "purchaseOrderId": po,
         "customerOrderId": customer,
-        "orderDate": now,
-        "estimatedDeliveryDate": iso_time(state.clock.now() + timedelta(days=3)),
-        "estimatedShipDate": iso_time(state.clock.now() + timedelta(days=1)),
+        "orderDate": iso(today),
+        "estimatedDeliveryDate": iso(today + timedelta(days=3)),
+        "estimatedShipDate": iso(today + timedelta(days=1)),
         "orderLines": [line],
     }
     return Event("PO_CREATED", listing.sku, payload)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import secrets
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+from aiohttp import web
 
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
@@ -159,6 +164,7 @@ class WalmartMockState(MockBackend):
         writes refused). The seeded price is each item's reference price.
         """
         market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
+        titles: dict[str, str] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 listing = market.listings.get((row.get("sku") or "").strip())
@@ -169,12 +175,11 @@ class WalmartMockState(MockBackend):
                 wfs = (row.get(f"fulfillment:{channel}") or "").strip().upper()
                 if wfs in ("WFS", "MARKETPLACE"):
                     listing.fulfillment = Fulfillment.MARKETPLACE
+                if row.get("title"):
+                    titles[listing.sku] = row["title"]
         state = cls(market=market, rng=rng, **kwargs)
-        with catalog.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                listing = market.listings.get((row.get("sku") or "").strip())
-                if listing is not None and row.get("title"):
-                    state.meta_of(listing).product_name = row["title"]
+        for sku, title in titles.items():
+            state.items[sku].product_name = title
         return state
 
     def meta_of(self, listing: MockListing) -> ItemMeta:
@@ -183,15 +188,13 @@ class WalmartMockState(MockBackend):
         if meta is None:
             given = listing.external_id
             item_id = given if given.isdigit() else _stable_digits(f"item:{listing.sku}", 9)
-            wpid = hashlib.sha256(f"wpid:{listing.sku}".encode()).hexdigest()[:12].upper()
-            meta = ItemMeta(
+            meta = self.items[listing.sku] = ItemMeta(
                 item_id=item_id,
-                wpid=wpid,
+                wpid=hashlib.sha256(f"wpid:{listing.sku}".encode()).hexdigest()[:12].upper(),
                 gtin="00" + _stable_digits(f"gtin:{listing.sku}", 12),
                 product_name=listing.sku,
                 reference_price=listing.price,
             )
-            self.items[listing.sku] = meta
         return meta
 
     def issue_token(self) -> str:
@@ -204,9 +207,13 @@ class WalmartMockState(MockBackend):
         """Make every issued token expired (tests of the refresh path); return how many."""
         return expire(self.tokens, self.clock)
 
+    def new_uuid(self) -> uuid.UUID:
+        """A UUID from the state's seeded random source (ids repeat across seeded runs)."""
+        return uuid.UUID(int=self.rng.getrandbits(128))
+
     def new_feed_id(self) -> str:
         """Feed ids look like Walmart's: 32 hex digits, ``@``, a short base64 tag."""
-        return f"{uuid.UUID(int=self.rng.getrandbits(128)).hex.upper()}@AVMBAgA"
+        return f"{self.new_uuid().hex.upper()}@AVMBAgA"
 
     def at(self, mono: float) -> datetime:
         """The wall time of a monotonic reading (the state's clock drives both)."""
@@ -225,7 +232,30 @@ class WalmartMockState(MockBackend):
                 "authHeaderName": self.webhook_auth_header,
             }
         for event_type, (resource, version, _) in EVENT_TYPES.items():
-            sub_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
+            sub_id = str(self.new_uuid())
             self.subscriptions[sub_id] = Subscription(
                 sub_id, event_type, version, resource, url, "ACTIVE", dict(auth)
             )
+
+
+@dataclass
+class Runtime:
+    """What lives only while the app runs: the webhook HTTP session and in-flight deliveries."""
+
+    session: aiohttp.ClientSession | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a delivery in the background (API answers never wait for the webhook target)."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait until every delivery started so far (and those they start) has finished."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+STATE_KEY = web.AppKey("walmart_mock_state", WalmartMockState)
+RUNTIME_KEY = web.AppKey("walmart_mock_runtime", Runtime)

@@ -2,68 +2,66 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
-from connectors.mock.walmart.const import (
-    AUTH_METHODS,
-    EVENT_TYPES,
-    WEBHOOK_CONTENT_CODE,
-    WEBHOOK_NOT_FOUND_CODE,
-)
+from connectors.mock.walmart.const import AUTH_NEEDS, EVENT_TYPES
 from connectors.mock.walmart.events import Event, deliver, envelope
-from connectors.mock.walmart.gate import walmart
-from connectors.mock.walmart.keys import RUNTIME_KEY
-from connectors.mock.walmart.state import Subscription, WalmartMockState
-from connectors.mock.walmart.wire import (
-    WireError,
-    first_error,
-    invalid,
-    json_answer,
-    json_body,
-    spec_validator,
-)
+from connectors.mock.walmart.state import RUNTIME_KEY, Subscription, WalmartMockState
+from connectors.mock.walmart.wire import WireError, api, invalid, json_answer, not_found, validated
 
-_AUTH_NEEDS = {
-    "BASIC_AUTH": ("userName", "password"),
-    "HMAC": ("clientSecret",),
-    "OAUTH": ("authUrl", "clientId", "clientSecret"),
-}
+SUBSCRIPTIONS = "/v3/webhooks/subscriptions"
 
 
 def _bad(description: str, field: str = "") -> WireError:
-    return invalid(WEBHOOK_CONTENT_CODE, description, field)
+    return invalid("NOTIFICATION", description, field)
 
 
-def _check_event(record: dict[str, Any]) -> None:
-    known = EVENT_TYPES.get(str(record.get("eventType")))
-    if known is None:
-        raise _bad(f"Unknown eventType {record.get('eventType')}.", "eventType")
-    resource, version, _ = known
-    if "resourceName" in record and record["resourceName"] != resource:
-        raise _bad(f"resourceName of {record['eventType']} is {resource}.", "resourceName")
-    if "eventVersion" in record and record["eventVersion"] != version:
-        raise _bad(f"eventVersion of {record['eventType']} is {version}.", "eventVersion")
-
-
-def _check_common(record: dict[str, Any]) -> None:
-    if "eventUrl" in record:
-        url = URL(str(record["eventUrl"]))
+async def _record(request: web.Request, schema: str, event_type: str = "") -> dict[str, Any]:
+    """The body held to ``schema`` and to what Walmart knows of event types, URLs and auth."""
+    record = await validated(request, "NOTIFICATION", "notifications.json", schema)
+    if not isinstance(record, dict):
+        raise _bad("The body must be a JSON object.")
+    events = record.get("events") or [] if schema == "CreateSubscriptionRequest" else [record]
+    for event in events:
+        name = event_type or event.get("eventType")
+        if event_type and event.get("eventType", name) != name:
+            raise _bad("eventType of a subscription cannot change.", "eventType")
+        known = EVENT_TYPES.get(str(name))
+        if known is None:
+            raise _bad(f"Unknown eventType {name}.", "eventType")
+        for key, expected in zip(("resourceName", "eventVersion"), known, strict=False):
+            if key in event and event[key] != expected:
+                raise _bad(f"{key} of {name} is {expected}.", key)
+        url = URL(str(event.get("eventUrl", "http://x")))
         if url.scheme not in ("http", "https") or not url.host:
             raise _bad("eventUrl must be an absolute http(s) URL.", "eventUrl")
-    if "status" in record and record["status"] not in ("ACTIVE", "INACTIVE"):
-        raise _bad("status must be ACTIVE or INACTIVE.", "status")
-    auth = record.get("authDetails")
-    if auth:
-        method = auth.get("authMethod")
-        if method not in AUTH_METHODS:
+        if event.get("status", "ACTIVE") not in ("ACTIVE", "INACTIVE"):
+            raise _bad("status must be ACTIVE or INACTIVE.", "status")
+        auth = event.get("authDetails") or {}
+        if auth and auth.get("authMethod") not in AUTH_NEEDS:
             raise _bad("authMethod must be BASIC_AUTH, OAUTH or HMAC.", "authMethod")
-        missing = [name for name in _AUTH_NEEDS[method] if not auth.get(name)]
+        missing = [
+            name for name in AUTH_NEEDS.get(str(auth.get("authMethod")), ()) if not auth.get(name)
+        ]
         if missing:
-            raise _bad(f"{method} needs {', '.join(missing)}.", "authDetails")
+            raise _bad(f"{auth['authMethod']} needs {', '.join(missing)}.", "authDetails")
+    return record
+
+
+def _strings(record: dict[str, Any], key: str) -> dict[str, str]:
+    return {k: str(v) for k, v in (record.get(key) or {}).items()}
+
+
+def _subscription(sub_id: str, record: dict[str, Any]) -> Subscription:
+    resource, version, _ = EVENT_TYPES[record["eventType"]]
+    auth, headers = _strings(record, "authDetails"), _strings(record, "headers")
+    status = record.get("status", "ACTIVE")
+    return Subscription(
+        sub_id, record["eventType"], version, resource, record["eventUrl"], status, auth, headers
+    )
 
 
 def _view(state: WalmartMockState, sub: Subscription, *, full: bool) -> dict[str, Any]:
@@ -76,24 +74,13 @@ def _view(state: WalmartMockState, sub: Subscription, *, full: bool) -> dict[str
         "status": sub.status,
     }
     if full:
-        view["eventUrl"] = sub.event_url
-        view["headers"] = dict(sub.headers)
+        view.update(eventUrl=sub.event_url, headers=dict(sub.headers))
         if sub.auth:
             view["authDetails"] = dict(sub.auth)
     return view
 
 
-async def _validated(request: web.Request, schema: str) -> dict[str, Any]:
-    body = await json_body(request, WEBHOOK_CONTENT_CODE)
-    problem = first_error(spec_validator("notifications.json", schema), body)
-    if problem is not None:
-        raise _bad(f"Invalid request: {problem}")
-    if not isinstance(body, dict):
-        raise _bad("The body must be a JSON object.")
-    return body
-
-
-@walmart("getEventTypes", bucket_of=lambda _: "webhooks")
+@api("GET", "/v3/webhooks/eventTypes", "getEventTypes", "webhooks")
 async def event_types(request: web.Request, state: WalmartMockState) -> web.Response:
     """``GET /v3/webhooks/eventTypes``."""
     events = [
@@ -103,104 +90,64 @@ async def event_types(request: web.Request, state: WalmartMockState) -> web.Resp
     return json_answer({"events": events})
 
 
-@walmart("createSubscription", bucket_of=lambda _: "webhooks")
+@api("POST", SUBSCRIPTIONS, "createSubscription", "webhooks")
 async def create(request: web.Request, state: WalmartMockState) -> web.Response:
     """``POST /v3/webhooks/subscriptions``: one or more events in one request."""
-    body = await _validated(request, "CreateSubscriptionRequest")
-    records = body.get("events") or []
+    records = (await _record(request, "CreateSubscriptionRequest")).get("events") or []
     if not records:
         raise _bad("events must hold at least one subscription.", "events")
-    for record in records:
-        _check_event(record)
-        _check_common(record)
     created = []
     for record in records:
-        sub_id = str(uuid.UUID(int=state.rng.getrandbits(128)))
-        resource, version, _ = EVENT_TYPES[record["eventType"]]
-        sub = Subscription(
-            sub_id,
-            record["eventType"],
-            version,
-            resource,
-            record["eventUrl"],
-            record["status"],
-            {k: str(v) for k, v in (record.get("authDetails") or {}).items()},
-            {k: str(v) for k, v in (record.get("headers") or {}).items()},
-        )
-        state.subscriptions[sub_id] = sub
+        sub = _subscription(str(state.new_uuid()), record)
+        state.subscriptions[sub.subscription_id] = sub
         created.append(_view(state, sub, full=False))
     return json_answer({"events": created})
 
 
-@walmart("getAllSubscriptions", bucket_of=lambda _: "webhooks")
+@api("GET", SUBSCRIPTIONS, "getAllSubscriptions", "webhooks")
 async def list_subscriptions(request: web.Request, state: WalmartMockState) -> web.Response:
     """``GET /v3/webhooks/subscriptions[?subscriptionId=&eventType=&resourceName=&status=]``."""
-    filters = {
-        "subscriptionId": "subscription_id",
-        "eventType": "event_type",
-        "resourceName": "resource_name",
-        "status": "status",
-    }
-    subs = list(state.subscriptions.values())
-    for param, attr in filters.items():
+    views = [_view(state, sub, full=True) for sub in state.subscriptions.values()]
+    for param in ("subscriptionId", "eventType", "resourceName", "status"):
         if param in request.query:
-            subs = [sub for sub in subs if getattr(sub, attr) == request.query[param]]
-    return json_answer({"events": [_view(state, sub, full=True) for sub in subs]})
+            views = [view for view in views if view[param] == request.query[param]]
+    return json_answer({"events": views})
 
 
-def _subscription(request: web.Request, state: WalmartMockState) -> Subscription:
+def _find(request: web.Request, state: WalmartMockState) -> Subscription:
     sub = state.subscriptions.get(request.match_info["subscriptionId"])
     if sub is None:
-        raise WireError(404, WEBHOOK_NOT_FOUND_CODE, "Subscription not found.", field="id")
+        raise not_found("NOTIFICATION", "Subscription not found.", "id")
     return sub
 
 
-@walmart("updateSubscription", bucket_of=lambda _: "webhooks")
+@api("PATCH", SUBSCRIPTIONS + "/{subscriptionId}", "updateSubscription", "webhooks")
 async def update(request: web.Request, state: WalmartMockState) -> web.Response:
     """``PATCH /v3/webhooks/subscriptions/{id}``: URL, auth, headers, status, version."""
-    sub = _subscription(request, state)
-    body = await _validated(request, "UpdateSubscriptionRequest")
-    if "eventType" in body and body["eventType"] != sub.event_type:
-        raise _bad("eventType of a subscription cannot change.", "eventType")
-    _check_event({**body, "eventType": sub.event_type})
-    _check_common(body)
-    if "eventUrl" in body:
-        sub.event_url = str(body["eventUrl"])
-    if "status" in body:
-        sub.status = str(body["status"])
+    sub = _find(request, state)
+    body = await _record(request, "UpdateSubscriptionRequest", sub.event_type)
+    sub.event_url = str(body.get("eventUrl", sub.event_url))
+    sub.status = str(body.get("status", sub.status))
     if "authDetails" in body:
-        sub.auth = {k: str(v) for k, v in (body["authDetails"] or {}).items()}
+        sub.auth = _strings(body, "authDetails")
     if "headers" in body:
-        sub.headers = {k: str(v) for k, v in (body["headers"] or {}).items()}
+        sub.headers = _strings(body, "headers")
     return json_answer(_view(state, sub, full=True))
 
 
-@walmart("deleteSubscription", bucket_of=lambda _: "webhooks")
+@api("DELETE", SUBSCRIPTIONS + "/{subscriptionId}", "deleteSubscription", "webhooks")
 async def delete(request: web.Request, state: WalmartMockState) -> web.Response:
     """``DELETE /v3/webhooks/subscriptions/{id}``."""
-    sub = _subscription(request, state)
-    del state.subscriptions[sub.subscription_id]
-    return json_answer(
-        {"subscriptionId": sub.subscription_id, "message": "Successfully deleted subscription"}
-    )
+    sub = state.subscriptions.pop(_find(request, state).subscription_id)
+    message = "Successfully deleted subscription"
+    return json_answer({"subscriptionId": sub.subscription_id, "message": message})
 
 
-@walmart("testNotification", bucket_of=lambda _: "webhooks")
+@api("POST", "/v3/webhooks/test", "testNotification", "webhooks")
 async def test_notification(request: web.Request, state: WalmartMockState) -> web.Response:
     """``POST /v3/webhooks/test``: push a sample event to the URL with the given auth."""
-    body = await _validated(request, "TestNotificationRequest")
-    _check_event(body)
-    _check_common(body)
-    probe = Subscription(
-        "test",
-        body["eventType"],
-        body["eventVersion"],
-        body["resourceName"],
-        body["eventUrl"],
-        "ACTIVE",
-        {k: str(v) for k, v in (body.get("authDetails") or {}).items()},
-        {k: str(v) for k, v in (body.get("headers") or {}).items()},
-    )
+    body = await _record(request, "TestNotificationRequest")
+    probe = _subscription("test", body)
     session = request.app[RUNTIME_KEY].session
     assert session is not None  # set for the app's whole life
     event = Event(body["eventType"], "", {"partnerId": state.partner_id, "test": True})
@@ -208,13 +155,3 @@ async def test_notification(request: web.Request, state: WalmartMockState) -> we
     if sent.status is None or not 200 <= sent.status < 300:
         raise _bad(f"Eventurl validation failed (status {sent.status}).", "eventUrl")
     return json_answer({"message": "Eventurl successfully validated"})
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the notifications routes."""
-    app.router.add_get("/v3/webhooks/eventTypes", event_types)
-    app.router.add_post("/v3/webhooks/subscriptions", create)
-    app.router.add_get("/v3/webhooks/subscriptions", list_subscriptions)
-    app.router.add_patch("/v3/webhooks/subscriptions/{subscriptionId}", update)
-    app.router.add_delete("/v3/webhooks/subscriptions/{subscriptionId}", delete)
-    app.router.add_post("/v3/webhooks/test", test_notification)
