@@ -13,45 +13,25 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from connectors.mock.market import MockListing
-from connectors.mock.walmart.const import (
-    DEFAULT_ITEMS_PAGE,
-    MART,
-    MAX_ITEMS_OFFSET_PAGE,
-    MAX_ITEMS_PAGE,
-    PRICE_MESSAGE,
-    UNPUBLISHED,
-)
+from connectors.mock.walmart import const, wire
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.offers import apply_price, apply_quantity, book
 from connectors.mock.walmart.state import WalmartMockState
-from connectors.mock.walmart.wire import (
-    Refusal,
-    api,
-    check_inventory,
-    check_price,
-    check_quantity,
-    cursor_page,
-    int_param,
-    invalid,
-    json_answer,
-    json_body,
-    not_found,
-    number,
-    validated,
-)
+from connectors.mock.walmart.wire import Refusal, api, cursor_page, int_param, invalid, number
 from domain.listings import Fulfillment
 
 T = TypeVar("T")
+WFS = Fulfillment.MARKETPLACE
 
 
-def _listing(state: WalmartMockState, sku: str, api_name: str) -> MockListing:
+def _listing(state: WalmartMockState, sku: str, api_name: str = "INVENTORY") -> MockListing:
     listing = state.listing(sku)
     if listing is None:
-        raise not_found(api_name, f"Item not found for SKU {sku}.", "sku")
+        raise wire.not_found(api_name, f"Item not found for SKU {sku}.", "sku")
     return listing
 
 
-def _accepted(parsed: T | Refusal, api_name: str) -> T:
+def _accepted(parsed: T | Refusal, api_name: str = "INVENTORY") -> T:
     if isinstance(parsed, Refusal):
         raise invalid(api_name, parsed.description, parsed.field)
     return parsed
@@ -59,151 +39,127 @@ def _accepted(parsed: T | Refusal, api_name: str) -> T:
 
 @api("PUT", "/v3/price", "updatePrice")
 async def update_price(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``PUT /v3/price``: one SKU's BASE price (amount a JSON number)."""
+    """One SKU's BASE price (amount a JSON number)."""
     stamp = state.clock.monotonic()  # the update's creation time decides precedence
-    parsed = _accepted(check_price(await json_body(request, "PRICE"), "USD"), "PRICE")
+    parsed = _accepted(wire.check_price(await wire.json_body(request, "PRICE"), "USD"), "PRICE")
     listing = _listing(state, parsed[0], "PRICE")
     dispatch(request.app, apply_price(state, listing, parsed[1], stamp))
-    answer = {"mart": MART, "sku": listing.sku, "message": PRICE_MESSAGE}
-    return json_answer({"ItemPriceResponse": answer})
+    answer = {"mart": const.MART, "sku": listing.sku, "message": const.PRICE_MESSAGE}
+    return web.json_response({"ItemPriceResponse": answer})
 
 
-def _check_node(request: web.Request, state: WalmartMockState) -> None:
+def _inventory_query(request: web.Request, state: WalmartMockState, sku: str | None = None) -> str:
+    """The SKU (``?sku=`` unless given) after refusing a ``shipNode`` that is not the seller's."""
+    sku = request.query.get("sku", "") if sku is None else sku
+    if not sku:
+        raise invalid("INVENTORY", "Query parameter sku is required.", "sku")
     node = request.query.get("shipNode")
     if node is not None and node != state.ship_node:
         raise invalid("INVENTORY", f"Ship node {node} is not yours.", "shipNode")
-
-
-def _seller_fulfilled(listing: MockListing) -> None:
-    if listing.fulfillment is Fulfillment.MARKETPLACE:
-        description = "Inventory of a WFS (Walmart-fulfilled) item cannot be updated by the seller."
-        raise invalid("INVENTORY", description, "sku")
-
-
-def _sku_param(request: web.Request) -> str:
-    sku = request.query.get("sku", "")
-    if not sku:
-        raise invalid("INVENTORY", "Query parameter sku is required.", "sku")
     return sku
 
 
-def _seller_quantity(listing: MockListing) -> dict[str, Any]:
-    amount = 0 if listing.fulfillment is Fulfillment.MARKETPLACE else listing.quantity
-    return {"unit": "EACH", "amount": amount}
+def _seller_fulfilled(listing: MockListing) -> MockListing:
+    if listing.fulfillment is WFS:
+        refused = "Inventory of a WFS (Walmart-fulfilled) item cannot be updated by the seller."
+        raise invalid("INVENTORY", refused, "sku")
+    return listing
+
+
+def _nodes(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
+    each = {"unit": "EACH", "amount": 0 if listing.fulfillment is WFS else listing.quantity}
+    node = {"shipNode": state.ship_node, "inputQty": each, "availToSellQty": each}
+    return {"sku": listing.sku, "nodes": [{**node, "reservedQty": {"unit": "EACH", "amount": 0}}]}
 
 
 @api("GET", "/v3/inventory", "getInventory")
 async def get_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``GET /v3/inventory?sku=``: seller-fulfilled quantity (WFS items have none here)."""
-    sku = _sku_param(request)
-    _check_node(request, state)
-    listing = _listing(state, sku, "INVENTORY")
-    return json_answer({"sku": listing.sku, "quantity": _seller_quantity(listing)})
+    """Seller-fulfilled quantity (WFS items have none here)."""
+    nodes = _nodes(state, _listing(state, _inventory_query(request, state)))
+    return web.json_response({"sku": nodes["sku"], "quantity": nodes["nodes"][0]["inputQty"]})
 
 
 @api("PUT", "/v3/inventory", "updateInventory")
 async def update_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``PUT /v3/inventory?sku=``: set seller-fulfilled quantity; WFS items refuse it."""
-    sku = _sku_param(request)
-    _check_node(request, state)
-    parsed = _accepted(check_inventory(await json_body(request, "INVENTORY")), "INVENTORY")
+    """Set seller-fulfilled quantity; WFS items refuse it."""
+    sku = _inventory_query(request, state)
+    parsed = _accepted(wire.check_inventory(await wire.json_body(request, "INVENTORY")))
     if parsed[0] != sku:
         raise invalid("INVENTORY", "The body's sku differs from the query's.", "sku")
-    listing = _listing(state, sku, "INVENTORY")
-    _seller_fulfilled(listing)
     amount = parsed[1][0][1]
-    apply_quantity(state, listing, amount)
-    return json_answer({"sku": sku, "quantity": {"unit": "EACH", "amount": amount}})
+    apply_quantity(state, _seller_fulfilled(_listing(state, sku)), amount)
+    return web.json_response({"sku": sku, "quantity": {"unit": "EACH", "amount": amount}})
 
 
 @api("GET", "/v3/fulfillment/inventory", "getWfsInventory")
 async def get_wfs_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``GET /v3/fulfillment/inventory[?sku=&offset=&limit=]``: WFS available-to-sell stock."""
+    """WFS available-to-sell stock (``?sku=&offset=&limit=``)."""
     wanted = request.query.get("sku")
     offset = int_param(request.query, "offset", 0, "INVENTORY")
     limit = int_param(request.query, "limit", 10, "INVENTORY", 1, 300)
     wfs = [
         listing
         for listing in state.market.listings.values()
-        if listing.fulfillment is Fulfillment.MARKETPLACE and (not wanted or listing.sku == wanted)
+        if listing.fulfillment is WFS and (not wanted or listing.sku == wanted)
     ]
-    modified = state.clock.now().strftime("%Y-%m-%d")
+    node = {"modifiedDate": state.clock.now().strftime("%Y-%m-%d"), "shipNodeType": "WFSFulfilled"}
     page = [
         {
-            "sku": listing.sku,
-            "shipNodes": [
-                {
-                    "modifiedDate": modified,
-                    "availToSellQty": listing.quantity,
-                    "onHandQty": listing.quantity,
-                    "shipNodeType": "WFSFulfilled",
-                }
-            ],
+            "sku": item.sku,
+            "shipNodes": [{**node, "availToSellQty": item.quantity, "onHandQty": item.quantity}],
         }
-        for listing in wfs[offset : offset + limit]
+        for item in wfs[offset : offset + limit]
     ]
-    body = {
-        "headers": {"totalCount": len(wfs), "offset": offset, "limit": limit},
-        "payload": {"inventory": page},
-    }
-    return json_answer(body)
-
-
-def _nodes(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
-    each = _seller_quantity(listing)
-    reserved = {"unit": "EACH", "amount": 0}
-    node = {"shipNode": state.ship_node, "inputQty": each, "availToSellQty": each}
-    return {"sku": listing.sku, "nodes": [{**node, "reservedQty": reserved}]}
+    headers = {"totalCount": len(wfs), "offset": offset, "limit": limit}
+    return web.json_response({"headers": headers, "payload": {"inventory": page}})
 
 
 @api("GET", "/v3/inventories/{sku}", "getMultiNodeInventory", "getInventory")
 async def get_node_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``GET /v3/inventories/{sku}[?shipNode=]``: the seller's one node."""
-    listing = _listing(state, request.match_info["sku"], "INVENTORY")
-    _check_node(request, state)
-    return json_answer(_nodes(state, listing))
+    """The seller's one node (``?shipNode=``)."""
+    listing = _listing(state, request.match_info["sku"])
+    _inventory_query(request, state, listing.sku)
+    return web.json_response(_nodes(state, listing))
 
 
 @api("GET", "/v3/inventories", "getMultiNodeInventoryForAllSkus", "getInventory")
 async def get_all_inventories(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``GET /v3/inventories[?limit=&nextCursor=]``: every SKU's nodes, cursor-paged (<= 50)."""
+    """Every SKU's nodes, cursor-paged (<= 50)."""
     listings = list(state.market.listings.values())
     page, after = cursor_page(request.query, listings, "INVENTORY", 10, 50, "inv")
-    meta: dict[str, object] = {"totalCount": len(listings)}
-    if after is not None:
-        meta["nextCursor"] = after
     rows = [_nodes(state, listing) for listing in page]
-    return json_answer({"meta": meta, "elements": {"inventories": rows}})
+    meta = {"totalCount": len(listings), **after}
+    return web.json_response({"meta": meta, "elements": {"inventories": rows}})
 
 
 @api("PUT", "/v3/inventories/{sku}", "updateMultiNodeInventory", "updateInventory")
 async def put_node_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``PUT /v3/inventories/{sku}``: per-node status; a foreign node fails on its own."""
-    listing = _listing(state, request.match_info["sku"], "INVENTORY")
+    """Per-node status; a foreign node fails on its own."""
+    listing = _listing(state, request.match_info["sku"])
     schema = "MultiNodeInventoryUpdateRequestDTO"
-    body = await validated(request, "INVENTORY", "inventory.json", schema)
+    body = await wire.validated(request, "INVENTORY", "inventory.json", schema)
     _seller_fulfilled(listing)
-    amounts = []
-    for node in body["inventories"]["nodes"]:
-        amounts.append((node["shipNode"], _accepted(check_quantity(node["inputQty"]), "INVENTORY")))
-    results: list[dict[str, object]] = []
+    nodes = body["inventories"]["nodes"]
+    amounts = [
+        (node["shipNode"], _accepted(wire.check_quantity(node["inputQty"]))) for node in nodes
+    ]
+    results: list[dict[str, Any]] = []
     for node_id, amount in amounts:
         if node_id != state.ship_node:
-            description = f"Ship node {node_id} is not yours."
             error = {"code": "INVALID_REQUEST_CONTENT.GMP_INVENTORY_API", "field": "shipNode"}
-            failure = {"status": "Failure", "errors": [{**error, "description": description}]}
-            results.append({"shipNode": node_id, **failure})
+            error["description"] = f"Ship node {node_id} is not yours."
+            results.append({"shipNode": node_id, "status": "Failure", "errors": [error]})
             continue
         apply_quantity(state, listing, amount)
         results.append({"shipNode": node_id, "status": "Success"})
-    return json_answer({"sku": listing.sku, "nodes": results})
+    return web.json_response({"sku": listing.sku, "nodes": results})
 
 
 def item_view(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
     """One ``ItemResponse`` entry (items.json), plus ``itemId``."""
     meta = state.meta_of(listing)
     view: dict[str, Any] = {
-        "mart": MART,
+        "mart": const.MART,
         "sku": listing.sku,
         "wpid": meta.wpid,
         "itemId": meta.item_id,
@@ -216,7 +172,7 @@ def item_view(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
         "publishedStatus": meta.published_status,
         "lifecycleStatus": meta.lifecycle_status,
     }
-    if meta.published_status == UNPUBLISHED:
+    if meta.published_status == const.UNPUBLISHED:
         view["unpublishedReasons"] = {"reason": list(meta.reasons)}
     return view
 
@@ -227,8 +183,8 @@ def _by_sku(state: WalmartMockState) -> list[MockListing]:
 
 @api("GET", "/v3/items", "getAllItems")
 async def list_items(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``GET /v3/items``: ``nextCursor`` (``*`` first) or ``offset`` paging; status filters."""
-    query = request.query
+    """``nextCursor`` (``*`` first) or ``offset`` paging; sku and status filters."""
+    query, after = request.query, dict[str, str]()
     views = [item_view(state, listing) for listing in _by_sku(state)]
     for name in ("sku", "lifecycleStatus", "publishedStatus"):
         if name in query:
@@ -236,23 +192,21 @@ async def list_items(request: web.Request, state: WalmartMockState) -> web.Respo
     if "offset" in query and "nextCursor" not in query:
         start = int_param(query, "offset", 0, "ITEM_QUERY")
         limit = int_param(
-            query, "limit", DEFAULT_ITEMS_PAGE, "ITEM_QUERY", 1, MAX_ITEMS_OFFSET_PAGE
+            query, "limit", const.DEFAULT_ITEMS_PAGE, "ITEM_QUERY", 1, const.MAX_ITEMS_OFFSET_PAGE
         )
-        return json_answer({"ItemResponse": views[start : start + limit], "totalItems": len(views)})
-    page, after = cursor_page(
-        query, views, "ITEM_QUERY", DEFAULT_ITEMS_PAGE, MAX_ITEMS_PAGE, "mock"
-    )
-    body: dict[str, Any] = {"ItemResponse": page, "totalItems": len(views)}
-    if after is not None:
-        body["nextCursor"] = after  # absent on the last page
-    return json_answer(body)
+        page = views[start : start + limit]
+    else:  # nextCursor is absent on the last page
+        page, after = cursor_page(
+            query, views, "ITEM_QUERY", const.DEFAULT_ITEMS_PAGE, const.MAX_ITEMS_PAGE, "mock"
+        )
+    return web.json_response({"ItemResponse": page, "totalItems": len(views), **after})
 
 
 @api("GET", "/v3/items/{sku}", "getAnItem")
 async def get_item(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``GET /v3/items/{sku}``."""
-    listing = _listing(state, request.match_info["sku"], "ITEM_QUERY")
-    return json_answer({"ItemResponse": [item_view(state, listing)], "totalItems": 1})
+    """One item, as the list shows it."""
+    view = item_view(state, _listing(state, request.match_info["sku"], "ITEM_QUERY"))
+    return web.json_response({"ItemResponse": [view], "totalItems": 1})
 
 
 def _quality(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
@@ -263,16 +217,11 @@ def _quality(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
         "walmartShipping": number(state.own_shipping),
     }
     if rivals:
-        cheapest = rivals[0]
-        beaten = cheapest.landed < listing.price + state.own_shipping
-        price.update(
-            {
-                "competitorPrice": {"amount": number(cheapest.price), "currency": listing.currency},
-                "competitorShipping": number(cheapest.shipping),
-                "issueTitle": "Price Not Competitive" if beaten else "Price Competitive",
-                "score": 0 if beaten else 100,
-            }
-        )
+        beaten = rivals[0].landed < listing.price + state.own_shipping
+        price["competitorPrice"] = {"amount": number(rivals[0].price), "currency": listing.currency}
+        price["competitorShipping"] = number(rivals[0].shipping)
+        price["issueTitle"] = "Price Not Competitive" if beaten else "Price Competitive"
+        price["score"] = 0 if beaten else 100
     return {
         "productId": meta.wpid,
         "itemId": meta.item_id,
@@ -281,43 +230,37 @@ def _quality(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
         "productName": meta.product_name,
         "productType": meta.product_type,
         "categoryName": "Home",
-        "wfsEnabled": 1 if listing.fulfillment is Fulfillment.MARKETPLACE else 0,
+        "wfsEnabled": 1 if listing.fulfillment is WFS else 0,
         "priority": "LOW",
         "scoreDetails": {"offer": {"price": price, "issueCount": 0 if price.get("score") else 1}},
     }
 
 
+def _matches(state: WalmartMockState, item: MockListing, field: str, value: str) -> bool:
+    if field == "sku":
+        return item.sku == value
+    if field == "itemId":
+        return state.meta_of(item).item_id == value
+    return value.lower() in state.meta_of(item).product_name.lower()
+
+
 @api("POST", "/v3/insights/items/listingQuality/items", "itemsDetailsForListing")
 async def listing_quality(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``POST /v3/insights/items/listingQuality/items``: per-item price vs competitor price."""
+    """Per-item price vs the lowest competitor price; ``query`` by sku, itemId or name."""
     schema = "ItemDetailsLQRequestPayload"
-    body = await validated(request, "INSIGHTS", "insights.json", schema)
+    query = (await wire.validated(request, "INSIGHTS", "insights.json", schema)).get("query")
     listings = _by_sku(state)
-    if body.get("query"):
-        field, value = body["query"].get("field"), str(body["query"].get("value", ""))
-        listings = [
-            item
-            for item in listings
-            if (field == "sku" and item.sku == value)
-            or (field == "itemId" and state.meta_of(item).item_id == value)
-            or (
-                field not in ("sku", "itemId")
-                and value.lower() in state.meta_of(item).product_name.lower()
-            )
-        ]
+    if query:
+        field, value = query.get("field"), str(query.get("value", ""))
+        listings = [item for item in listings if _matches(state, item, field, value)]
     page, after = cursor_page(request.query, listings, "INSIGHTS", 200, 200, "mock")
-    answer: dict[str, Any] = {
-        "totalItems": len(listings),
-        "payload": [_quality(state, item) for item in page],
-    }
-    if after is not None:
-        answer["nextCursor"] = after
-    return json_answer(answer)
+    payload = [_quality(state, item) for item in page]
+    return web.json_response({"totalItems": len(listings), "payload": payload, **after})
 
 
 @api("GET", "/v3/insights/items/unpublished/items", "getUnpublishedItems")
 async def unpublished_items(request: web.Request, state: WalmartMockState) -> web.Response:
-    """``GET /v3/insights/items/unpublished/items?fromDate=YYYY-MM-DD``."""
+    """Offers unpublished since ``fromDate`` (YYYY-MM-DD), for a reason or ``all``."""
     try:
         since = date.fromisoformat(request.query.get("fromDate", ""))
     except ValueError as exc:
@@ -328,7 +271,7 @@ async def unpublished_items(request: web.Request, state: WalmartMockState) -> we
     for listing in _by_sku(state):
         meta = state.meta_of(listing)
         when = meta.unpublished_at
-        if meta.published_status != UNPUBLISHED or when is None or when.date() < since:
+        if meta.published_status != const.UNPUBLISHED or when is None or when.date() < since:
             continue
         if reason != "all" and reason not in meta.reasons:
             continue
@@ -348,4 +291,4 @@ async def unpublished_items(request: web.Request, state: WalmartMockState) -> we
                 "lifecycleStatus": meta.lifecycle_status,
             }
         )
-    return json_answer({"payload": rows[:limit], "totalCount": len(rows)})
+    return web.json_response({"payload": rows[:limit], "totalCount": len(rows)})

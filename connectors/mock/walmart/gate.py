@@ -1,9 +1,8 @@
 """``POST /v3/token`` and the gateway every other Walmart route passes through.
 
-The gateway checks ``WM_SVC.NAME`` and ``WM_QOS.CORRELATION_ID`` (400), ``WM_SEC.ACCESS_TOKEN``
-(401 ``UNAUTHORIZED.GMP_GATEWAY_API``), the API's token bucket on the state's clock (429), draws
-the fault plan, and stamps ``X-Current-Token-Count`` / ``X-Next-Replenishment-Time`` on every
-answer. ``WireError`` raised by a handler becomes Walmart's error body.
+The gateway checks ``WM_SVC.NAME`` / ``WM_QOS.CORRELATION_ID`` (400), ``WM_SEC.ACCESS_TOKEN``
+(401), the API's token bucket on the state's clock (429), draws the fault plan, and stamps
+``X-Current-Token-Count`` / ``X-Next-Replenishment-Time`` on every answer.
 """
 
 from __future__ import annotations
@@ -17,21 +16,13 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from connectors.mock.faults import Fault
-from connectors.mock.walmart.const import (
-    ACCESS_TOKEN_HEADER,
-    BAD_HEADER_CODE,
-    REPLENISH_HEADER,
-    REQUIRED_HEADERS,
-    SYSTEM_ERROR_CODE,
-    THROTTLED_CODE,
-    TOKEN_COUNT_HEADER,
-    UNAUTHORIZED_CODE,
-)
+from connectors.mock.walmart import const
 from connectors.mock.walmart.feeds import advance_feeds
 from connectors.mock.walmart.state import STATE_KEY, WalmartMockState
-from connectors.mock.walmart.wire import Route, WireError, api, epoch_ms, error_body, json_answer
+from connectors.mock.walmart.wire import Route, WireError, api, epoch_ms, error_body
 
-_GATEWAY_CONTENT_CODE = "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API"
+_UNAUTHORIZED = "Unauthorized token or invalid client details"
+_GATEWAY_CONTENT = "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API"
 
 
 def rate_headers(state: WalmartMockState, bucket: str | None) -> dict[str, str]:
@@ -40,11 +31,11 @@ def rate_headers(state: WalmartMockState, bucket: str | None) -> dict[str, str]:
         return {}
     tokens = state.bucket(bucket)
     available, limit = max(0.0, tokens.available), tokens.limit
-    now = state.clock.now().timestamp()
     wait = 0.0 if available >= limit.burst else (math.floor(available) + 1 - available) / limit.rate
+    next_at = epoch_ms(state.clock.now().timestamp() + wait)
     return {
-        TOKEN_COUNT_HEADER: str(math.floor(available)),
-        REPLENISH_HEADER: str(epoch_ms(now + wait)),
+        const.TOKEN_COUNT_HEADER: str(math.floor(available)),
+        const.REPLENISH_HEADER: str(next_at),
     }
 
 
@@ -52,35 +43,39 @@ def fail(state: WalmartMockState, error: WireError, bucket: str | None) -> web.R
     """Walmart's error answer for ``error``, with the API's rate headers."""
     headers = rate_headers(state, bucket)
     if error.status == 429 and headers:
-        headers[TOKEN_COUNT_HEADER] = "0"  # a throttled seller has no token left, whatever drew it
-    return json_answer(error_body(error, state.error_envelope), error.status, headers)
+        headers[const.TOKEN_COUNT_HEADER] = "0"  # a throttled seller has no token left
+    body = error_body(error, state.error_envelope)
+    return web.json_response(body, status=error.status, headers=headers)
 
 
-def unauthorized(info: str = "Unauthorized token or invalid client details") -> WireError:
+def unauthorized(info: str = _UNAUTHORIZED) -> WireError:
     """The 401 Walmart's gateway gives for a missing, bad or expired token or client."""
-    return WireError(401, UNAUTHORIZED_CODE, "Unauthorized", field="UNAUTHORIZED", info=info)
+    return WireError(401, const.UNAUTHORIZED_CODE, "Unauthorized", "UNAUTHORIZED", info)
 
 
 def throttled() -> WireError:
     """Walmart's 429."""
-    return WireError(
-        429,
-        THROTTLED_CODE,
-        "Too Many Requests",
-        field="REQUEST_THRESHOLD_VIOLATED",
-        info="You have exceeded the request threshold limit for this API.",
-        category="REQUEST",
-    )
+    info = "You have exceeded the request threshold limit for this API."
+    field = "REQUEST_THRESHOLD_VIOLATED"
+    return WireError(429, const.THROTTLED_CODE, "Too Many Requests", field, info, "REQUEST")
 
 
 def check_headers(request: web.Request) -> None:
     """Raise the 400 for a blank ``WM_SVC.NAME`` / ``WM_QOS.CORRELATION_ID``."""
-    for name in REQUIRED_HEADERS:
+    for name in const.REQUIRED_HEADERS:
         if not request.headers.get(name, "").strip():
             info = "One or more request headers are invalid."
-            raise WireError(
-                400, BAD_HEADER_CODE, f"{name} set blank or null", field=name, info=info
-            )
+            raise WireError(400, const.BAD_HEADER_CODE, f"{name} set blank or null", name, info)
+
+
+def check_token(state: WalmartMockState, request: web.Request) -> None:
+    """Raise the 401 for a missing, unknown or expired ``WM_SEC.ACCESS_TOKEN`` (Bearer ignored)."""
+    presented = request.headers.get(const.ACCESS_TOKEN_HEADER, "")
+    expiry = state.tokens.get(presented) if presented else None
+    if expiry is None:
+        raise unauthorized()
+    if state.clock.monotonic() >= expiry:
+        raise unauthorized("Access token is expired")
 
 
 async def take(state: WalmartMockState, bucket: str | None) -> None:
@@ -92,16 +87,6 @@ async def take(state: WalmartMockState, bucket: str | None) -> None:
         state.throttled[bucket] += 1
         raise throttled()
     await tokens.acquire()  # a token is there: this never waits
-
-
-def check_token(state: WalmartMockState, request: web.Request) -> None:
-    """Raise the 401 for a missing, unknown or expired ``WM_SEC.ACCESS_TOKEN`` (Bearer ignored)."""
-    presented = request.headers.get(ACCESS_TOKEN_HEADER, "")
-    expiry = state.tokens.get(presented) if presented else None
-    if expiry is None:
-        raise unauthorized()
-    if state.clock.monotonic() >= expiry:
-        raise unauthorized("Access token is expired")
 
 
 def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -122,7 +107,8 @@ def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
                 state.throttled[bucket or route.operation] += 1
                 raise throttled()
             if fault is Fault.ERROR:
-                raise WireError(500, SYSTEM_ERROR_CODE, "Internal Server Error", category="SYSTEM")
+                error = "Internal Server Error"
+                raise WireError(500, const.SYSTEM_ERROR_CODE, error, category="SYSTEM")
             if fault is Fault.TIMEOUT:
                 await state.sleep(state.faults.hang_s)
             advance_feeds(request.app)  # feeds move on lazily with every call
@@ -132,20 +118,19 @@ def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
         response.headers.update(rate_headers(state, bucket))
         return response
 
-    handle.__name__ = route.operation
     return handle
 
 
-def _basic_client(request: web.Request) -> tuple[str, str] | None:
+def _basic_client(request: web.Request) -> tuple[str, str]:
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        return None
+        decoded = ""
     client_id, sep, secret = decoded.partition(":")
-    return (client_id, secret) if sep else None
+    if scheme.lower() != "basic" or not sep:
+        raise unauthorized()
+    return client_id, secret
 
 
 async def token(request: web.Request) -> web.Response:
@@ -155,21 +140,21 @@ async def token(request: web.Request) -> web.Response:
     try:
         check_headers(request)
         await take(state, "getToken")
-        client = _basic_client(request)
-        if client is None or not (
-            hmac.compare_digest(client[0], state.client_id)
-            and hmac.compare_digest(client[1], state.client_secret)
+        client_id, secret = _basic_client(request)
+        if not (
+            hmac.compare_digest(client_id, state.client_id)
+            and hmac.compare_digest(secret, state.client_secret)
         ):
             raise unauthorized()
         if request.content_type != "application/x-www-form-urlencoded":
-            description = "Content-Type must be application/x-www-form-urlencoded"
-            raise WireError(400, _GATEWAY_CONTENT_CODE, description, field="Content-Type")
+            form = "Content-Type must be application/x-www-form-urlencoded"
+            raise WireError(400, _GATEWAY_CONTENT, form, "Content-Type")
         grant = str((await request.post()).get("grant_type", ""))
         if grant != "client_credentials":
             # Sellers' own keys only know client_credentials; the other grants are for Solution
             # Providers with an authorization code (not modelled).
-            description = f"grant_type {grant or '(missing)'} is not supported for this client"
-            raise WireError(400, _GATEWAY_CONTENT_CODE, description, field="grant_type")
+            refused = f"grant_type {grant or '(missing)'} is not supported for this client"
+            raise WireError(400, _GATEWAY_CONTENT, refused, "grant_type")
     except WireError as exc:
         return fail(state, exc, "getToken")
     body = {
@@ -177,21 +162,20 @@ async def token(request: web.Request) -> web.Response:
         "token_type": "Bearer",
         "expires_in": state.token_ttl_s,
     }
-    return json_answer(body, headers=rate_headers(state, "getToken"))
+    return web.json_response(body, headers=rate_headers(state, "getToken"))
 
 
 @api("GET", "/v3/token/detail", "getTokenDetail")
 async def token_detail(request: web.Request, state: WalmartMockState) -> web.Response:
     """``GET /v3/token/detail``: the presented token's validity and scopes."""
-    expiry = state.tokens[request.headers[ACCESS_TOKEN_HEADER]]
+    expiry = state.tokens[request.headers[const.ACCESS_TOKEN_HEADER]]
     expires = state.clock.now().timestamp() + (expiry - state.clock.monotonic())
     scopes = dict.fromkeys(("item", "price", "inventory", "feeds", "orders"), "full_access")
-    return json_answer(
-        {
-            "scopes": {**scopes, "reports": "view_only"},
-            "expire_at": str(epoch_ms(expires)),
-            "issued_at": str(epoch_ms(expires - state.token_ttl_s)),
-            "is_valid": True,
-            "is_channel_match": True,
-        }
-    )
+    body = {
+        "scopes": {**scopes, "reports": "view_only"},
+        "expire_at": str(epoch_ms(expires)),
+        "issued_at": str(epoch_ms(expires - state.token_ttl_s)),
+        "is_valid": True,
+        "is_channel_match": True,
+    }
+    return web.json_response(body)

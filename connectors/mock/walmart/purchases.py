@@ -26,7 +26,6 @@ from connectors.mock.walmart.wire import (
     epoch_ms,
     int_param,
     invalid,
-    json_answer,
     not_found,
     number,
 )
@@ -198,4 +197,4 @@ async def get_all_orders(request: web.Request, state: WalmartMockState) -> web.R
         }
         meta["nextCursor"] = "?" + urlencode(cursor)
     page = [o.document for o in found[offset : offset + limit]]
-    return json_answer({"list": {"meta": meta, "elements": {"order": page}}})
+    return web.json_response({"list": {"meta": meta, "elements": {"order": page}}})

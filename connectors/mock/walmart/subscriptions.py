@@ -10,7 +10,7 @@ from yarl import URL
 from connectors.mock.walmart.const import AUTH_NEEDS, EVENT_TYPES
 from connectors.mock.walmart.events import Event, deliver, envelope
 from connectors.mock.walmart.state import RUNTIME_KEY, Subscription, WalmartMockState
-from connectors.mock.walmart.wire import WireError, api, invalid, json_answer, not_found, validated
+from connectors.mock.walmart.wire import WireError, api, invalid, not_found, validated
 
 SUBSCRIPTIONS = "/v3/webhooks/subscriptions"
 
@@ -87,7 +87,7 @@ async def event_types(request: web.Request, state: WalmartMockState) -> web.Resp
         {"resourceName": resource, "eventType": name, "eventVersion": version, "description": text}
         for name, (resource, version, text) in EVENT_TYPES.items()
     ]
-    return json_answer({"events": events})
+    return web.json_response({"events": events})
 
 
 @api("POST", SUBSCRIPTIONS, "createSubscription", "webhooks")
@@ -101,7 +101,7 @@ async def create(request: web.Request, state: WalmartMockState) -> web.Response:
         sub = _subscription(str(state.new_uuid()), record)
         state.subscriptions[sub.subscription_id] = sub
         created.append(_view(state, sub, full=False))
-    return json_answer({"events": created})
+    return web.json_response({"events": created})
 
 
 @api("GET", SUBSCRIPTIONS, "getAllSubscriptions", "webhooks")
@@ -111,7 +111,7 @@ async def list_subscriptions(request: web.Request, state: WalmartMockState) -> w
     for param in ("subscriptionId", "eventType", "resourceName", "status"):
         if param in request.query:
             views = [view for view in views if view[param] == request.query[param]]
-    return json_answer({"events": views})
+    return web.json_response({"events": views})
 
 
 def _find(request: web.Request, state: WalmartMockState) -> Subscription:
@@ -132,7 +132,7 @@ async def update(request: web.Request, state: WalmartMockState) -> web.Response:
         sub.auth = _strings(body, "authDetails")
     if "headers" in body:
         sub.headers = _strings(body, "headers")
-    return json_answer(_view(state, sub, full=True))
+    return web.json_response(_view(state, sub, full=True))
 
 
 @api("DELETE", SUBSCRIPTIONS + "/{subscriptionId}", "deleteSubscription", "webhooks")
@@ -140,7 +140,7 @@ async def delete(request: web.Request, state: WalmartMockState) -> web.Response:
     """``DELETE /v3/webhooks/subscriptions/{id}``."""
     sub = state.subscriptions.pop(_find(request, state).subscription_id)
     message = "Successfully deleted subscription"
-    return json_answer({"subscriptionId": sub.subscription_id, "message": message})
+    return web.json_response({"subscriptionId": sub.subscription_id, "message": message})
 
 
 @api("POST", "/v3/webhooks/test", "testNotification", "webhooks")
@@ -154,4 +154,4 @@ async def test_notification(request: web.Request, state: WalmartMockState) -> we
     sent = await deliver(state, session, probe, event, envelope(state, event))
     if sent.status is None or not 200 <= sent.status < 300:
         raise _bad(f"Eventurl validation failed (status {sent.status}).", "eventUrl")
-    return json_answer({"message": "Eventurl successfully validated"})
+    return web.json_response({"message": "Eventurl successfully validated"})

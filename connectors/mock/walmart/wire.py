@@ -1,4 +1,4 @@
-"""Walmart wire helpers: errors, JSON answers, money, paging, schema checks, the route table."""
+"""Walmart wire helpers: errors, JSON bodies, money, paging, item checks, the route table."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from jsonschema import Draft4Validator
 
-from connectors.mock.kit import wire as kit_wire
+from connectors.mock.kit.wire import first_error
 from connectors.mock.walmart.const import ERR_INVALID_DATA
 from connectors.mock.walmart.state import WalmartMockState
 from connectors.specs import load_spec
@@ -50,26 +50,16 @@ def api(
     return register
 
 
+@dataclass(eq=False)
 class WireError(Exception):
     """A Walmart error answer raised from deep inside a handler."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        description: str,
-        *,
-        field: str = "",
-        info: str = "",
-        category: str = "DATA",
-    ) -> None:
-        super().__init__(f"{status} {code}")
-        self.status = status
-        self.code = code
-        self.description = description
-        self.field = field
-        self.info = info
-        self.category = category
+    status: int
+    code: str
+    description: str
+    field: str = ""
+    info: str = ""
+    category: str = "DATA"
 
 
 def error_body(error: WireError, envelope: str) -> dict[str, Any]:
@@ -93,35 +83,24 @@ def error_body(error: WireError, envelope: str) -> dict[str, Any]:
     return {"error" if envelope == "error" else "errors": [entry]}
 
 
-def json_answer(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
-    """A JSON answer (Walmart answers ``application/json`` when asked with ``Accept``)."""
-    text = json.dumps(body)
-    return web.Response(status=status, text=text, content_type="application/json", headers=headers)
-
-
-def invalid(api: str, description: str, field: str = "") -> WireError:
+def invalid(api: str, description: str, field: str = "", status: int = 400) -> WireError:
     """A 400 ``INVALID_REQUEST_CONTENT.GMP_<api>_API`` for a body or parameter Walmart refuses."""
     code = f"INVALID_REQUEST_CONTENT.GMP_{api}_API"
-    return WireError(400, code, description, field=field, info="Request content is invalid.")
+    return WireError(status, code, description, field, "Request content is invalid.")
 
 
 def not_found(api: str, description: str, field: str = "") -> WireError:
     """A 404 ``CONTENT_NOT_FOUND.GMP_<api>_API``."""
-    return WireError(404, f"CONTENT_NOT_FOUND.GMP_{api}_API", description, field=field)
+    return WireError(404, f"CONTENT_NOT_FOUND.GMP_{api}_API", description, field)
 
 
 async def json_body(request: web.Request, api: str) -> Any:
     """The request's JSON body (numbers with a fraction as ``Decimal``), or a 415 / 400."""
     if request.content_type != "application/json":
-        raise WireError(
-            415,
-            f"INVALID_REQUEST_CONTENT.GMP_{api}_API",
-            f"Content-Type {request.content_type or '(none)'} is not supported.",
-            field="Content-Type",
-            info="Only supported Media Type : application/json",
-        )
+        description = f"Content-Type {request.content_type or '(none)'} is not supported."
+        error = invalid(api, description, "Content-Type", 415)
+        error.info = "Only supported Media Type : application/json"
+        raise error
     try:
         return json.loads(await request.read(), parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -132,22 +111,26 @@ async def json_body(request: web.Request, api: str) -> Any:
 def spec_validator(spec: str, schema: str) -> Draft4Validator:
     """A validator for ``#/components/schemas/<schema>`` of ``walmart/<spec>`` ($refs resolve)."""
     document = load_spec("walmart", spec)
-    root = {"$ref": f"#/components/schemas/{schema}", "components": document["components"]}
-    return Draft4Validator(root)
+    return Draft4Validator({"$ref": f"#/components/schemas/{schema}", **document})
 
 
-def first_error(validator: Draft4Validator, instance: Any) -> str | None:
-    """The first schema violation, as ``field.path: message`` (None if ``instance`` is valid)."""
-    return kit_wire.first_error(validator, instance, separator=".")
+def schema_error(spec: str, schema: str, instance: Any) -> str | None:
+    """The first violation of the vendored schema, as ``field.path: message`` (None if valid)."""
+    return first_error(spec_validator(spec, schema), instance, separator=".")
 
 
 async def validated(request: web.Request, api: str, spec: str, schema: str) -> Any:
     """The JSON body, held to the vendored ``spec``'s ``schema`` (a 400 when it breaks it)."""
     body = await json_body(request, api)
-    problem = first_error(spec_validator(spec, schema), body)
+    problem = schema_error(spec, schema, body)
     if problem is not None:
         raise invalid(api, f"Invalid request: {problem}")
     return body
+
+
+def obj(required: str = "", **properties: Any) -> dict[str, Any]:
+    """A JSON Schema object with the space-separated ``required`` names and ``properties``."""
+    return {"type": "object", "required": required.split(), "properties": properties}
 
 
 def int_param(
@@ -162,9 +145,9 @@ def int_param(
 
 def cursor_page(
     query: Mapping[str, str], rows: list[Any], api: str, default: int, high: int, prefix: str
-) -> tuple[list[Any], str | None]:
-    """The page ``nextCursor`` (``*`` or absent: the first) and ``limit`` ask for, and the next
-    page's opaque cursor (base64 ``<prefix>:<position>``; None on the last page)."""
+) -> tuple[list[Any], dict[str, str]]:
+    """The page ``nextCursor`` (``*`` or absent: the first) and ``limit`` ask for, and
+    ``{"nextCursor": <base64 "<prefix>:<position>">}`` unless it is the last page."""
     raw = query.get("nextCursor", "*")
     start = 0
     if raw != "*":
@@ -176,8 +159,8 @@ def cursor_page(
             raise invalid(api, "nextCursor is invalid.", "nextCursor")
         start = int(number)
     end = start + int_param(query, "limit", default, api, 1, high)
-    after = base64.b64encode(f"{prefix}:{end}".encode()).decode() if end < len(rows) else None
-    return rows[start:end], after
+    after = {"nextCursor": base64.b64encode(f"{prefix}:{end}".encode()).decode()}
+    return rows[start:end], after if end < len(rows) else {}
 
 
 def number(amount: Decimal) -> float:
@@ -218,25 +201,21 @@ def epoch_ms(seconds: float) -> int:
 class Refusal:
     """Why one item was not accepted."""
 
-    code: str
     description: str
     field: str = ""
+    code: str = ERR_INVALID_DATA
 
 
-_PROMO_FIELDS = (
-    "comparisonPrice",
-    "comparisonPriceType",
-    "effectiveDate",
-    "expirationDate",
-    "promoId",
-    "processMode",
-    "priceDisplayCodes",
-)
+# Every price.json ``Pricing`` field but the BASE price's own is a promotion field.
+_PRICING = load_spec("walmart", "price.json")["components"]["schemas"]["Pricing"]["properties"]
+_PROMO_FIELDS = set(_PRICING) - {"currentPriceType", "currentPrice"}
 
 
-def _schema_refusal(spec: str, schema: str, item: Any, what: str) -> Refusal | None:
-    problem = first_error(spec_validator(spec, schema), item)
-    return None if problem is None else Refusal(ERR_INVALID_DATA, f"Invalid {what}: {problem}")
+def _schema_refusal(
+    spec: str, schema: str, item: Any, what: str, field: str = ""
+) -> Refusal | None:
+    problem = schema_error(spec, schema, item)
+    return None if problem is None else Refusal(f"Invalid {what}: {problem}", field)
 
 
 def check_price(item: Any, currency: str) -> tuple[str, Decimal] | Refusal:
@@ -247,31 +226,31 @@ def check_price(item: Any, currency: str) -> tuple[str, Decimal] | Refusal:
     pricing = item["pricing"]
     if len(pricing) != 1 or pricing[0]["currentPriceType"] != "BASE":
         # Promotions (REDUCED/CLEARANCE, several entries) are not modelled by this mock.
-        return Refusal(ERR_INVALID_DATA, "Exactly one BASE price is expected.", "pricing")
+        return Refusal("Exactly one BASE price is expected.", "pricing")
     if any(name in pricing[0] for name in _PROMO_FIELDS):
-        return Refusal(ERR_INVALID_DATA, "Promotion fields are not supported.", "pricing")
+        return Refusal("Promotion fields are not supported.", "pricing")
     price = pricing[0]["currentPrice"]
     if "amount" not in price or "currency" not in price:
-        return Refusal(ERR_INVALID_DATA, "currentPrice needs currency and amount.", "amount")
+        return Refusal("currentPrice needs currency and amount.", "amount")
     if price["currency"] != currency:
-        return Refusal(ERR_INVALID_DATA, f"Currency must be {currency}.", "currency")
+        return Refusal(f"Currency must be {currency}.", "currency")
     amount = money(price["amount"])
     if amount is None or amount <= 0:
-        description = "amount must be a positive number with at most 2 decimals."
-        return Refusal(ERR_INVALID_DATA, description, "amount")
+        return Refusal("amount must be a positive number with at most 2 decimals.", "amount")
     return str(item["sku"]), amount
 
 
 def check_quantity(quantity: Any) -> int | Refusal:
     """An ``InputQty`` (unit EACH, whole non-negative amount) -> the amount."""
-    problem = first_error(spec_validator("inventory.json", "InputQty"), quantity)
-    if problem is not None:
-        return Refusal(ERR_INVALID_DATA, f"Invalid quantity: {problem}", "quantity")
+    refusal = _schema_refusal("inventory.json", "InputQty", quantity, "quantity", "quantity")
+    if refusal is not None:
+        return refusal
     amount = whole(quantity["amount"])
-    if amount is None:
-        description = "quantity.amount must be a whole number >= 0."
-        return Refusal(ERR_INVALID_DATA, description, "quantity.amount")
-    return amount
+    return (
+        Refusal("quantity.amount must be a whole number >= 0.", "quantity.amount")
+        if amount is None
+        else amount
+    )
 
 
 def check_inventory(item: Any) -> tuple[str, list[tuple[str | None, int]]] | Refusal:
@@ -287,11 +266,11 @@ def check_node_inventory(item: Any) -> tuple[str, list[tuple[str | None, int]]] 
     if refusal is not None:
         return refusal
     if not isinstance(item.get("sku"), str) or not item.get("shipNodes"):
-        return Refusal(ERR_INVALID_DATA, "sku and shipNodes are required.")
+        return Refusal("sku and shipNodes are required.")
     nodes: list[tuple[str | None, int]] = []
     for node in item["shipNodes"]:
         if not isinstance(node.get("shipNode"), str) or "quantity" not in node:
-            return Refusal(ERR_INVALID_DATA, "Each shipNode needs shipNode and quantity.")
+            return Refusal("Each shipNode needs shipNode and quantity.")
         amount = check_quantity(node["quantity"])
         if isinstance(amount, Refusal):
             return amount
