@@ -31,6 +31,7 @@ from connectors.mock.walmart.state import (
     Subscription,
     WalmartMockState,
 )
+from connectors.mock.walmart.wire import obj
 
 log = structlog.get_logger(__name__)
 
@@ -152,103 +153,75 @@ def dispatch(app: web.Application, events: list[Event]) -> None:
             runtime.spawn(deliver(state, runtime.session, sub, event, document))
 
 
-def _obj(required: str, **properties: Any) -> dict[str, Any]:
-    """A JSON Schema object with the space-separated ``required`` names and ``properties``."""
-    return {"type": "object", "required": required.split(), "properties": properties}
+def _typed(required: str, string: str = "", number: str = "", **more: Any) -> dict[str, Any]:
+    """An object schema: ``required`` names, then properties by type (space-separated names)."""
+    kinds = {"string": string, "number": number, "integer": more.pop("integer", "")}
+    kinds["boolean"] = more.pop("boolean", "")
+    typed = {name: {"type": kind} for kind, names in kinds.items() for name in names.split()}
+    return obj(required, **typed, **more)
 
 
-_NUMBER = {"type": "number"}
-_STRING = {"type": "string"}
-_INTEGER = {"type": "integer"}
-_OFFER = _obj(
+_OFFER = _typed(
     "sellerName sellerOfferPrice sellerShippingPrice",
-    partnerId=_STRING,
-    sellerName=_STRING,
-    sellerOfferPrice=_NUMBER,
-    sellerShippingSpeed=_STRING,
-    sellerShippingPrice=_NUMBER,
-    proSellerBadge={"type": "boolean"},
-    isWFS={"type": "boolean"},
+    string="partnerId sellerName sellerShippingSpeed",
+    number="sellerOfferPrice sellerShippingPrice",
+    boolean="proSellerBadge isWFS",
 )
-_SOURCE = _obj("eventType eventTime eventId", eventType=_STRING, eventTime=_STRING, eventId=_STRING)
+_QUANTITY = _typed("unitOfMeasure measurementValue", "unitOfMeasure measurementValue")
+_LINE = _typed(
+    "lineNumber sku quantity status shipNodeType",
+    "lineNumber sku productName status statusDate",
+    quantity=_QUANTITY,
+    shipNodeType={"enum": ["SellerFulfilled", "WFSFulfilled", "3PLFulfilled"]},
+)
 
 
 def _envelope_schema(payload: dict[str, Any]) -> dict[str, Any]:
-    schema = _obj("source payload", source=_SOURCE, payload=payload)
+    source = _typed("eventType eventTime eventId", "eventType eventTime eventId")
+    schema = obj("source payload", source=source, payload=payload)
     return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
 
 
+_STATUS = "partnerId sku publishStatus lifecycleStatus"
 # Payload shapes from guide §2.4 (BUY_BOX_CHANGED) and §2.5 (OFFER_UNPUBLISHED); the published
 # and order payloads mirror them and the Orders API order (shapes unconfirmed). notifications.json
 # describes only the subscription API; tests hold every pushed body to these.
 EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "BUY_BOX_CHANGED": _envelope_schema(
-        _obj(
+        _typed(
             "partnerId itemInfo offer",
-            partnerId=_STRING,
-            itemInfo=_obj(
+            "partnerId",
+            itemInfo=_typed(
                 "itemId sku totalNumberOfOffers",
-                itemId=_STRING,
-                itemName=_STRING,
-                sku=_STRING,
-                itemCondition=_STRING,
-                totalNumberOfOffers=_INTEGER,
+                "itemId itemName sku itemCondition",
+                integer="totalNumberOfOffers",
             ),
-            offer=_obj(
+            offer=_typed(
                 "currentOffer winningOffer offers priceDifference",
+                number="priceDifference",
                 currentOffer=_OFFER,
                 winningOffer=_OFFER,
                 offers={"type": "array", "maxItems": 5, "items": _OFFER},
-                priceDifference=_NUMBER,
             ),
         )
     ),
     "OFFER_UNPUBLISHED": _envelope_schema(
-        _obj(
-            "partnerId sku publishStatus lifecycleStatus",
-            partnerId=_STRING,
-            sku=_STRING,
-            itemId=_STRING,
+        _typed(
+            _STATUS,
+            "partnerId sku itemId lifecycleStatus referencePriceURL",
+            "sellerOfferPrice sellerShippingPrice referencePrice",
+            integer="totalNumberOfOffers",
             publishStatus={"const": "UNPUBLISHED"},
-            lifecycleStatus=_STRING,
-            statusChangeReasons={"type": "object", "additionalProperties": _STRING},
-            sellerOfferPrice=_NUMBER,
-            sellerShippingPrice=_NUMBER,
-            referencePrice=_NUMBER,
-            referencePriceURL=_STRING,
-            totalNumberOfOffers=_INTEGER,
+            statusChangeReasons={"type": "object", "additionalProperties": {"type": "string"}},
         )
     ),
-    "OFFER_PUBLISHED": _envelope_schema(
-        _obj("partnerId sku publishStatus lifecycleStatus", publishStatus={"const": "PUBLISHED"})
-    ),
+    "OFFER_PUBLISHED": _envelope_schema(obj(_STATUS, publishStatus={"const": "PUBLISHED"})),
     "PO_CREATED": _envelope_schema(
-        _obj(
+        _typed(
             "partnerId purchaseOrderId customerOrderId orderDate orderLines",
-            partnerId=_STRING,
-            purchaseOrderId=_STRING,
-            customerOrderId=_STRING,
-            orderDate=_STRING,
-            estimatedDeliveryDate=_STRING,
-            estimatedShipDate=_STRING,
-            orderLines={
-                "type": "array",
-                "minItems": 1,
-                "items": _obj(
-                    "lineNumber sku quantity status shipNodeType",
-                    lineNumber=_STRING,
-                    sku=_STRING,
-                    productName=_STRING,
-                    quantity=_obj(
-                        "unitOfMeasure measurementValue",
-                        unitOfMeasure=_STRING,
-                        measurementValue=_STRING,
-                    ),
-                    status=_STRING,
-                    statusDate=_STRING,
-                    shipNodeType={"enum": ["SellerFulfilled", "WFSFulfilled", "3PLFulfilled"]},
-                ),
-            },
+            "partnerId purchaseOrderId customerOrderId orderDate estimatedDeliveryDate "
+            "estimatedShipDate",
+            orderLines={"type": "array", "minItems": 1, "items": _LINE},
         )
     ),
 }

@@ -1,8 +1,4 @@
-"""Offer rules: price and quantity writes, the reasonable-price rule, the Buy Box, orders.
-
-Shared by the single-SKU endpoints, feed processing and the control routes. Every function
-returns the events the change causes; callers push them with ``events.dispatch``.
-"""
+"""Offer rules: writes, the reasonable price, the Buy Box, orders; each returns its events."""
 
 from __future__ import annotations
 
@@ -16,10 +12,12 @@ from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing, react
 from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
 from connectors.mock.walmart.events import Event
-from connectors.mock.walmart.purchases import record
-from connectors.mock.walmart.state import WalmartMockState
-from connectors.mock.walmart.wire import number
+from connectors.mock.walmart.state import PurchaseOrder, WalmartMockState
+from connectors.mock.walmart.wire import epoch_ms, number
 from domain.listings import Fulfillment
+from domain.offers import CompetitorOffer
+
+WFS = Fulfillment.MARKETPLACE
 
 REASON_TEXT = {
     REASONABLE_PRICE: "Your item is unpublished because its price is not reasonable compared "
@@ -56,19 +54,22 @@ class BookOffer:
         }
 
 
-def _partner_id(seller: str) -> str:
-    # Competitors get stable 11-digit partner ids (Python's str hash is salted per process).
-    return "1000" + str(int(hashlib.sha256(seller.encode()).hexdigest()[:12], 16) % 10**7).zfill(7)
+def _rival(offer: CompetitorOffer) -> BookOffer:
+    # Stable 11-digit partner ids (Python's str hash is salted per process); the market's "fba"
+    # stands for marketplace-fulfilled.
+    digits = int(hashlib.sha256(offer.seller_id.encode()).hexdigest()[:12], 16) % 10**7
+    wfs = offer.fulfillment == "fba"
+    return BookOffer(f"1000{digits:07d}", offer.seller_id, offer.price, offer.shipping, wfs, False)
 
 
 def is_live(state: WalmartMockState, listing: MockListing) -> bool:
     """Our offer competes only while published and (seller-fulfilled) in stock."""
-    in_stock = listing.quantity > 0 or listing.fulfillment is Fulfillment.MARKETPLACE
+    in_stock = listing.quantity > 0 or listing.fulfillment is WFS
     return state.meta_of(listing).published_status == PUBLISHED and in_stock
 
 
 def _own_offer(state: WalmartMockState, listing: MockListing) -> BookOffer:
-    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
+    wfs = listing.fulfillment is WFS
     return BookOffer(
         state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
     )
@@ -76,19 +77,8 @@ def _own_offer(state: WalmartMockState, listing: MockListing) -> BookOffer:
 
 def book(state: WalmartMockState, listing: MockListing) -> list[BookOffer]:
     """All offers by landed price (ours only while live); ties go to the competitor."""
-    offers = [
-        BookOffer(
-            _partner_id(c.seller_id),
-            c.seller_id,
-            c.price,
-            c.shipping,
-            c.fulfillment == "fba",  # the market's "fba" stands for marketplace-fulfilled
-            False,
-        )
-        for c in state.market.competitors.get(listing.sku, [])
-    ]
-    if is_live(state, listing):
-        offers.append(_own_offer(state, listing))
+    offers = [_rival(offer) for offer in state.market.competitors.get(listing.sku, [])]
+    offers += [_own_offer(state, listing)] if is_live(state, listing) else []
     return sorted(offers, key=lambda offer: (offer.landed, offer.ours))
 
 
@@ -220,38 +210,84 @@ def apply_quantity(state: WalmartMockState, listing: MockListing, quantity: int)
     return True
 
 
-def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
-    """A shopper buys ``quantity`` units: stock goes down; the PO_CREATED event.
-
-    Payload per Walmart's "Purchase order (PO) created event" page: ``orderLines`` is a list
-    of lines with ``sku``, ``quantity {unitOfMeasure, measurementValue}`` (strings), ``status``,
-    ``statusDate``, ``shipNodeType``; dates are strings (ISO-8601 here: the format is not shown).
-    """
-    listing.quantity -= quantity
-    state.orders += 1
-    today = state.clock.now()
-    po = f"{1800000000000 + state.orders}"
-    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
+def record(
+    state: WalmartMockState, listing: MockListing, quantity: int, po: str, customer: str, wfs: bool
+) -> PurchaseOrder:
+    """Store (for ``GET /v3/orders``) the purchase order of a shopper's order of one line."""
+    now = state.clock.now()
+    ms = epoch_ms(now.timestamp())
+    units = {"unitOfMeasurement": "EACH", "amount": str(quantity)}
+    node_type = "WFSFulfilled" if wfs else "SellerFulfilled"
+    amount = {"currency": listing.currency, "amount": number(listing.price * Decimal(quantity))}
     line = {
         "lineNumber": "1",
-        "sku": listing.sku,
-        "productName": state.meta_of(listing).product_name,
-        "quantity": {"unitOfMeasure": "EACH", "measurementValue": str(quantity)},
-        "status": "CREATED",
-        "statusDate": iso(today),
-        "shippingProgramType": "TWO_DAY" if wfs else "THREE_DAY",
-        "shippingMethod": "Value",
-        "shipNodeType": "WFSFulfilled" if wfs else "SellerFulfilled",
+        "item": {"productName": state.meta_of(listing).product_name, "sku": listing.sku},
+        "charges": {
+            "charge": [{"chargeType": "PRODUCT", "chargeName": "ItemPrice", "chargeAmount": amount}]
+        },
+        "orderLineQuantity": dict(units),
+        "statusDate": ms,
+        "orderLineStatuses": {
+            "orderLineStatus": [{"status": "Created", "statusQuantity": dict(units)}]
+        },
+        "fulfillment": {"fulfillmentOption": "S2H", "shipMethod": "VALUE"},
     }
-    customer = str(state.new_uuid().int)[:13]
-    record(state, listing, quantity, po, customer, wfs)  # what GET /v3/orders lists
-    payload = {
-        "partnerId": state.partner_id,
+    document: dict[str, Any] = {
         "purchaseOrderId": po,
         "customerOrderId": customer,
-        "orderDate": iso(today),
-        "estimatedDeliveryDate": iso(today + timedelta(days=3)),
-        "estimatedShipDate": iso(today + timedelta(days=1)),
-        "orderLines": [line],
+        "customerEmailId": f"{po}@relay.walmart.com",
+        "orderType": "REGULAR",
+        "orderDate": ms,
+        "shippingInfo": {
+            "phone": "6501234567",
+            "estimatedDeliveryDate": epoch_ms((now + timedelta(days=3)).timestamp()),
+            "estimatedShipDate": epoch_ms((now + timedelta(days=1)).timestamp()),
+            "methodCode": "Value",
+            "postalAddress": {
+                "name": "Jane Doe",
+                "address1": "123 Main street",
+                "city": "Sunnyvale",
+                "state": "CA",
+                "postalCode": "94086",
+                "country": "USA",
+                "addressType": "RESIDENTIAL",
+            },
+        },
+        "orderLines": {"orderLine": [line]},
+        "shipNode": {"type": node_type},
     }
-    return Event("PO_CREATED", listing.sku, payload)
+    order = state.purchase_orders[po] = PurchaseOrder(document, now, now, node_type)
+    return order
+
+
+def order_event(
+    state: WalmartMockState, kind: str, order: PurchaseOrder, row: Any, status: str, **line: Any
+) -> Event:
+    """The PO_CREATED / PO_LINE_AUTOCANCELLED event of the order line ``row``: per Walmart's event
+    pages ``orderLines`` is a list, quantities are strings, dates ISO-8601 (format not shown)."""
+    doc, now = order.document, state.clock.now()
+    amount, sku = row["orderLineQuantity"]["amount"], row["item"]["sku"]
+    line.update(lineNumber=row["lineNumber"], sku=sku, status=status, statusDate=iso(now))
+    line["quantity"] = {"unitOfMeasure": "EACH", "measurementValue": amount}
+    line["shipNodeType"] = order.ship_node_type
+    payload = {"partnerId": state.partner_id, "purchaseOrderId": doc["purchaseOrderId"]}
+    payload.update(customerOrderId=doc["customerOrderId"], orderDate=iso(order.created))
+    return Event(kind, sku, {**payload, "orderLines": [line]})
+
+
+def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
+    """A shopper buys ``quantity`` units: stock goes down, the order is kept; PO_CREATED."""
+    listing.quantity -= quantity
+    state.orders += 1
+    wfs = listing.fulfillment is WFS
+    customer = str(state.new_uuid().int)[:13]
+    order = record(state, listing, quantity, f"{1800000000000 + state.orders}", customer, wfs)
+    program = "TWO_DAY" if wfs else "THREE_DAY"
+    name = state.meta_of(listing).product_name
+    row = order.document["orderLines"]["orderLine"][0]
+    extra = {"productName": name, "shippingProgramType": program, "shippingMethod": "Value"}
+    event = order_event(state, "PO_CREATED", order, row, "CREATED", **extra)
+    today = order.created
+    event.payload["estimatedDeliveryDate"] = iso(today + timedelta(days=3))
+    event.payload["estimatedShipDate"] = iso(today + timedelta(days=1))
+    return event

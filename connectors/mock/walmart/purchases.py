@@ -1,89 +1,27 @@
-"""Purchase orders: what a shopper's order leaves, Walmart's line cancels, ``GET /v3/orders``.
+"""Walmart's line cancels and ``GET /v3/orders`` (orders.json getAllOrders) over the orders kept.
 
-``record`` stores each order in the shape getAllOrders returns (orders.json ``Order``: epoch-ms
-dates, ``orderLines.orderLine[]`` with ``item.sku``, ``orderLineQuantity``, ``orderLineStatuses``).
-``GET /v3/orders`` filters as the spec documents: created / lastModified dates (``yyyy-MM-dd`` or
-ISO-8601; with none, the last 7 days), ``status``, ``sku``, ids, ``shipNodeType`` (default
-SellerFulfilled), ``limit`` 1..200; ``meta.nextCursor`` is the next page's query string, as in
-the spec's example.
+Filters as the spec documents: created / lastModified dates (``yyyy-MM-dd`` or ISO-8601; with
+none, the last 7 days), ``status``, ``sku``, ids, ``shipNodeType`` (default SellerFulfilled),
+``limit`` 1..200; ``meta.nextCursor`` is the next page's query string, as in the spec's example.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from connectors.mock.kit.wire import iso
-from connectors.mock.market import MockListing
 from connectors.mock.walmart.events import Event
+from connectors.mock.walmart.offers import order_event
 from connectors.mock.walmart.state import PurchaseOrder, WalmartMockState
-from connectors.mock.walmart.wire import (
-    api,
-    epoch_ms,
-    int_param,
-    invalid,
-    not_found,
-    number,
-)
+from connectors.mock.walmart.wire import api, epoch_ms, int_param, invalid, not_found
 
 STATUSES = ("Created", "Acknowledged", "Shipped", "Delivered", "Cancelled")
 SHIP_NODE_TYPES = ("SellerFulfilled", "WFSFulfilled", "3PLFulfilled")
 DATES = ("createdStartDate", "createdEndDate", "lastModifiedStartDate", "lastModifiedEndDate")
 CURSOR_KEYS = ("limit", "hasMoreElements", "soIndex", "poIndex", "partnerId", "sellerId")
-
-
-def record(
-    state: WalmartMockState, listing: MockListing, quantity: int, po: str, customer: str, wfs: bool
-) -> dict[str, Any]:
-    """Store the purchase order of one shopper's order (one line) and return its document."""
-    now = state.clock.now()
-    ms = epoch_ms(now.timestamp())
-    units = {"unitOfMeasurement": "EACH", "amount": str(quantity)}
-    node_type = "WFSFulfilled" if wfs else "SellerFulfilled"
-    amount = {"currency": listing.currency, "amount": number(listing.price * Decimal(quantity))}
-    line = {
-        "lineNumber": "1",
-        "item": {"productName": state.meta_of(listing).product_name, "sku": listing.sku},
-        "charges": {
-            "charge": [{"chargeType": "PRODUCT", "chargeName": "ItemPrice", "chargeAmount": amount}]
-        },
-        "orderLineQuantity": dict(units),
-        "statusDate": ms,
-        "orderLineStatuses": {
-            "orderLineStatus": [{"status": "Created", "statusQuantity": dict(units)}]
-        },
-        "fulfillment": {"fulfillmentOption": "S2H", "shipMethod": "VALUE"},
-    }
-    document: dict[str, Any] = {
-        "purchaseOrderId": po,
-        "customerOrderId": customer,
-        "customerEmailId": f"{po}@relay.walmart.com",
-        "orderType": "REGULAR",
-        "orderDate": ms,
-        "shippingInfo": {
-            "phone": "6501234567",
-            "estimatedDeliveryDate": epoch_ms((now + timedelta(days=3)).timestamp()),
-            "estimatedShipDate": epoch_ms((now + timedelta(days=1)).timestamp()),
-            "methodCode": "Value",
-            "postalAddress": {
-                "name": "Jane Doe",
-                "address1": "123 Main street",
-                "city": "Sunnyvale",
-                "state": "CA",
-                "postalCode": "94086",
-                "country": "USA",
-                "addressType": "RESIDENTIAL",
-            },
-        },
-        "orderLines": {"orderLine": [line]},
-        "shipNode": {"type": node_type},
-    }
-    state.purchase_orders[po] = PurchaseOrder(document, now, now, node_type)
-    return document
 
 
 def cancel_line(state: WalmartMockState, po: str, line_number: str) -> Event:
@@ -96,34 +34,15 @@ def cancel_line(state: WalmartMockState, po: str, line_number: str) -> Event:
     statuses = line["orderLineStatuses"]["orderLineStatus"]
     if all(entry["status"] == "Cancelled" for entry in statuses):
         raise invalid("ORDER", f"Line {line_number} of {po} is already cancelled.")
-    now = state.clock.now()
+    order.modified = state.clock.now()
     cancelled = {"status": "Cancelled", "cancellationReason": "SELLER_CANCEL"}
-    line["orderLineStatuses"]["orderLineStatus"] = [
-        {**cancelled, "statusQuantity": dict(line["orderLineQuantity"])}
-    ]
-    line["statusDate"] = epoch_ms(now.timestamp())
-    order.modified = now
-    sku, quantity = line["item"]["sku"], int(line["orderLineQuantity"]["amount"])
-    listing = state.listing(sku)
+    quantity = line["orderLineQuantity"]
+    line["orderLineStatuses"]["orderLineStatus"] = [{**cancelled, "statusQuantity": dict(quantity)}]
+    line["statusDate"] = epoch_ms(order.modified.timestamp())
+    listing = state.listing(line["item"]["sku"])
     if listing is not None:
-        listing.quantity += quantity
-    payload = {
-        "partnerId": state.partner_id,
-        "purchaseOrderId": po,
-        "customerOrderId": order.document["customerOrderId"],
-        "orderDate": iso(order.created),
-        "orderLines": [
-            {
-                "lineNumber": line_number,
-                "sku": sku,
-                "quantity": {"unitOfMeasure": "EACH", "measurementValue": str(quantity)},
-                "status": "CANCELLED",
-                "statusDate": iso(now),
-                "shipNodeType": order.ship_node_type,
-            }
-        ],
-    }
-    return Event("PO_LINE_AUTOCANCELLED", sku, payload)
+        listing.quantity += int(quantity["amount"])
+    return order_event(state, "PO_LINE_AUTOCANCELLED", order, line, "CANCELLED")
 
 
 def _date(name: str, raw: str) -> datetime:
