@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from connectors.mock.kit.serving import Starter, running
-from connectors.mock.walmart import control, endpoints, purchases, subscriptions  # noqa: F401
+from connectors.mock.walmart import control, endpoints, purchases  # noqa: F401
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.feeds import advance_feeds
 from connectors.mock.walmart.gate import token, walmart

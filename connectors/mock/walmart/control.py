@@ -100,37 +100,32 @@ def _cancel(request: web.Request, state: WalmartMockState, body: Body) -> Answer
     return [event], {"purchaseOrderId": po, "sku": event.sku, "quantity": quantity}
 
 
+def _view(state: WalmartMockState, listing: MockListing) -> dict[str, Any]:
+    meta = state.meta_of(listing)
+    rivals = state.market.competitors.get(listing.sku, [])
+    return {
+        "sku": listing.sku,
+        "itemId": meta.item_id,
+        "price": f"{listing.price:.2f}",
+        "currency": listing.currency,
+        "quantity": listing.quantity,
+        "fulfillment": listing.fulfillment.value,
+        "publishedStatus": meta.published_status,
+        "unpublishedReasons": list(meta.reasons),
+        "referencePrice": f"{meta.reference_price:.2f}",
+        "competitors": [
+            {"seller_id": c.seller_id, "price": f"{c.price:.2f}", "shipping": f"{c.shipping:.2f}"}
+            for c in rivals
+        ],
+    }
+
+
 async def get_state(request: web.Request) -> web.Response:
     """``GET /_mock/state``: offers, counters, 429s, applied writes, feeds, pushed events."""
     state = request.app[STATE_KEY]
-    listings = []
-    for listing in state.market.listings.values():
-        meta = state.meta_of(listing)
-        competitors = state.market.competitors.get(listing.sku, [])
-        listings.append(
-            {
-                "sku": listing.sku,
-                "itemId": meta.item_id,
-                "price": f"{listing.price:.2f}",
-                "currency": listing.currency,
-                "quantity": listing.quantity,
-                "fulfillment": listing.fulfillment.value,
-                "publishedStatus": meta.published_status,
-                "unpublishedReasons": list(meta.reasons),
-                "referencePrice": f"{meta.reference_price:.2f}",
-                "competitors": [
-                    {
-                        "seller_id": c.seller_id,
-                        "price": f"{c.price:.2f}",
-                        "shipping": f"{c.shipping:.2f}",
-                    }
-                    for c in competitors
-                ],
-            }
-        )
     body = {
         "partnerId": state.partner_id,
-        "listings": listings,
+        "listings": [_view(state, listing) for listing in state.market.listings.values()],
         "calls": dict(state.calls),
         "throttled": dict(state.throttled),
         "applied": dict(state.applied),

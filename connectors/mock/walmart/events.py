@@ -1,11 +1,10 @@
-"""Webhook events Walmart pushes, their payload schemas, and the authenticated delivery.
+"""Webhooks: the events Walmart pushes, their schemas and delivery, and the Notifications API.
 
 Envelope (guide §2.4/§2.5): ``{"source": {"eventType", "eventTime", "eventId"}, "payload": {...}}``.
-Auth per subscription ``authDetails.authMethod``: ``HMAC`` (``state.hmac_scheme`` "timestamped":
-``WM_SEC.TIMESTAMP`` + base64 ``WM_SEC.SIGNATURE`` over "POST\\n<path?query>\\n<ts>\\n<hex
-sha256(body)>", ``WM_SEC.KEY_ID`` = clientId if given; "body": ``<authHeaderName>`` = hex HMAC of
-the body), ``BASIC_AUTH`` (``<authHeaderName>: Basic``), ``OAUTH`` (a client-credentials token
-from ``authUrl``, then ``<authHeaderName>: Bearer``).
+Auth per subscription ``authDetails.authMethod``: ``HMAC`` (``WM_SEC.TIMESTAMP`` + base64
+``WM_SEC.SIGNATURE`` over "POST\\n<path?query>\\n<ts>\\n<hex sha256(body)>", ``WM_SEC.KEY_ID`` =
+clientId if given), ``BASIC_AUTH`` (``<authHeaderName>: Basic``), ``OAUTH`` (a client-credentials
+token from ``authUrl``, then ``<authHeaderName>: Bearer``).
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from yarl import URL
 
 from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.kit.wire import iso
-from connectors.mock.walmart.const import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
+from connectors.mock.walmart import const
 from connectors.mock.walmart.state import (
     RUNTIME_KEY,
     STATE_KEY,
@@ -31,7 +30,7 @@ from connectors.mock.walmart.state import (
     Subscription,
     WalmartMockState,
 )
-from connectors.mock.walmart.wire import obj
+from connectors.mock.walmart.wire import WireError, api, invalid, not_found, obj, validated
 
 log = structlog.get_logger(__name__)
 
@@ -55,49 +54,36 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-async def _oauth_token(session: aiohttp.ClientSession, auth: dict[str, str]) -> str | None:
-    headers = {
-        auth.get("authHeaderName") or "Authorization": _basic(
-            auth.get("clientId", ""), auth.get("clientSecret", "")
-        ),
-        "Accept": "application/json; charset=UTF-8",
-        "Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
-    }
-    data = "grant_type=client_credentials"
-    async with session.post(auth.get("authUrl", ""), data=data, headers=headers) as response:
-        if response.status != 200:
-            return None
-        body = await response.json(content_type=None)
-    token = body.get("access_token") if isinstance(body, dict) else None
-    return str(token) if token and "expires_in" in body else None
-
-
 async def auth_headers(
     state: WalmartMockState, session: aiohttp.ClientSession, sub: Subscription, body: bytes
 ) -> dict[str, str]:
     """The headers a delivery to ``sub`` carries (custom headers, then its auth method)."""
-    headers = {"Content-Type": "application/json", **sub.headers}
-    auth = sub.auth
-    method, name = auth.get("authMethod", ""), auth.get("authHeaderName") or "Authorization"
-    secret = auth.get("clientSecret", "")
+    headers, auth = {"Content-Type": "application/json", **sub.headers}, sub.auth
+    method, name = auth.get("authMethod"), auth.get("authHeaderName") or "Authorization"
     if method == "BASIC_AUTH":
         headers[name] = _basic(auth.get("userName", ""), auth.get("password", ""))
-    elif method == "HMAC" and state.hmac_scheme == "body":
-        headers[auth.get("authHeaderName") or SIGNATURE_HEADER] = hmac_sha256(secret, body).hex()
     elif method == "HMAC":
         # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was created".
         stamp = str(int(state.clock.now().timestamp()))
-        target = URL(sub.event_url)
-        query = f"?{target.raw_query_string}" if target.raw_query_string else ""
-        message = f"POST\n{target.raw_path}{query}\n{stamp}\n{hashlib.sha256(body).hexdigest()}"
-        headers[TIMESTAMP_HEADER] = stamp
-        headers[SIGNATURE_HEADER] = base64.b64encode(hmac_sha256(secret, message.encode())).decode()
+        url = URL(sub.event_url)
+        path = url.raw_path + (f"?{url.raw_query_string}" if url.raw_query_string else "")
+        message = f"POST\n{path}\n{stamp}\n{hashlib.sha256(body).hexdigest()}".encode()
+        signature = hmac_sha256(auth.get("clientSecret", ""), message)
+        headers[const.TIMESTAMP_HEADER] = stamp
+        headers[const.SIGNATURE_HEADER] = base64.b64encode(signature).decode()
         if auth.get("clientId"):
-            headers[KEY_ID_HEADER] = auth["clientId"]
+            headers[const.KEY_ID_HEADER] = auth["clientId"]
     elif method == "OAUTH":
-        token = await _oauth_token(session, auth)
-        if token is not None:
-            headers[name] = f"Bearer {token}"
+        token_headers = {
+            name: _basic(auth.get("clientId", ""), auth.get("clientSecret", "")),
+            "Accept": "application/json; charset=UTF-8",
+            "Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        }
+        form = "grant_type=client_credentials"
+        async with session.post(auth.get("authUrl", ""), data=form, headers=token_headers) as got:
+            token = await got.json(content_type=None) if got.status == 200 else {}
+        if isinstance(token, dict) and token.get("access_token") and "expires_in" in token:
+            headers[name] = f"Bearer {token['access_token']}"
     return headers
 
 
@@ -225,3 +211,152 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
         )
     ),
 }
+
+
+# --- Notifications API (notifications.json) ------------------------------------------------
+
+SUBSCRIPTIONS = "/v3/webhooks/subscriptions"
+
+
+def _bad(description: str, field: str = "") -> WireError:
+    return invalid("NOTIFICATION", description, field)
+
+
+async def _record(request: web.Request, schema: str, event_type: str = "") -> dict[str, Any]:
+    """The body held to ``schema`` and to what Walmart knows of event types, URLs and auth."""
+    record = await validated(request, "NOTIFICATION", "notifications.json", schema)
+    if not isinstance(record, dict):
+        raise _bad("The body must be a JSON object.")
+    events = record.get("events") or [] if schema == "CreateSubscriptionRequest" else [record]
+    for event in events:
+        name = event_type or event.get("eventType")
+        if event_type and event.get("eventType", name) != name:
+            raise _bad("eventType of a subscription cannot change.", "eventType")
+        known = const.EVENT_TYPES.get(str(name))
+        if known is None:
+            raise _bad(f"Unknown eventType {name}.", "eventType")
+        for key, expected in zip(("resourceName", "eventVersion"), known, strict=False):
+            if key in event and event[key] != expected:
+                raise _bad(f"{key} of {name} is {expected}.", key)
+        url = URL(str(event.get("eventUrl", "http://x")))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise _bad("eventUrl must be an absolute http(s) URL.", "eventUrl")
+        if event.get("status", "ACTIVE") not in ("ACTIVE", "INACTIVE"):
+            raise _bad("status must be ACTIVE or INACTIVE.", "status")
+        auth = event.get("authDetails") or {}
+        if auth and auth.get("authMethod") not in const.AUTH_NEEDS:
+            raise _bad("authMethod must be BASIC_AUTH, OAUTH or HMAC.", "authMethod")
+        missing = [
+            name
+            for name in const.AUTH_NEEDS.get(str(auth.get("authMethod")), ())
+            if not auth.get(name)
+        ]
+        if missing:
+            raise _bad(f"{auth['authMethod']} needs {', '.join(missing)}.", "authDetails")
+    return record
+
+
+def _strings(record: dict[str, Any], key: str) -> dict[str, str]:
+    return {k: str(v) for k, v in (record.get(key) or {}).items()}
+
+
+def _subscription(sub_id: str, record: dict[str, Any]) -> Subscription:
+    resource, version, _ = const.EVENT_TYPES[record["eventType"]]
+    auth, headers = _strings(record, "authDetails"), _strings(record, "headers")
+    status = record.get("status", "ACTIVE")
+    return Subscription(
+        sub_id, record["eventType"], version, resource, record["eventUrl"], status, auth, headers
+    )
+
+
+def _view(state: WalmartMockState, sub: Subscription, *, full: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "eventType": sub.event_type,
+        "subscriptionId": sub.subscription_id,
+        "partnerId": state.partner_id,
+        "eventVersion": sub.event_version,
+        "resourceName": sub.resource_name,
+        "status": sub.status,
+    }
+    if full:
+        view.update(eventUrl=sub.event_url, headers=dict(sub.headers))
+        if sub.auth:
+            view["authDetails"] = dict(sub.auth)
+    return view
+
+
+@api("GET", "/v3/webhooks/eventTypes", "getEventTypes", "webhooks")
+async def event_types(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``GET /v3/webhooks/eventTypes``."""
+    events = [
+        {"resourceName": resource, "eventType": name, "eventVersion": version, "description": text}
+        for name, (resource, version, text) in const.EVENT_TYPES.items()
+    ]
+    return web.json_response({"events": events})
+
+
+@api("POST", SUBSCRIPTIONS, "createSubscription", "webhooks")
+async def create(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``POST /v3/webhooks/subscriptions``: one or more events in one request."""
+    records = (await _record(request, "CreateSubscriptionRequest")).get("events") or []
+    if not records:
+        raise _bad("events must hold at least one subscription.", "events")
+    created = []
+    for record in records:
+        sub = _subscription(str(state.new_uuid()), record)
+        state.subscriptions[sub.subscription_id] = sub
+        created.append(_view(state, sub, full=False))
+    return web.json_response({"events": created})
+
+
+@api("GET", SUBSCRIPTIONS, "getAllSubscriptions", "webhooks")
+async def list_subscriptions(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``GET /v3/webhooks/subscriptions[?subscriptionId=&eventType=&resourceName=&status=]``."""
+    views = [_view(state, sub, full=True) for sub in state.subscriptions.values()]
+    for param in ("subscriptionId", "eventType", "resourceName", "status"):
+        if param in request.query:
+            views = [view for view in views if view[param] == request.query[param]]
+    return web.json_response({"events": views})
+
+
+def _find(request: web.Request, state: WalmartMockState) -> Subscription:
+    sub = state.subscriptions.get(request.match_info["subscriptionId"])
+    if sub is None:
+        raise not_found("NOTIFICATION", "Subscription not found.", "id")
+    return sub
+
+
+@api("PATCH", SUBSCRIPTIONS + "/{subscriptionId}", "updateSubscription", "webhooks")
+async def update(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``PATCH /v3/webhooks/subscriptions/{id}``: URL, auth, headers, status, version."""
+    sub = _find(request, state)
+    body = await _record(request, "UpdateSubscriptionRequest", sub.event_type)
+    sub.event_url = str(body.get("eventUrl", sub.event_url))
+    sub.status = str(body.get("status", sub.status))
+    if "authDetails" in body:
+        sub.auth = _strings(body, "authDetails")
+    if "headers" in body:
+        sub.headers = _strings(body, "headers")
+    return web.json_response(_view(state, sub, full=True))
+
+
+@api("DELETE", SUBSCRIPTIONS + "/{subscriptionId}", "deleteSubscription", "webhooks")
+async def delete(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``DELETE /v3/webhooks/subscriptions/{id}``."""
+    sub = state.subscriptions.pop(_find(request, state).subscription_id)
+    message = "Successfully deleted subscription"
+    return web.json_response({"subscriptionId": sub.subscription_id, "message": message})
+
+
+@api("POST", "/v3/webhooks/test", "testNotification", "webhooks")
+async def test_notification(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``POST /v3/webhooks/test``: push a sample event to the URL with the given auth."""
+    body = await _record(request, "TestNotificationRequest")
+    probe = _subscription("test", body)
+    session = request.app[RUNTIME_KEY].session
+    assert session is not None  # set for the app's whole life
+    event = Event(body["eventType"], "", {"partnerId": state.partner_id, "test": True})
+    sent = await deliver(state, session, probe, event, envelope(state, event))
+    if sent.status is None or not 200 <= sent.status < 300:
+        raise _bad(f"Eventurl validation failed (status {sent.status}).", "eventUrl")
+    return web.json_response({"message": "Eventurl successfully validated"})

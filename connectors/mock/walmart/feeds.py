@@ -44,11 +44,6 @@ ENVELOPES = {
 
 async def _feed_file(request: web.Request, state: WalmartMockState) -> bytes:
     too_large = invalid("FEED", f"The feed file exceeds {const.MAX_FEED_BYTES} bytes.", "file", 413)
-    if request.content_type == "application/json" and state.accept_json_feed_body:
-        raw = await request.read()
-        if len(raw) > const.MAX_FEED_BYTES:
-            raise too_large
-        return raw
     if request.content_type != "multipart/form-data":
         upload = "Feeds are uploaded as multipart/form-data with the file in part 'file'."
         raise invalid("FEED", upload, "Content-Type", 415)

@@ -113,7 +113,6 @@ class WalmartMockState(MockBackend):
     ship_node: str = "10000003527"  # the seller's one fulfillment node
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     error_envelope: str = "errors"  # "errors" | "errors.error" | "error" (see wire.error_body)
-    accept_json_feed_body: bool = False  # spec: feeds are multipart/form-data part "file" only
     # A feed file that is not JSON or lacks the envelope: a 400 at submission (default), or
     # accepted and ending in feedStatus ERROR with feed-level ingestionErrors (True).
     bad_feed_file_as_error_status: bool = False
@@ -121,13 +120,8 @@ class WalmartMockState(MockBackend):
     reasonable_low: Decimal = Decimal("0.5")
     reasonable_high: Decimal = Decimal("2.0")
     own_shipping: Decimal = Decimal("0.00")
-    webhook_url: str | None = None  # when set, every event type is subscribed at start-up
-    webhook_auth: str = "HMAC"  # "HMAC" | "BASIC_AUTH" | "NONE" for those start-up subscriptions
-    webhook_secret: str = "mock-walmart-webhook-secret"  # noqa: S105 - HMAC clientSecret
-    webhook_user: str = "walmart"
-    webhook_password: str = "mock-webhook-password"  # noqa: S105
-    webhook_auth_header: str = "Authorization"  # BASIC_AUTH header (HMAC: see hmac_scheme)
-    hmac_scheme: str = "timestamped"  # or "body": <authHeaderName> = hex HMAC of the body
+    webhook_url: str | None = None  # when set, every event type is subscribed at start-up (HMAC)
+    webhook_secret: str = "mock-walmart-webhook-secret"  # noqa: S105 - their HMAC clientSecret
     webhook_attempts: int = 3  # guide §2.5: "3 attempts total" (supplier docs)
     webhook_retry_s: float = 5.0
     webhook_timeout_s: float = 10.0
@@ -220,17 +214,8 @@ class WalmartMockState(MockBackend):
         return self.clock.now() + timedelta(seconds=mono - self.clock.monotonic())
 
     def subscribe_all(self, url: str) -> None:
-        """Subscribe ``url`` to every event type with the state's start-up auth settings."""
-        auth: dict[str, str] = {}
-        if self.webhook_auth == "HMAC":
-            auth = {"authMethod": "HMAC", "clientSecret": self.webhook_secret}
-        elif self.webhook_auth == "BASIC_AUTH":
-            auth = {
-                "authMethod": "BASIC_AUTH",
-                "userName": self.webhook_user,
-                "password": self.webhook_password,
-                "authHeaderName": self.webhook_auth_header,
-            }
+        """Subscribe ``url`` to every event type, HMAC-signed with ``webhook_secret``."""
+        auth = {"authMethod": "HMAC", "clientSecret": self.webhook_secret}
         for event_type, (resource, version, _) in EVENT_TYPES.items():
             sub_id = str(self.new_uuid())
             self.subscriptions[sub_id] = Subscription(
