@@ -1,26 +1,191 @@
-"""The mock Walmart Marketplace (US) application: token, price, inventory, feeds, items,
-insights, orders, notifications, and the ``/_mock`` control routes.
+"""The mock Walmart Marketplace (US) application: the gateway, ``/v3/token``, the API routes of
+the other modules, the ``/_mock`` control routes and the background ticker.
 
-``make_app(state)`` builds the aiohttp application; ``start(state)`` serves it on loopback for
-tests and the demo and returns the runner (clean it up) and the base URL.
+The gateway checks ``WM_SVC.NAME`` / ``WM_QOS.CORRELATION_ID`` (400), ``WM_SEC.ACCESS_TOKEN``
+(401), the API's token bucket on the state's clock (429), draws the fault plan, and stamps
+``X-Current-Token-Count`` / ``X-Next-Replenishment-Time`` on every answer.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import base64
+import binascii
+import hmac
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
 
+from connectors.mock.faults import Fault
 from connectors.mock.kit.serving import Starter, running
-from connectors.mock.walmart import control, endpoints, purchases  # noqa: F401
+from connectors.mock.walmart import const, control, endpoints, purchases  # noqa: F401
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.feeds import advance_feeds
-from connectors.mock.walmart.gate import token, walmart
 from connectors.mock.walmart.offers import buy_box_changed, competitors_move
 from connectors.mock.walmart.state import RUNTIME_KEY, STATE_KEY, Runtime, WalmartMockState
-from connectors.mock.walmart.wire import ROUTES
+from connectors.mock.walmart.wire import ROUTES, Route, WireError, api, epoch_ms, error_body
+
+_UNAUTHORIZED = "Unauthorized token or invalid client details"
+_GATEWAY_CONTENT = "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API"
+
+
+def rate_headers(state: WalmartMockState, bucket: str | None) -> dict[str, str]:
+    """Tokens left in the API's bucket and the epoch ms at which the next one is added."""
+    if bucket is None or bucket not in state.rate_limits:
+        return {}
+    tokens = state.bucket(bucket)
+    available, limit = max(0.0, tokens.available), tokens.limit
+    wait = 0.0 if available >= limit.burst else (math.floor(available) + 1 - available) / limit.rate
+    next_at = epoch_ms(state.clock.now().timestamp() + wait)
+    return {
+        const.TOKEN_COUNT_HEADER: str(math.floor(available)),
+        const.REPLENISH_HEADER: str(next_at),
+    }
+
+
+def fail(state: WalmartMockState, error: WireError, bucket: str | None) -> web.Response:
+    """Walmart's error answer for ``error``, with the API's rate headers."""
+    headers = rate_headers(state, bucket)
+    if error.status == 429 and headers:
+        headers[const.TOKEN_COUNT_HEADER] = "0"  # a throttled seller has no token left
+    body = error_body(error, state.error_envelope)
+    return web.json_response(body, status=error.status, headers=headers)
+
+
+def unauthorized(info: str = _UNAUTHORIZED) -> WireError:
+    """The 401 Walmart's gateway gives for a missing, bad or expired token or client."""
+    return WireError(401, const.UNAUTHORIZED_CODE, "Unauthorized", "UNAUTHORIZED", info)
+
+
+def throttled() -> WireError:
+    """Walmart's 429."""
+    info = "You have exceeded the request threshold limit for this API."
+    field = "REQUEST_THRESHOLD_VIOLATED"
+    return WireError(429, const.THROTTLED_CODE, "Too Many Requests", field, info, "REQUEST")
+
+
+def check_headers(request: web.Request) -> None:
+    """Raise the 400 for a blank ``WM_SVC.NAME`` / ``WM_QOS.CORRELATION_ID``."""
+    for name in const.REQUIRED_HEADERS:
+        if not request.headers.get(name, "").strip():
+            info = "One or more request headers are invalid."
+            raise WireError(400, const.BAD_HEADER_CODE, f"{name} set blank or null", name, info)
+
+
+def check_token(state: WalmartMockState, request: web.Request) -> None:
+    """Raise the 401 for a missing, unknown or expired ``WM_SEC.ACCESS_TOKEN`` (Bearer ignored)."""
+    presented = request.headers.get(const.ACCESS_TOKEN_HEADER, "")
+    expiry = state.tokens.get(presented) if presented else None
+    if expiry is None:
+        raise unauthorized()
+    if state.clock.monotonic() >= expiry:
+        raise unauthorized("Access token is expired")
+
+
+async def take(state: WalmartMockState, bucket: str | None) -> None:
+    """Spend one token of ``bucket``, or raise the 429 when it is empty."""
+    if not state.enforce_rate_limits or bucket is None:
+        return
+    tokens = state.bucket(bucket)
+    if tokens.wait_time() > 0:
+        state.throttled[bucket] += 1
+        raise throttled()
+    await tokens.acquire()  # a token is there: this never waits
+
+
+def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Wrap a route's handler with the gateway: headers, token, rate limit, faults, errors."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE_KEY]
+        state.calls[route.operation] += 1
+        bucket = (
+            route.bucket(request) if callable(route.bucket) else route.bucket or route.operation
+        )
+        try:
+            check_headers(request)
+            check_token(state, request)
+            await take(state, bucket)
+            fault = state.faults.draw()
+            if fault is Fault.THROTTLE:
+                state.throttled[bucket or route.operation] += 1
+                raise throttled()
+            if fault is Fault.ERROR:
+                error = "Internal Server Error"
+                raise WireError(500, const.SYSTEM_ERROR_CODE, error, category="SYSTEM")
+            if fault is Fault.TIMEOUT:
+                await state.sleep(state.faults.hang_s)
+            advance_feeds(request.app)  # feeds move on lazily with every call
+            response = await route.handler(request, state)
+        except WireError as exc:
+            return fail(state, exc, bucket)
+        response.headers.update(rate_headers(state, bucket))
+        return response
+
+    return handle
+
+
+def _basic_client(request: web.Request) -> tuple[str, str]:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    client_id, sep, secret = decoded.partition(":")
+    if scheme.lower() != "basic" or not sep:
+        raise unauthorized()
+    return client_id, secret
+
+
+async def token(request: web.Request) -> web.Response:
+    """``POST /v3/token``: Basic client id/secret, form ``grant_type=client_credentials``."""
+    state = request.app[STATE_KEY]
+    state.calls["getToken"] += 1
+    try:
+        check_headers(request)
+        await take(state, "getToken")
+        client_id, secret = _basic_client(request)
+        if not (
+            hmac.compare_digest(client_id, state.client_id)
+            and hmac.compare_digest(secret, state.client_secret)
+        ):
+            raise unauthorized()
+        if request.content_type != "application/x-www-form-urlencoded":
+            form = "Content-Type must be application/x-www-form-urlencoded"
+            raise WireError(400, _GATEWAY_CONTENT, form, "Content-Type")
+        grant = str((await request.post()).get("grant_type", ""))
+        if grant != "client_credentials":
+            # Sellers' own keys only know client_credentials; the other grants are for Solution
+            # Providers with an authorization code (not modelled).
+            refused = f"grant_type {grant or '(missing)'} is not supported for this client"
+            raise WireError(400, _GATEWAY_CONTENT, refused, "grant_type")
+    except WireError as exc:
+        return fail(state, exc, "getToken")
+    body = {
+        "access_token": state.issue_token(),
+        "token_type": "Bearer",
+        "expires_in": state.token_ttl_s,
+    }
+    return web.json_response(body, headers=rate_headers(state, "getToken"))
+
+
+@api("GET", "/v3/token/detail", "getTokenDetail")
+async def token_detail(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``GET /v3/token/detail``: the presented token's validity and scopes."""
+    expiry = state.tokens[request.headers[const.ACCESS_TOKEN_HEADER]]
+    expires = state.clock.now().timestamp() + (expiry - state.clock.monotonic())
+    scopes = dict.fromkeys(("item", "price", "inventory", "feeds", "orders"), "full_access")
+    body = {
+        "scopes": {**scopes, "reports": "view_only"},
+        "expire_at": str(epoch_ms(expires)),
+        "issued_at": str(epoch_ms(expires - state.token_ttl_s)),
+        "is_valid": True,
+        "is_channel_match": True,
+    }
+    return web.json_response(body)
+
 
 TICK_S = 0.25  # how often (real time) the background ticker looks at feeds and notifications
 

@@ -210,18 +210,37 @@ def apply_quantity(state: WalmartMockState, listing: MockListing, quantity: int)
     return True
 
 
-def record(
-    state: WalmartMockState, listing: MockListing, quantity: int, po: str, customer: str, wfs: bool
-) -> PurchaseOrder:
-    """Store (for ``GET /v3/orders``) the purchase order of a shopper's order of one line."""
+def order_event(
+    state: WalmartMockState, kind: str, order: PurchaseOrder, row: Any, status: str, **line: Any
+) -> Event:
+    """The PO_CREATED / PO_LINE_AUTOCANCELLED event of the order line ``row``: per Walmart's event
+    pages ``orderLines`` is a list, quantities are strings, dates ISO-8601 (format not shown)."""
+    doc, now = order.document, state.clock.now()
+    amount, sku = row["orderLineQuantity"]["amount"], row["item"]["sku"]
+    line.update(lineNumber=row["lineNumber"], sku=sku, status=status, statusDate=iso(now))
+    line["quantity"] = {"unitOfMeasure": "EACH", "measurementValue": amount}
+    line["shipNodeType"] = order.ship_node_type
+    payload = {"partnerId": state.partner_id, "purchaseOrderId": doc["purchaseOrderId"]}
+    payload.update(customerOrderId=doc["customerOrderId"], orderDate=iso(order.created))
+    return Event(kind, sku, {**payload, "orderLines": [line]})
+
+
+def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
+    """A shopper buys ``quantity`` units: stock goes down, the purchase order is kept (what
+    ``GET /v3/orders`` lists, orders.json ``Order``); the PO_CREATED event."""
+    listing.quantity -= quantity
+    state.orders += 1
+    wfs = listing.fulfillment is WFS
+    po, customer = f"{1800000000000 + state.orders}", str(state.new_uuid().int)[:13]
     now = state.clock.now()
     ms = epoch_ms(now.timestamp())
     units = {"unitOfMeasurement": "EACH", "amount": str(quantity)}
+    name = state.meta_of(listing).product_name
     node_type = "WFSFulfilled" if wfs else "SellerFulfilled"
     amount = {"currency": listing.currency, "amount": number(listing.price * Decimal(quantity))}
     line = {
         "lineNumber": "1",
-        "item": {"productName": state.meta_of(listing).product_name, "sku": listing.sku},
+        "item": {"productName": name, "sku": listing.sku},
         "charges": {
             "charge": [{"chargeType": "PRODUCT", "chargeName": "ItemPrice", "chargeAmount": amount}]
         },
@@ -257,37 +276,9 @@ def record(
         "shipNode": {"type": node_type},
     }
     order = state.purchase_orders[po] = PurchaseOrder(document, now, now, node_type)
-    return order
-
-
-def order_event(
-    state: WalmartMockState, kind: str, order: PurchaseOrder, row: Any, status: str, **line: Any
-) -> Event:
-    """The PO_CREATED / PO_LINE_AUTOCANCELLED event of the order line ``row``: per Walmart's event
-    pages ``orderLines`` is a list, quantities are strings, dates ISO-8601 (format not shown)."""
-    doc, now = order.document, state.clock.now()
-    amount, sku = row["orderLineQuantity"]["amount"], row["item"]["sku"]
-    line.update(lineNumber=row["lineNumber"], sku=sku, status=status, statusDate=iso(now))
-    line["quantity"] = {"unitOfMeasure": "EACH", "measurementValue": amount}
-    line["shipNodeType"] = order.ship_node_type
-    payload = {"partnerId": state.partner_id, "purchaseOrderId": doc["purchaseOrderId"]}
-    payload.update(customerOrderId=doc["customerOrderId"], orderDate=iso(order.created))
-    return Event(kind, sku, {**payload, "orderLines": [line]})
-
-
-def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
-    """A shopper buys ``quantity`` units: stock goes down, the order is kept; PO_CREATED."""
-    listing.quantity -= quantity
-    state.orders += 1
-    wfs = listing.fulfillment is WFS
-    customer = str(state.new_uuid().int)[:13]
-    order = record(state, listing, quantity, f"{1800000000000 + state.orders}", customer, wfs)
     program = "TWO_DAY" if wfs else "THREE_DAY"
-    name = state.meta_of(listing).product_name
-    row = order.document["orderLines"]["orderLine"][0]
-    extra = {"productName": name, "shippingProgramType": program, "shippingMethod": "Value"}
-    event = order_event(state, "PO_CREATED", order, row, "CREATED", **extra)
-    today = order.created
-    event.payload["estimatedDeliveryDate"] = iso(today + timedelta(days=3))
-    event.payload["estimatedShipDate"] = iso(today + timedelta(days=1))
+    extra = {"shippingProgramType": program, "shippingMethod": "Value"}
+    event = order_event(state, "PO_CREATED", order, line, "CREATED", productName=name, **extra)
+    event.payload["estimatedDeliveryDate"] = iso(now + timedelta(days=3))
+    event.payload["estimatedShipDate"] = iso(now + timedelta(days=1))
     return event

@@ -168,27 +168,6 @@ def number(amount: Decimal) -> float:
     return float(amount.quantize(CENT))
 
 
-def _finite(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
-        return None
-    amount = Decimal(str(value))
-    return amount if amount.is_finite() else None
-
-
-def money(value: Any) -> Decimal | None:
-    """A JSON money amount as Decimal; None for anything that is not a number with <= 2 places."""
-    amount = _finite(value)
-    return None if amount is None or amount != amount.quantize(CENT) else amount.quantize(CENT)
-
-
-def whole(value: Any) -> int | None:
-    """A JSON quantity as int; None for fractions, negatives, non-numbers."""
-    amount = _finite(value)
-    if amount is None or amount != amount.to_integral_value() or amount < 0:
-        return None
-    return int(amount)
-
-
 def epoch_ms(seconds: float) -> int:
     """Walmart timestamps: integer epoch milliseconds."""
     return round(seconds * 1000)
@@ -234,10 +213,10 @@ def check_price(item: Any, currency: str) -> tuple[str, Decimal] | Refusal:
         return Refusal("currentPrice needs currency and amount.", "amount")
     if price["currency"] != currency:
         return Refusal(f"Currency must be {currency}.", "currency")
-    amount = money(price["amount"])
-    if amount is None or amount <= 0:
+    amount = Decimal(str(price["amount"]))  # the schema made it a JSON number
+    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
         return Refusal("amount must be a positive number with at most 2 decimals.", "amount")
-    return str(item["sku"]), amount
+    return str(item["sku"]), amount.quantize(CENT)
 
 
 def check_quantity(quantity: Any) -> int | Refusal:
@@ -245,12 +224,10 @@ def check_quantity(quantity: Any) -> int | Refusal:
     refusal = _schema_refusal("inventory.json", "InputQty", quantity, "quantity", "quantity")
     if refusal is not None:
         return refusal
-    amount = whole(quantity["amount"])
-    return (
-        Refusal("quantity.amount must be a whole number >= 0.", "quantity.amount")
-        if amount is None
-        else amount
-    )
+    amount = Decimal(str(quantity["amount"]))  # the schema made it a JSON number
+    if not amount.is_finite() or amount < 0 or amount != amount.to_integral_value():
+        return Refusal("quantity.amount must be a whole number >= 0.", "quantity.amount")
+    return int(amount)
 
 
 def check_inventory(item: Any) -> tuple[str, list[tuple[str | None, int]]] | Refusal:
