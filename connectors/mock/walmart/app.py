@@ -38,7 +38,6 @@ from connectors.mock.walmart.purchases import cancel_line
 from connectors.mock.walmart.state import RUNTIME_KEY, STATE_KEY, Runtime, WalmartMockState
 from connectors.mock.walmart.wire import ROUTES, Route, WireError, api, epoch_ms, error_body
 
-_UNAUTHORIZED = "Unauthorized token or invalid client details"
 _GATEWAY_CONTENT = "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API"
 
 
@@ -65,7 +64,7 @@ def fail(state: WalmartMockState, error: WireError, bucket: str | None) -> web.R
     return web.json_response(body, status=error.status, headers=headers)
 
 
-def unauthorized(info: str = _UNAUTHORIZED) -> WireError:
+def unauthorized(info: str = "Unauthorized token or invalid client details") -> WireError:
     """The 401 Walmart's gateway gives for a missing, bad or expired token or client."""
     return WireError(401, const.UNAUTHORIZED_CODE, "Unauthorized", "UNAUTHORIZED", info)
 
@@ -332,10 +331,8 @@ TICK_S = 0.25  # how often (real time) the background ticker looks at feeds and 
 
 
 def tick(app: web.Application, last_push: float) -> float:
-    """One ticker step: advance feeds; move competitors + BUY_BOX_CHANGED when due.
-
-    Returns the monotonic time of the last periodic push.
-    """
+    """One ticker step: advance feeds; move competitors + BUY_BOX_CHANGED when due; return the
+    monotonic time of the last periodic push."""
     state = app[STATE_KEY]
     advance_feeds(app)
     interval = state.notify_interval_s

@@ -99,12 +99,10 @@ async def deliver(
     status: int | None = None
     error: str | None = None
     headers: dict[str, str] = {}
-    attempts = 0
     timeout = aiohttp.ClientTimeout(total=state.webhook_timeout_s)
-    while attempts < max(1, state.webhook_attempts):
-        if attempts:
+    for attempts in range(1, max(1, state.webhook_attempts) + 1):
+        if attempts > 1:
             await state.sleep(state.webhook_retry_s)
-        attempts += 1
         try:  # the subscription's OAUTH method fetches a token first: it can fail too
             headers = await auth_headers(state, session, sub, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -115,10 +113,8 @@ async def deliver(
             log.warning("walmart_mock.push_failed", event_type=event.event_type, error=error)
         if status is not None and 200 <= status < 300:
             break
-    event_id = str(document["source"]["eventId"])
-    sent = SentEvent(
-        event.event_type, event_id, event.sku, sub.event_url, status, attempts, body, headers
-    )
+    event_id, url = str(document["source"]["eventId"]), sub.event_url
+    sent = SentEvent(event.event_type, event_id, event.sku, url, status, attempts, body, headers)
     state.events.append(sent)
     return sent
 
@@ -127,11 +123,8 @@ def dispatch(app: web.Application, events: list[Event]) -> None:
     """Push each event to every ACTIVE subscription of its type, in the background."""
     state, runtime = app[STATE_KEY], app[RUNTIME_KEY]
     for event in events:
-        subs = [
-            sub
-            for sub in state.subscriptions.values()
-            if sub.event_type == event.event_type and sub.status == "ACTIVE"
-        ]
+        subs = [s for s in state.subscriptions.values() if s.event_type == event.event_type]
+        subs = [sub for sub in subs if sub.status == "ACTIVE"]
         if not subs or runtime.session is None:
             continue
         document = envelope(state, event)  # one eventId per event, shared by its deliveries

@@ -1,9 +1,5 @@
-"""Feeds: ``POST /v3/feeds?feedType=``, ``GET /v3/feeds[/{feedId}]``, and their processing.
-
-The envelope (header + item array, <= 10,000 items) is checked at submission (400 when wrong);
-items one by one at processing (one bad item is a ``DATA_ERROR`` status, not the end of the
-feed). Feeds go RECEIVED -> INPROGRESS -> PROCESSED on the state's clock, on every API call and
-from the app's background ticker.
+"""Feeds: submission (the envelope is checked, a 400), status, and processing on the state's
+clock (RECEIVED -> INPROGRESS -> PROCESSED; one bad item is a ``DATA_ERROR``, not the feed's end).
 """
 
 from __future__ import annotations

@@ -122,10 +122,8 @@ def _winner_key(state: WalmartMockState, listing: MockListing) -> WinnerKey:
 def competitors_move(
     state: WalmartMockState, listing: MockListing, before: WinnerKey | None = None
 ) -> list[Event]:
-    """Competitors react to our price; BUY_BOX_CHANGED if the winner or winning price moved.
-
-    ``before`` is the Buy Box before our own change (default: as it stands now).
-    """
+    """Competitors react to our price; BUY_BOX_CHANGED if the winner or winning price moved
+    since ``before`` (the Buy Box before our own change; default: as it stands now)."""
     if before is None:
         before = _winner_key(state, listing)
     offers = state.market.competitors.get(listing.sku, [])
