@@ -1,9 +1,6 @@
-"""The mock Walmart Marketplace (US) application: the gateway, ``/v3/token``, the API routes of
-the other modules, the ``/_mock`` control routes and the background ticker.
-
-The gateway checks ``WM_SVC.NAME`` / ``WM_QOS.CORRELATION_ID`` (400), ``WM_SEC.ACCESS_TOKEN``
-(401), the API's token bucket on the state's clock (429), draws the fault plan, and stamps
-``X-Current-Token-Count`` / ``X-Next-Replenishment-Time`` on every answer.
+"""The mock Walmart Marketplace (US) application: the gateway in front of every API route
+(WM_* headers 400, ``WM_SEC.ACCESS_TOKEN`` 401, the API's token bucket 429, faults, rate-limit
+headers on every answer), ``/v3/token``, the ``/_mock`` control routes and the ticker.
 """
 
 from __future__ import annotations

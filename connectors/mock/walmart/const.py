@@ -12,28 +12,23 @@ HOUR: Final = 3600.0
 MINUTE: Final = 60.0
 
 # Per-seller limits per API (guide §2.6: production numbers unconfirmed; "feeds 10/hour, single
-# price/inventory a few hundred per hour"). Walmart replenishes gradually: an hourly limit of N
-# gives one call back every 3600/N s, which is exactly a token bucket with rate N/3600, burst N.
-RATE_LIMITS: Final[dict[str, RateLimit]] = {
-    "getToken": RateLimit(60 / MINUTE, 60),
-    "getTokenDetail": RateLimit(60 / MINUTE, 60),
-    "updatePrice": RateLimit(300 / HOUR, 300),
-    "getInventory": RateLimit(300 / MINUTE, 300),
-    "updateInventory": RateLimit(300 / HOUR, 300),
-    "getWfsInventory": RateLimit(60 / MINUTE, 60),
-    "getAllItems": RateLimit(300 / MINUTE, 300),
-    "getAnItem": RateLimit(300 / MINUTE, 300),
-    "getAllFeedStatuses": RateLimit(60 / MINUTE, 60),
-    "getFeedItemStatus": RateLimit(300 / MINUTE, 300),
-    "itemsDetailsForListing": RateLimit(10 / MINUTE, 10),
-    "getUnpublishedItems": RateLimit(10 / MINUTE, 10),
-    "webhooks": RateLimit(10 / MINUTE, 10),
-    # getAllOrders: Walmart's production figure is unpublished here (unconfirmed).
-    "getAllOrders": RateLimit(300 / MINUTE, 300),
-    # Feed submissions: 10 per hour per feed category (guide §2.6; sandbox is 30/hour).
-    "feed:price": RateLimit(10 / HOUR, 10),
-    "feed:inventory": RateLimit(10 / HOUR, 10),
+# price/inventory a few hundred per hour"; getAllOrders' figure is unpublished). Walmart refills
+# gradually: N per hour gives one call back every 3600/N s, a token bucket of rate N/3600, burst N.
+# Feed submissions count per feed category (sandbox: 30/hour).
+_LIMITS: Final = {
+    (60, MINUTE): ("getToken", "getTokenDetail", "getWfsInventory", "getAllFeedStatuses"),
+    (300, MINUTE): (
+        "getInventory",
+        "getAllItems",
+        "getAnItem",
+        "getFeedItemStatus",
+        "getAllOrders",
+    ),
+    (300, HOUR): ("updatePrice", "updateInventory"),
+    (10, MINUTE): ("itemsDetailsForListing", "getUnpublishedItems", "webhooks"),
+    (10, HOUR): ("feed:price", "feed:inventory"),
 }
+RATE_LIMITS: Final = {op: RateLimit(n / per, n) for (n, per), ops in _LIMITS.items() for op in ops}
 
 # feedType query value -> rate-limit category. ``inventory`` (spec 1.4) and ``MP_INVENTORY``
 # (spec 1.5) are one category, as the sandbox table counts "Inventory" feeds together.

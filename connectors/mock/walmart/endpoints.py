@@ -1,8 +1,5 @@
-"""Offers and catalog: ``PUT /v3/price``, the inventory routes, ``GET /v3/items``, Insights.
-
-Insights is where the spec exposes competitive prices: listingQuality answers
-``scoreDetails.offer.price.competitorPrice`` (the lowest competing offer of the simulated market);
-``unpublished/items`` lists offers unpublished, e.g. for ``REASONABLE_PRICE_NOT_SATISFIED``.
+"""Offers and catalog: ``PUT /v3/price``, the inventory routes, ``GET /v3/items``, Insights
+(where the spec exposes competitor prices and offers unpublished for their price).
 """
 
 from __future__ import annotations

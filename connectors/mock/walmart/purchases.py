@@ -61,25 +61,22 @@ def _choice(query: Any, name: str, allowed: tuple[str, ...], default: str = "") 
 
 
 def _matches(order: PurchaseOrder, query: Any, dates: dict[str, datetime], node: str) -> bool:
-    doc = order.document
-    lines = doc["orderLines"]["orderLine"]
-    checks = (
-        order.ship_node_type == node,
-        dates.get("createdStartDate", order.created) <= order.created,
-        order.created <= dates.get("createdEndDate", order.created),
-        dates.get("lastModifiedStartDate", order.modified) <= order.modified,
-        order.modified <= dates.get("lastModifiedEndDate", order.modified),
-        query.get("purchaseOrderId", doc["purchaseOrderId"]) == doc["purchaseOrderId"],
-        query.get("customerOrderId", doc["customerOrderId"]) == doc["customerOrderId"],
-        "sku" not in query or any(line["item"]["sku"] == query["sku"] for line in lines),
-        "status" not in query
-        or any(
-            entry["status"] == query["status"]
-            for line in lines
-            for entry in line["orderLineStatuses"]["orderLineStatus"]
-        ),
+    doc, lines = order.document, order.document["orderLines"]["orderLine"]
+    found = {
+        "sku": {line["item"]["sku"] for line in lines},
+        "status": {e["status"] for r in lines for e in r["orderLineStatuses"]["orderLineStatus"]},
+        "purchaseOrderId": {doc["purchaseOrderId"]},
+        "customerOrderId": {doc["customerOrderId"]},
+    }
+    times = {"created": order.created, "lastModified": order.modified}
+    return (
+        order.ship_node_type == node
+        and all(query[key] in values for key, values in found.items() if key in query)
+        and all(
+            dates.get(f"{kind}StartDate", when) <= when <= dates.get(f"{kind}EndDate", when)
+            for kind, when in times.items()
+        )
     )
-    return all(checks)
 
 
 @api("GET", "/v3/orders", "getAllOrders")

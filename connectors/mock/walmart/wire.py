@@ -26,7 +26,7 @@ BucketOf = Callable[[web.Request], str | None]
 
 @dataclass(frozen=True)
 class Route:
-    """One Walmart API route; ``app.make_app`` puts it behind the gateway (``gate.walmart``)."""
+    """One Walmart API route; ``app.make_app`` puts it behind the gateway (``app.walmart``)."""
 
     method: str
     path: str
