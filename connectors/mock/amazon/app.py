@@ -1,9 +1,5 @@
 """The mock SP-API application: LWA, Listings Items, Feeds, Product Pricing v0, Orders v0,
-notifications.
-
-``make_app(state)`` builds the aiohttp application; ``start(state)`` serves it on loopback for
-tests and the demo and returns the runner (clean it up) and the base URL.
-"""
+notifications; ``start(state)`` serves it on loopback and returns the runner and base URL."""
 
 from __future__ import annotations
 
@@ -11,50 +7,46 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
-import structlog
 from aiohttp import web
 
-from connectors.mock.amazon import control, feeds, listings, orders, pricing
-from connectors.mock.amazon.auth import SESSION_KEY, STATE_KEY, token
-from connectors.mock.amazon.feedproc import advance_feeds
-from connectors.mock.amazon.notify import ANY_OFFER_CHANGED, build, deliver
-from connectors.mock.amazon.state import AmazonMockState
+from connectors.mock.amazon import control, listings, orders, pricing
+from connectors.mock.amazon.auth import ROUTES, token
+from connectors.mock.amazon.feeds import advance_feeds, s3_download, s3_upload
+from connectors.mock.amazon.notify import any_offer_changed, deliver
+from connectors.mock.amazon.state import SESSION_KEY, STATE_KEY, AmazonMockState
 from connectors.mock.kit.serving import Starter, running
 
-log = structlog.get_logger(__name__)
-
-TICK_S = 0.25  # how often (real time) the background ticker looks at feeds and notifications
+_ = (listings, orders, pricing)  # imported for the SP-API routes they register
 
 
 async def tick(state: AmazonMockState, session: aiohttp.ClientSession, last_push: float) -> float:
-    """One ticker step: advance feeds; push ANY_OFFER_CHANGED if the interval has passed.
-
-    Returns the monotonic time of the last periodic push.
-    """
+    """Advance feeds; push ANY_OFFER_CHANGED if the interval has passed; the last push's time."""
     advance_feeds(state)
-    interval = state.notify_interval_s
-    now = state.clock.monotonic()
+    interval, now = state.notify_interval_s, state.clock.monotonic()
     if interval is None or now - last_push < interval:
         return last_push
     if state.webhook_url and state.market.listings:
         listing = state.rng.choice(list(state.market.listings.values()))
-        await deliver(state, session, listing.sku, build(state, listing, ANY_OFFER_CHANGED))
+        await deliver(state, session, listing.sku, any_offer_changed(state, listing))
     return now
 
 
-async def _ticker(app: web.Application) -> None:
+async def _ticker(app: web.Application, period_s: float) -> None:
     state = app[STATE_KEY]
     last_push = state.clock.monotonic()
     while True:
-        await asyncio.sleep(TICK_S)
+        await asyncio.sleep(period_s)
         last_push = await tick(state, app[SESSION_KEY], last_push)
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         app[SESSION_KEY] = session
-        async with running(_ticker(app), "amazon-mock-ticker"):
+        period_s = app[STATE_KEY].ticker_s
+        if period_s is None:
+            yield
+            return
+        async with running(_ticker(app, period_s), "amazon-mock-ticker"):
             yield
 
 
@@ -63,10 +55,10 @@ def make_app(state: AmazonMockState) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)  # feed documents can be large
     app[STATE_KEY] = state
     app.router.add_post("/auth/o2/token", token)
-    listings.add_routes(app)
-    feeds.add_routes(app)
-    pricing.add_routes(app)
-    orders.add_routes(app)
+    for method, path, route in ROUTES:
+        app.router.add_route(method, path, route)
+    app.router.add_put("/_s3/upload/{documentId}", s3_upload)
+    app.router.add_get("/_s3/download/{documentId}", s3_download)
     control.add_routes(app)
     app.cleanup_ctx.append(_background)
     return app

@@ -6,10 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from connectors.mock.amazon.auth import SESSION_KEY, STATE_KEY
-from connectors.mock.amazon.items import statuses
-from connectors.mock.amazon.notify import TYPES, build, deliver, order_change
-from connectors.mock.amazon.state import AmazonMockState, MockOrder
+from connectors.mock.amazon.listings import statuses
+from connectors.mock.amazon.notify import BUILDERS, deliver, order_change
+from connectors.mock.amazon.state import SESSION_KEY, STATE_KEY, AmazonMockState, MockOrder
 from connectors.mock.amazon.wire import cents
 from connectors.mock.kit.control import add_control_routes, bad, json_object
 from connectors.mock.market import MockListing
@@ -58,53 +57,73 @@ async def get_state(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
-def _find(state: AmazonMockState, body: dict[str, Any]) -> MockListing | None:
-    if "sku" in body:
-        return state.listing(str(body["sku"]))
-    if "asin" in body:
-        return state.listing_by_asin(str(body["asin"]))
-    return None
+async def _listing(request: web.Request) -> tuple[dict[str, Any], MockListing | web.Response]:
+    """The JSON body and the listing of its ``sku`` or ``asin``, or the refusal."""
+    state = request.app[STATE_KEY]
+    body = await json_object(request)
+    if body is None:
+        return {}, bad("expected a JSON object")
+    listing = (
+        state.listing(str(body["sku"]))
+        if "sku" in body
+        else state.listing_by_asin(str(body.get("asin")))
+    )
+    return body, web.json_response(
+        {"error": "no such listing"}, status=404
+    ) if listing is None else listing
 
 
 async def fire_notification(request: web.Request) -> web.Response:
     """``POST /_mock/notify {sku|asin, type}``: competitors move, then the document is pushed."""
     state = request.app[STATE_KEY]
-    body = await json_object(request)
-    if body is None:
-        return bad("expected a JSON object")
+    body, listing = await _listing(request)
     kind = str(body.get("type", "ANY_OFFER_CHANGED"))
-    if kind not in TYPES:
-        return bad(f"type must be one of {', '.join(TYPES)}")
-    listing = _find(state, body)
-    if listing is None:
-        return web.json_response({"error": "no such listing"}, status=404)
-    sent = await deliver(state, request.app[SESSION_KEY], listing.sku, build(state, listing, kind))
+    if kind not in BUILDERS:
+        return bad(f"type must be one of {', '.join(BUILDERS)}")
+    if isinstance(listing, web.Response):
+        return listing
+    document = BUILDERS[kind](state, listing)
+    sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
     return web.json_response(
         {"notificationId": sent.notification_id, "status": sent.status, "body": sent.body}
     )
 
 
+async def _order_changed(
+    request: web.Request, order: MockOrder, listing: MockListing, answer: dict[str, Any]
+) -> web.Response:
+    """Push ORDER_CHANGE of ``order`` when a webhook target is set; answer ``answer``."""
+    state = request.app[STATE_KEY]
+    if state.webhook_url:
+        document = order_change(
+            state,
+            listing,
+            order.quantity,
+            order.order_id,
+            status=order.status,
+            item_id=order.item_id,
+        )
+        sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
+        answer["notification"] = {"id": sent.notification_id, "status": sent.status}
+    return web.json_response(answer)
+
+
 async def place_order(request: web.Request) -> web.Response:
     """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock goes down; ORDER_CHANGE."""
     state = request.app[STATE_KEY]
-    body = await json_object(request)
-    if body is None:
-        return bad("expected a JSON object")
-    listing = _find(state, body)
+    body, listing = await _listing(request)
+    if isinstance(listing, web.Response):
+        return listing
     quantity = body.get("quantity", 1)
-    if listing is None:
-        return web.json_response({"error": "no such listing"}, status=404)
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
         return bad("quantity must be a positive integer")
     if "BUYABLE" not in statuses(state, listing) or listing.quantity < quantity:
         return web.json_response({"error": "not enough buyable stock"}, status=409)
     listing.quantity -= quantity
     state.touch(listing.sku)
-    serial = len(state.orders) + 1
-    order_id = f"113-{state.rng.randrange(10**7):07d}-{serial:07d}"
     now = state.clock.now()
     order = MockOrder(
-        order_id=order_id,
+        order_id=f"113-{state.rng.randrange(10**7):07d}-{len(state.orders) + 1:07d}",
         item_id=f"{state.rng.randrange(10**13, 10**14)}",
         sku=listing.sku,
         asin=listing.external_id,
@@ -115,19 +134,13 @@ async def place_order(request: web.Request) -> web.Response:
         purchased=now,
         updated=now,
     )
-    state.orders[order_id] = order
-    answer: dict[str, Any] = {"sku": listing.sku, "quantity": listing.quantity}
-    answer["amazonOrderId"] = order_id
-    if state.webhook_url:
-        document = order_change(state, listing, quantity, order_id, item_id=order.item_id)
-        sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
-        answer["notification"] = {"id": sent.notification_id, "status": sent.status}
-    return web.json_response(answer)
+    state.orders[order.order_id] = order
+    answer = {"sku": listing.sku, "quantity": listing.quantity, "amazonOrderId": order.order_id}
+    return await _order_changed(request, order, listing, answer)
 
 
 async def cancel_order(request: web.Request) -> web.Response:
-    """``POST /_mock/orders/{order_id}/cancel``: the order is Canceled, its units come back,
-    ORDER_CHANGE (OrderStatus Canceled) is pushed when a webhook target is set."""
+    """``POST /_mock/orders/{order_id}/cancel``: Canceled, its units back, ORDER_CHANGE pushed."""
     state = request.app[STATE_KEY]
     order = state.orders.get(request.match_info["order_id"])
     if order is None:
@@ -137,33 +150,16 @@ async def cancel_order(request: web.Request) -> web.Response:
     order.status, order.updated = "Canceled", state.clock.now()
     listing = state.listing(order.sku)
     answer: dict[str, Any] = {"amazonOrderId": order.order_id, "status": order.status}
-    if listing is not None:
-        listing.quantity += order.quantity
-        state.touch(listing.sku)
-        answer["quantity"] = listing.quantity
-        if state.webhook_url:
-            document = order_change(
-                state,
-                listing,
-                order.quantity,
-                order.order_id,
-                status="Canceled",
-                item_id=order.item_id,
-            )
-            sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
-            answer["notification"] = {"id": sent.notification_id, "status": sent.status}
-    return web.json_response(answer)
+    if listing is None:
+        return web.json_response(answer)
+    listing.quantity += order.quantity
+    state.touch(listing.sku)
+    return await _order_changed(request, order, listing, answer | {"quantity": listing.quantity})
 
 
 def add_routes(app: web.Application) -> None:
     """Register the ``/_mock`` control routes."""
+    posts = {"notify": fire_notification, "orders": place_order}
     add_control_routes(
-        app,
-        STATE_KEY,
-        get_state,
-        {
-            "notify": fire_notification,
-            "orders": place_order,
-            "orders/{order_id}/cancel": cancel_order,
-        },
+        app, STATE_KEY, get_state, posts | {"orders/{order_id}/cancel": cancel_order}
     )

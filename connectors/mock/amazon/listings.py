@@ -1,4 +1,4 @@
-"""Listings Items API 2021-08-01: getListingsItem, searchListingsItems, patchListingsItem."""
+"""Listings Items API 2021-08-01: get, search and patch, and a listing rendered as an ``Item``."""
 
 from __future__ import annotations
 
@@ -7,70 +7,116 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from aiohttp import web
-
-from connectors.mock.amazon.auth import ok, sp_api
-from connectors.mock.amazon.const import MAX_SEARCH_PAGE_SIZE, MAX_SEARCH_RESULTS
-from connectors.mock.amazon.items import INCLUDED_DATA, render_item
-from connectors.mock.amazon.patching import apply_patches
+from connectors.mock.amazon.auth import Call, sp_api
+from connectors.mock.amazon.patching import (
+    apply_patches,
+    bound_issues,
+    fulfillment_code,
+    implied,
+    scheduled,
+)
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import (
     WireError,
-    csv_param,
+    cents,
     invalid_input,
-    json_body,
-    openapi_validator,
+    operations,
+    time_param,
 )
-from connectors.mock.kit.wire import first_error
+from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing
+from domain.listings import Fulfillment
 
-SPEC = "listingsItems_2021-08-01.json"
+INCLUDED_DATA = frozenset(operations()["getListingsItem"].params["includedData"]["items"]["enum"])
+MAX_SEARCH_RESULTS = 1000  # searchListingsItems pages through at most 1000 SKUs
 _DATE_FILTERS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore")
-_SEARCH_IDENTIFIER_TYPES = frozenset(
-    {"ASIN", "EAN", "FNSKU", "GTIN", "ISBN", "JAN", "MINSAN", "SKU", "UPC"}
-)
 
 
-def _check_seller(state: AmazonMockState, request: web.Request) -> None:
-    # The token was issued for one selling partner; another sellerId is not ours to read.
-    if request.match_info["sellerId"] != state.seller_id:
-        raise WireError(403, "Unauthorized", "Access to requested resource is denied.", "")
+def listing_issues(state: AmazonMockState, listing: MockListing) -> list[dict[str, Any]]:
+    """Standing issues of a listing (a price outside the seller's own min/max suppresses it)."""
+    meta = state.meta_of(listing.sku)
+    found = bound_issues(listing.price, meta.min_price, meta.max_price)
+    return [entry | {"marketplaceIds": [state.marketplace_id]} for entry in found]
 
 
-def _marketplaces(state: AmazonMockState, request: web.Request, *, single: bool = False) -> None:
-    ids = csv_param(request, "marketplaceIds")
-    if not ids:
-        raise invalid_input("Missing required parameter: marketplaceIds.")
-    if single and len(ids) > 1:
-        raise invalid_input("Only one marketplaceId is supported.")
-    unknown = [mid for mid in ids if mid != state.marketplace_id]
-    if unknown:
-        raise invalid_input(f"Invalid marketplaceIds: {','.join(unknown)}.")
+def statuses(state: AmazonMockState, listing: MockListing) -> list[str]:
+    """``BUYABLE`` needs a live offer, stock and no suppression; ``DISCOVERABLE`` always."""
+    meta = state.meta_of(listing.sku)
+    buyable = not meta.offer_deleted and listing.quantity > 0
+    buyable = buyable and not listing_issues(state, listing)
+    return ["BUYABLE", "DISCOVERABLE"] if buyable else ["DISCOVERABLE"]
 
 
-def _included(request: web.Request, allowed: frozenset[str], default: str) -> set[str]:
-    values = csv_param(request, "includedData") or [default]
-    bad = [value for value in values if value not in allowed]
-    if bad:
-        raise invalid_input(f"Invalid includedData: {','.join(bad)}.")
-    return set(values)
+def attributes(state: AmazonMockState, listing: MockListing) -> dict[str, Any]:
+    """Snake_case attributes: what was written, or what the seed implies."""
+    meta = state.meta_of(listing.sku)
+    out: dict[str, Any] = dict(meta.attributes)
+    if "purchasable_offer" not in out and not meta.offer_deleted:
+        out["purchasable_offer"] = implied(state, listing, "purchasable_offer")
+    elif "purchasable_offer" in out:
+        # The stored value carries the last written price; the live one may have moved since.
+        for entry in out["purchasable_offer"]:
+            if entry.get("audience", "ALL") == "ALL" and "our_price" in entry:
+                entry["our_price"] = scheduled(listing.price)
+    out["fulfillment_availability"] = implied(state, listing, "fulfillment_availability")
+    return out
+
+
+def render_item(
+    state: AmazonMockState, listing: MockListing, included: frozenset[str] | set[str]
+) -> dict[str, Any]:
+    """One ``Item`` with the requested ``includedData`` sections."""
+    meta = state.meta_of(listing.sku)
+    market = state.marketplace_id
+    summary: dict[str, Any] = {
+        "marketplaceId": market,
+        "asin": listing.external_id,
+        "productType": meta.product_type,
+        "conditionType": "new_new",
+        "status": statuses(state, listing),
+        "itemName": meta.item_name or listing.sku,
+        "createdDate": iso(meta.created or state.clock.now()),
+        "lastUpdatedDate": iso(meta.updated or state.clock.now()),
+    }
+    if listing.fulfillment is Fulfillment.MARKETPLACE:
+        summary["fnSku"] = "X00" + listing.external_id[-7:]
+    offer = {
+        "marketplaceId": market,
+        "offerType": "B2C",
+        "price": {"currencyCode": listing.currency, "amount": cents(listing.price)},
+        "audience": {"value": "ALL", "displayName": "Sell on Amazon"},
+    }
+    sections: dict[str, Callable[[], Any]] = {
+        "summaries": lambda: [summary],
+        "attributes": lambda: attributes(state, listing),
+        "issues": lambda: listing_issues(state, listing),
+        "offers": lambda: [] if meta.offer_deleted else [offer],
+        "fulfillmentAvailability": lambda: [
+            {"fulfillmentChannelCode": fulfillment_code(listing), "quantity": listing.quantity}
+        ],
+        "productTypes": lambda: [{"marketplaceId": market, "productType": meta.product_type}],
+        "relationships": lambda: [{"marketplaceId": market, "relationships": []}],
+        "procurement": lambda: [],
+    }
+    return {"sku": listing.sku} | {
+        name: make() for name, make in sections.items() if name in included
+    }
+
+
+def _listing(call: Call) -> MockListing:
+    listing = call.state.listing(call.path("sku"))
+    if listing is None:
+        message = f"SKU '{call.path('sku')}' not found in marketplace {call.state.marketplace_id}"
+        raise WireError(404, "NOT_FOUND", message)
+    return listing
 
 
 @sp_api("getListingsItem")
-async def get_listings_item(request: web.Request, state: AmazonMockState) -> web.Response:
+def get_listings_item(call: Call) -> Any:
     """``GET /listings/2021-08-01/items/{sellerId}/{sku}``."""
-    _check_seller(state, request)
-    _marketplaces(state, request)
-    included = _included(request, INCLUDED_DATA, "summaries")
-    sku = request.match_info["sku"]
-    listing = state.listing(sku)
-    if listing is None:
-        message = f"SKU '{sku}' not found in marketplace {state.marketplace_id}"
-        raise WireError(404, "NOT_FOUND", message)
-    return ok(render_item(state, listing, included), state, "getListingsItem")
+    return render_item(call.state, _listing(call), set(call.query["includedData"]))
 
 
 def _page_token(offset: int) -> str:
@@ -87,144 +133,83 @@ def _offset(token: str) -> int:
     return offset
 
 
-def _date_param(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise invalid_input(f"{name} must be an ISO 8601 date-time.") from exc
-    if moment.tzinfo is None:
-        raise invalid_input(f"{name} must carry a time zone.")
-    return moment
-
-
-def _in_window(state: AmazonMockState, request: web.Request) -> Callable[[MockListing], bool]:
-    """createdAfter/Before and lastUpdatedAfter/Before: inclusive bounds ("at or after")."""
-    bounds = {name: _date_param(request, name) for name in _DATE_FILTERS}
+def _search(call: Call) -> list[MockListing]:
+    """The listings in the inclusive created/lastUpdated windows and of the given identifiers."""
+    state, query = call.state, call.query
+    bounds = {name: time_param(query, name) for name in _DATE_FILTERS if name in query}
+    if any(bound.tzinfo is None for bound in bounds.values()):
+        raise invalid_input("Dates must carry a time zone.")
 
     def keep(item: MockListing) -> bool:
         meta = state.meta_of(item.sku)
-        created, updated = meta.created, meta.updated
         for name, bound in bounds.items():
-            if bound is None:
-                continue
-            moment = created if name.startswith("created") else updated
-            if moment is None:
-                return False
-            if name.endswith("After") and moment < bound:
-                return False
-            if name.endswith("Before") and moment > bound:
+            moment = meta.created if name.startswith("created") else meta.updated
+            if moment is None or (moment < bound if name.endswith("After") else moment > bound):
                 return False
         return True
 
-    return keep
-
-
-def _search_filter(state: AmazonMockState, request: web.Request) -> list[MockListing]:
-    keep = _in_window(state, request)
-    listings = [item for item in state.market.listings.values() if keep(item)]
-    identifiers = csv_param(request, "identifiers")
-    kind = request.query.get("identifiersType")
-    if identifiers or kind:
-        if not identifiers or kind not in _SEARCH_IDENTIFIER_TYPES:
-            raise invalid_input("identifiers and a valid identifiersType go together.")
-        if len(identifiers) > 20:
-            raise invalid_input("At most 20 identifiers are allowed.")
-        wanted = set(identifiers)
-        if kind == "SKU":
-            listings = [item for item in listings if item.sku in wanted]
-        elif kind == "ASIN":
-            listings = [item for item in listings if item.external_id in wanted]
-        else:
-            listings = []
-    return listings
+    identifiers, kind = query.get("identifiers"), query.get("identifiersType")
+    if (identifiers is None) != (kind is None):
+        raise invalid_input("identifiers and a valid identifiersType go together.")
+    return [
+        item
+        for item in state.market.listings.values()
+        if keep(item)
+        and (
+            kind is None
+            or {"SKU": item.sku, "ASIN": item.external_id}.get(kind) in (identifiers or [])
+        )
+    ]
 
 
 @sp_api("searchListingsItems")
-async def search_listings_items(request: web.Request, state: AmazonMockState) -> web.Response:
+def search_listings_items(call: Call) -> Any:
     """``GET /listings/2021-08-01/items/{sellerId}``: paged, ≤ 20 per page, ≤ 1000 in all."""
-    _check_seller(state, request)
-    _marketplaces(state, request)
-    included = _included(request, INCLUDED_DATA, "summaries")
-    try:
-        page_size = int(request.query.get("pageSize", "10"))
-    except ValueError as exc:
-        raise invalid_input("pageSize must be an integer.") from exc
-    if not 1 <= page_size <= MAX_SEARCH_PAGE_SIZE:
-        raise invalid_input(f"pageSize must be between 1 and {MAX_SEARCH_PAGE_SIZE}.")
-    sort_by = request.query.get("sortBy", "lastUpdatedDate")
-    order = request.query.get("sortOrder", "DESC")
-    if sort_by not in ("sku", "createdDate", "lastUpdatedDate") or order not in ("ASC", "DESC"):
-        raise invalid_input("Invalid sortBy or sortOrder.")
-    listings = _search_filter(state, request)
+    state, query = call.state, call.query
+    page_size, sort_by = query["pageSize"], query["sortBy"]
+    if page_size < 1:
+        raise invalid_input("pageSize must be at least 1.")
+    listings = _search(call)
 
     def key(item: MockListing) -> Any:
         meta = state.meta_of(item.sku)
-        if sort_by == "sku":
-            return item.sku
         moment = meta.created if sort_by == "createdDate" else meta.updated
-        return (moment, item.sku)
+        return item.sku if sort_by == "sku" else (moment, item.sku)
 
-    listings.sort(key=key, reverse=order == "DESC")
-    offset = _offset(request.query["pageToken"]) if "pageToken" in request.query else 0
+    listings.sort(key=key, reverse=query["sortOrder"] == "DESC")
+    offset = _offset(query["pageToken"]) if "pageToken" in query else 0
     pageable = listings[:MAX_SEARCH_RESULTS]
     page = pageable[offset : offset + page_size]
     body: dict[str, Any] = {
         "numberOfResults": len(listings),
-        "items": [render_item(state, item, included) for item in page],
+        "items": [render_item(state, item, set(query["includedData"])) for item in page],
     }
     pagination = {}
     if offset + page_size < len(pageable):
         pagination["nextToken"] = _page_token(offset + page_size)
     if offset > 0:
         pagination["previousToken"] = _page_token(max(0, offset - page_size))
-    if pagination:
-        body["pagination"] = pagination
-    return ok(body, state, "searchListingsItems")
+    return body | ({"pagination": pagination} if pagination else {})
 
 
 @sp_api("patchListingsItem")
-async def patch_listings_item(request: web.Request, state: AmazonMockState) -> web.Response:
+def patch_listings_item(call: Call) -> Any:
     """``PATCH /listings/2021-08-01/items/{sellerId}/{sku}`` (``mode=VALIDATION_PREVIEW`` too)."""
-    _check_seller(state, request)
-    _marketplaces(state, request)
-    included = _included(request, frozenset({"identifiers", "issues"}), "issues")
-    mode = request.query.get("mode")
-    if mode not in (None, "VALIDATION_PREVIEW"):
-        raise invalid_input(f"Invalid mode: {mode}.")
-    if "identifiers" in included and mode != "VALIDATION_PREVIEW":
+    state, sku, included = call.state, call.path("sku"), call.query["includedData"]
+    preview = call.query.get("mode") == "VALIDATION_PREVIEW"
+    if "identifiers" in included and not preview:
         raise invalid_input("includedData=identifiers needs mode=VALIDATION_PREVIEW.")
-    body = await json_body(request)
-    problem = first_error(openapi_validator(SPEC, "ListingsItemPatchRequest"), body)
-    if problem is not None:
-        raise invalid_input(problem)
-    sku = request.match_info["sku"]
-    listing = state.listing(sku)
-    submission = uuid.uuid4().hex
-    if listing is None:
-        if state.unknown_sku_patch == "not_found":
-            message = f"SKU '{sku}' not found in marketplace {state.marketplace_id}"
-            raise WireError(404, "NOT_FOUND", message)
+    answer: dict[str, Any] = {"sku": sku, "status": "ACCEPTED", "submissionId": uuid.uuid4().hex}
+    if state.listing(sku) is None and state.unknown_sku_patch != "not_found":
         state.orphan_patches[sku] += 1
-        answer: dict[str, Any] = {"sku": sku, "status": "ACCEPTED", "submissionId": submission}
-        answer["issues"] = []
-        return ok(answer, state, "patchListingsItem")
-    outcome = apply_patches(state, listing, body["patches"], preview=mode == "VALIDATION_PREVIEW")
-    result: dict[str, Any] = {"sku": sku, "status": outcome.status, "submissionId": submission}
+        return answer | {"issues": []}
+    listing = _listing(call)
+    outcome = apply_patches(state, listing, call.body["patches"], preview=preview)
+    answer["status"] = outcome.status
     if "issues" in included:
-        result["issues"] = outcome.issues
+        answer["issues"] = outcome.issues
     if "identifiers" in included:
-        result["identifiers"] = [
+        answer["identifiers"] = [
             {"marketplaceId": state.marketplace_id, "asin": listing.external_id}
         ]
-    return ok(result, state, "patchListingsItem")
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Listings Items routes."""
-    base = "/listings/2021-08-01/items/{sellerId}"
-    app.router.add_get(base, search_listings_items)
-    app.router.add_get(base + "/{sku}", get_listings_item)
-    app.router.add_patch(base + "/{sku}", patch_listings_item)
+    return answer

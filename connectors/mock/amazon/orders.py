@@ -19,33 +19,33 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from aiohttp import web
-
-from connectors.mock.amazon.auth import ok, sp_api
-from connectors.mock.amazon.const import (
-    MAX_ORDER_MARKETPLACES,
-    MAX_ORDERS_PAGE,
-    ORDER_ITEMS_PAGE,
-    ORDERS_BEFORE_MARGIN_S,
-)
+from connectors.mock.amazon.auth import Call, sp_api
 from connectors.mock.amazon.state import AmazonMockState, MockOrder
-from connectors.mock.amazon.wire import WireError, cents, csv_param, invalid_input
+from connectors.mock.amazon.wire import WireError, cents, invalid_input, time_param
 from connectors.mock.kit.wire import iso
 
+MAX_ORDERS_PAGE = 100  # getOrders MaxResultsPerPage: 1..100, default 100
+ORDER_ITEMS_PAGE = 100  # order items per getOrderItems page (the model sets none)
+ORDERS_BEFORE_MARGIN_S = 120.0  # a *Before must be at least this long before now
 _SALES_CHANNEL = {"ATVPDKIKX0DER": "Amazon.com", "A2EUQ1WTGCTBG2": "Amazon.ca"}
+STATUSES = {
+    "Pending",
+    "Unshipped",
+    "PartiallyShipped",
+    "Shipped",
+    "Canceled",
+    "Unfulfillable",
+    "InvoiceUnconfirmed",
+    "PendingAvailability",
+}
 
 
-def _time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
+def _time(query: dict[str, Any], name: str) -> datetime | None:
+    if name not in query:
         return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as err:
-        raise invalid_input(f"{name} must be an ISO 8601 date-time") from err
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # ISO 8601 without an offset: Amazon reads UTC
-    return moment.astimezone(UTC)
+    moment = time_param(query, name)
+    # ISO 8601 without an offset: Amazon reads UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _token(position: tuple[str, str]) -> str:
@@ -62,11 +62,12 @@ def _position(token: str) -> tuple[str, str]:
         raise invalid_input("Invalid NextToken") from err
 
 
-def _window(request: web.Request, state: AmazonMockState) -> tuple[str, datetime, datetime | None]:
+def _window(call: Call) -> tuple[str, datetime, datetime | None]:
     """Which date the query filters on (``updated``/``created``) and its bounds."""
-    created_after, created_before = _time(request, "CreatedAfter"), _time(request, "CreatedBefore")
-    updated_after = _time(request, "LastUpdatedAfter")
-    updated_before = _time(request, "LastUpdatedBefore")
+    created_after, created_before, updated_after, updated_before = (
+        _time(call.query, name)
+        for name in ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
+    )
     if created_after is None and updated_after is None:
         raise invalid_input("Either CreatedAfter or LastUpdatedAfter must be specified")
     if created_after is not None and (updated_after is not None or updated_before is not None):
@@ -81,53 +82,35 @@ def _window(request: web.Request, state: AmazonMockState) -> tuple[str, datetime
         else ("created", created_after, created_before)
     )
     assert after is not None
-    latest = state.clock.now() - timedelta(seconds=ORDERS_BEFORE_MARGIN_S)
-    if after > state.clock.now():
+    now = call.state.clock.now()
+    if after > now:
         raise invalid_input("The after date cannot be in the future")
-    if before is not None and (before < after or before > latest):
+    if before is not None and (
+        before < after or before > now - timedelta(seconds=ORDERS_BEFORE_MARGIN_S)
+    ):
         raise invalid_input(
             "The before date must be after the after date and at least 2 minutes before now"
         )
     return kind, after, before
 
 
-def _page_size(request: web.Request) -> int:
-    raw = request.query.get("MaxResultsPerPage", str(MAX_ORDERS_PAGE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ORDERS_PAGE:
-        raise invalid_input(f"MaxResultsPerPage must be between 1 and {MAX_ORDERS_PAGE}")
-    return int(raw)
-
-
-def _filter(request: web.Request, name: str, allowed: set[str]) -> set[str] | None:
-    values = csv_param(request, name)
-    unknown = [v for v in values if v not in allowed]
+def _filter(call: Call, name: str, allowed: set[str]) -> set[str] | None:
+    unknown = [value for value in call.query.get(name, []) if value not in allowed]
     if unknown:
         raise invalid_input(f"Invalid {name}: {', '.join(unknown)}")
-    return set(values) or None
-
-
-STATUSES = {
-    "Pending",
-    "Unshipped",
-    "PartiallyShipped",
-    "Shipped",
-    "Canceled",
-    "Unfulfillable",
-    "InvoiceUnconfirmed",
-    "PendingAvailability",
-}
+    return set(call.query.get(name, [])) or None
 
 
 @sp_api("getOrders")
-async def get_orders(request: web.Request, state: AmazonMockState) -> web.Response:
+def get_orders(call: Call) -> Any:
     """``GET /orders/v0/orders``."""
-    marketplaces = csv_param(request, "MarketplaceIds")
-    if not marketplaces or len(marketplaces) > MAX_ORDER_MARKETPLACES:
-        raise invalid_input(f"MarketplaceIds must hold 1 to {MAX_ORDER_MARKETPLACES} values")
-    kind, after, before = _window(request, state)
-    size = _page_size(request)
-    statuses = _filter(request, "OrderStatuses", STATUSES)
-    channels = _filter(request, "FulfillmentChannels", {"AFN", "MFN"})
+    state, marketplaces = call.state, call.query["MarketplaceIds"]
+    kind, after, before = _window(call)
+    size = call.query.get("MaxResultsPerPage", MAX_ORDERS_PAGE)
+    if not 1 <= size <= MAX_ORDERS_PAGE:
+        raise invalid_input(f"MaxResultsPerPage must be between 1 and {MAX_ORDERS_PAGE}")
+    statuses = _filter(call, "OrderStatuses", STATUSES)
+    channels = _filter(call, "FulfillmentChannels", {"AFN", "MFN"})
 
     def stamp(order: MockOrder) -> datetime:
         return order.updated if kind == "updated" else order.purchased
@@ -147,33 +130,30 @@ async def get_orders(request: web.Request, state: AmazonMockState) -> web.Respon
         ),
         key=key,
     )
-    token = request.query.get("NextToken")
-    if token is not None:
-        last = _position(token)
+    if "NextToken" in call.query:
+        last = _position(call.query["NextToken"])
         chosen = [order for order in chosen if key(order) > last]
     page = chosen[:size]
     payload: dict[str, Any] = {"Orders": [_order(state, order) for order in page]}
     if len(chosen) > size:
         payload["NextToken"] = _token(key(page[-1]))
-    if kind == "created":
-        payload["CreatedBefore"] = iso(before or state.clock.now())
-    else:
-        payload["LastUpdatedBefore"] = iso(before or state.clock.now())
-    return ok({"payload": payload}, state, "getOrders")
+    payload["CreatedBefore" if kind == "created" else "LastUpdatedBefore"] = iso(
+        before or state.clock.now()
+    )
+    return {"payload": payload}
 
 
 @sp_api("getOrderItems")
-async def get_order_items(request: web.Request, state: AmazonMockState) -> web.Response:
+def get_order_items(call: Call) -> Any:
     """``GET /orders/v0/orders/{orderId}/orderItems``."""
-    order_id = request.match_info["order_id"]
-    order = state.orders.get(order_id)
+    order_id = call.path("orderId")
+    order = call.state.orders.get(order_id)
     if order is None:
         raise WireError(404, "NotFound", "The resource specified does not exist.", order_id)
     items = [_item(order)]
     start = 0
-    token = request.query.get("NextToken")
-    if token is not None:
-        mark, wanted = _position(token)
+    if "NextToken" in call.query:
+        mark, wanted = _position(call.query["NextToken"])
         if wanted != order_id or not mark.isdigit():
             raise invalid_input("Invalid NextToken")
         start = int(mark)
@@ -181,7 +161,7 @@ async def get_order_items(request: web.Request, state: AmazonMockState) -> web.R
     payload: dict[str, Any] = {"AmazonOrderId": order_id, "OrderItems": page}
     if start + ORDER_ITEMS_PAGE < len(items):
         payload["NextToken"] = _token((str(start + ORDER_ITEMS_PAGE), order_id))
-    return ok({"payload": payload}, state, "getOrderItems")
+    return {"payload": payload}
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, str]:
@@ -244,9 +224,3 @@ def _item(order: MockOrder) -> dict[str, Any]:
         item["ItemPrice"] = _money(order.price * order.quantity, order.currency)
         item["ItemTax"] = _money(Decimal(0), order.currency)
     return item
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Orders v0 routes."""
-    app.router.add_get("/orders/v0/orders", get_orders)
-    app.router.add_get("/orders/v0/orders/{order_id}/orderItems", get_order_items)

@@ -4,9 +4,7 @@ Only top-level attributes can be patched (``/attributes/<name>``); values are ar
 ``purchasable_offer`` and ``fulfillment_availability`` are checked against the attribute rules
 Amazon's product-type schemas enforce (money is a JSON number, quantity an integer ≥ 0) and
 against the listing (seller min/max price, merchant quantity on an FBA listing). A submission
-with any ERROR issue is INVALID and changes nothing.
-
-Writes are applied when accepted (Amazon applies them within minutes; a mock need not wait).
+with any ERROR issue is INVALID and changes nothing; an accepted one applies at once.
 """
 
 from __future__ import annotations
@@ -17,92 +15,70 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 from jsonschema import Draft7Validator
 
-from connectors.mock.amazon.const import (
-    FBA_CHANNEL_CODE,
+from connectors.mock.amazon.state import AmazonMockState
+from connectors.mock.amazon.wire import (
     ISSUE_ABOVE_MAXIMUM,
     ISSUE_BELOW_MINIMUM,
     ISSUE_INVALID_ATTRIBUTES,
     ISSUE_INVALID_VALUE,
-    MERCHANT_CHANNEL_CODE,
+    invalid_input,
 )
-from connectors.mock.amazon.state import AmazonMockState
-from connectors.mock.amazon.wire import invalid_input
 from connectors.mock.market import CENT, MockListing
 from domain.listings import Fulfillment
 
 _PATH = re.compile(r"^/attributes/([a-z][a-z0-9_]*)$")
+FBA_CHANNEL_CODE: Final = "AMAZON_NA"
+MERCHANT_CHANNEL_CODE: Final = "DEFAULT"
 
-_SCHEDULED = {
-    "type": "array",
-    "minItems": 1,
-    "items": {
-        "type": "object",
-        "required": ["schedule"],
-        "additionalProperties": False,
-        "properties": {
-            "schedule": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "required": ["value_with_tax"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "value_with_tax": {"type": "number", "exclusiveMinimum": 0},
-                        "start_at": {"type": "string"},
-                        "end_at": {"type": "string"},
-                    },
-                },
-            }
-        },
-    },
-}
+
+def _entries(required: str, **properties: Any) -> dict[str, Any]:
+    """An attribute value: a non-empty array of objects with ``properties`` only."""
+    item = {"type": "object", "required": [required], "additionalProperties": False}
+    return {"type": "array", "minItems": 1, "items": item | {"properties": properties}}
+
+
+_MONEY = {"type": "number", "exclusiveMinimum": 0}
+_SCHEDULED = _entries(
+    "schedule",
+    schedule=_entries(
+        "value_with_tax",
+        value_with_tax=_MONEY,
+        start_at={"type": "string"},
+        end_at={"type": "string"},
+    ),
+)
+_COUNT = {"type": "integer", "minimum": 0}
 # Stand-ins for the product-type definition rules of the two attributes a repricer writes.
 ATTRIBUTE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "purchasable_offer": {
-        "type": "array",
-        "minItems": 1,
-        "items": {
-            "type": "object",
-            "required": ["currency"],
-            "additionalProperties": False,
-            "properties": {
-                "marketplace_id": {"type": "string"},
-                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-                "audience": {"type": "string", "enum": ["ALL", "B2B"]},
-                "our_price": _SCHEDULED,
-                "discounted_price": _SCHEDULED,
-                "minimum_seller_allowed_price": _SCHEDULED,
-                "maximum_seller_allowed_price": _SCHEDULED,
-                "map_price": _SCHEDULED,
-                "start_at": {"type": "object"},
-                "end_at": {"type": "object"},
-                "quantity_discount_plan": {"type": "array"},
-            },
-        },
-    },
-    "fulfillment_availability": {
-        "type": "array",
-        "minItems": 1,
-        "items": {
-            "type": "object",
-            "required": ["fulfillment_channel_code"],
-            "additionalProperties": False,
-            "properties": {
-                "fulfillment_channel_code": {"type": "string", "minLength": 1},
-                "quantity": {"type": "integer", "minimum": 0},
-                "lead_time_to_ship_max_days": {"type": "integer", "minimum": 0},
-                "restock_date": {"type": "string"},
-                "is_inventory_available": {"type": "boolean"},
-                "marketplace_id": {"type": "string"},
-            },
-        },
-    },
+    "purchasable_offer": _entries(
+        "currency",
+        marketplace_id={"type": "string"},
+        currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+        audience={"type": "string", "enum": ["ALL", "B2B"]},
+        our_price=_SCHEDULED,
+        discounted_price=_SCHEDULED,
+        minimum_seller_allowed_price=_SCHEDULED,
+        maximum_seller_allowed_price=_SCHEDULED,
+        map_price=_SCHEDULED,
+        start_at={"type": "object"},
+        end_at={"type": "object"},
+        quantity_discount_plan={"type": "array"},
+    ),
+    "fulfillment_availability": _entries(
+        "fulfillment_channel_code",
+        fulfillment_channel_code={"type": "string", "minLength": 1},
+        quantity=_COUNT,
+        lead_time_to_ship_max_days=_COUNT,
+        restock_date={"type": "string"},
+        is_inventory_available={"type": "boolean"},
+        marketplace_id={"type": "string"},
+    ),
 }
+_PRICES = ("our_price", "minimum_seller_allowed_price", "maximum_seller_allowed_price")
 _LABELS = {"purchasable_offer": "Offer", "fulfillment_availability": "Fulfillment Availability"}
 
 
@@ -199,72 +175,75 @@ def implied(state: AmazonMockState, listing: MockListing, name: str) -> list[dic
 
 
 def _value(entry: dict[str, Any], name: str) -> Decimal | None:
-    scheduled = entry.get(name)
-    if not scheduled:
-        return None
-    return Decimal(str(scheduled[0]["schedule"][0]["value_with_tax"])).quantize(CENT)
+    first = entry[name][0]["schedule"][0]["value_with_tax"] if entry.get(name) else None
+    return None if first is None else Decimal(str(first)).quantize(CENT)
 
 
-def _our_offer(state: AmazonMockState, values: list[dict[str, Any]]) -> dict[str, Any] | None:
-    for entry in values:
-        mine = entry.get("marketplace_id") in (None, state.marketplace_id)
-        if mine and entry.get("audience", "ALL") == "ALL":
-            return entry
-    return None
+def bound_issues(
+    price: Decimal | None, low: Decimal | None, high: Decimal | None
+) -> list[dict[str, Any]]:
+    """The suppressing issues of a price below the seller's minimum or above their maximum."""
+    return [
+        issue(
+            code,
+            f"The '{bound} price' is {than} than the selling price (excluding shipping) for the"
+            f" listing. Review and update your price and/or {bound} price.",
+            "purchasable_offer",
+            "INVALID_PRICE",
+            suppressed=True,
+        )
+        for code, bound, than, broken in (
+            (ISSUE_BELOW_MINIMUM, "minimum", "greater", low is not None and low > (price or low)),
+            (ISSUE_ABOVE_MAXIMUM, "maximum", "lower", high is not None and high < (price or high)),
+        )
+        if broken
+    ]
 
 
 def _check_offer(
     state: AmazonMockState, listing: MockListing, values: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    entry = _our_offer(state, values)
+    """The issues of our offer (the marketplace's ``ALL`` audience) and that offer, if any."""
+    entry = next(
+        (
+            e
+            for e in values
+            if e.get("marketplace_id") in (None, state.marketplace_id)
+            and e.get("audience", "ALL") == "ALL"
+        ),
+        None,
+    )
     if entry is None:
         return [], None
-    name = "purchasable_offer"
     issues = []
     if entry["currency"] != listing.currency:
         message = f"The provided value for 'Currency' is invalid: expected {listing.currency}."
-        issues.append(issue(ISSUE_INVALID_VALUE, message, name))
-    for key in ("our_price", "minimum_seller_allowed_price", "maximum_seller_allowed_price"):
+        issues.append(issue(ISSUE_INVALID_VALUE, message, "purchasable_offer"))
+    for key in _PRICES:
         for scheduled in entry.get(key, []):
             for step in scheduled["schedule"]:
                 exponent = Decimal(str(step["value_with_tax"])).as_tuple().exponent
                 if isinstance(exponent, int) and exponent < -2:
                     # USD has cents: a third decimal place is not a price Amazon can show.
                     message = f"The provided value for '{key}' has more than 2 decimal places."
-                    issues.append(issue(ISSUE_INVALID_VALUE, message, name))
-    price = _value(entry, "our_price")
-    low = _value(entry, "minimum_seller_allowed_price")
-    high = _value(entry, "maximum_seller_allowed_price")
-    if price is not None and low is not None and low > price:
-        message = (
-            "The 'minimum price' is greater than the selling price (excluding shipping) for the"
-            " listing. Review and update your price and/or minimum price."
-        )
-        issues.append(issue(ISSUE_BELOW_MINIMUM, message, name, "INVALID_PRICE", suppressed=True))
-    if price is not None and high is not None and high < price:
-        message = (
-            "The 'maximum price' is lower than the selling price (excluding shipping) for the"
-            " listing. Review and update your price and/or maximum price."
-        )
-        issues.append(issue(ISSUE_ABOVE_MAXIMUM, message, name, "INVALID_PRICE", suppressed=True))
-    return issues, entry
+                    issues.append(issue(ISSUE_INVALID_VALUE, message, "purchasable_offer"))
+    return issues + bound_issues(*(_value(entry, key) for key in _PRICES)), entry
 
 
 def _check_quantity(listing: MockListing, values: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    issues = []
-    for entry in values:
-        code = entry["fulfillment_channel_code"]
-        if listing.fulfillment is Fulfillment.MARKETPLACE and "quantity" in entry:
+    fba = listing.fulfillment is Fulfillment.MARKETPLACE
+    return [
+        issue(
+            ISSUE_INVALID_VALUE,
+            "The provided value for 'Fulfillment Channel Code' is invalid:"
             # FBA stock is counted by Amazon's warehouses; a seller cannot set it.
-            message = (
-                "The provided value for 'Fulfillment Channel Code' is invalid:"
-                f" {code} quantity is managed by Amazon."
-            )
-            issues.append(issue(ISSUE_INVALID_VALUE, message, "fulfillment_availability"))
-        elif listing.fulfillment is Fulfillment.MERCHANT and code != MERCHANT_CHANNEL_CODE:
-            message = f"The provided value for 'Fulfillment Channel Code' is invalid: {code}."
-            issues.append(issue(ISSUE_INVALID_VALUE, message, "fulfillment_availability"))
-    return issues
+            f" {code}{' quantity is managed by Amazon' if fba else ''}.",
+            "fulfillment_availability",
+        )
+        for entry in values
+        if (code := entry["fulfillment_channel_code"])
+        and ("quantity" in entry if fba else code != MERCHANT_CHANNEL_CODE)
+    ]
 
 
 def apply_patches(
@@ -350,8 +329,5 @@ def _commit(
 
 def fulfillment_code(listing: MockListing) -> str:
     """The ``fulfillmentChannelCode`` Amazon reports for a listing."""
-    return (
-        FBA_CHANNEL_CODE
-        if listing.fulfillment is Fulfillment.MARKETPLACE
-        else MERCHANT_CHANNEL_CODE
-    )
+    fba = listing.fulfillment is Fulfillment.MARKETPLACE
+    return FBA_CHANNEL_CODE if fba else MERCHANT_CHANNEL_CODE

@@ -11,7 +11,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.mock.amazon.const import RATE_LIMITS
+import aiohttp
+from aiohttp import web
+
+from connectors.mock.amazon.wire import operations
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
 from connectors.ratelimit import RateLimit
@@ -38,7 +41,6 @@ class FeedDocument:
 
     document_id: str
     content_type: str
-    created_mono: float
     data: bytes | None = None
     compression: str | None = None  # "GZIP" for compressed result documents
 
@@ -56,7 +58,6 @@ class Feed:
     status: str = "IN_QUEUE"
     started: datetime | None = None
     ended: datetime | None = None
-    result_document_id: str | None = None  # shown once the feed has ended
     outcome: str | None = None  # DONE | FATAL, decided while IN_PROGRESS
     report_document_id: str | None = None
 
@@ -106,13 +107,18 @@ class AmazonMockState(MockBackend):
     feed_processing_s: float = 2.0
     # Only these operations draw from the fault plan (None: every SP-API operation does).
     fault_operations: set[str] | None = None
-    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
+    rate_limits: dict[str, RateLimit] = field(
+        default_factory=lambda: {name: op.rate for name, op in operations().items()}
+    )
     webhook_url: str | None = None
     # Base of presigned document URLs when clients reach the mock by another address than the
     # one it is bound to (a container's published port); None: the connection's own address.
     public_url: str | None = None
     webhook_secret: str = "mock-webhook-secret"  # noqa: S105
     notify_interval_s: float | None = None  # push ANY_OFFER_CHANGED periodically when set
+    # How often (real time) the background ticker advances feeds and periodic pushes; None: no
+    # ticker (tests on a manual clock call ``app.tick`` themselves).
+    ticker_s: float | None = 0.25
     gzip_reports: bool = False  # serve processing reports GZIP-compressed
     # Amazon accepts a PATCH for a SKU it has no listing for (an offer without an item; see
     # amzn/selling-partner-api-docs#3748); "not_found" answers 404 instead, for stricter tests.
@@ -209,6 +215,6 @@ class AmazonMockState(MockBackend):
         message = f"{kind}:{document_id}:{stamp}".encode()
         return hashlib.sha256(self.url_secret + message).hexdigest()
 
-    def at(self, mono: float) -> datetime:
-        """The wall time of a monotonic reading (the state's clock drives both)."""
-        return self.clock.now() + timedelta(seconds=mono - self.clock.monotonic())
+
+STATE_KEY = web.AppKey("amazon_mock_state", AmazonMockState)
+SESSION_KEY = web.AppKey("amazon_mock_http", aiohttp.ClientSession)  # pushes notifications
