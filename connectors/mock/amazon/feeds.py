@@ -27,8 +27,7 @@ from aiohttp import web
 from jsonschema import Draft7Validator
 
 from connectors.mock.amazon.auth import Call, sp_api
-from connectors.mock.amazon.listings import INCLUDED_DATA, render_item
-from connectors.mock.amazon.patching import apply_patches
+from connectors.mock.amazon.listings import INCLUDED_DATA, apply_patches, render_item
 from connectors.mock.amazon.state import STATE_KEY, AmazonMockState, Feed, FeedDocument
 from connectors.mock.amazon.wire import (
     ISSUE_INVALID_ATTRIBUTES,
@@ -262,13 +261,13 @@ def _message_issues(state: AmazonMockState, message: dict[str, Any]) -> list[dic
             ]
         )
         try:
-            outcome = apply_patches(state, listing, patches)
+            _, found = apply_patches(state, listing, patches)
         except WireError as exc:
             issues = [(exc.code, exc.details or exc.message, None)]
         else:
             issues = [
-                (found["code"], found["message"], (found.get("attributeNames") or [None])[0])
-                for found in outcome.issues
+                (entry["code"], entry["message"], (entry.get("attributeNames") or [None])[0])
+                for entry in found
             ]
     out = []
     for code, text, attribute in issues:

@@ -1,46 +1,42 @@
 """Orders API v0: ``getOrders`` and ``getOrderItems`` over the orders of ``POST /_mock/orders``.
 
-Strict where the model (ordersV0.json) is: ``MarketplaceIds`` is required (1..50); exactly one of
-``CreatedAfter`` and ``LastUpdatedAfter`` is required, and ``LastUpdated*`` cannot go with
-``Created*``; dates are ISO 8601; a ``*Before`` must not precede its ``*After`` and must be at
-least two minutes before now; ``MaxResultsPerPage`` is 1..100. Anything else is a 400
-``InvalidInput``. Orders are returned oldest ``LastUpdateDate`` first (created-date order with
-``CreatedAfter``); ``NextToken`` only moves the page, so the filters go with every request, and a
-token the mock did not issue is a 400. A cancelled order's item reports ``QuantityOrdered`` 0, as
-Amazon can. Every answer is checked against the model's response definitions in the tests.
+Strict where the model (ordersV0.json) and its descriptions are: exactly one of ``CreatedAfter``
+and ``LastUpdatedAfter``; a ``*Before`` not before its ``*After`` and at least two minutes old;
+``MaxResultsPerPage`` 1..100. ``NextToken`` only moves the page (the filters go with every
+request); a token the mock did not issue is a 400. A cancelled order's item has quantity 0.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from connectors.mock.amazon.auth import Call, sp_api
 from connectors.mock.amazon.state import AmazonMockState, MockOrder
-from connectors.mock.amazon.wire import WireError, cents, invalid_input, time_param
+from connectors.mock.amazon.wire import (
+    WireError,
+    cents,
+    from_page_token,
+    invalid_input,
+    page_token,
+    time_param,
+)
 from connectors.mock.kit.wire import iso
 
 MAX_ORDERS_PAGE = 100  # getOrders MaxResultsPerPage: 1..100, default 100
-ORDER_ITEMS_PAGE = 100  # order items per getOrderItems page (the model sets none)
-ORDERS_BEFORE_MARGIN_S = 120.0  # a *Before must be at least this long before now
 _SALES_CHANNEL = {"ATVPDKIKX0DER": "Amazon.com", "A2EUQ1WTGCTBG2": "Amazon.ca"}
-STATUSES = {
-    "Pending",
-    "Unshipped",
-    "PartiallyShipped",
-    "Shipped",
-    "Canceled",
-    "Unfulfillable",
-    "InvoiceUnconfirmed",
-    "PendingAvailability",
+_WINDOW = ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
+_FILTERS = {
+    "OrderStatuses": {
+        *("Pending", "Unshipped", "PartiallyShipped", "Shipped", "Canceled", "Unfulfillable"),
+        *("InvoiceUnconfirmed", "PendingAvailability"),
+    },
+    "FulfillmentChannels": {"AFN", "MFN"},
 }
 
 
-def _time(query: dict[str, Any], name: str) -> datetime | None:
+def _utc(query: dict[str, Any], name: str) -> datetime | None:
     if name not in query:
         return None
     moment = time_param(query, name)
@@ -48,25 +44,10 @@ def _time(query: dict[str, Any], name: str) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _token(position: tuple[str, str]) -> str:
-    raw = json.dumps({"after": list(position)}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _position(token: str) -> tuple[str, str]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        first, second = decoded["after"]
-        return str(first), str(second)
-    except (binascii.Error, ValueError, KeyError, TypeError) as err:
-        raise invalid_input("Invalid NextToken") from err
-
-
 def _window(call: Call) -> tuple[str, datetime, datetime | None]:
     """Which date the query filters on (``updated``/``created``) and its bounds."""
     created_after, created_before, updated_after, updated_before = (
-        _time(call.query, name)
-        for name in ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
+        _utc(call.query, name) for name in _WINDOW
     )
     if created_after is None and updated_after is None:
         raise invalid_input("Either CreatedAfter or LastUpdatedAfter must be specified")
@@ -85,83 +66,70 @@ def _window(call: Call) -> tuple[str, datetime, datetime | None]:
     now = call.state.clock.now()
     if after > now:
         raise invalid_input("The after date cannot be in the future")
-    if before is not None and (
-        before < after or before > now - timedelta(seconds=ORDERS_BEFORE_MARGIN_S)
-    ):
+    if before is not None and (before < after or before > now - timedelta(minutes=2)):
         raise invalid_input(
             "The before date must be after the after date and at least 2 minutes before now"
         )
     return kind, after, before
 
 
-def _filter(call: Call, name: str, allowed: set[str]) -> set[str] | None:
-    unknown = [value for value in call.query.get(name, []) if value not in allowed]
-    if unknown:
-        raise invalid_input(f"Invalid {name}: {', '.join(unknown)}")
-    return set(call.query.get(name, [])) or None
-
-
 @sp_api("getOrders")
 def get_orders(call: Call) -> Any:
-    """``GET /orders/v0/orders``."""
-    state, marketplaces = call.state, call.query["MarketplaceIds"]
+    """``GET /orders/v0/orders``: oldest ``LastUpdateDate`` (or ``PurchaseDate``) first."""
+    state, query = call.state, call.query
     kind, after, before = _window(call)
-    size = call.query.get("MaxResultsPerPage", MAX_ORDERS_PAGE)
+    size = query.get("MaxResultsPerPage", MAX_ORDERS_PAGE)
     if not 1 <= size <= MAX_ORDERS_PAGE:
         raise invalid_input(f"MaxResultsPerPage must be between 1 and {MAX_ORDERS_PAGE}")
-    statuses = _filter(call, "OrderStatuses", STATUSES)
-    channels = _filter(call, "FulfillmentChannels", {"AFN", "MFN"})
+    for name, allowed in _FILTERS.items():
+        unknown = [value for value in query.get(name, []) if value not in allowed]
+        if unknown:
+            raise invalid_input(f"Invalid {name}: {', '.join(unknown)}")
 
     def stamp(order: MockOrder) -> datetime:
         return order.updated if kind == "updated" else order.purchased
 
-    def key(order: MockOrder) -> tuple[str, str]:
-        return iso(stamp(order)), order.order_id
+    def key(order: MockOrder) -> list[str]:
+        return [iso(stamp(order)), order.order_id]
 
+    last = from_page_token(query["NextToken"], "NextToken") if "NextToken" in query else None
+    if last is not None and not (isinstance(last, list) and len(last) == 2):
+        raise invalid_input("Invalid NextToken.")
+    last = None if last is None else [str(part) for part in last]
     chosen = sorted(
         (
             order
             for order in state.orders.values()
-            if state.marketplace_id in marketplaces
-            and stamp(order) >= after
+            if state.marketplace_id in query["MarketplaceIds"]
+            and after <= stamp(order)
             and (before is None or stamp(order) <= before)
-            and (statuses is None or order.status in statuses)
-            and (channels is None or order.fulfillment in channels)
+            and order.status in query.get("OrderStatuses", [order.status])
+            and order.fulfillment in query.get("FulfillmentChannels", [order.fulfillment])
+            and (last is None or key(order) > last)
         ),
         key=key,
     )
-    if "NextToken" in call.query:
-        last = _position(call.query["NextToken"])
-        chosen = [order for order in chosen if key(order) > last]
-    page = chosen[:size]
-    payload: dict[str, Any] = {"Orders": [_order(state, order) for order in page]}
+    payload: dict[str, Any] = {"Orders": [_order(state, order) for order in chosen[:size]]}
     if len(chosen) > size:
-        payload["NextToken"] = _token(key(page[-1]))
-    payload["CreatedBefore" if kind == "created" else "LastUpdatedBefore"] = iso(
-        before or state.clock.now()
-    )
-    return {"payload": payload}
+        payload["NextToken"] = page_token(key(chosen[size - 1]))
+    window_end = iso(before or state.clock.now())
+    return {
+        "payload": payload
+        | {f"{'Created' if kind == 'created' else 'LastUpdated'}Before": window_end}
+    }
 
 
 @sp_api("getOrderItems")
 def get_order_items(call: Call) -> Any:
-    """``GET /orders/v0/orders/{orderId}/orderItems``."""
-    order_id = call.path("orderId")
-    order = call.state.orders.get(order_id)
+    """``GET /orders/v0/orders/{orderId}/orderItems`` (one item per order: one page)."""
+    order = call.state.orders.get(call.path("orderId"))
     if order is None:
-        raise WireError(404, "NotFound", "The resource specified does not exist.", order_id)
-    items = [_item(order)]
-    start = 0
+        raise WireError(
+            404, "NotFound", "The resource specified does not exist.", call.path("orderId")
+        )
     if "NextToken" in call.query:
-        mark, wanted = _position(call.query["NextToken"])
-        if wanted != order_id or not mark.isdigit():
-            raise invalid_input("Invalid NextToken")
-        start = int(mark)
-    page = items[start : start + ORDER_ITEMS_PAGE]
-    payload: dict[str, Any] = {"AmazonOrderId": order_id, "OrderItems": page}
-    if start + ORDER_ITEMS_PAGE < len(items):
-        payload["NextToken"] = _token((str(start + ORDER_ITEMS_PAGE), order_id))
-    return {"payload": payload}
+        raise invalid_input("Invalid NextToken.")  # never issued: every order fits one page
+    return {"payload": {"AmazonOrderId": order.order_id, "OrderItems": [_item(order)]}}
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, str]:

@@ -7,6 +7,8 @@ model refuses. Facts follow /work/shared/guides/marketplace-apis.md §1.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import uuid
@@ -171,6 +173,19 @@ def time_param(query: dict[str, Any], name: str) -> datetime:
         return datetime.fromisoformat(str(query[name]).replace("Z", "+00:00"))
     except ValueError as exc:
         raise invalid_input(f"{name} must be an ISO 8601 date-time.") from exc
+
+
+def page_token(position: Any) -> str:
+    """An opaque page token: the base64 of ``position``'s JSON."""
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+
+def from_page_token(token: str, name: str) -> Any:
+    """The position a ``page_token`` holds; a token the mock did not issue is a 400."""
+    try:
+        return json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError) as exc:
+        raise invalid_input(f"Invalid {name}.") from exc
 
 
 def cents(amount: Decimal) -> str:
