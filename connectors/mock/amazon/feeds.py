@@ -26,15 +26,17 @@ from urllib.parse import urlencode
 from aiohttp import web
 from jsonschema import Draft7Validator
 
-from connectors.mock.amazon.auth import Call, sp_api
 from connectors.mock.amazon.listings import INCLUDED_DATA, apply_patches, render_item
-from connectors.mock.amazon.state import STATE_KEY, AmazonMockState, Feed, FeedDocument
+from connectors.mock.amazon.state import AmazonMockState, Feed, FeedDocument
 from connectors.mock.amazon.wire import (
     ISSUE_INVALID_ATTRIBUTES,
     ISSUE_INVALID_VALUE,
+    STATE_KEY,
+    Call,
     WireError,
     invalid_input,
     json_schema_validator,
+    sp_api,
 )
 from connectors.mock.kit.wire import first_error, iso
 

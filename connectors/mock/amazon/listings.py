@@ -20,19 +20,20 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
-from connectors.mock.amazon.auth import Call, sp_api
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import (
     ISSUE_ABOVE_MAXIMUM,
     ISSUE_BELOW_MINIMUM,
     ISSUE_INVALID_ATTRIBUTES,
     ISSUE_INVALID_VALUE,
+    Call,
     WireError,
     cents,
     from_page_token,
     invalid_input,
     operations,
     page_token,
+    sp_api,
     time_param,
 )
 from connectors.mock.kit.wire import iso

@@ -12,14 +12,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.mock.amazon.auth import Call, sp_api
 from connectors.mock.amazon.state import AmazonMockState, MockOrder
 from connectors.mock.amazon.wire import (
+    Call,
     WireError,
     cents,
     from_page_token,
     invalid_input,
     page_token,
+    sp_api,
     time_param,
 )
 from connectors.mock.kit.wire import iso

@@ -16,10 +16,16 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import unquote
 
-from connectors.mock.amazon.auth import Call, sp_api
 from connectors.mock.amazon.listings import statuses
 from connectors.mock.amazon.state import AmazonMockState
-from connectors.mock.amazon.wire import INTERNAL_MESSAGE, WireError, invalid_input, number
+from connectors.mock.amazon.wire import (
+    INTERNAL_MESSAGE,
+    Call,
+    WireError,
+    invalid_input,
+    number,
+    sp_api,
+)
 from connectors.mock.market import CENT, MockListing, react
 from domain.listings import Fulfillment
 

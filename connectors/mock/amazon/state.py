@@ -11,9 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from connectors.mock.amazon.wire import operations
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
@@ -214,7 +211,3 @@ class AmazonMockState(MockBackend):
         """The presigned-URL signature of one document URL (upload or download) issued at stamp."""
         message = f"{kind}:{document_id}:{stamp}".encode()
         return hashlib.sha256(self.url_secret + message).hexdigest()
-
-
-STATE_KEY = web.AppKey("amazon_mock_state", AmazonMockState)
-SESSION_KEY = web.AppKey("amazon_mock_http", aiohttp.ClientSession)  # pushes notifications

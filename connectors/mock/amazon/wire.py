@@ -1,29 +1,43 @@
-"""The SP-API wire: Amazon's answers and error bodies, and the operations of the vendored models.
+"""The SP-API wire: Login with Amazon, the gate of every operation, Amazon's answers and errors.
 
 Each operation's method, path, query parameters, body definition and usage plan (the "Usage
-Plan" table: rate, burst) are read from connectors/specs/amazon, so the mock refuses what the
-model refuses. Facts follow /work/shared/guides/marketplace-apis.md §1.
+Plan" table: rate, burst) are read from the vendored models (connectors/specs/amazon). The gate
+checks ``x-amz-access-token`` (SigV4 headers are ignored, as Amazon does), the usage plan (429
+``QuotaExceeded``, no ``Retry-After``), the fault plan, the seller, query and body, and turns
+``WireError`` into Amazon's error body. Facts follow /work/shared/guides/marketplace-apis.md §1.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp
 from aiohttp import web
 from jsonschema import Draft4Validator, Draft7Validator
 
+from connectors.mock.faults import Fault
+from connectors.mock.kit.control import Handler
 from connectors.mock.kit.wire import first_error
 from connectors.ratelimit import RateLimit
 from connectors.specs import load_spec
+
+if TYPE_CHECKING:
+    from connectors.mock.amazon.state import AmazonMockState
+
+STATE_KEY: web.AppKey[AmazonMockState] = web.AppKey("amazon_mock_state")
+SESSION_KEY = web.AppKey("amazon_mock_http", aiohttp.ClientSession)  # pushes notifications
+ROUTES: list[tuple[str, str, Handler]] = []  # (method, path, route) of every SP-API operation
 
 MODELS: Final = (
     "listingsItems_2021-08-01.json",
@@ -33,6 +47,7 @@ MODELS: Final = (
 )
 INVALID_INPUT_MESSAGE: Final = "Request has missing or invalid parameters and cannot be parsed."
 INTERNAL_MESSAGE: Final = "We encountered an internal error. Please try again."
+DENIED: Final = "Access to requested resource is denied."
 # Listings issue codes. 4000001 ("The provided value for '<attr>' is invalid.") and 90000900 are
 # observed in SP-API answers (amzn/selling-partner-api-models#5219, model sandbox examples); 18155
 # is the model's minimum-price example. The ceiling code is not published: ours is a stand-in.
@@ -43,7 +58,6 @@ ISSUE_ABOVE_MAXIMUM: Final = "18156"  # unconfirmed stand-in
 # Amazon reports the applied usage plan only on these statuses (guide §1.2).
 _RATE_HEADER_STATUSES = frozenset({200, 201, 202, 400, 404})
 _USAGE_PLAN = re.compile(r"\|\s*([\d.]+)\s*\|\s*(\d+)\s*\|")
-_NOT_SCHEMA = ("name", "in", "required", "description", "collectionFormat", "default")
 
 
 class WireError(Exception):
@@ -109,13 +123,12 @@ def check(validator: Draft4Validator | Draft7Validator, instance: Any) -> None:
 class Operation:
     """One operation of an SP-API model: its route, usage plan, query parameters and body."""
 
-    spec: str
     method: str
     path: str
     rate: RateLimit
     params: dict[str, dict[str, Any]]  # query parameters by name, as the model declares them
-    body: str | None  # the definition the body must match
-    checker: Draft4Validator  # of the typed query parameters
+    checker: Draft4Validator  # of the typed query parameters (a parameter is its own schema)
+    body: Draft4Validator | None  # of the body's definition
 
     def query(self, request: web.Request) -> dict[str, Any]:
         """The query parameters typed as declared (csv arrays), defaults filled, validated."""
@@ -148,21 +161,14 @@ def operations() -> dict[str, Operation]:
                 rate, burst = _USAGE_PLAN.findall(op["description"])[0]
                 body = [p["schema"]["$ref"].rsplit("/")[-1] for p in params if p["in"] == "body"]
                 query = {p["name"]: p for p in params if p["in"] == "query"}
-                schema = {
-                    "properties": {
-                        name: {k: v for k, v in p.items() if k not in _NOT_SCHEMA}
-                        for name, p in query.items()
-                    },
-                    "required": [name for name, p in query.items() if p.get("required")],
-                }
+                required = [name for name, p in query.items() if p.get("required")]
                 found[op["operationId"]] = Operation(
-                    spec,
                     method.upper(),
                     path,
                     RateLimit(float(rate), float(burst)),
                     query,
-                    body[0] if body else None,
-                    Draft4Validator(schema),
+                    Draft4Validator({"properties": query, "required": required}),
+                    openapi_validator(spec, body[0]) if body else None,
                 )
     return found
 
@@ -196,3 +202,111 @@ def cents(amount: Decimal) -> str:
 def number(amount: Decimal) -> float:
     """A money amount as a JSON number (Pricing API, notifications)."""
     return float(amount.quantize(Decimal("0.01")))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One SP-API request, as a handler sees it: the state, typed query and validated body."""
+
+    request: web.Request
+    state: AmazonMockState
+    query: dict[str, Any]
+    body: Any
+
+    def path(self, name: str) -> str:
+        """A path parameter."""
+        return self.request.match_info[name]
+
+
+def _oauth_error(status: int, error: str, description: str) -> web.Response:
+    return web.json_response({"error": error, "error_description": description}, status=status)
+
+
+async def token(request: web.Request) -> web.Response:
+    """LWA token endpoint: ``refresh_token`` (seller) and ``client_credentials`` (grantless)."""
+    state = request.app[STATE_KEY]
+    state.calls["lwaToken"] += 1
+    if request.content_type != "application/x-www-form-urlencoded":
+        return _oauth_error(400, "invalid_request", "Content-Type must be form-urlencoded")
+    fields = {key: str(value) for key, value in (await request.post()).items()}
+    grant, refresh = fields.get("grant_type", ""), fields.get("refresh_token", "")
+    grantless = grant == "client_credentials"
+    if not grant:
+        return _oauth_error(400, "invalid_request", "The request is missing grant_type")
+    if grant not in ("refresh_token", "client_credentials"):
+        return _oauth_error(400, "unsupported_grant_type", f"Unsupported grant type: {grant}")
+    client = (fields.get("client_id", ""), fields.get("client_secret", ""))
+    if not all(map(hmac.compare_digest, client, (state.client_id, state.client_secret))):
+        return _oauth_error(401, "invalid_client", "Client authentication failed")
+    if grantless and not fields.get("scope", "").startswith("sellingpartnerapi::"):
+        return _oauth_error(400, "invalid_scope", "The requested scope is invalid")
+    if not grantless and not refresh:
+        return _oauth_error(400, "invalid_request", "The request is missing refresh_token")
+    if not grantless and not hmac.compare_digest(refresh, state.refresh_token):
+        message = "The request has an invalid grant parameter : refresh_token"
+        return _oauth_error(400, "invalid_grant", message)
+    body: dict[str, Any] = {"access_token": state.issue_token(grantless=grantless)}
+    body |= {"token_type": "bearer", "expires_in": state.token_ttl_s}
+    return web.json_response(body if grantless else {**body, "refresh_token": state.refresh_token})
+
+
+async def _gate(state: AmazonMockState, request: web.Request, operation: str) -> None:
+    """Raise the 403 of a missing, unknown, grantless or expired token, or a plan's 429/500."""
+    presented = request.headers.get("x-amz-access-token", "")
+    expiry = state.tokens.get(presented)
+    if expiry is None:
+        details = "The access token you provided is revoked, malformed or invalid."
+        raise WireError(403, "Unauthorized", DENIED, details if presented else "")
+    if state.clock.monotonic() >= expiry:
+        details = "The access token you provided has expired."
+        raise WireError(403, state.expired_token_code, DENIED, details)
+    fault = Fault.THROTTLE
+    if not state.enforce_rate_limits or state.bucket(operation).wait_time() <= 0:
+        if state.enforce_rate_limits:
+            await state.bucket(operation).acquire()  # a token is there: this never waits
+        wanted = state.fault_operations
+        fault = state.faults.draw() if wanted is None or operation in wanted else Fault.NONE
+    if fault is Fault.THROTTLE:
+        state.throttled[operation] += 1
+        raise WireError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
+    if fault is Fault.ERROR:
+        state.failed[operation] += 1
+        raise WireError(500, "InternalFailure", INTERNAL_MESSAGE)
+    if fault is Fault.TIMEOUT:
+        await state.sleep(state.faults.hang_s)
+
+
+def sp_api(operation: str, status: int = 200) -> Callable[[Callable[[Call], Any]], Any]:
+    """Register a handler of ``Call`` → body for the model's ``operation`` (route, gate, checks)."""
+    op = operations()[operation]
+
+    def register(handler: Callable[[Call], Any]) -> Any:
+        async def route(request: web.Request) -> web.StreamResponse:
+            state = request.app[STATE_KEY]
+            state.calls[operation] += 1
+            rate = state.rate_limits[operation]
+            try:
+                await _gate(state, request, operation)
+                # Imported here: the feeds module registers its routes through this gate.
+                from connectors.mock.amazon.feeds import advance_feeds
+
+                advance_feeds(state)
+                if request.match_info.get("sellerId", state.seller_id) != state.seller_id:
+                    # The token was issued for one selling partner; another is not ours to read.
+                    raise WireError(403, "Unauthorized", DENIED)
+                query = op.query(request)
+                unknown = [m for m in query.get("marketplaceIds", []) if m != state.marketplace_id]
+                if unknown:
+                    raise invalid_input(f"Invalid marketplaceIds: {','.join(unknown)}.")
+                body = await json_body(request) if op.body else None
+                if op.body:
+                    check(op.body, body)
+                return answer(handler(Call(request, state, query, body)), status, rate)
+            except WireError as exc:
+                denied = {"x-amzn-ErrorType": "AccessDeniedException"} if exc.status == 403 else {}
+                return error_answer(exc, rate, **denied)
+
+        ROUTES.append((op.method, op.path, route))
+        return handler
+
+    return register
