@@ -75,14 +75,9 @@ async def _listing(request: web.Request) -> tuple[dict[str, Any], MockListing | 
     body = await json_object(request)
     if body is None:
         return {}, bad("expected a JSON object")
-    listing = (
-        state.listing(str(body["sku"]))
-        if "sku" in body
-        else state.listing_by_asin(str(body.get("asin")))
-    )
-    return body, web.json_response(
-        {"error": "no such listing"}, status=404
-    ) if listing is None else listing
+    sku, asin = body.get("sku"), body.get("asin")
+    listing = state.listing(str(sku)) if sku is not None else state.listing_by_asin(str(asin))
+    return body, listing or web.json_response({"error": "no such listing"}, status=404)
 
 
 async def fire_notification(request: web.Request) -> web.Response:
@@ -107,14 +102,8 @@ async def _order_changed(
     """Push ORDER_CHANGE of ``order`` when a webhook target is set; answer ``answer``."""
     state = request.app[STATE_KEY]
     if state.webhook_url:
-        document = order_change(
-            state,
-            listing,
-            order.quantity,
-            order.order_id,
-            status=order.status,
-            item_id=order.item_id,
-        )
+        what = (state, listing, order.quantity, order.order_id)
+        document = order_change(*what, status=order.status, item_id=order.item_id)
         sent = await deliver(state, request.app[SESSION_KEY], listing.sku, document)
         answer["notification"] = {"id": sent.notification_id, "status": sent.status}
     return web.json_response(answer)
@@ -181,22 +170,18 @@ async def tick(state: AmazonMockState, session: aiohttp.ClientSession, last_push
     return now
 
 
-async def _ticker(app: web.Application, period_s: float) -> None:
+async def _ticker(app: web.Application) -> None:
     state = app[STATE_KEY]
     last_push = state.clock.monotonic()
-    while True:
-        await asyncio.sleep(period_s)
+    while state.ticker_s is not None:  # None: tests on a manual clock call ``tick`` themselves
+        await asyncio.sleep(state.ticker_s)
         last_push = await tick(state, app[SESSION_KEY], last_push)
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         app[SESSION_KEY] = session
-        period_s = app[STATE_KEY].ticker_s
-        if period_s is None:
-            yield
-            return
-        async with running(_ticker(app, period_s), "amazon-mock-ticker"):
+        async with running(_ticker(app), "amazon-mock-ticker"):
             yield
 
 

@@ -1,15 +1,8 @@
 """Feeds API 2021-06-30, its presigned "S3" document URLs, and ``JSON_LISTINGS_FEED`` processing.
 
-A document is created (201, an upload URL served here: ``/_s3/upload/{id}?X-Amz-...``), PUT
-there with its signature before it expires (5 minutes) and with the ``Content-Type`` it was
-created with. URLs name this server by the address the connection reached (or
-``state.public_url``), never by the ``Host`` header: python-amazon-sp-api cuts ``https://`` off
-its endpoint by length, so ``http://127.0.0.1:P`` goes out as ``Host: 27.0.0.1:P``.
-
-A feed goes IN_QUEUE → IN_PROGRESS (half of ``feed_processing_s``; its messages are applied) →
-DONE | FATAL (its report readable), lazily on every SP-API call and the ticker. A document that
-fails the feed schema's envelope is FATAL; each message is then checked on its own, so one bad
-message is an issue in the processing report, not the end of the feed.
+A feed goes IN_QUEUE → IN_PROGRESS (at half of ``feed_processing_s``: its messages are applied)
+→ DONE | FATAL (its report readable), lazily on every SP-API call and tick. A document failing
+the feed schema's envelope is FATAL; a bad message is an issue in the report, not the end.
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from jsonschema import Draft7Validator
 
-from connectors.mock.amazon.listings import INCLUDED_DATA, apply_patches, render_item
+from connectors.mock.amazon.listings import INCLUDED_DATA, apply_patches, issue, render_item
 from connectors.mock.amazon.state import AmazonMockState, Feed, FeedDocument
 from connectors.mock.amazon.wire import (
     ISSUE_INVALID_ATTRIBUTES,
@@ -54,6 +47,8 @@ def _presigned(request: web.Request, state: AmazonMockState, kind: str, document
         "X-Amz-SignedHeaders": "content-type;host" if kind == "upload" else "host",
         "X-Amz-Signature": state.sign_url(kind, document_id, stamp),
     }
+    # The address the connection reached, never ``Host``: python-amazon-sp-api cuts ``https://``
+    # off its endpoint by length, so ``http://127.0.0.1:P`` goes out as ``Host: 27.0.0.1:P``.
     origin = state.public_url
     if not origin:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
@@ -239,19 +234,20 @@ def _parse(state: AmazonMockState, feed: Feed) -> dict[str, Any] | str:
 
 def _message_issues(state: AmazonMockState, message: dict[str, Any]) -> list[dict[str, Any]]:
     """Apply one message; return its issues (empty if accepted)."""
-    issues: list[tuple[str, str, str | None]] = []  # code, message, attribute
+    sku, number = message.get("sku"), message.get("messageId")
+    where: dict[str, Any] = {"messageId": number} if isinstance(number, int) and number >= 1 else {}
+    where |= {"sku": sku} if isinstance(sku, str) and sku else {}
     problem = first_error(json_schema_validator("listings-feed-message-schema-v2.json"), message)
-    listing = None if problem else state.listing(message["sku"])
+    found: list[dict[str, Any]] = []
     if problem is not None:
-        issues = [(ISSUE_INVALID_VALUE, f"Invalid message: {problem}", None)]
+        found = [issue(ISSUE_INVALID_VALUE, f"Invalid message: {problem}", None)]
     elif state.faults.item_refused():
         text = "The attributes are invalid (refused by the fault plan)."
-        issues = [(ISSUE_INVALID_ATTRIBUTES, text, None)]
+        found = [issue(ISSUE_INVALID_ATTRIBUTES, text, None)]
     elif message["operationType"] == "DELETE":
-        state.market.listings.pop(message["sku"], None)
-        state.market.competitors.pop(message["sku"], None)
-        state.meta.pop(message["sku"], None)
-    elif listing is None:
+        for table in (state.market.listings, state.market.competitors, state.meta):
+            table.pop(message["sku"], None)
+    elif (listing := state.listing(message["sku"])) is None:
         state.orphan_patches[message["sku"]] += 1
     else:
         patches = (
@@ -265,31 +261,23 @@ def _message_issues(state: AmazonMockState, message: dict[str, Any]) -> list[dic
         try:
             _, found = apply_patches(state, listing, patches)
         except WireError as exc:
-            issues = [(exc.code, exc.details or exc.message, None)]
-        else:
-            issues = [
-                (entry["code"], entry["message"], (entry.get("attributeNames") or [None])[0])
-                for entry in found
-            ]
-    out = []
-    for code, text, attribute in issues:
-        entry: dict[str, Any] = {"code": code, "severity": "ERROR", "message": text}
-        if isinstance(message.get("messageId"), int) and message["messageId"] >= 1:
-            entry["messageId"] = message["messageId"]
-        if isinstance(message.get("sku"), str) and message["sku"]:
-            entry["sku"] = message["sku"]
-        out.append(entry | ({"attributeName": attribute} if attribute else {}))
-    return out
+            found = [issue(exc.code, exc.details or exc.message, None)]
+    return [
+        {"code": entry["code"], "severity": "ERROR", "message": entry["message"]}
+        | where
+        | ({"attributeName": entry["attributeNames"][0]} if entry.get("attributeNames") else {})
+        for entry in found
+    ]
 
 
 def _process(state: AmazonMockState, feed: Feed) -> None:
     """Apply the feed's messages; hold its outcome and store its report for the end."""
     parsed = _parse(state, feed)
     header = {"sellerId": state.seller_id, "version": "2.0", "feedId": feed.feed_id}
+    processed = invalid = 0
     if isinstance(parsed, str):
         issues = [{"code": ISSUE_INVALID_VALUE, "severity": "ERROR", "message": parsed}]
         report: dict[str, Any] = {"header": header, "issues": issues}
-        counts = [0, 0, 0]
     else:
         wanted = set(parsed["header"].get("report", {}).get("includedData", [])) & INCLUDED_DATA
         issues, items, invalid = [], [], 0
@@ -304,14 +292,10 @@ def _process(state: AmazonMockState, feed: Feed) -> None:
             header["report"] = parsed["header"]["report"]
         report = {"header": header, "issues": issues} | ({"items": items} if wanted else {})
         processed = len(parsed["messages"])
-        counts = [processed, processed - invalid, invalid]
-    report["summary"] = {
-        "errors": sum(1 for found in issues if found["severity"] == "ERROR"),
-        "warnings": sum(1 for found in issues if found["severity"] == "WARNING"),
-        **dict(
-            zip(("messagesProcessed", "messagesAccepted", "messagesInvalid"), counts, strict=True)
-        ),
-    }
+    errors = sum(found["severity"] == "ERROR" for found in issues)
+    report["summary"] = {"errors": errors, "warnings": len(issues) - errors}
+    report["summary"] |= {"messagesProcessed": processed, "messagesInvalid": invalid}
+    report["summary"]["messagesAccepted"] = processed - invalid
     data = json.dumps(report).encode()
     document_id = state.new_document_id()
     state.documents[document_id] = (
