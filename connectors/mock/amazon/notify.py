@@ -137,12 +137,9 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
             "averageSellingPrice": money(book.competitive_threshold),
         },
     }
-    winners = [offer for offer in book.offers if offer.buy_box]
-    if winners:
-        prices = {"listingPrice": winners[0].price, "shipping": winners[0].shipping}
-        prices["landedPrice"] = winners[0].landed
-        summary["buyBoxPrices"] = [{"condition": "new"} | {k: money(v) for k, v in prices.items()}]
-    offer = {"listingPrice": listing.price, "shipping": Decimal("0"), "landedPrice": listing.price}
+    for winner in book.buy_box:
+        prices = book.prices(winner.price, winner.shipping, lower=True)
+        summary["buyBoxPrices"] = [{"condition": "new"} | prices]
     payload = {
         "issueType": "BuyBoxDisqualification",
         "sellerId": state.seller_id,
@@ -153,7 +150,7 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
             "timeOfOfferChange": now,
         },
         "merchantOffer": {"condition": "new", "fulfillmentType": _channel(listing)}
-        | {key: money(value) for key, value in offer.items()},
+        | book.prices(listing.price, Decimal("0"), lower=True),
         "summary": summary,
     }
     return _envelope(state, PRICING_HEALTH, payload, pascal=False)

@@ -31,7 +31,7 @@ from domain.listings import Fulfillment
 
 MAX_OFFERS = 20  # Amazon returns (and notifies) the top 20 offers by landed price
 AMAZON_RETAIL_SELLER_ID = "ATVPDKIKX0DER"  # Amazon's own retail offer: the US marketplace id
-_CONDITIONS = ("New", "Used", "Collectible", "Refurbished", "Club")
+_PRICE_KEYS = ("LandedPrice", "ListingPrice", "Shipping")
 _URI = re.compile(r"^/products/pricing/v0/(listings|items)/([^/]+)/offers$")
 
 
@@ -58,12 +58,16 @@ class BookOffer:
 class Book:
     """All live offers, best landed price first (the first wins the Buy Box), reference prices."""
 
-    asin: str
     currency: str
     offers: list[BookOffer]
     list_price: Decimal
     competitive_threshold: Decimal
     sales_rank: int
+
+    @property
+    def buy_box(self) -> list[BookOffer]:
+        """The Buy Box winner, if any offer wins it."""
+        return [offer for offer in self.offers if offer.buy_box]
 
     def lowest(self, fba: bool) -> BookOffer | None:
         """The cheapest offer of one fulfillment channel."""
@@ -74,14 +78,11 @@ class Book:
         keys = ("amount", "currencyCode") if lower else ("Amount", "CurrencyCode")
         return dict(zip(keys, (number(amount), self.currency), strict=True))
 
-    def prices(self, offer: BookOffer) -> dict[str, Any]:
-        """An offer's landed price, listing price and shipping (PascalCase)."""
-        money = self.money
-        return {
-            "LandedPrice": money(offer.landed),
-            "ListingPrice": money(offer.price),
-            "Shipping": money(offer.shipping),
-        }
+    def prices(self, price: Decimal, shipping: Decimal, lower: bool = False) -> dict[str, Any]:
+        """Landed price, listing price and shipping (``lower``: lowerCamel keys)."""
+        keys = ("landedPrice", "listingPrice", "shipping") if lower else _PRICE_KEYS
+        amounts = (price + shipping, price, shipping)
+        return {key: self.money(amount, lower) for key, amount in zip(keys, amounts, strict=True)}
 
     def summary(self, pascal: bool) -> dict[str, Any]:
         """NumberOfOffers, LowestPrices and BuyBoxPrices (``pascal``: notification casing)."""
@@ -94,8 +95,8 @@ class Book:
             if cheapest is not None:
                 where = {condition: "new", channel: name}
                 counts.append(where | {"OfferCount": sum(o.fba is fba for o in self.offers)})
-                lowest.append(where | self.prices(cheapest))
-        winners = [{condition: "new"} | self.prices(o) for o in self.offers if o.buy_box]
+                lowest.append(where | self.prices(cheapest.price, cheapest.shipping))
+        winners = [{condition: "new"} | self.prices(o.price, o.shipping) for o in self.buy_box]
         return {"NumberOfOffers": counts, "LowestPrices": lowest, "BuyBoxPrices": winners}
 
     def offer(self, offer: BookOffer) -> dict[str, Any]:
@@ -146,7 +147,6 @@ def read_book(state: AmazonMockState, listing: MockListing) -> Book:
     threshold = min((offer.landed for offer in offers if not offer.mine), default=listing.price)
     digest = hashlib.sha256(listing.external_id.encode()).digest()
     return Book(
-        asin=listing.external_id,
         currency=listing.currency,
         offers=offers,
         list_price=(highest * Decimal("1.25")).quantize(CENT),
@@ -162,8 +162,6 @@ def offers_result(
     marketplace, condition = request["MarketplaceId"], request["ItemCondition"]
     if marketplace != state.marketplace_id:
         raise invalid_input(f"Invalid MarketplaceId: {marketplace}.")
-    if condition not in _CONDITIONS:
-        raise invalid_input(f"Invalid ItemCondition: {condition}.")
     listing = state.listing(key) if by_sku else state.listing_by_asin(key)
     if listing is None:
         raise invalid_input(f"Invalid {'SellerSKU' if by_sku else 'ASIN'}: {key}.")
@@ -207,16 +205,13 @@ def offers_result(
     return result | {"Summary": summary, "Offers": offers}
 
 
-@sp_api("getListingOffers")
-def get_listing_offers(call: Call) -> Any:
-    """``GET /products/pricing/v0/listings/{SellerSKU}/offers``."""
-    return {"payload": offers_result(call.state, call.path("SellerSKU"), True, call.query)}
-
-
 @sp_api("getItemOffers")
-def get_item_offers(call: Call) -> Any:
-    """``GET /products/pricing/v0/items/{Asin}/offers``."""
-    return {"payload": offers_result(call.state, call.path("Asin"), False, call.query)}
+@sp_api("getListingOffers")
+def get_offers(call: Call) -> Any:
+    """``GET /products/pricing/v0/listings/{SellerSKU}/offers`` and ``.../items/{Asin}/offers``."""
+    by_sku = "SellerSKU" in call.request.match_info
+    key = call.path("SellerSKU" if by_sku else "Asin")
+    return {"payload": offers_result(call.state, key, by_sku, call.query)}
 
 
 def _inner(state: AmazonMockState, item: dict[str, Any], by_sku: bool) -> dict[str, Any]:
@@ -239,31 +234,20 @@ def _inner(state: AmazonMockState, item: dict[str, Any], by_sku: bool) -> dict[s
     except WireError as exc:
         status, reason = exc.status, "Bad Request" if exc.status == 400 else "Internal Server Error"
         body = {"errors": [{"code": exc.code, "message": exc.details}]}
-    headers = {
-        "x-amzn-RequestId": str(uuid.uuid4()),
-        "Date": format_datetime(state.clock.now(), usegmt=True),
-    }
+    date = format_datetime(state.clock.now(), usegmt=True)
     return {
         "status": {"statusCode": status, "reasonPhrase": reason},
-        "headers": headers,
+        "headers": {"x-amzn-RequestId": str(uuid.uuid4()), "Date": date},
         "body": body,
         "request": request,
     }
 
 
-def _batch(call: Call, by_sku: bool) -> Any:
+@sp_api("getItemOffersBatch")
+@sp_api("getListingOffersBatch")
+def get_offers_batch(call: Call) -> Any:
+    """``POST /batches/products/pricing/v0/listingOffers`` and ``.../itemOffers`` (1..20)."""
     if "requests" not in call.body:
         raise invalid_input("requests: is a required property")
+    by_sku = call.request.path.endswith("/listingOffers")
     return {"responses": [_inner(call.state, item, by_sku) for item in call.body["requests"]]}
-
-
-@sp_api("getListingOffersBatch")
-def get_listing_offers_batch(call: Call) -> Any:
-    """``POST /batches/products/pricing/v0/listingOffers`` (1..20 requests)."""
-    return _batch(call, by_sku=True)
-
-
-@sp_api("getItemOffersBatch")
-def get_item_offers_batch(call: Call) -> Any:
-    """``POST /batches/products/pricing/v0/itemOffers`` (1..20 requests)."""
-    return _batch(call, by_sku=False)
