@@ -126,14 +126,8 @@ def create_feed(call: Call) -> Any:
         raise invalid_input(f"Invalid marketplaceIds: {','.join(unknown)}.")
     if body["inputFeedDocumentId"] not in state.documents:
         raise invalid_input("Invalid inputFeedDocumentId.")
-    feed = Feed(
-        feed_id=state.new_feed_id(),
-        feed_type=body["feedType"],
-        marketplace_ids=list(body["marketplaceIds"]),
-        input_document_id=body["inputFeedDocumentId"],
-        created=state.clock.now(),
-        created_mono=state.clock.monotonic(),
-    )
+    feed_id = str(50001019655 + len(state.feeds))  # numeric, as Amazon's are
+    feed = Feed(feed_id, body, state.clock.now(), state.clock.monotonic())
     state.feeds[feed.feed_id] = feed
     return {"feedId": feed.feed_id}
 
@@ -151,8 +145,8 @@ def get_feed(call: Call) -> Any:
     feed = _feed(call)
     body: dict[str, Any] = {
         "feedId": feed.feed_id,
-        "feedType": feed.feed_type,
-        "marketplaceIds": feed.marketplace_ids,
+        "feedType": feed.spec["feedType"],
+        "marketplaceIds": feed.spec["marketplaceIds"],
         "createdTime": iso(feed.created),
         "processingStatus": feed.status,
     }
@@ -213,10 +207,10 @@ def advance_feeds(state: AmazonMockState) -> None:
 
 def _parse(state: AmazonMockState, feed: Feed) -> dict[str, Any] | str:
     """The feed's document, or why it is FATAL."""
-    document = state.documents.get(feed.input_document_id)
-    if feed.feed_type != "JSON_LISTINGS_FEED":
+    document = state.documents.get(feed.spec["inputFeedDocumentId"])
+    if feed.spec["feedType"] != "JSON_LISTINGS_FEED":
         # Legacy XML/flat-file feeds stopped working on 2025-07-31: they end FATAL.
-        return f"Feed type {feed.feed_type} is no longer supported."
+        return f"Feed type {feed.spec['feedType']} is no longer supported."
     if document is None or document.data is None:
         return "The feed document was never uploaded."
     try:

@@ -21,8 +21,6 @@ from connectors.ratelimit import RateLimit
 class ListingMeta:
     """What Amazon holds for a listing beyond price and quantity (attributes, bounds, dates)."""
 
-    product_type: str = "PRODUCT"
-    item_name: str = ""
     created: datetime | None = None
     updated: datetime | None = None
     # The last accepted attribute values, as sent (snake_case attribute JSON).
@@ -47,9 +45,7 @@ class Feed:
     """A submitted feed and its processing timeline (on the state's clock)."""
 
     feed_id: str
-    feed_type: str
-    marketplace_ids: list[str]
-    input_document_id: str
+    spec: dict[str, Any]  # the createFeed body: feedType, marketplaceIds, inputFeedDocumentId
     created: datetime
     created_mono: float
     status: str = "IN_QUEUE"
@@ -136,7 +132,6 @@ class AmazonMockState(MockBackend):
     notifications: list[SentNotification] = field(default_factory=list)
     orders: dict[str, MockOrder] = field(default_factory=dict)  # by AmazonOrderId
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
-    _next_feed: int = 50001019654
 
     def __post_init__(self) -> None:
         # A seller's listings were created one by one over time, not in the same millisecond:
@@ -170,18 +165,13 @@ class AmazonMockState(MockBackend):
 
     def listing_by_asin(self, asin: str) -> MockListing | None:
         """Our listing on ``asin`` (the market's external id), if any."""
-        for listing in self.market.listings.values():
-            if listing.external_id == asin:
-                return listing
-        return None
+        return next((x for x in self.market.listings.values() if x.external_id == asin), None)
 
     def meta_of(self, sku: str) -> ListingMeta:
         """Amazon-side details of ``sku`` (created on first use)."""
-        meta = self.meta.get(sku)
-        if meta is None:
-            now = self.clock.now()
-            meta = self.meta[sku] = ListingMeta(created=now, updated=now)
-        return meta
+        if sku not in self.meta:
+            self.meta[sku] = ListingMeta(created=self.clock.now(), updated=self.clock.now())
+        return self.meta[sku]
 
     def touch(self, sku: str) -> None:
         """Record that ``sku`` changed now."""
@@ -190,18 +180,14 @@ class AmazonMockState(MockBackend):
     def issue_token(self, *, grantless: bool = False) -> str:
         """Mint an LWA access token valid for ``token_ttl_s`` on the state's clock."""
         token = "Atza|" + secrets.token_urlsafe(48)
-        expiry = self.clock.monotonic() + self.token_ttl_s
-        (self.grantless_tokens if grantless else self.tokens)[token] = expiry
+        (self.grantless_tokens if grantless else self.tokens)[token] = (
+            self.clock.monotonic() + self.token_ttl_s
+        )
         return token
 
     def expire_tokens(self) -> int:
         """Make every issued token expired (tests of the refresh path); return how many."""
         return expire(self.tokens, self.clock)
-
-    def new_feed_id(self) -> str:
-        """Feed ids are numeric strings, as Amazon's are."""
-        self._next_feed += 1
-        return str(self._next_feed)
 
     def new_document_id(self) -> str:
         """Document ids look like Amazon's ``amzn1.tortuga`` ids."""
