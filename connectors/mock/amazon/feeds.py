@@ -108,7 +108,7 @@ async def s3_download(request: web.Request) -> web.Response:
     return web.Response(body=found.data, headers={"Content-Type": content_type})
 
 
-@sp_api("createFeedDocument", status=201)
+@sp_api("createFeedDocument", ok=201)
 def create_feed_document(call: Call) -> Any:
     """``POST /feeds/2021-06-30/documents`` → 201 ``{feedDocumentId, url}``."""
     document_id = call.state.new_document_id()
@@ -117,7 +117,7 @@ def create_feed_document(call: Call) -> Any:
     return {"feedDocumentId": document_id, "url": url}
 
 
-@sp_api("createFeed", status=202)
+@sp_api("createFeed", ok=202)
 def create_feed(call: Call) -> Any:
     """``POST /feeds/2021-06-30/feeds`` → 202 ``{feedId}``; processing starts in the queue."""
     state, body = call.state, call.body

@@ -23,7 +23,6 @@ from connectors.mock.amazon.wire import (
     Call,
     WireError,
     invalid_input,
-    number,
     sp_api,
 )
 from connectors.mock.market import CENT, MockListing, react
@@ -76,7 +75,7 @@ class Book:
     def money(self, amount: Decimal, lower: bool = False) -> dict[str, Any]:
         """``{"Amount", "CurrencyCode"}`` (``lower``: ``{"amount", "currencyCode"}``)."""
         keys = ("amount", "currencyCode") if lower else ("Amount", "CurrencyCode")
-        return dict(zip(keys, (number(amount), self.currency), strict=True))
+        return dict(zip(keys, (float(amount.quantize(CENT)), self.currency), strict=True))
 
     def prices(self, price: Decimal, shipping: Decimal, lower: bool = False) -> dict[str, Any]:
         """Landed price, listing price and shipping (``lower``: lowerCamel keys)."""

@@ -73,30 +73,6 @@ def invalid_input(details: str = "") -> WireError:
     return WireError(400, "InvalidInput", INVALID_INPUT_MESSAGE, details)
 
 
-def answer(
-    body: Any, status: int = 200, rate: RateLimit | None = None, **headers: str
-) -> web.Response:
-    """A JSON answer with ``x-amzn-RequestId`` and, where Amazon sends it, the rate-limit header."""
-    out = {"x-amzn-RequestId": str(uuid.uuid4()), **headers}
-    if rate is not None and status in _RATE_HEADER_STATUSES:
-        out["x-amzn-RateLimit-Limit"] = f"{float(rate.rate)}"
-    return web.json_response(body, status=status, headers=out)
-
-
-def error_answer(error: WireError, rate: RateLimit | None = None, **headers: str) -> web.Response:
-    """Amazon's ``{"errors": [{code, message, details}]}`` body."""
-    body = {"errors": [{"code": error.code, "message": error.message, "details": error.details}]}
-    return answer(body, error.status, rate, **headers)
-
-
-async def json_body(request: web.Request) -> Any:
-    """Parse the request's JSON body, or raise the 400 Amazon gives for an unparsable one."""
-    try:
-        return json.loads(await request.read())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise invalid_input("The request body is not valid JSON.") from exc
-
-
 @cache
 def openapi_validator(spec: str, definition: str) -> Draft4Validator:
     """A validator for one ``#/definitions/<name>`` of an SP-API OpenAPI 2.0 model."""
@@ -112,11 +88,12 @@ def json_schema_validator(name: str) -> Draft7Validator:
     return Draft7Validator(load_spec("amazon", name))
 
 
-def check(validator: Draft4Validator | Draft7Validator, instance: Any) -> None:
-    """Raise ``InvalidInput`` naming the first violation of ``validator`` by ``instance``."""
+def check(validator: Draft4Validator, instance: Any) -> Any:
+    """``instance``, or the ``InvalidInput`` naming its first violation of ``validator``."""
     problem = first_error(validator, instance)
     if problem is not None:
         raise invalid_input(problem)
+    return instance
 
 
 @dataclass(frozen=True)
@@ -199,11 +176,6 @@ def cents(amount: Decimal) -> str:
     return f"{amount.quantize(Decimal('0.01'))}"
 
 
-def number(amount: Decimal) -> float:
-    """A money amount as a JSON number (Pricing API, notifications)."""
-    return float(amount.quantize(Decimal("0.01")))
-
-
 @dataclass(frozen=True)
 class Call:
     """One SP-API request, as a handler sees it: the state, typed query and validated body."""
@@ -276,7 +248,7 @@ async def _gate(state: AmazonMockState, request: web.Request, operation: str) ->
         await state.sleep(state.faults.hang_s)
 
 
-def sp_api(operation: str, status: int = 200) -> Callable[[Callable[[Call], Any]], Any]:
+def sp_api(operation: str, ok: int = 200) -> Callable[[Callable[[Call], Any]], Any]:
     """Register a handler of ``Call`` → body for the model's ``operation`` (route, gate, checks)."""
     op = operations()[operation]
 
@@ -285,6 +257,7 @@ def sp_api(operation: str, status: int = 200) -> Callable[[Callable[[Call], Any]
             state = request.app[STATE_KEY]
             state.calls[operation] += 1
             rate = state.rate_limits[operation]
+            status, headers = ok, {"x-amzn-RequestId": str(uuid.uuid4())}
             try:
                 await _gate(state, request, operation)
                 # Imported here: the feeds module registers its routes through this gate.
@@ -298,13 +271,19 @@ def sp_api(operation: str, status: int = 200) -> Callable[[Callable[[Call], Any]
                 unknown = [m for m in query.get("marketplaceIds", []) if m != state.marketplace_id]
                 if unknown:
                     raise invalid_input(f"Invalid marketplaceIds: {','.join(unknown)}.")
-                body = await json_body(request) if op.body else None
-                if op.body:
-                    check(op.body, body)
-                return answer(handler(Call(request, state, query, body)), status, rate)
+                try:
+                    body = check(op.body, json.loads(await request.read())) if op.body else None
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    raise invalid_input("The request body is not valid JSON.") from exc
+                answer = handler(Call(request, state, query, body))
             except WireError as exc:
-                denied = {"x-amzn-ErrorType": "AccessDeniedException"} if exc.status == 403 else {}
-                return error_answer(exc, rate, **denied)
+                status, error = exc.status, {"code": exc.code, "message": exc.message}
+                answer = {"errors": [error | {"details": exc.details}]}
+                if status == 403:
+                    headers["x-amzn-ErrorType"] = "AccessDeniedException"
+            if status in _RATE_HEADER_STATUSES:
+                headers["x-amzn-RateLimit-Limit"] = f"{float(rate.rate)}"
+            return web.json_response(answer, status=status, headers=headers)
 
         ROUTES.append((op.method, op.path, route))
         return handler
