@@ -37,31 +37,26 @@ _FILTERS = {
 }
 
 
-def _utc(query: dict[str, Any], name: str) -> datetime | None:
-    if name not in query:
-        return None
-    moment = time_param(query, name)
+def _utc(moment: datetime) -> datetime:
     # ISO 8601 without an offset: Amazon reads UTC.
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def _window(call: Call) -> tuple[str, datetime, datetime | None]:
-    """Which date the query filters on (``updated``/``created``) and its bounds."""
-    created_after, created_before, updated_after, updated_before = (
-        _utc(call.query, name) for name in _WINDOW
-    )
-    if created_after is None and updated_after is None:
+    """Which date the query filters on (``LastUpdated`` or ``Created``) and its bounds."""
+    given = {name for name in _WINDOW if name in call.query}
+    if not given & {"CreatedAfter", "LastUpdatedAfter"}:
         raise invalid_input("Either CreatedAfter or LastUpdatedAfter must be specified")
-    if created_after is not None and (updated_after is not None or updated_before is not None):
+    if "CreatedAfter" in given and given & {"LastUpdatedAfter", "LastUpdatedBefore"}:
         raise invalid_input(
             "LastUpdatedAfter and LastUpdatedBefore cannot be set with CreatedAfter"
         )
-    if updated_after is not None and created_before is not None:
+    if {"LastUpdatedAfter", "CreatedBefore"} <= given:
         raise invalid_input("CreatedBefore cannot be set with LastUpdatedAfter")
-    kind, after, before = (
-        ("updated", updated_after, updated_before)
-        if updated_after is not None
-        else ("created", created_after, created_before)
+    kind = "LastUpdated" if "LastUpdatedAfter" in given else "Created"
+    after, before = (
+        _utc(time_param(call.query, kind + edge)) if kind + edge in given else None
+        for edge in ("After", "Before")
     )
     assert after is not None
     now = call.state.clock.now()
@@ -88,7 +83,7 @@ def get_orders(call: Call) -> Any:
             raise invalid_input(f"Invalid {name}: {', '.join(unknown)}")
 
     def stamp(order: MockOrder) -> datetime:
-        return order.updated if kind == "updated" else order.purchased
+        return order.updated if kind == "LastUpdated" else order.purchased
 
     def key(order: MockOrder) -> list[str]:
         return [iso(stamp(order)), order.order_id]
@@ -114,10 +109,7 @@ def get_orders(call: Call) -> Any:
     if len(chosen) > size:
         payload["NextToken"] = page_token(key(chosen[size - 1]))
     window_end = iso(before or state.clock.now())
-    return {
-        "payload": payload
-        | {f"{'Created' if kind == 'created' else 'LastUpdated'}Before": window_end}
-    }
+    return {"payload": payload | {f"{kind}Before": window_end}}
 
 
 @sp_api("getOrderItems")
