@@ -11,6 +11,7 @@ import copy
 import gzip
 import hmac
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -57,6 +58,17 @@ def _presigned(request: web.Request, state: AmazonMockState, kind: str, document
         host, port = str(sockname[0]), int(sockname[1])
         origin = f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
     return f"{origin.rstrip('/')}/_s3/{kind}/{document_id}?{urlencode(query)}"
+
+
+def _store(
+    state: AmazonMockState, content_type: str, data: bytes | None = None, zipped: str | None = None
+) -> FeedDocument:
+    """A new document in the mock's "S3", with an id like Amazon's ``amzn1.tortuga`` ones."""
+    document = FeedDocument(
+        f"amzn1.tortuga.4.na.{secrets.token_hex(16)}", content_type, data, zipped
+    )
+    state.documents[document.document_id] = document
+    return document
 
 
 def _s3_error(status: int, code: str, message: str) -> web.Response:
@@ -111,10 +123,9 @@ async def s3_download(request: web.Request) -> web.Response:
 @sp_api("createFeedDocument", ok=201)
 def create_feed_document(call: Call) -> Any:
     """``POST /feeds/2021-06-30/documents`` → 201 ``{feedDocumentId, url}``."""
-    document_id = call.state.new_document_id()
-    call.state.documents[document_id] = FeedDocument(document_id, call.body["contentType"])
-    url = _presigned(call.request, call.state, "upload", document_id)
-    return {"feedDocumentId": document_id, "url": url}
+    document = _store(call.state, call.body["contentType"])
+    url = _presigned(call.request, call.state, "upload", document.document_id)
+    return {"feedDocumentId": document.document_id, "url": url}
 
 
 @sp_api("createFeed", ok=202)
@@ -291,11 +302,6 @@ def _process(state: AmazonMockState, feed: Feed) -> None:
     report["summary"] |= {"messagesProcessed": processed, "messagesInvalid": invalid}
     report["summary"]["messagesAccepted"] = processed - invalid
     data = json.dumps(report).encode()
-    document_id = state.new_document_id()
-    state.documents[document_id] = (
-        FeedDocument(document_id, "application/json", gzip.compress(data, mtime=0), "GZIP")
-        if state.gzip_reports
-        else FeedDocument(document_id, "application/json", data)
-    )
-    feed.report_document_id = document_id
+    data, zipped = (gzip.compress(data, mtime=0), "GZIP") if state.gzip_reports else (data, None)
+    feed.report_document_id = _store(state, "application/json", data, zipped).document_id
     feed.outcome = "FATAL" if isinstance(parsed, str) else "DONE"

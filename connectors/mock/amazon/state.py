@@ -124,7 +124,6 @@ class AmazonMockState(MockBackend):
     own_rating_count: int = 1200
     meta: dict[str, ListingMeta] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
-    grantless_tokens: dict[str, float] = field(default_factory=dict)
     documents: dict[str, FeedDocument] = field(default_factory=dict)
     feeds: dict[str, Feed] = field(default_factory=dict)
     failed: Counter[str] = field(default_factory=Counter)  # 500s sent (ERROR faults), per operation
@@ -178,20 +177,15 @@ class AmazonMockState(MockBackend):
         self.meta_of(sku).updated = self.clock.now()
 
     def issue_token(self, *, grantless: bool = False) -> str:
-        """Mint an LWA access token valid for ``token_ttl_s`` on the state's clock."""
+        """Mint an LWA access token valid for ``token_ttl_s``; a grantless one opens no route."""
         token = "Atza|" + secrets.token_urlsafe(48)
-        (self.grantless_tokens if grantless else self.tokens)[token] = (
-            self.clock.monotonic() + self.token_ttl_s
-        )
+        if not grantless:
+            self.tokens[token] = self.clock.monotonic() + self.token_ttl_s
         return token
 
     def expire_tokens(self) -> int:
         """Make every issued token expired (tests of the refresh path); return how many."""
         return expire(self.tokens, self.clock)
-
-    def new_document_id(self) -> str:
-        """Document ids look like Amazon's ``amzn1.tortuga`` ids."""
-        return f"amzn1.tortuga.4.na.{secrets.token_hex(16)}"
 
     def sign_url(self, kind: str, document_id: str, stamp: str) -> str:
         """The presigned-URL signature of one document URL (upload or download) issued at stamp."""
