@@ -18,13 +18,7 @@ from urllib.parse import unquote
 
 from connectors.mock.amazon.listings import statuses
 from connectors.mock.amazon.state import AmazonMockState
-from connectors.mock.amazon.wire import (
-    INTERNAL_MESSAGE,
-    Call,
-    WireError,
-    invalid_input,
-    sp_api,
-)
+from connectors.mock.amazon.wire import INTERNAL_MESSAGE, Call, WireError, invalid_input, sp_api
 from connectors.mock.market import CENT, MockListing, react
 from domain.listings import Fulfillment
 
