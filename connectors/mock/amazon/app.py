@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from connectors.mock.amazon import orders, pricing
-from connectors.mock.amazon.feeds import advance_feeds, s3_download, s3_upload
+from connectors.mock.amazon.feeds import advance_feeds, s3
 from connectors.mock.amazon.listings import statuses
 from connectors.mock.amazon.notify import BUILDERS, any_offer_changed, deliver, order_change
 from connectors.mock.amazon.state import AmazonMockState, MockOrder
@@ -192,8 +192,8 @@ def make_app(state: AmazonMockState) -> web.Application:
     app.router.add_post("/auth/o2/token", token)
     for method, path, route in ROUTES:
         app.router.add_route(method, path, route)
-    app.router.add_put("/_s3/upload/{documentId}", s3_upload)
-    app.router.add_get("/_s3/download/{documentId}", s3_download)
+    app.router.add_put("/_s3/upload/{documentId}", s3)
+    app.router.add_get("/_s3/download/{documentId}", s3)
     posts = {"notify": fire_notification, "orders": place_order}
     add_control_routes(
         app, STATE_KEY, get_state, posts | {"orders/{order_id}/cancel": cancel_order}

@@ -79,8 +79,9 @@ def _s3_error(status: int, code: str, message: str) -> web.Response:
     return web.Response(status=status, text=body, content_type="application/xml")
 
 
-def _presented(request: web.Request, kind: str) -> FeedDocument | web.Response:
-    """The document of a presigned URL, or S3's refusal of a missing, forged or late one."""
+async def s3(request: web.Request) -> web.Response:
+    """``PUT`` a feed document's bytes to its presigned URL, or ``GET`` a result document's."""
+    kind = "upload" if request.method == "PUT" else "download"
     state = request.app[STATE_KEY]
     document = state.documents.get(request.match_info["documentId"])
     stamp = request.query.get("X-Amz-Date", "")
@@ -93,31 +94,17 @@ def _presented(request: web.Request, kind: str) -> FeedDocument | web.Response:
     issued = datetime.strptime(stamp, _STAMP).replace(tzinfo=UTC)
     if state.clock.now() > issued + timedelta(seconds=PRESIGNED_URL_TTL_S):
         return _s3_error(403, "AccessDenied", "Request has expired")
-    if kind == "download" and document.data is None:
-        return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
-    return document
-
-
-async def s3_upload(request: web.Request) -> web.Response:
-    """``PUT`` a feed document's bytes to its presigned URL."""
-    found = _presented(request, "upload")
-    if isinstance(found, web.Response):
-        return found
+    if kind == "download":
+        if document.data is None:
+            return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
+        content_type = "application/octet-stream" if document.compression else document.content_type
+        return web.Response(body=document.data, headers={"Content-Type": content_type})
     sent = request.headers.get("Content-Type", "")
-    if sent.replace(" ", "").lower() != found.content_type.replace(" ", "").lower():
+    if sent.replace(" ", "").lower() != document.content_type.replace(" ", "").lower():
         # The content type is part of the signed request.
         return _s3_error(403, "SignatureDoesNotMatch", "Content-Type differs from the signed one.")
-    found.data = await request.read()
-    return web.Response(status=200, headers={"ETag": f'"{found.document_id[-32:]}"'})
-
-
-async def s3_download(request: web.Request) -> web.Response:
-    """``GET`` a (result) document's bytes from its presigned URL."""
-    found = _presented(request, "download")
-    if isinstance(found, web.Response):
-        return found
-    content_type = "application/octet-stream" if found.compression else found.content_type
-    return web.Response(body=found.data, headers={"Content-Type": content_type})
+    document.data = await request.read()
+    return web.Response(status=200, headers={"ETag": f'"{document.document_id[-32:]}"'})
 
 
 @sp_api("createFeedDocument", ok=201)
