@@ -1,8 +1,5 @@
-"""The mock SP-API application: LWA, Listings Items, Feeds, Product Pricing v0, Orders v0,
-notifications, and the ``/_mock/`` control routes for tests and the demo (no SP-API auth).
-
-``start(state)`` serves it on loopback and returns the runner and the base URL.
-"""
+"""The mock SP-API app: the SP-API routes, notifications, and the ``/_mock/`` control routes for
+tests and the demo (no SP-API auth); ``start(state)`` serves it on loopback."""
 
 from __future__ import annotations
 
@@ -24,6 +21,7 @@ from connectors.mock.kit.serving import Starter, running
 from connectors.mock.market import MockListing
 
 _ = (orders, pricing)  # imported for the SP-API routes they register
+_COUNTERS = ("calls", "throttled", "failed", "applied", "dropped", "orphan_patches")
 
 
 def _listing_view(state: AmazonMockState, listing: MockListing) -> dict[str, Any]:
@@ -52,13 +50,8 @@ async def get_state(request: web.Request) -> web.Response:
         "seller_id": state.seller_id,
         "marketplace_id": state.marketplace_id,
         "listings": [_listing_view(state, item) for item in state.market.listings.values()],
-        "calls": dict(state.calls),
-        "throttled": dict(state.throttled),
+        **{name: dict(getattr(state, name)) for name in _COUNTERS},
         "throttled_total": state.rate_limited_total,
-        "failed": dict(state.failed),
-        "applied": dict(state.applied),
-        "dropped": dict(state.dropped),
-        "orphan_patches": dict(state.orphan_patches),
         "feeds": {fid: feed.status for fid, feed in state.feeds.items()},
         "orders": {oid: order.status for oid, order in state.orders.items()},
         "notifications": [

@@ -1,10 +1,8 @@
 """Listings Items API 2021-08-01 (get, search, patch), the ``Item`` view, and patch semantics.
 
-Patches (also ``JSON_LISTINGS_FEED`` messages) change top-level attributes only; values are
-arrays of objects. ``purchasable_offer`` and ``fulfillment_availability`` are checked against the
-rules Amazon's product-type schemas enforce (money a JSON number, quantity an integer ≥ 0) and
-against the listing (seller min/max price, merchant quantity on an FBA listing). A submission
-with any ERROR issue is INVALID and changes nothing; an accepted one applies at once.
+Patches (and feed messages) change top-level attributes; the two a repricer writes are checked
+against stand-ins of the product-type rules and against the listing (seller min/max price, no
+quantity on FBA). A submission with an ERROR issue is INVALID and changes nothing.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Notifications pushed to the daemon's webhook: ANY_OFFER_CHANGED, PRICING_HEALTH, ORDER_CHANGE.
 
-Amazon delivers these to SQS/EventBridge; our deployment forwards each message body unchanged
-to the daemon's webhook and signs it: ``X-Repricerd-Signature`` = lowercase hex HMAC-SHA256 of
-the raw body keyed with the shared secret. The mock plays Amazon and the forwarder together.
+The mock plays Amazon (SQS/EventBridge) and our forwarder, which posts each message body to the
+webhook with ``X-Repricerd-Signature`` = lowercase hex HMAC-SHA256 of the body (shared secret).
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
-"""Orders API v0: ``getOrders`` and ``getOrderItems`` over the orders of ``POST /_mock/orders``.
+"""Orders API v0 (``getOrders``, ``getOrderItems``) over the orders of ``POST /_mock/orders``.
 
-Strict where the model (ordersV0.json) and its descriptions are: exactly one of ``CreatedAfter``
-and ``LastUpdatedAfter``; a ``*Before`` not before its ``*After`` and at least two minutes old;
-``MaxResultsPerPage`` 1..100. ``NextToken`` only moves the page (the filters go with every
-request); a token the mock did not issue is a 400. A cancelled order's item has quantity 0.
+Strict as the model's descriptions: one of ``CreatedAfter``/``LastUpdatedAfter``; a ``*Before``
+after its ``*After`` and two minutes old; 1..100 per page; only a ``NextToken`` the mock issued.
 """
 
 from __future__ import annotations
@@ -26,6 +24,8 @@ from connectors.mock.amazon.wire import (
 from connectors.mock.kit.wire import iso
 
 MAX_ORDERS_PAGE = 100  # getOrders MaxResultsPerPage: 1..100, default 100
+_NOT_FLAGS = ["IsBusinessOrder", "IsPremiumOrder", "IsGlobalExpressEnabled", "IsReplacementOrder"]
+_NOT_FLAGS += ["IsSoldByAB", "IsISPU", "IsAccessPointOrder", "HasRegulatedItems"]
 _SALES_CHANNEL = {"ATVPDKIKX0DER": "Amazon.com", "A2EUQ1WTGCTBG2": "Amazon.ca"}
 _WINDOW = ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
 _FILTERS = {
@@ -148,15 +148,8 @@ def _order(state: AmazonMockState, order: MockOrder) -> dict[str, Any]:
         "OrderType": "StandardOrder",
         "EarliestShipDate": iso(order.purchased),
         "LatestShipDate": iso(order.purchased + timedelta(days=2)),
-        "IsBusinessOrder": False,
         "IsPrime": order.fulfillment == "AFN",
-        "IsPremiumOrder": False,
-        "IsGlobalExpressEnabled": False,
-        "IsReplacementOrder": False,
-        "IsSoldByAB": False,
-        "IsISPU": False,
-        "IsAccessPointOrder": False,
-        "HasRegulatedItems": False,
+        **dict.fromkeys(_NOT_FLAGS, False),
     }
     if not cancelled:
         body["OrderTotal"] = _money(order.price * order.quantity, order.currency)

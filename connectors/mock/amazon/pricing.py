@@ -1,9 +1,5 @@
-"""Product Pricing API v0 (single and batch offers) over the offer book of an ASIN.
-
-The book holds the competitors (who react to our price on every read) plus our offer; reference
-prices (list price, competitive threshold, ...) are derived from it, since the simulated market
-has no external price feed. Notifications render the same book in their own casing.
-"""
+"""Product Pricing API v0 over the offer book of an ASIN: the competitors (who react to our price
+on every read), our offer, and reference prices derived from them (no external price feed)."""
 
 from __future__ import annotations
 

@@ -104,13 +104,11 @@ class AmazonMockState(MockBackend):
         default_factory=lambda: {name: op.rate for name, op in operations().items()}
     )
     webhook_url: str | None = None
-    # Base of presigned document URLs when clients reach the mock by another address than the
-    # one it is bound to (a container's published port); None: the connection's own address.
+    # Base of presigned document URLs if clients reach the mock elsewhere (a published port).
     public_url: str | None = None
     webhook_secret: str = "mock-webhook-secret"  # noqa: S105
     notify_interval_s: float | None = None  # push ANY_OFFER_CHANGED periodically when set
-    # How often (real time) the background ticker advances feeds and periodic pushes; None: no
-    # ticker (tests on a manual clock call ``app.tick`` themselves).
+    # Real-time period of the ticker (feeds, periodic pushes); None: tests call ``app.tick``.
     ticker_s: float | None = 0.25
     gzip_reports: bool = False  # serve processing reports GZIP-compressed
     # Amazon accepts a PATCH for a SKU it has no listing for (an offer without an item; see
@@ -133,9 +131,8 @@ class AmazonMockState(MockBackend):
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
 
     def __post_init__(self) -> None:
-        # A seller's listings were created one by one over time, not in the same millisecond:
-        # seeded ones get distinct createdDates (a second apart, in catalogue order, ending now),
-        # so createdDate windows page through them as they would on Amazon.
+        # Seeded listings get distinct createdDates (a second apart, in catalogue order, ending
+        # now), so createdDate windows page through them as they would on Amazon.
         now = self.clock.now()
         count = len(self.market.listings)
         for index, sku in enumerate(self.market.listings):

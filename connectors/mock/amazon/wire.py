@@ -1,10 +1,8 @@
-"""The SP-API wire: Login with Amazon, the gate of every operation, Amazon's answers and errors.
+"""The SP-API wire: Login with Amazon, and the gate of every operation of the vendored models.
 
-Each operation's method, path, query parameters, body definition and usage plan (the "Usage
-Plan" table: rate, burst) are read from the vendored models (connectors/specs/amazon). The gate
-checks ``x-amz-access-token`` (SigV4 headers are ignored, as Amazon does), the usage plan (429
-``QuotaExceeded``, no ``Retry-After``), the fault plan, the seller, query and body, and turns
-``WireError`` into Amazon's error body. Facts follow /work/shared/guides/marketplace-apis.md §1.
+An operation's route, query parameters, body and usage plan (rate, burst) come from its model
+(connectors/specs/amazon). The gate checks the access token (SigV4 is ignored, as on Amazon), the
+usage plan (429 ``QuotaExceeded``), faults, seller, query and body (guide §1, marketplace-apis).
 """
 
 from __future__ import annotations
