@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -115,20 +116,11 @@ async def place_order(request: web.Request) -> web.Response:
         return web.json_response({"error": "not enough buyable stock"}, status=409)
     listing.quantity -= quantity
     state.touch(listing.sku)
-    now = state.clock.now()
-    order = MockOrder(
-        order_id=f"113-{state.rng.randrange(10**7):07d}-{len(state.orders) + 1:07d}",
-        item_id=f"{state.rng.randrange(10**13, 10**14)}",
-        sku=listing.sku,
-        asin=listing.external_id,
-        quantity=quantity,
-        price=listing.price,
-        currency=listing.currency,
-        fulfillment="AFN" if listing.fulfillment.value == "marketplace" else "MFN",
-        purchased=now,
-        updated=now,
-    )
-    state.orders[order.order_id] = order
+    now, serial = state.clock.now(), len(state.orders) + 1
+    order_id = f"113-{state.rng.randrange(10**7):07d}-{serial:07d}"
+    item_id = f"{state.rng.randrange(10**13, 10**14)}"
+    order = MockOrder(order_id, item_id, replace(listing), quantity, now, now)
+    state.orders[order_id] = order
     answer = {"sku": listing.sku, "quantity": listing.quantity, "amazonOrderId": order.order_id}
     return await _order_changed(request, order, listing, answer)
 
@@ -142,7 +134,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     if order.status == "Canceled":
         return web.json_response({"error": "order already cancelled"}, status=409)
     order.status, order.updated = "Canceled", state.clock.now()
-    listing = state.listing(order.sku)
+    listing = state.listing(order.item.sku)
     answer: dict[str, Any] = {"amazonOrderId": order.order_id, "status": order.status}
     if listing is None:
         return web.json_response(answer)

@@ -16,7 +16,7 @@ import aiohttp
 import structlog
 
 from connectors.mock.amazon.pricing import MAX_OFFERS, read_book
-from connectors.mock.amazon.state import AmazonMockState, SentNotification
+from connectors.mock.amazon.state import AmazonMockState, SentNotification, fulfillment_channel
 from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing
@@ -148,15 +148,11 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
             "itemCondition": "new",
             "timeOfOfferChange": now,
         },
-        "merchantOffer": {"condition": "new", "fulfillmentType": _channel(listing)}
+        "merchantOffer": {"condition": "new", "fulfillmentType": fulfillment_channel(listing)}
         | book.prices(listing.price, Decimal("0"), lower=True),
         "summary": summary,
     }
     return _envelope(state, PRICING_HEALTH, payload, pascal=False)
-
-
-def _channel(listing: MockListing) -> str:
-    return "AFN" if listing.fulfillment.value == "marketplace" else "MFN"
 
 
 def order_change(
@@ -186,7 +182,7 @@ def order_change(
         "OrderStatus": status,
         "PurchaseDate": now,
         "DestinationPostalCode": "98109",
-        "FulfillmentType": _channel(listing),
+        "FulfillmentType": fulfillment_channel(listing),
         "OrderType": "StandardOrder",
         "NumberOfItemsShipped": 0,
         "NumberOfItemsUnshipped": 0 if cancelled else quantity,

@@ -152,17 +152,17 @@ def _order(state: AmazonMockState, order: MockOrder) -> dict[str, Any]:
         **dict.fromkeys(_NOT_FLAGS, False),
     }
     if not cancelled:
-        body["OrderTotal"] = _money(order.price * order.quantity, order.currency)
+        body["OrderTotal"] = _money(order.item.price * order.quantity, order.item.currency)
     return body
 
 
 def _item(order: MockOrder) -> dict[str, Any]:
     cancelled = order.status == "Canceled"
     item: dict[str, Any] = {
-        "ASIN": order.asin,
+        "ASIN": order.item.external_id,
         "OrderItemId": order.item_id,
-        "SellerSKU": order.sku,
-        "Title": f"{order.sku} title",
+        "SellerSKU": order.item.sku,
+        "Title": f"{order.item.sku} title",
         # Amazon reports a cancelled item with quantity 0 (the connector keys cancels by SKU).
         "QuantityOrdered": 0 if cancelled else order.quantity,
         "QuantityShipped": 0,
@@ -175,6 +175,6 @@ def _item(order: MockOrder) -> dict[str, Any]:
     }
     if order.status not in ("Pending", "Canceled"):
         # Pricing appears once payment is authorised (getOrderItems description).
-        item["ItemPrice"] = _money(order.price * order.quantity, order.currency)
-        item["ItemTax"] = _money(Decimal(0), order.currency)
+        item["ItemPrice"] = _money(order.item.price * order.quantity, order.item.currency)
+        item["ItemTax"] = _money(Decimal(0), order.item.currency)
     return item

@@ -15,6 +15,7 @@ from connectors.mock.amazon.wire import operations
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
 from connectors.ratelimit import RateLimit
+from domain.listings import Fulfillment
 
 
 @dataclass
@@ -72,15 +73,21 @@ class MockOrder:
 
     order_id: str
     item_id: str
-    sku: str
-    asin: str
+    item: MockListing  # the listing as bought: SKU, ASIN, price, fulfillment
     quantity: int
-    price: Decimal
-    currency: str
-    fulfillment: str  # MFN | AFN
     purchased: datetime
     updated: datetime
     status: str = "Unshipped"
+
+    @property
+    def fulfillment(self) -> str:
+        """``AFN`` (fulfilled by Amazon) or ``MFN``."""
+        return fulfillment_channel(self.item)
+
+
+def fulfillment_channel(listing: MockListing) -> str:
+    """``AFN`` for an FBA listing, else ``MFN``."""
+    return "AFN" if listing.fulfillment is Fulfillment.MARKETPLACE else "MFN"
 
 
 @dataclass
