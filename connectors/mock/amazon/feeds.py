@@ -148,12 +148,9 @@ def get_feed(call: Call) -> Any:
         "createdTime": iso(feed.created),
         "processingStatus": feed.status,
     }
-    if feed.started is not None:
-        body["processingStartTime"] = iso(feed.started)
-    if feed.ended is not None:
-        body["processingEndTime"] = iso(feed.ended)
-        body["resultFeedDocumentId"] = feed.report_document_id
-    return body
+    times = {"processingStartTime": feed.started, "processingEndTime": feed.ended}
+    body |= {name: iso(moment) for name, moment in times.items() if moment is not None}
+    return body | ({"resultFeedDocumentId": feed.report_document_id} if feed.ended else {})
 
 
 @sp_api("cancelFeed")

@@ -58,10 +58,6 @@ class Book:
         """The Buy Box winner, if any offer wins it."""
         return [offer for offer in self.offers if offer.buy_box]
 
-    def lowest(self, fba: bool) -> BookOffer | None:
-        """The cheapest offer of one fulfillment channel."""
-        return next((offer for offer in self.offers if offer.fba is fba), None)
-
     def money(self, amount: Decimal, lower: bool = False) -> dict[str, Any]:
         """``{"Amount", "CurrencyCode"}`` (``lower``: ``{"amount", "currencyCode"}``)."""
         keys = ("amount", "currencyCode") if lower else ("Amount", "CurrencyCode")
@@ -80,7 +76,7 @@ class Book:
         )
         counts, lowest = [], []
         for fba, name in ((True, "Amazon"), (False, "Merchant")):
-            cheapest = self.lowest(fba)
+            cheapest = next((offer for offer in self.offers if offer.fba is fba), None)
             if cheapest is not None:
                 where = {condition: "new", channel: name}
                 counts.append(where | {"OfferCount": sum(o.fba is fba for o in self.offers)})
