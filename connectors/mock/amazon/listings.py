@@ -372,18 +372,14 @@ def search_listings_items(call: Call) -> Any:
         meta = state.meta_of(item.sku)
         return meta.created if name.startswith("created") else meta.updated
 
-    listings = [
-        item
-        for item in state.market.listings.values()
-        if all(
-            dated(item, name) is not None
-            and (
-                dated(item, name) >= bound if name.endswith("After") else dated(item, name) <= bound
-            )
-            for name, bound in bounds.items()
-        )
-        and (kind is None or {"SKU": item.sku, "ASIN": item.external_id}.get(kind) in identifiers)
-    ]
+    def keep(item: MockListing) -> bool:
+        for name, bound in bounds.items():  # inclusive bounds
+            moment = dated(item, name)
+            if moment is None or (moment < bound if name.endswith("After") else moment > bound):
+                return False
+        return kind is None or {"SKU": item.sku, "ASIN": item.external_id}.get(kind) in identifiers
+
+    listings = [item for item in state.market.listings.values() if keep(item)]
     sort_by = query["sortBy"]
     listings.sort(
         key=lambda item: item.sku if sort_by == "sku" else (dated(item, sort_by), item.sku),
