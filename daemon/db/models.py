@@ -344,3 +344,17 @@ class AlertRecord(SQLModel, table=True):
     resolved_at: datetime | None = _time(index=True)
     notified_at: datetime | None = _time()
     resolved_notified_at: datetime | None = _time()
+
+
+class OperatorAction(SQLModel, table=True):
+    """What an operator did from the console (login, pause, resume, a pass run, a breaker
+    released): who, when, on which channel, with what detail. Append-only."""
+
+    __tablename__ = "operator_action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(nullable=False, index=True)
+    actor: str = Field(max_length=200)  # "console@127.0.0.1"
+    action: str = Field(max_length=40)  # login | login_failed | logout | pause | resume | ...
+    channel: str | None = Field(default=None, max_length=100)
+    detail: str = Field(default="", max_length=2000)
