@@ -464,9 +464,9 @@ def build_app(ctx: ServerContext) -> web.Application:
     return app
 
 
-def build_admin_app(ctx: ServerContext, add_console: Callable[[web.Application], None]) -> (
-    web.Application
-):
+def build_admin_app(
+    ctx: ServerContext, add_console: Callable[[web.Application], None]
+) -> web.Application:
     """Build the admin application: the console (added by ``add_console``), status, metrics."""
     app = web.Application(client_max_size=_SYNC_MAX_BYTES)
     app[CTX] = ctx
