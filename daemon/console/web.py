@@ -63,7 +63,6 @@ class ConsoleContext:
 
 CONSOLE: Final = web.AppKey("repricerd_console_ctx", ConsoleContext)
 SESSIONS: Final = web.AppKey("repricerd_console_sessions", Sessions)
-SESSION_KEY: Final = "repricerd_console_session"
 
 
 def add_console(app: web.Application, ctx: ConsoleContext) -> None:
@@ -75,7 +74,6 @@ def add_console(app: web.Application, ctx: ConsoleContext) -> None:
         loader=jinja2.PackageLoader("daemon.console", "templates"),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
-        context_processors=[_template_context],
     )
     env.filters["when"] = _when
     env.filters["age"] = _age
@@ -112,7 +110,6 @@ async def _guard(
     """No session: 303 to /login. A POST without the session's CSRF token: 403."""
     sessions = request.app[SESSIONS]
     session = sessions.get(request.cookies.get(COOKIE))
-    request[SESSION_KEY] = session
     if request.method == "POST":
         form = await request.post()
         token = form.get("csrf")
@@ -138,10 +135,9 @@ async def _guard(
     return response
 
 
-def _session(request: web.Request) -> Session:
-    session = request[SESSION_KEY]
-    assert isinstance(session, Session)
-    return session
+def _session(request: web.Request) -> Session | None:
+    """The request's live session (the guard let it through), or None."""
+    return request.app[SESSIONS].get(request.cookies.get(COOKIE))
 
 
 def _actor(request: web.Request) -> str:
@@ -159,13 +155,27 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, session: Ses
     )
 
 
-async def _template_context(request: web.Request) -> dict[str, Any]:
-    session = request.get(SESSION_KEY)
-    return {
-        "csrf": session.csrf if isinstance(session, Session) else "",
-        "logged_in": isinstance(session, Session) and session.authenticated,
-        "path": request.path,
-    }
+def _render(
+    request: web.Request,
+    template: str,
+    context: Mapping[str, Any],
+    *,
+    status: int = 200,
+    session: Session | None = None,
+) -> web.Response:
+    """Render a page with what every page needs: the CSRF token, login state, current path."""
+    session = session or _session(request)
+    return aiohttp_jinja2.render_template(
+        template,
+        request,
+        {
+            "csrf": session.csrf if session else "",
+            "logged_in": session is not None and session.authenticated,
+            "path": request.path,
+            **context,
+        },
+        status=status,
+    )
 
 
 def _when(value: datetime | None) -> str:
@@ -202,13 +212,16 @@ def _safe_next(value: str | None) -> str:
 
 
 async def _login_page(request: web.Request) -> web.StreamResponse:
-    session = request[SESSION_KEY]
-    if isinstance(session, Session) and session.authenticated:
+    session = _session(request)
+    if session is not None and session.authenticated:
         raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
-    if not isinstance(session, Session):
-        session = request[SESSION_KEY] = request.app[SESSIONS].new(authenticated=False)
-    response = aiohttp_jinja2.render_template(
-        "login.html", request, {"next": _safe_next(request.query.get("next")), "error": None}
+    if session is None:
+        session = request.app[SESSIONS].new(authenticated=False)
+    response = _render(
+        request,
+        "login.html",
+        {"next": _safe_next(request.query.get("next")), "error": None},
+        session=session,
     )
     _set_cookie(request, response, session)
     return response
@@ -222,9 +235,9 @@ async def _login(request: web.Request) -> web.StreamResponse:
     target = _safe_next(str(form.get("next") or ""))
     wait = sessions.wait_s(address)
     if wait > 0:
-        response = aiohttp_jinja2.render_template(
-            "login.html",
+        response = _render(
             request,
+            "login.html",
             {"next": target, "error": f"too many failed attempts: try again in {wait:.0f} s"},
             status=429,
         )
@@ -240,13 +253,13 @@ async def _login(request: web.Request) -> web.StreamResponse:
         sessions.failed(address)
         await audit.record(ctx.db, ctx.clock, actor=_actor(request), action="login_failed")
         _log.warning("console_login_failed", remote=address)
-        return aiohttp_jinja2.render_template(
-            "login.html", request, {"next": target, "error": "wrong password"}, status=401
+        return _render(
+            request, "login.html", {"next": target, "error": "wrong password"}, status=401
         )
     sessions.succeeded(address)
-    sessions.end(_session(request).id)
+    sessions.end(request.cookies.get(COOKIE))
     # A new id at login: an id planted before it (session fixation) is worth nothing.
-    session = request[SESSION_KEY] = sessions.new(authenticated=True)
+    session = sessions.new(authenticated=True)
     await audit.record(ctx.db, ctx.clock, actor=_actor(request), action="login")
     _log.info("console_login", remote=address)
     response = web.HTTPSeeOther(target)
@@ -256,7 +269,7 @@ async def _login(request: web.Request) -> web.StreamResponse:
 
 async def _logout(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONSOLE]
-    request.app[SESSIONS].end(_session(request).id)
+    request.app[SESSIONS].end(request.cookies.get(COOKIE))
     await audit.record(ctx.db, ctx.clock, actor=_actor(request), action="logout")
     response = web.HTTPSeeOther("/login")
     response.del_cookie(COOKIE, path="/")
@@ -270,9 +283,9 @@ async def _overview(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONSOLE]
     now = ctx.clock.now()
     status = await read_status(ctx.db, list(ctx.channels()), now, full=True)
-    return aiohttp_jinja2.render_template(
-        "overview.html",
+    return _render(
         request,
+        "overview.html",
         {
             "now": now,
             "status": status,
@@ -330,9 +343,9 @@ async def _breaker_review(request: web.Request) -> web.StreamResponse:
     now = ctx.clock.now()
     status = await read_status(ctx.db, [channel], now, full=False)
     pass_id, moves = await breaker_moves(ctx.db, channel, now)
-    return aiohttp_jinja2.render_template(
-        "breaker.html",
+    return _render(
         request,
+        "breaker.html",
         {
             "now": now,
             "channel": status.by_name[channel],
@@ -411,9 +424,9 @@ async def _actions(request: web.Request) -> web.StreamResponse:
     f = _filters(request)
     # One row more than a page tells whether there is a next page.
     rows = await _history(request, f, limit=PAGE_SIZE + 1, offset=(f.page - 1) * PAGE_SIZE)
-    return aiohttp_jinja2.render_template(
-        "actions.html",
+    return _render(
         request,
+        "actions.html",
         {
             "rows": rows[:PAGE_SIZE],
             "f": f,
@@ -448,9 +461,9 @@ async def _sku_page(request: web.Request) -> web.StreamResponse:
     history = await fetch_history(
         ctx.db, now=ctx.clock.now(), sku_glob=_literal_glob(sku), limit=50
     )
-    return aiohttp_jinja2.render_template(
-        "sku.html",
+    return _render(
         request,
+        "sku.html",
         {"sku": sku, "explain": explain, "history": history, "now": ctx.clock.now()},
     )
 
@@ -477,7 +490,7 @@ async def _problems(request: web.Request) -> web.StreamResponse:
             ctx.db, now=now, status=status.value, since=timedelta(days=1), limit=200
         )
     ]
-    return aiohttp_jinja2.render_template("problems.html", request, {"rows": rows, "now": now})
+    return _render(request, "problems.html", {"rows": rows, "now": now})
 
 
 async def _config(request: web.Request) -> web.StreamResponse:
@@ -498,11 +511,11 @@ async def _config(request: web.Request) -> web.StreamResponse:
             }
         )
     guards = loaded.settings.pricing.guards.model_dump(mode="json", exclude_none=True)
-    return aiohttp_jinja2.render_template(
-        "config.html",
+    return _render(
         request,
+        "config.html",
         {
-            "path": loaded.path,
+            "file": loaded.path,
             "digest": loaded.digest[:12],
             "rules": rules,
             "guards": guards,
