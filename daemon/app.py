@@ -346,6 +346,8 @@ class Daemon:
             breaker_rearm=lambda: timedelta(
                 seconds=rt.settings.pricing.guards.breaker.rearm_after_s
             ),
+            own_seller_ids=rt.own_seller_ids,
+            schedule=lambda: rt.settings.schedule,
         )
         app = build_admin_app(ctx, lambda admin: add_console(admin, console))
         self.admin = await start_server(ctx, server.admin_host, server.admin_port, app=app)

@@ -104,9 +104,10 @@ async def fetch_history(
     end: datetime | None = None,
     offset: int = 0,
     pass_id: str | None = None,
+    action_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Return the newest actions first, filtered by SKU glob, age (or a ``start``..``end``
-    range), kind, channel, status and pass; ``offset`` skips that many (paging)."""
+    range), kind, channel, status, pass and id; ``offset`` skips that many (paging)."""
     if kind is not None and kind not in {k.value for k in ActionKind}:
         raise ValueError(f"kind must be one of {', '.join(k.value for k in ActionKind)}")
     if limit < 1:
@@ -126,6 +127,8 @@ async def fetch_history(
         stmt = stmt.where(action.c.status == status)
     if pass_id is not None:
         stmt = stmt.where(action.c.pass_id == pass_id)
+    if action_id is not None:
+        stmt = stmt.where(action.c.id == action_id)
     if start is not None:
         stmt = stmt.where(action.c.created_at >= start)
     if end is not None:

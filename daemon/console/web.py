@@ -7,9 +7,10 @@ token (else 403); every action is recorded in ``operator_action`` before the pag
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode
@@ -17,19 +18,24 @@ from urllib.parse import quote, urlencode
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
+from markupsafe import Markup
 from pydantic import SecretStr
 
 from daemon import controls
 from daemon.config import LoadedConfig
 from daemon.console import audit
 from daemon.console.auth import COOKIE, Session, Sessions, password_matches
+from daemon.console.charts import price_chart, sparkline, stock_chart
+from daemon.console.data import BuyBoxTracker, load_overview, load_problems, load_sku_page
 from daemon.console.review import breaker_moves
+from daemon.console.series import ChannelOverview
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus
-from daemon.history import fetch_explain, fetch_history, to_csv
+from daemon.history import fetch_history, to_csv
 from daemon.logging import get_logger
 from daemon.passes import PASS_NAMES
 from daemon.runtime import ReloadResult
+from daemon.settings import ScheduleSettings
 from daemon.status import read_status
 from domain.clock import Clock
 
@@ -59,16 +65,21 @@ class ConsoleContext:
     last_reload: Callable[[], ReloadResult | None]
     request_pass: Callable[[str, tuple[str, ...], tuple[str, ...]], Awaitable[str]]
     breaker_rearm: Callable[[], timedelta]
+    own_seller_ids: Callable[[], Collection[str]]
+    schedule: Callable[[], ScheduleSettings]
 
 
 CONSOLE: Final = web.AppKey("repricerd_console_ctx", ConsoleContext)
 SESSIONS: Final = web.AppKey("repricerd_console_sessions", Sessions)
+TRACKER: Final = web.AppKey("repricerd_console_buy_box", BuyBoxTracker)
 
 
 def add_console(app: web.Application, ctx: ConsoleContext) -> None:
     """Mount the console on ``app`` (the admin listener's)."""
     app[CONSOLE] = ctx
     app[SESSIONS] = Sessions(ctx.clock)
+    # Kept across page loads: each overview reads only the offer snapshots stored since the last.
+    app[TRACKER] = BuyBoxTracker()
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("daemon.console", "templates"),
@@ -77,13 +88,15 @@ def add_console(app: web.Application, ctx: ConsoleContext) -> None:
     )
     env.filters["when"] = _when
     env.filters["age"] = _age
+    env.filters["pct"] = _pct
+    env.globals["buy_box_sparkline"] = _buy_box_sparkline
     app.middlewares.append(_guard)
     app.router.add_get("/", _root)
     app.router.add_get("/login", _login_page)
     app.router.add_post("/login", _login)
     app.router.add_post("/logout", _logout)
     app.router.add_get("/console/", _overview)
-    app.router.add_get("/console/sku/{sku}", _sku_page)
+    app.router.add_get("/console/sku/{sku:.+}", _sku_page)
     app.router.add_get("/console/actions", _actions)
     app.router.add_get("/console/actions.csv", _actions_csv)
     app.router.add_get("/console/problems", _problems)
@@ -176,6 +189,21 @@ def _render(
         },
         status=status,
     )
+
+
+def _buy_box_sparkline(channel: ChannelOverview) -> Markup:
+    """The channel's Buy Box share at each of the last seven UTC day ends, in percent."""
+    points = [
+        (share.at, None if share.ratio is None else share.ratio * 100)
+        for share in channel.buy_box_days
+    ]
+    label = f"{channel.status.channel} Buy Box share"
+    # Built with every text escaped (daemon.console.charts): safe as markup.
+    return Markup(sparkline(points, label=label))  # noqa: S704
+
+
+def _pct(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f} %"
 
 
 def _when(value: datetime | None) -> str:
@@ -281,14 +309,19 @@ async def _logout(request: web.Request) -> web.StreamResponse:
 
 async def _overview(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONSOLE]
-    now = ctx.clock.now()
-    status = await read_status(ctx.db, list(ctx.channels()), now, full=True)
+    overview = await load_overview(
+        ctx.db,
+        ctx.clock,
+        list(ctx.channels()),
+        own_seller_ids=ctx.own_seller_ids(),
+        tracker=request.app[TRACKER],
+    )
     return _render(
         request,
         "overview.html",
         {
-            "now": now,
-            "status": status,
+            "now": overview.at,
+            "overview": overview,
             "passes": PASS_NAMES,
             "recent": await audit.recent(ctx.db, limit=15),
             "message": request.query.get("done"),
@@ -366,6 +399,7 @@ class _Filters:
     status: str | None
     range: str
     page: int
+    id: int | None = None
 
     def query(self, **override: Any) -> str:
         values = {
@@ -375,6 +409,7 @@ class _Filters:
             "status": self.status,
             "range": self.range,
             "page": self.page,
+            "id": self.id,
             **override,
         }
         return urlencode({k: v for k, v in values.items() if v not in (None, "")})
@@ -391,15 +426,18 @@ def _filters(request: web.Request) -> _Filters:
 
     try:
         page = max(1, int(q.get("page", "1")))
+        action_id = int(q["id"]) if q.get("id") else None
     except ValueError:
-        raise web.HTTPBadRequest(text="page must be a number") from None
+        raise web.HTTPBadRequest(text="page and id must be numbers") from None
     return _Filters(
         channel=choice("channel", list(request.app[CONSOLE].channels())),
         sku=(q.get("sku") or "").strip()[:255] or None,
         kind=choice("kind", [k.value for k in ActionKind]),
         status=choice("status", [s.value for s in ActionStatus]),
-        range=choice("range", list(RANGES)) or "24h",
+        # One decision (a chart marker's link) is shown whatever its age.
+        range=choice("range", list(RANGES)) or ("all" if action_id is not None else "24h"),
         page=page,
+        id=action_id,
     )
 
 
@@ -415,6 +453,7 @@ async def _history(
         kind=f.kind,
         channel=f.channel,
         status=f.status,
+        action_id=f.id,
         limit=limit,
         offset=offset,
     )
@@ -457,14 +496,15 @@ async def _actions_csv(request: web.Request) -> web.StreamResponse:
 async def _sku_page(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONSOLE]
     sku = request.match_info["sku"]
-    explain = await fetch_explain(ctx.db, sku, limit_per_listing=3)
-    history = await fetch_history(
-        ctx.db, now=ctx.clock.now(), sku_glob=_literal_glob(sku), limit=50
-    )
+    page = await load_sku_page(ctx.db, ctx.clock, sku, own_seller_ids=ctx.own_seller_ids())
+    # The charts are SVG built with every text escaped (daemon.console.charts): safe as markup.
+    prices = [
+        (series, Markup(price_chart(series, start=page.start, end=page.end)))  # noqa: S704
+        for series in page.prices
+    ]
+    stock = Markup(stock_chart(page.stock, start=page.start, end=page.end))  # noqa: S704
     return _render(
-        request,
-        "sku.html",
-        {"sku": sku, "explain": explain, "history": history, "now": ctx.clock.now()},
+        request, "sku.html", {"page": page, "prices": prices, "stock": stock, "now": page.end}
     )
 
 
@@ -475,22 +515,12 @@ async def _sku_search(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/console/sku/{quote(sku, safe='')}")
 
 
-def _literal_glob(sku: str) -> str:
-    """A glob matching exactly ``sku`` (its wildcard characters escaped)."""
-    return "".join(f"[{c}]" if c in "*?[" else c for c in sku)
-
-
 async def _problems(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONSOLE]
-    now = ctx.clock.now()
-    rows = [
-        r
-        for status in (ActionStatus.FAILED, ActionStatus.BLOCKED)
-        for r in await fetch_history(
-            ctx.db, now=now, status=status.value, since=timedelta(days=1), limit=200
-        )
-    ]
-    return _render(request, "problems.html", {"rows": rows, "now": now})
+    problems = await load_problems(
+        ctx.db, ctx.clock, channels=list(ctx.channels()), schedule=ctx.schedule()
+    )
+    return _render(request, "problems.html", {"problems": problems, "now": ctx.clock.now()})
 
 
 async def _config(request: web.Request) -> web.StreamResponse:

@@ -4,6 +4,9 @@ a headless Debian Chromium driven by Playwright; the tests skip where no Chromiu
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 import os
 import shutil
 import threading
@@ -12,8 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
+from connectors.mock.const import EVENT_ID_HEADER, ORDER_TOPIC, SIGNATURE_HEADER, TOPIC_HEADER
 from daemon.app import Daemon
 from daemon.config import load_config
 from daemon.logging import SecretRedactor
@@ -22,6 +27,9 @@ from tests.test_process import demo_config
 
 T = TypeVar("T")
 PASSWORD = "browser-test-console"
+HISTORY_DAYS = 10
+CHART_SKU = "MUG-007"  # on all four channels, 120 in stock
+SHOP_SECRET = "browser-shop-secret"
 DEMO_CHANNELS = ("amazon-demo", "shop-demo", "walmart-demo", "ebay-demo")
 CHROMIUM = os.environ.get("REPRICERD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -44,7 +52,7 @@ class DemoDaemon:
     def __init__(self, tmp: Path) -> None:
         environ = {
             **os.environ,
-            "DEMO_SHOP_SECRET": "browser-shop-secret",
+            "DEMO_SHOP_SECRET": SHOP_SECRET,
             "DEMO_CONSOLE_PASSWORD": PASSWORD,
             "REPRICERD_DATABASE": f"sqlite:///{tmp / 'console.db'}",
         }
@@ -66,8 +74,43 @@ class DemoDaemon:
             if all(rt.is_open(name) for name in DEMO_CHANNELS):
                 break
             await asyncio.sleep(0.01)
-        for name in ("reconcile", "reprice", "stock_sync"):
-            await self.run_pass(name)
+        await self.run_pass("reconcile")
+        # Ten days of history for the charts: every day a reprice and a stock sync, and on
+        # some days an order of the charted SKU on the shop (one of them cancelled).
+        for day in range(HISTORY_DAYS):
+            self.clock.advance(24 * 3600)
+            if day % 3 == 1:
+                await self.order(f"order-{day}", "placed", 2 + day % 4)
+            if day == 8:
+                await self.order("order-4", "cancelled", 2)
+            for name in ("reprice", "stock_sync"):
+                await self.run_pass(name)
+
+    async def order(self, order_id: str, status: str, quantity: int) -> None:
+        """Deliver a signed order webhook for ``CHART_SKU`` to shop-demo and apply it."""
+        body = json.dumps(
+            {
+                "order_id": order_id,
+                "status": status,
+                "lines": [{"sku": CHART_SKU, "quantity": quantity}],
+                "updated_at": self.clock.now().isoformat(),
+            }
+        ).encode()
+        signature = hmac.new(SHOP_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{self.public}/webhooks/shop-demo",
+                content=body,
+                headers={
+                    SIGNATURE_HEADER: signature,
+                    TOPIC_HEADER: ORDER_TOPIC,
+                    EVENT_ID_HEADER: f"{order_id}-{status}",
+                },
+            )
+        response.raise_for_status()
+        assert self.daemon.inbox is not None
+        while await self.daemon.inbox.process("shop-demo"):
+            pass
 
     async def run_pass(self, name: str, channels: tuple[str, ...] = ()) -> dict[str, Any]:
         """Run one pass to its end (a minute later on the demo's clock)."""

@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from daemon import controls
 from daemon.db.models import Action, ActionKind, ActionStatus
 from daemon.history import fetch_history
-from tests.browser.conftest import DEMO_CHANNELS, DemoDaemon
+from tests.browser.conftest import CHART_SKU, DEMO_CHANNELS, DemoDaemon
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -235,3 +235,36 @@ def test_config_view_shows_each_rule_with_its_source_line(page: Page, demo: Demo
     lines = demo.config.rule_lines
     expect(rules.first.locator(".source")).to_have_text(f"{demo.config.path}:{lines[0]}")
     expect(page.locator("body")).to_contain_text("No change to the file since start-up")
+
+
+def test_a_sku_page_renders_both_charts_with_data_points(page: Page, demo: DemoDaemon) -> None:
+    """The SKU page draws a price chart per channel (our price, Buy Box, band) and the stock
+    chart, each with data points carrying tooltips; the explain trace and the ledger follow."""
+    page.goto(f"{demo.admin}/console/sku/{CHART_SKU}")
+    charts = page.locator("svg.price-chart")
+    expect(charts).to_have_count(len(DEMO_CHANNELS))
+    for channel in DEMO_CHANNELS:
+        chart = page.locator(f"svg.price-chart[data-channel='{channel}']")
+        assert chart.locator("circle.point[data-series='our-price']").count() > 0
+        assert chart.locator("[data-series='band']").count() > 0
+        expect(chart.locator("circle.point title").first).to_contain_text("our price")
+    stock = page.locator("svg.stock-chart")
+    expect(stock).to_have_count(1)
+    assert stock.locator("circle.point").count() > 0
+    assert stock.locator("path.event-order").count() > 0
+    assert stock.locator("path.event-cancel").count() > 0
+    assert page.locator("table.explain tbody tr").count() > 0
+    assert page.locator("table.ledger tbody tr").count() > 0
+    if SCREENSHOTS:
+        page.screenshot(path=str(DOCS / "console-sku.png"), full_page=True)
+
+
+def test_problems_link_to_their_sku_pages(page: Page, demo: DemoDaemon) -> None:
+    """The demo has SKUs blocked for a missing floor: listed, each linking to its SKU page."""
+    page.goto(f"{demo.admin}/console/problems")
+    link = page.locator("table.problems tbody tr a[href^='/console/sku/']").first
+    expect(link).to_be_visible()
+    sku = link.inner_text()
+    link.click()
+    page.wait_for_url(f"**/console/sku/{sku}")
+    expect(page.locator("h1")).to_contain_text(sku)
