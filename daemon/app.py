@@ -326,6 +326,7 @@ class Daemon:
             "daemon_ready",
             host=rt.settings.server.host,
             port=self.server.port,
+            admin_port=self.admin.port if self.admin is not None else None,
             channels=sorted(rt.channels),
             schedule={k: str(v) for k, v in rt.settings.schedule},
         )
