@@ -93,16 +93,20 @@ def _last_action_id(demo: DemoDaemon) -> int:
 
 
 def test_pause_stops_writes_and_resume_lets_them_go(page: Page, demo: DemoDaemon) -> None:
-    """Pause from the overview: the card shows paused, and a pass sends nothing to the
-    channel; resume: the card is ok again. Both are in the operator log with who and when."""
+    """Pause from the overview: the card shows paused, and after an order the stock sync sends
+    nothing to the channel (its write stays queued); resume: the card is ok again and the
+    queued write goes out. Both are in the operator log with who and when."""
     channel = "shop-demo"
     card(page, channel).locator("button[name=pause]").click()  # type: ignore[attr-defined]
     page.wait_for_url("**/console/?done=*")
     badge = page.locator(f"article.card[data-channel='{channel}'] .badge")
     expect(badge).to_have_attribute("data-state", "paused")
     before = _last_action_id(demo)
+    # An order changes what every channel should show: the paused one must not be written.
+    demo.call(demo.order("while-paused", "placed", 1))
     demo.call(demo.run_pass("reprice", (channel,)))
-    demo.call(demo.run_pass("stock_sync", (channel,)))
+    result = demo.call(demo.run_pass("stock_sync", (channel,)))
+    assert result[channel]["dispatch"]["blocked_reason"].startswith("paused")
     assert _written_since(demo, channel, before) == []
     log = page.locator("table.operator-log")
     expect(log).to_contain_text("pause")
@@ -111,6 +115,8 @@ def test_pause_stops_writes_and_resume_lets_them_go(page: Page, demo: DemoDaemon
     page.locator(f"article.card[data-channel='{channel}'] button[name=resume]").click()
     page.wait_for_url("**/console/?done=resume*")
     expect(badge).to_have_attribute("data-state", "ok")
+    demo.call(demo.run_pass("stock_sync", (channel,)))
+    assert _written_since(demo, channel, before) != []  # the queued write goes out now
     expect(page.locator("table.operator-log tbody tr").first).to_contain_text("resume")
 
 
