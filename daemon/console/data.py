@@ -285,7 +285,7 @@ async def load_sku_page(
         ).scalar()
         actions = await _actions(conn, sku, start)
         before = await _bounds_before(conn, sku, start)
-        snapshots = await _snapshots(conn, sku, start)
+        snapshots = await _snapshots(conn, sku, [row["channel"] for row in listings], start)
         total = (await on_hand(conn, [sku])).get(sku, 0)
         events = (
             await conn.execute(
@@ -387,12 +387,18 @@ async def _bounds_before(
     return {channel: (low, high) for channel, low, high in rows.all()}
 
 
-async def _snapshots(conn: AsyncConnection, sku: str, start: datetime) -> list[Any]:
-    """The SKU's offer snapshots since ``start`` plus, per channel, the newest one before it
-    (the competition in effect when the chart begins), oldest first."""
+async def _snapshots(
+    conn: AsyncConnection, sku: str, channels: Sequence[str], start: datetime
+) -> list[Any]:
+    """The SKU's offer snapshots on ``channels`` since ``start`` plus, per channel, the newest
+    one before it (the competition in effect when the chart begins), oldest first. Channel
+    first: ix_offer_snapshot_listing_time (channel, sku, observed_at) serves both."""
+    if not channels:
+        return []
     newest_before = (
         sa.select(sa.func.max(OFFERS.c.id))
         .where(
+            OFFERS.c.channel.in_(channels),
             OFFERS.c.sku == sku,
             OFFERS.c.observed_at < start,
             OFFERS.c.observed_at >= start - HISTORY,
@@ -402,6 +408,7 @@ async def _snapshots(conn: AsyncConnection, sku: str, start: datetime) -> list[A
     rows = await conn.execute(
         sa.select(OFFERS)
         .where(
+            OFFERS.c.channel.in_(channels),
             OFFERS.c.sku == sku,
             sa.or_(OFFERS.c.observed_at >= start, OFFERS.c.id.in_(newest_before)),
         )
