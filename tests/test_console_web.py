@@ -13,16 +13,19 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from daemon.app import Daemon
 from daemon.config import load_config
 from daemon.console import audit
 from daemon.console.auth import COOKIE, FREE_FAILURES
 from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database
 from daemon.history import fetch_history
+from daemon.logging import SecretRedactor
 from daemon.runtime import Runtime
 from daemon.server import ServerHandle, build_admin_app, start_server
 from domain.clock import ManualClock
-from tests.daemon_fixtures import make_runtime, server_context, settings
+from tests.daemon_fixtures import loaded, make_runtime, server_context, settings
+from tests.test_lifecycle import database_url
 
 PASSWORD = "unit-test-console-password"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -296,3 +299,32 @@ async def test_a_reload_records_its_result(
         assert rt.last_reload.problems == ()
     finally:
         await rt.close()
+
+
+@pytest.mark.parametrize("password", [None, PASSWORD])
+async def test_the_admin_listener_runs_only_with_a_console_password(
+    db: Database, clock: ManualClock, password: str | None
+) -> None:
+    """Without ``server.console_password`` there is no admin listener; with it, the console
+    answers there and not on the public listener (which keeps /healthz)."""
+    server: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "admin_port": 0}
+    if password is not None:
+        server["console_password"] = SecretStr(password)
+    config = settings(database=database_url(db), server=server)
+    daemon = Daemon(loaded(config), SecretRedactor(), clock, scheduled=False)
+    await daemon.start()
+    try:
+        public = f"http://127.0.0.1:{daemon.port}"
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{public}/healthz")).status_code == 200
+            assert (await client.get(f"{public}/login")).status_code == 404
+            assert (await client.get(f"{public}/console/")).status_code == 404
+            if password is None:
+                assert daemon.admin is None
+                return
+            assert daemon.admin is not None
+            admin = f"http://127.0.0.1:{daemon.admin.port}"
+            assert (await client.get(f"{admin}/login")).status_code == 200
+            assert (await client.get(f"{admin}/healthz")).status_code == 404
+    finally:
+        await daemon.stop()

@@ -112,8 +112,9 @@ def add_console(app: web.Application, ctx: ConsoleContext) -> None:
 # -- session guard ----------------------------------------------------------------------------
 
 
-def _is_public(path: str) -> bool:
-    return path in ("/login", "/metrics", "/status") or path.startswith("/console/static/")
+def _needs_login(path: str) -> bool:
+    """The console's pages (not the login page, its CSS, /status or /metrics)."""
+    return path == "/" or (path.startswith("/console/") and not path.startswith("/console/static/"))
 
 
 @web.middleware
@@ -133,7 +134,7 @@ async def _guard(
             raise web.HTTPForbidden(text="missing or wrong CSRF token: reload the page")
         if request.path != "/login" and not session.authenticated:
             raise web.HTTPSeeOther("/login")
-    elif not _is_public(request.path) and (session is None or not session.authenticated):
+    elif _needs_login(request.path) and (session is None or not session.authenticated):
         target = request.path_qs if request.path.startswith("/console/") else "/console/"
         raise web.HTTPSeeOther("/login?" + urlencode({"next": target}))
     response = await handler(request)
