@@ -347,11 +347,9 @@ async def _channel_action(request: web.Request) -> web.StreamResponse:
     detail = ""
     if action == "pause":
         await controls.pause(ctx.db, ctx.clock, channel=channel, reason=f"paused by {actor}")
-    elif action == "resume":
-        await controls.resume(ctx.db, ctx.clock, channel=channel)
-    elif action == "release":
-        # As `repricerd resume` after a trip: the breaker stays disarmed for rearm_after_s, so
-        # the moves the operator just reviewed do not trip it again.
+    elif action in ("resume", "release"):
+        # As `repricerd resume`: a tripped breaker is cleared and stays disarmed for
+        # rearm_after_s, so the moves the operator just reviewed do not trip it again.
         await controls.resume(ctx.db, ctx.clock, channel=channel, rearm_after=ctx.breaker_rearm())
     elif action == "run":
         pass_name = form.get("pass")
