@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
-import pytest
-
-from connectors.mock.amazon import AmazonMockState, start
 from connectors.mock.amazon.wire import openapi_validator
-from domain.clock import ManualClock
 from domain.fba import LEDGER_COLUMNS, LEDGER_REPORT, REIMBURSEMENTS_REPORT
-from tests.mock.test_mock_amazon import US, Mock, _market
+from tests.mock.test_mock_amazon import US, Mock
+from tests.mock.test_mock_amazon import mock as mock  # the fixture
 
 REPORTS = "/reports/2021-06-30/reports"
 SPEC = "reports_2021-06-30.json"
-
-
-@pytest.fixture
-async def mock(clock: ManualClock) -> AsyncIterator[Mock]:
-    async def fake_sleep(seconds: float) -> None:
-        clock.advance(seconds)
-
-    state = AmazonMockState(market=_market(), clock=clock, sleep=fake_sleep)
-    runner, base_url = await start(state)
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        harness = Mock(state, http, clock)
-        await harness.grant()
-        yield harness
-    await runner.cleanup()
 
 
 def _valid(definition: str, body: Any) -> None:

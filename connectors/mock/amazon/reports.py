@@ -1,10 +1,10 @@
 """Reports API 2021-06-30 of the mock SP-API: createReport, getReport, getReportDocument.
 
-Bodies are checked against the official model (``reports_2021-06-30.json``); errors are its
-``ErrorList``; each operation keeps its published usage plan (the gate's token buckets). A
-report moves IN_QUEUE → IN_PROGRESS (half of ``FbaHistory.processing_s`` after createReport) →
-DONE on the mock's clock, its TSV document cut then from the mock's state (``fba.py``), stored
-GZIP'd in the mock's "S3" and served at a presigned URL without SP-API auth.
+The gate checks bodies against the official model (``reports_2021-06-30.json``), answers errors
+as its ``ErrorList`` and keeps each operation's usage plan. A report moves IN_QUEUE → IN_PROGRESS
+(half of ``FbaHistory.processing_s`` after createReport) → DONE on the mock's clock, its TSV
+document cut then from the mock's state (``fba.py``), stored GZIP'd in the mock's "S3" and
+served at a presigned URL without SP-API auth.
 
 ``POST /_mock/reports/outcome {"status": "FATAL"|"CANCELLED", "count": n}`` makes the next n
 reports end that way (a FATAL one still gets a document: Amazon's error summary, not data).
@@ -13,12 +13,11 @@ reports end that way (a FATAL one still gets a document: Amazon's error summary,
 from __future__ import annotations
 
 import gzip
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from aiohttp import web
 
-from connectors.mock.amazon.auth import STATE_KEY, ok, sp_api
 from connectors.mock.amazon.fba import (
     FbaHistory,
     MockReport,
@@ -26,29 +25,21 @@ from connectors.mock.amazon.fba import (
     ledger_tsv,
     reimbursements_tsv,
 )
-from connectors.mock.amazon.feeds import _presigned
-from connectors.mock.amazon.state import AmazonMockState, FeedDocument
-from connectors.mock.amazon.wire import WireError, invalid_input, json_body, openapi_validator
+from connectors.mock.amazon.feeds import _presigned, _store
+from connectors.mock.amazon.state import AmazonMockState
+from connectors.mock.amazon.wire import STATE_KEY, Call, WireError, invalid_input, sp_api
 from connectors.mock.kit.control import bad, json_object
-from connectors.mock.kit.wire import first_error, iso
-from connectors.ratelimit import RateLimit
+from connectors.mock.kit.wire import iso
 from domain.fba import INVENTORY_REPORT, LEDGER_REPORT, REIMBURSEMENTS_REPORT
 
-SPEC = "reports_2021-06-30.json"
-# The usage plans of reports_2021-06-30.json.
-RATE_LIMITS: Final = {
-    "createReport": RateLimit(0.0167, 15),
-    "getReport": RateLimit(2, 15),
-    "getReportDocument": RateLimit(0.0167, 15),
-}
 REPORT_TYPES: Final = frozenset({LEDGER_REPORT, REIMBURSEMENTS_REPORT, INVENTORY_REPORT})
 _FINAL = frozenset({"DONE", "FATAL", "CANCELLED"})
 TSV = "text/tab-separated-values;charset=UTF-8"
 
 
-def _time(raw: Any, name: str, default: datetime, now: datetime) -> datetime:
+def _time(raw: Any, name: str, now: datetime) -> datetime:
     if raw is None:
-        return default
+        return now  # the model's default
     try:
         moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
     except ValueError as err:
@@ -76,49 +67,38 @@ def _document(state: AmazonMockState, report: MockReport) -> bytes:
 def advance_reports(state: AmazonMockState) -> None:
     """Move every unfinished report along its timeline; cut its document when it ends."""
     history: FbaHistory = state.fba
-    now = state.clock.monotonic()
+    elapsed_s = state.clock.monotonic()
     half = history.processing_s / 2
     for report in history.reports.values():
+        age = elapsed_s - report.created_mono
         if report.status in _FINAL:
             continue
         if report.outcome == "CANCELLED":
             # Cancelled before it started (Amazon also cancels a report with no data).
-            report.status, report.ended = "CANCELLED", state.at(report.created_mono)
+            report.status, report.ended = "CANCELLED", report.created
             continue
-        if now - report.created_mono >= half and report.started is None:
-            report.status, report.started = "IN_PROGRESS", state.at(report.created_mono + half)
-        if now - report.created_mono >= history.processing_s:
-            document_id = state.new_document_id()
+        if age >= half and report.started is None:
+            report.status = "IN_PROGRESS"
+            report.started = report.created + timedelta(seconds=half)
+        if age >= history.processing_s:
             data = gzip.compress(_document(state, report), mtime=0)
-            state.documents[document_id] = FeedDocument(
-                document_id, TSV, state.clock.monotonic(), data, "GZIP"
-            )
-            report.document_id = document_id
-            report.ended = state.at(report.created_mono + history.processing_s)
+            report.document_id = _store(state, TSV, data, "GZIP").document_id
+            report.ended = report.created + timedelta(seconds=history.processing_s)
             report.status = report.outcome
 
 
-async def _validated(request: web.Request, definition: str) -> dict[str, Any]:
-    body = await json_body(request)
-    problem = first_error(openapi_validator(SPEC, definition), body)
-    if problem is not None:
-        raise invalid_input(problem)
-    assert isinstance(body, dict)
-    return body
-
-
-@sp_api("createReport")
-async def create_report(request: web.Request, state: AmazonMockState) -> web.Response:
+@sp_api("createReport", ok=202)
+def create_report(call: Call) -> Any:
     """``POST /reports/2021-06-30/reports`` → 202 ``{reportId}``; processing starts queued."""
-    body = await _validated(request, "CreateReportSpecification")
+    state, body = call.state, call.body
     if body["reportType"] not in REPORT_TYPES:
         raise invalid_input(f"Invalid reportType {body['reportType']}.")
     unknown = [mid for mid in body["marketplaceIds"] if mid != state.marketplace_id]
     if unknown:
         raise invalid_input(f"Invalid marketplaceIds: {','.join(unknown)}.")
     now = state.clock.now()
-    start = _time(body.get("dataStartTime"), "dataStartTime", now, now)
-    end = _time(body.get("dataEndTime"), "dataEndTime", now, now)
+    start = _time(body.get("dataStartTime"), "dataStartTime", now)
+    end = _time(body.get("dataEndTime"), "dataEndTime", now)
     if start > end:
         raise invalid_input("dataStartTime must be before dataEndTime.")
     history = state.fba
@@ -133,7 +113,7 @@ async def create_report(request: web.Request, state: AmazonMockState) -> web.Res
         outcome=history.forced.pop(0) if history.forced else "DONE",
     )
     history.reports[report.report_id] = report
-    return ok({"reportId": report.report_id}, state, "createReport", 202)
+    return {"reportId": report.report_id}
 
 
 def report_body(report: MockReport) -> dict[str, Any]:
@@ -157,28 +137,27 @@ def report_body(report: MockReport) -> dict[str, Any]:
 
 
 @sp_api("getReport")
-async def get_report(request: web.Request, state: AmazonMockState) -> web.Response:
+def get_report(call: Call) -> Any:
     """``GET /reports/2021-06-30/reports/{reportId}``."""
-    advance_reports(state)
-    report = state.fba.reports.get(request.match_info["reportId"])
+    advance_reports(call.state)
+    report = call.state.fba.reports.get(call.path("reportId"))
     if report is None:
         raise WireError(404, "NotFound", "The requested report was not found.")
-    return ok(report_body(report), state, "getReport")
+    return report_body(report)
 
 
 @sp_api("getReportDocument")
-async def get_report_document(request: web.Request, state: AmazonMockState) -> web.Response:
+def get_report_document(call: Call) -> Any:
     """``GET /reports/2021-06-30/documents/{reportDocumentId}``: presigned URL, GZIP."""
-    document_id = request.match_info["reportDocumentId"]
+    state, document_id = call.state, call.path("reportDocumentId")
     known = {r.document_id for r in state.fba.reports.values()}
     if document_id not in known or document_id not in state.documents:
         raise WireError(404, "NotFound", "The requested report document was not found.")
-    body = {
+    return {
         "reportDocumentId": document_id,
-        "url": _presigned(request, state, "download", document_id),
+        "url": _presigned(call.request, state, "download", document_id),
         "compressionAlgorithm": "GZIP",
     }
-    return ok(body, state, "getReportDocument")
 
 
 async def force_outcome(request: web.Request) -> web.Response:
@@ -194,14 +173,3 @@ async def force_outcome(request: web.Request) -> web.Response:
         return bad("count must be a positive integer")
     state.fba.forced.extend([str(status)] * count)
     return web.json_response({"forced": state.fba.forced})
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Reports routes (and their usage plans) and the outcome control route."""
-    state = app[STATE_KEY]
-    for operation, limit in RATE_LIMITS.items():
-        state.rate_limits.setdefault(operation, limit)
-    app.router.add_post("/reports/2021-06-30/reports", create_report)
-    app.router.add_get("/reports/2021-06-30/reports/{reportId}", get_report)
-    app.router.add_get("/reports/2021-06-30/documents/{reportDocumentId}", get_report_document)
-    app.router.add_post("/_mock/reports/outcome", force_outcome)
