@@ -175,45 +175,27 @@ async def fetch_reports(
     return out
 
 
+# Per report type: its parser, its table, and the columns a re-read refreshes (the others of a
+# stored row stay as first read; a row is "the same" by the table's unique key).
+_STORES: dict[str, tuple[Callable[[str], Sequence[Any]], sa.Table, tuple[str, ...]]] = {
+    LEDGER_REPORT: (
+        parse_ledger,
+        LEDGER,
+        ("reconciled_quantity", "unreconciled_quantity", "read_at"),
+    ),
+    REIMBURSEMENTS_REPORT: (parse_reimbursements, REIMBURSEMENTS, ()),
+    INVENTORY_REPORT: (parse_inventory, INVENTORY, ("*",)),  # the latest snapshot wins
+}
+
+
 async def store(
     db: Database, channel: str, report_type: str, text: str, now: datetime
 ) -> tuple[int, int]:
     """Parse one DONE report's document and store its rows; return (rows read, rows added)."""
-    if report_type == LEDGER_REPORT:
-        ledger = parse_ledger(text)
-        return len(ledger), await _upsert(
-            db,
-            LEDGER,
-            [_ledger_row(channel, e, now) for e in ledger],
-            keys=[
-                "channel",
-                "occurred_at",
-                "fnsku",
-                "event_type",
-                "reference_id",
-                "quantity",
-                "fulfillment_center",
-                "reason",
-            ],
-            refresh=["reconciled_quantity", "unreconciled_quantity", "read_at"],
-            channel=channel,
-        )
-    if report_type == REIMBURSEMENTS_REPORT:
-        paid = parse_reimbursements(text)
-        return len(paid), await _upsert(
-            db,
-            REIMBURSEMENTS,
-            [_reimbursement_row(channel, r, now) for r in paid],
-            keys=["channel", "reimbursement_id", "fnsku"],
-            refresh=[],
-            channel=channel,
-        )
-    stock = parse_inventory(text)
-    rows = [_inventory_row(channel, r, now) for r in stock]
-    refresh = [name for name in (rows[0] if rows else {}) if name not in ("channel", "sku")]
-    return len(stock), await _upsert(
-        db, INVENTORY, rows, keys=["channel", "sku"], refresh=refresh, channel=channel
-    )
+    parse, table, refresh = _STORES[report_type]
+    parsed = parse(text)
+    rows = [_row(channel, item, now) for item in parsed]
+    return len(parsed), await _upsert(db, table, rows, refresh=refresh, channel=channel)
 
 
 async def _upsert(
@@ -221,14 +203,18 @@ async def _upsert(
     table: sa.Table,
     rows: Sequence[Mapping[str, Any]],
     *,
-    keys: list[str],
-    refresh: list[str],
+    refresh: tuple[str, ...],
     channel: str,
 ) -> int:
-    """Insert rows new by ``keys``; refresh ``refresh`` on the others; return how many were new."""
+    """Insert rows new by the table's unique key; refresh ``refresh`` (``*``: every column) on
+    the others; return how many were new."""
     if not rows:
         return 0
     names = list(rows[0])
+    unique = [c for c in table.constraints if isinstance(c, sa.UniqueConstraint)]
+    keys = [c.name for c in (unique[0] if unique else table.primary_key).columns]
+    if refresh == ("*",):
+        refresh = tuple(name for name in names if name not in keys)
     insert = db.insert(table).values(
         {name: sa.bindparam(name, type_=table.c[name].type) for name in names}
     )
@@ -244,44 +230,20 @@ async def _upsert(
         before = (await conn.execute(count)).scalar_one()
         # Duplicates inside one document (the same row twice) must not trip the conflict
         # clause of a single batched statement: keep the first of each key.
-        unique = list({tuple(row[k] for k in keys): row for row in reversed(rows)}.values())
-        await db.execute_many(conn, statement, unique)
+        first = list({tuple(row[k] for k in keys): row for row in reversed(rows)}.values())
+        await db.execute_many(conn, statement, first)
         after = (await conn.execute(count)).scalar_one()
     return int(after) - int(before)
 
 
-def _ledger_row(channel: str, e: LedgerEntry, now: datetime) -> dict[str, Any]:
-    return {
-        "channel": channel,
-        "day": e.day,
-        "occurred_at": e.occurred_at,
-        "fnsku": e.fnsku,
-        "asin": e.asin,
-        "msku": e.msku,
-        "title": e.title[:500],
-        "event_type": e.event_type,
-        "reference_id": e.reference_id,
-        "quantity": e.quantity,
-        "fulfillment_center": e.fulfillment_center,
-        "disposition": e.disposition,
-        "reason": e.reason,
-        "country": e.country,
-        "reconciled_quantity": e.reconciled_quantity,
-        "unreconciled_quantity": e.unreconciled_quantity,
-        "read_at": now,
-    }
-
-
-def _reimbursement_row(channel: str, r: Reimbursement, now: datetime) -> dict[str, Any]:
-    return {"channel": channel, **_fields(r), "product_name": r.product_name[:500], "read_at": now}
-
-
-def _inventory_row(channel: str, r: FbaInventoryRow, now: datetime) -> dict[str, Any]:
-    return {"channel": channel, **_fields(r), "product_name": r.product_name[:500], "read_at": now}
-
-
-def _fields(row: Reimbursement | FbaInventoryRow) -> dict[str, Any]:
-    return {f.name: getattr(row, f.name) for f in fields(row)}
+def _row(
+    channel: str, item: LedgerEntry | Reimbursement | FbaInventoryRow, now: datetime
+) -> dict[str, Any]:
+    row = {"channel": channel, **{f.name: getattr(item, f.name) for f in fields(item)}}
+    for name in ("title", "product_name"):  # free text Amazon does not bound
+        if name in row:
+            row[name] = row[name][:500]
+    return row | {"read_at": now}
 
 
 async def load_audit(

@@ -175,12 +175,17 @@ def _rows(text: str, columns: Sequence[str], report: str) -> list[dict[str, str]
 
 
 def _parse_all(
-    text: str, columns: Sequence[str], report: str, build: Callable[[dict[str, str]], T]
+    text: str,
+    columns: Sequence[str],
+    report: str,
+    build: Callable[..., T],
+    converters: Sequence[Callable[[str], Any]],
 ) -> list[T]:
+    """Build one ``T`` per row from ``columns`` converted in order (the fields' order)."""
     out = []
     for number, row in enumerate(_rows(text, columns, report), start=2):
         try:
-            out.append(build(row))
+            out.append(build(*(c(row[n]) for n, c in zip(columns, converters, strict=True))))
         except (ValueError, InvalidOperation) as err:
             raise ChannelError(f"{report}: line {number}: {err}") from err
     return out
@@ -196,6 +201,10 @@ def _opt_int(raw: str) -> int | None:
 
 def _money(raw: str) -> Decimal | None:
     return Decimal(raw.replace(",", "")) if raw else None
+
+
+def _money0(raw: str) -> Decimal:
+    return _money(raw) or Decimal(0)
 
 
 def _yes(raw: str) -> bool:
@@ -218,91 +227,49 @@ def _day(raw: str) -> date:
     return date.fromisoformat(raw[:10])
 
 
-def _ledger_entry(row: dict[str, str]) -> LedgerEntry:
-    occurred = row["Date and Time"]
-    return LedgerEntry(
-        day=_day(row["Date"]),
-        fnsku=row["FNSKU"],
-        asin=row["ASIN"],
-        msku=row["MSKU"],
-        title=row["Title"],
-        event_type=row["Event Type"],
-        reference_id=row["Reference ID"],
-        quantity=int(row["Quantity"]),
-        fulfillment_center=row["Fulfillment Center"],
-        disposition=row["Disposition"],
-        reason=row["Reason"],
-        country=row["Country"],
-        reconciled_quantity=_opt_int(row["Reconciled Quantity"]),
-        unreconciled_quantity=_opt_int(row["Unreconciled Quantity"]),
-        occurred_at=(
-            _moment(occurred)
-            if occurred
-            else datetime.combine(_day(row["Date"]), datetime.min.time(), UTC)
-        ),
-    )
-
-
-def _reimbursement(row: dict[str, str]) -> Reimbursement:
-    total = _money(row["amount-total"])
-    return Reimbursement(
-        approved_at=_moment(row["approval-date"]),
-        reimbursement_id=row["reimbursement-id"],
-        case_id=row["case-id"],
-        amazon_order_id=row["amazon-order-id"],
-        reason=row["reason"],
-        sku=row["sku"],
-        fnsku=row["fnsku"],
-        asin=row["asin"],
-        product_name=row["product-name"],
-        condition=row["condition"],
-        currency=row["currency-unit"],
-        amount_per_unit=_money(row["amount-per-unit"]),
-        amount_total=total if total is not None else Decimal(0),
-        quantity_cash=_int(row["quantity-reimbursed-cash"]),
-        quantity_inventory=_int(row["quantity-reimbursed-inventory"]),
-        quantity_total=_int(row["quantity-reimbursed-total"]),
-        original_reimbursement_id=row["original-reimbursement-id"],
-        original_reimbursement_type=row["original-reimbursement-type"],
-    )
-
-
-def _inventory_row(row: dict[str, str]) -> FbaInventoryRow:
-    return FbaInventoryRow(
-        sku=row["sku"],
-        fnsku=row["fnsku"],
-        asin=row["asin"],
-        product_name=row["product-name"],
-        condition=row["condition"],
-        your_price=_money(row["your-price"]),
-        mfn_listing_exists=_yes(row["mfn-listing-exists"]),
-        mfn_fulfillable=_opt_int(row["mfn-fulfillable-quantity"]),
-        afn_listing_exists=_yes(row["afn-listing-exists"]),
-        afn_warehouse=_int(row["afn-warehouse-quantity"]),
-        afn_fulfillable=_int(row["afn-fulfillable-quantity"]),
-        afn_unsellable=_int(row["afn-unsellable-quantity"]),
-        afn_reserved=_int(row["afn-reserved-quantity"]),
-        afn_total=_int(row["afn-total-quantity"]),
-        per_unit_volume=_money(row["per-unit-volume"]),
-        afn_inbound_working=_int(row["afn-inbound-working-quantity"]),
-        afn_inbound_shipped=_int(row["afn-inbound-shipped-quantity"]),
-        afn_inbound_receiving=_int(row["afn-inbound-receiving-quantity"]),
-        afn_researching=_int(row["afn-researching-quantity"]),
-        afn_reserved_future_supply=_int(row["afn-reserved-future-supply"]),
-        afn_future_supply_buyable=_int(row["afn-future-supply-buyable"]),
-    )
+# Each document's converters, column by column (the dataclasses' fields are in column order).
+_LEDGER: tuple[Callable[[str], Any], ...] = (
+    _day,
+    *[str] * 6,
+    int,
+    *[str] * 4,
+    _opt_int,
+    _opt_int,
+    _moment,
+)
+_REIMBURSEMENTS: tuple[Callable[[str], Any], ...] = (
+    _moment,
+    *[str] * 10,
+    _money,
+    _money0,
+    _int,
+    _int,
+    _int,
+    str,
+    str,
+)
+_INVENTORY: tuple[Callable[[str], Any], ...] = (
+    *[str] * 5,
+    _money,
+    _yes,
+    _opt_int,
+    _yes,
+    *[_int] * 5,
+    _money,
+    *[_int] * 6,
+)
 
 
 def parse_ledger(text: str) -> list[LedgerEntry]:
     """Rows of a ``GET_LEDGER_DETAIL_VIEW_DATA`` document."""
-    return _parse_all(text, LEDGER_COLUMNS, "ledger", _ledger_entry)
+    return _parse_all(text, LEDGER_COLUMNS, "ledger", LedgerEntry, _LEDGER)
 
 
 def parse_reimbursements(text: str) -> list[Reimbursement]:
     """Rows of a ``GET_FBA_REIMBURSEMENTS_DATA`` document."""
-    return _parse_all(text, REIMBURSEMENT_COLUMNS, "reimbursements", _reimbursement)
+    return _parse_all(text, REIMBURSEMENT_COLUMNS, "reimbursements", Reimbursement, _REIMBURSEMENTS)
 
 
 def parse_inventory(text: str) -> list[FbaInventoryRow]:
     """Rows of a ``GET_FBA_MYI_UNSUPPRESSED_INVENTORY_DATA`` document."""
-    return _parse_all(text, INVENTORY_COLUMNS, "inventory", _inventory_row)
+    return _parse_all(text, INVENTORY_COLUMNS, "inventory", FbaInventoryRow, _INVENTORY)
