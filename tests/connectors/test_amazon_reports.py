@@ -184,3 +184,17 @@ def test_a_document_without_a_documented_column_is_refused() -> None:
         parse_ledger(header + "\n")
     with pytest.raises(ChannelError, match="line 2"):
         parse_ledger(LEDGER_TSV.replace("\t-3\t", "\tmany\t"))
+
+
+def test_each_documents_converters_line_up_with_its_columns_and_fields() -> None:
+    from dataclasses import fields
+
+    from connectors.amazon import reports
+    from domain.fba import FbaInventoryRow, LedgerEntry, Reimbursement
+
+    for columns, converters, row in (
+        (LEDGER_COLUMNS, reports._LEDGER, LedgerEntry),
+        (REIMBURSEMENT_COLUMNS, reports._REIMBURSEMENTS, Reimbursement),
+        (INVENTORY_COLUMNS, reports._INVENTORY, FbaInventoryRow),
+    ):
+        assert len(columns) == len(converters) == len(fields(row))

@@ -92,7 +92,8 @@ class Harness:
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     clock = ManualClock()
     sleep = AdvancingSleep(clock)
-    async with served(mock_state(tmp_path, clock=clock, sleep=sleep)) as mock:
+    state = mock_state(tmp_path, clock=clock, sleep=sleep, ticker_s=None)  # no real-time ticker
+    async with served(state) as mock:
         path = write_config(tmp_path, mock.base_url)
         settings = loaded(path).settings
         db = Database(settings.database)
