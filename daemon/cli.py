@@ -487,6 +487,7 @@ def audit_fba(
     import httpx
 
     from daemon.fba_audit import amazon_channels, render_audit, run_audit
+    from domain.errors import ChannelError
     from strategies.base import parse_duration
 
     try:
@@ -516,7 +517,12 @@ def audit_fba(
                 progress=progress,
             )
 
-    report, fetched = _read_only(loaded, go)
+    try:
+        report, fetched = _read_only(loaded, go)
+    except ChannelError as err:
+        # Refused credentials, an unreachable endpoint after the retries, a malformed document.
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
     render_audit(report, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
     if any(f.status != "DONE" for f in fetched):
         sys.exit(3)
