@@ -13,6 +13,7 @@ from bench import (
     amazon_push,
     buy_box_pass,
     ebay_push,
+    forecast,
     order_latency,
     reprice_pass,
     shopify_push,
@@ -30,6 +31,8 @@ BENCHES = {
     "order_latency": order_latency.main,  # ~30 s
     "ebay_push": ebay_push.main,  # at most 10,000 listings whatever --listings says
     "walmart_push": walmart_push.main,
+    # ~1 min: accuracy on 8,000 synthetic series, then 10,000 and --listings SKUs timed.
+    "forecast": forecast.main,
 }
 
 
