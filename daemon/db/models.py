@@ -356,7 +356,6 @@ class AlertRecord(SQLModel, table=True):
     resolved_notified_at: datetime | None = _time()
 
 
-<<<<<<< HEAD
 class Replica(SQLModel, table=True):
     """One running daemon process (several share a PostgreSQL): its heartbeat says it is alive."""
 
@@ -385,7 +384,8 @@ class ChannelLease(SQLModel, table=True):
     acquired_at: datetime | None = _time()
     renewed_at: datetime | None = _time()
     expires_at: datetime = _time(nullable=False)
-=======
+
+
 class OperatorAction(SQLModel, table=True):
     """What an operator did from the console (login, pause, resume, a pass run, a breaker
     released): who, when, on which channel, with what detail. Append-only."""
@@ -398,4 +398,3 @@ class OperatorAction(SQLModel, table=True):
     action: str = Field(max_length=40)  # login | login_failed | logout | pause | resume | ...
     channel: str | None = Field(default=None, max_length=100)
     detail: str = Field(default="", max_length=2000)
->>>>>>> main
