@@ -356,6 +356,36 @@ class AlertRecord(SQLModel, table=True):
     resolved_notified_at: datetime | None = _time()
 
 
+class Replica(SQLModel, table=True):
+    """One running daemon process (several share a PostgreSQL): its heartbeat says it is alive."""
+
+    __tablename__ = "replica"
+
+    id: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = _time(nullable=False)
+    heartbeat_at: datetime = _time(nullable=False, index=True)
+
+
+class ChannelLease(SQLModel, table=True):
+    """Which replica owns a channel (one marketplace account) and under which epoch.
+
+    The epoch grows by one at every acquisition; work for a channel is fenced on
+    (holder, epoch) and an unexpired lease, so a replica that lost its lease cannot claim or
+    complete anything even if it does not know yet (``daemon.leases.fence``).
+    """
+
+    __tablename__ = "channel_lease"
+
+    channel: str = Field(primary_key=True, max_length=100)
+    holder: str | None = Field(default=None, max_length=64)
+    epoch: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+    acquired_at: datetime | None = _time()
+    renewed_at: datetime | None = _time()
+    expires_at: datetime = _time(nullable=False)
+
+
 class OperatorAction(SQLModel, table=True):
     """What an operator did from the console (login, pause, resume, a pass run, a breaker
     released): who, when, on which channel, with what detail. Append-only."""
