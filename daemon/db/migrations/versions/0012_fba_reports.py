@@ -1,7 +1,7 @@
 """fba_ledger_event, fba_reimbursement and fba_inventory: Amazon's FBA reports as read, for the
 lost/damaged audit (each row stored once: a re-read adds nothing)
 
-Revision ID: 0013
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-08
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
