@@ -282,13 +282,13 @@ async def test_overview_counts_writes_and_buy_box_share_per_day(db: Database) ->
         (0, 2),
         (2, 2),
     ]
-    await snapshot(db, "MUG-1", day(26, 12), "ME", "19.00", [])  # late: inside a closed day
-    await snapshot(db, "MUG-1", day(27, 11), "R1", "19.00", [])
+    # A late snapshot dated inside a closed day (MUG-1 lost on 02-26 at noon) counts again.
+    await snapshot(db, "MUG-1", day(26, 12), "R5", "19.00", [])
     late = await load_overview(db, clock, [AMAZON], tracker=tracker)
     assert [(s.won, s.seen) for s in late.channels[0].buy_box_days] == [
         (1, 2),
         (1, 2),
-        (1, 2),
+        (0, 2),
         (0, 2),
         (0, 2),
         (0, 2),

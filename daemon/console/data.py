@@ -10,7 +10,7 @@ offers the connectors flagged as ours (``own`` in a snapshot's offers).
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -69,6 +69,8 @@ LEDGER_ROWS: Final = 50
 PROBLEMS_PER_KIND: Final = 100
 # Snapshots read to learn which sellers the connectors flagged as ours.
 OWN_SAMPLE: Final = 20
+# New snapshots a page load applies one by one; more are counted again from scratch.
+CATCH_UP: Final = 5_000
 WRITE_KINDS: Final = (ActionKind.PRICE.value, ActionKind.STOCK.value)
 OVERSOLD: Final = "OVERSOLD"
 
@@ -116,7 +118,7 @@ async def load_overview(
 async def _confirmed_writes(
     conn: AsyncConnection, names: Sequence[str], since: datetime
 ) -> dict[tuple[str, str], int]:
-    """Confirmed writes per (channel, kind) completed since ``since`` (ix_action_outcome)."""
+    """Confirmed writes per (channel, kind) completed since ``since`` (ix_action_channel_status)."""
     rows = await conn.execute(
         sa.select(ACTIONS.c.channel, ACTIONS.c.kind, sa.func.count())
         .where(
@@ -138,24 +140,16 @@ def day_ends(now: datetime, days: int = SHARE_DAYS) -> tuple[datetime, ...]:
 
 @dataclass(slots=True)
 class _Track:
-    """One channel's Buy Box state: each listing's newest verdict, and the closed days."""
+    """One channel's Buy Box counts: the closed days' shares and the current one, with the
+    newest snapshot id they include."""
 
     own: frozenset[str]
     today: datetime  # the UTC midnight the closed days end at
-    last_id: int = 0
-    newest: dict[str, tuple[datetime, int, bool]] = field(default_factory=dict)
-    won: int = 0
-    closed: tuple[Share, ...] = ()
-
-    def apply(self, sku: str, at: datetime, row_id: int, won: bool) -> None:
-        """Take one snapshot's verdict if it is the listing's newest."""
-        before = self.newest.get(sku)
-        if before is not None:
-            if (before[0], before[1]) > (at, row_id):
-                return
-            self.won -= before[2]
-        self.newest[sku] = (at, row_id, won)
-        self.won += won
+    horizon: datetime  # snapshots older than this are not counted (30 days before the build)
+    last_id: int
+    closed: tuple[Share, ...]
+    won: int
+    seen: int
 
 
 class BuyBoxTracker:
@@ -163,9 +157,10 @@ class BuyBoxTracker:
 
     The share at a time is the part of the channel's listings (those with a snapshot in the last
     30 days) whose newest snapshot by then names one of our sellers as the Buy Box holder. The
-    first load of a channel reads its 30 days of snapshots once (in time order, recording the
-    share at each UTC midnight); later loads read only the snapshots stored since (by id). A new
-    UTC day, a snapshot dated before the last closed midnight or new own seller ids rebuild it.
+    first load of a channel counts it in one aggregate query over its 30 days of snapshots (the
+    share at each UTC midnight and now); later loads apply only the snapshots stored since (by
+    id), looking up the previous snapshot of just the listings they touch. A new UTC day, a
+    snapshot dated inside a closed day, a large backlog or new own seller ids count again.
     """
 
     def __init__(self) -> None:
@@ -178,59 +173,108 @@ class BuyBoxTracker:
         ends = day_ends(now)
         track = self._tracks.get(channel)
         fresh = track is not None and track.today == ends[-2] and own <= track.own
-        if track is None or not fresh or not await self._catch_up(conn, channel, track):
-            track = await self._build(conn, channel, now, own, ends)
+        if track is None or not fresh or not await _catch_up(conn, channel, track):
+            track = await _count(conn, channel, now, own, ends)
             self._tracks[channel] = track
-        return (*track.closed, Share(now, track.won, len(track.newest)))
+        return (*track.closed, Share(now, track.won, track.seen))
 
-    async def _build(
-        self,
-        conn: AsyncConnection,
-        channel: str,
-        now: datetime,
-        given: frozenset[str],
-        ends: tuple[datetime, ...],
-    ) -> _Track:
-        own = given | await _flagged_own(conn, channel)
-        track = _Track(own=own, today=ends[-2])
-        track.last_id = await _max_snapshot_id(conn)
-        rows = await conn.stream(
-            sa.select(OFFERS.c.id, OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.buy_box_seller)
-            .where(
-                OFFERS.c.channel == channel,
-                OFFERS.c.observed_at >= now - HISTORY,
-                OFFERS.c.id <= track.last_id,
-            )
-            .order_by(OFFERS.c.observed_at, OFFERS.c.id)
-            .execution_options(yield_per=10_000)
+
+def _won(own: frozenset[str]) -> sa.ColumnElement[bool]:
+    return OFFERS.c.buy_box_seller.in_(sorted(own)) if own else sa.false()
+
+
+async def _count(
+    conn: AsyncConnection,
+    channel: str,
+    now: datetime,
+    given: frozenset[str],
+    ends: tuple[datetime, ...],
+) -> _Track:
+    """Count a channel's shares at its closed day ends and now in one pass over its snapshots
+    (each snapshot is a listing's verdict from its time until the listing's next one)."""
+    own = given | await _flagged_own(conn, channel)
+    last_id = int((await conn.execute(sa.select(sa.func.max(OFFERS.c.id)))).scalar() or 0)
+    horizon = now - HISTORY
+    verdicts = (
+        sa.select(
+            OFFERS.c.observed_at.label("at"),
+            sa.case((_won(own), 1), else_=0).label("won"),
+            sa.func.lead(OFFERS.c.observed_at)
+            .over(partition_by=OFFERS.c.sku, order_by=(OFFERS.c.observed_at, OFFERS.c.id))
+            .label("until"),
         )
-        closed: list[Share] = []
-        pending = list(ends[:-1])
-        async for row_id, sku, at, seller in rows:
-            while pending and at > pending[0]:
-                closed.append(Share(pending.pop(0), track.won, len(track.newest)))
-            track.apply(sku, at, row_id, seller in own)
-        closed += [Share(end, track.won, len(track.newest)) for end in pending]
-        track.closed = tuple(closed)
-        return track
+        .where(
+            OFFERS.c.channel == channel,
+            OFFERS.c.observed_at >= horizon,
+            OFFERS.c.id <= last_id,
+        )
+        .subquery()
+    )
+    columns = []
+    for end in ends[:-1]:
+        live = sa.and_(
+            verdicts.c.at <= end, sa.or_(verdicts.c.until.is_(None), verdicts.c.until > end)
+        )
+        columns += [
+            sa.func.sum(sa.case((live, verdicts.c.won), else_=0)),
+            sa.func.sum(sa.case((live, 1), else_=0)),
+        ]
+    newest = verdicts.c.until.is_(None)
+    columns += [
+        sa.func.sum(sa.case((newest, verdicts.c.won), else_=0)),
+        sa.func.sum(sa.case((newest, 1), else_=0)),
+    ]
+    counts = [int(n or 0) for n in (await conn.execute(sa.select(*columns))).one()]
+    closed = tuple(Share(end, counts[2 * k], counts[2 * k + 1]) for k, end in enumerate(ends[:-1]))
+    return _Track(own, ends[-2], horizon, last_id, closed, counts[-2], counts[-1])
 
-    async def _catch_up(self, conn: AsyncConnection, channel: str, track: _Track) -> bool:
-        """Apply the snapshots stored since the last load; False if history changed."""
-        rows = await conn.execute(
-            sa.select(OFFERS.c.id, OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.buy_box_seller)
-            .where(OFFERS.c.id > track.last_id, OFFERS.c.channel == channel)
+
+async def _catch_up(conn: AsyncConnection, channel: str, track: _Track) -> bool:
+    """Apply the snapshots stored since the last load; False when they cannot be (one dated
+    inside a closed day, or too many to look up: count again)."""
+    won = _won(track.own)
+    # By id alone (the primary key's range): every channel's new rows, this one's kept. With a
+    # channel condition the planner walks the channel's index instead, all 30 days of it.
+    stored = (
+        await conn.execute(
+            sa.select(OFFERS.c.id, OFFERS.c.sku, OFFERS.c.observed_at, won, OFFERS.c.channel)
+            .where(OFFERS.c.id > track.last_id)
             .order_by(OFFERS.c.id)
+            .limit(CATCH_UP + 1)
         )
-        for row_id, sku, at, seller in rows.all():
-            if at <= track.today:
-                return False  # dated inside a closed day: the recorded shares are wrong
-            track.apply(sku, at, row_id, seller in track.own)
-            track.last_id = max(track.last_id, row_id)
+    ).all()
+    if len(stored) > CATCH_UP:
+        return False
+    new = [(row_id, sku, at, verdict) for row_id, sku, at, verdict, ch in stored if ch == channel]
+    if not new:
+        track.last_id = stored[-1][0] if stored else track.last_id
         return True
-
-
-async def _max_snapshot_id(conn: AsyncConnection) -> int:
-    return int((await conn.execute(sa.select(sa.func.max(OFFERS.c.id)))).scalar() or 0)
+    if any(at <= track.today for _, _, at, _ in new):
+        return False
+    skus = sorted({sku for _, sku, _, _ in new})
+    # The newest already counted snapshot of each listing touched (ix_offer_snapshot_listing_time).
+    before: dict[str, tuple[datetime, int, bool]] = {}
+    rows = await conn.execute(
+        sa.select(OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.id, won).where(
+            OFFERS.c.channel == channel,
+            OFFERS.c.sku.in_(skus),
+            OFFERS.c.observed_at >= track.horizon,
+            OFFERS.c.id <= track.last_id,
+        )
+    )
+    for sku, at, row_id, verdict in rows.all():
+        if sku not in before or (at, row_id) > before[sku][:2]:
+            before[sku] = (at, row_id, bool(verdict))
+    after = dict(before)
+    for row_id, sku, at, verdict in new:
+        if sku not in after or (at, row_id) > after[sku][:2]:
+            after[sku] = (at, row_id, bool(verdict))
+    for sku in skus:
+        old = before.get(sku)
+        track.seen += old is None
+        track.won += int(after[sku][2]) - int(old is not None and old[2])
+    track.last_id = stored[-1][0]
+    return True
 
 
 async def _flagged_own(conn: AsyncConnection, channel: str) -> frozenset[str]:
@@ -690,7 +734,7 @@ async def _catalogue_problems(conn: AsyncConnection, limit: int) -> list[Problem
 async def _write_problems(
     conn: AsyncConnection, names: Sequence[str], since: datetime, limit: int
 ) -> list[Problem]:
-    """Failed writes with the marketplace's message, and NOT_APPLIED ones (ix_action_outcome)."""
+    """Failed writes with the marketplace's message, and NOT_APPLIED ones."""
     if not names:
         return []
     found = []
