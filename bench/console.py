@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import os
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -25,13 +26,18 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from daemon.console.charts import price_chart, sparkline, stock_chart
 from daemon.console.data import BuyBoxTracker, load_overview, load_sku_page
+from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database, normalize_database_url
 from daemon.db.migrate import upgrade
 from daemon.db.models import Action, Listing, OfferSnapshot, Product, StockEvent
+from daemon.settings import ScheduleSettings
 from domain.clock import ManualClock
 
 CHANNELS = ("amazon-us", "walmart-us", "ebay-us", "shopify")
@@ -45,6 +51,8 @@ ORDERS_PER_SKU = 8
 RUNS = 15
 CHUNK = 20_000
 POSTGRES_ENV = "REPRICERD_TEST_POSTGRES_URL"
+PASSWORD = "bench-console-password"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 CENT = Decimal("0.01")
 
 
@@ -265,6 +273,77 @@ async def _new_snapshots(db: Database, now: datetime, n: int, rng: random.Random
     await _insert(db, _tables()["offer_snapshot"], rows)
 
 
+async def _unused_pass(name: str, channels: tuple[str, ...], skus: tuple[str, ...]) -> str:
+    raise RuntimeError("the bench runs no pass")
+
+
+def _no_config() -> Any:
+    raise RuntimeError("the bench has no config file")
+
+
+async def full_pages(
+    db: Database, clock: ManualClock, skus: list[str], rng: random.Random
+) -> dict[str, Any]:
+    """Both pages through the console's aiohttp app (login, session, templates), timed at the
+    client on the loopback: the first overview (the tracker's first count), then warm ones with
+    a few new snapshots stored before each, then SKU pages not loaded before."""
+    app = web.Application()
+    add_console(
+        app,
+        ConsoleContext(
+            db=db,
+            clock=clock,
+            password=lambda: SecretStr(PASSWORD),
+            channels=lambda: CHANNELS,
+            config=_no_config,
+            last_reload=lambda: None,
+            request_pass=_unused_pass,
+            breaker_rearm=lambda: timedelta(minutes=30),
+            own_seller_ids=lambda: {OWN},
+            schedule=ScheduleSettings,
+        ),
+    )
+    async with TestClient(TestServer(app)) as client:
+        form = await (await client.get("/login")).text()
+        token = CSRF.search(form)
+        assert token is not None
+        login = await client.post(
+            "/login",
+            data={"csrf": token.group(1), "password": PASSWORD, "next": "/console/"},
+            allow_redirects=False,
+        )
+        assert login.status == 303, login.status
+
+        async def get(path: str) -> float:
+            t0 = time.perf_counter()
+            response = await client.get(path, allow_redirects=False)
+            body = await response.text()
+            spent = time.perf_counter() - t0
+            assert response.status == 200, (path, response.status)
+            assert "<svg" in body
+            return spent
+
+        first = await get("/console/")
+        overview = []
+        for _ in range(RUNS):
+            await _new_snapshots(db, clock.now(), 50, rng)
+            overview.append(await get("/console/"))
+        sku = [await get(f"/console/sku/{name}") for name in skus]
+    return {
+        "overview_first_load_ms": _ms(first),
+        "overview_ms": _stats(overview),
+        "sku_page_ms": _stats(sku),
+    }
+
+
+def _stats(times: list[float]) -> dict[str, float]:
+    return {
+        "median": _ms(statistics.median(times)),
+        "min": _ms(min(times)),
+        "max": _ms(max(times)),
+    }
+
+
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
@@ -299,8 +378,8 @@ async def measure(db: Database, listings: int) -> dict[str, Any]:
         warm.append(time.perf_counter() - t0)
 
     sku_times, sizes = [], []
-    for n in range(RUNS):
-        sku = f"SKU-{rng.randrange(listings // len(CHANNELS)):06d}"
+    picked = [f"SKU-{rng.randrange(listings // len(CHANNELS)):06d}" for _ in range(RUNS)]
+    for n, sku in enumerate(picked):
         t0 = time.perf_counter()
         page = await load_sku_page(db, clock, sku, own_seller_ids=own)
         svg = [price_chart(p, start=page.start, end=page.end) for p in page.prices]
@@ -318,16 +397,14 @@ async def measure(db: Database, listings: int) -> dict[str, Any]:
         "rows": counts,
         "generate_s": round(generate_s, 1),
         "overview_first_load_ms": _ms(cold),
-        "overview_ms": {
-            "median": _ms(statistics.median(warm)),
-            "min": _ms(min(warm)),
-            "max": _ms(max(warm)),
-        },
-        "sku_page_ms": {
-            "median": _ms(statistics.median(sku_times)),
-            "min": _ms(min(sku_times)),
-            "max": _ms(max(sku_times)),
-        },
+        "overview_ms": _stats(warm),
+        "sku_page_ms": _stats(sku_times),
+        "through_the_app": await full_pages(
+            db,
+            clock,
+            [f"SKU-{rng.randrange(listings // len(CHANNELS)):06d}" for _ in range(RUNS)],
+            rng,
+        ),
         "sku_page_svg_bytes": int(statistics.median(sizes)),
         "sku_page_sample": first,
         "runs": RUNS,
