@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -282,6 +283,13 @@ async def test_overview_counts_writes_and_buy_box_share_per_day(db: Database) ->
         (0, 2),
         (2, 2),
     ]
+    # Two loads at once apply a new snapshot once (NOFLOOR lost again a minute ago).
+    await snapshot(db, "NOFLOOR", clock.now() - timedelta(minutes=1), "R9", "14.00", [])
+    both = await asyncio.gather(
+        load_overview(db, clock, [AMAZON], tracker=tracker),
+        load_overview(db, clock, [AMAZON], tracker=tracker),
+    )
+    assert [b.channels[0].buy_box_now for b in both] == [Share(clock.now(), 1, 2)] * 2
     # A late snapshot dated inside a closed day (MUG-1 lost on 02-26 at noon) counts again.
     await snapshot(db, "MUG-1", day(26, 12), "R5", "19.00", [])
     late = await load_overview(db, clock, [AMAZON], tracker=tracker)
@@ -292,7 +300,7 @@ async def test_overview_counts_writes_and_buy_box_share_per_day(db: Database) ->
         (0, 2),
         (0, 2),
         (0, 2),
-        (2, 2),
+        (1, 2),
     ]
     # Given own ids count with the flagged ones (R9 holds NOFLOOR's Buy Box).
     other = await load_overview(db, clock, [AMAZON], own_seller_ids={"R9"})

@@ -9,6 +9,7 @@ offers the connectors flagged as ours (``own`` in a snapshot's offers).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -165,17 +166,20 @@ class BuyBoxTracker:
 
     def __init__(self) -> None:
         self._tracks: dict[str, _Track] = {}
+        # Two page loads at once must not both apply the same new snapshots (or both count).
+        self._lock = asyncio.Lock()
 
     async def shares(
         self, conn: AsyncConnection, channel: str, now: datetime, own: frozenset[str]
     ) -> tuple[Share, ...]:
         """The share at each of ``day_ends(now)`` (the last one is now)."""
         ends = day_ends(now)
-        track = self._tracks.get(channel)
-        fresh = track is not None and track.today == ends[-2] and own <= track.own
-        if track is None or not fresh or not await _catch_up(conn, channel, track):
-            track = await _count(conn, channel, now, own, ends)
-            self._tracks[channel] = track
+        async with self._lock:
+            track = self._tracks.get(channel)
+            fresh = track is not None and track.today == ends[-2] and own <= track.own
+            if track is None or not fresh or not await _catch_up(conn, channel, track):
+                track = await _count(conn, channel, now, own, ends)
+                self._tracks[channel] = track
         return (*track.closed, Share(now, track.won, track.seen))
 
 
