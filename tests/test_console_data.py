@@ -307,6 +307,29 @@ async def test_overview_counts_writes_and_buy_box_share_per_day(db: Database) ->
     assert other.channels[0].buy_box_days[0] == Share(day(25), 2, 2)
 
 
+async def test_buy_box_days_closed_by_later_loads_match_a_full_count(db: Database) -> None:
+    await history(db)
+    clock = ManualClock(NOW)
+    tracker = BuyBoxTracker()
+    await load_overview(db, clock, [AMAZON], tracker=tracker)
+    midnight = datetime(2026, 3, 3, tzinfo=UTC)
+    await snapshot(db, "NOFLOOR", day(2, 20), "ME", "14.00", [])
+    await snapshot(db, "MUG-1", midnight + timedelta(minutes=30), "R1", "18.00", [])
+    clock.advance(13 * 3600)  # 03-03 01:00: 03-02 has ended
+    rolled = await load_overview(db, clock, [AMAZON], tracker=tracker)
+    counted = await load_overview(db, clock, [AMAZON])  # a new tracker counts from scratch
+    assert rolled.channels[0].buy_box_days == counted.channels[0].buy_box_days
+    assert [(s.at, s.won, s.seen) for s in rolled.channels[0].buy_box_days] == [
+        (day(26), 1, 2),
+        (day(27), 1, 2),
+        (day(28), 0, 2),
+        (day(1), 0, 2),
+        (day(2), 0, 2),
+        (midnight, 2, 2),  # both won at midnight (NOFLOOR since 20:00)
+        (clock.now(), 1, 2),  # MUG-1 lost at 00:30
+    ]
+
+
 async def test_sku_page_series(db: Database) -> None:
     ids = await history(db)
     page = await load_sku_page(db, ManualClock(NOW), "MUG-1")

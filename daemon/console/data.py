@@ -160,8 +160,10 @@ class BuyBoxTracker:
     30 days) whose newest snapshot by then names one of our sellers as the Buy Box holder. The
     first load of a channel counts it in one aggregate query over its 30 days of snapshots (the
     share at each UTC midnight and now); later loads apply only the snapshots stored since (by
-    id), looking up the previous snapshot of just the listings they touch. A new UTC day, a
-    snapshot dated inside a closed day, a large backlog or new own seller ids count again.
+    id), looking up the previous snapshot of just the listings they touch, and close the UTC
+    days that ended meanwhile. A snapshot dated inside a closed day, a backlog of more than
+    ``CATCH_UP`` snapshots, new own seller ids or a new process count again. (A listing counted
+    stays counted until then, even once its newest snapshot is older than 30 days.)
     """
 
     def __init__(self) -> None:
@@ -176,8 +178,8 @@ class BuyBoxTracker:
         ends = day_ends(now)
         async with self._lock:
             track = self._tracks.get(channel)
-            fresh = track is not None and track.today == ends[-2] and own <= track.own
-            if track is None or not fresh or not await _catch_up(conn, channel, track):
+            fresh = track is not None and track.today <= ends[-2] and own <= track.own
+            if track is None or not fresh or not await _catch_up(conn, channel, track, ends):
                 track = await _count(conn, channel, now, own, ends)
                 self._tracks[channel] = track
         return (*track.closed, Share(now, track.won, track.seen))
@@ -233,9 +235,12 @@ async def _count(
     return _Track(own, ends[-2], horizon, last_id, closed, counts[-2], counts[-1])
 
 
-async def _catch_up(conn: AsyncConnection, channel: str, track: _Track) -> bool:
-    """Apply the snapshots stored since the last load; False when they cannot be (one dated
-    inside a closed day, or too many to look up: count again)."""
+async def _catch_up(
+    conn: AsyncConnection, channel: str, track: _Track, ends: tuple[datetime, ...]
+) -> bool:
+    """Apply the snapshots stored since the last load, closing the UTC days that ended since
+    (their share is the count once the snapshots dated before their midnight are applied);
+    False when they cannot be (one dated inside an already closed day, or too many)."""
     won = _won(track.own)
     # By id alone (the primary key's range): every channel's new rows, this one's kept. With a
     # channel condition the planner walks the channel's index instead, all 30 days of it.
@@ -249,35 +254,40 @@ async def _catch_up(conn: AsyncConnection, channel: str, track: _Track) -> bool:
     ).all()
     if len(stored) > CATCH_UP:
         return False
-    new = [(row_id, sku, at, verdict) for row_id, sku, at, verdict, ch in stored if ch == channel]
-    if not new:
-        track.last_id = stored[-1][0] if stored else track.last_id
-        return True
-    if any(at <= track.today for _, _, at, _ in new):
-        return False
-    skus = sorted({sku for _, sku, _, _ in new})
-    # The newest already counted snapshot of each listing touched (ix_offer_snapshot_listing_time).
-    before: dict[str, tuple[datetime, int, bool]] = {}
-    rows = await conn.execute(
-        sa.select(OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.id, won).where(
-            OFFERS.c.channel == channel,
-            OFFERS.c.sku.in_(skus),
-            OFFERS.c.observed_at >= track.horizon,
-            OFFERS.c.id <= track.last_id,
-        )
+    new = sorted(
+        (at, row_id, sku, bool(verdict)) for row_id, sku, at, verdict, ch in stored if ch == channel
     )
-    for sku, at, row_id, verdict in rows.all():
-        if sku not in before or (at, row_id) > before[sku][:2]:
-            before[sku] = (at, row_id, bool(verdict))
-    after = dict(before)
-    for row_id, sku, at, verdict in new:
-        if sku not in after or (at, row_id) > after[sku][:2]:
-            after[sku] = (at, row_id, bool(verdict))
-    for sku in skus:
-        old = before.get(sku)
-        track.seen += old is None
-        track.won += int(after[sku][2]) - int(old is not None and old[2])
-    track.last_id = stored[-1][0]
+    if new and new[0][0] <= track.today:
+        return False
+    newest: dict[str, tuple[datetime, int, bool]] = {}
+    if new:
+        # The newest already counted snapshot of each listing touched (channel, sku, time).
+        rows = await conn.execute(
+            sa.select(OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.id, won).where(
+                OFFERS.c.channel == channel,
+                OFFERS.c.sku.in_(sorted({sku for _, _, sku, _ in new})),
+                OFFERS.c.observed_at >= track.horizon,
+                OFFERS.c.id <= track.last_id,
+            )
+        )
+        for sku, at, row_id, verdict in rows.all():
+            if sku not in newest or (at, row_id) > newest[sku][:2]:
+                newest[sku] = (at, row_id, bool(verdict))
+    closing = [end for end in ends[:-1] if end > track.today]
+    closed = list(track.closed)
+    for at, row_id, sku, verdict in new:  # in time order, like the first count
+        while closing and at > closing[0]:
+            closed.append(Share(closing.pop(0), track.won, track.seen))
+        before = newest.get(sku)
+        if before is not None and (before[0], before[1]) > (at, row_id):
+            continue
+        track.seen += before is None
+        track.won += int(verdict) - int(before is not None and before[2])
+        newest[sku] = (at, row_id, verdict)
+    closed += [Share(end, track.won, track.seen) for end in closing]
+    track.closed = tuple(closed[-(len(ends) - 1) :])
+    track.today = ends[-2]
+    track.last_id = stored[-1][0] if stored else track.last_id
     return True
 
 
