@@ -20,10 +20,10 @@ from daemon.db.models import (
     PassSuccess,
     Product,
     StockEvent,
-    WebhookEvent,
 )
 from domain.clock import ManualClock
 from strategies.offers import CompetitorFilters
+from tests.status_fixtures import delivery
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(days=30)
@@ -424,30 +424,16 @@ async def test_sku_page_of_an_unknown_sku_is_empty(db: Database) -> None:
 
 async def test_problems(db: Database) -> None:
     ids = await history(db)
-    await insert(
-        db,
-        WebhookEvent,
-        channel=AMAZON,
-        dedupe_key="d1",
-        topic="ANY_OFFER_CHANGED",
-        payload="{}",
-        received_at=t(hours=1),
-        processed_at=t(hours=1),
-        outcome="invalid",
-        error="bad signature",
-    )
-    await insert(
-        db,
-        WebhookEvent,
-        channel=AMAZON,
-        dedupe_key="d2",
-        topic="ANY_OFFER_CHANGED",
-        payload="{}",
-        received_at=t(days=2),
-        processed_at=t(days=2),
-        outcome="invalid",
-        error="too old",
-    )
+    for age, error in ((timedelta(hours=1), "bad signature"), (timedelta(days=2), "too old")):
+        await delivery(
+            db,
+            AMAZON,
+            NOW - age,
+            processed_at=NOW - age,
+            outcome="invalid",
+            error=error,
+            topic="ANY_OFFER_CHANGED",
+        )
     await event(
         db,
         "MUG-2",
