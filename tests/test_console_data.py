@@ -21,6 +21,7 @@ from daemon.db.models import (
     Product,
     StockEvent,
 )
+from daemon.settings import PricingSettings
 from domain.clock import ManualClock
 from strategies.offers import CompetitorFilters
 from tests.status_fixtures import delivery
@@ -410,6 +411,24 @@ async def test_sku_page_uses_the_rules_competitor_filters(db: Database) -> None:
         Point(day(20), D("20.00")),
         Point(day(27, 10), None),
     )
+    # The rule pricing the listing decides: FBA only on amazon-us, every offer elsewhere.
+    rules = PricingSettings.model_validate(
+        {
+            "rules": [
+                {
+                    "match": {"channel": AMAZON},
+                    "strategy": "lowest_price",
+                    "params": {"filters": {"fulfillment": ["fba"]}},
+                },
+                {"strategy": "cost_plus", "params": {"margin_pct": 10}},
+            ]
+        }
+    ).rules
+    by_rule = await load_sku_page(db, ManualClock(NOW), "MUG-1", rules=rules)
+    assert by_rule.prices[0].lowest_competitor == page.prices[0].lowest_competitor
+    every = await load_sku_page(db, ManualClock(NOW), "MUG-1", rules=rules[1:])
+    assert every.prices[0].lowest_competitor[0] == Point(day(20), D("20.00"))
+    assert len(every.prices[0].lowest_competitor) == 3
 
 
 async def test_sku_page_of_an_unknown_sku_is_empty(db: Database) -> None:

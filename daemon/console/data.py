@@ -55,6 +55,7 @@ from daemon.status import INVALID_OUTCOME, NOT_APPLIED, WINDOW, read_status
 from domain.clock import Clock
 from strategies.base import Snapshot
 from strategies.offers import CompetitorFilters, scan_offers
+from strategies.rules import AnyRule, select_rule
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
@@ -317,14 +318,16 @@ async def load_sku_page(
     *,
     days: int = 30,
     own_seller_ids: Collection[str] = (),
+    rules: Sequence[AnyRule] = (),
     filters: CompetitorFilters | None = None,
     ledger_rows: int = LEDGER_ROWS,
 ) -> SkuPage:
     """One SKU over the last ``days`` days: per channel its price chart series, the stock chart
     series, the latest decisions (``explain``) and the newest ledger rows.
 
-    The lowest competitor is the strategies' own: ``scan_offers`` with ``filters`` (the rule's
-    competitor filters; all offers by default) over each stored snapshot, landed price.
+    The lowest competitor is the strategies' own: ``scan_offers`` over each stored snapshot,
+    landed price, with the competitor filters of the rule that prices the listing (the first of
+    ``rules`` matching it, as ``select_rule`` picks), else ``filters``, else every offer.
     """
     now = clock.now()
     start = now - timedelta(days=min(days, HISTORY.days))
@@ -338,9 +341,11 @@ async def load_sku_page(
                 )
             ).mappings()
         ]
-        title = (
-            await conn.execute(sa.select(PRODUCTS.c.title).where(PRODUCTS.c.sku == sku))
-        ).scalar()
+        product = (
+            await conn.execute(
+                sa.select(PRODUCTS.c.title, PRODUCTS.c.tags).where(PRODUCTS.c.sku == sku)
+            )
+        ).first()
         actions = await _actions(conn, sku, start)
         before = await _bounds_before(conn, sku, start)
         snapshots = await _snapshots(conn, sku, [row["channel"] for row in listings], start)
@@ -361,7 +366,8 @@ async def load_sku_page(
             )
         ).all()
     explain = await fetch_explain(db, sku, limit_per_listing=1)
-    rules = filters if filters is not None else CompetitorFilters()
+    tags = tuple(product.tags or ()) if product is not None else ()
+    fallback = filters if filters is not None else CompetitorFilters()
     prices = tuple(
         _price_series(
             listing,
@@ -371,13 +377,13 @@ async def load_sku_page(
             start,
             now,
             own,
-            rules,
+            _rule_filters(rules, sku, tags, listing["channel"], fallback),
         )
         for listing in listings
     )
     return SkuPage(
         sku=sku,
-        title=title,
+        title=None if product is None else product.title,
         start=start,
         end=now,
         prices=prices,
@@ -385,6 +391,25 @@ async def load_sku_page(
         explain=tuple(explain),
         ledger=tuple(_ledger_row(row) for row in ledger),
     )
+
+
+def _rule_filters(
+    rules: Sequence[AnyRule],
+    sku: str,
+    tags: Sequence[str],
+    channel: str,
+    fallback: CompetitorFilters,
+) -> CompetitorFilters:
+    """The competitor filters of the rule pricing (sku, channel), or ``fallback`` (no rules, or
+    a rule whose strategy does not look at competitors)."""
+    if not rules:
+        return fallback
+    try:
+        _, rule = select_rule(rules, sku=sku, tags=tags, channel=channel)
+    except LookupError:
+        return fallback
+    found = getattr(rule.params, "filters", None)
+    return found if isinstance(found, CompetitorFilters) else fallback
 
 
 async def _actions(conn: AsyncConnection, sku: str, start: datetime) -> list[Any]:
