@@ -4,10 +4,11 @@ Issue 14's target: each page ≤ 200 ms server time. The history is generated wi
 (4 channels × 25,000 SKUs; offer snapshots on the three marketplaces, price and stock actions,
 the ledger), then each page's server work is timed N times and the median reported: the overview
 is ``load_overview`` plus its sparklines, the SKU page ``load_sku_page`` plus both charts for every
-channel. The overview's first load (the Buy Box tracker reading the 30 days of snapshots once) is
-reported apart; later loads read only the snapshots stored since, and a few are stored between
-runs so the figure includes that catch-up. Both pages are timed through the console's aiohttp
-app as well. SQLite always; PostgreSQL too when ``REPRICERD_TEST_POSTGRES_URL`` is set (a fresh
+channel (``load_problems`` too, without a target). The overview's first load (the Buy Box
+tracker counting the 30 days of snapshots once) is reported apart; later loads read only the
+snapshots stored since, and a few are stored between runs so the figure includes that catch-up,
+as does the first load after midnight. Both pages are timed through the console's aiohttp app as
+well. SQLite always; PostgreSQL too when ``REPRICERD_TEST_POSTGRES_URL`` is set (a fresh
 database, vacuumed and analysed after the load, dropped afterwards).
 """
 
@@ -33,7 +34,13 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from daemon.console.charts import price_chart, sparkline, stock_chart
-from daemon.console.data import BuyBoxTracker, day_ends, load_overview, load_sku_page
+from daemon.console.data import (
+    BuyBoxTracker,
+    day_ends,
+    load_overview,
+    load_problems,
+    load_sku_page,
+)
 from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database, normalize_database_url
 from daemon.db.migrate import upgrade
@@ -384,6 +391,12 @@ async def measure(db: Database, listings: int) -> dict[str, Any]:
         await overview()
         warm.append(time.perf_counter() - t0)
 
+    problems = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        await load_problems(db, clock, channels=CHANNELS)
+        problems.append(time.perf_counter() - t0)
+
     # The first load after midnight closes a day from the snapshots stored since (no recount).
     clock.advance((day_ends(now)[-2] + timedelta(days=1, minutes=1) - now).total_seconds())
     await _new_snapshots(db, clock.now(), 50, rng)
@@ -413,6 +426,7 @@ async def measure(db: Database, listings: int) -> dict[str, Any]:
         "overview_first_load_ms": _ms(cold),
         "overview_ms": _stats(warm),
         "overview_after_midnight_ms": _ms(after_midnight),
+        "problems_ms": _stats(problems),
         "sku_page_ms": _stats(sku_times),
         "through_the_app": await full_pages(
             db,

@@ -75,6 +75,9 @@ OWN_SAMPLE: Final = 20
 CATCH_UP: Final = 5_000
 WRITE_KINDS: Final = (ActionKind.PRICE.value, ActionKind.STOCK.value)
 OVERSOLD: Final = "OVERSOLD"
+# Oversells are read from the order rows' notes (no index finds them): a week of orders, not 30
+# days, keeps the problems page fast at 100,000 listings.
+OVERSELL_WINDOW: Final = timedelta(days=7)
 
 
 # -- overview ---------------------------------------------------------------------------------
@@ -687,7 +690,6 @@ class ProblemKind(StrEnum):
     NOT_CATALOGUED = "not_catalogued"
     NO_FLOOR = "no_floor"
     NO_CEILING = "no_ceiling"
-    BOUNDS_CROSSED = "bounds_crossed"
     WRITE_FAILED = "write_failed"
     NOT_APPLIED = "not_applied"
     STALE_OFFERS = "stale_offers"
@@ -706,7 +708,7 @@ async def load_problems(
 ) -> list[Problem]:
     """What an operator must fix, newest first within each kind (at most ``limit`` a kind):
     listings blocked for a missing cost/min/max, failed and NOT_APPLIED writes (24 h), stale
-    offer data, invalid webhook deliveries (24 h) and oversells (30 days).
+    offer data, invalid webhook deliveries (24 h) and oversells (7 days).
 
     ``channels`` defaults to those with listings; offer data is stale when a channel's newest
     offers (its last offers or reprice pass) are older than one poll period (``offers_poll``,
@@ -730,42 +732,39 @@ async def load_problems(
 
 
 async def _catalogue_problems(conn: AsyncConnection, limit: int) -> list[Problem]:
-    """Active listings the guards block for their catalogue row: none, no floor, no ceiling."""
+    """Active listings the guards block for their catalogue row: none, no floor, no ceiling.
+
+    (A min_price above max_price cannot be imported: the catalogue refuses the row. Money is
+    text on SQLite, so it is never compared in SQL.)"""
     no_product = PRODUCTS.c.id.is_(None)
     no_floor = sa.and_(PRODUCTS.c.min_price.is_(None), PRODUCTS.c.cost.is_(None))
     no_ceiling = PRODUCTS.c.max_price.is_(None)
-    crossed = PRODUCTS.c.min_price > PRODUCTS.c.max_price
     rows = await conn.execute(
         sa.select(
             LISTINGS.c.channel,
             LISTINGS.c.sku,
             LISTINGS.c.discovered_at,
             PRODUCTS.c.id,
-            PRODUCTS.c.cost,
-            PRODUCTS.c.min_price,
-            PRODUCTS.c.max_price,
+            PRODUCTS.c.cost.is_(None) & PRODUCTS.c.min_price.is_(None),
             PRODUCTS.c.updated_at,
         )
         .select_from(LISTINGS.outerjoin(PRODUCTS, PRODUCTS.c.sku == LISTINGS.c.sku))
-        .where(LISTINGS.c.status == "active", sa.or_(no_product, no_floor, no_ceiling, crossed))
+        .where(LISTINGS.c.status == "active", sa.or_(no_product, no_floor, no_ceiling))
         .order_by(LISTINGS.c.sku, LISTINGS.c.channel)
         .limit(limit)
     )
     found = []
-    for channel, sku, discovered, product, cost, low, high, updated in rows.all():
+    for channel, sku, discovered, product, floorless, updated in rows.all():
         since = discovered if updated is None else max(discovered, updated)
         if product is None:
             kind, detail = ProblemKind.NOT_CATALOGUED, "listed but not in the catalogue"
             fix = "add the SKU to the catalogue with cost or min_price, and max_price"
-        elif low is None and cost is None:
+        elif floorless:
             kind, detail = ProblemKind.NO_FLOOR, "no floor: neither min_price nor cost"
             fix = "set min_price or cost in the catalogue"
-        elif high is None:
+        else:
             kind, detail = ProblemKind.NO_CEILING, "no ceiling: no max_price"
             fix = "set max_price in the catalogue"
-        else:
-            kind, detail = ProblemKind.BOUNDS_CROSSED, f"min_price {low} above max_price {high}"
-            fix = "correct min_price or max_price in the catalogue"
         found.append(Problem(kind.value, channel, sku, detail, fix, since))
     return found
 
@@ -894,13 +893,13 @@ async def _invalid_deliveries(conn: AsyncConnection, since: datetime, limit: int
 
 
 async def _oversells(conn: AsyncConnection, now: datetime, limit: int) -> list[Problem]:
-    """Orders recorded OVERSOLD in the last 30 days (daemon.stock notes the shortfall), and SKUs
+    """Orders recorded OVERSOLD in the last 7 days (daemon.stock notes the shortfall), and SKUs
     the ledger shows below zero among those that moved in the last 24 h."""
     rows = await conn.execute(
         sa.select(EVENTS.c.channel, EVENTS.c.sku, EVENTS.c.note, EVENTS.c.occurred_at)
         .where(
             EVENTS.c.kind == StockEventKind.ORDER.value,
-            EVENTS.c.occurred_at >= now - HISTORY,
+            EVENTS.c.occurred_at >= now - OVERSELL_WINDOW,
             EVENTS.c.note.like(f"%{OVERSOLD}%"),
         )
         .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())
