@@ -28,6 +28,7 @@ COPY domain/ domain/
 COPY daemon/ daemon/
 COPY connectors/ connectors/
 COPY strategies/ strategies/
+COPY inventory/ inventory/
 # A regular (non-editable) install: the venv is copied alone into the final stage. pip compiles
 # the .pyc files here, so nothing needs to write bytecode under a read-only root filesystem.
 # --no-deps: nothing beyond the lock gets in; pip check fails the build if the lock no longer

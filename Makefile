@@ -59,7 +59,7 @@ test: $(VENV)/.installed-dev
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check domain daemon connectors strategies tests bench
+	$(BIN)/ruff format --check domain daemon connectors strategies inventory tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -67,7 +67,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format domain daemon connectors strategies tests bench
+	$(BIN)/ruff format domain daemon connectors strategies inventory tests bench
 	$(BIN)/ruff check --fix .
 
 clean:

@@ -19,7 +19,9 @@ from daemon.console import audit
 from daemon.console.auth import COOKIE, FREE_FAILURES
 from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database
+from daemon.db.models import ActionKind, ActionStatus
 from daemon.history import fetch_history
+from daemon.intents import PlannedWrite
 from daemon.logging import SecretRedactor
 from daemon.runtime import Runtime
 from daemon.server import ServerHandle, build_admin_app, start_server
@@ -219,19 +221,16 @@ async def _stock_actions(
     """Record one stock write per (channel, SKU, hours ago); SKU B's failed."""
     await rt.outbox.record(
         [
-            {
-                "pass_id": "p",
-                "kind": "stock",
-                "channel": channel,
-                "sku": sku,
-                "status": "failed" if sku == "B" else "confirmed",
-                "new_quantity": 1,
-                "trace": [],
-                "guard_verdicts": [],
-                "idempotency_key": f"k-{sku}",
-                "attempts": 0,
-                "created_at": clock.now() - timedelta(hours=hours),
-            }
+            PlannedWrite(
+                pass_id="p",
+                kind=ActionKind.STOCK,
+                channel=channel,
+                sku=sku,
+                status=ActionStatus.FAILED if sku == "B" else ActionStatus.CONFIRMED,
+                new_quantity=1,
+                idempotency_key=f"k-{sku}",
+                created_at=clock.now() - timedelta(hours=hours),
+            )
             for channel, sku, hours in rows
         ]
     )

@@ -1,9 +1,10 @@
 """The layers as a checked contract.
 
-``domain`` is the leaf; ``strategies`` and ``connectors`` import it alone; ``daemon`` composes
-them. import-linter checks it (``make lint``); these tests show that an inversion breaks the
-check, that the pricing core loads no HTTP, crypto or database library, and that connectors are
-found through the one registry and loaded only when used.
+``domain`` is the leaf; ``strategies``, ``connectors`` and ``inventory`` import it alone;
+``daemon`` composes them. import-linter checks it (``make lint``); these tests show that an
+inversion breaks the check, that the pricing and inventory cores load no HTTP, crypto or
+database library, and that connectors are found through the one registry and loaded only when
+used.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("domain", "strategies", "connectors", "daemon")
+PACKAGES = ("domain", "strategies", "connectors", "inventory", "daemon")
 IO_LIBRARIES = {"httpx", "aiohttp", "cryptography", "sqlalchemy", "sqlmodel"}
 
 
@@ -41,7 +42,7 @@ def _only_python(directory: str, names: list[str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the four packages and pyproject.toml, for inversions the real tree never sees."""
+    """A copy of the packages and pyproject.toml, for inversions the real tree never sees."""
     root = tmp_path_factory.mktemp("layers")
     shutil.copy(ROOT / "pyproject.toml", root)
     for package in PACKAGES:
@@ -91,6 +92,11 @@ def test_the_layer_contracts_hold(tree: Path) -> None:
         (("strategies/base.py", "import connectors.wire"), "strategies.base -> connectors.wire"),
         (("connectors/wire.py", "import strategies.base"), "connectors.wire -> strategies.base"),
         (("strategies/rounding.py", "import httpx"), "strategies.rounding -> httpx"),
+        # The inventory core reaching into the daemon, a connector, the pricing core or a DB.
+        (("inventory/restock.py", "import daemon.config"), "inventory.restock -> daemon.config"),
+        (("inventory/health.py", "import connectors.wire"), "inventory.health -> connectors.wire"),
+        (("strategies/base.py", "import inventory.fees"), "strategies.base -> inventory.fees"),
+        (("inventory/fees.py", "import sqlalchemy"), "inventory.fees -> sqlalchemy"),
         # One connector borrowing another's helpers (walmart's money once came from amazon's).
         (
             ("connectors/walmart/models.py", "import connectors.amazon.models"),
@@ -129,6 +135,14 @@ def test_the_pricing_core_loads_no_io_library_and_no_connector() -> None:
     loaded = packages(loaded_by("import strategies.engine"))
     assert "strategies" in loaded
     assert loaded.isdisjoint(IO_LIBRARIES | {"connectors", "daemon"}), sorted(loaded)
+
+
+def test_the_inventory_core_loads_no_io_library_and_no_other_layer() -> None:
+    loaded = packages(
+        loaded_by("import inventory.forecast, inventory.restock, inventory.health, inventory.fees")
+    )
+    assert "inventory" in loaded
+    assert loaded.isdisjoint(IO_LIBRARIES | {"connectors", "daemon", "strategies"}), sorted(loaded)
 
 
 def test_importing_connectors_loads_no_connector() -> None:

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from daemon import controls
 from daemon.db.models import Action, ActionKind, ActionStatus
 from daemon.history import fetch_history
+from daemon.intents import PlannedWrite
 from tests.browser.conftest import CHART_SKU, DEMO_CHANNELS, DemoDaemon
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
@@ -136,24 +137,21 @@ def _trip(demo: DemoDaemon, channel: str) -> None:
         assert rt is not None
         now = rt.clock.now()
         rows = [
-            {
-                "pass_id": "tripping-pass",
-                "kind": ActionKind.PRICE.value,
-                "channel": channel,
-                "sku": f"TRIP-{i}",
-                "status": ActionStatus.BLOCKED.value,
-                "old_price": Decimal("20.00"),
-                "new_price": Decimal("9.99"),
-                "currency": "USD",
-                "strategy": "buy_box",
-                "rule": "win-the-buy-box",
-                "reason": "circuit breaker: 3 of 4 listings would move by more than 20%",
-                "trace": [],
-                "guard_verdicts": [],
-                "idempotency_key": f"trip-{channel}-{i}",
-                "attempts": 0,
-                "created_at": now,
-            }
+            PlannedWrite(
+                pass_id="tripping-pass",
+                kind=ActionKind.PRICE,
+                channel=channel,
+                sku=f"TRIP-{i}",
+                status=ActionStatus.BLOCKED,
+                old_price=Decimal("20.00"),
+                new_price=Decimal("9.99"),
+                currency="USD",
+                strategy="buy_box",
+                rule="win-the-buy-box",
+                reason="circuit breaker: 3 of 4 listings would move by more than 20%",
+                idempotency_key=f"trip-{channel}-{i}",
+                created_at=now,
+            )
             for i in range(3)
         ]
         await rt.outbox.record(rows)
