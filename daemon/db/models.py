@@ -191,10 +191,10 @@ class Action(SQLModel, table=True):
 
     __tablename__ = "action"
     __table_args__ = (
-        sa.Index("ix_action_open", "channel", "kind", "status"),
+        # Every outbox, status and console query names the channel and the status (open
+        # intents, failures, confirmed writes since a time), most the kind too.
+        sa.Index("ix_action_channel_status", "channel", "status", "kind", "completed_at"),
         sa.Index("ix_action_sku_time", "sku", "created_at"),
-        # Writes of one outcome completed since a time (status's and the console's 24 h counts).
-        sa.Index("ix_action_outcome_time", "channel", "kind", "status", "completed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
