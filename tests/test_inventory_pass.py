@@ -125,7 +125,8 @@ async def test_a_stock_out_does_not_drag_the_forecast_down(db: Database) -> None
     assert 9.0 <= row.daily_demand <= 11.0
     assert row.on_hand == 240
     assert row.supplier == "Acme"
-    assert row.order_quantity % 12 == 0 and row.order_quantity >= 24
+    assert row.order_quantity % 12 == 0
+    assert row.order_quantity >= 24
     assert row.days_of_supply == (Decimal(240) / Decimal(repr(row.daily_demand))).quantize(
         Decimal("0.1")
     )
