@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -93,8 +92,6 @@ DEFAULT_CASE_PACK: Final = 1
 DEFAULT_SIZE_TIER: Final = "standard"
 # Days already aggregated that every run rebuilds (orders recorded late by a poll).
 OVERLAP_DAYS: Final = 3
-# Days of ledger aggregated per transaction on a first (backfill) run.
-WINDOW_DAYS: Final = 31
 # Products forecast and planned per worker-thread call (and per write transaction).
 CHUNK_SKUS: Final = 4096
 SELL_THROUGH_DAYS: Final = 90
@@ -111,7 +108,8 @@ def _start_of(day: date) -> datetime:
 
 
 async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
-    """Bring ``inventory_day`` up to yesterday (UTC); return what was done."""
+    """Bring ``inventory_day`` up to yesterday (UTC), a day per transaction; return what was
+    done."""
     through = now.astimezone(UTC).date() - timedelta(days=1)
     async with db.read() as conn:
         done = (await conn.execute(sa.select(RUN.c.aggregated_through))).scalar()
@@ -121,14 +119,14 @@ async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
         }
     days = rows = 0
     if first is not None:
-        start = first.astimezone(UTC).date()
+        day = first.astimezone(UTC).date()
         if done is not None:
-            start = max(start, done - timedelta(days=OVERLAP_DAYS - 1))
-        while start <= through:
-            end = min(through, start + timedelta(days=WINDOW_DAYS - 1))
-            rows += await _aggregate_ledger(db, ids, start, end)
-            days += (end - start).days + 1
-            start = end + timedelta(days=1)
+            day = max(day, done - timedelta(days=OVERLAP_DAYS - 1))
+        running = await _ledger_totals(db, day)
+        while day <= through:
+            rows += await _aggregate_ledger_day(db, ids, day, running)
+            days += 1
+            day += timedelta(days=1)
     rows += await _snapshot_marketplace_pools(db, ids, through)
     async with db.write() as conn:
         await _set_run(conn, aggregated_through=through)
@@ -142,56 +140,62 @@ async def _set_run(conn: AsyncConnection, **values: Any) -> None:
         await conn.execute(sa.insert(RUN).values(id=1, skus=0, seconds=0.0, **values))
 
 
-async def _aggregate_ledger(db: Database, ids: Mapping[str, int], start: date, end: date) -> int:
-    """Rebuild the merchant pool's rows of ``start``..``end`` from the ledger."""
-    since, until = _start_of(start), _start_of(end + timedelta(days=1))
-    sold: dict[tuple[str, date], int] = defaultdict(int)
-    received: dict[tuple[str, date], int] = defaultdict(int)
-    net: dict[tuple[str, date], int] = defaultdict(int)
-    async with db.write() as conn:
-        opening = {
+async def _ledger_totals(db: Database, day: date) -> dict[str, int]:
+    """On hand per SKU at the start of ``day`` (the ledger's sum of earlier deltas)."""
+    async with db.read() as conn:
+        return {
             sku: int(total or 0)
             for sku, total in await conn.execute(
                 sa.select(EVENTS.c.sku, sa.func.sum(EVENTS.c.delta))
-                .where(EVENTS.c.occurred_at < since)
+                .where(EVENTS.c.occurred_at < _start_of(day))
                 .group_by(EVENTS.c.sku)
             )
         }
-        events = await conn.execute(
-            sa.select(EVENTS.c.sku, EVENTS.c.kind, EVENTS.c.delta, EVENTS.c.occurred_at).where(
-                EVENTS.c.occurred_at >= since, EVENTS.c.occurred_at < until
-            )
+
+
+async def _aggregate_ledger_day(
+    db: Database, ids: Mapping[str, int], day: date, running: dict[str, int]
+) -> int:
+    """Rebuild the merchant pool's rows of ``day`` from the ledger; ``running`` (on hand per
+    SKU at the start of the day) moves to its end. One grouped query, one transaction: the
+    event loop is never held longer than one day's SKUs take."""
+    sale = EVENTS.c.kind.in_(SALE_KINDS)
+    query = (
+        sa.select(
+            EVENTS.c.sku,
+            # An order's delta is minus what it took; its cancel gives that back.
+            sa.func.sum(sa.case((sale, -EVENTS.c.delta), else_=0)),
+            sa.func.sum(sa.case((sa.and_(~sale, EVENTS.c.delta > 0), EVENTS.c.delta), else_=0)),
+            sa.func.sum(EVENTS.c.delta),
         )
-        for sku, kind, delta, occurred in events:
-            key = (sku, occurred.astimezone(UTC).date())
-            net[key] += delta
-            if kind in SALE_KINDS:
-                sold[key] -= delta  # an order's delta is minus what it took, a cancel's gives back
-            elif delta > 0:
-                received[key] += delta
+        .where(
+            # Every kind named, so the (kind, occurred_at) index serves the day's range.
+            EVENTS.c.kind.in_([kind.value for kind in StockEventKind]),
+            EVENTS.c.occurred_at >= _start_of(day),
+            EVENTS.c.occurred_at < _start_of(day + timedelta(days=1)),
+        )
+        .group_by(EVENTS.c.sku)
+    )
+    async with db.write() as conn:
         rows = []
-        running = dict(opening)
-        for sku, day in sorted(net, key=lambda k: (k[0], k[1])):
+        for sku, sold, received, net in await conn.execute(query):
+            running[sku] = running.get(sku, 0) + int(net or 0)
             if sku not in ids:
                 continue
-            running[sku] = running.get(sku, 0) + net[(sku, day)]
             rows.append(
                 {
                     "product_id": ids[sku],
                     "pool": MERCHANT_POOL,
                     "day": day,
-                    "sold": max(sold[(sku, day)], 0),
-                    "received": received[(sku, day)],
+                    "sold": max(int(sold or 0), 0),
+                    "received": int(received or 0),
                     "on_hand": max(running[sku], 0),
                     "inbound": None,
                 }
             )
-        await conn.execute(
-            sa.delete(DAYS).where(
-                DAYS.c.pool == MERCHANT_POOL, DAYS.c.day >= start, DAYS.c.day <= end
-            )
-        )
+        await conn.execute(sa.delete(DAYS).where(DAYS.c.pool == MERCHANT_POOL, DAYS.c.day == day))
         await db.insert_many(conn, DAYS, rows)
+        await _set_run(conn, aggregated_through=day)  # a crash resumes after this day
     return len(rows)
 
 
