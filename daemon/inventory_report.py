@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,6 +17,7 @@ from rich.text import Text
 
 from daemon.db.engine import Database
 from daemon.db.models import InventoryHealthRow, InventoryRun, RestockRow
+from daemon.history import to_json
 
 RUN = InventoryRun.__table__  # type: ignore[attr-defined]
 RESTOCK = RestockRow.__table__  # type: ignore[attr-defined]
@@ -104,14 +104,6 @@ async def fetch_health(db: Database) -> list[dict[str, Any]]:
         return [dict(r) for r in result.mappings()]
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _cell(field: str, value: Any) -> str:
     """One value as text: pools as ``pool:units``, blank for None."""
     if value is None:
@@ -134,9 +126,7 @@ def render(
     """Print rows as a table, CSV (one header row) or JSON (an array of every stored field)."""
     if fmt == "json":
         out = [{k: v for k, v in row.items() if k != "computed_at"} for row in rows]
-        console.out(
-            json.dumps(out, default=_json_default, indent=2, ensure_ascii=False), highlight=False
-        )
+        console.out(to_json(out), highlight=False)
         return
     if fmt == "csv":
         buffer = io.StringIO()
