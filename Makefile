@@ -15,6 +15,7 @@ export DEMO_WALMART_WEBHOOK_SECRET ?= demo-walmart-webhook-secret
 export DEMO_EBAY_CLIENT_SECRET ?= PRD-demo-ebay-client-secret
 export DEMO_EBAY_REFRESH_TOKEN ?= v^1.1-demo-ebay-refresh-token
 export DEMO_EBAY_VERIFICATION_TOKEN ?= demo_ebay_verification_token_0123456789ab
+export DEMO_CONSOLE_PASSWORD ?= demo-console-password
 
 .PHONY: run test lint bench format clean lock
 
@@ -50,6 +51,7 @@ lock: | $(BIN)/python
 
 run: $(VENV)/.installed
 	$(BIN)/repricerd db upgrade -c $(CONFIG)
+	@echo "console: http://127.0.0.1:8081/console/  password: $$DEMO_CONSOLE_PASSWORD"
 	exec $(BIN)/repricerd run -c $(CONFIG) --mock-marketplaces
 
 test: $(VENV)/.installed-dev

@@ -51,8 +51,9 @@ from connectors.mock.amazon.app import start
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.intents import PlannedWrite, new_idempotency_key
 from daemon.metrics import Metrics
-from daemon.outbox import Outbox, new_idempotency_key
+from daemon.outbox import Outbox
 from domain.clock import SystemClock
 
 CHANNEL = "amazon-bench"
@@ -134,24 +135,21 @@ async def _record(db: Database, outbox: Outbox, changes: int) -> None:
             }
         )
         intents.append(
-            {
-                "pass_id": "bench",
-                "kind": ActionKind.PRICE.value,
-                "channel": CHANNEL,
-                "sku": sku,
-                "status": ActionStatus.PLANNED.value,
-                "old_price": Decimal("20.00"),
-                "new_price": Decimal("19.00") + Decimal(i % 100) / 100,
-                "currency": "USD",
-                "floor": Decimal("15.00"),
-                "ceiling": Decimal("30.00"),
-                "reason": "bench",
-                "trace": [],
-                "guard_verdicts": [],
-                "idempotency_key": new_idempotency_key(),
-                "attempts": 0,
-                "created_at": now,
-            }
+            PlannedWrite(
+                pass_id="bench",
+                kind=ActionKind.PRICE,
+                channel=CHANNEL,
+                sku=sku,
+                status=ActionStatus.PLANNED,
+                old_price=Decimal("20.00"),
+                new_price=Decimal("19.00") + Decimal(i % 100) / 100,
+                currency="USD",
+                floor=Decimal("15.00"),
+                ceiling=Decimal("30.00"),
+                reason="bench",
+                idempotency_key=new_idempotency_key(),
+                created_at=now,
+            )
         )
     async with db.write() as conn:
         for start_at in range(0, changes, 5_000):

@@ -48,9 +48,10 @@ from connectors.mock.ebay.state import EbayMockState
 from connectors.mock.market import MockListing, MockMarket
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
-from daemon.db.models import Action, ActionKind, Listing
+from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.intents import PlannedWrite, new_idempotency_key
 from daemon.metrics import Metrics
-from daemon.outbox import Outbox, new_idempotency_key
+from daemon.outbox import Outbox
 from domain.clock import SystemClock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
@@ -133,22 +134,19 @@ async def _record(
 ) -> None:
     now = datetime.now(UTC)
     rows = [
-        {
-            "pass_id": pass_id,
-            "kind": ActionKind.PRICE.value,
-            "channel": CHANNEL,
-            "sku": sku,
-            "status": "planned",
-            "old_price": old[sku],
-            "new_price": new,
-            "currency": "USD",
-            "reason": "bench",
-            "trace": [],
-            "guard_verdicts": [],
-            "idempotency_key": new_idempotency_key(),
-            "attempts": 0,
-            "created_at": now,
-        }
+        PlannedWrite(
+            pass_id=pass_id,
+            kind=ActionKind.PRICE,
+            channel=CHANNEL,
+            sku=sku,
+            status=ActionStatus.PLANNED,
+            old_price=old[sku],
+            new_price=new,
+            currency="USD",
+            reason="bench",
+            idempotency_key=new_idempotency_key(),
+            created_at=now,
+        )
         for sku, new in moves.items()
     ]
     await outbox.record(rows)

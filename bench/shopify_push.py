@@ -35,10 +35,11 @@ from connectors.shopify import ShopifyChannel, ShopifySettings
 from connectors.shopify.const import COST_LIMIT
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
-from daemon.db.models import ActionKind
+from daemon.db.models import ActionKind, ActionStatus
+from daemon.intents import PlannedWrite, new_idempotency_key
 from daemon.listings import refresh_listings
 from daemon.metrics import Metrics
-from daemon.outbox import Outbox, new_idempotency_key
+from daemon.outbox import Outbox
 from domain.clock import SystemClock
 
 CHANGES = 10_000
@@ -56,30 +57,30 @@ def _market(count: int) -> MockMarket:
     return market
 
 
-def _intents(skus: list[str], kind: ActionKind, now: datetime) -> list[dict[str, Any]]:
+def _intents(skus: list[str], kind: ActionKind, now: datetime) -> list[PlannedWrite]:
     rows = []
     for i, sku in enumerate(skus):
-        row: dict[str, Any] = {
-            "pass_id": "bench",
-            "kind": kind.value,
-            "channel": CHANNEL,
-            "sku": sku,
-            "status": "planned",
-            "trace": [],
-            "guard_verdicts": [],
-            "idempotency_key": new_idempotency_key(),
-            "attempts": 0,
-            "created_at": now,
-        }
-        if kind is ActionKind.PRICE:
-            row |= {
+        values: dict[str, Any] = (
+            {
                 "old_price": Decimal("20.00"),
                 "new_price": Decimal("21.00") + Decimal(i % 100) / 100,
                 "currency": "USD",
             }
-        else:
-            row |= {"old_quantity": START_QUANTITY, "new_quantity": i % 40}
-        rows.append(row)
+            if kind is ActionKind.PRICE
+            else {"old_quantity": START_QUANTITY, "new_quantity": i % 40}
+        )
+        rows.append(
+            PlannedWrite(
+                pass_id="bench",
+                kind=kind,
+                channel=CHANNEL,
+                sku=sku,
+                status=ActionStatus.PLANNED,
+                idempotency_key=new_idempotency_key(),
+                created_at=now,
+                **values,
+            )
+        )
     return rows
 
 

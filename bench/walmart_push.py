@@ -37,8 +37,8 @@ from daemon.app import start_runtime
 from daemon.catalog import import_catalog
 from daemon.config import LoadedConfig
 from daemon.db.models import ActionKind, ActionStatus
+from daemon.intents import PlannedWrite, new_idempotency_key
 from daemon.logging import SecretRedactor
-from daemon.outbox import new_idempotency_key
 from daemon.settings import Settings
 from domain.clock import SystemClock
 
@@ -135,20 +135,17 @@ async def main(listings: int = CHANGES) -> dict[str, Any]:
             t0 = time.perf_counter()
             await rt.outbox.record(
                 [
-                    {
-                        "pass_id": "bench",
-                        "kind": ActionKind.PRICE.value,
-                        "channel": CHANNEL,
-                        "sku": sku,
-                        "status": ActionStatus.PLANNED.value,
-                        "new_price": price,
-                        "currency": "USD",
-                        "trace": [],
-                        "guard_verdicts": [],
-                        "idempotency_key": new_idempotency_key(),
-                        "attempts": 0,
-                        "created_at": now,
-                    }
+                    PlannedWrite(
+                        pass_id="bench",
+                        kind=ActionKind.PRICE,
+                        channel=CHANNEL,
+                        sku=sku,
+                        status=ActionStatus.PLANNED,
+                        new_price=price,
+                        currency="USD",
+                        idempotency_key=new_idempotency_key(),
+                        created_at=now,
+                    )
                     for sku, price in targets.items()
                 ]
             )

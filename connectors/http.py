@@ -9,6 +9,8 @@ answers; everything every marketplace does alike lives here:
 * ``ErrorTable`` / ``classify`` is the one decision from HTTP status (or transport failure) to the
   error types of ``domain.errors``; marketplace differences are overrides, as data.
 * ``send`` runs one call under its rate-limit bucket and the retry policy (``retrying``).
+* ``json_request`` builds a request with an encoded JSON body; ``buckets`` makes one
+  ``TokenBucket`` per operation of a rate-limit table.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import httpx
 import structlog
 
 from connectors.base import ChannelDeps
-from connectors.ratelimit import TokenBucket
+from connectors.ratelimit import RateLimit, TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.wire import dumps_exact
 from domain.errors import (
     ChannelAuthError,
     ChannelError,
@@ -260,3 +263,42 @@ class MarketplaceClient:
             bucket=bucket,
             on_unanswered=on_unanswered,
         )
+
+
+JSON_BODY: Mapping[str, str] = {"Content-Type": "application/json"}
+
+
+def json_request(
+    deps: ChannelDeps,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    body: Any = None,
+    body_headers: Mapping[str, str] = JSON_BODY,
+    encode: Callable[[Any], bytes] = dumps_exact,
+    params: Mapping[str, str] | None = None,
+    files: Mapping[str, tuple[str, bytes, str]] | None = None,
+) -> httpx.Request:
+    """A request with ``headers``; a ``body`` is encoded (Decimals exact) and sent with
+    ``body_headers``; ``files`` become a multipart form instead."""
+    all_headers = dict(headers)
+    content = None
+    if files is None and body is not None:
+        all_headers.update(body_headers)
+        content = encode(body)
+    return deps.http.build_request(
+        method,
+        url,
+        params=params,
+        content=content,
+        files=files,
+        headers=all_headers,
+        timeout=timeout_s,
+    )
+
+
+def buckets(limits: Mapping[str, RateLimit], deps: ChannelDeps) -> dict[str, TokenBucket]:
+    """One token bucket per operation (or API family) of ``limits``."""
+    return {op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in limits.items()}

@@ -4,13 +4,21 @@ one fetch in flight, forgotten when the marketplace refuses it (every marketplac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+import structlog
 
 from connectors.base import ChannelDeps
+from connectors.http import GRANT_ERRORS
 from connectors.ratelimit import TokenBucket
-from connectors.retry import RetryPolicy, retrying
+from connectors.retry import RetryPolicy, retrying, transport_errors
+from connectors.wire import loads_exact
 from domain.clock import Clock
+from domain.errors import ChannelAuthError, ChannelError, RateLimitedError, TransientChannelError
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +96,68 @@ class GrantedToken:
 
     async def _grant(self) -> Token:
         raise NotImplementedError
+
+    async def _post_grant(
+        self, what: str, url: str, form: bytes, headers: Mapping[str, str], timeout_s: float
+    ) -> GrantAnswer:
+        """POST a token request (a form); timeouts and dropped connections are transient."""
+        started = self._deps.clock.monotonic()
+        with transport_errors(what):
+            response = await self._deps.http.post(
+                url, content=form, headers=dict(headers), timeout=timeout_s
+            )
+        return GrantAnswer(response, started, grant_body(response))
+
+
+@dataclass(frozen=True, slots=True)
+class GrantAnswer:
+    """A token endpoint's answer: the response, its JSON object, when the request started."""
+
+    response: httpx.Response
+    started: float  # monotonic reading before the request: the token's life counts from here
+    body: Mapping[str, object] = field(repr=False)  # holds the token: never in a repr
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        return self.response.status_code
+
+
+def grant_body(response: httpx.Response) -> dict[str, object]:
+    """A token endpoint's JSON object; ``{}`` for anything else (an HTML error page)."""
+    try:
+        body = loads_exact(response.content)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def issued_token(
+    answer: GrantAnswer, what: str, refresh_ratio: float, default_ttl_s: int | None = None
+) -> tuple[Token, int]:
+    """The token of a 200 grant and its life in seconds, refreshed at ``refresh_ratio`` of it.
+
+    A grant without a positive ``expires_in`` lives ``default_ttl_s`` if given; without one,
+    or without an ``access_token``, the answer is transient (the grant is retried).
+    """
+    value, expires_in = answer.body.get("access_token"), answer.body.get("expires_in")
+    if not isinstance(value, str) or not value:
+        raise TransientChannelError(f"{what}: answer without access_token")
+    if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
+        if default_ttl_s is None:
+            raise TransientChannelError(f"{what}: answer without expires_in")
+        log.warning("token_without_expiry", grant=what, assumed_s=default_ttl_s)
+        expires_in = default_ttl_s
+    return Token(value, answer.started + expires_in * refresh_ratio), expires_in
+
+
+def grant_refused(what: str, status: int, code: str | None, refusal: str) -> ChannelError:
+    """The error for a refused grant: a throttle or a server error is retried, anything else
+    is about the credentials (``refusal`` says which, without any secret)."""
+    kind = GRANT_ERRORS.classify(status)
+    detail = f" ({code})" if code else ""
+    if kind is RateLimitedError:
+        return RateLimitedError(f"{what}: throttled{detail}", code=code, status=status)
+    if kind is TransientChannelError:
+        return TransientChannelError(f"{what}: HTTP {status}{detail}", code=code, status=status)
+    return ChannelAuthError(refusal, code=code, status=status)

@@ -18,6 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from daemon.alerts import EVALUATE_EVERY_S, Alerter
 from daemon.catalog import import_catalog
 from daemon.config import LoadedConfig
+from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database, redacted_url
 from daemon.db.migrate import upgrade
 from daemon.inbox import InboxWorker
@@ -27,7 +28,7 @@ from daemon.outbox import Outbox
 from daemon.pass_gate import abandon_open_passes
 from daemon.passes import redrive, run_named_pass
 from daemon.runtime import Runtime
-from daemon.server import ServerContext, ServerHandle, start_server
+from daemon.server import ServerContext, ServerHandle, build_admin_app, start_server
 from daemon.snapshots import SkuSelection
 from daemon.triggers import Coalescer, Debouncer
 from domain.clock import Clock, SystemClock
@@ -38,6 +39,13 @@ INBOX_SWEEP_S = 60
 # Of the shutdown timeout, this much is kept for cancelling what is left, closing the channels
 # and the database, and the interpreter's own exit; the passes get the rest.
 SHUTDOWN_RESERVE_S = 1.0
+
+
+def _url_host(host: str) -> str:
+    """The host to put in a URL for a listener bound to ``host``."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 class Passes:
@@ -264,6 +272,7 @@ class Daemon:
         self.passes: Passes | None = None
         self.inbox: InboxWorker | None = None
         self.server: ServerHandle | None = None
+        self.admin: ServerHandle | None = None  # the console's listener, when it is on
         self.scheduler: AsyncIOScheduler | None = None
         self.shutting_down = False
         self._stopped = False
@@ -306,6 +315,7 @@ class Daemon:
             shutting_down=lambda: self.shutting_down,
         )
         self.server = await start_server(ctx, rt.settings.server.host, rt.settings.server.port)
+        await self._start_admin(ctx, rt, passes)
         # An opened channel first re-sends what a previous process left in flight, then its
         # stored deliveries (a previous process's, or this one's while it was opening) run.
         rt.on_channel_open = self._redrive
@@ -317,8 +327,35 @@ class Daemon:
             "daemon_ready",
             host=rt.settings.server.host,
             port=self.server.port,
+            admin_port=self.admin.port if self.admin is not None else None,
             channels=sorted(rt.channels),
             schedule={k: str(v) for k, v in rt.settings.schedule},
+        )
+
+    async def _start_admin(self, ctx: ServerContext, rt: Runtime, passes: Passes) -> None:
+        """Start the admin listener (console, status, metrics) when a console password is set."""
+        server = rt.settings.server
+        if server.console_password is None:
+            return
+        console = ConsoleContext(
+            db=rt.db,
+            clock=self.clock,
+            password=lambda: rt.settings.server.console_password,
+            channels=lambda: list(rt.settings.channels),
+            config=lambda: rt.config,
+            last_reload=lambda: rt.last_reload,
+            request_pass=passes.request,
+            breaker_rearm=lambda: timedelta(
+                seconds=rt.settings.pricing.guards.breaker.rearm_after_s
+            ),
+            own_seller_ids=rt.own_seller_ids,
+            schedule=lambda: rt.settings.schedule,
+        )
+        app = build_admin_app(ctx, lambda admin: add_console(admin, console))
+        self.admin = await start_server(ctx, server.admin_host, server.admin_port, app=app)
+        log.info(
+            "console_listening",
+            url=f"http://{_url_host(server.admin_host)}:{self.admin.port}/console/",
         )
 
     def _channel_ready(self, channel: str) -> None:
@@ -418,6 +455,8 @@ class Daemon:
             await self.rt.stop_opening()
         if self.server is not None:
             await self.server.stop()
+        if self.admin is not None:
+            await self.admin.stop()
         if self._debouncer is not None:
             await self._debouncer.close()
         if self._stock_trigger is not None:

@@ -41,6 +41,8 @@ class LoadedConfig:
     digest: str
     # Resolved secret values, for the log redaction processor; never part of a repr.
     secrets: tuple[str, ...] = field(repr=False)
+    # The 1-based line of each ``pricing.rules`` entry in ``path`` (the console's config view).
+    rule_lines: tuple[int | None, ...] = ()
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> Path:
@@ -54,6 +56,7 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path:
 _UNNEEDED_SECRETS: tuple[Loc, ...] = (
     ("channels",),
     ("server", "sync_token"),
+    ("server", "console_password"),
     ("alerts", "webhook_url"),
 )
 
@@ -147,6 +150,10 @@ def load_config(
         path=path,
         digest=hashlib.sha256(raw_bytes).hexdigest(),
         secrets=tuple(v for v in resolver.secret_values if v),
+        rule_lines=tuple(
+            _line_of(tree, ("pricing", "rules", index))
+            for index in range(len(settings.pricing.rules))
+        ),
     )
 
 

@@ -99,8 +99,15 @@ async def fetch_history(
     kind: str | None = None,
     channel: str | None = None,
     limit: int = 200,
+    status: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    offset: int = 0,
+    pass_id: str | None = None,
+    action_id: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Return the newest actions first, filtered by SKU glob, age, kind and channel."""
+    """Return the newest actions first, filtered by SKU glob, age (or a ``start``..``end``
+    range), kind, channel, status, pass and id; ``offset`` skips that many (paging)."""
     if kind is not None and kind not in {k.value for k in ActionKind}:
         raise ValueError(f"kind must be one of {', '.join(k.value for k in ActionKind)}")
     if limit < 1:
@@ -116,7 +123,19 @@ async def fetch_history(
         stmt = stmt.where(action.c.kind == kind)
     if channel is not None:
         stmt = stmt.where(action.c.channel == channel)
+    if status is not None:
+        stmt = stmt.where(action.c.status == status)
+    if pass_id is not None:
+        stmt = stmt.where(action.c.pass_id == pass_id)
+    if action_id is not None:
+        stmt = stmt.where(action.c.id == action_id)
+    if start is not None:
+        stmt = stmt.where(action.c.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(action.c.created_at < end)
     stmt = stmt.order_by(action.c.created_at.desc(), action.c.id.desc()).limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
     async with db.read() as conn:
         result = await conn.execute(stmt)
         return [_record(row, HISTORY_FIELDS) for row in result.mappings()]
@@ -189,11 +208,7 @@ def render_history(
     if fmt == "json":
         console.out(to_json(rows), highlight=False)
     elif fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(HISTORY_FIELDS)
-        writer.writerows([[_plain(row.get(f)) for f in HISTORY_FIELDS] for row in rows])
-        console.out(buffer.getvalue(), end="", highlight=False)
+        console.out(to_csv(rows), end="", highlight=False)
     elif fmt == "table":
         if not rows:
             console.print("no actions match", style="dim")
@@ -321,6 +336,15 @@ def render_explain(
                 console.print(_step(step))
         if response := _response(row):
             console.print(Text(f"  response: {response}"))
+
+
+def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Serialise history rows as CSV with the ``HISTORY_FIELDS`` header."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HISTORY_FIELDS)
+    writer.writerows([[_plain(row.get(f)) for f in HISTORY_FIELDS] for row in rows])
+    return buffer.getvalue()
 
 
 def to_json(rows: Sequence[Mapping[str, Any]]) -> str:

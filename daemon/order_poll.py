@@ -9,7 +9,7 @@ so a poll and a webhook of one order apply once whichever comes first. The ``ord
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 import sqlalchemy as sa
 import structlog
@@ -19,6 +19,7 @@ from daemon.controls import STATE, upsert_channel_state
 from daemon.db.failures import blames_database, error_line
 from daemon.db.models import StockEvent, StockEventKind
 from daemon.event_checks import event_problem, printable
+from daemon.reports import OrdersReport, Skipped
 from daemon.runtime import Runtime
 from daemon.snapshots import SkuSelection
 from daemon.stock import apply_order, load_kits
@@ -68,11 +69,11 @@ async def order_watermark(rt: Runtime, channel: str) -> datetime:
 
 async def orders_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> OrdersReport | Skipped:
     """Poll one channel's orders since its watermark and apply each once (the fallback for
     order webhooks that never came); report the SKUs whose availability moved."""
     if not isinstance(channel, PollsOrders):
-        return {"skipped": "the channel cannot list its orders"}
+        return Skipped("the channel cannot list its orders")
     since = await order_watermark(rt, channel.name)
     started = rt.clock.now()
     events = await channel.fetch_orders(since)
@@ -115,12 +116,12 @@ async def orders_channel(
     )
     if applied:
         log.warning("orders_applied_from_poll", applied=applied, skus=sorted(moved))
-    return {
-        "since": since.isoformat(),
-        "polled": len(events),
-        "applied": applied,
-        "duplicates": duplicates,
-        "ignored": ignored,
-        "invalid": invalid,
-        "skus": sorted(moved),
-    }
+    return OrdersReport(
+        since=since.isoformat(),
+        polled=len(events),
+        applied=applied,
+        duplicates=duplicates,
+        ignored=ignored,
+        invalid=invalid,
+        skus=sorted(moved),
+    )

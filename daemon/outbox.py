@@ -5,16 +5,17 @@ Every price or quantity change is inserted as a ``planned`` action with an idemp
 the channel and writes each outcome onto the same rows afterwards. A crash between the two
 leaves ``sent`` rows that start-up re-drives with the same keys, so the marketplace sees a retry,
 never a second, different write.
+
+Each round: ``PlannedWrite``s in (``record``), the newest open intent per listing read back as
+``ClaimedWrite``s and claimed, ``daemon.push.push`` calls the channel, and
+``daemon.push.record_outcomes`` writes each result onto its row.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -25,32 +26,17 @@ from daemon import action_status
 from daemon.controls import write_block_reason
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, ActionStatus, Listing
+from daemon.intents import CLAIMED_COLUMNS, ClaimedWrite, PlannedWrite, claimed
 from daemon.metrics import Metrics
 from daemon.pass_gate import awaiting_verdict
-from daemon.push import DispatchReport, send_batch
+from daemon.push import push, record_outcomes
+from daemon.reports import DispatchReport
 from domain.clock import Clock
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 INSERT_CHUNK = 5000
 log = structlog.get_logger("repricerd.outbox")
-
-
-def new_idempotency_key() -> str:
-    """A fresh key; retries of the same intent reuse the key stored on its row."""
-    return idempotency_keys(1)[0]
-
-
-def idempotency_keys(count: int) -> list[str]:
-    """``count`` fresh keys: 48 bits of milliseconds, then 80 random bits (32 hex digits).
-
-    Time first, like UUIDv7: keys made together sort together, so the unique index on them
-    grows at its right edge (random keys dirtied most of its pages on every 2,000-row commit
-    of a reprice pass). 80 random bits per millisecond keep them unique.
-    """
-    prefix = f"{time.time_ns() // 1_000_000 & 0xFFFFFFFFFFFF:012x}"
-    noise = os.urandom(10 * count).hex()  # one read of the OS's randomness for the batch
-    return [prefix + noise[20 * i : 20 * i + 20] for i in range(count)]
 
 
 class Outbox:
@@ -64,26 +50,29 @@ class Outbox:
 
     async def record(
         self,
-        rows: Sequence[dict[str, Any]],
+        writes: Sequence[PlannedWrite],
         also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> int:
         """Insert action rows (intents, blocked or held decisions) with set-based inserts.
 
         ``also`` runs in the same transaction (e.g. remembering each listing's last decision).
         """
-        if not rows and also is None:
+        if not writes and also is None:
             return 0
         async with self.db.write() as conn:
-            for start in range(0, len(rows), INSERT_CHUNK):
-                await self.db.insert_many(conn, ACTIONS, rows[start : start + INSERT_CHUNK])
+            for start in range(0, len(writes), INSERT_CHUNK):
+                await self._insert(conn, writes[start : start + INSERT_CHUNK])
             if also is not None:
                 await also(conn)
-        self._count_recorded(rows)
-        return len(rows)
+        self._count_recorded(writes)
+        return len(writes)
 
-    def _count_recorded(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def _insert(self, conn: AsyncConnection, writes: Sequence[PlannedWrite]) -> None:
+        await self.db.insert_many(conn, ACTIONS, [write.insert_row() for write in writes])
+
+    def _count_recorded(self, writes: Sequence[PlannedWrite]) -> None:
         for (channel, kind, status), count in Counter(
-            (r["channel"], r["kind"], r["status"]) for r in rows
+            (w.channel, w.kind.value, w.status.value) for w in writes
         ).items():
             self.metrics.actions.labels(channel, kind, status).inc(count)
 
@@ -93,7 +82,7 @@ class Outbox:
         kind: ActionKind,
         *,
         redrive: bool = False,
-        record: Sequence[dict[str, Any]] = (),
+        record: Sequence[PlannedWrite] = (),
     ) -> DispatchReport:
         """Send open intents of ``kind`` to ``channel``; ``redrive`` also resends ``sent`` rows.
 
@@ -122,13 +111,13 @@ class Outbox:
         kind: ActionKind,
         *,
         redrive: bool,
-        record: Sequence[dict[str, Any]],
+        record: Sequence[PlannedWrite],
     ) -> DispatchReport:
         report = DispatchReport()
         size = self._batch_size(channel, kind)
         if record:
             async with self.db.write() as conn:
-                await self.db.insert_many(conn, ACTIONS, record)
+                await self._insert(conn, record)
                 pending = await self._pending(
                     conn, channel.name, kind, redrive, report, writing=True
                 )
@@ -145,7 +134,10 @@ class Outbox:
         start = 0 if not record else size
         while True:
             if batch:
-                await send_batch(self.db, self.clock, self.metrics, channel, kind, batch, report)
+                results = await push(channel, kind, batch, self.metrics)
+                await record_outcomes(
+                    self.db, self.clock.now(), self.metrics, channel.name, batch, results, report
+                )
             if report.blocked_reason or start >= len(pending):
                 return report
             async with self.db.write() as conn:
@@ -164,10 +156,10 @@ class Outbox:
         conn: AsyncConnection,
         channel: str,
         kind: ActionKind,
-        rows: Sequence[Any],
+        rows: Sequence[ClaimedWrite],
         report: DispatchReport,
         queued: int,
-    ) -> Sequence[Any]:
+    ) -> list[ClaimedWrite]:
         """Mark ``rows`` sent (committed before the call) unless writes to ``channel`` are
         blocked right now; return the rows to send."""
         if not rows:
@@ -198,7 +190,7 @@ class Outbox:
         report: DispatchReport,
         *,
         writing: bool,
-    ) -> list[Any]:
+    ) -> list[ClaimedWrite]:
         """The newest open intent per listing; older ones are superseded.
 
         Unfinished ``sent`` rows (no response: a crash or shutdown cut the call) take part in
@@ -208,7 +200,7 @@ class Outbox:
         (``conn`` is a write transaction), the superseding is written in a transaction of its own.
         """
         query = (
-            sa.select(ACTIONS, LISTINGS.c.external_id)
+            sa.select(*(ACTIONS.c[name] for name in CLAIMED_COLUMNS), LISTINGS.c.external_id)
             .select_from(
                 ACTIONS.outerjoin(
                     LISTINGS,
@@ -225,14 +217,14 @@ class Outbox:
             )
             .order_by(ACTIONS.c.id)
         )
-        rows = (await conn.execute(query)).all()
-        newest: dict[str, Any] = {}
+        rows = [claimed(row) for row in (await conn.execute(query)).all()]
+        newest: dict[str, ClaimedWrite] = {}
         stale: list[int] = []
         for row in rows:
             if row.sku in newest:
                 stale.append(newest[row.sku].id)  # a newer intent for the same listing wins
             newest[row.sku] = row
-        leftovers = [r for r in newest.values() if r.status == ActionStatus.SENT.value]
+        leftovers = [r for r in newest.values() if r.status is ActionStatus.SENT]
         confirmed = await self._latest_confirmed(conn, channel, kind, [r.sku for r in leftovers])
         for row in leftovers:
             if confirmed.get(row.sku, 0) > row.id:

@@ -24,6 +24,18 @@ from daemon.inventory_pass import run_inventory
 from daemon.listings import refresh_listings, verify_accepted
 from daemon.order_poll import orders_channel
 from daemon.pricing import load_inputs, plan_and_record
+from daemon.reports import (
+    Failed,
+    NoListings,
+    OffersReport,
+    OrdersReport,
+    PassReport,
+    ReconcileReport,
+    RepriceReport,
+    Skipped,
+    StockReport,
+    reports_json,
+)
 from daemon.runtime import Runtime
 from daemon.snapshots import (
     SkuSelection,
@@ -41,10 +53,11 @@ from domain.offers import OfferObservation
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 HEALTH_REFRESH_S: Final = 30.0
-PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders", "inventory")
+INVENTORY: Final = "inventory"
+PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders", INVENTORY)
 log = structlog.get_logger("repricerd.passes")
 
-ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[dict[str, Any]]]
+ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[PassReport]]
 
 
 async def _each_channel(
@@ -54,11 +67,11 @@ async def _each_channel(
     pass_id: str,
     channels: Sequence[str],
     selection: SkuSelection,
-) -> dict[str, Any]:
+) -> dict[str, PassReport]:
     """Run ``step`` (of pass ``name``) for every selected channel concurrently; one channel's
-    failure is its own."""
+    failure is its own (its report is ``Failed``)."""
 
-    async def guarded(channel: Channel) -> dict[str, Any]:
+    async def guarded(channel: Channel) -> PassReport:
         structlog.contextvars.bind_contextvars(channel=channel.name)
         try:
             result = await step(rt, channel, pass_id, selection)
@@ -74,7 +87,7 @@ async def _each_channel(
                 health=health_of(err),
             )
             rt.health_written.pop(channel.name, None)  # the next success is recorded at once
-            return {"error": f"{type(err).__name__}: {err}"}
+            return Failed(f"{type(err).__name__}: {err}")
         last = rt.health_written.get(channel.name)
         if last is None or rt.clock.monotonic() - last >= HEALTH_REFRESH_S:
             await record_health(rt.db, rt.clock, channel=channel.name, error=None)
@@ -87,10 +100,10 @@ async def _each_channel(
     return {ch.name: result for ch, result in zip(selected, results, strict=True)}
 
 
-async def _record_success(rt: Runtime, channel: str, name: str, result: dict[str, Any]) -> None:
+async def _record_success(rt: Runtime, channel: str, name: str, result: PassReport) -> None:
     """Persist the pass's success on the channel for status, at most every HEALTH_REFRESH_S
     (event-driven passes run many times a second). A step skipped (paused) did not succeed."""
-    if "skipped" in result:
+    if isinstance(result, Skipped):
         return
     key = (channel, name)
     last = rt.success_written.get(key)
@@ -101,7 +114,7 @@ async def _record_success(rt: Runtime, channel: str, name: str, result: dict[str
 
 async def reprice_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> RepriceReport | Skipped | NoListings:
     """Decide every listing of one channel, record the decisions and send the changes."""
     async with rt.reprice_locks.setdefault(channel.name, asyncio.Lock()):
         return await _reprice_channel(rt, channel, pass_id, selection)
@@ -109,17 +122,17 @@ async def reprice_channel(
 
 async def _reprice_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> RepriceReport | Skipped | NoListings:
     async with rt.db.read() as conn:
         blocked = await write_block_reason(conn, channel.name)
         armed = await breaker_armed(conn, channel.name, rt.clock.now())
     if blocked:
         # Nothing would be sent; deciding anyway would log a fresh intent per listing per pass.
         # `repricerd simulate` shows what the pass would do.
-        return {"skipped": blocked}
+        return Skipped(blocked)
     rows = await load_listing_rows(rt.db, channel.name, selection)
     if not rows:
-        return {"listings": 0}
+        return NoListings()
     observations = await current_offers(rt, channel, [row.sku for row in rows], selection)
     pricing = rt.settings.pricing
     inputs = await load_inputs(
@@ -148,13 +161,9 @@ async def _reprice_channel(
         await trip_breaker(rt.db, rt.clock, channel=channel.name, reason=tripped)
     sent = await rt.outbox.dispatch(channel, ActionKind.PRICE)
     recorded = counts.pop("recorded")
-    return {
-        "listings": len(rows),
-        "decisions": counts,
-        "recorded": recorded,
-        "breaker": tripped,
-        "dispatch": asdict(sent),
-    }
+    return RepriceReport(
+        listings=len(rows), decisions=counts, recorded=recorded, breaker=tripped, dispatch=sent
+    )
 
 
 async def count_listings(db: Any, channel: str) -> int:
@@ -173,13 +182,13 @@ async def count_listings(db: Any, channel: str) -> int:
 
 async def stock_pass(
     rt: Runtime, pass_id: str, channels: Sequence[str], selection: SkuSelection
-) -> dict[str, Any]:
+) -> dict[str, PassReport]:
     """Publish stock on every selected channel from one read of listings and ledger."""
     view = await load_stock_view(rt, rt.selected(tuple(channels)), selection)
 
     async def step(
         rt: Runtime, channel: Channel, pass_id: str, _selection: SkuSelection
-    ) -> dict[str, Any]:
+    ) -> StockReport | Skipped:
         return await publish_stock(rt, channel, pass_id, view)
 
     return await _each_channel(rt, "stock_sync", step, pass_id, channels, selection)
@@ -187,7 +196,7 @@ async def stock_pass(
 
 async def reconcile_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> ReconcileReport:
     """Re-read the channel, record drift, verify accepted writes, then repair stock."""
     live = await channel.fetch_listings()
     verified, queued = await verify_accepted(
@@ -203,13 +212,13 @@ async def reconcile_channel(
             live=str(drift.live),
         )
     repaired = await stock_channel(rt, channel, pass_id, selection)
-    return {
-        "live": report.seen,
-        "new": report.new,
-        "drift": len(report.drift),
-        "verified": verified,
-        "stock": repaired,
-    }
+    return ReconcileReport(
+        live=report.seen,
+        new=report.new,
+        drift=len(report.drift),
+        verified=verified,
+        stock=repaired,
+    )
 
 
 async def current_offers(
@@ -248,30 +257,35 @@ async def record_changed_offers(
 
 async def offers_channel(
     rt: Runtime, channel: Channel, pass_id: str, selection: SkuSelection
-) -> dict[str, Any]:
+) -> OffersReport | NoListings:
     """Poll competitor offers; store them; hand the SKUs whose competition changed to the
     debounced reprice trigger (the poll side of event-driven repricing)."""
     rows = await load_listing_rows(rt.db, channel.name, selection)
     if not rows:
-        return {"listings": 0}
+        return NoListings()
     observations = await channel.fetch_competitor_offers([row.sku for row in rows])
     changed = await record_changed_offers(rt, channel.name, observations)
     if changed and rt.on_offer_change is not None:
         rt.on_offer_change(channel.name, changed)
-    return {"listings": len(rows), "observed": len(observations), "changed": len(changed)}
+    return OffersReport(listings=len(rows), observed=len(observations), changed=len(changed))
 
 
-async def poll_orders(rt: Runtime, pass_id: str, channels: Sequence[str] = ()) -> dict[str, Any]:
+async def poll_orders(
+    rt: Runtime, pass_id: str, channels: Sequence[str] = ()
+) -> dict[str, dict[str, Any]]:
     """The orders pass: poll every channel, then publish the moved SKUs on every channel once
-    (as an order webhook does), so two channels' orders never race two stock passes."""
+    (as an order webhook does), so two channels' orders never race two stock passes. Answers
+    JSON: a channel that applied orders carries the stock pass's reports too."""
     results = await _each_channel(rt, "orders", orders_channel, pass_id, channels, None)
-    moved = {sku for result in results.values() for sku in result.get("skus", ())}
+    answer = reports_json(results)
+    polled = {name: r for name, r in results.items() if isinstance(r, OrdersReport)}
+    moved = {sku for report in polled.values() for sku in report.skus}
     if moved:
-        stock = await stock_pass(rt, pass_id, (), frozenset(moved))
-        for result in results.values():
-            if result.get("applied"):
-                result["stock_sync"] = stock
-    return results
+        stock = reports_json(await stock_pass(rt, pass_id, (), frozenset(moved)))
+        for name, report in polled.items():
+            if report.applied:
+                answer[name]["stock_sync"] = stock
+    return answer
 
 
 async def redrive(rt: Runtime, channels: Sequence[Channel] | None = None) -> dict[str, Any]:
@@ -291,7 +305,7 @@ async def inventory_pass(rt: Runtime) -> dict[str, Any]:
     success is recorded on every configured channel, whose sales and stock it read."""
     summary = await run_inventory(rt.db, rt.clock, rt.settings.inventory)
     for channel in rt.settings.channels:
-        await _record_success(rt, channel, "inventory", summary)
+        await record_pass_success(rt.db, rt.clock, channel=channel, pass_name=INVENTORY)
     return {ALL_CHANNELS: summary}
 
 
@@ -301,8 +315,8 @@ async def run_named_pass(
     pass_id: str,
     channels: Sequence[str] = (),
     selection: SkuSelection = None,
-) -> dict[str, Any]:
-    """Run one pass by name over the selected channels."""
+) -> dict[str, dict[str, Any]]:
+    """Run one pass by name over the selected channels; per channel, its report as JSON."""
     steps: dict[str, ChannelStep] = {
         "reprice": reprice_channel,
         "reconcile": reconcile_channel,
@@ -311,9 +325,9 @@ async def run_named_pass(
     if name == "orders":
         return await poll_orders(rt, pass_id, channels)
     if name == "stock_sync":
-        return await stock_pass(rt, pass_id, channels, selection)
-    if name == "inventory":
+        return reports_json(await stock_pass(rt, pass_id, channels, selection))
+    if name == INVENTORY:
         return await inventory_pass(rt)
     if name not in steps:
         raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
-    return await _each_channel(rt, name, steps[name], pass_id, channels, selection)
+    return reports_json(await _each_channel(rt, name, steps[name], pass_id, channels, selection))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
+from daemon.intents import PlannedWrite, idempotency_keys, new_idempotency_key
 from daemon.ledger import on_hand
-from daemon.outbox import Outbox, idempotency_keys, new_idempotency_key
+from daemon.outbox import Outbox
 from daemon.pass_gate import abandon_pass, close_gate, open_gate
 from daemon.pricing_history import (
     forecast_demand,
@@ -154,7 +155,7 @@ def with_live_price(
 class PricePlan:
     """Action rows to record and listing decision digests to remember, for one channel."""
 
-    actions: list[dict[str, Any]]
+    actions: list[PlannedWrite]
     digests: list[dict[str, Any]]
     counts: dict[str, int]
     # For each listing whose strategy asked for a price: (sku, current price, the move the
@@ -187,7 +188,7 @@ def plan_prices(
 
     ``every_decision`` keeps unchanged holds and blocks too (``repricerd simulate``).
     """
-    actions: list[dict[str, Any]] = []
+    actions: list[PlannedWrite] = []
     digests: list[dict[str, Any]] = []
     moves: list[tuple[str, Any, Any]] = []
     quiet: list[str] = []
@@ -243,58 +244,60 @@ def action_row(
     sku: str,
     pass_id: str,
     now: datetime,
-    old_price: Any,
+    old_price: Decimal | None,
     currency: str,
     key: str | None = None,
-) -> dict[str, Any]:
-    """The ``action`` row for one decision (``key``: its idempotency key, else a new one)."""
-    return {
-        "pass_id": pass_id,
-        "kind": ActionKind.PRICE.value,
-        "channel": channel,
-        "sku": sku,
-        "status": _STATUS[outcome.verdict].value,
-        "old_price": old_price,
-        "new_price": outcome.price,
-        "currency": currency,
-        "floor": outcome.guards.floor,
-        "ceiling": outcome.guards.ceiling,
-        "old_quantity": None,
-        "new_quantity": None,
-        "strategy": outcome.strategy,
-        "rule": outcome.rule,
-        "reason": outcome.reason[:1000],
+) -> PlannedWrite:
+    """The recorded decision for one outcome (``key``: its idempotency key, else a new one)."""
+    return PlannedWrite(
+        pass_id=pass_id,
+        kind=ActionKind.PRICE,
+        channel=channel,
+        sku=sku,
+        status=_STATUS[outcome.verdict],
+        idempotency_key=key or new_idempotency_key(),
+        created_at=now,
+        reason=outcome.reason[:1000],
+        old_price=old_price,
+        new_price=outcome.price,
+        currency=currency,
+        floor=outcome.guards.floor,
+        ceiling=outcome.guards.ceiling,
+        strategy=outcome.strategy,
+        rule=outcome.rule,
         # TraceStep.as_dict, inlined: ~13 steps per row, 100,000 rows per pass.
-        "trace": [
+        trace=[
             {"step": step, "verdict": verdict, "detail": detail}
             for step, verdict, detail in outcome.decision.trace
         ],
-        "guard_verdicts": [
+        guard_verdicts=[
             {"step": step, "verdict": verdict, "detail": detail}
             for step, verdict, detail in outcome.guards.steps
         ],
-        "idempotency_key": key or new_idempotency_key(),
-        "attempts": 0,
-        "created_at": now,
-    }
+    )
 
 
 def apply_breaker(
     plans: Sequence[PricePlan], *, total: int, pricing: PricingSettings
 ) -> str | None:
     """Block every intent of the pass if it would move too many listings too far at once."""
-    intents = [a for plan in plans for a in plan.actions if a["status"] == ActionStatus.PLANNED]
     moves = [(old, new) for plan in plans for _sku, old, new in plan.moves]
     reason = breaker_verdict(moves, total, pricing.guards.breaker)
     if reason is None:
         return None
     step = {"step": "guard:breaker", "verdict": "blocked", "detail": reason}
-    for action in intents:
-        action.update(
-            status=ActionStatus.BLOCKED.value,
-            reason=f"circuit breaker: {reason}"[:1000],
-            guard_verdicts=[*action["guard_verdicts"], step],
-        )
+    for plan in plans:
+        plan.actions = [
+            replace(
+                action,
+                status=ActionStatus.BLOCKED,
+                reason=f"circuit breaker: {reason}"[:1000],
+                guard_verdicts=[*action.guard_verdicts, step],
+            )
+            if action.status is ActionStatus.PLANNED
+            else action
+            for action in plan.actions
+        ]
     for plan in plans:
         # A breaker block is news every time: make sure the next pass's decision is recorded.
         plan.digests = [{**d, "b_digest": None} for d in plan.digests]

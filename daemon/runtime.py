@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Final
@@ -61,6 +63,16 @@ class ChannelLink:
     retry_in_s: float | None = None  # the wait before the next attempt, while one is pending
 
 
+@dataclass(frozen=True)
+class ReloadResult:
+    """The outcome of the last config reload (the console's config view shows it)."""
+
+    at: datetime
+    accepted: bool
+    digest: str
+    problems: tuple[str, ...] = ()
+
+
 @dataclass
 class Runtime:
     """Everything a pass needs, injected; owned by ``daemon.app`` for the process lifetime."""
@@ -94,6 +106,8 @@ class Runtime:
     health_written: dict[str, float] = field(default_factory=dict)
     # The same for each (channel, pass)'s last success (pass_success, shown by status).
     success_written: dict[tuple[str, str], float] = field(default_factory=dict)
+    # None until a changed config file was read (accepted or rejected).
+    last_reload: ReloadResult | None = None
     _channel_settings: dict[str, ChannelSettings] = field(default_factory=dict)
     _reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _openers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -290,6 +304,9 @@ class Runtime:
                 digest_now = _digest(path)
             except OSError as err:
                 log.error("config_reload_rejected", path=str(path), error=str(err))
+                self.last_reload = ReloadResult(
+                    self.clock.now(), False, self.config.digest, (f"{path}: {err.strerror}",)
+                )
                 return False
             if digest_now == self.config.digest:
                 return False
@@ -304,6 +321,9 @@ class Runtime:
                 )
                 # Remember the bad digest so the same broken file is not re-reported every pass.
                 self.config = _with_digest(self.config, digest_now)
+                self.last_reload = ReloadResult(
+                    self.clock.now(), False, digest_now, tuple(str(p) for p in err.problems)
+                )
                 return False
             if loaded.settings.database != self.settings.database:
                 log.warning(
@@ -314,6 +334,7 @@ class Runtime:
             self.redactor.set_known(loaded.secrets)
             self.config = loaded
             await self._sync_channels(loaded.settings.channels)
+            self.last_reload = ReloadResult(self.clock.now(), True, loaded.digest)
             log.info("config_reloaded", path=str(path), digest=loaded.digest[:12])
             return True
 
@@ -323,6 +344,4 @@ def _digest(path: Path) -> str:
 
 
 def _with_digest(config: LoadedConfig, digest: str) -> LoadedConfig:
-    return LoadedConfig(
-        settings=config.settings, path=config.path, digest=digest, secrets=config.secrets
-    )
+    return dataclasses.replace(config, digest=digest)

@@ -30,7 +30,7 @@ from daemon.webhook_store import InboxRow, WebhookStore
 from domain.clock import Clock
 from domain.errors import WebhookError
 
-__all__ = ["ServerContext", "ServerHandle", "build_app", "start_server"]
+__all__ = ["ServerContext", "ServerHandle", "build_admin_app", "build_app", "start_server"]
 
 # Every body is read through our own capped reader, so aiohttp's limit (which only applies to
 # request.read()/json()) must never be the one that refuses: set it at the settings' maximum.
@@ -448,7 +448,8 @@ class _AccessLog(AbstractAccessLogger):
 
 
 def build_app(ctx: ServerContext) -> web.Application:
-    """Build the aiohttp application serving the daemon's routes."""
+    """Build the public application: webhooks, the operator trigger, health, and (guarded by
+    the sync token or loopback, as before the admin listener existed) status and metrics."""
     app = web.Application(client_max_size=_CLIENT_MAX_SIZE)
     app[CTX] = ctx
     app[STORE] = WebhookStore(ctx.db)
@@ -460,6 +461,18 @@ def build_app(ctx: ServerContext) -> web.Application:
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/status", _status)
+    return app
+
+
+def build_admin_app(
+    ctx: ServerContext, add_console: Callable[[web.Application], None]
+) -> web.Application:
+    """Build the admin application: the console (added by ``add_console``), status, metrics."""
+    app = web.Application(client_max_size=_SYNC_MAX_BYTES)
+    app[CTX] = ctx
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/status", _status)
+    add_console(app)
     return app
 
 
@@ -480,13 +493,21 @@ class ServerHandle:
 
 
 async def start_server(
-    ctx: ServerContext, host: str, port: int, *, shutdown_timeout_s: float = 1.0
+    ctx: ServerContext,
+    host: str,
+    port: int,
+    *,
+    shutdown_timeout_s: float = 1.0,
+    app: web.Application | None = None,
 ) -> ServerHandle:
-    """Bind ``host:port`` (port 0 picks a free one) and serve the app until ``stop()``."""
+    """Bind ``host:port`` (port 0 picks a free one) and serve ``app`` (the public one unless
+    given) until ``stop()``."""
     # shutdown_timeout bounds the wait for in-flight handlers at stop (aiohttp may take twice
     # it: a graceful wait, then cancellation), well inside Docker's 10 s SIGTERM grace period.
     runner = web.AppRunner(
-        build_app(ctx), access_log_class=_AccessLog, shutdown_timeout=shutdown_timeout_s
+        app if app is not None else build_app(ctx),
+        access_log_class=_AccessLog,
+        shutdown_timeout=shutdown_timeout_s,
     )
     await runner.setup()
     try:
@@ -498,5 +519,5 @@ async def start_server(
     except BaseException:
         await runner.cleanup()
         raise
-    _log.info("http_listening", host=host, port=bound)
+    _log.info("http_listening", host=host, port=bound, admin=app is not None)
     return ServerHandle(runner, int(bound))

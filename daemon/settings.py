@@ -32,13 +32,22 @@ class Strict(BaseModel):
 
 
 class ServerSettings(Strict):
-    """``server``: the HTTP listener (webhooks, health, metrics, operator trigger)."""
+    """``server``: the HTTP listeners: public (webhooks, health, operator trigger) and admin
+    (the console, status and metrics; on when ``console_password`` is set)."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port")
     webhook_max_bytes: int = Field(default=256 * 1024, ge=1024, le=10 * 1024 * 1024)
     sync_token: SecretStr | None = Field(default=None, description="bearer token for POST /sync")
     shutdown_timeout_s: float = Field(default=6.0, gt=0, le=30)
+    admin_host: str = Field(
+        default="127.0.0.1", description="the admin listener (console, /status, /metrics)"
+    )
+    admin_port: int = Field(default=8081, ge=0, le=65535, description="0 picks a free port")
+    console_password: SecretStr | None = Field(
+        default=None,
+        description="password of the operator console on the admin listener (off if unset)",
+    )
     # How long one attempt to open a channel (its first marketplace calls) may take before the
     # channel is recorded degraded and retried with backoff (unset: 30 s).
     channel_open_timeout_s: float | None = Field(default=None, gt=0, le=600)

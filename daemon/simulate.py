@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from daemon.db.engine import Database
+from daemon.intents import PlannedWrite
 from daemon.pricing import PLAN_CHUNK, apply_breaker, load_inputs, plan_prices
 from daemon.settings import Settings
 from daemon.snapshots import latest_observations, load_listing_rows
@@ -32,7 +33,7 @@ class ChannelPlan:
     """One channel's simulated pass."""
 
     channel: str
-    rows: list[dict[str, Any]]
+    rows: list[PlannedWrite]
     breaker: str | None
 
 
@@ -73,26 +74,26 @@ async def simulate(
     return result
 
 
-def _row(action: Mapping[str, Any]) -> dict[str, Any]:
-    old, new = action["old_price"], action["new_price"]
+def _row(action: PlannedWrite) -> dict[str, Any]:
+    old, new = action.old_price, action.new_price
     change = None
     if old and new is not None:
         change = ((new - old) / old * 100).quantize(Decimal("0.1"))
     verdicts = [
         f"{v['step'].removeprefix('guard:')}={v['verdict']}"
-        for v in action["guard_verdicts"]
+        for v in action.guard_verdicts
         if v["verdict"] not in ("ok",)
     ]
     return {
-        "channel": action["channel"],
-        "sku": action["sku"],
-        "outcome": OUTCOME.get(action["status"], action["status"]),
+        "channel": action.channel,
+        "sku": action.sku,
+        "outcome": OUTCOME.get(action.status, action.status.value),
         "old": None if old is None else str(old),
         "new": None if new is None else str(new),
         "change_pct": None if change is None else str(change),
-        "strategy": action["strategy"],
-        "rule": action["rule"],
-        "reason": action["reason"],
+        "strategy": action.strategy,
+        "rule": action.rule,
+        "reason": action.reason,
         "guards": " ".join(verdicts),
     }
 

@@ -208,7 +208,7 @@ async def latest_observations(db: Database, channel: str) -> dict[str, OfferObse
     query = sa.select(OFFERS).join(newest, newest.c.id == OFFERS.c.id)
     async with db.read() as conn:
         rows = (await conn.execute(query)).all()
-    return {row.sku: _observation(row) for row in rows}
+    return {row.sku: observation_of(row) for row in rows}
 
 
 async def recent_observations(
@@ -224,7 +224,7 @@ async def recent_observations(
         query = query.where(OFFERS.c.sku.in_(sorted(skus)))
     async with db.read() as conn:
         rows = (await conn.execute(query.order_by(OFFERS.c.observed_at, OFFERS.c.id))).all()
-    return {row.sku: _observation(row) for row in rows}  # the newest comes last and wins
+    return {row.sku: observation_of(row) for row in rows}  # the newest comes last and wins
 
 
 class MarketReference(NamedTuple):
@@ -264,7 +264,7 @@ async def marketplace_references(
     }
 
 
-def _observation(row: Any) -> OfferObservation:
+def observation_of(row: Any) -> OfferObservation:
     offers = tuple(
         CompetitorOffer(
             seller_id=o["seller_id"],

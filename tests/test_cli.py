@@ -30,7 +30,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     text = (ROOT / "config" / "repricerd.yaml").read_text()
     text = text.replace("config/demo-catalog.csv", str(ROOT / "config" / "demo-catalog.csv"))
     # Free ports: a `make run` on this machine (or another test) may hold the demo's.
-    for demo_port in ("8101", "8102", "8103", "8104", "8080"):
+    for demo_port in ("8101", "8102", "8103", "8104", "8080", "8081"):
         text = text.replace(f"127.0.0.1:{demo_port}", f"127.0.0.1:{free_port()}")
         text = text.replace(f"port: {demo_port}", f"port: {free_port()}")
     (tmp_path / "repricerd.yaml").write_text(text)

@@ -20,8 +20,9 @@ from rich.console import Console
 from daemon import controls
 from daemon.app import Passes
 from daemon.db.engine import Database
-from daemon.db.models import OfferSnapshot, WebhookEvent
+from daemon.db.models import ActionKind, ActionStatus, OfferSnapshot, WebhookEvent
 from daemon.inbox import InboxWorker
+from daemon.intents import PlannedWrite
 from daemon.passes import run_named_pass
 from daemon.server import ServerContext, start_server
 from daemon.simulate import render_plan, simulate
@@ -262,10 +263,10 @@ async def test_simulate_plans_without_writing(db: Database, clock: ManualClock) 
         own_seller_ids=rt.own_seller_ids(),
     )
     assert await actions(db, kind="price") == []
-    by_sku = {a["sku"]: a for a in plans[0].rows}
-    assert by_sku["A"]["status"] == "planned"
-    assert by_sku["A"]["new_price"] == D("18.00")
-    assert by_sku["B"]["status"] == "blocked"
+    by_sku = {a.sku: a for a in plans[0].rows}
+    assert by_sku["A"].status == "planned"
+    assert by_sku["A"].new_price == D("18.00")
+    assert by_sku["B"].status == "blocked"
     out = io.StringIO()
     render_plan(plans, Console(file=out, width=200), "json")
     data = json.loads(out.getvalue())
@@ -430,24 +431,21 @@ async def test_a_hold_supersedes_an_older_intent_still_waiting(
     await controls.pause(db, clock, channel="alpha", reason="maintenance")
     await rt.outbox.record(
         [
-            {
-                "pass_id": "old",
-                "kind": "price",
-                "channel": "alpha",
-                "sku": "A",
-                "status": "planned",
-                "old_price": D("20"),
-                "new_price": D("19.00"),
-                "currency": "USD",
-                "floor": D("11"),
-                "ceiling": D("40"),
-                "reason": "old",
-                "trace": [],
-                "guard_verdicts": [],
-                "idempotency_key": "k-old",
-                "attempts": 0,
-                "created_at": clock.now(),
-            }
+            PlannedWrite(
+                pass_id="old",
+                kind=ActionKind.PRICE,
+                channel="alpha",
+                sku="A",
+                status=ActionStatus.PLANNED,
+                old_price=D("20"),
+                new_price=D("19.00"),
+                currency="USD",
+                floor=D("11"),
+                ceiling=D("40"),
+                reason="old",
+                idempotency_key="k-old",
+                created_at=clock.now(),
+            )
         ]
     )
     await controls.resume(db, clock, channel="alpha")

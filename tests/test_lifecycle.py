@@ -20,7 +20,8 @@ from connectors.mock import MockChannel
 from daemon import runtime
 from daemon.app import Daemon, run_once
 from daemon.db.engine import Database
-from daemon.db.models import WebhookEvent
+from daemon.db.models import ActionKind, ActionStatus, WebhookEvent
+from daemon.intents import PlannedWrite
 from daemon.logging import SecretRedactor
 from daemon.runtime import LinkState
 from domain.clock import ManualClock
@@ -171,22 +172,19 @@ async def test_a_hanging_channel_delays_nothing_and_catches_up_when_it_opens(
     # What an earlier process left queued for beta.
     await rt.outbox.record(
         [
-            {
-                "pass_id": "earlier",
-                "kind": "price",
-                "channel": "beta",
-                "sku": "A",
-                "status": "planned",
-                "old_price": D("20.00"),
-                "new_price": D("19.00"),
-                "currency": "USD",
-                "reason": "queued before the restart",
-                "trace": [],
-                "guard_verdicts": [],
-                "idempotency_key": "k-beta",
-                "attempts": 0,
-                "created_at": clock.now(),
-            }
+            PlannedWrite(
+                pass_id="earlier",
+                kind=ActionKind.PRICE,
+                channel="beta",
+                sku="A",
+                status=ActionStatus.PLANNED,
+                old_price=D("20.00"),
+                new_price=D("19.00"),
+                currency="USD",
+                reason="queued before the restart",
+                idempotency_key="k-beta",
+                created_at=clock.now(),
+            )
         ]
     )
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,9 +14,10 @@ import sqlalchemy as sa
 from daemon import controls, pass_gate
 from daemon.action_status import MAX_ATTEMPTS
 from daemon.db.engine import Database
-from daemon.db.models import ActionKind
+from daemon.db.models import ActionKind, ActionStatus
+from daemon.intents import PlannedWrite, new_idempotency_key
 from daemon.metrics import Metrics
-from daemon.outbox import Outbox, new_idempotency_key
+from daemon.outbox import Outbox
 from domain.clock import ManualClock
 from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
 from tests.daemon_fixtures import ACTIONS, actions, make_runtime, seed, settings
@@ -23,45 +25,39 @@ from tests.daemon_fixtures import ACTIONS, actions, make_runtime, seed, settings
 D = Decimal
 
 
-def stock_intent(sku: str, qty: int, now: Any, old: int | None = 0) -> dict[str, Any]:
-    """A planned stock action row."""
-    return {
-        "pass_id": "t",
-        "kind": "stock",
-        "channel": "alpha",
-        "sku": sku,
-        "status": "planned",
-        "old_quantity": old,
-        "new_quantity": qty,
-        "reason": "test",
-        "trace": [],
-        "guard_verdicts": [],
-        "idempotency_key": new_idempotency_key(),
-        "attempts": 0,
-        "created_at": now,
-    }
+def stock_intent(sku: str, qty: int, now: datetime, old: int | None = 0) -> PlannedWrite:
+    """A planned stock intent."""
+    return PlannedWrite(
+        pass_id="t",
+        kind=ActionKind.STOCK,
+        channel="alpha",
+        sku=sku,
+        status=ActionStatus.PLANNED,
+        old_quantity=old,
+        new_quantity=qty,
+        reason="test",
+        idempotency_key=new_idempotency_key(),
+        created_at=now,
+    )
 
 
-def price_intent(sku: str, price: str, now: Any) -> dict[str, Any]:
-    """A planned price action row."""
-    return {
-        "pass_id": "t",
-        "kind": "price",
-        "channel": "alpha",
-        "sku": sku,
-        "status": "planned",
-        "old_price": D("20.00"),
-        "new_price": D(price),
-        "currency": "USD",
-        "floor": D("1.00"),
-        "ceiling": D("99.00"),
-        "reason": "test",
-        "trace": [],
-        "guard_verdicts": [],
-        "idempotency_key": new_idempotency_key(),
-        "attempts": 0,
-        "created_at": now,
-    }
+def price_intent(sku: str, price: str, now: datetime) -> PlannedWrite:
+    """A planned price intent."""
+    return PlannedWrite(
+        pass_id="t",
+        kind=ActionKind.PRICE,
+        channel="alpha",
+        sku=sku,
+        status=ActionStatus.PLANNED,
+        old_price=D("20.00"),
+        new_price=D(price),
+        currency="USD",
+        floor=D("1.00"),
+        ceiling=D("99.00"),
+        reason="test",
+        idempotency_key=new_idempotency_key(),
+        created_at=now,
+    )
 
 
 class Crash(BaseException):
@@ -252,7 +248,9 @@ async def test_staged_intents_are_never_sent_and_are_abandoned_at_start_up(
     dispatched, and the next start marks its rows superseded (the next pass decides again)."""
     rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
     await seed(db, clock, rt, [{"sku": "A"}], listed_on=("alpha",))
-    await rt.outbox.record([{**price_intent("A", "18.00", clock.now()), "status": "staged"}])
+    await rt.outbox.record(
+        [replace(price_intent("A", "18.00", clock.now()), status=ActionStatus.STAGED)]
+    )
     assert (
         await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE, redrive=True)
     ).sent == 0
@@ -275,8 +273,8 @@ async def test_intents_of_an_open_pass_wait_for_the_gate(db: Database, clock: Ma
     await rt.outbox.record(
         [
             price_intent("A", "18.00", clock.now()),
-            {**price_intent("B", "17.00", clock.now()), "pass_id": "older"},
-            {**price_intent("A", "16.00", clock.now()), "channel": "beta"},
+            replace(price_intent("B", "17.00", clock.now()), pass_id="older"),
+            replace(price_intent("A", "16.00", clock.now()), channel="beta"),
         ]
     )
     alpha, beta = rt.channels["alpha"], rt.channels["beta"]
@@ -301,7 +299,7 @@ async def test_a_tripped_breaker_blocks_every_intent_behind_the_gate(
     await rt.outbox.record(
         [
             price_intent("A", "18.00", clock.now()),
-            {**price_intent("B", "17.00", clock.now()), "pass_id": "older"},
+            replace(price_intent("B", "17.00", clock.now()), pass_id="older"),
         ]
     )
     assert (
@@ -324,7 +322,7 @@ async def test_an_open_pass_is_abandoned_at_start_up(db: Database, clock: Manual
     assert await pass_gate.abandon_open_passes(db, clock) == 1
     [row] = await actions(db)
     assert (row.status, row.response_message) == ("superseded", pass_gate.ABANDONED)
-    await rt.outbox.record([{**price_intent("A", "19.00", clock.now()), "pass_id": "t"}])
+    await rt.outbox.record([replace(price_intent("A", "19.00", clock.now()), pass_id="t")])
     assert (await rt.outbox.dispatch(rt.channels["alpha"], ActionKind.PRICE)).sent == 1
     await rt.close()
 

@@ -11,7 +11,7 @@ from daemon.db.engine import Database
 from daemon.passes import run_named_pass
 from domain.clock import ManualClock
 from domain.listings import Fulfillment
-from tests.daemon_fixtures import EVENTS, actions, listing, make_runtime, seed, settings
+from tests.daemon_fixtures import ACTIONS, EVENTS, actions, listing, make_runtime, seed, settings
 
 D = Decimal
 
@@ -227,9 +227,11 @@ async def test_a_queued_stock_retry_is_kept_and_an_outdated_one_dropped(
     ) == (6, 4)
     # Retries left planned by an earlier pass: A for 9 (a recount to 9 below), B for 7 (stale:
     # the ledger still says 4, which the listing already shows).
-    retry_a = {**stock_intent("A", 9, clock.now(), old=6), "attempts": 1}
-    retry_b = {**stock_intent("B", 7, clock.now(), old=4), "attempts": 1}
-    await rt.outbox.record([retry_a, retry_b])
+    await rt.outbox.record(
+        [stock_intent("A", 9, clock.now(), old=6), stock_intent("B", 7, clock.now(), old=4)]
+    )
+    async with db.write() as conn:  # each has been tried once already
+        await conn.execute(ACTIONS.update().values(attempts=1))
     async with db.write() as conn:
         await conn.execute(
             EVENTS.insert().values(

@@ -48,7 +48,7 @@ def demo_config(tmp_path: Path, *, port: int = 0, extra: str = "") -> Path:
     text = (ROOT / "config" / "repricerd.yaml").read_text()
     start, end = text.index("channels:\n"), text.index("inventory:\n")
     text = text[:start] + IN_MEMORY_CHANNELS + text[end:]
-    text = text.replace("port: 8080", f"port: {port}")
+    text = text.replace("port: 8080", f"port: {port}").replace("admin_port: 8081", "admin_port: 0")
     text = text.replace("config/demo-catalog.csv", str(ROOT / "config" / "demo-catalog.csv"))
     path = tmp_path / "repricerd.yaml"
     path.write_text(text + extra)
@@ -61,6 +61,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "REPRICERD_DATABASE": f"sqlite:///{tmp_path / 'var' / 'r.db'}",
         "DEMO_SHOP_SECRET": CANARY,
+        "DEMO_CONSOLE_PASSWORD": "process-test-console",
         "REPRICERD_LOG_LEVEL": "debug",
     }
 

@@ -149,6 +149,7 @@ def demo_with_ports(daemon_port: int, ports: dict[int, int], hang_port: int) -> 
     # A hung open is recorded degraded after 3 s instead of 30 (the test waits for it).
     text = text.replace("port: 8080", f"port: {daemon_port}\n  channel_open_timeout_s: 3")
     text = text.replace("127.0.0.1:8080", f"127.0.0.1:{daemon_port}")
+    text = text.replace("admin_port: 8081", "admin_port: 0")
     for old, new in ports.items():
         text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
     text = text.replace("127.0.0.1:8103", f"127.0.0.1:{hang_port}")

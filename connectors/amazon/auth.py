@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import httpx
 import structlog
 
 from connectors.amazon.const import LWA_CONTENT_TYPE, LWA_GRANT, TOKEN_REFRESH_RATIO, USER_AGENT
 from connectors.amazon.models import AmazonSettings
 from connectors.base import ChannelDeps
-from connectors.http import GRANT_ERRORS
-from connectors.retry import RetryPolicy, transport_errors
-from connectors.tokens import GrantedToken, Token
-from connectors.wire import loads_exact
-from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from connectors.retry import RetryPolicy
+from connectors.tokens import GrantedToken, Token, grant_refused, issued_token
 
 log = structlog.get_logger(__name__)
 
@@ -39,38 +35,19 @@ class LwaAuth(GrantedToken):
                 "client_secret": creds.client_secret.get_secret_value(),
             }
         )
-        started = self._deps.clock.monotonic()
-        with transport_errors(LWA_GRANT):
-            response = await self._deps.http.post(
-                self._settings.auth_endpoint,
-                content=form.encode("ascii"),
-                headers={"content-type": LWA_CONTENT_TYPE, "user-agent": USER_AGENT},
-                timeout=self._settings.request_timeout_s,
-            )
-        if response.status_code == 200:
-            body = _json(response)
-            value, expires_in = body.get("access_token"), body.get("expires_in")
-            if not isinstance(value, str) or not value or not isinstance(expires_in, int):
-                raise TransientChannelError("LWA: token response without access_token/expires_in")
+        answer = await self._post_grant(
+            LWA_GRANT,
+            self._settings.auth_endpoint,
+            form.encode("ascii"),
+            {"content-type": LWA_CONTENT_TYPE, "user-agent": USER_AGENT},
+            self._settings.request_timeout_s,
+        )
+        if answer.status == 200:
+            token, expires_in = issued_token(answer, "LWA", TOKEN_REFRESH_RATIO)
             self.refreshes += 1
             log.info("amazon.lwa.token", expires_in=expires_in)
-            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+            return token
         # OAuth-style errors: only the error code is kept; descriptions can echo grant values.
-        error = str(_json(response).get("error") or response.status_code)
-        status = response.status_code
-        kind = GRANT_ERRORS.classify(status)
-        if kind is RateLimitedError:
-            raise RateLimitedError("LWA: throttled", status=status)
-        if kind is TransientChannelError:
-            raise TransientChannelError(f"LWA: HTTP {status}", status=status)
-        raise ChannelAuthError(
-            f"LWA refused the refresh-token grant: {error}", code=error, status=status
-        )
-
-
-def _json(response: httpx.Response) -> dict[str, object]:
-    try:
-        body = loads_exact(response.content)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        error = str(answer.body.get("error") or answer.status)
+        refusal = f"LWA refused the refresh-token grant: {error}"
+        raise grant_refused("LWA", answer.status, error, refusal)

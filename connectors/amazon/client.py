@@ -23,10 +23,18 @@ from connectors.amazon.auth import LwaAuth
 from connectors.amazon.const import RATE_LIMIT_HEADER, RATE_LIMITS, USER_AGENT
 from connectors.amazon.models import AmazonSettings
 from connectors.base import ChannelDeps
-from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, send
-from connectors.ratelimit import RateLimit, TokenBucket
+from connectors.http import (
+    ErrorTable,
+    MarketplaceClient,
+    MarketplaceProfile,
+    buckets,
+    error,
+    json_request,
+    send,
+)
+from connectors.ratelimit import RateLimit
 from connectors.retry import RetryPolicy
-from connectors.wire import dumps_exact, loads_exact
+from connectors.wire import loads_exact
 from domain.errors import ChannelError, RateLimitedError, RejectedUpdateError, TransientChannelError
 
 log = structlog.get_logger(__name__)
@@ -58,9 +66,7 @@ class SpApiClient:
         self.policy = policy or RetryPolicy()
         self.auth = LwaAuth(settings, deps, policy)
         self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
-        self.buckets = {
-            op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
-        }
+        self.buckets = buckets(RATE_LIMITS, deps)
 
     async def call(
         self,
@@ -72,18 +78,15 @@ class SpApiClient:
         body: Any = None,
     ) -> Any:
         """Send one SP-API operation (retried, paced) and return its parsed JSON body."""
-        headers = {"user-agent": USER_AGENT, "accept": _JSON}
-        content = None
-        if body is not None:
-            headers["content-type"] = _JSON
-            content = dumps_exact(body)
-        request = self.deps.http.build_request(
+        request = json_request(
+            self.deps,
             method,
             self.settings.api_base + path,
+            headers={"user-agent": USER_AGENT, "accept": _JSON},
+            body=body,
+            body_headers={"content-type": _JSON},
             params=params,
-            content=content,
-            headers=headers,
-            timeout=self.settings.request_timeout_s,
+            timeout_s=self.settings.request_timeout_s,
         )
 
         async def prepare(request: httpx.Request, token: str) -> None:

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 import structlog
 
 from connectors.base import ChannelDeps
@@ -30,10 +28,8 @@ from connectors.ebay.const import (
     TOKEN_REFRESH_RATIO,
 )
 from connectors.ebay.models import EbaySettings
-from connectors.http import GRANT_ERRORS
-from connectors.retry import RetryPolicy, transport_errors
-from connectors.tokens import GrantedToken, Token
-from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from connectors.retry import RetryPolicy
+from connectors.tokens import GrantedToken, Token, grant_refused, issued_token
 
 log = structlog.get_logger(__name__)
 
@@ -68,40 +64,28 @@ class OAuthToken(GrantedToken):
         basic = base64.b64encode(
             f"{settings.client_id}:{settings.client_secret.get_secret_value()}".encode()
         ).decode("ascii")
-        started = self._deps.clock.monotonic()
-        with transport_errors(f"eBay {self.kind} token"):
-            response = await self._deps.http.post(
-                settings.auth_endpoint,
-                content=urlencode(self._form()).encode("ascii"),
-                headers={
-                    "Content-Type": FORM_CONTENT_TYPE,
-                    "Accept": JSON_CONTENT_TYPE,
-                    "Authorization": f"Basic {basic}",
-                },
-                timeout=settings.request_timeout_s,
-            )
-        status = response.status_code
-        body = _json(response)
-        if status == 200:
-            value, expires_in = body.get("access_token"), body.get("expires_in")
-            if not isinstance(value, str) or not value or not isinstance(expires_in, int):
-                raise TransientChannelError(
-                    f"eBay {self.kind} token: answer without access_token/expires_in"
-                )
+        what = f"eBay {self.kind} token"
+        answer = await self._post_grant(
+            what,
+            settings.auth_endpoint,
+            urlencode(self._form()).encode("ascii"),
+            {
+                "Content-Type": FORM_CONTENT_TYPE,
+                "Accept": JSON_CONTENT_TYPE,
+                "Authorization": f"Basic {basic}",
+            },
+            settings.request_timeout_s,
+        )
+        if answer.status == 200:
+            token, expires_in = issued_token(answer, what, TOKEN_REFRESH_RATIO)
             self.grants += 1
             log.info("ebay.token", kind=self.kind, expires_in=expires_in)
-            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+            return token
         # Only the OAuth error code is kept: error_description can echo the grant's values.
-        error = body.get("error")
-        code = error if isinstance(error, str) and error else f"HTTP_{status}"
-        kind = GRANT_ERRORS.classify(status)
-        if kind is RateLimitedError:
-            raise RateLimitedError(f"eBay {self.kind} token: throttled", status=status)
-        if kind is TransientChannelError:
-            raise TransientChannelError(f"eBay {self.kind} token: HTTP {status}", status=status)
-        raise ChannelAuthError(
-            f"eBay refused the {self.kind} token grant: {code}", code=code, status=status
-        )
+        error = answer.body.get("error")
+        code = error if isinstance(error, str) and error else f"HTTP_{answer.status}"
+        refusal = f"eBay refused the {self.kind} token grant: {code}"
+        raise grant_refused(what, answer.status, code, refusal)
 
 
 class EbayAuth:
@@ -133,11 +117,3 @@ class EbayAuth:
 
     def __repr__(self) -> str:
         return "EbayAuth(client_secret=**********, refresh_token=**********)"
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

@@ -32,8 +32,15 @@ from connectors.ebay.const import (
     THROTTLED_ERROR_ID,
 )
 from connectors.ebay.models import EbaySettings
-from connectors.http import ErrorTable, MarketplaceClient, MarketplaceProfile, error, retry_after
-from connectors.ratelimit import TokenBucket
+from connectors.http import (
+    ErrorTable,
+    MarketplaceClient,
+    MarketplaceProfile,
+    buckets,
+    error,
+    json_request,
+    retry_after,
+)
 from connectors.retry import RetryPolicy
 from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
@@ -81,10 +88,7 @@ class EbayClient:
             "application": MarketplaceClient(PROFILE, self.auth.application, deps, self.policy),
         }
         # One bucket per API family of this account (the families share eBay's counters).
-        self.buckets = {
-            family: TokenBucket(limit, deps.clock, deps.sleep)
-            for family, limit in settings.rate_limits.items()
-        }
+        self.buckets = buckets(settings.rate_limits, deps)
         self.calls = 0  # HTTP requests sent to the REST APIs (tests, metrics)
 
     async def call(
@@ -116,23 +120,20 @@ class EbayClient:
             request.headers["Authorization"] = f"Bearer {token}"
             self.calls += 1
 
-        headers = {
-            "Accept": JSON_CONTENT_TYPE,
-            "Accept-Language": LANGUAGE,
-            MARKETPLACE_HEADER: self.settings.marketplace_id,
-        }
-        content = None
-        if body is not None:
-            headers["Content-Type"] = JSON_CONTENT_TYPE
-            headers["Content-Language"] = LANGUAGE
-            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        request = self.deps.http.build_request(
+        request = json_request(
+            self.deps,
             method,
             self.settings.api_base + path,
+            headers={
+                "Accept": JSON_CONTENT_TYPE,
+                "Accept-Language": LANGUAGE,
+                MARKETPLACE_HEADER: self.settings.marketplace_id,
+            },
+            body=body,
+            body_headers={"Content-Type": JSON_CONTENT_TYPE, "Content-Language": LANGUAGE},
+            encode=_encode,
             params=params,
-            content=content,
-            headers=headers,
-            timeout=self.settings.request_timeout_s,
+            timeout_s=self.settings.request_timeout_s,
         )
         return await self.cores[principal].send(
             op,
@@ -143,6 +144,10 @@ class EbayClient:
             on_unanswered=on_unanswered,
             kind=auth.kind,
         )
+
+
+def _encode(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _result(op: str, response: httpx.Response, auth: OAuthToken) -> Answer:

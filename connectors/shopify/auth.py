@@ -21,6 +21,7 @@ error and description (the secret is masked should a description ever echo it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 import httpx
@@ -28,8 +29,8 @@ import structlog
 from pydantic import SecretStr
 
 from connectors.base import ChannelDeps
-from connectors.http import GRANT_ERRORS, TokenSource
-from connectors.retry import RetryPolicy, transport_errors
+from connectors.http import TokenSource
+from connectors.retry import RetryPolicy
 from connectors.shopify.const import (
     DEFAULT_TOKEN_TTL_S,
     FORM_CONTENT_TYPE,
@@ -37,8 +38,7 @@ from connectors.shopify.const import (
     TOKEN_REFRESH_RATIO,
 )
 from connectors.shopify.models import ShopifySettings
-from connectors.tokens import GrantedToken, Token
-from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
+from connectors.tokens import GrantedToken, Token, grant_refused, issued_token
 
 log = structlog.get_logger(__name__)
 
@@ -89,40 +89,28 @@ class ClientCredentialsAuth(GrantedToken):
                 "client_secret": self._secret.get_secret_value(),
             }
         )
-        started = self._deps.clock.monotonic()
-        with transport_errors("shopify token"):
-            response = await self._deps.http.post(
-                self._settings.token_url,
-                content=form.encode("ascii"),
-                headers={"Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
-                timeout=self._settings.request_timeout_s,
-            )
-        status = response.status_code
-        body = _json(response)
-        if status == 200:
-            value, expires_in = body.get("access_token"), body.get("expires_in")
-            if not isinstance(value, str) or not value:
-                raise TransientChannelError("shopify token: answer without access_token")
-            if not isinstance(expires_in, int) or isinstance(expires_in, bool) or expires_in <= 0:
-                log.warning("shopify.token.no_expiry", assumed_s=DEFAULT_TOKEN_TTL_S)
-                expires_in = DEFAULT_TOKEN_TTL_S
-            self.grants += 1
-            log.info("shopify.token", expires_in=expires_in, scope=body.get("scope"))
-            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
-        code, message = self._refusal(body, response)
-        kind = GRANT_ERRORS.classify(status)
-        if kind is RateLimitedError:
-            # No Retry-After is documented for this endpoint: the retry loop backs off.
-            raise RateLimitedError(f"shopify token: throttled ({code})", code=code, status=status)
-        if kind is TransientChannelError:
-            raise TransientChannelError(f"shopify token: HTTP {status} {code}", status=status)
-        raise ChannelAuthError(
-            f"Shopify refused the client credentials grant: HTTP {status} {code}: {message}",
-            code=code,
-            status=status,
+        answer = await self._post_grant(
+            "shopify token",
+            self._settings.token_url,
+            form.encode("ascii"),
+            {"Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"},
+            self._settings.request_timeout_s,
         )
+        if answer.status == 200:
+            token, expires_in = issued_token(
+                answer, "shopify token", TOKEN_REFRESH_RATIO, default_ttl_s=DEFAULT_TOKEN_TTL_S
+            )
+            self.grants += 1
+            log.info("shopify.token", expires_in=expires_in, scope=answer.body.get("scope"))
+            return token
+        # No Retry-After is documented for this endpoint: a throttle backs off in the retry loop.
+        code, message = self._refusal(answer.body, answer.response)
+        refusal = (
+            f"Shopify refused the client credentials grant: HTTP {answer.status} {code}: {message}"
+        )
+        raise grant_refused("shopify token", answer.status, code, refusal)
 
-    def _refusal(self, body: dict[str, object], response: httpx.Response) -> tuple[str, str]:
+    def _refusal(self, body: Mapping[str, object], response: httpx.Response) -> tuple[str, str]:
         """Shopify's OAuth error code and description, the secret masked."""
         error = body.get("error") or body.get("errors")
         code = error if isinstance(error, str) and error else f"HTTP_{response.status_code}"
@@ -142,11 +130,3 @@ def make_auth(
     if settings.access_token is not None:
         return StaticTokenAuth(settings.access_token)
     return ClientCredentialsAuth(settings, deps, policy)
-
-
-def _json(response: httpx.Response) -> dict[str, object]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}

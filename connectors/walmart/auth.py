@@ -14,10 +14,9 @@ import uuid
 import structlog
 
 from connectors.base import ChannelDeps
-from connectors.http import GRANT_ERRORS
 from connectors.ratelimit import TokenBucket
-from connectors.retry import RetryPolicy, transport_errors
-from connectors.tokens import GrantedToken, Token
+from connectors.retry import RetryPolicy
+from connectors.tokens import GrantedToken, Token, grant_refused, issued_token
 from connectors.walmart.const import (
     CORRELATION_HEADER,
     FORM_CONTENT_TYPE,
@@ -28,8 +27,6 @@ from connectors.walmart.const import (
     TOKEN_REFRESH_RATIO,
 )
 from connectors.walmart.models import WalmartSettings, error_details
-from connectors.wire import loads_exact
-from domain.errors import ChannelAuthError, RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
 
@@ -49,42 +46,26 @@ class WalmartAuth(GrantedToken):
         return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
     async def _grant(self) -> Token:
-        started = self._deps.clock.monotonic()
-        with transport_errors(TOKEN):
-            response = await self._deps.http.post(
-                self._settings.auth_endpoint,
-                content=b"grant_type=client_credentials",
-                headers={
-                    "Authorization": self._basic(),
-                    SERVICE_NAME_HEADER: self._settings.service_name,
-                    CORRELATION_HEADER: str(uuid.uuid4()),
-                    "Content-Type": FORM_CONTENT_TYPE,
-                    "Accept": JSON,
-                },
-                timeout=self._settings.request_timeout_s,
-            )
-        status = response.status_code
-        if status == 200:
-            try:
-                body = loads_exact(response.content)
-            except ValueError as err:
-                raise TransientChannelError("token: 200 with a non-JSON body") from err
-            value = body.get("access_token") if isinstance(body, dict) else None
-            expires_in = body.get("expires_in") if isinstance(body, dict) else None
-            if not isinstance(value, str) or not value or not isinstance(expires_in, int):
-                raise TransientChannelError("token: response without access_token/expires_in")
+        answer = await self._post_grant(
+            TOKEN,
+            self._settings.auth_endpoint,
+            b"grant_type=client_credentials",
+            {
+                "Authorization": self._basic(),
+                SERVICE_NAME_HEADER: self._settings.service_name,
+                CORRELATION_HEADER: str(uuid.uuid4()),
+                "Content-Type": FORM_CONTENT_TYPE,
+                "Accept": JSON,
+            },
+            self._settings.request_timeout_s,
+        )
+        if answer.status == 200:
+            token, expires_in = issued_token(answer, "token", TOKEN_REFRESH_RATIO)
             self.grants += 1
             log.info("walmart.token", expires_in=expires_in)
-            return Token(value, started + expires_in * TOKEN_REFRESH_RATIO)
+            return token
         # Only Walmart's code and description are kept: neither echoes the credentials.
-        code, message = error_details(response.content, status)
-        kind = GRANT_ERRORS.classify(status)
-        if kind is RateLimitedError:
-            raise RateLimitedError(f"token: throttled ({code})", code=code, status=status)
-        if kind is TransientChannelError:
-            raise TransientChannelError(f"token: HTTP {status} {code}", code=code, status=status)
-        raise ChannelAuthError(
-            f"Walmart refused the client credentials: HTTP {status} {code}: {message}",
-            code=code,
-            status=status,
-        )
+        status = answer.status
+        code, message = error_details(answer.response.content, status)
+        refusal = f"Walmart refused the client credentials: HTTP {status} {code}: {message}"
+        raise grant_refused("token", status, code, refusal)

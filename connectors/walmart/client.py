@@ -19,8 +19,7 @@ import httpx
 import structlog
 
 from connectors.base import ChannelDeps
-from connectors.http import MarketplaceClient, MarketplaceProfile, error
-from connectors.ratelimit import TokenBucket
+from connectors.http import MarketplaceClient, MarketplaceProfile, buckets, error, json_request
 from connectors.retry import RetryPolicy
 from connectors.walmart.auth import WalmartAuth
 from connectors.walmart.const import (
@@ -33,7 +32,7 @@ from connectors.walmart.const import (
     TOKEN_COUNT_HEADER,
 )
 from connectors.walmart.models import WalmartSettings, error_details
-from connectors.wire import dumps_exact, loads_exact
+from connectors.wire import loads_exact
 from domain.errors import RateLimitedError, TransientChannelError
 
 log = structlog.get_logger(__name__)
@@ -57,9 +56,7 @@ class WalmartClient:
         self.policy = policy or RetryPolicy()
         self.auth = WalmartAuth(settings, deps, policy)
         self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
-        self.buckets = {
-            op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in RATE_LIMITS.items()
-        }
+        self.buckets = buckets(RATE_LIMITS, deps)
 
     async def call(
         self,
@@ -72,26 +69,20 @@ class WalmartClient:
         file: FilePart | None = None,
     ) -> Any:
         """Send one operation (paced, retried) and return its parsed JSON body."""
-        headers = {SERVICE_NAME_HEADER: self.settings.service_name, "Accept": JSON}
-        content = None
-        files = None
-        if file is not None:
-            files = {"file": file}  # httpx writes multipart/form-data with its boundary
-        elif body is not None:
-            headers["Content-Type"] = JSON
-            content = dumps_exact(body)
         url = self.settings.api_base + path
         if params:
             # Walmart wants every special character of a SKU escaped and a space as %20, never
             # '+' (inventory.json ``sku``): encode the query ourselves.
             url += "?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
-        request = self.deps.http.build_request(
+        request = json_request(
+            self.deps,
             method,
             url,
-            content=content,
-            files=files,
-            headers=headers,
-            timeout=self.settings.request_timeout_s,
+            headers={SERVICE_NAME_HEADER: self.settings.service_name, "Accept": JSON},
+            body=body,
+            # httpx writes multipart/form-data with its boundary
+            files=None if file is None else {"file": file},
+            timeout_s=self.settings.request_timeout_s,
         )
         # The re-send after a refused token is a call Walmart counts too.
         return await self.core.send(

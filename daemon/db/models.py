@@ -149,8 +149,12 @@ class StockEvent(SQLModel, table=True):
     """Append-only ledger entry; ``external_ref`` is unique so a replayed event applies once."""
 
     __tablename__ = "stock_event"
-    # Sales windows and inventory age scan recent events of a few kinds every reprice pass.
-    __table_args__ = (sa.Index("ix_stock_event_kind_time", "kind", "occurred_at"),)
+    # Sales windows and inventory age scan recent events of a few kinds every reprice pass; the
+    # console's SKU page reads one SKU's recent events.
+    __table_args__ = (
+        sa.Index("ix_stock_event_kind_time", "kind", "occurred_at"),
+        sa.Index("ix_stock_event_sku_time", "sku", "occurred_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     sku: str = Field(max_length=SKU_LENGTH, index=True)
@@ -170,7 +174,11 @@ class OfferSnapshot(SQLModel, table=True):
     """Competitor offers and the Buy Box for one listing, as seen at one time."""
 
     __tablename__ = "offer_snapshot"
-    __table_args__ = (sa.Index("ix_offer_snapshot_listing_time", "channel", "sku", "observed_at"),)
+    # The console reads a channel's snapshots in time order (Buy Box share per day).
+    __table_args__ = (
+        sa.Index("ix_offer_snapshot_listing_time", "channel", "sku", "observed_at"),
+        sa.Index("ix_offer_snapshot_channel_time", "channel", "observed_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=100)
@@ -193,6 +201,8 @@ class Action(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_action_open", "channel", "kind", "status"),
         sa.Index("ix_action_sku_time", "sku", "created_at"),
+        # Writes of one outcome completed since a time (status's and the console's 24 h counts).
+        sa.Index("ix_action_outcome_time", "channel", "kind", "status", "completed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -437,3 +447,17 @@ class InventoryHealthRow(SQLModel, table=True):
     storage_fee_3m: Decimal | None = _money()
     fee_months: list[dict[str, Any]] = _json(list)
     computed_at: datetime = _time(nullable=False)
+
+
+class OperatorAction(SQLModel, table=True):
+    """What an operator did from the console (login, pause, resume, a pass run, a breaker
+    released): who, when, on which channel, with what detail. Append-only."""
+
+    __tablename__ = "operator_action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time(nullable=False, index=True)
+    actor: str = Field(max_length=200)  # "console@127.0.0.1"
+    action: str = Field(max_length=40)  # login | login_failed | logout | pause | resume | ...
+    channel: str | None = Field(default=None, max_length=100)
+    detail: str = Field(default="", max_length=2000)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 
 import httpx
+import orjson
 import pytest
 
 from connectors.base import ChannelDeps
@@ -16,10 +18,18 @@ from connectors.http import (
     RefreshingAuth,
     classify,
     error,
+    json_request,
     send,
 )
 from connectors.retry import RetryPolicy
-from connectors.tokens import GrantedToken, Token
+from connectors.tokens import (
+    GrantAnswer,
+    GrantedToken,
+    Token,
+    grant_body,
+    grant_refused,
+    issued_token,
+)
 from domain.clock import ManualClock
 from domain.errors import (
     ChannelAuthError,
@@ -210,3 +220,86 @@ async def test_an_unanswered_attempt_is_reported_before_the_retry() -> None:
     request = deps.http.build_request("PUT", URL, content=b"{}")
     assert await send(deps, RetryPolicy(), "put", request, read, on_unanswered=on_unanswered) == 200
     assert unanswered == [1]
+
+
+def answer(status: int, body: object = None, *, started: float = 100.0) -> GrantAnswer:
+    """A token endpoint's answer (``body`` as JSON, or raw bytes)."""
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    response = httpx.Response(status, content=content)
+    return GrantAnswer(response, started, grant_body(response))
+
+
+def test_a_granted_token_is_refreshed_at_its_share_of_life_from_the_request() -> None:
+    token, life = issued_token(answer(200, {"access_token": "t1", "expires_in": 3600}), "x", 0.8)
+    assert (token.value, token.refresh_at, life) == ("t1", 100.0 + 2880.0, 3600)
+    assert "t1" not in repr(answer(200, {"access_token": "t1", "expires_in": 1}))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"expires_in": 3600},
+        {"access_token": "", "expires_in": 3600},
+        {"access_token": "t1"},
+        {"access_token": "t1", "expires_in": "3600"},
+        {"access_token": "t1", "expires_in": True},
+        {"access_token": "t1", "expires_in": 0},
+        ["t1"],
+        b"<html>busy</html>",
+    ],
+)
+def test_a_grant_answer_without_a_token_or_its_life_is_transient(body: object) -> None:
+    with pytest.raises(TransientChannelError, match="grant: answer without"):
+        issued_token(answer(200, body), "grant", 0.8)
+
+
+def test_a_grant_without_expiry_may_assume_a_default_life() -> None:
+    token, life = issued_token(answer(200, {"access_token": "t1"}), "grant", 0.5, default_ttl_s=60)
+    assert (token.refresh_at, life) == (130.0, 60)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "message"),
+    [
+        (429, RateLimitedError, "grant: throttled (E)"),
+        (503, TransientChannelError, "grant: HTTP 503 (E)"),
+        (400, ChannelAuthError, "refused: E"),
+        (401, ChannelAuthError, "refused: E"),
+    ],
+)
+def test_a_refused_grant_is_retried_only_for_throttles_and_server_errors(
+    status: int, kind: type[ChannelError], message: str
+) -> None:
+    err = grant_refused("grant", status, "E", "refused: E")
+    assert type(err) is kind
+    assert (str(err), err.code, err.status) == (message, "E", status)
+
+
+def test_a_json_request_encodes_its_body_exactly_and_only_then_says_so() -> None:
+    deps = deps_over(lambda request: httpx.Response(200))
+    get = json_request(deps, "GET", URL, headers={"Accept": "application/json"}, timeout_s=5)
+    assert "content-type" not in get.headers
+    assert get.content == b""
+    post = json_request(
+        deps,
+        "POST",
+        URL,
+        headers={"Accept": "application/json"},
+        body={"price": Decimal("19.90")},
+        params={"sku": "A B"},
+        timeout_s=5,
+    )
+    assert post.content == b'{"price":19.90}'
+    assert post.headers["content-type"] == "application/json"
+    assert post.url.params["sku"] == "A B"
+    assert post.extensions["timeout"]["read"] == 5
+    upload = json_request(
+        deps,
+        "POST",
+        URL,
+        headers={},
+        body={"ignored": True},
+        files={"file": ("feed.json", b"{}", "application/json")},
+        timeout_s=5,
+    )
+    assert upload.headers["content-type"].startswith("multipart/form-data; boundary=")

@@ -28,7 +28,6 @@ from connectors.base import ChannelDeps
 from connectors.mock import MockChannel
 from connectors.mock.market import MockListing, MockMarket
 from connectors.mock.shopify.app import SENDER, make_app, start
-from connectors.mock.shopify.oauth import expire_tokens
 from connectors.mock.shopify.state import ShopifyMockState
 from connectors.mock.shopify.webhooks import WebhookSender
 from connectors.shopify import ShopifyChannel, ShopifySettings
@@ -247,7 +246,7 @@ def _token_expirer(state: ShopifyMockState, expire: Counter[str]) -> Any:
         field = next((f for f, n in expire.items() if n > 0 and f.encode() in body), None)
         if field is not None:
             expire[field] -= 1
-            expire_tokens(state)
+            state.expire_tokens()
         response: web.StreamResponse = await handler(request)
         return response
 

@@ -14,6 +14,7 @@ import csv
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,8 @@ from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import Action, ActionKind, ActionStatus, OfferSnapshot, WebhookEvent
 from daemon.inbox import InboxWorker
+from daemon.intents import PlannedWrite, new_idempotency_key
 from daemon.logging import SecretRedactor
-from daemon.outbox import new_idempotency_key
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, ServerHandle, start_server
 from daemon.stock import available_units, load_kits
@@ -308,22 +309,19 @@ async def snapshots(db: Database, sku: str) -> list[Any]:
 
 
 def price_intent(
-    sku: str, old: Decimal | None, new: Decimal, now: Any, pass_id: str
-) -> dict[str, Any]:
-    """A planned price action row, as a reprice pass records it."""
-    return {
-        "pass_id": pass_id,
-        "kind": ActionKind.PRICE.value,
-        "channel": CHANNEL,
-        "sku": sku,
-        "status": ActionStatus.PLANNED.value,
-        "old_price": old,
-        "new_price": new,
-        "currency": "USD",
-        "reason": "e2e",
-        "trace": [],
-        "guard_verdicts": [],
-        "idempotency_key": new_idempotency_key(),
-        "attempts": 0,
-        "created_at": now,
-    }
+    sku: str, old: Decimal | None, new: Decimal, now: datetime, pass_id: str
+) -> PlannedWrite:
+    """A planned price intent, as a reprice pass records it."""
+    return PlannedWrite(
+        pass_id=pass_id,
+        kind=ActionKind.PRICE,
+        channel=CHANNEL,
+        sku=sku,
+        status=ActionStatus.PLANNED,
+        old_price=old,
+        new_price=new,
+        currency="USD",
+        reason="e2e",
+        idempotency_key=new_idempotency_key(),
+        created_at=now,
+    )

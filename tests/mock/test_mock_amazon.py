@@ -87,7 +87,10 @@ async def mock(clock: ManualClock) -> AsyncIterator[Mock]:
         slept.append(seconds)
         clock.advance(seconds)
 
-    state = AmazonMockState(market=_market(), clock=clock, sleep=fake_sleep, feed_processing_s=2)
+    # No background ticker: the tests drive ``tick`` on the manual clock themselves.
+    state = AmazonMockState(
+        market=_market(), clock=clock, sleep=fake_sleep, feed_processing_s=2, ticker_s=None
+    )
     runner, base_url = await start(state)
     async with httpx.AsyncClient(base_url=base_url) as http:
         harness = Mock(state, http, clock, slept)

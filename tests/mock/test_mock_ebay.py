@@ -29,9 +29,9 @@ from connectors.mock.ebay.const import (
     INVENTORY_READONLY_SCOPE,
     INVENTORY_SCOPE,
 )
-from connectors.mock.ebay.orders import run_buyers
+from connectors.mock.ebay.fulfillment import run_buyers
+from connectors.mock.ebay.gateway import inventory_validator
 from connectors.mock.ebay.state import EbayItem
-from connectors.mock.ebay.wire import inventory_validator
 from connectors.mock.market import MockListing, MockMarket, make_competitors
 from connectors.ratelimit import RateLimit
 from domain.clock import ManualClock

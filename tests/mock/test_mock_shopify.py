@@ -222,7 +222,7 @@ def test_search_values_may_be_quoted_with_backslash_escapes() -> None:
     """Shopify's search syntax escapes quotes, backslashes and ``: ( )`` with a backslash."""
     from types import SimpleNamespace
 
-    from connectors.mock.shopify.paging import search_filter
+    from connectors.mock.shopify.resolvers import search_filter
 
     skus = ['ODD"Q-1', "BACK\\SLASH-1", "A:B-1", "SP ACE-1", "PLAIN-1"]
     views = [SimpleNamespace(variant=SimpleNamespace(sku=sku), title=sku) for sku in skus]
@@ -701,7 +701,7 @@ async def test_unknown_item_location_and_reason_are_user_errors(
 
 
 async def test_background_shopper_places_orders(state: ShopifyMockState) -> None:
-    from connectors.mock.shopify.shopper import run_shopper
+    from connectors.mock.shopify.app import run_shopper
 
     state.shopper_orders_per_min = 30
     gaps: list[float] = []

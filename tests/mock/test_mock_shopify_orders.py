@@ -13,7 +13,7 @@ import pytest
 
 from connectors.base import ChannelDeps
 from connectors.mock.shopify import ShopifyMockState
-from connectors.mock.shopify.shopper import cancel_order, place_order
+from connectors.mock.shopify.app import cancel_order, place_order
 from connectors.mock.shopify.webhooks import order_payload
 from connectors.shopify import ShopifyChannel, ShopifySettings
 from connectors.shopify.events import to_events

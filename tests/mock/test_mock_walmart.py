@@ -24,7 +24,7 @@ from connectors.mock.market import MockListing, MockMarket, make_competitors
 from connectors.mock.walmart import WalmartMockState, make_app, start
 from connectors.mock.walmart.app import tick
 from connectors.mock.walmart.events import EVENT_SCHEMAS
-from connectors.mock.walmart.keys import RUNTIME_KEY
+from connectors.mock.walmart.state import RUNTIME_KEY
 from connectors.mock.walmart.wire import spec_validator
 from connectors.ratelimit import RateLimit
 from domain.clock import ManualClock

@@ -1,230 +1,424 @@
-"""Listings Items API 2021-08-01: getListingsItem, searchListingsItems, patchListingsItem."""
+"""Listings Items API 2021-08-01 (get, search, patch), the ``Item`` view, and patch semantics.
+
+Patches (and feed messages) change top-level attributes; the two a repricer writes are checked
+against stand-ins of the product-type rules and against the listing (seller min/max price, no
+quantity on FBA). A submission with an ERROR issue is INVALID and changes nothing.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
+import copy
 import json
+import re
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from aiohttp import web
+from jsonschema import Draft7Validator
 
-from connectors.mock.amazon.auth import ok, sp_api
-from connectors.mock.amazon.const import MAX_SEARCH_PAGE_SIZE, MAX_SEARCH_RESULTS
-from connectors.mock.amazon.items import INCLUDED_DATA, render_item
-from connectors.mock.amazon.patching import apply_patches
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import (
+    ISSUE_ABOVE_MAXIMUM,
+    ISSUE_BELOW_MINIMUM,
+    ISSUE_INVALID_ATTRIBUTES,
+    ISSUE_INVALID_VALUE,
+    Call,
     WireError,
-    csv_param,
+    cents,
+    from_page_token,
     invalid_input,
-    json_body,
-    openapi_validator,
+    operations,
+    page_token,
+    sp_api,
+    time_param,
 )
-from connectors.mock.kit.wire import first_error
-from connectors.mock.market import MockListing
+from connectors.mock.kit.wire import iso
+from connectors.mock.market import CENT, MockListing
+from domain.listings import Fulfillment
 
-SPEC = "listingsItems_2021-08-01.json"
+INCLUDED_DATA = frozenset(operations()["getListingsItem"].params["includedData"]["items"]["enum"])
+MAX_SEARCH_RESULTS = 1000  # searchListingsItems pages through at most 1000 SKUs
 _DATE_FILTERS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore")
-_SEARCH_IDENTIFIER_TYPES = frozenset(
-    {"ASIN", "EAN", "FNSKU", "GTIN", "ISBN", "JAN", "MINSAN", "SKU", "UPC"}
+_PATH = re.compile(r"^/attributes/([a-z][a-z0-9_]*)$")
+_PRICES = ("our_price", "minimum_seller_allowed_price", "maximum_seller_allowed_price")
+_LABELS = {"purchasable_offer": "Offer", "fulfillment_availability": "Fulfillment Availability"}
+_SUPPRESSED = {"actions": [{"action": "LISTING_SUPPRESSED"}], "exemption": {"status": "NOT_EXEMPT"}}
+
+
+def _entries(required: str, **properties: Any) -> dict[str, Any]:
+    """An attribute value's schema: a non-empty array of objects with ``properties`` only."""
+    item = {"type": "object", "required": [required], "additionalProperties": False}
+    return {"type": "array", "minItems": 1, "items": item | {"properties": properties}}
+
+
+_STR, _COUNT = {"type": "string"}, {"type": "integer", "minimum": 0}
+_MONEY = {"type": "number", "exclusiveMinimum": 0}
+_SCHEDULED = _entries(
+    "schedule",
+    schedule=_entries("value_with_tax", value_with_tax=_MONEY, start_at=_STR, end_at=_STR),
 )
+# Stand-ins for the product-type definition rules of the two attributes a repricer writes.
+ATTRIBUTE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "purchasable_offer": _entries(
+        "currency",
+        marketplace_id=_STR,
+        currency={"type": "string", "pattern": "^[A-Z]{3}$"},
+        audience={"type": "string", "enum": ["ALL", "B2B"]},
+        start_at={"type": "object"},
+        end_at={"type": "object"},
+        quantity_discount_plan={"type": "array"},
+        **dict.fromkeys((*_PRICES, "discounted_price", "map_price"), _SCHEDULED),
+    ),
+    "fulfillment_availability": _entries(
+        "fulfillment_channel_code",
+        fulfillment_channel_code={"type": "string", "minLength": 1},
+        quantity=_COUNT,
+        lead_time_to_ship_max_days=_COUNT,
+        restock_date=_STR,
+        is_inventory_available={"type": "boolean"},
+        marketplace_id=_STR,
+    ),
+}
 
 
-def _check_seller(state: AmazonMockState, request: web.Request) -> None:
-    # The token was issued for one selling partner; another sellerId is not ours to read.
-    if request.match_info["sellerId"] != state.seller_id:
-        raise WireError(403, "Unauthorized", "Access to requested resource is denied.", "")
+@cache
+def _attribute_validator(name: str) -> Draft7Validator:
+    return Draft7Validator(ATTRIBUTE_SCHEMAS[name])
 
 
-def _marketplaces(state: AmazonMockState, request: web.Request, *, single: bool = False) -> None:
-    ids = csv_param(request, "marketplaceIds")
-    if not ids:
-        raise invalid_input("Missing required parameter: marketplaceIds.")
-    if single and len(ids) > 1:
-        raise invalid_input("Only one marketplaceId is supported.")
-    unknown = [mid for mid in ids if mid != state.marketplace_id]
-    if unknown:
-        raise invalid_input(f"Invalid marketplaceIds: {','.join(unknown)}.")
+def issue(
+    code: str, message: str, attribute: str | None, category: str = "INVALID_ATTRIBUTE"
+) -> dict[str, Any]:
+    """An ERROR ``Issue`` as the Listings API reports it."""
+    body: dict[str, Any] = {"code": code, "message": message, "severity": "ERROR"}
+    return (
+        body | ({"attributeNames": [attribute]} if attribute else {}) | {"categories": [category]}
+    )
 
 
-def _included(request: web.Request, allowed: frozenset[str], default: str) -> set[str]:
-    values = csv_param(request, "includedData") or [default]
-    bad = [value for value in values if value not in allowed]
-    if bad:
-        raise invalid_input(f"Invalid includedData: {','.join(bad)}.")
-    return set(values)
+def bound_issues(price: Decimal, low: Decimal | None, high: Decimal | None) -> list[dict[str, Any]]:
+    """The suppressing issues of a price below the seller's minimum or above their maximum."""
+    return [
+        issue(
+            code,
+            f"The '{bound} price' is {than} than the selling price (excluding shipping) for the"
+            f" listing. Review and update your price and/or {bound} price.",
+            "purchasable_offer",
+            "INVALID_PRICE",
+        )
+        | {"enforcements": _SUPPRESSED}
+        for code, bound, than, broken in (
+            (ISSUE_BELOW_MINIMUM, "minimum", "greater", low is not None and low > price),
+            (ISSUE_ABOVE_MAXIMUM, "maximum", "lower", high is not None and high < price),
+        )
+        if broken
+    ]
+
+
+def scheduled(amount: Decimal) -> list[dict[str, Any]]:
+    """``[{"schedule": [{"value_with_tax": <number>}]}]``."""
+    return [{"schedule": [{"value_with_tax": float(amount)}]}]
+
+
+def _value(entry: dict[str, Any], name: str) -> Decimal | None:
+    first = entry[name][0]["schedule"][0]["value_with_tax"] if entry.get(name) else None
+    return None if first is None else Decimal(str(first)).quantize(CENT)
+
+
+def fulfillment_code(listing: MockListing) -> str:
+    """The ``fulfillmentChannelCode`` Amazon reports for a listing (FBA or the merchant's)."""
+    return "AMAZON_NA" if listing.fulfillment is Fulfillment.MARKETPLACE else "DEFAULT"
+
+
+def implied(state: AmazonMockState, listing: MockListing, name: str) -> list[dict[str, Any]]:
+    """The value a never-written attribute has on Amazon (the seeded offer and stock)."""
+    meta = state.meta_of(listing.sku)
+    if name == "fulfillment_availability":
+        return [
+            {"fulfillment_channel_code": fulfillment_code(listing), "quantity": listing.quantity}
+        ]
+    if name != "purchasable_offer" or meta.offer_deleted:
+        return []
+    offer = {
+        "marketplace_id": state.marketplace_id,
+        "currency": listing.currency,
+        "audience": "ALL",
+    }
+    prices = zip(_PRICES, (listing.price, meta.min_price, meta.max_price), strict=True)
+    return [offer | {key: scheduled(value) for key, value in prices if value is not None}]
+
+
+def _check(
+    state: AmazonMockState, listing: MockListing, name: str, value: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One written attribute's issues, and our offer (marketplace, ``ALL`` audience) if any."""
+    errors = list(_attribute_validator(name).iter_errors(value))
+    if errors:
+        message = f"The provided value for '{_LABELS[name]}' is invalid: {errors[0].message}."
+        return [issue(ISSUE_INVALID_VALUE, message, name)], None
+    if name == "fulfillment_availability":
+        fba = listing.fulfillment is Fulfillment.MARKETPLACE
+        return [
+            issue(
+                ISSUE_INVALID_VALUE,
+                "The provided value for 'Fulfillment Channel Code' is invalid:"
+                # FBA stock is counted by Amazon's warehouses; a seller cannot set it.
+                f" {code}{' quantity is managed by Amazon' if fba else ''}.",
+                name,
+            )
+            for entry in value
+            if (code := entry["fulfillment_channel_code"])
+            and ("quantity" in entry if fba else code != "DEFAULT")
+        ], None
+    mine = (state.marketplace_id, "ALL")
+    offer = next(
+        (e for e in value if (e.get("marketplace_id", mine[0]), e.get("audience", "ALL")) == mine),
+        None,
+    )
+    if offer is None:
+        return [], None
+    issues = []
+    if offer["currency"] != listing.currency:
+        message = f"The provided value for 'Currency' is invalid: expected {listing.currency}."
+        issues.append(issue(ISSUE_INVALID_VALUE, message, name))
+    for key in _PRICES:
+        for step in (step for entry in offer.get(key, []) for step in entry["schedule"]):
+            exponent = Decimal(str(step["value_with_tax"])).as_tuple().exponent
+            if isinstance(exponent, int) and exponent < -2:
+                # USD has cents: a third decimal place is not a price Amazon can show.
+                message = f"The provided value for '{key}' has more than 2 decimal places."
+                issues.append(issue(ISSUE_INVALID_VALUE, message, name))
+    price, low, high = (_value(offer, key) for key in _PRICES)
+    return issues + (bound_issues(price, low, high) if price is not None else []), offer
+
+
+def _merged(
+    name: str, old: list[dict[str, Any]], new: list[dict[str, Any]], marketplace: str
+) -> list[Any]:
+    """``merge``: entries with the same key (marketplace and audience, channel, ...) update."""
+
+    def key(entry: dict[str, Any]) -> tuple[Any, ...]:
+        if name == "purchasable_offer":
+            return (entry.get("marketplace_id", marketplace), entry.get("audience", "ALL"))
+        if name == "fulfillment_availability":
+            return (entry.get("fulfillment_channel_code"),)
+        return (entry.get("marketplace_id"), entry.get("language_tag"))
+
+    out = copy.deepcopy(old)
+    for entry in copy.deepcopy(new):
+        target = next((e for e in out if key(e) == key(entry)), None)
+        if target is None:
+            out.append(entry)
+        else:
+            target.update(entry)
+    return out
+
+
+def apply_patches(
+    state: AmazonMockState,
+    listing: MockListing,
+    patches: list[dict[str, Any]],
+    preview: bool = False,
+) -> tuple[str, list[dict[str, Any]]]:
+    """Check ``patches`` (400 for what Amazon cannot parse) and apply them unless INVALID or a
+    preview: ACCEPTED, VALID (preview) or INVALID, and the issues."""
+    meta = state.meta_of(listing.sku)
+    attributes = copy.deepcopy(meta.attributes)
+    for index, patch in enumerate(patches):
+        path = _PATH.match(patch.get("path", ""))
+        if path is None:
+            raise invalid_input(f"Invalid path provided in patch at index of {index}.")
+        if patch["op"] != "delete" and not patch.get("value"):
+            raise invalid_input(f"Missing value in patch at index of {index}.")
+        name = path.group(1)
+        if patch["op"] == "delete":
+            attributes.pop(name, None)
+        elif patch["op"] == "merge":
+            current = attributes.get(name) or implied(state, listing, name)
+            attributes[name] = _merged(name, current, patch["value"], state.marketplace_id)
+        else:
+            attributes[name] = copy.deepcopy(patch["value"])
+    if listing.sku in state.refused_skus:
+        message = "The attributes are invalid: this listing cannot be changed (restricted)."
+        return "INVALID", [issue(ISSUE_INVALID_ATTRIBUTES, message, None)]
+    touched = {patch["path"].split("/")[2] for patch in patches}  # /attributes/<name>, checked
+    issues: list[dict[str, Any]] = []
+    offer = None
+    for name in sorted(touched & set(attributes) & set(ATTRIBUTE_SCHEMAS)):
+        found, mine = _check(state, listing, name, attributes[name])
+        issues, offer = issues + found, mine or offer
+    if issues or preview:
+        return "INVALID" if issues else "VALID", issues
+    if state.faults.write_dropped():
+        state.dropped[listing.sku] += 1
+        return "ACCEPTED", []
+    meta.attributes = attributes
+    if "purchasable_offer" in touched:
+        meta.offer_deleted = "purchasable_offer" not in attributes
+        if offer is not None:
+            price, meta.min_price, meta.max_price = (_value(offer, key) for key in _PRICES)
+            if price is not None:
+                listing.price = price
+                state.applied[f"{listing.sku}|price|{price}"] += 1
+    if "fulfillment_availability" in touched and listing.fulfillment is Fulfillment.MERCHANT:
+        entries = attributes.get("fulfillment_availability", [])
+        merchant = [e for e in entries if e["fulfillment_channel_code"] == "DEFAULT"]
+        listing.quantity = int(merchant[0].get("quantity", 0)) if merchant else 0
+        state.applied[f"{listing.sku}|quantity|{listing.quantity}"] += 1
+    for name in touched - {"purchasable_offer", "fulfillment_availability"}:
+        state.applied[f"{listing.sku}|{name}|{json.dumps(attributes.get(name))}"] += 1
+    state.touch(listing.sku)
+    return "ACCEPTED", []
+
+
+def listing_issues(state: AmazonMockState, listing: MockListing) -> list[dict[str, Any]]:
+    """Standing issues of a listing (a price outside the seller's own min/max suppresses it)."""
+    meta = state.meta_of(listing.sku)
+    found = bound_issues(listing.price, meta.min_price, meta.max_price)
+    return [entry | {"marketplaceIds": [state.marketplace_id]} for entry in found]
+
+
+def statuses(state: AmazonMockState, listing: MockListing) -> list[str]:
+    """``BUYABLE`` needs a live offer, stock and no suppression; ``DISCOVERABLE`` always."""
+    meta = state.meta_of(listing.sku)
+    buyable = not meta.offer_deleted and listing.quantity > 0
+    buyable = buyable and not listing_issues(state, listing)
+    return ["BUYABLE", "DISCOVERABLE"] if buyable else ["DISCOVERABLE"]
+
+
+def attributes(state: AmazonMockState, listing: MockListing) -> dict[str, Any]:
+    """Snake_case attributes: what was written, or what the seed implies."""
+    meta = state.meta_of(listing.sku)
+    out: dict[str, Any] = dict(meta.attributes)
+    if "purchasable_offer" not in out and not meta.offer_deleted:
+        out["purchasable_offer"] = implied(state, listing, "purchasable_offer")
+    elif "purchasable_offer" in out:
+        # The stored value carries the last written price; the live one may have moved since.
+        for entry in out["purchasable_offer"]:
+            if entry.get("audience", "ALL") == "ALL" and "our_price" in entry:
+                entry["our_price"] = scheduled(listing.price)
+    out["fulfillment_availability"] = implied(state, listing, "fulfillment_availability")
+    return out
+
+
+def render_item(state: AmazonMockState, listing: MockListing, included: set[str]) -> dict[str, Any]:
+    """One ``Item`` with the requested ``includedData`` sections."""
+    meta, market = state.meta_of(listing.sku), state.marketplace_id
+    summary: dict[str, Any] = {
+        "marketplaceId": market,
+        "asin": listing.external_id,
+        "productType": "PRODUCT",
+        "conditionType": "new_new",
+        "status": statuses(state, listing),
+        "itemName": listing.sku,
+        "createdDate": iso(meta.created or state.clock.now()),
+        "lastUpdatedDate": iso(meta.updated or state.clock.now()),
+    }
+    if listing.fulfillment is Fulfillment.MARKETPLACE:
+        summary["fnSku"] = "X00" + listing.external_id[-7:]
+    offer = {
+        "marketplaceId": market,
+        "offerType": "B2C",
+        "price": {"currencyCode": listing.currency, "amount": cents(listing.price)},
+        "audience": {"value": "ALL", "displayName": "Sell on Amazon"},
+    }
+    sections: dict[str, Callable[[], Any]] = {
+        "summaries": lambda: [summary],
+        "attributes": lambda: attributes(state, listing),
+        "issues": lambda: listing_issues(state, listing),
+        "offers": lambda: [] if meta.offer_deleted else [offer],
+        "fulfillmentAvailability": lambda: [
+            {"fulfillmentChannelCode": fulfillment_code(listing), "quantity": listing.quantity}
+        ],
+        "productTypes": lambda: [{"marketplaceId": market, "productType": "PRODUCT"}],
+        "relationships": lambda: [{"marketplaceId": market, "relationships": []}],
+        "procurement": lambda: [],
+    }
+    return {"sku": listing.sku} | {
+        name: make() for name, make in sections.items() if name in included
+    }
+
+
+def _listing(call: Call) -> MockListing:
+    listing = call.state.listing(call.path("sku"))
+    if listing is None:
+        message = f"SKU '{call.path('sku')}' not found in marketplace {call.state.marketplace_id}"
+        raise WireError(404, "NOT_FOUND", message)
+    return listing
 
 
 @sp_api("getListingsItem")
-async def get_listings_item(request: web.Request, state: AmazonMockState) -> web.Response:
+def get_listings_item(call: Call) -> Any:
     """``GET /listings/2021-08-01/items/{sellerId}/{sku}``."""
-    _check_seller(state, request)
-    _marketplaces(state, request)
-    included = _included(request, INCLUDED_DATA, "summaries")
-    sku = request.match_info["sku"]
-    listing = state.listing(sku)
-    if listing is None:
-        message = f"SKU '{sku}' not found in marketplace {state.marketplace_id}"
-        raise WireError(404, "NOT_FOUND", message)
-    return ok(render_item(state, listing, included), state, "getListingsItem")
-
-
-def _page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode()
-
-
-def _offset(token: str) -> int:
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["o"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise invalid_input("Invalid pageToken.") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise invalid_input("Invalid pageToken.")
-    return offset
-
-
-def _date_param(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise invalid_input(f"{name} must be an ISO 8601 date-time.") from exc
-    if moment.tzinfo is None:
-        raise invalid_input(f"{name} must carry a time zone.")
-    return moment
-
-
-def _in_window(state: AmazonMockState, request: web.Request) -> Callable[[MockListing], bool]:
-    """createdAfter/Before and lastUpdatedAfter/Before: inclusive bounds ("at or after")."""
-    bounds = {name: _date_param(request, name) for name in _DATE_FILTERS}
-
-    def keep(item: MockListing) -> bool:
-        meta = state.meta_of(item.sku)
-        created, updated = meta.created, meta.updated
-        for name, bound in bounds.items():
-            if bound is None:
-                continue
-            moment = created if name.startswith("created") else updated
-            if moment is None:
-                return False
-            if name.endswith("After") and moment < bound:
-                return False
-            if name.endswith("Before") and moment > bound:
-                return False
-        return True
-
-    return keep
-
-
-def _search_filter(state: AmazonMockState, request: web.Request) -> list[MockListing]:
-    keep = _in_window(state, request)
-    listings = [item for item in state.market.listings.values() if keep(item)]
-    identifiers = csv_param(request, "identifiers")
-    kind = request.query.get("identifiersType")
-    if identifiers or kind:
-        if not identifiers or kind not in _SEARCH_IDENTIFIER_TYPES:
-            raise invalid_input("identifiers and a valid identifiersType go together.")
-        if len(identifiers) > 20:
-            raise invalid_input("At most 20 identifiers are allowed.")
-        wanted = set(identifiers)
-        if kind == "SKU":
-            listings = [item for item in listings if item.sku in wanted]
-        elif kind == "ASIN":
-            listings = [item for item in listings if item.external_id in wanted]
-        else:
-            listings = []
-    return listings
+    return render_item(call.state, _listing(call), set(call.query["includedData"]))
 
 
 @sp_api("searchListingsItems")
-async def search_listings_items(request: web.Request, state: AmazonMockState) -> web.Response:
+def search_listings_items(call: Call) -> Any:
     """``GET /listings/2021-08-01/items/{sellerId}``: paged, ≤ 20 per page, ≤ 1000 in all."""
-    _check_seller(state, request)
-    _marketplaces(state, request)
-    included = _included(request, INCLUDED_DATA, "summaries")
-    try:
-        page_size = int(request.query.get("pageSize", "10"))
-    except ValueError as exc:
-        raise invalid_input("pageSize must be an integer.") from exc
-    if not 1 <= page_size <= MAX_SEARCH_PAGE_SIZE:
-        raise invalid_input(f"pageSize must be between 1 and {MAX_SEARCH_PAGE_SIZE}.")
-    sort_by = request.query.get("sortBy", "lastUpdatedDate")
-    order = request.query.get("sortOrder", "DESC")
-    if sort_by not in ("sku", "createdDate", "lastUpdatedDate") or order not in ("ASC", "DESC"):
-        raise invalid_input("Invalid sortBy or sortOrder.")
-    listings = _search_filter(state, request)
+    state, query, size = call.state, call.query, call.query["pageSize"]
+    bounds = {name: time_param(query, name) for name in _DATE_FILTERS if name in query}
+    identifiers, kind = query.get("identifiers", []), query.get("identifiersType")
+    if size < 1:
+        raise invalid_input("pageSize must be at least 1.")
+    if any(bound.tzinfo is None for bound in bounds.values()):
+        raise invalid_input("Dates must carry a time zone.")
+    if bool(identifiers) != (kind is not None):
+        raise invalid_input("identifiers and a valid identifiersType go together.")
 
-    def key(item: MockListing) -> Any:
+    def dated(item: MockListing, name: str) -> Any:
         meta = state.meta_of(item.sku)
-        if sort_by == "sku":
-            return item.sku
-        moment = meta.created if sort_by == "createdDate" else meta.updated
-        return (moment, item.sku)
+        return meta.created if name.startswith("created") else meta.updated
 
-    listings.sort(key=key, reverse=order == "DESC")
-    offset = _offset(request.query["pageToken"]) if "pageToken" in request.query else 0
+    def keep(item: MockListing) -> bool:
+        for name, bound in bounds.items():  # inclusive bounds
+            moment = dated(item, name)
+            if moment is None or (moment < bound if name.endswith("After") else moment > bound):
+                return False
+        return kind is None or {"SKU": item.sku, "ASIN": item.external_id}.get(kind) in identifiers
+
+    listings = [item for item in state.market.listings.values() if keep(item)]
+    sort_by = query["sortBy"]
+    listings.sort(
+        key=lambda item: item.sku if sort_by == "sku" else (dated(item, sort_by), item.sku),
+        reverse=query["sortOrder"] == "DESC",
+    )
+    offset = from_page_token(query["pageToken"], "pageToken") if "pageToken" in query else 0
+    if not isinstance(offset, int) or offset < 0:
+        raise invalid_input("Invalid pageToken.")
     pageable = listings[:MAX_SEARCH_RESULTS]
-    page = pageable[offset : offset + page_size]
-    body: dict[str, Any] = {
-        "numberOfResults": len(listings),
-        "items": [render_item(state, item, included) for item in page],
-    }
+    items = [
+        render_item(state, item, set(query["includedData"]))
+        for item in pageable[offset : offset + size]
+    ]
     pagination = {}
-    if offset + page_size < len(pageable):
-        pagination["nextToken"] = _page_token(offset + page_size)
+    if offset + size < len(pageable):
+        pagination["nextToken"] = page_token(offset + size)
     if offset > 0:
-        pagination["previousToken"] = _page_token(max(0, offset - page_size))
-    if pagination:
-        body["pagination"] = pagination
-    return ok(body, state, "searchListingsItems")
+        pagination["previousToken"] = page_token(max(0, offset - size))
+    body = {"numberOfResults": len(listings), "items": items}
+    return body | ({"pagination": pagination} if pagination else {})
 
 
 @sp_api("patchListingsItem")
-async def patch_listings_item(request: web.Request, state: AmazonMockState) -> web.Response:
+def patch_listings_item(call: Call) -> Any:
     """``PATCH /listings/2021-08-01/items/{sellerId}/{sku}`` (``mode=VALIDATION_PREVIEW`` too)."""
-    _check_seller(state, request)
-    _marketplaces(state, request)
-    included = _included(request, frozenset({"identifiers", "issues"}), "issues")
-    mode = request.query.get("mode")
-    if mode not in (None, "VALIDATION_PREVIEW"):
-        raise invalid_input(f"Invalid mode: {mode}.")
-    if "identifiers" in included and mode != "VALIDATION_PREVIEW":
+    state, sku, included = call.state, call.path("sku"), call.query["includedData"]
+    preview = call.query.get("mode") == "VALIDATION_PREVIEW"
+    if "identifiers" in included and not preview:
         raise invalid_input("includedData=identifiers needs mode=VALIDATION_PREVIEW.")
-    body = await json_body(request)
-    problem = first_error(openapi_validator(SPEC, "ListingsItemPatchRequest"), body)
-    if problem is not None:
-        raise invalid_input(problem)
-    sku = request.match_info["sku"]
-    listing = state.listing(sku)
-    submission = uuid.uuid4().hex
-    if listing is None:
-        if state.unknown_sku_patch == "not_found":
-            message = f"SKU '{sku}' not found in marketplace {state.marketplace_id}"
-            raise WireError(404, "NOT_FOUND", message)
+    answer: dict[str, Any] = {"sku": sku, "status": "ACCEPTED", "submissionId": uuid.uuid4().hex}
+    if state.listing(sku) is None and state.unknown_sku_patch != "not_found":
         state.orphan_patches[sku] += 1
-        answer: dict[str, Any] = {"sku": sku, "status": "ACCEPTED", "submissionId": submission}
-        answer["issues"] = []
-        return ok(answer, state, "patchListingsItem")
-    outcome = apply_patches(state, listing, body["patches"], preview=mode == "VALIDATION_PREVIEW")
-    result: dict[str, Any] = {"sku": sku, "status": outcome.status, "submissionId": submission}
+        return answer | {"issues": []}
+    listing = _listing(call)
+    answer["status"], issues = apply_patches(state, listing, call.body["patches"], preview)
     if "issues" in included:
-        result["issues"] = outcome.issues
+        answer["issues"] = issues
     if "identifiers" in included:
-        result["identifiers"] = [
+        answer["identifiers"] = [
             {"marketplaceId": state.marketplace_id, "asin": listing.external_id}
         ]
-    return ok(result, state, "patchListingsItem")
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Listings Items routes."""
-    base = "/listings/2021-08-01/items/{sellerId}"
-    app.router.add_get(base, search_listings_items)
-    app.router.add_get(base + "/{sku}", get_listings_item)
-    app.router.add_patch(base + "/{sku}", patch_listings_item)
+    return answer

@@ -1,24 +1,22 @@
-"""Notifications pushed to the daemon's webhook: ANY_OFFER_CHANGED and PRICING_HEALTH.
+"""Notifications pushed to the daemon's webhook: ANY_OFFER_CHANGED, PRICING_HEALTH, ORDER_CHANGE.
 
-Amazon delivers these to SQS/EventBridge; our deployment forwards each message body unchanged
-to the daemon's webhook and signs it: ``X-Repricerd-Signature`` = lowercase hex HMAC-SHA256 of
-the raw body keyed with the shared secret. The mock plays Amazon and the forwarder together.
+The mock plays Amazon (SQS/EventBridge) and our forwarder, which posts each message body to the
+webhook with ``X-Repricerd-Signature`` = lowercase hex HMAC-SHA256 of the body (shared secret).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import structlog
 
-from connectors.mock.amazon.book import Book, read_book
-from connectors.mock.amazon.const import SIGNATURE_HEADER
-from connectors.mock.amazon.state import AmazonMockState, SentNotification
-from connectors.mock.amazon.wire import number
+from connectors.mock.amazon.pricing import MAX_OFFERS, read_book
+from connectors.mock.amazon.state import AmazonMockState, SentNotification, fulfillment_channel
 from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing
@@ -28,72 +26,56 @@ log = structlog.get_logger(__name__)
 ANY_OFFER_CHANGED = "ANY_OFFER_CHANGED"
 PRICING_HEALTH = "PRICING_HEALTH"
 ORDER_CHANGE = "ORDER_CHANGE"
-TYPES = (ANY_OFFER_CHANGED, PRICING_HEALTH)  # what ``/_mock/notify`` can fire on demand
 
 
-def sign(secret: str, body: bytes) -> str:
-    """Lowercase hex HMAC-SHA256 of ``body``."""
-    return hmac_sha256(secret, body).hex()
+def _lower(document: dict[str, Any]) -> dict[str, Any]:
+    return {key[0].lower() + key[1:]: value for key, value in document.items()}
 
 
-def _money(amount: Decimal, currency: str) -> dict[str, Any]:
-    return {"Amount": number(amount), "CurrencyCode": currency}
+def _envelope(
+    state: AmazonMockState, kind: str, payload: dict[str, Any], pascal: bool = True
+) -> dict[str, Any]:
+    """The notification envelope around ``payload`` (PascalCase, or lowerCamel keys)."""
+    now = iso(state.clock.now())
+    metadata = {
+        "ApplicationId": state.application_id,
+        "SubscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, kind)),
+        "PublishTime": now,
+        "NotificationId": str(uuid.uuid4()),
+    }
+    document = {
+        "NotificationVersion": "1.0",
+        "NotificationType": kind,
+        "PayloadVersion": "1.0",
+        "EventTime": now,
+        "Payload": payload,
+        "NotificationMetadata": metadata if pascal else _lower(metadata),
+    }
+    return document if pascal else _lower(document)
 
 
-def _aoc_summary(book: Book) -> dict[str, Any]:
-    cur = book.currency
-    counts, lowest = [], []
-    for fba, channel in ((True, "Amazon"), (False, "Merchant")):
-        cheapest = book.lowest(fba)
-        if cheapest is None:
-            continue
-        count = sum(1 for offer in book.offers if offer.fba is fba)
-        counts.append({"Condition": "new", "FulfillmentChannel": channel, "OfferCount": count})
-        lowest.append(
-            {
-                "Condition": "new",
-                "FulfillmentChannel": channel,
-                "LandedPrice": _money(cheapest.landed, cur),
-                "ListingPrice": _money(cheapest.price, cur),
-                "Shipping": _money(cheapest.shipping, cur),
-            }
-        )
-    winner = book.winner
-    buy_box = []
-    if winner is not None:
-        buy_box.append(
-            {
-                "Condition": "new",
-                "LandedPrice": _money(winner.landed, cur),
-                "ListingPrice": _money(winner.price, cur),
-                "Shipping": _money(winner.shipping, cur),
-            }
-        )
+def any_offer_changed(
+    state: AmazonMockState, listing: MockListing, change: str = "External"
+) -> dict[str, Any]:
+    """An ANY_OFFER_CHANGED document (PascalCase) after competitors moved once more."""
+    book = read_book(state, listing)
+    money, now = book.money, iso(state.clock.now())
+    summary = book.summary(pascal=True)
     lowest_landed = min((offer.landed for offer in book.offers), default=book.list_price)
-    return {
-        "NumberOfOffers": counts,
-        "LowestPrices": lowest,
-        "BuyBoxPrices": buy_box,
-        "ListPrice": _money(book.list_price, cur),
-        "MinimumAdvertisedPrice": _money(book.competitive_threshold, cur),
-        "SuggestedLowerPricePlusShipping": _money(lowest_landed, cur),
+    summary |= {
+        "ListPrice": money(book.list_price),
+        "MinimumAdvertisedPrice": money(book.competitive_threshold),
+        "SuggestedLowerPricePlusShipping": money(lowest_landed),
         "TotalBuyBoxEligibleOffers": len(book.offers),
         "SalesRankings": [
             {"ProductCategoryId": "home_display_on_website", "Rank": book.sales_rank}
         ],
-        "NumberOfBuyBoxEligibleOffers": counts,
-        "CompetitivePriceThreshold": _money(book.competitive_threshold, cur),
+        "NumberOfBuyBoxEligibleOffers": summary["NumberOfOffers"],
+        "CompetitivePriceThreshold": money(book.competitive_threshold),
     }
-
-
-def any_offer_changed(state: AmazonMockState, listing: MockListing, change: str) -> dict[str, Any]:
-    """An ANY_OFFER_CHANGED document (PascalCase) after competitors moved once more."""
-    book = read_book(state, listing)
-    now = iso(state.clock.now())
     offers = [
-        {
-            "SellerId": offer.seller_id,
-            "SubCondition": "new",
+        book.offer(offer)
+        | {
             "SellerFeedbackRating": {
                 "FeedbackCount": offer.rating_count,
                 "SellerPositiveFeedbackRating": offer.rating_pct,
@@ -104,63 +86,40 @@ def any_offer_changed(state: AmazonMockState, listing: MockListing, change: str)
                 "AvailabilityType": "NOW",
                 "AvailableDate": now,
             },
-            "ListingPrice": _money(offer.price, book.currency),
             "Points": {"PointsNumber": 0},
-            "Shipping": _money(offer.shipping, book.currency),
             "ShipsFrom": {"Country": "US", "State": "WA"},
-            "IsFulfilledByAmazon": offer.fba,
-            "IsBuyBoxWinner": offer.buy_box,
             "PrimeInformation": {"IsOfferPrime": offer.fba, "IsOfferNationalPrime": offer.fba},
             "IsExpeditedShippingAvailable": offer.fba,
-            "IsFeaturedMerchant": offer.rating_pct >= 90,
             "ShipsDomestically": True,
             "ShipsInternationally": False,
         }
-        for offer in book.top
+        for offer in book.offers[:MAX_OFFERS]
     ]
-    return {
-        "NotificationVersion": "1.0",
-        "NotificationType": ANY_OFFER_CHANGED,
-        "PayloadVersion": "1.0",
-        "EventTime": now,
-        "Payload": {
-            "AnyOfferChangedNotification": {
-                "SellerId": state.seller_id,
-                "OfferChangeTrigger": {
-                    "MarketplaceId": state.marketplace_id,
-                    "ASIN": listing.external_id,
-                    "ItemCondition": "new",
-                    "TimeOfOfferChange": now,
-                    "OfferChangeType": change,
-                },
-                "Summary": _aoc_summary(book),
-                "Offers": offers,
-            }
-        },
-        "NotificationMetadata": {
-            "ApplicationId": state.application_id,
-            "SubscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, ANY_OFFER_CHANGED)),
-            "PublishTime": now,
-            "NotificationId": str(uuid.uuid4()),
-        },
+    trigger = {
+        "MarketplaceId": state.marketplace_id,
+        "ASIN": listing.external_id,
+        "ItemCondition": "new",
+        "TimeOfOfferChange": now,
+        "OfferChangeType": change,
     }
-
-
-def _m(amount: Decimal, currency: str) -> dict[str, Any]:
-    return {"amount": number(amount), "currencyCode": currency}
+    notification = {"SellerId": state.seller_id, "OfferChangeTrigger": trigger, "Summary": summary}
+    payload = {"AnyOfferChangedNotification": notification | {"Offers": offers}}
+    return _envelope(state, ANY_OFFER_CHANGED, payload)
 
 
 def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, Any]:
     """A PRICING_HEALTH document (lowerCamel): our offer lost Buy Box eligibility."""
     book = read_book(state, listing)
-    cur = book.currency
     now = iso(state.clock.now())
-    fulfillment = "AFN" if listing.fulfillment.value == "marketplace" else "MFN"
+
+    def money(amount: Decimal) -> dict[str, Any]:
+        return book.money(amount, lower=True)
+
     counts = [
         {
             "condition": "new",
             "fulfillmentType": kind,
-            "offerCount": sum(1 for offer in book.offers if offer.fba is (kind == "AFN")),
+            "offerCount": sum(offer.fba is (kind == "AFN") for offer in book.offers),
         }
         for kind in ("AFN", "MFN")
     ]
@@ -171,52 +130,29 @@ def pricing_health(state: AmazonMockState, listing: MockListing) -> dict[str, An
             {"productCategoryId": "home_display_on_website", "rank": book.sales_rank}
         ],
         "referencePrice": {
-            "competitivePriceThreshold": _m(book.competitive_threshold, cur),
-            "retailOfferPrice": _m(book.competitive_threshold, cur),
-            "msrpPrice": _m(book.list_price, cur),
-            "averageSellingPrice": _m(book.competitive_threshold, cur),
+            "competitivePriceThreshold": money(book.competitive_threshold),
+            "retailOfferPrice": money(book.competitive_threshold),
+            "msrpPrice": money(book.list_price),
+            "averageSellingPrice": money(book.competitive_threshold),
         },
     }
-    winner = book.winner
-    if winner is not None:
-        summary["buyBoxPrices"] = [
-            {
-                "condition": "new",
-                "listingPrice": _m(winner.price, cur),
-                "shipping": _m(winner.shipping, cur),
-                "landedPrice": _m(winner.landed, cur),
-            }
-        ]
-    return {
-        "notificationVersion": "1.0",
-        "notificationType": PRICING_HEALTH,
-        "payloadVersion": "1.0",
-        "eventTime": now,
-        "payload": {
-            "issueType": "BuyBoxDisqualification",
-            "sellerId": state.seller_id,
-            "offerChangeTrigger": {
-                "marketplaceId": state.marketplace_id,
-                "asin": listing.external_id,
-                "itemCondition": "new",
-                "timeOfOfferChange": now,
-            },
-            "merchantOffer": {
-                "condition": "new",
-                "fulfillmentType": fulfillment,
-                "listingPrice": _m(listing.price, cur),
-                "shipping": _m(Decimal("0"), cur),
-                "landedPrice": _m(listing.price, cur),
-            },
-            "summary": summary,
+    for winner in book.buy_box:
+        prices = book.prices(winner.price, winner.shipping, lower=True)
+        summary["buyBoxPrices"] = [{"condition": "new"} | prices]
+    payload = {
+        "issueType": "BuyBoxDisqualification",
+        "sellerId": state.seller_id,
+        "offerChangeTrigger": {
+            "marketplaceId": state.marketplace_id,
+            "asin": listing.external_id,
+            "itemCondition": "new",
+            "timeOfOfferChange": now,
         },
-        "notificationMetadata": {
-            "applicationId": state.application_id,
-            "subscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, PRICING_HEALTH)),
-            "publishTime": now,
-            "notificationId": str(uuid.uuid4()),
-        },
+        "merchantOffer": {"condition": "new", "fulfillmentType": fulfillment_channel(listing)}
+        | book.prices(listing.price, Decimal("0"), lower=True),
+        "summary": summary,
     }
+    return _envelope(state, PRICING_HEALTH, payload, pascal=False)
 
 
 def order_change(
@@ -228,70 +164,49 @@ def order_change(
     status: str = "Unshipped",
     item_id: str | None = None,
 ) -> dict[str, Any]:
-    """An ORDER_CHANGE document (PascalCase): an order of ``quantity`` units of ``listing`` is
-    placed (``Unshipped``) or cancelled (``Canceled``, its item's Quantity then 0)."""
+    """An ORDER_CHANGE (PascalCase) of ``quantity`` units placed or ``Canceled`` (Quantity 0)."""
     now = iso(state.clock.now())
-    fulfillment = "AFN" if listing.fulfillment.value == "marketplace" else "MFN"
     cancelled = status == "Canceled"
-    reason = "Order cancelled" if cancelled else "Order placed"
-    return {
-        "NotificationVersion": "1.0",
-        "NotificationType": ORDER_CHANGE,
-        "PayloadVersion": "1.0",
-        "EventTime": now,
-        "Payload": {
-            "OrderChangeNotification": {
-                "NotificationLevel": "OrderLevel",
-                "SellerId": state.seller_id,
-                "AmazonOrderId": order_id,
-                "OrderChangeType": "OrderStatusChange",
-                "OrderChangeTrigger": {"TimeOfOrderChange": now, "ChangeReason": reason},
-                "Summary": {
-                    "MarketplaceId": state.marketplace_id,
-                    "OrderStatus": status,
-                    "PurchaseDate": now,
-                    "DestinationPostalCode": "98109",
-                    "FulfillmentType": fulfillment,
-                    "OrderType": "StandardOrder",
-                    "NumberOfItemsShipped": 0,
-                    "NumberOfItemsUnshipped": 0 if cancelled else quantity,
-                    "OrderItems": [
-                        {
-                            "OrderItemId": item_id or str(uuid.uuid4().int)[:14],
-                            "SellerSKU": listing.sku,
-                            "SupplySourceId": None,
-                            # Unshipped|Shipped only (schema): a cancelled item never shipped.
-                            "OrderItemStatus": "Unshipped",
-                            "Quantity": 0 if cancelled else quantity,
-                            "QuantityShipped": 0,
-                            "IsBuyerRequestedCancel": False,
-                        }
-                    ],
-                },
-            }
-        },
-        "NotificationMetadata": {
-            "ApplicationId": state.application_id,
-            "SubscriptionId": str(uuid.uuid5(uuid.NAMESPACE_URL, ORDER_CHANGE)),
-            "PublishTime": now,
-            "NotificationId": str(uuid.uuid4()),
-        },
+    item = {
+        "OrderItemId": item_id or str(uuid.uuid4().int)[:14],
+        "SellerSKU": listing.sku,
+        "SupplySourceId": None,
+        # Unshipped|Shipped only (schema): a cancelled item never shipped.
+        "OrderItemStatus": "Unshipped",
+        "Quantity": 0 if cancelled else quantity,
+        "QuantityShipped": 0,
+        "IsBuyerRequestedCancel": False,
     }
+    summary = {
+        "MarketplaceId": state.marketplace_id,
+        "OrderStatus": status,
+        "PurchaseDate": now,
+        "DestinationPostalCode": "98109",
+        "FulfillmentType": fulfillment_channel(listing),
+        "OrderType": "StandardOrder",
+        "NumberOfItemsShipped": 0,
+        "NumberOfItemsUnshipped": 0 if cancelled else quantity,
+        "OrderItems": [item],
+    }
+    notification = {
+        "NotificationLevel": "OrderLevel",
+        "SellerId": state.seller_id,
+        "AmazonOrderId": order_id,
+        "OrderChangeType": "OrderStatusChange",
+        "OrderChangeTrigger": {
+            "TimeOfOrderChange": now,
+            "ChangeReason": "Order cancelled" if cancelled else "Order placed",
+        },
+        "Summary": summary,
+    }
+    return _envelope(state, ORDER_CHANGE, {"OrderChangeNotification": notification})
 
 
-def build(state: AmazonMockState, listing: MockListing, kind: str) -> dict[str, Any]:
-    """The notification document of ``kind`` for ``listing``."""
-    if kind == ANY_OFFER_CHANGED:
-        return any_offer_changed(state, listing, "External")
-    if kind == PRICING_HEALTH:
-        return pricing_health(state, listing)
-    raise ValueError(f"unsupported notification type {kind!r}")
-
-
-def notification_id(document: dict[str, Any]) -> str:
-    """The id Amazon puts in the metadata (whatever the casing of the envelope)."""
-    meta = document.get("NotificationMetadata") or document["notificationMetadata"]
-    return str(meta.get("NotificationId") or meta["notificationId"])
+# What ``/_mock/notify`` can fire on demand.
+BUILDERS: dict[str, Callable[[AmazonMockState, MockListing], dict[str, Any]]] = {
+    ANY_OFFER_CHANGED: any_offer_changed,
+    PRICING_HEALTH: pricing_health,
+}
 
 
 async def deliver(
@@ -299,16 +214,16 @@ async def deliver(
 ) -> SentNotification:
     """POST one signed document to the webhook target; record the outcome on the state."""
     kind = str(document.get("NotificationType") or document["notificationType"])
+    meta = document.get("NotificationMetadata") or document["notificationMetadata"]
     body = json.dumps(document).encode()
     status: int | None = None
     if state.webhook_url:
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(state.webhook_secret, body),
-        }
+        signature = hmac_sha256(state.webhook_secret, body).hex()
+        headers = {"Content-Type": "application/json", "X-Repricerd-Signature": signature}
         status, error = await post(session, state.webhook_url, body, headers)
         if error is not None:
             log.warning("amazon_mock.notify_failed", kind=kind, sku=sku, error=error)
-    sent = SentNotification(kind, notification_id(document), sku, status, document)
+    notification_id = str(meta.get("NotificationId") or meta["notificationId"])
+    sent = SentNotification(kind, notification_id, sku, status, document)
     state.notifications.append(sent)
     return sent

@@ -1,187 +1,128 @@
-"""Orders API v0: ``getOrders`` and ``getOrderItems`` over the orders of ``POST /_mock/orders``.
+"""Orders API v0 (``getOrders``, ``getOrderItems``) over the orders of ``POST /_mock/orders``.
 
-Strict where the model (ordersV0.json) is: ``MarketplaceIds`` is required (1..50); exactly one of
-``CreatedAfter`` and ``LastUpdatedAfter`` is required, and ``LastUpdated*`` cannot go with
-``Created*``; dates are ISO 8601; a ``*Before`` must not precede its ``*After`` and must be at
-least two minutes before now; ``MaxResultsPerPage`` is 1..100. Anything else is a 400
-``InvalidInput``. Orders are returned oldest ``LastUpdateDate`` first (created-date order with
-``CreatedAfter``); ``NextToken`` only moves the page, so the filters go with every request, and a
-token the mock did not issue is a 400. A cancelled order's item reports ``QuantityOrdered`` 0, as
-Amazon can. Every answer is checked against the model's response definitions in the tests.
+Strict as the model's descriptions: one of ``CreatedAfter``/``LastUpdatedAfter``; a ``*Before``
+after its ``*After`` and two minutes old; 1..100 per page; only a ``NextToken`` the mock issued.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from aiohttp import web
-
-from connectors.mock.amazon.auth import ok, sp_api
-from connectors.mock.amazon.const import (
-    MAX_ORDER_MARKETPLACES,
-    MAX_ORDERS_PAGE,
-    ORDER_ITEMS_PAGE,
-    ORDERS_BEFORE_MARGIN_S,
-)
 from connectors.mock.amazon.state import AmazonMockState, MockOrder
-from connectors.mock.amazon.wire import WireError, cents, csv_param, invalid_input
+from connectors.mock.amazon.wire import (
+    Call,
+    WireError,
+    cents,
+    from_page_token,
+    invalid_input,
+    page_token,
+    sp_api,
+    time_param,
+)
 from connectors.mock.kit.wire import iso
 
+MAX_ORDERS_PAGE = 100  # getOrders MaxResultsPerPage: 1..100, default 100
+_NOT_FLAGS = ["IsBusinessOrder", "IsPremiumOrder", "IsGlobalExpressEnabled", "IsReplacementOrder"]
+_NOT_FLAGS += ["IsSoldByAB", "IsISPU", "IsAccessPointOrder", "HasRegulatedItems"]
 _SALES_CHANNEL = {"ATVPDKIKX0DER": "Amazon.com", "A2EUQ1WTGCTBG2": "Amazon.ca"}
+_WINDOW = ("CreatedAfter", "CreatedBefore", "LastUpdatedAfter", "LastUpdatedBefore")
+_FILTERS = {
+    "OrderStatuses": {
+        *("Pending", "Unshipped", "PartiallyShipped", "Shipped", "Canceled", "Unfulfillable"),
+        *("InvoiceUnconfirmed", "PendingAvailability"),
+    },
+    "FulfillmentChannels": {"AFN", "MFN"},
+}
 
 
-def _time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as err:
-        raise invalid_input(f"{name} must be an ISO 8601 date-time") from err
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # ISO 8601 without an offset: Amazon reads UTC
-    return moment.astimezone(UTC)
+def _utc(moment: datetime) -> datetime:
+    # ISO 8601 without an offset: Amazon reads UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _token(position: tuple[str, str]) -> str:
-    raw = json.dumps({"after": list(position)}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _position(token: str) -> tuple[str, str]:
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
-        first, second = decoded["after"]
-        return str(first), str(second)
-    except (binascii.Error, ValueError, KeyError, TypeError) as err:
-        raise invalid_input("Invalid NextToken") from err
-
-
-def _window(request: web.Request, state: AmazonMockState) -> tuple[str, datetime, datetime | None]:
-    """Which date the query filters on (``updated``/``created``) and its bounds."""
-    created_after, created_before = _time(request, "CreatedAfter"), _time(request, "CreatedBefore")
-    updated_after = _time(request, "LastUpdatedAfter")
-    updated_before = _time(request, "LastUpdatedBefore")
-    if created_after is None and updated_after is None:
+def _window(call: Call) -> tuple[str, datetime, datetime | None]:
+    """Which date the query filters on (``LastUpdated`` or ``Created``) and its bounds."""
+    given = {name for name in _WINDOW if name in call.query}
+    if not given & {"CreatedAfter", "LastUpdatedAfter"}:
         raise invalid_input("Either CreatedAfter or LastUpdatedAfter must be specified")
-    if created_after is not None and (updated_after is not None or updated_before is not None):
+    if "CreatedAfter" in given and given & {"LastUpdatedAfter", "LastUpdatedBefore"}:
         raise invalid_input(
             "LastUpdatedAfter and LastUpdatedBefore cannot be set with CreatedAfter"
         )
-    if updated_after is not None and created_before is not None:
+    if {"LastUpdatedAfter", "CreatedBefore"} <= given:
         raise invalid_input("CreatedBefore cannot be set with LastUpdatedAfter")
-    kind, after, before = (
-        ("updated", updated_after, updated_before)
-        if updated_after is not None
-        else ("created", created_after, created_before)
+    kind = "LastUpdated" if "LastUpdatedAfter" in given else "Created"
+    after, before = (
+        _utc(time_param(call.query, kind + edge)) if kind + edge in given else None
+        for edge in ("After", "Before")
     )
     assert after is not None
-    latest = state.clock.now() - timedelta(seconds=ORDERS_BEFORE_MARGIN_S)
-    if after > state.clock.now():
+    now = call.state.clock.now()
+    if after > now:
         raise invalid_input("The after date cannot be in the future")
-    if before is not None and (before < after or before > latest):
+    if before is not None and (before < after or before > now - timedelta(minutes=2)):
         raise invalid_input(
             "The before date must be after the after date and at least 2 minutes before now"
         )
     return kind, after, before
 
 
-def _page_size(request: web.Request) -> int:
-    raw = request.query.get("MaxResultsPerPage", str(MAX_ORDERS_PAGE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ORDERS_PAGE:
-        raise invalid_input(f"MaxResultsPerPage must be between 1 and {MAX_ORDERS_PAGE}")
-    return int(raw)
-
-
-def _filter(request: web.Request, name: str, allowed: set[str]) -> set[str] | None:
-    values = csv_param(request, name)
-    unknown = [v for v in values if v not in allowed]
-    if unknown:
-        raise invalid_input(f"Invalid {name}: {', '.join(unknown)}")
-    return set(values) or None
-
-
-STATUSES = {
-    "Pending",
-    "Unshipped",
-    "PartiallyShipped",
-    "Shipped",
-    "Canceled",
-    "Unfulfillable",
-    "InvoiceUnconfirmed",
-    "PendingAvailability",
-}
-
-
 @sp_api("getOrders")
-async def get_orders(request: web.Request, state: AmazonMockState) -> web.Response:
-    """``GET /orders/v0/orders``."""
-    marketplaces = csv_param(request, "MarketplaceIds")
-    if not marketplaces or len(marketplaces) > MAX_ORDER_MARKETPLACES:
-        raise invalid_input(f"MarketplaceIds must hold 1 to {MAX_ORDER_MARKETPLACES} values")
-    kind, after, before = _window(request, state)
-    size = _page_size(request)
-    statuses = _filter(request, "OrderStatuses", STATUSES)
-    channels = _filter(request, "FulfillmentChannels", {"AFN", "MFN"})
+def get_orders(call: Call) -> Any:
+    """``GET /orders/v0/orders``: oldest ``LastUpdateDate`` (or ``PurchaseDate``) first."""
+    state, query = call.state, call.query
+    kind, after, before = _window(call)
+    size = query.get("MaxResultsPerPage", MAX_ORDERS_PAGE)
+    if not 1 <= size <= MAX_ORDERS_PAGE:
+        raise invalid_input(f"MaxResultsPerPage must be between 1 and {MAX_ORDERS_PAGE}")
+    for name, allowed in _FILTERS.items():
+        unknown = [value for value in query.get(name, []) if value not in allowed]
+        if unknown:
+            raise invalid_input(f"Invalid {name}: {', '.join(unknown)}")
 
     def stamp(order: MockOrder) -> datetime:
-        return order.updated if kind == "updated" else order.purchased
+        return order.updated if kind == "LastUpdated" else order.purchased
 
-    def key(order: MockOrder) -> tuple[str, str]:
-        return iso(stamp(order)), order.order_id
+    def key(order: MockOrder) -> list[str]:
+        return [iso(stamp(order)), order.order_id]
 
+    last = from_page_token(query["NextToken"], "NextToken") if "NextToken" in query else None
+    if last is not None and not (isinstance(last, list) and len(last) == 2):
+        raise invalid_input("Invalid NextToken.")
+    last = None if last is None else [str(part) for part in last]
     chosen = sorted(
         (
             order
             for order in state.orders.values()
-            if state.marketplace_id in marketplaces
-            and stamp(order) >= after
+            if state.marketplace_id in query["MarketplaceIds"]
+            and after <= stamp(order)
             and (before is None or stamp(order) <= before)
-            and (statuses is None or order.status in statuses)
-            and (channels is None or order.fulfillment in channels)
+            and order.status in query.get("OrderStatuses", [order.status])
+            and order.fulfillment in query.get("FulfillmentChannels", [order.fulfillment])
+            and (last is None or key(order) > last)
         ),
         key=key,
     )
-    token = request.query.get("NextToken")
-    if token is not None:
-        last = _position(token)
-        chosen = [order for order in chosen if key(order) > last]
-    page = chosen[:size]
-    payload: dict[str, Any] = {"Orders": [_order(state, order) for order in page]}
+    payload: dict[str, Any] = {"Orders": [_order(state, order) for order in chosen[:size]]}
     if len(chosen) > size:
-        payload["NextToken"] = _token(key(page[-1]))
-    if kind == "created":
-        payload["CreatedBefore"] = iso(before or state.clock.now())
-    else:
-        payload["LastUpdatedBefore"] = iso(before or state.clock.now())
-    return ok({"payload": payload}, state, "getOrders")
+        payload["NextToken"] = page_token(key(chosen[size - 1]))
+    window_end = iso(before or state.clock.now())
+    return {"payload": payload | {f"{kind}Before": window_end}}
 
 
 @sp_api("getOrderItems")
-async def get_order_items(request: web.Request, state: AmazonMockState) -> web.Response:
-    """``GET /orders/v0/orders/{orderId}/orderItems``."""
-    order_id = request.match_info["order_id"]
-    order = state.orders.get(order_id)
+def get_order_items(call: Call) -> Any:
+    """``GET /orders/v0/orders/{orderId}/orderItems`` (one item per order: one page)."""
+    order = call.state.orders.get(call.path("orderId"))
     if order is None:
-        raise WireError(404, "NotFound", "The resource specified does not exist.", order_id)
-    items = [_item(order)]
-    start = 0
-    token = request.query.get("NextToken")
-    if token is not None:
-        mark, wanted = _position(token)
-        if wanted != order_id or not mark.isdigit():
-            raise invalid_input("Invalid NextToken")
-        start = int(mark)
-    page = items[start : start + ORDER_ITEMS_PAGE]
-    payload: dict[str, Any] = {"AmazonOrderId": order_id, "OrderItems": page}
-    if start + ORDER_ITEMS_PAGE < len(items):
-        payload["NextToken"] = _token((str(start + ORDER_ITEMS_PAGE), order_id))
-    return ok({"payload": payload}, state, "getOrderItems")
+        raise WireError(
+            404, "NotFound", "The resource specified does not exist.", call.path("orderId")
+        )
+    if "NextToken" in call.query:
+        raise invalid_input("Invalid NextToken.")  # never issued: every order fits one page
+    return {"payload": {"AmazonOrderId": order.order_id, "OrderItems": [_item(order)]}}
 
 
 def _money(amount: Decimal, currency: str) -> dict[str, str]:
@@ -207,28 +148,21 @@ def _order(state: AmazonMockState, order: MockOrder) -> dict[str, Any]:
         "OrderType": "StandardOrder",
         "EarliestShipDate": iso(order.purchased),
         "LatestShipDate": iso(order.purchased + timedelta(days=2)),
-        "IsBusinessOrder": False,
         "IsPrime": order.fulfillment == "AFN",
-        "IsPremiumOrder": False,
-        "IsGlobalExpressEnabled": False,
-        "IsReplacementOrder": False,
-        "IsSoldByAB": False,
-        "IsISPU": False,
-        "IsAccessPointOrder": False,
-        "HasRegulatedItems": False,
+        **dict.fromkeys(_NOT_FLAGS, False),
     }
     if not cancelled:
-        body["OrderTotal"] = _money(order.price * order.quantity, order.currency)
+        body["OrderTotal"] = _money(order.item.price * order.quantity, order.item.currency)
     return body
 
 
 def _item(order: MockOrder) -> dict[str, Any]:
     cancelled = order.status == "Canceled"
     item: dict[str, Any] = {
-        "ASIN": order.asin,
+        "ASIN": order.item.external_id,
         "OrderItemId": order.item_id,
-        "SellerSKU": order.sku,
-        "Title": f"{order.sku} title",
+        "SellerSKU": order.item.sku,
+        "Title": f"{order.item.sku} title",
         # Amazon reports a cancelled item with quantity 0 (the connector keys cancels by SKU).
         "QuantityOrdered": 0 if cancelled else order.quantity,
         "QuantityShipped": 0,
@@ -241,12 +175,6 @@ def _item(order: MockOrder) -> dict[str, Any]:
     }
     if order.status not in ("Pending", "Canceled"):
         # Pricing appears once payment is authorised (getOrderItems description).
-        item["ItemPrice"] = _money(order.price * order.quantity, order.currency)
-        item["ItemTax"] = _money(Decimal(0), order.currency)
+        item["ItemPrice"] = _money(order.item.price * order.quantity, order.item.currency)
+        item["ItemTax"] = _money(Decimal(0), order.item.currency)
     return item
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Orders v0 routes."""
-    app.router.add_get("/orders/v0/orders", get_orders)
-    app.router.add_get("/orders/v0/orders/{order_id}/orderItems", get_order_items)

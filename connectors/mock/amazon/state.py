@@ -11,18 +11,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.mock.amazon.const import RATE_LIMITS
+from connectors.mock.amazon.wire import operations
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
 from connectors.ratelimit import RateLimit
+from domain.listings import Fulfillment
 
 
 @dataclass
 class ListingMeta:
     """What Amazon holds for a listing beyond price and quantity (attributes, bounds, dates)."""
 
-    product_type: str = "PRODUCT"
-    item_name: str = ""
     created: datetime | None = None
     updated: datetime | None = None
     # The last accepted attribute values, as sent (snake_case attribute JSON).
@@ -38,7 +37,6 @@ class FeedDocument:
 
     document_id: str
     content_type: str
-    created_mono: float
     data: bytes | None = None
     compression: str | None = None  # "GZIP" for compressed result documents
 
@@ -48,15 +46,12 @@ class Feed:
     """A submitted feed and its processing timeline (on the state's clock)."""
 
     feed_id: str
-    feed_type: str
-    marketplace_ids: list[str]
-    input_document_id: str
+    spec: dict[str, Any]  # the createFeed body: feedType, marketplaceIds, inputFeedDocumentId
     created: datetime
     created_mono: float
     status: str = "IN_QUEUE"
     started: datetime | None = None
     ended: datetime | None = None
-    result_document_id: str | None = None  # shown once the feed has ended
     outcome: str | None = None  # DONE | FATAL, decided while IN_PROGRESS
     report_document_id: str | None = None
 
@@ -78,15 +73,21 @@ class MockOrder:
 
     order_id: str
     item_id: str
-    sku: str
-    asin: str
+    item: MockListing  # the listing as bought: SKU, ASIN, price, fulfillment
     quantity: int
-    price: Decimal
-    currency: str
-    fulfillment: str  # MFN | AFN
     purchased: datetime
     updated: datetime
     status: str = "Unshipped"
+
+    @property
+    def fulfillment(self) -> str:
+        """``AFN`` (fulfilled by Amazon) or ``MFN``."""
+        return fulfillment_channel(self.item)
+
+
+def fulfillment_channel(listing: MockListing) -> str:
+    """``AFN`` for an FBA listing, else ``MFN``."""
+    return "AFN" if listing.fulfillment is Fulfillment.MARKETPLACE else "MFN"
 
 
 @dataclass
@@ -106,13 +107,16 @@ class AmazonMockState(MockBackend):
     feed_processing_s: float = 2.0
     # Only these operations draw from the fault plan (None: every SP-API operation does).
     fault_operations: set[str] | None = None
-    rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
+    rate_limits: dict[str, RateLimit] = field(
+        default_factory=lambda: {name: op.rate for name, op in operations().items()}
+    )
     webhook_url: str | None = None
-    # Base of presigned document URLs when clients reach the mock by another address than the
-    # one it is bound to (a container's published port); None: the connection's own address.
+    # Base of presigned document URLs if clients reach the mock elsewhere (a published port).
     public_url: str | None = None
     webhook_secret: str = "mock-webhook-secret"  # noqa: S105
     notify_interval_s: float | None = None  # push ANY_OFFER_CHANGED periodically when set
+    # Real-time period of the ticker (feeds, periodic pushes); None: tests call ``app.tick``.
+    ticker_s: float | None = 0.25
     gzip_reports: bool = False  # serve processing reports GZIP-compressed
     # Amazon accepts a PATCH for a SKU it has no listing for (an offer without an item; see
     # amzn/selling-partner-api-docs#3748); "not_found" answers 404 instead, for stricter tests.
@@ -125,7 +129,6 @@ class AmazonMockState(MockBackend):
     own_rating_count: int = 1200
     meta: dict[str, ListingMeta] = field(default_factory=dict)
     tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
-    grantless_tokens: dict[str, float] = field(default_factory=dict)
     documents: dict[str, FeedDocument] = field(default_factory=dict)
     feeds: dict[str, Feed] = field(default_factory=dict)
     failed: Counter[str] = field(default_factory=Counter)  # 500s sent (ERROR faults), per operation
@@ -133,12 +136,10 @@ class AmazonMockState(MockBackend):
     notifications: list[SentNotification] = field(default_factory=list)
     orders: dict[str, MockOrder] = field(default_factory=dict)  # by AmazonOrderId
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
-    _next_feed: int = 50001019654
 
     def __post_init__(self) -> None:
-        # A seller's listings were created one by one over time, not in the same millisecond:
-        # seeded ones get distinct createdDates (a second apart, in catalogue order, ending now),
-        # so createdDate windows page through them as they would on Amazon.
+        # Seeded listings get distinct createdDates (a second apart, in catalogue order, ending
+        # now), so createdDate windows page through them as they would on Amazon.
         now = self.clock.now()
         count = len(self.market.listings)
         for index, sku in enumerate(self.market.listings):
@@ -167,48 +168,30 @@ class AmazonMockState(MockBackend):
 
     def listing_by_asin(self, asin: str) -> MockListing | None:
         """Our listing on ``asin`` (the market's external id), if any."""
-        for listing in self.market.listings.values():
-            if listing.external_id == asin:
-                return listing
-        return None
+        return next((x for x in self.market.listings.values() if x.external_id == asin), None)
 
     def meta_of(self, sku: str) -> ListingMeta:
         """Amazon-side details of ``sku`` (created on first use)."""
-        meta = self.meta.get(sku)
-        if meta is None:
-            now = self.clock.now()
-            meta = self.meta[sku] = ListingMeta(created=now, updated=now)
-        return meta
+        if sku not in self.meta:
+            self.meta[sku] = ListingMeta(created=self.clock.now(), updated=self.clock.now())
+        return self.meta[sku]
 
     def touch(self, sku: str) -> None:
         """Record that ``sku`` changed now."""
         self.meta_of(sku).updated = self.clock.now()
 
     def issue_token(self, *, grantless: bool = False) -> str:
-        """Mint an LWA access token valid for ``token_ttl_s`` on the state's clock."""
+        """Mint an LWA access token valid for ``token_ttl_s``; a grantless one opens no route."""
         token = "Atza|" + secrets.token_urlsafe(48)
-        expiry = self.clock.monotonic() + self.token_ttl_s
-        (self.grantless_tokens if grantless else self.tokens)[token] = expiry
+        if not grantless:
+            self.tokens[token] = self.clock.monotonic() + self.token_ttl_s
         return token
 
     def expire_tokens(self) -> int:
         """Make every issued token expired (tests of the refresh path); return how many."""
         return expire(self.tokens, self.clock)
 
-    def new_feed_id(self) -> str:
-        """Feed ids are numeric strings, as Amazon's are."""
-        self._next_feed += 1
-        return str(self._next_feed)
-
-    def new_document_id(self) -> str:
-        """Document ids look like Amazon's ``amzn1.tortuga`` ids."""
-        return f"amzn1.tortuga.4.na.{secrets.token_hex(16)}"
-
     def sign_url(self, kind: str, document_id: str, stamp: str) -> str:
         """The presigned-URL signature of one document URL (upload or download) issued at stamp."""
         message = f"{kind}:{document_id}:{stamp}".encode()
         return hashlib.sha256(self.url_secret + message).hexdigest()
-
-    def at(self, mono: float) -> datetime:
-        """The wall time of a monotonic reading (the state's clock drives both)."""
-        return self.clock.now() + timedelta(seconds=mono - self.clock.monotonic())

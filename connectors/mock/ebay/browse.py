@@ -6,33 +6,23 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 
-from connectors.mock.ebay.auth import ebay_api
-from connectors.mock.ebay.const import (
-    API_SCOPE,
-    BROWSE_API,
-    BROWSE_DOMAIN,
-    DEFAULT_BROWSE_LIMIT,
-    ERR_BROWSE_BAD_PARAM,
-    ERR_BROWSE_NO_QUERY,
-    MAX_BROWSE_LIMIT,
-    MAX_BROWSE_RESULTS,
-)
+from connectors.mock.ebay.const import API_SCOPE, BROWSE_API
+from connectors.mock.ebay.gateway import amount, answer, ebay_api, page, refuse
 from connectors.mock.ebay.state import APPLICATION, EbayMockState, stable_digits
-from connectors.mock.ebay.wire import WireError, answer, error, money
-from connectors.mock.market import MockListing, react
-from domain.offers import CompetitorOffer
+from connectors.mock.market import react
 
-SEARCH_PATH = "/buy/browse/v1/item_summary/search"
-NEW_CONDITION = ("New", "1000")
+ROUTES = web.RouteTableDef()
+MAX_BROWSE_LIMIT = 200
+MAX_BROWSE_RESULTS = 10_000
 _FILTER_SPLIT = re.compile(r",(?![^\[{]*[\]}])")  # commas outside [..] and {..}
 
 
-def _bad(error_id: int, message: str) -> WireError:
-    return WireError(400, error(error_id, BROWSE_DOMAIN, "REQUEST", message))
+def _bad(message: str, error_id: int = 12002) -> Exception:
+    # The 12xxx ids are **unconfirmed** (12001 seen in 3p fixtures).
+    return refuse(BROWSE_API, error_id, message)
 
 
 def parse_filter(raw: str) -> dict[str, str]:
@@ -41,7 +31,7 @@ def parse_filter(raw: str) -> dict[str, str]:
     for part in _FILTER_SPLIT.split(raw):
         name, sep, value = part.strip().partition(":")
         if not sep or not name:
-            raise _bad(ERR_BROWSE_BAD_PARAM, f"The filter '{part}' is invalid.")
+            raise _bad(f"The filter '{part}' is invalid.")
         out[name] = value
     return out
 
@@ -52,84 +42,62 @@ def _set(value: str) -> set[str]:
 
 def _price_range(value: str) -> tuple[Decimal | None, Decimal | None]:
     inner = value.strip()
-    if not (inner.startswith("[") and inner.endswith("]")):
-        raise _bad(ERR_BROWSE_BAD_PARAM, "The price filter value is invalid.")
     low, sep, high = inner[1:-1].partition("..")
     try:
-        lo = Decimal(low) if low else None
-        hi = Decimal(high) if sep and high else None
-    except InvalidOperation as exc:
-        raise _bad(ERR_BROWSE_BAD_PARAM, "The price filter value is invalid.") from exc
-    return lo, hi
-
-
-def _summary(
-    state: EbayMockState,
-    listing: MockListing,
-    legacy_id: str,
-    seller: tuple[str, str, int],
-    price: Decimal,
-    shipping: Decimal,
-) -> dict[str, Any]:
-    item = state.items.get(listing.sku)
-    username, pct, score = seller
-    cur = listing.currency
-    return {
-        "itemId": f"v1|{legacy_id}|0",
-        "legacyItemId": legacy_id,
-        "title": item.title if item else listing.sku,
-        "price": {"value": money(price), "currency": cur},
-        "seller": {"username": username, "feedbackPercentage": pct, "feedbackScore": score},
-        "shippingOptions": [
-            {
-                "shippingCostType": "FIXED",
-                "shippingCost": {"value": money(shipping), "currency": cur},
-            }
-        ],
-        "condition": NEW_CONDITION[0],
-        "conditionId": NEW_CONDITION[1],
-        "buyingOptions": ["FIXED_PRICE"],
-        "itemWebUrl": f"https://www.ebay.com/itm/{legacy_id}",
-    }
-
-
-def _competitor(
-    state: EbayMockState, listing: MockListing, offer: CompetitorOffer
-) -> dict[str, Any]:
-    legacy = stable_digits(12, "competitor", listing.sku, offer.seller_id)
-    pct = f"{offer.rating_pct if offer.rating_pct is not None else 100:.1f}"
-    seller = (offer.seller_id.lower(), pct, offer.rating_count or 0)
-    return _summary(state, listing, legacy, seller, offer.price, offer.shipping)
-
-
-def _matches(state: EbayMockState, sku: str, q: str | None, gtin: str | None) -> bool:
-    item = state.items.get(sku)
-    if gtin is not None and (item is None or item.gtin != gtin):
-        return False
-    if q:
-        haystack = f"{item.title if item else ''} {sku}".lower()
-        return all(word in haystack for word in q.lower().split())
-    return True
+        if inner.startswith("[") and inner.endswith("]"):
+            return Decimal(low) if low else None, Decimal(high) if sep and high else None
+    except InvalidOperation:
+        pass
+    raise _bad("The price filter value is invalid.")
 
 
 def _results(state: EbayMockState, q: str | None, gtin: str | None) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    for sku in sorted(state.market.listings):
-        if not _matches(state, sku, q, gtin):
+    for sku, listing in sorted(state.market.listings.items()):
+        item = state.items.get(sku)
+        words = f"{item.title if item else ''} {sku}".lower()  # q: every word in title or SKU
+        if gtin is not None and (item is None or item.gtin != gtin):
             continue
-        listing = state.market.listings[sku]
+        if not all(word in words for word in (q or "").lower().split()):
+            continue
         competitors = state.market.competitors.get(sku, [])
         if competitors:  # every search lets the competition move against our current price
             competitors = state.market.competitors[sku] = react(
                 competitors, listing.price, state.rng
             )
-        found.extend(_competitor(state, listing, offer) for offer in competitors)
-        live = [o for o in state.offers_of(sku) if o.status == "PUBLISHED"]
-        if live and listing.quantity > 0:  # an out-of-stock listing is not found by buyers
-            own = (state.seller_username, state.seller_feedback_pct, state.seller_feedback_score)
-            found.append(
-                _summary(state, listing, live[0].listing_id, own, listing.price, Decimal(0))
+        # (legacy item id, seller name, feedback %, feedback score, price, shipping)
+        offers = [
+            (
+                stable_digits(12, "competitor", sku, c.seller_id),
+                c.seller_id.lower(),
+                f"{c.rating_pct if c.rating_pct is not None else 100:.1f}",
+                c.rating_count or 0,
+                c.price,
+                c.shipping,
             )
+            for c in competitors
+        ]
+        live = state.published(sku)
+        if live and listing.quantity > 0:  # an out-of-stock listing is not found by buyers
+            seller = (state.seller_username, state.seller_feedback_pct, state.seller_feedback_score)
+            offers.append((live[0].listing_id, *seller, listing.price, Decimal(0)))
+        found += [
+            {
+                "itemId": f"v1|{legacy_id}|0",
+                "legacyItemId": legacy_id,
+                "title": item.title if item else sku,
+                "price": amount(price, listing.currency),
+                "seller": {"username": name, "feedbackPercentage": pct, "feedbackScore": score},
+                "shippingOptions": [
+                    {"shippingCostType": "FIXED", "shippingCost": amount(ship, listing.currency)}
+                ],
+                "condition": "New",
+                "conditionId": "1000",
+                "buyingOptions": ["FIXED_PRICE"],
+                "itemWebUrl": f"https://www.ebay.com/itm/{legacy_id}",
+            }
+            for legacy_id, name, pct, score, price, ship in offers
+        ]
     return found
 
 
@@ -141,13 +109,12 @@ def _total(summary: dict[str, Any]) -> Decimal:
 def _filtered(found: list[dict[str, Any]], filters: dict[str, str]) -> list[dict[str, Any]]:
     if "price" in filters:
         if "priceCurrency" not in filters:
-            raise _bad(ERR_BROWSE_BAD_PARAM, "The price filter needs a priceCurrency filter.")
+            raise _bad("The price filter needs a priceCurrency filter.")
         low, high = _price_range(filters["price"])
-        currency = filters["priceCurrency"]
         found = [
             s
             for s in found
-            if s["price"]["currency"] == currency
+            if s["price"]["currency"] == filters["priceCurrency"]
             and (low is None or Decimal(s["price"]["value"]) >= low)
             and (high is None or Decimal(s["price"]["value"]) <= high)
         ]
@@ -163,9 +130,10 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
     try:
         return int(request.query.get(name, str(default)))
     except ValueError as exc:
-        raise _bad(ERR_BROWSE_BAD_PARAM, f"The '{name}' value is invalid.") from exc
+        raise _bad(f"The '{name}' value is invalid.") from exc
 
 
+@ROUTES.get("/buy/browse/v1/item_summary/search")
 @ebay_api(BROWSE_API, APPLICATION, frozenset({API_SCOPE}))
 async def search(request: web.Request, state: EbayMockState) -> web.Response:
     """``GET /buy/browse/v1/item_summary/search?q=|gtin=[&filter=][&sort=][&limit=][&offset=]``."""
@@ -173,45 +141,23 @@ async def search(request: web.Request, state: EbayMockState) -> web.Response:
     q, gtin = query.get("q"), query.get("gtin")
     if not any(query.get(k) for k in ("q", "gtin", "epid", "category_ids", "charity_ids")):
         raise _bad(
-            ERR_BROWSE_NO_QUERY,
             "The call must have a valid 'q', 'category_ids', 'charity_ids', 'epid' or 'gtin' "
             "query parameter.",
+            12001,
         )
-    limit = _int_param(request, "limit", DEFAULT_BROWSE_LIMIT)
-    offset = _int_param(request, "offset", 0)
+    limit, offset = _int_param(request, "limit", 50), _int_param(request, "offset", 0)
     if not 1 <= limit <= MAX_BROWSE_LIMIT:
-        raise _bad(ERR_BROWSE_BAD_PARAM, f"The 'limit' value must be 1 to {MAX_BROWSE_LIMIT}.")
+        raise _bad(f"The 'limit' value must be 1 to {MAX_BROWSE_LIMIT}.")
     if not 0 <= offset < MAX_BROWSE_RESULTS or offset % limit:
-        raise _bad(
-            ERR_BROWSE_BAD_PARAM, "The 'offset' value must be 0 to 9999 and a multiple of 'limit'."
-        )
+        raise _bad("The 'offset' value must be 0 to 9999 and a multiple of 'limit'.")
     filters = parse_filter(query["filter"]) if query.get("filter") else {}
     # The mock has no catalog product ids: an epid or category search alone finds nothing.
     found = _filtered(_results(state, q, gtin), filters) if q or gtin else []
-    sort = query.get("sort")
-    if sort in ("price", "-price"):
-        found.sort(key=_total, reverse=sort == "-price")
-    total = len(found)
-    found = found[:MAX_BROWSE_RESULTS]  # "total" may be larger; only 10,000 can be paged
-    page = found[offset : offset + limit]
-    params = {k: v for k, v in query.items() if k not in ("limit", "offset")}
-
-    def href(at: int) -> str:
-        return f"{request.url.origin()}{SEARCH_PATH}?" + urlencode(
-            {**params, "limit": limit, "offset": at}
-        )
-
-    body: dict[str, Any] = {"href": href(offset), "total": total}
-    if offset + limit < len(found):
-        body["next"] = href(offset + limit)
-    if offset:
-        body["prev"] = href(max(0, offset - limit))
-    body["limit"], body["offset"] = limit, offset
-    if page:
-        body["itemSummaries"] = page
+    if query.get("sort") in ("price", "-price"):
+        found.sort(key=_total, reverse=query["sort"] == "-price")
+    # "total" may be larger than what can be paged: only the first 10,000 results are.
+    body = page(request, limit, offset, min(len(found), MAX_BROWSE_RESULTS))
+    body.update(total=len(found), limit=limit, offset=offset)
+    if chunk := found[:MAX_BROWSE_RESULTS][offset : offset + limit]:
+        body["itemSummaries"] = chunk
     return answer(body)
-
-
-def add_routes(app: web.Application) -> None:
-    """Register the Browse route."""
-    app.router.add_get(SEARCH_PATH, search)

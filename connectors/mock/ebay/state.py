@@ -1,13 +1,10 @@
-"""State of one mock eBay seller account and application: tokens, inventory items and offers
-over the simulated market, per-listing revision counts, per-API quotas and buckets, the
-notification signing key, faults and counters."""
+"""State of one mock eBay seller account and application over the simulated market."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -17,20 +14,16 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from connectors.mock.ebay.const import (
-    DAILY_QUOTAS,
-    QUOTA_TIME_ZONE,
-    RATE_LIMITS,
-    REVISIONS_PER_DAY,
-    TOKEN_TTL_S,
-    USER_SCOPES,
-)
-from connectors.mock.kit.backend import MockBackend
+from connectors.mock.ebay.const import DAILY_QUOTAS, RATE_LIMITS, USER_SCOPES
+from connectors.mock.kit.backend import MockBackend, expire
 from connectors.ratelimit import RateLimit
 
-Sleep = Callable[[float], Awaitable[None]]
 USER = "user"
 APPLICATION = "application"
+# The demo's credentials (SecretStr is immutable: one default serves every state).
+CLIENT_SECRET = SecretStr("PRD-mock-client-secret")
+REFRESH_TOKEN = SecretStr("v^1.1#i^1#p^3#r^1#I^3#f^0#t^Ul4xMF8mock-refresh")
+VERIFICATION_TOKEN = SecretStr("mock_verification_token_0123456789abcdef")
 
 
 def stable_digits(count: int, *parts: str) -> str:
@@ -38,15 +31,6 @@ def stable_digits(count: int, *parts: str) -> str:
     digest = int(hashlib.sha256(":".join(parts).encode()).hexdigest(), 16)
     low = 10 ** (count - 1)
     return str(low + digest % (9 * low))
-
-
-@dataclass
-class IssuedToken:
-    """An access token the mock minted: who it is for, what it may do, when it dies."""
-
-    kind: str  # USER or APPLICATION
-    scopes: frozenset[str]
-    expires_mono: float
 
 
 @dataclass
@@ -59,9 +43,7 @@ class EbayOffer:
     marketplace_id: str = "EBAY_US"
     available_quantity: int = 0
     status: str = "PUBLISHED"  # PUBLISHED or UNPUBLISHED
-    listing_status: str = "ACTIVE"
     sold_quantity: int = 0
-    category_id: str = "20625"
 
 
 @dataclass
@@ -71,7 +53,6 @@ class EbayItem:
     sku: str
     title: str
     ship_to_quantity: int = 0
-    condition: str = "NEW"
     gtin: str | None = None
 
 
@@ -81,10 +62,19 @@ class SentNotification:
 
     topic: str
     notification_id: str
-    status: int | None  # what the target answered, None when delivery failed
-    error: str | None
     body: bytes
     signature: str
+    status: int | None = None  # what the target answered, None when delivery failed
+    error: str | None = None
+
+    def view(self) -> dict[str, Any]:
+        """How control routes show it."""
+        return {
+            "topic": self.topic,
+            "notificationId": self.notification_id,
+            "status": self.status,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -101,39 +91,34 @@ class EbayMockState(MockBackend):
     """Everything one mock eBay server knows; the aiohttp app only reads and mutates this."""
 
     client_id: str = "MockSell-repricer-PRD-1a2b3c4d5-6e7f8a9b"
-    client_secret: SecretStr = field(default_factory=lambda: SecretStr("PRD-mock-client-secret"))
-    refresh_token: SecretStr = field(
-        default_factory=lambda: SecretStr("v^1.1#i^1#p^3#r^1#I^3#f^0#t^Ul4xMF8mock-refresh")
-    )
+    client_secret: SecretStr = CLIENT_SECRET
+    refresh_token: SecretStr = REFRESH_TOKEN
     refresh_scopes: frozenset[str] = USER_SCOPES
     seller_username: str = "repricerd_demo"
     seller_feedback_pct: str = "99.6"
     seller_feedback_score: int = 1843
     marketplace_id: str = "EBAY_US"
-    token_ttl_s: int = TOKEN_TTL_S
-    revisions_per_day: int = REVISIONS_PER_DAY
+    token_ttl_s: int = 7200
+    revisions_per_day: int = 250  # per listing per calendar day
     # eBay's out-of-stock control: with it a listing at quantity 0 stays (hidden); without it
     # quantity 0 is refused with 25004 (one 3p report; guide §3.2 marks it unconfirmed).
     out_of_stock_control: bool = True
     daily_quotas: dict[str, int] = field(default_factory=lambda: dict(DAILY_QUOTAS))
-    quota_time_zone: str = QUOTA_TIME_ZONE
-    # eBay says "calendar day" without a zone; the mock counts revisions on the same Pacific
-    # day as its quotas (the connector's assumption: README, ``connectors.ebay.budget``).
-    revision_time_zone: str = QUOTA_TIME_ZONE
+    # Quotas reset at Pacific midnight; eBay says "calendar day" for revisions without a zone,
+    # so they count on the same day (the connector's assumption: ``connectors.ebay.budget``).
+    time_zone: str = "America/Los_Angeles"
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     notify_url: str | None = None  # the registered destination endpoint
     order_interval_s: float | None = None  # background buyers: one sale per interval (demo)
-    verification_token: SecretStr = field(
-        default_factory=lambda: SecretStr("mock_verification_token_0123456789abcdef")
-    )
+    verification_token: SecretStr = VERIFICATION_TOKEN
     items: dict[str, EbayItem] = field(default_factory=dict)
     offers: dict[str, EbayOffer] = field(default_factory=dict)  # offerId -> offer
-    tokens: dict[str, IssuedToken] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)  # access token -> monotonic expiry
+    grants: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)  # -> kind, scopes
     notifications: list[SentNotification] = field(default_factory=list)
     orders: int = 0
     sold: dict[str, SoldOrder] = field(default_factory=dict)  # orderId -> order (getOrders)
-    _revisions: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
-    _quota: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
+    _daily: dict[str, tuple[date, int]] = field(default_factory=dict, repr=False)
     _by_sku: dict[str, list[EbayOffer]] = field(default_factory=dict, repr=False)
     _indexed: int = field(default=-1, repr=False)
 
@@ -144,11 +129,8 @@ class EbayMockState(MockBackend):
         for sku, listing in self.market.listings.items():
             self.items.setdefault(sku, EbayItem(sku, sku, listing.quantity))
             if sku not in offered:
-                offer_id = (
-                    listing.external_id
-                    if listing.external_id.isdigit()
-                    else stable_digits(11, "offer", sku)
-                )
+                digits = listing.external_id.isdigit()
+                offer_id = listing.external_id if digits else stable_digits(11, "offer", sku)
                 listing_id = stable_digits(12, "listing", sku)
                 self.offers[offer_id] = EbayOffer(
                     offer_id, sku, listing_id, self.marketplace_id, listing.quantity
@@ -167,25 +149,17 @@ class EbayMockState(MockBackend):
         seed: int = 1,
         **kwargs: Any,
     ) -> EbayMockState:
-        """Seed from a catalog CSV: rows with ``id:<channel>`` (the offerId) become listings.
-
-        ``price:<channel>`` is the offer price, ``stock`` the quantity, ``title`` and ``gtin``
-        (if present) feed Browse.
-        """
+        """Seed from a catalog CSV: rows with ``id:<channel>`` (the offerId) become listings."""
         market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
         items: dict[str, EbayItem] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
-                sku = (row.get("sku") or "").strip()
-                if sku not in market.listings:
-                    continue
-                stock = int(row.get("stock") or 0)
-                market.listings[sku].quantity = stock
-                gtin = (row.get("gtin") or "").strip() or None
-                items[sku] = EbayItem(sku, row.get("title") or sku, stock, gtin=gtin)
+                listing = market.listings.get((row.get("sku") or "").strip())
+                if listing is not None:
+                    sku, listing.quantity = listing.sku, int(row.get("stock") or 0)
+                    gtin = (row.get("gtin") or "").strip() or None
+                    items[sku] = EbayItem(sku, row.get("title") or sku, listing.quantity, gtin=gtin)
         return cls(market=market, rng=rng, items=items, **kwargs)
-
-    # -- inventory --------------------------------------------------------------------------
 
     def offers_of(self, sku: str) -> list[EbayOffer]:
         """The offers of ``sku``, by offerId."""
@@ -199,66 +173,43 @@ class EbayMockState(MockBackend):
             self._indexed = len(self.offers)
         return list(self._by_sku.get(sku, ()))
 
+    def published(self, sku: str) -> list[EbayOffer]:
+        """The live offers (listings) of ``sku``."""
+        return [o for o in self.offers_of(sku) if o.status == "PUBLISHED"]
+
     def sync_quantity(self, sku: str) -> None:
         """Listing quantity = min(offer availableQuantity, ship-to-home quantity) (guide §3.2)."""
         listing, item = self.listing(sku), self.items.get(sku)
-        if listing is None or item is None:
-            return
-        published = [o for o in self.offers_of(sku) if o.status == "PUBLISHED"]
-        offered = max((o.available_quantity for o in published), default=0)
-        listing.quantity = max(0, min(offered, item.ship_to_quantity))
+        if listing is not None and item is not None:
+            offered = max((o.available_quantity for o in self.published(sku)), default=0)
+            listing.quantity = max(0, min(offered, item.ship_to_quantity))
 
-    # -- revisions (per listing per Pacific day, on the state's clock) ------------------------
-
-    def _today(self) -> date:
-        return self.clock.now().astimezone(ZoneInfo(self.revision_time_zone)).date()
+    def today(self, key: str, add: int = 0) -> int:
+        """Add ``add`` to today's (Pacific day) count of ``key`` (``revisions:<listingId>``,
+        ``quota:<api>``); return the count."""
+        day = self.clock.now().astimezone(ZoneInfo(self.time_zone)).date()
+        counted, count = self._daily.get(key, (day, 0))
+        self._daily[key] = (day, (count if counted == day else 0) + add)
+        return self._daily[key][1]
 
     def revisions_today(self, listing_id: str) -> int:
         """Revisions already applied to ``listing_id`` this (Pacific) day."""
-        day, count = self._revisions.get(listing_id, (self._today(), 0))
-        return count if day == self._today() else 0
+        return self.today(f"revisions:{listing_id}")
 
     def revise(self, listing_id: str) -> None:
         """Count one revision of ``listing_id`` today."""
-        self._revisions[listing_id] = (self._today(), self.revisions_today(listing_id) + 1)
-
-    # -- quotas and short-term limits ---------------------------------------------------------
-
-    def _quota_day(self) -> date:
-        return self.clock.now().astimezone(ZoneInfo(self.quota_time_zone)).date()
-
-    def quota_used(self, api: str) -> int:
-        """Calls charged to ``api``'s daily quota today (Pacific day)."""
-        day, count = self._quota.get(api, (self._quota_day(), 0))
-        return count if day == self._quota_day() else 0
-
-    def charge_quota(self, api: str) -> bool:
-        """Charge one call to ``api``'s daily quota; False (nothing charged) when it is spent."""
-        used = self.quota_used(api)
-        if used >= self.daily_quotas.get(api, 1 << 62):
-            return False
-        self._quota[api] = (self._quota_day(), used + 1)
-        return True
-
-    # -- tokens -----------------------------------------------------------------------------
+        self.today(f"revisions:{listing_id}", 1)
 
     def issue_token(self, kind: str, scopes: frozenset[str]) -> str:
         """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
         now = self.clock.monotonic()
-        for stale in [t for t, issued in self.tokens.items() if issued.expires_mono <= now]:
-            del self.tokens[stale]  # an expired token answers like an unknown one anyway
+        for stale in [t for t, expiry in self.tokens.items() if expiry <= now]:
+            del self.tokens[stale], self.grants[stale]  # it would answer like an unknown one
         flag = "p^3#r^0" if kind == USER else "p^1#r^0"
         token = f"v^1.1#i^1#{flag}#I^3#f^0#t^" + secrets.token_urlsafe(48)
-        self.tokens[token] = IssuedToken(kind, scopes, now + self.token_ttl_s)
+        self.tokens[token], self.grants[token] = now + self.token_ttl_s, (kind, scopes)
         return token
 
     def expire_tokens(self) -> int:
         """Make every issued token expired (tests of the refresh path); return how many."""
-        past = self.clock.monotonic() - 1
-        for token in self.tokens.values():
-            token.expires_mono = past
-        return len(self.tokens)
-
-    def now(self) -> datetime:
-        """The state's current time."""
-        return self.clock.now()
+        return expire(self.tokens, self.clock)

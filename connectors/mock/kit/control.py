@@ -6,6 +6,7 @@ once; each mock adds its own state view and its marketplace's control actions (o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -33,8 +34,11 @@ def bad(message: str, status: int = 400) -> web.Response:
 
 async def json_object(request: web.Request) -> dict[str, Any] | None:
     """The request's JSON object (an empty body is ``{}``); ``None`` when it is not one."""
+    # read() returns the cached body when a middleware has already read it (can_read_body is
+    # False by then, though the body was there).
+    raw = await request.read()
     try:
-        body = await request.json() if request.can_read_body else {}
+        body = json.loads(raw) if raw.strip() else {}
     except ValueError:
         return None
     return body if isinstance(body, dict) else None

@@ -11,25 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLEnumType, GraphQLError
 from graphql.execution.values import get_directive_values
 
 from connectors.mock.shopify.resolvers import (
+    MAX_PAGE_SIZE,
     Info,
-    ItemView,
-    LocationView,
-    ProductView,
-    RequestContext,
-    VariantView,
+    item_view,
+    location_view,
+    product_view,
+    too_many,
+    variant_view,
 )
-from connectors.mock.shopify.schema import idempotent_directive
+from connectors.mock.shopify.schema import shopify_schema
 from connectors.mock.shopify.state import MockVariant, ShopifyMockState
 from connectors.mock.shopify.webhooks import inventory_level_payload, product_payload
 
-MAX_INPUT_SIZE = 250
 MAX_QUANTITY = 1_000_000_000
 QUANTITY_NAMES = ("available", "on_hand")
 REASONS = frozenset(
@@ -53,23 +52,20 @@ REASONS = frozenset(
         "shrinkage",
     }
 )
+UserError = dict[str, Any]
 
 
-def _context(info: Info) -> RequestContext:
-    return info.context
+# userErrors messages by code: the descriptions of the values of the SDL's ``*ErrorCode`` enums.
+MESSAGES = {
+    code: value.description or ""
+    for enum in shopify_schema().type_map.values()
+    if isinstance(enum, GraphQLEnumType) and enum.name.endswith("ErrorCode")
+    for code, value in enum.values.items()
+}
 
 
-def _user_error(field: list[str], message: str, code: str) -> dict[str, Any]:
-    return {"field": field, "message": message, "code": code}
-
-
-def _check_size(items: list[Any], argument: str) -> None:
-    if len(items) > MAX_INPUT_SIZE:
-        raise GraphQLError(
-            f"The input array size of {len(items)} is greater than the maximum allowed of "
-            f"{MAX_INPUT_SIZE}.",
-            extensions={"code": "MAX_INPUT_SIZE_EXCEEDED", "argument": argument},
-        )
+def _error(code: str, *field: str, message: str | None = None) -> UserError:
+    return {"field": list(field), "message": message or MESSAGES[code], "code": code}
 
 
 class MutationRoot:
@@ -83,125 +79,104 @@ class MutationRoot:
         allowPartialUpdates: bool = False,
     ) -> dict[str, Any]:
         """Update variants of one product; all-or-nothing unless ``allowPartialUpdates``."""
-        context = _context(info)
-        state = context.state
-        _check_size(variants, "variants")
+        state = info.context.state
+        if len(variants) > MAX_PAGE_SIZE:
+            raise too_many(variants, argument="variants")
         product = state.products.get(productId)
+        refused: dict[str, Any] = {"product": None, "productVariants": None}
         if product is None:
-            missing = _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
-            return {"product": None, "productVariants": None, "userErrors": [missing]}
-        errors: list[dict[str, Any]] = []
+            return {**refused, "userErrors": [_error("PRODUCT_DOES_NOT_EXIST", "productId")]}
+        errors: list[UserError] = []
         accepted: list[tuple[MockVariant, dict[str, Any]]] = []
         for index, row in enumerate(variants):
-            error = _variant_error(state, productId, index, row)
+            error = _variant_error(state, productId, str(index), row)
             if error is None and state.faults.item_refused():
-                error = _user_error(["variants", str(index)], "Input is invalid.", "INVALID_INPUT")
+                error = _error("INVALID_INPUT", "variants", str(index), message="Input is invalid.")
             if error is None:
                 accepted.append((state.variants[row["id"]], row))
             else:
                 errors.append(error)
         if errors and not allowPartialUpdates:
-            return {"product": None, "productVariants": None, "userErrors": errors}
+            return {**refused, "userErrors": errors}
         now = state.clock.now()
         views, changed = [], False
         for variant, row in accepted:
-            reported: dict[str, Any] = {k: row[k] for k in ("price", "compareAtPrice") if k in row}
             if state.faults.write_dropped():
                 state.counters.dropped_writes += 1
-                views.append(VariantView(state, variant, reported))
+                reported: dict[str, Any] = {
+                    k: row[k] for k in ("price", "compareAtPrice") if k in row
+                }
+                views.append(variant_view(state, variant, reported))
                 continue
             if "price" in row:
                 state.listing(variant).price = row["price"]
             if "compareAtPrice" in row:
                 variant.compare_at_price = row["compareAtPrice"]
-            variant.updated_at = now
+            variant.updated_at = product.updated_at = now
             changed = True
-            views.append(VariantView(state, variant))
-        if changed:
-            product.updated_at = now
-            if state.webhooks_on_writes:
-                context.events.append(("products/update", product_payload(state, product)))
+            views.append(variant_view(state, variant))
+        if changed and state.webhooks_on_writes:
+            info.context.events.append(("products/update", product_payload(state, product)))
         return {
-            "product": ProductView(state, product),
+            "product": product_view(state, productId),
             "productVariants": views,
             "userErrors": errors,
         }
 
-    def inventorySetQuantities(
-        self,
-        info: Info,
-        input: dict[str, Any],
-    ) -> dict[str, Any]:
+    def inventorySetQuantities(self, info: Info, input: dict[str, Any]) -> dict[str, Any]:
         """Set absolute quantities with compare-and-set per row, once per idempotency key."""
-        context = _context(info)
-        state = context.state
+        state = info.context.state
         key = _idempotency_key(info)
-        rows: list[dict[str, Any]] = input["quantities"]
-        _check_size(rows, "input.quantities")
-        for row in rows:
-            if "changeFromQuantity" not in row:
-                raise GraphQLError(
-                    "InventoryQuantityInput must include the following argument: "
-                    "changeFromQuantity.",
-                    extensions={"code": "INVALID_FIELD_ARGUMENTS"},
-                )
-        fingerprint = hashlib.sha256(
-            json.dumps(input, sort_keys=True, default=str).encode()
-        ).hexdigest()
+        if len(input["quantities"]) > MAX_PAGE_SIZE:
+            raise too_many(input["quantities"], argument="input.quantities")
+        if any("changeFromQuantity" not in row for row in input["quantities"]):
+            raise GraphQLError(
+                "InventoryQuantityInput must include the following argument: changeFromQuantity.",
+                extensions={"code": "INVALID_FIELD_ARGUMENTS"},
+            )
+        request = json.dumps(input, sort_keys=True, default=str).encode()
+        fingerprint = hashlib.sha256(request).hexdigest()
         if key in state.idempotent:
             state.market.deliveries[key] += 1
             original_fingerprint, payload = state.idempotent[key]
             if original_fingerprint == fingerprint:
                 return payload  # the original result; the effect is not applied again
-            message = "The same idempotency key cannot be used with different operation parameters."
-            error = _user_error(["input"], message, "IDEMPOTENCY_KEY_PARAMETER_MISMATCH")
-            return {"inventoryAdjustmentGroup": None, "userErrors": [error]}
+            mismatch = _error("IDEMPOTENCY_KEY_PARAMETER_MISMATCH", "input")
+            return {"inventoryAdjustmentGroup": None, "userErrors": [mismatch]}
         errors = _inventory_errors(state, input)
         if errors:
             state.market.deliveries[key] += 1  # reached the shop, nothing applied
             payload = {"inventoryAdjustmentGroup": None, "userErrors": errors}
         else:
-            group = _apply(context, input, first_time=state.market.apply_once(key))
+            group = _apply(info, input, first_time=state.market.apply_once(key))
             payload = {"inventoryAdjustmentGroup": group, "userErrors": []}
         state.idempotent[key] = (fingerprint, payload)
         return payload
 
 
 def _variant_error(
-    state: ShopifyMockState, product_id: str, index: int, row: dict[str, Any]
-) -> dict[str, Any] | None:
-    where = ["variants", str(index)]
-    variant_id = row.get("id")
-    if variant_id is None:
-        return _user_error(
-            [*where, "id"], "Product variant is missing ID attribute.", "PRODUCT_VARIANT_ID_MISSING"
-        )
-    variant = state.variants.get(variant_id)
+    state: ShopifyMockState, product_id: str, index: str, row: dict[str, Any]
+) -> UserError | None:
+    if row.get("id") is None:
+        return _error("PRODUCT_VARIANT_ID_MISSING", "variants", index, "id")
+    variant = state.variants.get(row["id"])
     if variant is None or variant.product_gid != product_id:
-        return _user_error(
-            [*where, "id"], "Product variant does not exist", "PRODUCT_VARIANT_DOES_NOT_EXIST"
-        )
+        return _error("PRODUCT_VARIANT_DOES_NOT_EXIST", "variants", index, "id")
     if "price" in row and row["price"] is None:
-        return _user_error([*where, "price"], "Price can't be blank", "INVALID_INPUT")
+        return _error("INVALID_INPUT", "variants", index, "price", message="Price can't be blank")
     for name in ("price", "compareAtPrice"):
-        value: Decimal | None = row.get(name)
-        if value is not None and value < 0:
-            return _user_error(
-                [*where, name],
-                "The price of the variant must be greater than or equal to zero.",
-                "GREATER_THAN_OR_EQUAL_TO",
-            )
+        if row.get(name) is not None and row[name] < 0:
+            return _error("GREATER_THAN_OR_EQUAL_TO", "variants", index, name)
     return None
 
 
 def _idempotency_key(info: Info) -> str:
-    values = None
+    directive = info.schema.get_directive("idempotent")
+    assert directive is not None  # declared in schema.graphql
+    values: dict[str, Any] = {}
     for node in info.field_nodes:
-        values = (
-            get_directive_values(idempotent_directive(info.schema), node, info.variable_values)
-            or values
-        )
-    key = (values or {}).get("key")
+        values = get_directive_values(directive, node, info.variable_values) or values
+    key = values.get("key")
     if not isinstance(key, str) or not key.strip():
         raise GraphQLError(
             "The @idempotent directive is required for this mutation but was not provided.",
@@ -211,99 +186,79 @@ def _idempotency_key(info: Info) -> str:
     return key
 
 
-def _inventory_errors(state: ShopifyMockState, data: dict[str, Any]) -> list[dict[str, Any]]:
-    name: str = data["name"]
-    errors = []
+def _inventory_errors(state: ShopifyMockState, data: dict[str, Any]) -> list[UserError]:
+    name, errors = data["name"], []
     if name not in QUANTITY_NAMES:
-        message = "The quantity name must be either 'available' or 'on_hand'."
-        errors.append(_user_error(["input", "name"], message, "INVALID_NAME"))
+        errors.append(_error("INVALID_NAME", "input", "name"))
     if data["reason"] not in REASONS:
-        errors.append(
-            _user_error(["input", "reason"], "The specified reason is invalid.", "INVALID_REASON")
-        )
+        errors.append(_error("INVALID_REASON", "input", "reason"))
     seen: set[tuple[str, str]] = set()
+
+    def row_error(where: tuple[str, ...], row: dict[str, Any]) -> UserError | None:
+        variant = state.variant_by_item(row["inventoryItemId"])
+        if variant is None:
+            return _error("INVALID_INVENTORY_ITEM", *where, "inventoryItemId")
+        location = state.location(row["locationId"])
+        if location is None:
+            return _error("INVALID_LOCATION", *where, "locationId")
+        if not location.active:
+            return _error("ITEM_NOT_STOCKED_AT_LOCATION", *where, "locationId")
+        if (variant.item_gid, location.gid) in seen:
+            return _error("NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR", *where)
+        seen.add((variant.item_gid, location.gid))
+        if row["quantity"] < 0:
+            return _error("INVALID_QUANTITY_NEGATIVE", *where, "quantity")
+        if row["quantity"] > MAX_QUANTITY:
+            return _error("INVALID_QUANTITY_TOO_HIGH", *where, "quantity")
+        current = state.available(variant, location.gid, name)
+        if name in QUANTITY_NAMES and row["changeFromQuantity"] not in (None, current):
+            return _error("CHANGE_FROM_QUANTITY_STALE", *where, "changeFromQuantity")
+        return None
+
     for index, row in enumerate(data["quantities"]):
-        error = _row_error(state, name, index, row, seen)
+        where = ("input", "quantities", str(index))
+        error = row_error(where, row)
         if error is None and state.faults.item_refused():
-            error = _user_error(
-                ["input", "quantities", str(index), "inventoryItemId"],
-                "The specified inventory item is not allowed to be adjusted via API.",
-                "NON_MUTABLE_INVENTORY_ITEM",
-            )
+            error = _error("NON_MUTABLE_INVENTORY_ITEM", *where, "inventoryItemId")
         if error is not None:
             errors.append(error)
     return errors
 
 
-def _row_error(
-    state: ShopifyMockState, name: str, index: int, row: dict[str, Any], seen: set[tuple[str, str]]
-) -> dict[str, Any] | None:
-    where = ["input", "quantities", str(index)]
-    variant = state.variant_by_item(row["inventoryItemId"])
-    if variant is None:
-        message = "The specified inventory item could not be found."
-        return _user_error([*where, "inventoryItemId"], message, "INVALID_INVENTORY_ITEM")
-    location = state.location(row["locationId"])
-    if location is None:
-        message = "The specified location could not be found."
-        return _user_error([*where, "locationId"], message, "INVALID_LOCATION")
-    if not location.active:
-        message = "The specified inventory item is not stocked at the location."
-        return _user_error([*where, "locationId"], message, "ITEM_NOT_STOCKED_AT_LOCATION")
-    pair = (variant.item_gid, location.gid)
-    if pair in seen:
-        message = "The combination of inventoryItemId and locationId must be unique."
-        return _user_error(where, message, "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR")
-    seen.add(pair)
-    quantity: int = row["quantity"]
-    if quantity < 0:
-        message = "The quantity can't be negative."
-        return _user_error([*where, "quantity"], message, "INVALID_QUANTITY_NEGATIVE")
-    if quantity > MAX_QUANTITY:
-        message = "The total quantity can't be higher than 1,000,000,000."
-        return _user_error([*where, "quantity"], message, "INVALID_QUANTITY_TOO_HIGH")
-    expected = row["changeFromQuantity"]
-    current = _current(state, variant, location.gid, name)
-    if expected is not None and name in QUANTITY_NAMES and expected != current:
-        message = "The changeFromQuantity value does not match persisted value."
-        return _user_error([*where, "changeFromQuantity"], message, "CHANGE_FROM_QUANTITY_STALE")
-    return None
-
-
-def _current(state: ShopifyMockState, variant: MockVariant, location_gid: str, name: str) -> int:
-    if name == "on_hand":
-        return state.on_hand(variant, location_gid)
-    return state.available(variant, location_gid)
-
-
-def _apply(context: RequestContext, data: dict[str, Any], *, first_time: bool) -> dict[str, Any]:
-    state = context.state
-    name: str = data["name"]
+def _apply(info: Info, data: dict[str, Any], *, first_time: bool) -> dict[str, Any]:
+    state, name = info.context.state, data["name"]
     other = "on_hand" if name == "available" else "available"
     now = state.clock.now()
     changes = []
     for row in data["quantities"]:
         variant = state.variant_by_item(row["inventoryItemId"])
         location = state.location(row["locationId"])
-        assert variant is not None
+        assert variant is not None  # _row_error checked it
         assert location is not None
-        before = _current(state, variant, location.gid, name)
-        delta = row["quantity"] - before
-        other_after = _current(state, variant, location.gid, other) + delta
+        delta = row["quantity"] - state.available(variant, location.gid, name)
+        other_after = state.available(variant, location.gid, other) + delta
         if not first_time:
             pass  # the key's effect exists already (market effect log): never apply twice
         elif state.faults.write_dropped():
             state.counters.dropped_writes += 1
         else:
-            available_after = before + delta if name == "available" else other_after
+            available_after = row["quantity"] if name == "available" else other_after
             state.set_available(variant, location.gid, available_after)
             variant.updated_at = now
             if delta and state.webhooks_on_writes:
                 payload = inventory_level_payload(state, variant, location, now)
-                context.events.append(("inventory_levels/update", payload))
-        item, where = ItemView(state, variant), LocationView(state, location)
-        changes.append(_change(name, delta, row["quantity"], item, where))
-        changes.append(_change(other, delta, other_after, item, where))
+                info.context.events.append(("inventory_levels/update", payload))
+        item, where = item_view(state, variant), location_view(state, location)
+        changes += [
+            {
+                "name": n,
+                "delta": delta,
+                "quantityAfterChange": after,
+                "item": item,
+                "location": where,
+            }
+            for n, after in ((name, row["quantity"]), (other, other_after))
+        ]
     state.adjustment_groups += 1
     return {
         "id": f"gid://shopify/InventoryAdjustmentGroup/{state.adjustment_groups}",
@@ -311,14 +266,4 @@ def _apply(context: RequestContext, data: dict[str, Any], *, first_time: bool) -
         "reason": data["reason"],
         "referenceDocumentUri": data.get("referenceDocumentUri"),
         "changes": changes,
-    }
-
-
-def _change(name: str, delta: int, after: int, item: Any, location: Any) -> dict[str, Any]:
-    return {
-        "name": name,
-        "delta": delta,
-        "quantityAfterChange": after,
-        "item": item,
-        "location": location,
     }

@@ -1,33 +1,199 @@
-"""Query resolvers: views over the mock state (the default resolver reads their attributes)."""
+"""Query resolvers: views over the mock state that graphql-core's default resolver reads (a
+callable attribute is called with the field's arguments), Relay paging and Shopify's search syntax.
+
+Variant search: ``sku:`` (``*`` wildcards), ``product_id:``, ``id:``, ``inventory_item_id:``, bare
+words (SKU or title). Order search: ``created_at:``, ``updated_at:``, ``processed_at:`` (``>``,
+``>=``, ``<``, ``<=`` or equal; a bare date is midnight UTC; an unparsable one is an error, so a
+connector bug shows), ``id:``, ``name:``. Both: quoted values, backslash escapes, implicit AND,
+``OR``, ``-``; unknown fields are ignored, as Shopify does. Pages go by numeric id or by (a time
+at whole seconds, id), the cursor carrying both, as Shopify's do.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import fnmatch
+import json
+import operator
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import UTC, datetime
+from types import SimpleNamespace as View
 from typing import Any, TypeAlias
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from connectors.mock.shopify.orders import OrderView, list_orders, order_by_gid
-from connectors.mock.shopify.paging import MAX_PAGE_SIZE, paginate, search_filter
 from connectors.mock.shopify.state import (
     MockLocation,
-    MockProduct,
+    MockOrder,
     MockVariant,
+    OrderLine,
     ShopifyMockState,
+    gid,
     gid_number,
+    level_gid,
 )
 
-KNOWN_QUANTITY_NAMES = (
-    "available",
-    "committed",
-    "damaged",
-    "incoming",
-    "on_hand",
-    "quality_control",
-    "reserved",
-    "safety_stock",
+MAX_PAGE_SIZE = 250  # Shopify's maximum `first` (and input array size)
+Predicate = Callable[[Any], bool]
+
+
+def seconds(moment: datetime) -> datetime:
+    """A time in UTC at whole seconds (what Shopify compares and sorts by)."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def paginate(
+    items: Sequence[Any],
+    first: int | None = None,
+    after: str | None = None,
+    reverse: bool = False,
+    sort: str | None = None,
+) -> dict[str, Any]:
+    """A Relay connection page over views, by numeric id or by (``sort`` time, numeric id)."""
+    if first is None:
+        raise GraphQLError("you must provide one of first or last")
+    if not 0 <= first <= MAX_PAGE_SIZE:
+        raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {first}.")
+
+    def position(view: Any) -> tuple[Any, ...]:
+        number = view.legacyResourceId
+        return (seconds(getattr(view, sort)), number) if sort else (number,)
+
+    ordered = sorted(items, key=position, reverse=reverse)
+    if after is not None:
+        last = _position(after, sort)
+        ordered = [i for i in ordered if (position(i) < last if reverse else position(i) > last)]
+    page = ordered[:first]
+    edges = [{"cursor": _cursor(position(item)), "node": item} for item in page]
+    return {
+        "edges": edges,
+        "nodes": list(page),
+        "pageInfo": {
+            "hasNextPage": len(ordered) > first,
+            "hasPreviousPage": after is not None,
+            "startCursor": edges[0]["cursor"] if edges else None,
+            "endCursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+def _cursor(position: tuple[Any, ...]) -> str:
+    value = position[0].isoformat() if isinstance(position[0], datetime) else str(position[0])
+    raw = json.dumps({"last_id": position[-1], "last_value": value}, separators=(",", ":"))
+    return base64.b64encode(raw.encode()).decode()
+
+
+def _position(cursor: str, sort: str | None) -> tuple[Any, ...]:
+    try:
+        decoded = json.loads(base64.b64decode(cursor.encode(), validate=True))
+        last = int(decoded["last_id"])
+        return (datetime.fromisoformat(decoded["last_value"]), last) if sort else (last,)
+    except (binascii.Error, ValueError, KeyError, TypeError) as err:
+        raise GraphQLError(f"Invalid cursor for current pagination sort: {cursor}") from err
+
+
+# A value is a name or a quoted string (single or double quotes); a backslash escapes the next
+# character inside quotes and out (Shopify's search syntax: special characters ``: \\ ( )`` and
+# quotes are escaped with ``\\``).
+_TERM = re.compile(
+    r'(-?)(\w+):("(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?:[^\s\\]|\\.)+)|((?:[^\s\\]|\\.)+)'
 )
+_ESCAPED = re.compile(r"\\(.)")
+_COMPARISON = re.compile(r"(>=|<=|>|<)?(.*)", re.DOTALL)
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+_TIME_FIELDS = {"created_at": "createdAt", "updated_at": "updatedAt", "processed_at": "processedAt"}
+# variant search field -> (MockVariant attribute holding the GID, GID kind)
+_VARIANT_IDS = {
+    "id": ("gid", "ProductVariant"),
+    "product_id": ("product_gid", "Product"),
+    "inventory_item_id": ("item_gid", "InventoryItem"),
+}
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
+        raw = raw[1:-1]
+    return _ESCAPED.sub(r"\1", raw)
+
+
+def _search(query: str | None, term: Callable[[str | None, str], Predicate | None]) -> Predicate:
+    """The predicate of a search string, each ``name:value`` (or bare) term built by ``term``."""
+    if not query or not query.strip():
+        return lambda _view: True
+    groups: list[list[tuple[bool, Predicate]]] = [[]]  # (negated, term) ANDed, groups ORed
+    for match in _TERM.finditer(query):
+        negate, name, raw, bare = match.groups()
+        if bare in ("OR", "or"):
+            groups.append([])
+            continue
+        predicate = None if bare in ("AND", "and") else term(name and name.lower(), raw or bare)
+        if predicate is not None:
+            groups[-1].append((bool(negate), predicate))
+    return lambda view: any(all(p(view) != neg for neg, p in group) for group in groups)
+
+
+def search_filter(query: str | None) -> Predicate:
+    """Which variant views ``productVariants(query:)`` keeps (see the module docstring)."""
+    return _search(query, _variant_term)
+
+
+def _variant_term(name: str | None, raw: str) -> Predicate | None:
+    value = _unquote(raw)
+    if name == "sku":
+        return lambda view: fnmatch.fnmatchcase(view.variant.sku.lower(), value.lower())
+    if name in _VARIANT_IDS:
+        attribute, kind = _VARIANT_IDS[name]
+        numeric = value.rsplit("/", 1)[-1]
+        return lambda view: str(gid_number(getattr(view.variant, attribute), kind)) == numeric
+    if name is None:
+        needle = value.lower()
+        return lambda view: needle in view.variant.sku.lower() or needle in view.title.lower()
+    return None
+
+
+def _order_term(name: str | None, raw: str) -> Predicate | None:
+    # Bare words match names and emails on Shopify: not modelled.
+    if name in _TIME_FIELDS:
+        match = _COMPARISON.match(raw)
+        assert match is not None  # the pattern matches any string
+        compare = _COMPARE.get(match.group(1) or "", operator.eq)
+        bound, attribute = _parse_time(_unquote(match.group(2)), name), _TIME_FIELDS[name]
+        return lambda view: bool(compare(seconds(getattr(view, attribute)), bound))
+    value = _unquote(raw)
+    if name == "id":
+        return lambda view: str(view.legacyResourceId) == value.rsplit("/", 1)[-1]
+    if name == "name":
+        return lambda view: view.name.lstrip("#") == value.lstrip("#")
+    return None
+
+
+def _parse_time(value: str, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise GraphQLError(f"Invalid date for {name}: {value!r}") from err
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)  # a bare date or time is the shop's UTC here
+    return seconds(parsed)
+
+
+KNOWN_QUANTITY_NAMES = frozenset(
+    {
+        "available",
+        "committed",
+        "damaged",
+        "incoming",
+        "on_hand",
+        "quality_control",
+        "reserved",
+        "safety_stock",
+    }
+)
+# OrderSortKeys paged by a time (then id); the others page by id.
+SORT_TIMES = {"CREATED_AT": "createdAt", "UPDATED_AT": "updatedAt", "PROCESSED_AT": "processedAt"}
 
 
 @dataclass
@@ -42,336 +208,224 @@ class RequestContext:
 Info: TypeAlias = "GraphQLResolveInfo[RequestContext]"
 
 
-def state_of(info: Info) -> ShopifyMockState:
-    """The store behind a resolver call."""
-    return info.context.state
+def _view(typename: str, gid_: str, **fields: Any) -> View:
+    """A view of a ``Node``: ``legacyResourceId`` is its numeric id (and pagination order)."""
+    number = fields.pop("number", None) or gid_number(gid_, typename) or 0
+    return View(typename=typename, id=gid_, legacyResourceId=number, **fields)
 
 
-# -- views ----------------------------------------------------------------------------------
-
-
-class ProductView:
+def product_view(state: ShopifyMockState, product_gid: str) -> View:
     """``Product``."""
+    product = state.products[product_gid]
 
-    typename = "Product"
+    def variants() -> list[View]:
+        return [variant_view(state, state.variants[g]) for g in product.variant_gids]
 
-    def __init__(self, state: ShopifyMockState, product: MockProduct) -> None:
-        self.state, self.product = state, product
-        self.id = product.gid
-        self.legacyResourceId = gid_number(product.gid, "Product")
-        self.title, self.handle = product.title, product.handle
-        self.status = "ACTIVE"
-        self.createdAt, self.updatedAt = product.created_at, product.updated_at
-
-    @property
-    def totalInventory(self) -> int:
-        """Available units over every variant."""
-        return sum(
-            self.state.inventory_quantity(self.state.variants[g]) for g in self.product.variant_gids
-        )
-
-    def variants(
-        self,
-        _info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-    ) -> dict[str, Any]:
-        """``Product.variants`` connection."""
-        views = [VariantView(self.state, self.state.variants[g]) for g in self.product.variant_gids]
-        return paginate(views, VariantView.number, first, after, reverse)
+    return _view(
+        "Product",
+        product_gid,
+        title=product.title,
+        handle=product.handle,
+        status="ACTIVE",
+        createdAt=product.created_at,
+        updatedAt=product.updated_at,
+        totalInventory=lambda _info: sum(v.inventoryQuantity for v in variants()),
+        variants=lambda _info, **page: paginate(variants(), **page),
+    )
 
 
-class VariantView:
+def variant_view(
+    state: ShopifyMockState, variant: MockVariant, reported: dict[str, Any] | None = None
+) -> View:
     """``ProductVariant``; ``reported`` overrides what a dropped write pretends to have set."""
-
-    typename = "ProductVariant"
-
-    def __init__(
-        self, state: ShopifyMockState, variant: MockVariant, reported: dict[str, Any] | None = None
-    ) -> None:
-        self.state, self.variant = state, variant
-        self.id, self.sku, self.title = variant.gid, variant.sku, variant.title
-        self.legacyResourceId = VariantView.number(self)
-        self.createdAt, self.updatedAt = variant.created_at, variant.updated_at
-        self._reported = reported or {}
-
-    def number(self) -> int:
-        """Numeric id (pagination order)."""
-        return gid_number(self.variant.gid, "ProductVariant") or 0
-
-    @property
-    def displayName(self) -> str:
-        """Product title and variant title."""
-        return f"{self.state.products[self.variant.product_gid].title} - {self.title}"
-
-    @property
-    def price(self) -> Decimal:
-        """The variant price (Money)."""
-        price: Decimal = self._reported.get("price", self.state.listing(self.variant).price)
-        return price
-
-    @property
-    def compareAtPrice(self) -> Decimal | None:
-        """The compare-at price (Money) or null."""
-        value: Decimal | None = self._reported.get("compareAtPrice", self.variant.compare_at_price)
-        return value
-
-    @property
-    def inventoryQuantity(self) -> int:
-        """Available units over active locations."""
-        return self.state.inventory_quantity(self.variant)
-
-    @property
-    def product(self) -> ProductView:
-        """The parent product."""
-        return ProductView(self.state, self.state.products[self.variant.product_gid])
-
-    @property
-    def inventoryItem(self) -> ItemView:
-        """The variant's inventory item."""
-        return ItemView(self.state, self.variant)
+    reported = reported or {}
+    return _view(
+        "ProductVariant",
+        variant.gid,
+        variant=variant,
+        sku=variant.sku,
+        title=variant.title,
+        createdAt=variant.created_at,
+        updatedAt=variant.updated_at,
+        displayName=f"{state.products[variant.product_gid].title} - {variant.title}",
+        price=reported.get("price", state.listing(variant).price),
+        compareAtPrice=reported.get("compareAtPrice", variant.compare_at_price),
+        inventoryQuantity=state.inventory_quantity(variant),
+        product=lambda _info: product_view(state, variant.product_gid),
+        inventoryItem=lambda _info: item_view(state, variant),
+    )
 
 
-class ItemView:
-    """``InventoryItem``."""
+def item_view(state: ShopifyMockState, variant: MockVariant) -> View:
+    """``InventoryItem``; ``inventoryLevel`` is null for an unknown location."""
 
-    typename = "InventoryItem"
+    def level(_info: Info, locationId: str) -> View | None:
+        location = state.location(locationId)
+        return None if location is None else level_view(state, variant, location)
 
-    def __init__(self, state: ShopifyMockState, variant: MockVariant) -> None:
-        self.state, self._variant = state, variant
-        self.id, self.sku, self.tracked = variant.item_gid, variant.sku, True
-        self.legacyResourceId = gid_number(variant.item_gid, "InventoryItem")
-
-    @property
-    def variant(self) -> VariantView:
-        """The variant this item stocks."""
-        return VariantView(self.state, self._variant)
-
-    def inventoryLevel(self, _info: Info, locationId: str) -> LevelView | None:
-        """The level at one location (null for an unknown location)."""
-        location = self.state.location(locationId)
-        return None if location is None else LevelView(self.state, self._variant, location)
-
-    def inventoryLevels(
-        self,
-        _info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-    ) -> dict[str, Any]:
-        """Levels at every location."""
-        levels = [LevelView(self.state, self._variant, loc) for loc in self.state.locations]
-        return paginate(levels, LevelView.number, first, after, reverse)
+    return _view(
+        "InventoryItem",
+        variant.item_gid,
+        sku=variant.sku,
+        tracked=True,
+        variant=lambda _info: variant_view(state, variant),
+        inventoryLevel=level,
+        inventoryLevels=lambda _info, **page: paginate(
+            [level_view(state, variant, loc) for loc in state.locations], **page
+        ),
+    )
 
 
-class LevelView:
-    """``InventoryLevel`` of one item at one location."""
+def level_view(state: ShopifyMockState, variant: MockVariant, location: MockLocation) -> View:
+    """``InventoryLevel`` of one item at one location (paged by the location's id)."""
 
-    typename = "InventoryLevel"
-
-    def __init__(
-        self, state: ShopifyMockState, variant: MockVariant, location: MockLocation
-    ) -> None:
-        self.state, self.variant, self._location = state, variant, location
-        item = gid_number(variant.item_gid, "InventoryItem")
-        loc = gid_number(location.gid, "Location")
-        self.id = f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={item}"
-        self.updatedAt = variant.updated_at
-
-    def number(self) -> int:
-        """Numeric id of the location (pagination order)."""
-        return gid_number(self._location.gid, "Location") or 0
-
-    @property
-    def location(self) -> LocationView:
-        """Where the units are."""
-        return LocationView(self.state, self._location)
-
-    @property
-    def item(self) -> ItemView:
-        """What the units are."""
-        return ItemView(self.state, self.variant)
-
-    def quantities(self, _info: Info, names: list[str]) -> list[dict[str, Any]]:
-        """Named quantities; names outside Shopify's list are an error."""
+    def quantities(_info: Info, names: list[str]) -> list[dict[str, Any]]:
         unknown = [n for n in names if n not in KNOWN_QUANTITY_NAMES]
         if unknown:
             raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
-        values = {
-            "available": self.state.available(self.variant, self._location.gid),
-            "committed": self.state.committed_at(self.variant, self._location.gid),
-            "on_hand": self.state.on_hand(self.variant, self._location.gid),
-        }
+        at = variant.updated_at
+        quantity = state.available
         return [
-            {"name": n, "quantity": values.get(n, 0), "updatedAt": self.updatedAt} for n in names
+            {"name": n, "quantity": quantity(variant, location.gid, n), "updatedAt": at}
+            for n in names
         ]
 
-
-class LocationView:
-    """``Location``."""
-
-    typename = "Location"
-
-    def __init__(self, state: ShopifyMockState, location: MockLocation) -> None:
-        self.state, self._location = state, location
-        self.id, self.name, self.isActive = location.gid, location.name, location.active
-        self.legacyResourceId = self.number()
-
-    def number(self) -> int:
-        """Numeric id (pagination order)."""
-        return gid_number(self._location.gid, "Location") or 0
-
-    def inventoryLevel(self, _info: Info, inventoryItemId: str) -> LevelView | None:
-        """The level of one item here (null for an unknown item)."""
-        variant = self.state.variant_by_item(inventoryItemId)
-        return None if variant is None else LevelView(self.state, variant, self._location)
+    return _view(
+        "InventoryLevel",
+        level_gid(variant.item_gid, location.gid),
+        number=gid_number(location.gid, "Location"),
+        updatedAt=variant.updated_at,
+        location=lambda _info: location_view(state, location),
+        item=lambda _info: item_view(state, variant),
+        quantities=quantities,
+    )
 
 
-# -- Query root -----------------------------------------------------------------------------
+def location_view(state: ShopifyMockState, location: MockLocation) -> View:
+    """``Location``; ``inventoryLevel`` is null for an unknown item."""
+
+    def level(_info: Info, inventoryItemId: str) -> View | None:
+        variant = state.variant_by_item(inventoryItemId)
+        return None if variant is None else level_view(state, variant, location)
+
+    return _view(
+        "Location", location.gid, name=location.name, isActive=location.active, inventoryLevel=level
+    )
 
 
-class QueryRoot:
-    """Resolvers of ``Query`` (the root value of queries)."""
+def order_view(state: ShopifyMockState, order: MockOrder) -> View:
+    """``Order`` and its ``LineItem``s (a line's variant is null once deleted)."""
 
-    def node(self, info: Info, id: str) -> Any:
-        """Any object by GID (null when unknown)."""
-        return _node(state_of(info), id)
+    def line_view(line: OrderLine) -> View:
+        variant = state.variants.get(line.variant_gid)
+        return _view(
+            "LineItem",
+            gid("LineItem", line.line_id),
+            sku=line.sku,
+            quantity=line.quantity,
+            currentQuantity=0 if order.cancelled_at else line.quantity,
+            name=line.sku if variant is None else variant.title,
+            variant=lambda _info: None if variant is None else variant_view(state, variant),
+        )
 
-    def nodes(self, info: Info, ids: list[str]) -> list[Any]:
-        """Objects by GID, in order, null for the unknown ones."""
+    return _view(
+        "Order",
+        gid("Order", order.order_id),
+        name=f"#{order.number}",
+        createdAt=order.created_at,
+        processedAt=order.created_at,
+        updatedAt=order.updated_at,
+        cancelledAt=order.cancelled_at,
+        cancelReason="CUSTOMER" if order.cancelled_at else None,
+        lineItems=lambda _info, **page: paginate([line_view(li) for li in order.lines], **page),
+    )
+
+
+def node(state: ShopifyMockState, value: str) -> View | None:
+    """Any object by GID (None when unknown)."""
+    finders: list[tuple[Callable[[str], Any], Callable[[ShopifyMockState, Any], View]]] = [
+        (state.variants.get, variant_view),
+        (lambda g: g if g in state.products else None, product_view),
+        (state.variant_by_item, item_view),
+        (state.location, location_view),
+        (lambda g: state.orders.get(gid_number(g, "Order") or 0), order_view),
+    ]
+    for find, view in finders:
+        found = find(value)
+        if found is not None:
+            return view(state, found)
+    # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>
+    head, _, item = value.partition("?inventory_item_id=")
+    location = state.location(gid("Location", gid_number(head, "InventoryLevel") or 0))
+    variant = state.variant_by_item(gid("InventoryItem", int(item))) if item.isdigit() else None
+    return None if location is None or variant is None else level_view(state, variant, location)
+
+
+def query_root(state: ShopifyMockState) -> View:
+    """The root value of queries: ``Query``'s fields over ``state``."""
+
+    def by_id(typename: str) -> Any:
+        """A field answering the object of one type by GID (null when unknown or another type)."""
+
+        def resolve(_info: Info, id: str) -> View | None:
+            found = node(state, id)
+            return found if found is not None and found.typename == typename else None
+
+        return resolve
+
+    def nodes(_info: Info, ids: list[str]) -> list[View | None]:
         if len(ids) > MAX_PAGE_SIZE:
-            raise GraphQLError(
-                f"The input array size of {len(ids)} is greater than the maximum allowed of "
-                f"{MAX_PAGE_SIZE}.",
-                extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"},
-            )
-        state = state_of(info)
-        return [_node(state, gid) for gid in ids]
+            raise too_many(ids)
+        return [node(state, value) for value in ids]
 
-    def productVariants(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        query: str | None = None,
-    ) -> dict[str, Any]:
-        """All variants (optionally filtered), by id."""
-        state = state_of(info)
+    def variants(_info: Info, query: str | None = None, **page: Any) -> dict[str, Any]:
         keep = search_filter(query)
-        views = [v for v in (VariantView(state, x) for x in state.variants.values()) if keep(v)]
-        return paginate(views, VariantView.number, first, after, reverse)
+        views = [variant_view(state, variant) for variant in state.variants.values()]
+        return paginate([view for view in views if keep(view)], **page)
 
-    def productVariant(self, info: Info, id: str) -> VariantView | None:
-        """One variant by GID."""
-        state = state_of(info)
-        variant = state.variants.get(id)
-        return None if variant is None else VariantView(state, variant)
+    def products(_info: Info, query: str | None = None, **page: Any) -> dict[str, Any]:
+        needle = (query or "").strip().lower()  # bare words matched against the title
+        views = [product_view(state, product_gid) for product_gid in state.products]
+        return paginate([view for view in views if needle in view.title.lower()], **page)
 
-    def products(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        query: str | None = None,
-    ) -> dict[str, Any]:
-        """All products, by id (``query`` accepts bare words matched against the title)."""
-        state = state_of(info)
-        views = [ProductView(state, p) for p in state.products.values()]
-        if query and query.strip():
-            needle = query.strip().lower()
-            views = [v for v in views if needle in v.title.lower()]
-        return paginate(views, lambda v: v.legacyResourceId or 0, first, after, reverse)
+    def locations(_info: Info, includeInactive: bool, **page: Any) -> dict[str, Any]:
+        active = [loc for loc in state.locations if loc.active or includeInactive]
+        return paginate([location_view(state, loc) for loc in active], **page)
 
-    def product(self, info: Info, id: str) -> ProductView | None:
-        """One product by GID."""
-        state = state_of(info)
-        product = state.products.get(id)
-        return None if product is None else ProductView(state, product)
+    def location(_info: Info, id: str | None = None) -> View | None:
+        found = state.primary_location if id is None else state.location(id)
+        return None if found is None else location_view(state, found)
 
-    def inventoryItem(self, info: Info, id: str) -> ItemView | None:
-        """One inventory item by GID."""
-        state = state_of(info)
-        variant = state.variant_by_item(id)
-        return None if variant is None else ItemView(state, variant)
+    def orders(_info: Info, sortKey: str, query: str | None = None, **page: Any) -> dict[str, Any]:
+        keep = _search(query, _order_term)
+        views = [order_view(state, order) for order in state.orders.values()]
+        return paginate([v for v in views if keep(v)], sort=SORT_TIMES.get(sortKey), **page)
 
-    def locations(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        includeInactive: bool = False,
-    ) -> dict[str, Any]:
-        """Locations of the shop."""
-        state = state_of(info)
-        views = [
-            LocationView(state, loc) for loc in state.locations if loc.active or includeInactive
-        ]
-        return paginate(views, LocationView.number, first, after, reverse)
-
-    def location(self, info: Info, id: str | None = None) -> LocationView | None:
-        """One location (the primary one without an id)."""
-        state = state_of(info)
-        location = state.primary_location if id is None else state.location(id)
-        return None if location is None else LocationView(state, location)
-
-    def orders(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        reverse: bool = False,
-        query: str | None = None,
-        sortKey: str = "ID",
-    ) -> dict[str, Any]:
-        """Orders of the shop, filtered by ``query``, sorted by ``sortKey``."""
-        return list_orders(state_of(info), first, after, reverse, query, sortKey)
-
-    def order(self, info: Info, id: str) -> OrderView | None:
-        """One order by GID."""
-        return order_by_gid(state_of(info), id)
-
-    def shop(self, info: Info) -> dict[str, Any]:
-        """The shop."""
-        state = state_of(info)
-        return {
+    return View(
+        node=lambda _info, id: node(state, id),
+        nodes=nodes,
+        productVariants=variants,
+        productVariant=by_id("ProductVariant"),
+        products=products,
+        product=by_id("Product"),
+        inventoryItem=by_id("InventoryItem"),
+        locations=locations,
+        location=location,
+        orders=orders,
+        order=by_id("Order"),
+        shop={
             "id": "gid://shopify/Shop/1",
             "name": state.shop_domain.split(".", 1)[0],
             "myshopifyDomain": state.shop_domain,
             "currencyCode": state.currency,
-        }
+        },
+    )
 
 
-def _node(state: ShopifyMockState, gid: str) -> Any:
-    variant = state.variants.get(gid)
-    if variant is not None:
-        return VariantView(state, variant)
-    product = state.products.get(gid)
-    if product is not None:
-        return ProductView(state, product)
-    variant = state.variant_by_item(gid)
-    if variant is not None:
-        return ItemView(state, variant)
-    location = state.location(gid)
-    if location is not None:
-        return LocationView(state, location)
-    order = order_by_gid(state, gid)
-    if order is not None:
-        return order
-    return _level(state, gid)
-
-
-def _level(state: ShopifyMockState, gid: str) -> LevelView | None:
-    # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>
-    head, _, query = gid.partition("?inventory_item_id=")
-    location_number = gid_number(head, "InventoryLevel")
-    if location_number is None or not query.isdigit():
-        return None
-    location = state.location(f"gid://shopify/Location/{location_number}")
-    variant = state.variant_by_item(f"gid://shopify/InventoryItem/{query}")
-    if location is None or variant is None:
-        return None
-    return LevelView(state, variant, location)
+def too_many(items: list[Any], **extensions: str) -> GraphQLError:
+    """Shopify's refusal of an input array over 250 items."""
+    return GraphQLError(
+        f"The input array size of {len(items)} is greater than the maximum allowed of "
+        f"{MAX_PAGE_SIZE}.",
+        extensions={"code": "MAX_INPUT_SIZE_EXCEEDED", **extensions},
+    )

@@ -1,13 +1,15 @@
 """State of one mock Shopify store: products and variants over the simulated market, inventory
-levels per location, orders, idempotency records, the cost bucket, faults and counters."""
+levels per location, orders, idempotency records, tokens, the cost bucket, faults and counters."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import hashlib
+import hmac
 import random
 import re
+import secrets
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,8 +21,8 @@ from typing import Any
 from pydantic import SecretStr
 
 from connectors.mock.faults import Faults
-from connectors.mock.kit.backend import expire
-from connectors.mock.market import CENT, MockListing, MockMarket, seed_market
+from connectors.mock.kit.backend import MockBackend, expire
+from connectors.mock.market import CENT, MockListing, MockMarket
 from connectors.mock.shopify.cost import STANDARD_PLAN, CostBucket
 from domain.clock import Clock, SystemClock
 
@@ -42,15 +44,16 @@ def gid_number(value: str, kind: str) -> int | None:
     return int(value[len(prefix) :])
 
 
+def level_gid(item_gid: str, location_gid: str) -> str:
+    """An inventory level's GID: the location's number with the item's as a query string."""
+    item, location = gid_number(item_gid, "InventoryItem"), gid_number(location_gid, "Location")
+    return f"{GID_PREFIX}InventoryLevel/{location}?inventory_item_id={item}"
+
+
 def _stable_number(*parts: str) -> int:
     # Shopify ids are 64-bit integers; 13 digits keep them realistic and exact in JSON doubles.
     digest = hashlib.sha256(":".join(parts).encode()).hexdigest()
     return 10**12 + int(digest[:15], 16) % (9 * 10**12)
-
-
-def product_stem(sku: str) -> str:
-    """SKUs sharing the part before their last '-' are variants of one product."""
-    return sku.rsplit("-", 1)[0] if "-" in sku else sku
 
 
 @dataclass
@@ -114,7 +117,7 @@ class MockOrder:
 
 @dataclass
 class Counters:
-    """What the mock saw; effects per idempotency key are ``market.effects``."""
+    """What the mock saw (``GET /_mock/state`` lists them all); effects are ``market.effects``."""
 
     calls: int = 0
     throttled: int = 0
@@ -127,7 +130,7 @@ class Counters:
     token_refusals: int = 0  # grants refused for wrong client credentials
     unauthorized: int = 0  # Admin API calls answered 401 (missing, unknown or expired token)
     operations: Counter[str] = field(default_factory=Counter)
-    # Query-cost points charged (actual cost of every executed call) and requested up front.
+    # Query-cost points requested up front and charged (actual cost) over every executed call.
     points_requested: int = 0
     points_actual: int = 0
 
@@ -140,7 +143,7 @@ class ShopifyMockState:
     shop_domain: str = "mock-shop.myshopify.com"
     access_token: SecretStr = field(default_factory=lambda: SecretStr("shpat_mock_token"))
     webhook_secret: SecretStr = field(default_factory=lambda: SecretStr("mock_webhook_secret"))
-    # A Dev Dashboard app installed on the shop: its credentials get ~24 h tokens (oauth.py).
+    # A Dev Dashboard app installed on the shop: its credentials get ~24 h tokens (app.py).
     client_id: str | None = None
     client_secret: SecretStr | None = None
     token_ttl_s: int = 86399
@@ -174,8 +177,8 @@ class ShopifyMockState:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     counters: Counters = field(default_factory=Counters)
 
-    products: dict[str, MockProduct] = field(init=False)
-    variants: dict[str, MockVariant] = field(init=False)
+    products: dict[str, MockProduct] = field(init=False, default_factory=dict)
+    variants: dict[str, MockVariant] = field(init=False, default_factory=dict)
     bucket: CostBucket = field(init=False)
     # Available quantities at non-primary locations ((item gid, location gid) -> units).
     levels: dict[tuple[str, str], int] = field(init=False, default_factory=dict)
@@ -191,7 +194,6 @@ class ShopifyMockState:
         if not self.locations:
             raise ValueError("a shop needs at least one location")
         self.bucket = CostBucket(self.maximum_available, self.restore_rate, self.clock)
-        self.products, self.variants = {}, {}
         now = self.clock.now()
         for sku in sorted(self.market.listings):
             self._add_variant(self.market.listings[sku], now)
@@ -199,16 +201,23 @@ class ShopifyMockState:
         self._by_item = {v.item_gid: v for v in self.variants.values()}
 
     def _add_variant(self, listing: MockListing, now: datetime) -> None:
-        stem = product_stem(listing.sku)
+        # SKUs sharing the part before their last '-' are variants of one product.
+        stem = listing.sku.rsplit("-", 1)[0]
         product_gid = gid("Product", _stable_number("product", stem))
-        product = self.products.get(product_gid)
         title = self.titles.get(listing.sku, listing.sku)
+        product = self.products.get(product_gid)
         if product is None:
             product_title = re.sub(r"\s*#\d+$", "", title) or stem
             handle = re.sub(r"[^a-z0-9]+", "-", product_title.lower()).strip("-")
             product = MockProduct(product_gid, product_title, handle, [], now, now)
             self.products[product_gid] = product
-        variant_gid = _variant_gid(listing)
+        external = listing.external_id.strip()
+        if gid_number(external, "ProductVariant") is not None:
+            variant_gid = external
+        elif external.isdigit():
+            variant_gid = gid("ProductVariant", int(external))
+        else:
+            variant_gid = gid("ProductVariant", _stable_number("variant", listing.sku))
         item_gid = gid("InventoryItem", _stable_number("item", variant_gid))
         self.variants[variant_gid] = MockVariant(
             variant_gid, listing.sku, title, product_gid, item_gid, now, now
@@ -225,17 +234,9 @@ class ShopifyMockState:
         seed: int = 0,
         **options: Any,
     ) -> ShopifyMockState:
-        """Seed a store from the catalog rows that carry an ``id:<channel>`` value.
-
-        Prices come from ``price:<channel>`` (as ``seed_market``), quantities from ``stock``.
-        """
-        market = seed_market(
-            channel=channel,
-            catalog=catalog,
-            currency=currency,
-            competitors=0,
-            rng=random.Random(seed),
-        )
+        """Seed a store from the catalog rows with an ``id:<channel>`` (prices as ``seed_market``,
+        quantities from ``stock``)."""
+        market, _ = MockBackend.seeded(catalog, channel, currency, competitors=0, seed=seed)
         titles: dict[str, str] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
@@ -248,8 +249,6 @@ class ShopifyMockState:
                     market.listings[sku].quantity = int(row["stock"])
         options.setdefault("rng", random.Random(seed))
         return cls(market=market, currency=currency, titles=titles, **options)
-
-    # -- look-ups ---------------------------------------------------------------------------
 
     def variant_by_sku(self, sku: str) -> MockVariant | None:
         """The variant with this SKU."""
@@ -272,13 +271,17 @@ class ShopifyMockState:
         """The location whose available quantity is the market listing's quantity."""
         return self.locations[0]
 
-    # -- inventory --------------------------------------------------------------------------
-
-    def available(self, variant: MockVariant, location_gid: str) -> int:
-        """Units available for sale at a location."""
-        if location_gid == self.primary_location.gid:
-            return self.listing(variant).quantity
-        return self.levels.get((variant.item_gid, location_gid), 0)
+    def available(self, variant: MockVariant, location_gid: str, name: str = "available") -> int:
+        """Units ``available`` for sale at a location, ``committed`` to open orders (fulfilled
+        from the primary location) or ``on_hand`` (both); 0 for other quantity names."""
+        primary = location_gid == self.primary_location.gid
+        if primary:
+            available = self.listing(variant).quantity
+        else:
+            available = self.levels.get((variant.item_gid, location_gid), 0)
+        committed = self.committed[variant.item_gid] if primary else 0
+        quantities = {"available": available, "committed": committed}
+        return {**quantities, "on_hand": available + committed}.get(name, 0)
 
     def set_available(self, variant: MockVariant, location_gid: str, quantity: int) -> None:
         """Set the available units at a location."""
@@ -287,17 +290,27 @@ class ShopifyMockState:
         else:
             self.levels[(variant.item_gid, location_gid)] = quantity
 
-    def committed_at(self, variant: MockVariant, location_gid: str) -> int:
-        """Units reserved by open orders (orders are fulfilled from the primary location)."""
-        return self.committed[variant.item_gid] if location_gid == self.primary_location.gid else 0
-
-    def on_hand(self, variant: MockVariant, location_gid: str) -> int:
-        """Physical units: available plus committed."""
-        return self.available(variant, location_gid) + self.committed_at(variant, location_gid)
-
     def inventory_quantity(self, variant: MockVariant) -> int:
         """``ProductVariant.inventoryQuantity``: available units over the active locations."""
         return sum(self.available(variant, loc.gid) for loc in self.locations if loc.active)
+
+    def issue_token(self) -> str:
+        """Mint a ``shpat_`` token valid for ``token_ttl_s`` on the state's clock."""
+        now = self.clock.monotonic()
+        for stale in [t for t, expiry in self.tokens.items() if expiry <= now]:
+            del self.tokens[stale]  # an expired token answers like an unknown one anyway
+        token = "shpat_" + secrets.token_hex(16)
+        self.tokens[token] = now + self.token_ttl_s
+        self.counters.token_grants += 1
+        return token
+
+    def authorized(self, given: str) -> bool:
+        """Whether ``given`` is the static token or a live issued one."""
+        static = self.access_token.get_secret_value().encode()
+        if hmac.compare_digest(given.encode("utf-8", "replace"), static):
+            return True
+        expiry = self.tokens.get(given)
+        return expiry is not None and self.clock.monotonic() < expiry
 
     def expire_tokens(self) -> int:
         """Make every issued token expired (tests of the refresh path); return how many."""
@@ -305,58 +318,37 @@ class ShopifyMockState:
 
     def snapshot(self) -> dict[str, Any]:
         """``GET /_mock/state``: variants with price and quantity, counters and bucket."""
-        variants = []
-        for variant in sorted(self.variants.values(), key=lambda v: v.sku):
-            listing = self.listing(variant)
-            variants.append(
-                {
-                    "id": variant.gid,
-                    "sku": variant.sku,
-                    "product_id": variant.product_gid,
-                    "inventory_item_id": variant.item_gid,
-                    "price": str(listing.price.quantize(CENT)),
-                    "compare_at_price": (
-                        None if variant.compare_at_price is None else str(variant.compare_at_price)
-                    ),
-                    "available": {
-                        loc.gid: self.available(variant, loc.gid) for loc in self.locations
-                    },
-                    "committed": self.committed[variant.item_gid],
-                    "inventory_quantity": self.inventory_quantity(variant),
-                }
-            )
-        counters = self.counters
+        variants = [
+            {
+                "id": variant.gid,
+                "sku": variant.sku,
+                "product_id": variant.product_gid,
+                "inventory_item_id": variant.item_gid,
+                "price": str(self.listing(variant).price.quantize(CENT)),
+                "compare_at_price": money(variant.compare_at_price),
+                "available": {loc.gid: self.available(variant, loc.gid) for loc in self.locations},
+                "committed": self.committed[variant.item_gid],
+                "inventory_quantity": self.inventory_quantity(variant),
+            }
+            for variant in sorted(self.variants.values(), key=lambda v: v.sku)
+        ]
+        counters = {
+            **vars(self.counters),
+            "operations": dict(self.counters.operations),
+            "deliveries": dict(self.market.deliveries),
+            "effects": dict(self.market.effects),
+        }
         return {
             "shop": self.shop_domain,
             "api_version": self.api_version,
             "locations": [{"id": loc.gid, "name": loc.name} for loc in self.locations],
             "variants": variants,
             "orders": len(self.orders),
-            "counters": {
-                "calls": counters.calls,
-                "throttled": counters.throttled,
-                "http_429": counters.http_429,
-                "max_cost_exceeded": counters.max_cost_exceeded,
-                "errors_injected": counters.errors_injected,
-                "timeouts_injected": counters.timeouts_injected,
-                "dropped_writes": counters.dropped_writes,
-                "token_grants": counters.token_grants,
-                "token_refusals": counters.token_refusals,
-                "unauthorized": counters.unauthorized,
-                "operations": dict(counters.operations),
-                "points_requested": counters.points_requested,
-                "points_actual": counters.points_actual,
-                "deliveries": dict(self.market.deliveries),
-                "effects": dict(self.market.effects),
-            },
+            "counters": counters,
             "throttle_status": self.bucket.status(),
         }
 
 
-def _variant_gid(listing: MockListing) -> str:
-    external = listing.external_id.strip()
-    if gid_number(external, "ProductVariant") is not None:
-        return external
-    if external.isdigit():
-        return gid("ProductVariant", int(external))
-    return gid("ProductVariant", _stable_number("variant", listing.sku))
+def money(value: Decimal | None) -> str | None:
+    """A REST money string (``None`` stays ``None``)."""
+    return None if value is None else str(value)

@@ -1,10 +1,7 @@
 """Webhook deliveries as Shopify sends them (guide §4.6): REST-shaped snake_case JSON bodies,
-``X-Shopify-*`` headers, base64 HMAC-SHA256 of the raw body keyed by the app's secret.
-
-Delivery is at-least-once from the receiver's point of view: ``redeliver`` sends a stored
-delivery again with the same ``X-Shopify-Webhook-Id``, body and ``X-Shopify-Triggered-At`` (as
-Shopify's retries carry the original payload). Failed deliveries are recorded, not retried on a
-schedule; tests and the demo redeliver through ``POST /_mock/redeliver``.
+``X-Shopify-*`` headers, base64 HMAC-SHA256 of the raw body keyed by the app's secret. Failed
+deliveries are recorded, not retried on a schedule; ``redeliver`` (``POST /_mock/redeliver``)
+sends one again unchanged (same webhook id, body and headers), as Shopify's retries do.
 """
 
 from __future__ import annotations
@@ -29,6 +26,8 @@ from connectors.mock.shopify.state import (
     MockVariant,
     ShopifyMockState,
     gid_number,
+    level_gid,
+    money,
 )
 
 log = structlog.get_logger(__name__)
@@ -43,31 +42,7 @@ def rest_time(value: datetime) -> str:
 
 
 def _num(value: str, kind: str) -> int:
-    number = gid_number(value, kind)
-    assert number is not None, value
-    return number
-
-
-def variant_payload(state: ShopifyMockState, variant: MockVariant, position: int) -> dict[str, Any]:
-    """A REST variant inside ``products/update``."""
-    listing = state.listing(variant)
-    return {
-        "id": _num(variant.gid, "ProductVariant"),
-        "admin_graphql_api_id": variant.gid,
-        "product_id": _num(variant.product_gid, "Product"),
-        "title": variant.title,
-        "sku": variant.sku,
-        "price": str(listing.price.quantize(CENT)),
-        "compare_at_price": (
-            None if variant.compare_at_price is None else str(variant.compare_at_price)
-        ),
-        "position": position,
-        "inventory_policy": "deny",
-        "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
-        "inventory_quantity": state.inventory_quantity(variant),
-        "created_at": rest_time(variant.created_at),
-        "updated_at": rest_time(variant.updated_at),
-    }
+    return gid_number(value, kind) or 0
 
 
 def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, Any]:
@@ -84,7 +59,24 @@ def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, 
         "tags": "",
         "created_at": rest_time(product.created_at),
         "updated_at": rest_time(product.updated_at),
-        "variants": [variant_payload(state, v, i + 1) for i, v in enumerate(variants)],
+        "variants": [
+            {
+                "id": _num(variant.gid, "ProductVariant"),
+                "admin_graphql_api_id": variant.gid,
+                "product_id": _num(variant.product_gid, "Product"),
+                "title": variant.title,
+                "sku": variant.sku,
+                "price": str(state.listing(variant).price.quantize(CENT)),
+                "compare_at_price": money(variant.compare_at_price),
+                "position": position,
+                "inventory_policy": "deny",
+                "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
+                "inventory_quantity": state.inventory_quantity(variant),
+                "created_at": rest_time(variant.created_at),
+                "updated_at": rest_time(variant.updated_at),
+            }
+            for position, variant in enumerate(variants, start=1)
+        ],
     }
 
 
@@ -92,13 +84,12 @@ def inventory_level_payload(
     state: ShopifyMockState, variant: MockVariant, location: MockLocation, at: datetime
 ) -> dict[str, Any]:
     """``inventory_levels/update`` body (numeric ids; the level GID carries a query string)."""
-    item, loc = _num(variant.item_gid, "InventoryItem"), _num(location.gid, "Location")
     return {
-        "inventory_item_id": item,
-        "location_id": loc,
+        "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
+        "location_id": _num(location.gid, "Location"),
         "available": state.available(variant, location.gid),
         "updated_at": rest_time(at),
-        "admin_graphql_api_id": f"gid://shopify/InventoryLevel/{loc}?inventory_item_id={item}",
+        "admin_graphql_api_id": level_gid(variant.item_gid, location.gid),
     }
 
 
@@ -170,6 +161,10 @@ class Delivery:
     status: int | None = None
     error: str | None = None
 
+    def outcome(self) -> dict[str, Any]:
+        """What the control routes show of it."""
+        return {key: getattr(self, key) for key in ("webhook_id", "attempts", "status", "error")}
+
 
 class WebhookSender:
     """Signs, records and POSTs webhooks to ``state.webhook_url``."""
@@ -180,10 +175,14 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[Delivery]] = set()
 
-    def emit(self, topic: str, payload: dict[str, Any], event_id: str) -> Delivery:
-        """Record a delivery and send it in the background (Shopify delivers asynchronously)."""
+    def send(self, events: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Record the webhooks of one action (sharing an ``X-Shopify-Event-Id``) and send them
+        in the background (Shopify delivers asynchronously); their webhook ids."""
+        event_id, triggered = str(uuid.uuid4()), self.state.clock.now().astimezone(UTC)
+        return [self._emit(topic, payload, event_id, triggered) for topic, payload in events]
+
+    def _emit(self, topic: str, payload: dict[str, Any], event_id: str, triggered: datetime) -> str:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        triggered = self.state.clock.now().astimezone(UTC)
         webhook_id = str(uuid.uuid4())
         headers = {
             "Content-Type": "application/json",
@@ -200,7 +199,7 @@ class WebhookSender:
         task = asyncio.get_running_loop().create_task(self.deliver(delivery))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return delivery
+        return webhook_id
 
     async def deliver(self, delivery: Delivery) -> Delivery:
         """POST one delivery to the target URL and record the outcome (never raises)."""
@@ -214,13 +213,7 @@ class WebhookSender:
         delivery.status, delivery.error = await post(
             self._session, url, delivery.body, delivery.headers
         )
-        log.debug(
-            "mock_shopify.webhook",
-            topic=delivery.topic,
-            webhook_id=delivery.webhook_id,
-            status=delivery.status,
-            error=delivery.error,
-        )
+        log.debug("mock_shopify.webhook", topic=delivery.topic, **delivery.outcome())
         return delivery
 
     async def redeliver(self, webhook_id: str) -> Delivery | None:

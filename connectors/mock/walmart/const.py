@@ -1,8 +1,7 @@
-"""Wire constants of the mock Walmart Marketplace (US) API: limits, headers, error codes.
+"""Wire constants of the mock Walmart Marketplace (US) API: limits, headers, codes, event types.
 
 Facts follow /work/shared/guides/marketplace-apis.md §2 and §5 and the OpenAPI files in
-connectors/specs/walmart. Values the guide marks **unconfirmed** are module constants (or state
-fields) so tests and the demo can change them; each says so where it is defined.
+connectors/specs/walmart. Values the guide marks **unconfirmed** say so where they are defined.
 """
 
 from typing import Final
@@ -13,28 +12,23 @@ HOUR: Final = 3600.0
 MINUTE: Final = 60.0
 
 # Per-seller limits per API (guide §2.6: production numbers unconfirmed; "feeds 10/hour, single
-# price/inventory a few hundred per hour"). Walmart replenishes gradually: an hourly limit of N
-# gives one call back every 3600/N s, which is exactly a token bucket with rate N/3600, burst N.
-RATE_LIMITS: Final[dict[str, RateLimit]] = {
-    "getToken": RateLimit(60 / MINUTE, 60),
-    "getTokenDetail": RateLimit(60 / MINUTE, 60),
-    "updatePrice": RateLimit(300 / HOUR, 300),
-    "getInventory": RateLimit(300 / MINUTE, 300),
-    "updateInventory": RateLimit(300 / HOUR, 300),
-    "getWfsInventory": RateLimit(60 / MINUTE, 60),
-    "getAllItems": RateLimit(300 / MINUTE, 300),
-    "getAnItem": RateLimit(300 / MINUTE, 300),
-    "getAllFeedStatuses": RateLimit(60 / MINUTE, 60),
-    "getFeedItemStatus": RateLimit(300 / MINUTE, 300),
-    "itemsDetailsForListing": RateLimit(10 / MINUTE, 10),
-    "getUnpublishedItems": RateLimit(10 / MINUTE, 10),
-    "webhooks": RateLimit(10 / MINUTE, 10),
-    # getAllOrders: Walmart's production figure is unpublished here (unconfirmed).
-    "getAllOrders": RateLimit(300 / MINUTE, 300),
-    # Feed submissions: 10 per hour per feed category (guide §2.6; sandbox is 30/hour).
-    "feed:price": RateLimit(10 / HOUR, 10),
-    "feed:inventory": RateLimit(10 / HOUR, 10),
+# price/inventory a few hundred per hour"; getAllOrders' figure is unpublished). Walmart refills
+# gradually: N per hour gives one call back every 3600/N s, a token bucket of rate N/3600, burst N.
+# Feed submissions count per feed category (sandbox: 30/hour).
+_LIMITS: Final = {
+    (60, MINUTE): ("getToken", "getTokenDetail", "getWfsInventory", "getAllFeedStatuses"),
+    (300, MINUTE): (
+        "getInventory",
+        "getAllItems",
+        "getAnItem",
+        "getFeedItemStatus",
+        "getAllOrders",
+    ),
+    (300, HOUR): ("updatePrice", "updateInventory"),
+    (10, MINUTE): ("itemsDetailsForListing", "getUnpublishedItems", "webhooks"),
+    (10, HOUR): ("feed:price", "feed:inventory"),
 }
+RATE_LIMITS: Final = {op: RateLimit(n / per, n) for (n, per), ops in _LIMITS.items() for op in ops}
 
 # feedType query value -> rate-limit category. ``inventory`` (spec 1.4) and ``MP_INVENTORY``
 # (spec 1.5) are one category, as the sandbox table counts "Inventory" feeds together.
@@ -52,9 +46,7 @@ DEFAULT_ITEMS_PAGE: Final = 20
 
 # Request headers (auth.json components.parameters).
 ACCESS_TOKEN_HEADER: Final = "WM_SEC.ACCESS_TOKEN"  # noqa: S105 - a header name
-SVC_NAME_HEADER: Final = "WM_SVC.NAME"
-CORRELATION_HEADER: Final = "WM_QOS.CORRELATION_ID"
-REQUIRED_HEADERS: Final = (SVC_NAME_HEADER, CORRELATION_HEADER)
+REQUIRED_HEADERS: Final = ("WM_SVC.NAME", "WM_QOS.CORRELATION_ID")
 # Response headers (guide §2.6): tokens left, and epoch ms when the next token is added.
 TOKEN_COUNT_HEADER: Final = "X-Current-Token-Count"  # noqa: S105 - a header name
 REPLENISH_HEADER: Final = "X-Next-Replenishment-Time"
@@ -65,25 +57,13 @@ SIGNATURE_HEADER: Final = "WM_SEC.SIGNATURE"
 TIMESTAMP_HEADER: Final = "WM_SEC.TIMESTAMP"
 KEY_ID_HEADER: Final = "WM_SEC.KEY_ID"
 
-# Gateway error codes (guide §2.7, §5; 3p clients for the header and throttle codes).
+# Gateway error codes (guide §2.7, §5; 3p clients for the header and throttle codes). Per-API
+# codes are "INVALID_REQUEST_CONTENT.GMP_<API>_API" / "CONTENT_NOT_FOUND.GMP_<API>_API"
+# (wire.invalid / wire.not_found): Walmart's style, exact codes unpublished (unconfirmed).
 UNAUTHORIZED_CODE: Final = "UNAUTHORIZED.GMP_GATEWAY_API"
 BAD_HEADER_CODE: Final = "INVALID_REQUEST_HEADER.GMP_GATEWAY_API"
 THROTTLED_CODE: Final = "REQUEST_THRESHOLD_VIOLATED.GMP_GATEWAY_API"
 SYSTEM_ERROR_CODE: Final = "SYSTEM_ERROR.GMP_GATEWAY_API"
-INVENTORY_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_INVENTORY_API"
-# Stand-ins in Walmart's "<KIND>.<SERVICE>" style (exact codes unpublished -> unconfirmed).
-PRICE_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_PRICE_API"
-PRICE_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_PRICE_API"
-INVENTORY_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_INVENTORY_API"
-FEED_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_FEED_API"
-FEED_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_FEED_API"
-ITEM_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_ITEM_QUERY_API"
-ITEM_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_ITEM_QUERY_API"
-INSIGHTS_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_INSIGHTS_API"
-ORDER_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_ORDER_API"
-ORDER_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_ORDER_API"
-WEBHOOK_CONTENT_CODE: Final = "INVALID_REQUEST_CONTENT.GMP_NOTIFICATION_API"
-WEBHOOK_NOT_FOUND_CODE: Final = "CONTENT_NOT_FOUND.GMP_NOTIFICATION_API"
 # Feed item ingestion error codes (stand-ins; Walmart's ERR_* catalogue is not published).
 ERR_ITEM_NOT_FOUND: Final = "ERR_EXT_DATA_0801001"
 ERR_INVALID_DATA: Final = "ERR_EXT_DATA_0801002"
@@ -111,4 +91,9 @@ EVENT_TYPES: Final[dict[str, tuple[str, str, str]]] = {
     "PO_LINE_AUTOCANCELLED": ("ORDER", "V1", "Notification for purchase order line auto-cancelled"),
     "REPORT_STATUS": ("REPORTS", "V1", "Notification for report status"),
 }
-AUTH_METHODS: Final = frozenset({"BASIC_AUTH", "HMAC", "OAUTH"})
+# authDetails.authMethod -> the fields it needs (notifications.json AuthDetails).
+AUTH_NEEDS: Final[dict[str, tuple[str, ...]]] = {
+    "BASIC_AUTH": ("userName", "password"),
+    "HMAC": ("clientSecret",),
+    "OAUTH": ("authUrl", "clientId", "clientSecret"),
+}

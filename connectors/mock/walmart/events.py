@@ -1,17 +1,10 @@
-"""Webhook events Walmart pushes, their payloads, and the authenticated delivery.
+"""Webhooks: the events Walmart pushes, their schemas and delivery, and the Notifications API.
 
 Envelope (guide §2.4/§2.5): ``{"source": {"eventType", "eventTime", "eventId"}, "payload": {...}}``.
-notifications.json describes only the subscription API, not payloads: ``EVENT_SCHEMAS`` are the
-payload shapes of the guide written as JSON Schema, and tests hold every pushed body to them.
-
-Auth per subscription ``authDetails.authMethod``:
-* ``HMAC`` (``state.hmac_scheme == "timestamped"``, default): ``WM_SEC.TIMESTAMP`` = epoch seconds,
-  ``WM_SEC.SIGNATURE`` = base64(HMAC-SHA256(clientSecret, "POST\\n" + path?query + "\\n" +
-  timestamp + "\\n" + hex(SHA-256(body)))), ``WM_SEC.KEY_ID`` = clientId when one is given.
-  ``"body"``: ``<authHeaderName>`` = hex HMAC-SHA256(clientSecret, body) (the older wording).
-* ``BASIC_AUTH``: ``<authHeaderName>: Basic base64(userName:password)``.
-* ``OAUTH``: POST ``grant_type=client_credentials`` to ``authUrl`` with ``<authHeaderName>: Basic
-  base64(clientId:clientSecret)``, then ``<authHeaderName>: Bearer <access_token>``.
+Auth per subscription ``authDetails.authMethod``: ``HMAC`` (``WM_SEC.TIMESTAMP`` + base64
+``WM_SEC.SIGNATURE`` over "POST\\n<path?query>\\n<ts>\\n<hex sha256(body)>", ``WM_SEC.KEY_ID`` =
+clientId if given), ``BASIC_AUTH`` (``<authHeaderName>: Basic``), ``OAUTH`` (a client-credentials
+token from ``authUrl``, then ``<authHeaderName>: Bearer``).
 """
 
 from __future__ import annotations
@@ -19,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +22,15 @@ from yarl import URL
 
 from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.kit.wire import iso
-from connectors.mock.walmart.const import KEY_ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
-from connectors.mock.walmart.keys import RUNTIME_KEY, STATE_KEY
-from connectors.mock.walmart.state import SentEvent, Subscription, WalmartMockState
+from connectors.mock.walmart import const
+from connectors.mock.walmart.state import (
+    RUNTIME_KEY,
+    STATE_KEY,
+    SentEvent,
+    Subscription,
+    WalmartMockState,
+)
+from connectors.mock.walmart.wire import WireError, api, invalid, not_found, obj, validated
 
 log = structlog.get_logger(__name__)
 
@@ -48,76 +46,44 @@ class Event:
 
 def envelope(state: WalmartMockState, event: Event) -> dict[str, Any]:
     """The pushed document: ``source`` (type, time, id) and ``payload``."""
-    return {
-        "source": {
-            "eventType": event.event_type,
-            "eventTime": iso(state.clock.now()),
-            "eventId": str(uuid.UUID(int=state.rng.getrandbits(128))),
-        },
-        "payload": event.payload,
-    }
-
-
-def timestamped_signature(secret: str, url: str, timestamp: str, body: bytes) -> str:
-    """base64 HMAC-SHA256 over ``POST\\n<path?query>\\n<timestamp>\\n<hex sha256(body)>``."""
-    target = URL(url)
-    path = target.raw_path + (f"?{target.raw_query_string}" if target.raw_query_string else "")
-    message = f"POST\n{path}\n{timestamp}\n{hashlib.sha256(body).hexdigest()}"
-    return base64.b64encode(hmac_sha256(secret, message.encode())).decode()
-
-
-def body_signature(secret: str, body: bytes) -> str:
-    """Hex HMAC-SHA256 of the body (the ``"body"`` HMAC scheme)."""
-    return hmac_sha256(secret, body).hex()
+    source = {"eventType": event.event_type, "eventTime": iso(state.clock.now())}
+    return {"source": {**source, "eventId": str(state.new_uuid())}, "payload": event.payload}
 
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-async def _oauth_token(session: aiohttp.ClientSession, auth: dict[str, str]) -> str | None:
-    header = auth.get("authHeaderName") or "Authorization"
-    headers = {
-        header: _basic(auth.get("clientId", ""), auth.get("clientSecret", "")),
-        "Accept": "application/json; charset=UTF-8",
-        "Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
-    }
-    data = "grant_type=client_credentials"
-    async with session.post(auth.get("authUrl", ""), data=data, headers=headers) as response:
-        if response.status != 200:
-            return None
-        body = await response.json(content_type=None)
-    token = body.get("access_token") if isinstance(body, dict) else None
-    return str(token) if token and "expires_in" in body else None
-
-
 async def auth_headers(
     state: WalmartMockState, session: aiohttp.ClientSession, sub: Subscription, body: bytes
 ) -> dict[str, str]:
     """The headers a delivery to ``sub`` carries (custom headers, then its auth method)."""
-    headers = {"Content-Type": "application/json"}
-    headers.update(sub.headers)
-    auth = sub.auth
-    method = auth.get("authMethod", "")
+    headers, auth = {"Content-Type": "application/json", **sub.headers}, sub.auth
+    method, name = auth.get("authMethod"), auth.get("authHeaderName") or "Authorization"
     if method == "BASIC_AUTH":
-        name = auth.get("authHeaderName") or "Authorization"
         headers[name] = _basic(auth.get("userName", ""), auth.get("password", ""))
     elif method == "HMAC":
-        secret = auth.get("clientSecret", "")
-        if state.hmac_scheme == "body":
-            headers[auth.get("authHeaderName") or SIGNATURE_HEADER] = body_signature(secret, body)
-        else:
-            # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was
-            # created".
-            stamp = str(int(state.clock.now().timestamp()))
-            headers[TIMESTAMP_HEADER] = stamp
-            headers[SIGNATURE_HEADER] = timestamped_signature(secret, sub.event_url, stamp, body)
-            if auth.get("clientId"):
-                headers[KEY_ID_HEADER] = auth["clientId"]
+        # Walmart's security-and-authenticity page: "Unix epoch seconds when the event was created".
+        stamp = str(int(state.clock.now().timestamp()))
+        url = URL(sub.event_url)
+        path = url.raw_path + (f"?{url.raw_query_string}" if url.raw_query_string else "")
+        message = f"POST\n{path}\n{stamp}\n{hashlib.sha256(body).hexdigest()}".encode()
+        signature = hmac_sha256(auth.get("clientSecret", ""), message)
+        headers[const.TIMESTAMP_HEADER] = stamp
+        headers[const.SIGNATURE_HEADER] = base64.b64encode(signature).decode()
+        if auth.get("clientId"):
+            headers[const.KEY_ID_HEADER] = auth["clientId"]
     elif method == "OAUTH":
-        token = await _oauth_token(session, auth)
-        if token is not None:
-            headers[auth.get("authHeaderName") or "Authorization"] = f"Bearer {token}"
+        token_headers = {
+            name: _basic(auth.get("clientId", ""), auth.get("clientSecret", "")),
+            "Accept": "application/json; charset=UTF-8",
+            "Content-Type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        }
+        form = "grant_type=client_credentials"
+        async with session.post(auth.get("authUrl", ""), data=form, headers=token_headers) as got:
+            token = await got.json(content_type=None) if got.status == 200 else {}
+        if isinstance(token, dict) and token.get("access_token") and "expires_in" in token:
+            headers[name] = f"Bearer {token['access_token']}"
     return headers
 
 
@@ -133,12 +99,10 @@ async def deliver(
     status: int | None = None
     error: str | None = None
     headers: dict[str, str] = {}
-    attempts = 0
     timeout = aiohttp.ClientTimeout(total=state.webhook_timeout_s)
-    while attempts < max(1, state.webhook_attempts):
-        if attempts:
+    for attempts in range(1, max(1, state.webhook_attempts) + 1):
+        if attempts > 1:
             await state.sleep(state.webhook_retry_s)
-        attempts += 1
         try:  # the subscription's OAUTH method fetches a token first: it can fail too
             headers = await auth_headers(state, session, sub, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -149,24 +113,18 @@ async def deliver(
             log.warning("walmart_mock.push_failed", event_type=event.event_type, error=error)
         if status is not None and 200 <= status < 300:
             break
-    eid = str(document["source"]["eventId"])
-    sent = SentEvent(
-        event.event_type, eid, event.sku, sub.event_url, status, attempts, body, headers
-    )
+    event_id, url = str(document["source"]["eventId"]), sub.event_url
+    sent = SentEvent(event.event_type, event_id, event.sku, url, status, attempts, body, headers)
     state.events.append(sent)
     return sent
 
 
 def dispatch(app: web.Application, events: list[Event]) -> None:
     """Push each event to every ACTIVE subscription of its type, in the background."""
-    state = app[STATE_KEY]
-    runtime = app[RUNTIME_KEY]
+    state, runtime = app[STATE_KEY], app[RUNTIME_KEY]
     for event in events:
-        subs = [
-            sub
-            for sub in state.subscriptions.values()
-            if sub.event_type == event.event_type and sub.status == "ACTIVE"
-        ]
+        subs = [s for s in state.subscriptions.values() if s.event_type == event.event_type]
+        subs = [sub for sub in subs if sub.status == "ACTIVE"]
         if not subs or runtime.session is None:
             continue
         document = envelope(state, event)  # one eventId per event, shared by its deliveries
@@ -174,140 +132,224 @@ def dispatch(app: web.Application, events: list[Event]) -> None:
             runtime.spawn(deliver(state, runtime.session, sub, event, document))
 
 
-_NUMBER = {"type": "number"}
-_STRING = {"type": "string"}
-_OFFER = {
-    "type": "object",
-    "required": ["sellerName", "sellerOfferPrice", "sellerShippingPrice"],
-    "properties": {
-        "partnerId": _STRING,
-        "sellerName": _STRING,
-        "sellerOfferPrice": _NUMBER,
-        "sellerShippingSpeed": _STRING,
-        "sellerShippingPrice": _NUMBER,
-        "proSellerBadge": {"type": "boolean"},
-        "isWFS": {"type": "boolean"},
-    },
-}
-_SOURCE = {
-    "type": "object",
-    "required": ["eventType", "eventTime", "eventId"],
-    "properties": {"eventType": _STRING, "eventTime": _STRING, "eventId": _STRING},
-}
+def _typed(required: str, string: str = "", number: str = "", **more: Any) -> dict[str, Any]:
+    """An object schema: ``required`` names, then properties by type (space-separated names)."""
+    kinds = {"string": string, "number": number, "integer": more.pop("integer", "")}
+    kinds["boolean"] = more.pop("boolean", "")
+    typed = {name: {"type": kind} for kind, names in kinds.items() for name in names.split()}
+    return obj(required, **typed, **more)
+
+
+_OFFER = _typed(
+    "sellerName sellerOfferPrice sellerShippingPrice",
+    string="partnerId sellerName sellerShippingSpeed",
+    number="sellerOfferPrice sellerShippingPrice",
+    boolean="proSellerBadge isWFS",
+)
+_QUANTITY = _typed("unitOfMeasure measurementValue", "unitOfMeasure measurementValue")
+_LINE = _typed(
+    "lineNumber sku quantity status shipNodeType",
+    "lineNumber sku productName status statusDate",
+    quantity=_QUANTITY,
+    shipNodeType={"enum": ["SellerFulfilled", "WFSFulfilled", "3PLFulfilled"]},
+)
 
 
 def _envelope_schema(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "type": "object",
-        "required": ["source", "payload"],
-        "properties": {"source": _SOURCE, "payload": payload},
-    }
+    source = _typed("eventType eventTime eventId", "eventType eventTime eventId")
+    schema = obj("source payload", source=source, payload=payload)
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
 
 
+_STATUS = "partnerId sku publishStatus lifecycleStatus"
 # Payload shapes from guide §2.4 (BUY_BOX_CHANGED) and §2.5 (OFFER_UNPUBLISHED); the published
-# and order payloads mirror them and the Orders API order (shapes unconfirmed).
+# and order payloads mirror them and the Orders API order (shapes unconfirmed). notifications.json
+# describes only the subscription API; tests hold every pushed body to these.
 EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
     "BUY_BOX_CHANGED": _envelope_schema(
-        {
-            "type": "object",
-            "required": ["partnerId", "itemInfo", "offer"],
-            "properties": {
-                "partnerId": _STRING,
-                "itemInfo": {
-                    "type": "object",
-                    "required": ["itemId", "sku", "totalNumberOfOffers"],
-                    "properties": {
-                        "itemId": _STRING,
-                        "itemName": _STRING,
-                        "sku": _STRING,
-                        "itemCondition": _STRING,
-                        "totalNumberOfOffers": {"type": "integer"},
-                    },
-                },
-                "offer": {
-                    "type": "object",
-                    "required": ["currentOffer", "winningOffer", "offers", "priceDifference"],
-                    "properties": {
-                        "currentOffer": _OFFER,
-                        "winningOffer": _OFFER,
-                        "offers": {"type": "array", "maxItems": 5, "items": _OFFER},
-                        "priceDifference": _NUMBER,
-                    },
-                },
-            },
-        }
+        _typed(
+            "partnerId itemInfo offer",
+            "partnerId",
+            itemInfo=_typed(
+                "itemId sku totalNumberOfOffers",
+                "itemId itemName sku itemCondition",
+                integer="totalNumberOfOffers",
+            ),
+            offer=_typed(
+                "currentOffer winningOffer offers priceDifference",
+                number="priceDifference",
+                currentOffer=_OFFER,
+                winningOffer=_OFFER,
+                offers={"type": "array", "maxItems": 5, "items": _OFFER},
+            ),
+        )
     ),
     "OFFER_UNPUBLISHED": _envelope_schema(
-        {
-            "type": "object",
-            "required": ["partnerId", "sku", "publishStatus", "lifecycleStatus"],
-            "properties": {
-                "partnerId": _STRING,
-                "sku": _STRING,
-                "itemId": _STRING,
-                "publishStatus": {"const": "UNPUBLISHED"},
-                "lifecycleStatus": _STRING,
-                "statusChangeReasons": {"type": "object", "additionalProperties": _STRING},
-                "sellerOfferPrice": _NUMBER,
-                "sellerShippingPrice": _NUMBER,
-                "referencePrice": _NUMBER,
-                "referencePriceURL": _STRING,
-                "totalNumberOfOffers": {"type": "integer"},
-            },
-        }
+        _typed(
+            _STATUS,
+            "partnerId sku itemId lifecycleStatus referencePriceURL",
+            "sellerOfferPrice sellerShippingPrice referencePrice",
+            integer="totalNumberOfOffers",
+            publishStatus={"const": "UNPUBLISHED"},
+            statusChangeReasons={"type": "object", "additionalProperties": {"type": "string"}},
+        )
     ),
-    "OFFER_PUBLISHED": _envelope_schema(
-        {
-            "type": "object",
-            "required": ["partnerId", "sku", "publishStatus", "lifecycleStatus"],
-            "properties": {"publishStatus": {"const": "PUBLISHED"}},
-        }
-    ),
+    "OFFER_PUBLISHED": _envelope_schema(obj(_STATUS, publishStatus={"const": "PUBLISHED"})),
     "PO_CREATED": _envelope_schema(
-        {
-            "type": "object",
-            "required": [
-                "partnerId",
-                "purchaseOrderId",
-                "customerOrderId",
-                "orderDate",
-                "orderLines",
-            ],
-            "properties": {
-                "partnerId": _STRING,
-                "purchaseOrderId": _STRING,
-                "customerOrderId": _STRING,
-                "orderDate": _STRING,
-                "estimatedDeliveryDate": _STRING,
-                "estimatedShipDate": _STRING,
-                "orderLines": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["lineNumber", "sku", "quantity", "status", "shipNodeType"],
-                        "properties": {
-                            "lineNumber": _STRING,
-                            "sku": _STRING,
-                            "productName": _STRING,
-                            "quantity": {
-                                "type": "object",
-                                "required": ["unitOfMeasure", "measurementValue"],
-                                "properties": {
-                                    "unitOfMeasure": _STRING,
-                                    "measurementValue": _STRING,
-                                },
-                            },
-                            "status": _STRING,
-                            "statusDate": _STRING,
-                            "shipNodeType": {
-                                "enum": ["SellerFulfilled", "WFSFulfilled", "3PLFulfilled"]
-                            },
-                        },
-                    },
-                },
-            },
-        }
+        _typed(
+            "partnerId purchaseOrderId customerOrderId orderDate orderLines",
+            "partnerId purchaseOrderId customerOrderId orderDate estimatedDeliveryDate "
+            "estimatedShipDate",
+            orderLines={"type": "array", "minItems": 1, "items": _LINE},
+        )
     ),
 }
+
+
+# --- Notifications API (notifications.json) ------------------------------------------------
+
+SUBSCRIPTIONS = "/v3/webhooks/subscriptions"
+
+
+def _bad(description: str, field: str = "") -> WireError:
+    return invalid("NOTIFICATION", description, field)
+
+
+async def _record(request: web.Request, schema: str, event_type: str = "") -> dict[str, Any]:
+    """The body held to ``schema`` and to what Walmart knows of event types, URLs and auth."""
+    record = await validated(request, "NOTIFICATION", "notifications.json", schema)
+    if not isinstance(record, dict):
+        raise _bad("The body must be a JSON object.")
+    events = record.get("events") or [] if schema == "CreateSubscriptionRequest" else [record]
+    for event in events:
+        name = event_type or event.get("eventType")
+        if event_type and event.get("eventType", name) != name:
+            raise _bad("eventType of a subscription cannot change.", "eventType")
+        known = const.EVENT_TYPES.get(str(name))
+        if known is None:
+            raise _bad(f"Unknown eventType {name}.", "eventType")
+        for key, expected in zip(("resourceName", "eventVersion"), known, strict=False):
+            if key in event and event[key] != expected:
+                raise _bad(f"{key} of {name} is {expected}.", key)
+        url = URL(str(event.get("eventUrl", "http://x")))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise _bad("eventUrl must be an absolute http(s) URL.", "eventUrl")
+        if event.get("status", "ACTIVE") not in ("ACTIVE", "INACTIVE"):
+            raise _bad("status must be ACTIVE or INACTIVE.", "status")
+        auth = event.get("authDetails") or {}
+        if auth and auth.get("authMethod") not in const.AUTH_NEEDS:
+            raise _bad("authMethod must be BASIC_AUTH, OAUTH or HMAC.", "authMethod")
+        missing = [
+            name
+            for name in const.AUTH_NEEDS.get(str(auth.get("authMethod")), ())
+            if not auth.get(name)
+        ]
+        if missing:
+            raise _bad(f"{auth['authMethod']} needs {', '.join(missing)}.", "authDetails")
+    return record
+
+
+def _strings(record: dict[str, Any], key: str) -> dict[str, str]:
+    return {k: str(v) for k, v in (record.get(key) or {}).items()}
+
+
+def _subscription(sub_id: str, record: dict[str, Any]) -> Subscription:
+    resource, version, _ = const.EVENT_TYPES[record["eventType"]]
+    auth, headers = _strings(record, "authDetails"), _strings(record, "headers")
+    status = record.get("status", "ACTIVE")
+    return Subscription(
+        sub_id, record["eventType"], version, resource, record["eventUrl"], status, auth, headers
+    )
+
+
+def _view(state: WalmartMockState, sub: Subscription, *, full: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "eventType": sub.event_type,
+        "subscriptionId": sub.subscription_id,
+        "partnerId": state.partner_id,
+        "eventVersion": sub.event_version,
+        "resourceName": sub.resource_name,
+        "status": sub.status,
+    }
+    if full:
+        view.update(eventUrl=sub.event_url, headers=dict(sub.headers))
+        if sub.auth:
+            view["authDetails"] = dict(sub.auth)
+    return view
+
+
+@api("GET", "/v3/webhooks/eventTypes", "getEventTypes", "webhooks")
+async def event_types(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``GET /v3/webhooks/eventTypes``."""
+    events = [
+        {"resourceName": resource, "eventType": name, "eventVersion": version, "description": text}
+        for name, (resource, version, text) in const.EVENT_TYPES.items()
+    ]
+    return web.json_response({"events": events})
+
+
+@api("POST", SUBSCRIPTIONS, "createSubscription", "webhooks")
+async def create(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``POST /v3/webhooks/subscriptions``: one or more events in one request."""
+    records = (await _record(request, "CreateSubscriptionRequest")).get("events") or []
+    if not records:
+        raise _bad("events must hold at least one subscription.", "events")
+    created = []
+    for record in records:
+        sub = _subscription(str(state.new_uuid()), record)
+        state.subscriptions[sub.subscription_id] = sub
+        created.append(_view(state, sub, full=False))
+    return web.json_response({"events": created})
+
+
+@api("GET", SUBSCRIPTIONS, "getAllSubscriptions", "webhooks")
+async def list_subscriptions(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``GET /v3/webhooks/subscriptions[?subscriptionId=&eventType=&resourceName=&status=]``."""
+    views = [_view(state, sub, full=True) for sub in state.subscriptions.values()]
+    for param in ("subscriptionId", "eventType", "resourceName", "status"):
+        if param in request.query:
+            views = [view for view in views if view[param] == request.query[param]]
+    return web.json_response({"events": views})
+
+
+def _find(request: web.Request, state: WalmartMockState) -> Subscription:
+    sub = state.subscriptions.get(request.match_info["subscriptionId"])
+    if sub is None:
+        raise not_found("NOTIFICATION", "Subscription not found.", "id")
+    return sub
+
+
+@api("PATCH", SUBSCRIPTIONS + "/{subscriptionId}", "updateSubscription", "webhooks")
+async def update(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``PATCH /v3/webhooks/subscriptions/{id}``: URL, auth, headers, status, version."""
+    sub = _find(request, state)
+    body = await _record(request, "UpdateSubscriptionRequest", sub.event_type)
+    sub.event_url = str(body.get("eventUrl", sub.event_url))
+    sub.status = str(body.get("status", sub.status))
+    if "authDetails" in body:
+        sub.auth = _strings(body, "authDetails")
+    if "headers" in body:
+        sub.headers = _strings(body, "headers")
+    return web.json_response(_view(state, sub, full=True))
+
+
+@api("DELETE", SUBSCRIPTIONS + "/{subscriptionId}", "deleteSubscription", "webhooks")
+async def delete(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``DELETE /v3/webhooks/subscriptions/{id}``."""
+    sub = state.subscriptions.pop(_find(request, state).subscription_id)
+    message = "Successfully deleted subscription"
+    return web.json_response({"subscriptionId": sub.subscription_id, "message": message})
+
+
+@api("POST", "/v3/webhooks/test", "testNotification", "webhooks")
+async def test_notification(request: web.Request, state: WalmartMockState) -> web.Response:
+    """``POST /v3/webhooks/test``: push a sample event to the URL with the given auth."""
+    body = await _record(request, "TestNotificationRequest")
+    probe = _subscription("test", body)
+    session = request.app[RUNTIME_KEY].session
+    assert session is not None  # set for the app's whole life
+    event = Event(body["eventType"], "", {"partnerId": state.partner_id, "test": True})
+    sent = await deliver(state, session, probe, event, envelope(state, event))
+    if sent.status is None or not 200 <= sent.status < 300:
+        raise _bad(f"Eventurl validation failed (status {sent.status}).", "eventUrl")
+    return web.json_response({"message": "Eventurl successfully validated"})

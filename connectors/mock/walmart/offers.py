@@ -1,26 +1,23 @@
-"""Offer rules: price and quantity writes, the reasonable-price rule, the Buy Box, events.
-
-Shared by the single-SKU endpoints and feed processing. Every function returns the events the
-change causes; callers push them with ``events.dispatch``.
-"""
+"""Offer rules: writes, the reasonable price, the Buy Box, orders; each returns its events."""
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from connectors.mock.kit.wire import iso as iso_time
+from connectors.mock.kit.wire import iso
 from connectors.mock.market import MockListing, react
 from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISHED
 from connectors.mock.walmart.events import Event
-from connectors.mock.walmart.purchases import record
-from connectors.mock.walmart.state import WalmartMockState
-from connectors.mock.walmart.wire import number
+from connectors.mock.walmart.state import PurchaseOrder, WalmartMockState
+from connectors.mock.walmart.wire import epoch_ms, number
 from domain.listings import Fulfillment
+from domain.offers import CompetitorOffer
+
+WFS = Fulfillment.MARKETPLACE
 
 REASON_TEXT = {
     REASONABLE_PRICE: "Your item is unpublished because its price is not reasonable compared "
@@ -57,45 +54,32 @@ class BookOffer:
         }
 
 
-def _partner_id(seller: str) -> str:
-    # Competitors get stable 11-digit partner ids (Python's str hash is salted per process).
-    return "1000" + str(int(hashlib.sha256(seller.encode()).hexdigest()[:12], 16) % 10**7).zfill(7)
+def _rival(offer: CompetitorOffer) -> BookOffer:
+    # Stable 11-digit partner ids (Python's str hash is salted per process); the market's "fba"
+    # stands for marketplace-fulfilled.
+    digits = int(hashlib.sha256(offer.seller_id.encode()).hexdigest()[:12], 16) % 10**7
+    wfs = offer.fulfillment == "fba"
+    return BookOffer(f"1000{digits:07d}", offer.seller_id, offer.price, offer.shipping, wfs, False)
 
 
 def is_live(state: WalmartMockState, listing: MockListing) -> bool:
     """Our offer competes only while published and (seller-fulfilled) in stock."""
-    meta = state.meta_of(listing)
-    in_stock = listing.quantity > 0 or listing.fulfillment is Fulfillment.MARKETPLACE
-    return meta.published_status == PUBLISHED and in_stock
+    in_stock = listing.quantity > 0 or listing.fulfillment is WFS
+    return state.meta_of(listing).published_status == PUBLISHED and in_stock
+
+
+def _own_offer(state: WalmartMockState, listing: MockListing) -> BookOffer:
+    wfs = listing.fulfillment is WFS
+    return BookOffer(
+        state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
+    )
 
 
 def book(state: WalmartMockState, listing: MockListing) -> list[BookOffer]:
     """All offers by landed price (ours only while live); ties go to the competitor."""
-    offers = [
-        BookOffer(
-            _partner_id(c.seller_id),
-            c.seller_id,
-            c.price,
-            c.shipping,
-            c.fulfillment == "fba",  # the market's "fba" stands for marketplace-fulfilled
-            False,
-        )
-        for c in state.market.competitors.get(listing.sku, [])
-    ]
-    if is_live(state, listing):
-        wfs = listing.fulfillment is Fulfillment.MARKETPLACE
-        ours = BookOffer(
-            state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
-        )
-        offers.append(ours)
+    offers = [_rival(offer) for offer in state.market.competitors.get(listing.sku, [])]
+    offers += [_own_offer(state, listing)] if is_live(state, listing) else []
     return sorted(offers, key=lambda offer: (offer.landed, offer.ours))
-
-
-def _own_offer(state: WalmartMockState, listing: MockListing) -> BookOffer:
-    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
-    return BookOffer(
-        state.partner_id, state.seller_name, listing.price, state.own_shipping, wfs, True
-    )
 
 
 def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | None:
@@ -103,9 +87,8 @@ def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | No
     offers = book(state, listing)
     if not offers:
         return None
-    winner = offers[0]
     meta = state.meta_of(listing)
-    current = _own_offer(state, listing)
+    current, winner = _own_offer(state, listing), offers[0]
     payload = {
         "partnerId": state.partner_id,
         "itemInfo": {
@@ -139,24 +122,14 @@ def _winner_key(state: WalmartMockState, listing: MockListing) -> WinnerKey:
 def competitors_move(
     state: WalmartMockState, listing: MockListing, before: WinnerKey | None = None
 ) -> list[Event]:
-    """Competitors react to our price; BUY_BOX_CHANGED if the winner or winning price moved.
-
-    ``before`` is the Buy Box before our own change (default: as it stands now).
-    """
+    """Competitors react to our price; BUY_BOX_CHANGED if the winner or winning price moved
+    since ``before`` (the Buy Box before our own change; default: as it stands now)."""
     if before is None:
         before = _winner_key(state, listing)
     offers = state.market.competitors.get(listing.sku, [])
     state.market.competitors[listing.sku] = react(offers, listing.price, state.rng)
-    if _winner_key(state, listing) == before:
-        return []
-    event = buy_box_changed(state, listing)
+    event = buy_box_changed(state, listing) if _winner_key(state, listing) != before else None
     return [event] if event is not None else []
-
-
-def reasonable(state: WalmartMockState, listing: MockListing, price: Decimal) -> bool:
-    """Whether ``price`` is inside the band around the item's reference price."""
-    reference = state.meta_of(listing).reference_price
-    return reference * state.reasonable_low <= price <= reference * state.reasonable_high
 
 
 def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
@@ -169,45 +142,40 @@ def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
         "lifecycleStatus": meta.lifecycle_status,
         "statusChangeReasons": {reason: REASON_TEXT.get(reason, reason) for reason in meta.reasons},
     }
-    if meta.published_status == UNPUBLISHED and REASONABLE_PRICE in meta.reasons:
-        payload.update(
-            {
-                "itemName": meta.product_name,
-                "category": "Home",
-                "totalNumberOfOffers": len(state.market.competitors.get(listing.sku, [])) + 1,
-                "sellerOfferPrice": number(listing.price),
-                "sellerShippingPrice": number(state.own_shipping),
-                "referencePrice": number(meta.reference_price),
-                "referencePriceURL": f"https://www.walmart.com/ip/{meta.item_id}",
-            }
-        )
-        return Event("OFFER_UNPUBLISHED", listing.sku, payload)
-    return Event("OFFER_PUBLISHED", listing.sku, payload)
+    if meta.published_status == PUBLISHED:
+        return Event("OFFER_PUBLISHED", listing.sku, payload)
+    payload.update(
+        {
+            "itemName": meta.product_name,
+            "category": "Home",
+            "totalNumberOfOffers": len(state.market.competitors.get(listing.sku, [])) + 1,
+            "sellerOfferPrice": number(listing.price),
+            "sellerShippingPrice": number(state.own_shipping),
+            "referencePrice": number(meta.reference_price),
+            "referencePriceURL": f"https://www.walmart.com/ip/{meta.item_id}",
+        }
+    )
+    return Event("OFFER_UNPUBLISHED", listing.sku, payload)
 
 
-def _republish_or_unpublish(state: WalmartMockState, listing: MockListing) -> list[Event]:
-    """Re-judge the offer's price against its reference: the status event if it changed."""
+def set_reference(
+    state: WalmartMockState, listing: MockListing, reference: Decimal | None = None
+) -> list[Event]:
+    """Re-judge the offer's price against its (new) reference price: unpublished outside the
+    band (OFFER_UNPUBLISHED with ``referencePrice``), republished back inside it."""
     meta = state.meta_of(listing)
-    fair = reasonable(state, listing, listing.price)
+    if reference is not None:
+        meta.reference_price = reference
+    reference = meta.reference_price
+    fair = reference * state.reasonable_low <= listing.price <= reference * state.reasonable_high
     if not fair and meta.published_status == PUBLISHED:
-        meta.published_status = UNPUBLISHED
-        meta.reasons = [REASONABLE_PRICE]
+        meta.published_status, meta.reasons = UNPUBLISHED, [REASONABLE_PRICE]
         meta.unpublished_at = state.clock.now()
-        return [_status_event(state, listing)]
-    if fair and meta.published_status == UNPUBLISHED and meta.reasons == [REASONABLE_PRICE]:
-        meta.published_status = PUBLISHED
-        meta.reasons = []
-        meta.unpublished_at = None
-        return [_status_event(state, listing)]
-    return []
-
-
-def set_reference(state: WalmartMockState, listing: MockListing, reference: Decimal) -> list[Event]:
-    """Walmart revises the item's reasonable-price reference: an offer now outside the band is
-    unpublished (OFFER_UNPUBLISHED with the new ``referencePrice``), one back inside it is
-    republished."""
-    state.meta_of(listing).reference_price = reference
-    return _republish_or_unpublish(state, listing)
+    elif fair and meta.published_status == UNPUBLISHED and meta.reasons == [REASONABLE_PRICE]:
+        meta.published_status, meta.reasons, meta.unpublished_at = PUBLISHED, [], None
+    else:
+        return []
+    return [_status_event(state, listing)]
 
 
 def apply_price(
@@ -224,7 +192,7 @@ def apply_price(
     meta.price_stamp = stamp
     listing.price = price
     state.applied[f"{listing.sku}|price|{price}"] += 1
-    events = _republish_or_unpublish(state, listing)
+    events = set_reference(state, listing)
     if state.buy_box_on_writes:
         events.extend(competitors_move(state, listing, before))
     return events
@@ -240,38 +208,75 @@ def apply_quantity(state: WalmartMockState, listing: MockListing, quantity: int)
     return True
 
 
-def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
-    """A shopper buys ``quantity`` units: stock goes down; the PO_CREATED event.
+def order_event(
+    state: WalmartMockState, kind: str, order: PurchaseOrder, row: Any, status: str, **line: Any
+) -> Event:
+    """The PO_CREATED / PO_LINE_AUTOCANCELLED event of the order line ``row``: per Walmart's event
+    pages ``orderLines`` is a list, quantities are strings, dates ISO-8601 (format not shown)."""
+    doc, now = order.document, state.clock.now()
+    amount, sku = row["orderLineQuantity"]["amount"], row["item"]["sku"]
+    line.update(lineNumber=row["lineNumber"], sku=sku, status=status, statusDate=iso(now))
+    line["quantity"] = {"unitOfMeasure": "EACH", "measurementValue": amount}
+    line["shipNodeType"] = order.ship_node_type
+    payload = {"partnerId": state.partner_id, "purchaseOrderId": doc["purchaseOrderId"]}
+    payload.update(customerOrderId=doc["customerOrderId"], orderDate=iso(order.created))
+    return Event(kind, sku, {**payload, "orderLines": [line]})
 
-    Payload per Walmart's "Purchase order (PO) created event" page: ``orderLines`` is a list
-    of lines with ``sku``, ``quantity {unitOfMeasure, measurementValue}`` (strings), ``status``,
-    ``statusDate``, ``shipNodeType``; dates are strings (ISO-8601 here: the format is not shown).
-    """
+
+def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
+    """A shopper buys ``quantity`` units: stock goes down, the purchase order is kept (what
+    ``GET /v3/orders`` lists, orders.json ``Order``); the PO_CREATED event."""
     listing.quantity -= quantity
     state.orders += 1
-    now = iso_time(state.clock.now())
-    po = f"{1800000000000 + state.orders}"
-    wfs = listing.fulfillment is Fulfillment.MARKETPLACE
+    wfs = listing.fulfillment is WFS
+    po, customer = f"{1800000000000 + state.orders}", str(state.new_uuid().int)[:13]
+    now = state.clock.now()
+    ms = epoch_ms(now.timestamp())
+    units = {"unitOfMeasurement": "EACH", "amount": str(quantity)}
+    name = state.meta_of(listing).product_name
+    node_type = "WFSFulfilled" if wfs else "SellerFulfilled"
+    amount = {"currency": listing.currency, "amount": number(listing.price * Decimal(quantity))}
     line = {
         "lineNumber": "1",
-        "sku": listing.sku,
-        "productName": state.meta_of(listing).product_name,
-        "quantity": {"unitOfMeasure": "EACH", "measurementValue": str(quantity)},
-        "status": "CREATED",
-        "statusDate": now,
-        "shippingProgramType": "TWO_DAY" if wfs else "THREE_DAY",
-        "shippingMethod": "Value",
-        "shipNodeType": "WFSFulfilled" if wfs else "SellerFulfilled",
+        "item": {"productName": name, "sku": listing.sku},
+        "charges": {
+            "charge": [{"chargeType": "PRODUCT", "chargeName": "ItemPrice", "chargeAmount": amount}]
+        },
+        "orderLineQuantity": dict(units),
+        "statusDate": ms,
+        "orderLineStatuses": {
+            "orderLineStatus": [{"status": "Created", "statusQuantity": dict(units)}]
+        },
+        "fulfillment": {"fulfillmentOption": "S2H", "shipMethod": "VALUE"},
     }
-    customer = str(uuid.UUID(int=state.rng.getrandbits(128)).int)[:13]
-    record(state, listing, quantity, po, customer, wfs)  # what GET /v3/orders lists
-    payload = {
-        "partnerId": state.partner_id,
+    document: dict[str, Any] = {
         "purchaseOrderId": po,
         "customerOrderId": customer,
-        "orderDate": now,
-        "estimatedDeliveryDate": iso_time(state.clock.now() + timedelta(days=3)),
-        "estimatedShipDate": iso_time(state.clock.now() + timedelta(days=1)),
-        "orderLines": [line],
+        "customerEmailId": f"{po}@relay.walmart.com",
+        "orderType": "REGULAR",
+        "orderDate": ms,
+        "shippingInfo": {
+            "phone": "6501234567",
+            "estimatedDeliveryDate": epoch_ms((now + timedelta(days=3)).timestamp()),
+            "estimatedShipDate": epoch_ms((now + timedelta(days=1)).timestamp()),
+            "methodCode": "Value",
+            "postalAddress": {
+                "name": "Jane Doe",
+                "address1": "123 Main street",
+                "city": "Sunnyvale",
+                "state": "CA",
+                "postalCode": "94086",
+                "country": "USA",
+                "addressType": "RESIDENTIAL",
+            },
+        },
+        "orderLines": {"orderLine": [line]},
+        "shipNode": {"type": node_type},
     }
-    return Event("PO_CREATED", listing.sku, payload)
+    order = state.purchase_orders[po] = PurchaseOrder(document, now, now, node_type)
+    program = "TWO_DAY" if wfs else "THREE_DAY"
+    extra = {"shippingProgramType": program, "shippingMethod": "Value"}
+    event = order_event(state, "PO_CREATED", order, line, "CREATED", productName=name, **extra)
+    event.payload["estimatedDeliveryDate"] = iso(now + timedelta(days=3))
+    event.payload["estimatedShipDate"] = iso(now + timedelta(days=1))
+    return event

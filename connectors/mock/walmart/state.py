@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import secrets
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+from aiohttp import web
 
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
@@ -108,7 +113,6 @@ class WalmartMockState(MockBackend):
     ship_node: str = "10000003527"  # the seller's one fulfillment node
     rate_limits: dict[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
     error_envelope: str = "errors"  # "errors" | "errors.error" | "error" (see wire.error_body)
-    accept_json_feed_body: bool = False  # spec: feeds are multipart/form-data part "file" only
     # A feed file that is not JSON or lacks the envelope: a 400 at submission (default), or
     # accepted and ending in feedStatus ERROR with feed-level ingestionErrors (True).
     bad_feed_file_as_error_status: bool = False
@@ -116,13 +120,8 @@ class WalmartMockState(MockBackend):
     reasonable_low: Decimal = Decimal("0.5")
     reasonable_high: Decimal = Decimal("2.0")
     own_shipping: Decimal = Decimal("0.00")
-    webhook_url: str | None = None  # when set, every event type is subscribed at start-up
-    webhook_auth: str = "HMAC"  # "HMAC" | "BASIC_AUTH" | "NONE" for those start-up subscriptions
-    webhook_secret: str = "mock-walmart-webhook-secret"  # noqa: S105 - HMAC clientSecret
-    webhook_user: str = "walmart"
-    webhook_password: str = "mock-webhook-password"  # noqa: S105
-    webhook_auth_header: str = "Authorization"  # BASIC_AUTH header (HMAC: see hmac_scheme)
-    hmac_scheme: str = "timestamped"  # or "body": <authHeaderName> = hex HMAC of the body
+    webhook_url: str | None = None  # when set, every event type is subscribed at start-up (HMAC)
+    webhook_secret: str = "mock-walmart-webhook-secret"  # noqa: S105 - their HMAC clientSecret
     webhook_attempts: int = 3  # guide §2.5: "3 attempts total" (supplier docs)
     webhook_retry_s: float = 5.0
     webhook_timeout_s: float = 10.0
@@ -159,6 +158,7 @@ class WalmartMockState(MockBackend):
         writes refused). The seeded price is each item's reference price.
         """
         market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
+        titles: dict[str, str] = {}
         with catalog.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 listing = market.listings.get((row.get("sku") or "").strip())
@@ -169,12 +169,11 @@ class WalmartMockState(MockBackend):
                 wfs = (row.get(f"fulfillment:{channel}") or "").strip().upper()
                 if wfs in ("WFS", "MARKETPLACE"):
                     listing.fulfillment = Fulfillment.MARKETPLACE
+                if row.get("title"):
+                    titles[listing.sku] = row["title"]
         state = cls(market=market, rng=rng, **kwargs)
-        with catalog.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                listing = market.listings.get((row.get("sku") or "").strip())
-                if listing is not None and row.get("title"):
-                    state.meta_of(listing).product_name = row["title"]
+        for sku, title in titles.items():
+            state.items[sku].product_name = title
         return state
 
     def meta_of(self, listing: MockListing) -> ItemMeta:
@@ -183,15 +182,13 @@ class WalmartMockState(MockBackend):
         if meta is None:
             given = listing.external_id
             item_id = given if given.isdigit() else _stable_digits(f"item:{listing.sku}", 9)
-            wpid = hashlib.sha256(f"wpid:{listing.sku}".encode()).hexdigest()[:12].upper()
-            meta = ItemMeta(
+            meta = self.items[listing.sku] = ItemMeta(
                 item_id=item_id,
-                wpid=wpid,
+                wpid=hashlib.sha256(f"wpid:{listing.sku}".encode()).hexdigest()[:12].upper(),
                 gtin="00" + _stable_digits(f"gtin:{listing.sku}", 12),
                 product_name=listing.sku,
                 reference_price=listing.price,
             )
-            self.items[listing.sku] = meta
         return meta
 
     def issue_token(self) -> str:
@@ -204,28 +201,46 @@ class WalmartMockState(MockBackend):
         """Make every issued token expired (tests of the refresh path); return how many."""
         return expire(self.tokens, self.clock)
 
+    def new_uuid(self) -> uuid.UUID:
+        """A UUID from the state's seeded random source (ids repeat across seeded runs)."""
+        return uuid.UUID(int=self.rng.getrandbits(128))
+
     def new_feed_id(self) -> str:
         """Feed ids look like Walmart's: 32 hex digits, ``@``, a short base64 tag."""
-        return f"{uuid.UUID(int=self.rng.getrandbits(128)).hex.upper()}@AVMBAgA"
+        return f"{self.new_uuid().hex.upper()}@AVMBAgA"
 
     def at(self, mono: float) -> datetime:
         """The wall time of a monotonic reading (the state's clock drives both)."""
         return self.clock.now() + timedelta(seconds=mono - self.clock.monotonic())
 
     def subscribe_all(self, url: str) -> None:
-        """Subscribe ``url`` to every event type with the state's start-up auth settings."""
-        auth: dict[str, str] = {}
-        if self.webhook_auth == "HMAC":
-            auth = {"authMethod": "HMAC", "clientSecret": self.webhook_secret}
-        elif self.webhook_auth == "BASIC_AUTH":
-            auth = {
-                "authMethod": "BASIC_AUTH",
-                "userName": self.webhook_user,
-                "password": self.webhook_password,
-                "authHeaderName": self.webhook_auth_header,
-            }
+        """Subscribe ``url`` to every event type, HMAC-signed with ``webhook_secret``."""
+        auth = {"authMethod": "HMAC", "clientSecret": self.webhook_secret}
         for event_type, (resource, version, _) in EVENT_TYPES.items():
-            sub_id = str(uuid.UUID(int=self.rng.getrandbits(128)))
+            sub_id = str(self.new_uuid())
             self.subscriptions[sub_id] = Subscription(
                 sub_id, event_type, version, resource, url, "ACTIVE", dict(auth)
             )
+
+
+@dataclass
+class Runtime:
+    """What lives only while the app runs: the webhook HTTP session and in-flight deliveries."""
+
+    session: aiohttp.ClientSession | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a delivery in the background (API answers never wait for the webhook target)."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait until every delivery started so far (and those they start) has finished."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)
+
+
+STATE_KEY = web.AppKey("walmart_mock_state", WalmartMockState)
+RUNTIME_KEY = web.AppKey("walmart_mock_runtime", Runtime)

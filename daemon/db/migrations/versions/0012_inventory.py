@@ -2,7 +2,7 @@
 snapshots of the nightly inventory pass
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-08
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
