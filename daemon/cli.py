@@ -528,7 +528,8 @@ def refresh(config: str | None) -> None:
         loaded, lambda db: run_inventory(db, SystemClock(), loaded.settings.inventory)
     )
     click.echo(
-        f"inventory: {summary['skus']} SKUs planned through {summary['aggregated']['through']}, "
+        f"inventory: {summary['skus']} SKUs planned, sales and stock aggregated through "
+        f"{summary['aggregated']['through']}, "
         f"{summary['to_order']} to order, {summary['crossings']} restock threshold(s) crossed "
         f"({summary['seconds']} s)"
     )

@@ -12,12 +12,14 @@
    - One pool per channel whose marketplace holds the units (listings with ``fulfillment ==
      "marketplace"``: Amazon FBA, Walmart WFS). The daemon does not read those orders (the
      marketplace ships them), only the held quantity the listings report (reconcile), so the
-     pass records that quantity as the end of yesterday and reads a fall from the previous
+     pass records that quantity as the end of the day and reads a fall from the previous
      reading as units sold, a rise as units received (a first reading is a receipt). Until the
      Reports API feeds actual shipments in, this is the marketplace pools' sales history.
    - ``inbound`` is NULL (unknown): nothing the daemon reads reports it yet.
 
-   Days are UTC; the pass aggregates through yesterday (a day is final once it has ended).
+   Days are UTC. The pass aggregates through today: today's rows are provisional (on hand so
+   far, which restock and health start from) and rebuilt by the next run; the forecast fits
+   complete days only, through yesterday.
 
 2. **In stock, or censored**: a SKU-day is a stock-out (censored: missing data, not zero
    demand) when the SKU had no sellable unit at the start of the day nor at its end in any pool
@@ -110,9 +112,9 @@ def _start_of(day: date) -> datetime:
 
 
 async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
-    """Bring ``inventory_day`` up to yesterday (UTC), a day per transaction; return what was
-    done."""
-    through = now.astimezone(UTC).date() - timedelta(days=1)
+    """Bring ``inventory_day`` up to today (UTC; today so far), a day per transaction; return
+    what was done."""
+    through = now.astimezone(UTC).date()
     async with db.read() as conn:
         done = (await conn.execute(sa.select(RUN.c.aggregated_through))).scalar()
         first = (await conn.execute(sa.select(sa.func.min(EVENTS.c.occurred_at)))).scalar()
@@ -346,7 +348,7 @@ def compute_chunk(
     """Forecast, plan and judge one chunk of SKUs from its ``inventory_day`` rows (pure; runs
     in a worker thread)."""
     series = group_series(terms, rows)
-    today = through + timedelta(days=1)
+    today = through  # today's provisional rows count for stock, not for the forecast
     days = settings.history_days
     start = today - timedelta(days=days)
     history, pools_oh = build_history(series, start, days)
@@ -355,7 +357,8 @@ def compute_chunk(
     restock: list[dict[str, Any]] = []
     health: list[dict[str, Any]] = []
     crossed: list[tuple[str, int, Decimal | None]] = []
-    recent = through - timedelta(days=SELL_THROUGH_DAYS - 1)
+    # The last 90 complete days and today so far.
+    recent = through - timedelta(days=SELL_THROUGH_DAYS)
     for i, (t, pools) in enumerate(zip(terms, series, strict=True)):
         units = {s.pool: s.rows[-1][3] for s in pools if s.rows}
         inbound = 0  # nothing the daemon reads reports inbound units yet
@@ -465,7 +468,7 @@ def _health_row(
                 daily_demand=pool_demand,
                 unit_volume_cuft=t.unit_volume_cuft,
                 size_tier=t.size_tier,
-                today=through + timedelta(days=1),
+                today=through,
                 months=FEE_MONTHS,
                 tables=tables,
             )

@@ -52,20 +52,22 @@ async def _restock(db: Database, sku: str) -> Any:
 
 
 async def test_aggregation_is_incremental_and_idempotent(db: Database) -> None:
-    """Each run adds the days since the last; a re-run, or a rebuild, changes nothing; an
-    order recorded late inside the overlap is picked up."""
+    """Each run adds the days since the last (today so far, provisionally); a re-run, or a
+    rebuild, changes nothing; an order recorded late inside the overlap is picked up."""
     await product(db, "A")
     ledger = Ledger(db)
     await ledger.add("A", "count", 50, at(START, 8))
     await ledger.daily_sales("A", START, 3, 2)
     await ledger.add("A", "cancel", 2, at(START + timedelta(days=1), 15))
+    await ledger.add("A", "order", -3, at(START + timedelta(days=3), 0))  # today, before 01:00
     first = await aggregate(db, _clock(START + timedelta(days=3)).now())
-    assert first["through"] == "2026-01-03"
+    assert first["through"] == "2026-01-04"
     rows = await _days(db)
     assert [(r[2], r[3], r[4], r[5]) for r in rows] == [
         (START, 2, 50, 48),
         (START + timedelta(days=1), 0, 0, 48),
         (START + timedelta(days=2), 2, 0, 46),
+        (START + timedelta(days=3), 3, 0, 43),  # provisional
     ]
     await aggregate(db, _clock(START + timedelta(days=3)).now())
     assert await _days(db) == rows
@@ -73,14 +75,14 @@ async def test_aggregation_is_incremental_and_idempotent(db: Database) -> None:
     await ledger.daily_sales("A", START + timedelta(days=3), 2, 1)
     await ledger.add("A", "order", -5, at(START + timedelta(days=2), 18))
     second = await aggregate(db, _clock(START + timedelta(days=5)).now())
-    assert second["through"] == "2026-01-05"
+    assert second["through"] == "2026-01-06"
     after = await _days(db)
     assert [(r[2].day, r[3], r[5]) for r in after] == [
         (1, 2, 48),
         (2, 0, 48),
         (3, 7, 41),
-        (4, 1, 40),
-        (5, 1, 39),
+        (4, 4, 37),
+        (5, 1, 36),
     ]
     # A database aggregated in one go holds the same rows.
     async with db.write() as conn:
@@ -101,8 +103,8 @@ async def test_marketplace_pools_record_changes_only(db: Database) -> None:
     await aggregate(db, _clock(START + timedelta(days=3)).now())
     await aggregate(db, _clock(START + timedelta(days=3)).now())
     assert [(r[1], r[2].day, r[3], r[4], r[5]) for r in await _days(db)] == [
-        ("amazon", 1, 0, 30, 30),
-        ("amazon", 3, 4, 0, 26),
+        ("amazon", 2, 0, 30, 30),
+        ("amazon", 4, 4, 0, 26),
     ]
 
 
