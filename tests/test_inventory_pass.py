@@ -9,15 +9,19 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from daemon.alerts import Alerter
+from daemon.app import Passes, _schedule
 from daemon.db.engine import Database
 from daemon.db.models import AlertRecord, InventoryDay, InventoryHealthRow, RestockRow
 from daemon.inventory_pass import aggregate, run_inventory
 from daemon.logging import SecretRedactor
+from daemon.passes import run_named_pass
 from daemon.settings import InventorySettings
+from daemon.status import read_status
 from domain.clock import ManualClock
-from tests.daemon_fixtures import settings
+from tests.daemon_fixtures import make_runtime, settings
 from tests.inventory_fixtures import Ledger, at, held, product
 
 DAYS = InventoryDay.__table__  # type: ignore[attr-defined]
@@ -180,3 +184,38 @@ async def test_health_per_pool_with_stranded_and_fees(db: Database) -> None:
     # January: 40 × 0.5 cuft × $0.78, three months (Jan, Feb, Mar) with nothing sold.
     assert row.storage_fee_3m == Decimal("46.80")
     assert [m["month"] for m in row.fee_months] == ["2026-01", "2026-02", "2026-03"]
+
+
+def test_the_inventory_job_follows_the_schedule(clock: ManualClock) -> None:
+    """`schedule.inventory` (default 1d) creates, reschedules and removes the job."""
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    rt: Any = type("Rt", (), {})()
+    rt.clock = clock
+    rt.settings = settings()
+    passes: Any = Passes(rt)
+    _schedule(scheduler, passes.run, rt)
+    job = scheduler.get_job("inventory")
+    assert job is not None
+    assert job.args == ("inventory",)
+    assert job.trigger.interval == timedelta(days=1)
+    rt.settings = settings(schedule={"inventory": None})
+    _schedule(scheduler, passes.run, rt)
+    assert scheduler.get_job("inventory") is None
+
+
+async def test_the_named_pass_records_its_success_on_every_channel(
+    db: Database, clock: ManualClock
+) -> None:
+    """`run_named_pass("inventory")` (POST /sync, the scheduler) runs the pass once for every
+    channel and `status` shows its last success on each."""
+    rt = await make_runtime(db, clock, settings())
+    await product(db, "A")
+    result = await run_named_pass(rt, "inventory", "p1")
+    assert list(result) == ["*"]
+    assert result["*"]["skus"] == 1
+    snapshot = await read_status(db, ["alpha", "beta"], clock.now())
+    assert {c.channel: c.last_success["inventory"] for c in snapshot.channels} == {
+        "alpha": clock.now(),
+        "beta": clock.now(),
+    }
+    await rt.close()
