@@ -99,6 +99,7 @@ CHUNK_SKUS: Final = 1024
 # Aggregate rows converted per await while a chunk is read.
 STREAM_ROWS: Final = 10_000
 SELL_THROUGH_DAYS: Final = 90
+PROGRESS_DAYS: Final = 30
 FEE_MONTHS: Final = 3
 SALE_KINDS: Final = (StockEventKind.ORDER.value, StockEventKind.CANCEL.value)
 log = structlog.get_logger("repricerd.inventory")
@@ -130,6 +131,8 @@ async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
         while day <= through:
             rows += await _aggregate_ledger_day(db, ids, day, running)
             days += 1
+            if days % PROGRESS_DAYS == 0:  # a first run may backfill years of ledger
+                log.info("inventory_aggregated", day=day.isoformat(), rows=rows)
             day += timedelta(days=1)
     rows += await _snapshot_marketplace_pools(db, ids, through)
     async with db.write() as conn:
