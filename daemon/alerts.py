@@ -257,7 +257,14 @@ async def restock_conditions(db: Database, thresholds: Sequence[int]) -> list[Co
                     RESTOCK.c.days_of_supply,
                     RESTOCK.c.order_quantity,
                     RESTOCK.c.order_by,
-                ).where(RESTOCK.c.days_of_supply.is_not(None))
+                ).where(
+                    RESTOCK.c.days_of_supply.is_not(None),
+                    # Evaluated every 30 s over up to 100,000 plans: only those near a threshold
+                    # come back (cover = position ÷ demand; exact check below).
+                    RESTOCK.c.daily_demand > 0,
+                    RESTOCK.c.on_hand + RESTOCK.c.inbound
+                    < (max(thresholds) + 1) * RESTOCK.c.daily_demand,
+                )
             )
         ).all()
     found = []
