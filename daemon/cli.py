@@ -1,5 +1,5 @@
 """The ``repricerd`` command line. Exit codes: 0 ok, 1 invalid input or config, 2 usage (and
-3 from ``status``: a channel is not ok)."""
+3 from ``status``: a channel is not ok; from ``audit fba``: a report could not be read)."""
 
 from __future__ import annotations
 
@@ -533,6 +533,70 @@ def refresh(config: str | None) -> None:
         f"{summary['to_order']} to order, {summary['crossings']} restock threshold(s) crossed "
         f"({summary['seconds']} s)"
     )
+
+
+@main.group()
+def audit() -> None:
+    """Audits of what the marketplaces owe you."""
+
+
+@audit.command(name="fba")
+@config_option
+@click.option("--channel", multiple=True, help="Amazon channel(s) to audit (default: all)")
+@click.option("--since", default="90d", show_default=True, help="how far back, e.g. 60d")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--no-fetch", is_flag=True, help="audit the stored reports; ask Amazon for none")
+def audit_fba(
+    config: str | None, channel: tuple[str, ...], since: str, fmt: str, no_fetch: bool
+) -> None:
+    """FBA units lost or damaged in Amazon's warehouses and not made good: cases to file.
+
+    Reads the inventory ledger, reimbursements and inventory reports (Reports API), stores them
+    (a re-read adds nothing), then audits what is stored. Exit 3 when a report could not be
+    read (FATAL, CANCELLED, still running): run again later.
+    """
+    import httpx
+
+    from daemon.fba_audit import amazon_channels, render_audit, run_audit
+    from domain.errors import ChannelError
+    from strategies.base import parse_duration
+
+    try:
+        window = parse_duration(since)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--since") from err
+    loaded = _load(config, resolve_secrets=not no_fetch)
+    names = amazon_channels(loaded.settings, channel)
+    if not names or len(names) < len(channel):
+        click.echo("error: no such Amazon channel(s) in the config", err=True)
+        sys.exit(1)
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    async def go(db: Any) -> Any:
+        async with httpx.AsyncClient() as http:
+            return await run_audit(
+                db,
+                loaded.settings,
+                http=http,
+                clock=SystemClock(),
+                sleep=asyncio.sleep,
+                since=window,
+                channels=names,
+                fetch=not no_fetch,
+                progress=progress,
+            )
+
+    try:
+        report, fetched = _read_only(loaded, go)
+    except ChannelError as err:
+        # Refused credentials, an unreachable endpoint after the retries, a malformed document.
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    render_audit(report, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
+    if any(f.status != "DONE" for f in fetched):
+        sys.exit(3)
 
 
 @main.group()

@@ -295,7 +295,7 @@ async def _window_counts(conn: Any, names: list[str], since: datetime) -> dict[s
         )
     not_applied = sa.case((ACTIONS.c.response_code == NOT_APPLIED, 1), else_=0)
     for row in await conn.execute(
-        # channel, kind, status: the equality prefix of ix_action_open.
+        # channel, status, kind, completed_at: ix_action_channel_status.
         sa.select(
             ACTIONS.c.channel,
             sa.func.sum(not_applied).label("not_applied"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from daemon.db.migrate import current_revision, head_revision, upgrade
 from daemon.db.models import Action, Product
 from domain.clock import ManualClock
 from domain.errors import ChannelAuthError
+from tests.conftest import POSTGRES_URL, _drop_postgres_database, _fresh_postgres_database
 from tests.daemon_fixtures import channel_states
 
 
@@ -177,3 +179,21 @@ async def test_channel_health_moves_its_since_only_when_it_changes(
         db, clock, channel="amazon-us", error=str(refused), health=health_of(refused)
     )
     assert await state() == ("auth_failed", clock.now())
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (REPRICERD_TEST_POSTGRES_URL)")
+async def test_replicas_may_upgrade_at_once() -> None:
+    """Several replicas running `repricerd db upgrade` together: one migrates, all succeed."""
+    url, name = await _fresh_postgres_database()
+    replicas = [Database(url) for _ in range(4)]
+    try:
+        # Without the migration lock they deadlock on Alembic's DDL: fail, don't hang.
+        results = await asyncio.wait_for(asyncio.gather(*(upgrade(r) for r in replicas)), 60)
+        assert {after for _, after in results} == {head_revision()}
+        assert sum(before is None for before, _ in results) >= 1
+        assert await current_revision(replicas[0]) == head_revision()
+    finally:
+        for replica in replicas:
+            await replica.dispose()
+        await _drop_postgres_database(name)

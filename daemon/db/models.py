@@ -199,10 +199,10 @@ class Action(SQLModel, table=True):
 
     __tablename__ = "action"
     __table_args__ = (
-        sa.Index("ix_action_open", "channel", "kind", "status"),
+        # Every outbox, status and console query names the channel and the status (open
+        # intents, failures, confirmed writes since a time), most the kind too.
+        sa.Index("ix_action_channel_status", "channel", "status", "kind", "completed_at"),
         sa.Index("ix_action_sku_time", "sku", "created_at"),
-        # Writes of one outcome completed since a time (status's and the console's 24 h counts).
-        sa.Index("ix_action_outcome_time", "channel", "kind", "status", "completed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -449,6 +449,36 @@ class InventoryHealthRow(SQLModel, table=True):
     computed_at: datetime = _time(nullable=False)
 
 
+class Replica(SQLModel, table=True):
+    """One running daemon process (several share a PostgreSQL): its heartbeat says it is alive."""
+
+    __tablename__ = "replica"
+
+    id: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = _time(nullable=False)
+    heartbeat_at: datetime = _time(nullable=False, index=True)
+
+
+class ChannelLease(SQLModel, table=True):
+    """Which replica owns a channel (one marketplace account) and under which epoch.
+
+    The epoch grows by one at every acquisition; work for a channel is fenced on
+    (holder, epoch) and an unexpired lease, so a replica that lost its lease cannot claim or
+    complete anything even if it does not know yet (``daemon.leases.fence``).
+    """
+
+    __tablename__ = "channel_lease"
+
+    channel: str = Field(primary_key=True, max_length=100)
+    holder: str | None = Field(default=None, max_length=64)
+    epoch: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+    acquired_at: datetime | None = _time()
+    renewed_at: datetime | None = _time()
+    expires_at: datetime = _time(nullable=False)
+
+
 class OperatorAction(SQLModel, table=True):
     """What an operator did from the console (login, pause, resume, a pass run, a breaker
     released): who, when, on which channel, with what detail. Append-only."""
@@ -461,3 +491,104 @@ class OperatorAction(SQLModel, table=True):
     action: str = Field(max_length=40)  # login | login_failed | logout | pause | resume | ...
     channel: str | None = Field(default=None, max_length=100)
     detail: str = Field(default="", max_length=2000)
+
+
+class FbaLedgerEvent(SQLModel, table=True):
+    """One row of Amazon's Inventory Ledger (``GET_LEDGER_DETAIL_VIEW_DATA``), stored once: the
+    report has no row id, so its natural key is unique and a re-read adds nothing (it only
+    refreshes Amazon's reconciled / unreconciled counts)."""
+
+    __tablename__ = "fba_ledger_event"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "channel",
+            "occurred_at",
+            "fnsku",
+            "event_type",
+            "reference_id",
+            "quantity",
+            "fulfillment_center",
+            "reason",
+            name="uq_fba_ledger_event",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    day: date = Field(index=True)
+    occurred_at: datetime = _time(nullable=False)
+    fnsku: str = Field(max_length=40, index=True)
+    asin: str = Field(max_length=40)
+    msku: str = Field(max_length=SKU_LENGTH)
+    title: str = Field(max_length=500)
+    event_type: str = Field(max_length=40)
+    reference_id: str = Field(max_length=100)
+    quantity: int
+    fulfillment_center: str = Field(max_length=20)
+    disposition: str = Field(max_length=40)
+    reason: str = Field(max_length=10)
+    country: str = Field(max_length=10)
+    reconciled_quantity: int | None = None
+    unreconciled_quantity: int | None = None
+    read_at: datetime = _time(nullable=False)
+
+
+class FbaReimbursement(SQLModel, table=True):
+    """One row of Amazon's FBA reimbursements report, unique by reimbursement id and FNSKU."""
+
+    __tablename__ = "fba_reimbursement"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "reimbursement_id", "fnsku", name="uq_fba_reimbursement"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    approved_at: datetime = _time(nullable=False)
+    reimbursement_id: str = Field(max_length=40)
+    case_id: str = Field(max_length=40)
+    amazon_order_id: str = Field(max_length=40)
+    reason: str = Field(max_length=60)
+    sku: str = Field(max_length=SKU_LENGTH)
+    fnsku: str = Field(max_length=40, index=True)
+    asin: str = Field(max_length=40)
+    product_name: str = Field(max_length=500)
+    condition: str = Field(max_length=40)
+    currency: str = Field(max_length=3)
+    amount_per_unit: Decimal | None = _money()
+    amount_total: Decimal = _money(nullable=False)
+    quantity_cash: int
+    quantity_inventory: int
+    quantity_total: int
+    original_reimbursement_id: str = Field(max_length=40)
+    original_reimbursement_type: str = Field(max_length=60)
+    read_at: datetime = _time(nullable=False)
+
+
+class FbaInventory(SQLModel, table=True):
+    """The latest unsuppressed Manage FBA Inventory row of each SKU (a snapshot, replaced)."""
+
+    __tablename__ = "fba_inventory"
+
+    channel: str = Field(primary_key=True, max_length=100)
+    sku: str = Field(primary_key=True, max_length=SKU_LENGTH)
+    fnsku: str = Field(max_length=40)
+    asin: str = Field(max_length=40)
+    product_name: str = Field(max_length=500)
+    condition: str = Field(max_length=40)
+    your_price: Decimal | None = _money()
+    mfn_listing_exists: bool
+    mfn_fulfillable: int | None = None
+    afn_listing_exists: bool
+    afn_warehouse: int
+    afn_fulfillable: int
+    afn_unsellable: int
+    afn_reserved: int
+    afn_total: int
+    per_unit_volume: Decimal | None = _money()
+    afn_inbound_working: int
+    afn_inbound_shipped: int
+    afn_inbound_receiving: int
+    afn_researching: int
+    afn_reserved_future_supply: int
+    afn_future_supply_buyable: int
+    read_at: datetime = _time(nullable=False)

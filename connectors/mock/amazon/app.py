@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from connectors.mock.amazon import orders, pricing
+from connectors.mock.amazon import orders, pricing, reports
 from connectors.mock.amazon.feeds import advance_feeds, s3
 from connectors.mock.amazon.listings import statuses
 from connectors.mock.amazon.notify import BUILDERS, any_offer_changed, deliver, order_change
@@ -21,7 +21,7 @@ from connectors.mock.kit.control import add_control_routes, bad, json_object
 from connectors.mock.kit.serving import Starter, running
 from connectors.mock.market import MockListing
 
-_ = (orders, pricing)  # imported for the SP-API routes they register
+_ = (orders, pricing, reports)  # imported for the SP-API routes they register
 _COUNTERS = ("calls", "throttled", "failed", "applied", "dropped", "orphan_patches")
 
 
@@ -180,6 +180,7 @@ def make_app(state: AmazonMockState) -> web.Application:
     app.router.add_put("/_s3/upload/{documentId}", s3)
     app.router.add_get("/_s3/download/{documentId}", s3)
     posts = {"notify": fire_notification, "orders": place_order}
+    posts["reports/outcome"] = reports.force_outcome
     add_control_routes(
         app, STATE_KEY, get_state, posts | {"orders/{order_id}/cancel": cancel_order}
     )

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from connectors.mock.amazon.fba import FbaHistory
 from connectors.mock.amazon.wire import operations
 from connectors.mock.kit.backend import MockBackend, expire
 from connectors.mock.market import MockListing
@@ -135,6 +136,7 @@ class AmazonMockState(MockBackend):
     orphan_patches: Counter[str] = field(default_factory=Counter)  # accepted for unknown SKUs
     notifications: list[SentNotification] = field(default_factory=list)
     orders: dict[str, MockOrder] = field(default_factory=dict)  # by AmazonOrderId
+    fba: FbaHistory = field(default_factory=FbaHistory)  # Reports API (reports.py)
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
 
     def __post_init__(self) -> None:

@@ -42,6 +42,7 @@ MODELS: Final = (
     "feeds_2021-06-30.json",
     "productPricingV0.json",
     "ordersV0.json",
+    "reports_2021-06-30.json",
 )
 INVALID_INPUT_MESSAGE: Final = "Request has missing or invalid parameters and cannot be parsed."
 INTERNAL_MESSAGE: Final = "We encountered an internal error. Please try again."
