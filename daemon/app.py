@@ -219,6 +219,7 @@ def _schedule(
         "stock_sync": schedule.stock_sync,
         "offers": schedule.offers_poll,
         "orders": schedule.orders_poll,
+        "inventory": schedule.inventory,
     }
     now = rt.clock.now()
     for offset, (name, interval) in enumerate(intervals.items()):

@@ -465,6 +465,77 @@ def sync(config: str | None, channel: tuple[str, ...], sku_glob: str | None) -> 
 
 
 @main.group()
+def inventory() -> None:
+    """Restock and inventory health, as the nightly inventory pass last computed them."""
+
+
+def _inventory_report(config: str | None, fetch: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Read a stored report, or say the pass never ran and how to run it (exit 1)."""
+    from daemon.inventory_report import NEVER_RUN, last_run
+
+    loaded = _load(config, resolve_secrets=False)
+
+    async def go(db: Any) -> Any:
+        if await last_run(db) is None:
+            return None
+        return await fetch(db)
+
+    rows = _read_only(loaded, go)
+    if rows is None:
+        click.echo(f"error: {NEVER_RUN}", err=True)
+        sys.exit(1)
+    return rows
+
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table"
+)
+
+
+@inventory.command()
+@config_option
+@click.option("--supplier", help="only what to order from this supplier")
+@FORMAT_OPTION
+def restock(config: str | None, supplier: str | None, fmt: str) -> None:
+    """What to order, from whom and by when."""
+    from daemon.inventory_report import RESTOCK_FIELDS, fetch_restock, render
+
+    rows = _inventory_report(config, lambda db: fetch_restock(db, supplier))
+    console = Console(width=_pipe_width(fmt, "table"))
+    render(rows, RESTOCK_FIELDS, console, fmt, empty="nothing to order")  # type: ignore[arg-type]
+
+
+@inventory.command()
+@config_option
+@FORMAT_OPTION
+def health(config: str | None, fmt: str) -> None:
+    """Age buckets, excess, sell-through, stranded units and storage fees per SKU and pool."""
+    from daemon.inventory_report import HEALTH_FIELDS, fetch_health, render
+
+    rows = _inventory_report(config, fetch_health)
+    console = Console(width=_pipe_width(fmt, "table"))
+    render(rows, HEALTH_FIELDS, console, fmt, empty="no stock on hand")  # type: ignore[arg-type]
+
+
+@inventory.command()
+@config_option
+def refresh(config: str | None) -> None:
+    """Run the inventory pass now on the database (no marketplace is called)."""
+    from daemon.inventory_pass import run_inventory
+
+    loaded = _load(config, log_level="info", resolve_secrets=False)
+    summary = _read_only(
+        loaded, lambda db: run_inventory(db, SystemClock(), loaded.settings.inventory)
+    )
+    click.echo(
+        f"inventory: {summary['skus']} SKUs planned, sales and stock aggregated through "
+        f"{summary['aggregated']['through']}, "
+        f"{summary['to_order']} to order, {summary['crossings']} restock threshold(s) crossed "
+        f"({summary['seconds']} s)"
+    )
+
+
+@main.group()
 def audit() -> None:
     """Audits of what the marketplaces owe you."""
 

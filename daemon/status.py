@@ -41,7 +41,7 @@ SUCCESS = PassSuccess.__table__  # type: ignore[attr-defined]
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 # The passes whose last success is shown (daemon.passes.PASS_NAMES, in the order they matter).
-PASSES: Final = ("reconcile", "reprice", "stock_sync", "offers", "orders")
+PASSES: Final = ("reconcile", "reprice", "stock_sync", "offers", "orders", "inventory")
 WINDOW: Final = timedelta(hours=24)
 NOT_APPLIED: Final = "NOT_APPLIED"
 # Inbox outcomes counted as "ignored" (nothing in them for us) and "unknown SKU" (a report about

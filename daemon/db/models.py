@@ -106,6 +106,14 @@ class Product(SQLModel, table=True):
     kit_components: dict[str, int] = _json(dict)
     created_at: datetime = _time(nullable=False)
     updated_at: datetime = _time(nullable=False)
+    # Supply terms and storage of the inventory pass (NULL: the documented default applies,
+    # daemon.inventory_pass DEFAULT_*).
+    lead_time_days: int | None = None
+    moq: int | None = None
+    case_pack: int | None = None
+    supplier: str | None = Field(default=None, max_length=100)
+    unit_volume_cuft: Decimal | None = _money()
+    size_tier: str | None = Field(default=None, max_length=20)
 
 
 class Listing(SQLModel, table=True):
@@ -354,6 +362,91 @@ class AlertRecord(SQLModel, table=True):
     resolved_at: datetime | None = _time(index=True)
     notified_at: datetime | None = _time()
     resolved_notified_at: datetime | None = _time()
+
+
+MERCHANT_POOL = "merchant"
+
+
+class InventoryDay(SQLModel, table=True):
+    """One SKU's day in one stock pool, written only for days with activity (a sale, a receipt
+    or a change of on hand): a day without a row kept the previous row's ``on_hand``.
+
+    ``pool`` is ``merchant`` (the ledger) or the name of a channel whose marketplace holds the
+    units (FBA, WFS). Narrow on purpose (integers, no row id on SQLite): 100,000 SKUs × 2 years
+    must stay small.
+    """
+
+    __tablename__ = "inventory_day"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    product_id: int = Field(primary_key=True)
+    pool: str = Field(primary_key=True, max_length=100)
+    day: date = Field(primary_key=True)
+    sold: int = 0
+    received: int = 0
+    on_hand: int = 0
+    inbound: int | None = None
+
+
+class InventoryRun(SQLModel, table=True):
+    """The inventory pass's progress: the last day aggregated, and its last complete run."""
+
+    __tablename__ = "inventory_run"
+
+    id: int = Field(default=1, primary_key=True)
+    aggregated_through: date | None = None
+    finished_at: datetime | None = _time()
+    skus: int = 0
+    seconds: float = 0.0
+
+
+class RestockRow(SQLModel, table=True):
+    """The restock plan of one SKU as the inventory pass last computed it (read by the CLI,
+    the console and the restock alerts); ``days_of_supply`` is also the last cover the next run
+    compares with for threshold crossings."""
+
+    __tablename__ = "restock"
+
+    sku: str = Field(primary_key=True, max_length=SKU_LENGTH)
+    supplier: str | None = Field(default=None, max_length=100)
+    on_hand: int = 0
+    on_hand_pools: dict[str, int] = _json(dict)
+    inbound: int = 0
+    daily_demand: float = 0.0
+    sigma: float = 0.0
+    demand_class: int = 0
+    days_of_supply: Decimal | None = _money()
+    lead_time_days: int = 0
+    safety_stock: int = 0
+    reorder_point: int = 0
+    order_quantity: int = 0
+    order_by: date | None = None
+    order_value: Decimal | None = _money()
+    forecast_start: date
+    computed_at: datetime = _time(nullable=False)
+
+
+class InventoryHealthRow(SQLModel, table=True):
+    """Inventory health of one SKU in one pool as the inventory pass last computed it."""
+
+    __tablename__ = "inventory_health"
+
+    sku: str = Field(primary_key=True, max_length=SKU_LENGTH)
+    pool: str = Field(primary_key=True, max_length=100)
+    on_hand: int = 0
+    age_0_90: int = 0
+    age_91_180: int = 0
+    age_181_270: int = 0
+    age_271_365: int = 0
+    age_365_plus: int = 0
+    excess_units: int = 0
+    units_sold_90d: int = 0
+    sell_through: Decimal | None = _money()
+    stranded_units: int = 0
+    # Storage fee + aged surcharge for this month and the next two (None: no volume known).
+    storage_fee_3m: Decimal | None = _money()
+    fee_months: list[dict[str, Any]] = _json(list)
+    computed_at: datetime = _time(nullable=False)
 
 
 class Replica(SQLModel, table=True):
