@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from daemon.alerts import Alerter
-from daemon.app import Passes, _schedule
+from daemon.app import Passes, _inventory_due, _schedule
 from daemon.db.engine import Database
 from daemon.db.models import AlertRecord, InventoryDay, InventoryHealthRow, RestockRow
 from daemon.inventory_pass import aggregate, run_inventory
@@ -219,3 +219,25 @@ async def test_the_named_pass_records_its_success_on_every_channel(
         "beta": clock.now(),
     }
     await rt.close()
+
+
+async def test_a_restart_does_not_rerun_a_recent_inventory(
+    db: Database, clock: ManualClock
+) -> None:
+    """The pass takes minutes at 100,000 SKUs: after a restart its first run is one interval
+    after the last complete run, not a few seconds after the start; never run → soon."""
+    rt = await make_runtime(db, clock, settings())
+    assert await _inventory_due(rt) == {}
+    await product(db, "A")
+    await run_inventory(db, clock, InventorySettings())
+    due = await _inventory_due(rt)
+    assert due == {"inventory": clock.now() + timedelta(days=1)}
+    clock.advance(3600)  # restarted an hour later
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    passes: Any = Passes(rt)
+    _schedule(scheduler, passes.run, rt, due)
+    inventory, reprice = scheduler.get_job("inventory"), scheduler.get_job("reprice")
+    assert inventory is not None
+    assert reprice is not None
+    assert inventory.next_run_time == due["inventory"]
+    assert reprice.next_run_time < clock.now() + timedelta(minutes=1)
