@@ -23,7 +23,7 @@ from daemon.config import LoadedConfig
 from daemon.console.series import DayValue, SkuInventory
 from daemon.db.engine import Database
 from daemon.db.models import InventoryDay, InventoryHealthRow, InventoryRun, Product, RestockRow
-from daemon.fba_audit import amazon_channels, audit_stored
+from daemon.fba_audit import LEDGER, amazon_channels, audit_stored
 from daemon.inventory_pass import Series, build_history
 from daemon.inventory_report import fetch_restock
 from domain.clock import Clock
@@ -106,8 +106,12 @@ async def load_inventory_page(
                 )
             ).mappings()
         ]
+        # The configured Amazon channels, and any other configured channel with stored FBA
+        # reports (the demo's in-memory stand-in for Amazon): audit what is stored.
+        stored = {c for (c,) in await conn.execute(sa.select(LEDGER.c.channel).distinct())}
     restock = await fetch_restock(db, supplier, limit=RESTOCK_ROWS)
     names = amazon_channels(config.settings)
+    names += sorted(c for c in stored if c in config.settings.channels and c not in names)
     report = None
     if names:
         today = clock.now().astimezone(UTC).date()
@@ -238,8 +242,8 @@ def _ratio(units: float, daily: float) -> Decimal | None:
     """Days of cover to a tenth (None without demand: cover is unbounded)."""
     if daily <= 0:
         return None
-    return Decimal(repr(units / daily)).quantize(Decimal("0.1"))
+    return Decimal(repr(float(units) / daily)).quantize(Decimal("0.1"))
 
 
 def _units(value: float) -> Decimal:
-    return Decimal(repr(value)).quantize(Decimal("0.01"))
+    return Decimal(repr(float(value))).quantize(Decimal("0.01"))
