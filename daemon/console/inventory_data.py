@@ -198,13 +198,16 @@ def sku_inventory(
     for units in pools_oh[0].values():
         known |= ~np.isnan(units)
         held += np.nan_to_num(units)
-    first = history_days - chart_days
+    # The last ``chart_days`` days, from the first a pool knew the SKU (a new SKU's chart
+    # does not open on weeks of nothing).
+    seen = np.flatnonzero(known)
+    first = max(history_days - chart_days, int(seen[0]) if seen.size else history_days, 0)
     cover: list[DayValue] = []
     sold: list[DayValue] = []
     censored: list[date] = []
-    for i in range(max(first, 0), history_days):
+    for i in range(first, history_days):
         day = start + timedelta(days=i)
-        cover.append(DayValue(day, _ratio(held[i], daily) if known[i] else None))
+        cover.append(DayValue(day, _ratio(held[i], daily)))
         sold.append(DayValue(day, Decimal(int(history.sales[0, i]))))
         if not history.in_stock[0, i]:
             censored.append(day)
@@ -217,7 +220,7 @@ def sku_inventory(
         left = max(left - float(mean[t]), 0.0)
     return SkuInventory(
         sku=sku,
-        start=start + timedelta(days=max(first, 0)),
+        start=min(start + timedelta(days=first), origin, today),
         today=today,
         end=today + timedelta(days=horizon),
         on_hand=on_hand,

@@ -30,7 +30,8 @@ def test_inventory_page_lists_restock_rows_health_and_audit_cases(
     page.locator("form.filters button").click()
     page.wait_for_url("**/console/inventory?supplier=Stoneware*")
     suppliers = page.locator("table.restock tbody tr td:nth-child(2)").all_inner_texts()
-    assert suppliers and set(suppliers) == {"Stoneware Co."}
+    assert suppliers
+    assert set(suppliers) == {"Stoneware Co."}
     assert page.locator("table.health tr.health-row").count() > 0
     cases = page.locator(f"article.case[data-fnsku='{FBA_FNSKU}']")
     expect(cases).to_have_count(2)  # lost (misplaced) and damaged
