@@ -36,8 +36,10 @@ RESTOCK = RestockRow.__table__  # type: ignore[attr-defined]
 HEALTH = InventoryHealthRow.__table__  # type: ignore[attr-defined]
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 
-RESTOCK_ROWS: Final = 500
+RESTOCK_ROWS: Final = 200
 HEALTH_ROWS: Final = 200
+# Audit cases drawn on the page (claimable first); `repricerd audit fba` lists every one.
+AUDIT_CASES: Final = 50
 # The FBA audit's window on the page (the CLI's --since default).
 AUDIT_DAYS: Final = 90
 # The SKU charts: this many days back, and the forecast's horizon forward.

@@ -30,6 +30,7 @@ from daemon.console.auth import COOKIE, Session, Sessions, password_matches
 from daemon.console.charts import cover_chart, demand_chart, price_chart, sparkline, stock_chart
 from daemon.console.data import BuyBoxTracker, load_overview, load_problems, load_sku_page
 from daemon.console.inventory_data import (
+    AUDIT_CASES,
     HEALTH_ORDERS,
     load_inventory_page,
     load_sku_inventory,
@@ -646,6 +647,7 @@ async def _inventory(request: web.Request) -> web.StreamResponse:
         {
             "page": page,
             "sorts": list(HEALTH_ORDERS),
+            "audit_cases": AUDIT_CASES,
             "now": ctx.clock.now(),
             "message": request.query.get("done"),
             "csv_query": urlencode({"supplier": page.supplier} if page.supplier else {}),
