@@ -156,9 +156,7 @@ def cover_chart(inv: SkuInventory) -> str:
         (COLOURS["cover"], "projected (forecast)", "dash"),
         (COLOURS["threshold"], "alert thresholds", "dash"),
     ]
-    key, top = _legend(legend)
-    start, end = _midnight(inv.start), _midnight(inv.end)
-    frame = _Frame(start, end, values, top=top, floor_zero=True)
+    frame, key = _day_frame(inv, values, legend)
     parts = [
         _open("cover-chart", f"{inv.sku}: days of cover", None),
         frame.axes("days", _count_label),
@@ -202,10 +200,8 @@ def demand_chart(inv: SkuInventory) -> str:
         (COLOURS["forecast"], "forecast", "line"),
         (COLOURS["censored"], "no stock (censored)", "band"),
     ]
-    key, top = _legend(legend)
-    start, end = _midnight(inv.start), _midnight(inv.end)
-    frame = _Frame(start, end, values, top=top, floor_zero=True)
-    day_width = frame.x(start + timedelta(days=1)) - frame.x(start)
+    frame, key = _day_frame(inv, values, legend)
+    day_width = frame.x(frame.start + timedelta(days=1)) - frame.x(frame.start)
     base = HEIGHT - BOTTOM
     shade = [f'<g class="censored-days" style="color:{COLOURS["censored"]}" fill="currentColor">']
     for day in inv.censored:
@@ -252,6 +248,16 @@ def demand_chart(inv: SkuInventory) -> str:
         "</svg>",
     ]
     return "".join(parts)
+
+
+def _day_frame(
+    inv: SkuInventory, values: list[float], legend: Sequence[tuple[str, str, str]]
+) -> tuple[_Frame, str]:
+    """An inventory chart's frame (UTC days from ``inv.start`` to ``inv.end``, from zero up)
+    below its legend; returns the frame and the legend."""
+    key, top = _legend(legend)
+    frame = _Frame(_midnight(inv.start), _midnight(inv.end), values, top=top, floor_zero=True)
+    return frame, key
 
 
 def _midnight(day: date) -> datetime:

@@ -22,19 +22,12 @@ import sqlalchemy as sa
 from daemon.config import LoadedConfig
 from daemon.console.series import DayValue, SkuInventory
 from daemon.db.engine import Database
-from daemon.db.models import InventoryDay, InventoryHealthRow, InventoryRun, Product, RestockRow
 from daemon.fba_audit import LEDGER, amazon_channels, audit_stored
-from daemon.inventory_pass import Series, build_history
+from daemon.inventory_pass import DAYS, HEALTH, PRODUCTS, RESTOCK, RUN, Series, build_history
 from daemon.inventory_report import fetch_restock
 from domain.clock import Clock
 from inventory.fba_audit import AuditReport
 from inventory.forecast import ForecastSettings, History, forecast
-
-DAYS = InventoryDay.__table__  # type: ignore[attr-defined]
-RUN = InventoryRun.__table__  # type: ignore[attr-defined]
-RESTOCK = RestockRow.__table__  # type: ignore[attr-defined]
-HEALTH = InventoryHealthRow.__table__  # type: ignore[attr-defined]
-PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 
 RESTOCK_ROWS: Final = 200
 HEALTH_ROWS: Final = 200
