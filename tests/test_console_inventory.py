@@ -13,7 +13,7 @@ import httpx
 import sqlalchemy as sa
 
 from daemon.console.charts import cover_chart, demand_chart
-from daemon.console.inventory_data import load_inventory_page, load_sku_inventory
+from daemon.console.inventory_data import HEALTH_ORDERS, load_inventory_page, load_sku_inventory
 from daemon.console.series import DayValue, SkuInventory
 from daemon.db.engine import Database
 from daemon.db.models import OperatorAction
@@ -89,6 +89,9 @@ async def test_the_inventory_page_loader(db: Database) -> None:
     assert [h["excess_units"] for h in excess.health] == sorted(
         (h["excess_units"] for h in excess.health), reverse=True
     )
+    for sort in HEALTH_ORDERS:  # every order runs on both databases
+        ordered = await load_inventory_page(db, _clock(), config, sort=sort)
+        assert ordered.health_total == len(ordered.health) == 3
     beta = await load_inventory_page(db, _clock(), config, supplier="Beta")
     assert beta.restock == ()
     assert beta.restock_total == 0
@@ -184,10 +187,15 @@ async def test_inventory_routes(
     """The page lists what to order and the audit case; the CSV has the CLI's columns; a bad
     sort is refused; "run now" needs the CSRF token and is recorded."""
     base, _rt = admin
-    await _seed(db)
-    clock.advance((_clock().now() - clock.now()).total_seconds())
     async with httpx.AsyncClient(follow_redirects=True) as client:
         await _log_in(client, base)
+        fresh = await client.get(f"{base}/console/inventory")
+        assert "the inventory pass has not run yet" in fresh.text
+        await _seed(db)
+        clock.advance((_clock().now() - clock.now()).total_seconds())
+        await _log_in(client, base)  # the months the clock moved ended the session
+        unknown = await client.get(f"{base}/console/sku/NOT-A-SKU")
+        assert "No inventory history for this SKU yet" in unknown.text
         page = await client.get(f"{base}/console/inventory")
         assert page.status_code == 200
         assert 'data-sku="A"' in page.text
