@@ -170,7 +170,9 @@ def cover_chart(inv: SkuInventory) -> str:
             f"<title>{escape(f'alert below {days} days of cover')}</title></line>"
         )
     parts += [
-        _step_series(frame, "cover", COLOURS["cover"], _day_points(inv.cover), "days"),
+        _step_series(
+            frame, "cover", COLOURS["cover"], _day_points(inv.cover, until=inv.today), "days"
+        ),
         _step_series(
             frame,
             "projected",
@@ -236,7 +238,7 @@ def demand_chart(inv: SkuInventory) -> str:
             frame,
             "forecast-past",
             COLOURS["forecast-past"],
-            _day_points(inv.forecast_past),
+            _day_points(inv.forecast_past, until=inv.today),
             "units/day",
             dashed=True,
         ),
@@ -264,8 +266,11 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _day_points(values: Sequence[DayValue]) -> tuple[Point, ...]:
-    return tuple(Point(_midnight(v.day), v.value) for v in values)
+def _day_points(values: Sequence[DayValue], *, until: date | None = None) -> tuple[Point, ...]:
+    """Day values as step points; with ``until``, the last step ends there (not at the
+    chart's end: history stops where the forecast begins)."""
+    points = tuple(Point(_midnight(v.day), v.value) for v in values)
+    return points if until is None else (*points, Point(_midnight(until), None))
 
 
 def _today(frame: _Frame, day: date) -> str:
