@@ -24,7 +24,7 @@ from jsonschema import Draft4Validator, Draft7Validator
 
 from connectors.mock.faults import Fault
 from connectors.mock.kit.control import Handler
-from connectors.mock.kit.wire import b64_json, first_error, from_b64_json
+from connectors.mock.kit.wire import b64_json, first_error, from_b64_json, spec_validator
 from connectors.ratelimit import RateLimit
 from connectors.specs import load_spec
 
@@ -69,13 +69,9 @@ def invalid_input(details: str = "") -> WireError:
     return WireError(400, "InvalidInput", INVALID_INPUT_MESSAGE, details)
 
 
-@cache
 def openapi_validator(spec: str, definition: str) -> Draft4Validator:
     """A validator for one ``#/definitions/<name>`` of an SP-API OpenAPI 2.0 model."""
-    document = load_spec("amazon", spec)
-    return Draft4Validator(
-        {"$ref": f"#/definitions/{definition}", "definitions": document["definitions"]}
-    )
+    return spec_validator("amazon", spec, f"definitions/{definition}")
 
 
 @cache

@@ -7,7 +7,6 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,8 +17,7 @@ from jsonschema import Draft4Validator
 from connectors.mock.ebay.const import API_SCOPE, ERROR_DOMAINS
 from connectors.mock.ebay.state import APPLICATION, USER, EbayMockState
 from connectors.mock.faults import Fault
-from connectors.mock.kit.wire import basic_auth
-from connectors.specs import load_spec
+from connectors.mock.kit.wire import basic_auth, spec_validator
 
 TOKEN_PATH = "/identity/v1/oauth2/token"  # noqa: S105 - a path
 STATE_KEY = web.AppKey("ebay_mock_state", EbayMockState)
@@ -105,12 +103,10 @@ def page(
     return links
 
 
-@cache
 def inventory_validator(schema: str) -> Draft4Validator:
     """A validator of the Sell Inventory OAS's ``<schema>``: Draft 4 types, as eBay deserializes
     (``3.0`` is no ``integer``, a number no money ``value`` string)."""
-    components = load_spec("ebay", "sell_inventory_v1_oas3.json")["components"]
-    return Draft4Validator({"$ref": f"#/components/schemas/{schema}", "components": components})
+    return spec_validator("ebay", "sell_inventory_v1_oas3.json", f"components/schemas/{schema}")
 
 
 def invalid_field(schema: str, instance: Any) -> str | None:

@@ -7,14 +7,24 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from jsonschema import Draft4Validator
 from jsonschema.protocols import Validator
+
+from connectors.specs import load_spec
 
 
 def iso(moment: datetime) -> str:
     """UTC ISO-8601 with milliseconds and ``Z`` (Amazon, eBay and Walmart all write this)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@cache
+def spec_validator(kind: str, spec: str, ref: str) -> Draft4Validator:
+    """A Draft 4 validator of ``#/<ref>`` in the vendored ``<kind>/<spec>`` (its $refs resolve)."""
+    return Draft4Validator({"$ref": f"#/{ref}", **load_spec(kind, spec)})
 
 
 def first_error(validator: Validator, instance: Any, separator: str = "/") -> str | None:
