@@ -73,17 +73,7 @@ class MockChannel:
     async def fetch_listings(self) -> list[ChannelListing]:
         """Return every simulated listing with its live price and quantity."""
         self._maybe_fail("fetch_listings")
-        return [
-            ChannelListing(
-                sku=item.sku,
-                external_id=item.external_id,
-                price=item.price,
-                currency=item.currency,
-                quantity=item.quantity,
-                fulfillment=item.fulfillment,
-            )
-            for item in self.market.listings.values()
-        ]
+        return [ChannelListing(**vars(item)) for item in self.market.listings.values()]
 
     async def fetch_competitor_offers(self, skus: Sequence[str]) -> list[OfferObservation]:
         """Return the competitors (who have drifted since the last look) plus our own offer."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -124,14 +124,5 @@ def react(
         price = offer.price * Decimal(str(round(rng.uniform(0.98, 1.02), 4)))
         if offer.price > our_price and rng.random() < 0.3:
             price = our_price - CENT
-        moved.append(
-            CompetitorOffer(
-                seller_id=offer.seller_id,
-                price=max(CENT, price.quantize(CENT)),
-                shipping=offer.shipping,
-                fulfillment=offer.fulfillment,
-                rating_pct=offer.rating_pct,
-                rating_count=offer.rating_count,
-            )
-        )
+        moved.append(replace(offer, price=max(CENT, price.quantize(CENT))))
     return moved

@@ -112,9 +112,8 @@ def _walmart(cfg: Any, webhook_url: str | None) -> dict[str, Any]:
 class Kind:
     """How the mock of one marketplace is built from a channel's config, and served."""
 
-    state: (
-        Any  # the state class: ``from_catalog(catalog, channel=..., **options)`` or ``(**options)``
-    )
+    # The state class: ``from_catalog(catalog, channel=..., **options)`` or ``(**options)``.
+    state: Any
     start: Callable[[Any, str, int], Awaitable[tuple[web.AppRunner, str]]]
     options: Callable[[Any, str | None], dict[str, Any]]  # (channel config, webhook URL) -> options
 
@@ -144,12 +143,11 @@ async def launch(
     options = mock.options(cfg, webhook_url)
     if feed_processing_s is not None and hasattr(mock.state, "feed_processing_s"):
         options["feed_processing_s"] = feed_processing_s
-    if catalog is not None:
-        state = mock.state.from_catalog(
-            catalog, channel=name, **{"currency": cfg.currency, **options}
-        )
-    else:
+    if catalog is None:
         state = mock.state(**options)
+    else:
+        seeded = {"currency": cfg.currency, **options}
+        state = mock.state.from_catalog(catalog, channel=name, **seeded)
     runner, base_url = await mock.start(state, "127.0.0.1", port)
     return RunningMock(name, kind, base_url, state, runner)
 
