@@ -9,7 +9,7 @@ import json
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -240,7 +240,8 @@ async def make_env(
 
     # The servers module's own eBay starter builds the state from the channel's config; only
     # the serving is wrapped, to record what the daemon sent.
-    monkeypatch.setattr(servers, "start_ebay", recording_start)
+    ebay = replace(servers.KINDS["ebay"], start=recording_start)
+    monkeypatch.setitem(servers.KINDS, "ebay", ebay)
     loaded = load_config(config)
     [mock] = await start_mocks(
         loaded.settings.channels, catalog=catalog, webhook_base=f"http://127.0.0.1:{daemon_port}"

@@ -32,7 +32,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from connectors.mock.faults import Fault
-from connectors.mock.kit.control import add_control_routes, bad
+from connectors.mock.kit.control import Args, Refused, add_control_routes
 from connectors.mock.kit.serving import Starter, running
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
@@ -276,44 +276,38 @@ async def get_state(request: web.Request) -> web.Response:
     return web.json_response(snapshot)
 
 
-async def post_order(request: web.Request) -> web.Response:
+async def post_order(request: web.Request, args: Args) -> Args:
     """``POST /_mock/orders {sku, quantity}``: a shopper buys; orders/create fires."""
     try:
-        body = await request.json()
-        quantity = int(body.get("quantity", 1))
-        order, events = place_order(request.app[STATE], str(body["sku"]), quantity)
+        quantity = int(args.get("quantity", 1))
+        order, events = place_order(request.app[STATE], str(args["sku"]), quantity)
     except OrderRefused as err:
-        return bad(str(err), status=409)
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        return bad(f"bad order: {err}")
+        raise Refused(409, str(err)) from err
+    except (ValueError, KeyError, TypeError) as err:
+        raise Refused(400, f"bad order: {err}") from err
     webhooks = request.app[SENDER].send(events)
-    return web.json_response(
-        {"order_id": order.order_id, "name": f"#{order.number}", "webhooks": webhooks}
-    )
+    return {"order_id": order.order_id, "name": f"#{order.number}", "webhooks": webhooks}
 
 
-async def post_cancel(request: web.Request) -> web.Response:
+async def post_cancel(request: web.Request, args: Args) -> Args:
     """``POST /_mock/orders/{order_id}/cancel``: units return; orders/cancelled fires."""
     try:
-        order, events = cancel_order(request.app[STATE], int(request.match_info["order_id"]))
+        order, events = cancel_order(request.app[STATE], int(args["order_id"]))
     except OrderRefused as err:
-        return bad(str(err), status=409)
-    except ValueError:
-        return bad("bad order id")
-    webhooks = request.app[SENDER].send(events)
-    return web.json_response({"order_id": order.order_id, "webhooks": webhooks})
+        raise Refused(409, str(err)) from err
+    except ValueError as err:
+        raise Refused(400, "bad order id") from err
+    return {"order_id": order.order_id, "webhooks": request.app[SENDER].send(events)}
 
 
-async def post_redeliver(request: web.Request) -> web.Response:
+async def post_redeliver(request: web.Request, args: Args) -> Any:
     """``POST /_mock/redeliver {webhook_id}``: send a recorded webhook again, unchanged."""
-    try:
-        webhook_id = str((await request.json())["webhook_id"])
-    except (ValueError, KeyError, TypeError):
-        return bad('body must be {"webhook_id": ...}')
-    delivery = await request.app[SENDER].redeliver(webhook_id)
+    if "webhook_id" not in args:
+        raise Refused(400, 'body must be {"webhook_id": ...}')
+    delivery = await request.app[SENDER].redeliver(str(args["webhook_id"]))
     if delivery is None:
-        return bad("unknown webhook_id", status=404)
-    return web.json_response(delivery.outcome())
+        raise Refused(404, "unknown webhook_id")
+    return delivery.outcome()
 
 
 class OrderRefused(ValueError):

@@ -11,10 +11,8 @@ at whole seconds, id), the cursor carrying both, as Shopify's do.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import fnmatch
-import json
 import operator
 import re
 from collections.abc import Callable, Sequence
@@ -25,6 +23,7 @@ from typing import Any, TypeAlias
 
 from graphql import GraphQLError, GraphQLResolveInfo
 
+from connectors.mock.kit.wire import b64_json, from_b64_json
 from connectors.mock.shopify.state import (
     MockLocation,
     MockOrder,
@@ -82,13 +81,12 @@ def paginate(
 
 def _cursor(position: tuple[Any, ...]) -> str:
     value = position[0].isoformat() if isinstance(position[0], datetime) else str(position[0])
-    raw = json.dumps({"last_id": position[-1], "last_value": value}, separators=(",", ":"))
-    return base64.b64encode(raw.encode()).decode()
+    return b64_json({"last_id": position[-1], "last_value": value})
 
 
 def _position(cursor: str, sort: str | None) -> tuple[Any, ...]:
     try:
-        decoded = json.loads(base64.b64decode(cursor.encode(), validate=True))
+        decoded = from_b64_json(cursor)
         last = int(decoded["last_id"])
         return (datetime.fromisoformat(decoded["last_value"]), last) if sort else (last,)
     except (binascii.Error, ValueError, KeyError, TypeError) as err:

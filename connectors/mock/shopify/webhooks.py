@@ -6,7 +6,6 @@ sends one again unchanged (same webhook id, body and headers), as Shopify's retr
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -17,6 +16,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from connectors.mock.kit.serving import Runtime
 from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.market import CENT
 from connectors.mock.shopify.state import (
@@ -172,8 +172,7 @@ class WebhookSender:
     def __init__(self, state: ShopifyMockState) -> None:
         self.state = state
         self.deliveries: dict[str, Delivery] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[Delivery]] = set()
+        self.runtime = Runtime()
 
     def send(self, events: list[tuple[str, dict[str, Any]]]) -> list[str]:
         """Record the webhooks of one action (sharing an ``X-Shopify-Event-Id``) and send them
@@ -196,9 +195,7 @@ class WebhookSender:
         }
         delivery = Delivery(webhook_id, topic, body, headers)
         self.deliveries[webhook_id] = delivery
-        task = asyncio.get_running_loop().create_task(self.deliver(delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.runtime.spawn(self.deliver(delivery))
         return webhook_id
 
     async def deliver(self, delivery: Delivery) -> Delivery:
@@ -208,11 +205,10 @@ class WebhookSender:
             delivery.error = "no webhook target configured"
             return delivery
         delivery.attempts += 1
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT)
-        delivery.status, delivery.error = await post(
-            self._session, url, delivery.body, delivery.headers
-        )
+        session = self.runtime.session
+        if session is None or session.closed:
+            session = self.runtime.session = aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT)
+        delivery.status, delivery.error = await post(session, url, delivery.body, delivery.headers)
         log.debug("mock_shopify.webhook", topic=delivery.topic, **delivery.outcome())
         return delivery
 
@@ -223,12 +219,11 @@ class WebhookSender:
 
     async def drain(self) -> None:
         """Wait for the background deliveries under way."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.runtime.settle()
 
     async def close(self) -> None:
         """Finish pending deliveries and close the HTTP session."""
-        await self.drain()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.runtime.settle()
+        if self.runtime.session is not None:
+            await self.runtime.session.close()
+            self.runtime.session = None
