@@ -322,7 +322,27 @@ async def _rebuild_ledger_pool(
         ):
             readings.setdefault(pid, []).append((day, int(on_hand), inbound))
         base = {pid: int(on_hand) for pid, on_hand in await conn.execute(base_query)}
-        rows = ledger_pool_rows(pool, covered, events, readings, base)
+        held = {
+            ids[sku]: int(units or 0)
+            for sku, units in await conn.execute(
+                sa.select(LISTINGS.c.sku, LISTINGS.c.quantity).where(
+                    LISTINGS.c.channel == pool, LISTINGS.c.fulfillment == "marketplace"
+                )
+            )
+            if sku in ids
+        }
+        # Amazon's own count, read with the ledger, is a steadier anchor than the listing's:
+        # it does not move with today's sales until the next report is read.
+        held |= {
+            ids[sku]: int(units)
+            for sku, units in await conn.execute(
+                sa.select(FBA_INVENTORY.c.sku, FBA_INVENTORY.c.afn_fulfillable).where(
+                    FBA_INVENTORY.c.channel == pool
+                )
+            )
+            if sku in ids
+        }
+        rows = ledger_pool_rows(pool, covered, events, readings, base, held)
         await conn.execute(sa.delete(DAYS).where(DAYS.c.pool == pool, DAYS.c.day >= start))
         await db.insert_many(conn, DAYS, rows)
     return len(rows)
@@ -334,24 +354,26 @@ def ledger_pool_rows(
     events: Mapping[int, Mapping[date, tuple[int, int, int]]],
     readings: Mapping[int, Sequence[tuple[date, int, int | None]]],
     base: Mapping[int, int],
+    held: Mapping[int, int],
 ) -> list[dict[str, Any]]:
     """One pool's rows over a span: per product, ``events`` (day → sold, received, net sellable
     change) on the ledger's ``covered`` days, the stored ``readings`` (day, on hand, inbound)
-    kept on the other days and re-inferred from the row before, and ``base`` the on hand
-    before the span (absent: the pool did not know the product yet)."""
+    kept on the other days and re-inferred from the row before, ``base`` the on hand before
+    the span (absent: the pool did not know the product yet) and ``held`` the quantity the
+    marketplace last said it holds (its inventory report, else the listing)."""
     rows: list[dict[str, Any]] = []
     for pid in sorted(set(events) | set(readings)):
         read = events.get(pid, {})
-        held = {
+        kept = {
             d: (units, inbound) for d, units, inbound in readings.get(pid, ()) if d not in covered
         }
-        days = sorted(set(read) | set(held))
+        days = sorted(set(read) | set(kept))
         level = base.get(pid)
-        if level is None and days and days[0] not in held:
-            level = _opening(days, read, held)
+        if level is None and days and days[0] not in kept:
+            level = _opening(read, held.get(pid))
         for day in days:
-            if day in held:
-                units, inbound = held[day]
+            if day in kept:
+                units, inbound = kept[day]
                 sold = 0 if level is None else max(level - units, 0)
                 received = units if level is None else max(units - level, 0)
                 level = units
@@ -373,21 +395,16 @@ def ledger_pool_rows(
     return rows
 
 
-def _opening(
-    days: Sequence[date],
-    read: Mapping[date, tuple[int, int, int]],
-    held: Mapping[date, tuple[int, int | None]],
-) -> int:
-    """On hand before a product's first ledger day in a pool that did not know it: what makes
-    the first held reading after it match (the ledger may begin after the first units came),
-    else the least level the ledger's changes never take below zero."""
+def _opening(read: Mapping[date, tuple[int, int, int]], held: int | None) -> int:
+    """On hand before a product's first ledger day in a pool that did not know it (the report
+    may begin after the first units came): what makes the ledger's changes end at the quantity
+    last held, never less than the least level those changes never take below zero. Only
+    outside facts (the ledger, the reports, the listing): a rebuild of the same is the same."""
     change = lowest = 0
-    for day in days:
-        if day in held:
-            return max(held[day][0] - change, 0)
+    for day in sorted(read):
         change += read[day][2]
         lowest = min(lowest, change)
-    return -lowest
+    return max(-lowest, (held or 0) - change)
 
 
 async def _fba_inbound(conn: AsyncConnection) -> dict[tuple[str, str], int]:
@@ -436,7 +453,7 @@ async def _snapshot_marketplace_pools(
         rows = []
         for channel, pid, units, coming in held:
             before, came = previous.get((channel, pid), (None, None))
-            if before == units and (coming is None or coming == came):
+            if before == units and (coming or 0) == (came or 0):  # unknown inbound: none seen
                 continue
             rows.append(
                 {
