@@ -252,10 +252,6 @@ async def rebuild_ledger_pools(
     uncovered, and those keep the held-quantity inference.
     """
     async with db.read() as conn:
-        covered: dict[str, set[date]] = {}
-        days = sa.select(LEDGER.c.channel, LEDGER.c.day).where(LEDGER.c.day <= through).distinct()
-        for channel, day in await conn.execute(days):
-            covered.setdefault(channel, set()).add(day)
         fresh = (
             sa.select(LEDGER.c.channel, sa.func.min(LEDGER.c.day))
             .where(LEDGER.c.day <= through)
@@ -264,11 +260,51 @@ async def rebuild_ledger_pools(
         if since is not None:
             fresh = fresh.where(LEDGER.c.read_at >= since)
         starts = {channel: day for channel, day in await conn.execute(fresh)}
+        first = min([*starts.values(), through])
+        covered: dict[str, set[date]] = {}
+        # Only the days a rebuild needs, and today (the day index serves the range).
+        days = (
+            sa.select(LEDGER.c.channel, LEDGER.c.day)
+            .where(LEDGER.c.day >= first, LEDGER.c.day <= through)
+            .distinct()
+        )
+        for channel, day in await conn.execute(days):
+            covered.setdefault(channel, set()).add(day)
     rows = 0
     for channel, start in sorted(starts.items()):
         rows += await _rebuild_ledger_pool(db, ids, channel, covered[channel], start, through)
-        log.info("inventory_pool_read", pool=channel, since=start.isoformat())
+        log.info("inventory_pool_read", pool=channel, since=start.isoformat(), rows=rows)
     return rows, {channel for channel, days in covered.items() if through in days}
+
+
+async def _ledger_changes(
+    db: Database, ids: Mapping[str, int], pool: str, start: date, through: date
+) -> dict[int, dict[date, tuple[int, int, int]]]:
+    """Per product and ledger day from ``start``: (units shipped, units entering the sellable
+    stock, net sellable change)."""
+    sellable = LEDGER.c.disposition == SELLABLE
+    counted = sa.and_(sellable, LEDGER.c.event_type != WAREHOUSE_TRANSFERS)
+    shipped = sa.and_(sellable, LEDGER.c.event_type == SHIPMENTS)
+    entering = sa.and_(counted, LEDGER.c.event_type != SHIPMENTS, LEDGER.c.quantity > 0)
+    query = (
+        sa.select(
+            LEDGER.c.msku,
+            LEDGER.c.day,
+            sa.func.sum(sa.case((shipped, -LEDGER.c.quantity), else_=0)),
+            sa.func.sum(sa.case((entering, LEDGER.c.quantity), else_=0)),
+            sa.func.sum(sa.case((counted, LEDGER.c.quantity), else_=0)),
+        )
+        .where(LEDGER.c.channel == pool, LEDGER.c.day >= start, LEDGER.c.day <= through)
+        .group_by(LEDGER.c.msku, LEDGER.c.day)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    events: dict[int, dict[date, tuple[int, int, int]]] = {}
+    async with db.read() as conn:
+        async for part in (await conn.stream(query)).partitions():
+            for sku, day, sold, received, net in part:
+                if sku in ids:
+                    events.setdefault(ids[sku], {})[day] = (int(sold), int(received), int(net))
+    return events
 
 
 async def _rebuild_ledger_pool(
@@ -279,73 +315,67 @@ async def _rebuild_ledger_pool(
     start: date,
     through: date,
 ) -> int:
-    """Rewrite ``pool``'s rows from ``start`` on: ledger days read, other days re-inferred."""
-    sellable = LEDGER.c.disposition == SELLABLE
-    counted = sa.and_(sellable, LEDGER.c.event_type != WAREHOUSE_TRANSFERS)
-    shipped = sa.and_(sellable, LEDGER.c.event_type == SHIPMENTS)
-    entering = sa.and_(counted, LEDGER.c.event_type != SHIPMENTS, LEDGER.c.quantity > 0)
-    ledger = (
-        sa.select(
-            LEDGER.c.msku,
-            LEDGER.c.day,
-            sa.func.sum(sa.case((shipped, -LEDGER.c.quantity), else_=0)),
-            sa.func.sum(sa.case((entering, LEDGER.c.quantity), else_=0)),
-            sa.func.sum(sa.case((counted, LEDGER.c.quantity), else_=0)),
-        )
-        .where(LEDGER.c.channel == pool, LEDGER.c.day >= start, LEDGER.c.day <= through)
-        .group_by(LEDGER.c.msku, LEDGER.c.day)
-    )
-    latest = (
-        sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
-        .where(DAYS.c.pool == pool, DAYS.c.day < start)
-        .group_by(DAYS.c.product_id)
-        .subquery()
-    )
-    base_query = sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
-        latest,
-        sa.and_(
-            DAYS.c.pool == pool,
-            DAYS.c.product_id == latest.c.product_id,
-            DAYS.c.day == latest.c.day,
-        ),
-    )
-    async with db.write() as conn:
-        events: dict[int, dict[date, tuple[int, int, int]]] = {}
-        for sku, day, sold, received, net in await conn.execute(ledger):
-            if sku in ids:
-                events.setdefault(ids[sku], {})[day] = (int(sold), int(received), int(net))
-        readings: dict[int, list[tuple[date, int, int | None]]] = {}
-        for pid, day, on_hand, inbound in await conn.execute(
-            sa.select(DAYS.c.product_id, DAYS.c.day, DAYS.c.on_hand, DAYS.c.inbound)
-            .where(DAYS.c.pool == pool, DAYS.c.day >= start)
-            .order_by(DAYS.c.product_id, DAYS.c.day)
-        ):
-            readings.setdefault(pid, []).append((day, int(on_hand), inbound))
-        base = {pid: int(on_hand) for pid, on_hand in await conn.execute(base_query)}
-        held = {
-            ids[sku]: int(units or 0)
-            for sku, units in await conn.execute(
-                sa.select(LISTINGS.c.sku, LISTINGS.c.quantity).where(
-                    LISTINGS.c.channel == pool, LISTINGS.c.fulfillment == "marketplace"
-                )
+    """Rewrite ``pool``'s rows from ``start`` on: ledger days read, other days re-inferred;
+    ``CHUNK_SKUS`` products per transaction, computed in a worker thread."""
+    events = await _ledger_changes(db, ids, pool, start, through)
+    held: dict[int, int] = {}
+    async with db.read() as conn:
+        for sku, units in await conn.execute(
+            sa.select(LISTINGS.c.sku, LISTINGS.c.quantity).where(
+                LISTINGS.c.channel == pool, LISTINGS.c.fulfillment == "marketplace"
             )
-            if sku in ids
-        }
+        ):
+            if sku in ids:
+                held[ids[sku]] = int(units or 0)
         # Amazon's own count, read with the ledger, is a steadier anchor than the listing's:
         # it does not move with today's sales until the next report is read.
-        held |= {
-            ids[sku]: int(units)
-            for sku, units in await conn.execute(
-                sa.select(FBA_INVENTORY.c.sku, FBA_INVENTORY.c.afn_fulfillable).where(
-                    FBA_INVENTORY.c.channel == pool
-                )
+        for sku, units in await conn.execute(
+            sa.select(FBA_INVENTORY.c.sku, FBA_INVENTORY.c.afn_fulfillable).where(
+                FBA_INVENTORY.c.channel == pool
             )
-            if sku in ids
-        }
-        rows = ledger_pool_rows(pool, covered, events, readings, base, held)
-        await conn.execute(sa.delete(DAYS).where(DAYS.c.pool == pool, DAYS.c.day >= start))
-        await db.insert_many(conn, DAYS, rows)
-    return len(rows)
+        ):
+            if sku in ids:
+                held[ids[sku]] = int(units)
+    products = sorted(ids.values())
+    written = 0
+    for lo in range(0, len(products), CHUNK_SKUS):
+        first, last = products[lo], products[min(lo + CHUNK_SKUS, len(products)) - 1]
+        mine = DAYS.c.product_id.between(first, last)
+        latest = (
+            sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
+            .where(DAYS.c.pool == pool, mine, DAYS.c.day < start)
+            .group_by(DAYS.c.product_id)
+            .subquery()
+        )
+        base_query = sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
+            latest,
+            sa.and_(
+                DAYS.c.pool == pool,
+                DAYS.c.product_id == latest.c.product_id,
+                DAYS.c.day == latest.c.day,
+            ),
+        )
+        async with db.write() as conn:
+            readings: dict[int, list[tuple[date, int, int | None]]] = {}
+            for pid, day, on_hand, inbound in await conn.execute(
+                sa.select(DAYS.c.product_id, DAYS.c.day, DAYS.c.on_hand, DAYS.c.inbound)
+                .where(DAYS.c.pool == pool, mine, DAYS.c.day >= start)
+                .order_by(DAYS.c.product_id, DAYS.c.day)
+            ):
+                readings.setdefault(pid, []).append((day, int(on_hand), inbound))
+            chunk = {pid: e for pid, e in events.items() if first <= pid <= last}
+            if not chunk and not readings:
+                continue
+            base = {pid: int(on_hand) for pid, on_hand in await conn.execute(base_query)}
+            rows = await asyncio.to_thread(
+                ledger_pool_rows, pool, covered, chunk, readings, base, held
+            )
+            await conn.execute(
+                sa.delete(DAYS).where(DAYS.c.pool == pool, mine, DAYS.c.day >= start)
+            )
+            await db.insert_many(conn, DAYS, rows)
+        written += len(rows)
+    return written
 
 
 def ledger_pool_rows(
