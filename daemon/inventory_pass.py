@@ -20,10 +20,10 @@
      re-dispositioned units), as the merchant ledger counts returns: a return is stock back,
      not negative demand; ``on_hand`` = the previous row's on hand plus the day's net SELLABLE
      change (``WhseTransfers`` left out: units moving between Amazon's warehouses stay ours
-     and keep their age). A pool with no earlier row opens at the level that makes its first
-     held reading after it match, else at the least level that never goes negative. Days are
-     the report's ``Date``. The pass reads what is stored and calls no marketplace (see
-     ``rebuild_ledger_pools``).
+     and keep their age). A pool with no earlier row opens at the level that makes the ledger
+     end at Amazon's last inventory report's fulfillable units (else the listing's), at least
+     the least level that never goes negative. Days are the report's ``Date``. The pass
+     reads what is stored and calls no marketplace (see ``rebuild_ledger_pools``).
      *Inferred* on days the ledger does not cover (typically today: the ledger lags a day):
      the pass records the held quantity the listings report (reconcile) as the end of the day
      and reads a fall from the previous row as units sold, a rise as units received (a first
@@ -33,9 +33,9 @@
      in restock's position); NULL (unknown) elsewhere: nothing the daemon reads reports WFS
      inbound.
 
-   Days are UTC. The pass aggregates through today: today's rows are provisional (on hand so
-   far, which restock and health start from) and rebuilt by the next run; the forecast fits
-   complete days only, through yesterday.
+   Days are UTC (the FBA ledger's: its ``Date``). The pass aggregates through today: today's
+   rows are provisional (on hand so far, which restock and health start from) and rebuilt by
+   the next run; the forecast fits complete days only, through yesterday.
 
 2. **In stock, or censored**: a SKU-day is a stock-out (censored: missing data, not zero
    demand) when the SKU had no sellable unit at the start of the day nor at its end in any pool
