@@ -7,9 +7,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from connectors.amazon.reports import ReportOutcome
+from daemon import inventory_pass
 from daemon.db.engine import Database
 from daemon.db.models import InventoryDay, RestockRow
 from daemon.fba_audit import fetch_reports, store
@@ -199,3 +201,23 @@ async def test_a_fatal_report_leaves_the_pass_on_inference(db: Database) -> None
     summary = await run_inventory(db, ManualClock(_now(_day(0))), InventorySettings())
     assert summary["skus"] == 1
     assert await _pool(db) == [(0, 0, 12, 12, None)]
+
+
+async def test_products_are_rebuilt_chunk_by_chunk(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One product per transaction reads the same as all at once; a product with no FBA row
+    at all writes nothing."""
+    monkeypatch.setattr(inventory_pass, "CHUNK_SKUS", 1)
+    for sku in ("A", "B", "C"):
+        await product(db, sku)
+    ledger = _tsv(
+        LEDGER_COLUMNS,
+        _event(_day(0), "Receipts", "FBA1", 5, sku="A"),
+        _event(_day(1), "Shipments", "113-1", -2, sku="A"),
+        _event(_day(1), "Receipts", "FBA2", 3, sku="C"),
+    )
+    await store(db, POOL, LEDGER_REPORT, ledger, _now(_day(2), 0))
+    summary = await aggregate(db, _now(_day(2)))
+    assert summary["rows"] == 3
+    assert await _pool(db) == [(0, 0, 5, 5, None), (1, 2, 0, 3, None), (1, 0, 3, 3, None)]
