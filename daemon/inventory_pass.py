@@ -148,8 +148,10 @@ async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
     what was done."""
     through = now.astimezone(UTC).date()
     async with db.read() as conn:
-        run = (await conn.execute(sa.select(RUN.c.aggregated_through, RUN.c.finished_at))).first()
-        done, last_run = (run[0], run[1]) if run is not None else (None, None)
+        run = (
+            await conn.execute(sa.select(RUN.c.aggregated_through, RUN.c.ledger_read_at))
+        ).first()
+        done, ledger_read = (run[0], run[1]) if run is not None else (None, None)
         first = (await conn.execute(sa.select(sa.func.min(EVENTS.c.occurred_at)))).scalar()
         ids = {
             sku: pid for pid, sku in await conn.execute(sa.select(PRODUCTS.c.id, PRODUCTS.c.sku))
@@ -166,11 +168,13 @@ async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
             if days % PROGRESS_DAYS == 0:  # a first run may backfill years of ledger
                 log.info("inventory_aggregated", day=day.isoformat(), rows=rows)
             day += timedelta(days=1)
-    read, covering_today = await rebuild_ledger_pools(db, ids, through, since=last_run)
+    read, covering_today, ledger_read = await rebuild_ledger_pools(
+        db, ids, through, since=ledger_read
+    )
     rows += read
     rows += await _snapshot_marketplace_pools(db, ids, through, skip=covering_today)
     async with db.write() as conn:
-        await _set_run(conn, aggregated_through=through)
+        await _set_run(conn, aggregated_through=through, ledger_read_at=ledger_read)
     return {"through": through.isoformat(), "days": days, "rows": rows}
 
 
@@ -242,23 +246,27 @@ async def _aggregate_ledger_day(
 
 async def rebuild_ledger_pools(
     db: Database, ids: Mapping[str, int], through: date, *, since: datetime | None
-) -> tuple[int, set[str]]:
+) -> tuple[int, set[str], datetime | None]:
     """Rebuild each Amazon pool's rows from the stored Inventory Ledger, from the first day
-    with events stored since ``since`` (the last complete run; None: every day); return the
-    rows written and the channels whose ledger covers ``through``.
+    with events read after ``since`` (the newest read the last rebuild took in; None: every
+    day); return the rows written, the channels whose ledger covers ``through``, and the
+    newest read taken in now (the next run's ``since``).
 
     The pass never asks Amazon for the report: ``repricerd audit fba`` fetches and stores it
     (schedule it daily, e.g. from cron); a missing, FATAL or stale report only leaves days
     uncovered, and those keep the held-quantity inference.
     """
     async with db.read() as conn:
+        # Each audit stores a report's rows in one transaction with one ``read_at``: a report
+        # stored while this runs is either wholly before this mark or wholly after it.
+        newest = (await conn.execute(sa.select(sa.func.max(LEDGER.c.read_at)))).scalar()
         fresh = (
             sa.select(LEDGER.c.channel, sa.func.min(LEDGER.c.day))
             .where(LEDGER.c.day <= through)
             .group_by(LEDGER.c.channel)
         )
         if since is not None:
-            fresh = fresh.where(LEDGER.c.read_at >= since)
+            fresh = fresh.where(LEDGER.c.read_at > since, LEDGER.c.read_at <= newest)
         starts = {channel: day for channel, day in await conn.execute(fresh)}
         first = min([*starts.values(), through])
         covered: dict[str, set[date]] = {}
@@ -274,7 +282,8 @@ async def rebuild_ledger_pools(
     for channel, start in sorted(starts.items()):
         rows += await _rebuild_ledger_pool(db, ids, channel, covered[channel], start, through)
         log.info("inventory_pool_read", pool=channel, since=start.isoformat(), rows=rows)
-    return rows, {channel for channel, days in covered.items() if through in days}
+    covering = {channel for channel, days in covered.items() if through in days}
+    return rows, covering, newest if newest is not None else since
 
 
 async def _ledger_changes(

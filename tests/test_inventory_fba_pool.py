@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from connectors.amazon.reports import ReportOutcome
 from daemon import inventory_pass
 from daemon.db.engine import Database
-from daemon.db.models import InventoryDay, RestockRow
+from daemon.db.models import InventoryDay, InventoryRun, RestockRow
 from daemon.fba_audit import fetch_reports, store
 from daemon.inventory_pass import aggregate, ledger_pool_rows, run_inventory
 from daemon.settings import InventorySettings
@@ -23,6 +23,7 @@ from tests.inventory_fixtures import held, product
 
 DAYS = InventoryDay.__table__  # type: ignore[attr-defined]
 RESTOCK = RestockRow.__table__  # type: ignore[attr-defined]
+RUN = InventoryRun.__table__  # type: ignore[attr-defined]
 START = date(2026, 3, 2)
 POOL = "amazon"
 
@@ -126,6 +127,16 @@ async def test_a_reading_is_replaced_when_the_ledger_covers_its_day(db: Database
         (3, 3, 0, 25, None),  # not covered: inferred from the day before's level
         (4, 0, 2, 27, None),
     ]
+    # Nothing new read: nothing rebuilt; the same report read again: the same rows.
+    rows = await _pool(db)
+    await run_inventory(db, ManualClock(_now(_day(5))), InventorySettings())
+    assert await _pool(db) == rows
+    await store(db, POOL, LEDGER_REPORT, ledger, _now(_day(5), 12))
+    await run_inventory(db, ManualClock(_now(_day(6))), InventorySettings())
+    assert await _pool(db) == rows
+    async with db.read() as conn:
+        mark = (await conn.execute(sa.select(RUN.c.ledger_read_at))).scalar_one()
+    assert mark == _now(_day(5), 12)
 
 
 def test_a_ledger_that_starts_late_opens_at_the_held_level() -> None:
