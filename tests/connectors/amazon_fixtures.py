@@ -14,6 +14,7 @@ from connectors.base import ChannelDeps
 from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
 from domain.clock import ManualClock
+from tests.connectors.fakes import FakeSleep as FakeSleep
 
 API = "https://sellingpartnerapi-na.amazon.com"
 LWA = "https://api.amazon.com/auth/o2/token"
@@ -23,18 +24,6 @@ TOKEN = "Atza|IwEBIA-first"
 REFRESH = "Atzr|IwEB-refresh-secret"
 CLIENT_SECRET = "s3cr3t-client"
 WEBHOOK_SECRET = "whsec-amazon"
-
-
-class FakeSleep:
-    """Advances the manual clock instead of sleeping, and remembers every wait."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
 
 
 def settings(**overrides: Any) -> AmazonSettings:

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
-import pytest
 import respx
 
 from connectors.base import MemoryLedger
@@ -19,11 +18,6 @@ from domain.writes import PriceUpdate, PushStatus, StockUpdate
 from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, bulk_ok, channel, token_route
 
 LISTING = "110012345678"
-
-
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
 
 
 def mug(ebay: EbayChannel, sku: str = "MUG", listing: str = LISTING, n: int = 0) -> None:

@@ -19,7 +19,7 @@ from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
 from connectors.walmart import WalmartChannel, WalmartSettings
 from domain.clock import ManualClock
-from tests.connectors.amazon_fixtures import FakeSleep
+from tests.connectors.fakes import FakeSleep
 
 __all__ = ["FakeSleep"]
 
