@@ -23,16 +23,12 @@ from connectors.mock.walmart.events import Event as WmEvent
 from connectors.mock.walmart.events import deliver as wm_deliver
 from connectors.mock.walmart.state import WalmartMockState
 from daemon.app import start_runtime
-from daemon.catalog import import_catalog
 from daemon.config import load_config
 from daemon.db.engine import Database
-from daemon.db.migrate import upgrade
 from daemon.db.models import StockEvent, WebhookEvent
 from daemon.ledger import on_hand
 from daemon.logging import SecretRedactor
-from daemon.metrics import Metrics
 from daemon.order_poll import ORDER_POLL_OVERLAP, order_watermark
-from daemon.outbox import Outbox
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from domain.clock import ManualClock, SystemClock
@@ -41,6 +37,7 @@ from tests.e2e.amazon_fixtures import (
     CHANNEL,
     AdvancingSleep,
     loaded,
+    manual_runtime,
     mock_state,
     served,
     write_config,
@@ -176,31 +173,12 @@ def _with_market(path: Path, catalogue: Path) -> Path:
 
 
 async def _runtime(tmp_path: Path, base_url: str, clock: ManualClock) -> Runtime:
-    """``start_runtime`` on the manual clock (as amazon_fixtures.manual_runtime, two channels)."""
+    """``start_runtime`` on the manual clock, with the Amazon channel and a mock market."""
     config = loaded(_with_market(write_config(tmp_path, base_url), tmp_path / "catalogue.csv"))
     settings = config.settings
     assert settings.schedule.orders_poll is not None
     assert settings.schedule.orders_poll.total_seconds() == 120
-    db = Database(settings.database)
-    await upgrade(db)
-    assert settings.catalog.import_on_start is not None
-    await import_catalog(
-        db, settings.catalog.import_on_start, clock=clock, known_channels=set(settings.channels)
-    )
-    metrics = Metrics()
-    rt = Runtime(
-        config=config,
-        db=db,
-        clock=clock,
-        metrics=metrics,
-        redactor=SecretRedactor(),
-        http=httpx.AsyncClient(timeout=httpx.Timeout(10.0)),
-        outbox=Outbox(db, clock, metrics),
-        sleep=AdvancingSleep(clock),
-    )
-    await rt.open_channels()
-    assert rt.channel_errors == {CHANNEL: None, "market": None}
-    return rt
+    return await manual_runtime(config, clock, (CHANNEL, "market"))
 
 
 async def test_an_amazon_order_without_its_notification_is_polled_once_and_followed(
