@@ -36,6 +36,7 @@ from tests.e2e.amazon_fixtures import (
     CATALOGUE,
     CHANNEL,
     AdvancingSleep,
+    daemon_server,
     loaded,
     manual_runtime,
     mock_state,
@@ -45,7 +46,6 @@ from tests.e2e.amazon_fixtures import (
 from tests.e2e.ebay_env import Env as EbayEnv
 from tests.e2e.ebay_env import make_env as make_ebay_env
 from tests.e2e.ebay_env import started as ebay_started
-from tests.e2e.test_e2e_amazon import _daemon_server
 from tests.e2e.test_e2e_shopify import (
     BUFFER,
     Daemon,
@@ -189,8 +189,7 @@ async def test_an_amazon_order_without_its_notification_is_polled_once_and_follo
     stock = {row[0]: row[4] for row in CATALOGUE}
     async with served(state) as mock:
         rt = await _runtime(tmp_path, mock.base_url, clock)
-        server, inbox, _done = await _daemon_server(rt, clock)
-        try:
+        async with daemon_server(rt) as (server, inbox, _done):
             await run_named_pass(rt, "reconcile", "p0")
             market = rt.channels["market"]
             assert isinstance(market, MockChannel)
@@ -263,11 +262,6 @@ async def test_an_amazon_order_without_its_notification_is_polled_once_and_follo
             assert market.market.listings["MUG-1"].quantity == 6
             assert state.listing("MUG-1").quantity == 6
             assert state.rate_limited_total == 0
-        finally:
-            for debouncer in server.debouncers:
-                await debouncer.close()
-            await server.stop()
-            await rt.close()
 
 
 # -- Walmart ------------------------------------------------------------------------------------
