@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import respx
 
-from connectors.base import ChannelDeps
 from connectors.ebay import EbayChannel, EbaySettings
 from connectors.retry import RetryPolicy
 from domain.clock import ManualClock
 from tests.connectors.fakes import FakeSleep as FakeSleep
+from tests.connectors.fakes import channel_deps
 
 API = "https://api.ebay.com"
 TOKEN_URL = "https://api.ebay.com/identity/v1/oauth2/token"
@@ -62,7 +62,7 @@ def channel(
     http: httpx.AsyncClient, clock: ManualClock, sleep: FakeSleep, **overrides: Any
 ) -> EbayChannel:
     """An EbayChannel over ``http`` with a fast-failing retry policy."""
-    deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
+    deps = channel_deps(http, clock, sleep)
     return EbayChannel("ebay-us", settings(**overrides), deps, RetryPolicy(attempts=3))
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import httpx
 
-from connectors.base import ChannelDeps
 from connectors.retry import RetryPolicy
 from connectors.shopify import ShopifyChannel, ShopifySettings
 from domain.clock import ManualClock
 from tests.connectors.fakes import FakeSleep as FakeSleep
+from tests.connectors.fakes import channel_deps
 
 SHOP = "example.myshopify.com"
 URL = f"https://{SHOP}/admin/api/2026-04/graphql.json"
@@ -40,7 +40,7 @@ def make_channel(
     }
     values.update(overrides)
     settings = ShopifySettings.model_validate(values)
-    deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
+    deps = channel_deps(http, clock, sleep)
     return ShopifyChannel("shop", settings, deps, RetryPolicy(attempts=4, deadline_s=600))
 
 
