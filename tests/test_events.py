@@ -58,14 +58,18 @@ def banded(
     stock: int | None = None,
 ) -> list[dict[str, Any]]:
     """Products (one, or one a SKU) costing ``cost``, priced ``price`` in the band [low, 40]."""
-    products: list[dict[str, Any]] = []
-    for sku in [skus] if isinstance(skus, str) else skus:
-        product = {"sku": sku, "cost": D(cost), "min_price": D(low), "max_price": D("40")}
-        product["price"] = D(price)
-        if stock is not None:
-            product["stock"] = stock
-        products.append(product)
-    return products
+    counted = {} if stock is None else {"stock": stock}
+    return [
+        {
+            "sku": sku,
+            "cost": D(cost),
+            "min_price": D(low),
+            "max_price": D("40"),
+            "price": D(price),
+            **counted,
+        }
+        for sku in ([skus] if isinstance(skus, str) else skus)
+    ]
 
 
 async def reconciled(
