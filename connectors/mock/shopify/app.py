@@ -36,7 +36,7 @@ from connectors.mock.kit.control import Args, Refused, add_control_routes
 from connectors.mock.kit.serving import Starter, running
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
-from connectors.mock.shopify.resolvers import RequestContext, query_root
+from connectors.mock.shopify.resolvers import RequestContext, resolve_field
 from connectors.mock.shopify.schema import RULES, shopify_schema, variable_errors
 from connectors.mock.shopify.state import MockOrder, OrderLine, ShopifyMockState
 from connectors.mock.shopify.webhooks import WebhookSender, inventory_level_payload, order_payload
@@ -217,8 +217,8 @@ async def _run(
     if state.keep_requests:
         state.requests.append({"fields": fields, "variables": variables})
     is_mutation = operation.operation == OperationType.MUTATION
-    root = MutationRoot() if is_mutation else query_root(state)
-    outcome = execute(schema, document, root, context, variables, name)
+    root = MutationRoot() if is_mutation else None
+    outcome = execute(schema, document, root, context, variables, name, resolve_field)
     result = await outcome if isinstance(outcome, Awaitable) else outcome
     actual = costs.cost(operation, result.data or {})
     state.bucket.refund(requested - actual)
@@ -342,6 +342,8 @@ def cancel_order(state: ShopifyMockState, order_id: int) -> tuple[MockOrder, Eve
     if order.cancelled_at is not None:
         raise OrderRefused("order already cancelled")
     order.cancelled_at = order.updated_at = state.clock.now()
+    for line in order.lines:
+        line.current_quantity = 0
     return order, [("orders/cancelled", order_payload(state, order)), *_commit(state, order, -1)]
 
 
