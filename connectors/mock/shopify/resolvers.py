@@ -286,76 +286,71 @@ def _by_id(typename: str) -> Callable[..., Any]:
     return lambda state, _root, id: find(state, id, typename)
 
 
-S: TypeAlias = ShopifyMockState
-# (parent type, field) -> resolver(state, parent, **arguments); other fields are read from the
+# "Type.field" -> resolver(state, parent, **arguments); other fields are read from the
 # parent (a dict's key, else the attribute in snake_case). ``*Connection`` fields answer the
 # items, which ``resolve_field`` pages.
-FIELDS: dict[tuple[str, str], Callable[..., Any]] = {
-    ("Query", "node"): lambda s, _, id: find(s, id),
-    ("Query", "nodes"): _nodes,
-    ("Query", "productVariants"): lambda s, _, query=None, **_p: filter(
+FIELDS: dict[str, Callable[..., Any]] = {
+    "Query.node": lambda s, _, id: find(s, id),
+    "Query.nodes": _nodes,
+    "Query.productVariants": lambda s, _, query=None, **_p: filter(
         search_filter(query), s.variants.values()
     ),
-    ("Query", "productVariant"): _by_id("ProductVariant"),
+    "Query.productVariant": _by_id("ProductVariant"),
     # bare words matched against the title
-    ("Query", "products"): lambda s, _, query=None, **_p: [
+    "Query.products": lambda s, _, query=None, **_p: [
         p for p in s.products.values() if (query or "").strip().lower() in p.title.lower()
     ],
-    ("Query", "product"): _by_id("Product"),
-    ("Query", "inventoryItem"): _by_id("InventoryItem"),
-    ("Query", "locations"): lambda s, _, includeInactive, **_p: [
+    "Query.product": _by_id("Product"),
+    "Query.inventoryItem": _by_id("InventoryItem"),
+    "Query.locations": lambda s, _, includeInactive, **_p: [
         loc for loc in s.locations if loc.active or includeInactive
     ],
-    ("Query", "location"): lambda s, _, id=None: (
-        s.primary_location if id is None else s.location(id)
-    ),
-    ("Query", "orders"): lambda s, _, query=None, **_p: filter(
+    "Query.location": lambda s, _, id=None: s.primary_location if id is None else s.location(id),
+    "Query.orders": lambda s, _, query=None, **_p: filter(
         _search(query, _order_term), s.orders.values()
     ),
-    ("Query", "order"): _by_id("Order"),
-    ("Query", "shop"): lambda s, _: {
+    "Query.order": _by_id("Order"),
+    "Query.shop": lambda s, _: {
         "id": "gid://shopify/Shop/1",
         "name": s.shop_domain.split(".", 1)[0],
         "myshopifyDomain": s.shop_domain,
         "currencyCode": s.currency,
     },
-    ("Product", "status"): lambda s, _: "ACTIVE",
-    ("Product", "variants"): lambda s, p, **_p: [s.variants[g] for g in p.variant_gids],
-    ("Product", "totalInventory"): lambda s, p: sum(
+    "Product.status": lambda s, _: "ACTIVE",
+    "Product.variants": lambda s, p, **_p: [s.variants[g] for g in p.variant_gids],
+    "Product.totalInventory": lambda s, p: sum(
         s.inventory_quantity(s.variants[g]) for g in p.variant_gids
     ),
-    ("ProductVariant", "displayName"): lambda s, v: (
-        f"{s.products[v.product_gid].title} - {v.title}"
-    ),
+    "ProductVariant.displayName": lambda s, v: f"{s.products[v.product_gid].title} - {v.title}",
     # a dropped write's answer is a copy with the price it pretends to have set
-    ("ProductVariant", "price"): lambda s, v: (
+    "ProductVariant.price": lambda s, v: (
         s.listing(v).price if v.reported_price is None else v.reported_price
     ),
-    ("ProductVariant", "inventoryQuantity"): lambda s, v: s.inventory_quantity(v),
-    ("ProductVariant", "product"): lambda s, v: s.products[v.product_gid],
-    ("ProductVariant", "inventoryItem"): lambda s, v: Item(v),
-    ("InventoryItem", "sku"): lambda s, i: i.variant.sku,
-    ("InventoryItem", "tracked"): lambda s, i: True,
-    ("InventoryItem", "inventoryLevel"): lambda s, i, locationId: _maybe(
+    "ProductVariant.inventoryQuantity": lambda s, v: s.inventory_quantity(v),
+    "ProductVariant.product": lambda s, v: s.products[v.product_gid],
+    "ProductVariant.inventoryItem": lambda s, v: Item(v),
+    "InventoryItem.sku": lambda s, i: i.variant.sku,
+    "InventoryItem.tracked": lambda s, i: True,
+    "InventoryItem.inventoryLevel": lambda s, i, locationId: _maybe(
         Level, i.variant, s.location(locationId)
     ),
-    ("InventoryItem", "inventoryLevels"): lambda s, i, **_p: [
+    "InventoryItem.inventoryLevels": lambda s, i, **_p: [
         Level(i.variant, loc) for loc in s.locations
     ],
-    ("InventoryLevel", "item"): lambda s, level: Item(level.variant),
-    ("InventoryLevel", "updatedAt"): lambda s, level: level.variant.updated_at,
-    ("InventoryLevel", "quantities"): _quantities,
-    ("Location", "isActive"): lambda s, loc: loc.active,
-    ("Location", "inventoryLevel"): lambda s, loc, inventoryItemId: _maybe(
+    "InventoryLevel.item": lambda s, level: Item(level.variant),
+    "InventoryLevel.updatedAt": lambda s, level: level.variant.updated_at,
+    "InventoryLevel.quantities": _quantities,
+    "Location.isActive": lambda s, loc: loc.active,
+    "Location.inventoryLevel": lambda s, loc, inventoryItemId: _maybe(
         Level, s.variant_by_item(inventoryItemId), loc
     ),
-    ("Order", "name"): lambda s, o: f"#{o.number}",
-    ("Order", "processedAt"): lambda s, o: o.created_at,
-    ("Order", "cancelReason"): lambda s, o: "CUSTOMER" if o.cancelled_at else None,
-    ("Order", "lineItems"): lambda s, o, **_p: o.lines,
+    "Order.name": lambda s, o: f"#{o.number}",
+    "Order.processedAt": lambda s, o: o.created_at,
+    "Order.cancelReason": lambda s, o: "CUSTOMER" if o.cancelled_at else None,
+    "Order.lineItems": lambda s, o, **_p: o.lines,
     # a line's variant is null once deleted
-    ("LineItem", "variant"): lambda s, line: s.variants.get(line.variant_gid),
-    ("LineItem", "name"): lambda s, line: (
+    "LineItem.variant": lambda s, line: s.variants.get(line.variant_gid),
+    "LineItem.name": lambda s, line: (
         s.variants[line.variant_gid].title if line.variant_gid in s.variants else line.sku
     ),
 }
@@ -365,7 +360,7 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 def resolve_field(parent: Any, info: Info, **args: Any) -> Any:
     """The field resolver of every type (see ``FIELDS``); mutations are ``MutationRoot``'s."""
     name, typename = info.field_name, info.parent_type.name
-    resolver = FIELDS.get((typename, name))
+    resolver = FIELDS.get(f"{typename}.{name}")
     if typename == "Mutation":
         return default_field_resolver(parent, info, **args)
     if resolver is not None:
