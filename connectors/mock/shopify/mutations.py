@@ -16,7 +16,7 @@ from typing import Any
 from graphql import GraphQLEnumType, GraphQLError
 from graphql.execution.values import get_directive_values
 
-from connectors.mock.shopify.resolvers import MAX_PAGE_SIZE, Info, Item, answered, too_many
+from connectors.mock.shopify.resolvers import Info, Item, answered, at_most
 from connectors.mock.shopify.schema import shopify_schema
 from connectors.mock.shopify.state import MockVariant, ShopifyMockState
 from connectors.mock.shopify.webhooks import inventory_level_payload, product_payload
@@ -72,8 +72,7 @@ class MutationRoot:
     ) -> dict[str, Any]:
         """Update variants of one product; all-or-nothing unless ``allowPartialUpdates``."""
         state = info.context.state
-        if len(variants) > MAX_PAGE_SIZE:
-            raise too_many(variants, argument="variants")
+        at_most(variants, argument="variants")
         product = state.products.get(productId)
         refused: dict[str, Any] = {"product": None, "productVariants": None}
         if product is None:
@@ -112,8 +111,7 @@ class MutationRoot:
         """Set absolute quantities with compare-and-set per row, once per idempotency key."""
         state = info.context.state
         key = _idempotency_key(info)
-        if len(input["quantities"]) > MAX_PAGE_SIZE:
-            raise too_many(input["quantities"], argument="input.quantities")
+        at_most(input["quantities"], argument="input.quantities")
         if any("changeFromQuantity" not in row for row in input["quantities"]):
             raise GraphQLError(
                 "InventoryQuantityInput must include the following argument: changeFromQuantity.",

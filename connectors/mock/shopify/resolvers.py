@@ -264,12 +264,6 @@ def _maybe(make: Callable[..., Any], *parts: Any) -> Any:
     return None if None in parts else make(*parts)
 
 
-def _nodes(state: ShopifyMockState, _root: Any, ids: list[str]) -> list[Any]:
-    if len(ids) > MAX_PAGE_SIZE:
-        raise too_many(ids)
-    return [find(state, value) for value in ids]
-
-
 def _quantities(state: ShopifyMockState, level: Level, names: list[str]) -> list[dict[str, Any]]:
     unknown = [n for n in names if n not in KNOWN_QUANTITY_NAMES]
     if unknown:
@@ -291,7 +285,7 @@ def _by_id(typename: str) -> Callable[..., Any]:
 # items, which ``resolve_field`` pages.
 FIELDS: dict[str, Callable[..., Any]] = {
     "Query.node": lambda s, _, id: find(s, id),
-    "Query.nodes": _nodes,
+    "Query.nodes": lambda s, _, ids: [find(s, value) for value in at_most(ids)],
     "Query.productVariants": lambda s, _, query=None, **_p: filter(
         search_filter(query), s.variants.values()
     ),
@@ -385,9 +379,11 @@ def answered(variant: MockVariant, row: dict[str, Any]) -> MockVariant:
     return replace(variant, reported_price=row.get("price"), compare_at_price=compare)
 
 
-def too_many(items: list[Any], **extensions: str) -> GraphQLError:
-    """Shopify's refusal of an input array over 250 items."""
-    return GraphQLError(
+def at_most(items: list[Any], **extensions: str) -> list[Any]:
+    """``items``, or Shopify's refusal of an input array over 250 items."""
+    if len(items) <= MAX_PAGE_SIZE:
+        return items
+    raise GraphQLError(
         f"The input array size of {len(items)} is greater than the maximum allowed of "
         f"{MAX_PAGE_SIZE}.",
         extensions={"code": "MAX_INPUT_SIZE_EXCEEDED", **extensions},

@@ -141,11 +141,6 @@ def order_payload(state: ShopifyMockState, order: MockOrder) -> dict[str, Any]:
     }
 
 
-def sign(secret: str, body: bytes) -> str:
-    """``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body."""
-    return base64.b64encode(hmac_sha256(secret, body)).decode()
-
-
 @dataclass
 class Delivery:
     """One webhook delivery (and its redeliveries, which reuse it whole)."""
@@ -179,11 +174,11 @@ class WebhookSender:
 
     def _emit(self, topic: str, payload: dict[str, Any], event_id: str, triggered: datetime) -> str:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        webhook_id = str(uuid.uuid4())
+        webhook_id, secret = str(uuid.uuid4()), self.state.webhook_secret.get_secret_value()
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": sign(self.state.webhook_secret.get_secret_value(), body),
+            "X-Shopify-Hmac-Sha256": base64.b64encode(hmac_sha256(secret, body)).decode(),
             "X-Shopify-Shop-Domain": self.state.shop_domain,
             "X-Shopify-API-Version": self.state.api_version,
             "X-Shopify-Webhook-Id": webhook_id,
