@@ -286,23 +286,21 @@ def _by_id(typename: str) -> Callable[..., Any]:
 FIELDS: dict[str, Callable[..., Any]] = {
     "Query.node": lambda s, _, id: find(s, id),
     "Query.nodes": lambda s, _, ids: [find(s, value) for value in at_most(ids)],
-    "Query.productVariants": lambda s, _, query=None, **_p: filter(
+    "Query.productVariants": lambda s, _, query=None: filter(
         search_filter(query), s.variants.values()
     ),
     "Query.productVariant": _by_id("ProductVariant"),
     # bare words matched against the title
-    "Query.products": lambda s, _, query=None, **_p: [
+    "Query.products": lambda s, _, query=None: [
         p for p in s.products.values() if (query or "").strip().lower() in p.title.lower()
     ],
     "Query.product": _by_id("Product"),
     "Query.inventoryItem": _by_id("InventoryItem"),
-    "Query.locations": lambda s, _, includeInactive, **_p: [
+    "Query.locations": lambda s, _, includeInactive: [
         loc for loc in s.locations if loc.active or includeInactive
     ],
     "Query.location": lambda s, _, id=None: s.primary_location if id is None else s.location(id),
-    "Query.orders": lambda s, _, query=None, **_p: filter(
-        _search(query, _order_term), s.orders.values()
-    ),
+    "Query.orders": lambda s, _, query=None: filter(_search(query, _order_term), s.orders.values()),
     "Query.order": _by_id("Order"),
     "Query.shop": lambda s, _: {
         "id": "gid://shopify/Shop/1",
@@ -311,7 +309,7 @@ FIELDS: dict[str, Callable[..., Any]] = {
         "currencyCode": s.currency,
     },
     "Product.status": lambda s, _: "ACTIVE",
-    "Product.variants": lambda s, p, **_p: [s.variants[g] for g in p.variant_gids],
+    "Product.variants": lambda s, p: [s.variants[g] for g in p.variant_gids],
     "Product.totalInventory": lambda s, p: sum(
         s.inventory_quantity(s.variants[g]) for g in p.variant_gids
     ),
@@ -328,9 +326,7 @@ FIELDS: dict[str, Callable[..., Any]] = {
     "InventoryItem.inventoryLevel": lambda s, i, locationId: _maybe(
         Level, i.variant, s.location(locationId)
     ),
-    "InventoryItem.inventoryLevels": lambda s, i, **_p: [
-        Level(i.variant, loc) for loc in s.locations
-    ],
+    "InventoryItem.inventoryLevels": lambda s, i: [Level(i.variant, loc) for loc in s.locations],
     "InventoryLevel.item": lambda s, level: Item(level.variant),
     "InventoryLevel.updatedAt": lambda s, level: level.variant.updated_at,
     "InventoryLevel.quantities": _quantities,
@@ -341,7 +337,7 @@ FIELDS: dict[str, Callable[..., Any]] = {
     "Order.name": lambda s, o: f"#{o.number}",
     "Order.processedAt": lambda s, o: o.created_at,
     "Order.cancelReason": lambda s, o: "CUSTOMER" if o.cancelled_at else None,
-    "Order.lineItems": lambda s, o, **_p: o.lines,
+    "Order.lineItems": lambda s, o: o.lines,
     # a line's variant is null once deleted
     "LineItem.variant": lambda s, line: s.variants.get(line.variant_gid),
     "LineItem.name": lambda s, line: (
@@ -358,6 +354,9 @@ def resolve_field(parent: Any, info: Info, **args: Any) -> Any:
     if typename == "Mutation":
         return default_field_resolver(parent, info, **args)
     if resolver is not None:
+        page = {
+            key: args.pop(key) for key in ("first", "after", "reverse", "sortKey") if key in args
+        }
         value = resolver(info.context.state, parent, **args)
     elif isinstance(parent, Mapping):
         return parent.get(name)
@@ -368,8 +367,7 @@ def resolve_field(parent: Any, info: Info, **args: Any) -> Any:
     else:
         return getattr(parent, _CAMEL.sub("_", name).lower())
     if get_named_type(info.return_type).name.endswith("Connection"):
-        page = {k: args[k] for k in ("first", "after", "reverse") if k in args}
-        return paginate(value, sort=SORT_TIMES.get(args.get("sortKey", "")), **page)
+        return paginate(value, sort=SORT_TIMES.get(page.pop("sortKey", "")), **page)
     return value
 
 
