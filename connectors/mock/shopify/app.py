@@ -32,7 +32,7 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from connectors.mock.faults import Fault
-from connectors.mock.kit.control import Args, Refused, add_control_routes
+from connectors.mock.kit.control import Args, Refused, add_control_routes, json_object
 from connectors.mock.kit.serving import Starter, running
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
@@ -106,11 +106,8 @@ async def graphql_endpoint(request: web.Request) -> web.Response:
     if not state.authorized(request.headers.get("X-Shopify-Access-Token", "")):
         state.counters.unauthorized += 1
         return web.json_response({"errors": UNAUTHORIZED}, status=401)
-    try:
-        body = json.loads(await request.read())
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+    body = await json_object(request)  # an empty body is {}: no query either
+    if body is None or not isinstance(body.get("query"), str):
         missing = {"errors": {"query": "Required parameter missing or invalid"}}
         return web.json_response(missing, status=400)
     state.counters.calls += 1
