@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
@@ -59,6 +59,7 @@ def _stable_number(*parts: str) -> int:
 class MockLocation:
     """A Shopify location (warehouse, shop) holding inventory levels."""
 
+    typename: ClassVar[str] = "Location"
     gid: str
     name: str
     active: bool = True
@@ -68,6 +69,7 @@ class MockLocation:
 class MockProduct:
     """A product grouping several variants."""
 
+    typename: ClassVar[str] = "Product"
     gid: str
     title: str
     handle: str
@@ -80,6 +82,7 @@ class MockProduct:
 class MockVariant:
     """A product variant; its price and primary-location quantity live in the market listing."""
 
+    typename: ClassVar[str] = "ProductVariant"
     gid: str
     sku: str
     title: str
@@ -88,23 +91,35 @@ class MockVariant:
     created_at: datetime
     updated_at: datetime
     compare_at_price: Decimal | None = None
+    reported_price: Decimal | None = None  # set on the copy a dropped write answers with
 
 
 @dataclass
 class OrderLine:
     """One line of a simulated order."""
 
+    typename: ClassVar[str] = "LineItem"
     line_id: int
     variant_gid: str
     sku: str
     quantity: int
     price: Decimal
+    current_quantity: int = field(init=False)  # 0 once the order is cancelled
+
+    def __post_init__(self) -> None:
+        self.current_quantity = self.quantity
+
+    @property
+    def gid(self) -> str:
+        """The line's GID."""
+        return gid("LineItem", self.line_id)
 
 
 @dataclass
 class MockOrder:
     """A simulated shopper order (``POST /_mock/orders`` or the background shopper)."""
 
+    typename: ClassVar[str] = "Order"
     order_id: int
     number: int
     lines: list[OrderLine]
@@ -112,6 +127,11 @@ class MockOrder:
     created_at: datetime
     updated_at: datetime
     cancelled_at: datetime | None = None
+
+    @property
+    def gid(self) -> str:
+        """The order's GID."""
+        return gid("Order", self.order_id)
 
 
 @dataclass
