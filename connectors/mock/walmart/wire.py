@@ -117,10 +117,15 @@ def schema_error(spec: str, schema: str, instance: Any) -> str | None:
     return first_error(spec_validator(spec, schema), instance, separator=".")
 
 
-async def validated(request: web.Request, api: str, spec: str, schema: str) -> Any:
-    """The JSON body, held to the vendored ``spec``'s ``schema`` (a 400 when it breaks it)."""
+async def validated(
+    request: web.Request, api: str, spec: str, schema: str, rules: Draft4Validator | None = None
+) -> Any:
+    """The JSON body, held to the vendored ``spec``'s ``schema`` and then to the mock's own
+    ``rules`` (what Walmart enforces beyond the spec); a 400 when it breaks either."""
     body = await json_body(request, api)
     problem = schema_error(spec, schema, body)
+    if problem is None and rules is not None:
+        problem = first_error(rules, body, separator=".")
     if problem is not None:
         raise invalid(api, f"Invalid request: {problem}")
     return body
