@@ -264,28 +264,26 @@ async def unpublished_items(request: web.Request, state: WalmartMockState) -> we
         raise invalid("INSIGHTS", "fromDate (YYYY-MM-DD) is required.", "fromDate") from exc
     reason = request.query.get("unpublishedReasonCode", "all")
     limit = int_param(request.query, "limit", 20, "INSIGHTS", 1, 200)
-    rows = []
-    for listing in _by_sku(state):
-        meta = state.meta_of(listing)
-        when = meta.unpublished_at
-        if meta.published_status != const.UNPUBLISHED or when is None or when.date() < since:
-            continue
-        if reason != "all" and reason not in meta.reasons:
-            continue
-        rows.append(
-            {
-                "sku": listing.sku,
-                "itemId": meta.item_id,
-                "gtin": meta.gtin,
-                "productName": meta.product_name,
-                "productType": meta.product_type,
-                "brand": "Mock",
-                "price": {"amount": f"{listing.price:.2f}", "currency": listing.currency},
-                "marketPrice": {"amount": f"{meta.reference_price:.6f}", "currency": "USD"},
-                "unpublishReasons": ",".join(meta.reasons),
-                "unpublishedDate": when.date().isoformat(),
-                "publishStatus": meta.published_status,
-                "lifecycleStatus": meta.lifecycle_status,
-            }
-        )
+    metas = [(listing, state.meta_of(listing)) for listing in _by_sku(state)]
+    rows = [
+        {
+            "sku": listing.sku,
+            "itemId": meta.item_id,
+            "gtin": meta.gtin,
+            "productName": meta.product_name,
+            "productType": meta.product_type,
+            "brand": "Mock",
+            "price": {"amount": f"{listing.price:.2f}", "currency": listing.currency},
+            "marketPrice": {"amount": f"{meta.reference_price:.6f}", "currency": "USD"},
+            "unpublishReasons": ",".join(meta.reasons),
+            "unpublishedDate": meta.unpublished_at.date().isoformat(),
+            "publishStatus": meta.published_status,
+            "lifecycleStatus": meta.lifecycle_status,
+        }
+        for listing, meta in metas
+        if meta.published_status == const.UNPUBLISHED
+        and meta.unpublished_at is not None
+        and meta.unpublished_at.date() >= since
+        and (reason == "all" or reason in meta.reasons)
+    ]
     return web.json_response({"payload": rows[:limit], "totalCount": len(rows)})

@@ -82,11 +82,11 @@ def book(state: WalmartMockState, listing: MockListing) -> list[BookOffer]:
     return sorted(offers, key=lambda offer: (offer.landed, offer.ours))
 
 
-def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | None:
-    """The BUY_BOX_CHANGED event for the item's current book (None without any offer)."""
+def buy_box_changed(state: WalmartMockState, listing: MockListing) -> list[Event]:
+    """The BUY_BOX_CHANGED event for the item's current book (none without any offer)."""
     offers = book(state, listing)
     if not offers:
-        return None
+        return []
     meta = state.meta_of(listing)
     current, winner = _own_offer(state, listing), offers[0]
     payload = {
@@ -108,7 +108,7 @@ def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | No
             "priceDifference": number(current.landed - winner.landed),
         },
     }
-    return Event("BUY_BOX_CHANGED", listing.sku, payload)
+    return [Event("BUY_BOX_CHANGED", listing.sku, payload)]
 
 
 WinnerKey = tuple[str, Decimal] | tuple[()]
@@ -128,8 +128,7 @@ def competitors_move(
         before = _winner_key(state, listing)
     offers = state.market.competitors.get(listing.sku, [])
     state.market.competitors[listing.sku] = react(offers, listing.price, state.rng)
-    event = buy_box_changed(state, listing) if _winner_key(state, listing) != before else None
-    return [event] if event is not None else []
+    return buy_box_changed(state, listing) if _winner_key(state, listing) != before else []
 
 
 def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
