@@ -31,7 +31,7 @@ from connectors.mock.walmart.state import (
     Subscription,
     WalmartMockState,
 )
-from connectors.mock.walmart.wire import WireError, api, invalid, not_found, obj, validated
+from connectors.mock.walmart.wire import api, invalid, not_found, obj, validated
 
 log = structlog.get_logger(__name__)
 
@@ -213,10 +213,6 @@ SUBSCRIPTIONS = "/v3/webhooks/subscriptions"
 _NOTIFY = ("NOTIFICATION", "notifications.json")
 
 
-def _bad(description: str, field: str = "") -> WireError:
-    return invalid("NOTIFICATION", description, field)
-
-
 def _rules(*types: str) -> dict[str, Any]:
     """What Walmart enforces on a subscription beyond notifications.json: a known event type
     (of ``types``, default any) with its resource and version, an absolute http(s) URL, a
@@ -325,5 +321,6 @@ async def test_notification(request: web.Request, state: WalmartMockState) -> we
     event = Event(body["eventType"], "", {"partnerId": state.partner_id, "test": True})
     sent = await deliver(state, session, probe, event, envelope(state, event))
     if sent.status is None or not 200 <= sent.status < 300:
-        raise _bad(f"Eventurl validation failed (status {sent.status}).", "eventUrl")
+        failed = f"Eventurl validation failed (status {sent.status})."
+        raise invalid("NOTIFICATION", failed, "eventUrl")
     return web.json_response({"message": "Eventurl successfully validated"})

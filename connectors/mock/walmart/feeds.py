@@ -142,9 +142,11 @@ async def list_feeds(request: web.Request, state: WalmartMockState) -> web.Respo
     return web.json_response(body)
 
 
-def _sku(item: Any) -> str:
+def _entry(index: int, item: Any, status: str) -> dict[str, Any]:
+    """The feeds.json ``PartnerItemIngestionStatus`` of an item (its sku if it names one)."""
     sku = item.get("sku") if isinstance(item, dict) else None
-    return sku if isinstance(sku, str) else ""
+    sku = sku if isinstance(sku, str) else ""
+    return {"martId": 0, "sku": sku, "index": index, "ingestionStatus": status}
 
 
 @api("GET", "/v3/feeds/{feedId}", "getFeedItemStatus")
@@ -162,10 +164,8 @@ async def feed_status(request: web.Request, state: WalmartMockState) -> web.Resp
         error = {"type": "DATA_ERROR", "code": const.ERR_INVALID_DATA, "description": feed.error}
         body["ingestionErrors"] = {"ingestionError": [error]}
     if request.query.get("includeDetails", "false").lower() == "true":
-        entries = feed.results or [
-            {"martId": 0, "sku": _sku(item), "index": index, "ingestionStatus": "INPROGRESS"}
-            for index, item in enumerate(feed.items)
-        ]
+        waiting = [_entry(index, item, "INPROGRESS") for index, item in enumerate(feed.items)]
+        entries = feed.results or waiting
         body["itemDetails"] = {"itemIngestionStatus": entries[offset : offset + limit]}
     return web.json_response(body)
 
@@ -199,13 +199,12 @@ def _ingest(state: WalmartMockState, feed: Feed, item: Any, events: list[Event])
 
 
 def _status(state: WalmartMockState, feed: Feed, index: int, events: list[Event]) -> dict[str, Any]:
-    sku = _sku(feed.items[index])
     refusal = _ingest(state, feed, feed.items[index], events)
     status = "SUCCESS" if refusal is None else "DATA_ERROR"
     if refusal is not None and refusal.code == const.ERR_SYSTEM:
         status = "SYSTEM_ERROR"
-    entry: dict[str, Any] = {"martId": 0, "sku": sku, "index": index, "ingestionStatus": status}
-    listing = state.listing(sku)
+    entry = _entry(index, feed.items[index], status)
+    listing = state.listing(entry["sku"])
     if listing is not None:
         entry.update(wpid=state.meta_of(listing).wpid, itemid=state.meta_of(listing).item_id)
     if refusal is not None:
