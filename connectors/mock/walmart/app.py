@@ -209,8 +209,8 @@ def _notify(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
         raise Refused(400, "type must be BUY_BOX_CHANGED (status events follow price writes)")
     listing = _listing(state, body)
     competitors_move(state, listing)
-    event = buy_box_changed(state, listing)
-    return ([event] if event else []), {"sent": event is not None}
+    events = buy_box_changed(state, listing)
+    return events, {"sent": bool(events)}
 
 
 def _reference(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
@@ -305,11 +305,7 @@ async def tick(app: web.Application, last_push: float) -> float:
     if interval is None or now - last_push < interval or not state.market.listings:
         return last_push
     listing = state.rng.choice(list(state.market.listings.values()))
-    events = competitors_move(state, listing)
-    if not events:
-        event = buy_box_changed(state, listing)
-        events = [event] if event is not None else []
-    dispatch(app, events)
+    dispatch(app, competitors_move(state, listing) or buy_box_changed(state, listing))
     return now
 
 

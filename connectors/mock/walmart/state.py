@@ -56,6 +56,9 @@ class Feed:
     results: list[dict[str, Any]] = field(default_factory=list)  # itemIngestionStatus entries
 
 
+_STRING_MAPS = ("authDetails", "headers")
+
+
 @dataclass
 class Subscription:
     """One webhook subscription (notifications.json ``SubscriptionResponseDTORecord``)."""
@@ -68,6 +71,16 @@ class Subscription:
     status: str = "ACTIVE"
     auth: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod  # the record's auth details and headers are kept as strings
+    def of(cls, sub_id: str, record: dict[str, Any]) -> Subscription:
+        """The subscription a (validated) notifications.json request record asks for."""
+        resource, version, _ = EVENT_TYPES[record["eventType"]]
+        auth, headers = (
+            {k: str(v) for k, v in (record.get(key) or {}).items()} for key in _STRING_MAPS
+        )
+        status, url = record.get("status", "ACTIVE"), record["eventUrl"]
+        return cls(sub_id, record["eventType"], version, resource, url, status, auth, headers)
 
 
 @dataclass
@@ -170,14 +183,18 @@ class WalmartMockState(MockBackend):
         """The wall time of a monotonic reading (the state's clock drives both)."""
         return self.clock.now() + timedelta(seconds=mono - self.clock.monotonic())
 
+    def subscribe(self, records: list[dict[str, Any]]) -> list[Subscription]:
+        """Add a subscription per notifications.json request record; the new subscriptions."""
+        subs = [Subscription.of(str(self.new_uuid()), record) for record in records]
+        self.subscriptions.update((sub.subscription_id, sub) for sub in subs)
+        return subs
+
     def subscribe_all(self, url: str) -> None:
         """Subscribe ``url`` to every event type, HMAC-signed with ``webhook_secret``."""
         auth = {"authMethod": "HMAC", "clientSecret": self.webhook_secret}
-        for event_type, (resource, version, _) in EVENT_TYPES.items():
-            sub_id = str(self.new_uuid())
-            self.subscriptions[sub_id] = Subscription(
-                sub_id, event_type, version, resource, url, "ACTIVE", dict(auth)
-            )
+        self.subscribe(
+            [{"eventType": t, "eventUrl": url, "authDetails": auth} for t in EVENT_TYPES]
+        )
 
 
 STATE_KEY = web.AppKey("walmart_mock_state", WalmartMockState)
