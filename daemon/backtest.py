@@ -31,6 +31,8 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import Progress, TaskID
 
 from daemon.backtest_model import (
     DEFAULT_ELASTICITY,
@@ -642,9 +644,7 @@ async def backtest_channel(
     warm_up = first - REFERENCE_KEPT
     recorded = await load_timeline(db, channel, selection, first - HISTORY_WINDOW)
     peers = {
-        rule.reference: await load_timeline(
-            db, rule.reference, selection, first - HISTORY_WINDOW
-        )
+        rule.reference: await load_timeline(db, rule.reference, selection, first - HISTORY_WINDOW)
         for pricing in (request.baseline, request.candidate)
         for rule in pricing.guards.parity
         if rule.channel == channel
@@ -720,3 +720,21 @@ async def competition_paths(
         async for obs in stream_snapshots(db, channel, frozenset(skus), since, until):
             paths[obs.sku].append((obs.observed_at, lowest_rival(competition(obs, own))))
     return paths
+
+
+async def backtest_channels(
+    db: Database, request: BacktestRequest, console: Console | None = None
+) -> list[ChannelResult]:
+    """Replay every requested channel in turn, with a progress bar on ``console``."""
+    results = []
+    with Progress(console=console, disable=console is None, transient=True) as bar:
+        for channel in request.channels:
+            task = bar.add_task(f"replaying {channel}", total=None)
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, advance=done, total=total)
+
+            found = await backtest_channel(db, request, channel, progress=advance)
+            if found is not None:
+                results.append(found)
+    return results
