@@ -463,7 +463,9 @@ class Replay:
         """Credit the period (since, until] to the prices each config set at ``since``."""
         seconds = (until - since).total_seconds()
         channel, elasticity = self.channel, self.elasticity
-        points = [[ZERO, 0, 0] for _ in self.runs]
+        margins = [ZERO for _ in self.runs]
+        buy_box = [0 for _ in self.runs]
+        priced = [0 for _ in self.runs]
         for row in self.rows:
             sku = row.sku
             market = self.markets.get(sku)
@@ -482,12 +484,11 @@ class Replay:
                     continue
                 stats.price_seconds += price * Decimal(seconds)
                 stats.priced_seconds += seconds
-                point = points[index]
-                point[2] += 1
+                priced[index] += 1
                 holds = market is not None and holds_buy_box(market, price)
                 if holds:
                     stats.buy_box_seconds += seconds
-                    point[1] += 1
+                    buy_box[index] += 1
                 if rival is not None:
                     landed = price + (market.shipping if market else ZERO)
                     stats.compared_seconds += seconds
@@ -503,9 +504,9 @@ class Replay:
                     stats.revenue += units * price
                     margin = units * (price - unit_cost)
                     stats.margin += margin
-                    point[0] += margin
-        for run, (margin, buy_box, priced) in zip(self.runs, points, strict=True):
-            run.series.append(TickPoint(until, margin, buy_box, priced))
+                    margins[index] += margin
+        for index, run in enumerate(self.runs):
+            run.series.append(TickPoint(until, margins[index], buy_box[index], priced[index]))
 
 
 def _window(changes: list[Change], cutoff: datetime) -> tuple[tuple[datetime, Decimal], ...]:
@@ -594,7 +595,7 @@ async def load_ledger(db: Database, selection: SkuSelection) -> Ledger:
         EVENTS.c.sku, EVENTS.c.occurred_at, EVENTS.c.kind, EVENTS.c.delta, EVENTS.c.channel
     ).where(sku_clause(EVENTS.c.sku, selection))
     async with db.read() as conn:
-        return Ledger((await conn.execute(query)).all())  # type: ignore[arg-type]
+        return Ledger((await conn.execute(query)).all())
 
 
 async def first_snapshot_at(

@@ -19,7 +19,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from daemon.backtest import ChannelResult, SkuStats, most_changed
+from daemon.backtest import ChannelResult, ConfigRun, SkuStats, most_changed
 from daemon.console.charts import line_chart
 from daemon.console.series import Point
 
@@ -216,7 +216,7 @@ def _path(result: ChannelResult, index: int, sku: str) -> list[Point]:
     return points
 
 
-def _first_price(run: Any, sku: str) -> Decimal | None:
+def _first_price(run: ConfigRun, sku: str) -> Decimal | None:
     sent = run.history[sku][run.replay_start[sku] :]
     return sent[0].old if sent else run.prices[sku]
 

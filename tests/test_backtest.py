@@ -36,6 +36,7 @@ LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 OFFERS = OfferSnapshot.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
+LISTED = D("16.00")
 
 
 def pricing(**guards: Any) -> PricingSettings:
@@ -60,7 +61,7 @@ def request(baseline: PricingSettings, candidate: PricingSettings, hours: int) -
 
 
 async def craft(
-    db: Database, skus: list[str], rival: Decimal, hours: int, price: Decimal = D("16.00")
+    db: Database, skus: list[str], rival: Decimal, hours: int, price: Decimal = LISTED
 ) -> None:
     """A recorded history: products at cost 10, listed at ``price``, one rival at ``rival``
     every hour, and one order an hour each."""
@@ -304,7 +305,9 @@ async def test_report_formats_and_self_contained_html(db: Database, tmp_path: Pa
     html = render_html([result], summary, title="backtest")
     for chart in ("margin-chart", "buy-box-chart", "price-path-chart"):
         assert f"chart {chart}" in html
-    assert "<script" not in html and "<link" not in html and "url(" not in html
+    assert "<script" not in html
+    assert "<link" not in html
+    assert "url(" not in html
     urls = set(re.findall(r"https?://[^\"' )]+", html))
     assert urls <= {"http://www.w3.org/2000/svg"}
 
