@@ -133,13 +133,15 @@ class Ledger:
             by_sku[sku].append(_Event(at, kind, delta, channel))
         self._events = {sku: sorted(items) for sku, items in by_sku.items()}
         self._times = {sku: [e.at for e in items] for sku, items in self._events.items()}
-        self._totals = {}
-        for sku, items in self._events.items():
-            running, totals = 0, []
-            for event in items:
-                running += event.delta
-                totals.append(running)
-            self._totals[sku] = totals
+        self._totals = {
+            sku: _running([e.delta for e in items]) for sku, items in self._events.items()
+        }
+        # Orders and cancels alone, with their running net, for the sales windows.
+        sales = {sku: [e for e in items if e.kind in _SALES] for sku, items in self._events.items()}
+        self._sale_times = {sku: [e.at for e in items] for sku, items in sales.items()}
+        self._sale_totals = {
+            sku: _running([e.delta for e in items]) for sku, items in sales.items()
+        }
 
     def skus(self) -> Iterable[str]:
         """SKUs with at least one event."""
@@ -155,19 +157,19 @@ class Ledger:
 
     def sold(self, sku: str, when: datetime) -> tuple[tuple[int, int], ...] | None:
         """Net units sold per sales window up to ``when`` (None without sales in 30 days)."""
-        events = self._events.get(sku)
-        if events is None:
+        times = self._sale_times.get(sku)
+        if not times:
             return None
-        times = self._times[sku]
+        totals = self._sale_totals[sku]
         high = bisect.bisect_right(times, when)
-        low = bisect.bisect_left(times, when - timedelta(days=max(SALES_WINDOWS_DAYS)))
-        window = [e for e in events[low:high] if e.kind in _SALES]
-        if not window:
+        if not high or times[high - 1] < when - timedelta(days=max(SALES_WINDOWS_DAYS)):
             return None
-        return tuple(
-            (days, max(0, -sum(e.delta for e in window if e.at >= when - timedelta(days=days))))
-            for days in SALES_WINDOWS_DAYS
-        )
+        upto = totals[high - 1]
+        windows = []
+        for days in SALES_WINDOWS_DAYS:
+            low = bisect.bisect_left(times, when - timedelta(days=days))
+            windows.append((days, max(0, -(upto - (totals[low - 1] if low else 0)))))
+        return tuple(windows)
 
     def age(self, sku: str, when: datetime) -> int | None:
         """Days since the oldest intake after the latest count, as of ``when``."""
@@ -199,6 +201,15 @@ class Ledger:
             if e.kind in _SALES and (e.channel is None or e.channel == channel)
         )
         return max(0, net)
+
+
+def _running(deltas: list[int]) -> list[int]:
+    """Running sums."""
+    total, out = 0, []
+    for delta in deltas:
+        total += delta
+        out.append(total)
+    return out
 
 
 class _FreshReferences(Mapping[str, MarketReference]):
@@ -271,8 +282,12 @@ class ConfigRun:
     disarmed_until: datetime | None = None
     window: BreakerWindow = field(default_factory=BreakerWindow)
     # The price the last period was at, and whether it held the Buy Box.
-    holds: dict[str, bool] = field(default_factory=dict)
     replay_start: dict[str, int] = field(default_factory=dict)
+    # ``history`` as (time, new price): the shape ``recent_prices`` takes, kept in step.
+    points: dict[str, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.points = {sku: [(c.at, c.new) for c in items] for sku, items in self.history.items()}
 
     def sent(self, sku: str) -> list[tuple[datetime, Decimal]]:
         """The replayed changes of ``sku`` (not the recorded ones before the window)."""
@@ -413,7 +428,7 @@ class Replay:
         histories = {}
         for sku, changes in run.history.items():
             if changes and changes[-1].at >= cutoff:
-                histories[sku] = _window(changes, cutoff)
+                histories[sku] = _window(changes, run.points[sku], cutoff)
         inputs = replace(base, history=histories)
         rules, guards = run.pricing.rules, run.pricing.guards
         outcomes: list[tuple[ListingRow, Outcome]] = []
@@ -456,6 +471,7 @@ class Replay:
                     continue
                 stats.changes += 1
                 run.history[live.sku].append(Change(now, live.price, outcome.price))
+                run.points[live.sku].append((now, outcome.price))
                 run.prices[live.sku] = outcome.price
                 run.changed_at[live.sku] = now
 
@@ -509,16 +525,16 @@ class Replay:
             run.series.append(TickPoint(until, margins[index], buy_box[index], priced[index]))
 
 
-def _window(changes: list[Change], cutoff: datetime) -> tuple[tuple[datetime, Decimal], ...]:
+def _window(
+    changes: list[Change], points: list[tuple[datetime, Decimal]], cutoff: datetime
+) -> tuple[tuple[datetime, Decimal], ...]:
     """``recent_prices`` for one SKU: the price in effect at the window start (the old price of
-    its first change inside the window), then every change inside it."""
-    low = bisect.bisect_left(changes, cutoff, key=lambda c: c.at)
-    inside = changes[low:]
-    points: list[tuple[datetime, Decimal]] = []
-    if inside and inside[0].old is not None:
-        points.append((cutoff, inside[0].old))
-    points.extend((c.at, c.new) for c in inside)
-    return tuple(points)
+    its first change inside the window), then every change inside it. ``points`` mirrors
+    ``changes`` as (time, new price), so the window is one slice (this runs every decision)."""
+    low = bisect.bisect_left(points, (cutoff,))
+    first = changes[low].old
+    inside = tuple(points[low:])
+    return inside if first is None else ((cutoff, first), *inside)
 
 
 def _judged(current: Any, outcome: Outcome) -> Any:
