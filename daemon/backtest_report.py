@@ -171,7 +171,7 @@ def render_summary(
     window = summary["window"]
     console.print(
         f"backtest {', '.join(window['channels']) or '(no channel)'}: "
-        f"{window['start']} → {window['end']}, {window['passes']} passes"
+        f"{_when(window['start'])} → {_when(window['end'])}, {window['passes']} passes"
     )
     table = Table("metric", "baseline", "candidate", "difference")
     for key, label in (*METRICS, ("breaker_trips", "breaker trips")):
@@ -230,7 +230,7 @@ def render_html(results: Sequence[ChannelResult], summary: dict[str, Any], *, ti
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         f"<p class='window'>{escape(', '.join(window['channels']))}: "
-        f"{escape(str(start))} → {escape(str(end))} · {window['passes']} passes · "
+        f"{escape(_when(start))} → {escape(_when(end))} · {window['passes']} passes · "
         "units, revenue and margin are model estimates (recorded sales scaled by price "
         "elasticity and Buy Box)</p>",
         "<h2>Summary</h2><table class='summary'><thead><tr><th>metric</th><th>baseline</th>"
@@ -292,6 +292,10 @@ def render_html(results: Sequence[ChannelResult], summary: dict[str, Any], *, ti
     parts.append(_sku_table(summary))
     parts.append("</body></html>")
     return "".join(parts)
+
+
+def _when(at: datetime | None) -> str:
+    return "—" if at is None else at.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _sku_table(summary: dict[str, Any]) -> str:

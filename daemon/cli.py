@@ -512,7 +512,8 @@ def backtest(
     if unknown:
         click.echo(f"error: unknown channel(s): {', '.join(unknown)}", err=True)
         sys.exit(1)
-    now = SystemClock().now()
+    # Whole hours: the replayed passes fall on round times.
+    now = SystemClock().now().replace(minute=0, second=0, microsecond=0)
     err_console = Console(stderr=True)
 
     def request(own: frozenset[str], start: Any, end: Any) -> BacktestRequest:
