@@ -45,7 +45,13 @@ from daemon.backtest_model import (
 from daemon.db.engine import Database
 from daemon.db.models import ActionStatus, StockEventKind
 from daemon.pricing import REFERENCE_KEPT, BreakerWindow, PassInputs, make_snapshot
-from daemon.pricing_history import ACTIONS, EVENTS, PRICE_HISTORY_DAYS, SALES_WINDOWS_DAYS
+from daemon.pricing_history import (
+    ACTIONS,
+    EVENTS,
+    LISTINGS,
+    PRICE_HISTORY_DAYS,
+    SALES_WINDOWS_DAYS,
+)
 from daemon.settings import PricingSettings
 from daemon.snapshots import (
     OFFERS,
@@ -328,8 +334,10 @@ class Replay:
         start: datetime,
         elasticity: Decimal = DEFAULT_ELASTICITY,
         resume_after: timedelta = DEFAULT_RESUME_AFTER,
+        discovered: Mapping[str, datetime] | None = None,
     ) -> None:
         self.channel = channel
+        self.discovered = discovered or {}
         self.rows = list(rows)
         self.recorded = recorded
         self.peer_timelines = peers
@@ -348,12 +356,19 @@ class Replay:
     def _run(self, name: str, pricing: PricingSettings, skus: list[str], start: datetime) -> Any:
         history = {sku: self.recorded.history(sku, start) for sku in skus}
         prices = {sku: self.recorded.at(sku, start, before=True) for sku in skus}
-        changed = {row.sku: row.price_changed_at for row in self.rows}
-        for sku, items in history.items():
+        # When the live price at the start was set: our last change before it, else the
+        # listing's own record if that is older, else its discovery (reconcile stamps a new
+        # listing's price then); today's record is too new once the price moved since.
+        changed: dict[str, datetime | None] = {}
+        for row in self.rows:
+            items, at = history[row.sku], row.price_changed_at
             if items:
-                changed[sku] = items[-1].at
-            elif (at := changed[sku]) is not None and at >= start:
-                changed[sku] = None  # changed by hand after the window began: unknown then
+                changed[row.sku] = items[-1].at
+            elif at is not None and at <= start:
+                changed[row.sku] = at
+            else:
+                found = self.discovered.get(row.sku)
+                changed[row.sku] = found if found is not None and found <= start else None
         return ConfigRun(
             name,
             pricing,
@@ -614,6 +629,15 @@ async def load_ledger(db: Database, selection: SkuSelection) -> Ledger:
         return Ledger((await conn.execute(query)).all())
 
 
+async def discovered_at(db: Database, channel: str, selection: SkuSelection) -> dict[str, datetime]:
+    """When each listing of ``channel`` was discovered."""
+    query = sa.select(LISTINGS.c.sku, LISTINGS.c.discovered_at).where(
+        LISTINGS.c.channel == channel, sku_clause(LISTINGS.c.sku, selection)
+    )
+    async with db.read() as conn:
+        return {sku: at for sku, at in (await conn.execute(query)).all()}
+
+
 async def first_snapshot_at(
     db: Database, channel: str, selection: SkuSelection, since: datetime
 ) -> datetime | None:
@@ -677,6 +701,7 @@ async def backtest_channel(
         start=first,
         elasticity=request.elasticity,
         resume_after=request.resume_after,
+        discovered=await discovered_at(db, channel, selection),
     )
     total = sum(1 for _ in grid(first, request.until, request.step))
     # Stream: the replay consumes snapshots as the passes reach their time.

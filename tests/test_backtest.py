@@ -153,18 +153,30 @@ async def test_replaying_the_current_config_reproduces_the_recorded_decisions(
                 "max_daily_move_pct": 12,
                 "breaker": {"share_pct": 90, "move_pct": 30},
             },
-            "rules": [{"strategy": "buy_box", "params": {"position": "beat", "by_amount": "0.05"}}],
+            "rules": [
+                {  # stock-driven: reads the ledger (on hand, sales windows) at each pass
+                    "match": {"sku": "C*"},
+                    "strategy": "excess_inventory",
+                    "params": {
+                        "target_days_of_cover": 6,
+                        "short_cover_days": 3,
+                        "window_days": 1,
+                        "cadence": "2h",
+                    },
+                },
+                {"strategy": "buy_box", "params": {"position": "beat", "by_amount": "0.05"}},
+            ],
         },
     )
     rt = await make_runtime(db, clock, config)
     products = [
         {
-            "sku": f"S{i:02d}",
+            "sku": f"{'C' if i < 4 else 'S'}{i:02d}",
             "cost": D("8"),
             "min_price": D("9"),
             "max_price": D("40"),
             "price": D("20") + i,
-            "stock": 5,
+            "stock": 30,
         }
         for i in range(12)
     ]
@@ -176,11 +188,25 @@ async def test_replaying_the_current_config_reproduces_the_recorded_decisions(
     for index in range(passes):
         await run_named_pass(rt, "reprice", f"p{index}")
         clock.advance(3600)
+        async with db.write() as conn:  # a burst of orders now and then, between passes
+            for n in range(4 if index % 7 < 2 else 0):
+                await conn.execute(
+                    sa.insert(EVENTS).values(
+                        sku=f"C{index % 4:02d}",
+                        kind="order",
+                        delta=-1,
+                        external_ref=f"order:{index}:{n}",
+                        channel="alpha",
+                        occurred_at=clock.now() - timedelta(minutes=10),
+                        recorded_at=clock.now() - timedelta(minutes=10),
+                    )
+                )
     await rt.close()
     recorded: dict[str, list[tuple[datetime, Decimal]]] = {}
     for row in await actions(db, kind="price", status=ActionStatus.CONFIRMED.value):
         recorded.setdefault(row.sku, []).append((row.completed_at, row.new_price))
     assert sum(len(v) for v in recorded.values()) > 30  # the bots kept it busy
+    assert {"C00", "S04"} <= set(recorded)  # both rules moved prices
     own = rt.own_seller_ids()
     replay = BacktestRequest(
         channels=("alpha",),
