@@ -13,8 +13,6 @@ the hours, at its catalogue price with the Buy Box, then scaled per config by th
 from __future__ import annotations
 
 import asyncio
-import csv
-import json
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -39,36 +37,35 @@ from daemon.backtest import (
     most_changed,
 )
 from daemon.backtest_model import competition, lowest_rival
-from daemon.db.types import money_value
+from daemon.catalog_csv import read_catalog
 from daemon.settings import Settings
 from daemon.snapshots import ListingRow
 from domain.clock import ManualClock
 
 
 def catalog_rows(catalog: Path, channel: str, currency: str) -> list[ListingRow]:
-    """The catalogue's products listed on ``channel`` as listing rows (stock is not read)."""
+    """The catalogue's products listed on ``channel`` as listing rows (read and validated as
+    ``repricerd import`` does; stock is not read)."""
+    _layout, items, _data = read_catalog(catalog, currency, None)
     rows = []
-    with catalog.open(newline="", encoding="utf-8") as handle:
-        for item in csv.DictReader(handle):
-            sku = (item.get("sku") or "").strip()
-            if not sku or not (item.get(f"id:{channel}") or "").strip():
-                continue
-            tags = item.get("tags") or ""
-            parsed = json.loads(tags) if tags.startswith("[") else [t for t in tags.split("|") if t]
-            rows.append(
-                ListingRow(
-                    sku,
-                    item.get("currency") or currency,
-                    None,
-                    None,
-                    None,
-                    money_value(item.get("cost") or None),
-                    money_value(item.get("fees") or None),
-                    money_value(item.get("min_price") or None),
-                    money_value(item.get("max_price") or None),
-                    tuple(parsed),
-                )
+    for item in items:
+        if channel not in item.ids:
+            continue
+        product = item.product
+        rows.append(
+            ListingRow(
+                item.sku,
+                product.get("currency") or currency,
+                None,
+                None,
+                None,
+                product.get("cost"),
+                product.get("fees"),
+                product.get("min_price"),
+                product.get("max_price"),
+                tuple(product.get("tags") or ()),
             )
+        )
     return sorted(rows)
 
 

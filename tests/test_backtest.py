@@ -18,6 +18,7 @@ from rich.console import Console
 from daemon.backtest import BacktestRequest, ChannelResult, backtest_channel
 from daemon.backtest_model import competition, estimated_units, holds_buy_box
 from daemon.backtest_report import render_html, render_summary, summarise
+from daemon.backtest_simulate import simulate_channels
 from daemon.cli import main
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
@@ -372,3 +373,29 @@ def test_cli_backtest_reads_the_database_and_writes_the_report(tmp_path: Path) -
     failed = CliRunner().invoke(main, ["backtest", "-c", str(base), "--candidate", str(bad)])
     assert failed.exit_code == 1
     assert "bad.yaml" in failed.output
+
+
+def test_simulate_runs_both_configs_against_the_mock_bots(tmp_path: Path) -> None:
+    """No history: each config against its own mock market, on a manual clock, same report."""
+    catalog = tmp_path / "catalog.csv"
+    rows = ["sku,currency,cost,fees,min_price,max_price,stock,tags,id:alpha,price:alpha"]
+    rows += [f"S{i},USD,10,0,,40,5,,A{i},{20 + i}" for i in range(12)]
+    catalog.write_text("\n".join(rows) + "\n")
+    config = settings(
+        channels={"alpha": {"kind": "mock"}}, catalog={"import_on_start": str(catalog)}
+    )
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    req = BacktestRequest(
+        channels=("alpha",),
+        baseline=pricing(min_margin_pct=50),
+        candidate=pricing(min_margin_pct=0),
+        since=start,
+        until=start + timedelta(days=2),
+    )
+    results = simulate_channels(config, req)
+    assert [r.ticks for r in results] == [49]
+    share = summarise(results)["total"]["buy_box_share_pct"]
+    assert share["candidate"] > share["baseline"]
+    assert "price-path-chart" in render_html(results, summarise(results), title="simulated")
+    again = summarise(simulate_channels(config, req))
+    assert again == summarise(results)  # deterministic: seeded bots, synthetic demand
