@@ -368,6 +368,10 @@ def test_cli_backtest_reads_the_database_and_writes_the_report(tmp_path: Path) -
     assert data["window"]["channels"] == ["alpha"]
     assert data["total"]["buy_box_share_pct"]["candidate"] is not None
     assert "price-path-chart" in report.read_text()
+    same = CliRunner().invoke(main, [*args, "--baseline", str(cand), "--format", "csv"])
+    assert same.exit_code == 0, same.output
+    total = same.stdout.splitlines()[1].split(",")
+    assert total[2] == total[3]  # the candidate against itself: the same Buy Box share
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"database: {url}\n{channels}pricing:\n  rules: []\n")
     failed = CliRunner().invoke(main, ["backtest", "-c", str(base), "--candidate", str(bad)])
