@@ -126,6 +126,27 @@ def stock_chart(series: StockSeries, *, start: datetime, end: datetime) -> str:
     return "".join(parts)
 
 
+def line_chart(
+    kind: str,
+    label: str,
+    unit: str,
+    lines: Sequence[tuple[str, str, str, Sequence[Point]]],
+    *,
+    start: datetime,
+    end: datetime,
+    floor_zero: bool = False,
+) -> str:
+    """A chart of several step lines, each ``(series name, legend label, colour, points)``
+    (the backtest report: both configs' margin, Buy Box share and price paths)."""
+    values = [float(p.value) for *_, points in lines for p in points if p.value is not None]
+    frame = _Frame(start, end, values, floor_zero=floor_zero)
+    parts = [_open(kind, label, None), frame.axes(unit, _money_label)]
+    parts += [_step_series(frame, name, colour, points, unit) for name, _, colour, points in lines]
+    parts.append(_legend([(colour, text, "line") for _, text, colour, _ in lines]))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def sparkline(
     points: Sequence[tuple[datetime, Decimal | None]],
     *,
