@@ -139,11 +139,11 @@ def line_chart(
     """A chart of several step lines, each ``(series name, legend label, colour, points)``
     (the backtest report: both configs' margin, Buy Box share and price paths)."""
     values = [float(p.value) for *_, points in lines for p in points if p.value is not None]
-    frame = _Frame(start, end, values, floor_zero=floor_zero)
+    key, top = _legend([(colour, text, "line") for _, text, colour, _ in lines])
+    frame = _Frame(start, end, values, top=top, floor_zero=floor_zero)
     parts = [_open(kind, label, None), frame.axes(unit, _money_label)]
     parts += [_step_series(frame, name, colour, points, unit) for name, _, colour, points in lines]
-    parts.append(_legend([(colour, text, "line") for _, text, colour, _ in lines]))
-    parts.append("</svg>")
+    parts += [key, "</svg>"]
     return "".join(parts)
 
 
