@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench import (
     amazon_push,
+    backtest,
     buy_box_pass,
     console,
     ebay_push,
@@ -37,6 +38,8 @@ BENCHES = {
     "console": console.main,
     # ~1 min: accuracy on 8,000 synthetic series, then 10,000 and --listings SKUs timed.
     "forecast": forecast.main,
+    # 30 days of hourly snapshots: --listings SKUs (at most 10,000; ~5 min at 1,000).
+    "backtest": backtest.main,
 }
 
 

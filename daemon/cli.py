@@ -400,10 +400,6 @@ def simulate(config: str | None, channel: tuple[str, ...], sku_glob: str | None,
 
     Writes nothing to marketplaces and records nothing.
     """
-    import httpx
-
-    from connectors import CHANNELS
-    from connectors.base import ChannelDeps
     from daemon.simulate import render_plan
     from daemon.simulate import simulate as plan_pass
 
@@ -415,25 +411,144 @@ def simulate(config: str | None, channel: tuple[str, ...], sku_glob: str | None,
         sys.exit(1)
 
     async def go(db: Any) -> Any:
-        async with httpx.AsyncClient() as http:
-            deps = ChannelDeps(http=http, clock=SystemClock())
-            # Built, never opened: only their seller ids are read (our offers are not rivals).
-            own = frozenset(
-                ch.capabilities.own_seller_id
-                for name, cfg in settings.channels.items()
-                if (ch := CHANNELS[cfg.kind](name, cfg, deps)).capabilities.own_seller_id
-            )
         return await plan_pass(
             db,
             settings,
             channels=channel or tuple(settings.channels),
             sku_glob=sku_glob,
             now=SystemClock().now(),
-            own_seller_ids=own,
+            own_seller_ids=await _own_seller_ids(settings),
         )
 
     plan = _read_only(loaded, go)
     render_plan(plan, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
+
+
+async def _own_seller_ids(settings: Any) -> frozenset[str]:
+    """Our seller ids on every configured channel (our offers are never rivals)."""
+    import httpx
+
+    from connectors import CHANNELS
+    from connectors.base import ChannelDeps
+
+    async with httpx.AsyncClient() as http:
+        deps = ChannelDeps(http=http, clock=SystemClock())
+        # Built, never opened: only their seller ids are read.
+        return frozenset(
+            ch.capabilities.own_seller_id
+            for name, cfg in settings.channels.items()
+            if (ch := CHANNELS[cfg.kind](name, cfg, deps)).capabilities.own_seller_id
+        )
+
+
+@main.command()
+@config_option
+@click.option(
+    "--candidate",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="the config to try (its `pricing` section is replayed)",
+)
+@click.option(
+    "--baseline",
+    default="current",
+    show_default=True,
+    help="`current` (the -c config) or another config file",
+)
+@click.option("--since", default="30d", show_default=True, help="how far back, e.g. 7d, 30d")
+@click.option("--channel", multiple=True, help="channel(s) to replay (default: all)")
+@click.option("--sku", "sku_glob", help="SKU glob, e.g. 'MUG-*'")
+@click.option("--step", default="1h", show_default=True, help="time between replayed passes")
+@click.option(
+    "--elasticity",
+    default="-1.5",
+    show_default=True,
+    help="price elasticity of demand (an assumption: units × (price / recorded) ** e)",
+)
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="HTML report")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option(
+    "--simulate", is_flag=True, help="no history: run against the mock market's competitor bots"
+)
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True)
+def backtest(
+    config: str | None,
+    candidate: str,
+    baseline: str,
+    since: str,
+    channel: tuple[str, ...],
+    sku_glob: str | None,
+    step: str,
+    elasticity: str,
+    report: Path | None,
+    fmt: str,
+    simulate: bool,
+    days: int,
+) -> None:
+    """Replay recorded history through the current pricing and a candidate, side by side.
+
+    Reads the database only; nothing is sent or recorded.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    from daemon.backtest import BacktestRequest, backtest_channels
+    from daemon.backtest_report import render_html, render_summary, summarise
+    from daemon.backtest_simulate import simulate_channels
+    from strategies.base import parse_duration
+
+    try:
+        window, every = parse_duration(since), parse_duration(step)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    try:
+        slope = Decimal(elasticity)
+    except InvalidOperation as err:
+        raise click.BadParameter("a number, e.g. -1.5", param_hint="--elasticity") from err
+    loaded = _load(config, resolve_secrets=False)
+    settings = loaded.settings
+    base = settings if baseline == "current" else _load(baseline, resolve_secrets=False).settings
+    cand = _load(candidate, resolve_secrets=False).settings
+    unknown = [c for c in channel if c not in settings.channels]
+    if unknown:
+        click.echo(f"error: unknown channel(s): {', '.join(unknown)}", err=True)
+        sys.exit(1)
+    # Whole hours: the replayed passes fall on round times.
+    now = SystemClock().now().replace(minute=0, second=0, microsecond=0)
+    err_console = Console(stderr=True)
+
+    def request(own: frozenset[str], start: Any, end: Any) -> BacktestRequest:
+        return BacktestRequest(
+            channels=channel or tuple(settings.channels),
+            baseline=base.pricing,
+            candidate=cand.pricing,
+            since=start,
+            until=end,
+            selection=sku_glob,
+            step=every,
+            elasticity=slope,
+            own_seller_ids=own,
+        )
+
+    if simulate:
+        results = simulate_channels(
+            settings,
+            request(frozenset(), now - timedelta(days=days), now),
+            console=err_console,
+        )
+    else:
+
+        async def go(db: Any) -> Any:
+            own = await _own_seller_ids(settings)
+            return await backtest_channels(db, request(own, now - window, now), err_console)
+
+        results = _read_only(loaded, go)
+    summary = summarise(results)
+    if report is not None:
+        report.write_text(
+            render_html(results, summary, title="repricerd backtest"), encoding="utf-8"
+        )
+        err_console.print(f"report written to {report}")
+    render_summary(summary, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
 
 
 @main.command()

@@ -10,16 +10,32 @@
      already aggregated are rebuilt on every run (an orders poll can record an order days late);
      rebuilding a day replaces its rows, so a re-run changes nothing.
    - One pool per channel whose marketplace holds the units (listings with ``fulfillment ==
-     "marketplace"``: Amazon FBA, Walmart WFS). The daemon does not read those orders (the
-     marketplace ships them), only the held quantity the listings report (reconcile), so the
-     pass records that quantity as the end of the day and reads a fall from the previous
-     reading as units sold, a rise as units received (a first reading is a receipt). Until the
-     Reports API feeds actual shipments in, this is the marketplace pools' sales history.
-   - ``inbound`` is NULL (unknown): nothing the daemon reads reports it yet.
+     "marketplace"``: Amazon FBA, Walmart WFS).
+     *Read* where Amazon's Inventory Ledger (``fba_ledger_event``, stored by ``repricerd audit
+     fba``) covers the day: a channel's ledger covers every day on which it has at least one
+     event (the report lists every FNSKU's events, so a SKU without one that day moved no
+     sellable unit). ``sold`` = units shipped to customers (``Shipments``, SELLABLE, negated:
+     Amazon signs units leaving as negative); ``received`` = every other unit entering the
+     sellable disposition (``Receipts``, ``CustomerReturns`` restocked as SELLABLE, found or
+     re-dispositioned units), as the merchant ledger counts returns: a return is stock back,
+     not negative demand; ``on_hand`` = the previous row's on hand plus the day's net SELLABLE
+     change (``WhseTransfers`` left out: units moving between Amazon's warehouses stay ours
+     and keep their age). A pool with no earlier row opens at the level that makes the ledger
+     end at Amazon's last inventory report's fulfillable units (else the listing's), at least
+     the least level that never goes negative. Days are the report's ``Date``. The pass
+     reads what is stored and calls no marketplace (see ``rebuild_ledger_pools``).
+     *Inferred* on days the ledger does not cover (typically today: the ledger lags a day):
+     the pass records the held quantity the listings report (reconcile) as the end of the day
+     and reads a fall from the previous row as units sold, a rise as units received (a first
+     reading is a receipt). When the ledger later covers such a day, its reading is replaced.
+   - ``inbound``: for an Amazon pool, the latest Manage FBA Inventory snapshot's
+     ``afn-inbound-working + shipped + receiving`` on the rows the snapshot step writes (and
+     in restock's position); NULL (unknown) elsewhere: nothing the daemon reads reports WFS
+     inbound.
 
-   Days are UTC. The pass aggregates through today: today's rows are provisional (on hand so
-   far, which restock and health start from) and rebuilt by the next run; the forecast fits
-   complete days only, through yesterday.
+   Days are UTC (the FBA ledger's: its ``Date``). The pass aggregates through today: today's
+   rows are provisional (on hand so far, which restock and health start from) and rebuilt by
+   the next run; the forecast fits complete days only, through yesterday.
 
 2. **In stock, or censored**: a SKU-day is a stock-out (censored: missing data, not zero
    demand) when the SKU had no sellable unit at the start of the day nor at its end in any pool
@@ -56,6 +72,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from daemon.db.engine import Database
 from daemon.db.models import (
     MERCHANT_POOL,
+    FbaInventory,
+    FbaLedgerEvent,
     InventoryDay,
     InventoryHealthRow,
     InventoryRun,
@@ -86,6 +104,8 @@ HEALTH = InventoryHealthRow.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 PRODUCTS = Product.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+LEDGER = FbaLedgerEvent.__table__  # type: ignore[attr-defined]
+FBA_INVENTORY = FbaInventory.__table__  # type: ignore[attr-defined]
 
 # Catalogue defaults for a product whose supply terms are blank.
 DEFAULT_LEAD_TIME_DAYS: Final = 30
@@ -102,6 +122,17 @@ SELL_THROUGH_DAYS: Final = 90
 PROGRESS_DAYS: Final = 30
 FEE_MONTHS: Final = 3
 SALE_KINDS: Final = (StockEventKind.ORDER.value, StockEventKind.CANCEL.value)
+# The Inventory Ledger's values the FBA pools read (GET_LEDGER_DETAIL_VIEW_DATA "Event Type"
+# and "Disposition"; quantities are signed: units leaving are negative).
+SELLABLE: Final = "SELLABLE"
+SHIPMENTS: Final = "Shipments"
+WAREHOUSE_TRANSFERS: Final = "WhseTransfers"
+# Units on their way to Amazon (Manage FBA Inventory): being prepared, shipped, being received.
+INBOUND_UNITS: Final = (
+    FBA_INVENTORY.c.afn_inbound_working
+    + FBA_INVENTORY.c.afn_inbound_shipped
+    + FBA_INVENTORY.c.afn_inbound_receiving
+)
 log = structlog.get_logger("repricerd.inventory")
 
 
@@ -117,7 +148,10 @@ async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
     what was done."""
     through = now.astimezone(UTC).date()
     async with db.read() as conn:
-        done = (await conn.execute(sa.select(RUN.c.aggregated_through))).scalar()
+        run = (
+            await conn.execute(sa.select(RUN.c.aggregated_through, RUN.c.ledger_read_at))
+        ).first()
+        done, ledger_read = (run[0], run[1]) if run is not None else (None, None)
         first = (await conn.execute(sa.select(sa.func.min(EVENTS.c.occurred_at)))).scalar()
         ids = {
             sku: pid for pid, sku in await conn.execute(sa.select(PRODUCTS.c.id, PRODUCTS.c.sku))
@@ -134,9 +168,13 @@ async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
             if days % PROGRESS_DAYS == 0:  # a first run may backfill years of ledger
                 log.info("inventory_aggregated", day=day.isoformat(), rows=rows)
             day += timedelta(days=1)
-    rows += await _snapshot_marketplace_pools(db, ids, through)
+    read, covering_today, ledger_read = await rebuild_ledger_pools(
+        db, ids, through, since=ledger_read
+    )
+    rows += read
+    rows += await _snapshot_marketplace_pools(db, ids, through, skip=covering_today)
     async with db.write() as conn:
-        await _set_run(conn, aggregated_through=through)
+        await _set_run(conn, aggregated_through=through, ledger_read_at=ledger_read)
     return {"through": through.isoformat(), "days": days, "rows": rows}
 
 
@@ -206,20 +244,232 @@ async def _aggregate_ledger_day(
     return len(rows)
 
 
-async def _snapshot_marketplace_pools(db: Database, ids: Mapping[str, int], through: date) -> int:
-    """Record each marketplace-held quantity as its pool's end of ``through`` when it moved."""
+async def rebuild_ledger_pools(
+    db: Database, ids: Mapping[str, int], through: date, *, since: datetime | None
+) -> tuple[int, set[str], datetime | None]:
+    """Rebuild each Amazon pool's rows from the stored Inventory Ledger, from the first day
+    with events read after ``since`` (the newest read the last rebuild took in; None: every
+    day); return the rows written, the channels whose ledger covers ``through``, and the
+    newest read taken in now (the next run's ``since``).
+
+    The pass never asks Amazon for the report: ``repricerd audit fba`` fetches and stores it
+    (schedule it daily, e.g. from cron); a missing, FATAL or stale report only leaves days
+    uncovered, and those keep the held-quantity inference.
+    """
+    async with db.read() as conn:
+        # Each audit stores a report's rows in one transaction with one ``read_at``: a report
+        # stored while this runs is either wholly before this mark or wholly after it.
+        newest = (await conn.execute(sa.select(sa.func.max(LEDGER.c.read_at)))).scalar()
+        fresh = (
+            sa.select(LEDGER.c.channel, sa.func.min(LEDGER.c.day))
+            .where(LEDGER.c.day <= through)
+            .group_by(LEDGER.c.channel)
+        )
+        if since is not None:
+            fresh = fresh.where(LEDGER.c.read_at > since, LEDGER.c.read_at <= newest)
+        starts = {channel: day for channel, day in await conn.execute(fresh)}
+        first = min([*starts.values(), through])
+        covered: dict[str, set[date]] = {}
+        # Only the days a rebuild needs, and today (the day index serves the range).
+        days = (
+            sa.select(LEDGER.c.channel, LEDGER.c.day)
+            .where(LEDGER.c.day >= first, LEDGER.c.day <= through)
+            .distinct()
+        )
+        for channel, day in await conn.execute(days):
+            covered.setdefault(channel, set()).add(day)
+    rows = 0
+    for channel, start in sorted(starts.items()):
+        rows += await _rebuild_ledger_pool(db, ids, channel, covered[channel], start, through)
+        log.info("inventory_pool_read", pool=channel, since=start.isoformat(), rows=rows)
+    covering = {channel for channel, days in covered.items() if through in days}
+    return rows, covering, newest if newest is not None else since
+
+
+async def _ledger_changes(
+    db: Database, ids: Mapping[str, int], pool: str, start: date, through: date
+) -> dict[int, dict[date, tuple[int, int, int]]]:
+    """Per product and ledger day from ``start``: (units shipped, units entering the sellable
+    stock, net sellable change)."""
+    sellable = LEDGER.c.disposition == SELLABLE
+    counted = sa.and_(sellable, LEDGER.c.event_type != WAREHOUSE_TRANSFERS)
+    shipped = sa.and_(sellable, LEDGER.c.event_type == SHIPMENTS)
+    entering = sa.and_(counted, LEDGER.c.event_type != SHIPMENTS, LEDGER.c.quantity > 0)
+    query = (
+        sa.select(
+            LEDGER.c.msku,
+            LEDGER.c.day,
+            sa.func.sum(sa.case((shipped, -LEDGER.c.quantity), else_=0)),
+            sa.func.sum(sa.case((entering, LEDGER.c.quantity), else_=0)),
+            sa.func.sum(sa.case((counted, LEDGER.c.quantity), else_=0)),
+        )
+        .where(LEDGER.c.channel == pool, LEDGER.c.day >= start, LEDGER.c.day <= through)
+        .group_by(LEDGER.c.msku, LEDGER.c.day)
+        .execution_options(yield_per=STREAM_ROWS)
+    )
+    events: dict[int, dict[date, tuple[int, int, int]]] = {}
+    async with db.read() as conn:
+        async for part in (await conn.stream(query)).partitions():
+            for sku, day, sold, received, net in part:
+                if sku in ids:
+                    events.setdefault(ids[sku], {})[day] = (int(sold), int(received), int(net))
+    return events
+
+
+async def _rebuild_ledger_pool(
+    db: Database,
+    ids: Mapping[str, int],
+    pool: str,
+    covered: set[date],
+    start: date,
+    through: date,
+) -> int:
+    """Rewrite ``pool``'s rows from ``start`` on: ledger days read, other days re-inferred;
+    ``CHUNK_SKUS`` products per transaction, computed in a worker thread."""
+    events = await _ledger_changes(db, ids, pool, start, through)
+    held: dict[int, int] = {}
+    async with db.read() as conn:
+        for sku, units in await conn.execute(
+            sa.select(LISTINGS.c.sku, LISTINGS.c.quantity).where(
+                LISTINGS.c.channel == pool, LISTINGS.c.fulfillment == "marketplace"
+            )
+        ):
+            if sku in ids:
+                held[ids[sku]] = int(units or 0)
+        # Amazon's own count, read with the ledger, is a steadier anchor than the listing's:
+        # it does not move with today's sales until the next report is read.
+        for sku, units in await conn.execute(
+            sa.select(FBA_INVENTORY.c.sku, FBA_INVENTORY.c.afn_fulfillable).where(
+                FBA_INVENTORY.c.channel == pool
+            )
+        ):
+            if sku in ids:
+                held[ids[sku]] = int(units)
+    products = sorted(ids.values())
+    written = 0
+    for lo in range(0, len(products), CHUNK_SKUS):
+        first, last = products[lo], products[min(lo + CHUNK_SKUS, len(products)) - 1]
+        mine = DAYS.c.product_id.between(first, last)
+        latest = (
+            sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
+            .where(DAYS.c.pool == pool, mine, DAYS.c.day < start)
+            .group_by(DAYS.c.product_id)
+            .subquery()
+        )
+        base_query = sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
+            latest,
+            sa.and_(
+                DAYS.c.pool == pool,
+                DAYS.c.product_id == latest.c.product_id,
+                DAYS.c.day == latest.c.day,
+            ),
+        )
+        async with db.write() as conn:
+            readings: dict[int, list[tuple[date, int, int | None]]] = {}
+            for pid, day, on_hand, inbound in await conn.execute(
+                sa.select(DAYS.c.product_id, DAYS.c.day, DAYS.c.on_hand, DAYS.c.inbound)
+                .where(DAYS.c.pool == pool, mine, DAYS.c.day >= start)
+                .order_by(DAYS.c.product_id, DAYS.c.day)
+            ):
+                readings.setdefault(pid, []).append((day, int(on_hand), inbound))
+            chunk = {pid: e for pid, e in events.items() if first <= pid <= last}
+            if not chunk and not readings:
+                continue
+            base = {pid: int(on_hand) for pid, on_hand in await conn.execute(base_query)}
+            rows = await asyncio.to_thread(
+                ledger_pool_rows, pool, covered, chunk, readings, base, held
+            )
+            await conn.execute(
+                sa.delete(DAYS).where(DAYS.c.pool == pool, mine, DAYS.c.day >= start)
+            )
+            await db.insert_many(conn, DAYS, rows)
+        written += len(rows)
+    return written
+
+
+def ledger_pool_rows(
+    pool: str,
+    covered: set[date],
+    events: Mapping[int, Mapping[date, tuple[int, int, int]]],
+    readings: Mapping[int, Sequence[tuple[date, int, int | None]]],
+    base: Mapping[int, int],
+    held: Mapping[int, int],
+) -> list[dict[str, Any]]:
+    """One pool's rows over a span: per product, ``events`` (day → sold, received, net sellable
+    change) on the ledger's ``covered`` days, the stored ``readings`` (day, on hand, inbound)
+    kept on the other days and re-inferred from the row before, ``base`` the on hand before
+    the span (absent: the pool did not know the product yet) and ``held`` the quantity the
+    marketplace last said it holds (its inventory report, else the listing)."""
+    rows: list[dict[str, Any]] = []
+    for pid in sorted(set(events) | set(readings)):
+        read = events.get(pid, {})
+        kept = {
+            d: (units, inbound) for d, units, inbound in readings.get(pid, ()) if d not in covered
+        }
+        days = sorted(set(read) | set(kept))
+        level = base.get(pid)
+        if level is None and days and days[0] not in kept:
+            level = _opening(read, held.get(pid))
+        for day in days:
+            if day in kept:
+                units, inbound = kept[day]
+                sold = 0 if level is None else max(level - units, 0)
+                received = units if level is None else max(units - level, 0)
+                level = units
+            else:
+                sold, received, net = read[day]
+                sold, inbound = max(sold, 0), None
+                level = max((level or 0) + net, 0)
+            rows.append(
+                {
+                    "product_id": pid,
+                    "pool": pool,
+                    "day": day,
+                    "sold": sold,
+                    "received": received,
+                    "on_hand": level,
+                    "inbound": inbound,
+                }
+            )
+    return rows
+
+
+def _opening(read: Mapping[date, tuple[int, int, int]], held: int | None) -> int:
+    """On hand before a product's first ledger day in a pool that did not know it (the report
+    may begin after the first units came): what makes the ledger's changes end at the quantity
+    last held, never less than the least level those changes never take below zero. Only
+    outside facts (the ledger, the reports, the listing): a rebuild of the same is the same."""
+    change = lowest = 0
+    for day in sorted(read):
+        change += read[day][2]
+        lowest = min(lowest, change)
+    return max(-lowest, (held or 0) - change)
+
+
+async def _fba_inbound(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    """(channel, sku) → units on their way to Amazon (the latest inventory snapshot)."""
+    query = sa.select(FBA_INVENTORY.c.channel, FBA_INVENTORY.c.sku, INBOUND_UNITS)
+    return {(channel, sku): int(n or 0) for channel, sku, n in await conn.execute(query)}
+
+
+async def _snapshot_marketplace_pools(
+    db: Database, ids: Mapping[str, int], through: date, *, skip: set[str]
+) -> int:
+    """Record each marketplace-held quantity (and an Amazon pool's inbound) as its pool's end
+    of ``through`` when it moved; pools in ``skip`` have ``through`` read from their ledger."""
     async with db.write() as conn:
+        inbound = await _fba_inbound(conn)
         held = [
-            (channel, ids[sku], int(quantity or 0))
+            (channel, ids[sku], int(quantity or 0), inbound.get((channel, sku)))
             for channel, sku, quantity in await conn.execute(
                 sa.select(LISTINGS.c.channel, LISTINGS.c.sku, LISTINGS.c.quantity).where(
                     LISTINGS.c.fulfillment == "marketplace"
                 )
             )
-            if sku in ids
+            if sku in ids and channel not in skip
         ]
-        pools = sorted({channel for channel, _, _ in held})
-        previous: dict[tuple[str, int], int] = {}
+        pools = sorted({channel for channel, _, _, _ in held})
+        previous: dict[tuple[str, int], tuple[int, int | None]] = {}
         if pools:
             latest = (
                 sa.select(DAYS.c.pool, DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
@@ -227,7 +477,7 @@ async def _snapshot_marketplace_pools(db: Database, ids: Mapping[str, int], thro
                 .group_by(DAYS.c.pool, DAYS.c.product_id)
                 .subquery()
             )
-            query = sa.select(DAYS.c.pool, DAYS.c.product_id, DAYS.c.on_hand).join(
+            query = sa.select(DAYS.c.pool, DAYS.c.product_id, DAYS.c.on_hand, DAYS.c.inbound).join(
                 latest,
                 sa.and_(
                     DAYS.c.pool == latest.c.pool,
@@ -235,11 +485,14 @@ async def _snapshot_marketplace_pools(db: Database, ids: Mapping[str, int], thro
                     DAYS.c.day == latest.c.day,
                 ),
             )
-            previous = {(p, pid): int(units) for p, pid, units in await conn.execute(query)}
+            previous = {
+                (p, pid): (int(units), coming)
+                for p, pid, units, coming in await conn.execute(query)
+            }
         rows = []
-        for channel, pid, units in held:
-            before = previous.get((channel, pid))
-            if before == units:
+        for channel, pid, units, coming in held:
+            before, came = previous.get((channel, pid), (None, None))
+            if before == units and (coming or 0) == (came or 0):  # unknown inbound: none seen
                 continue
             rows.append(
                 {
@@ -250,10 +503,12 @@ async def _snapshot_marketplace_pools(db: Database, ids: Mapping[str, int], thro
                     "sold": max((before or 0) - units, 0),
                     "received": max(units - (before or 0), 0),
                     "on_hand": units,
-                    "inbound": None,
+                    "inbound": coming,
                 }
             )
         if pools:
+            # Today's marketplace sales not read from a report: inferred from the held quantity.
+            log.info("inventory_pools_inferred", pools=pools, day=through.isoformat())
             await conn.execute(sa.delete(DAYS).where(DAYS.c.pool.in_(pools), DAYS.c.day == through))
         await db.insert_many(conn, DAYS, rows)
     return len(rows)
@@ -347,9 +602,10 @@ def compute_chunk(
     settings: InventorySettings,
     tables: Sequence[FeeTable],
     now: datetime,
+    inbound: Mapping[str, int] | None = None,
 ) -> Computed:
-    """Forecast, plan and judge one chunk of SKUs from its ``inventory_day`` rows (pure; runs
-    in a worker thread)."""
+    """Forecast, plan and judge one chunk of SKUs from its ``inventory_day`` rows and the units
+    ``inbound`` to a marketplace per SKU (pure; runs in a worker thread)."""
     series = group_series(terms, rows)
     today = through  # today's provisional rows count for stock, not for the forecast
     days = settings.history_days
@@ -364,13 +620,13 @@ def compute_chunk(
     recent = through - timedelta(days=SELL_THROUGH_DAYS)
     for i, (t, pools) in enumerate(zip(terms, series, strict=True)):
         units = {s.pool: s.rows[-1][3] for s in pools if s.rows}
-        inbound = 0  # nothing the daemon reads reports inbound units yet
+        coming = (inbound or {}).get(t.sku, 0)
         demand = float(daily[i])
         result = plan(
             RestockItem(
                 sku=t.sku,
                 on_hand=sum(units.values()),
-                inbound=inbound,
+                inbound=coming,
                 daily_demand=demand,
                 sigma=float(fc.sigma[i]),
                 lead_time_days=t.lead_time_days,
@@ -392,7 +648,7 @@ def compute_chunk(
                 "supplier": t.supplier,
                 "on_hand": sum(units.values()),
                 "on_hand_pools": units,
-                "inbound": inbound,
+                "inbound": coming,
                 "daily_demand": round(demand, 4),
                 "sigma": round(float(fc.sigma[i]), 4),
                 "demand_class": int(fc.demand_class[i]),
@@ -555,8 +811,9 @@ async def _offer_activity(conn: AsyncConnection) -> dict[tuple[str, str], bool]:
 
 async def _chunk_inputs(
     conn: AsyncConnection, chunk: Sequence[ProductTerms]
-) -> tuple[Sequence[Any], dict[str, Decimal | None]]:
-    """Every aggregate row of the chunk's products, and their last stored cover."""
+) -> tuple[Sequence[Any], dict[str, Decimal | None], dict[str, int]]:
+    """Every aggregate row of the chunk's products, their last stored cover, and their units
+    inbound to Amazon in every channel (the latest inventory snapshot)."""
     query = (
         sa.select(
             DAYS.c.product_id,
@@ -582,7 +839,15 @@ async def _chunk_inputs(
             )
         )
     }
-    return rows, cover
+    inbound = {
+        sku: int(n or 0)
+        for sku, n in await conn.execute(
+            sa.select(FBA_INVENTORY.c.sku, sa.func.sum(INBOUND_UNITS))
+            .where(FBA_INVENTORY.c.sku.in_([t.sku for t in chunk]))
+            .group_by(FBA_INVENTORY.c.sku)
+        )
+    }
+    return rows, cover, inbound
 
 
 def group_series(terms: Sequence[ProductTerms], rows: Sequence[Any]) -> list[list[Series]]:
@@ -610,7 +875,7 @@ async def run_inventory(db: Database, clock: Clock, settings: InventorySettings)
     for lo in range(0, len(terms), CHUNK_SKUS):
         chunk = terms[lo : lo + CHUNK_SKUS]
         async with db.read() as conn:
-            rows, cover = await _chunk_inputs(conn, chunk)
+            rows, cover, inbound = await _chunk_inputs(conn, chunk)
         computed = await asyncio.to_thread(
             compute_chunk,
             chunk,
@@ -621,6 +886,7 @@ async def run_inventory(db: Database, clock: Clock, settings: InventorySettings)
             settings=settings,
             tables=tables,
             now=now,
+            inbound=inbound,
         )
         skus = [t.sku for t in chunk]
         async with db.write() as conn:

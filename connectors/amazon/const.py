@@ -138,7 +138,6 @@ ORDER_CHANGE: Final = "ORDER_CHANGE"
 
 # Local refusals (no marketplace call was made); Amazon's own codes pass through unchanged.
 READ_ONLY: Final = "READ_ONLY"
-CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
 
 # Forwarded notification envelopes (notifications.unwrap): EventBridge partner events come from
 # aws.partner/sellingpartnerapi.amazon.com/{awsAccountId}/{applicationId}; an SQS message may

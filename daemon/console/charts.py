@@ -283,6 +283,27 @@ def _today(frame: _Frame, day: date) -> str:
     )
 
 
+def line_chart(
+    kind: str,
+    label: str,
+    unit: str,
+    lines: Sequence[tuple[str, str, str, Sequence[Point]]],
+    *,
+    start: datetime,
+    end: datetime,
+    floor_zero: bool = False,
+) -> str:
+    """A chart of several step lines, each ``(series name, legend label, colour, points)``
+    (the backtest report: both configs' margin, Buy Box share and price paths)."""
+    values = [float(p.value) for *_, points in lines for p in points if p.value is not None]
+    key, top = _legend([(colour, text, "line") for _, text, colour, _ in lines])
+    frame = _Frame(start, end, values, top=top, floor_zero=floor_zero)
+    parts = [_open(kind, label, None), frame.axes(unit, _money_label)]
+    parts += [_step_series(frame, name, colour, points, unit) for name, _, colour, points in lines]
+    parts += [key, "</svg>"]
+    return "".join(parts)
+
+
 def sparkline(
     points: Sequence[tuple[datetime, Decimal | None]],
     *,

@@ -389,12 +389,14 @@ class InventoryDay(SQLModel, table=True):
 
 
 class InventoryRun(SQLModel, table=True):
-    """The inventory pass's progress: the last day aggregated, and its last complete run."""
+    """The inventory pass's progress: the last day aggregated, the newest FBA ledger read (its
+    rows' ``read_at``: rows read after it are new to the pass), and its last complete run."""
 
     __tablename__ = "inventory_run"
 
     id: int = Field(default=1, primary_key=True)
     aggregated_through: date | None = None
+    ledger_read_at: datetime | None = _time()
     finished_at: datetime | None = _time()
     skus: int = 0
     seconds: float = 0.0

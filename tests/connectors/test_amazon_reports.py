@@ -64,11 +64,6 @@ def _report(status: str, **extra: Any) -> httpx.Response:
     )
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def _routes(router: respx.MockRouter, statuses: list[str], document: bytes) -> dict[str, Any]:
     token_route(router)
     last = statuses[-1]

@@ -8,7 +8,7 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,9 +25,10 @@ from daemon.catalog import import_catalog
 from daemon.cli import main
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
-from daemon.db.models import FbaInventory, FbaLedgerEvent, FbaReimbursement
+from daemon.db.models import FbaInventory, FbaLedgerEvent, FbaReimbursement, InventoryDay, Product
 from daemon.fba_audit import Fetched, fetch_reports, render_audit, run_audit
-from daemon.settings import Settings
+from daemon.inventory_pass import run_inventory
+from daemon.settings import InventorySettings, Settings
 from domain.clock import ManualClock
 from domain.fba import INVENTORY_REPORT, LEDGER_REPORT, REIMBURSEMENTS_REPORT
 from inventory.fba_audit import AuditReport
@@ -247,3 +248,38 @@ def test_the_command_audits_what_is_stored_without_asking_amazon(tmp_path: Path)
     assert bad.exit_code == 2
     unknown = runner.invoke(main, ["audit", "fba", "-c", config, "--channel", "nope"])
     assert unknown.exit_code == 1
+
+
+async def test_the_inventory_pass_reads_the_stored_ledger_into_the_fba_pool(
+    harness: Harness,
+) -> None:
+    """After ``audit fba`` stored the mock's seeded ledger, the nightly inventory pass counts
+    exactly its shipments as the FBA pool's sales and its sellable arrivals as receipts."""
+    await harness.audit()
+    await run_inventory(harness.db, harness.clock, InventorySettings())
+    now = harness.clock.now()
+    sold: dict[tuple[str, date], int] = defaultdict(int)
+    received: dict[tuple[str, date], int] = defaultdict(int)
+    for row in harness.mock.state.fba.ledger:
+        if not now - SINCE <= row.at <= now or row.disposition != "SELLABLE":
+            continue
+        key = (row.msku, row.at.date())
+        if row.event_type == "Shipments":
+            sold[key] -= row.quantity
+        elif row.quantity > 0 and row.event_type != "WhseTransfers":
+            received[key] += row.quantity
+    days = InventoryDay.__table__  # type: ignore[attr-defined]
+    products = Product.__table__  # type: ignore[attr-defined]
+    async with harness.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(products.c.sku, days.c.day, days.c.sold, days.c.received)
+                .join(products, products.c.id == days.c.product_id)
+                .where(days.c.pool == CHANNEL)
+            )
+        ).all()
+    assert sum(sold.values()) > 0
+    assert {(r.sku, r.day): r.sold for r in rows if r.sold} == {k: v for k, v in sold.items() if v}
+    assert {(r.sku, r.day): r.received for r in rows if r.received} == {
+        k: v for k, v in received.items() if v
+    }

@@ -28,7 +28,7 @@ from connectors.mock.amazon.fba import (
 from connectors.mock.amazon.feeds import _presigned, _store
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.amazon.wire import STATE_KEY, Call, WireError, invalid_input, sp_api
-from connectors.mock.kit.control import bad, json_object
+from connectors.mock.kit.control import Args, Refused
 from connectors.mock.kit.wire import iso
 from domain.fba import INVENTORY_REPORT, LEDGER_REPORT, REIMBURSEMENTS_REPORT
 
@@ -160,16 +160,13 @@ def get_report_document(call: Call) -> Any:
     }
 
 
-async def force_outcome(request: web.Request) -> web.Response:
+async def force_outcome(request: web.Request, args: Args) -> Args:
     """``POST /_mock/reports/outcome {status, count}``: the next reports end FATAL/CANCELLED."""
     state = request.app[STATE_KEY]
-    body = await json_object(request)
-    if body is None:
-        return bad("expected a JSON object")
-    status, count = body.get("status"), body.get("count", 1)
+    status, count = args.get("status"), args.get("count", 1)
     if status not in ("FATAL", "CANCELLED", "DONE"):
-        return bad("status must be FATAL, CANCELLED or DONE")
+        raise Refused(400, "status must be FATAL, CANCELLED or DONE")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        return bad("count must be a positive integer")
+        raise Refused(400, "count must be a positive integer")
     state.fba.forced.extend([str(status)] * count)
-    return web.json_response({"forced": state.fba.forced})
+    return {"forced": state.fba.forced}

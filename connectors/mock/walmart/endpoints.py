@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
@@ -14,10 +14,9 @@ from connectors.mock.walmart import const, wire
 from connectors.mock.walmart.events import dispatch
 from connectors.mock.walmart.offers import apply_price, apply_quantity, book
 from connectors.mock.walmart.state import WalmartMockState
-from connectors.mock.walmart.wire import Refusal, api, cursor_page, int_param, invalid, number
+from connectors.mock.walmart.wire import api, cursor_page, int_param, invalid, number
 from domain.listings import Fulfillment
 
-T = TypeVar("T")
 WFS = Fulfillment.MARKETPLACE
 
 
@@ -28,19 +27,15 @@ def _listing(state: WalmartMockState, sku: str, api_name: str = "INVENTORY") -> 
     return listing
 
 
-def _accepted(parsed: T | Refusal, api_name: str = "INVENTORY") -> T:
-    if isinstance(parsed, Refusal):
-        raise invalid(api_name, parsed.description, parsed.field)
-    return parsed
-
-
 @api("PUT", "/v3/price", "updatePrice")
 async def update_price(request: web.Request, state: WalmartMockState) -> web.Response:
     """One SKU's BASE price (amount a JSON number)."""
     stamp = state.clock.monotonic()  # the update's creation time decides precedence
-    parsed = _accepted(wire.check_price(await wire.json_body(request, "PRICE"), "USD"), "PRICE")
-    listing = _listing(state, parsed[0], "PRICE")
-    dispatch(request.app, apply_price(state, listing, parsed[1], stamp))
+    body = await wire.json_body(request, "PRICE")
+    with wire.accepted("PRICE"):
+        sku, price = wire.check_price(body, "USD")
+    listing = _listing(state, sku, "PRICE")
+    dispatch(request.app, apply_price(state, listing, price, stamp))
     answer = {"mart": const.MART, "sku": listing.sku, "message": const.PRICE_MESSAGE}
     return web.json_response({"ItemPriceResponse": answer})
 
@@ -80,10 +75,11 @@ async def get_inventory(request: web.Request, state: WalmartMockState) -> web.Re
 async def update_inventory(request: web.Request, state: WalmartMockState) -> web.Response:
     """Set seller-fulfilled quantity; WFS items refuse it."""
     sku = _inventory_query(request, state)
-    parsed = _accepted(wire.check_inventory(await wire.json_body(request, "INVENTORY")))
-    if parsed[0] != sku:
+    body = await wire.json_body(request, "INVENTORY")
+    with wire.accepted("INVENTORY"):
+        named, [(_, amount)] = wire.check_inventory(body)
+    if named != sku:
         raise invalid("INVENTORY", "The body's sku differs from the query's.", "sku")
-    amount = parsed[1][0][1]
     apply_quantity(state, _seller_fulfilled(_listing(state, sku)), amount)
     return web.json_response({"sku": sku, "quantity": {"unit": "EACH", "amount": amount}})
 
@@ -137,9 +133,8 @@ async def put_node_inventory(request: web.Request, state: WalmartMockState) -> w
     body = await wire.validated(request, "INVENTORY", "inventory.json", schema)
     _seller_fulfilled(listing)
     nodes = body["inventories"]["nodes"]
-    amounts = [
-        (node["shipNode"], _accepted(wire.check_quantity(node["inputQty"]))) for node in nodes
-    ]
+    with wire.accepted("INVENTORY"):  # the schema checked each inputQty
+        amounts = [(node["shipNode"], wire.whole(node["inputQty"])) for node in nodes]
     results: list[dict[str, Any]] = []
     for node_id, amount in amounts:
         if node_id != state.ship_node:
@@ -264,28 +259,26 @@ async def unpublished_items(request: web.Request, state: WalmartMockState) -> we
         raise invalid("INSIGHTS", "fromDate (YYYY-MM-DD) is required.", "fromDate") from exc
     reason = request.query.get("unpublishedReasonCode", "all")
     limit = int_param(request.query, "limit", 20, "INSIGHTS", 1, 200)
-    rows = []
-    for listing in _by_sku(state):
-        meta = state.meta_of(listing)
-        when = meta.unpublished_at
-        if meta.published_status != const.UNPUBLISHED or when is None or when.date() < since:
-            continue
-        if reason != "all" and reason not in meta.reasons:
-            continue
-        rows.append(
-            {
-                "sku": listing.sku,
-                "itemId": meta.item_id,
-                "gtin": meta.gtin,
-                "productName": meta.product_name,
-                "productType": meta.product_type,
-                "brand": "Mock",
-                "price": {"amount": f"{listing.price:.2f}", "currency": listing.currency},
-                "marketPrice": {"amount": f"{meta.reference_price:.6f}", "currency": "USD"},
-                "unpublishReasons": ",".join(meta.reasons),
-                "unpublishedDate": when.date().isoformat(),
-                "publishStatus": meta.published_status,
-                "lifecycleStatus": meta.lifecycle_status,
-            }
-        )
+    metas = [(listing, state.meta_of(listing)) for listing in _by_sku(state)]
+    rows = [
+        {
+            "sku": listing.sku,
+            "itemId": meta.item_id,
+            "gtin": meta.gtin,
+            "productName": meta.product_name,
+            "productType": meta.product_type,
+            "brand": "Mock",
+            "price": {"amount": f"{listing.price:.2f}", "currency": listing.currency},
+            "marketPrice": {"amount": f"{meta.reference_price:.6f}", "currency": "USD"},
+            "unpublishReasons": ",".join(meta.reasons),
+            "unpublishedDate": meta.unpublished_at.date().isoformat(),
+            "publishStatus": meta.published_status,
+            "lifecycleStatus": meta.lifecycle_status,
+        }
+        for listing, meta in metas
+        if meta.published_status == const.UNPUBLISHED
+        and meta.unpublished_at is not None
+        and meta.unpublished_at.date() >= since
+        and (reason == "all" or reason in meta.reasons)
+    ]
     return web.json_response({"payload": rows[:limit], "totalCount": len(rows)})

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
+from jsonschema import Draft4Validator
 from yarl import URL
 
 from connectors.mock.kit.webhooks import hmac_sha256, post
@@ -30,7 +31,7 @@ from connectors.mock.walmart.state import (
     Subscription,
     WalmartMockState,
 )
-from connectors.mock.walmart.wire import WireError, api, invalid, not_found, obj, validated
+from connectors.mock.walmart.wire import api, invalid, not_found, obj, validated
 
 log = structlog.get_logger(__name__)
 
@@ -209,57 +210,36 @@ EVENT_SCHEMAS: dict[str, dict[str, Any]] = {
 # --- Notifications API (notifications.json) ------------------------------------------------
 
 SUBSCRIPTIONS = "/v3/webhooks/subscriptions"
+_NOTIFY = ("NOTIFICATION", "notifications.json")
 
 
-def _bad(description: str, field: str = "") -> WireError:
-    return invalid("NOTIFICATION", description, field)
+def _rules(*types: str) -> dict[str, Any]:
+    """What Walmart enforces on a subscription beyond notifications.json: a known event type
+    (of ``types``, default any) with its resource and version, an absolute http(s) URL, a
+    status, and the fields its auth method needs."""
+    kinds = [
+        obj(
+            "", eventType={"enum": [name]}, resourceName={"enum": [res]}, eventVersion={"enum": [v]}
+        )
+        for name, (res, v, _) in const.EVENT_TYPES.items()
+        if name in types or not types
+    ]
+    auth = [
+        obj(
+            " ".join(("authMethod", *needs)),
+            authMethod={"enum": [method]},
+            **{key: {"minLength": 1} for key in needs},
+        )
+        for method, needs in const.AUTH_NEEDS.items()
+    ]
+    url, status = {"pattern": "^https?://[^/?#]"}, {"enum": ["ACTIVE", "INACTIVE"]}
+    methods = {"anyOf": [{"maxProperties": 0}, *auth]}
+    return {"anyOf": kinds, **obj("", eventUrl=url, status=status, authDetails=methods)}
 
 
-async def _record(request: web.Request, schema: str, event_type: str = "") -> dict[str, Any]:
-    """The body held to ``schema`` and to what Walmart knows of event types, URLs and auth."""
-    record = await validated(request, "NOTIFICATION", "notifications.json", schema)
-    if not isinstance(record, dict):
-        raise _bad("The body must be a JSON object.")
-    events = record.get("events") or [] if schema == "CreateSubscriptionRequest" else [record]
-    for event in events:
-        name = event_type or event.get("eventType")
-        if event_type and event.get("eventType", name) != name:
-            raise _bad("eventType of a subscription cannot change.", "eventType")
-        known = const.EVENT_TYPES.get(str(name))
-        if known is None:
-            raise _bad(f"Unknown eventType {name}.", "eventType")
-        for key, expected in zip(("resourceName", "eventVersion"), known, strict=False):
-            if key in event and event[key] != expected:
-                raise _bad(f"{key} of {name} is {expected}.", key)
-        url = URL(str(event.get("eventUrl", "http://x")))
-        if url.scheme not in ("http", "https") or not url.host:
-            raise _bad("eventUrl must be an absolute http(s) URL.", "eventUrl")
-        if event.get("status", "ACTIVE") not in ("ACTIVE", "INACTIVE"):
-            raise _bad("status must be ACTIVE or INACTIVE.", "status")
-        auth = event.get("authDetails") or {}
-        if auth and auth.get("authMethod") not in const.AUTH_NEEDS:
-            raise _bad("authMethod must be BASIC_AUTH, OAUTH or HMAC.", "authMethod")
-        missing = [
-            name
-            for name in const.AUTH_NEEDS.get(str(auth.get("authMethod")), ())
-            if not auth.get(name)
-        ]
-        if missing:
-            raise _bad(f"{auth['authMethod']} needs {', '.join(missing)}.", "authDetails")
-    return record
-
-
-def _strings(record: dict[str, Any], key: str) -> dict[str, str]:
-    return {k: str(v) for k, v in (record.get(key) or {}).items()}
-
-
-def _subscription(sub_id: str, record: dict[str, Any]) -> Subscription:
-    resource, version, _ = const.EVENT_TYPES[record["eventType"]]
-    auth, headers = _strings(record, "authDetails"), _strings(record, "headers")
-    status = record.get("status", "ACTIVE")
-    return Subscription(
-        sub_id, record["eventType"], version, resource, record["eventUrl"], status, auth, headers
-    )
+_CREATE = Draft4Validator(obj("events", events={"minItems": 1, "items": _rules()}))
+_TEST = Draft4Validator(_rules())
+_UPDATE = {name: Draft4Validator(_rules(name)) for name in const.EVENT_TYPES}
 
 
 def _view(state: WalmartMockState, sub: Subscription, *, full: bool) -> dict[str, Any]:
@@ -291,15 +271,9 @@ async def event_types(request: web.Request, state: WalmartMockState) -> web.Resp
 @api("POST", SUBSCRIPTIONS, "createSubscription", "webhooks")
 async def create(request: web.Request, state: WalmartMockState) -> web.Response:
     """``POST /v3/webhooks/subscriptions``: one or more events in one request."""
-    records = (await _record(request, "CreateSubscriptionRequest")).get("events") or []
-    if not records:
-        raise _bad("events must hold at least one subscription.", "events")
-    created = []
-    for record in records:
-        sub = _subscription(str(state.new_uuid()), record)
-        state.subscriptions[sub.subscription_id] = sub
-        created.append(_view(state, sub, full=False))
-    return web.json_response({"events": created})
+    body = await validated(request, *_NOTIFY, "CreateSubscriptionRequest", _CREATE)
+    created = state.subscribe(body["events"])
+    return web.json_response({"events": [_view(state, sub, full=False) for sub in created]})
 
 
 @api("GET", SUBSCRIPTIONS, "getAllSubscriptions", "webhooks")
@@ -323,13 +297,9 @@ def _find(request: web.Request, state: WalmartMockState) -> Subscription:
 async def update(request: web.Request, state: WalmartMockState) -> web.Response:
     """``PATCH /v3/webhooks/subscriptions/{id}``: URL, auth, headers, status, version."""
     sub = _find(request, state)
-    body = await _record(request, "UpdateSubscriptionRequest", sub.event_type)
-    sub.event_url = str(body.get("eventUrl", sub.event_url))
-    sub.status = str(body.get("status", sub.status))
-    if "authDetails" in body:
-        sub.auth = _strings(body, "authDetails")
-    if "headers" in body:
-        sub.headers = _strings(body, "headers")
+    body = await validated(request, *_NOTIFY, "UpdateSubscriptionRequest", _UPDATE[sub.event_type])
+    record = {**_view(state, sub, full=True), **body}  # what the body leaves out stays
+    sub = state.subscriptions[sub.subscription_id] = Subscription.of(sub.subscription_id, record)
     return web.json_response(_view(state, sub, full=True))
 
 
@@ -344,12 +314,13 @@ async def delete(request: web.Request, state: WalmartMockState) -> web.Response:
 @api("POST", "/v3/webhooks/test", "testNotification", "webhooks")
 async def test_notification(request: web.Request, state: WalmartMockState) -> web.Response:
     """``POST /v3/webhooks/test``: push a sample event to the URL with the given auth."""
-    body = await _record(request, "TestNotificationRequest")
-    probe = _subscription("test", body)
+    body = await validated(request, *_NOTIFY, "TestNotificationRequest", _TEST)
+    probe = Subscription.of("test", body)
     session = request.app[RUNTIME_KEY].session
     assert session is not None  # set for the app's whole life
     event = Event(body["eventType"], "", {"partnerId": state.partner_id, "test": True})
     sent = await deliver(state, session, probe, event, envelope(state, event))
     if sent.status is None or not 200 <= sent.status < 300:
-        raise _bad(f"Eventurl validation failed (status {sent.status}).", "eventUrl")
+        failed = f"Eventurl validation failed (status {sent.status})."
+        raise invalid("NOTIFICATION", failed, "eventUrl")
     return web.json_response({"message": "Eventurl successfully validated"})

@@ -142,9 +142,11 @@ async def list_feeds(request: web.Request, state: WalmartMockState) -> web.Respo
     return web.json_response(body)
 
 
-def _sku(item: Any) -> str:
+def _entry(index: int, item: Any, status: str) -> dict[str, Any]:
+    """The feeds.json ``PartnerItemIngestionStatus`` of an item (its sku if it names one)."""
     sku = item.get("sku") if isinstance(item, dict) else None
-    return sku if isinstance(sku, str) else ""
+    sku = sku if isinstance(sku, str) else ""
+    return {"martId": 0, "sku": sku, "index": index, "ingestionStatus": status}
 
 
 @api("GET", "/v3/feeds/{feedId}", "getFeedItemStatus")
@@ -162,56 +164,49 @@ async def feed_status(request: web.Request, state: WalmartMockState) -> web.Resp
         error = {"type": "DATA_ERROR", "code": const.ERR_INVALID_DATA, "description": feed.error}
         body["ingestionErrors"] = {"ingestionError": [error]}
     if request.query.get("includeDetails", "false").lower() == "true":
-        entries = feed.results or [
-            {"martId": 0, "sku": _sku(item), "index": index, "ingestionStatus": "INPROGRESS"}
-            for index, item in enumerate(feed.items)
-        ]
+        waiting = [_entry(index, item, "INPROGRESS") for index, item in enumerate(feed.items)]
+        entries = feed.results or waiting
         body["itemDetails"] = {"itemIngestionStatus": entries[offset : offset + limit]}
     return web.json_response(body)
 
 
-def _ingest(state: WalmartMockState, feed: Feed, item: Any, events: list[Event]) -> Refusal | None:
-    """Apply one feed item; the reason it was refused, if it was."""
-    parsed = ENVELOPES[feed.feed_type][2](item)
-    if isinstance(parsed, Refusal):
-        return parsed
-    sku = parsed[0]
+def _ingest(state: WalmartMockState, feed: Feed, item: Any, events: list[Event]) -> None:
+    """Apply one feed item, or raise the ``Refusal`` saying why it is not applied."""
+    sku, value = ENVELOPES[feed.feed_type][2](item)
     listing = state.listing(sku)
     if listing is None:
-        return Refusal(f"Item not found for SKU {sku}.", "sku", const.ERR_ITEM_NOT_FOUND)
+        raise Refusal(f"Item not found for SKU {sku}.", "sku", const.ERR_ITEM_NOT_FOUND)
     if state.faults.item_refused():
         resubmit = "System error while processing the item; resubmit it."
-        return Refusal(resubmit, code=const.ERR_SYSTEM)
+        raise Refusal(resubmit, code=const.ERR_SYSTEM)
     if feed.feed_type == "price":
-        events.extend(apply_price(state, listing, parsed[1], feed.created_mono))
-        return None
+        events.extend(apply_price(state, listing, value, feed.created_mono))
+        return
     if listing.fulfillment is Fulfillment.MARKETPLACE:
         wfs = "Inventory of a WFS item is managed by Walmart."
-        return Refusal(wfs, code=const.ERR_WFS_INVENTORY)
-    for node, amount in parsed[1]:
+        raise Refusal(wfs, code=const.ERR_WFS_INVENTORY)
+    for node, amount in value:
         node = node or feed.ship_node or state.ship_node
         if node != state.ship_node:
-            return Refusal(
-                f"Ship node {node} is not yours.", "shipNode", const.ERR_UNKNOWN_SHIP_NODE
-            )
+            foreign = f"Ship node {node} is not yours."
+            raise Refusal(foreign, "shipNode", const.ERR_UNKNOWN_SHIP_NODE)
         apply_quantity(state, listing, amount)
-    return None
 
 
 def _status(state: WalmartMockState, feed: Feed, index: int, events: list[Event]) -> dict[str, Any]:
-    sku = _sku(feed.items[index])
-    refusal = _ingest(state, feed, feed.items[index], events)
-    status = "SUCCESS" if refusal is None else "DATA_ERROR"
-    if refusal is not None and refusal.code == const.ERR_SYSTEM:
-        status = "SYSTEM_ERROR"
-    entry: dict[str, Any] = {"martId": 0, "sku": sku, "index": index, "ingestionStatus": status}
-    listing = state.listing(sku)
+    try:
+        _ingest(state, feed, feed.items[index], events)
+    except Refusal as refusal:
+        status = "SYSTEM_ERROR" if refusal.code == const.ERR_SYSTEM else "DATA_ERROR"
+        error = {"type": status, "code": refusal.code, "description": refusal.description}
+        errors = {"ingestionErrors": {"ingestionError": [error]}}
+    else:
+        status, errors = "SUCCESS", {}
+    entry = _entry(index, feed.items[index], status)
+    listing = state.listing(entry["sku"])
     if listing is not None:
         entry.update(wpid=state.meta_of(listing).wpid, itemid=state.meta_of(listing).item_id)
-    if refusal is not None:
-        error = {"type": status, "code": refusal.code, "description": refusal.description}
-        entry["ingestionErrors"] = {"ingestionError": [error]}
-    return entry
+    return {**entry, **errors}
 
 
 def advance_feeds(app: web.Application) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,7 @@ from connectors.mock.walmart.const import PUBLISHED, REASONABLE_PRICE, UNPUBLISH
 from connectors.mock.walmart.events import Event
 from connectors.mock.walmart.state import PurchaseOrder, WalmartMockState
 from connectors.mock.walmart.wire import epoch_ms, number
+from connectors.specs import load_spec
 from domain.listings import Fulfillment
 from domain.offers import CompetitorOffer
 
@@ -82,11 +84,11 @@ def book(state: WalmartMockState, listing: MockListing) -> list[BookOffer]:
     return sorted(offers, key=lambda offer: (offer.landed, offer.ours))
 
 
-def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | None:
-    """The BUY_BOX_CHANGED event for the item's current book (None without any offer)."""
+def buy_box_changed(state: WalmartMockState, listing: MockListing) -> list[Event]:
+    """The BUY_BOX_CHANGED event for the item's current book (none without any offer)."""
     offers = book(state, listing)
     if not offers:
-        return None
+        return []
     meta = state.meta_of(listing)
     current, winner = _own_offer(state, listing), offers[0]
     payload = {
@@ -108,7 +110,7 @@ def buy_box_changed(state: WalmartMockState, listing: MockListing) -> Event | No
             "priceDifference": number(current.landed - winner.landed),
         },
     }
-    return Event("BUY_BOX_CHANGED", listing.sku, payload)
+    return [Event("BUY_BOX_CHANGED", listing.sku, payload)]
 
 
 WinnerKey = tuple[str, Decimal] | tuple[()]
@@ -128,8 +130,7 @@ def competitors_move(
         before = _winner_key(state, listing)
     offers = state.market.competitors.get(listing.sku, [])
     state.market.competitors[listing.sku] = react(offers, listing.price, state.rng)
-    event = buy_box_changed(state, listing) if _winner_key(state, listing) != before else None
-    return [event] if event is not None else []
+    return buy_box_changed(state, listing) if _winner_key(state, listing) != before else []
 
 
 def _status_event(state: WalmartMockState, listing: MockListing) -> Event:
@@ -223,6 +224,12 @@ def order_event(
     return Event(kind, sku, {**payload, "orderLines": [line]})
 
 
+# The REGULAR order of orders.json's getAllOrders example is every mock order's template (the
+# shopper's phone and address, the line's charge, tax and fulfillment); the rest is its own.
+_ORDERS = load_spec("walmart", "orders.json")["paths"]["/v3/orders"]["get"]["responses"]["200"]
+_TEMPLATE = _ORDERS["content"]["application/json"]["example"]["list"]["elements"]["order"][1]
+
+
 def place_order(state: WalmartMockState, listing: MockListing, quantity: int) -> Event:
     """A shopper buys ``quantity`` units: stock goes down, the purchase order is kept (what
     ``GET /v3/orders`` lists, orders.json ``Order``); the PO_CREATED event."""
@@ -235,44 +242,19 @@ def place_order(state: WalmartMockState, listing: MockListing, quantity: int) ->
     units = {"unitOfMeasurement": "EACH", "amount": str(quantity)}
     name = state.meta_of(listing).product_name
     node_type = "WFSFulfilled" if wfs else "SellerFulfilled"
-    amount = {"currency": listing.currency, "amount": number(listing.price * Decimal(quantity))}
-    line = {
-        "lineNumber": "1",
-        "item": {"productName": name, "sku": listing.sku},
-        "charges": {
-            "charge": [{"chargeType": "PRODUCT", "chargeName": "ItemPrice", "chargeAmount": amount}]
-        },
-        "orderLineQuantity": dict(units),
-        "statusDate": ms,
-        "orderLineStatuses": {
-            "orderLineStatus": [{"status": "Created", "statusQuantity": dict(units)}]
-        },
-        "fulfillment": {"fulfillmentOption": "S2H", "shipMethod": "VALUE"},
-    }
-    document: dict[str, Any] = {
-        "purchaseOrderId": po,
-        "customerOrderId": customer,
-        "customerEmailId": f"{po}@relay.walmart.com",
-        "orderType": "REGULAR",
-        "orderDate": ms,
-        "shippingInfo": {
-            "phone": "6501234567",
-            "estimatedDeliveryDate": epoch_ms((now + timedelta(days=3)).timestamp()),
-            "estimatedShipDate": epoch_ms((now + timedelta(days=1)).timestamp()),
-            "methodCode": "Value",
-            "postalAddress": {
-                "name": "Jane Doe",
-                "address1": "123 Main street",
-                "city": "Sunnyvale",
-                "state": "CA",
-                "postalCode": "94086",
-                "country": "USA",
-                "addressType": "RESIDENTIAL",
-            },
-        },
-        "orderLines": {"orderLine": [line]},
-        "shipNode": {"type": node_type},
-    }
+    document: dict[str, Any] = copy.deepcopy(_TEMPLATE)
+    document.update(purchaseOrderId=po, customerOrderId=customer, orderDate=ms)
+    document.update(customerEmailId=f"{po}@relay.walmart.com", shipNode={"type": node_type})
+    shipping, [line] = document["shippingInfo"], document["orderLines"]["orderLine"]
+    shipping["estimatedDeliveryDate"] = epoch_ms((now + timedelta(days=3)).timestamp())
+    shipping["estimatedShipDate"] = epoch_ms((now + timedelta(days=1)).timestamp())
+    line.update(lineNumber="1", item={"productName": name, "sku": listing.sku}, statusDate=ms)
+    line.update(orderLineQuantity=dict(units))
+    created = {"status": "Created", "statusQuantity": dict(units)}
+    line["orderLineStatuses"]["orderLineStatus"] = [created]
+    total = number(listing.price * Decimal(quantity))
+    line["charges"]["charge"][0]["chargeAmount"] = {"currency": listing.currency, "amount": total}
+    del line["fulfillment"]["pickUpDateTime"]  # the example's; a ship-to-home order has none
     order = state.purchase_orders[po] = PurchaseOrder(document, now, now, node_type)
     program = "TWO_DAY" if wfs else "THREE_DAY"
     extra = {"shippingProgramType": program, "shippingMethod": "Value"}

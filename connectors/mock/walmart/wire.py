@@ -5,16 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft4Validator
 
 from connectors.mock.kit.wire import first_error
+from connectors.mock.kit.wire import spec_validator as kit_validator
 from connectors.mock.walmart.const import ERR_INVALID_DATA
 from connectors.mock.walmart.state import WalmartMockState
 from connectors.specs import load_spec
@@ -107,11 +108,9 @@ async def json_body(request: web.Request, api: str) -> Any:
         raise invalid(api, "The request body is not valid JSON.") from exc
 
 
-@cache
 def spec_validator(spec: str, schema: str) -> Draft4Validator:
     """A validator for ``#/components/schemas/<schema>`` of ``walmart/<spec>`` ($refs resolve)."""
-    document = load_spec("walmart", spec)
-    return Draft4Validator({"$ref": f"#/components/schemas/{schema}", **document})
+    return kit_validator("walmart", spec, f"components/schemas/{schema}")
 
 
 def schema_error(spec: str, schema: str, instance: Any) -> str | None:
@@ -119,10 +118,15 @@ def schema_error(spec: str, schema: str, instance: Any) -> str | None:
     return first_error(spec_validator(spec, schema), instance, separator=".")
 
 
-async def validated(request: web.Request, api: str, spec: str, schema: str) -> Any:
-    """The JSON body, held to the vendored ``spec``'s ``schema`` (a 400 when it breaks it)."""
+async def validated(
+    request: web.Request, api: str, spec: str, schema: str, rules: Draft4Validator | None = None
+) -> Any:
+    """The JSON body, held to the vendored ``spec``'s ``schema`` and then to the mock's own
+    ``rules`` (what Walmart enforces beyond the spec); a 400 when it breaks either."""
     body = await json_body(request, api)
     problem = schema_error(spec, schema, body)
+    if problem is None and rules is not None:
+        problem = first_error(rules, body, separator=".")
     if problem is not None:
         raise invalid(api, f"Invalid request: {problem}")
     return body
@@ -176,80 +180,80 @@ def epoch_ms(seconds: float) -> int:
 # --- item checks shared by the single-SKU endpoints (a 400) and feeds (a DATA_ERROR item) ----
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why one item was not accepted."""
+@dataclass(eq=False)
+class Refusal(Exception):
+    """Why one item was not accepted (a feed item's ``DATA_ERROR``; a 400 via ``accepted``)."""
 
     description: str
     field: str = ""
     code: str = ERR_INVALID_DATA
 
 
+@contextmanager
+def accepted(api: str) -> Iterator[None]:
+    """Answer an item check's refusal inside the block as the single-item API's 400."""
+    try:
+        yield
+    except Refusal as exc:
+        raise invalid(api, exc.description, exc.field) from exc
+
+
 # Every price.json ``Pricing`` field but the BASE price's own is a promotion field.
 _PRICING = load_spec("walmart", "price.json")["components"]["schemas"]["Pricing"]["properties"]
 _PROMO_FIELDS = set(_PRICING) - {"currentPriceType", "currentPrice"}
+_INPUT_QTY = "#/components/schemas/InputQty"
+# An MP_INVENTORY (spec 1.5) item: inventory.json ``InventoryWFS`` names no field a seller's
+# update needs, so these say which, and that each node's quantity is an ``InputQty``.
+_NODE = obj("shipNode quantity", shipNode={"type": "string"}, quantity={"$ref": _INPUT_QTY})
+_NODE_ITEM = Draft4Validator(
+    {
+        "allOf": [{"$ref": "#/components/schemas/InventoryWFS"}],
+        **obj("sku shipNodes", shipNodes={"minItems": 1, "items": _NODE}),
+        "components": load_spec("walmart", "inventory.json")["components"],
+    }
+)
 
 
-def _schema_refusal(
-    spec: str, schema: str, item: Any, what: str, field: str = ""
-) -> Refusal | None:
-    problem = schema_error(spec, schema, item)
-    return None if problem is None else Refusal(f"Invalid {what}: {problem}", field)
+def _conform(problem: str | None, what: str, field: str = "") -> None:
+    if problem is not None:
+        raise Refusal(f"Invalid {what}: {problem}", field)
 
 
-def check_price(item: Any, currency: str) -> tuple[str, Decimal] | Refusal:
+def check_price(item: Any, currency: str) -> tuple[str, Decimal]:
     """A price.json ``Price`` with one BASE price in the seller's currency -> (sku, amount)."""
-    refusal = _schema_refusal("price.json", "Price", item, "price")
-    if refusal is not None:
-        return refusal
+    _conform(schema_error("price.json", "Price", item), "price")
     pricing = item["pricing"]
     if len(pricing) != 1 or pricing[0]["currentPriceType"] != "BASE":
         # Promotions (REDUCED/CLEARANCE, several entries) are not modelled by this mock.
-        return Refusal("Exactly one BASE price is expected.", "pricing")
+        raise Refusal("Exactly one BASE price is expected.", "pricing")
     if any(name in pricing[0] for name in _PROMO_FIELDS):
-        return Refusal("Promotion fields are not supported.", "pricing")
+        raise Refusal("Promotion fields are not supported.", "pricing")
     price = pricing[0]["currentPrice"]
     if "amount" not in price or "currency" not in price:
-        return Refusal("currentPrice needs currency and amount.", "amount")
+        raise Refusal("currentPrice needs currency and amount.", "amount")
     if price["currency"] != currency:
-        return Refusal(f"Currency must be {currency}.", "currency")
+        raise Refusal(f"Currency must be {currency}.", "currency")
     amount = Decimal(str(price["amount"]))  # the schema made it a JSON number
     if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
-        return Refusal("amount must be a positive number with at most 2 decimals.", "amount")
+        raise Refusal("amount must be a positive number with at most 2 decimals.", "amount")
     return str(item["sku"]), amount.quantize(CENT)
 
 
-def check_quantity(quantity: Any) -> int | Refusal:
-    """An ``InputQty`` (unit EACH, whole non-negative amount) -> the amount."""
-    refusal = _schema_refusal("inventory.json", "InputQty", quantity, "quantity", "quantity")
-    if refusal is not None:
-        return refusal
+def whole(quantity: dict[str, Any]) -> int:
+    """The amount of an ``InputQty`` the spec's schema passed (whole and non-negative)."""
     amount = Decimal(str(quantity["amount"]))  # the schema made it a JSON number
     if not amount.is_finite() or amount < 0 or amount != amount.to_integral_value():
-        return Refusal("quantity.amount must be a whole number >= 0.", "quantity.amount")
+        raise Refusal("quantity.amount must be a whole number >= 0.", "quantity.amount")
     return int(amount)
 
 
-def check_inventory(item: Any) -> tuple[str, list[tuple[str | None, int]]] | Refusal:
+def check_inventory(item: Any) -> tuple[str, list[tuple[str | None, int]]]:
     """An inventory.json ``Inventory`` (spec 1.4 feed item / single PUT) -> (sku, [(None, n)])."""
-    refusal = _schema_refusal("inventory.json", "Inventory", item, "inventory")
-    amount = check_quantity(item["quantity"]) if refusal is None else refusal
-    return amount if isinstance(amount, Refusal) else (str(item["sku"]), [(None, amount)])
+    _conform(schema_error("inventory.json", "Inventory", item), "inventory")
+    return str(item["sku"]), [(None, whole(item["quantity"]))]
 
 
-def check_node_inventory(item: Any) -> tuple[str, list[tuple[str | None, int]]] | Refusal:
+def check_node_inventory(item: Any) -> tuple[str, list[tuple[str | None, int]]]:
     """An MP_INVENTORY (spec 1.5) item ``{sku, shipNodes: [{shipNode, quantity}]}``."""
-    refusal = _schema_refusal("inventory.json", "InventoryWFS", item, "inventory")
-    if refusal is not None:
-        return refusal
-    if not isinstance(item.get("sku"), str) or not item.get("shipNodes"):
-        return Refusal("sku and shipNodes are required.")
-    nodes: list[tuple[str | None, int]] = []
-    for node in item["shipNodes"]:
-        if not isinstance(node.get("shipNode"), str) or "quantity" not in node:
-            return Refusal("Each shipNode needs shipNode and quantity.")
-        amount = check_quantity(node["quantity"])
-        if isinstance(amount, Refusal):
-            return amount
-        nodes.append((node["shipNode"], amount))
-    return item["sku"], nodes
+    _conform(first_error(_NODE_ITEM, item, separator="."), "inventory")
+    return item["sku"], [(node["shipNode"], whole(node["quantity"])) for node in item["shipNodes"]]

@@ -1,0 +1,782 @@
+"""``repricerd backtest``: replay recorded history through two pricing configs, side by side.
+
+The replay is a sequence of *passes* (ticks) over one channel, on a regular grid of ``step``
+from the first recorded offer snapshot of the window: each pass decides every listing of the
+selection exactly as a scheduled reprice pass does (``daemon.pricing.make_snapshot`` →
+``strategies.engine.decide``: rule, strategy, rounding, guards), then the breaker judges the
+pass as a whole (with the window of earlier passes' big moves). Each config keeps its own price
+path: what it sent becomes its live price and its confirmed price history (drift, cadences,
+the reference median) at once. Both configs read the same recorded inputs: the competition
+(the newest snapshot at or before the pass), the ledger (on hand, sales windows, inventory
+age at the pass time), our peer channels' recorded prices (parity), today's products and
+listings (costs and bounds are not versioned).
+
+A breaker trip blocks the pass; the channel then stays stopped until the operator resumes,
+modelled as ``resume_after`` later (default 24 h), after which the breaker is disarmed for
+``rearm_after_s`` exactly like ``repricerd resume``.
+
+What the market would have done is estimated by ``daemon.backtest_model``. Nothing is written:
+the database is only read, snapshots are streamed in time order (memory stays flat in their
+number; it grows only with the price changes of each path, kept for the report).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.progress import Progress, TaskID
+
+from daemon.backtest_model import (
+    DEFAULT_ELASTICITY,
+    Competition,
+    competition,
+    estimated_units,
+    holds_buy_box,
+    lowest_rival,
+)
+from daemon.db.engine import Database
+from daemon.db.models import ActionStatus, StockEventKind
+from daemon.pricing import REFERENCE_KEPT, BreakerWindow, PassInputs, make_snapshot
+from daemon.pricing_history import (
+    ACTIONS,
+    EVENTS,
+    LISTINGS,
+    PRICE_HISTORY_DAYS,
+    SALES_WINDOWS_DAYS,
+)
+from daemon.settings import PricingSettings
+from daemon.snapshots import (
+    OFFERS,
+    ListingRow,
+    MarketReference,
+    SkuSelection,
+    load_listing_rows,
+    observation_of,
+    sku_clause,
+)
+from domain.offers import OfferObservation
+from strategies.breaker import breaker_verdict, is_big_move
+from strategies.engine import Outcome, decide
+from strategies.guards import Verdict
+
+ZERO = Decimal("0")
+HISTORY_WINDOW = timedelta(days=PRICE_HISTORY_DAYS)
+DEFAULT_STEP = timedelta(hours=1)
+DEFAULT_RESUME_AFTER = timedelta(hours=24)
+STREAM_BATCH = 5_000
+_SALES = (StockEventKind.ORDER.value, StockEventKind.CANCEL.value)
+_INTAKE = frozenset(
+    (StockEventKind.RECEIPT.value, StockEventKind.RETURN.value, StockEventKind.COUNT.value)
+)
+
+
+# -- recorded inputs --------------------------------------------------------------------------
+
+
+class Change(NamedTuple):
+    """One confirmed price change."""
+
+    at: datetime
+    old: Decimal | None
+    new: Decimal
+
+
+class Timeline:
+    """Recorded live prices per SKU over time, from the confirmed price actions."""
+
+    def __init__(
+        self,
+        current: Mapping[str, Decimal | None],
+        changes: Mapping[str, Sequence[Change]] | None = None,
+    ) -> None:
+        self._current = current
+        self._changes = dict(changes or {})
+        self._times = {sku: [c.at for c in items] for sku, items in self._changes.items()}
+
+    def at(self, sku: str, when: datetime, *, before: bool = False) -> Decimal | None:
+        """The price live at ``when`` (strictly before it with ``before``): the last change up
+        to then, else the old price of the first change after, else today's price."""
+        times = self._times.get(sku)
+        if not times:
+            return self._current.get(sku)
+        changes = self._changes[sku]
+        index = (bisect.bisect_left if before else bisect.bisect_right)(times, when)
+        if index:
+            return changes[index - 1].new
+        return changes[0].old if changes[0].old is not None else self._current.get(sku)
+
+    def history(self, sku: str, when: datetime) -> list[Change]:
+        """The changes confirmed in the 30 days before ``when`` (strictly before it)."""
+        times = self._times.get(sku)
+        if not times:
+            return []
+        low = bisect.bisect_left(times, when - HISTORY_WINDOW)
+        high = bisect.bisect_left(times, when)
+        return list(self._changes[sku][low:high])
+
+
+class _Event(NamedTuple):
+    at: datetime
+    kind: str
+    delta: int
+    channel: str | None
+
+
+class Ledger:
+    """The stock ledger of the replayed SKUs, answered as of any time (pure, in memory)."""
+
+    def __init__(self, events: Iterable[tuple[str, datetime, str, int, str | None]]) -> None:
+        by_sku: dict[str, list[_Event]] = defaultdict(list)
+        for sku, at, kind, delta, channel in events:
+            by_sku[sku].append(_Event(at, kind, delta, channel))
+        self._events = {sku: sorted(items) for sku, items in by_sku.items()}
+        self._times = {sku: [e.at for e in items] for sku, items in self._events.items()}
+        self._totals = {
+            sku: _running([e.delta for e in items]) for sku, items in self._events.items()
+        }
+        # Orders and cancels alone, with their running net, for the sales windows.
+        sales = {sku: [e for e in items if e.kind in _SALES] for sku, items in self._events.items()}
+        self._sale_times = {sku: [e.at for e in items] for sku, items in sales.items()}
+        self._sale_totals = {
+            sku: _running([e.delta for e in items]) for sku, items in sales.items()
+        }
+
+    def skus(self) -> Iterable[str]:
+        """SKUs with at least one event."""
+        return self._events.keys()
+
+    def on_hand(self, sku: str, when: datetime) -> int | None:
+        """Sum of deltas up to ``when`` (None without any event, as the daemon's query)."""
+        times = self._times.get(sku)
+        if times is None:
+            return None
+        index = bisect.bisect_right(times, when)
+        return self._totals[sku][index - 1] if index else 0
+
+    def sold(self, sku: str, when: datetime) -> tuple[tuple[int, int], ...] | None:
+        """Net units sold per sales window up to ``when`` (None without sales in 30 days)."""
+        times = self._sale_times.get(sku)
+        if not times:
+            return None
+        totals = self._sale_totals[sku]
+        high = bisect.bisect_right(times, when)
+        if not high or times[high - 1] < when - timedelta(days=max(SALES_WINDOWS_DAYS)):
+            return None
+        upto = totals[high - 1]
+        windows = []
+        for days in SALES_WINDOWS_DAYS:
+            low = bisect.bisect_left(times, when - timedelta(days=days))
+            windows.append((days, max(0, -(upto - (totals[low - 1] if low else 0)))))
+        return tuple(windows)
+
+    def age(self, sku: str, when: datetime) -> int | None:
+        """Days since the oldest intake after the latest count, as of ``when``."""
+        events = self._events.get(sku)
+        if events is None:
+            return None
+        upto = events[: bisect.bisect_right(self._times[sku], when)]
+        counted = max((e.at for e in upto if e.kind == StockEventKind.COUNT.value), default=None)
+        oldest = min(
+            (
+                e.at
+                for e in upto
+                if e.kind in _INTAKE and e.delta > 0 and (counted is None or e.at >= counted)
+            ),
+            default=None,
+        )
+        return None if oldest is None else max(0, (when - oldest).days)
+
+    def units(self, sku: str, channel: str, after: datetime, until: datetime) -> int:
+        """Net units sold on ``channel`` (or with no channel recorded) in (after, until]."""
+        times = self._times.get(sku)
+        if times is None:
+            return 0
+        events = self._events[sku]
+        low, high = bisect.bisect_right(times, after), bisect.bisect_right(times, until)
+        net = -sum(
+            e.delta
+            for e in events[low:high]
+            if e.kind in _SALES and (e.channel is None or e.channel == channel)
+        )
+        return max(0, net)
+
+
+def _running(deltas: list[int]) -> list[int]:
+    """Running sums."""
+    total, out = 0, []
+    for delta in deltas:
+        total += delta
+        out.append(total)
+    return out
+
+
+class _FreshReferences(Mapping[str, MarketReference]):
+    """Each listing's newest marketplace reference, as long as it is younger than 30 days."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, MarketReference] = {}
+        self.cutoff: datetime | None = None
+
+    def __getitem__(self, sku: str) -> MarketReference:
+        found = self.latest[sku]
+        if self.cutoff is not None and found.observed_at < self.cutoff:
+            raise KeyError(sku)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.latest)
+
+    def __len__(self) -> int:
+        return len(self.latest)
+
+
+# -- results ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SkuStats:
+    """One SKU's outcome under one config over the replay."""
+
+    decisions: int = 0
+    changes: int = 0
+    guard_blocks: int = 0
+    breaker_blocks: int = 0
+    seconds: float = 0.0
+    buy_box_seconds: float = 0.0
+    compared_seconds: float = 0.0  # with a qualifying competitor to compare against
+    below_seconds: float = 0.0
+    above_seconds: float = 0.0
+    price_seconds: Decimal = ZERO
+    priced_seconds: float = 0.0
+    units: Decimal = ZERO
+    revenue: Decimal = ZERO
+    margin: Decimal = ZERO
+
+
+class TickPoint(NamedTuple):
+    """One pass of one config: its time, the margin it earned since the previous one, and how
+    many listings held the Buy Box out of those priced."""
+
+    at: datetime
+    margin: Decimal
+    buy_box: int
+    priced: int
+
+
+@dataclass
+class ConfigRun:
+    """One config's replay state and outcome on one channel."""
+
+    name: str
+    pricing: PricingSettings
+    prices: dict[str, Decimal | None]
+    changed_at: dict[str, datetime | None]
+    # Every confirmed change of the replay (and the 30 days before it), oldest first.
+    history: dict[str, list[Change]]
+    stats: dict[str, SkuStats] = field(default_factory=dict)
+    trips: list[tuple[datetime, str]] = field(default_factory=list)
+    series: list[TickPoint] = field(default_factory=list)
+    stopped_until: datetime | None = None
+    disarmed_until: datetime | None = None
+    window: BreakerWindow = field(default_factory=BreakerWindow)
+    # The price the last period was at, and whether it held the Buy Box.
+    replay_start: dict[str, int] = field(default_factory=dict)
+    # ``history`` as (time, new price): the shape ``recent_prices`` takes, kept in step.
+    points: dict[str, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.points = {sku: [(c.at, c.new) for c in items] for sku, items in self.history.items()}
+
+    def sent(self, sku: str) -> list[tuple[datetime, Decimal]]:
+        """The replayed changes of ``sku`` (not the recorded ones before the window)."""
+        return [(c.at, c.new) for c in self.history.get(sku, [])[self.replay_start[sku] :]]
+
+
+@dataclass
+class ChannelResult:
+    """Both configs' outcome on one channel."""
+
+    channel: str
+    currency: str
+    start: datetime
+    end: datetime
+    runs: tuple[ConfigRun, ConfigRun]
+    ticks: int = 0
+    # The lowest qualifying competitor (landed) per SKU at each of its snapshots, for the
+    # report's most-changed SKUs only (filled after the replay).
+    competition: dict[str, list[tuple[datetime, Decimal | None]]] = field(default_factory=dict)
+
+
+# -- the replay -------------------------------------------------------------------------------
+
+
+class Replay:
+    """Replays passes of one channel for a baseline and a candidate pricing config."""
+
+    def __init__(
+        self,
+        *,
+        channel: str,
+        rows: Sequence[ListingRow],
+        configs: Sequence[tuple[str, PricingSettings]],
+        recorded: Timeline,
+        peers: Mapping[str, Timeline],
+        ledger: Ledger,
+        own_seller_ids: frozenset[str],
+        start: datetime,
+        elasticity: Decimal = DEFAULT_ELASTICITY,
+        resume_after: timedelta = DEFAULT_RESUME_AFTER,
+        discovered: Mapping[str, datetime] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.discovered = discovered or {}
+        self.rows = list(rows)
+        self.recorded = recorded
+        self.peer_timelines = peers
+        self.ledger = ledger
+        self.own = own_seller_ids
+        self.elasticity = elasticity
+        self.resume_after = resume_after
+        self.observations: dict[str, OfferObservation] = {}
+        self.markets: dict[str, Competition] = {}
+        self.references = _FreshReferences()
+        self.previous: datetime | None = None
+        self.ticks = 0
+        skus = [row.sku for row in self.rows]
+        self.runs = [self._run(name, pricing, skus, start) for name, pricing in configs]
+
+    def _run(self, name: str, pricing: PricingSettings, skus: list[str], start: datetime) -> Any:
+        history = {sku: self.recorded.history(sku, start) for sku in skus}
+        prices = {sku: self.recorded.at(sku, start, before=True) for sku in skus}
+        # When the live price at the start was set: our last change before it, else the
+        # listing's own record if that is older, else its discovery (reconcile stamps a new
+        # listing's price then); today's record is too new once the price moved since.
+        changed: dict[str, datetime | None] = {}
+        for row in self.rows:
+            items, at = history[row.sku], row.price_changed_at
+            if items:
+                changed[row.sku] = items[-1].at
+            elif at is not None and at <= start:
+                changed[row.sku] = at
+            else:
+                found = self.discovered.get(row.sku)
+                changed[row.sku] = found if found is not None and found <= start else None
+        return ConfigRun(
+            name,
+            pricing,
+            prices,
+            changed,
+            history,
+            stats={sku: SkuStats() for sku in skus},
+            replay_start={sku: len(items) for sku, items in history.items()},
+        )
+
+    def observe(self, observation: OfferObservation) -> None:
+        """A recorded snapshot: the newest competition of its SKU from now on."""
+        sku = observation.sku
+        self.observations[sku] = observation
+        self.markets[sku] = competition(observation, self.own)
+        if observation.reference_price is not None:
+            self.references.latest[sku] = MarketReference(
+                observation.reference_price, observation.source, observation.observed_at
+            )
+
+    def tick(self, now: datetime) -> None:
+        """Close the period since the previous pass, then run one pass at ``now``."""
+        if self.previous is not None:
+            self._account(self.previous, now)
+        self.previous = now
+        self.ticks += 1
+        inputs = self._inputs(now)
+        for run in self.runs:
+            self._pass(run, now, inputs)
+
+    def finish(self, end: datetime) -> None:
+        """Close the last period at ``end``."""
+        if self.previous is not None and end > self.previous:
+            self._account(self.previous, end)
+            self.previous = end
+
+    def _inputs(self, now: datetime) -> PassInputs:
+        ledger = self.ledger
+        on_hand, sales, ages = {}, {}, {}
+        for sku in ledger.skus():
+            on_hand[sku] = ledger.on_hand(sku, now)
+            if (sold := ledger.sold(sku, now)) is not None:
+                sales[sku] = sold
+            if (age := ledger.age(sku, now)) is not None:
+                ages[sku] = age
+        peers: dict[str, tuple[tuple[str, Any], ...]] = {}
+        for peer, timeline in self.peer_timelines.items():
+            for row in self.rows:
+                if (price := timeline.at(row.sku, now)) is not None:
+                    peers[row.sku] = (*peers.get(row.sku, ()), (peer, price))
+        self.references.cutoff = now - REFERENCE_KEPT
+        return PassInputs(
+            now=now,
+            observations=self.observations,
+            on_hand=on_hand,  # type: ignore[arg-type]
+            sales=sales,
+            ages=ages,
+            history={},
+            peers=peers,
+            own_seller_ids=self.own,
+            references=self.references,
+        )
+
+    def _pass(self, run: ConfigRun, now: datetime, base: PassInputs) -> None:
+        if run.stopped_until is not None:
+            if now < run.stopped_until:
+                return  # the breaker stopped the channel; `repricerd resume` comes later
+            run.stopped_until = None
+            rearm = timedelta(seconds=run.pricing.guards.breaker.rearm_after_s)
+            run.disarmed_until = now + rearm
+        cutoff = now - HISTORY_WINDOW
+        histories = {}
+        for sku, changes in run.history.items():
+            if changes and changes[-1].at >= cutoff:
+                histories[sku] = _window(changes, run.points[sku], cutoff)
+        inputs = replace(base, history=histories)
+        rules, guards = run.pricing.rules, run.pricing.guards
+        outcomes: list[tuple[ListingRow, Outcome]] = []
+        moves: list[tuple[str, Any, Any]] = []
+        for row in self.rows:
+            sku = row.sku
+            current = run.prices[sku]
+            live = row._replace(price=current, price_changed_at=run.changed_at[sku])
+            outcome = decide(make_snapshot(live, self.channel, inputs), rules, guards)
+            outcomes.append((live, outcome))
+            judged = _judged(current, outcome)
+            if judged is not None:
+                moves.append((sku, current, judged))
+        settings = guards.breaker
+        big = [sku for sku, old, new in moves if is_big_move(old, new, settings)]
+        earlier = run.window.earlier(self.channel, now, settings.window_s, set(big))
+        armed = run.disarmed_until is None or run.disarmed_until <= now
+        tripped = None
+        if armed:
+            pairs = [(old, new) for _sku, old, new in moves]
+            total = len(self.rows)
+            tripped = breaker_verdict(
+                pairs, total, settings, earlier_big=min(earlier, total - len(pairs))
+            )
+        if tripped:
+            run.trips.append((now, tripped))
+            run.window.clear(self.channel)
+            run.stopped_until = now + self.resume_after
+        else:
+            run.window.add(self.channel, big, now)
+        for live, outcome in outcomes:
+            stats = run.stats[live.sku]
+            stats.decisions += 1
+            verdict = outcome.verdict
+            if verdict is Verdict.BLOCKED:
+                stats.guard_blocks += 1
+            elif verdict is Verdict.SEND and outcome.price is not None:
+                if tripped:
+                    stats.breaker_blocks += 1
+                    continue
+                stats.changes += 1
+                run.history[live.sku].append(Change(now, live.price, outcome.price))
+                run.points[live.sku].append((now, outcome.price))
+                run.prices[live.sku] = outcome.price
+                run.changed_at[live.sku] = now
+
+    def _account(self, since: datetime, until: datetime) -> None:
+        """Credit the period (since, until] to the prices each config set at ``since``."""
+        seconds = (until - since).total_seconds()
+        channel, elasticity = self.channel, self.elasticity
+        margins = [ZERO for _ in self.runs]
+        buy_box = [0 for _ in self.runs]
+        priced = [0 for _ in self.runs]
+        for row in self.rows:
+            sku = row.sku
+            market = self.markets.get(sku)
+            rival = None if market is None else lowest_rival(market)
+            sold = self.ledger.units(sku, channel, since, until)
+            recorded_price = recorded_holds = None
+            if sold and market is not None:
+                recorded_price = self.recorded.at(sku, since)
+                recorded_holds = holds_buy_box(market, recorded_price)
+            unit_cost = (row.cost or ZERO) + (row.fees or ZERO)
+            for index, run in enumerate(self.runs):
+                price = run.prices[sku]
+                stats = run.stats[sku]
+                stats.seconds += seconds
+                if price is None:
+                    continue
+                stats.price_seconds += price * Decimal(seconds)
+                stats.priced_seconds += seconds
+                priced[index] += 1
+                holds = market is not None and holds_buy_box(market, price)
+                if holds:
+                    stats.buy_box_seconds += seconds
+                    buy_box[index] += 1
+                if rival is not None:
+                    landed = price + (market.shipping if market else ZERO)
+                    stats.compared_seconds += seconds
+                    if landed < rival:
+                        stats.below_seconds += seconds
+                    elif landed > rival:
+                        stats.above_seconds += seconds
+                if recorded_holds is not None:
+                    units = estimated_units(
+                        sold, recorded_price, recorded_holds, price, holds, elasticity
+                    )
+                    stats.units += units
+                    stats.revenue += units * price
+                    margin = units * (price - unit_cost)
+                    stats.margin += margin
+                    margins[index] += margin
+        for index, run in enumerate(self.runs):
+            run.series.append(TickPoint(until, margins[index], buy_box[index], priced[index]))
+
+
+def _window(
+    changes: list[Change], points: list[tuple[datetime, Decimal]], cutoff: datetime
+) -> tuple[tuple[datetime, Decimal], ...]:
+    """``recent_prices`` for one SKU: the price in effect at the window start (the old price of
+    its first change inside the window), then every change inside it. ``points`` mirrors
+    ``changes`` as (time, new price), so the window is one slice (this runs every decision)."""
+    low = bisect.bisect_left(points, (cutoff,))
+    first = changes[low].old
+    inside = tuple(points[low:])
+    return inside if first is None else ((cutoff, first), *inside)
+
+
+def _judged(current: Any, outcome: Outcome) -> Any:
+    """The move the breaker judges: the strategy's wish when it went further than what the
+    guards let through (as a reprice pass judges it)."""
+    wished, sent = outcome.decision.target, outcome.price
+    if wished is None or not wished.is_finite():
+        return sent
+    if sent is None or current is None:
+        return wished
+    return wished if abs(wished - current) > abs(sent - current) else sent
+
+
+def grid(first: datetime, end: datetime, step: timedelta) -> Iterator[datetime]:
+    """The pass times: every ``step`` from ``first`` up to ``end``."""
+    at = first
+    while at <= end:
+        yield at
+        at += step
+
+
+# -- loading from the database ------------------------------------------------------------------
+
+
+async def stream_snapshots(
+    db: Database, channel: str, selection: SkuSelection, since: datetime, until: datetime
+) -> AsyncIterator[OfferObservation]:
+    """The channel's offer snapshots observed in [since, until], oldest first, in batches."""
+    query = (
+        sa.select(OFFERS)
+        .where(
+            OFFERS.c.channel == channel,
+            OFFERS.c.observed_at >= since,
+            OFFERS.c.observed_at <= until,
+            sku_clause(OFFERS.c.sku, selection),
+        )
+        .order_by(OFFERS.c.observed_at, OFFERS.c.id)
+    )
+    async with db.read() as conn:
+        result = await conn.stream(query.execution_options(yield_per=STREAM_BATCH))
+        async for partition in result.partitions(STREAM_BATCH):
+            for row in partition:
+                yield observation_of(row)
+
+
+async def load_timeline(
+    db: Database, channel: str, selection: SkuSelection, since: datetime
+) -> Timeline:
+    """Recorded live prices of ``channel``: confirmed price changes since ``since``, and
+    today's listing prices."""
+    rows = await load_listing_rows(db, channel, selection)
+    query = (
+        sa.select(ACTIONS.c.sku, ACTIONS.c.completed_at, ACTIONS.c.old_price, ACTIONS.c.new_price)
+        .where(
+            ACTIONS.c.channel == channel,
+            ACTIONS.c.kind == "price",
+            ACTIONS.c.status == ActionStatus.CONFIRMED.value,
+            ACTIONS.c.completed_at >= since,
+            sku_clause(ACTIONS.c.sku, selection),
+        )
+        .order_by(ACTIONS.c.completed_at, ACTIONS.c.id)
+    )
+    changes: dict[str, list[Change]] = defaultdict(list)
+    async with db.read() as conn:
+        for sku, at, old, new in (await conn.execute(query)).all():
+            if at is not None and new is not None:
+                changes[sku].append(Change(at, old, new))
+    return Timeline({row.sku: row.price for row in rows}, changes)
+
+
+async def load_ledger(db: Database, selection: SkuSelection) -> Ledger:
+    """Every stock event of the selected SKUs (the ledger is small beside the snapshots)."""
+    query = sa.select(
+        EVENTS.c.sku, EVENTS.c.occurred_at, EVENTS.c.kind, EVENTS.c.delta, EVENTS.c.channel
+    ).where(sku_clause(EVENTS.c.sku, selection))
+    async with db.read() as conn:
+        return Ledger((await conn.execute(query)).all())
+
+
+async def discovered_at(db: Database, channel: str, selection: SkuSelection) -> dict[str, datetime]:
+    """When each listing of ``channel`` was discovered."""
+    query = sa.select(LISTINGS.c.sku, LISTINGS.c.discovered_at).where(
+        LISTINGS.c.channel == channel, sku_clause(LISTINGS.c.sku, selection)
+    )
+    async with db.read() as conn:
+        return {sku: at for sku, at in (await conn.execute(query)).all()}
+
+
+async def first_snapshot_at(
+    db: Database, channel: str, selection: SkuSelection, since: datetime
+) -> datetime | None:
+    """When the first snapshot of the window was observed."""
+    query = sa.select(sa.func.min(OFFERS.c.observed_at)).where(
+        OFFERS.c.channel == channel,
+        OFFERS.c.observed_at >= since,
+        sku_clause(OFFERS.c.sku, selection),
+    )
+    async with db.read() as conn:
+        found: datetime | None = (await conn.execute(query)).scalar_one_or_none()
+        return found
+
+
+@dataclass(frozen=True)
+class BacktestRequest:
+    """What to replay."""
+
+    channels: Sequence[str]
+    baseline: PricingSettings
+    candidate: PricingSettings
+    since: datetime
+    until: datetime
+    selection: SkuSelection = None
+    step: timedelta = DEFAULT_STEP
+    elasticity: Decimal = DEFAULT_ELASTICITY
+    resume_after: timedelta = DEFAULT_RESUME_AFTER
+    own_seller_ids: frozenset[str] = frozenset()
+    labels: tuple[str, str] = ("baseline", "candidate")
+
+
+async def backtest_channel(
+    db: Database,
+    request: BacktestRequest,
+    channel: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> ChannelResult | None:
+    """Replay one channel from the database; None if it has no listing or no snapshot."""
+    selection = request.selection
+    rows = await load_listing_rows(db, channel, selection)
+    first = await first_snapshot_at(db, channel, selection, request.since)
+    if not rows or first is None:
+        return None
+    warm_up = first - REFERENCE_KEPT
+    recorded = await load_timeline(db, channel, selection, first - HISTORY_WINDOW)
+    peers = {
+        rule.reference: await load_timeline(db, rule.reference, selection, first - HISTORY_WINDOW)
+        for pricing in (request.baseline, request.candidate)
+        for rule in pricing.guards.parity
+        if rule.channel == channel
+    }
+    replay = Replay(
+        channel=channel,
+        rows=rows,
+        configs=list(zip(request.labels, (request.baseline, request.candidate), strict=True)),
+        recorded=recorded,
+        peers=peers,
+        ledger=await load_ledger(db, selection),
+        own_seller_ids=request.own_seller_ids,
+        start=first,
+        elasticity=request.elasticity,
+        resume_after=request.resume_after,
+        discovered=await discovered_at(db, channel, selection),
+    )
+    total = sum(1 for _ in grid(first, request.until, request.step))
+    # Stream: the replay consumes snapshots as the passes reach their time.
+    ticks = grid(first, request.until, request.step)
+    at = next(ticks, None)
+    async for observation in stream_snapshots(db, channel, selection, warm_up, request.until):
+        while at is not None and observation.observed_at > at:
+            replay.tick(at)
+            if progress:
+                progress(1, total)
+            at = next(ticks, None)
+        replay.observe(observation)
+    while at is not None:
+        replay.tick(at)
+        if progress:
+            progress(1, total)
+        at = next(ticks, None)
+    end = replay.previous or first
+    replay.finish(end + request.step)
+    result = ChannelResult(
+        channel,
+        rows[0].currency,
+        first,
+        end + request.step,
+        (replay.runs[0], replay.runs[1]),
+        replay.ticks,
+    )
+    result.competition = await competition_paths(
+        db, channel, most_changed(result), request.own_seller_ids, first, request.until
+    )
+    return result
+
+
+def most_changed(result: ChannelResult, count: int = 4) -> list[str]:
+    """The SKUs whose two price paths differ most (most changes in either, then name)."""
+    base, cand = result.runs
+    score = {
+        sku: abs(cand.stats[sku].changes - base.stats[sku].changes)
+        + cand.stats[sku].changes
+        + base.stats[sku].changes
+        for sku in base.stats
+    }
+    ranked = sorted(score, key=lambda sku: (-score[sku], sku))
+    return [sku for sku in ranked if score[sku]][:count]
+
+
+async def competition_paths(
+    db: Database,
+    channel: str,
+    skus: Sequence[str],
+    own: frozenset[str],
+    since: datetime,
+    until: datetime,
+) -> dict[str, list[tuple[datetime, Decimal | None]]]:
+    """The lowest qualifying competitor over time of a few SKUs (for the report's charts)."""
+    paths: dict[str, list[tuple[datetime, Decimal | None]]] = {sku: [] for sku in skus}
+    if skus:
+        async for obs in stream_snapshots(db, channel, frozenset(skus), since, until):
+            paths[obs.sku].append((obs.observed_at, lowest_rival(competition(obs, own))))
+    return paths
+
+
+async def backtest_channels(
+    db: Database, request: BacktestRequest, console: Console | None = None
+) -> list[ChannelResult]:
+    """Replay every requested channel in turn, with a progress bar on ``console``."""
+    results = []
+    with Progress(console=console, disable=console is None, transient=True) as bar:
+        for channel in request.channels:
+            task = bar.add_task(f"replaying {channel}", total=None)
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, advance=done, total=total)
+
+            found = await backtest_channel(db, request, channel, progress=advance)
+            if found is not None:
+                results.append(found)
+    return results
