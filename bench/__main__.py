@@ -33,7 +33,8 @@ BENCHES = {
     "order_latency": order_latency.main,  # ~30 s
     "ebay_push": ebay_push.main,  # at most 10,000 listings whatever --listings says
     "walmart_push": walmart_push.main,
-    # ~3 min: generates 30 days of history for the listings, then times the console's pages.
+    # ~3 min, plus a few for 100,000 SKUs' inventory plans and 1.5 million daily aggregates
+    # (15 min on both databases on a loaded machine): then times the console's pages.
     "console": console.main,
     # ~1 min: accuracy on 8,000 synthetic series, then 10,000 and --listings SKUs timed.
     "forecast": forecast.main,

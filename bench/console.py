@@ -1,4 +1,4 @@
-"""The console's overview and SKU pages at 100,000 listings and 30 days of history.
+"""The console's overview, SKU and Inventory pages at 100,000 listings and 30 days of history.
 
 Issue 14's target: each page ≤ 200 ms server time. The history is generated with bulk inserts
 (4 channels × 25,000 SKUs; offer snapshots on the three marketplaces, price and stock actions,
@@ -8,8 +8,12 @@ channel (``load_problems`` too, without a target). The overview's first load (th
 tracker counting the 30 days of snapshots once) is reported apart; later loads read only the
 snapshots stored since, and a few are stored between runs so the figure includes that catch-up,
 as does the first load after midnight. Both pages are timed through the console's aiohttp app as
-well. SQLite always; PostgreSQL too when ``REPRICERD_TEST_POSTGRES_URL`` is set (a fresh
-database, vacuumed and analysed after the load, dropped afterwards).
+well. The Inventory page and the SKU page's inventory section are timed over stored inventory
+plans of 100,000 SKUs (restock, health, a year of daily aggregates for the bench's products, a
+stored FBA ledger): ``load_inventory_page``, and ``load_sku_inventory`` plus its two charts (the
+SKU's forecast is recomputed for its charts). SQLite always; PostgreSQL too when
+``REPRICERD_TEST_POSTGRES_URL`` is set (a fresh database, vacuumed and analysed after the load,
+dropped afterwards).
 """
 
 from __future__ import annotations
@@ -33,7 +37,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from daemon.console.charts import price_chart, sparkline, stock_chart
+from daemon.config import LoadedConfig
+from daemon.console.charts import cover_chart, demand_chart, price_chart, sparkline, stock_chart
 from daemon.console.data import (
     BuyBoxTracker,
     day_ends,
@@ -41,11 +46,23 @@ from daemon.console.data import (
     load_problems,
     load_sku_page,
 )
+from daemon.console.inventory_data import load_inventory_page, load_sku_inventory
 from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database, normalize_database_url
 from daemon.db.migrate import upgrade
-from daemon.db.models import Action, Listing, OfferSnapshot, Product, StockEvent
-from daemon.settings import ScheduleSettings
+from daemon.db.models import (
+    Action,
+    FbaLedgerEvent,
+    InventoryDay,
+    InventoryHealthRow,
+    InventoryRun,
+    Listing,
+    OfferSnapshot,
+    Product,
+    RestockRow,
+    StockEvent,
+)
+from daemon.settings import ScheduleSettings, Settings
 from domain.clock import ManualClock
 
 CHANNELS = ("amazon-us", "walmart-us", "ebay-us", "shopify")
@@ -57,6 +74,10 @@ PRICE_ACTIONS = 5  # per listing: 3 confirmed, a held and a blocked decision
 STOCK_ACTIONS = 3  # per listing, confirmed
 ORDERS_PER_SKU = 8
 RUNS = 15
+INVENTORY_SKUS = 100_000  # restock and health rows (the inventory pass's scale)
+INVENTORY_DAYS = 365
+DAY_ROW_EVERY = 6  # days between a bench product's inventory_day rows (activity days only)
+LEDGER_EVENTS = 2_000  # stored FBA ledger adjustments over the audit's 90 days
 CHUNK = 20_000
 POSTGRES_ENV = "REPRICERD_TEST_POSTGRES_URL"
 PASSWORD = "bench-console-password"
@@ -260,6 +281,144 @@ async def generate(db: Database, listings: int, now: datetime) -> dict[str, Any]
     return counts
 
 
+async def generate_inventory(db: Database, now: datetime) -> dict[str, int]:
+    """Stored inventory plans of ``INVENTORY_SKUS`` SKUs (a third to order, from 50 suppliers),
+    their health in two pools, a year of aggregates for the bench's products, and a stored FBA
+    ledger of lost, damaged and found units; return the row counts."""
+    rng = random.Random(16)
+    today = now.date()
+    restock: list[dict[str, Any]] = []
+    health: list[dict[str, Any]] = []
+    for i in range(INVENTORY_SKUS):
+        sku = f"SKU-{i:06d}"
+        demand = rng.random() * 5
+        order = rng.random() < 0.33
+        restock.append(
+            {
+                "sku": sku,
+                "supplier": f"Supplier {i % 50:02d}",
+                "on_hand": 100,
+                "on_hand_pools": {"merchant": 60, "amazon-us": 40},
+                "inbound": 0,
+                "daily_demand": demand,
+                "sigma": demand / 2,
+                "demand_class": 1,
+                "days_of_supply": Decimal(100 / demand if demand else 0).quantize(CENT),
+                "lead_time_days": 30,
+                "safety_stock": 10,
+                "reorder_point": 50,
+                "order_quantity": rng.randrange(12, 240, 12) if order else 0,
+                "order_by": today + timedelta(days=rng.randrange(-5, 30)) if order else None,
+                "order_value": Decimal(rng.randrange(100, 100_000)) / 100 if order else None,
+                "forecast_start": today,
+                "computed_at": now,
+            }
+        )
+        for pool in ("merchant", "amazon-us"):
+            health.append(
+                {
+                    "sku": sku,
+                    "pool": pool,
+                    "on_hand": 50,
+                    "age_0_90": 30,
+                    "age_91_180": 10,
+                    "age_181_270": 5,
+                    "age_271_365": 3,
+                    "age_365_plus": rng.randrange(3),
+                    "excess_units": rng.randrange(50),
+                    "units_sold_90d": rng.randrange(200),
+                    "sell_through": Decimal(rng.randrange(500)) / 100,
+                    "stranded_units": 0 if rng.random() < 0.99 else 10,
+                    "storage_fee_3m": (
+                        Decimal(rng.randrange(1, 5000)) / 100 if pool != "merchant" else None
+                    ),
+                    "fee_months": [],
+                    "computed_at": now,
+                }
+            )
+    counts = {
+        "restock": await _insert(db, RestockRow.__table__, restock),  # type: ignore[attr-defined]
+        "inventory_health": await _insert(
+            db,
+            InventoryHealthRow.__table__,  # type: ignore[attr-defined]
+            health,
+        ),
+    }
+    del restock, health
+    async with db.read() as conn:
+        ids = [pid for (pid,) in await conn.execute(sa.select(Product.__table__.c.id))]  # type: ignore[attr-defined]
+    days = []
+    for pid in ids:
+        on_hand = 200
+        for back in range(INVENTORY_DAYS, -1, -DAY_ROW_EVERY):
+            sold = rng.randrange(0, 12)
+            on_hand = max(on_hand - sold, 0) or 200
+            days.append(
+                {
+                    "product_id": pid,
+                    "pool": "merchant",
+                    "day": today - timedelta(days=back),
+                    "sold": sold,
+                    "received": 0,
+                    "on_hand": on_hand,
+                    "inbound": None,
+                }
+            )
+    counts["inventory_day"] = await _insert(db, InventoryDay.__table__, days)  # type: ignore[attr-defined]
+    del days
+    ledger = []
+    for n in range(LEDGER_EVENTS):
+        day = today - timedelta(days=rng.randrange(90))
+        reason, quantity = rng.choice((("M", -1), ("E", -1), ("F", 1), ("5", -2)))
+        ledger.append(
+            {
+                "channel": "amazon-us",
+                "day": day,
+                "occurred_at": datetime.combine(day, datetime.min.time(), tzinfo=UTC),
+                "fnsku": f"X{n % 500:09d}",
+                "asin": f"B{n % 500:09d}",
+                "msku": f"SKU-{n % 500:06d}",
+                "title": "Bench item",
+                "event_type": "Adjustments",
+                "reference_id": str(100_000 + n),
+                "quantity": quantity,
+                "fulfillment_center": "PHX7",
+                "disposition": "SELLABLE",
+                "reason": reason,
+                "country": "US",
+                "reconciled_quantity": None,
+                "unreconciled_quantity": None if quantity > 0 else -quantity,
+                "read_at": now,
+            }
+        )
+    counts["fba_ledger_event"] = await _insert(db, FbaLedgerEvent.__table__, ledger)  # type: ignore[attr-defined]
+    async with db.write() as conn:
+        await conn.execute(
+            sa.insert(InventoryRun.__table__),  # type: ignore[attr-defined]
+            [
+                {
+                    "id": 1,
+                    "aggregated_through": today,
+                    "finished_at": now,
+                    "skus": INVENTORY_SKUS,
+                    "seconds": 1.0,
+                }
+            ],
+        )
+    return counts
+
+
+def bench_config() -> LoadedConfig:
+    """The bench's four channels (in-memory mocks; ``amazon-us`` holds the stored FBA ledger)."""
+    settings = Settings.model_validate(
+        {
+            "channels": {name: {"kind": "mock"} for name in CHANNELS},
+            "pricing": {"rules": [{"strategy": "cost_plus", "params": {"margin_pct": 30}}]},
+        }
+    )
+    return LoadedConfig(settings=settings, path=Path("bench.yaml"), digest="bench", secrets=())
+
+
 async def _new_snapshots(db: Database, now: datetime, n: int, rng: random.Random) -> None:
     """A few competition changes arriving between two page loads."""
     rows = []
@@ -285,10 +444,6 @@ async def _unused_pass(name: str, channels: tuple[str, ...], skus: tuple[str, ..
     raise RuntimeError("the bench runs no pass")
 
 
-def _no_config() -> Any:
-    raise RuntimeError("the bench has no config file")
-
-
 async def full_pages(
     db: Database, clock: ManualClock, skus: list[str], rng: random.Random
 ) -> dict[str, Any]:
@@ -303,7 +458,7 @@ async def full_pages(
             clock=clock,
             password=lambda: SecretStr(PASSWORD),
             channels=lambda: CHANNELS,
-            config=_no_config,
+            config=bench_config,
             last_reload=lambda: None,
             request_pass=_unused_pass,
             breaker_rearm=lambda: timedelta(minutes=30),
@@ -322,13 +477,13 @@ async def full_pages(
         )
         assert login.status == 303, login.status
 
-        async def get(path: str) -> float:
+        async def get(path: str, needle: str = "<svg") -> float:
             t0 = time.perf_counter()
             response = await client.get(path, allow_redirects=False)
             body = await response.text()
             spent = time.perf_counter() - t0
             assert response.status == 200, (path, response.status)
-            assert "<svg" in body
+            assert needle in body
             return spent
 
         first = await get("/console/")
@@ -337,10 +492,12 @@ async def full_pages(
             await _new_snapshots(db, clock.now(), 50, rng)
             overview.append(await get("/console/"))
         sku = [await get(f"/console/sku/{name}") for name in skus]
+        inventory = [await get("/console/inventory", "restock-row") for _ in range(5)]
     return {
         "overview_first_load_ms": _ms(first),
         "overview_ms": _stats(overview),
         "sku_page_ms": _stats(sku),
+        "inventory_page_ms": _stats(inventory),
     }
 
 
@@ -420,9 +577,36 @@ async def measure(db: Database, listings: int) -> dict[str, Any]:
                 "markers": sum(len(p.markers) for p in page.prices),
                 "stock_events": len(page.stock.events),
             }
+    t0 = time.perf_counter()
+    counts |= await generate_inventory(db, now)
+    generate_s += time.perf_counter() - t0
+    config = bench_config()
+    inventory_page = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        loaded = await load_inventory_page(db, clock, config)
+        inventory_page.append(time.perf_counter() - t0)
+    assert loaded.restock
+    assert loaded.health
+    assert loaded.audit is not None
+    sku_inventory = []
+    for sku in picked:
+        t0 = time.perf_counter()
+        inv = await load_sku_inventory(db, clock, sku, history_days=365, thresholds=[21, 14])
+        assert inv is not None
+        cover_chart(inv)
+        demand_chart(inv)
+        sku_inventory.append(time.perf_counter() - t0)
     return {
         "rows": counts,
         "generate_s": round(generate_s, 1),
+        "inventory_page_ms": _stats(inventory_page),
+        "inventory_page_sample": {
+            "restock_to_order": loaded.restock_total,
+            "health_rows": loaded.health_total,
+            "audit_cases": len(loaded.audit.cases),
+        },
+        "sku_inventory_ms": _stats(sku_inventory),
         "overview_first_load_ms": _ms(cold),
         "overview_ms": _stats(warm),
         "overview_after_midnight_ms": _ms(after_midnight),

@@ -116,19 +116,23 @@ async def run_audit(
             fetched += await fetch_reports(
                 db, name, reports, start=start, end=now, now=now, sleep=sleep, progress=progress
             )
+    report = await audit_stored(db, settings, names, since=first_day, today=clock.now().date())
+    return report, fetched
+
+
+async def audit_stored(
+    db: Database, settings: Settings, names: Sequence[str], *, since: date, today: date
+) -> AuditReport:
+    """Audit the stored reports of the Amazon channels ``names`` (``--no-fetch``), valued in
+    the first one's currency."""
     currencies = [
         c.currency
         for n, c in settings.channels.items()
         if n in names and isinstance(c, AmazonSettings)
     ]
-    report = await load_audit(
-        db,
-        names,
-        since=first_day,
-        today=clock.now().date(),
-        currency=currencies[0] if currencies else "USD",
+    return await load_audit(
+        db, names, since=since, today=today, currency=currencies[0] if currencies else "USD"
     )
-    return report, fetched
 
 
 async def fetch_reports(

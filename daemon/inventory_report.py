@@ -82,14 +82,21 @@ async def last_run(db: Database) -> datetime | None:
     return value
 
 
-async def fetch_restock(db: Database, supplier: str | None = None) -> list[dict[str, Any]]:
-    """The SKUs to order (order quantity > 0), soonest order-by date first."""
-    query = sa.select(RESTOCK).where(RESTOCK.c.order_quantity > 0)
+async def fetch_restock(
+    db: Database, supplier: str | None = None, *, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The SKUs to order (order quantity > 0), soonest order-by date first (the first
+    ``limit`` of them when given)."""
+    query = (
+        sa.select(RESTOCK)
+        .where(RESTOCK.c.order_quantity > 0)
+        .order_by(RESTOCK.c.order_by.asc().nulls_last(), RESTOCK.c.sku)
+        .limit(limit)
+    )
     if supplier is not None:
         query = query.where(RESTOCK.c.supplier == supplier)
     async with db.read() as conn:
         rows = [dict(r) for r in (await conn.execute(query)).mappings()]
-    rows.sort(key=lambda r: (r["order_by"] or date.max, r["sku"]))
     for row in rows:
         row["daily_demand"] = Decimal(repr(row["daily_demand"])).quantize(Decimal("0.01"))
         if row["days_of_supply"] is not None:
@@ -115,6 +122,15 @@ def _cell(field: str, value: Any) -> str:
     return str(value)
 
 
+def to_csv(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> str:
+    """Rows as CSV with one header row (what ``--format csv`` prints and the console exports)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields)
+    writer.writerows([[_cell(f, _value(row, f)) for f in fields] for row in rows])
+    return buffer.getvalue()
+
+
 def render(
     rows: Sequence[Mapping[str, Any]],
     fields: Sequence[str],
@@ -129,11 +145,7 @@ def render(
         console.out(to_json(out), highlight=False)
         return
     if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(fields)
-        writer.writerows([[_cell(f, _value(row, f)) for f in fields] for row in rows])
-        console.out(buffer.getvalue(), end="", highlight=False)
+        console.out(to_csv(rows, fields), end="", highlight=False)
         return
     if not rows:
         console.print(empty, style="dim")

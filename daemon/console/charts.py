@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from html import escape
 from typing import Final
 
-from daemon.console.series import Count, Marker, Point, PriceSeries, StockMark, StockSeries
+from daemon.console.series import (
+    Count,
+    DayValue,
+    Marker,
+    Point,
+    PriceSeries,
+    SkuInventory,
+    StockMark,
+    StockSeries,
+)
 
 WIDTH: Final = 720
 HEIGHT: Final = 260
@@ -34,7 +43,16 @@ COLOURS: Final = {
     "blocked": "var(--chart-blocked, #ef4444)",
     "held": "var(--chart-held, #94a3b8)",
     "on-hand": "var(--chart-on-hand, #14b8a6)",
+    "cover": "var(--chart-cover, #14b8a6)",
+    "threshold": "var(--chart-threshold, #ef4444)",
+    "actual": "var(--chart-actual, #3b82f6)",
+    "forecast": "var(--chart-forecast, #f59e0b)",
+    "forecast-past": "var(--chart-forecast-past, #a855f7)",
+    "censored": "var(--chart-censored, #94a3b8)",
 }
+# Days of cover above this many times the highest alert threshold are drawn at the top edge
+# (the tooltip keeps the value): a slow seller's years of cover would flatten the thresholds.
+COVER_CAP_THRESHOLDS: Final = 4
 # Published quantities, one colour per channel in turn.
 CHANNEL_COLOURS: Final = (
     "var(--chart-c1, #3b82f6)",
@@ -124,6 +142,145 @@ def stock_chart(series: StockSeries, *, start: datetime, end: datetime) -> str:
         )
     parts += [_events(frame, series.events), key, "</svg>"]
     return "".join(parts)
+
+
+def cover_chart(inv: SkuInventory) -> str:
+    """A SKU's days of cover by day: past days from the on hand it had, the days ahead from
+    what the forecast leaves (dashed), the restock alert thresholds as lines, today marked."""
+    cap = float(max(inv.thresholds, default=21) * COVER_CAP_THRESHOLDS)
+    values = [
+        min(float(d.value), cap) for d in (*inv.cover, *inv.projected_cover) if d.value is not None
+    ] + [float(t) for t in inv.thresholds]
+    legend = [
+        (COLOURS["cover"], "days of cover", "line"),
+        (COLOURS["cover"], "projected (forecast)", "dash"),
+        (COLOURS["threshold"], "alert thresholds", "dash"),
+    ]
+    frame, key = _day_frame(inv, values, legend)
+    parts = [
+        _open("cover-chart", f"{inv.sku}: days of cover", None),
+        frame.axes("days", _count_label),
+    ]
+    for days in inv.thresholds:
+        y = frame.y(float(days))
+        parts.append(
+            f'<line class="threshold" data-series="threshold" data-days="{days}" '
+            f'x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'style="stroke:{COLOURS["threshold"]}" stroke-width="1.5" stroke-dasharray="6 4">'
+            f"<title>{escape(f'alert below {days} days of cover')}</title></line>"
+        )
+    parts += [
+        _step_series(
+            frame, "cover", COLOURS["cover"], _day_points(inv.cover, until=inv.today), "days"
+        ),
+        _step_series(
+            frame,
+            "projected",
+            COLOURS["cover"],
+            _day_points(inv.projected_cover),
+            "days",
+            dashed=True,
+        ),
+        _today(frame, inv.today),
+        key,
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
+def demand_chart(inv: SkuInventory) -> str:
+    """A SKU's units sold per day (bars; stock-out days shaded: censored, not zero demand)
+    against the forecast made ``horizon`` days ago and the current one forward."""
+    values = [
+        float(d.value)
+        for d in (*inv.sold, *inv.forecast_past, *inv.forecast)
+        if d.value is not None
+    ]
+    legend = [
+        (COLOURS["actual"], "units sold", "tick"),
+        (COLOURS["forecast-past"], f"forecast as of {_day(_midnight(inv.past_origin))}", "dash"),
+        (COLOURS["forecast"], "forecast", "line"),
+        (COLOURS["censored"], "no stock (censored)", "band"),
+    ]
+    frame, key = _day_frame(inv, values, legend)
+    day_width = frame.x(frame.start + timedelta(days=1)) - frame.x(frame.start)
+    base = HEIGHT - BOTTOM
+    shade = [f'<g class="censored-days" style="color:{COLOURS["censored"]}" fill="currentColor">']
+    for day in inv.censored:
+        x = frame.x(_midnight(day))
+        shade.append(
+            f'<rect class="censored" data-series="censored" x="{x:.1f}" y="{frame.top:.1f}" '
+            f'width="{max(day_width, 0.5):.1f}" height="{base - frame.top:.1f}" '
+            f'fill-opacity="0.18"><title>{escape(f"{day} — no stock: censored")}</title></rect>'
+        )
+    shade.append("</g>")
+    bars = [
+        f'<g class="series" data-series="actual" style="color:{COLOURS["actual"]}" '
+        'fill="currentColor">'
+    ]
+    for d in inv.sold:
+        if d.value is None:
+            continue
+        x = frame.x(_midnight(d.day))
+        y = frame.y(float(d.value))
+        bars.append(
+            f'<rect class="point bar" data-series="actual" x="{x + day_width * 0.15:.1f}" '
+            f'y="{y:.1f}" width="{max(day_width * 0.7, 0.5):.1f}" height="{base - y:.1f}">'
+            f"<title>{escape(f'{d.day} — sold: {_plain(d.value)} units')}</title></rect>"
+        )
+    bars.append("</g>")
+    parts = [
+        _open("demand-chart", f"{inv.sku}: units sold and forecast", None),
+        frame.axes("units/day", _count_label),
+        "".join(shade),
+        "".join(bars),
+        _step_series(
+            frame,
+            "forecast-past",
+            COLOURS["forecast-past"],
+            _day_points(inv.forecast_past, until=inv.today),
+            "units/day",
+            dashed=True,
+        ),
+        _step_series(
+            frame, "forecast", COLOURS["forecast"], _day_points(inv.forecast), "units/day"
+        ),
+        _today(frame, inv.today),
+        key,
+        "</svg>",
+    ]
+    return "".join(parts)
+
+
+def _day_frame(
+    inv: SkuInventory, values: list[float], legend: Sequence[tuple[str, str, str]]
+) -> tuple[_Frame, str]:
+    """An inventory chart's frame (UTC days from ``inv.start`` to ``inv.end``, from zero up)
+    below its legend; returns the frame and the legend."""
+    key, top = _legend(legend)
+    frame = _Frame(_midnight(inv.start), _midnight(inv.end), values, top=top, floor_zero=True)
+    return frame, key
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def _day_points(values: Sequence[DayValue], *, until: date | None = None) -> tuple[Point, ...]:
+    """Day values as step points; with ``until``, the last step ends there (not at the
+    chart's end: history stops where the forecast begins)."""
+    points = tuple(Point(_midnight(v.day), v.value) for v in values)
+    return points if until is None else (*points, Point(_midnight(until), None))
+
+
+def _today(frame: _Frame, day: date) -> str:
+    """A vertical line at the start of today: history to its left, forecast to its right."""
+    x = frame.x(_midnight(day))
+    return (
+        f'<line class="today" x1="{x:.1f}" x2="{x:.1f}" y1="{frame.top:.1f}" '
+        f'y2="{HEIGHT - BOTTOM}" stroke="currentColor" stroke-opacity="0.5" '
+        f'stroke-dasharray="2 3"><title>{escape(f"today, {day}")}</title></line>'
+    )
 
 
 def line_chart(
@@ -245,7 +402,8 @@ class _Frame:
         return LEFT + (WIDTH - LEFT - RIGHT) * offset / span
 
     def y(self, value: float) -> float:
-        """Vertical position of a value."""
+        """Vertical position of a value (clamped to the plot)."""
+        value = min(max(value, self.low), self.high)
         share = 1 - (value - self.low) / (self.high - self.low)
         return self.top + (HEIGHT - self.top - BOTTOM) * share
 

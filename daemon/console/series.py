@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -153,3 +153,38 @@ class Problem:
     fix: str
     since: datetime | None
     action_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DayValue:
+    """One UTC day's value on an inventory chart (None: unknown, a gap)."""
+
+    day: date
+    value: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class SkuInventory:
+    """The SKU page's inventory section: cover and demand, by UTC day, over ``[start, end]``.
+
+    ``today`` is the first forecast day. Cover before it is the day's on hand (every pool) over
+    the current forecast's daily demand; from it on, the on hand the forecast leaves, over the
+    same demand. ``forecast_past`` is the forecast made with the history up to ``past_origin``
+    (what it expected for the days since); ``censored`` days had no stock (sales not demand).
+    """
+
+    sku: str
+    start: date
+    today: date
+    end: date
+    on_hand: int
+    daily_demand: Decimal | None
+    days_of_supply: Decimal | None
+    thresholds: tuple[int, ...]
+    cover: tuple[DayValue, ...]
+    projected_cover: tuple[DayValue, ...]
+    sold: tuple[DayValue, ...]
+    censored: tuple[date, ...]
+    past_origin: date
+    forecast_past: tuple[DayValue, ...]
+    forecast: tuple[DayValue, ...]

@@ -27,15 +27,23 @@ from daemon import controls
 from daemon.config import LoadedConfig
 from daemon.console import audit
 from daemon.console.auth import COOKIE, Session, Sessions, password_matches
-from daemon.console.charts import price_chart, sparkline, stock_chart
+from daemon.console.charts import cover_chart, demand_chart, price_chart, sparkline, stock_chart
 from daemon.console.data import BuyBoxTracker, load_overview, load_problems, load_sku_page
+from daemon.console.inventory_data import (
+    AUDIT_CASES,
+    HEALTH_ORDERS,
+    load_inventory_page,
+    load_sku_inventory,
+)
 from daemon.console.review import breaker_moves
 from daemon.console.series import ChannelOverview
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus
 from daemon.history import fetch_history, to_csv
+from daemon.inventory_report import RESTOCK_FIELDS, fetch_restock
+from daemon.inventory_report import to_csv as rows_to_csv
 from daemon.logging import get_logger
-from daemon.passes import PASS_NAMES
+from daemon.passes import INVENTORY, PASS_NAMES
 from daemon.runtime import ReloadResult
 from daemon.settings import ScheduleSettings
 from daemon.status import read_status
@@ -107,6 +115,9 @@ def add_console(app: web.Application, ctx: ConsoleContext) -> None:
     app.router.add_get("/console/channel/{channel}/breaker", _breaker_review)
     app.router.add_post("/console/channel/{channel}/{action}", _channel_action)
     app.router.add_get("/console/sku/", _sku_search)
+    app.router.add_get("/console/inventory", _inventory)
+    app.router.add_get("/console/inventory/restock.csv", _restock_csv)
+    app.router.add_post("/console/inventory/run", _inventory_run)
     app.router.add_static(
         "/console/static/", STATIC_DIR, name="console_static", append_version=True
     )
@@ -539,8 +550,33 @@ async def _sku_page(request: web.Request) -> web.StreamResponse:
         for series in page.prices
     ]
     stock = Markup(stock_chart(page.stock, start=page.start, end=page.end))  # noqa: S704
+    settings = ctx.config().settings.inventory
+    inventory = await load_sku_inventory(
+        ctx.db,
+        ctx.clock,
+        sku,
+        history_days=settings.history_days,
+        thresholds=settings.restock_alert_days,
+    )
+    charts = (
+        None
+        if inventory is None
+        else (
+            Markup(cover_chart(inventory)),  # noqa: S704
+            Markup(demand_chart(inventory)),  # noqa: S704
+        )
+    )
     return _render(
-        request, "sku.html", {"page": page, "prices": prices, "stock": stock, "now": page.end}
+        request,
+        "sku.html",
+        {
+            "page": page,
+            "prices": prices,
+            "stock": stock,
+            "now": page.end,
+            "inventory": inventory,
+            "inventory_charts": charts,
+        },
     )
 
 
@@ -588,3 +624,55 @@ async def _config(request: web.Request) -> web.StreamResponse:
             "reload": ctx.last_reload(),
         },
     )
+
+
+# -- inventory -----------------------------------------------------------------------------------
+
+
+def _supplier(request: web.Request) -> str | None:
+    return (request.query.get("supplier") or "").strip()[:100] or None
+
+
+async def _inventory(request: web.Request) -> web.StreamResponse:
+    ctx = request.app[CONSOLE]
+    sort = request.query.get("sort") or "fee"
+    if sort not in HEALTH_ORDERS:
+        raise web.HTTPBadRequest(text=f"sort must be one of {', '.join(HEALTH_ORDERS)}")
+    page = await load_inventory_page(
+        ctx.db, ctx.clock, ctx.config(), supplier=_supplier(request), sort=sort
+    )
+    return _render(
+        request,
+        "inventory.html",
+        {
+            "page": page,
+            "sorts": list(HEALTH_ORDERS),
+            "audit_cases": AUDIT_CASES,
+            "now": ctx.clock.now(),
+            "message": request.query.get("done"),
+            "csv_query": urlencode({"supplier": page.supplier} if page.supplier else {}),
+        },
+    )
+
+
+async def _restock_csv(request: web.Request) -> web.StreamResponse:
+    """Every restock row (of one supplier), as ``repricerd inventory restock --format csv``."""
+    ctx = request.app[CONSOLE]
+    rows = await fetch_restock(ctx.db, _supplier(request), limit=CSV_MAX_ROWS)
+    stamp = ctx.clock.now().strftime("%Y%m%dT%H%M%SZ")
+    return web.Response(
+        text=rows_to_csv(rows, RESTOCK_FIELDS),
+        content_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="repricerd-restock-{stamp}.csv"'},
+    )
+
+
+async def _inventory_run(request: web.Request) -> web.StreamResponse:
+    """Run the inventory pass now (as the overview's run button); recorded, then 303."""
+    ctx = request.app[CONSOLE]
+    actor = _actor(request)
+    pass_id = await ctx.request_pass(INVENTORY, (), ())
+    detail = f"pass={INVENTORY} request={pass_id}"
+    await audit.record(ctx.db, ctx.clock, actor=actor, action="run", detail=detail)
+    _log.info("console_action", action="run", actor=actor, detail=detail)
+    raise web.HTTPSeeOther("/console/inventory?" + urlencode({"done": f"run {detail}"}))

@@ -11,7 +11,7 @@ import os
 import shutil
 import threading
 from collections.abc import Coroutine, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,14 +21,19 @@ import pytest
 from connectors.mock.const import EVENT_ID_HEADER, ORDER_TOPIC, SIGNATURE_HEADER, TOPIC_HEADER
 from daemon.app import Daemon
 from daemon.config import load_config
+from daemon.fba_audit import store
 from daemon.logging import SecretRedactor
 from domain.clock import ManualClock
+from domain.fba import LEDGER_COLUMNS, LEDGER_REPORT
+from tests.inventory_fixtures import Ledger, at
 from tests.test_process import demo_config
 
 T = TypeVar("T")
 PASSWORD = "browser-test-console"
 HISTORY_DAYS = 10
 CHART_SKU = "MUG-007"  # on all four channels, 120 in stock
+INVENTORY_SKU = "MUG-002"  # Stoneware Co., 21 days' lead time: sold out once, to reorder
+FBA_FNSKU = "X00MUG0007"
 SHOP_SECRET = "browser-shop-secret"
 DEMO_CHANNELS = ("amazon-demo", "shop-demo", "walmart-demo", "ebay-demo")
 CHROMIUM = os.environ.get("REPRICERD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -85,6 +90,33 @@ class DemoDaemon:
                 await self.order("order-4", "cancelled", 2)
             for name in ("reprice", "stock_sync"):
                 await self.run_pass(name)
+        await self.seed_inventory()
+
+    async def seed_inventory(self) -> None:
+        """Forty days of ``INVENTORY_SKU`` sales with a week's stock-out (its ledger, dated
+        before the demo's), an FBA ledger report with lost and damaged units of ``CHART_SKU``
+        stored for amazon-demo, then the inventory pass."""
+        rt = self.daemon.rt
+        assert rt is not None
+        today = self.clock.now().date()
+        ledger = Ledger(rt.db)
+        await ledger.add(INVENTORY_SKU, "receipt", 50, at(today - timedelta(days=40), 6))
+        await ledger.daily_sales(INVENTORY_SKU, today - timedelta(days=40), 25, 2)
+        await ledger.add(INVENTORY_SKU, "receipt", 10, at(today - timedelta(days=7), 6))
+        await ledger.daily_sales(INVENTORY_SKU, today - timedelta(days=7), 6, 1)
+
+        def row(days_ago: int, ref: str, quantity: int, reason: str) -> list[str]:
+            day = today - timedelta(days=days_ago)
+            return [
+                day.strftime("%m/%d/%Y"), FBA_FNSKU, "B000000007", CHART_SKU, "Ceramic mug #7",
+                "Adjustments", ref, str(quantity), "PHX7", "SELLABLE", reason, "US", "",
+                str(-quantity), f"{day.isoformat()}T10:00:00Z",
+            ]  # fmt: skip
+
+        rows = [row(20, "9001", -2, "M"), row(12, "9002", -1, "E")]
+        document = "\n".join("\t".join(r) for r in [list(LEDGER_COLUMNS), *rows]) + "\n"
+        await store(rt.db, "amazon-demo", LEDGER_REPORT, document, self.clock.now())
+        await self.run_pass("inventory")
 
     async def order(self, order_id: str, status: str, quantity: int) -> None:
         """Deliver a signed order webhook for ``CHART_SKU`` to shop-demo and apply it."""
