@@ -51,6 +51,10 @@ def new_replica_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+class LeaseLostError(RuntimeError):
+    """A fenced write changed fewer rows than it should: the channel's lease moved or expired."""
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """A lease this replica holds: the channel and the epoch its work is fenced on."""
@@ -264,6 +268,22 @@ class LeaseKeeper:
     def holds(self, channel: str) -> Held | None:
         """The lease this replica believes it holds on ``channel`` (the DB fence is the truth)."""
         return self.held.get(channel)
+
+    def fresh(self, channel: str) -> bool:
+        """Held and renewed within one TTL by the local monotonic clock.
+
+        A process resumed after a pause longer than the TTL sees False at once, before its
+        next round has noticed the loss: new work for the channel is not started meanwhile.
+        """
+        since = self._renewed.get(channel)
+        if channel not in self.held or since is None:
+            return False
+        return self.clock.monotonic() - since < self.store.ttl.total_seconds()
+
+    def fence(self, channel: str) -> sa.ColumnElement[bool]:
+        """The SQL fence for work on ``channel``: false outright when it is not held."""
+        held = self.held.get(channel)
+        return sa.false() if held is None else self.store.fence(held, self.replica)
 
     async def tick(self) -> None:
         """One round: heartbeat, renew or drop held leases, acquire this replica's share."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -39,6 +40,11 @@ INSERT_CHUNK = 5000
 log = structlog.get_logger("repricerd.outbox")
 
 
+def unfenced(_channel: str) -> Any:
+    """No lease fence: one process owns every channel (SQLite, tests)."""
+    return None
+
+
 class Outbox:
     """Records intents and drives them through a channel; one dispatcher per (channel, kind)."""
 
@@ -46,6 +52,8 @@ class Outbox:
         self.db = db
         self.clock = clock
         self.metrics = metrics
+        # channel → the lease fence ANDed into every claim and completion (several replicas).
+        self.fence: Callable[[str], sa.ColumnElement[bool] | None] = unfenced
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def record(
@@ -136,7 +144,14 @@ class Outbox:
             if batch:
                 results = await push(channel, kind, batch, self.metrics)
                 await record_outcomes(
-                    self.db, self.clock.now(), self.metrics, channel.name, batch, results, report
+                    self.db,
+                    self.clock.now(),
+                    self.metrics,
+                    channel.name,
+                    batch,
+                    results,
+                    report,
+                    self.fence(channel.name),
                 )
             if report.blocked_reason or start >= len(pending):
                 return report
@@ -176,7 +191,9 @@ class Outbox:
                 queued=queued,
             )
             return []
-        claimed = await action_status.claim(conn, [row.id for row in rows], self.clock.now())
+        claimed = await action_status.claim(
+            conn, [row.id for row in rows], self.clock.now(), self.fence(channel)
+        )
         sending = [row for row in rows if row.id in claimed]
         report.sent += len(sending)
         return sending
