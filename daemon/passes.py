@@ -72,7 +72,10 @@ async def _each_channel(
     async def guarded(channel: Channel) -> PassReport:
         structlog.contextvars.bind_contextvars(channel=channel.name)
         try:
-            result = await step(rt, channel, pass_id, selection)
+            # Its own task: losing the channel's lease cancels this step, not the others.
+            result = await rt.owned_work(channel.name, step(rt, channel, pass_id, selection))
+            if result is None:
+                return Skipped("lease lost: another replica owns the channel now")
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -198,7 +201,7 @@ async def reconcile_channel(
     """Re-read the channel, record drift, verify accepted writes, then repair stock."""
     live = await channel.fetch_listings()
     verified, queued = await verify_accepted(
-        rt.db, rt.clock, channel, {item.sku: item for item in live}
+        rt.db, rt.clock, channel, {item.sku: item for item in live}, rt.outbox.fence(channel.name)
     )
     report = await refresh_listings(rt.db, rt.clock, channel.name, live, queued)
     for drift in report.drift:
