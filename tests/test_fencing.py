@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from rich.console import Console
 
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind
 from daemon.inbox import InboxWorker
 from daemon.leases import LeaseKeeper, LeaseLostError, LeaseStore
 from daemon.runtime import Runtime
+from daemon.status import read_status, render_status
 from domain.clock import ManualClock
 from domain.writes import PriceUpdate, PushResult
 from tests.daemon_fixtures import actions, make_runtime, seed, settings
@@ -132,3 +135,26 @@ async def test_the_owner_claims_and_applies_as_before(db: Database, clock: Manua
     clock.advance(TTL)  # not renewed for a whole TTL: no longer usable
     assert not rt.is_open("alpha")
     await rt.close()
+
+
+async def test_status_shows_each_channel_owner_and_lease_age(
+    db: Database, clock: ManualClock
+) -> None:
+    """`status` and GET /status name the replica holding each lease and how long it has."""
+    a = keeper(db, clock, "replica-a")
+    await a.tick()
+    clock.advance(4)
+    snapshot = await read_status(db, ("alpha", "beta"), clock.now())
+    alpha = snapshot.as_dict()["channels"]["alpha"]["owner"]
+    assert alpha == {
+        "replica": "replica-a",
+        "epoch": 1,
+        "since": (clock.now() - timedelta(seconds=4)).isoformat(),
+        "lease_age_seconds": 4.0,
+    }
+    assert snapshot.as_dict()["channels"]["beta"]["owner"] is None  # not leased (not configured)
+    console = Console(width=200, record=True)
+    render_status(snapshot, console)
+    assert "owner replica-a (4s ago)" in console.export_text()
+    clock.advance(TTL)  # expired: nobody owns it
+    assert (await read_status(db, ("alpha",), clock.now())).channels[0].owner is None
