@@ -191,11 +191,20 @@ class Outbox:
                 queued=queued,
             )
             return []
-        claimed = await action_status.claim(
-            conn, [row.id for row in rows], self.clock.now(), self.fence(channel)
-        )
+        fence = self.fence(channel)
+        claimed = await action_status.claim(conn, [row.id for row in rows], self.clock.now(), fence)
         sending = [row for row in rows if row.id in claimed]
         report.sent += len(sending)
+        if (
+            fence is not None
+            and not sending
+            and not (await conn.execute(sa.select(fence))).scalar()
+        ):
+            # The lease moved or expired (the database says so): stop; the owner sends them.
+            report.blocked_reason = "lease lost"
+            log.warning("claim_fenced", channel=channel, kind=kind.value, rows=len(rows))
+        elif sending:
+            log.debug("batch_claimed", channel=channel, kind=kind.value, rows=len(sending))
         return sending
 
     async def _pending(

@@ -60,7 +60,7 @@ async def test_a_stale_holder_claims_nothing(db: Database, clock: ManualClock) -
     await rt.outbox.record([price_intent("A", "18.00", clock.now())])
     channel = rt.channels["alpha"]
     report = await rt.outbox.dispatch(channel, ActionKind.PRICE)
-    assert report.sent == 0
+    assert (report.sent, report.blocked_reason) == (0, "lease lost")
     [row] = await actions(db)
     assert (row.status, row.attempts, row.sent_at) == ("planned", 0, None)
     assert not channel.market.deliveries  # type: ignore[attr-defined]
