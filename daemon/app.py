@@ -20,6 +20,7 @@ from daemon.catalog import import_catalog
 from daemon.config import LoadedConfig
 from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database, normalize_database_url, redacted_url
+from daemon.db.failures import blames_database, error_line
 from daemon.db.migrate import upgrade
 from daemon.inbox import InboxWorker
 from daemon.leases import Held, LeaseKeeper, LeaseStore, new_replica_id
@@ -41,6 +42,7 @@ INBOX_SWEEP_S = 60
 # Of the shutdown timeout, this much is kept for cancelling what is left, closing the channels
 # and the database, and the interpreter's own exit; the passes get the rest.
 SHUTDOWN_RESERVE_S = 1.0
+IMPORT_ATTEMPTS = 5
 
 
 def _url_host(host: str) -> str:
@@ -124,6 +126,28 @@ def leased(config: LoadedConfig) -> bool:
     return normalize_database_url(config.settings.database).get_backend_name() != "sqlite"
 
 
+async def _import_on_start(db: Database, config: LoadedConfig, clock: Clock) -> Any:
+    """Import the start-up catalogue; a deadlock with another replica's writes (its reconcile
+    upserting the same listings) is retried: the import is one transaction."""
+    settings = config.settings
+    assert settings.catalog.import_on_start is not None
+    for attempt in range(1, IMPORT_ATTEMPTS + 1):
+        try:
+            return await import_catalog(
+                db,
+                settings.catalog.import_on_start,
+                clock=clock,
+                default_currency=settings.catalog.currency,
+                known_channels=set(settings.channels),
+            )
+        except Exception as err:
+            if attempt == IMPORT_ATTEMPTS or not blames_database(err):
+                raise
+            log.warning("catalog_import_retried", attempt=attempt, error=error_line(err))
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
 async def prepare_runtime(
     config: LoadedConfig,
     redactor: SecretRedactor,
@@ -141,13 +165,7 @@ async def prepare_runtime(
     before, after = await upgrade(db)
     log.info("database_ready", url=redacted_url(db.url), revision=after, migrated=before != after)
     if settings.catalog.import_on_start:
-        report = await import_catalog(
-            db,
-            settings.catalog.import_on_start,
-            clock=clock,
-            default_currency=settings.catalog.currency,
-            known_channels=set(settings.channels),
-        )
+        report = await _import_on_start(db, config, clock)
         log.info("catalog_imported", file=str(settings.catalog.import_on_start), **vars(report))
     abandoned = await abandon_open_passes(db, clock) if abandon else 0
     if abandoned:
@@ -406,9 +424,9 @@ class Daemon:
         assert self.rt is not None
         rt = self.rt
         self._count_leases(held.channel)
-        cancelled = rt.cancel_channel_work(held.channel)
+        cancelled = await rt.cancel_channel_work(held.channel)
         if self.inbox is not None:
-            self.inbox.cancel(held.channel)
+            await self.inbox.cancel(held.channel)
         log.info("channel_work_stopped", channel=held.channel, cancelled=cancelled)
 
     async def _start_admin(self, ctx: ServerContext, rt: Runtime, passes: Passes) -> None:

@@ -125,12 +125,13 @@ class InboxWorker:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
-    def cancel(self, channel: str) -> None:
+    async def cancel(self, channel: str) -> None:
         """Stop ``channel``'s round now (its lease is lost); its rows stay for the new owner."""
         self._again.discard(channel)
         task = self._running.get(channel)
         if task is not None:
             task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _loop(self, channel: str) -> None:
         try:

@@ -303,9 +303,10 @@ class LeaseKeeper:
         intended = assign(self.channels, await self.store.live_replicas())
         for channel, held in list(self.held.items()):
             if intended.get(channel, self.replica) != self.replica:
-                # Someone live should own it: hand it over now rather than at expiry.
-                await self.store.release(held, self.replica)
+                # Someone live should own it: hand it over now rather than at expiry. Its work
+                # stops first (on_loss), so nothing of ours is claimed after the release.
                 await self._lose(channel, f"handed over to {intended[channel]}")
+                await self.store.release(held, self.replica)
         for channel in sorted(c for c, r in intended.items() if r == self.replica):
             if channel in self.held:
                 continue
@@ -337,8 +338,8 @@ class LeaseKeeper:
     async def stop(self) -> None:
         """Release every held lease and forget this replica, so others take over at once."""
         for held in list(self.held.values()):
-            await self.store.release(held, self.replica)
             await self._lose(held.channel, "stopping")
+            await self.store.release(held, self.replica)
         await self.store.forget(self.replica)
 
 

@@ -204,7 +204,8 @@ class Outbox:
             report.blocked_reason = "lease lost"
             log.warning("claim_fenced", channel=channel, kind=kind.value, rows=len(rows))
         elif sending:
-            log.debug("batch_claimed", channel=channel, kind=kind.value, rows=len(sending))
+            ids = [row.id for row in sending]
+            log.debug("batch_claimed", channel=channel, kind=kind.value, ids=ids)
         return sending
 
     async def _pending(

@@ -44,6 +44,8 @@ OPEN_TIMEOUT_S: Final = 30.0
 OPEN_BACKOFF_FIRST_S: Final = 2.0
 OPEN_BACKOFF_MAX_S: Final = 60.0
 AUTH_BACKOFF_MAX_S: Final = 300.0
+# How long a lost channel's cancelled work may take to unwind before the lease round goes on.
+CANCEL_WAIT_S: Final = 5.0
 
 
 class LinkState(StrEnum):
@@ -162,11 +164,14 @@ class Runtime:
         finally:
             tasks.discard(task)
 
-    def cancel_channel_work(self, channel: str) -> int:
-        """Cancel every running task of ``channel`` (its lease is lost); returns how many."""
+    async def cancel_channel_work(self, channel: str) -> int:
+        """Cancel every running task of ``channel`` (its lease is lost) and wait until they
+        have stopped; returns how many there were."""
         running = [task for task in self.channel_work.get(channel, ()) if not task.done()]
         for task in running:
             task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=CANCEL_WAIT_S)
         return len(running)
 
     def selected(self, names: tuple[str, ...] | list[str] = ()) -> list[Channel]:
