@@ -142,6 +142,9 @@ class Outbox:
         start = 0 if not record else size
         while True:
             if batch:
+                # Committed as sent (logged only now: a claim rolled back never went out).
+                ids = [row.id for row in batch]
+                log.debug("batch_claimed", channel=channel.name, kind=kind.value, ids=ids)
                 results = await push(channel, kind, batch, self.metrics)
                 await record_outcomes(
                     self.db,
@@ -203,9 +206,6 @@ class Outbox:
             # The lease moved or expired (the database says so): stop; the owner sends them.
             report.blocked_reason = "lease lost"
             log.warning("claim_fenced", channel=channel, kind=kind.value, rows=len(rows))
-        elif sending:
-            ids = [row.id for row in sending]
-            log.debug("batch_claimed", channel=channel, kind=kind.value, ids=ids)
         return sending
 
     async def _pending(
