@@ -12,6 +12,7 @@ from pathlib import Path
 from bench import (
     amazon_push,
     buy_box_pass,
+    console,
     ebay_push,
     forecast,
     order_latency,
@@ -31,6 +32,8 @@ BENCHES = {
     "order_latency": order_latency.main,  # ~30 s
     "ebay_push": ebay_push.main,  # at most 10,000 listings whatever --listings says
     "walmart_push": walmart_push.main,
+    # ~3 min: generates 30 days of history for the listings, then times the console's pages.
+    "console": console.main,
     # ~1 min: accuracy on 8,000 synthetic series, then 10,000 and --listings SKUs timed.
     "forecast": forecast.main,
 }

@@ -9,15 +9,16 @@ answers; everything every marketplace does alike lives here:
 * ``ErrorTable`` / ``classify`` is the one decision from HTTP status (or transport failure) to the
   error types of ``domain.errors``; marketplace differences are overrides, as data.
 * ``send`` runs one call under its rate-limit bucket and the retry policy (``retrying``).
-* ``json_request`` builds a request with an encoded JSON body; ``buckets`` makes one
-  ``TokenBucket`` per operation of a rate-limit table.
+* ``json_request`` builds a request with an encoded JSON body; ``json_body`` reads an answer's;
+  ``buckets`` makes one ``TokenBucket`` per operation of a rate-limit table.
+* ``AccountClient`` is one account's client made of these: settings, token, policy, buckets.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 import structlog
@@ -25,7 +26,7 @@ import structlog
 from connectors.base import ChannelDeps
 from connectors.ratelimit import RateLimit, TokenBucket
 from connectors.retry import RetryPolicy, retrying, transport_errors
-from connectors.wire import dumps_exact
+from connectors.wire import dumps_exact, loads_exact
 from domain.errors import (
     ChannelAuthError,
     ChannelError,
@@ -302,3 +303,41 @@ def json_request(
 def buckets(limits: Mapping[str, RateLimit], deps: ChannelDeps) -> dict[str, TokenBucket]:
     """One token bucket per operation (or API family) of ``limits``."""
     return {op: TokenBucket(limit, deps.clock, deps.sleep) for op, limit in limits.items()}
+
+
+def json_body(op: str, response: httpx.Response) -> Any:
+    """A successful answer's JSON body (Decimals exact; no body: ``{}``); not JSON: transient."""
+    try:
+        return loads_exact(response.content) if response.content else {}
+    except ValueError as err:
+        status = response.status_code
+        raise TransientChannelError(f"{op}: HTTP {status} with a non-JSON body") from err
+
+
+SettingsT = TypeVar("SettingsT")
+TokensT = TypeVar("TokensT", bound=TokenSource)
+
+
+class AccountClient(Generic[SettingsT, TokensT]):
+    """One seller account's client: its settings, token source, sending core and one token
+    bucket per operation of ``rate_limits``. A marketplace names its ``profile``, its limits and
+    how its token source is made; its subclass adds the endpoints."""
+
+    profile: ClassVar[MarketplaceProfile]
+    rate_limits: ClassVar[Mapping[str, RateLimit]]
+
+    def __init__(
+        self, settings: SettingsT, deps: ChannelDeps, policy: RetryPolicy | None = None
+    ) -> None:
+        self.settings = settings
+        self.deps = deps
+        self.policy = policy or RetryPolicy()
+        self.auth = self.make_auth(settings, deps, policy)
+        self.core = MarketplaceClient(self.profile, self.auth, deps, self.policy)
+        self.buckets = buckets(self.rate_limits, deps)
+
+    def make_auth(
+        self, settings: SettingsT, deps: ChannelDeps, policy: RetryPolicy | None
+    ) -> TokensT:
+        """This marketplace's token source for ``settings``."""
+        raise NotImplementedError

@@ -29,6 +29,7 @@ from daemon.db.models import (
     ActionStatus,
     AlertRecord,
     ChannelHealth,
+    RestockRow,
     StockEvent,
     StockEventKind,
 )
@@ -41,6 +42,7 @@ from domain.clock import Clock
 ALERTS = AlertRecord.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
+RESTOCK = RestockRow.__table__  # type: ignore[attr-defined]
 EVALUATE_EVERY_S: Final = 30.0
 # Waits between the attempts of one notification (then the next evaluation tries again).
 BACKOFF_S: Final = (1.0, 2.0, 4.0)
@@ -240,6 +242,59 @@ async def not_applied_conditions(
     return found
 
 
+async def restock_conditions(db: Database, thresholds: Sequence[int]) -> list[Condition]:
+    """One condition per SKU and restock threshold its stored cover (the inventory pass's days
+    of supply) is below: raised once when cover falls below it, resolved when it climbs back,
+    so an alert fires once per crossing (``inventory.restock.crossings``)."""
+    if not thresholds:
+        return []
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    RESTOCK.c.sku,
+                    RESTOCK.c.supplier,
+                    RESTOCK.c.days_of_supply,
+                    RESTOCK.c.order_quantity,
+                    RESTOCK.c.order_by,
+                ).where(
+                    RESTOCK.c.days_of_supply.is_not(None),
+                    # Evaluated every 30 s over up to 100,000 plans: only those near a threshold
+                    # come back (cover = position ÷ demand; exact check below).
+                    RESTOCK.c.daily_demand > 0,
+                    RESTOCK.c.on_hand + RESTOCK.c.inbound
+                    < (max(thresholds) + 1) * RESTOCK.c.daily_demand,
+                )
+            )
+        ).all()
+    found = []
+    lowest = min(thresholds)
+    for row in rows:
+        cover = row.days_of_supply
+        for days in thresholds:
+            if cover < days:
+                found.append(
+                    Condition(
+                        f"restock:{days}:{row.sku}",
+                        "restock",
+                        "error" if days == lowest else "warning",
+                        None,
+                        f"{row.sku}: {cover} days of cover left (< {days}); order "
+                        f"{row.order_quantity} from {row.supplier or 'the supplier'} by "
+                        f"{row.order_by}",
+                        {
+                            "sku": row.sku,
+                            "threshold_days": days,
+                            "days_of_supply": str(cover),
+                            "order_quantity": row.order_quantity,
+                            "order_by": row.order_by.isoformat() if row.order_by else None,
+                            "supplier": row.supplier,
+                        },
+                    )
+                )
+    return found
+
+
 class Alerter:
     """Evaluates the conditions, records raised and resolved alerts and notifies the webhook."""
 
@@ -284,6 +339,7 @@ class Alerter:
                 *channel_conditions(snapshot, settings),
                 *await oversell_conditions(self.db, now),
                 *await not_applied_conditions(self.db, channels, now),
+                *await restock_conditions(self.db, settings.inventory.restock_alert_days),
             ]
         }
         async with self.db.read() as conn:

@@ -6,11 +6,12 @@ import asyncio
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -22,13 +23,14 @@ from daemon.console.web import ConsoleContext, add_console
 from daemon.db.engine import Database, normalize_database_url, redacted_url
 from daemon.db.failures import blames_database, error_line
 from daemon.db.migrate import upgrade
+from daemon.db.models import InventoryRun
 from daemon.inbox import InboxWorker
 from daemon.leases import Held, LeaseKeeper, LeaseStore, new_replica_id
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.pass_gate import abandon_open_passes
-from daemon.passes import redrive, run_named_pass
+from daemon.passes import INVENTORY, redrive, run_named_pass
 from daemon.runtime import Runtime
 from daemon.server import ServerContext, ServerHandle, build_admin_app, start_server
 from daemon.snapshots import SkuSelection
@@ -236,9 +238,16 @@ async def run_once(
 
 
 def _schedule(
-    scheduler: AsyncIOScheduler, job: Callable[[str], Awaitable[None]], rt: Runtime
+    scheduler: AsyncIOScheduler,
+    job: Callable[[str], Awaitable[None]],
+    rt: Runtime,
+    not_before: Mapping[str, datetime] | None = None,
 ) -> None:
-    """(Re)create the pass jobs from the config's schedule (at start and after a reload)."""
+    """(Re)create the pass jobs from the config's schedule (at start and after a reload).
+
+    ``not_before``: a pass's first run is not earlier than this (the nightly inventory pass,
+    which takes minutes at 100,000 SKUs, is not run again at every restart).
+    """
     schedule = rt.settings.schedule
     grace = int(schedule.misfire_grace.total_seconds())
     # Reconcile (discovery) first runs one interval from now: each channel is reconciled when it
@@ -249,6 +258,7 @@ def _schedule(
         "stock_sync": schedule.stock_sync,
         "offers": schedule.offers_poll,
         "orders": schedule.orders_poll,
+        "inventory": schedule.inventory,
     }
     now = rt.clock.now()
     for offset, (name, interval) in enumerate(intervals.items()):
@@ -271,8 +281,28 @@ def _schedule(
             coalesce=True,
             max_instances=1,
             misfire_grace_time=grace,
-            next_run_time=now + (interval if name == "reconcile" else timedelta(seconds=offset)),
+            next_run_time=max(
+                now + (interval if name == "reconcile" else timedelta(seconds=offset)),
+                (not_before or {}).get(name, now),
+            ),
         )
+
+
+INVENTORY_RUN = InventoryRun.__table__  # type: ignore[attr-defined]
+
+
+async def _inventory_due(rt: Runtime) -> dict[str, datetime]:
+    """When the inventory pass is next due: one interval after its last complete run."""
+    interval = rt.settings.schedule.inventory
+    async with rt.db.read() as conn:
+        finished = (
+            await conn.execute(
+                sa.select(INVENTORY_RUN.c.finished_at).where(INVENTORY_RUN.c.id == 1)
+            )
+        ).scalar_one_or_none()
+    if interval is None or finished is None:
+        return {}
+    return {INVENTORY: finished + interval}
 
 
 class Daemon:
@@ -360,7 +390,7 @@ class Daemon:
             await self._start_leases(rt, passes)
         await rt.open_in_background()
         if self.scheduled:
-            self._start_scheduler(rt, passes)
+            self._start_scheduler(rt, passes, await _inventory_due(rt))
         log.info(
             "daemon_ready",
             host=rt.settings.server.host,
@@ -487,9 +517,11 @@ class Daemon:
         if redriven:
             log.warning("intents_redriven", channel=channel, result=redriven)
 
-    def _start_scheduler(self, rt: Runtime, passes: Passes) -> None:
+    def _start_scheduler(
+        self, rt: Runtime, passes: Passes, not_before: Mapping[str, datetime]
+    ) -> None:
         scheduler = self.scheduler = AsyncIOScheduler(timezone="UTC")
-        _schedule(scheduler, self._scheduled_pass, rt)
+        _schedule(scheduler, self._scheduled_pass, rt, not_before)
         passes.on_reload.append(lambda: _schedule(scheduler, self._scheduled_pass, rt))
         scheduler.add_job(
             self._housekeeping,

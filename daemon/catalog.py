@@ -133,6 +133,12 @@ def _statements(
         "max_price": None,
         "tags": [],
         "kit_components": {},
+        "lead_time_days": None,
+        "moq": None,
+        "case_pack": None,
+        "supplier": None,
+        "unit_volume_cuft": None,
+        "size_tier": None,
     }
     products = db.insert(product).values(
         {

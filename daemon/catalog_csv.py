@@ -17,6 +17,13 @@ column              meaning
 ``id:<channel>``    the listing's id on that channel (ASIN, item id, variant id...): a value
                     creates or updates the listing (channel, sku); a blank cell leaves it alone
 ``price:<channel>`` accepted and ignored here (it seeds the mock marketplaces)
+``lead_time_days``  supplier lead time, whole days 0–365 (blank: 30)
+``moq``             minimum order quantity, a whole number ≥ 1 (blank: 1)
+``case_pack``       units per case, orders are rounded up to whole cases, ≥ 1 (blank: 1)
+``supplier``        who to order from, free text (at most 100 characters)
+``unit_volume_cuft`` one unit's volume in cubic feet, a decimal > 0 (blank: no storage-fee
+                    forecast)
+``size_tier``       storage-fee size tier: ``standard`` or ``oversize`` (blank: standard)
 ==================  =========================================================================
 
 A column present in the file is authoritative for every row: a blank cell clears the value (a
@@ -58,8 +65,16 @@ PRODUCT_COLUMNS = MappingProxyType(
         "max_price": "max_price",
         "tags": "tags",
         "components": "kit_components",
+        "lead_time_days": "lead_time_days",
+        "moq": "moq",
+        "case_pack": "case_pack",
+        "supplier": "supplier",
+        "unit_volume_cuft": "unit_volume_cuft",
+        "size_tier": "size_tier",
     }
 )
+SIZE_TIERS = ("standard", "oversize")
+MAX_SUPPLIER, MAX_LEAD_TIME_DAYS = 100, 365
 EXPECTED = ", ".join(("sku", *PRODUCT_COLUMNS, "stock", "id:<channel>", "price:<channel>"))
 MAX_SKU, MAX_TITLE, MAX_EXTERNAL_ID, MAX_CHANNEL, MAX_INT = SKU_LENGTH, 500, 200, 100, 2**31 - 1
 # Money is NUMERIC(18, 4) on PostgreSQL: larger or finer values would be rounded there.
@@ -265,7 +280,31 @@ def _cell(column: str, raw: str, sku: str, default_currency: str) -> Any:
         return code
     if column == "tags":
         return list(dict.fromkeys(t.strip() for t in raw.split("|") if t.strip()))
-    return _components(raw, sku)
+    if column == "components":
+        return _components(raw, sku)
+    return _supply(column, raw)
+
+
+def _supply(column: str, raw: str) -> Any:
+    """The supply and storage columns of the inventory pass; blank means the default."""
+    if not raw:
+        return None
+    if column == "lead_time_days":
+        value = _integer(raw, minimum=0)
+        if value > MAX_LEAD_TIME_DAYS:
+            raise _BadCell(f"must be at most {MAX_LEAD_TIME_DAYS} days, got {value}")
+        return value
+    if column in ("moq", "case_pack"):
+        return _integer(raw, minimum=1)
+    if column == "supplier":
+        if len(raw) > MAX_SUPPLIER:
+            raise _BadCell(f"longer than {MAX_SUPPLIER} characters")
+        return raw
+    if column == "unit_volume_cuft":
+        return _money(raw, positive=True)
+    if raw.lower() not in SIZE_TIERS:
+        raise _BadCell(f"{raw!r} is not a size tier (one of {', '.join(SIZE_TIERS)})")
+    return raw.lower()
 
 
 def _money(raw: str, *, positive: bool) -> Decimal | None:

@@ -1,5 +1,5 @@
 """The ``repricerd`` command line. Exit codes: 0 ok, 1 invalid input or config, 2 usage (and
-3 from ``status``: a channel is not ok)."""
+3 from ``status``: a channel is not ok; from ``audit fba``: a report could not be read)."""
 
 from __future__ import annotations
 
@@ -462,6 +462,141 @@ def sync(config: str | None, channel: tuple[str, ...], sku_glob: str | None) -> 
             await rt.close()
 
     sys.exit(_run(go()))
+
+
+@main.group()
+def inventory() -> None:
+    """Restock and inventory health, as the nightly inventory pass last computed them."""
+
+
+def _inventory_report(config: str | None, fetch: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Read a stored report, or say the pass never ran and how to run it (exit 1)."""
+    from daemon.inventory_report import NEVER_RUN, last_run
+
+    loaded = _load(config, resolve_secrets=False)
+
+    async def go(db: Any) -> Any:
+        if await last_run(db) is None:
+            return None
+        return await fetch(db)
+
+    rows = _read_only(loaded, go)
+    if rows is None:
+        click.echo(f"error: {NEVER_RUN}", err=True)
+        sys.exit(1)
+    return rows
+
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table"
+)
+
+
+@inventory.command()
+@config_option
+@click.option("--supplier", help="only what to order from this supplier")
+@FORMAT_OPTION
+def restock(config: str | None, supplier: str | None, fmt: str) -> None:
+    """What to order, from whom and by when."""
+    from daemon.inventory_report import RESTOCK_FIELDS, fetch_restock, render
+
+    rows = _inventory_report(config, lambda db: fetch_restock(db, supplier))
+    console = Console(width=_pipe_width(fmt, "table"))
+    render(rows, RESTOCK_FIELDS, console, fmt, empty="nothing to order")  # type: ignore[arg-type]
+
+
+@inventory.command()
+@config_option
+@FORMAT_OPTION
+def health(config: str | None, fmt: str) -> None:
+    """Age buckets, excess, sell-through, stranded units and storage fees per SKU and pool."""
+    from daemon.inventory_report import HEALTH_FIELDS, fetch_health, render
+
+    rows = _inventory_report(config, fetch_health)
+    console = Console(width=_pipe_width(fmt, "table"))
+    render(rows, HEALTH_FIELDS, console, fmt, empty="no stock on hand")  # type: ignore[arg-type]
+
+
+@inventory.command()
+@config_option
+def refresh(config: str | None) -> None:
+    """Run the inventory pass now on the database (no marketplace is called)."""
+    from daemon.inventory_pass import run_inventory
+
+    loaded = _load(config, log_level="info", resolve_secrets=False)
+    summary = _read_only(
+        loaded, lambda db: run_inventory(db, SystemClock(), loaded.settings.inventory)
+    )
+    click.echo(
+        f"inventory: {summary['skus']} SKUs planned, sales and stock aggregated through "
+        f"{summary['aggregated']['through']}, "
+        f"{summary['to_order']} to order, {summary['crossings']} restock threshold(s) crossed "
+        f"({summary['seconds']} s)"
+    )
+
+
+@main.group()
+def audit() -> None:
+    """Audits of what the marketplaces owe you."""
+
+
+@audit.command(name="fba")
+@config_option
+@click.option("--channel", multiple=True, help="Amazon channel(s) to audit (default: all)")
+@click.option("--since", default="90d", show_default=True, help="how far back, e.g. 60d")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--no-fetch", is_flag=True, help="audit the stored reports; ask Amazon for none")
+def audit_fba(
+    config: str | None, channel: tuple[str, ...], since: str, fmt: str, no_fetch: bool
+) -> None:
+    """FBA units lost or damaged in Amazon's warehouses and not made good: cases to file.
+
+    Reads the inventory ledger, reimbursements and inventory reports (Reports API), stores them
+    (a re-read adds nothing), then audits what is stored. Exit 3 when a report could not be
+    read (FATAL, CANCELLED, still running): run again later.
+    """
+    import httpx
+
+    from daemon.fba_audit import amazon_channels, render_audit, run_audit
+    from domain.errors import ChannelError
+    from strategies.base import parse_duration
+
+    try:
+        window = parse_duration(since)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--since") from err
+    loaded = _load(config, resolve_secrets=not no_fetch)
+    names = amazon_channels(loaded.settings, channel)
+    if not names or len(names) < len(channel):
+        click.echo("error: no such Amazon channel(s) in the config", err=True)
+        sys.exit(1)
+
+    def progress(line: str) -> None:
+        click.echo(line, err=True)
+
+    async def go(db: Any) -> Any:
+        async with httpx.AsyncClient() as http:
+            return await run_audit(
+                db,
+                loaded.settings,
+                http=http,
+                clock=SystemClock(),
+                sleep=asyncio.sleep,
+                since=window,
+                channels=names,
+                fetch=not no_fetch,
+                progress=progress,
+            )
+
+    try:
+        report, fetched = _read_only(loaded, go)
+    except ChannelError as err:
+        # Refused credentials, an unreachable endpoint after the retries, a malformed document.
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    render_audit(report, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
+    if any(f.status != "DONE" for f in fetched):
+        sys.exit(3)
 
 
 @main.group()

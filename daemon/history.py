@@ -10,7 +10,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
@@ -348,7 +348,7 @@ def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def to_json(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Serialise rows as a JSON array: Decimal as strings, datetimes as ISO 8601."""
+    """Serialise rows as a JSON array: Decimal as strings, dates and times as ISO 8601."""
     return json.dumps(
         [dict(row) for row in rows], default=_json_default, indent=2, ensure_ascii=False
     )
@@ -357,7 +357,7 @@ def to_json(rows: Sequence[Mapping[str, Any]]) -> str:
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 

@@ -19,7 +19,8 @@ from daemon.controls import (
     trip_breaker,
     write_block_reason,
 )
-from daemon.db.models import Action, ActionKind, Listing
+from daemon.db.models import ALL_CHANNELS, Action, ActionKind, Listing
+from daemon.inventory_pass import run_inventory
 from daemon.listings import refresh_listings, verify_accepted
 from daemon.order_poll import orders_channel
 from daemon.pricing import load_inputs, plan_and_record
@@ -52,7 +53,8 @@ from domain.offers import OfferObservation
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 HEALTH_REFRESH_S: Final = 30.0
-PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders")
+INVENTORY: Final = "inventory"
+PASS_NAMES: Final = ("reprice", "stock_sync", "reconcile", "offers", "orders", INVENTORY)
 log = structlog.get_logger("repricerd.passes")
 
 ChannelStep = Callable[[Runtime, Channel, str, SkuSelection], Awaitable[PassReport]]
@@ -301,6 +303,19 @@ async def redrive(rt: Runtime, channels: Sequence[Channel] | None = None) -> dic
     return results
 
 
+async def inventory_pass(rt: Runtime) -> dict[str, Any]:
+    """The nightly inventory pass (every channel's stock at once, no marketplace call); its
+    success is recorded on every configured channel, whose sales and stock it read. With
+    several replicas it runs on one: the owner of the first channel by name."""
+    first = min(rt.settings.channels, default=None)
+    if rt.leases is not None and first is not None and not rt.owns(first):
+        return {ALL_CHANNELS: {"skipped": f"run by the replica that owns {first}"}}
+    summary = await run_inventory(rt.db, rt.clock, rt.settings.inventory)
+    for channel in rt.settings.channels:
+        await record_pass_success(rt.db, rt.clock, channel=channel, pass_name=INVENTORY)
+    return {ALL_CHANNELS: summary}
+
+
 async def run_named_pass(
     rt: Runtime,
     name: str,
@@ -318,6 +333,8 @@ async def run_named_pass(
         return await poll_orders(rt, pass_id, channels)
     if name == "stock_sync":
         return reports_json(await stock_pass(rt, pass_id, channels, selection))
+    if name == INVENTORY:
+        return await inventory_pass(rt)
     if name not in steps:
         raise ValueError(f"unknown pass {name!r}; choose from {', '.join(PASS_NAMES)}")
     return reports_json(await _each_channel(rt, name, steps[name], pass_id, channels, selection))

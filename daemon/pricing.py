@@ -20,6 +20,7 @@ from daemon.ledger import on_hand
 from daemon.outbox import Outbox
 from daemon.pass_gate import abandon_pass, close_gate, open_gate
 from daemon.pricing_history import (
+    forecast_demand,
     inventory_age_days,
     no_sales,
     peer_prices,
@@ -61,6 +62,8 @@ class PassInputs:
     own_seller_ids: frozenset[str] = frozenset()
     # Each listing's newest stored marketplace reference, for observations that bring none.
     references: Mapping[str, MarketReference] = field(default_factory=dict)
+    # Forecast units a day per SKU from the last inventory pass (excess_inventory's forecast).
+    forecast: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 async def load_inputs(
@@ -91,6 +94,7 @@ async def load_inputs(
             peers=await peer_prices(conn, channel, peers, skus),
             own_seller_ids=own_seller_ids,
             references=await marketplace_references(conn, channel, now - REFERENCE_KEPT, skus),
+            forecast=await forecast_demand(conn, channel, skus),
         )
 
 
@@ -129,6 +133,7 @@ def make_snapshot(row: ListingRow, channel: str, inputs: PassInputs) -> Snapshot
         history[-1][0] if history else None,
         inputs.peers.get(row.sku, ()),
         *origin,
+        forecast_daily_demand=inputs.forecast.get(row.sku),
     )
 
 

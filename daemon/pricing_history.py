@@ -15,12 +15,20 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from daemon.db.models import Action, ActionStatus, Listing, StockEvent, StockEventKind
+from daemon.db.models import (
+    Action,
+    ActionStatus,
+    Listing,
+    RestockRow,
+    StockEvent,
+    StockEventKind,
+)
 from daemon.db.types import money_value
 
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
+RESTOCK = RestockRow.__table__  # type: ignore[attr-defined]
 SALES_WINDOWS_DAYS = (1, 7, 30)
 PRICE_HISTORY_DAYS = 30
 _INTAKE = (StockEventKind.RECEIPT.value, StockEventKind.RETURN.value, StockEventKind.COUNT.value)
@@ -157,3 +165,16 @@ async def peer_prices(
         if value is not None:
             found[sku].append((peer, value))
     return {sku: tuple(items) for sku, items in found.items()}
+
+
+async def forecast_demand(
+    conn: AsyncConnection, channel: str, skus: Collection[str] | None = None
+) -> dict[str, Decimal]:
+    """Each listed SKU's forecast units a day as the inventory pass last stored it (``restock``;
+    ``excess_inventory`` with ``demand: forecast``), for one channel in one query."""
+    rows = await conn.execute(
+        sa.select(RESTOCK.c.sku, RESTOCK.c.daily_demand)
+        .join(LISTINGS, LISTINGS.c.sku == RESTOCK.c.sku)
+        .where(LISTINGS.c.channel == channel, _only(skus, RESTOCK.c.sku))
+    )
+    return {sku: Decimal(str(round(float(demand), 4))) for sku, demand in rows}

@@ -8,7 +8,7 @@ Relative paths (SQLite file, CSV files) are relative to the working directory.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, Union
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, Union
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from connectors.registry import settings_models
+from inventory.fees import US_FEES, AgedTier, FeeTable, MonthlyRate
 from strategies.base import Duration, DurationOrZero
 from strategies.guards import GuardSettings
 from strategies.rules import Rule
@@ -93,6 +94,11 @@ class ScheduleSettings(Strict):
         default=timedelta(seconds=60),
         description="a pass that could not start on time still runs if this late",
     )
+    inventory: Duration | None = Field(
+        default=timedelta(days=1),
+        description="aggregate the day's sales and stock, forecast demand, plan restock and "
+        "inventory health this often (off if null)",
+    )
 
 
 # One model per connector kind, each owned by its connector package and listed in the registry
@@ -136,8 +142,49 @@ class LastUnits(Strict):
     channels: list[str] = Field(min_length=1, description="the channels that keep showing stock")
 
 
+class StorageRate(Strict):
+    """Monthly storage fee per cubic foot of one size tier."""
+
+    jan_sep: Decimal = Field(ge=0)
+    oct_dec: Decimal = Field(ge=0)
+
+
+class AgedSurcharge(Strict):
+    """Aged-inventory surcharge per cubic foot (or per unit, whichever is greater) for an age."""
+
+    min_age_days: int = Field(ge=0)
+    max_age_days: int | None = Field(default=None, ge=0)
+    per_cuft: Decimal = Field(ge=0)
+    per_unit: Decimal = Field(default=Decimal(0), ge=0)
+
+
+class StorageFeeTable(Strict):
+    """``inventory.storage_fees[]``: one dated storage-fee table (in force from ``effective``)."""
+
+    effective: date
+    monthly: dict[str, StorageRate] = Field(min_length=1, description="by size tier")
+    aged: list[AgedSurcharge] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    note: str = ""
+
+    def table(self) -> FeeTable:
+        """The pure fee table (inventory.fees) this entry describes."""
+        return FeeTable(
+            effective=self.effective,
+            monthly=tuple(
+                MonthlyRate(tier, rate.jan_sep, rate.oct_dec) for tier, rate in self.monthly.items()
+            ),
+            aged=tuple(
+                AgedTier(a.min_age_days, a.max_age_days, a.per_cuft, a.per_unit) for a in self.aged
+            ),
+            sources=tuple(self.sources),
+            note=self.note,
+        )
+
+
 class InventorySettings(Strict):
-    """``inventory``: buffers, per-channel allocation, and what to do about outside changes."""
+    """``inventory``: buffers, per-channel allocation, and what to do about outside changes;
+    the restock and health settings of the nightly inventory pass."""
 
     buffer: int = Field(default=0, ge=0, description="units never offered anywhere")
     channels: dict[str, ChannelAllocation] = Field(default_factory=dict)
@@ -147,6 +194,36 @@ class InventorySettings(Strict):
         description="a quantity changed on the channel itself (a manual edit): 'overwrite' puts "
         "the ledger's allocation back; 'adopt' takes the channel's number as a stock count",
     )
+
+    service_level: Decimal = Field(
+        default=Decimal("0.95"), gt=0, lt=1, description="cycle service level of safety stock"
+    )
+    target_cover_days: int = Field(
+        default=60, ge=1, le=3650, description="days of demand an order covers once it lands"
+    )
+    restock_alert_days: list[int] = Field(
+        default_factory=lambda: [21, 14],
+        description="alert once when cover falls below each of these days",
+    )
+    history_days: int = Field(
+        default=365, ge=28, le=1460, description="days of sales history the forecast fits"
+    )
+    storage_fees: list[StorageFeeTable] | None = Field(
+        default=None, description="dated storage-fee tables (default: Amazon US, in the code)"
+    )
+
+    @field_validator("restock_alert_days")
+    @classmethod
+    def _positive_days(cls, value: list[int]) -> list[int]:
+        if any(day < 1 for day in value) or len(set(value)) != len(value):
+            raise ValueError("restock_alert_days must be distinct whole days >= 1")
+        return sorted(value, reverse=True)
+
+    def fee_tables(self) -> tuple[FeeTable, ...]:
+        """The storage-fee tables in force over time (the built-in US table if none given)."""
+        if not self.storage_fees:
+            return (US_FEES,)
+        return tuple(entry.table() for entry in self.storage_fees)
 
     def external_policy(self, channel: str) -> ExternalChanges:
         """The outside-change policy that applies to ``channel``."""

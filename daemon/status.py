@@ -44,7 +44,7 @@ INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LEASE = ChannelLease.__table__  # type: ignore[attr-defined]
 # The passes whose last success is shown (daemon.passes.PASS_NAMES, in the order they matter).
-PASSES: Final = ("reconcile", "reprice", "stock_sync", "offers", "orders")
+PASSES: Final = ("reconcile", "reprice", "stock_sync", "offers", "orders", "inventory")
 WINDOW: Final = timedelta(hours=24)
 NOT_APPLIED: Final = "NOT_APPLIED"
 # Inbox outcomes counted as "ignored" (nothing in them for us) and "unknown SKU" (a report about
@@ -329,7 +329,7 @@ async def _window_counts(conn: Any, names: list[str], since: datetime) -> dict[s
         )
     not_applied = sa.case((ACTIONS.c.response_code == NOT_APPLIED, 1), else_=0)
     for row in await conn.execute(
-        # channel, kind, status: the equality prefix of ix_action_open.
+        # channel, status, kind, completed_at: ix_action_channel_status.
         sa.select(
             ACTIONS.c.channel,
             sa.func.sum(not_applied).label("not_applied"),

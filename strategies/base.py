@@ -115,6 +115,8 @@ class Snapshot(NamedTuple):
     # and when the marketplace reported it: ``explain`` shows both with the value.
     reference_source: str = ""
     reference_at: datetime | None = None
+    # Forecast units a day (all channels) from the last inventory pass; None: not planned.
+    forecast_daily_demand: Decimal | None = None
 
     @property
     def reference_suppresses(self) -> bool:

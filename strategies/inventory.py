@@ -46,6 +46,11 @@ class ExcessInventoryParams(StrategyParams):
     markdown_pct: Decimal = Field(default=Decimal("5"), gt=0, le=50)
     markup_pct: Decimal = Field(default=Decimal("5"), gt=0, le=50)
     window_days: Window = 30
+    demand: Literal["trailing", "forecast"] = Field(
+        default="trailing",
+        description="cover from units sold over window_days (trailing) or from the inventory "
+        "pass's stored demand forecast (forecast: stock-outs do not count as no demand)",
+    )
     cadence: Cadence = DAY
 
     @field_validator("short_cover_days")
@@ -144,27 +149,48 @@ def _raise(
     return Decision(target, f"{why} → up {pct}% to {target}{note}", tuple(steps))
 
 
-def excess_inventory(snapshot: Snapshot, params: ExcessInventoryParams) -> Decision:
-    """Clear excess or aged stock by stepping toward the floor; step back up when cover is short."""
-    name, window = "excess_inventory", params.window_days
-    current = _current(snapshot)
-    if current is None:
-        return Decision.hold(f"{name}: no current price", TraceStep("price", "missing"))
-    stock, sold = snapshot.stock_on_hand, snapshot.sold_in(window)
-    if stock is None:
-        return Decision.hold(f"{name}: stock on hand unknown", TraceStep("stock", "unknown"))
+def _cover(snapshot: Snapshot, params: ExcessInventoryParams) -> tuple[Decimal, str] | Decision:
+    """Days of cover and what it rests on, by ``params.demand``; a hold when it is unknown."""
+    name, window, stock = "excess_inventory", params.window_days, snapshot.stock_on_hand or 0
+    if params.demand == "forecast":
+        demand = snapshot.forecast_daily_demand
+        if demand is None:
+            detail = "the inventory pass has not forecast this SKU yet"
+            return Decision.hold(
+                f"{name}: demand forecast unknown", TraceStep("forecast", "unknown", detail)
+            )
+        if demand <= 0:
+            return Decimal("Infinity") if stock > 0 else Decimal(0), "no forecast demand"
+        return Decimal(stock) / demand, f"forecast {demand}/day"
+    sold = snapshot.sold_in(window)
     if sold is None:
         detail = f"no {window}-day sales window in the snapshot"
         return Decision.hold(
             f"{name}: sales over {window} days unknown", TraceStep("sales", "unknown", detail)
         )
+    cover = snapshot.days_of_cover(window)
+    assert cover is not None
+    return cover, f"{sold} sold in {window}d"
+
+
+def excess_inventory(snapshot: Snapshot, params: ExcessInventoryParams) -> Decision:
+    """Clear excess or aged stock by stepping toward the floor; step back up when cover is short."""
+    name = "excess_inventory"
+    current = _current(snapshot)
+    if current is None:
+        return Decision.hold(f"{name}: no current price", TraceStep("price", "missing"))
+    stock = snapshot.stock_on_hand
+    if stock is None:
+        return Decision.hold(f"{name}: stock on hand unknown", TraceStep("stock", "unknown"))
+    measured = _cover(snapshot, params)
+    if isinstance(measured, Decision):
+        return measured
     if stock <= 0:
         return Decision.hold(
             f"{name}: no stock on hand, nothing to clear", TraceStep("stock", "none")
         )
-    cover = snapshot.days_of_cover(window)
-    assert cover is not None
-    steps = [TraceStep("cover", _days(cover), f"{stock} on hand, {sold} sold in {window}d")]
+    cover, basis = measured
+    steps = [TraceStep("cover", _days(cover), f"{stock} on hand, {basis}")]
     age, max_age = snapshot.inventory_age_days, params.max_inventory_age_days
     if max_age is not None:
         steps.append(TraceStep("age", "unknown" if age is None else str(age), f"max {max_age}"))

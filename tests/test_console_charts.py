@@ -181,3 +181,21 @@ def test_sparkline_breaks_at_a_missing_day() -> None:
     title = root.find(f"{NS}title")
     assert title is not None
     assert "—%" in (title.text or "")
+
+
+def test_a_long_legend_wraps_and_the_plot_starts_below_it() -> None:
+    channels = ("amazon-us", "walmart-us", "ebay-us", "shopify")
+    series = StockSeries(
+        on_hand=(Count(at(0), 3),),
+        published=tuple((c, (Count(at(0), 2),)) for c in channels),
+        events=(),
+    )
+    root = parse(stock_chart(series, start=START, end=END))
+    legend = next(g for g in root.iter(f"{NS}g") if g.get("class") == "legend")
+    labels = [(float(t.get("x") or 0), float(t.get("y") or 0)) for t in legend.iter(f"{NS}text")]
+    assert len(labels) == 1 + len(channels) + 3
+    assert all(x < 720 - 16 for x, _ in labels)
+    rows = sorted({y for _, y in labels})
+    assert len(rows) == 2
+    unit = next(t for t in root.iter(f"{NS}text") if t.get("class") == "y-unit")
+    assert float(unit.get("y") or 0) > rows[-1]  # the plot and its unit sit below the legend

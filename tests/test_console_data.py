@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,10 +20,11 @@ from daemon.db.models import (
     PassSuccess,
     Product,
     StockEvent,
-    WebhookEvent,
 )
+from daemon.settings import PricingSettings
 from domain.clock import ManualClock
 from strategies.offers import CompetitorFilters
+from tests.status_fixtures import delivery
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(days=30)
@@ -282,21 +284,51 @@ async def test_overview_counts_writes_and_buy_box_share_per_day(db: Database) ->
         (0, 2),
         (2, 2),
     ]
-    await snapshot(db, "MUG-1", day(26, 12), "ME", "19.00", [])  # late: inside a closed day
-    await snapshot(db, "MUG-1", day(27, 11), "R1", "19.00", [])
+    # Two loads at once apply a new snapshot once (NOFLOOR lost again a minute ago).
+    await snapshot(db, "NOFLOOR", clock.now() - timedelta(minutes=1), "R9", "14.00", [])
+    both = await asyncio.gather(
+        load_overview(db, clock, [AMAZON], tracker=tracker),
+        load_overview(db, clock, [AMAZON], tracker=tracker),
+    )
+    assert [b.channels[0].buy_box_now for b in both] == [Share(clock.now(), 1, 2)] * 2
+    # A late snapshot dated inside a closed day (MUG-1 lost on 02-26 at noon) counts again.
+    await snapshot(db, "MUG-1", day(26, 12), "R5", "19.00", [])
     late = await load_overview(db, clock, [AMAZON], tracker=tracker)
     assert [(s.won, s.seen) for s in late.channels[0].buy_box_days] == [
         (1, 2),
         (1, 2),
+        (0, 2),
+        (0, 2),
+        (0, 2),
+        (0, 2),
         (1, 2),
-        (0, 2),
-        (0, 2),
-        (0, 2),
-        (2, 2),
     ]
     # Given own ids count with the flagged ones (R9 holds NOFLOOR's Buy Box).
     other = await load_overview(db, clock, [AMAZON], own_seller_ids={"R9"})
     assert other.channels[0].buy_box_days[0] == Share(day(25), 2, 2)
+
+
+async def test_buy_box_days_closed_by_later_loads_match_a_full_count(db: Database) -> None:
+    await history(db)
+    clock = ManualClock(NOW)
+    tracker = BuyBoxTracker()
+    await load_overview(db, clock, [AMAZON], tracker=tracker)
+    midnight = datetime(2026, 3, 3, tzinfo=UTC)
+    await snapshot(db, "NOFLOOR", day(2, 20), "ME", "14.00", [])
+    await snapshot(db, "MUG-1", midnight + timedelta(minutes=30), "R1", "18.00", [])
+    clock.advance(13 * 3600)  # 03-03 01:00: 03-02 has ended
+    rolled = await load_overview(db, clock, [AMAZON], tracker=tracker)
+    counted = await load_overview(db, clock, [AMAZON])  # a new tracker counts from scratch
+    assert rolled.channels[0].buy_box_days == counted.channels[0].buy_box_days
+    assert [(s.at, s.won, s.seen) for s in rolled.channels[0].buy_box_days] == [
+        (day(26), 1, 2),
+        (day(27), 1, 2),
+        (day(28), 0, 2),
+        (day(1), 0, 2),
+        (day(2), 0, 2),
+        (midnight, 2, 2),  # both won at midnight (NOFLOOR since 20:00)
+        (clock.now(), 1, 2),  # MUG-1 lost at 00:30
+    ]
 
 
 async def test_sku_page_series(db: Database) -> None:
@@ -379,6 +411,24 @@ async def test_sku_page_uses_the_rules_competitor_filters(db: Database) -> None:
         Point(day(20), D("20.00")),
         Point(day(27, 10), None),
     )
+    # The rule pricing the listing decides: FBA only on amazon-us, every offer elsewhere.
+    rules = PricingSettings.model_validate(
+        {
+            "rules": [
+                {
+                    "match": {"channel": AMAZON},
+                    "strategy": "lowest_price",
+                    "params": {"filters": {"fulfillment": ["fba"]}},
+                },
+                {"strategy": "cost_plus", "params": {"margin_pct": 10}},
+            ]
+        }
+    ).rules
+    by_rule = await load_sku_page(db, ManualClock(NOW), "MUG-1", rules=rules)
+    assert by_rule.prices[0].lowest_competitor == page.prices[0].lowest_competitor
+    every = await load_sku_page(db, ManualClock(NOW), "MUG-1", rules=rules[1:])
+    assert every.prices[0].lowest_competitor[0] == Point(day(20), D("20.00"))
+    assert len(every.prices[0].lowest_competitor) == 3
 
 
 async def test_sku_page_of_an_unknown_sku_is_empty(db: Database) -> None:
@@ -393,30 +443,16 @@ async def test_sku_page_of_an_unknown_sku_is_empty(db: Database) -> None:
 
 async def test_problems(db: Database) -> None:
     ids = await history(db)
-    await insert(
-        db,
-        WebhookEvent,
-        channel=AMAZON,
-        dedupe_key="d1",
-        topic="ANY_OFFER_CHANGED",
-        payload="{}",
-        received_at=t(hours=1),
-        processed_at=t(hours=1),
-        outcome="invalid",
-        error="bad signature",
-    )
-    await insert(
-        db,
-        WebhookEvent,
-        channel=AMAZON,
-        dedupe_key="d2",
-        topic="ANY_OFFER_CHANGED",
-        payload="{}",
-        received_at=t(days=2),
-        processed_at=t(days=2),
-        outcome="invalid",
-        error="too old",
-    )
+    for age, error in ((timedelta(hours=1), "bad signature"), (timedelta(days=2), "too old")):
+        await delivery(
+            db,
+            AMAZON,
+            NOW - age,
+            processed_at=NOW - age,
+            outcome="invalid",
+            error=error,
+            topic="ANY_OFFER_CHANGED",
+        )
     await event(
         db,
         "MUG-2",

@@ -6,11 +6,8 @@ process (they survive the crash) and hold the feed unprocessed until the daemon 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.test_crash_orders import free_port, mock_state, start
+from tests.crash_fixtures import (
+    child_env,
+    cli,
+    free_port,
+    mock_state,
+    mocks_running,
+    start,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -63,22 +68,10 @@ def setup(tmp_path: Path, kind: str) -> tuple[Path, dict[str, str], dict[str, in
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("\n".join(lines) + "\n")
     channel = CHANNELS[kind].format(port=ports[CHANNEL])
-    config = tmp_path / "crash.yaml"
-    config.write_text(
-        f"""
-database: sqlite:///{tmp_path / "crash.db"}
-server: {{host: 127.0.0.1, port: {ports["daemon"]}}}
-schedule: {{reprice: 24h, stock_sync: 24h, reconcile: 24h}}
-catalog: {{import_on_start: {catalog}}}
-inventory: {{buffer: {BUFFER}}}
-channels:
-  {CHANNEL}:{channel}    feed_poll_interval_s: 0.2
-    feed_timeout_s: 60
-pricing:
-  rules: [{{strategy: hold}}]
-"""
-    )
-    env = {**os.environ, "CRASH_SECRET": "crash-test-secret", "REPRICERD_LOG_LEVEL": "info"}
+    channels = f"  {CHANNEL}:{channel}    feed_poll_interval_s: 0.2\n    feed_timeout_s: 60\n"
+    inventory = f"inventory: {{buffer: {BUFFER}}}\n"
+    config = write_config(tmp_path, ports["daemon"], catalog, channels, inventory)
+    env = child_env(CRASH_SECRET="crash-test-secret")
     return config, env, ports
 
 
@@ -101,25 +94,10 @@ def wait_for_feed(port: int, kind: str) -> dict[str, Any]:
     raise AssertionError(f"the {kind} mock never received a feed")
 
 
-def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m daemon ARGS`` to the end (bounded: two minutes)."""
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("kind", ["amazon", "walmart"])
 def test_kill_9_right_after_a_feed_was_created_resumes_that_feed(tmp_path: Path, kind: str) -> None:
     config, env, ports = setup(tmp_path, kind)
-    assert cli(["db", "upgrade", "-c", str(config)], env, tmp_path).returncode == 0
-    mocks = start(["mock-marketplaces", "-c", str(config)], env, tmp_path, f"{CHANNEL}: mock")
-    try:
+    with mocks_running(config, env, tmp_path, f"{CHANNEL}: mock"):
         hold_feeds(ports[CHANNEL], True)
         # "feed.recorded": the feed id is in the journal; the daemon now polls a feed that
         # the mock will not process, until it is killed.
@@ -164,6 +142,3 @@ def test_kill_9_right_after_a_feed_was_created_resumes_that_feed(tmp_path: Path,
         assert rows == [(f"F-{i:03d}", *outcome, f"feed:{feed_id}") for i in range(SKUS)]
         assert feeds == [(CHANNEL, feed_id, "stock", FINAL[kind], 1)]
         assert items == SKUS
-    finally:
-        mocks.send_signal(signal.SIGTERM)
-        mocks.wait(timeout=10)

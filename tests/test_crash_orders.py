@@ -9,18 +9,23 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.crash_fixtures import (
+    child_env,
+    cli,
+    free_port,
+    mock_state,
+    mocks_running,
+    start,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -31,12 +36,6 @@ SECRET = "crash-test-webhook-secret"
 TOKEN = "shpat_crash_test_token"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def setup(tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, int]]:
     ports = {"daemon": free_port(), "shop": free_port(), "store2": free_port()}
     lines = ["sku,cost,min_price,max_price,stock,id:shop,id:store2,price:shop,price:store2"]
@@ -44,15 +43,7 @@ def setup(tmp_path: Path) -> tuple[Path, dict[str, str], dict[str, int]]:
         lines.append(f"C-{i:03d},5.00,8.00,30.00,{STOCK},{1000 + i},{2000 + i},12.00,12.00")
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("\n".join(lines) + "\n")
-    config = tmp_path / "crash.yaml"
-    config.write_text(
-        f"""
-database: sqlite:///{tmp_path / "crash.db"}
-server: {{host: 127.0.0.1, port: {ports["daemon"]}}}
-schedule: {{reprice: 24h, stock_sync: 24h, reconcile: 24h}}
-catalog: {{import_on_start: {catalog}}}
-channels:
-  shop:
+    channels = f"""  shop:
     kind: shopify
     shop: crash-a.myshopify.com
     endpoint: http://127.0.0.1:{ports["shop"]}
@@ -64,40 +55,9 @@ channels:
     endpoint: http://127.0.0.1:{ports["store2"]}
     access_token: ${{CRASH_TOKEN}}
     webhook_secret: ${{CRASH_SECRET}}
-pricing:
-  rules: [{{strategy: hold}}]
 """
-    )
-    env = {
-        **os.environ,
-        "CRASH_TOKEN": TOKEN,
-        "CRASH_SECRET": SECRET,
-        "REPRICERD_LOG_LEVEL": "info",
-    }
-    return config, env, ports
-
-
-def start(args: list[str], env: dict[str, str], cwd: Path, until: str) -> subprocess.Popen[str]:
-    """Start ``python -m daemon ARGS`` (output to a log file, never a pipe that could fill up
-    and stall it) and wait until ``until`` appears in that log."""
-    log = cwd / f"{args[0]}-{time.monotonic_ns()}.log"
-    with log.open("w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "daemon", *args],
-            env=env,
-            cwd=cwd,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and proc.poll() is None:
-        if until in log.read_text():
-            return proc
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise AssertionError(f"never saw {until!r}:\n" + log.read_text()[-3000:])
+    config = write_config(tmp_path, ports["daemon"], catalog, channels)
+    return config, child_env(CRASH_TOKEN=TOKEN, CRASH_SECRET=SECRET), ports
 
 
 def order_delivery(index: int) -> tuple[bytes, dict[str, str]]:
@@ -148,41 +108,16 @@ async def burst(port: int, daemon: subprocess.Popen[str]) -> set[str]:
     return acked
 
 
-def mock_state(port: int) -> Any:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(b"GET /_mock/state HTTP/1.0\r\nHost: x\r\n\r\n")
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    return json.loads(data.split(b"\r\n\r\n", 1)[1])
-
-
 def test_kill_9_during_an_order_burst_loses_nothing_and_doubles_nothing(tmp_path: Path) -> None:
     config, env, ports = setup(tmp_path)
-    subprocess.run(
-        [sys.executable, "-m", "daemon", "db", "upgrade", "-c", str(config)],
-        env=env,
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-    )
-    mocks = start(["mock-marketplaces", "-c", str(config)], env, tmp_path, "store2: mock")
-    try:
+    with mocks_running(config, env, tmp_path, "store2: mock"):
         daemon = start(["run", "-c", str(config)], env, tmp_path, '"pass_name": "stock_sync"')
         acked = asyncio.run(burst(ports["daemon"], daemon))
         daemon.wait(timeout=10)
         assert daemon.returncode == -signal.SIGKILL
         assert ORDERS // 3 <= len(acked) < ORDERS  # the crash cut the burst
 
-        again = subprocess.run(
-            [sys.executable, "-m", "daemon", "run", "--once", "-c", str(config)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        again = cli(["run", "--once", "-c", str(config)], env, tmp_path)
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
 
         db = sqlite3.connect(tmp_path / "crash.db")
@@ -222,6 +157,3 @@ def test_kill_9_during_an_order_burst_loses_nothing_and_doubles_nothing(tmp_path
             for i in range(SKUS):
                 sku = f"C-{i:03d}"
                 assert shown[sku] == STOCK - sold.get(sku, 0), (name, sku)
-    finally:
-        mocks.send_signal(signal.SIGTERM)
-        mocks.wait(timeout=10)

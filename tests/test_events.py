@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import io
 import json
+from collections.abc import Iterable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +25,9 @@ from daemon.db.models import ActionKind, ActionStatus, OfferSnapshot, WebhookEve
 from daemon.inbox import InboxWorker
 from daemon.intents import PlannedWrite
 from daemon.passes import run_named_pass
+from daemon.runtime import Runtime
 from daemon.server import ServerContext, start_server
+from daemon.settings import Settings
 from daemon.simulate import render_plan, simulate
 from daemon.snapshots import store_observations
 from daemon.triggers import Debouncer
@@ -44,6 +47,52 @@ class ManualSleep:
 
     async def __call__(self, _seconds: float) -> None:
         await self.release.wait()
+
+
+def banded(
+    skus: str | Iterable[str],
+    *,
+    cost: str = "5",
+    low: str = "6",
+    price: str = "20",
+    stock: int | None = None,
+) -> list[dict[str, Any]]:
+    """Products (one, or one a SKU) costing ``cost``, priced ``price`` in the band [low, 40]."""
+    counted = {} if stock is None else {"stock": stock}
+    return [
+        {
+            "sku": sku,
+            "cost": D(cost),
+            "min_price": D(low),
+            "max_price": D("40"),
+            "price": D(price),
+            **counted,
+        }
+        for sku in ([skus] if isinstance(skus, str) else skus)
+    ]
+
+
+async def reconciled(
+    db: Database, clock: ManualClock, config: Settings, products: list[dict[str, Any]]
+) -> Runtime:
+    """A runtime on ``config`` with ``products`` listed on ``alpha``, reconciled (pass p0)."""
+    rt = await make_runtime(db, clock, config)
+    await seed(db, clock, rt, products, listed_on=("alpha",))
+    await run_named_pass(rt, "reconcile", "p0")
+    return rt
+
+
+def count_polls(channel: Any) -> list[list[str]]:
+    """The SKUs of each offers poll ``channel`` makes from now on (sorted, one list a call)."""
+    polled: list[list[str]] = []
+    poll = channel.fetch_competitor_offers
+
+    async def counting(skus: Any) -> Any:
+        polled.append(sorted(skus))
+        return await poll(skus)
+
+    channel.fetch_competitor_offers = counting
+    return polled
 
 
 async def test_debouncer_merges_a_burst_into_one_action() -> None:
@@ -132,11 +181,7 @@ async def test_offers_poll_reports_changed_competition_only(
 ) -> None:
     """The first poll reports every listing; a poll with unchanged offers reports none."""
     config = settings(channels={"alpha": {"kind": "mock", "competitors": 2}})
-    rt = await make_runtime(db, clock, config)
-    await seed(
-        db, clock, rt, [{"sku": "A", "stock": 1}, {"sku": "B", "stock": 1}], listed_on=("alpha",)
-    )
-    await run_named_pass(rt, "reconcile", "p0")
+    rt = await reconciled(db, clock, config, [{"sku": "A", "stock": 1}, {"sku": "B", "stock": 1}])
     changed: list[set[str]] = []
     rt.on_offer_change = lambda _ch, skus: changed.append(set(skus))
     first = await run_named_pass(rt, "offers", "p1")
@@ -169,20 +214,8 @@ async def test_event_reprice_touches_only_the_changed_skus(
     db: Database, clock: ManualClock
 ) -> None:
     """A debounced trigger for one SKU reprices that SKU alone."""
-    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
-    products = [
-        {
-            "sku": s,
-            "cost": D("10"),
-            "min_price": D("11"),
-            "max_price": D("40"),
-            "price": D("20"),
-            "stock": 1,
-        }
-        for s in ("A", "B", "C")
-    ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    products = banded(("A", "B", "C"), cost="10", low="11", stock=1)
+    rt = await reconciled(db, clock, settings(channels={"alpha": {"kind": "mock"}}), products)
     await run_named_pass(rt, "reprice", "p1", ["alpha"], frozenset({"B"}))
     assert {row.sku for row in await actions(db, kind="price")} == {"B"}
     await rt.close()
@@ -204,7 +237,6 @@ async def test_breaker_blocks_a_pass_that_moves_too_much_and_stays_tripped(
             "rules": [{"strategy": "cost_plus", "params": {"margin_pct": 0}}],
         },
     )
-    rt = await make_runtime(db, clock, config)
     products = [
         {
             "sku": f"S-{i:02d}",
@@ -216,8 +248,7 @@ async def test_breaker_blocks_a_pass_that_moves_too_much_and_stays_tripped(
         }
         for i in range(20)
     ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    rt = await reconciled(db, clock, config, products)
     result = await run_named_pass(rt, "reprice", "p1")
     assert result["alpha"]["breaker"] is not None
     rows = await actions(db, kind="price")
@@ -240,7 +271,6 @@ async def test_breaker_blocks_a_pass_that_moves_too_much_and_stays_tripped(
 
 async def test_simulate_plans_without_writing(db: Database, clock: ManualClock) -> None:
     """simulate returns every decision and leaves the action log and the market untouched."""
-    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
     products = [
         {
             "sku": "A",
@@ -252,8 +282,7 @@ async def test_simulate_plans_without_writing(db: Database, clock: ManualClock) 
         },
         {"sku": "B", "max_price": D("40"), "price": D("20"), "stock": 1},
     ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    rt = await reconciled(db, clock, settings(channels={"alpha": {"kind": "mock"}}), products)
     plans = await simulate(
         db,
         rt.settings,
@@ -284,17 +313,7 @@ async def test_signed_offer_webhook_reprices_that_sku_through_inbox_and_debounce
     secret = "s3cret-hook-key"
     channel = rt.channels["alpha"]
     channel.settings = channel.settings.model_copy(update={"webhook_secret": SecretStr(secret)})  # type: ignore[attr-defined]
-    products = [
-        {
-            "sku": s,
-            "cost": D("10"),
-            "min_price": D("11"),
-            "max_price": D("40"),
-            "price": D("20"),
-            "stock": 1,
-        }
-        for s in ("A", "B")
-    ]
+    products = banded(("A", "B"), cost="10", low="11", stock=1)
     await seed(sqlite_db, clock, rt, products, listed_on=("alpha",))
     await run_named_pass(rt, "reconcile", "p0")
     passes = Passes(rt)
@@ -377,7 +396,6 @@ async def test_the_breaker_judges_event_driven_passes_together(
             "rules": [{"strategy": "fixed", "params": {"price": "15.00"}}],
         },
     )
-    rt = await make_runtime(db, clock, config)
     skus = [f"S-{i:02d}" for i in range(20)]
     products = [
         {
@@ -390,8 +408,7 @@ async def test_the_breaker_judges_event_driven_passes_together(
         }
         for s in skus
     ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    rt = await reconciled(db, clock, config, products)
     results = []
     for n in range(4):
         results.append(
@@ -415,19 +432,8 @@ async def test_a_hold_supersedes_an_older_intent_still_waiting(
     db: Database, clock: ManualClock
 ) -> None:
     """An intent left planned (paused channel) is superseded when a later pass holds the SKU."""
-    rt = await make_runtime(db, clock, settings(channels={"alpha": {"kind": "mock"}}))
-    products = [
-        {
-            "sku": "A",
-            "cost": D("10"),
-            "min_price": D("11"),
-            "max_price": D("40"),
-            "price": D("20"),
-            "stock": 1,
-        }
-    ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    products = banded("A", cost="10", low="11", stock=1)
+    rt = await reconciled(db, clock, settings(channels={"alpha": {"kind": "mock"}}), products)
     await controls.pause(db, clock, channel="alpha", reason="maintenance")
     await rt.outbox.record(
         [
@@ -475,22 +481,9 @@ async def test_a_reprice_decides_on_a_fresh_stored_snapshot_and_polls_the_rest(
         channels={"alpha": {"kind": "mock", "competitors": 2}},
         pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
     )
-    rt = await make_runtime(db, clock, config)
-    products = [
-        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
-        for s in ("A", "B")
-    ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
-    channel = rt.channels["alpha"]
-    polled: list[list[str]] = []
-    poll = channel.fetch_competitor_offers
-
-    async def counting(skus: Any) -> Any:
-        polled.append(sorted(skus))
-        return await poll(skus)
-
-    channel.fetch_competitor_offers = counting  # type: ignore[method-assign]
+    products = banded(("A", "B"))
+    rt = await reconciled(db, clock, config, products)
+    polled = count_polls(rt.channels["alpha"])
     rival = CompetitorOffer("NOTIFIED", D("19.50"), fulfillment="fbm")
     notified = OfferObservation("A", clock.now(), (rival,), source="notification")
     await store_observations(db, "alpha", [notified])
@@ -520,22 +513,9 @@ async def test_offers_max_age_0s_polls_at_every_reprice(db: Database, clock: Man
         pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
     )
     assert config.schedule.offers_max_age == timedelta(0)
-    rt = await make_runtime(db, clock, config)
-    products = [
-        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
-        for s in ("A", "B")
-    ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
-    channel = rt.channels["alpha"]
-    polled: list[list[str]] = []
-    poll = channel.fetch_competitor_offers
-
-    async def counting(skus: Any) -> Any:
-        polled.append(sorted(skus))
-        return await poll(skus)
-
-    channel.fetch_competitor_offers = counting  # type: ignore[method-assign]
+    products = banded(("A", "B"))
+    rt = await reconciled(db, clock, config, products)
+    polled = count_polls(rt.channels["alpha"])
     rival = CompetitorOffer("NOTIFIED", D("19.50"), fulfillment="fbm")
     await store_observations(
         db, "alpha", [OfferObservation("A", clock.now(), (rival,), source="notification")]
@@ -556,14 +536,9 @@ async def test_a_collapse_the_reference_band_refuses_still_trips_the_breaker(
         channels={"alpha": {"kind": "mock"}},
         pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
     )
-    rt = await make_runtime(db, clock, config)
     skus = [f"S-{i:02d}" for i in range(25)]
-    products = [
-        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
-        for s in skus
-    ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    products = banded(skus)
+    rt = await reconciled(db, clock, config, products)
     penny = CompetitorOffer("FLOOD", D("0.01"), fulfillment="fbm")
     collapse = [OfferObservation(s, clock.now(), (penny,), reference_price=D("0.01")) for s in skus]
     await store_observations(db, "alpha", collapse)
@@ -594,14 +569,9 @@ async def test_the_breaker_judges_the_wish_not_the_refusal(
         channels={"alpha": {"kind": "mock"}},
         pricing={"rules": [{"strategy": "lowest_price", "params": {"position": "match"}}]},
     )
-    rt = await make_runtime(db, clock, config)
     skus = [f"S-{i:02d}" for i in range(25)]
-    products = [
-        {"sku": s, "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("20")}
-        for s in skus
-    ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    products = banded(skus)
+    rt = await reconciled(db, clock, config, products)
     near = CompetitorOffer("RIVAL", D("19.00"), fulfillment="fbm")
     await store_observations(
         db,
@@ -628,12 +598,8 @@ async def test_a_stored_marketplace_reference_outlives_polls_without_one(
             "rules": [{"strategy": "fixed", "params": {"price": "19.00"}}],
         },
     )
-    rt = await make_runtime(db, clock, config)
-    products = [
-        {"sku": "A", "cost": D("5"), "min_price": D("6"), "max_price": D("40"), "price": D("18.99")}
-    ]
-    await seed(db, clock, rt, products, listed_on=("alpha",))
-    await run_named_pass(rt, "reconcile", "p0")
+    products = banded("A", price="18.99")
+    rt = await reconciled(db, clock, config, products)
     unpublished = OfferObservation(
         "A", clock.now(), (), source="OFFER_UNPUBLISHED", reference_price=D("30.00")
     )

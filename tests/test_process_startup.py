@@ -120,6 +120,29 @@ def place_order(port: int, sku: str) -> None:
         time.sleep(0.2)
 
 
+def spawn_run(config: Path, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """``repricerd run -c CONFIG`` as a child whose stderr (the JSON log) is piped to us."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "daemon", "run", "-c", str(config)],
+        env=env,
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def terminate_in_time(proc: subprocess.Popen[str], log: Lines) -> None:
+    """SIGTERM ``proc``: it exits 0 within the shutdown timeout + 2 s."""
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=SHUTDOWN_TIMEOUT_S + 10)
+    elapsed = time.monotonic() - sent
+    log.join()
+    assert proc.returncode == 0, log.tail()
+    assert elapsed < SHUTDOWN_TIMEOUT_S + 2, (elapsed, log.tail())
+
+
 def stop(proc: subprocess.Popen[str]) -> None:
     """Kill a child that is still running (a failed test); close its pipes."""
     if proc.poll() is None:
@@ -211,14 +234,7 @@ def test_one_hanging_marketplace_delays_nothing(tmp_path: Path, hanging_marketpl
                 started.append(line)
         assert len(started) == 3, "the mocks did not start:\n" + "".join(started)
 
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "-c", str(daemon_config)],
-            env=child_env,
-            cwd=tmp_path,
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
+        daemon = spawn_run(daemon_config, child_env, tmp_path)
         log = Lines(daemon)
         first = log.wait_for("database_ready", timeout=60)
         base = f"http://127.0.0.1:{daemon_port}"
@@ -289,13 +305,7 @@ def test_one_hanging_marketplace_delays_nothing(tmp_path: Path, hanging_marketpl
             e.get("channel") for e in log.events() if e.get("event") == "channel_opened"
         }
 
-        sent = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=SHUTDOWN_TIMEOUT_S + 10)
-        elapsed = time.monotonic() - sent
-        log.join()
-        assert daemon.returncode == 0, log.tail()
-        assert elapsed < SHUTDOWN_TIMEOUT_S + 2, (elapsed, log.tail())
+        terminate_in_time(daemon, log)
         log.wait_for("shutdown_complete", timeout=1)
     finally:
         if daemon is not None:
@@ -314,24 +324,13 @@ def test_sigterm_during_a_hung_start_exits_zero(tmp_path: Path, hanging_marketpl
     hang = {old: hanging_marketplace for old in (8101, 8102, 8104)}
     config = tmp_path / "repricerd.yaml"
     config.write_text(demo_with_ports(daemon_port, hang, hanging_marketplace))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "run", "-c", str(config)],
-        env={**env(tmp_path), **demo_env(), "REPRICERD_LOG_LEVEL": "info"},
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
+    proc = spawn_run(
+        config, {**env(tmp_path), **demo_env(), "REPRICERD_LOG_LEVEL": "info"}, tmp_path
     )
     log = Lines(proc)
     try:
         log.wait_for("daemon_ready", timeout=60)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=SHUTDOWN_TIMEOUT_S + 10)
-        elapsed = time.monotonic() - sent
-        log.join()
-        assert proc.returncode == 0, log.tail()
-        assert elapsed < SHUTDOWN_TIMEOUT_S + 2, elapsed
+        terminate_in_time(proc, log)
         assert not [e for e in log.events() if e.get("level") in ("error", "critical")]
     finally:
         stop(proc)
@@ -356,14 +355,7 @@ def test_sigterm_under_load_logs_nothing_at_error(tmp_path: Path) -> None:
     # (rightful) ERROR line, so the breaker only trips on moves over 99 % here.
     text = config.read_text().replace(str(CATALOG), str(catalog))
     config.write_text(text.replace("move_pct: 20", "move_pct: 99"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daemon", "run", "-c", str(config)],
-        env={**env(tmp_path), "REPRICERD_LOG_LEVEL": "info"},
-        cwd=tmp_path,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = spawn_run(config, {**env(tmp_path), "REPRICERD_LOG_LEVEL": "info"}, tmp_path)
     log = Lines(proc)
     try:
         log.wait_for("daemon_ready", timeout=90)
@@ -375,13 +367,7 @@ def test_sigterm_under_load_logs_nothing_at_error(tmp_path: Path) -> None:
             )
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.status == 200
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=SHUTDOWN_TIMEOUT_S + 10)
-        elapsed = time.monotonic() - sent
-        log.join()
-        assert proc.returncode == 0, log.tail()
-        assert elapsed < SHUTDOWN_TIMEOUT_S + 2, elapsed
+        terminate_in_time(proc, log)
         errors = [e for e in log.events() if e.get("level") in ("error", "critical")]
         assert errors == []
         log.wait_for("shutdown_complete", timeout=1)

@@ -179,6 +179,7 @@ async def test_passes_record_their_last_success_at_most_every_30s(
             "stock_sync": first,
             "offers": None,
             "orders": None,
+            "inventory": None,
         }
         clock.advance(25)
         await run_named_pass(rt, "reconcile", "p4")

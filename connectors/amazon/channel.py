@@ -13,7 +13,6 @@ import structlog
 from connectors.amazon import notifications
 from connectors.amazon.client import SpApiClient
 from connectors.amazon.const import (
-    CURRENCY_MISMATCH,
     FEED_MESSAGES_MAX,
     ISSUE_LOCALE,
     LISTING_OFFERS_BATCH,
@@ -44,6 +43,7 @@ from connectors.amazon.offers import observation
 from connectors.amazon.orders import OrderPoller
 from connectors.base import ChannelCapabilities, ChannelDeps
 from connectors.feedresume import resume_carried
+from connectors.refusals import other_currency, rejected, split_refused
 from connectors.retry import RetryPolicy
 from domain.errors import ChannelAuthError, ChannelError, RejectedUpdateError
 from domain.events import ChannelEvent, OrderEvent, OrderNotice, WebhookDelivery
@@ -228,32 +228,15 @@ class AmazonChannel:
 
     async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """Price + floor/ceiling per SKU (patchListingsItem, or one feed for a large batch)."""
-        results: list[PushResult] = []
-        ready: list[PriceUpdate] = []
-        for update in updates:
-            if update.currency != self.settings.currency:
-                results.append(
-                    _rejected(
-                        update.idempotency_key,
-                        CURRENCY_MISMATCH,
-                        f"{update.currency} price for a {self.settings.currency} marketplace",
-                    )
-                )
-            else:
-                ready.append(update)
+        results, ready = split_refused(updates, other_currency(self.settings.currency))
         return results + await self._push(ready, lambda u: price_patches(u, self.settings), "price")
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
         """Merchant-fulfilled quantities; an FBA (AFN) listing's stock is refused (READ_ONLY)."""
-        results: list[PushResult] = []
-        ready: list[StockUpdate] = []
-        for update in updates:
-            if update.sku in self._afn:
-                results.append(
-                    _rejected(update.idempotency_key, READ_ONLY, "FBA quantity is Amazon's")
-                )
-            else:
-                ready.append(update)
+        results, ready = split_refused(
+            updates,
+            lambda u: (READ_ONLY, "FBA quantity is Amazon's") if u.sku in self._afn else None,
+        )
         return results + await self._push(ready, stock_patches, "stock")
 
     async def _push(
@@ -310,7 +293,7 @@ class AmazonChannel:
         except ChannelAuthError:
             raise
         except RejectedUpdateError as err:
-            return _rejected(key, err.code or "REJECTED", str(err))
+            return rejected(key, err.code or "REJECTED", str(err))
         except ChannelError as err:
             return PushResult(key, PushStatus.RETRY, err.code, str(err))
         return submission_result(key, response)
@@ -365,7 +348,3 @@ def _response_sku(item: Mapping[str, Any]) -> str | None:
         if isinstance(payload.get("SKU"), str):
             return str(payload["SKU"])
     return None
-
-
-def _rejected(key: str, code: str, message: str) -> PushResult:
-    return PushResult(key, PushStatus.REJECTED, code=code, message=message)

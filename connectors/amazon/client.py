@@ -24,11 +24,11 @@ from connectors.amazon.const import RATE_LIMIT_HEADER, RATE_LIMITS, USER_AGENT
 from connectors.amazon.models import AmazonSettings
 from connectors.base import ChannelDeps
 from connectors.http import (
+    AccountClient,
     ErrorTable,
-    MarketplaceClient,
     MarketplaceProfile,
-    buckets,
     error,
+    json_body,
     json_request,
     send,
 )
@@ -55,18 +55,17 @@ S3_ERRORS = ErrorTable(
 )
 
 
-class SpApiClient:
+class SpApiClient(AccountClient[AmazonSettings, LwaAuth]):
     """One seller account's SP-API client (owns its token buckets and its LWA token)."""
 
-    def __init__(
-        self, settings: AmazonSettings, deps: ChannelDeps, policy: RetryPolicy | None = None
-    ) -> None:
-        self.settings = settings
-        self.deps = deps
-        self.policy = policy or RetryPolicy()
-        self.auth = LwaAuth(settings, deps, policy)
-        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
-        self.buckets = buckets(RATE_LIMITS, deps)
+    profile = PROFILE
+    rate_limits = RATE_LIMITS
+
+    def make_auth(
+        self, settings: AmazonSettings, deps: ChannelDeps, policy: RetryPolicy | None
+    ) -> LwaAuth:
+        """The seller's LWA token."""
+        return LwaAuth(settings, deps, policy)
 
     async def call(
         self,
@@ -136,10 +135,7 @@ class SpApiClient:
         status = response.status_code
         if 200 <= status < 300:
             self._adopt_rate_header(op, response)
-            try:
-                return loads_exact(response.content) if response.content else {}
-            except ValueError as err:
-                raise TransientChannelError(f"{op}: HTTP {status} with a non-JSON body") from err
+            return json_body(op, response)
         code, message = _amazon_error(response)
         kind = PROFILE.errors.classify(status)
         if kind is RejectedUpdateError:

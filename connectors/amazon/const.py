@@ -39,6 +39,10 @@ FEED_UPLOAD: Final = "feedDocumentUpload"
 FEED_DOWNLOAD: Final = "feedDocumentDownload"
 GET_ORDERS: Final = "getOrders"
 GET_ORDER_ITEMS: Final = "getOrderItems"
+CREATE_REPORT: Final = "createReport"
+GET_REPORT: Final = "getReport"
+GET_REPORT_DOCUMENT: Final = "getReportDocument"
+REPORT_DOWNLOAD: Final = "reportDocumentDownload"
 
 LISTINGS_PATH: Final = "/listings/2021-08-01/items/{seller_id}"
 LISTING_PATH: Final = "/listings/2021-08-01/items/{seller_id}/{sku}"
@@ -51,6 +55,9 @@ LISTING_OFFERS_BATCH_PATH: Final = "/batches/products/pricing/v0/listingOffers"
 LISTING_OFFERS_URI: Final = "/products/pricing/v0/listings/{sku}/offers"
 ORDERS_PATH: Final = "/orders/v0/orders"
 ORDER_ITEMS_PATH: Final = "/orders/v0/orders/{order_id}/orderItems"
+REPORTS_PATH: Final = "/reports/2021-06-30/reports"
+REPORT_PATH: Final = "/reports/2021-06-30/reports/{report_id}"
+REPORT_DOCUMENT_PATH: Final = "/reports/2021-06-30/documents/{document_id}"
 
 # Default usage plans (rate tokens/s, burst), per application + seller pair (§1.4).
 RATE_LIMITS: Final[dict[str, RateLimit]] = {
@@ -78,6 +85,10 @@ RATE_LIMITS: Final[dict[str, RateLimit]] = {
     # Orders v0 (ordersV0.json usage plans): one getOrders a minute after a burst of 20.
     GET_ORDERS: RateLimit(0.0167, 20),
     GET_ORDER_ITEMS: RateLimit(0.5, 30),
+    # Reports 2021-06-30 (reports_2021-06-30.json usage plans): a report a minute after a burst.
+    CREATE_REPORT: RateLimit(0.0167, 15),
+    GET_REPORT: RateLimit(2, 15),
+    GET_REPORT_DOCUMENT: RateLimit(0.0167, 15),
 }
 
 # The usage plan Amazon actually applies to this application + seller, sent on 2xx/400/404
@@ -110,6 +121,7 @@ FEED_TYPE: Final = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE: Final = "application/json; charset=UTF-8"
 FEED_VERSION: Final = "2.0"
 FEED_TERMINAL: Final = frozenset({"DONE", "FATAL", "CANCELLED"})
+REPORT_TERMINAL: Final = FEED_TERMINAL  # a report's processingStatus ends the same way
 
 # Listings attribute values.
 DEFAULT_CHANNEL_CODE: Final = "DEFAULT"  # merchant-fulfilled quantity
@@ -126,7 +138,6 @@ ORDER_CHANGE: Final = "ORDER_CHANGE"
 
 # Local refusals (no marketplace call was made); Amazon's own codes pass through unchanged.
 READ_ONLY: Final = "READ_ONLY"
-CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
 
 # Forwarded notification envelopes (notifications.unwrap): EventBridge partner events come from
 # aws.partner/sellingpartnerapi.amazon.com/{awsAccountId}/{applicationId}; an SQS message may

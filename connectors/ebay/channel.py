@@ -19,7 +19,6 @@ from connectors.ebay.client import EbayClient
 from connectors.ebay.const import (
     BROWSE_SEARCH_PATH,
     BULK_UPDATE_PATH,
-    CURRENCY_MISMATCH,
     INVENTORY_ITEMS_PATH,
     MAX_BULK_REQUESTS,
     NO_FULFILLMENT_SCOPE,
@@ -42,6 +41,7 @@ from connectors.ebay.inventory import (
     outcomes,
 )
 from connectors.ebay.models import EbaySettings, money_str
+from connectors.refusals import other_currency, split_refused
 from connectors.retry import RetryPolicy
 from domain.errors import (
     ChannelAuthError,
@@ -223,19 +223,9 @@ class EbayChannel:
 
     async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """New prices through ``bulkUpdatePriceQuantity`` (offers[].price, a string value)."""
-        results: list[PushResult] = []
+        results, ready = split_refused(updates, other_currency(self.settings.currency))
         writes: list[_Write] = []
-        for update in updates:
-            if update.currency != self.settings.currency:
-                results.append(
-                    _result(
-                        update.idempotency_key,
-                        PushStatus.REJECTED,
-                        CURRENCY_MISMATCH,
-                        f"{update.currency} price for a {self.settings.currency} marketplace",
-                    )
-                )
-                continue
+        for update in ready:
             price = update.price.quantize(Decimal("0.01"))
             if (update.floor is not None and price < update.floor) or (
                 update.ceiling is not None and price > update.ceiling

@@ -73,17 +73,7 @@ class MockChannel:
     async def fetch_listings(self) -> list[ChannelListing]:
         """Return every simulated listing with its live price and quantity."""
         self._maybe_fail("fetch_listings")
-        return [
-            ChannelListing(
-                sku=item.sku,
-                external_id=item.external_id,
-                price=item.price,
-                currency=item.currency,
-                quantity=item.quantity,
-                fulfillment=item.fulfillment,
-            )
-            for item in self.market.listings.values()
-        ]
+        return [ChannelListing(**vars(item)) for item in self.market.listings.values()]
 
     async def fetch_competitor_offers(self, skus: Sequence[str]) -> list[OfferObservation]:
         """Return the competitors (who have drifted since the last look) plus our own offer."""
@@ -114,44 +104,34 @@ class MockChannel:
     async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """Apply prices; a repeated idempotency key is acknowledged but not re-applied."""
         self._maybe_fail("push_prices")
-        results = []
-        for update in updates:
-            item = self.market.listings.get(update.sku)
-            if item is None:
-                results.append(
-                    _rejected(update.idempotency_key, "NOT_FOUND", f"no listing {update.sku}")
-                )
-                continue
-            if update.floor is not None and update.price < update.floor:
-                results.append(
-                    _rejected(update.idempotency_key, "BELOW_MINIMUM", "price below floor")
-                )
-                continue
-            if self.market.apply_once(update.idempotency_key) and not self._dropped():
-                item.price = update.price
-            results.append(PushResult(update.idempotency_key, self._answer))
-        return results
+        return [
+            self._push(u, "price", u.price, u.floor is not None and u.price < u.floor)
+            for u in updates
+        ]
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
         """Apply absolute quantities once per idempotency key."""
         self._maybe_fail("push_stock")
-        results = []
-        for update in updates:
-            item = self.market.listings.get(update.sku)
-            if item is None:
-                results.append(
-                    _rejected(update.idempotency_key, "NOT_FOUND", f"no listing {update.sku}")
-                )
-                continue
-            if self.capabilities.stock_is_marketplace_held:
-                results.append(
-                    _rejected(update.idempotency_key, "READ_ONLY", "stock is marketplace-held")
-                )
-                continue
-            if self.market.apply_once(update.idempotency_key) and not self._dropped():
-                item.quantity = update.quantity
-            results.append(PushResult(update.idempotency_key, self._answer))
-        return results
+        return [self._push(u, "quantity", u.quantity) for u in updates]
+
+    def _push(
+        self,
+        update: PriceUpdate | StockUpdate,
+        field: str,
+        value: object,
+        below_floor: bool = False,
+    ) -> PushResult:
+        """One write of ``field`` (``price`` or ``quantity``): refused, or applied once per key."""
+        key, item = update.idempotency_key, self.market.listings.get(update.sku)
+        if item is None:
+            return _rejected(key, "NOT_FOUND", f"no listing {update.sku}")
+        if below_floor:
+            return _rejected(key, "BELOW_MINIMUM", "price below floor")
+        if field == "quantity" and self.capabilities.stock_is_marketplace_held:
+            return _rejected(key, "READ_ONLY", "stock is marketplace-held")
+        if self.market.apply_once(key) and not self._dropped():
+            setattr(item, field, value)
+        return PushResult(key, self._answer)
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
         """Check ``X-Mock-Signature`` (hex HMAC-SHA256 of the raw body)."""

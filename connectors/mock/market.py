@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -41,6 +41,7 @@ class MockMarket:
     deliveries: Counter[str] = field(default_factory=Counter)
     # idempotency key -> number of times its effect was applied (must never exceed 1)
     effects: Counter[str] = field(default_factory=Counter)
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # catalogue row of each SKU
 
     def apply_once(self, key: str) -> bool:
         """Count a delivery; return True if this key's effect has not been applied yet."""
@@ -52,9 +53,17 @@ class MockMarket:
 
 
 def seed_market(
-    *, channel: str, catalog: Path | None, currency: str, competitors: int, rng: random.Random
+    *,
+    channel: str,
+    catalog: Path | None,
+    currency: str,
+    competitors: int,
+    rng: random.Random,
+    stock: bool = False,
 ) -> MockMarket:
-    """Build a market from the rows of ``catalog`` that carry an ``id:<channel>`` value."""
+    """Build a market from the rows of ``catalog`` that carry an ``id:<channel>`` value; with
+    ``stock``, quantities come from ``stock`` and ``fulfillment:<channel>`` = ``WFS`` or
+    ``MARKETPLACE`` marks a marketplace-fulfilled listing."""
     market = MockMarket()
     if catalog is None:
         return market
@@ -66,9 +75,13 @@ def seed_market(
             if not sku or not external_id:
                 continue
             price = _initial_price(row, price_col)
-            market.listings[sku] = MockListing(
-                sku, external_id, price, row.get("currency") or currency
-            )
+            listing = MockListing(sku, external_id, price, row.get("currency") or currency)
+            market.listings[sku], market.rows[sku] = listing, row
+            if stock and (row.get("stock") or "").strip().isdigit():
+                listing.quantity = int(row["stock"])
+            held = (row.get(f"fulfillment:{channel}") or "").strip().upper()
+            if stock and held in ("WFS", "MARKETPLACE"):
+                listing.fulfillment = Fulfillment.MARKETPLACE
             market.competitors[sku] = make_competitors(sku, price, competitors, rng)
     return market
 
@@ -111,14 +124,5 @@ def react(
         price = offer.price * Decimal(str(round(rng.uniform(0.98, 1.02), 4)))
         if offer.price > our_price and rng.random() < 0.3:
             price = our_price - CENT
-        moved.append(
-            CompetitorOffer(
-                seller_id=offer.seller_id,
-                price=max(CENT, price.quantize(CENT)),
-                shipping=offer.shipping,
-                fulfillment=offer.fulfillment,
-                rating_pct=offer.rating_pct,
-                rating_count=offer.rating_count,
-            )
-        )
+        moved.append(replace(offer, price=max(CENT, price.quantize(CENT))))
     return moved

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -22,7 +23,6 @@ from connectors.mock.amazon.app import start as start_amazon
 from connectors.mock.amazon.state import AmazonMockState
 from connectors.mock.ebay.app import start as start_ebay
 from connectors.mock.ebay.state import EbayMockState
-from connectors.mock.market import MockMarket
 from connectors.mock.shopify.app import start as start_shopify
 from connectors.mock.shopify.state import ShopifyMockState
 from connectors.mock.walmart.app import start as start_walmart
@@ -43,112 +43,91 @@ class RunningMock:
     runner: web.AppRunner
 
 
-Starter = Callable[[str, Any, Path | None, str | None, int, float | None], Awaitable[RunningMock]]
-
-
-async def _launch(
-    name: str,
-    kind: str,
-    state_type: Any,
-    start: Callable[[Any, str, int], Awaitable[tuple[web.AppRunner, str]]],
-    catalog: Path | None,
-    port: int,
-    options: dict[str, Any],
-    currency: str | None = None,
-) -> RunningMock:
-    """Build a mock's state (seeded from the catalogue when there is one) and serve it."""
-    if catalog is not None:
-        seeded = options if currency is None else {**options, "currency": currency}
-        state = state_type.from_catalog(catalog, channel=name, **seeded)
-    else:
-        state = state_type(**options)
-    runner, base_url = await start(state, "127.0.0.1", port)
-    return RunningMock(name, kind, base_url, state, runner)
-
-
 def _secret(value: SecretStr | None) -> str | None:
     return None if value is None else value.get_secret_value()
 
 
-async def _amazon(
-    name: str,
-    cfg: Any,
-    catalog: Path | None,
-    webhook_url: str | None,
-    port: int,
-    feed_processing_s: float | None = None,
-) -> RunningMock:
-    options: dict[str, Any] = {
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that are set (the state's defaults stand for the others)."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
+def _amazon(cfg: Any, webhook_url: str | None) -> dict[str, Any]:
+    return {
         "seller_id": cfg.seller_id,
         "marketplace_id": cfg.marketplace_id,
         "client_id": cfg.credentials.client_id,
         "client_secret": _secret(cfg.credentials.client_secret),
         "refresh_token": _secret(cfg.credentials.refresh_token),
         "webhook_url": webhook_url if cfg.webhook_secret is not None else None,
+        **_given(webhook_secret=_secret(cfg.webhook_secret)),
     }
-    if cfg.webhook_secret is not None:
-        options["webhook_secret"] = _secret(cfg.webhook_secret)
-    if feed_processing_s is not None:
-        options["feed_processing_s"] = feed_processing_s
-    return await _launch(
-        name, "amazon", AmazonMockState, start_amazon, catalog, port, options, cfg.currency
-    )
 
 
-async def _shopify(
-    name: str,
-    cfg: Any,
-    catalog: Path | None,
-    webhook_url: str | None,
-    port: int,
-    feed_processing_s: float | None = None,  # no feeds on this marketplace
-) -> RunningMock:
+def _shopify(cfg: Any, webhook_url: str | None) -> dict[str, Any]:
     # The mock accepts the channel's static token or, for a Dev Dashboard app, issues tokens to
     # exactly its client credentials; webhooks are signed with the channel's HMAC key.
-    options: dict[str, Any] = {
+    return {
         "shop_domain": cfg.shop,
         "client_id": cfg.client_id,
         "client_secret": cfg.client_secret,
         "webhook_url": webhook_url if cfg.webhook_key is not None else None,
         "currency": cfg.currency,
+        **_given(access_token=cfg.access_token, webhook_secret=cfg.webhook_key),
     }
-    if cfg.access_token is not None:
-        options["access_token"] = cfg.access_token
-    if cfg.webhook_key is not None:
-        options["webhook_secret"] = cfg.webhook_key
-    if catalog is None:
-        options["market"] = MockMarket()
-    return await _launch(name, "shopify", ShopifyMockState, start_shopify, catalog, port, options)
 
 
-async def _ebay(
-    name: str,
-    cfg: Any,
-    catalog: Path | None,
-    webhook_url: str | None,
-    port: int,
-    feed_processing_s: float | None = None,  # no feeds on this marketplace
-) -> RunningMock:
+def _ebay(cfg: Any, webhook_url: str | None) -> dict[str, Any]:
     # The mock accepts exactly the channel's app credentials and refresh token; its
     # notifications are signed with its own key (served on its public key route), and the
     # endpoint challenge hashes the channel's verification token with the daemon's route.
-    options: dict[str, Any] = {
+    return {
         "client_id": cfg.client_id,
         "client_secret": cfg.client_secret,
         "refresh_token": cfg.refresh_token,
         "marketplace_id": cfg.marketplace_id,
         "notify_url": webhook_url,
+        **_given(
+            verification_token=cfg.verification_token, seller_username=cfg.own_seller_id or None
+        ),
     }
-    if cfg.verification_token is not None:
-        options["verification_token"] = cfg.verification_token
-    if cfg.own_seller_id:
-        options["seller_username"] = cfg.own_seller_id
-    return await _launch(
-        name, "ebay", EbayMockState, start_ebay, catalog, port, options, cfg.currency
-    )
 
 
-async def _walmart(
+def _walmart(cfg: Any, webhook_url: str | None) -> dict[str, Any]:
+    return {
+        "client_id": cfg.client_id,
+        "client_secret": _secret(cfg.client_secret),
+        # Every event type is subscribed at start-up, HMAC-signed with the channel's secret
+        # (WM_SEC.SIGNATURE over the path the daemon's route is mounted at).
+        "webhook_url": webhook_url if cfg.webhook_secret is not None else None,
+        **_given(
+            partner_id=cfg.seller_id,
+            ship_node=cfg.ship_node,
+            webhook_secret=_secret(cfg.webhook_secret),
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How the mock of one marketplace is built from a channel's config, and served."""
+
+    # The state class: ``from_catalog(catalog, channel=..., **options)`` or ``(**options)``.
+    state: Any
+    start: Callable[[Any, str, int], Awaitable[tuple[web.AppRunner, str]]]
+    options: Callable[[Any, str | None], dict[str, Any]]  # (channel config, webhook URL) -> options
+
+
+KINDS: Final[dict[str, Kind]] = {
+    "amazon": Kind(AmazonMockState, start_amazon, _amazon),
+    "shopify": Kind(ShopifyMockState, start_shopify, _shopify),
+    "walmart": Kind(WalmartMockState, start_walmart, _walmart),
+    "ebay": Kind(EbayMockState, start_ebay, _ebay),
+}
+
+
+async def launch(
+    kind: str,
     name: str,
     cfg: Any,
     catalog: Path | None,
@@ -156,31 +135,25 @@ async def _walmart(
     port: int,
     feed_processing_s: float | None = None,
 ) -> RunningMock:
-    options: dict[str, Any] = {
-        "client_id": cfg.client_id,
-        "client_secret": _secret(cfg.client_secret),
-        # Every event type is subscribed at start-up, HMAC-signed with the channel's secret
-        # (WM_SEC.SIGNATURE over the path the daemon's route is mounted at).
-        "webhook_url": webhook_url if cfg.webhook_secret is not None else None,
-    }
-    if cfg.seller_id is not None:
-        options["partner_id"] = cfg.seller_id
-    if cfg.ship_node is not None:
-        options["ship_node"] = cfg.ship_node
-    if cfg.webhook_secret is not None:
-        options["webhook_secret"] = _secret(cfg.webhook_secret)
-    if feed_processing_s is not None:
+    """Build the mock of channel ``name`` (seeded from the catalogue when there is one), serve it.
+
+    ``feed_processing_s`` applies to the marketplaces with bulk feeds (Amazon, Walmart).
+    """
+    mock = KINDS[kind]
+    options = mock.options(cfg, webhook_url)
+    if feed_processing_s is not None and hasattr(mock.state, "feed_processing_s"):
         options["feed_processing_s"] = feed_processing_s
-    return await _launch(
-        name, "walmart", WalmartMockState, start_walmart, catalog, port, options, cfg.currency
-    )
+    if catalog is None:
+        state = mock.state(**options)
+    else:
+        seeded = {"currency": cfg.currency, **options}
+        state = mock.state.from_catalog(catalog, channel=name, **seeded)
+    runner, base_url = await mock.start(state, "127.0.0.1", port)
+    return RunningMock(name, kind, base_url, state, runner)
 
 
-STARTERS: Final[Mapping[str, Starter]] = {
-    "amazon": _amazon,
-    "shopify": _shopify,
-    "walmart": _walmart,
-    "ebay": _ebay,
+STARTERS: Final[Mapping[str, Callable[..., Awaitable[RunningMock]]]] = {
+    kind: partial(launch, kind) for kind in KINDS
 }
 
 

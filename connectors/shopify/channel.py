@@ -10,12 +10,12 @@ from datetime import datetime
 import structlog
 
 from connectors.base import ChannelCapabilities, ChannelDeps
+from connectors.refusals import CURRENCY_MISMATCH, split_refused
 from connectors.retry import RetryPolicy
 from connectors.shopify import orders, queries, webhooks
 from connectors.shopify.catalog import Catalog, VariantIds, chunks, money_str
 from connectors.shopify.client import ShopifyClient, parse
 from connectors.shopify.const import (
-    CURRENCY_MISMATCH,
     LISTING_PAGE_SIZE,
     MAX_INPUT_ITEMS,
     UNKNOWN_SKU,
@@ -146,20 +146,15 @@ class ShopifyChannel:
 
     async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """One ``productVariantsBulkUpdate`` per product (≤250 variants), partial updates on."""
-        results: list[PushResult] = []
-        wanted: list[PriceUpdate] = []
-        for update in updates:
-            if update.currency != self.settings.currency:
-                results.append(
-                    _result(
-                        update.idempotency_key,
-                        PushStatus.REJECTED,
-                        CURRENCY_MISMATCH,
-                        f"price in {update.currency}, shop sells in {self.settings.currency}",
-                    )
-                )
-            else:
-                wanted.append(update)
+        shop = self.settings.currency
+        results, wanted = split_refused(
+            updates,
+            lambda u: (
+                None
+                if u.currency == shop
+                else (CURRENCY_MISMATCH, f"price in {u.currency}, shop sells in {shop}")
+            ),
+        )
         await self.resolve([(u.sku, u.external_id) for u in wanted])
         by_product: dict[str, list[tuple[PriceUpdate, VariantIds]]] = defaultdict(list)
         for update in wanted:

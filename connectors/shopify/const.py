@@ -81,7 +81,6 @@ INTERNAL_SERVER_ERROR: Final = "INTERNAL_SERVER_ERROR"
 
 # Our own codes for per-item results the marketplace never saw.
 UNKNOWN_SKU: Final = "UNKNOWN_SKU"
-CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
 NOT_STOCKED: Final = "ITEM_NOT_STOCKED_AT_LOCATION"
 
 # Webhook headers (HTTP/2 lowercases them; lookups are case-insensitive).

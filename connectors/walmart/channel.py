@@ -23,11 +23,11 @@ import structlog
 from connectors.base import ChannelCapabilities, ChannelDeps
 from connectors.feedresume import resume_carried
 from connectors.journal import FeedEntry
+from connectors.refusals import other_currency, rejected, split_refused
 from connectors.retry import RetryPolicy
 from connectors.walmart import events, orders, webhooks
 from connectors.walmart.client import WalmartClient
 from connectors.walmart.const import (
-    CURRENCY_MISMATCH,
     DUPLICATE_SKU,
     FEED_BUDGET,
     FEED_ITEMS_MAX,
@@ -189,28 +189,19 @@ class WalmartChannel:
 
     async def push_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """BASE prices: single PUT /v3/price for a few, a price feed for many."""
-        results: list[PushResult] = []
-        ready: list[PriceUpdate] = []
-        for update in updates:
-            if update.currency != self.settings.currency:
-                message = f"{update.currency} price for a {self.settings.currency} marketplace"
-                results.append(_rejected(update.idempotency_key, CURRENCY_MISMATCH, message))
-            else:
-                ready.append(update)
+        results, ready = split_refused(updates, other_currency(self.settings.currency))
         return results + await self._push(
             ready, self._put_price, PRICE_FEED, self.settings.price_feed_type, price_feed, "price"
         )
 
     async def push_stock(self, updates: Sequence[StockUpdate]) -> list[PushResult]:
         """Seller-fulfilled quantities; a WFS item's stock is Walmart's (READ_ONLY)."""
-        results: list[PushResult] = []
-        ready: list[StockUpdate] = []
-        for update in updates:
-            if update.sku in self._wfs:
-                message = "WFS quantity is Walmart's to count"
-                results.append(_rejected(update.idempotency_key, READ_ONLY, message))
-            else:
-                ready.append(update)
+        results, ready = split_refused(
+            updates,
+            lambda u: (
+                (READ_ONLY, "WFS quantity is Walmart's to count") if u.sku in self._wfs else None
+            ),
+        )
         return results + await self._push(
             ready,
             self._put_inventory,
@@ -287,7 +278,7 @@ class WalmartChannel:
                 except ChannelAuthError:
                     raise
                 except RejectedUpdateError as err:
-                    return _rejected(update.idempotency_key, err.code or "REJECTED", str(err))
+                    return rejected(update.idempotency_key, err.code or "REJECTED", str(err))
                 except ChannelError as err:
                     return PushResult(update.idempotency_key, PushStatus.RETRY, err.code, str(err))
 
@@ -309,7 +300,7 @@ class WalmartChannel:
         errors = wrapped.get("errors") if isinstance(wrapped, Mapping) else None
         if errors:
             code, text = error_details(dumps_exact({"errors": errors}), 200)
-            return _rejected(update.idempotency_key, code, text)
+            return rejected(update.idempotency_key, code, text)
         note = wrapped.get("message") if isinstance(wrapped, Mapping) else None
         # "Please allow up to five minutes for this change to be reflected": queued, not live.
         return PushResult(
@@ -346,7 +337,3 @@ class WalmartChannel:
             now=self.deps.clock.now(),
             is_wfs=lambda sku: sku in self._wfs,
         )
-
-
-def _rejected(key: str, code: str, message: str) -> PushResult:
-    return PushResult(key, PushStatus.REJECTED, code=code, message=message)

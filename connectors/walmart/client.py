@@ -19,7 +19,7 @@ import httpx
 import structlog
 
 from connectors.base import ChannelDeps
-from connectors.http import MarketplaceClient, MarketplaceProfile, buckets, error, json_request
+from connectors.http import AccountClient, MarketplaceProfile, error, json_body, json_request
 from connectors.retry import RetryPolicy
 from connectors.walmart.auth import WalmartAuth
 from connectors.walmart.const import (
@@ -32,8 +32,7 @@ from connectors.walmart.const import (
     TOKEN_COUNT_HEADER,
 )
 from connectors.walmart.models import WalmartSettings, error_details
-from connectors.wire import loads_exact
-from domain.errors import RateLimitedError, TransientChannelError
+from domain.errors import RateLimitedError
 
 log = structlog.get_logger(__name__)
 
@@ -45,18 +44,17 @@ PROFILE = MarketplaceProfile("walmart", refused=frozenset({401}))
 FilePart = tuple[str, bytes, str]
 
 
-class WalmartClient:
+class WalmartClient(AccountClient[WalmartSettings, WalmartAuth]):
     """One seller account's Walmart API client (owns its buckets and its access token)."""
 
-    def __init__(
-        self, settings: WalmartSettings, deps: ChannelDeps, policy: RetryPolicy | None = None
-    ) -> None:
-        self.settings = settings
-        self.deps = deps
-        self.policy = policy or RetryPolicy()
-        self.auth = WalmartAuth(settings, deps, policy)
-        self.core = MarketplaceClient(PROFILE, self.auth, deps, self.policy)
-        self.buckets = buckets(RATE_LIMITS, deps)
+    profile = PROFILE
+    rate_limits = RATE_LIMITS
+
+    def make_auth(
+        self, settings: WalmartSettings, deps: ChannelDeps, policy: RetryPolicy | None
+    ) -> WalmartAuth:
+        """The seller's client-credentials token."""
+        return WalmartAuth(settings, deps, policy)
 
     async def call(
         self,
@@ -98,10 +96,7 @@ class WalmartClient:
         status = response.status_code
         wait = self._pace(op, response)
         if 200 <= status < 300:
-            try:
-                return loads_exact(response.content) if response.content else {}
-            except ValueError as err:
-                raise TransientChannelError(f"{op}: HTTP {status} with a non-JSON body") from err
+            return json_body(op, response)
         code, message = error_details(response.content, status)
         kind = PROFILE.errors.classify(status)
         after = None

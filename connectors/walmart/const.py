@@ -113,6 +113,5 @@ WALMART_RETAIL: Final = "Walmart.com"  # the seller name of Walmart's own (1P) o
 
 # Local refusals (no marketplace call was made); Walmart's own codes pass through unchanged.
 READ_ONLY: Final = "READ_ONLY"
-CURRENCY_MISMATCH: Final = "CURRENCY_MISMATCH"
 FEED_BUDGET: Final = "FEED_BUDGET_EXHAUSTED"
 DUPLICATE_SKU: Final = "DUPLICATE_SKU"

@@ -23,6 +23,7 @@ HEIGHT: Final = 260
 LEFT: Final = 64
 RIGHT: Final = 16
 TOP: Final = 34
+LEGEND_ROW: Final = 16
 BOTTOM: Final = 40
 TICKS: Final = 5
 COLOURS: Final = {
@@ -75,7 +76,14 @@ def price_chart(
         for p in group
         if p.value is not None
     ] + [m.price for m in series.markers if m.price is not None]
-    frame = _Frame(start, end, [float(v) for v in values])
+    legend = [(COLOURS[name], label, "line") for name, label, _ in lines]
+    legend += [
+        (COLOURS["band"], "floor–ceiling", "band"),
+        (COLOURS["blocked"], "blocked", "cross"),
+        (COLOURS["held"], "held", "ring"),
+    ]
+    key, top = _legend(legend)
+    frame = _Frame(start, end, [float(v) for v in values], top=top)
     unit = series.currency
     parts = [
         _open("price-chart", f"{series.channel}: price ({unit})", series.channel),
@@ -84,15 +92,7 @@ def price_chart(
     ]
     for name, _, points in lines:
         parts.append(_step_series(frame, name, COLOURS[name], points, unit))
-    parts.append(_markers(frame, series.markers, link, unit))
-    legend = [(COLOURS[name], label, "line") for name, label, _ in lines]
-    legend += [
-        (COLOURS["band"], "floor–ceiling", "band"),
-        (COLOURS["blocked"], "blocked", "cross"),
-        (COLOURS["held"], "held", "ring"),
-    ]
-    parts.append(_legend(legend))
-    parts.append("</svg>")
+    parts += [_markers(frame, series.markers, link, unit), key, "</svg>"]
     return "".join(parts)
 
 
@@ -102,25 +102,27 @@ def stock_chart(series: StockSeries, *, start: datetime, end: datetime) -> str:
     values = [c.value for c in series.on_hand] + [
         c.value for _, steps in series.published for c in steps
     ]
-    frame = _Frame(start, end, [float(v) for v in values], floor_zero=True)
+    colours = [CHANNEL_COLOURS[i % len(CHANNEL_COLOURS)] for i in range(len(series.published))]
+    legend = [(COLOURS["on-hand"], "on hand", "line")]
+    legend += [
+        (colour, f"{channel} published", "dash")
+        for colour, (channel, _) in zip(colours, series.published, strict=True)
+    ]
+    legend += [(EVENT_COLOURS[k], k, "tick") for k in ("order", "cancel", "count")]
+    key, top = _legend(legend)
+    frame = _Frame(start, end, [float(v) for v in values], top=top, floor_zero=True)
     parts = [
         _open("stock-chart", "stock (units)", None),
         frame.axes("units", _count_label),
         _step_series(frame, "on-hand", COLOURS["on-hand"], _points(series.on_hand), "units"),
     ]
-    legend = [(COLOURS["on-hand"], "on hand", "line")]
-    for index, (channel, steps) in enumerate(series.published):
-        colour = CHANNEL_COLOURS[index % len(CHANNEL_COLOURS)]
+    for colour, (channel, steps) in zip(colours, series.published, strict=True):
         parts.append(
             _step_series(
                 frame, "published", colour, _points(steps), "units", channel=channel, dashed=True
             )
         )
-        legend.append((colour, f"{channel} published", "dash"))
-    parts.append(_events(frame, series.events))
-    legend += [(EVENT_COLOURS[k], k, "tick") for k in ("order", "cancel", "count")]
-    parts.append(_legend(legend))
-    parts.append("</svg>")
+    parts += [_events(frame, series.events), key, "</svg>"]
     return "".join(parts)
 
 
@@ -192,8 +194,15 @@ class _Frame:
     """The plot area's scales: time to x, value to y, with 'nice' value ticks."""
 
     def __init__(
-        self, start: datetime, end: datetime, values: list[float], *, floor_zero: bool = False
+        self,
+        start: datetime,
+        end: datetime,
+        values: list[float],
+        *,
+        top: float = TOP,
+        floor_zero: bool = False,
     ) -> None:
+        self.top = top
         if end <= start:
             end = start + timedelta(hours=1)
         self.start, self.end = start, end
@@ -216,7 +225,8 @@ class _Frame:
 
     def y(self, value: float) -> float:
         """Vertical position of a value."""
-        return TOP + (HEIGHT - TOP - BOTTOM) * (1 - (value - self.low) / (self.high - self.low))
+        share = 1 - (value - self.low) / (self.high - self.low)
+        return self.top + (HEIGHT - self.top - BOTTOM) * share
 
     def axes(self, unit: str, label: Callable[[float, float], str]) -> str:
         """Grid, value ticks with their unit, and UTC date ticks."""
@@ -230,7 +240,7 @@ class _Frame:
                 f'<text class="y-tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
                 f"{escape(label(value, step))}</text>"
             )
-        out.append(f'<text class="y-unit" x="{LEFT - 6}" y="{TOP - 8}" text-anchor="end">')
+        out.append(f'<text class="y-unit" x="{LEFT - 6}" y="{self.top - 8}" text-anchor="end">')
         out.append(f"{escape(unit)}</text>")
         base = HEIGHT - BOTTOM
         out.append(
@@ -394,7 +404,7 @@ def _markers(
         if marker.at > frame.end:
             continue
         x = frame.x(marker.at)
-        y = TOP + 4 if marker.price is None else frame.y(float(marker.price))
+        y = frame.top + 4 if marker.price is None else frame.y(float(marker.price))
         blocked = marker.status == "blocked"
         name = "blocked" if blocked else "held"
         price = "" if marker.price is None else f" at {_plain(marker.price)} {unit}"
@@ -438,28 +448,33 @@ def _events(frame: _Frame, events: Sequence[StockMark]) -> str:
     return "".join(out)
 
 
-def _legend(items: Sequence[tuple[str, str, str]]) -> str:
-    """The legend across the top: a swatch in each series' style, then its name."""
+def _legend(items: Sequence[tuple[str, str, str]]) -> tuple[str, float]:
+    """The legend across the top, wrapped onto more rows when it does not fit (a swatch in each
+    series' style, then its name); returns it and where the plot may begin below it."""
     out = ['<g class="legend" font-size="11" fill="currentColor">']
-    x = float(LEFT)
+    x, row = float(LEFT), 0
     for colour, label, kind in items:
+        # Width of the label at ~6.2 px a character in the 11 px font, plus the swatch.
+        width = 18 + 6.2 * len(label)
+        if x > LEFT and x + width > WIDTH - RIGHT:
+            x, row = float(LEFT), row + 1
+        y = 14 + LEGEND_ROW * row
         swatch = {
-            "line": f'<path d="M{x:.1f} 14 h14" stroke-width="2"/>',
-            "dash": f'<path d="M{x:.1f} 14 h14" stroke-width="2" stroke-dasharray="4 2"/>',
-            "band": f'<rect x="{x:.1f}" y="9" width="14" height="10" fill-opacity="0.3" '
+            "line": f'<path d="M{x:.1f} {y} h14" stroke-width="2"/>',
+            "dash": f'<path d="M{x:.1f} {y} h14" stroke-width="2" stroke-dasharray="4 2"/>',
+            "band": f'<rect x="{x:.1f}" y="{y - 5}" width="14" height="10" fill-opacity="0.3" '
             'fill="currentColor" stroke="none"/>',
-            "cross": f'<path d="M{x + 3:.1f} 10 l8 8 m-8 0 l8 -8" stroke-width="2"/>',
-            "ring": f'<circle cx="{x + 7:.1f}" cy="14" r="4" fill="none" stroke-width="2"/>',
-            "tick": f'<path d="M{x + 7:.1f} 9 v10" stroke-width="3"/>',
+            "cross": f'<path d="M{x + 3:.1f} {y - 4} l8 8 m-8 0 l8 -8" stroke-width="2"/>',
+            "ring": f'<circle cx="{x + 7:.1f}" cy="{y}" r="4" fill="none" stroke-width="2"/>',
+            "tick": f'<path d="M{x + 7:.1f} {y - 5} v10" stroke-width="3"/>',
         }[kind]
         out.append(
             f'<g class="legend-item" style="color:{colour}" stroke="currentColor">{swatch}</g>'
-            f'<text x="{x + 18:.1f}" y="18">{escape(label)}</text>'
+            f'<text x="{x + 18:.1f}" y="{y + 4}">{escape(label)}</text>'
         )
-        # Width of the label at ~6.2 px a character in the 11 px font, plus the swatch.
-        x += 18 + 6.2 * len(label) + 12
+        x += width + 12
     out.append("</g>")
-    return "".join(out)
+    return "".join(out), TOP + LEGEND_ROW * row
 
 
 def _stamp(at: datetime) -> str:

@@ -9,8 +9,9 @@ offers the connectors flagged as ours (``own`` in a snapshot's offers).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -54,6 +55,7 @@ from daemon.status import INVALID_OUTCOME, NOT_APPLIED, WINDOW, read_status
 from domain.clock import Clock
 from strategies.base import Snapshot
 from strategies.offers import CompetitorFilters, scan_offers
+from strategies.rules import AnyRule, select_rule
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 LISTINGS = Listing.__table__  # type: ignore[attr-defined]
@@ -69,8 +71,13 @@ LEDGER_ROWS: Final = 50
 PROBLEMS_PER_KIND: Final = 100
 # Snapshots read to learn which sellers the connectors flagged as ours.
 OWN_SAMPLE: Final = 20
+# New snapshots a page load applies one by one; more are counted again from scratch.
+CATCH_UP: Final = 5_000
 WRITE_KINDS: Final = (ActionKind.PRICE.value, ActionKind.STOCK.value)
 OVERSOLD: Final = "OVERSOLD"
+# Oversells are read from the order rows' notes (no index finds them): a week of orders, not 30
+# days, keeps the problems page fast at 100,000 listings.
+OVERSELL_WINDOW: Final = timedelta(days=7)
 
 
 # -- overview ---------------------------------------------------------------------------------
@@ -116,7 +123,7 @@ async def load_overview(
 async def _confirmed_writes(
     conn: AsyncConnection, names: Sequence[str], since: datetime
 ) -> dict[tuple[str, str], int]:
-    """Confirmed writes per (channel, kind) completed since ``since`` (ix_action_outcome)."""
+    """Confirmed writes per (channel, kind) completed since ``since`` (ix_action_channel_status)."""
     rows = await conn.execute(
         sa.select(ACTIONS.c.channel, ACTIONS.c.kind, sa.func.count())
         .where(
@@ -138,24 +145,16 @@ def day_ends(now: datetime, days: int = SHARE_DAYS) -> tuple[datetime, ...]:
 
 @dataclass(slots=True)
 class _Track:
-    """One channel's Buy Box state: each listing's newest verdict, and the closed days."""
+    """One channel's Buy Box counts: the closed days' shares and the current one, with the
+    newest snapshot id they include."""
 
     own: frozenset[str]
     today: datetime  # the UTC midnight the closed days end at
-    last_id: int = 0
-    newest: dict[str, tuple[datetime, int, bool]] = field(default_factory=dict)
-    won: int = 0
-    closed: tuple[Share, ...] = ()
-
-    def apply(self, sku: str, at: datetime, row_id: int, won: bool) -> None:
-        """Take one snapshot's verdict if it is the listing's newest."""
-        before = self.newest.get(sku)
-        if before is not None:
-            if (before[0], before[1]) > (at, row_id):
-                return
-            self.won -= before[2]
-        self.newest[sku] = (at, row_id, won)
-        self.won += won
+    horizon: datetime  # snapshots older than this are not counted (30 days before the build)
+    last_id: int
+    closed: tuple[Share, ...]
+    won: int
+    seen: int
 
 
 class BuyBoxTracker:
@@ -163,74 +162,137 @@ class BuyBoxTracker:
 
     The share at a time is the part of the channel's listings (those with a snapshot in the last
     30 days) whose newest snapshot by then names one of our sellers as the Buy Box holder. The
-    first load of a channel reads its 30 days of snapshots once (in time order, recording the
-    share at each UTC midnight); later loads read only the snapshots stored since (by id). A new
-    UTC day, a snapshot dated before the last closed midnight or new own seller ids rebuild it.
+    first load of a channel counts it in one aggregate query over its 30 days of snapshots (the
+    share at each UTC midnight and now); later loads apply only the snapshots stored since (by
+    id), looking up the previous snapshot of just the listings they touch, and close the UTC
+    days that ended meanwhile. A snapshot dated inside a closed day, a backlog of more than
+    ``CATCH_UP`` snapshots, new own seller ids or a new process count again. (A listing counted
+    stays counted until then, even once its newest snapshot is older than 30 days.)
     """
 
     def __init__(self) -> None:
         self._tracks: dict[str, _Track] = {}
+        # Two page loads at once must not both apply the same new snapshots (or both count).
+        self._lock = asyncio.Lock()
 
     async def shares(
         self, conn: AsyncConnection, channel: str, now: datetime, own: frozenset[str]
     ) -> tuple[Share, ...]:
         """The share at each of ``day_ends(now)`` (the last one is now)."""
         ends = day_ends(now)
-        track = self._tracks.get(channel)
-        fresh = track is not None and track.today == ends[-2] and own <= track.own
-        if track is None or not fresh or not await self._catch_up(conn, channel, track):
-            track = await self._build(conn, channel, now, own, ends)
-            self._tracks[channel] = track
-        return (*track.closed, Share(now, track.won, len(track.newest)))
+        async with self._lock:
+            track = self._tracks.get(channel)
+            fresh = track is not None and track.today <= ends[-2] and own <= track.own
+            if track is None or not fresh or not await _catch_up(conn, channel, track, ends):
+                track = await _count(conn, channel, now, own, ends)
+                self._tracks[channel] = track
+        return (*track.closed, Share(now, track.won, track.seen))
 
-    async def _build(
-        self,
-        conn: AsyncConnection,
-        channel: str,
-        now: datetime,
-        given: frozenset[str],
-        ends: tuple[datetime, ...],
-    ) -> _Track:
-        own = given | await _flagged_own(conn, channel)
-        track = _Track(own=own, today=ends[-2])
-        track.last_id = await _max_snapshot_id(conn)
-        rows = await conn.stream(
-            sa.select(OFFERS.c.id, OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.buy_box_seller)
-            .where(
+
+def _won(own: frozenset[str]) -> sa.ColumnElement[bool]:
+    return OFFERS.c.buy_box_seller.in_(sorted(own)) if own else sa.false()
+
+
+async def _count(
+    conn: AsyncConnection,
+    channel: str,
+    now: datetime,
+    given: frozenset[str],
+    ends: tuple[datetime, ...],
+) -> _Track:
+    """Count a channel's shares at its closed day ends and now in one pass over its snapshots
+    (each snapshot is a listing's verdict from its time until the listing's next one)."""
+    own = given | await _flagged_own(conn, channel)
+    last_id = int((await conn.execute(sa.select(sa.func.max(OFFERS.c.id)))).scalar() or 0)
+    horizon = now - HISTORY
+    verdicts = (
+        sa.select(
+            OFFERS.c.observed_at.label("at"),
+            sa.case((_won(own), 1), else_=0).label("won"),
+            sa.func.lead(OFFERS.c.observed_at)
+            .over(partition_by=OFFERS.c.sku, order_by=(OFFERS.c.observed_at, OFFERS.c.id))
+            .label("until"),
+        )
+        .where(
+            OFFERS.c.channel == channel,
+            OFFERS.c.observed_at >= horizon,
+            OFFERS.c.id <= last_id,
+        )
+        .subquery()
+    )
+    columns = []
+    for end in ends[:-1]:
+        live = sa.and_(
+            verdicts.c.at <= end, sa.or_(verdicts.c.until.is_(None), verdicts.c.until > end)
+        )
+        columns += [
+            sa.func.sum(sa.case((live, verdicts.c.won), else_=0)),
+            sa.func.sum(sa.case((live, 1), else_=0)),
+        ]
+    newest = verdicts.c.until.is_(None)
+    columns += [
+        sa.func.sum(sa.case((newest, verdicts.c.won), else_=0)),
+        sa.func.sum(sa.case((newest, 1), else_=0)),
+    ]
+    counts = [int(n or 0) for n in (await conn.execute(sa.select(*columns))).one()]
+    closed = tuple(Share(end, counts[2 * k], counts[2 * k + 1]) for k, end in enumerate(ends[:-1]))
+    return _Track(own, ends[-2], horizon, last_id, closed, counts[-2], counts[-1])
+
+
+async def _catch_up(
+    conn: AsyncConnection, channel: str, track: _Track, ends: tuple[datetime, ...]
+) -> bool:
+    """Apply the snapshots stored since the last load, closing the UTC days that ended since
+    (their share is the count once the snapshots dated before their midnight are applied);
+    False when they cannot be (one dated inside an already closed day, or too many)."""
+    won = _won(track.own)
+    # By id alone (the primary key's range): every channel's new rows, this one's kept. With a
+    # channel condition the planner walks the channel's index instead, all 30 days of it.
+    stored = (
+        await conn.execute(
+            sa.select(OFFERS.c.id, OFFERS.c.sku, OFFERS.c.observed_at, won, OFFERS.c.channel)
+            .where(OFFERS.c.id > track.last_id)
+            .order_by(OFFERS.c.id)
+            .limit(CATCH_UP + 1)
+        )
+    ).all()
+    if len(stored) > CATCH_UP:
+        return False
+    new = sorted(
+        (at, row_id, sku, bool(verdict)) for row_id, sku, at, verdict, ch in stored if ch == channel
+    )
+    if new and new[0][0] <= track.today:
+        return False
+    newest: dict[str, tuple[datetime, int, bool]] = {}
+    if new:
+        # The newest already counted snapshot of each listing touched (channel, sku, time).
+        rows = await conn.execute(
+            sa.select(OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.id, won).where(
                 OFFERS.c.channel == channel,
-                OFFERS.c.observed_at >= now - HISTORY,
+                OFFERS.c.sku.in_(sorted({sku for _, _, sku, _ in new})),
+                OFFERS.c.observed_at >= track.horizon,
                 OFFERS.c.id <= track.last_id,
             )
-            .order_by(OFFERS.c.observed_at, OFFERS.c.id)
-            .execution_options(yield_per=10_000)
         )
-        closed: list[Share] = []
-        pending = list(ends[:-1])
-        async for row_id, sku, at, seller in rows:
-            while pending and at > pending[0]:
-                closed.append(Share(pending.pop(0), track.won, len(track.newest)))
-            track.apply(sku, at, row_id, seller in own)
-        closed += [Share(end, track.won, len(track.newest)) for end in pending]
-        track.closed = tuple(closed)
-        return track
-
-    async def _catch_up(self, conn: AsyncConnection, channel: str, track: _Track) -> bool:
-        """Apply the snapshots stored since the last load; False if history changed."""
-        rows = await conn.execute(
-            sa.select(OFFERS.c.id, OFFERS.c.sku, OFFERS.c.observed_at, OFFERS.c.buy_box_seller)
-            .where(OFFERS.c.id > track.last_id, OFFERS.c.channel == channel)
-            .order_by(OFFERS.c.id)
-        )
-        for row_id, sku, at, seller in rows.all():
-            if at <= track.today:
-                return False  # dated inside a closed day: the recorded shares are wrong
-            track.apply(sku, at, row_id, seller in track.own)
-            track.last_id = max(track.last_id, row_id)
-        return True
-
-
-async def _max_snapshot_id(conn: AsyncConnection) -> int:
-    return int((await conn.execute(sa.select(sa.func.max(OFFERS.c.id)))).scalar() or 0)
+        for sku, at, row_id, verdict in rows.all():
+            if sku not in newest or (at, row_id) > newest[sku][:2]:
+                newest[sku] = (at, row_id, bool(verdict))
+    closing = [end for end in ends[:-1] if end > track.today]
+    closed = list(track.closed)
+    for at, row_id, sku, verdict in new:  # in time order, like the first count
+        while closing and at > closing[0]:
+            closed.append(Share(closing.pop(0), track.won, track.seen))
+        before = newest.get(sku)
+        if before is not None and (before[0], before[1]) > (at, row_id):
+            continue
+        track.seen += before is None
+        track.won += int(verdict) - int(before is not None and before[2])
+        newest[sku] = (at, row_id, verdict)
+    closed += [Share(end, track.won, track.seen) for end in closing]
+    track.closed = tuple(closed[-(len(ends) - 1) :])
+    track.today = ends[-2]
+    track.last_id = stored[-1][0] if stored else track.last_id
+    return True
 
 
 async def _flagged_own(conn: AsyncConnection, channel: str) -> frozenset[str]:
@@ -259,14 +321,16 @@ async def load_sku_page(
     *,
     days: int = 30,
     own_seller_ids: Collection[str] = (),
+    rules: Sequence[AnyRule] = (),
     filters: CompetitorFilters | None = None,
     ledger_rows: int = LEDGER_ROWS,
 ) -> SkuPage:
     """One SKU over the last ``days`` days: per channel its price chart series, the stock chart
     series, the latest decisions (``explain``) and the newest ledger rows.
 
-    The lowest competitor is the strategies' own: ``scan_offers`` with ``filters`` (the rule's
-    competitor filters; all offers by default) over each stored snapshot, landed price.
+    The lowest competitor is the strategies' own: ``scan_offers`` over each stored snapshot,
+    landed price, with the competitor filters of the rule that prices the listing (the first of
+    ``rules`` matching it, as ``select_rule`` picks), else ``filters``, else every offer.
     """
     now = clock.now()
     start = now - timedelta(days=min(days, HISTORY.days))
@@ -280,9 +344,11 @@ async def load_sku_page(
                 )
             ).mappings()
         ]
-        title = (
-            await conn.execute(sa.select(PRODUCTS.c.title).where(PRODUCTS.c.sku == sku))
-        ).scalar()
+        product = (
+            await conn.execute(
+                sa.select(PRODUCTS.c.title, PRODUCTS.c.tags).where(PRODUCTS.c.sku == sku)
+            )
+        ).first()
         actions = await _actions(conn, sku, start)
         before = await _bounds_before(conn, sku, start)
         snapshots = await _snapshots(conn, sku, [row["channel"] for row in listings], start)
@@ -303,7 +369,8 @@ async def load_sku_page(
             )
         ).all()
     explain = await fetch_explain(db, sku, limit_per_listing=1)
-    rules = filters if filters is not None else CompetitorFilters()
+    tags = tuple(product.tags or ()) if product is not None else ()
+    fallback = filters if filters is not None else CompetitorFilters()
     prices = tuple(
         _price_series(
             listing,
@@ -313,13 +380,13 @@ async def load_sku_page(
             start,
             now,
             own,
-            rules,
+            _rule_filters(rules, sku, tags, listing["channel"], fallback),
         )
         for listing in listings
     )
     return SkuPage(
         sku=sku,
-        title=title,
+        title=None if product is None else product.title,
         start=start,
         end=now,
         prices=prices,
@@ -327,6 +394,25 @@ async def load_sku_page(
         explain=tuple(explain),
         ledger=tuple(_ledger_row(row) for row in ledger),
     )
+
+
+def _rule_filters(
+    rules: Sequence[AnyRule],
+    sku: str,
+    tags: Sequence[str],
+    channel: str,
+    fallback: CompetitorFilters,
+) -> CompetitorFilters:
+    """The competitor filters of the rule pricing (sku, channel), or ``fallback`` (no rules, or
+    a rule whose strategy does not look at competitors)."""
+    if not rules:
+        return fallback
+    try:
+        _, rule = select_rule(rules, sku=sku, tags=tags, channel=channel)
+    except LookupError:
+        return fallback
+    found = getattr(rule.params, "filters", None)
+    return found if isinstance(found, CompetitorFilters) else fallback
 
 
 async def _actions(conn: AsyncConnection, sku: str, start: datetime) -> list[Any]:
@@ -604,7 +690,6 @@ class ProblemKind(StrEnum):
     NOT_CATALOGUED = "not_catalogued"
     NO_FLOOR = "no_floor"
     NO_CEILING = "no_ceiling"
-    BOUNDS_CROSSED = "bounds_crossed"
     WRITE_FAILED = "write_failed"
     NOT_APPLIED = "not_applied"
     STALE_OFFERS = "stale_offers"
@@ -623,7 +708,7 @@ async def load_problems(
 ) -> list[Problem]:
     """What an operator must fix, newest first within each kind (at most ``limit`` a kind):
     listings blocked for a missing cost/min/max, failed and NOT_APPLIED writes (24 h), stale
-    offer data, invalid webhook deliveries (24 h) and oversells (30 days).
+    offer data, invalid webhook deliveries (24 h) and oversells (7 days).
 
     ``channels`` defaults to those with listings; offer data is stale when a channel's newest
     offers (its last offers or reprice pass) are older than one poll period (``offers_poll``,
@@ -647,42 +732,39 @@ async def load_problems(
 
 
 async def _catalogue_problems(conn: AsyncConnection, limit: int) -> list[Problem]:
-    """Active listings the guards block for their catalogue row: none, no floor, no ceiling."""
+    """Active listings the guards block for their catalogue row: none, no floor, no ceiling.
+
+    (A min_price above max_price cannot be imported: the catalogue refuses the row. Money is
+    text on SQLite, so it is never compared in SQL.)"""
     no_product = PRODUCTS.c.id.is_(None)
     no_floor = sa.and_(PRODUCTS.c.min_price.is_(None), PRODUCTS.c.cost.is_(None))
     no_ceiling = PRODUCTS.c.max_price.is_(None)
-    crossed = PRODUCTS.c.min_price > PRODUCTS.c.max_price
     rows = await conn.execute(
         sa.select(
             LISTINGS.c.channel,
             LISTINGS.c.sku,
             LISTINGS.c.discovered_at,
             PRODUCTS.c.id,
-            PRODUCTS.c.cost,
-            PRODUCTS.c.min_price,
-            PRODUCTS.c.max_price,
+            PRODUCTS.c.cost.is_(None) & PRODUCTS.c.min_price.is_(None),
             PRODUCTS.c.updated_at,
         )
         .select_from(LISTINGS.outerjoin(PRODUCTS, PRODUCTS.c.sku == LISTINGS.c.sku))
-        .where(LISTINGS.c.status == "active", sa.or_(no_product, no_floor, no_ceiling, crossed))
+        .where(LISTINGS.c.status == "active", sa.or_(no_product, no_floor, no_ceiling))
         .order_by(LISTINGS.c.sku, LISTINGS.c.channel)
         .limit(limit)
     )
     found = []
-    for channel, sku, discovered, product, cost, low, high, updated in rows.all():
+    for channel, sku, discovered, product, floorless, updated in rows.all():
         since = discovered if updated is None else max(discovered, updated)
         if product is None:
             kind, detail = ProblemKind.NOT_CATALOGUED, "listed but not in the catalogue"
             fix = "add the SKU to the catalogue with cost or min_price, and max_price"
-        elif low is None and cost is None:
+        elif floorless:
             kind, detail = ProblemKind.NO_FLOOR, "no floor: neither min_price nor cost"
             fix = "set min_price or cost in the catalogue"
-        elif high is None:
+        else:
             kind, detail = ProblemKind.NO_CEILING, "no ceiling: no max_price"
             fix = "set max_price in the catalogue"
-        else:
-            kind, detail = ProblemKind.BOUNDS_CROSSED, f"min_price {low} above max_price {high}"
-            fix = "correct min_price or max_price in the catalogue"
         found.append(Problem(kind.value, channel, sku, detail, fix, since))
     return found
 
@@ -690,7 +772,7 @@ async def _catalogue_problems(conn: AsyncConnection, limit: int) -> list[Problem
 async def _write_problems(
     conn: AsyncConnection, names: Sequence[str], since: datetime, limit: int
 ) -> list[Problem]:
-    """Failed writes with the marketplace's message, and NOT_APPLIED ones (ix_action_outcome)."""
+    """Failed writes with the marketplace's message, and NOT_APPLIED ones."""
     if not names:
         return []
     found = []
@@ -811,13 +893,13 @@ async def _invalid_deliveries(conn: AsyncConnection, since: datetime, limit: int
 
 
 async def _oversells(conn: AsyncConnection, now: datetime, limit: int) -> list[Problem]:
-    """Orders recorded OVERSOLD in the last 30 days (daemon.stock notes the shortfall), and SKUs
+    """Orders recorded OVERSOLD in the last 7 days (daemon.stock notes the shortfall), and SKUs
     the ledger shows below zero among those that moved in the last 24 h."""
     rows = await conn.execute(
         sa.select(EVENTS.c.channel, EVENTS.c.sku, EVENTS.c.note, EVENTS.c.occurred_at)
         .where(
             EVENTS.c.kind == StockEventKind.ORDER.value,
-            EVENTS.c.occurred_at >= now - HISTORY,
+            EVENTS.c.occurred_at >= now - OVERSELL_WINDOW,
             EVENTS.c.note.like(f"%{OVERSOLD}%"),
         )
         .order_by(EVENTS.c.occurred_at.desc(), EVENTS.c.id.desc())

@@ -7,7 +7,9 @@ token (else 403); every action is recorded in ``operator_action`` before the pag
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -80,6 +82,7 @@ def add_console(app: web.Application, ctx: ConsoleContext) -> None:
     app[SESSIONS] = Sessions(ctx.clock)
     # Kept across page loads: each overview reads only the offer snapshots stored since the last.
     app[TRACKER] = BuyBoxTracker()
+    app.cleanup_ctx.append(_warm_buy_box)
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("daemon.console", "templates"),
@@ -305,6 +308,33 @@ async def _logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
+async def _warm_buy_box(app: web.Application) -> AsyncIterator[None]:
+    """Count every channel's Buy Box once in the background when the listener starts.
+
+    The first count reads 30 days of offer snapshots (seconds at 100,000 listings); later
+    overviews only add what was stored since, so the operator's first page is fast too.
+    """
+    ctx = app[CONSOLE]
+
+    async def warm() -> None:
+        try:
+            await load_overview(
+                ctx.db,
+                ctx.clock,
+                list(ctx.channels()),
+                own_seller_ids=ctx.own_seller_ids(),
+                tracker=app[TRACKER],
+            )
+        except Exception as err:  # the first page load counts instead
+            _log.warning("console_warm_up_failed", error=(str(err) or type(err).__name__)[:200])
+
+    task = asyncio.create_task(warm())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 # -- overview and actions -------------------------------------------------------------------
 
 
@@ -495,7 +525,14 @@ async def _actions_csv(request: web.Request) -> web.StreamResponse:
 async def _sku_page(request: web.Request) -> web.StreamResponse:
     ctx = request.app[CONSOLE]
     sku = request.match_info["sku"]
-    page = await load_sku_page(ctx.db, ctx.clock, sku, own_seller_ids=ctx.own_seller_ids())
+    page = await load_sku_page(
+        ctx.db,
+        ctx.clock,
+        sku,
+        own_seller_ids=ctx.own_seller_ids(),
+        # The lowest competitor as the rule pricing each listing sees it (its filters).
+        rules=ctx.config().settings.pricing.rules,
+    )
     # The charts are SVG built with every text escaped (daemon.console.charts): safe as markup.
     prices = [
         (series, Markup(price_chart(series, start=page.start, end=page.end)))  # noqa: S704

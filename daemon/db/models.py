@@ -106,6 +106,14 @@ class Product(SQLModel, table=True):
     kit_components: dict[str, int] = _json(dict)
     created_at: datetime = _time(nullable=False)
     updated_at: datetime = _time(nullable=False)
+    # Supply terms and storage of the inventory pass (NULL: the documented default applies,
+    # daemon.inventory_pass DEFAULT_*).
+    lead_time_days: int | None = None
+    moq: int | None = None
+    case_pack: int | None = None
+    supplier: str | None = Field(default=None, max_length=100)
+    unit_volume_cuft: Decimal | None = _money()
+    size_tier: str | None = Field(default=None, max_length=20)
 
 
 class Listing(SQLModel, table=True):
@@ -191,10 +199,10 @@ class Action(SQLModel, table=True):
 
     __tablename__ = "action"
     __table_args__ = (
-        sa.Index("ix_action_open", "channel", "kind", "status"),
+        # Every outbox, status and console query names the channel and the status (open
+        # intents, failures, confirmed writes since a time), most the kind too.
+        sa.Index("ix_action_channel_status", "channel", "status", "kind", "completed_at"),
         sa.Index("ix_action_sku_time", "sku", "created_at"),
-        # Writes of one outcome completed since a time (status's and the console's 24 h counts).
-        sa.Index("ix_action_outcome_time", "channel", "kind", "status", "completed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -356,6 +364,93 @@ class AlertRecord(SQLModel, table=True):
     resolved_notified_at: datetime | None = _time()
 
 
+MERCHANT_POOL = "merchant"
+
+
+class InventoryDay(SQLModel, table=True):
+    """One SKU's day in one stock pool, written only for days with activity (a sale, a receipt
+    or a change of on hand): a day without a row kept the previous row's ``on_hand``.
+
+    ``pool`` is ``merchant`` (the ledger) or the name of a channel whose marketplace holds the
+    units (FBA, WFS). Narrow on purpose (integers, no row id on SQLite): 100,000 SKUs × 2 years
+    must stay small.
+    """
+
+    __tablename__ = "inventory_day"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    product_id: int = Field(primary_key=True)
+    pool: str = Field(primary_key=True, max_length=100)
+    day: date = Field(primary_key=True)
+    sold: int = 0
+    received: int = 0
+    on_hand: int = 0
+    inbound: int | None = None
+
+
+class InventoryRun(SQLModel, table=True):
+    """The inventory pass's progress: the last day aggregated, the newest FBA ledger read (its
+    rows' ``read_at``: rows read after it are new to the pass), and its last complete run."""
+
+    __tablename__ = "inventory_run"
+
+    id: int = Field(default=1, primary_key=True)
+    aggregated_through: date | None = None
+    ledger_read_at: datetime | None = _time()
+    finished_at: datetime | None = _time()
+    skus: int = 0
+    seconds: float = 0.0
+
+
+class RestockRow(SQLModel, table=True):
+    """The restock plan of one SKU as the inventory pass last computed it (read by the CLI,
+    the console and the restock alerts); ``days_of_supply`` is also the last cover the next run
+    compares with for threshold crossings."""
+
+    __tablename__ = "restock"
+
+    sku: str = Field(primary_key=True, max_length=SKU_LENGTH)
+    supplier: str | None = Field(default=None, max_length=100)
+    on_hand: int = 0
+    on_hand_pools: dict[str, int] = _json(dict)
+    inbound: int = 0
+    daily_demand: float = 0.0
+    sigma: float = 0.0
+    demand_class: int = 0
+    days_of_supply: Decimal | None = _money()
+    lead_time_days: int = 0
+    safety_stock: int = 0
+    reorder_point: int = 0
+    order_quantity: int = 0
+    order_by: date | None = None
+    order_value: Decimal | None = _money()
+    forecast_start: date
+    computed_at: datetime = _time(nullable=False)
+
+
+class InventoryHealthRow(SQLModel, table=True):
+    """Inventory health of one SKU in one pool as the inventory pass last computed it."""
+
+    __tablename__ = "inventory_health"
+
+    sku: str = Field(primary_key=True, max_length=SKU_LENGTH)
+    pool: str = Field(primary_key=True, max_length=100)
+    on_hand: int = 0
+    age_0_90: int = 0
+    age_91_180: int = 0
+    age_181_270: int = 0
+    age_271_365: int = 0
+    age_365_plus: int = 0
+    excess_units: int = 0
+    units_sold_90d: int = 0
+    sell_through: Decimal | None = _money()
+    stranded_units: int = 0
+    # Storage fee + aged surcharge for this month and the next two (None: no volume known).
+    storage_fee_3m: Decimal | None = _money()
+    fee_months: list[dict[str, Any]] = _json(list)
+    computed_at: datetime = _time(nullable=False)
+
+
 class Replica(SQLModel, table=True):
     """One running daemon process (several share a PostgreSQL): its heartbeat says it is alive."""
 
@@ -398,3 +493,104 @@ class OperatorAction(SQLModel, table=True):
     action: str = Field(max_length=40)  # login | login_failed | logout | pause | resume | ...
     channel: str | None = Field(default=None, max_length=100)
     detail: str = Field(default="", max_length=2000)
+
+
+class FbaLedgerEvent(SQLModel, table=True):
+    """One row of Amazon's Inventory Ledger (``GET_LEDGER_DETAIL_VIEW_DATA``), stored once: the
+    report has no row id, so its natural key is unique and a re-read adds nothing (it only
+    refreshes Amazon's reconciled / unreconciled counts)."""
+
+    __tablename__ = "fba_ledger_event"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "channel",
+            "occurred_at",
+            "fnsku",
+            "event_type",
+            "reference_id",
+            "quantity",
+            "fulfillment_center",
+            "reason",
+            name="uq_fba_ledger_event",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    day: date = Field(index=True)
+    occurred_at: datetime = _time(nullable=False)
+    fnsku: str = Field(max_length=40, index=True)
+    asin: str = Field(max_length=40)
+    msku: str = Field(max_length=SKU_LENGTH)
+    title: str = Field(max_length=500)
+    event_type: str = Field(max_length=40)
+    reference_id: str = Field(max_length=100)
+    quantity: int
+    fulfillment_center: str = Field(max_length=20)
+    disposition: str = Field(max_length=40)
+    reason: str = Field(max_length=10)
+    country: str = Field(max_length=10)
+    reconciled_quantity: int | None = None
+    unreconciled_quantity: int | None = None
+    read_at: datetime = _time(nullable=False)
+
+
+class FbaReimbursement(SQLModel, table=True):
+    """One row of Amazon's FBA reimbursements report, unique by reimbursement id and FNSKU."""
+
+    __tablename__ = "fba_reimbursement"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "reimbursement_id", "fnsku", name="uq_fba_reimbursement"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    approved_at: datetime = _time(nullable=False)
+    reimbursement_id: str = Field(max_length=40)
+    case_id: str = Field(max_length=40)
+    amazon_order_id: str = Field(max_length=40)
+    reason: str = Field(max_length=60)
+    sku: str = Field(max_length=SKU_LENGTH)
+    fnsku: str = Field(max_length=40, index=True)
+    asin: str = Field(max_length=40)
+    product_name: str = Field(max_length=500)
+    condition: str = Field(max_length=40)
+    currency: str = Field(max_length=3)
+    amount_per_unit: Decimal | None = _money()
+    amount_total: Decimal = _money(nullable=False)
+    quantity_cash: int
+    quantity_inventory: int
+    quantity_total: int
+    original_reimbursement_id: str = Field(max_length=40)
+    original_reimbursement_type: str = Field(max_length=60)
+    read_at: datetime = _time(nullable=False)
+
+
+class FbaInventory(SQLModel, table=True):
+    """The latest unsuppressed Manage FBA Inventory row of each SKU (a snapshot, replaced)."""
+
+    __tablename__ = "fba_inventory"
+
+    channel: str = Field(primary_key=True, max_length=100)
+    sku: str = Field(primary_key=True, max_length=SKU_LENGTH)
+    fnsku: str = Field(max_length=40)
+    asin: str = Field(max_length=40)
+    product_name: str = Field(max_length=500)
+    condition: str = Field(max_length=40)
+    your_price: Decimal | None = _money()
+    mfn_listing_exists: bool
+    mfn_fulfillable: int | None = None
+    afn_listing_exists: bool
+    afn_warehouse: int
+    afn_fulfillable: int
+    afn_unsellable: int
+    afn_reserved: int
+    afn_total: int
+    per_unit_volume: Decimal | None = _money()
+    afn_inbound_working: int
+    afn_inbound_shipped: int
+    afn_inbound_receiving: int
+    afn_researching: int
+    afn_reserved_future_supply: int
+    afn_future_supply_buyable: int
+    read_at: datetime = _time(nullable=False)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Any
 
 import httpx
 import respx
 
 from connectors.amazon import AmazonChannel, AmazonSettings
-from connectors.base import ChannelDeps
 from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
 from domain.clock import ManualClock
+from tests.connectors.fakes import FakeSleep as FakeSleep
+from tests.connectors.fakes import channel_deps
 
 API = "https://sellingpartnerapi-na.amazon.com"
 LWA = "https://api.amazon.com/auth/o2/token"
@@ -23,18 +23,6 @@ TOKEN = "Atza|IwEBIA-first"
 REFRESH = "Atzr|IwEB-refresh-secret"
 CLIENT_SECRET = "s3cr3t-client"
 WEBHOOK_SECRET = "whsec-amazon"
-
-
-class FakeSleep:
-    """Advances the manual clock instead of sleeping, and remembers every wait."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
 
 
 def settings(**overrides: Any) -> AmazonSettings:
@@ -65,9 +53,7 @@ def channel(
 ) -> AmazonChannel:
     """An AmazonChannel over ``http`` with a fast-failing retry policy (and ``journal``, if
     given, as its feed journal)."""
-    deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
-    if journal is not None:
-        deps = replace(deps, feed_journal=journal)
+    deps = channel_deps(http, clock, sleep, journal)
     return AmazonChannel("amazon-us", settings(**overrides), deps, RetryPolicy(attempts=4))
 
 

@@ -10,10 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import respx
 
-from connectors.base import ChannelDeps
 from connectors.ebay import EbayChannel, EbaySettings
 from connectors.retry import RetryPolicy
 from domain.clock import ManualClock
+from tests.connectors.fakes import FakeSleep as FakeSleep
+from tests.connectors.fakes import channel_deps
 
 API = "https://api.ebay.com"
 TOKEN_URL = "https://api.ebay.com/identity/v1/oauth2/token"
@@ -32,18 +33,6 @@ ENDPOINT = "https://hooks.example.com/webhooks/ebay-us"
 INVENTORY_SCOPE = "https://api.ebay.com/oauth/api_scope/sell.inventory"
 PUBLIC_SCOPE = "https://api.ebay.com/oauth/api_scope"
 BASIC = "Basic " + base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
-
-
-class FakeSleep:
-    """Advances the manual clock instead of sleeping, and remembers every wait."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
 
 
 def bulk_ok(request: httpx.Request) -> httpx.Response:
@@ -73,7 +62,7 @@ def channel(
     http: httpx.AsyncClient, clock: ManualClock, sleep: FakeSleep, **overrides: Any
 ) -> EbayChannel:
     """An EbayChannel over ``http`` with a fast-failing retry policy."""
-    deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
+    deps = channel_deps(http, clock, sleep)
     return EbayChannel("ebay-us", settings(**overrides), deps, RetryPolicy(attempts=3))
 
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import httpx
 
-from connectors.base import ChannelDeps
 from connectors.retry import RetryPolicy
 from connectors.shopify import ShopifyChannel, ShopifySettings
 from domain.clock import ManualClock
+from tests.connectors.fakes import FakeSleep as FakeSleep
+from tests.connectors.fakes import channel_deps
 
 SHOP = "example.myshopify.com"
 URL = f"https://{SHOP}/admin/api/2026-04/graphql.json"
@@ -19,18 +20,6 @@ TOKEN = "shpat_test_token_0123456789"
 SECRET = "whsec-app-client-secret-xyz"
 LOCATION = "gid://shopify/Location/124656943"
 HEADERS = {"X-Shopify-Access-Token": TOKEN, "Content-Type": "application/json"}
-
-
-class FakeSleep:
-    """Advances the manual clock instead of sleeping, and remembers every wait."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.clock.advance(seconds)
 
 
 def make_clock() -> ManualClock:
@@ -51,7 +40,7 @@ def make_channel(
     }
     values.update(overrides)
     settings = ShopifySettings.model_validate(values)
-    deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
+    deps = channel_deps(http, clock, sleep)
     return ShopifyChannel("shop", settings, deps, RetryPolicy(attempts=4, deadline_s=600))
 
 

@@ -31,11 +31,6 @@ SEARCH = f"{API}/listings/2021-08-01/items/{SELLER}"
 EMPTY_PAGE = {"numberOfResults": 0, "items": []}
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 async def test_grant_is_a_form_post_with_the_refresh_token(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:

@@ -29,11 +29,6 @@ ACCEPTED = {"sku": "MUG-1", "status": "ACCEPTED", "submissionId": "sub-1", "issu
 QUOTA = ("QuotaExceeded", "You exceeded your quota for the requested resource.")
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def stock(quantity: int = 3, sku: str = "MUG-1", key: str = "k1") -> StockUpdate:
     return StockUpdate(sku=sku, quantity=quantity, idempotency_key=key)
 

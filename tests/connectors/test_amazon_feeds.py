@@ -33,11 +33,6 @@ DOC_OUT = "amzn1.tortuga.4.na.out-1"
 FEED_ID = "50001019654"
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def feed(status: str, **extra: Any) -> httpx.Response:
     return httpx.Response(
         200,

@@ -33,11 +33,6 @@ SEARCH = f"{API}/listings/2021-08-01/items/{SELLER}"
 LISTING = SEARCH + "/{sku}"
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def item(
     sku: str,
     asin: str,

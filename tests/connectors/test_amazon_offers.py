@@ -27,11 +27,6 @@ from tests.connectors.amazon_fixtures import (
 BATCH = f"{API}/batches/products/pricing/v0/listingOffers"
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def m(amount: Any) -> dict[str, Any]:
     return {"CurrencyCode": "USD", "Amount": amount}
 

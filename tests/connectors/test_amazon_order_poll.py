@@ -29,11 +29,6 @@ ORDERS = f"{API}/orders/v0/orders"
 SINCE = datetime(2026, 3, 2, 11, 50, 7, 123456, tzinfo=UTC)
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def validator(definition: str) -> Draft4Validator:
     spec = load_spec("amazon", "ordersV0.json")
     return Draft4Validator(

@@ -39,11 +39,6 @@ def wire(value: Any) -> Any:
     return json.loads(dumps_exact(value))
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 async def test_patch_requests_sent_validate_against_listings_model(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:

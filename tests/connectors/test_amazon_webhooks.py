@@ -36,11 +36,6 @@ from tests.connectors.test_amazon_orders import items as order_items
 ASIN = "B07N4M94X4"
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def any_offer_changed(asin: str = ASIN, market: str = MARKET) -> dict[str, Any]:
     """The schema's own example, retargeted at our listing, plus our offer and a winner flag."""
     doc = copy.deepcopy(load_spec("amazon", "AnyOfferChangedNotification.json")["examples"][0])

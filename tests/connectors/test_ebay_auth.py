@@ -30,11 +30,6 @@ from tests.connectors.ebay_fixtures import (
 PAGE = {"total": 0, "size": 0, "limit": 1, "inventoryItems": []}
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 async def test_user_grant_is_a_basic_auth_form_with_refresh_token_and_scopes(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:

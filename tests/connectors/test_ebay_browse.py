@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 import respx
 
 from connectors.ebay import EbayChannel
@@ -22,11 +21,6 @@ from tests.connectors.ebay_fixtures import (
     ebay_error,
     token_route,
 )
-
-
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
 
 
 def summary(

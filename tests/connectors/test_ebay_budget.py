@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import httpx
-import pytest
 import respx
 
 from connectors.base import MemoryLedger
@@ -21,11 +23,6 @@ from tests.connectors.ebay_fixtures import BULK, FakeSleep, body, bulk_ok, chann
 LISTING = "110012345678"
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def mug(ebay: EbayChannel, sku: str = "MUG", listing: str = LISTING, n: int = 0) -> None:
     ebay.refs[sku] = OfferRef(sku, str(9876543210 + n), listing, Decimal("20.00"), 10)
 
@@ -35,16 +32,26 @@ async def spent(ebay: EbayChannel, n: int, listing: str = LISTING) -> None:
     await ebay.budget.record(ebay.budget.day(), [listing] * n)
 
 
+@asynccontextmanager
+async def mug_channel(
+    clock: ManualClock, sleep: FakeSleep, **overrides: Any
+) -> AsyncIterator[tuple[EbayChannel, respx.Route]]:
+    """An eBay channel (its token granted, every bulk call accepted) that knows the MUG offer;
+    and the bulk route."""
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        bulk = router.post(BULK).mock(side_effect=bulk_ok)
+        ebay = channel(http, clock, sleep, **overrides)
+        mug(ebay)
+        yield ebay, bulk
+
+
 def move(sku: str, value_: str, key: str) -> PriceUpdate:
     return PriceUpdate(sku, Decimal(value_), "USD", key)
 
 
 async def test_plenty_of_budget_sends_small_moves(clock: ManualClock, sleep: FakeSleep) -> None:
-    async with respx.mock() as router, httpx.AsyncClient() as http:
-        token_route(router)
-        bulk = router.post(BULK).mock(side_effect=bulk_ok)
-        ebay = channel(http, clock, sleep)
-        mug(ebay)
+    async with mug_channel(clock, sleep) as (ebay, bulk):
         await spent(ebay, 225)  # 25 left = exactly 10%: not low yet
         [result] = await ebay.push_prices([move("MUG", "20.01", "a")])
     assert result.status is PushStatus.CONFIRMED
@@ -53,11 +60,7 @@ async def test_plenty_of_budget_sends_small_moves(clock: ManualClock, sleep: Fak
 
 
 async def test_low_budget_coalesces_small_price_moves(clock: ManualClock, sleep: FakeSleep) -> None:
-    async with respx.mock() as router, httpx.AsyncClient() as http:
-        token_route(router)
-        bulk = router.post(BULK).mock(side_effect=bulk_ok)
-        ebay = channel(http, clock, sleep)
-        mug(ebay)
+    async with mug_channel(clock, sleep) as (ebay, bulk):
         await spent(ebay, 226)  # 24 left < 10% of 250
         [small] = await ebay.push_prices([move("MUG", "20.30", "small")])  # 1.5% < 2%
         assert bulk.call_count == 0
@@ -69,11 +72,7 @@ async def test_low_budget_coalesces_small_price_moves(clock: ManualClock, sleep:
 
 
 async def test_last_revisions_are_kept_for_stock(clock: ManualClock, sleep: FakeSleep) -> None:
-    async with respx.mock() as router, httpx.AsyncClient() as http:
-        token_route(router)
-        bulk = router.post(BULK).mock(side_effect=bulk_ok)
-        ebay = channel(http, clock, sleep)
-        mug(ebay)
+    async with mug_channel(clock, sleep) as (ebay, bulk):
         await spent(ebay, 245)  # 5 left = the stock reserve
         [priced] = await ebay.push_prices([move("MUG", "30.00", "p")])
         [stocked] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
@@ -85,11 +84,7 @@ async def test_last_revisions_are_kept_for_stock(clock: ManualClock, sleep: Fake
 async def test_exhausted_budget_makes_no_call_until_pacific_midnight(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:
-    async with respx.mock() as router, httpx.AsyncClient() as http:
-        token_route(router)
-        bulk = router.post(BULK).mock(side_effect=bulk_ok)
-        ebay = channel(http, clock, sleep)
-        mug(ebay)
+    async with mug_channel(clock, sleep) as (ebay, bulk):
         await spent(ebay, 250)
         [stock] = await ebay.push_stock([StockUpdate("MUG", 0, "s")])
         [price] = await ebay.push_prices([move("MUG", "30.00", "p")])
@@ -112,11 +107,7 @@ async def test_exhausted_budget_makes_no_call_until_pacific_midnight(
 
 
 async def test_every_successful_revision_counts(clock: ManualClock, sleep: FakeSleep) -> None:
-    async with respx.mock() as router, httpx.AsyncClient() as http:
-        token_route(router)
-        router.post(BULK).mock(side_effect=bulk_ok)
-        ebay = channel(http, clock, sleep, daily_revision_limit=3, stock_reserve=0)
-        mug(ebay)
+    async with mug_channel(clock, sleep, daily_revision_limit=3, stock_reserve=0) as (ebay, _):
         statuses = []
         for n in range(4):
             [result] = await ebay.push_stock([StockUpdate("MUG", 10 + n, f"s{n}")])

@@ -25,11 +25,6 @@ from tests.connectors.ebay_fixtures import (
 )
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def offers_answer(*offers: dict[str, object]) -> httpx.Response:
     return httpx.Response(
         200, json={"total": len(offers), "size": len(offers), "offers": list(offers)}

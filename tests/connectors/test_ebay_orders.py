@@ -48,11 +48,6 @@ SCOPES = (INVENTORY_SCOPE, SCOPE_FULFILLMENT_READONLY)
 FILTER = "lastmodifieddate:[2026-03-02T11:50:07.123Z..]"
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def order(order_id: str, *items: tuple[str | None, int], state: str = "NONE_REQUESTED") -> Any:
     line_items = []
     for n, (sku, quantity) in enumerate(items):

@@ -29,11 +29,6 @@ from tests.connectors.ebay_fixtures import (
 )
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def known(ebay: EbayChannel, count: int, *, price: str = "20.00", quantity: int = 10) -> None:
     """Teach the channel ``count`` SKUs (as fetch_listings would)."""
     for n in range(count):

@@ -24,11 +24,6 @@ LISTING = "110012345678"
 OFFER = "9876543210"
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def fresh(
     http: httpx.AsyncClient,
     clock: ManualClock,

@@ -62,11 +62,6 @@ def query_parameters(path: str) -> set[str]:
     return {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def test_the_bulk_call_is_declared_with_this_body_schema() -> None:
     operation = load_spec("ebay", SPEC)["paths"]["/bulk_update_price_quantity"]["post"]
     assert operation["operationId"] == "bulkUpdatePriceQuantity"

@@ -62,11 +62,6 @@ EBAY_MESSAGE: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def pem(key: ec.EllipticCurvePrivateKey) -> str:
     """The public half as eBay serves it: PEM on a single line."""
     text = (

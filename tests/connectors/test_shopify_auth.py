@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -49,18 +48,6 @@ def granted(token: str, expires_in: int = 86399) -> httpx.Response:
     return httpx.Response(
         200, json={"access_token": token, "scope": scope, "expires_in": expires_in}
     )
-
-
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    """Backoff waits advance the test's clock (``clock`` is the suite's manual clock)."""
-    return FakeSleep(clock)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,27 +27,10 @@ from tests.connectors.shopify_fixtures import (
     answer,
     gql,
     make_channel,
-    make_clock,
     page,
     sent,
     variant,
 )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return make_clock()
-
-
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

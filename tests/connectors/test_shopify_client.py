@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import graphql
 import httpx
 import pytest
@@ -29,7 +27,6 @@ from tests.connectors.shopify_fixtures import (
     answer,
     gql,
     make_channel,
-    make_clock,
     sent,
 )
 
@@ -103,22 +100,6 @@ type Mutation {
 }
 schema { query: QueryRoot mutation: Mutation }
 """
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return make_clock()
-
-
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

@@ -23,17 +23,11 @@ from tests.connectors.shopify_fixtures import (
     answer,
     gql,
     make_channel,
-    make_clock,
     sent,
 )
 
 SINCE = datetime(2026, 3, 2, 11, 50, 7, 900000, tzinfo=UTC)
 SEARCH = "updated_at:>='2026-03-02T11:50:07Z'"
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return make_clock()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,27 +20,10 @@ from tests.connectors.shopify_fixtures import (
     answer,
     gql,
     make_channel,
-    make_clock,
     page,
     sent,
     variant,
 )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return make_clock()
-
-
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture
@@ -193,17 +175,20 @@ async def test_a_stale_prior_is_re_read_and_retried_never_overwritten(
     assert result.status is PushStatus.CONFIRMED
 
 
+# Shopify's userError for a compare-and-set whose changeFromQuantity is no longer the quantity.
+STALE = {
+    "code": "CHANGE_FROM_QUANTITY_STALE",
+    "field": ["input", "quantities", "0", "changeFromQuantity"],
+    "message": "stale",
+}
+
+
 async def test_a_stale_expected_value_from_the_daemon_stays_a_retry(
     channel: ShopifyChannel,
 ) -> None:
     update = stock("MUG-1", 4, expected=9)
-    stale = {
-        "code": "CHANGE_FROM_QUANTITY_STALE",
-        "field": ["input", "quantities", "0", "changeFromQuantity"],
-        "message": "stale",
-    }
     with respx.mock(assert_all_called=True) as mock:
-        mock.post(URL, json=set_body([(update, 1, 9)])).mock(return_value=applied([stale]))
+        mock.post(URL, json=set_body([(update, 1, 9)])).mock(return_value=applied([STALE]))
         mock.post(URL, json=read_body([1])).mock(return_value=levels({1: 15}))
         [result] = await channel.push_stock([update])
     assert result.status is PushStatus.RETRY
@@ -215,13 +200,8 @@ async def test_a_stale_prior_that_already_shows_the_target_is_confirmed(
 ) -> None:
     """Shopify took a sale off ``available`` itself: our write of the same number is done."""
     update = stock("MUG-1", 8, expected=11)
-    stale = {
-        "code": "CHANGE_FROM_QUANTITY_STALE",
-        "field": ["input", "quantities", "0", "changeFromQuantity"],
-        "message": "stale",
-    }
     with respx.mock(assert_all_called=True) as mock:
-        mock.post(URL, json=set_body([(update, 1, 11)])).mock(return_value=applied([stale]))
+        mock.post(URL, json=set_body([(update, 1, 11)])).mock(return_value=applied([STALE]))
         mock.post(URL, json=read_body([1])).mock(return_value=levels({1: 8}))
         [result] = await channel.push_stock([update])
     assert result.status is PushStatus.CONFIRMED

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -22,7 +21,6 @@ from tests.connectors.shopify_fixtures import (
     SHOP,
     FakeSleep,
     make_channel,
-    make_clock,
 )
 
 ORDER = {
@@ -32,17 +30,6 @@ ORDER = {
     "total_price": "49.98",
     "line_items": [{"variant_id": 1070325197, "sku": "MUG-1", "quantity": 2, "price": "24.99"}],
 }
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return make_clock()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
 
 
 @pytest.fixture

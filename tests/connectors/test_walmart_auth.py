@@ -34,11 +34,6 @@ ITEMS = f"{API}/v3/items"
 EMPTY = {"ItemResponse": [], "totalItems": 0}
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 async def test_grant_is_basic_auth_and_a_client_credentials_form(
     clock: ManualClock, sleep: FakeSleep
 ) -> None:

@@ -33,11 +33,6 @@ PRICE_OK = {
 }
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def price(sku: str = "MUG-1", amount: str = "24.99", key: str = "p1") -> PriceUpdate:
     return PriceUpdate(sku, Decimal(amount), "USD", key)
 

@@ -29,11 +29,6 @@ FEED_URL = f"{API}/v3/feeds/F129C19240844B97A3C6AD8F1A2C4997%40AU8BAQA"
 PRICE_OK = {"ItemPriceResponse": {"mart": "WALMART_US", "sku": "x", "message": "ok"}}
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def prices(count: int, prefix: str = "SKU") -> list[PriceUpdate]:
     return [
         PriceUpdate(f"{prefix}-{n}", Decimal("10.00") + n, "USD", f"{prefix}-k{n}")

@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
-import pytest
 import respx
 
 from domain.clock import ManualClock
@@ -25,11 +24,6 @@ from tests.connectors.walmart_fixtures import (
 )
 
 CURSOR = "AoE/GjBSWFpNSFlPRjNZTjBTRUxMRVI=="
-
-
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
 
 
 def wm_item(sku: str, amount: Any, published: str = "PUBLISHED", **extra: Any) -> dict[str, Any]:

@@ -47,11 +47,6 @@ FIRST = {
 }
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 def validator() -> Draft4Validator:
     """getAllOrders' 200 schema. orders.json points ``GetOrderResponseRecord.orderLines`` at
     RefundLinesType (a slip of the generated spec: its own examples have order lines there), so

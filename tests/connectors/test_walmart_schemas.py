@@ -68,11 +68,6 @@ def shape(value: Any) -> Any:
     )
 
 
-@pytest.fixture
-def sleep(clock: ManualClock) -> FakeSleep:
-    return FakeSleep(clock)
-
-
 async def test_single_writes_validate(clock: ManualClock, sleep: FakeSleep) -> None:
     price_ok = {"ItemPriceResponse": {"mart": "WALMART_US", "sku": "x", "message": "ok"}}
     async with respx.mock() as router, httpx.AsyncClient() as http:

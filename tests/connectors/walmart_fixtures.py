@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import replace
 from decimal import Decimal
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -14,12 +13,11 @@ from typing import Any
 import httpx
 import respx
 
-from connectors.base import ChannelDeps
 from connectors.journal import FeedJournal
 from connectors.retry import RetryPolicy
 from connectors.walmart import WalmartChannel, WalmartSettings
 from domain.clock import ManualClock
-from tests.connectors.amazon_fixtures import FakeSleep
+from tests.connectors.fakes import FakeSleep, channel_deps
 
 __all__ = ["FakeSleep"]
 
@@ -61,9 +59,7 @@ def channel(
 ) -> WalmartChannel:
     """A WalmartChannel over ``http`` with a fast-failing retry policy (and ``journal``, if
     given, as its feed journal)."""
-    deps = ChannelDeps(http=http, clock=clock, sleep=sleep)
-    if journal is not None:
-        deps = replace(deps, feed_journal=journal)
+    deps = channel_deps(http, clock, sleep, journal)
     return WalmartChannel("walmart-us", settings(**overrides), deps, RetryPolicy(attempts=4))
 
 

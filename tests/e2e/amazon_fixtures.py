@@ -14,16 +14,21 @@ import httpx
 import sqlalchemy as sa
 
 from connectors.mock.amazon import AmazonMockState, start
+from daemon.app import Passes
 from daemon.catalog import import_catalog
 from daemon.config import LoadedConfig, load_config
 from daemon.db.engine import Database
 from daemon.db.migrate import upgrade
 from daemon.db.models import Action
+from daemon.inbox import InboxWorker
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.runtime import Runtime
+from daemon.server import ServerHandle, start_server
+from daemon.triggers import Debouncer
 from domain.clock import ManualClock
+from tests.daemon_fixtures import server_context
 
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
 CHANNEL = "amz"
@@ -158,9 +163,12 @@ class AdvancingSleep:
         await asyncio.sleep(0)  # still a suspension point, as a real sleep is
 
 
-async def manual_runtime(config: LoadedConfig, clock: ManualClock) -> Runtime:
+async def manual_runtime(
+    config: LoadedConfig, clock: ManualClock, channels: tuple[str, ...] = (CHANNEL,)
+) -> Runtime:
     """What ``start_runtime`` builds (migrate, import the catalogue, open the channels), on a
-    manual clock whose sleeps advance it: retries and rate-limit waits take no real time."""
+    manual clock whose sleeps advance it: retries and rate-limit waits take no real time.
+    Exactly ``channels`` are opened, without an error."""
     settings = config.settings
     db = Database(settings.database)
     await upgrade(db)
@@ -180,7 +188,7 @@ async def manual_runtime(config: LoadedConfig, clock: ManualClock) -> Runtime:
         sleep=AdvancingSleep(clock),
     )
     await rt.open_channels()
-    assert rt.channel_errors == {CHANNEL: None}
+    assert rt.channel_errors == dict.fromkeys(channels)
     return rt
 
 
@@ -196,3 +204,36 @@ async def action_rows(db: Database, **where: Any) -> list[Any]:
         query = query.where(ACTIONS.c[column] == value)
     async with db.read() as conn:
         return list((await conn.execute(query)).all())
+
+
+@asynccontextmanager
+async def daemon_server(
+    rt: Runtime,
+) -> AsyncIterator[tuple[ServerHandle, InboxWorker, asyncio.Queue[str]]]:
+    """The daemon's HTTP server, inbox and debounced triggers, wired as ``run_forever`` does;
+    each pass a trigger ran is put on the queue. On leaving: triggers, server and ``rt`` closed."""
+    passes = Passes(rt)
+    done: asyncio.Queue[str] = asyncio.Queue()
+
+    async def reprice(channel: str, skus: frozenset[str]) -> None:
+        await passes.run("reprice", [channel], skus)
+        done.put_nowait("reprice")
+
+    async def stock(_all: str, skus: frozenset[str]) -> None:
+        await passes.run("stock_sync", (), skus)
+        done.put_nowait("stock_sync")
+
+    offers, stock_trigger = Debouncer(reprice, 0.0), Debouncer(stock, 0.0)
+    inbox = InboxWorker(
+        rt,
+        on_offer_change=offers.notify,
+        on_stock_change=lambda skus: stock_trigger.notify("*", skus),
+    )
+    server = await start_server(server_context(rt, inbox.wake, passes.request), "127.0.0.1", 0)
+    try:
+        yield server, inbox, done
+    finally:
+        for debouncer in (offers, stock_trigger):
+            await debouncer.close()
+        await server.stop()
+        await rt.close()

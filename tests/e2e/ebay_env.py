@@ -8,15 +8,13 @@ import asyncio
 import json
 import socket
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-import sqlalchemy as sa
 from aiohttp import web
 
 import connectors.mock.servers as servers
@@ -24,17 +22,18 @@ from connectors.ebay import EbayChannel
 from connectors.mock.ebay.app import make_app
 from connectors.mock.ebay.state import EbayMockState
 from connectors.mock.servers import RunningMock, start_mocks, stop_mocks
-from daemon.app import Passes, run_once, start_runtime
+from daemon.app import start_runtime
 from daemon.config import LoadedConfig, load_config
-from daemon.db.engine import Database
-from daemon.db.models import Action, StockEvent, WebhookEvent
-from daemon.inbox import InboxWorker
+from daemon.db.models import StockEvent, WebhookEvent
 from daemon.logging import SecretRedactor
-from daemon.runtime import Runtime
-from daemon.server import ServerContext, start_server
 from domain.clock import SystemClock
+from tests.e2e import harness
+from tests.e2e.harness import action_rows as action_rows
+from tests.e2e.harness import daemon_once as daemon_once
+from tests.e2e.harness import open_actions as open_actions
+from tests.e2e.harness import post as post
+from tests.e2e.harness import wait_for as wait_for
 
-ACTIONS = Action.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 
@@ -240,7 +239,8 @@ async def make_env(
 
     # The servers module's own eBay starter builds the state from the channel's config; only
     # the serving is wrapped, to record what the daemon sent.
-    monkeypatch.setattr(servers, "start_ebay", recording_start)
+    ebay = replace(servers.KINDS["ebay"], start=recording_start)
+    monkeypatch.setitem(servers.KINDS, "ebay", ebay)
     loaded = load_config(config)
     [mock] = await start_mocks(
         loaded.settings.channels, catalog=catalog, webhook_base=f"http://127.0.0.1:{daemon_port}"
@@ -249,30 +249,6 @@ async def make_env(
         yield Env(mock, config, catalog, tmp_path, daemon_port, calls, skus, slow)
     finally:
         await stop_mocks([mock])
-
-
-async def daemon_once(env: Env) -> int:
-    """``repricerd run --once`` in-process: import, reconcile, reprice, stock sync."""
-    config = env.loaded()
-    return await run_once(config, SecretRedactor(config.secrets), SystemClock())
-
-
-async def action_rows(env: Env, **where: Any) -> list[Any]:
-    """Action rows of the daemon's database matching column equality filters, oldest first."""
-    db = Database(f"sqlite:///{env.tmp / 'repricerd.db'}")
-    try:
-        query = sa.select(ACTIONS).order_by(ACTIONS.c.id)
-        for column, value in where.items():
-            query = query.where(ACTIONS.c[column] == value)
-        async with db.read() as conn:
-            return list((await conn.execute(query)).all())
-    finally:
-        await db.dispose()
-
-
-async def open_actions(env: Env) -> list[Any]:
-    """Action rows still planned or sent."""
-    return [r for r in await action_rows(env) if r.status in ("planned", "sent")]
 
 
 def assert_converged(env: Env) -> None:
@@ -288,39 +264,8 @@ def sent_entries(env: Env) -> list[dict[str, Any]]:
     return [entry for call in env.bulk_calls() for entry in call.body["requests"]]
 
 
-class Daemon:
-    """The daemon's runtime, passes, inbox and webhook route, as ``run_forever`` wires them
-    (without the scheduler: the test says when a periodic pass runs)."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.passes = Passes(rt)
-        self.stock_passes: list[asyncio.Task[Any]] = []
-        self.inbox = InboxWorker(
-            rt, on_offer_change=lambda _c, _s: None, on_stock_change=self._stock_changed
-        )
-        self.server: Any = None
-
-    def _stock_changed(self, skus: set[str]) -> None:
-        self.stock_passes.append(
-            asyncio.create_task(self.passes.run("stock_sync", (), frozenset(skus)))
-        )
-
-    async def serve(self, port: int) -> None:
-        """Start the daemon's HTTP server (webhooks, challenge) on ``port``."""
-        ctx = ServerContext(
-            db=self.rt.db,
-            metrics=self.rt.metrics,
-            clock=self.rt.clock,
-            channels=lambda: self.rt.channels,
-            channel_errors=lambda: self.rt.channel_errors,
-            webhook_max_bytes=lambda: self.rt.settings.server.webhook_max_bytes,
-            sync_token=lambda: None,
-            on_webhook_stored=self.inbox.wake,
-            request_pass=self.passes.request,
-            shutting_down=lambda: False,
-        )
-        self.server = await start_server(ctx, "127.0.0.1", port)
+class Daemon(harness.Daemon):
+    """The harness daemon, with its eBay connector at hand."""
 
     @property
     def channel(self) -> EbayChannel:
@@ -328,19 +273,6 @@ class Daemon:
         channel = self.rt.channels["ebay"]
         assert isinstance(channel, EbayChannel)
         return channel
-
-    async def converge(self) -> None:
-        """One reconcile, reprice and stock sync, as ``run --once`` does."""
-        for name in ("reconcile", "reprice", "stock_sync"):
-            await self.passes.run(name)
-
-    async def close(self) -> None:
-        """Stop the server, finish the inbox and stock passes, close the runtime."""
-        if self.server is not None:
-            await self.server.stop()
-        await self.inbox.drain()
-        await asyncio.gather(*self.stock_passes, return_exceptions=True)
-        await self.rt.close()
 
 
 async def started(env: Env, *, serve: bool = False) -> Daemon:
@@ -351,19 +283,3 @@ async def started(env: Env, *, serve: bool = False) -> Daemon:
     if serve:
         await daemon.serve(env.daemon_port)
     return daemon
-
-
-async def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """POST JSON to a mock control route; (status, JSON answer)."""
-    async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
-        answer: dict[str, Any] = await response.json()
-        return response.status, answer
-
-
-async def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    """Poll ``predicate`` until it holds (10 s at most: webhooks travel over real sockets)."""
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")

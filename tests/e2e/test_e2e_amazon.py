@@ -26,18 +26,14 @@ from connectors.base import ChannelDeps
 from connectors.mock.amazon.notify import ANY_OFFER_CHANGED
 from connectors.mock.amazon.state import ListingMeta
 from connectors.mock.market import MockListing
-from daemon.app import Passes, run_once
+from daemon.app import run_once
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, WebhookEvent
-from daemon.inbox import InboxWorker
 from daemon.ledger import on_hand
 from daemon.logging import SecretRedactor
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
-from daemon.server import start_server
-from daemon.triggers import Debouncer
 from domain.clock import ManualClock
-from tests.daemon_fixtures import server_context
 from tests.e2e.amazon_fixtures import (
     CATALOGUE,
     CHANNEL,
@@ -45,6 +41,7 @@ from tests.e2e.amazon_fixtures import (
     action_rows,
     allocation_of,
     ceiling_of,
+    daemon_server,
     floor_of,
     loaded,
     manual_runtime,
@@ -214,41 +211,13 @@ async def test_a_large_batch_goes_as_one_feed_and_a_refused_message_fails_its_ro
     _assert_each_effect_once(state, rows)
 
 
-async def _daemon_server(
-    rt: Runtime, clock: ManualClock
-) -> tuple[Any, InboxWorker, asyncio.Queue[str]]:
-    """The daemon's HTTP server, inbox and debounced triggers, wired as ``run_forever`` does."""
-    passes = Passes(rt)
-    done: asyncio.Queue[str] = asyncio.Queue()
-
-    async def reprice(channel: str, skus: frozenset[str]) -> None:
-        await passes.run("reprice", [channel], skus)
-        done.put_nowait("reprice")
-
-    async def stock(_all: str, skus: frozenset[str]) -> None:
-        await passes.run("stock_sync", (), skus)
-        done.put_nowait("stock_sync")
-
-    offers, stock_trigger = Debouncer(reprice, 0.0), Debouncer(stock, 0.0)
-    inbox = InboxWorker(
-        rt,
-        on_offer_change=offers.notify,
-        on_stock_change=lambda skus: stock_trigger.notify("*", skus),
-    )
-    ctx = server_context(rt, inbox.wake, passes.request)
-    server = await start_server(ctx, "127.0.0.1", 0)
-    server.debouncers = (offers, stock_trigger)  # type: ignore[attr-defined]
-    return server, inbox, done
-
-
 async def test_a_signed_any_offer_changed_is_stored_and_reprices_that_sku(tmp_path: Path) -> None:
     """The mock pushes ANY_OFFER_CHANGED (signed) to /webhooks/amz → inbox → reprice of its SKU."""
     clock = _clock()
     state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
     async with served(state) as mock:
         rt = await manual_runtime(loaded(write_config(tmp_path, mock.base_url)), clock)
-        server, inbox, done = await _daemon_server(rt, clock)
-        try:
+        async with daemon_server(rt) as (server, inbox, done):
             await run_named_pass(rt, "reconcile", "p0")  # learns which SKU each ASIN is
             before = {r.id for r in await action_rows(rt.db)}
             state.webhook_url = f"http://127.0.0.1:{server.port}/webhooks/{CHANNEL}"
@@ -285,11 +254,6 @@ async def test_a_signed_any_offer_changed_is_stored_and_reprices_that_sku(tmp_pa
                 ("PRICING_HEALTH", "applied"),
             ]
             assert rows[1].dedupe_key == health.json()["notificationId"]
-        finally:
-            for debouncer in server.debouncers:
-                await debouncer.close()
-            await server.stop()
-            await rt.close()
 
 
 async def test_an_order_change_moves_the_ledger_and_republishes_the_sku(tmp_path: Path) -> None:
@@ -298,8 +262,7 @@ async def test_an_order_change_moves_the_ledger_and_republishes_the_sku(tmp_path
     state = mock_state(tmp_path, clock=clock, sleep=AdvancingSleep(clock))
     async with served(state) as mock:
         rt = await manual_runtime(loaded(write_config(tmp_path, mock.base_url)), clock)
-        server, inbox, done = await _daemon_server(rt, clock)
-        try:
+        async with daemon_server(rt) as (server, inbox, done):
             await run_named_pass(rt, "reconcile", "p0")  # publishes 6 of MUG-1's 7 units
             assert state.listing("MUG-1").quantity == allocation_of("MUG-1") == 6
             before = {r.id for r in await action_rows(rt.db)}
@@ -323,11 +286,6 @@ async def test_an_order_change_moves_the_ledger_and_republishes_the_sku(tmp_path
             ]
             assert state.listing("MUG-1").quantity == 4  # 5 held, 1 kept back as the buffer
             assert state.applied["MUG-1|quantity|4"] == 1
-        finally:
-            for debouncer in server.debouncers:
-                await debouncer.close()
-            await server.stop()
-            await rt.close()
 
 
 async def test_discovery_pages_past_the_1000_item_search_limit(tmp_path: Path) -> None:

@@ -23,16 +23,12 @@ from connectors.mock.walmart.events import Event as WmEvent
 from connectors.mock.walmart.events import deliver as wm_deliver
 from connectors.mock.walmart.state import WalmartMockState
 from daemon.app import start_runtime
-from daemon.catalog import import_catalog
 from daemon.config import load_config
 from daemon.db.engine import Database
-from daemon.db.migrate import upgrade
 from daemon.db.models import StockEvent, WebhookEvent
 from daemon.ledger import on_hand
 from daemon.logging import SecretRedactor
-from daemon.metrics import Metrics
 from daemon.order_poll import ORDER_POLL_OVERLAP, order_watermark
-from daemon.outbox import Outbox
 from daemon.passes import run_named_pass
 from daemon.runtime import Runtime
 from domain.clock import ManualClock, SystemClock
@@ -40,7 +36,9 @@ from tests.e2e.amazon_fixtures import (
     CATALOGUE,
     CHANNEL,
     AdvancingSleep,
+    daemon_server,
     loaded,
+    manual_runtime,
     mock_state,
     served,
     write_config,
@@ -48,7 +46,6 @@ from tests.e2e.amazon_fixtures import (
 from tests.e2e.ebay_env import Env as EbayEnv
 from tests.e2e.ebay_env import make_env as make_ebay_env
 from tests.e2e.ebay_env import started as ebay_started
-from tests.e2e.test_e2e_amazon import _daemon_server
 from tests.e2e.test_e2e_shopify import (
     BUFFER,
     Daemon,
@@ -176,31 +173,12 @@ def _with_market(path: Path, catalogue: Path) -> Path:
 
 
 async def _runtime(tmp_path: Path, base_url: str, clock: ManualClock) -> Runtime:
-    """``start_runtime`` on the manual clock (as amazon_fixtures.manual_runtime, two channels)."""
+    """``start_runtime`` on the manual clock, with the Amazon channel and a mock market."""
     config = loaded(_with_market(write_config(tmp_path, base_url), tmp_path / "catalogue.csv"))
     settings = config.settings
     assert settings.schedule.orders_poll is not None
     assert settings.schedule.orders_poll.total_seconds() == 120
-    db = Database(settings.database)
-    await upgrade(db)
-    assert settings.catalog.import_on_start is not None
-    await import_catalog(
-        db, settings.catalog.import_on_start, clock=clock, known_channels=set(settings.channels)
-    )
-    metrics = Metrics()
-    rt = Runtime(
-        config=config,
-        db=db,
-        clock=clock,
-        metrics=metrics,
-        redactor=SecretRedactor(),
-        http=httpx.AsyncClient(timeout=httpx.Timeout(10.0)),
-        outbox=Outbox(db, clock, metrics),
-        sleep=AdvancingSleep(clock),
-    )
-    await rt.open_channels()
-    assert rt.channel_errors == {CHANNEL: None, "market": None}
-    return rt
+    return await manual_runtime(config, clock, (CHANNEL, "market"))
 
 
 async def test_an_amazon_order_without_its_notification_is_polled_once_and_followed(
@@ -211,8 +189,7 @@ async def test_an_amazon_order_without_its_notification_is_polled_once_and_follo
     stock = {row[0]: row[4] for row in CATALOGUE}
     async with served(state) as mock:
         rt = await _runtime(tmp_path, mock.base_url, clock)
-        server, inbox, _done = await _daemon_server(rt, clock)
-        try:
+        async with daemon_server(rt) as (server, inbox, _done):
             await run_named_pass(rt, "reconcile", "p0")
             market = rt.channels["market"]
             assert isinstance(market, MockChannel)
@@ -285,11 +262,6 @@ async def test_an_amazon_order_without_its_notification_is_polled_once_and_follo
             assert market.market.listings["MUG-1"].quantity == 6
             assert state.listing("MUG-1").quantity == 6
             assert state.rate_limited_total == 0
-        finally:
-            for debouncer in server.debouncers:
-                await debouncer.close()
-            await server.stop()
-            await rt.close()
 
 
 # -- Walmart ------------------------------------------------------------------------------------

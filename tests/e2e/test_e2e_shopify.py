@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -31,19 +30,16 @@ from connectors.mock.shopify.app import SENDER, make_app, start
 from connectors.mock.shopify.state import ShopifyMockState
 from connectors.mock.shopify.webhooks import WebhookSender
 from connectors.shopify import ShopifyChannel, ShopifySettings
-from daemon.app import Passes, run_once, start_runtime
+from daemon.app import Passes, start_runtime
 from daemon.catalog import import_catalog
 from daemon.config import load_config
-from daemon.db.engine import Database
-from daemon.db.models import Action, StockEvent, WebhookEvent
-from daemon.inbox import InboxWorker
+from daemon.db.models import StockEvent, WebhookEvent
 from daemon.logging import SecretRedactor
 from daemon.runtime import Runtime
-from daemon.server import ServerContext, start_server
 from domain.clock import SystemClock
 from domain.writes import PriceUpdate, PushStatus
+from tests.e2e.harness import Daemon, daemon_once, open_actions, post, wait_for
 
-ACTIONS = Action.__table__  # type: ignore[attr-defined]
 EVENTS = StockEvent.__table__  # type: ignore[attr-defined]
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 
@@ -253,28 +249,6 @@ def _token_expirer(state: ShopifyMockState, expire: Counter[str]) -> Any:
     return middleware
 
 
-async def daemon_once(env: Env) -> int:
-    """``repricerd run --once`` in-process: import, reconcile, reprice, stock sync."""
-    config = load_config(env.config)
-    return await run_once(config, SecretRedactor(config.secrets), SystemClock())
-
-
-async def open_actions(env: Env) -> list[Any]:
-    """Action rows not completed yet, read from the daemon's database."""
-    db = Database(f"sqlite:///{env.tmp / 'repricerd.db'}")
-    try:
-        async with db.read() as conn:
-            return list(
-                (
-                    await conn.execute(
-                        sa.select(ACTIONS).where(ACTIONS.c.status.in_(["planned", "sent"]))
-                    )
-                ).all()
-            )
-    finally:
-        await db.dispose()
-
-
 def assert_converged(env: Env) -> None:
     """Every variant shows the cost_plus price (a Money string) and stock - buffer."""
     for sku, cost, fees, units, _price in CATALOG:
@@ -350,51 +324,6 @@ async def test_a_write_whose_answer_is_lost_is_replayed_not_applied_twice(env: E
     assert await open_actions(env) == []
 
 
-class Daemon:
-    """The daemon's runtime, passes, inbox and webhook route, as ``run_forever`` wires them
-    (without the scheduler: the test says when a periodic pass runs)."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self.passes = Passes(rt)
-        self.stock_passes: list[asyncio.Task[Any]] = []
-        self.inbox = InboxWorker(
-            rt,
-            on_offer_change=lambda _channel, _skus: None,
-            on_stock_change=self._stock_changed,
-        )
-        self.server: Any = None
-
-    def _stock_changed(self, skus: set[str]) -> None:
-        self.stock_passes.append(
-            asyncio.create_task(self.passes.run("stock_sync", (), frozenset(skus)))
-        )
-
-    async def serve(self) -> int:
-        ctx = ServerContext(
-            db=self.rt.db,
-            metrics=self.rt.metrics,
-            clock=self.rt.clock,
-            channels=lambda: self.rt.channels,
-            channel_errors=lambda: self.rt.channel_errors,
-            webhook_max_bytes=lambda: self.rt.settings.server.webhook_max_bytes,
-            sync_token=lambda: None,
-            on_webhook_stored=self.inbox.wake,
-            request_pass=self.passes.request,
-            shutting_down=lambda: False,
-        )
-        self.server = await start_server(ctx, "127.0.0.1", 0)
-        port: int = self.server.port
-        return port
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-        await self.inbox.drain()
-        await asyncio.gather(*self.stock_passes, return_exceptions=True)
-        await self.rt.close()
-
-
 @pytest.fixture
 async def served(env: Env) -> AsyncIterator[tuple[Env, Daemon, str]]:
     """The daemon started (import, channels opened), its webhook route live, reconciled once."""
@@ -409,21 +338,6 @@ async def served(env: Env) -> AsyncIterator[tuple[Env, Daemon, str]]:
         yield env, daemon, control
     finally:
         await daemon.close()
-
-
-async def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
-        answer: dict[str, Any] = await response.json()
-        return response.status, answer
-
-
-async def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    """Poll ``predicate`` until it holds (10 s at most: webhooks travel over real sockets)."""
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def inbox_rows(rt: Runtime) -> list[Any]:

@@ -165,6 +165,7 @@ async def mock(clock: ManualClock, hook: Hook) -> AsyncIterator[Mock]:
         webhook_url=hook.url,
         webhook_secret=HOOK_SECRET,
         buy_box_on_writes=False,
+        ticker_s=None,
     )
     runner, base_url = await start(state)
     async with httpx.AsyncClient(base_url=base_url) as http:
@@ -764,16 +765,16 @@ async def test_ticker_moves_competitors_and_pushes_on_the_interval(
     clock: ManualClock, hook: Hook
 ) -> None:
     state = WalmartMockState(
-        market=_market(), clock=clock, webhook_url=hook.url, notify_interval_s=30
+        market=_market(), clock=clock, webhook_url=hook.url, notify_interval_s=30, ticker_s=None
     )
     app = make_app(state)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         start_at = clock.monotonic()
-        assert tick(app, start_at) == start_at  # not due yet
+        assert await tick(app, start_at) == start_at  # not due yet
         clock.advance(30)
-        assert tick(app, start_at) == clock.monotonic()
+        assert await tick(app, start_at) == clock.monotonic()
         await app[RUNTIME_KEY].settle()
         [sent] = state.events
         assert sent.event_type == "BUY_BOX_CHANGED"

@@ -8,11 +8,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from connectors.mock.amazon.fba import FbaHistory
 from connectors.mock.amazon.wire import operations
-from connectors.mock.kit.backend import MockBackend, expire
+from connectors.mock.kit.backend import MockBackend
 from connectors.mock.market import MockListing
 from connectors.ratelimit import RateLimit
 from domain.listings import Fulfillment
@@ -97,6 +97,9 @@ class AmazonMockState(MockBackend):
     Amazon has no idempotency keys: ``applied`` counts writes per "sku|attribute|value".
     """
 
+    default_channel: ClassVar[str] = "amazon"
+    catalog_stock: ClassVar[bool] = False  # quantities start at 0 (the daemon's ledger sets them)
+
     seller_id: str = "A3DEMOSELLER"
     marketplace_id: str = "ATVPDKIKX0DER"
     client_id: str = "amzn1.application-oa2-client.mock"
@@ -128,13 +131,13 @@ class AmazonMockState(MockBackend):
     own_rating_pct: int = 97
     own_rating_count: int = 1200
     meta: dict[str, ListingMeta] = field(default_factory=dict)
-    tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
     documents: dict[str, FeedDocument] = field(default_factory=dict)
     feeds: dict[str, Feed] = field(default_factory=dict)
     failed: Counter[str] = field(default_factory=Counter)  # 500s sent (ERROR faults), per operation
     orphan_patches: Counter[str] = field(default_factory=Counter)  # accepted for unknown SKUs
     notifications: list[SentNotification] = field(default_factory=list)
     orders: dict[str, MockOrder] = field(default_factory=dict)  # by AmazonOrderId
+    fba: FbaHistory = field(default_factory=FbaHistory)  # Reports API (reports.py)
     url_secret: bytes = field(default_factory=lambda: secrets.token_bytes(16))
 
     def __post_init__(self) -> None:
@@ -145,21 +148,6 @@ class AmazonMockState(MockBackend):
         for index, sku in enumerate(self.market.listings):
             created = now - timedelta(seconds=count - 1 - index)
             self.meta.setdefault(sku, ListingMeta(created=created, updated=created))
-
-    @classmethod
-    def from_catalog(
-        cls,
-        catalog: Path,
-        *,
-        channel: str = "amazon",
-        currency: str = "USD",
-        competitors: int = 4,
-        seed: int = 1,
-        **kwargs: Any,
-    ) -> AmazonMockState:
-        """Seed from a catalog CSV's ``id:<channel>`` (ASIN) and ``price:<channel>`` columns."""
-        market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
-        return cls(market=market, rng=rng, **kwargs)
 
     @property
     def rate_limited_total(self) -> int:
@@ -183,13 +171,7 @@ class AmazonMockState(MockBackend):
     def issue_token(self, *, grantless: bool = False) -> str:
         """Mint an LWA access token valid for ``token_ttl_s``; a grantless one opens no route."""
         token = "Atza|" + secrets.token_urlsafe(48)
-        if not grantless:
-            self.tokens[token] = self.clock.monotonic() + self.token_ttl_s
-        return token
-
-    def expire_tokens(self) -> int:
-        """Make every issued token expired (tests of the refresh path); return how many."""
-        return expire(self.tokens, self.clock)
+        return token if grantless else self.mint(token)
 
     def sign_url(self, kind: str, document_id: str, stamp: str) -> str:
         """The presigned-URL signature of one document URL (upload or download) issued at stamp."""

@@ -7,8 +7,6 @@ usage plan (429 ``QuotaExceeded``), faults, seller, query and body (guide §1, m
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import re
@@ -26,7 +24,7 @@ from jsonschema import Draft4Validator, Draft7Validator
 
 from connectors.mock.faults import Fault
 from connectors.mock.kit.control import Handler
-from connectors.mock.kit.wire import first_error
+from connectors.mock.kit.wire import b64_json, first_error, from_b64_json, spec_validator
 from connectors.ratelimit import RateLimit
 from connectors.specs import load_spec
 
@@ -42,6 +40,7 @@ MODELS: Final = (
     "feeds_2021-06-30.json",
     "productPricingV0.json",
     "ordersV0.json",
+    "reports_2021-06-30.json",
 )
 INVALID_INPUT_MESSAGE: Final = "Request has missing or invalid parameters and cannot be parsed."
 INTERNAL_MESSAGE: Final = "We encountered an internal error. Please try again."
@@ -71,13 +70,9 @@ def invalid_input(details: str = "") -> WireError:
     return WireError(400, "InvalidInput", INVALID_INPUT_MESSAGE, details)
 
 
-@cache
 def openapi_validator(spec: str, definition: str) -> Draft4Validator:
     """A validator for one ``#/definitions/<name>`` of an SP-API OpenAPI 2.0 model."""
-    document = load_spec("amazon", spec)
-    return Draft4Validator(
-        {"$ref": f"#/definitions/{definition}", "definitions": document["definitions"]}
-    )
+    return spec_validator("amazon", spec, f"definitions/{definition}")
 
 
 @cache
@@ -158,14 +153,14 @@ def time_param(query: dict[str, Any], name: str) -> datetime:
 
 def page_token(position: Any) -> str:
     """An opaque page token: the base64 of ``position``'s JSON."""
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+    return b64_json(position, urlsafe=True)
 
 
 def from_page_token(token: str, name: str) -> Any:
     """The position a ``page_token`` holds; a token the mock did not issue is a 400."""
     try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (binascii.Error, ValueError) as exc:
+        return from_b64_json(token, urlsafe=True)
+    except ValueError as exc:
         raise invalid_input(f"Invalid {name}.") from exc
 
 
@@ -231,19 +226,15 @@ async def _gate(state: AmazonMockState, request: web.Request, operation: str) ->
         details = "The access token you provided has expired."
         raise WireError(403, state.expired_token_code, DENIED, details)
     fault = Fault.THROTTLE
-    if not state.enforce_rate_limits or state.bucket(operation).wait_time() <= 0:
-        if state.enforce_rate_limits:
-            await state.bucket(operation).acquire()  # a token is there: this never waits
+    if await state.take(operation):
         wanted = state.fault_operations
-        fault = state.faults.draw() if wanted is None or operation in wanted else Fault.NONE
+        fault = await state.fault() if wanted is None or operation in wanted else Fault.NONE
     if fault is Fault.THROTTLE:
         state.throttled[operation] += 1
         raise WireError(429, "QuotaExceeded", "You exceeded your quota for the requested resource.")
     if fault is Fault.ERROR:
         state.failed[operation] += 1
         raise WireError(500, "InternalFailure", INTERNAL_MESSAGE)
-    if fault is Fault.TIMEOUT:
-        await state.sleep(state.faults.hang_s)
 
 
 def sp_api(operation: str, ok: int = 200) -> Callable[[Callable[[Call], Any]], Any]:

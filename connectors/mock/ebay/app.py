@@ -4,36 +4,27 @@ and the ``/_mock/`` control routes for tests and the demo (no eBay auth, never o
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from connectors.mock.ebay import browse, fulfillment, inventory, notify
-from connectors.mock.ebay.fulfillment import Refused, cancel, sell
+from connectors.mock.ebay.fulfillment import cancel, sell
 from connectors.mock.ebay.gateway import SESSION_KEY, STATE_KEY, TOKEN_PATH, money, token
 from connectors.mock.ebay.state import EbayMockState
-from connectors.mock.kit.control import Handler, add_control_routes, bad, json_object
+from connectors.mock.kit.control import Action, Args, Refused, add_control_routes
 from connectors.mock.kit.serving import Starter, running
 
 # eBay gives a notification endpoint a few seconds to answer (exact timeout unconfirmed).
 PUSH_TIMEOUT = aiohttp.ClientTimeout(total=10, sock_connect=3)
 Session = aiohttp.ClientSession
-Args = dict[str, Any]  # a control action's JSON body and path parameters, or its answer
 
 
-def _action(action: Callable[[EbayMockState, Session, Args], Awaitable[Args]]) -> Handler:
-    async def route(request: web.Request) -> web.Response:
-        body = await json_object(request)
-        if body is None:
-            return bad("expected a JSON object")
-        state, session = request.app[STATE_KEY], request.app[SESSION_KEY]
-        try:
-            return web.json_response(await action(state, session, {**body, **request.match_info}))
-        except Refused as exc:
-            return bad(str(exc), exc.status)
+def _action(action: Callable[[EbayMockState, Session, Args], Awaitable[Args]]) -> Action:
+    async def do(request: web.Request, args: Args) -> Args:
+        return await action(request.app[STATE_KEY], request.app[SESSION_KEY], args)
 
-    return route
+    return do
 
 
 async def get_state(request: web.Request) -> web.Response:
@@ -64,12 +55,9 @@ async def get_state(request: web.Request) -> web.Response:
         "seller": state.seller_username,
         "marketplaceId": state.marketplace_id,
         "listings": listings,
-        "calls": dict(state.calls),
+        **state.counted(),
         "quotaUsedToday": {api: state.today(f"quota:{api}") for api in state.daily_quotas},
-        "throttled": dict(state.throttled),
         "throttledTotal": sum(state.throttled.values()),
-        "applied": dict(state.applied),
-        "dropped": dict(state.dropped),
         "publicKeyId": state.public_key_id,
         "notifications": [n.view() for n in state.notifications],
     }
@@ -80,7 +68,7 @@ async def place_order(state: EbayMockState, session: Session, args: Args) -> Arg
     """``POST /_mock/orders {sku, quantity}``: a buyer checks out; ORDER_CONFIRMATION is pushed."""
     quantity = args.get("quantity", 1)
     if not isinstance(quantity, int) or isinstance(quantity, bool):
-        raise Refused(400, "quantity must be a positive integer")
+        raise Refused(400, "quantity must be a positive integer")  # sell refuses one below 1
     return await sell(state, session, str(args.get("sku", "")), quantity)
 
 
@@ -131,8 +119,7 @@ def make_app(state: EbayMockState) -> web.Application:
         "challenge": challenge,
         "redeliver": redeliver,
     }
-    posts = {path: _action(action) for path, action in actions.items()}
-    add_control_routes(app, STATE_KEY, get_state, posts)
+    add_control_routes(app, STATE_KEY, get_state, {p: _action(a) for p, a in actions.items()})
     app.cleanup_ctx.append(_session)
     return app
 

@@ -15,6 +15,7 @@ from connectors.mock.ebay.const import FULFILLMENT_API, FULFILLMENT_READ
 from connectors.mock.ebay.gateway import amount, answer, ebay_api, page, refuse
 from connectors.mock.ebay.notify import deliver, order_confirmation
 from connectors.mock.ebay.state import USER, EbayMockState, SoldOrder
+from connectors.mock.kit.control import Refused
 from connectors.mock.kit.wire import iso
 
 log = structlog.get_logger(__name__)
@@ -23,14 +24,6 @@ ROUTES = web.RouteTableDef()
 STATUS_SETS = ({"NOT_STARTED", "IN_PROGRESS"}, {"FULFILLED", "IN_PROGRESS"})
 WINDOW = timedelta(days=90)
 MAX_ORDERS_PAGE = 200  # newer reference pages; OAS v1.19.2 says 1000 (**unconfirmed**)
-
-
-class Refused(Exception):
-    """A control action cannot be done (``status`` is the control route's answer)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
 
 
 def record(

@@ -3,13 +3,10 @@ short-term bucket, faults), the ``{"errors": [...]}`` body, JSON answers, paging
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,7 +17,7 @@ from jsonschema import Draft4Validator
 from connectors.mock.ebay.const import API_SCOPE, ERROR_DOMAINS
 from connectors.mock.ebay.state import APPLICATION, USER, EbayMockState
 from connectors.mock.faults import Fault
-from connectors.specs import load_spec
+from connectors.mock.kit.wire import basic_auth, spec_validator
 
 TOKEN_PATH = "/identity/v1/oauth2/token"  # noqa: S105 - a path
 STATE_KEY = web.AppKey("ebay_mock_state", EbayMockState)
@@ -106,12 +103,10 @@ def page(
     return links
 
 
-@cache
 def inventory_validator(schema: str) -> Draft4Validator:
     """A validator of the Sell Inventory OAS's ``<schema>``: Draft 4 types, as eBay deserializes
     (``3.0`` is no ``integer``, a number no money ``value`` string)."""
-    components = load_spec("ebay", "sell_inventory_v1_oas3.json")["components"]
-    return Draft4Validator({"$ref": f"#/components/schemas/{schema}", "components": components})
+    return spec_validator("ebay", "sell_inventory_v1_oas3.json", f"components/schemas/{schema}")
 
 
 def invalid_field(schema: str, instance: Any) -> str | None:
@@ -162,14 +157,9 @@ def _same(given: str, secret: str) -> bool:
 
 
 def _client_ok(state: EbayMockState, header: str) -> bool:
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic" or not encoded:
-        return False
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return _same(decoded, f"{state.client_id}:{state.client_secret.get_secret_value()}")
+    client = basic_auth(header)
+    secret = state.client_secret.get_secret_value()
+    return client is not None and _same(":".join(client), f"{state.client_id}:{secret}")
 
 
 class OAuthError(Exception):
@@ -231,20 +221,16 @@ async def _gate(state: EbayMockState, header: str, api: str, kind: str, scopes: 
     granted_kind, granted = state.grants[presented.strip()]
     if granted_kind != kind or not granted & scopes:
         raise WireError(403, ACCESS_DENIED)
-    limited = state.enforce_rate_limits and state.bucket(api).wait_time() > 0
-    if limited or state.today(f"quota:{api}") >= state.daily_quotas.get(api, 1 << 62):
+    quota = f"quota:{api}"
+    if state.today(quota) >= state.daily_quotas.get(api, 1 << 62) or not await state.take(api):
         raise WireError(429, TOO_MANY)
-    state.today(f"quota:{api}", 1)
-    if state.enforce_rate_limits:
-        await state.bucket(api).acquire()  # a token is there: this never waits
-    fault = state.faults.draw()
+    state.today(quota, 1)
+    fault = await state.fault()
     if fault is Fault.THROTTLE:
         raise WireError(429, TOO_MANY)
     if fault is Fault.ERROR:
         _, _, error_id, message = ERROR_DOMAINS[api]
         raise WireError(500, error(error_id, api, message, category="APPLICATION"))
-    if fault is Fault.TIMEOUT:
-        await state.sleep(state.faults.hang_s)
 
 
 def ebay_api(api: str, kind: str, scopes: Scopes) -> Callable[[Handler], Route]:

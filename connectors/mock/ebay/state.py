@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
 from connectors.mock.ebay.const import DAILY_QUOTAS, RATE_LIMITS, USER_SCOPES
-from connectors.mock.kit.backend import MockBackend, expire
+from connectors.mock.kit.backend import MockBackend
 from connectors.ratelimit import RateLimit
 
 USER = "user"
@@ -88,7 +86,12 @@ class SoldOrder:
 
 @dataclass
 class EbayMockState(MockBackend):
-    """Everything one mock eBay server knows; the aiohttp app only reads and mutates this."""
+    """Everything one mock eBay server knows; the aiohttp app only reads and mutates this.
+
+    Seeded from a catalogue (``from_catalog``), ``id:<channel>`` is the offerId.
+    """
+
+    default_channel: ClassVar[str] = "ebay-demo"
 
     client_id: str = "MockSell-repricer-PRD-1a2b3c4d5-6e7f8a9b"
     client_secret: SecretStr = CLIENT_SECRET
@@ -113,7 +116,6 @@ class EbayMockState(MockBackend):
     verification_token: SecretStr = VERIFICATION_TOKEN
     items: dict[str, EbayItem] = field(default_factory=dict)
     offers: dict[str, EbayOffer] = field(default_factory=dict)  # offerId -> offer
-    tokens: dict[str, float] = field(default_factory=dict)  # access token -> monotonic expiry
     grants: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)  # -> kind, scopes
     notifications: list[SentNotification] = field(default_factory=list)
     orders: int = 0
@@ -127,7 +129,11 @@ class EbayMockState(MockBackend):
         self.public_key_id = secrets.token_hex(16)
         offered = {o.sku for o in self.offers.values()}
         for sku, listing in self.market.listings.items():
-            self.items.setdefault(sku, EbayItem(sku, sku, listing.quantity))
+            row = self.market.rows.get(sku, {})
+            gtin = (row.get("gtin") or "").strip() or None
+            self.items.setdefault(
+                sku, EbayItem(sku, row.get("title") or sku, listing.quantity, gtin)
+            )
             if sku not in offered:
                 digits = listing.external_id.isdigit()
                 offer_id = listing.external_id if digits else stable_digits(11, "offer", sku)
@@ -137,29 +143,6 @@ class EbayMockState(MockBackend):
                 )
         for sku in self.market.listings:
             self.sync_quantity(sku)
-
-    @classmethod
-    def from_catalog(
-        cls,
-        catalog: Path,
-        *,
-        channel: str = "ebay-demo",
-        currency: str = "USD",
-        competitors: int = 4,
-        seed: int = 1,
-        **kwargs: Any,
-    ) -> EbayMockState:
-        """Seed from a catalog CSV: rows with ``id:<channel>`` (the offerId) become listings."""
-        market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
-        items: dict[str, EbayItem] = {}
-        with catalog.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                listing = market.listings.get((row.get("sku") or "").strip())
-                if listing is not None:
-                    sku, listing.quantity = listing.sku, int(row.get("stock") or 0)
-                    gtin = (row.get("gtin") or "").strip() or None
-                    items[sku] = EbayItem(sku, row.get("title") or sku, listing.quantity, gtin=gtin)
-        return cls(market=market, rng=rng, items=items, **kwargs)
 
     def offers_of(self, sku: str) -> list[EbayOffer]:
         """The offers of ``sku``, by offerId."""
@@ -206,10 +189,6 @@ class EbayMockState(MockBackend):
         for stale in [t for t, expiry in self.tokens.items() if expiry <= now]:
             del self.tokens[stale], self.grants[stale]  # it would answer like an unknown one
         flag = "p^3#r^0" if kind == USER else "p^1#r^0"
-        token = f"v^1.1#i^1#{flag}#I^3#f^0#t^" + secrets.token_urlsafe(48)
-        self.tokens[token], self.grants[token] = now + self.token_ttl_s, (kind, scopes)
+        token = self.mint(f"v^1.1#i^1#{flag}#I^3#f^0#t^" + secrets.token_urlsafe(48))
+        self.grants[token] = (kind, scopes)
         return token
-
-    def expire_tokens(self) -> int:
-        """Make every issued token expired (tests of the refresh path); return how many."""
-        return expire(self.tokens, self.clock)

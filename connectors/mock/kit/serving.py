@@ -1,13 +1,15 @@
-"""Serving a mock marketplace's aiohttp app on loopback, and its background tasks."""
+"""Serving a mock marketplace's aiohttp app on loopback, and its background work: a ticker, the
+HTTP session its pushes go out on and the deliveries under way."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import aiohttp
 import structlog
 from aiohttp import web
 
@@ -62,3 +64,32 @@ async def running(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[N
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def ticker(
+    period_s: float | None, tick: Callable[[float], Awaitable[float]], last: float
+) -> None:
+    """Call ``tick(last)`` every ``period_s`` of real time, ``last`` being what the previous call
+    returned (when the mock last pushed); None: never (a test on a manual clock calls ``tick``)."""
+    while period_s is not None:
+        await asyncio.sleep(period_s)
+        last = await tick(last)
+
+
+@dataclass
+class Runtime:
+    """What lives only while a mock's app runs: its pushes' HTTP session, deliveries under way."""
+
+    session: aiohttp.ClientSession | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a delivery in the background (API answers never wait for the webhook target)."""
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait until every delivery started so far (and those they start) has finished."""
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks), return_exceptions=True)

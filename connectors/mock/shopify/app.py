@@ -32,11 +32,11 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 
 from connectors.mock.faults import Fault
-from connectors.mock.kit.control import add_control_routes, bad
+from connectors.mock.kit.control import Args, Refused, add_control_routes, json_object
 from connectors.mock.kit.serving import Starter, running
 from connectors.mock.shopify.cost import QueryCost
 from connectors.mock.shopify.mutations import MutationRoot
-from connectors.mock.shopify.resolvers import RequestContext, query_root
+from connectors.mock.shopify.resolvers import RequestContext, resolve_field
 from connectors.mock.shopify.schema import RULES, shopify_schema, variable_errors
 from connectors.mock.shopify.state import MockOrder, OrderLine, ShopifyMockState
 from connectors.mock.shopify.webhooks import WebhookSender, inventory_level_payload, order_payload
@@ -106,11 +106,8 @@ async def graphql_endpoint(request: web.Request) -> web.Response:
     if not state.authorized(request.headers.get("X-Shopify-Access-Token", "")):
         state.counters.unauthorized += 1
         return web.json_response({"errors": UNAUTHORIZED}, status=401)
-    try:
-        body = json.loads(await request.read())
-    except ValueError:
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+    body = await json_object(request)  # an empty body is {}: no query either
+    if body is None or not isinstance(body.get("query"), str):
         missing = {"errors": {"query": "Required parameter missing or invalid"}}
         return web.json_response(missing, status=400)
     state.counters.calls += 1
@@ -217,8 +214,8 @@ async def _run(
     if state.keep_requests:
         state.requests.append({"fields": fields, "variables": variables})
     is_mutation = operation.operation == OperationType.MUTATION
-    root = MutationRoot() if is_mutation else query_root(state)
-    outcome = execute(schema, document, root, context, variables, name)
+    root = MutationRoot() if is_mutation else None
+    outcome = execute(schema, document, root, context, variables, name, resolve_field)
     result = await outcome if isinstance(outcome, Awaitable) else outcome
     actual = costs.cost(operation, result.data or {})
     state.bucket.refund(requested - actual)
@@ -276,44 +273,38 @@ async def get_state(request: web.Request) -> web.Response:
     return web.json_response(snapshot)
 
 
-async def post_order(request: web.Request) -> web.Response:
+async def post_order(request: web.Request, args: Args) -> Args:
     """``POST /_mock/orders {sku, quantity}``: a shopper buys; orders/create fires."""
     try:
-        body = await request.json()
-        quantity = int(body.get("quantity", 1))
-        order, events = place_order(request.app[STATE], str(body["sku"]), quantity)
+        quantity = int(args.get("quantity", 1))
+        order, events = place_order(request.app[STATE], str(args["sku"]), quantity)
     except OrderRefused as err:
-        return bad(str(err), status=409)
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        return bad(f"bad order: {err}")
+        raise Refused(409, str(err)) from err
+    except (ValueError, KeyError, TypeError) as err:
+        raise Refused(400, f"bad order: {err}") from err
     webhooks = request.app[SENDER].send(events)
-    return web.json_response(
-        {"order_id": order.order_id, "name": f"#{order.number}", "webhooks": webhooks}
-    )
+    return {"order_id": order.order_id, "name": f"#{order.number}", "webhooks": webhooks}
 
 
-async def post_cancel(request: web.Request) -> web.Response:
+async def post_cancel(request: web.Request, args: Args) -> Args:
     """``POST /_mock/orders/{order_id}/cancel``: units return; orders/cancelled fires."""
     try:
-        order, events = cancel_order(request.app[STATE], int(request.match_info["order_id"]))
+        order, events = cancel_order(request.app[STATE], int(args["order_id"]))
     except OrderRefused as err:
-        return bad(str(err), status=409)
-    except ValueError:
-        return bad("bad order id")
-    webhooks = request.app[SENDER].send(events)
-    return web.json_response({"order_id": order.order_id, "webhooks": webhooks})
+        raise Refused(409, str(err)) from err
+    except ValueError as err:
+        raise Refused(400, "bad order id") from err
+    return {"order_id": order.order_id, "webhooks": request.app[SENDER].send(events)}
 
 
-async def post_redeliver(request: web.Request) -> web.Response:
+async def post_redeliver(request: web.Request, args: Args) -> Any:
     """``POST /_mock/redeliver {webhook_id}``: send a recorded webhook again, unchanged."""
-    try:
-        webhook_id = str((await request.json())["webhook_id"])
-    except (ValueError, KeyError, TypeError):
-        return bad('body must be {"webhook_id": ...}')
-    delivery = await request.app[SENDER].redeliver(webhook_id)
+    if "webhook_id" not in args:
+        raise Refused(400, 'body must be {"webhook_id": ...}')
+    delivery = await request.app[SENDER].redeliver(str(args["webhook_id"]))
     if delivery is None:
-        return bad("unknown webhook_id", status=404)
-    return web.json_response(delivery.outcome())
+        raise Refused(404, "unknown webhook_id")
+    return delivery.outcome()
 
 
 class OrderRefused(ValueError):
@@ -348,6 +339,8 @@ def cancel_order(state: ShopifyMockState, order_id: int) -> tuple[MockOrder, Eve
     if order.cancelled_at is not None:
         raise OrderRefused("order already cancelled")
     order.cancelled_at = order.updated_at = state.clock.now()
+    for line in order.lines:
+        line.current_quantity = 0
     return order, [("orders/cancelled", order_payload(state, order)), *_commit(state, order, -1)]
 
 

@@ -16,15 +16,7 @@ from typing import Any
 from graphql import GraphQLEnumType, GraphQLError
 from graphql.execution.values import get_directive_values
 
-from connectors.mock.shopify.resolvers import (
-    MAX_PAGE_SIZE,
-    Info,
-    item_view,
-    location_view,
-    product_view,
-    too_many,
-    variant_view,
-)
+from connectors.mock.shopify.resolvers import Info, Item, answered, at_most
 from connectors.mock.shopify.schema import shopify_schema
 from connectors.mock.shopify.state import MockVariant, ShopifyMockState
 from connectors.mock.shopify.webhooks import inventory_level_payload, product_payload
@@ -80,8 +72,7 @@ class MutationRoot:
     ) -> dict[str, Any]:
         """Update variants of one product; all-or-nothing unless ``allowPartialUpdates``."""
         state = info.context.state
-        if len(variants) > MAX_PAGE_SIZE:
-            raise too_many(variants, argument="variants")
+        at_most(variants, argument="variants")
         product = state.products.get(productId)
         refused: dict[str, Any] = {"product": None, "productVariants": None}
         if product is None:
@@ -99,14 +90,11 @@ class MutationRoot:
         if errors and not allowPartialUpdates:
             return {**refused, "userErrors": errors}
         now = state.clock.now()
-        views, changed = [], False
+        answers, changed = [], False
         for variant, row in accepted:
             if state.faults.write_dropped():
                 state.counters.dropped_writes += 1
-                reported: dict[str, Any] = {
-                    k: row[k] for k in ("price", "compareAtPrice") if k in row
-                }
-                views.append(variant_view(state, variant, reported))
+                answers.append(answered(variant, row))
                 continue
             if "price" in row:
                 state.listing(variant).price = row["price"]
@@ -114,21 +102,16 @@ class MutationRoot:
                 variant.compare_at_price = row["compareAtPrice"]
             variant.updated_at = product.updated_at = now
             changed = True
-            views.append(variant_view(state, variant))
+            answers.append(variant)
         if changed and state.webhooks_on_writes:
             info.context.events.append(("products/update", product_payload(state, product)))
-        return {
-            "product": product_view(state, productId),
-            "productVariants": views,
-            "userErrors": errors,
-        }
+        return {"product": product, "productVariants": answers, "userErrors": errors}
 
     def inventorySetQuantities(self, info: Info, input: dict[str, Any]) -> dict[str, Any]:
         """Set absolute quantities with compare-and-set per row, once per idempotency key."""
         state = info.context.state
         key = _idempotency_key(info)
-        if len(input["quantities"]) > MAX_PAGE_SIZE:
-            raise too_many(input["quantities"], argument="input.quantities")
+        at_most(input["quantities"], argument="input.quantities")
         if any("changeFromQuantity" not in row for row in input["quantities"]):
             raise GraphQLError(
                 "InventoryQuantityInput must include the following argument: changeFromQuantity.",
@@ -248,14 +231,13 @@ def _apply(info: Info, data: dict[str, Any], *, first_time: bool) -> dict[str, A
             if delta and state.webhooks_on_writes:
                 payload = inventory_level_payload(state, variant, location, now)
                 info.context.events.append(("inventory_levels/update", payload))
-        item, where = item_view(state, variant), location_view(state, location)
         changes += [
             {
                 "name": n,
                 "delta": delta,
                 "quantityAfterChange": after,
-                "item": item,
-                "location": where,
+                "item": Item(variant),
+                "location": location,
             }
             for n, after in ((name, row["quantity"]), (other, other_after))
         ]

@@ -1,5 +1,7 @@
-"""Query resolvers: views over the mock state that graphql-core's default resolver reads (a
-callable attribute is called with the field's arguments), Relay paging and Shopify's search syntax.
+"""The GraphQL graph over the state objects themselves: one field resolver reads a field from a
+table (``FIELDS``, by parent type and field name) or else as the object's attribute (``createdAt``
+as ``created_at``), pages every ``*Connection`` field alike, and finds any ``Node`` by its GID.
+Relay paging and Shopify's search syntax live here too.
 
 Variant search: ``sku:`` (``*`` wildcards), ``product_id:``, ``id:``, ``inventory_item_id:``, bare
 words (SKU or title). Order search: ``created_at:``, ``updated_at:``, ``processed_at:`` (``>``,
@@ -11,25 +13,22 @@ at whole seconds, id), the cursor carrying both, as Shopify's do.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import fnmatch
-import json
 import operator
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from types import SimpleNamespace as View
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
-from graphql import GraphQLError, GraphQLResolveInfo
+from graphql import GraphQLError, GraphQLResolveInfo, default_field_resolver, get_named_type
 
+from connectors.mock.kit.wire import b64_json, from_b64_json
 from connectors.mock.shopify.state import (
+    GID_PREFIX,
     MockLocation,
-    MockOrder,
     MockVariant,
-    OrderLine,
     ShopifyMockState,
     gid,
     gid_number,
@@ -46,21 +45,21 @@ def seconds(moment: datetime) -> datetime:
 
 
 def paginate(
-    items: Sequence[Any],
+    items: Iterable[Any],
     first: int | None = None,
     after: str | None = None,
     reverse: bool = False,
     sort: str | None = None,
 ) -> dict[str, Any]:
-    """A Relay connection page over views, by numeric id or by (``sort`` time, numeric id)."""
+    """A Relay connection page over objects, by numeric id or by (``sort`` time, numeric id)."""
     if first is None:
         raise GraphQLError("you must provide one of first or last")
     if not 0 <= first <= MAX_PAGE_SIZE:
         raise GraphQLError(f"The page size must be between 0 and {MAX_PAGE_SIZE}, got {first}.")
 
-    def position(view: Any) -> tuple[Any, ...]:
-        number = view.legacyResourceId
-        return (seconds(getattr(view, sort)), number) if sort else (number,)
+    def position(item: Any) -> tuple[Any, ...]:
+        number = legacy_id(item)
+        return (seconds(getattr(item, sort)), number) if sort else (number,)
 
     ordered = sorted(items, key=position, reverse=reverse)
     if after is not None:
@@ -82,13 +81,12 @@ def paginate(
 
 def _cursor(position: tuple[Any, ...]) -> str:
     value = position[0].isoformat() if isinstance(position[0], datetime) else str(position[0])
-    raw = json.dumps({"last_id": position[-1], "last_value": value}, separators=(",", ":"))
-    return base64.b64encode(raw.encode()).decode()
+    return b64_json({"last_id": position[-1], "last_value": value})
 
 
 def _position(cursor: str, sort: str | None) -> tuple[Any, ...]:
     try:
-        decoded = json.loads(base64.b64decode(cursor.encode(), validate=True))
+        decoded = from_b64_json(cursor)
         last = int(decoded["last_id"])
         return (datetime.fromisoformat(decoded["last_value"]), last) if sort else (last,)
     except (binascii.Error, ValueError, KeyError, TypeError) as err:
@@ -104,7 +102,9 @@ _TERM = re.compile(
 _ESCAPED = re.compile(r"\\(.)")
 _COMPARISON = re.compile(r"(>=|<=|>|<)?(.*)", re.DOTALL)
 _COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-_TIME_FIELDS = {"created_at": "createdAt", "updated_at": "updatedAt", "processed_at": "processedAt"}
+# order search field or OrderSortKeys value -> the MockOrder time it compares
+_TIMES = {"created_at": "created_at", "updated_at": "updated_at", "processed_at": "created_at"}
+SORT_TIMES = {key.upper(): attribute for key, attribute in _TIMES.items()}
 # variant search field -> (MockVariant attribute holding the GID, GID kind)
 _VARIANT_IDS = {
     "id": ("gid", "ProductVariant"),
@@ -122,7 +122,7 @@ def _unquote(raw: str) -> str:
 def _search(query: str | None, term: Callable[[str | None, str], Predicate | None]) -> Predicate:
     """The predicate of a search string, each ``name:value`` (or bare) term built by ``term``."""
     if not query or not query.strip():
-        return lambda _view: True
+        return lambda _item: True
     groups: list[list[tuple[bool, Predicate]]] = [[]]  # (negated, term) ANDed, groups ORed
     for match in _TERM.finditer(query):
         negate, name, raw, bare = match.groups()
@@ -132,41 +132,41 @@ def _search(query: str | None, term: Callable[[str | None, str], Predicate | Non
         predicate = None if bare in ("AND", "and") else term(name and name.lower(), raw or bare)
         if predicate is not None:
             groups[-1].append((bool(negate), predicate))
-    return lambda view: any(all(p(view) != neg for neg, p in group) for group in groups)
+    return lambda item: any(all(p(item) != neg for neg, p in group) for group in groups)
 
 
 def search_filter(query: str | None) -> Predicate:
-    """Which variant views ``productVariants(query:)`` keeps (see the module docstring)."""
+    """Which variants ``productVariants(query:)`` keeps (see the module docstring)."""
     return _search(query, _variant_term)
 
 
 def _variant_term(name: str | None, raw: str) -> Predicate | None:
     value = _unquote(raw)
     if name == "sku":
-        return lambda view: fnmatch.fnmatchcase(view.variant.sku.lower(), value.lower())
+        return lambda variant: fnmatch.fnmatchcase(variant.sku.lower(), value.lower())
     if name in _VARIANT_IDS:
         attribute, kind = _VARIANT_IDS[name]
         numeric = value.rsplit("/", 1)[-1]
-        return lambda view: str(gid_number(getattr(view.variant, attribute), kind)) == numeric
+        return lambda variant: str(gid_number(getattr(variant, attribute), kind)) == numeric
     if name is None:
         needle = value.lower()
-        return lambda view: needle in view.variant.sku.lower() or needle in view.title.lower()
+        return lambda variant: needle in variant.sku.lower() or needle in variant.title.lower()
     return None
 
 
 def _order_term(name: str | None, raw: str) -> Predicate | None:
     # Bare words match names and emails on Shopify: not modelled.
-    if name in _TIME_FIELDS:
+    if name in _TIMES:
         match = _COMPARISON.match(raw)
         assert match is not None  # the pattern matches any string
         compare = _COMPARE.get(match.group(1) or "", operator.eq)
-        bound, attribute = _parse_time(_unquote(match.group(2)), name), _TIME_FIELDS[name]
-        return lambda view: bool(compare(seconds(getattr(view, attribute)), bound))
+        bound, attribute = _parse_time(_unquote(match.group(2)), name), _TIMES[name]
+        return lambda order: bool(compare(seconds(getattr(order, attribute)), bound))
     value = _unquote(raw)
     if name == "id":
-        return lambda view: str(view.legacyResourceId) == value.rsplit("/", 1)[-1]
+        return lambda order: str(order.order_id) == value.rsplit("/", 1)[-1]
     if name == "name":
-        return lambda view: view.name.lstrip("#") == value.lstrip("#")
+        return lambda order: str(order.number) == value.lstrip("#")
     return None
 
 
@@ -192,8 +192,6 @@ KNOWN_QUANTITY_NAMES = frozenset(
         "safety_stock",
     }
 )
-# OrderSortKeys paged by a time (then id); the others page by id.
-SORT_TIMES = {"CREATED_AT": "createdAt", "UPDATED_AT": "updatedAt", "PROCESSED_AT": "processedAt"}
 
 
 @dataclass
@@ -208,223 +206,182 @@ class RequestContext:
 Info: TypeAlias = "GraphQLResolveInfo[RequestContext]"
 
 
-def _view(typename: str, gid_: str, **fields: Any) -> View:
-    """A view of a ``Node``: ``legacyResourceId`` is its numeric id (and pagination order)."""
-    number = fields.pop("number", None) or gid_number(gid_, typename) or 0
-    return View(typename=typename, id=gid_, legacyResourceId=number, **fields)
+@dataclass(frozen=True)
+class Item:
+    """``InventoryItem``: the stock side of a variant."""
+
+    typename: ClassVar[str] = "InventoryItem"
+    variant: MockVariant
+
+    @property
+    def gid(self) -> str:
+        """The inventory item's GID."""
+        return self.variant.item_gid
 
 
-def product_view(state: ShopifyMockState, product_gid: str) -> View:
-    """``Product``."""
-    product = state.products[product_gid]
+@dataclass(frozen=True)
+class Level:
+    """``InventoryLevel``: one item at one location."""
 
-    def variants() -> list[View]:
-        return [variant_view(state, state.variants[g]) for g in product.variant_gids]
+    typename: ClassVar[str] = "InventoryLevel"
+    variant: MockVariant
+    location: MockLocation
 
-    return _view(
-        "Product",
-        product_gid,
-        title=product.title,
-        handle=product.handle,
-        status="ACTIVE",
-        createdAt=product.created_at,
-        updatedAt=product.updated_at,
-        totalInventory=lambda _info: sum(v.inventoryQuantity for v in variants()),
-        variants=lambda _info, **page: paginate(variants(), **page),
-    )
+    @property
+    def gid(self) -> str:
+        """The level's GID (the location's number with the item's as a query string)."""
+        return level_gid(self.variant.item_gid, self.location.gid)
 
 
-def variant_view(
-    state: ShopifyMockState, variant: MockVariant, reported: dict[str, Any] | None = None
-) -> View:
-    """``ProductVariant``; ``reported`` overrides what a dropped write pretends to have set."""
-    reported = reported or {}
-    return _view(
-        "ProductVariant",
-        variant.gid,
-        variant=variant,
-        sku=variant.sku,
-        title=variant.title,
-        createdAt=variant.created_at,
-        updatedAt=variant.updated_at,
-        displayName=f"{state.products[variant.product_gid].title} - {variant.title}",
-        price=reported.get("price", state.listing(variant).price),
-        compareAtPrice=reported.get("compareAtPrice", variant.compare_at_price),
-        inventoryQuantity=state.inventory_quantity(variant),
-        product=lambda _info: product_view(state, variant.product_gid),
-        inventoryItem=lambda _info: item_view(state, variant),
-    )
+def legacy_id(node: Any) -> int:
+    """A node's numeric id (``legacyResourceId``, the paging order); a level's is its location's."""
+    if isinstance(node, Level):
+        return legacy_id(node.location)
+    return gid_number(node.gid, node.typename) or 0
 
 
-def item_view(state: ShopifyMockState, variant: MockVariant) -> View:
-    """``InventoryItem``; ``inventoryLevel`` is null for an unknown location."""
-
-    def level(_info: Info, locationId: str) -> View | None:
-        location = state.location(locationId)
-        return None if location is None else level_view(state, variant, location)
-
-    return _view(
-        "InventoryItem",
-        variant.item_gid,
-        sku=variant.sku,
-        tracked=True,
-        variant=lambda _info: variant_view(state, variant),
-        inventoryLevel=level,
-        inventoryLevels=lambda _info, **page: paginate(
-            [level_view(state, variant, loc) for loc in state.locations], **page
-        ),
-    )
-
-
-def level_view(state: ShopifyMockState, variant: MockVariant, location: MockLocation) -> View:
-    """``InventoryLevel`` of one item at one location (paged by the location's id)."""
-
-    def quantities(_info: Info, names: list[str]) -> list[dict[str, Any]]:
-        unknown = [n for n in names if n not in KNOWN_QUANTITY_NAMES]
-        if unknown:
-            raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
-        at = variant.updated_at
-        quantity = state.available
-        return [
-            {"name": n, "quantity": quantity(variant, location.gid, n), "updatedAt": at}
-            for n in names
-        ]
-
-    return _view(
-        "InventoryLevel",
-        level_gid(variant.item_gid, location.gid),
-        number=gid_number(location.gid, "Location"),
-        updatedAt=variant.updated_at,
-        location=lambda _info: location_view(state, location),
-        item=lambda _info: item_view(state, variant),
-        quantities=quantities,
-    )
+def find(state: ShopifyMockState, value: str, typename: str | None = None) -> Any:
+    """The object with this GID (of ``typename`` when given); None when unknown."""
+    kind = value.removeprefix(GID_PREFIX).split("/", 1)[0]
+    if typename not in (None, kind):
+        return None
+    if kind == "InventoryLevel":  # gid://shopify/InventoryLevel/<location>?inventory_item_id=<n>
+        head, _, item = value.partition("?inventory_item_id=")
+        location = state.location(gid("Location", gid_number(head, kind) or 0))
+        variant = state.variant_by_item(gid("InventoryItem", int(item))) if item.isdigit() else None
+        return None if location is None or variant is None else Level(variant, location)
+    finders: dict[str, Callable[[str], Any]] = {
+        "ProductVariant": state.variants.get,
+        "Product": state.products.get,
+        "InventoryItem": lambda g: _maybe(Item, state.variant_by_item(g)),
+        "Location": state.location,
+        "Order": lambda g: state.orders.get(gid_number(g, "Order") or 0),
+    }
+    return finders[kind](value) if kind in finders else None
 
 
-def location_view(state: ShopifyMockState, location: MockLocation) -> View:
-    """``Location``; ``inventoryLevel`` is null for an unknown item."""
-
-    def level(_info: Info, inventoryItemId: str) -> View | None:
-        variant = state.variant_by_item(inventoryItemId)
-        return None if variant is None else level_view(state, variant, location)
-
-    return _view(
-        "Location", location.gid, name=location.name, isActive=location.active, inventoryLevel=level
-    )
+def _maybe(make: Callable[..., Any], *parts: Any) -> Any:
+    return None if None in parts else make(*parts)
 
 
-def order_view(state: ShopifyMockState, order: MockOrder) -> View:
-    """``Order`` and its ``LineItem``s (a line's variant is null once deleted)."""
-
-    def line_view(line: OrderLine) -> View:
-        variant = state.variants.get(line.variant_gid)
-        return _view(
-            "LineItem",
-            gid("LineItem", line.line_id),
-            sku=line.sku,
-            quantity=line.quantity,
-            currentQuantity=0 if order.cancelled_at else line.quantity,
-            name=line.sku if variant is None else variant.title,
-            variant=lambda _info: None if variant is None else variant_view(state, variant),
-        )
-
-    return _view(
-        "Order",
-        gid("Order", order.order_id),
-        name=f"#{order.number}",
-        createdAt=order.created_at,
-        processedAt=order.created_at,
-        updatedAt=order.updated_at,
-        cancelledAt=order.cancelled_at,
-        cancelReason="CUSTOMER" if order.cancelled_at else None,
-        lineItems=lambda _info, **page: paginate([line_view(li) for li in order.lines], **page),
-    )
-
-
-def node(state: ShopifyMockState, value: str) -> View | None:
-    """Any object by GID (None when unknown)."""
-    finders: list[tuple[Callable[[str], Any], Callable[[ShopifyMockState, Any], View]]] = [
-        (state.variants.get, variant_view),
-        (lambda g: g if g in state.products else None, product_view),
-        (state.variant_by_item, item_view),
-        (state.location, location_view),
-        (lambda g: state.orders.get(gid_number(g, "Order") or 0), order_view),
+def _quantities(state: ShopifyMockState, level: Level, names: list[str]) -> list[dict[str, Any]]:
+    unknown = [n for n in names if n not in KNOWN_QUANTITY_NAMES]
+    if unknown:
+        raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}")
+    variant, at = level.variant, level.variant.updated_at
+    return [
+        {"name": n, "quantity": state.available(variant, level.location.gid, n), "updatedAt": at}
+        for n in names
     ]
-    for find, view in finders:
-        found = find(value)
-        if found is not None:
-            return view(state, found)
-    # gid://shopify/InventoryLevel/<location>?inventory_item_id=<item>
-    head, _, item = value.partition("?inventory_item_id=")
-    location = state.location(gid("Location", gid_number(head, "InventoryLevel") or 0))
-    variant = state.variant_by_item(gid("InventoryItem", int(item))) if item.isdigit() else None
-    return None if location is None or variant is None else level_view(state, variant, location)
 
 
-def query_root(state: ShopifyMockState) -> View:
-    """The root value of queries: ``Query``'s fields over ``state``."""
-
-    def by_id(typename: str) -> Any:
-        """A field answering the object of one type by GID (null when unknown or another type)."""
-
-        def resolve(_info: Info, id: str) -> View | None:
-            found = node(state, id)
-            return found if found is not None and found.typename == typename else None
-
-        return resolve
-
-    def nodes(_info: Info, ids: list[str]) -> list[View | None]:
-        if len(ids) > MAX_PAGE_SIZE:
-            raise too_many(ids)
-        return [node(state, value) for value in ids]
-
-    def variants(_info: Info, query: str | None = None, **page: Any) -> dict[str, Any]:
-        keep = search_filter(query)
-        views = [variant_view(state, variant) for variant in state.variants.values()]
-        return paginate([view for view in views if keep(view)], **page)
-
-    def products(_info: Info, query: str | None = None, **page: Any) -> dict[str, Any]:
-        needle = (query or "").strip().lower()  # bare words matched against the title
-        views = [product_view(state, product_gid) for product_gid in state.products]
-        return paginate([view for view in views if needle in view.title.lower()], **page)
-
-    def locations(_info: Info, includeInactive: bool, **page: Any) -> dict[str, Any]:
-        active = [loc for loc in state.locations if loc.active or includeInactive]
-        return paginate([location_view(state, loc) for loc in active], **page)
-
-    def location(_info: Info, id: str | None = None) -> View | None:
-        found = state.primary_location if id is None else state.location(id)
-        return None if found is None else location_view(state, found)
-
-    def orders(_info: Info, sortKey: str, query: str | None = None, **page: Any) -> dict[str, Any]:
-        keep = _search(query, _order_term)
-        views = [order_view(state, order) for order in state.orders.values()]
-        return paginate([v for v in views if keep(v)], sort=SORT_TIMES.get(sortKey), **page)
-
-    return View(
-        node=lambda _info, id: node(state, id),
-        nodes=nodes,
-        productVariants=variants,
-        productVariant=by_id("ProductVariant"),
-        products=products,
-        product=by_id("Product"),
-        inventoryItem=by_id("InventoryItem"),
-        locations=locations,
-        location=location,
-        orders=orders,
-        order=by_id("Order"),
-        shop={
-            "id": "gid://shopify/Shop/1",
-            "name": state.shop_domain.split(".", 1)[0],
-            "myshopifyDomain": state.shop_domain,
-            "currencyCode": state.currency,
-        },
-    )
+def _by_id(typename: str) -> Callable[..., Any]:
+    """A ``Query`` field answering the object of one type by GID (null when unknown)."""
+    return lambda state, _root, id: find(state, id, typename)
 
 
-def too_many(items: list[Any], **extensions: str) -> GraphQLError:
-    """Shopify's refusal of an input array over 250 items."""
-    return GraphQLError(
+# "Type.field" -> resolver(state, parent, **arguments); other fields are read from the
+# parent (a dict's key, else the attribute in snake_case). ``*Connection`` fields answer the
+# items, which ``resolve_field`` pages.
+FIELDS: dict[str, Callable[..., Any]] = {
+    "Query.node": lambda s, _, id: find(s, id),
+    "Query.nodes": lambda s, _, ids: [find(s, value) for value in at_most(ids)],
+    "Query.productVariants": lambda s, _, query=None: filter(
+        search_filter(query), s.variants.values()
+    ),
+    "Query.productVariant": _by_id("ProductVariant"),
+    # bare words matched against the title
+    "Query.products": lambda s, _, query=None: [
+        p for p in s.products.values() if (query or "").strip().lower() in p.title.lower()
+    ],
+    "Query.product": _by_id("Product"),
+    "Query.inventoryItem": _by_id("InventoryItem"),
+    "Query.locations": lambda s, _, includeInactive: [
+        loc for loc in s.locations if loc.active or includeInactive
+    ],
+    "Query.location": lambda s, _, id=None: s.primary_location if id is None else s.location(id),
+    "Query.orders": lambda s, _, query=None: filter(_search(query, _order_term), s.orders.values()),
+    "Query.order": _by_id("Order"),
+    "Query.shop": lambda s, _: {
+        "id": "gid://shopify/Shop/1",
+        "name": s.shop_domain.split(".", 1)[0],
+        "myshopifyDomain": s.shop_domain,
+        "currencyCode": s.currency,
+    },
+    "Product.status": lambda s, _: "ACTIVE",
+    "Product.variants": lambda s, p: [s.variants[g] for g in p.variant_gids],
+    "Product.totalInventory": lambda s, p: sum(
+        s.inventory_quantity(s.variants[g]) for g in p.variant_gids
+    ),
+    "ProductVariant.displayName": lambda s, v: f"{s.products[v.product_gid].title} - {v.title}",
+    # a dropped write's answer is a copy with the price it pretends to have set
+    "ProductVariant.price": lambda s, v: (
+        s.listing(v).price if v.reported_price is None else v.reported_price
+    ),
+    "ProductVariant.inventoryQuantity": lambda s, v: s.inventory_quantity(v),
+    "ProductVariant.product": lambda s, v: s.products[v.product_gid],
+    "ProductVariant.inventoryItem": lambda s, v: Item(v),
+    "InventoryItem.sku": lambda s, i: i.variant.sku,
+    "InventoryItem.tracked": lambda s, i: True,
+    "InventoryItem.inventoryLevel": lambda s, i, locationId: _maybe(
+        Level, i.variant, s.location(locationId)
+    ),
+    "InventoryItem.inventoryLevels": lambda s, i: [Level(i.variant, loc) for loc in s.locations],
+    "InventoryLevel.item": lambda s, level: Item(level.variant),
+    "InventoryLevel.updatedAt": lambda s, level: level.variant.updated_at,
+    "InventoryLevel.quantities": _quantities,
+    "Location.isActive": lambda s, loc: loc.active,
+    "Location.inventoryLevel": lambda s, loc, inventoryItemId: _maybe(
+        Level, s.variant_by_item(inventoryItemId), loc
+    ),
+    "Order.name": lambda s, o: f"#{o.number}",
+    "Order.processedAt": lambda s, o: o.created_at,
+    "Order.cancelReason": lambda s, o: "CUSTOMER" if o.cancelled_at else None,
+    "Order.lineItems": lambda s, o: o.lines,
+    # a line's variant is null once deleted
+    "LineItem.variant": lambda s, line: s.variants.get(line.variant_gid),
+    "LineItem.name": lambda s, line: (
+        s.variants[line.variant_gid].title if line.variant_gid in s.variants else line.sku
+    ),
+}
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def resolve_field(parent: Any, info: Info, **args: Any) -> Any:
+    """The field resolver of every type (see ``FIELDS``); mutations are ``MutationRoot``'s."""
+    name, typename = info.field_name, info.parent_type.name
+    resolver = FIELDS.get(f"{typename}.{name}")
+    if typename == "Mutation":
+        return default_field_resolver(parent, info, **args)
+    if resolver is not None:
+        page = {
+            key: args.pop(key) for key in ("first", "after", "reverse", "sortKey") if key in args
+        }
+        value = resolver(info.context.state, parent, **args)
+    elif isinstance(parent, Mapping):
+        return parent.get(name)
+    elif name == "id":
+        return parent.gid
+    elif name == "legacyResourceId":
+        return legacy_id(parent)
+    else:
+        return getattr(parent, _CAMEL.sub("_", name).lower())
+    if get_named_type(info.return_type).name.endswith("Connection"):
+        return paginate(value, sort=SORT_TIMES.get(page.pop("sortKey", "")), **page)
+    return value
+
+
+def answered(variant: MockVariant, row: dict[str, Any]) -> MockVariant:
+    """What a dropped write answers: a copy of ``variant`` with the prices ``row`` sets."""
+    compare = row.get("compareAtPrice", variant.compare_at_price)
+    return replace(variant, reported_price=row.get("price"), compare_at_price=compare)
+
+
+def at_most(items: list[Any], **extensions: str) -> list[Any]:
+    """``items``, or Shopify's refusal of an input array over 250 items."""
+    if len(items) <= MAX_PAGE_SIZE:
+        return items
+    raise GraphQLError(
         f"The input array size of {len(items)} is greater than the maximum allowed of "
         f"{MAX_PAGE_SIZE}.",
         extensions={"code": "MAX_INPUT_SIZE_EXCEEDED", **extensions},

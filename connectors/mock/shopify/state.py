@@ -4,7 +4,6 @@ levels per location, orders, idempotency records, tokens, the cost bucket, fault
 from __future__ import annotations
 
 import asyncio
-import csv
 import hashlib
 import hmac
 import random
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
@@ -60,6 +59,7 @@ def _stable_number(*parts: str) -> int:
 class MockLocation:
     """A Shopify location (warehouse, shop) holding inventory levels."""
 
+    typename: ClassVar[str] = "Location"
     gid: str
     name: str
     active: bool = True
@@ -69,6 +69,7 @@ class MockLocation:
 class MockProduct:
     """A product grouping several variants."""
 
+    typename: ClassVar[str] = "Product"
     gid: str
     title: str
     handle: str
@@ -81,6 +82,7 @@ class MockProduct:
 class MockVariant:
     """A product variant; its price and primary-location quantity live in the market listing."""
 
+    typename: ClassVar[str] = "ProductVariant"
     gid: str
     sku: str
     title: str
@@ -89,23 +91,35 @@ class MockVariant:
     created_at: datetime
     updated_at: datetime
     compare_at_price: Decimal | None = None
+    reported_price: Decimal | None = None  # set on the copy a dropped write answers with
 
 
 @dataclass
 class OrderLine:
     """One line of a simulated order."""
 
+    typename: ClassVar[str] = "LineItem"
     line_id: int
     variant_gid: str
     sku: str
     quantity: int
     price: Decimal
+    current_quantity: int = field(init=False)  # 0 once the order is cancelled
+
+    def __post_init__(self) -> None:
+        self.current_quantity = self.quantity
+
+    @property
+    def gid(self) -> str:
+        """The line's GID."""
+        return gid("LineItem", self.line_id)
 
 
 @dataclass
 class MockOrder:
     """A simulated shopper order (``POST /_mock/orders`` or the background shopper)."""
 
+    typename: ClassVar[str] = "Order"
     order_id: int
     number: int
     lines: list[OrderLine]
@@ -113,6 +127,11 @@ class MockOrder:
     created_at: datetime
     updated_at: datetime
     cancelled_at: datetime | None = None
+
+    @property
+    def gid(self) -> str:
+        """The order's GID."""
+        return gid("Order", self.order_id)
 
 
 @dataclass
@@ -139,7 +158,7 @@ class Counters:
 class ShopifyMockState:
     """Everything one mock Shopify store knows; the aiohttp app only reads and mutates this."""
 
-    market: MockMarket
+    market: MockMarket = field(default_factory=MockMarket)
     shop_domain: str = "mock-shop.myshopify.com"
     access_token: SecretStr = field(default_factory=lambda: SecretStr("shpat_mock_token"))
     webhook_secret: SecretStr = field(default_factory=lambda: SecretStr("mock_webhook_secret"))
@@ -170,7 +189,6 @@ class ShopifyMockState:
     shopper_orders_per_min: float = 0.0
     # Writes through the API fire products/update and inventory_levels/update webhooks.
     webhooks_on_writes: bool = True
-    titles: dict[str, str] = field(default_factory=dict)
     # Keep every executed call's root fields and variables in ``requests`` (tests read them).
     keep_requests: bool = False
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -204,7 +222,7 @@ class ShopifyMockState:
         # SKUs sharing the part before their last '-' are variants of one product.
         stem = listing.sku.rsplit("-", 1)[0]
         product_gid = gid("Product", _stable_number("product", stem))
-        title = self.titles.get(listing.sku, listing.sku)
+        title = (self.market.rows.get(listing.sku, {}).get("title") or "").strip() or listing.sku
         product = self.products.get(product_gid)
         if product is None:
             product_title = re.sub(r"\s*#\d+$", "", title) or stem
@@ -237,18 +255,8 @@ class ShopifyMockState:
         """Seed a store from the catalog rows with an ``id:<channel>`` (prices as ``seed_market``,
         quantities from ``stock``)."""
         market, _ = MockBackend.seeded(catalog, channel, currency, competitors=0, seed=seed)
-        titles: dict[str, str] = {}
-        with catalog.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                sku = (row.get("sku") or "").strip()
-                if sku not in market.listings:
-                    continue
-                if (row.get("title") or "").strip():
-                    titles[sku] = row["title"].strip()
-                if (row.get("stock") or "").strip().isdigit():
-                    market.listings[sku].quantity = int(row["stock"])
         options.setdefault("rng", random.Random(seed))
-        return cls(market=market, currency=currency, titles=titles, **options)
+        return cls(market=market, currency=currency, **options)
 
     def variant_by_sku(self, sku: str) -> MockVariant | None:
         """The variant with this SKU."""

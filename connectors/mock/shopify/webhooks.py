@@ -6,7 +6,6 @@ sends one again unchanged (same webhook id, body and headers), as Shopify's retr
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
@@ -17,6 +16,7 @@ from typing import Any
 import aiohttp
 import structlog
 
+from connectors.mock.kit.serving import Runtime
 from connectors.mock.kit.webhooks import hmac_sha256, post
 from connectors.mock.market import CENT
 from connectors.mock.shopify.state import (
@@ -45,24 +45,30 @@ def _num(value: str, kind: str) -> int:
     return gid_number(value, kind) or 0
 
 
+def _resource(node: MockProduct | MockVariant | MockOrder) -> dict[str, Any]:
+    """The fields every REST resource starts with: its ids and its times."""
+    return {
+        "id": _num(node.gid, node.typename),
+        "admin_graphql_api_id": node.gid,
+        "created_at": rest_time(node.created_at),
+        "updated_at": rest_time(node.updated_at),
+    }
+
+
 def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, Any]:
     """``products/update`` body."""
     variants = [state.variants[g] for g in product.variant_gids]
     return {
-        "id": _num(product.gid, "Product"),
-        "admin_graphql_api_id": product.gid,
+        **_resource(product),
         "title": product.title,
         "handle": product.handle,
         "status": "active",
         "vendor": state.shop_domain.split(".", 1)[0],
         "product_type": "",
         "tags": "",
-        "created_at": rest_time(product.created_at),
-        "updated_at": rest_time(product.updated_at),
         "variants": [
             {
-                "id": _num(variant.gid, "ProductVariant"),
-                "admin_graphql_api_id": variant.gid,
+                **_resource(variant),
                 "product_id": _num(variant.product_gid, "Product"),
                 "title": variant.title,
                 "sku": variant.sku,
@@ -72,8 +78,6 @@ def product_payload(state: ShopifyMockState, product: MockProduct) -> dict[str, 
                 "inventory_policy": "deny",
                 "inventory_item_id": _num(variant.item_gid, "InventoryItem"),
                 "inventory_quantity": state.inventory_quantity(variant),
-                "created_at": rest_time(variant.created_at),
-                "updated_at": rest_time(variant.updated_at),
             }
             for position, variant in enumerate(variants, start=1)
         ],
@@ -93,60 +97,48 @@ def inventory_level_payload(
     }
 
 
+# What every order and line of the mock says alike (no tax, shipping or fulfilment modelled).
+ORDER_FIXED = {"total_tax": "0.00", "fulfillment_status": None, "confirmed": True, "test": False}
+LINE_FIXED = {"fulfillment_status": None, "requires_shipping": True, "taxable": True}
+
+
 def order_payload(state: ShopifyMockState, order: MockOrder) -> dict[str, Any]:
     """``orders/create`` and ``orders/cancelled`` body (trimmed REST order; money as strings)."""
-    total = sum((line.price * line.quantity for line in order.lines), start=CENT * 0)
-    line_items = []
-    for line in order.lines:
-        variant = state.variants[line.variant_gid]
-        line_items.append(
-            {
-                "id": line.line_id,
-                "admin_graphql_api_id": f"gid://shopify/LineItem/{line.line_id}",
-                "variant_id": _num(variant.gid, "ProductVariant"),
-                "product_id": _num(variant.product_gid, "Product"),
-                "sku": line.sku,
-                "title": state.products[variant.product_gid].title,
-                "variant_title": variant.title,
-                "name": variant.title,
-                "quantity": line.quantity,
-                "current_quantity": 0 if order.cancelled_at else line.quantity,
-                "fulfillable_quantity": 0 if order.cancelled_at else line.quantity,
-                "fulfillment_status": None,
-                "price": str(line.price.quantize(CENT)),
-                "requires_shipping": True,
-                "taxable": True,
-                "gift_card": False,
-            }
-        )
+    total = str(sum((line.price * line.quantity for line in order.lines), CENT * 0).quantize(CENT))
+    variants = [state.variants[line.variant_gid] for line in order.lines]
+    line_items = [
+        {
+            "id": line.line_id,
+            "admin_graphql_api_id": line.gid,
+            "variant_id": _num(variant.gid, "ProductVariant"),
+            "product_id": _num(variant.product_gid, "Product"),
+            "sku": line.sku,
+            "title": state.products[variant.product_gid].title,
+            "variant_title": variant.title,
+            "name": variant.title,
+            "quantity": line.quantity,
+            **dict.fromkeys(("current_quantity", "fulfillable_quantity"), line.current_quantity),
+            "price": str(line.price.quantize(CENT)),
+            **LINE_FIXED,
+            "gift_card": False,
+        }
+        for line, variant in zip(order.lines, variants, strict=True)
+    ]
     return {
-        "id": order.order_id,
-        "admin_graphql_api_id": f"gid://shopify/Order/{order.order_id}",
+        **_resource(order),
         "name": f"#{order.number}",
         "order_number": order.number,
         "email": f"shopper{order.number}@example.com",
-        "created_at": rest_time(order.created_at),
-        "updated_at": rest_time(order.updated_at),
         "processed_at": rest_time(order.created_at),
         "cancelled_at": rest_time(order.cancelled_at) if order.cancelled_at else None,
         "cancel_reason": "customer" if order.cancelled_at else None,
-        "currency": state.currency,
-        "presentment_currency": state.currency,
-        "subtotal_price": str(total.quantize(CENT)),
-        "total_price": str(total.quantize(CENT)),
-        "total_tax": "0.00",
+        **dict.fromkeys(("currency", "presentment_currency"), state.currency),
+        **dict.fromkeys(("subtotal_price", "total_price"), total),
+        **ORDER_FIXED,
         "financial_status": "refunded" if order.cancelled_at else "paid",
-        "fulfillment_status": None,
-        "confirmed": True,
-        "test": False,
         "location_id": _num(order.location_gid, "Location"),
         "line_items": line_items,
     }
-
-
-def sign(secret: str, body: bytes) -> str:
-    """``X-Shopify-Hmac-Sha256``: base64 HMAC-SHA256 of the raw body."""
-    return base64.b64encode(hmac_sha256(secret, body)).decode()
 
 
 @dataclass
@@ -172,8 +164,7 @@ class WebhookSender:
     def __init__(self, state: ShopifyMockState) -> None:
         self.state = state
         self.deliveries: dict[str, Delivery] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[Delivery]] = set()
+        self.runtime = Runtime()
 
     def send(self, events: list[tuple[str, dict[str, Any]]]) -> list[str]:
         """Record the webhooks of one action (sharing an ``X-Shopify-Event-Id``) and send them
@@ -183,11 +174,11 @@ class WebhookSender:
 
     def _emit(self, topic: str, payload: dict[str, Any], event_id: str, triggered: datetime) -> str:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        webhook_id = str(uuid.uuid4())
+        webhook_id, secret = str(uuid.uuid4()), self.state.webhook_secret.get_secret_value()
         headers = {
             "Content-Type": "application/json",
             "X-Shopify-Topic": topic,
-            "X-Shopify-Hmac-Sha256": sign(self.state.webhook_secret.get_secret_value(), body),
+            "X-Shopify-Hmac-Sha256": base64.b64encode(hmac_sha256(secret, body)).decode(),
             "X-Shopify-Shop-Domain": self.state.shop_domain,
             "X-Shopify-API-Version": self.state.api_version,
             "X-Shopify-Webhook-Id": webhook_id,
@@ -196,9 +187,7 @@ class WebhookSender:
         }
         delivery = Delivery(webhook_id, topic, body, headers)
         self.deliveries[webhook_id] = delivery
-        task = asyncio.get_running_loop().create_task(self.deliver(delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.runtime.spawn(self.deliver(delivery))
         return webhook_id
 
     async def deliver(self, delivery: Delivery) -> Delivery:
@@ -208,11 +197,10 @@ class WebhookSender:
             delivery.error = "no webhook target configured"
             return delivery
         delivery.attempts += 1
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT)
-        delivery.status, delivery.error = await post(
-            self._session, url, delivery.body, delivery.headers
-        )
+        session = self.runtime.session
+        if session is None or session.closed:
+            session = self.runtime.session = aiohttp.ClientSession(timeout=DELIVERY_TIMEOUT)
+        delivery.status, delivery.error = await post(session, url, delivery.body, delivery.headers)
         log.debug("mock_shopify.webhook", topic=delivery.topic, **delivery.outcome())
         return delivery
 
@@ -223,12 +211,11 @@ class WebhookSender:
 
     async def drain(self) -> None:
         """Wait for the background deliveries under way."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.runtime.settle()
 
     async def close(self) -> None:
         """Finish pending deliveries and close the HTTP session."""
-        await self.drain()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.runtime.settle()
+        if self.runtime.session is not None:
+            await self.runtime.session.close()
+            self.runtime.session = None

@@ -5,21 +5,21 @@ headers on every answer), ``/v3/token``, the ``/_mock`` control routes and the t
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
 import hmac
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from connectors.mock.faults import Fault
-from connectors.mock.kit.control import Handler, add_control_routes, bad, json_object
-from connectors.mock.kit.serving import Starter, running
+from connectors.mock.kit.control import Action as ControlAction
+from connectors.mock.kit.control import Refused, add_control_routes, found, positive
+from connectors.mock.kit.serving import Runtime, Starter, running, ticker
+from connectors.mock.kit.wire import basic_auth
 from connectors.mock.market import MockListing
 from connectors.mock.walmart import const, endpoints  # noqa: F401
 from connectors.mock.walmart.events import Event, dispatch
@@ -32,7 +32,7 @@ from connectors.mock.walmart.offers import (
     set_reference,
 )
 from connectors.mock.walmart.purchases import cancel_line
-from connectors.mock.walmart.state import RUNTIME_KEY, STATE_KEY, Runtime, WalmartMockState
+from connectors.mock.walmart.state import RUNTIME_KEY, STATE_KEY, WalmartMockState
 from connectors.mock.walmart.wire import ROUTES, Route, WireError, api, epoch_ms, error_body
 
 _GATEWAY_CONTENT = "INVALID_REQUEST_CONTENT.GMP_GATEWAY_API"
@@ -93,13 +93,9 @@ def check_token(state: WalmartMockState, request: web.Request) -> None:
 
 async def take(state: WalmartMockState, bucket: str | None) -> None:
     """Spend one token of ``bucket``, or raise the 429 when it is empty."""
-    if not state.enforce_rate_limits or bucket is None:
-        return
-    tokens = state.bucket(bucket)
-    if tokens.wait_time() > 0:
-        state.throttled[bucket] += 1
+    if not await state.take(bucket):
+        state.throttled[str(bucket)] += 1
         raise throttled()
-    await tokens.acquire()  # a token is there: this never waits
 
 
 def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -115,15 +111,13 @@ def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
             check_headers(request)
             check_token(state, request)
             await take(state, bucket)
-            fault = state.faults.draw()
+            fault = await state.fault()
             if fault is Fault.THROTTLE:
                 state.throttled[bucket or route.operation] += 1
                 raise throttled()
             if fault is Fault.ERROR:
                 error = "Internal Server Error"
                 raise WireError(500, const.SYSTEM_ERROR_CODE, error, category="SYSTEM")
-            if fault is Fault.TIMEOUT:
-                await state.sleep(state.faults.hang_s)
             advance_feeds(request.app)  # feeds move on lazily with every call
             response = await route.handler(request, state)
         except WireError as exc:
@@ -134,18 +128,6 @@ def walmart(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespons
     return handle
 
 
-def _basic_client(request: web.Request) -> tuple[str, str]:
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        decoded = ""
-    client_id, sep, secret = decoded.partition(":")
-    if scheme.lower() != "basic" or not sep:
-        raise unauthorized()
-    return client_id, secret
-
-
 async def token(request: web.Request) -> web.Response:
     """``POST /v3/token``: Basic client id/secret, form ``grant_type=client_credentials``."""
     state = request.app[STATE_KEY]
@@ -153,10 +135,10 @@ async def token(request: web.Request) -> web.Response:
     try:
         check_headers(request)
         await take(state, "getToken")
-        client_id, secret = _basic_client(request)
-        if not (
-            hmac.compare_digest(client_id, state.client_id)
-            and hmac.compare_digest(secret, state.client_secret)
+        client = basic_auth(request.headers.get("Authorization", ""))
+        if client is None or not (
+            hmac.compare_digest(client[0], state.client_id)
+            and hmac.compare_digest(client[1], state.client_secret)
         ):
             raise unauthorized()
         if request.content_type != "application/x-www-form-urlencoded":
@@ -203,34 +185,28 @@ Action = Callable[[web.Request, WalmartMockState, Body], Answer]
 
 
 def _listing(state: WalmartMockState, body: Body) -> MockListing:
-    listing = state.listing(str(body.get("sku", "")))
-    if listing is None:
-        raise WireError(404, "", "no such listing")
-    return listing
+    return found(state.listing(str(body.get("sku", ""))))
 
 
-def _control(action: Action) -> Handler:
-    """A ``POST /_mock/...`` route: JSON object in, the action's events pushed and settled."""
+def _control(act: Action) -> ControlAction:
+    """A control action whose events are pushed, and settled, before it answers."""
 
-    async def handle(request: web.Request) -> web.Response:
-        body = await json_object(request)
-        if body is None:
-            return bad("expected a JSON object")
+    async def do(request: web.Request, body: Body) -> Any:
         try:
-            events, answer = action(request, request.app[STATE_KEY], body)
-        except WireError as exc:
-            return bad(exc.description, exc.status)
+            events, answer = act(request, request.app[STATE_KEY], body)
+        except WireError as exc:  # Walmart's own refusal (of a cancellation, say)
+            raise Refused(exc.status, exc.description) from exc
         dispatch(request.app, events)
         await request.app[RUNTIME_KEY].settle()
-        return web.json_response(answer)
+        return answer
 
-    return handle
+    return do
 
 
 def _notify(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
     """``POST /_mock/notify {sku, type?}``: competitors move; BUY_BOX_CHANGED is pushed."""
     if body.get("type", "BUY_BOX_CHANGED") != "BUY_BOX_CHANGED":
-        raise WireError(400, "", "type must be BUY_BOX_CHANGED (status events follow price writes)")
+        raise Refused(400, "type must be BUY_BOX_CHANGED (status events follow price writes)")
     listing = _listing(state, body)
     competitors_move(state, listing)
     event = buy_box_changed(state, listing)
@@ -247,7 +223,7 @@ def _reference(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
     except InvalidOperation:
         value = None
     if value is None or isinstance(raw, bool) or not value.is_finite() or value <= 0:
-        raise WireError(400, "", "referencePrice must be a positive number")
+        raise Refused(400, "referencePrice must be a positive number")
     events = set_reference(state, listing, value)
     return events, {"sent": [e.event_type for e in events]}
 
@@ -255,11 +231,9 @@ def _reference(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
 def _order(_: web.Request, state: WalmartMockState, body: Body) -> Answer:
     """``POST /_mock/orders {sku, quantity}``: a shopper buys; stock drops; PO_CREATED."""
     listing = _listing(state, body)
-    quantity = body.get("quantity", 1)
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
-        raise WireError(400, "", "quantity must be a positive integer")
+    quantity = positive(body)
     if not is_live(state, listing) or listing.quantity < quantity:
-        raise WireError(409, "", "not enough buyable stock")
+        raise Refused(409, "not enough buyable stock")
     event = place_order(state, listing, quantity)
     po = event.payload["purchaseOrderId"]
     return [event], {"sku": listing.sku, "quantity": listing.quantity, "purchaseOrderId": po}
@@ -301,10 +275,7 @@ async def get_state(request: web.Request) -> web.Response:
     body = {
         "partnerId": state.partner_id,
         "listings": [_view(state, listing) for listing in state.market.listings.values()],
-        "calls": dict(state.calls),
-        "throttled": dict(state.throttled),
-        "applied": dict(state.applied),
-        "dropped": dict(state.dropped),
+        **state.counted(),
         "feeds": {fid: feed.status for fid, feed in state.feeds.items()},
         "subscriptions": len(state.subscriptions),
         "events": [
@@ -324,10 +295,7 @@ CONTROL_ACTIONS: dict[str, Action] = {
 }
 
 
-TICK_S = 0.25  # how often (real time) the background ticker looks at feeds and notifications
-
-
-def tick(app: web.Application, last_push: float) -> float:
+async def tick(app: web.Application, last_push: float) -> float:
     """One ticker step: advance feeds; move competitors + BUY_BOX_CHANGED when due; return the
     monotonic time of the last periodic push."""
     state = app[STATE_KEY]
@@ -345,18 +313,13 @@ def tick(app: web.Application, last_push: float) -> float:
     return now
 
 
-async def _ticker(app: web.Application) -> None:
-    last_push = app[STATE_KEY].clock.monotonic()
-    while True:
-        await asyncio.sleep(TICK_S)
-        last_push = tick(app, last_push)
-
-
 async def _background(app: web.Application) -> AsyncIterator[None]:
     runtime = app[RUNTIME_KEY]
     async with aiohttp.ClientSession() as session:
         runtime.session = session
-        async with running(_ticker(app), "walmart-mock-ticker"):
+        state = app[STATE_KEY]
+        work = ticker(state.ticker_s, partial(tick, app), state.clock.monotonic())
+        async with running(work, "walmart-mock-ticker"):
             yield
         await runtime.settle()
         runtime.session = None

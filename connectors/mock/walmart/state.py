@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import csv
 import hashlib
 import secrets
-import uuid
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import aiohttp
 from aiohttp import web
 
-from connectors.mock.kit.backend import MockBackend, expire
+from connectors.mock.kit.backend import MockBackend
+from connectors.mock.kit.serving import Runtime
 from connectors.mock.market import MockListing
 from connectors.mock.walmart.const import EVENT_TYPES, PUBLISHED, RATE_LIMITS
 from connectors.ratelimit import RateLimit
-from domain.listings import Fulfillment
 
 
 def _stable_digits(seed: str, digits: int) -> str:
@@ -102,7 +96,14 @@ class PurchaseOrder:
 
 @dataclass
 class WalmartMockState(MockBackend):
-    """Everything one mock Walmart server knows: credentials, offers, feeds, webhooks, faults."""
+    """Everything one mock Walmart server knows: credentials, offers, feeds, webhooks, faults.
+
+    Seeded from a catalogue (``from_catalog``), ``fulfillment:<channel>`` = ``WFS`` marks a
+    Walmart-fulfilled item (seller inventory writes refused); the seeded price is each item's
+    reference price and ``title`` its product name.
+    """
+
+    default_channel: ClassVar[str] = "walmart"
 
     partner_id: str = "10001234567"
     seller_name: str = "My Store"
@@ -126,9 +127,10 @@ class WalmartMockState(MockBackend):
     webhook_retry_s: float = 5.0
     webhook_timeout_s: float = 10.0
     notify_interval_s: float | None = None  # competitors move + BUY_BOX_CHANGED periodically
+    # Real-time period of the ticker (feeds, periodic pushes); None: tests call ``app.tick``.
+    ticker_s: float | None = 0.25
     buy_box_on_writes: bool = True  # a price change makes competitors react (maybe BUY_BOX_CHANGED)
     items: dict[str, ItemMeta] = field(default_factory=dict)
-    tokens: dict[str, float] = field(default_factory=dict)  # access token -> expiry (monotonic)
     feeds: dict[str, Feed] = field(default_factory=dict)
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     events: list[SentEvent] = field(default_factory=list)
@@ -141,41 +143,6 @@ class WalmartMockState(MockBackend):
         if self.webhook_url:
             self.subscribe_all(self.webhook_url)
 
-    @classmethod
-    def from_catalog(
-        cls,
-        catalog: Path,
-        *,
-        channel: str = "walmart",
-        currency: str = "USD",
-        competitors: int = 4,
-        seed: int = 1,
-        **kwargs: Any,
-    ) -> WalmartMockState:
-        """Seed from a catalog CSV: ``id:<channel>`` (itemId), ``price:<channel>``, ``stock``.
-
-        ``fulfillment:<channel>`` = ``WFS`` marks a Walmart-fulfilled item (seller inventory
-        writes refused). The seeded price is each item's reference price.
-        """
-        market, rng = cls.seeded(catalog, channel, currency, competitors, seed)
-        titles: dict[str, str] = {}
-        with catalog.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                listing = market.listings.get((row.get("sku") or "").strip())
-                if listing is None:
-                    continue
-                if (row.get("stock") or "").strip().isdigit():
-                    listing.quantity = int(row["stock"])
-                wfs = (row.get(f"fulfillment:{channel}") or "").strip().upper()
-                if wfs in ("WFS", "MARKETPLACE"):
-                    listing.fulfillment = Fulfillment.MARKETPLACE
-                if row.get("title"):
-                    titles[listing.sku] = row["title"]
-        state = cls(market=market, rng=rng, **kwargs)
-        for sku, title in titles.items():
-            state.items[sku].product_name = title
-        return state
-
     def meta_of(self, listing: MockListing) -> ItemMeta:
         """Walmart-side details of ``listing`` (created on first use, ids stable per SKU)."""
         meta = self.items.get(listing.sku)
@@ -186,24 +153,14 @@ class WalmartMockState(MockBackend):
                 item_id=item_id,
                 wpid=hashlib.sha256(f"wpid:{listing.sku}".encode()).hexdigest()[:12].upper(),
                 gtin="00" + _stable_digits(f"gtin:{listing.sku}", 12),
-                product_name=listing.sku,
+                product_name=self.market.rows.get(listing.sku, {}).get("title") or listing.sku,
                 reference_price=listing.price,
             )
         return meta
 
     def issue_token(self) -> str:
         """Mint an access token valid for ``token_ttl_s`` on the state's clock."""
-        token = "eyJraWQiOi" + secrets.token_urlsafe(48)
-        self.tokens[token] = self.clock.monotonic() + self.token_ttl_s
-        return token
-
-    def expire_tokens(self) -> int:
-        """Make every issued token expired (tests of the refresh path); return how many."""
-        return expire(self.tokens, self.clock)
-
-    def new_uuid(self) -> uuid.UUID:
-        """A UUID from the state's seeded random source (ids repeat across seeded runs)."""
-        return uuid.UUID(int=self.rng.getrandbits(128))
+        return self.mint("eyJraWQiOi" + secrets.token_urlsafe(48))
 
     def new_feed_id(self) -> str:
         """Feed ids look like Walmart's: 32 hex digits, ``@``, a short base64 tag."""
@@ -221,25 +178,6 @@ class WalmartMockState(MockBackend):
             self.subscriptions[sub_id] = Subscription(
                 sub_id, event_type, version, resource, url, "ACTIVE", dict(auth)
             )
-
-
-@dataclass
-class Runtime:
-    """What lives only while the app runs: the webhook HTTP session and in-flight deliveries."""
-
-    session: aiohttp.ClientSession | None = None
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run a delivery in the background (API answers never wait for the webhook target)."""
-        task = asyncio.create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def settle(self) -> None:
-        """Wait until every delivery started so far (and those they start) has finished."""
-        while self.tasks:
-            await asyncio.gather(*list(self.tasks), return_exceptions=True)
 
 
 STATE_KEY = web.AppKey("walmart_mock_state", WalmartMockState)

@@ -8,13 +8,13 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from aiohttp import web
 from jsonschema import Draft4Validator
 
 from connectors.mock.kit.wire import first_error
+from connectors.mock.kit.wire import spec_validator as kit_validator
 from connectors.mock.walmart.const import ERR_INVALID_DATA
 from connectors.mock.walmart.state import WalmartMockState
 from connectors.specs import load_spec
@@ -107,11 +107,9 @@ async def json_body(request: web.Request, api: str) -> Any:
         raise invalid(api, "The request body is not valid JSON.") from exc
 
 
-@cache
 def spec_validator(spec: str, schema: str) -> Draft4Validator:
     """A validator for ``#/components/schemas/<schema>`` of ``walmart/<spec>`` ($refs resolve)."""
-    document = load_spec("walmart", spec)
-    return Draft4Validator({"$ref": f"#/components/schemas/{schema}", **document})
+    return kit_validator("walmart", spec, f"components/schemas/{schema}")
 
 
 def schema_error(spec: str, schema: str, instance: Any) -> str | None:

@@ -1,0 +1,55 @@
+"""The FBA report rows are stored once by their natural keys, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+
+from daemon.db.engine import Database
+from daemon.db.models import FbaLedgerEvent
+from daemon.fba_audit import load_audit, store
+from domain.fba import LEDGER_COLUMNS, LEDGER_REPORT, REIMBURSEMENT_COLUMNS, REIMBURSEMENTS_REPORT
+
+NOW = datetime(2026, 12, 8, 12, tzinfo=UTC)
+LEDGER = FbaLedgerEvent.__table__  # type: ignore[attr-defined]
+
+
+def _ledger(*rows: list[str]) -> str:
+    return "\n".join(["\t".join(LEDGER_COLUMNS), *("\t".join(r) for r in rows)]) + "\n"
+
+
+def _row(ref: str, quantity: str, reason: str, unreconciled: str = "") -> list[str]:
+    return [
+        "12/01/2026", "X001", "B000000001", "MUG-1", "Mug", "Adjustments", ref, quantity,
+        "PHX7", "SELLABLE", reason, "US", "", unreconciled, "2026-12-01T10:00:00Z",
+    ]  # fmt: skip
+
+
+async def test_a_re_read_adds_nothing_and_refreshes_amazons_reconciliation(db: Database) -> None:
+    document = _ledger(_row("8001", "-3", "M", "3"), _row("8002", "1", "F"), _row("8002", "1", "F"))
+    assert await store(db, "amz", LEDGER_REPORT, document, NOW) == (3, 2)
+    assert await store(db, "amz", LEDGER_REPORT, document, NOW) == (3, 0)
+    # Amazon reconciled two of the lost units meanwhile: same row, new counts.
+    later = _ledger(_row("8001", "-3", "M", "1"), _row("8002", "1", "F"))
+    assert await store(db, "amz", LEDGER_REPORT, later, NOW + timedelta(days=1)) == (2, 0)
+    async with db.read() as conn:
+        rows = (await conn.execute(sa.select(LEDGER).order_by(LEDGER.c.reference_id))).all()
+    assert [(r.reference_id, r.unreconciled_quantity) for r in rows] == [
+        ("8001", 1),
+        ("8002", None),
+    ]
+    # Another channel's identical row is its own.
+    assert await store(db, "amz-eu", LEDGER_REPORT, document, NOW) == (3, 2)
+    paid = "\t".join(REIMBURSEMENT_COLUMNS) + "\n" + "\t".join(
+        ["2026-12-03T00:00:00+00:00", "3001", "", "", "Lost_Warehouse", "MUG-1", "X001",
+         "B000000001", "Mug", "New", "USD", "9.50", "9.50", "1", "0", "1", "", ""]
+    )  # fmt: skip
+    assert await store(db, "amz", REIMBURSEMENTS_REPORT, paid, NOW) == (1, 1)
+    assert await store(db, "amz", REIMBURSEMENTS_REPORT, paid, NOW) == (1, 0)
+    report = await load_audit(
+        db, ["amz"], since=date(2026, 11, 1), today=NOW.date(), currency="USD"
+    )
+    # 3 lost, 1 found, 1 reimbursed; Amazon's unreconciled 1 agrees: one unit to claim.
+    [case] = report.cases
+    assert (case.units, str(case.unit_value), case.value_source) == (1, "9.50", "reimbursement")
