@@ -122,14 +122,26 @@ def open_intent() -> ColumnElement[bool]:
     return sa.or_(ACTIONS.c.status == PLANNED.value, unfinished())
 
 
-async def claim(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> set[int]:
+def _fenced(fence: ColumnElement[bool] | None) -> tuple[ColumnElement[bool], ...]:
+    """The lease fence (``daemon.leases``) to AND into a WHERE, if the channel is leased."""
+    return () if fence is None else (fence,)
+
+
+async def claim(
+    conn: AsyncConnection,
+    ids: Sequence[int],
+    now: datetime,
+    fence: ColumnElement[bool] | None = None,
+) -> set[int]:
     """Mark the still-open intents among ``ids`` sent (one attempt more); returns their ids.
 
-    Only rows still open: one superseded or completed since it was read is not sent.
+    Only rows still open: one superseded or completed since it was read is not sent. With a
+    ``fence`` (several replicas), nothing is claimed unless this replica still holds the
+    channel's lease in the database.
     """
     result = await conn.execute(
         sa.update(ACTIONS)
-        .where(ACTIONS.c.id.in_(list(ids)), open_intent())
+        .where(ACTIONS.c.id.in_(list(ids)), open_intent(), *_fenced(fence))
         .values(
             status=SENT.value,
             attempts=ACTIONS.c.attempts + 1,
@@ -142,13 +154,21 @@ async def claim(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> set
     return set(result.scalars())
 
 
-async def complete(conn: AsyncConnection, completions: Sequence[Completion]) -> None:
-    """Write push outcomes onto their ``sent`` rows (one batched statement)."""
+async def complete(
+    conn: AsyncConnection,
+    completions: Sequence[Completion],
+    fence: ColumnElement[bool] | None = None,
+) -> None:
+    """Write push outcomes onto their ``sent`` rows (one batched statement); with a ``fence``,
+    only while this replica holds the channel's lease (else the rows stay ``sent`` and the new
+    owner re-drives them with the same keys)."""
     for done in completions:
         require(SENT, done.status)
     await conn.execute(
         sa.update(ACTIONS)
-        .where(ACTIONS.c.id == sa.bindparam("b_id"), ACTIONS.c.status == SENT.value)
+        .where(
+            ACTIONS.c.id == sa.bindparam("b_id"), ACTIONS.c.status == SENT.value, *_fenced(fence)
+        )
         .values(
             status=sa.bindparam("b_status"),
             response_code=sa.bindparam("b_code"),
@@ -210,10 +230,17 @@ async def block(
 
 
 async def settle_accepted(
-    conn: AsyncConnection, *, live: Sequence[int], not_live: Sequence[int], now: datetime
+    conn: AsyncConnection,
+    *,
+    live: Sequence[int],
+    not_live: Sequence[int],
+    now: datetime,
+    fence: ColumnElement[bool] | None = None,
 ) -> None:
     """Accepted writes: confirm those now live, fail those not live in their apply window."""
-    accepted = sa.and_(ACTIONS.c.status == SENT.value, ACTIONS.c.response_code == ACCEPTED)
+    accepted = sa.and_(
+        ACTIONS.c.status == SENT.value, ACTIONS.c.response_code == ACCEPTED, *_fenced(fence)
+    )
     if live:
         await conn.execute(
             sa.update(ACTIONS)

@@ -20,10 +20,12 @@ from daemon.alerts import EVALUATE_EVERY_S, Alerter
 from daemon.catalog import import_catalog
 from daemon.config import LoadedConfig
 from daemon.console.web import ConsoleContext, add_console
-from daemon.db.engine import Database, redacted_url
+from daemon.db.engine import Database, normalize_database_url, redacted_url
+from daemon.db.failures import blames_database, error_line
 from daemon.db.migrate import upgrade
 from daemon.db.models import InventoryRun
 from daemon.inbox import InboxWorker
+from daemon.leases import Held, LeaseKeeper, LeaseStore, new_replica_id
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
@@ -33,6 +35,7 @@ from daemon.runtime import Runtime
 from daemon.server import ServerContext, ServerHandle, build_admin_app, start_server
 from daemon.snapshots import SkuSelection
 from daemon.triggers import Coalescer, Debouncer
+from daemon.wakeups import InboxWakeups
 from domain.clock import Clock, SystemClock
 
 log = structlog.get_logger("repricerd.app")
@@ -41,6 +44,7 @@ INBOX_SWEEP_S = 60
 # Of the shutdown timeout, this much is kept for cancelling what is left, closing the channels
 # and the database, and the interpreter's own exit; the passes get the rest.
 SHUTDOWN_RESERVE_S = 1.0
+IMPORT_ATTEMPTS = 5
 
 
 def _url_host(host: str) -> str:
@@ -118,28 +122,54 @@ class Passes:
         return request_id
 
 
+def leased(config: LoadedConfig) -> bool:
+    """Whether channels are owned through leases: on PostgreSQL, where several replicas may
+    share the database. SQLite is one process, which owns every channel."""
+    return normalize_database_url(config.settings.database).get_backend_name() != "sqlite"
+
+
+async def _import_on_start(db: Database, config: LoadedConfig, clock: Clock) -> Any:
+    """Import the start-up catalogue; a deadlock with another replica's writes (its reconcile
+    upserting the same listings) is retried: the import is one transaction."""
+    settings = config.settings
+    assert settings.catalog.import_on_start is not None
+    for attempt in range(1, IMPORT_ATTEMPTS + 1):
+        try:
+            return await import_catalog(
+                db,
+                settings.catalog.import_on_start,
+                clock=clock,
+                default_currency=settings.catalog.currency,
+                known_channels=set(settings.channels),
+            )
+        except Exception as err:
+            if attempt == IMPORT_ATTEMPTS or not blames_database(err):
+                raise
+            log.warning("catalog_import_retried", attempt=attempt, error=error_line(err))
+            await asyncio.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
+
+
 async def prepare_runtime(
     config: LoadedConfig,
     redactor: SecretRedactor,
     clock: Clock,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    *,
+    abandon: bool = True,
 ) -> Runtime:
     """Migrate the database, import the start-up catalogue and build the runtime: local work
-    only, no marketplace is called (the channels are opened afterwards)."""
+    only, no marketplace is called (the channels are opened afterwards). ``abandon``: supersede
+    every channel's half-written pass now (one process); with leases each replica does it for
+    a channel when it takes the channel over."""
     settings = config.settings
     db = Database(settings.database)
     before, after = await upgrade(db)
     log.info("database_ready", url=redacted_url(db.url), revision=after, migrated=before != after)
     if settings.catalog.import_on_start:
-        report = await import_catalog(
-            db,
-            settings.catalog.import_on_start,
-            clock=clock,
-            default_currency=settings.catalog.currency,
-            known_channels=set(settings.channels),
-        )
+        report = await _import_on_start(db, config, clock)
         log.info("catalog_imported", file=str(settings.catalog.import_on_start), **vars(report))
-    abandoned = await abandon_open_passes(db, clock)
+    abandoned = await abandon_open_passes(db, clock) if abandon else 0
     if abandoned:
         log.warning(
             "unjudged_intents_abandoned",
@@ -308,6 +338,10 @@ class Daemon:
         self._debouncer: Debouncer | None = None
         self._stock_trigger: Coalescer | None = None
         self._jobs: set[asyncio.Task[Any]] = set()
+        # Several replicas (PostgreSQL): this process's leases and the cross-replica wake-ups.
+        self.leases: LeaseKeeper | None = None
+        self.wakeups: InboxWakeups | None = None
+        self._keeping: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -317,7 +351,10 @@ class Daemon:
 
     async def start(self) -> None:
         """Prepare the runtime, listen, start opening the channels and schedule the passes."""
-        rt = self.rt = await prepare_runtime(self.config, self.redactor, self.clock, self.sleep)
+        shared = leased(self.config)
+        rt = self.rt = await prepare_runtime(
+            self.config, self.redactor, self.clock, self.sleep, abandon=not shared
+        )
         passes = self.passes = Passes(rt)
         # Offer changes (webhook or poll) reprice just the SKUs concerned, debounced.
         self._debouncer = Debouncer(
@@ -339,7 +376,7 @@ class Daemon:
             channel_errors=lambda: rt.channel_errors,
             webhook_max_bytes=lambda: rt.settings.server.webhook_max_bytes,
             sync_token=lambda: rt.settings.server.sync_token,
-            on_webhook_stored=self._wake,
+            on_webhook_stored=self._stored,
             request_pass=passes.request,
             shutting_down=lambda: self.shutting_down,
         )
@@ -349,6 +386,8 @@ class Daemon:
         # stored deliveries (a previous process's, or this one's while it was opening) run.
         rt.on_channel_open = self._redrive
         rt.on_channel_ready = self._channel_ready
+        if shared:
+            await self._start_leases(rt, passes)
         await rt.open_in_background()
         if self.scheduled:
             self._start_scheduler(rt, passes, await _inventory_due(rt))
@@ -359,7 +398,66 @@ class Daemon:
             admin_port=self.admin.port if self.admin is not None else None,
             channels=sorted(rt.channels),
             schedule={k: str(v) for k, v in rt.settings.schedule},
+            replica=self.leases.replica if self.leases is not None else None,
         )
+
+    async def _start_leases(self, rt: Runtime, passes: Passes) -> None:
+        """Own channels through leases (several replicas share the database) and listen for
+        other replicas' inbox wake-ups."""
+        keeper = self.leases = LeaseKeeper(
+            LeaseStore(rt.db, ttl_s=rt.settings.server.lease_ttl_s),
+            channels=sorted(rt.settings.channels),
+            clock=self.clock,
+            replica=new_replica_id(),
+            on_gain=self._gained,
+            on_loss=self._lost,
+        )
+        rt.leases = keeper
+        rt.outbox.fence = keeper.fence
+        rt.metrics.replica = keeper.replica
+
+        def follow_reload() -> None:
+            keeper.channels = sorted(rt.settings.channels)
+
+        passes.on_reload.append(follow_reload)
+        self.wakeups = InboxWakeups(rt.db, self._wake)
+        await self.wakeups.start()
+        self._keeping = asyncio.create_task(keeper.run(), name="leases")
+
+    async def _gained(self, held: Held) -> None:
+        """This replica now owns ``held.channel``: supersede the pass its previous owner left
+        half-written, then re-send what it left in flight and apply the stored deliveries."""
+        assert self.rt is not None
+        rt, channel = self.rt, held.channel
+        self._count_leases(channel)
+        abandoned = await abandon_open_passes(rt.db, rt.clock, channel)
+        if abandoned:
+            log.warning("unjudged_intents_abandoned", channel=channel, count=abandoned)
+        if rt.is_open(channel):  # not open yet: the open hooks do the same once it opens
+            task = asyncio.create_task(self._take_over(channel), name=f"take-over-{channel}")
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
+
+    def _count_leases(self, channel: str) -> None:
+        assert self.rt is not None
+        assert self.leases is not None
+        metrics, held = self.rt.metrics, self.leases.held
+        metrics.leases_held.labels(metrics.replica).set(len(held))
+        metrics.channel_owned.labels(metrics.replica, channel).set(int(channel in held))
+
+    async def _take_over(self, channel: str) -> None:
+        await self._redrive(channel)
+        self._channel_ready(channel)
+
+    async def _lost(self, held: Held) -> None:
+        """Another replica owns ``held.channel`` now (or may): stop its work at once."""
+        assert self.rt is not None
+        rt = self.rt
+        self._count_leases(held.channel)
+        cancelled = await rt.cancel_channel_work(held.channel)
+        if self.inbox is not None:
+            await self.inbox.cancel(held.channel)
+        log.info("channel_work_stopped", channel=held.channel, cancelled=cancelled)
 
     async def _start_admin(self, ctx: ServerContext, rt: Runtime, passes: Passes) -> None:
         """Start the admin listener (console, status, metrics) when a console password is set."""
@@ -398,13 +496,24 @@ class Daemon:
             self.passes.start("reconcile", (channel,), ())
 
     def _wake(self, channel: str) -> None:
-        """Process a channel's inbox soon, once it is open (until then deliveries wait)."""
+        """Process a channel's inbox soon, once it is open (until then deliveries wait) and
+        while this replica owns it."""
         if self.rt is not None and self.inbox is not None and self.rt.is_open(channel):
             self.inbox.wake(channel)
 
+    def _stored(self, channel: str) -> None:
+        """A webhook was stored: wake the inbox here, or its owner on another replica."""
+        if self.rt is None or self.rt.owns(channel) or self.wakeups is None:
+            self._wake(channel)
+        else:
+            self.wakeups.notify(channel)
+
     async def _redrive(self, channel: str) -> None:
         assert self.rt is not None
-        redriven = await redrive(self.rt, [self.rt.channels[channel]])
+        rt = self.rt
+        if not rt.owns(channel):
+            return  # its owner re-drives it
+        redriven = await rt.owned_work(channel, redrive(rt, [rt.channels[channel]]))
         if redriven:
             log.warning("intents_redriven", channel=channel, result=redriven)
 
@@ -508,6 +617,7 @@ class Daemon:
         if self.inbox is not None:
             # Unfinished inbox rows stay unprocessed and are picked up at the next start.
             await self.inbox.close(timeout_s=min(1.0, max(0.0, deadline - time.perf_counter())))
+        await self._stop_leases()
         if self.rt is not None:
             await self.rt.close()
         log.info(
@@ -515,6 +625,20 @@ class Daemon:
             seconds=round(time.perf_counter() - started, 3),
             cancelled=len(pending),
         )
+
+    async def _stop_leases(self) -> None:
+        """Release every lease (the other replicas take the channels at their next round)."""
+        if self._keeping is not None:
+            self._keeping.cancel()
+            await asyncio.gather(self._keeping, return_exceptions=True)
+        if self.wakeups is not None:
+            await self.wakeups.close()
+        if self.leases is not None:
+            try:
+                async with asyncio.timeout(2):
+                    await self.leases.stop()
+            except Exception as err:  # expiry hands them over anyway
+                log.warning("leases_not_released", error=str(err).splitlines()[0][:200])
 
 
 async def run_forever(

@@ -30,6 +30,7 @@ from connectors.base import Channel, ResolvesEvents
 from daemon.db.failures import blames_database, error_line
 from daemon.db.models import WebhookEvent
 from daemon.event_checks import Problem, event_problem, printable
+from daemon.leases import LeaseLostError
 from daemon.runtime import Runtime
 from daemon.snapshots import insert_observations
 from daemon.stock import Kits, OrderOutcome, apply_orders, load_kits, observe_quantity
@@ -124,6 +125,14 @@ class InboxWorker:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
+    async def cancel(self, channel: str) -> None:
+        """Stop ``channel``'s round now (its lease is lost); its rows stay for the new owner."""
+        self._again.discard(channel)
+        task = self._running.get(channel)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def _loop(self, channel: str) -> None:
         try:
             while True:
@@ -132,6 +141,8 @@ class InboxWorker:
                     pass
                 if channel not in self._again:
                     break
+        except LeaseLostError as err:
+            log.info("inbox_round_fenced", channel=channel, note=str(err))
         except Exception as err:
             log.exception("inbox_failed", channel=channel, error=str(err))
         finally:
@@ -169,6 +180,8 @@ class InboxWorker:
                 async with self.rt.db.write() as conn:
                     batch = await self._apply(conn, channel, deliveries)
                 done = batch
+            except LeaseLostError:
+                raise  # another replica owns the channel now: nothing of this round commits
             except Exception as err:
                 log.warning(
                     "inbox_batch_failed", channel=channel, rows=len(rows), error=_describe(err)
@@ -185,12 +198,14 @@ class InboxWorker:
             async with self.rt.db.write() as conn:
                 return await self._apply(conn, channel, [delivery])
         except Exception as err:
-            if blames_database(err):
-                raise  # the database is down or busy: the row waits for the next round
+            if blames_database(err) or isinstance(err, LeaseLostError):
+                raise  # the database is down or busy, or the lease moved: the row waits
             mark = _Mark(delivery.id, "invalid", f"database: {_describe(err)}", "database")
             # Fails as well if the database went away meanwhile: then the round stops here.
             async with self.rt.db.write() as conn:
-                await _mark_processed(conn, [mark], self.rt.clock.now())
+                await _mark_processed(
+                    conn, [mark], self.rt.clock.now(), self.rt.outbox.fence(channel)
+                )
             return _Done(marks=[mark])
 
     async def _apply(
@@ -222,7 +237,7 @@ class InboxWorker:
         if stock:
             await self._stock_events(conn, channel, stock, verdicts, done)
         done.marks += [_Mark(row_id, *_row_outcome(found)) for row_id, found in verdicts.items()]
-        await _mark_processed(conn, done.marks, self.rt.clock.now())
+        await _mark_processed(conn, done.marks, self.rt.clock.now(), self.rt.outbox.fence(channel))
         return done
 
     async def _stock_events(
@@ -375,19 +390,32 @@ def _order_verdict(outcome: OrderOutcome) -> Verdict:
     return ("duplicate" if outcome.duplicate else "ignored"), reason
 
 
-async def _mark_processed(conn: AsyncConnection, marks: list[_Mark], now: datetime) -> None:
-    """Mark the batch's rows processed: one UPDATE per distinct outcome (most rows share one)."""
+async def _mark_processed(
+    conn: AsyncConnection,
+    marks: list[_Mark],
+    now: datetime,
+    fence: sa.ColumnElement[bool] | None = None,
+) -> None:
+    """Mark the batch's rows processed: one UPDATE per distinct outcome (most rows share one).
+
+    ``fence`` (several replicas): the channel's lease. A replica that lost it marks nothing;
+    ``LeaseLostError`` rolls back the round's writes with it, and the owner applies the rows.
+    """
     groups: dict[tuple[str, str | None], list[int]] = defaultdict(list)
     for mark in marks:
         reason = None if mark.reason is None else mark.reason[:REASON_LENGTH]
         groups[(mark.outcome, reason)].append(mark.id)
     for (outcome, reason), ids in groups.items():
         for start in range(0, len(ids), 900):
-            await conn.execute(
+            chunk = ids[start : start + 900]
+            where = [INBOX.c.id.in_(chunk)] + ([] if fence is None else [fence])
+            result = await conn.execute(
                 sa.update(INBOX)
-                .where(INBOX.c.id.in_(ids[start : start + 900]))
+                .where(*where)
                 .values(processed_at=now, outcome=outcome, error=reason)
             )
+            if fence is not None and (result.rowcount or 0) < len(chunk):
+                raise LeaseLostError("the channel's lease moved: inbox rows left to the owner")
 
 
 def _row_outcome(verdicts: list[Verdict]) -> tuple[str, str | None]:

@@ -51,6 +51,10 @@ def new_replica_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+class LeaseLostError(RuntimeError):
+    """A fenced write changed fewer rows than it should: the channel's lease moved or expired."""
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """A lease this replica holds: the channel and the epoch its work is fenced on."""
@@ -265,6 +269,22 @@ class LeaseKeeper:
         """The lease this replica believes it holds on ``channel`` (the DB fence is the truth)."""
         return self.held.get(channel)
 
+    def fresh(self, channel: str) -> bool:
+        """Held and renewed within one TTL by the local monotonic clock.
+
+        A process resumed after a pause longer than the TTL sees False at once, before its
+        next round has noticed the loss: new work for the channel is not started meanwhile.
+        """
+        since = self._renewed.get(channel)
+        if channel not in self.held or since is None:
+            return False
+        return self.clock.monotonic() - since < self.store.ttl.total_seconds()
+
+    def fence(self, channel: str) -> sa.ColumnElement[bool]:
+        """The SQL fence for work on ``channel``: false outright when it is not held."""
+        held = self.held.get(channel)
+        return sa.false() if held is None else self.store.fence(held, self.replica)
+
     async def tick(self) -> None:
         """One round: heartbeat, renew or drop held leases, acquire this replica's share."""
         ttl = self.store.ttl.total_seconds()
@@ -283,9 +303,10 @@ class LeaseKeeper:
         intended = assign(self.channels, await self.store.live_replicas())
         for channel, held in list(self.held.items()):
             if intended.get(channel, self.replica) != self.replica:
-                # Someone live should own it: hand it over now rather than at expiry.
-                await self.store.release(held, self.replica)
+                # Someone live should own it: hand it over now rather than at expiry. Its work
+                # stops first (on_loss), so nothing of ours is claimed after the release.
                 await self._lose(channel, f"handed over to {intended[channel]}")
+                await self.store.release(held, self.replica)
         for channel in sorted(c for c, r in intended.items() if r == self.replica):
             if channel in self.held:
                 continue
@@ -317,8 +338,8 @@ class LeaseKeeper:
     async def stop(self) -> None:
         """Release every held lease and forget this replica, so others take over at once."""
         for held in list(self.held.values()):
-            await self.store.release(held, self.replica)
             await self._lose(held.channel, "stopping")
+            await self.store.release(held, self.replica)
         await self.store.forget(self.replica)
 
 

@@ -139,11 +139,15 @@ def _price_changed_at(before: Any, item: ChannelListing, now: datetime) -> datet
 
 
 async def verify_accepted(
-    db: Database, clock: Clock, channel: Channel, live: Mapping[str, ChannelListing]
+    db: Database,
+    clock: Clock,
+    channel: Channel,
+    live: Mapping[str, ChannelListing],
+    fence: sa.ColumnElement[bool] | None = None,
 ) -> tuple[dict[str, int], dict[tuple[str, str], Any]]:
     """Confirm writes a marketplace accepted (queued) once the live value shows them; one not
     live within the channel's ``accepted_apply_s`` of sending was not applied. Also returns
-    the values still queued, by (sku, kind field)."""
+    the values still queued, by (sku, kind field). ``fence``: the channel's lease, if any."""
     now = clock.now()
     due = now - timedelta(seconds=channel.capabilities.accepted_apply_s)
     async with db.read() as conn:
@@ -181,6 +185,8 @@ async def verify_accepted(
             failed.append(row.id)
     if confirmed or failed:
         async with db.write() as conn:
-            await action_status.settle_accepted(conn, live=confirmed, not_live=failed, now=now)
+            await action_status.settle_accepted(
+                conn, live=confirmed, not_live=failed, now=now, fence=fence
+            )
     counts = {"confirmed": len(confirmed), "pending": len(queued), "not_applied": len(failed)}
     return counts, queued

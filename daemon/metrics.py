@@ -108,6 +108,20 @@ class Metrics:
             ["channel", "pass"],
             registry=self.registry,
         )
+        # Several replicas: which process this is, and how many channels it owns.
+        self.replica = "single"
+        self.leases_held = Gauge(
+            "repricerd_leases_held",
+            "Channels whose lease this replica holds (several replicas on PostgreSQL)",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.channel_owned = Gauge(
+            "repricerd_channel_owned",
+            "1 if this replica owns the channel's lease, else 0",
+            ["replica", "channel"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         """Exposition text for ``GET /metrics``."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -39,6 +40,11 @@ INSERT_CHUNK = 5000
 log = structlog.get_logger("repricerd.outbox")
 
 
+def unfenced(_channel: str) -> Any:
+    """No lease fence: one process owns every channel (SQLite, tests)."""
+    return None
+
+
 class Outbox:
     """Records intents and drives them through a channel; one dispatcher per (channel, kind)."""
 
@@ -46,6 +52,8 @@ class Outbox:
         self.db = db
         self.clock = clock
         self.metrics = metrics
+        # channel → the lease fence ANDed into every claim and completion (several replicas).
+        self.fence: Callable[[str], sa.ColumnElement[bool] | None] = unfenced
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def record(
@@ -134,9 +142,19 @@ class Outbox:
         start = 0 if not record else size
         while True:
             if batch:
+                # Committed as sent (logged only now: a claim rolled back never went out).
+                ids = [row.id for row in batch]
+                log.debug("batch_claimed", channel=channel.name, kind=kind.value, ids=ids)
                 results = await push(channel, kind, batch, self.metrics)
                 await record_outcomes(
-                    self.db, self.clock.now(), self.metrics, channel.name, batch, results, report
+                    self.db,
+                    self.clock.now(),
+                    self.metrics,
+                    channel.name,
+                    batch,
+                    results,
+                    report,
+                    self.fence(channel.name),
                 )
             if report.blocked_reason or start >= len(pending):
                 return report
@@ -176,9 +194,18 @@ class Outbox:
                 queued=queued,
             )
             return []
-        claimed = await action_status.claim(conn, [row.id for row in rows], self.clock.now())
+        fence = self.fence(channel)
+        claimed = await action_status.claim(conn, [row.id for row in rows], self.clock.now(), fence)
         sending = [row for row in rows if row.id in claimed]
         report.sent += len(sending)
+        if (
+            fence is not None
+            and not sending
+            and not (await conn.execute(sa.select(fence))).scalar()
+        ):
+            # The lease moved or expired (the database says so): stop; the owner sends them.
+            report.blocked_reason = "lease lost"
+            log.warning("claim_fenced", channel=channel, kind=kind.value, rows=len(rows))
         return sending
 
     async def _pending(

@@ -65,19 +65,25 @@ async def abandon_pass(db: Database, clock: Clock, *, channel: str, pass_id: str
     return count
 
 
-async def abandon_open_passes(db: Database, clock: Clock) -> int:
-    """At start-up: intents of passes that died before their breaker check are never sent."""
+async def abandon_open_passes(db: Database, clock: Clock, channel: str | None = None) -> int:
+    """At start-up (or when a replica takes ``channel`` over): intents of passes that died
+    before their breaker check are never sent."""
+    mine = [] if channel is None else [ACTIONS.c.channel == channel]
+    gates = [] if channel is None else [STATE.c.channel == channel]
     async with db.write() as conn:
         count = await action_status.supersede(
             conn,
-            sa.or_(
-                ACTIONS.c.status == ActionStatus.STAGED.value,
-                sa.and_(ACTIONS.c.status == ActionStatus.PLANNED.value, awaiting_verdict()),
+            sa.and_(
+                *mine,
+                sa.or_(
+                    ACTIONS.c.status == ActionStatus.STAGED.value,
+                    sa.and_(ACTIONS.c.status == ActionStatus.PLANNED.value, awaiting_verdict()),
+                ),
             ),
             clock.now(),
             ABANDONED,
         )
-        await _clear_gate(conn, clock, STATE.c.open_pass.is_not(None))
+        await _clear_gate(conn, clock, STATE.c.open_pass.is_not(None), *gates)
     return count
 
 

@@ -74,7 +74,10 @@ async def _each_channel(
     async def guarded(channel: Channel) -> PassReport:
         structlog.contextvars.bind_contextvars(channel=channel.name)
         try:
-            result = await step(rt, channel, pass_id, selection)
+            # Its own task: losing the channel's lease cancels this step, not the others.
+            result = await rt.owned_work(channel.name, step(rt, channel, pass_id, selection))
+            if result is None:
+                return Skipped("lease lost: another replica owns the channel now")
         except asyncio.CancelledError:
             raise
         except Exception as err:
@@ -200,7 +203,7 @@ async def reconcile_channel(
     """Re-read the channel, record drift, verify accepted writes, then repair stock."""
     live = await channel.fetch_listings()
     verified, queued = await verify_accepted(
-        rt.db, rt.clock, channel, {item.sku: item for item in live}
+        rt.db, rt.clock, channel, {item.sku: item for item in live}, rt.outbox.fence(channel.name)
     )
     report = await refresh_listings(rt.db, rt.clock, channel.name, live, queued)
     for drift in report.drift:
@@ -302,7 +305,11 @@ async def redrive(rt: Runtime, channels: Sequence[Channel] | None = None) -> dic
 
 async def inventory_pass(rt: Runtime) -> dict[str, Any]:
     """The nightly inventory pass (every channel's stock at once, no marketplace call); its
-    success is recorded on every configured channel, whose sales and stock it read."""
+    success is recorded on every configured channel, whose sales and stock it read. With
+    several replicas it runs on one: the owner of the first channel by name."""
+    first = min(rt.settings.channels, default=None)
+    if rt.leases is not None and first is not None and not rt.owns(first):
+        return {ALL_CHANNELS: {"skipped": f"run by the replica that owns {first}"}}
     summary = await run_inventory(rt.db, rt.clock, rt.settings.inventory)
     for channel in rt.settings.channels:
         await record_pass_success(rt.db, rt.clock, channel=channel, pass_name=INVENTORY)

@@ -65,8 +65,10 @@ async def record_outcomes(
     batch: Sequence[ClaimedWrite],
     results: Sequence[PushResult],
     report: DispatchReport,
+    fence: sa.ColumnElement[bool] | None = None,
 ) -> list[Completion]:
-    """Write each claimed row's outcome (and the listing's new value once applied)."""
+    """Write each claimed row's outcome (and the listing's new value once applied); ``fence``:
+    the channel's lease (``daemon.leases``), when several replicas share the database."""
     by_key = {result.idempotency_key: result for result in results}
     completions: list[Completion] = []
     applied: list[ClaimedWrite] = []
@@ -94,7 +96,7 @@ async def record_outcomes(
                 message=result.message,
             )
     async with db.write() as conn:
-        await action_status.complete(conn, completions)
+        await action_status.complete(conn, completions, fence)
         for kind in ActionKind:
             values = [(w.sku, w.value) for w in applied if w.kind is kind]
             if values:

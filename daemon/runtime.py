@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import httpx
 import structlog
@@ -24,6 +24,7 @@ from daemon.daily_ledger import DatabaseLedger
 from daemon.db.engine import Database, redacted_url
 from daemon.db.models import ChannelHealth
 from daemon.feeds import DbFeedJournal
+from daemon.leases import LeaseKeeper
 from daemon.logging import SecretRedactor
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
@@ -33,6 +34,7 @@ from domain.clock import Clock
 from domain.errors import ConfigError
 
 log = structlog.get_logger("repricerd.runtime")
+T = TypeVar("T")
 
 # A marketplace that neither answers nor refuses must not hold a channel's opener (or a
 # `run --once`) longer than this; the connectors' own retries stop at it too.
@@ -42,6 +44,8 @@ OPEN_TIMEOUT_S: Final = 30.0
 OPEN_BACKOFF_FIRST_S: Final = 2.0
 OPEN_BACKOFF_MAX_S: Final = 60.0
 AUTH_BACKOFF_MAX_S: Final = 300.0
+# How long a lost channel's cancelled work may take to unwind before the lease round goes on.
+CANCEL_WAIT_S: Final = 5.0
 
 
 class LinkState(StrEnum):
@@ -113,6 +117,10 @@ class Runtime:
     _openers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # True once ``open_in_background`` ran: channels added by a reload are opened the same way.
     _background: bool = False
+    # Several replicas on PostgreSQL: this replica's leases (None: it owns every channel).
+    leases: LeaseKeeper | None = None
+    # Per channel, the tasks doing its work (pass steps, re-drives): cancelled on lease loss.
+    channel_work: dict[str, set[asyncio.Task[object]]] = field(default_factory=dict)
 
     @property
     def settings(self) -> Settings:
@@ -130,9 +138,41 @@ class Runtime:
         }
 
     def is_open(self, name: str) -> bool:
-        """Whether ``name`` opened and may be used by passes and the inbox."""
+        """Whether ``name`` opened and may be used by passes and the inbox (by this replica:
+        with several, only while it holds the channel's lease)."""
         link = self.links.get(name)
-        return name in self.channels and link is not None and link.state is LinkState.OPEN
+        opened = name in self.channels and link is not None and link.state is LinkState.OPEN
+        return opened and self.owns(name)
+
+    def owns(self, name: str) -> bool:
+        """Whether this process may work on ``name``: always, unless leases are in force."""
+        return self.leases is None or self.leases.fresh(name)
+
+    async def owned_work(self, channel: str, work: Awaitable[T]) -> T | None:
+        """Run ``work`` for ``channel`` as a task of its own; None if losing the channel's lease
+        cancelled it (``cancel_channel_work``). A cancellation of the caller is passed on."""
+        task: asyncio.Task[T] = asyncio.ensure_future(work)
+        tasks = self.channel_work.setdefault(channel, set())
+        tasks.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and current is not None and not current.cancelling():
+                return None
+            raise
+        finally:
+            tasks.discard(task)
+
+    async def cancel_channel_work(self, channel: str) -> int:
+        """Cancel every running task of ``channel`` (its lease is lost) and wait until they
+        have stopped; returns how many there were."""
+        running = [task for task in self.channel_work.get(channel, ()) if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=CANCEL_WAIT_S)
+        return len(running)
 
     def selected(self, names: tuple[str, ...] | list[str] = ()) -> list[Channel]:
         """The named channels (all if none named) that opened successfully."""

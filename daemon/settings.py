@@ -51,6 +51,14 @@ class ServerSettings(Strict):
     # How long one attempt to open a channel (its first marketplace calls) may take before the
     # channel is recorded degraded and retried with backoff (unset: 30 s).
     channel_open_timeout_s: float | None = Field(default=None, gt=0, le=600)
+    lease_ttl_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="several replicas on PostgreSQL: how long a replica's ownership of a channel "
+        "lasts without renewal (renewed every third of it); a dead replica's channels move "
+        "within about this long",
+    )
 
 
 class ScheduleSettings(Strict):

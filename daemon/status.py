@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import orjson
 import sqlalchemy as sa
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -26,6 +27,7 @@ from daemon.db.models import (
     Action,
     ActionStatus,
     ChannelHealth,
+    ChannelLease,
     ChannelState,
     PassSuccess,
     WebhookEvent,
@@ -40,6 +42,7 @@ STATE = ChannelState.__table__  # type: ignore[attr-defined]
 SUCCESS = PassSuccess.__table__  # type: ignore[attr-defined]
 INBOX = WebhookEvent.__table__  # type: ignore[attr-defined]
 ACTIONS = Action.__table__  # type: ignore[attr-defined]
+LEASE = ChannelLease.__table__  # type: ignore[attr-defined]
 # The passes whose last success is shown (daemon.passes.PASS_NAMES, in the order they matter).
 PASSES: Final = ("reconcile", "reprice", "stock_sync", "offers", "orders", "inventory")
 WINDOW: Final = timedelta(hours=24)
@@ -88,6 +91,10 @@ class ChannelStatus:
     unknown_sku_24h: int = 0
     not_applied_24h: int = 0
     failed_24h: int = 0
+    # Several replicas: the replica holding the channel's unexpired lease, since when.
+    owner: str | None = None
+    owner_since: datetime | None = None
+    lease_epoch: int | None = None
 
     def inbox_oldest_seconds(self, now: datetime) -> float:
         """Age of the oldest unprocessed delivery (0 with an empty inbox)."""
@@ -145,6 +152,16 @@ def _channel_dict(c: ChannelStatus, now: datetime, full: bool) -> dict[str, Any]
             "oldest_seconds": round(c.inbox_oldest_seconds(now), 3),
         },
         "open_intents": c.open_intents,
+        "owner": None
+        if c.owner is None
+        else {
+            "replica": c.owner,
+            "epoch": c.lease_epoch,
+            "since": iso(c.owner_since),
+            "lease_age_seconds": None
+            if c.owner_since is None
+            else round(max(0.0, (now - c.owner_since).total_seconds()), 3),
+        },
     }
     if full:
         data["deliveries_24h"] = {
@@ -204,6 +221,22 @@ async def read_status(
             )
         }
         extra = await _window_counts(conn, names, now - WINDOW) if full else {}
+        owners = {
+            row.channel: {
+                "owner": row.holder,
+                "owner_since": row.acquired_at,
+                "lease_epoch": int(row.epoch),
+            }
+            for row in await conn.execute(
+                sa.select(
+                    LEASE.c.channel, LEASE.c.holder, LEASE.c.epoch, LEASE.c.acquired_at
+                ).where(
+                    LEASE.c.channel.in_(names),
+                    LEASE.c.holder.is_not(None),
+                    LEASE.c.expires_at > now,
+                )
+            )
+        }
     star = states.get(ALL_CHANNELS)
     result = []
     for name in names:
@@ -217,6 +250,7 @@ async def read_status(
                 inbox_oldest_at=backlog.get(name, (0, None))[1],
                 open_intents=open_intents.get(name, 0),
                 **extra.get(name, {}),
+                **owners.get(name, {}),
             )
         )
     return StatusSnapshot(at=now, channels=tuple(result), full=full)
@@ -402,6 +436,8 @@ def render_status(
     for c in snapshot.channels:
         state = f"[{_STYLE[c.state]}]{c.state.value}[/]"
         since = "" if c.since is None else f"\nsince {_ago(now, c.since)}"
+        if c.owner is not None:  # several replicas: who owns it, for how long
+            since += f"\nowner {escape(c.owner)} ({_ago(now, c.owner_since)})"
         inbox = str(c.inbox_backlog)
         if c.inbox_backlog:
             inbox += f"\noldest {_ago(now, c.inbox_oldest_at)}"
