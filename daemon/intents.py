@@ -66,6 +66,9 @@ class PlannedWrite:
     rule: str | None = None
     trace: TraceSteps = ()
     guard_verdicts: TraceSteps = ()
+    # A price decision's compact inputs and config digest: ``trace`` re-derived on demand.
+    inputs: Mapping[str, Any] | None = None
+    config: str | None = None
 
     def insert_row(self) -> dict[str, object]:
         """Its ``action`` row (every row has the same keys: one INSERT for a whole batch)."""
@@ -87,6 +90,8 @@ class PlannedWrite:
             "reason": self.reason,
             "trace": self.trace,
             "guard_verdicts": self.guard_verdicts,
+            "inputs": self.inputs,
+            "config": self.config,
             "idempotency_key": self.idempotency_key,
             "attempts": 0,
             "created_at": self.created_at,

@@ -15,6 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
+from daemon.decision_inputs import (
+    config_digest,
+    config_document,
+    encode_inputs,
+    remember_config,
+    trace_of,
+)
 from daemon.intents import PlannedWrite, idempotency_keys, new_idempotency_key
 from daemon.ledger import on_hand
 from daemon.outbox import Outbox
@@ -190,9 +197,11 @@ def plan_prices(
     counts: dict[str, int] = dict.fromkeys(Verdict, 0)
     rules, guards, now = pricing.rules, pricing.guards, inputs.now
     keys = idempotency_keys(len(rows))
+    config = config_digest(config_document(pricing, inputs.own_seller_ids))
     with gc_paused():
         for index, row in enumerate(rows):
-            outcome = decide(make_snapshot(row, channel, inputs), rules, guards)
+            snapshot = make_snapshot(row, channel, inputs)
+            outcome = decide(snapshot, rules, guards)
             counts[outcome.verdict] += 1
             if outcome.verdict is not Verdict.SEND:
                 quiet.append(row.sku)
@@ -216,6 +225,7 @@ def plan_prices(
                 old_price=row.price,
                 currency=row.currency,
                 key=keys[index],
+                explained_by=(encode_inputs(snapshot), config),
             )
             actions.append(action)
     return PricePlan(actions, digests, counts, moves, quiet)
@@ -242,8 +252,14 @@ def action_row(
     old_price: Decimal | None,
     currency: str,
     key: str | None = None,
+    explained_by: tuple[dict[str, Any], str] | None = None,
 ) -> PlannedWrite:
-    """The recorded decision for one outcome (``key``: its idempotency key, else a new one)."""
+    """The recorded decision for one outcome (``key``: its idempotency key, else a new one).
+
+    ``explained_by`` (the snapshot's compact inputs, the config digest): store those instead of
+    the strategy's trace, which ``explain`` re-derives from them (``daemon.decision_inputs``).
+    """
+    inputs, config = explained_by if explained_by is not None else (None, None)
     return PlannedWrite(
         pass_id=pass_id,
         kind=ActionKind.PRICE,
@@ -260,11 +276,10 @@ def action_row(
         ceiling=outcome.guards.ceiling,
         strategy=outcome.strategy,
         rule=outcome.rule,
-        # TraceStep.as_dict, inlined: ~13 steps per row, 100,000 rows per pass.
-        trace=[
-            {"step": step, "verdict": verdict, "detail": detail}
-            for step, verdict, detail in outcome.decision.trace
-        ],
+        trace=[] if inputs is not None else trace_of(outcome),
+        inputs=inputs,
+        config=config,
+        # TraceStep.as_dict, inlined: ~6 steps per row, 100,000 rows per pass.
         guard_verdicts=[
             {"step": step, "verdict": verdict, "detail": detail}
             for step, verdict, detail in outcome.guards.steps
@@ -357,6 +372,9 @@ async def plan_and_record(
     # large the catalogue; the breaker needs only the moves, and opens the gate at the end.
     # The collector stays paused meanwhile: a collection half-way would walk every live object
     # of the pass (offers included) for nothing.
+    document = config_document(pricing, inputs.own_seller_ids)
+    async with db.write() as conn:
+        await remember_config(db, conn, config_digest(document), document, inputs.now)
     await open_gate(db, clock, channel=channel, pass_id=pass_id)
     try:
         with gc_paused():
