@@ -169,12 +169,14 @@ async def fetch_explain(
 
 
 def _explained(row: sa.RowMapping, rederiver: Rederiver) -> dict[str, Any]:
-    """An explain record; a decision stored as its inputs gets its trace re-derived (the pure
-    strategy re-run on them: the same steps the pass saw). Older rows kept their trace."""
+    """An explain record; a decision stored as its inputs gets its trace and guard verdicts
+    re-derived (the pure strategy and guards re-run on them: the same steps the pass saw).
+    Older rows kept theirs."""
     record = _record(row, EXPLAIN_FIELDS)
     outcome = rederiver.outcome(row)
     if outcome is not None:
         record["trace"] = trace_of(outcome)
+        record["guard_verdicts"] = [step._asdict() for step in outcome.guards.steps]
     return record
 
 

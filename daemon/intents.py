@@ -89,7 +89,13 @@ class PlannedWrite:
             "rule": self.rule,
             "reason": self.reason,
             "trace": self.trace,
-            "guard_verdicts": self.guard_verdicts,
+            # A send stored with its inputs is explained on demand; holds and blocks keep their
+            # verdicts in the column (the console marks them on its price chart).
+            "guard_verdicts": (
+                []
+                if self.inputs is not None and self.status is ActionStatus.PLANNED
+                else self.guard_verdicts
+            ),
             "inputs": self.inputs,
             "config": self.config,
             "idempotency_key": self.idempotency_key,

@@ -148,6 +148,8 @@ async def test_explain_rederives_every_decision_of_a_pass(db: Database, clock: M
     strategies = set()
     for action in stored:
         assert action.trace == []  # not stored: re-derived
+        if action.status == "planned":
+            assert action.guard_verdicts == []
         assert action.inputs is not None
         (record,) = await fetch_explain(db, action.sku, channel=CHANNEL)
         outcome = expected[action.sku]
@@ -190,7 +192,12 @@ async def test_explain_output_is_unchanged_and_old_rows_keep_their_trace(
             await conn.execute(
                 sa.update(ACTIONS)
                 .where(ACTIONS.c.sku == sku)
-                .values(trace=trace_of(outcome), inputs=None, config=None)
+                .values(
+                    trace=trace_of(outcome),
+                    guard_verdicts=[step._asdict() for step in outcome.guards.steps],
+                    inputs=None,
+                    config=None,
+                )
             )
         (old,) = await fetch_explain(db, sku)
         assert old == derived
