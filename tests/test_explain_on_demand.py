@@ -13,7 +13,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from rich.console import Console
 
@@ -109,7 +108,6 @@ def _varied(observations: dict[str, OfferObservation]) -> dict[str, OfferObserva
     return varied
 
 
-@pytest.mark.parametrize("db", ["sqlite", "postgresql"], indirect=True)
 async def test_explain_rederives_every_decision_of_a_pass(db: Database, clock: ManualClock) -> None:
     """Each action row of a pass explains with exactly the trace the pass computed."""
     await build(db, 300)
