@@ -169,10 +169,14 @@ async def test_a_bulk_insert_is_part_of_the_callers_transaction(db: Database) ->
         _action_row(f"R{i}", f"kr{i}", reason="r", created_at=at)
         for i in range(COPY_MIN_ROWS + 100)
     ]
-    with pytest.raises(RuntimeError):
+
+    async def insert_then_fail() -> None:
         async with db.write() as conn:
             await db.insert_many(conn, actions, rows)
             raise RuntimeError("after the insert")
+
+    with pytest.raises(RuntimeError):
+        await insert_then_fail()
     async with db.read() as conn:
         count = (await conn.execute(sa.select(sa.func.count()).select_from(actions))).scalar_one()
     assert count == 0
