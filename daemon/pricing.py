@@ -37,6 +37,7 @@ from daemon.settings import PricingSettings
 from daemon.snapshots import ListingRow, MarketReference, marketplace_references
 from domain.offers import OfferObservation
 from strategies.base import Snapshot
+from strategies.batch import decide_batch
 from strategies.breaker import breaker_verdict, is_big_move
 from strategies.engine import Outcome, decide
 from strategies.guards import Verdict
@@ -199,9 +200,13 @@ def plan_prices(
     keys = idempotency_keys(len(rows))
     config = config_digest(config_document(pricing, inputs.own_seller_ids))
     with gc_paused():
+        snapshots = [make_snapshot(row, channel, inputs) for row in rows]
+        # The listings the columns cover are decided in numpy, the rest by the scalar reference;
+        # ``simulate`` (every decision, guard verdicts shown) takes the reference for all.
+        lean = [None] * len(rows) if every_decision else decide_batch(snapshots, rules, guards)
         for index, row in enumerate(rows):
-            snapshot = make_snapshot(row, channel, inputs)
-            outcome = decide(snapshot, rules, guards)
+            snapshot = snapshots[index]
+            outcome = lean[index] or decide(snapshot, rules, guards)
             counts[outcome.verdict] += 1
             if outcome.verdict is not Verdict.SEND:
                 quiet.append(row.sku)
@@ -214,6 +219,8 @@ def plan_prices(
             unchanged = fingerprint is not None and fingerprint == row.last_decision
             if unchanged and not every_decision:
                 continue  # the same hold/block as last time: already explained in the log
+            if fingerprint is not None and outcome is lean[index]:
+                outcome = decide(snapshot, rules, guards)  # a new hold: its guard steps are stored
             if fingerprint != row.last_decision:
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})
             action = action_row(

@@ -53,6 +53,8 @@ PRICING = PricingSettings.model_validate(
                 "params": {"margin_pct": 10},
                 "rounding": {"mode": "charm"},
             },
+            # Decided in columns (strategies.batch) where the listing has no history.
+            {"match": {"sku": "SKU-00002*"}, "strategy": "cost_plus", "params": {"margin_pct": 20}},
             {
                 "match": {"sku": "SKU-00000[0-4]*"},
                 "strategy": "lowest_price",
@@ -156,6 +158,11 @@ async def test_explain_rederives_every_decision_of_a_pass(db: Database, clock: M
         assert record["trace"]
         assert record["guard_verdicts"] == [step._asdict() for step in outcome.guards.steps]
         assert record["reason"] == outcome.reason[:1000]
+        assert (record["new"], record["status"]) == (outcome.price, action.status)
+        assert (
+            action.status
+            == {"send": "planned", "hold": "held", "blocked": "blocked"}[outcome.verdict]
+        )
     assert strategies == {"cost_plus", "lowest_price", "buy_box"}
 
 
