@@ -38,13 +38,11 @@ Int64s = np.ndarray[Any, np.dtype[np.int64]]
 
 def units(value: Decimal | None) -> int | None:
     """``value`` in 1/10,000, if it is exact there and small enough; else None."""
-    if value is None:
+    if value is None or not value.is_finite():
         return None
-    exponent = value.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent < -_SCALE_DIGITS:
-        return None
-    scaled = int(value.scaleb(_SCALE_DIGITS))
-    return scaled if -_LIMIT < scaled < _LIMIT else None
+    scaled = value.scaleb(_SCALE_DIGITS)
+    whole = int(scaled)  # truncates: equal only when nothing was cut
+    return whole if whole == scaled and -_LIMIT < whole < _LIMIT else None
 
 
 def _ceil_div(numerator: Int64s, denominator: int) -> Int64s:
