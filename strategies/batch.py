@@ -86,6 +86,8 @@ def decide_batch(
     margin, step = units(guards.min_margin_pct), units(guards.max_step_pct)
     if margin is None or step is None or not guards.drift_covers_step:
         return outcomes
+    if not any(_covered_rule(rule) for rule in rules):
+        return outcomes  # e.g. a buy_box catalogue: nothing to do per listing
     covered_rules: dict[int, tuple[CostPlusRule, int] | None] = {}
     taken: list[tuple[int, int]] = []  # (snapshot index, rule index)
     columns: list[tuple[int, int, int, int, int, int, int]] = []
