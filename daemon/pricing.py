@@ -219,7 +219,7 @@ def plan_prices(
             unchanged = fingerprint is not None and fingerprint == row.last_decision
             if unchanged and not every_decision:
                 continue  # the same hold/block as last time: already explained in the log
-            if fingerprint is not None and outcome is lean[index]:
+            if fingerprint is not None and not outcome.guards.steps:
                 outcome = decide(snapshot, rules, guards)  # a new hold: its guard steps are stored
             if fingerprint != row.last_decision:
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})

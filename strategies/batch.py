@@ -3,10 +3,10 @@
 ``decide`` (``strategies.engine``) stays the reference: the scalar Decimal path every listing can
 take, with its full trace. ``decide_batch`` answers the same decision (verdict, price, reason,
 floor, ceiling, the strategy's target) for the listings it can compute exactly in integer
-arithmetic, and ``None`` for the rest, which the caller decides with ``decide``. Its outcomes carry
-no trace and no guard steps: they are the *lean* outcomes of a pass that stores its inputs and
-explains on demand (re-running ``decide``). ``tests/test_batch_decide.py`` checks it against
-``decide`` over generated listings.
+arithmetic, and ``None`` for the rest, which the caller decides with ``decide``. Its outcomes
+carry no trace, and guard steps only for a hold (a hold is recorded with them): they are the
+*lean* outcomes of a pass that stores its inputs and explains on demand (re-running ``decide``).
+``tests/test_batch_decide.py`` checks them against ``decide`` over generated listings.
 
 Covered so far: rules with ``cost_plus`` and cent rounding and no bounds of their own, on listings
 with a usable current price and money of at most four decimals (the stored precision), under
@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from strategies.base import Decision, Snapshot
+from strategies.base import Decision, Snapshot, TraceStep
 from strategies.engine import Outcome
-from strategies.guards import GuardOutcome, GuardSettings, Verdict
+from strategies.guards import PARITY_NONE, GuardOutcome, GuardSettings, Verdict
 from strategies.rules import AnyRule, CostPlusRule, rule_label, select_rule
 
 # Money in 1/10,000 of the currency unit, as stored (NUMERIC(18, 4)); small enough that every
@@ -135,19 +135,20 @@ def decide_batch(
     # Step band around the current price, rounded inward; the drift band covers it.
     step_low = _ceil_div(current * (_PCT - step), _TO_CENTS)
     step_high = (current * (_PCT + step)) // _TO_CENTS
-    price = np.minimum(np.maximum(target, step_low), step_high)
-    price = np.where(price < floor, floor, np.where(price > ceiling, ceiling, price))
+    stepped = np.minimum(np.maximum(target, step_low), step_high)
+    price = np.where(stepped < floor, floor, np.where(stepped > ceiling, ceiling, stepped))
     # Blocked listings (no floor, floor above ceiling, an impossible target) are the scalar
     # path's: their guard steps are stored.
     covered = (floor > 0) & (floor <= ceiling) & (target > 0)
     hold = price * 100 == current
     send = Verdict.SEND
-    for (index, at), ok, held, value, wished, low_c, high_c in zip(
+    for (index, at), ok, held, value, wished, cents, low_c, high_c in zip(
         taken,
         covered.tolist(),
         hold.tolist(),
         price.tolist(),
         target.tolist(),
+        stepped.tolist(),
         floor.tolist(),
         ceiling.tolist(),
         strict=True,
@@ -159,15 +160,37 @@ def decide_batch(
         rule = chosen[0]
         reason = f"cost plus {rule.params.margin_pct}%"
         decision = Decision(_cents(wished), reason)
-        guarded = (
-            GuardOutcome(
-                Verdict.HOLD, None, f"no change: {reason}", (), _cents(low_c), _cents(high_c)
-            )
-            if held
-            else GuardOutcome(send, _cents(value), reason, (), _cents(low_c), _cents(high_c))
-        )
+        bounds = _cents(low_c), _cents(high_c)
+        if held:
+            # A hold is recorded with its guard verdicts (when it is news): word them as
+            # apply_guards does for this path (the property test compares them step by step).
+            steps = _hold_steps(guards, _cents(wished), _cents(cents), bounds)
+            guarded = GuardOutcome(Verdict.HOLD, None, f"no change: {reason}", steps, *bounds)
+        else:
+            guarded = GuardOutcome(send, _cents(value), reason, (), *bounds)
         outcomes[index] = Outcome(rule_label(at, rule), rule.strategy, decision, guarded)
     return outcomes
+
+
+def _hold_steps(
+    guards: GuardSettings, wished: Decimal, stepped: Decimal, bounds: tuple[Decimal, Decimal]
+) -> tuple[TraceStep, ...]:
+    """The guard steps of a covered listing: bounds, step, drift, clamp, parity, reference."""
+    floor, ceiling = bounds
+    steps = [TraceStep("guard:bounds", "ok", f"[{floor}, {ceiling}]")]
+    if stepped != wished:
+        detail = f"{wished} → {stepped} (±{guards.max_step_pct}%)"
+        steps.append(TraceStep("guard:max_step", "limited", detail))
+    else:
+        steps.append(guards.step_ok)
+    steps.append(guards.drift_ok)
+    if stepped < floor:
+        steps.append(TraceStep("guard:floor", "clamped", f"{stepped} → {floor}"))
+    elif stepped > ceiling:
+        steps.append(TraceStep("guard:ceiling", "clamped", f"{stepped} → {ceiling}"))
+    steps.append(PARITY_NONE)
+    steps.append(guards.reference_skipped[0])
+    return tuple(steps)
 
 
 _ZERO = Decimal(0)

@@ -13,6 +13,7 @@ from daemon.settings import PricingSettings
 from strategies.base import Snapshot
 from strategies.batch import decide_batch, units
 from strategies.engine import Outcome, decide
+from strategies.guards import Verdict
 from tests.strategy_fixtures import NOW
 
 
@@ -29,6 +30,8 @@ def _key(outcome: Outcome) -> tuple[Any, ...]:
         guarded.reason,
         None if guarded.floor is None else str(guarded.floor),
         None if guarded.ceiling is None else str(guarded.ceiling),
+        # A lean send has no guard steps (explained on demand); a hold has the reference's.
+        guarded.steps if guarded.verdict is Verdict.HOLD else None,
     )
 
 

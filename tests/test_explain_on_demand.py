@@ -150,6 +150,8 @@ async def test_explain_rederives_every_decision_of_a_pass(db: Database, clock: M
         assert action.trace == []  # not stored: re-derived
         if action.status == "planned":
             assert action.guard_verdicts == []
+        else:  # holds and blocks keep theirs in the row (the console's chart markers read them)
+            assert action.guard_verdicts == [s._asdict() for s in expected[action.sku].guards.steps]
         assert action.inputs is not None
         (record,) = await fetch_explain(db, action.sku, channel=CHANNEL)
         outcome = expected[action.sku]
