@@ -25,7 +25,7 @@ from daemon.db.engine import Database
 from daemon.db.models import DecisionConfig
 from daemon.settings import PricingSettings
 from domain.offers import CompetitorOffer
-from strategies.base import Snapshot
+from strategies.base import Snapshot, TraceStep
 from strategies.engine import Outcome, decide
 
 CONFIGS = DecisionConfig.__table__  # type: ignore[attr-defined]
@@ -227,9 +227,12 @@ class Rederiver:
         return decide(snapshot, pricing.rules, pricing.guards)
 
 
+def steps_json(steps: Iterable[TraceStep]) -> list[dict[str, str]]:
+    """Trace steps as the ``action.trace`` and ``guard_verdicts`` columns hold them."""
+    # TraceStep.as_dict, inlined: ~13 steps per row, 100,000 rows per pass.
+    return [{"step": step, "verdict": verdict, "detail": detail} for step, verdict, detail in steps]
+
+
 def trace_of(outcome: Outcome) -> list[dict[str, str]]:
     """The strategy's trace as the ``action.trace`` column stored it."""
-    return [
-        {"step": step, "verdict": verdict, "detail": detail}
-        for step, verdict, detail in outcome.decision.trace
-    ]
+    return steps_json(outcome.decision.trace)

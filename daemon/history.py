@@ -22,7 +22,7 @@ from rich.text import Text
 
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, Listing
-from daemon.decision_inputs import Rederiver, trace_of
+from daemon.decision_inputs import Rederiver, steps_json, trace_of
 from daemon.snapshots import LIKE_ESCAPE, glob_to_like
 
 # The columns of ``history`` output, in order (JSON keys, CSV header).
@@ -176,7 +176,7 @@ def _explained(row: sa.RowMapping, rederiver: Rederiver) -> dict[str, Any]:
     outcome = rederiver.outcome(row)
     if outcome is not None:
         record["trace"] = trace_of(outcome)
-        record["guard_verdicts"] = [step._asdict() for step in outcome.guards.steps]
+        record["guard_verdicts"] = steps_json(outcome.guards.steps)
     return record
 
 

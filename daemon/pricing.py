@@ -20,6 +20,7 @@ from daemon.decision_inputs import (
     config_document,
     encode_inputs,
     remember_config,
+    steps_json,
     trace_of,
 )
 from daemon.intents import PlannedWrite, idempotency_keys, new_idempotency_key
@@ -286,11 +287,7 @@ def action_row(
         trace=[] if inputs is not None else trace_of(outcome),
         inputs=inputs,
         config=config,
-        # TraceStep.as_dict, inlined: ~6 steps per row, 100,000 rows per pass.
-        guard_verdicts=[
-            {"step": step, "verdict": verdict, "detail": detail}
-            for step, verdict, detail in outcome.guards.steps
-        ],
+        guard_verdicts=steps_json(outcome.guards.steps),
     )
 
 
