@@ -142,6 +142,7 @@ def decide_batch(
     covered = (floor > 0) & (floor <= ceiling) & (target > 0)
     hold = price * 100 == current
     send = Verdict.SEND
+    words: dict[int, tuple[str, str, str, str]] = {}  # per rule: label, strategy, reasons
     for (index, at), ok, held, value, wished, cents, low_c, high_c in zip(
         taken,
         covered.tolist(),
@@ -155,20 +156,23 @@ def decide_batch(
     ):
         if not ok:
             continue
-        chosen = covered_rules[at]
-        assert chosen is not None
-        rule = chosen[0]
-        reason = f"cost plus {rule.params.margin_pct}%"
-        decision = Decision(_cents(wished), reason)
+        if at not in words:
+            chosen = covered_rules[at]
+            assert chosen is not None
+            rule = chosen[0]
+            reason = f"cost plus {rule.params.margin_pct}%"
+            words[at] = (rule_label(at, rule), rule.strategy, reason, f"no change: {reason}")
+        label, strategy, reason, unchanged = words[at]
+        wish = _cents(wished)
         bounds = _cents(low_c), _cents(high_c)
         if held:
             # A hold is recorded with its guard verdicts (when it is news): word them as
             # apply_guards does for this path (the property test compares them step by step).
-            steps = _hold_steps(guards, _cents(wished), _cents(cents), bounds)
-            guarded = GuardOutcome(Verdict.HOLD, None, f"no change: {reason}", steps, *bounds)
+            steps = _hold_steps(guards, wish, _cents(cents), bounds)
+            guarded = GuardOutcome(Verdict.HOLD, None, unchanged, steps, *bounds)
         else:
             guarded = GuardOutcome(send, _cents(value), reason, (), *bounds)
-        outcomes[index] = Outcome(rule_label(at, rule), rule.strategy, decision, guarded)
+        outcomes[index] = Outcome(label, strategy, Decision(wish, reason), guarded)
     return outcomes
 
 
