@@ -202,12 +202,10 @@ def plan_prices(
     config = config_digest(config_document(pricing, inputs.own_seller_ids))
     with gc_paused():
         snapshots = [make_snapshot(row, channel, inputs) for row in rows]
-        # The listings the columns cover are decided in numpy, the rest by the scalar reference;
-        # ``simulate`` (every decision, guard verdicts shown) takes the reference for all.
-        lean = [None] * len(rows) if every_decision else decide_batch(snapshots, rules, guards)
+        lean = [] if every_decision else _decide_in_columns(rows, snapshots, pricing)
         for index, row in enumerate(rows):
             snapshot = snapshots[index]
-            outcome = lean[index] or decide(snapshot, rules, guards)
+            outcome = (lean[index] if lean else None) or decide(snapshot, rules, guards)
             counts[outcome.verdict] += 1
             if outcome.verdict is not Verdict.SEND:
                 quiet.append(row.sku)
@@ -237,6 +235,25 @@ def plan_prices(
             )
             actions.append(action)
     return PricePlan(actions, digests, counts, moves, quiet)
+
+
+def _decide_in_columns(
+    rows: Sequence[ListingRow], snapshots: Sequence[Snapshot], pricing: PricingSettings
+) -> list[Outcome | None]:
+    """Lean outcomes of the listings the columns cover, among those likely to move.
+
+    A listing whose last decision was a hold or block (a digest remembered) most likely holds
+    again, unchanged and unrecorded: the scalar path is as fast for it (its Decimals are at
+    hand, nothing is converted), so it stays there. The rest (last sent, or never decided) go
+    to ``decide_batch``. ``simulate`` (every decision, guard verdicts shown) uses none of it.
+    """
+    moving = [index for index, row in enumerate(rows) if row.last_decision is None]
+    lean: list[Outcome | None] = [None] * len(rows)
+    if moving:
+        found = decide_batch([snapshots[i] for i in moving], pricing.rules, pricing.guards)
+        for index, outcome in zip(moving, found, strict=True):
+            lean[index] = outcome
+    return lean
 
 
 def _judged(current: Any, outcome: Outcome) -> Any:
