@@ -1,6 +1,6 @@
 """Decide + guard + record for 100,000 listings with ``buy_box`` and 20 competitor offers each.
 
-Issue 3's target: ≤ 3 s wall on the 2-core development machine. The competitor offers are
+Issue 17's target: ≤ 2 s wall on the 2-core development machine. The competitor offers are
 built in memory beforehand (they stand for one poll's results; fetching and storing them is the
 connectors' cost, measured with the connectors). Measured: listing load and pass inputs (ledger,
 sales windows, inventory age, own price history) → rule selection, ``buy_box`` over 20 offers,
@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import gc
 import random
-import tempfile
+import resource
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from bench.reprice_pass import CHANNEL, build
-from daemon.db.engine import Database
-from daemon.db.migrate import upgrade
+from bench.reprice_pass import CHANNEL, backend, bench_database, build
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.pricing import load_inputs, plan_and_record
@@ -80,9 +77,7 @@ def offers_for(rows: list[Any], now: datetime, seed: int = 7) -> dict[str, Offer
 
 async def main(listings: int = 100_000) -> dict[str, Any]:
     """Build the catalogue and the offers, then time one buy_box pass."""
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        await upgrade(db)
+    async with bench_database() as db:
         await build(db, listings)
         now = datetime.now(UTC)
         observations = offers_for(await load_listing_rows(db, CHANNEL), now)
@@ -107,7 +102,6 @@ async def main(listings: int = 100_000) -> dict[str, Any]:
         )
         t2 = time.perf_counter()
         cpu_s = time.process_time() - cpu0
-        await db.dispose()
     recorded = counts.pop("recorded")
     return {
         "listings": len(rows),
@@ -119,5 +113,8 @@ async def main(listings: int = 100_000) -> dict[str, Any]:
         "total_s": round(t2 - t0, 3),
         "cpu_s": round(cpu_s, 2),
         "decisions_per_s": round(listings / (t2 - t0)),
-        "target_total_s": 3.0,
+        "target_total_s": 2.0,
+        # The whole process: the two million offer objects built beforehand count too.
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "database": backend(),
     }

@@ -8,17 +8,22 @@ catalogue and the dispatch to a marketplace are timed separately and are not par
 
 from __future__ import annotations
 
+import os
 import resource
 import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from daemon.db.engine import Database
+from daemon.db.engine import Database, normalize_database_url
 from daemon.db.migrate import upgrade
 from daemon.db.models import Listing, Product
 from daemon.metrics import Metrics
@@ -29,6 +34,8 @@ from daemon.snapshots import load_listing_rows
 from domain.clock import SystemClock
 
 CHANNEL = "bench"
+# Set to a PostgreSQL server URL to run the pass benches there (a fresh database, dropped after).
+POSTGRES_ENV = "REPRICERD_BENCH_POSTGRES_URL"
 PRICING = PricingSettings.model_validate(
     {
         # The breaker would (rightly) stop a pass that moves every listing; the bench measures
@@ -90,6 +97,41 @@ async def build(db: Database, listings: int, *, at_target: bool = False) -> None
             await conn.execute(sa.insert(Listing.__table__), rows[start : start + 10_000])  # type: ignore[attr-defined]
 
 
+@asynccontextmanager
+async def bench_database() -> AsyncIterator[Database]:
+    """A fresh migrated database: SQLite in a temporary directory, or a new PostgreSQL
+    database on the server of ``$REPRICERD_BENCH_POSTGRES_URL`` (dropped afterwards)."""
+    server = os.environ.get(POSTGRES_ENV)
+    if not server:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+            await upgrade(db)
+            try:
+                yield db
+            finally:
+                await db.dispose()
+        return
+    base = normalize_database_url(server)
+    name = f"repricerd_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    db = Database(base.set(database=name).render_as_string(hide_password=False))
+    try:
+        await upgrade(db)
+        yield db
+    finally:
+        await db.dispose()
+        async with admin.connect() as conn:
+            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+def backend() -> str:
+    """Which database the pass benches run on."""
+    return "postgresql" if os.environ.get(POSTGRES_ENV) else "sqlite"
+
+
 async def one_pass(db: Database, outbox: Outbox) -> dict[str, Any]:
     """Load, decide, record: the measured part (the daemon's own functions)."""
     t0 = time.perf_counter()
@@ -121,9 +163,7 @@ async def one_pass(db: Database, outbox: Outbox) -> dict[str, Any]:
 async def scenario(listings: int, *, at_target: bool, passes: int) -> list[dict[str, Any]]:
     """Build a fresh catalogue and run ``passes`` consecutive passes over it."""
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        await upgrade(db)
+    async with bench_database() as db:
         started = time.perf_counter()
         await build(db, listings, at_target=at_target)
         build_s = time.perf_counter() - started
@@ -138,7 +178,6 @@ async def scenario(listings: int, *, at_target: bool, passes: int) -> list[dict[
                     "build_s": round(build_s, 2),
                 }
             )
-        await db.dispose()
     return results
 
 
@@ -152,6 +191,7 @@ async def main(listings: int = 100_000) -> dict[str, Any]:
         "first_decisions_all_hold": settled[0],
         "steady_state_no_change": settled[1],
         "peak_rss_mb": round(peak_mb),
+        "database": backend(),
         "target_total_s": 3.0,
     }
     for name in ("every_listing_changes", "first_decisions_all_hold", "steady_state_no_change"):

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from daemon.db.engine import Database
 from daemon.db.models import Action, ActionKind, Listing
+from daemon.decision_inputs import Rederiver, steps_json, trace_of
 from daemon.snapshots import LIKE_ESCAPE, glob_to_like
 
 # The columns of ``history`` output, in order (JSON keys, CSV header).
@@ -162,8 +163,21 @@ async def fetch_explain(
         .order_by(ranked.c.channel, ranked.c.kind, ranked.c.created_at.desc(), ranked.c.id.desc())
     )
     async with db.read() as conn:
-        result = await conn.execute(stmt)
-        return [_record(row, EXPLAIN_FIELDS) for row in result.mappings()]
+        rows = list((await conn.execute(stmt)).mappings())
+        rederiver = await Rederiver.load(conn, (row["config"] for row in rows))
+    return [_explained(row, rederiver) for row in rows]
+
+
+def _explained(row: sa.RowMapping, rederiver: Rederiver) -> dict[str, Any]:
+    """An explain record; a decision stored as its inputs gets its trace and guard verdicts
+    re-derived (the pure strategy and guards re-run on them: the same steps the pass saw).
+    Older rows kept theirs."""
+    record = _record(row, EXPLAIN_FIELDS)
+    outcome = rederiver.outcome(row)
+    if outcome is not None:
+        record["trace"] = trace_of(outcome)
+        record["guard_verdicts"] = steps_json(outcome.guards.steps)
+    return record
 
 
 async def fetch_listed_channels(db: Database, sku: str, *, channel: str | None = None) -> list[str]:

@@ -66,6 +66,9 @@ class PlannedWrite:
     rule: str | None = None
     trace: TraceSteps = ()
     guard_verdicts: TraceSteps = ()
+    # A price decision's compact inputs and config digest: ``trace`` re-derived on demand.
+    inputs: Mapping[str, Any] | None = None
+    config: str | None = None
 
     def insert_row(self) -> dict[str, object]:
         """Its ``action`` row (every row has the same keys: one INSERT for a whole batch)."""
@@ -86,7 +89,15 @@ class PlannedWrite:
             "rule": self.rule,
             "reason": self.reason,
             "trace": self.trace,
-            "guard_verdicts": self.guard_verdicts,
+            # A send stored with its inputs is explained on demand; holds and blocks keep their
+            # verdicts in the column (the console marks them on its price chart).
+            "guard_verdicts": (
+                []
+                if self.inputs is not None and self.status is ActionStatus.PLANNED
+                else self.guard_verdicts
+            ),
+            "inputs": self.inputs,
+            "config": self.config,
             "idempotency_key": self.idempotency_key,
             "attempts": 0,
             "created_at": self.created_at,

@@ -15,6 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from daemon.bulk import gc_paused
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, Listing
+from daemon.decision_inputs import (
+    config_digest,
+    config_document,
+    encode_inputs,
+    remember_config,
+    steps_json,
+    trace_of,
+)
 from daemon.intents import PlannedWrite, idempotency_keys, new_idempotency_key
 from daemon.ledger import on_hand
 from daemon.outbox import Outbox
@@ -31,6 +39,7 @@ from daemon.settings import PricingSettings
 from daemon.snapshots import ListingRow, MarketReference, marketplace_references
 from domain.offers import OfferObservation
 from strategies.base import Snapshot
+from strategies.batch import decide_batch
 from strategies.breaker import breaker_verdict, is_big_move
 from strategies.engine import Outcome, decide
 from strategies.guards import Verdict
@@ -195,9 +204,13 @@ def plan_prices(
     counts: dict[str, int] = dict.fromkeys(Verdict, 0)
     rules, guards, now = pricing.rules, pricing.guards, inputs.now
     keys = idempotency_keys(len(rows))
+    config = config_digest(config_document(pricing, inputs.own_seller_ids))
     with gc_paused():
+        snapshots = [make_snapshot(row, channel, inputs) for row in rows]
+        lean = [] if every_decision else _decide_in_columns(rows, snapshots, pricing)
         for index, row in enumerate(rows):
-            outcome = decide(make_snapshot(row, channel, inputs), rules, guards)
+            snapshot = snapshots[index]
+            outcome = (lean[index] if lean else None) or decide(snapshot, rules, guards)
             counts[outcome.verdict] += 1
             if outcome.verdict is not Verdict.SEND:
                 quiet.append(row.sku)
@@ -210,6 +223,8 @@ def plan_prices(
             unchanged = fingerprint is not None and fingerprint == row.last_decision
             if unchanged and not every_decision:
                 continue  # the same hold/block as last time: already explained in the log
+            if fingerprint is not None and not outcome.guards.steps:
+                outcome = decide(snapshot, rules, guards)  # a new hold: its guard steps are stored
             if fingerprint != row.last_decision:
                 digests.append({"b_sku": row.sku, "b_digest": fingerprint})
             action = action_row(
@@ -221,9 +236,29 @@ def plan_prices(
                 old_price=row.price,
                 currency=row.currency,
                 key=keys[index],
+                explained_by=(encode_inputs(snapshot), config),
             )
             actions.append(action)
     return PricePlan(actions, digests, counts, moves, quiet)
+
+
+def _decide_in_columns(
+    rows: Sequence[ListingRow], snapshots: Sequence[Snapshot], pricing: PricingSettings
+) -> list[Outcome | None]:
+    """Lean outcomes of the listings the columns cover, among those likely to move.
+
+    A listing whose last decision was a hold or block (a digest remembered) most likely holds
+    again, unchanged and unrecorded: the scalar path is as fast for it (its Decimals are at
+    hand, nothing is converted), so it stays there. The rest (last sent, or never decided) go
+    to ``decide_batch``. ``simulate`` (every decision, guard verdicts shown) uses none of it.
+    """
+    moving = [index for index, row in enumerate(rows) if row.last_decision is None]
+    lean: list[Outcome | None] = [None] * len(rows)
+    if moving:
+        found = decide_batch([snapshots[i] for i in moving], pricing.rules, pricing.guards)
+        for index, outcome in zip(moving, found, strict=True):
+            lean[index] = outcome
+    return lean
 
 
 def _judged(current: Any, outcome: Outcome) -> Any:
@@ -247,8 +282,14 @@ def action_row(
     old_price: Decimal | None,
     currency: str,
     key: str | None = None,
+    explained_by: tuple[dict[str, Any], str] | None = None,
 ) -> PlannedWrite:
-    """The recorded decision for one outcome (``key``: its idempotency key, else a new one)."""
+    """The recorded decision for one outcome (``key``: its idempotency key, else a new one).
+
+    ``explained_by`` (the snapshot's compact inputs, the config digest): store those instead of
+    the strategy's trace, which ``explain`` re-derives from them (``daemon.decision_inputs``).
+    """
+    inputs, config = explained_by if explained_by is not None else (None, None)
     return PlannedWrite(
         pass_id=pass_id,
         kind=ActionKind.PRICE,
@@ -265,15 +306,10 @@ def action_row(
         ceiling=outcome.guards.ceiling,
         strategy=outcome.strategy,
         rule=outcome.rule,
-        # TraceStep.as_dict, inlined: ~13 steps per row, 100,000 rows per pass.
-        trace=[
-            {"step": step, "verdict": verdict, "detail": detail}
-            for step, verdict, detail in outcome.decision.trace
-        ],
-        guard_verdicts=[
-            {"step": step, "verdict": verdict, "detail": detail}
-            for step, verdict, detail in outcome.guards.steps
-        ],
+        trace=[] if inputs is not None else trace_of(outcome),
+        inputs=inputs,
+        config=config,
+        guard_verdicts=steps_json(outcome.guards.steps),
     )
 
 
@@ -362,6 +398,9 @@ async def plan_and_record(
     # large the catalogue; the breaker needs only the moves, and opens the gate at the end.
     # The collector stays paused meanwhile: a collection half-way would walk every live object
     # of the pass (offers included) for nothing.
+    document = config_document(pricing, inputs.own_seller_ids)
+    async with db.write() as conn:
+        await remember_config(db, conn, config_digest(document), document, inputs.now)
     await open_gate(db, clock, channel=channel, pass_id=pass_id)
     try:
         with gc_paused():

@@ -75,9 +75,10 @@ DRIFT_WINDOW = timedelta(hours=24)
 REFERENCE_WINDOW = timedelta(days=30)
 
 _DRIFT_SKIPPED = TraceStep("guard:max_drift", "skipped", "no current price and no price history")
-_PARITY_NONE = TraceStep("guard:parity", "skipped", "no parity rule for this channel")
+PARITY_NONE = TraceStep("guard:parity", "skipped", "no parity rule for this channel")
 
 __all__ = [
+    "PARITY_NONE",
     "BreakerSettings",
     "GuardOutcome",
     "GuardSettings",
@@ -299,7 +300,7 @@ def apply_guards(snapshot: Snapshot, decision: Decision, settings: GuardSettings
     lowest_cap: Decimal | None = None
     rules = settings.parity_by_channel.get(snapshot.channel)
     if rules is None:
-        steps.append(_PARITY_NONE)
+        steps.append(PARITY_NONE)
     else:
         for rule in rules:
             peer: Decimal | None = None

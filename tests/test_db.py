@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from daemon.controls import health_of, record_health
-from daemon.db.engine import Database
+from daemon.db.engine import COPY_MIN_ROWS, Database
 from daemon.db.migrate import current_revision, head_revision, upgrade
 from daemon.db.models import Action, Product
 from domain.clock import ManualClock
@@ -136,6 +136,11 @@ async def test_bulk_inserts_store_what_row_by_row_inserts_store(db: Database, re
     bulk = [
         _action_row(f"B{i}", f"kb{i}", reason=reason, created_at=t) for i, t in enumerate(times)
     ]
+    # Enough rows for PostgreSQL's COPY path.
+    bulk += [
+        _action_row(f"P{i}", f"kp{i}", reason=reason, created_at=times[1])
+        for i in range(COPY_MIN_ROWS)
+    ]
     single = [
         _action_row(f"S{i}", f"ks{i}", reason=reason, created_at=t) for i, t in enumerate(times)
     ]
@@ -154,6 +159,27 @@ async def test_bulk_inserts_store_what_row_by_row_inserts_store(db: Database, re
     assert [(r.reason, r.trace, r.created_at, r.new_quantity) for r in typed[:2]] == [
         (reason, bulk[i]["trace"], times[i], 2**31 - 1) for i in range(2)
     ]
+
+
+async def test_a_bulk_insert_is_part_of_the_callers_transaction(db: Database) -> None:
+    """A big insert_many (COPY on PostgreSQL) is rolled back with the transaction around it."""
+    actions = Action.__table__  # type: ignore[attr-defined]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        _action_row(f"R{i}", f"kr{i}", reason="r", created_at=at)
+        for i in range(COPY_MIN_ROWS + 100)
+    ]
+
+    async def insert_then_fail() -> None:
+        async with db.write() as conn:
+            await db.insert_many(conn, actions, rows)
+            raise RuntimeError("after the insert")
+
+    with pytest.raises(RuntimeError):
+        await insert_then_fail()
+    async with db.read() as conn:
+        count = (await conn.execute(sa.select(sa.func.count()).select_from(actions))).scalar_one()
+    assert count == 0
 
 
 async def test_channel_health_moves_its_since_only_when_it_changes(

@@ -22,6 +22,7 @@ from daemon import controls
 from daemon.app import Passes
 from daemon.db.engine import Database
 from daemon.db.models import ActionKind, ActionStatus, OfferSnapshot, WebhookEvent
+from daemon.history import fetch_explain
 from daemon.inbox import InboxWorker
 from daemon.intents import PlannedWrite
 from daemon.passes import run_named_pass
@@ -492,7 +493,8 @@ async def test_a_reprice_decides_on_a_fresh_stored_snapshot_and_polls_the_rest(
     assert polled == [["B"]]
     [decided] = [row for row in await actions(db, kind="price") if row.sku == "A"]
     assert decided.new_price == D("19.50")
-    assert "NOTIFIED" in json.dumps(decided.trace)
+    [explained] = await fetch_explain(db, "A", channel="alpha")
+    assert "NOTIFIED" in json.dumps(explained["trace"])
     clock.advance(31)  # A's offers are now older than offers_max_age (60 s), B's poll is not
     await run_named_pass(rt, "reprice", "p2", ["alpha"], frozenset({"A", "B"}))
     assert polled[-1] == ["A"]
@@ -609,7 +611,8 @@ async def test_a_stored_marketplace_reference_outlives_polls_without_one(
     await run_named_pass(rt, "reprice", "p1")  # polls the mock: offers, no reference
     [moved] = await actions(db, kind="price")
     assert (moved.status, moved.new_price) == ("confirmed", D("19.50"))
-    [band] = [v for v in moved.guard_verdicts if v["step"] == "guard:reference_band"]
+    [explained] = await fetch_explain(db, "A", channel="alpha")
+    [band] = [v for v in explained["guard_verdicts"] if v["step"] == "guard:reference_band"]
     assert band == {
         "step": "guard:reference_band",
         "verdict": "clamped",
@@ -622,7 +625,8 @@ async def test_a_stored_marketplace_reference_outlives_polls_without_one(
     # 19.50 older than 30 days) it is a plain 1 % step towards 19.00.
     await run_named_pass(rt, "reprice", "p2")
     last = (await actions(db, kind="price"))[-1]
-    [band] = [v for v in last.guard_verdicts if v["step"] == "guard:reference_band"]
+    explained = (await fetch_explain(db, "A", channel="alpha"))[0]  # newest first
+    [band] = [v for v in explained["guard_verdicts"] if v["step"] == "guard:reference_band"]
     assert band["verdict"] == "skipped"
     assert last.new_price == D("19.31")
     await rt.close()

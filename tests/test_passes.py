@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from daemon.db.engine import Database
+from daemon.history import fetch_explain
 from daemon.passes import run_named_pass
 from domain.clock import ManualClock
 from domain.listings import Fulfillment
@@ -63,7 +64,11 @@ async def test_reprice_moves_toward_target_in_guarded_steps(
     assert seen == [D("18.00"), D("16.20"), D("15.00"), D("15.00"), D("14.00")]
     rows = await actions(db, kind="price", channel="alpha", sku="MUG-1")
     assert [r.status for r in rows] == ["confirmed"] * 3 + ["held", "confirmed"]
-    assert any(step["step"] == "guard:max_drift" for step in rows[2].guard_verdicts)
+    # Sent decisions are explained on demand (their inputs stored, the verdicts re-derived).
+    newest_first = await fetch_explain(db, "MUG-1", channel="alpha", limit_per_listing=5)
+    explained = [row for row in reversed(newest_first) if row["kind"] == "price"]
+    assert [row["id"] for row in explained] == [row.id for row in rows]
+    assert any(step["step"] == "guard:max_drift" for step in explained[2]["guard_verdicts"])
     first = rows[0]
     assert (first.old_price, first.new_price) == (D("20.00"), D("18.00"))
     assert first.strategy == "cost_plus"
@@ -72,7 +77,7 @@ async def test_reprice_moves_toward_target_in_guarded_steps(
     assert (first.floor, first.ceiling) == (D("12.00"), D("40.00"))
     assert any(
         step["step"] == "guard:max_step" and step["verdict"] == "limited"
-        for step in first.guard_verdicts
+        for step in explained[0]["guard_verdicts"]
     )
     assert (await listing(db, "alpha", "MUG-1")).price == D("14.00")
     await rt.close()

@@ -224,6 +224,10 @@ class Action(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=1000)
     trace: list[dict[str, Any]] = _json(list)
     guard_verdicts: list[dict[str, Any]] = _json(list)
+    # Explain on demand (migration 0015): a price decision's compact inputs and the digest of
+    # the pricing config it ran under; ``explain`` re-derives ``trace`` from them (stored empty).
+    inputs: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON, nullable=True))
+    config: str | None = Field(default=None, max_length=16)
     idempotency_key: str = Field(max_length=80, sa_column_kwargs={"unique": True}, nullable=False)
     attempts: int = 0
     response_code: str | None = Field(default=None, max_length=100)
@@ -232,6 +236,16 @@ class Action(SQLModel, table=True):
     created_at: datetime = _time(nullable=False)
     sent_at: datetime | None = _time()
     completed_at: datetime | None = _time()
+
+
+class DecisionConfig(SQLModel, table=True):
+    """A pricing config (rules, guards, own seller ids) that decisions ran under, by digest."""
+
+    __tablename__ = "decision_config"
+
+    digest: str = Field(max_length=16, primary_key=True)
+    config: dict[str, Any] = _json(dict)
+    created_at: datetime = _time(nullable=False)
 
 
 class WebhookEvent(SQLModel, table=True):

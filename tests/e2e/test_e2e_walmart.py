@@ -320,7 +320,8 @@ async def test_walmarts_reasonable_price_reference_brings_an_unpublished_offer_b
     assert state.market.listings["WM-200"].price == Decimal("22.50")
     assert state.items["WM-200"].published_status == "PUBLISHED"
     assert "OFFER_PUBLISHED" in [e.event_type for e in state.events if e.sku == "WM-200"]
-    [band] = [v for v in moved.guard_verdicts if v["step"] == "guard:reference_band"]
+    decision = next(row for row in explained if row["kind"] == "price")  # newest first
+    [band] = [v for v in decision["guard_verdicts"] if v["step"] == "guard:reference_band"]
     assert band["verdict"] == "clamped"
     blocked = prices["WM-201"]
     assert blocked.status == ActionStatus.BLOCKED.value
