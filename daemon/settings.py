@@ -197,6 +197,12 @@ class InventorySettings(Strict):
         default_factory=lambda: [21, 14],
         description="alert once when cover falls below each of these days",
     )
+    restock_alert_digest_over: int = Field(
+        default=20,
+        ge=1,
+        description="more restock alerts than this raised at once (a first run on a large "
+        "catalogue) are announced as one digest; each SKU's alert is still recorded once",
+    )
     history_days: int = Field(
         default=365, ge=28, le=1460, description="days of sales history the forecast fits"
     )
