@@ -668,7 +668,8 @@ def audit_fba(
 
     Reads the inventory ledger, reimbursements and inventory reports (Reports API), stores them
     (a re-read adds nothing), then audits what is stored. Exit 3 when a report could not be
-    read (FATAL, CANCELLED, still running): run again later.
+    read (FATAL, CANCELLED, still running, or a document without its documented columns): run
+    again later.
     """
     import httpx
 

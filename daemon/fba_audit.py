@@ -41,6 +41,7 @@ from daemon.db.engine import Database
 from daemon.db.models import FbaInventory, FbaLedgerEvent, FbaReimbursement, Product
 from daemon.settings import Settings
 from domain.clock import Clock
+from domain.errors import ChannelError
 from domain.fba import (
     INVENTORY_REPORT,
     LEDGER_REPORT,
@@ -59,6 +60,7 @@ PRODUCT: sa.Table = Product.__table__  # type: ignore[attr-defined]
 REPORT_TYPES = (LEDGER_REPORT, REIMBURSEMENTS_REPORT, INVENTORY_REPORT)
 RETRY_AFTER_S = 300.0  # a FATAL report is usually a transient failure on Amazon's side
 ATTEMPTS = 3
+UNREADABLE = "UNREADABLE"  # DONE, but its document does not have the documented columns
 
 Progress = Callable[[str], None]
 
@@ -69,7 +71,7 @@ class Fetched:
 
     channel: str
     report_type: str
-    status: str  # DONE, or the last FATAL | CANCELLED | TIMEOUT
+    status: str  # DONE, or the last FATAL | CANCELLED | TIMEOUT, or UNREADABLE
     attempts: int
     rows: int = 0
     added: int = 0
@@ -169,7 +171,14 @@ async def fetch_reports(
             )
             out.append(Fetched(channel, report_type, outcome.status, tries))
             continue
-        rows, added = await store(db, channel, report_type, outcome.text, now)
+        try:
+            rows, added = await store(db, channel, report_type, outcome.text, now)
+        except ChannelError as err:
+            # A document this code cannot read (a documented column missing): the other
+            # reports and channels are still read, and the run ends "not DONE" (exit 3).
+            progress(f"{channel}: {report_type} document not read: {err}")
+            out.append(Fetched(channel, report_type, UNREADABLE, tries))
+            continue
         progress(f"{channel}: {report_type} DONE, {rows} rows ({added} new)")
         out.append(Fetched(channel, report_type, "DONE", tries, rows, added))
     return out

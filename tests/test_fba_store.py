@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.amazon.reports import ReportOutcome
 from daemon.db.engine import Database
 from daemon.db.models import FbaLedgerEvent
-from daemon.fba_audit import load_audit, store
-from domain.fba import LEDGER_COLUMNS, LEDGER_REPORT, REIMBURSEMENT_COLUMNS, REIMBURSEMENTS_REPORT
+from daemon.fba_audit import UNREADABLE, fetch_reports, load_audit, store
+from domain.fba import (
+    INVENTORY_COLUMNS,
+    INVENTORY_REPORT,
+    LEDGER_COLUMNS,
+    LEDGER_REPORT,
+    REIMBURSEMENT_COLUMNS,
+    REIMBURSEMENTS_REPORT,
+)
 
 NOW = datetime(2026, 12, 8, 12, tzinfo=UTC)
 LEDGER = FbaLedgerEvent.__table__  # type: ignore[attr-defined]
@@ -53,3 +62,40 @@ async def test_a_re_read_adds_nothing_and_refreshes_amazons_reconciliation(db: D
     # 3 lost, 1 found, 1 reimbursed; Amazon's unreconciled 1 agrees: one unit to claim.
     [case] = report.cases
     assert (case.units, str(case.unit_value), case.value_source) == (1, "9.50", "reimbursement")
+
+
+class _Reports:
+    """A Reports API stand-in: every report DONE with the given document."""
+
+    def __init__(self, documents: dict[str, str]) -> None:
+        self.documents = documents
+
+    async def fetch(self, report_type: str, start: datetime, end: datetime) -> ReportOutcome:
+        return ReportOutcome(report_type, "1", "DONE", self.documents[report_type])
+
+
+async def test_an_unreadable_document_does_not_stop_the_other_reports(db: Database) -> None:
+    """The ledger's document lacks a column: it is reported (not DONE), the others are stored."""
+    broken = "\t".join(c for c in LEDGER_COLUMNS if c != "Reason") + "\n"
+    paid = "\t".join(REIMBURSEMENT_COLUMNS) + "\n"
+    stock = "\t".join(INVENTORY_COLUMNS) + "\n" + "\t".join(
+        ["MUG-1", "X001", "B000000001", "Mug", "New", "19.99", "No", "", "Yes", "5", "5", "0",
+         "0", "5", "0.1", "0", "0", "0", "0", "0", "0"]
+    )  # fmt: skip
+    reports: Any = _Reports(
+        {LEDGER_REPORT: broken, REIMBURSEMENTS_REPORT: paid, INVENTORY_REPORT: stock}
+    )
+    lines: list[str] = []
+
+    async def sleep(_: float) -> None:
+        return None
+
+    fetched = await fetch_reports(
+        db, "amz", reports, start=NOW, end=NOW, now=NOW, sleep=sleep, progress=lines.append
+    )
+    assert [(f.report_type, f.status, f.added) for f in fetched] == [
+        (LEDGER_REPORT, UNREADABLE, 0),
+        (REIMBURSEMENTS_REPORT, "DONE", 0),
+        (INVENTORY_REPORT, "DONE", 1),
+    ]
+    assert any("lacks column(s) Reason" in line for line in lines)
