@@ -99,3 +99,15 @@ async def test_an_unreadable_document_does_not_stop_the_other_reports(db: Databa
         (INVENTORY_REPORT, "DONE", 1),
     ]
     assert any("lacks column(s) Reason" in line for line in lines)
+
+
+async def test_rows_that_differ_only_in_disposition_are_both_kept(db: Database) -> None:
+    """A customer return of one sellable and one damaged unit: two rows, same time, order,
+    quantity and centre; both are stored (and a re-read still adds nothing)."""
+    sellable = _row("111-1", "1", "")
+    damaged = [*sellable[:9], "CUSTOMER_DAMAGED", *sellable[10:]]
+    for row in (sellable, damaged):
+        row[5] = "CustomerReturns"
+    document = _ledger(sellable, damaged)
+    assert await store(db, "amz", LEDGER_REPORT, document, NOW) == (2, 2)
+    assert await store(db, "amz", LEDGER_REPORT, document, NOW) == (2, 0)

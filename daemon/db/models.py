@@ -511,6 +511,7 @@ class FbaLedgerEvent(SQLModel, table=True):
             "quantity",
             "fulfillment_center",
             "reason",
+            "disposition",
             name="uq_fba_ledger_event",
         ),
     )

@@ -1,0 +1,33 @@
+"""fba_ledger_event: Disposition joins the natural key (two rows of one event that differ only
+in disposition, e.g. a customer return of one sellable and one damaged unit, are both kept)
+
+Revision ID: 0015
+Revises: 0014
+Create Date: 2026-12-08
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0015"
+down_revision: str | None = "0014"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+KEY = ["channel", "occurred_at", "fnsku", "event_type", "reference_id", "quantity"]
+REST = ["fulfillment_center", "reason"]
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    with op.batch_alter_table("fba_ledger_event", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_fba_ledger_event", type_="unique")
+        batch_op.create_unique_constraint("uq_fba_ledger_event", [*KEY, *REST, "disposition"])
+
+
+def downgrade() -> None:
+    """Revert this revision (rows that then collide must be removed first)."""
+    with op.batch_alter_table("fba_ledger_event", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_fba_ledger_event", type_="unique")
+        batch_op.create_unique_constraint("uq_fba_ledger_event", [*KEY, *REST])
