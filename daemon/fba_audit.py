@@ -16,7 +16,7 @@ import csv
 import io
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -118,19 +118,32 @@ async def run_audit(
             fetched += await fetch_reports(
                 db, name, reports, start=start, end=now, now=now, sleep=sleep, progress=progress
             )
-    currencies = [
-        c.currency
+    currencies = {
+        n: c.currency
         for n, c in settings.channels.items()
         if n in names and isinstance(c, AmazonSettings)
-    ]
-    report = await load_audit(
-        db,
-        names,
-        since=first_day,
-        today=clock.now().date(),
-        currency=currencies[0] if currencies else "USD",
-    )
+    }
+    report = await audit_channels(db, currencies, since=first_day, today=clock.now().date())
     return report, fetched
+
+
+async def audit_channels(
+    db: Database, currencies: Mapping[str, str], *, since: date, today: date
+) -> AuditReport:
+    """Audit each channel (seller account) on its own, in its currency, and list the cases
+    together: a claim is filed in one account, so one account's found units or reimbursements
+    must not settle another's losses of the same FNSKU."""
+    reports = [
+        await load_audit(db, [name], since=since, today=today, currency=currency)
+        for name, currency in currencies.items()
+    ]
+    if not reports:
+        return await load_audit(db, [], since=since, today=today, currency="USD")
+    cases = sorted(
+        (case for r in reports for case in r.cases),
+        key=lambda c: (not c.claimable, c.deadline, c.fnsku, c.kind),
+    )
+    return replace(reports[0], cases=tuple(cases))
 
 
 async def fetch_reports(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from connectors.amazon.reports import ReportOutcome
 from daemon.db.engine import Database
 from daemon.db.models import FbaLedgerEvent
-from daemon.fba_audit import UNREADABLE, fetch_reports, load_audit, store
+from daemon.fba_audit import UNREADABLE, audit_channels, fetch_reports, load_audit, store
 from domain.fba import (
     INVENTORY_COLUMNS,
     INVENTORY_REPORT,
@@ -111,3 +111,25 @@ async def test_rows_that_differ_only_in_disposition_are_both_kept(db: Database) 
     document = _ledger(sellable, damaged)
     assert await store(db, "amz", LEDGER_REPORT, document, NOW) == (2, 2)
     assert await store(db, "amz", LEDGER_REPORT, document, NOW) == (2, 0)
+
+
+async def test_each_channel_is_audited_on_its_own(db: Database) -> None:
+    """Two Amazon accounts sharing an FNSKU: units found in one do not settle the other's loss,
+    and each case carries its own account's currency."""
+    assert await store(db, "amz-us", LEDGER_REPORT, _ledger(_row("8001", "-2", "M")), NOW) == (
+        1,
+        1,
+    )
+    assert await store(db, "amz-ca", LEDGER_REPORT, _ledger(_row("8002", "2", "F")), NOW) == (
+        1,
+        1,
+    )
+    report = await audit_channels(
+        db, {"amz-us": "USD", "amz-ca": "CAD"}, since=date(2026, 11, 1), today=NOW.date()
+    )
+    [case] = report.cases
+    assert (case.units, case.currency, [e.reference_id for e in case.evidence]) == (
+        2,
+        "USD",
+        ["8001"],
+    )
