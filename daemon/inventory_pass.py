@@ -289,10 +289,16 @@ async def rebuild_ledger_pools(
 
 
 async def _ledger_changes(
-    db: Database, ids: Mapping[str, int], pool: str, start: date, through: date
+    db: Database,
+    ids: Mapping[str, int],
+    pool: str,
+    start: date,
+    through: date,
+    skus: Sequence[str],
 ) -> dict[int, dict[date, tuple[int, int, int]]]:
-    """Per product and ledger day from ``start``: (units shipped, units entering the sellable
-    stock, net sellable change)."""
+    """Per product of ``skus`` and ledger day from ``start``: (units shipped, units entering
+    the sellable stock, net sellable change). One chunk of products at a time: a first
+    rebuild over 18 months of a 100,000-SKU ledger would not fit in memory at once."""
     sellable = LEDGER.c.disposition == SELLABLE
     counted = sa.and_(sellable, LEDGER.c.event_type != WAREHOUSE_TRANSFERS)
     shipped = sa.and_(sellable, LEDGER.c.event_type == SHIPMENTS)
@@ -305,7 +311,12 @@ async def _ledger_changes(
             sa.func.sum(sa.case((entering, LEDGER.c.quantity), else_=0)),
             sa.func.sum(sa.case((counted, LEDGER.c.quantity), else_=0)),
         )
-        .where(LEDGER.c.channel == pool, LEDGER.c.day >= start, LEDGER.c.day <= through)
+        .where(
+            LEDGER.c.channel == pool,
+            LEDGER.c.msku.in_(skus),
+            LEDGER.c.day >= start,
+            LEDGER.c.day <= through,
+        )
         .group_by(LEDGER.c.msku, LEDGER.c.day)
         .execution_options(yield_per=STREAM_ROWS)
     )
@@ -328,7 +339,6 @@ async def _rebuild_ledger_pool(
 ) -> int:
     """Rewrite ``pool``'s rows from ``start`` on: ledger days read, other days re-inferred;
     ``CHUNK_SKUS`` products per transaction, computed in a worker thread."""
-    events = await _ledger_changes(db, ids, pool, start, through)
     held: dict[int, int] = {}
     async with db.read() as conn:
         for sku, units in await conn.execute(
@@ -347,10 +357,13 @@ async def _rebuild_ledger_pool(
         ):
             if sku in ids:
                 held[ids[sku]] = int(units)
-    products = sorted(ids.values())
+    by_id = sorted((pid, sku) for sku, pid in ids.items())
+    products = [pid for pid, _ in by_id]
     written = 0
     for lo in range(0, len(products), CHUNK_SKUS):
         first, last = products[lo], products[min(lo + CHUNK_SKUS, len(products)) - 1]
+        skus = [sku for _, sku in by_id[lo : lo + CHUNK_SKUS]]
+        chunk = await _ledger_changes(db, ids, pool, start, through, skus)
         mine = DAYS.c.product_id.between(first, last)
         latest = (
             sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
@@ -374,7 +387,6 @@ async def _rebuild_ledger_pool(
                 .order_by(DAYS.c.product_id, DAYS.c.day)
             ):
                 readings.setdefault(pid, []).append((day, int(on_hand), inbound))
-            chunk = {pid: e for pid, e in events.items() if first <= pid <= last}
             if not chunk and not readings:
                 continue
             base = {pid: int(on_hand) for pid, on_hand in await conn.execute(base_query)}

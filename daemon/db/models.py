@@ -514,6 +514,8 @@ class FbaLedgerEvent(SQLModel, table=True):
             "disposition",
             name="uq_fba_ledger_event",
         ),
+        # The inventory pass reads one chunk of SKUs of one channel's ledger at a time.
+        sa.Index("ix_fba_ledger_event_channel_msku_day", "channel", "msku", "day"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

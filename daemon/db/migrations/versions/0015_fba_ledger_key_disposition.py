@@ -1,5 +1,6 @@
 """fba_ledger_event: Disposition joins the natural key (two rows of one event that differ only
-in disposition, e.g. a customer return of one sellable and one damaged unit, are both kept)
+in disposition, e.g. a customer return of one sellable and one damaged unit, are both kept);
+an index for the inventory pass's reads of one chunk of SKUs of one channel's ledger
 
 Revision ID: 0015
 Revises: 0014
@@ -24,10 +25,14 @@ def upgrade() -> None:
     with op.batch_alter_table("fba_ledger_event", schema=None) as batch_op:
         batch_op.drop_constraint("uq_fba_ledger_event", type_="unique")
         batch_op.create_unique_constraint("uq_fba_ledger_event", [*KEY, *REST, "disposition"])
+    op.create_index(
+        "ix_fba_ledger_event_channel_msku_day", "fba_ledger_event", ["channel", "msku", "day"]
+    )
 
 
 def downgrade() -> None:
     """Revert this revision (rows that then collide must be removed first)."""
+    op.drop_index("ix_fba_ledger_event_channel_msku_day", table_name="fba_ledger_event")
     with op.batch_alter_table("fba_ledger_event", schema=None) as batch_op:
         batch_op.drop_constraint("uq_fba_ledger_event", type_="unique")
         batch_op.create_unique_constraint("uq_fba_ledger_event", [*KEY, *REST])
