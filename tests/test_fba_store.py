@@ -133,3 +133,25 @@ async def test_each_channel_is_audited_on_its_own(db: Database) -> None:
         "USD",
         ["8001"],
     )
+
+
+async def test_line_items_of_one_reimbursement_are_all_kept(db: Database) -> None:
+    """One reimbursement id for two orders of one FNSKU, and a reversal carrying that id: three
+    rows, all stored; a re-read adds nothing."""
+
+    def line(order: str, reason: str, quantity: str) -> str:
+        return "\t".join(
+            ["2026-12-03T00:00:00+00:00", "3001", "", order, reason, "MUG-1", "X001",
+             "B000000001", "Mug", "New", "USD", "9.50", "9.50", quantity, "0", quantity, "", ""]
+        )  # fmt: skip
+
+    paid = "\n".join(
+        [
+            "\t".join(REIMBURSEMENT_COLUMNS),
+            line("111-1", "CustomerReturn", "1"),
+            line("111-2", "CustomerReturn", "1"),
+            line("", "Reimbursement_Reversal", "-1"),
+        ]
+    )
+    assert await store(db, "amz", REIMBURSEMENTS_REPORT, paid, NOW) == (3, 3)
+    assert await store(db, "amz", REIMBURSEMENTS_REPORT, paid, NOW) == (3, 0)

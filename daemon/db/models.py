@@ -543,7 +543,16 @@ class FbaReimbursement(SQLModel, table=True):
 
     __tablename__ = "fba_reimbursement"
     __table_args__ = (
-        sa.UniqueConstraint("channel", "reimbursement_id", "fnsku", name="uq_fba_reimbursement"),
+        # A reimbursement may hold several line items: one per FNSKU, order and reason (a
+        # reversal may carry the id of what it reverses).
+        sa.UniqueConstraint(
+            "channel",
+            "reimbursement_id",
+            "fnsku",
+            "amazon_order_id",
+            "reason",
+            name="uq_fba_reimbursement",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,6 +1,7 @@
 """fba_ledger_event: Disposition joins the natural key (two rows of one event that differ only
 in disposition, e.g. a customer return of one sellable and one damaged unit, are both kept);
-an index for the inventory pass's reads of one chunk of SKUs of one channel's ledger
+an index for the inventory pass's reads of one chunk of SKUs of one channel's ledger;
+fba_reimbursement: amazon-order-id and reason join its key (line items of one reimbursement)
 
 Revision ID: 0015
 Revises: 0014
@@ -28,10 +29,21 @@ def upgrade() -> None:
     op.create_index(
         "ix_fba_ledger_event_channel_msku_day", "fba_ledger_event", ["channel", "msku", "day"]
     )
+    with op.batch_alter_table("fba_reimbursement", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_fba_reimbursement", type_="unique")
+        batch_op.create_unique_constraint(
+            "uq_fba_reimbursement",
+            ["channel", "reimbursement_id", "fnsku", "amazon_order_id", "reason"],
+        )
 
 
 def downgrade() -> None:
     """Revert this revision (rows that then collide must be removed first)."""
+    with op.batch_alter_table("fba_reimbursement", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_fba_reimbursement", type_="unique")
+        batch_op.create_unique_constraint(
+            "uq_fba_reimbursement", ["channel", "reimbursement_id", "fnsku"]
+        )
     op.drop_index("ix_fba_ledger_event_channel_msku_day", table_name="fba_ledger_event")
     with op.batch_alter_table("fba_ledger_event", schema=None) as batch_op:
         batch_op.drop_constraint("uq_fba_ledger_event", type_="unique")
