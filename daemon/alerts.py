@@ -16,6 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final, Literal
 
 import httpx
@@ -53,6 +54,9 @@ OVERSOLD_MARK: Final = "OVERSOLD"
 ORDER_LATENESS: Final = timedelta(hours=24)
 # Listings named in a not-applied alert (the count covers the rest).
 LISTED: Final = 20
+RESTOCK_KIND: Final = "restock"
+# One notification for many restock alerts raised at once (inventory.restock_alert_digest_over).
+DIGEST_KIND: Final = "restock_digest"
 log = structlog.get_logger("repricerd.alerts")
 
 Severity = Literal["warning", "error"]
@@ -276,7 +280,7 @@ async def restock_conditions(db: Database, thresholds: Sequence[int]) -> list[Co
                 found.append(
                     Condition(
                         f"restock:{days}:{row.sku}",
-                        "restock",
+                        RESTOCK_KIND,
                         "error" if days == lowest else "warning",
                         None,
                         f"{row.sku}: {cover} days of cover left (< {days}); order "
@@ -293,6 +297,37 @@ async def restock_conditions(db: Database, thresholds: Sequence[int]) -> list[Co
                     )
                 )
     return found
+
+
+def restock_digest(restocks: Sequence[Condition], now: datetime) -> Condition:
+    """One condition announcing many restock alerts raised at once: how many SKUs fell below
+    each threshold, and the ``LISTED`` lowest covers by name."""
+    by_sku: dict[str, Condition] = {}
+    per_threshold: dict[int, int] = {}
+    for c in restocks:
+        days = int(c.details["threshold_days"])
+        per_threshold[days] = per_threshold.get(days, 0) + 1
+        sku = str(c.details["sku"])
+        if sku not in by_sku or days < int(by_sku[sku].details["threshold_days"]):
+            by_sku[sku] = c  # the lowest threshold a SKU fell below says the most
+    lowest = sorted(by_sku.values(), key=lambda c: (Decimal(c.details["days_of_supply"]), c.key))
+    named = [f"{c.details['sku']} ({c.details['days_of_supply']} d)" for c in lowest[:LISTED]]
+    more = f" and {len(lowest) - LISTED} more" if len(lowest) > LISTED else ""
+    counts = ", ".join(f"{n} below {d} days" for d, n in sorted(per_threshold.items()))
+    return Condition(
+        f"{DIGEST_KIND}:{now.isoformat()}",
+        DIGEST_KIND,
+        "error" if any(c.severity == "error" for c in restocks) else "warning",
+        None,
+        f"{len(by_sku)} SKUs need restocking ({counts}): lowest cover {', '.join(named)}{more}; "
+        "see `repricerd inventory restock`",
+        {
+            "skus": len(by_sku),
+            "alerts": len(restocks),
+            "below": {str(d): n for d, n in sorted(per_threshold.items())},
+            "lowest": [dict(c.details) for c in lowest[:LISTED]],
+        },
+    )
 
 
 class Alerter:
@@ -353,16 +388,26 @@ class Alerter:
                         ALERTS.c.channel,
                         ALERTS.c.summary,
                         ALERTS.c.notified_at,
+                        ALERTS.c.details,
                     ).where(ALERTS.c.resolved_at.is_(None))
                 )
             }
         raised = [c for key, c in current.items() if key not in active]
         cleared = [row for key, row in active.items() if key not in current]
+        restocks = [c for c in raised if c.kind == RESTOCK_KIND]
+        digest = None
+        if len(restocks) > settings.inventory.restock_alert_digest_over:
+            digest = restock_digest(restocks, now)
         if raised or cleared:
-            await self._record(raised, cleared, now)
+            await self._record(raised, cleared, now, digest)
         for condition in raised:
+            if digest is not None and condition.kind == RESTOCK_KIND:
+                continue  # announced by the digest, logged below
             level = log.error if condition.severity == "error" else log.warning
             level("alert", **self._fields(condition.key, "raised", condition))
+        if digest is not None:
+            level = log.error if digest.severity == "error" else log.warning
+            level("alert", **self._fields(digest.key, "raised", digest))
         for row in cleared:
             log.info(
                 "alert",
@@ -375,33 +420,49 @@ class Alerter:
         await self.deliver()
         return [c.key for c in raised], [row.key for row in cleared]
 
-    async def _record(self, raised: list[Condition], cleared: list[Any], now: datetime) -> None:
+    async def _record(
+        self,
+        raised: list[Condition],
+        cleared: list[Any],
+        now: datetime,
+        digest: Condition | None = None,
+    ) -> None:
+        """Insert the raised alerts and resolve the cleared ones. With a ``digest``, the raised
+        restock alerts are recorded (so each still fires once per crossing) as announced by it,
+        and the digest is recorded already resolved: only its raise is ever sent."""
+
+        def record(c: Condition) -> dict[str, Any]:
+            covered = digest is not None and c.kind == RESTOCK_KIND
+            details = dict(c.details) | ({"digest": digest.key} if digest and covered else {})
+            return {
+                "key": c.key,
+                "kind": c.kind,
+                "severity": c.severity,
+                "channel": c.channel,
+                "summary": self.redactor.scrub(c.summary)[:1000],
+                "details": self.redactor.redact(details),
+                "raised_at": now,
+                # Covered by the digest: neither its raise nor (later) its resolution is sent.
+                "notified_at": now if covered else None,
+                # Every row names every column: one executemany takes the first row's keys.
+                "resolved_at": None,
+                "resolved_notified_at": None,
+            }
+
         async with self.db.write() as conn:
-            if raised:
-                await conn.execute(
-                    sa.insert(ALERTS),
-                    [
-                        {
-                            "key": c.key,
-                            "kind": c.kind,
-                            "severity": c.severity,
-                            "channel": c.channel,
-                            "summary": self.redactor.scrub(c.summary)[:1000],
-                            "details": self.redactor.redact(c.details),
-                            "raised_at": now,
-                        }
-                        for c in raised
-                    ],
-                )
+            rows = [record(c) for c in raised]
+            if digest is not None:
+                rows.append(record(digest) | {"resolved_at": now, "resolved_notified_at": now})
+            if rows:
+                await conn.execute(sa.insert(ALERTS), rows)
             for row in cleared:
+                # Never announced (no receiver then), or announced only inside a digest: there
+                # is nothing to resolve.
+                announced = row.notified_at is not None and not (row.details or {}).get("digest")
                 await conn.execute(
                     sa.update(ALERTS)
                     .where(ALERTS.c.id == row.id)
-                    .values(
-                        resolved_at=now,
-                        # Never announced (no receiver then): there is nothing to resolve.
-                        resolved_notified_at=None if row.notified_at is not None else now,
-                    )
+                    .values(resolved_at=now, resolved_notified_at=None if announced else now)
                 )
 
     def _fields(self, key: str, state: str, condition: Condition) -> dict[str, Any]:
@@ -428,6 +489,8 @@ class Alerter:
                     .where(
                         sa.or_(
                             sa.and_(ALERTS.c.resolved_at.is_(None), ALERTS.c.notified_at.is_(None)),
+                            # A digest is recorded resolved: only its raise goes out.
+                            sa.and_(ALERTS.c.kind == DIGEST_KIND, ALERTS.c.notified_at.is_(None)),
                             sa.and_(
                                 ALERTS.c.resolved_at.is_not(None),
                                 ALERTS.c.resolved_notified_at.is_(None),
@@ -441,7 +504,7 @@ class Alerter:
         for row in pending:
             # A row resolved before its raise went out announces neither (see _record), so a
             # resolved row here was announced: send its resolution.
-            state = "raised" if row.resolved_at is None else "resolved"
+            state = "raised" if row.resolved_at is None or row.kind == DIGEST_KIND else "resolved"
             if not await self._post(url.get_secret_value(), self._payload(row, state)):
                 break
             column = "notified_at" if state == "raised" else "resolved_notified_at"
@@ -466,7 +529,7 @@ class Alerter:
             "summary": row.summary,
             "details": row.details,
             "raised_at": iso(row.raised_at),
-            "resolved_at": iso(row.resolved_at),
+            "resolved_at": iso(row.resolved_at) if state == "resolved" else None,
             "source": "repricerd",
         }
         return self.redactor.redact(

@@ -668,7 +668,8 @@ def audit_fba(
 
     Reads the inventory ledger, reimbursements and inventory reports (Reports API), stores them
     (a re-read adds nothing), then audits what is stored. Exit 3 when a report could not be
-    read (FATAL, CANCELLED, still running): run again later.
+    read (FATAL, CANCELLED, still running, or a document without its documented columns): run
+    again later.
     """
     import httpx
 
@@ -683,7 +684,14 @@ def audit_fba(
     loaded = _load(config, resolve_secrets=not no_fetch)
     names = amazon_channels(loaded.settings, channel)
     if not names or len(names) < len(channel):
-        click.echo("error: no such Amazon channel(s) in the config", err=True)
+        known = amazon_channels(loaded.settings)
+        unknown = [c for c in channel if c not in known]
+        click.echo(
+            f"error: {config_path(config)}: "
+            + (f"no Amazon channel named {', '.join(unknown)}" if unknown else "no Amazon channel")
+            + f" (Amazon channels: {', '.join(known) or 'none'})",
+            err=True,
+        )
         sys.exit(1)
 
     def progress(line: str) -> None:

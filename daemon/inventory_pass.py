@@ -121,6 +121,8 @@ STREAM_ROWS: Final = 10_000
 SELL_THROUGH_DAYS: Final = 90
 PROGRESS_DAYS: Final = 30
 FEE_MONTHS: Final = 3
+# SKUs named in the one log line of many restock crossings.
+DIGEST_SKUS: Final = 20
 SALE_KINDS: Final = (StockEventKind.ORDER.value, StockEventKind.CANCEL.value)
 # The Inventory Ledger's values the FBA pools read (GET_LEDGER_DETAIL_VIEW_DATA "Event Type"
 # and "Disposition"; quantities are signed: units leaving are negative).
@@ -287,10 +289,16 @@ async def rebuild_ledger_pools(
 
 
 async def _ledger_changes(
-    db: Database, ids: Mapping[str, int], pool: str, start: date, through: date
+    db: Database,
+    ids: Mapping[str, int],
+    pool: str,
+    start: date,
+    through: date,
+    skus: Sequence[str],
 ) -> dict[int, dict[date, tuple[int, int, int]]]:
-    """Per product and ledger day from ``start``: (units shipped, units entering the sellable
-    stock, net sellable change)."""
+    """Per product of ``skus`` and ledger day from ``start``: (units shipped, units entering
+    the sellable stock, net sellable change). One chunk of products at a time: a first
+    rebuild over 18 months of a 100,000-SKU ledger would not fit in memory at once."""
     sellable = LEDGER.c.disposition == SELLABLE
     counted = sa.and_(sellable, LEDGER.c.event_type != WAREHOUSE_TRANSFERS)
     shipped = sa.and_(sellable, LEDGER.c.event_type == SHIPMENTS)
@@ -303,7 +311,12 @@ async def _ledger_changes(
             sa.func.sum(sa.case((entering, LEDGER.c.quantity), else_=0)),
             sa.func.sum(sa.case((counted, LEDGER.c.quantity), else_=0)),
         )
-        .where(LEDGER.c.channel == pool, LEDGER.c.day >= start, LEDGER.c.day <= through)
+        .where(
+            LEDGER.c.channel == pool,
+            LEDGER.c.msku.in_(skus),
+            LEDGER.c.day >= start,
+            LEDGER.c.day <= through,
+        )
         .group_by(LEDGER.c.msku, LEDGER.c.day)
         .execution_options(yield_per=STREAM_ROWS)
     )
@@ -326,7 +339,6 @@ async def _rebuild_ledger_pool(
 ) -> int:
     """Rewrite ``pool``'s rows from ``start`` on: ledger days read, other days re-inferred;
     ``CHUNK_SKUS`` products per transaction, computed in a worker thread."""
-    events = await _ledger_changes(db, ids, pool, start, through)
     held: dict[int, int] = {}
     async with db.read() as conn:
         for sku, units in await conn.execute(
@@ -345,10 +357,13 @@ async def _rebuild_ledger_pool(
         ):
             if sku in ids:
                 held[ids[sku]] = int(units)
-    products = sorted(ids.values())
+    by_id = sorted((pid, sku) for sku, pid in ids.items())
+    products = [pid for pid, _ in by_id]
     written = 0
     for lo in range(0, len(products), CHUNK_SKUS):
         first, last = products[lo], products[min(lo + CHUNK_SKUS, len(products)) - 1]
+        skus = [sku for _, sku in by_id[lo : lo + CHUNK_SKUS]]
+        chunk = await _ledger_changes(db, ids, pool, start, through, skus)
         mine = DAYS.c.product_id.between(first, last)
         latest = (
             sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
@@ -372,7 +387,6 @@ async def _rebuild_ledger_pool(
                 .order_by(DAYS.c.product_id, DAYS.c.day)
             ):
                 readings.setdefault(pid, []).append((day, int(on_hand), inbound))
-            chunk = {pid: e for pid, e in events.items() if first <= pid <= last}
             if not chunk and not readings:
                 continue
             base = {pid: int(on_hand) for pid, on_hand in await conn.execute(base_query)}
@@ -861,6 +875,31 @@ def group_series(terms: Sequence[ProductTerms], rows: Sequence[Any]) -> list[lis
     return [list(p.values()) for p in by_pool]
 
 
+def _log_crossings(crossed: Sequence[tuple[str, int, Decimal | None]], digest_over: int) -> None:
+    """One warning per threshold crossed, or above ``digest_over`` of them (a first run on a
+    large catalogue) one warning counting them, with the lowest covers."""
+    if len(crossed) <= digest_over:
+        for sku, threshold, days_of_supply in crossed:
+            log.warning(
+                "restock_threshold_crossed",
+                sku=sku,
+                threshold_days=threshold,
+                days_of_supply=str(days_of_supply),
+            )
+        return
+    below: dict[int, int] = {}
+    for _, threshold, _ in crossed:
+        below[threshold] = below.get(threshold, 0) + 1
+    lowest = sorted({(cover or Decimal(0), sku) for sku, _, cover in crossed})[:DIGEST_SKUS]
+    log.warning(
+        "restock_thresholds_crossed",
+        crossings=len(crossed),
+        skus=len({sku for sku, _, _ in crossed}),
+        below={str(days): n for days, n in sorted(below.items())},
+        lowest=[f"{sku} ({cover} d)" for cover, sku in lowest],
+    )
+
+
 async def run_inventory(db: Database, clock: Clock, settings: InventorySettings) -> dict[str, Any]:
     """The whole pass; return its summary (SKUs planned, to order, crossings, timings)."""
     started = time.perf_counter()
@@ -871,7 +910,8 @@ async def run_inventory(db: Database, clock: Clock, settings: InventorySettings)
         terms = await _product_terms(conn)
         active = await _offer_activity(conn)
     tables = settings.fee_tables()
-    to_order = crossed_total = 0
+    to_order = 0
+    crossed: list[tuple[str, int, Decimal | None]] = []
     for lo in range(0, len(terms), CHUNK_SKUS):
         chunk = terms[lo : lo + CHUNK_SKUS]
         async with db.read() as conn:
@@ -894,16 +934,11 @@ async def run_inventory(db: Database, clock: Clock, settings: InventorySettings)
             await conn.execute(sa.delete(HEALTH).where(HEALTH.c.sku.in_(skus)))
             await db.insert_many(conn, RESTOCK, computed.restock)
             await db.insert_many(conn, HEALTH, computed.health)
-        for sku, threshold, days_of_supply in computed.crossed:
-            log.warning(
-                "restock_threshold_crossed",
-                sku=sku,
-                threshold_days=threshold,
-                days_of_supply=str(days_of_supply),
-            )
+        crossed.extend(computed.crossed)
         to_order += sum(1 for r in computed.restock if r["order_quantity"] > 0)
-        crossed_total += len(computed.crossed)
         log.info("inventory_progress", done=lo + len(chunk), total=len(terms))
+    _log_crossings(crossed, settings.restock_alert_digest_over)
+    crossed_total = len(crossed)
     async with db.write() as conn:
         # Products gone from the catalogue (or turned into kits) leave no stale plan behind.
         await conn.execute(sa.delete(RESTOCK).where(RESTOCK.c.computed_at < now))

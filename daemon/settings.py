@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from connectors.registry import settings_models
 from inventory.fees import US_FEES, AgedTier, FeeTable, MonthlyRate
@@ -157,6 +158,15 @@ class AgedSurcharge(Strict):
     per_cuft: Decimal = Field(ge=0)
     per_unit: Decimal = Field(default=Decimal(0), ge=0)
 
+    @field_validator("max_age_days")
+    @classmethod
+    def _not_below_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # An inverted tier would match no unit: its surcharge would silently never apply.
+        low = info.data.get("min_age_days")
+        if value is not None and low is not None and value < low:
+            raise ValueError(f"max_age_days {value} is below min_age_days {low}")
+        return value
+
 
 class StorageFeeTable(Strict):
     """``inventory.storage_fees[]``: one dated storage-fee table (in force from ``effective``)."""
@@ -166,6 +176,19 @@ class StorageFeeTable(Strict):
     aged: list[AgedSurcharge] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
     note: str = ""
+
+    @field_validator("aged")
+    @classmethod
+    def _no_overlap(cls, value: list[AgedSurcharge]) -> list[AgedSurcharge]:
+        # A unit's age picks the first tier that covers it: an overlap would hide a tier.
+        ordered = sorted(value, key=lambda a: a.min_age_days)
+        for before, after in pairwise(ordered):
+            if before.max_age_days is None or before.max_age_days >= after.min_age_days:
+                raise ValueError(
+                    f"aged tiers from {before.min_age_days} and from {after.min_age_days} days "
+                    "overlap"
+                )
+        return value
 
     def table(self) -> FeeTable:
         """The pure fee table (inventory.fees) this entry describes."""
@@ -204,6 +227,12 @@ class InventorySettings(Strict):
     restock_alert_days: list[int] = Field(
         default_factory=lambda: [21, 14],
         description="alert once when cover falls below each of these days",
+    )
+    restock_alert_digest_over: int = Field(
+        default=20,
+        ge=1,
+        description="more restock alerts than this raised at once (a first run on a large "
+        "catalogue) are announced as one digest; each SKU's alert is still recorded once",
     )
     history_days: int = Field(
         default=365, ge=28, le=1460, description="days of sales history the forecast fits"

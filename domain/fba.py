@@ -36,8 +36,9 @@ class LedgerEntry:
     unreconciled_quantity: int | None
     occurred_at: datetime  # "Date and Time", aware UTC
 
-    def key(self) -> tuple[datetime, str, str, str, int, str, str]:
-        """The natural key: a re-read of the same row matches it (the report has no row id)."""
+    def key(self) -> tuple[datetime, str, str, str, int, str, str, str]:
+        """The natural key: a re-read of the same row matches it (the report has no row id);
+        the disposition tells apart an event's units that differ only in condition."""
         return (
             self.occurred_at,
             self.fnsku,
@@ -46,6 +47,7 @@ class LedgerEntry:
             self.quantity,
             self.fulfillment_center,
             self.reason,
+            self.disposition,
         )
 
 

@@ -3,7 +3,8 @@
 Per FNSKU over a window, from the Inventory Ledger and the Reimbursements report:
 
 - **lost**: units adjusted out as misplaced (reason M, 5), minus units found again (F), minus
-  units reimbursed for warehouse loss (``Lost_Warehouse``), never more than the lost events'
+  units reimbursed for warehouse loss (``Lost_Warehouse``, net of ``Reimbursement_Reversal``
+  rows that take one back), never more than the lost events'
   own Unreconciled Quantity when Amazon reports it;
 - **damaged**: units adjusted out as damaged in the fulfilment centre (E), minus units
   reimbursed for warehouse damage (``Damaged_Warehouse``), capped the same way.
@@ -92,6 +93,10 @@ REIMBURSEMENT_KINDS: Mapping[str, Kind] = {
     "Lost_Warehouse": Kind.LOST,
     "Damaged_Warehouse": Kind.DAMAGED,
 }
+# A reimbursement taken back (typically: the lost unit was found after all, and the ledger then
+# shows it as found, F). Its row names the reversed one's reason in original-reimbursement-type;
+# left uncounted, the unit would be settled twice, by the find and by the reimbursement.
+REVERSAL = "Reimbursement_Reversal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +258,11 @@ def audit(
         settles = REIMBURSEMENT_KINDS.get(row.reason)
         if settles is not None:
             reimbursed[(row.fnsku, settles)] += row.quantity_total
+        elif row.reason == REVERSAL:
+            reversed_kind = REIMBURSEMENT_KINDS.get(row.original_reimbursement_type)
+            if reversed_kind is not None:
+                # Whatever sign the report gives the reversed quantity, it takes units back.
+                reimbursed[(row.fnsku, reversed_kind)] -= abs(row.quantity_total)
         if row.amount_per_unit is not None and row.amount_per_unit > 0:
             best = latest.get(row.fnsku)
             if best is None or row.approved_at > best.approved_at:

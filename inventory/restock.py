@@ -138,26 +138,37 @@ def plan(
 ) -> RestockPlan:
     """The restock plan of one SKU on ``today``.
 
-    ``order_quantity`` is what to order today for ``target_cover_days`` of cover once it lands
-    (0 when the position already provides that); ``order_by`` is the day the position is
-    expected to reach the reorder point at the forecast rate (``today`` when it already has).
+    ``order_by`` is the day the position is expected to reach the reorder point at the
+    forecast rate (``today`` when it already has); ``order_quantity`` is what to order on that
+    day for ``target_cover_days`` of cover once it lands: the need is taken at the position
+    expected then (today's less the forecast demand until then), so an order placed by the
+    date it names is large enough. It is 0 when today's position already covers the lead time
+    and the target (nothing to plan yet).
     """
     position = item.on_hand + item.inbound
     safety = safety_stock(item.sigma, item.lead_time_days, service_level)
     rop = reorder_point(item.daily_demand, item.sigma, item.lead_time_days, service_level)
-    quantity = order_quantity(
-        position=position,
-        daily_demand=item.daily_demand,
-        lead_time_days=item.lead_time_days,
-        target_cover_days=target_cover_days,
-        safety_units=safety,
-        moq=item.moq,
-        case_pack=item.case_pack,
-    )
+
+    def quantity_at(units: int) -> int:
+        return order_quantity(
+            position=units,
+            daily_demand=item.daily_demand,
+            lead_time_days=item.lead_time_days,
+            target_cover_days=target_cover_days,
+            safety_units=safety,
+            moq=item.moq,
+            case_pack=item.case_pack,
+        )
+
+    quantity = quantity_at(position)
     order_by: date | None = None
     if item.daily_demand > 0:
         slack = max(0, math.floor((position - rop) / item.daily_demand))
         order_by = today + timedelta(days=slack)
+        if quantity > 0 and slack > 0:
+            # Sold between today and the order-by day: that order must make up for it too.
+            sold = math.ceil(item.daily_demand * slack - 1e-9)
+            quantity = quantity_at(position - sold)
     value = None
     if item.unit_cost is not None:
         value = (item.unit_cost * quantity).quantize(CENT, rounding=ROUND_HALF_UP)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ from structlog.testing import capture_logs
 from daemon.alerts import BACKOFF_S, Alerter
 from daemon.controls import record_health, resume, trip_breaker
 from daemon.db.engine import Database
-from daemon.db.models import ChannelHealth
+from daemon.db.models import ChannelHealth, RestockRow
 from daemon.logging import REDACTED, SecretRedactor
 from daemon.settings import Settings
 from daemon.status import read_status
@@ -323,3 +324,75 @@ def test_alert_settings_are_strict() -> None:
         settings(alerts={"webhook": "x"})
     with pytest.raises(ValueError, match="http"):
         settings(alerts={"webhook_url": "ftp://example.com/x"})
+
+
+async def _plans(db: Database, clock: ManualClock, covers: dict[str, str]) -> None:
+    """Stored restock plans (as the inventory pass writes them) with the given covers."""
+    restock = RestockRow.__table__  # type: ignore[attr-defined]
+    async with db.write() as conn:
+        await conn.execute(sa.delete(restock))
+        if not covers:
+            return
+        await conn.execute(
+            sa.insert(restock),
+            [
+                {
+                    "sku": sku,
+                    "supplier": "ACME",
+                    "on_hand": int(Decimal(cover) * 10),
+                    "on_hand_pools": {"merchant": int(Decimal(cover) * 10)},
+                    "inbound": 0,
+                    "daily_demand": 10.0,
+                    "sigma": 1.0,
+                    "demand_class": 1,
+                    "days_of_supply": Decimal(cover),
+                    "lead_time_days": 7,
+                    "safety_stock": 5,
+                    "reorder_point": 75,
+                    "order_quantity": 600,
+                    "order_by": clock.now().date(),
+                    "order_value": None,
+                    "forecast_start": clock.now().date(),
+                    "computed_at": clock.now(),
+                }
+                for sku, cover in covers.items()
+            ],
+        )
+
+
+async def test_many_restock_alerts_at_once_are_announced_as_one_digest(
+    db: Database, clock: ManualClock, receiver: Receiver, make: Callable[..., Harness]
+) -> None:
+    """A first inventory pass on a large catalogue: 30 SKUs below 14 days (60 alerts) reach
+    the receiver as one digest; each SKU's alert is still recorded once per crossing, a later
+    single crossing is announced on its own, and the digested ones resolve silently."""
+    h = make(receiver.url)
+    alerter = h.alerter()
+    await _healthy(db, clock)
+    covers = {f"S{i:02d}": f"{10 + i / 10:.1f}" for i in range(30)}
+    await _plans(db, clock, covers)
+    with capture_logs() as logs:
+        raised, cleared = await alerter.evaluate()
+    assert (len(raised), cleared) == (60, [])
+    assert [e["key"] for e in logs if e["event"] == "alert"] == [
+        f"restock_digest:{clock.now().isoformat()}"
+    ]
+    [(key, state)] = receiver.alerts()
+    assert (key.startswith("restock_digest:"), state) == (True, "raised")
+    digest = receiver.bodies[0]["alert"]
+    assert digest["severity"] == "error"
+    assert digest["details"]["skus"] == 30
+    assert digest["details"]["below"] == {"14": 30, "21": 30}
+    assert [d["sku"] for d in digest["details"]["lowest"]][:2] == ["S00", "S01"]
+    assert "30 SKUs need restocking" in receiver.bodies[0]["text"]
+    clock.advance(60)
+    assert await alerter.evaluate() == ([], [])  # once per crossing: nothing again
+    await _plans(db, clock, covers | {"NEW": "18.0"})
+    clock.advance(60)
+    assert await alerter.evaluate() == (["restock:21:NEW"], [])
+    assert receiver.alerts()[1:] == [("restock:21:NEW", "raised")]
+    await _plans(db, clock, {})
+    clock.advance(60)
+    raised, cleared = await alerter.evaluate()
+    assert (raised, len(cleared)) == ([], 61)
+    assert receiver.alerts()[2:] == [("restock:21:NEW", "resolved")]

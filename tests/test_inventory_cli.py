@@ -62,8 +62,9 @@ def test_reports_before_and_after_the_pass(workdir: Path) -> None:
     assert (a["supplier"], a["on_hand"], a["inbound"]) == ("Acme", "merchant:200", "0")
     assert Decimal(a["daily_demand"]) == Decimal("10.00")
     assert a["days_of_supply"] == "20.0"
-    # 10 a day over 14 days' lead time + 60 days' cover, less the 200 held: 540 (45 cases).
-    assert (a["reorder_point"], a["order_quantity"], a["order_value"]) == ("140", "540", "2160.00")
+    # Ordered on the order-by day (6 days, 60 sold): 10 a day over 14 days' lead time + 60
+    # days' cover, less the 140 held then: 600 (50 cases).
+    assert (a["reorder_point"], a["order_quantity"], a["order_value"]) == ("140", "600", "2400.00")
     assert a["order_by"] == "2026-05-07"  # (200 - 140) / 10 = 6 days from today
     assert rows[0]["order_by"] == "2026-05-01"  # B is at its reorder point: today
     code, out, _ = run(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -194,3 +195,17 @@ def test_claim_window_is_dated_data() -> None:
     assert REASON_CODES["F"].kind is Kind.FOUND
     assert REASON_CODES["E"].kind is Kind.DAMAGED
     assert REASON_CODES["6"].kind is Kind.OTHER
+
+
+def test_a_reversed_reimbursement_no_longer_settles_the_unit_the_find_settles() -> None:
+    # Three lost and two reimbursed; one turned up again (F), so Amazon took back the
+    # reimbursement of it. Net: one found, one reimbursed, one still open.
+    reversal = replace(
+        _paid(5, -1, "Reimbursement_Reversal"),
+        reimbursement_id="RBREV",
+        original_reimbursement_id="RB102",
+        original_reimbursement_type="Lost_Warehouse",
+    )
+    report = _run([_event(20, -3, "M"), _event(6, 1, "F")], [_paid(10, 2), reversal])
+    [case] = report.cases
+    assert (case.kind, case.units, case.affected, case.settled) == (Kind.LOST, 1, 3, 2)

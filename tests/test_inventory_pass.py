@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from structlog.testing import capture_logs
 
 from daemon.alerts import Alerter
 from daemon.app import Passes, _inventory_due, _schedule
@@ -241,3 +242,24 @@ async def test_a_restart_does_not_rerun_a_recent_inventory(
     assert reprice is not None
     assert inventory.next_run_time == due["inventory"]
     assert reprice.next_run_time < clock.now() + timedelta(minutes=1)
+
+
+async def test_many_crossings_in_one_run_are_logged_as_one_line(db: Database) -> None:
+    """Above `restock_alert_digest_over` crossings, the pass logs one warning counting them
+    (a first run on a large catalogue would otherwise log one line per SKU and threshold)."""
+    ledger = Ledger(db)
+    for sku in ("A", "B"):
+        await product(db, sku, lead_time_days=7)
+        await ledger.add(sku, "count", 800, at(START, 6))
+        await ledger.daily_sales(sku, START, 60, 10)  # 200 left: 20 days of cover
+    day = START + timedelta(days=60)
+    with capture_logs() as logs:
+        summary = await run_inventory(
+            db, _clock(day), InventorySettings(restock_alert_digest_over=1)
+        )
+    assert summary["crossings"] == 2
+    events = [e for e in logs if e["event"].startswith("restock_threshold")]
+    assert [(e["event"], e["skus"], e["below"]) for e in events] == [
+        ("restock_thresholds_crossed", 2, {"21": 2})
+    ]
+    assert [name.split()[0] for name in events[0]["lowest"]] == ["A", "B"]

@@ -75,10 +75,11 @@ def test_plan_says_what_to_order_from_whom_and_by_when() -> None:
     result = plan(item, today=TODAY, target_cover_days=30)
     assert result.days_of_supply == Decimal("20.0")
     assert (result.safety_stock, result.reorder_point) == (15, 105)
-    # 405 − 200 = 205 → 18 cases = 216; the position reaches 105 in 9.5 days → in 9 days.
-    assert result.order_quantity == 216
+    # The position (200) reaches 105 in 9.5 days → order in 9 days, when 90 more are sold:
+    # 405 − (200 − 90) = 295 → 25 cases = 300 (ordering today's 205 then would land 90 short).
+    assert result.order_quantity == 300
     assert result.order_by == date(2026, 12, 17)
-    assert result.order_value == Decimal("507.60")
+    assert result.order_value == Decimal("705.00")
     assert result.supplier == "Acme"
     below = plan(
         RestockItem("MUG-1", 60, 0, 10.0, 3.0, 9, 50, 12), today=TODAY, target_cover_days=30

@@ -63,6 +63,18 @@ def test_fee_table_and_thresholds_from_yaml(tmp_path: Path) -> None:
             "inventory: {storage_fees: [{effective: 2025-01-01, monthly: {}}]}\n",
             "inventory.storage_fees[0].monthly",
         ),
+        (
+            "inventory: {storage_fees: [{effective: 2025-01-01, monthly: {standard: "
+            "{jan_sep: 1, oct_dec: 2}}, aged: [{min_age_days: 271, max_age_days: 180, "
+            "per_cuft: 1}]}]}\n",
+            "inventory.storage_fees[0].aged[0].max_age_days",
+        ),
+        (
+            "inventory: {storage_fees: [{effective: 2025-01-01, monthly: {standard: "
+            "{jan_sep: 1, oct_dec: 2}}, aged: [{min_age_days: 181, max_age_days: 300, "
+            "per_cuft: 1}, {min_age_days: 271, per_cuft: 2}]}]}\n",
+            "inventory.storage_fees[0].aged",
+        ),
     ],
 )
 def test_bad_values_name_their_key(tmp_path: Path, block: str, key: str) -> None:

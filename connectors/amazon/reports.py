@@ -181,13 +181,16 @@ def _parse_all(
     build: Callable[..., T],
     converters: Sequence[Callable[[str], Any]],
 ) -> list[T]:
-    """Build one ``T`` per row from ``columns`` converted in order (the fields' order)."""
+    """Build one ``T`` per row from ``columns`` converted in order (the fields' order).
+
+    A row that does not convert is logged with its line and skipped: one malformed row must not
+    cost the rest of the document (a missing column still refuses it whole, in ``_rows``)."""
     out = []
     for number, row in enumerate(_rows(text, columns, report), start=2):
         try:
             out.append(build(*(c(row[n]) for n, c in zip(columns, converters, strict=True))))
         except (ValueError, InvalidOperation) as err:
-            raise ChannelError(f"{report}: line {number}: {err}") from err
+            log.warning("amazon.report.row_skipped", report=report, line=number, error=str(err))
     return out
 
 

@@ -525,8 +525,11 @@ class FbaLedgerEvent(SQLModel, table=True):
             "quantity",
             "fulfillment_center",
             "reason",
+            "disposition",
             name="uq_fba_ledger_event",
         ),
+        # The inventory pass reads one chunk of SKUs of one channel's ledger at a time.
+        sa.Index("ix_fba_ledger_event_channel_msku_day", "channel", "msku", "day"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -554,7 +557,16 @@ class FbaReimbursement(SQLModel, table=True):
 
     __tablename__ = "fba_reimbursement"
     __table_args__ = (
-        sa.UniqueConstraint("channel", "reimbursement_id", "fnsku", name="uq_fba_reimbursement"),
+        # A reimbursement may hold several line items: one per FNSKU, order and reason (a
+        # reversal may carry the id of what it reverses).
+        sa.UniqueConstraint(
+            "channel",
+            "reimbursement_id",
+            "fnsku",
+            "amazon_order_id",
+            "reason",
+            name="uq_fba_reimbursement",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

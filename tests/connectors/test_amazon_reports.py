@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from structlog.testing import capture_logs
 
 from connectors.amazon.reports import (
     ReportsClient,
@@ -177,8 +178,16 @@ def test_a_document_without_a_documented_column_is_refused() -> None:
     header = "\t".join(c for c in LEDGER_COLUMNS if c != "Reason")
     with pytest.raises(ChannelError, match="Reason"):
         parse_ledger(header + "\n")
-    with pytest.raises(ChannelError, match="line 2"):
-        parse_ledger(LEDGER_TSV.replace("\t-3\t", "\tmany\t"))
+
+
+def test_a_malformed_row_is_skipped_and_logged_and_the_others_are_read() -> None:
+    bad = LEDGER_TSV.splitlines()[1].replace("\t-3\t", "\tmany\t")
+    with capture_logs() as logs:
+        entries = parse_ledger(LEDGER_TSV.replace("\n", "\n" + bad + "\n", 1))
+    assert [e.quantity for e in entries] == [-3]
+    [skipped] = [e for e in logs if e["event"] == "amazon.report.row_skipped"]
+    assert (skipped["report"], skipped["line"]) == ("ledger", 2)
+    assert "many" in skipped["error"]
 
 
 def test_each_documents_converters_line_up_with_its_columns_and_fields() -> None:

@@ -248,6 +248,9 @@ def test_the_command_audits_what_is_stored_without_asking_amazon(tmp_path: Path)
     assert bad.exit_code == 2
     unknown = runner.invoke(main, ["audit", "fba", "-c", config, "--channel", "nope"])
     assert unknown.exit_code == 1
+    # One clear line: the file, the unknown name, and the names there are.
+    [line] = unknown.stderr.splitlines()
+    assert line == f"error: {config}: no Amazon channel named nope (Amazon channels: {CHANNEL})"
 
 
 async def test_the_inventory_pass_reads_the_stored_ledger_into_the_fba_pool(
