@@ -347,6 +347,9 @@ class Replay:
         self.resume_after = resume_after
         self.observations: dict[str, OfferObservation] = {}
         self.markets: dict[str, Competition] = {}
+        # The competition as of the last pass: what the period after it is judged against (a
+        # snapshot observed later, by the next pass, must not reach back into that period).
+        self.period_markets: dict[str, Competition] = {}
         self.references = _FreshReferences()
         self.previous: datetime | None = None
         self.ticks = 0
@@ -398,6 +401,7 @@ class Replay:
         inputs = self._inputs(now)
         for run in self.runs:
             self._pass(run, now, inputs)
+        self.period_markets = dict(self.markets)
 
     def finish(self, end: datetime) -> None:
         """Close the last period at ``end``."""
@@ -499,7 +503,7 @@ class Replay:
         priced = [0 for _ in self.runs]
         for row in self.rows:
             sku = row.sku
-            market = self.markets.get(sku)
+            market = self.period_markets.get(sku)
             rival = None if market is None else lowest_rival(market)
             sold = self.ledger.units(sku, channel, since, until)
             recorded_price = recorded_holds = None

@@ -403,3 +403,38 @@ def test_simulate_runs_both_configs_against_the_mock_bots(tmp_path: Path) -> Non
     assert "price-path-chart" in render_html(results, summarise(results), title="simulated")
     again = summarise(simulate_channels(config, req))
     assert again == summarise(results)  # deterministic: seeded bots, synthetic demand
+
+
+def _observation(sku: str, at: datetime, rival: Decimal) -> OfferObservation:
+    return OfferObservation(
+        sku, at, (CompetitorOffer("RIVAL", rival, fulfillment="fbm", rating_pct=95),)
+    )
+
+
+def test_a_period_is_judged_against_the_competition_live_during_it() -> None:
+    """The hour after a pass competes with the snapshot that pass saw, not the next one: a
+    rival's cut observed at the next pass cannot reach back and cost the hour before it."""
+    from daemon.backtest import Ledger, Replay, Timeline
+    from daemon.snapshots import ListingRow
+
+    row = ListingRow("A", "USD", D("16.00"), None, None, D("10"), D("0"), None, D("20"), ())
+    replay = Replay(
+        channel="alpha",
+        rows=[row],
+        configs=[("baseline", pricing()), ("candidate", pricing())],
+        recorded=Timeline({"A": D("16.00")}),
+        peers={},
+        ledger=Ledger([]),
+        own_seller_ids=OWN,
+        start=T0,
+    )
+    replay.observe(_observation("A", T0, D("15.00")))
+    replay.tick(T0)  # beats 15.00 by a cent: 14.99
+    assert replay.runs[0].prices["A"] == D("14.99")
+    replay.observe(_observation("A", T0 + HOUR, D("14.00")))  # the rival cut, seen at 01:00
+    replay.tick(T0 + HOUR)
+    replay.finish(T0 + 2 * HOUR)
+    stats = replay.runs[0].stats["A"]
+    # (00:00, 01:00] at 14.99 against 15.00: held and below; (01:00, 02:00] at the new price.
+    assert stats.buy_box_seconds == 2 * 3600
+    assert stats.below_seconds == 2 * 3600
