@@ -22,9 +22,12 @@ number; it grows only with the price changes of each path, kept for the report).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import multiprocessing
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -679,8 +682,72 @@ async def backtest_channel(
     channel: str,
     *,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int = 1,
 ) -> ChannelResult | None:
-    """Replay one channel from the database; None if it has no listing or no snapshot."""
+    """Replay one channel from the database; None if it has no listing or no snapshot.
+
+    With ``jobs`` ≥ 2 (and a database another process can open) the candidate is replayed in a
+    second process while this one replays the baseline: the two paths share only read-only
+    inputs, so the results are the same as one process replaying both.
+    """
+    configs = list(zip(request.labels, (request.baseline, request.candidate), strict=True))
+    url = _shared_url(db) if jobs >= 2 else None
+    if url is None:
+        found = await _replay(db, request, channel, configs, progress)
+        if found is None:
+            return None
+        replay, first, end = found
+        runs = (replay.runs[0], replay.runs[1])
+    else:
+        loop = asyncio.get_running_loop()
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            other = loop.run_in_executor(pool, _replay_elsewhere, url, request, channel)
+            found = await _replay(db, request, channel, configs[:1], progress)
+            candidate = await other
+        if found is None or candidate is None:
+            return None
+        replay, first, end = found
+        runs = (replay.runs[0], candidate)
+    result = ChannelResult(channel, replay.rows[0].currency, first, end, runs, replay.ticks)
+    result.competition = await competition_paths(
+        db, channel, most_changed(result), request.own_seller_ids, first, request.until
+    )
+    return result
+
+
+def _shared_url(db: Database) -> str | None:
+    """The database's URL if another process can open the same database (not in memory)."""
+    url = db.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+def _replay_elsewhere(url: str, request: BacktestRequest, channel: str) -> ConfigRun | None:
+    """The candidate's replay, in a worker process with its own connection."""
+
+    async def go() -> ConfigRun | None:
+        db = Database(url)
+        try:
+            found = await _replay(
+                db, request, channel, [(request.labels[1], request.candidate)], None
+            )
+        finally:
+            await db.dispose()
+        return None if found is None else found[0].runs[0]
+
+    return asyncio.run(go())
+
+
+async def _replay(
+    db: Database,
+    request: BacktestRequest,
+    channel: str,
+    configs: Sequence[tuple[str, PricingSettings]],
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Replay, datetime, datetime] | None:
+    """Replay ``configs`` on one channel: the replay, its first pass and its end."""
     selection = request.selection
     rows = await load_listing_rows(db, channel, selection)
     first = await first_snapshot_at(db, channel, selection, request.since)
@@ -688,6 +755,8 @@ async def backtest_channel(
         return None
     warm_up = first - REFERENCE_KEPT
     recorded = await load_timeline(db, channel, selection, first - HISTORY_WINDOW)
+    # Both configs' parity references, whichever configs this replay runs: the inputs are the
+    # same in one process or two.
     peers = {
         rule.reference: await load_timeline(db, rule.reference, selection, first - HISTORY_WINDOW)
         for pricing in (request.baseline, request.candidate)
@@ -697,7 +766,7 @@ async def backtest_channel(
     replay = Replay(
         channel=channel,
         rows=rows,
-        configs=list(zip(request.labels, (request.baseline, request.candidate), strict=True)),
+        configs=configs,
         recorded=recorded,
         peers=peers,
         ledger=await load_ledger(db, selection),
@@ -723,20 +792,9 @@ async def backtest_channel(
         if progress:
             progress(1, total)
         at = next(ticks, None)
-    end = replay.previous or first
-    replay.finish(end + request.step)
-    result = ChannelResult(
-        channel,
-        rows[0].currency,
-        first,
-        end + request.step,
-        (replay.runs[0], replay.runs[1]),
-        replay.ticks,
-    )
-    result.competition = await competition_paths(
-        db, channel, most_changed(result), request.own_seller_ids, first, request.until
-    )
-    return result
+    end = (replay.previous or first) + request.step
+    replay.finish(end)
+    return replay, first, end
 
 
 def most_changed(result: ChannelResult, count: int = 4) -> list[str]:
@@ -769,7 +827,7 @@ async def competition_paths(
 
 
 async def backtest_channels(
-    db: Database, request: BacktestRequest, console: Console | None = None
+    db: Database, request: BacktestRequest, console: Console | None = None, *, jobs: int = 1
 ) -> list[ChannelResult]:
     """Replay every requested channel in turn, with a progress bar on ``console``."""
     results = []
@@ -780,7 +838,7 @@ async def backtest_channels(
             def advance(done: int, total: int, task: TaskID = task) -> None:
                 bar.update(task, advance=done, total=total)
 
-            found = await backtest_channel(db, request, channel, progress=advance)
+            found = await backtest_channel(db, request, channel, progress=advance, jobs=jobs)
             if found is not None:
                 results.append(found)
     return results

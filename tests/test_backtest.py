@@ -372,6 +372,13 @@ def test_cli_backtest_reads_the_database_and_writes_the_report(tmp_path: Path) -
     assert same.exit_code == 0, same.output
     total = same.stdout.splitlines()[1].split(",")
     assert total[2] == total[3]  # the candidate against itself: the same Buy Box share
+    one = CliRunner().invoke(main, [*args, "--baseline", str(cand), "--format", "csv", "-j", "1"])
+    assert one.exit_code == 0, one.output
+    assert one.stdout == same.stdout  # one process or two (auto): the same figures
+    for option, value in (("--elasticity", "nan"), ("--elasticity", "-inf"), ("--jobs", "0")):
+        refused = CliRunner().invoke(main, [*args, option, value])
+        assert refused.exit_code == 2, refused.output
+        assert option in refused.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"database: {url}\n{channels}pricing:\n  rules: []\n")
     failed = CliRunner().invoke(main, ["backtest", "-c", str(base), "--candidate", str(bad)])
@@ -438,3 +445,30 @@ def test_a_period_is_judged_against_the_competition_live_during_it() -> None:
     # (00:00, 01:00] at 14.99 against 15.00: held and below; (01:00, 02:00] at the new price.
     assert stats.buy_box_seconds == 2 * 3600
     assert stats.below_seconds == 2 * 3600
+
+
+def _outcome(result: ChannelResult) -> list[Any]:
+    return [
+        (run.name, run.stats, run.trips, run.series, run.history, run.prices) for run in result.runs
+    ]
+
+
+async def test_two_processes_give_the_same_results_as_one(db: Database) -> None:
+    """``jobs=2`` replays the candidate in a spawned process: the same paths, trips, stats
+    and series as the sequential replay of both configs."""
+    skus = [f"S{i:02d}" for i in range(6)]
+    await craft(db, skus, rival=D("11"), hours=8)
+    jumpy = pricing(max_step_pct=40, breaker={"share_pct": 50, "move_pct": 20})
+    asked = request(pricing(min_margin_pct=5), jumpy, 8)
+    one = await backtest_channel(db, asked, "alpha")
+    two = await backtest_channel(db, asked, "alpha", jobs=2)
+    assert one is not None and two is not None
+    assert _outcome(two) == _outcome(one)
+    # The two paths differ: the candidate's own path came back from the other process.
+    assert one.runs[1].sent("S00") != one.runs[0].sent("S00")
+    assert (two.start, two.end, two.ticks, two.competition) == (
+        one.start,
+        one.end,
+        one.ticks,
+        one.competition,
+    )
