@@ -282,7 +282,8 @@ class ConfigRun:
     pricing: PricingSettings
     prices: dict[str, Decimal | None]
     changed_at: dict[str, datetime | None]
-    # Every confirmed change of the replay (and the 30 days before it), oldest first.
+    # The recorded changes of the 30 days before the replay, oldest first (with their old
+    # prices: a change made elsewhere may not start from our previous price).
     history: dict[str, list[Change]]
     stats: dict[str, SkuStats] = field(default_factory=dict)
     trips: list[tuple[datetime, str]] = field(default_factory=list)
@@ -290,17 +291,43 @@ class ConfigRun:
     stopped_until: datetime | None = None
     disarmed_until: datetime | None = None
     window: BreakerWindow = field(default_factory=BreakerWindow)
-    # The price the last period was at, and whether it held the Buy Box.
+    # Per SKU, where the replayed changes start in ``points``.
     replay_start: dict[str, int] = field(default_factory=dict)
-    # ``history`` as (time, new price): the shape ``recent_prices`` takes, kept in step.
+    # Every confirmed change as (time, new price): ``history``'s, then the replayed ones, in the
+    # shape ``recent_prices`` takes. A replayed change's old price is the previous point's (or
+    # the start price): it is not stored again, nor is a price already kept (the paths hold
+    # millions of changes, mostly of a few distinct prices).
     points: dict[str, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
+    start_prices: dict[str, Decimal | None] = field(default_factory=dict)
+    money: dict[Decimal, Decimal] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.points = {sku: [(c.at, c.new) for c in items] for sku, items in self.history.items()}
+        self.start_prices = dict(self.prices)
 
     def sent(self, sku: str) -> list[tuple[datetime, Decimal]]:
         """The replayed changes of ``sku`` (not the recorded ones before the window)."""
-        return [(c.at, c.new) for c in self.history.get(sku, [])[self.replay_start[sku] :]]
+        return self.points.get(sku, [])[self.replay_start[sku] :]
+
+    def old_price(self, sku: str, index: int) -> Decimal | None:
+        """The price the change at ``index`` of ``points`` replaced."""
+        start = self.replay_start[sku]
+        if index < start:
+            return self.history[sku][index].old
+        if index > start:
+            return self.points[sku][index - 1][1]
+        return self.start_prices[sku]
+
+    def record(self, sku: str, at: datetime, price: Decimal) -> None:
+        """A replayed change of ``sku`` to ``price`` at ``at``, now its live price."""
+        kept = self.money.get(price)
+        if kept is not None and kept.as_tuple() == price.as_tuple():
+            price = kept  # the same value and exponent: share one object
+        else:
+            self.money[price] = price
+        self.points[sku].append((at, price))
+        self.prices[sku] = price
+        self.changed_at[sku] = at
 
 
 @dataclass
@@ -448,9 +475,9 @@ class Replay:
             run.disarmed_until = now + rearm
         cutoff = now - HISTORY_WINDOW
         histories = {}
-        for sku, changes in run.history.items():
-            if changes and changes[-1].at >= cutoff:
-                histories[sku] = _window(changes, run.points[sku], cutoff)
+        for sku, points in run.points.items():
+            if points and points[-1][0] >= cutoff:
+                histories[sku] = _window(run, sku, cutoff)
         inputs = replace(base, history=histories)
         rules, guards = run.pricing.rules, run.pricing.guards
         outcomes: list[tuple[ListingRow, Outcome]] = []
@@ -492,10 +519,7 @@ class Replay:
                     stats.breaker_blocks += 1
                     continue
                 stats.changes += 1
-                run.history[live.sku].append(Change(now, live.price, outcome.price))
-                run.points[live.sku].append((now, outcome.price))
-                run.prices[live.sku] = outcome.price
-                run.changed_at[live.sku] = now
+                run.record(live.sku, now, outcome.price)
 
     def _account(self, since: datetime, until: datetime) -> None:
         """Credit the period (since, until] to the prices each config set at ``since``."""
@@ -547,14 +571,13 @@ class Replay:
             run.series.append(TickPoint(until, margins[index], buy_box[index], priced[index]))
 
 
-def _window(
-    changes: list[Change], points: list[tuple[datetime, Decimal]], cutoff: datetime
-) -> tuple[tuple[datetime, Decimal], ...]:
+def _window(run: ConfigRun, sku: str, cutoff: datetime) -> tuple[tuple[datetime, Decimal], ...]:
     """``recent_prices`` for one SKU: the price in effect at the window start (the old price of
-    its first change inside the window), then every change inside it. ``points`` mirrors
-    ``changes`` as (time, new price), so the window is one slice (this runs every decision)."""
+    its first change inside the window), then every change inside it: one slice of ``points``
+    (this runs every decision)."""
+    points = run.points[sku]
     low = bisect.bisect_left(points, (cutoff,))
-    first = changes[low].old
+    first = run.old_price(sku, low)
     inside = tuple(points[low:])
     return inside if first is None else ((cutoff, first), *inside)
 

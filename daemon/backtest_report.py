@@ -19,7 +19,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from daemon.backtest import ChannelResult, ConfigRun, SkuStats, most_changed
+from daemon.backtest import ChannelResult, SkuStats, most_changed
 from daemon.console.charts import line_chart
 from daemon.console.series import Point
 
@@ -209,16 +209,9 @@ def _share(results: Sequence[ChannelResult], index: int) -> list[Point]:
 
 def _path(result: ChannelResult, index: int, sku: str) -> list[Point]:
     run = result.runs[index]
-    start = run.history[sku][: run.replay_start[sku]]
-    first = start[-1].new if start else None
-    points = [Point(result.start, first if first is not None else _first_price(run, sku))]
+    points = [Point(result.start, run.start_prices[sku])]
     points += [Point(at, price) for at, price in run.sent(sku)]
     return points
-
-
-def _first_price(run: ConfigRun, sku: str) -> Decimal | None:
-    sent = run.history[sku][run.replay_start[sku] :]
-    return sent[0].old if sent else run.prices[sku]
 
 
 def render_html(results: Sequence[ChannelResult], summary: dict[str, Any], *, title: str) -> str:

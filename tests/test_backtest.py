@@ -449,7 +449,7 @@ def test_a_period_is_judged_against_the_competition_live_during_it() -> None:
 
 def _outcome(result: ChannelResult) -> list[Any]:
     return [
-        (run.name, run.stats, run.trips, run.series, run.history, run.prices) for run in result.runs
+        (run.name, run.stats, run.trips, run.series, run.points, run.prices) for run in result.runs
     ]
 
 
@@ -462,7 +462,8 @@ async def test_two_processes_give_the_same_results_as_one(db: Database) -> None:
     asked = request(pricing(min_margin_pct=5), jumpy, 8)
     one = await backtest_channel(db, asked, "alpha")
     two = await backtest_channel(db, asked, "alpha", jobs=2)
-    assert one is not None and two is not None
+    assert one is not None
+    assert two is not None
     assert _outcome(two) == _outcome(one)
     # The two paths differ: the candidate's own path came back from the other process.
     assert one.runs[1].sent("S00") != one.runs[0].sent("S00")
@@ -472,3 +473,33 @@ async def test_two_processes_give_the_same_results_as_one(db: Database) -> None:
         one.ticks,
         one.competition,
     )
+
+
+def test_the_guards_window_keeps_a_recorded_change_s_own_old_price() -> None:
+    """Stored as points, the 30-day window still starts at the old price of its first change:
+    a recorded one's own (a change made elsewhere), a replayed one's the previous price."""
+    from daemon.backtest import Change, ConfigRun, _window
+
+    before = T0 - timedelta(days=40)
+    recorded = [Change(before, D("9.00"), D("12.00")), Change(T0 - HOUR, D("13.00"), D("14.00"))]
+    run = ConfigRun(
+        "baseline",
+        pricing(),
+        {"A": D("14.00")},
+        {"A": T0 - HOUR},
+        {"A": recorded},
+        replay_start={"A": 2},
+    )
+    cutoff = T0 - timedelta(days=30)
+    assert _window(run, "A", cutoff) == ((cutoff, D("13.00")), (T0 - HOUR, D("14.00")))
+    run.record("A", T0, D("15.00"))
+    run.record("A", T0 + HOUR, D("15.00"))
+    assert run.sent("A") == [(T0, D("15.00")), (T0 + HOUR, D("15.00"))]
+    assert run.sent("A")[0][1] is run.sent("A")[1][1]  # one object per price
+    later = T0 - timedelta(minutes=30)  # the window of a pass 30 days on
+    assert _window(run, "A", later) == (
+        (later, D("14.00")),
+        (T0, D("15.00")),
+        (T0 + HOUR, D("15.00")),
+    )
+    assert run.old_price("A", 3) == D("15.00")
