@@ -131,53 +131,94 @@ class _Event(NamedTuple):
     kind: str
     delta: int
     channel: str | None
+    seen: datetime  # when the row was recorded: a pass before then did not see it
 
 
 class Ledger:
-    """The stock ledger of the replayed SKUs, answered as of any time (pure, in memory)."""
+    """The stock ledger of the replayed SKUs, answered as of any time (pure, in memory).
 
-    def __init__(self, events: Iterable[tuple[str, datetime, str, int, str | None]]) -> None:
+    As of a pass means the rows that had occurred and been recorded by then, as the live pass's
+    queries saw them: an order that occurred before a pass but was recorded after it counts
+    only from the next pass.
+    """
+
+    def __init__(
+        self,
+        events: Iterable[
+            tuple[str, datetime, str, int, str | None]
+            | tuple[str, datetime, str, int, str | None, datetime]
+        ],
+    ) -> None:
         by_sku: dict[str, list[_Event]] = defaultdict(list)
-        for sku, at, kind, delta, channel in events:
-            by_sku[sku].append(_Event(at, kind, delta, channel))
+        for sku, at, kind, delta, channel, *recorded in events:
+            seen = max(at, recorded[0]) if recorded else at
+            by_sku[sku].append(_Event(at, kind, delta, channel, seen))
         self._events = {sku: sorted(items) for sku, items in by_sku.items()}
         self._times = {sku: [e.at for e in items] for sku, items in self._events.items()}
-        self._totals = {
-            sku: _running([e.delta for e in items]) for sku, items in self._events.items()
+        # On hand is the sum of every row recorded by then, whenever it occurred.
+        by_seen = {sku: sorted((e.seen, e.delta) for e in items) for sku, items in by_sku.items()}
+        self._seen_times = {sku: [at for at, _ in items] for sku, items in by_seen.items()}
+        self._seen_totals = {
+            sku: _running([delta for _, delta in items]) for sku, items in by_seen.items()
         }
-        # Orders and cancels alone, with their running net, for the sales windows.
+        # Orders and cancels alone, with their running net, for the sales windows; those
+        # recorded after they occurred apart, with the longest such lag of their SKU.
         sales = {sku: [e for e in items if e.kind in _SALES] for sku, items in self._events.items()}
         self._sale_times = {sku: [e.at for e in items] for sku, items in sales.items()}
         self._sale_totals = {
             sku: _running([e.delta for e in items]) for sku, items in sales.items()
         }
+        self._late: dict[str, list[_Event]] = {}
+        self._lag: dict[str, timedelta] = {}
+        for sku, items in sales.items():
+            late = [e for e in items if e.seen > e.at]
+            if late:
+                self._late[sku] = late
+                self._lag[sku] = max(e.seen - e.at for e in late)
+        self._late_times = {sku: [e.at for e in items] for sku, items in self._late.items()}
 
     def skus(self) -> Iterable[str]:
         """SKUs with at least one event."""
         return self._events.keys()
 
     def on_hand(self, sku: str, when: datetime) -> int | None:
-        """Sum of deltas up to ``when`` (None without any event, as the daemon's query)."""
-        times = self._times.get(sku)
+        """Sum of the deltas recorded by ``when`` (None before the first, as the daemon's
+        query: no row, no stock figure)."""
+        times = self._seen_times.get(sku)
         if times is None:
             return None
         index = bisect.bisect_right(times, when)
-        return self._totals[sku][index - 1] if index else 0
+        return self._seen_totals[sku][index - 1] if index else None
+
+    def _pending(self, sku: str, when: datetime) -> list[_Event]:
+        """Sales that occurred by ``when`` but were recorded after it."""
+        times = self._late_times.get(sku)
+        if not times:
+            return []
+        low = bisect.bisect_left(times, when - self._lag[sku])
+        high = bisect.bisect_right(times, when)
+        return [e for e in self._late[sku][low:high] if e.seen > when]
 
     def sold(self, sku: str, when: datetime) -> tuple[tuple[int, int], ...] | None:
-        """Net units sold per sales window up to ``when`` (None without sales in 30 days)."""
+        """Net units sold per sales window as of ``when`` (None without sales in 30 days)."""
         times = self._sale_times.get(sku)
         if not times:
             return None
         totals = self._sale_totals[sku]
         high = bisect.bisect_right(times, when)
-        if not high or times[high - 1] < when - timedelta(days=max(SALES_WINDOWS_DAYS)):
+        pending = self._pending(sku, when)
+        longest = when - timedelta(days=max(SALES_WINDOWS_DAYS))
+        inside = high - bisect.bisect_left(times, longest)
+        if inside - sum(1 for e in pending if e.at >= longest) <= 0:
             return None
         upto = totals[high - 1]
         windows = []
         for days in SALES_WINDOWS_DAYS:
-            low = bisect.bisect_left(times, when - timedelta(days=days))
-            windows.append((days, max(0, -(upto - (totals[low - 1] if low else 0)))))
+            since = when - timedelta(days=days)
+            low = bisect.bisect_left(times, since)
+            net = upto - (totals[low - 1] if low else 0)
+            net -= sum(e.delta for e in pending if e.at >= since)
+            windows.append((days, max(0, -net)))
         return tuple(windows)
 
     def age(self, sku: str, when: datetime) -> int | None:
@@ -185,7 +226,7 @@ class Ledger:
         events = self._events.get(sku)
         if events is None:
             return None
-        upto = events[: bisect.bisect_right(self._times[sku], when)]
+        upto = [e for e in events[: bisect.bisect_right(self._times[sku], when)] if e.seen <= when]
         counted = max((e.at for e in upto if e.kind == StockEventKind.COUNT.value), default=None)
         oldest = min(
             (
@@ -653,7 +694,12 @@ async def load_timeline(
 async def load_ledger(db: Database, selection: SkuSelection) -> Ledger:
     """Every stock event of the selected SKUs (the ledger is small beside the snapshots)."""
     query = sa.select(
-        EVENTS.c.sku, EVENTS.c.occurred_at, EVENTS.c.kind, EVENTS.c.delta, EVENTS.c.channel
+        EVENTS.c.sku,
+        EVENTS.c.occurred_at,
+        EVENTS.c.kind,
+        EVENTS.c.delta,
+        EVENTS.c.channel,
+        EVENTS.c.recorded_at,
     ).where(sku_clause(EVENTS.c.sku, selection))
     async with db.read() as conn:
         return Ledger((await conn.execute(query)).all())

@@ -503,3 +503,31 @@ def test_the_guards_window_keeps_a_recorded_change_s_own_old_price() -> None:
         (T0 + HOUR, D("15.00")),
     )
     assert run.old_price("A", 3) == D("15.00")
+
+
+def test_the_ledger_is_read_as_of_each_pass_by_when_rows_were_recorded() -> None:
+    """A pass sees the ledger rows recorded by then, as the live pass's queries did: an order
+    that occurred at 00:30 but was recorded at 01:30 is not sold yet at 01:00, and before its
+    first event a SKU's stock is unknown (None), not zero."""
+    from daemon.backtest import Ledger
+
+    half = timedelta(minutes=30)
+    ledger = Ledger(
+        [
+            ("A", T0 - 2 * HOUR, "receipt", 5, None, T0 - 2 * HOUR),
+            ("A", T0 + half, "order", -1, "alpha", T0 + 3 * half),
+            ("A", T0 - 3 * HOUR, "order", -1, "alpha", T0 - 3 * HOUR),
+            ("B", T0, "order", -1, "alpha", T0 + 2 * HOUR),
+        ]
+    )
+    assert ledger.on_hand("A", T0 - 4 * HOUR) is None
+    assert ledger.on_hand("A", T0 - 3 * HOUR) == -1
+    assert ledger.on_hand("A", T0 + HOUR) == 4
+    assert ledger.on_hand("A", T0 + 2 * HOUR) == 3
+    assert ledger.sold("A", T0 + HOUR) == ((1, 1), (7, 1), (30, 1))
+    assert ledger.sold("A", T0 + 2 * HOUR) == ((1, 2), (7, 2), (30, 2))
+    assert ledger.sold("B", T0 + HOUR) is None
+    assert ledger.on_hand("B", T0 + HOUR) is None
+    assert ledger.sold("B", T0 + 2 * HOUR) == ((1, 1), (7, 1), (30, 1))
+    assert ledger.age("A", T0 - 3 * HOUR) is None
+    assert ledger.units("A", "alpha", T0, T0 + HOUR) == 1  # the market model: what really sold
