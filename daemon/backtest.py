@@ -300,6 +300,7 @@ class SkuStats:
     above_seconds: float = 0.0
     price_seconds: Decimal = ZERO
     priced_seconds: float = 0.0
+    judged_seconds: float = 0.0  # priced, with a snapshot to judge the Buy Box by
     units: Decimal = ZERO
     revenue: Decimal = ZERO
     margin: Decimal = ZERO
@@ -307,12 +308,12 @@ class SkuStats:
 
 class TickPoint(NamedTuple):
     """One pass of one config: its time, the margin it earned since the previous one, and how
-    many listings held the Buy Box out of those priced."""
+    many listings held the Buy Box out of those priced with a snapshot to judge it by."""
 
     at: datetime
     margin: Decimal
     buy_box: int
-    priced: int
+    judged: int
 
 
 @dataclass
@@ -568,7 +569,7 @@ class Replay:
         channel, elasticity = self.channel, self.elasticity
         margins = [ZERO for _ in self.runs]
         buy_box = [0 for _ in self.runs]
-        priced = [0 for _ in self.runs]
+        judged = [0 for _ in self.runs]
         for row in self.rows:
             sku = row.sku
             market = self.period_markets.get(sku)
@@ -587,13 +588,16 @@ class Replay:
                     continue
                 stats.price_seconds += price * Decimal(seconds)
                 stats.priced_seconds += seconds
-                priced[index] += 1
-                holds = market is not None and holds_buy_box(market, price)
+                if market is None:
+                    continue  # no snapshot yet: nothing to judge the Buy Box or sales by
+                stats.judged_seconds += seconds
+                judged[index] += 1
+                holds = holds_buy_box(market, price)
                 if holds:
                     stats.buy_box_seconds += seconds
                     buy_box[index] += 1
                 if rival is not None:
-                    landed = price + (market.shipping if market else ZERO)
+                    landed = price + market.shipping
                     stats.compared_seconds += seconds
                     if landed < rival:
                         stats.below_seconds += seconds
@@ -609,7 +613,7 @@ class Replay:
                     stats.margin += margin
                     margins[index] += margin
         for index, run in enumerate(self.runs):
-            run.series.append(TickPoint(until, margins[index], buy_box[index], priced[index]))
+            run.series.append(TickPoint(until, margins[index], buy_box[index], judged[index]))
 
 
 def _window(run: ConfigRun, sku: str, cutoff: datetime) -> tuple[tuple[datetime, Decimal], ...]:

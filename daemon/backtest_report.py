@@ -62,7 +62,7 @@ def metrics(stats: SkuStats) -> dict[str, Decimal | int | None]:
     if stats.priced_seconds > 0:
         average = (stats.price_seconds / Decimal(stats.priced_seconds)).quantize(CENT)
     return {
-        "buy_box_share_pct": _pct(stats.buy_box_seconds, stats.priced_seconds),
+        "buy_box_share_pct": _pct(stats.buy_box_seconds, stats.judged_seconds),
         "units": stats.units.quantize(TENTH),
         "revenue": stats.revenue.quantize(CENT),
         "margin": stats.margin.quantize(CENT),
@@ -200,10 +200,10 @@ def _share(results: Sequence[ChannelResult], index: int) -> list[Point]:
     for result in results:
         for point in result.runs[index].series:
             by_time[point.at][0] += point.buy_box
-            by_time[point.at][1] += point.priced
+            by_time[point.at][1] += point.judged
     return [
-        Point(at, (Decimal(bb * 100) / priced).quantize(TENTH) if priced else None)
-        for at, (bb, priced) in sorted(by_time.items())
+        Point(at, (Decimal(bb * 100) / judged).quantize(TENTH) if judged else None)
+        for at, (bb, judged) in sorted(by_time.items())
     ]
 
 

@@ -531,3 +531,30 @@ def test_the_ledger_is_read_as_of_each_pass_by_when_rows_were_recorded() -> None
     assert ledger.sold("B", T0 + 2 * HOUR) == ((1, 1), (7, 1), (30, 1))
     assert ledger.age("A", T0 - 3 * HOUR) is None
     assert ledger.units("A", "alpha", T0, T0 + HOUR) == 1  # the market model: what really sold
+
+
+def test_buy_box_share_counts_only_time_with_a_snapshot_to_judge() -> None:
+    """Before a SKU's first snapshot nobody knows who held the Buy Box: that time is neither
+    won nor lost (it is not in the share's denominator)."""
+    from daemon.backtest import Ledger, Replay, Timeline
+    from daemon.backtest_report import metrics
+    from daemon.snapshots import ListingRow
+
+    row = ListingRow("B", "USD", D("16.00"), None, None, D("10"), D("0"), None, D("20"), ())
+    replay = Replay(
+        channel="alpha",
+        rows=[row],
+        configs=[("baseline", pricing()), ("candidate", pricing())],
+        recorded=Timeline({"B": D("16.00")}),
+        peers={},
+        ledger=Ledger([]),
+        own_seller_ids=OWN,
+        start=T0,
+    )
+    replay.tick(T0)  # no snapshot of B yet
+    replay.observe(_observation("B", T0 + HOUR, D("15.00")))
+    replay.tick(T0 + HOUR)
+    replay.finish(T0 + 2 * HOUR)
+    stats = replay.runs[0].stats["B"]
+    assert metrics(stats)["buy_box_share_pct"] == D("100.0")
+    assert [p.judged for p in replay.runs[0].series] == [0, 1]
