@@ -144,11 +144,13 @@ def _signed(value: Any) -> str:
 
 def _csv_rows(summary: dict[str, Any]) -> Iterable[dict[str, Any]]:
     rows = [{"channel": "*", "sku": "TOTAL", **summary["total"]}, *summary["skus"]]
+    # Breaker trips are a channel's, not a SKU's: on the TOTAL row only, as in the table.
+    keys = [key for key, _ in METRICS] + ["breaker_trips"]
     for row in rows:
         flat = {"channel": row["channel"], "sku": row["sku"]}
-        for key, _ in METRICS:
+        for key in keys:
             for side in ("baseline", "candidate", "difference"):
-                value = row[key][side]
+                value = row.get(key, {}).get(side)
                 flat[f"{key}_{side}"] = "" if value is None else _text(value)
         yield flat
 

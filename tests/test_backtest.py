@@ -267,6 +267,12 @@ async def test_a_candidate_that_would_trip_the_breaker_shows_the_trip(db: Databa
     trips = totals(result, "breaker_trips")
     assert (trips["baseline"], trips["candidate"]) == (0, 1)
     assert totals(result, "breaker_blocks")["candidate"] == 12
+    out = io.StringIO()
+    render_summary(summarise([result]), Console(file=out), "csv")
+    header, total, *_ = out.getvalue().splitlines()
+    row = dict(zip(header.split(","), total.split(","), strict=True))
+    # The CSV carries the table's figures, the breaker's trips included (on the TOTAL row).
+    assert (row["breaker_trips_baseline"], row["breaker_trips_candidate"]) == ("0", "1")
 
 
 async def test_guards_cannot_be_bypassed_in_a_backtest(db: Database) -> None:
@@ -558,3 +564,17 @@ def test_buy_box_share_counts_only_time_with_a_snapshot_to_judge() -> None:
     stats = replay.runs[0].stats["B"]
     assert metrics(stats)["buy_box_share_pct"] == D("100.0")
     assert [p.judged for p in replay.runs[0].series] == [0, 1]
+
+
+async def test_the_html_report_escapes_skus(db: Database) -> None:
+    """A SKU is user data: in headings, chart titles and the table it is text, never markup."""
+    sku = "<b onclick='x'>A&B</b>"
+    await craft(db, [sku], rival=D("10.50"), hours=4)
+    result = await backtest_channel(
+        db, request(pricing(min_margin_pct=50), pricing(min_margin_pct=0), 4), "alpha"
+    )
+    assert result is not None
+    html = render_html([result], summarise([result]), title="<i>t</i>")
+    assert "<b onclick" not in html
+    assert "<i>" not in html
+    assert "&lt;b onclick=&#x27;x&#x27;&gt;A&amp;B&lt;/b&gt;" in html
