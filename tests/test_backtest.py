@@ -424,23 +424,28 @@ def _observation(sku: str, at: datetime, rival: Decimal) -> OfferObservation:
     )
 
 
-def test_a_period_is_judged_against_the_competition_live_during_it() -> None:
-    """The hour after a pass competes with the snapshot that pass saw, not the next one: a
-    rival's cut observed at the next pass cannot reach back and cost the hour before it."""
+def _replay(sku: str) -> Any:
+    """An in-memory replay of one listing (cost 10, listed at 16.00) for two buy_box configs."""
     from daemon.backtest import Ledger, Replay, Timeline
     from daemon.snapshots import ListingRow
 
-    row = ListingRow("A", "USD", D("16.00"), None, None, D("10"), D("0"), None, D("20"), ())
-    replay = Replay(
+    row = ListingRow(sku, "USD", D("16.00"), None, None, D("10"), D("0"), None, D("20"), ())
+    return Replay(
         channel="alpha",
         rows=[row],
         configs=[("baseline", pricing()), ("candidate", pricing())],
-        recorded=Timeline({"A": D("16.00")}),
+        recorded=Timeline({sku: D("16.00")}),
         peers={},
         ledger=Ledger([]),
         own_seller_ids=OWN,
         start=T0,
     )
+
+
+def test_a_period_is_judged_against_the_competition_live_during_it() -> None:
+    """The hour after a pass competes with the snapshot that pass saw, not the next one: a
+    rival's cut observed at the next pass cannot reach back and cost the hour before it."""
+    replay = _replay("A")
     replay.observe(_observation("A", T0, D("15.00")))
     replay.tick(T0)  # beats 15.00 by a cent: 14.99
     assert replay.runs[0].prices["A"] == D("14.99")
@@ -542,21 +547,9 @@ def test_the_ledger_is_read_as_of_each_pass_by_when_rows_were_recorded() -> None
 def test_buy_box_share_counts_only_time_with_a_snapshot_to_judge() -> None:
     """Before a SKU's first snapshot nobody knows who held the Buy Box: that time is neither
     won nor lost (it is not in the share's denominator)."""
-    from daemon.backtest import Ledger, Replay, Timeline
     from daemon.backtest_report import metrics
-    from daemon.snapshots import ListingRow
 
-    row = ListingRow("B", "USD", D("16.00"), None, None, D("10"), D("0"), None, D("20"), ())
-    replay = Replay(
-        channel="alpha",
-        rows=[row],
-        configs=[("baseline", pricing()), ("candidate", pricing())],
-        recorded=Timeline({"B": D("16.00")}),
-        peers={},
-        ledger=Ledger([]),
-        own_seller_ids=OWN,
-        start=T0,
-    )
+    replay = _replay("B")
     replay.tick(T0)  # no snapshot of B yet
     replay.observe(_observation("B", T0 + HOUR, D("15.00")))
     replay.tick(T0 + HOUR)
