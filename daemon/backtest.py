@@ -8,7 +8,7 @@ pass as a whole (with the window of earlier passes' big moves). Each config keep
 path: what it sent becomes its live price and its confirmed price history (drift, cadences,
 the reference median) at once. Both configs read the same recorded inputs: the competition
 (the newest snapshot at or before the pass), the ledger (on hand, sales windows, inventory
-age at the pass time), our peer channels' recorded prices (parity), today's products and
+age from the rows recorded by the pass time), our peer channels' recorded prices (parity), today's products and
 listings (costs and bounds are not versioned).
 
 A breaker trip blocks the pass; the channel then stays stopped until the operator resumes,
@@ -17,7 +17,9 @@ modelled as ``resume_after`` later (default 24 h), after which the breaker is di
 
 What the market would have done is estimated by ``daemon.backtest_model``. Nothing is written:
 the database is only read, snapshots are streamed in time order (memory stays flat in their
-number; it grows only with the price changes of each path, kept for the report).
+number; it grows only with the price changes of each path, one (time, price) pair each, kept
+for the guards' 30-day history and the report). With ``jobs`` ≥ 2 the candidate's path is
+replayed in a second process on the same recorded inputs.
 """
 
 from __future__ import annotations
