@@ -8,8 +8,8 @@ pass as a whole (with the window of earlier passes' big moves). Each config keep
 path: what it sent becomes its live price and its confirmed price history (drift, cadences,
 the reference median) at once. Both configs read the same recorded inputs: the competition
 (the newest snapshot at or before the pass), the ledger (on hand, sales windows, inventory
-age from the rows recorded by the pass time), our peer channels' recorded prices (parity), today's products and
-listings (costs and bounds are not versioned).
+age, from the rows recorded by the pass time), our peer channels' recorded prices (parity),
+today's products and listings (costs and bounds are not versioned).
 
 A breaker trip blocks the pass; the channel then stays stopped until the operator resumes,
 modelled as ``resume_after`` later (default 24 h), after which the breaker is disarmed for
