@@ -515,6 +515,9 @@ def backtest(
     if not slope.is_finite():
         raise click.BadParameter("a finite number, e.g. -1.5", param_hint="--elasticity")
     processes = _backtest_jobs(jobs)
+    if report is not None and not report.parent.is_dir():
+        # Said now, not after a replay that may take many minutes.
+        raise click.BadParameter(f"no directory {report.parent}", param_hint="--report")
     loaded = _load(config, resolve_secrets=False)
     settings = loaded.settings
     base = settings if baseline == "current" else _load(baseline, resolve_secrets=False).settings

@@ -381,7 +381,13 @@ def test_cli_backtest_reads_the_database_and_writes_the_report(tmp_path: Path) -
     one = CliRunner().invoke(main, [*args, "--baseline", str(cand), "--format", "csv", "-j", "1"])
     assert one.exit_code == 0, one.output
     assert one.stdout == same.stdout  # one process or two (auto): the same figures
-    for option, value in (("--elasticity", "nan"), ("--elasticity", "-inf"), ("--jobs", "0")):
+    refusals = (
+        ("--elasticity", "nan"),
+        ("--elasticity", "-inf"),
+        ("--jobs", "0"),
+        ("--report", str(tmp_path / "no-such-dir" / "out.html")),  # refused before the replay
+    )
+    for option, value in refusals:
         refused = CliRunner().invoke(main, [*args, option, value])
         assert refused.exit_code == 2, refused.output
         assert option in refused.output
