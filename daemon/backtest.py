@@ -8,8 +8,8 @@ pass as a whole (with the window of earlier passes' big moves). Each config keep
 path: what it sent becomes its live price and its confirmed price history (drift, cadences,
 the reference median) at once. Both configs read the same recorded inputs: the competition
 (the newest snapshot at or before the pass), the ledger (on hand, sales windows, inventory
-age at the pass time), our peer channels' recorded prices (parity), today's products and
-listings (costs and bounds are not versioned).
+age, from the rows recorded by the pass time), our peer channels' recorded prices (parity),
+today's products and listings (costs and bounds are not versioned).
 
 A breaker trip blocks the pass; the channel then stays stopped until the operator resumes,
 modelled as ``resume_after`` later (default 24 h), after which the breaker is disarmed for
@@ -17,14 +17,19 @@ modelled as ``resume_after`` later (default 24 h), after which the breaker is di
 
 What the market would have done is estimated by ``daemon.backtest_model``. Nothing is written:
 the database is only read, snapshots are streamed in time order (memory stays flat in their
-number; it grows only with the price changes of each path, kept for the report).
+number; it grows only with the price changes of each path, one (time, price) pair each, kept
+for the guards' 30-day history and the report). With ``jobs`` ≥ 2 the candidate's path is
+replayed in a second process on the same recorded inputs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import multiprocessing
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -128,53 +133,94 @@ class _Event(NamedTuple):
     kind: str
     delta: int
     channel: str | None
+    seen: datetime  # when the row was recorded: a pass before then did not see it
 
 
 class Ledger:
-    """The stock ledger of the replayed SKUs, answered as of any time (pure, in memory)."""
+    """The stock ledger of the replayed SKUs, answered as of any time (pure, in memory).
 
-    def __init__(self, events: Iterable[tuple[str, datetime, str, int, str | None]]) -> None:
+    As of a pass means the rows that had occurred and been recorded by then, as the live pass's
+    queries saw them: an order that occurred before a pass but was recorded after it counts
+    only from the next pass.
+    """
+
+    def __init__(
+        self,
+        events: Iterable[
+            tuple[str, datetime, str, int, str | None]
+            | tuple[str, datetime, str, int, str | None, datetime]
+        ],
+    ) -> None:
         by_sku: dict[str, list[_Event]] = defaultdict(list)
-        for sku, at, kind, delta, channel in events:
-            by_sku[sku].append(_Event(at, kind, delta, channel))
+        for sku, at, kind, delta, channel, *recorded in events:
+            seen = max(at, recorded[0]) if recorded else at
+            by_sku[sku].append(_Event(at, kind, delta, channel, seen))
         self._events = {sku: sorted(items) for sku, items in by_sku.items()}
         self._times = {sku: [e.at for e in items] for sku, items in self._events.items()}
-        self._totals = {
-            sku: _running([e.delta for e in items]) for sku, items in self._events.items()
+        # On hand is the sum of every row recorded by then, whenever it occurred.
+        by_seen = {sku: sorted((e.seen, e.delta) for e in items) for sku, items in by_sku.items()}
+        self._seen_times = {sku: [at for at, _ in items] for sku, items in by_seen.items()}
+        self._seen_totals = {
+            sku: _running([delta for _, delta in items]) for sku, items in by_seen.items()
         }
-        # Orders and cancels alone, with their running net, for the sales windows.
+        # Orders and cancels alone, with their running net, for the sales windows; those
+        # recorded after they occurred apart, with the longest such lag of their SKU.
         sales = {sku: [e for e in items if e.kind in _SALES] for sku, items in self._events.items()}
         self._sale_times = {sku: [e.at for e in items] for sku, items in sales.items()}
         self._sale_totals = {
             sku: _running([e.delta for e in items]) for sku, items in sales.items()
         }
+        self._late: dict[str, list[_Event]] = {}
+        self._lag: dict[str, timedelta] = {}
+        for sku, items in sales.items():
+            late = [e for e in items if e.seen > e.at]
+            if late:
+                self._late[sku] = late
+                self._lag[sku] = max(e.seen - e.at for e in late)
+        self._late_times = {sku: [e.at for e in items] for sku, items in self._late.items()}
 
     def skus(self) -> Iterable[str]:
         """SKUs with at least one event."""
         return self._events.keys()
 
     def on_hand(self, sku: str, when: datetime) -> int | None:
-        """Sum of deltas up to ``when`` (None without any event, as the daemon's query)."""
-        times = self._times.get(sku)
+        """Sum of the deltas recorded by ``when`` (None before the first, as the daemon's
+        query: no row, no stock figure)."""
+        times = self._seen_times.get(sku)
         if times is None:
             return None
         index = bisect.bisect_right(times, when)
-        return self._totals[sku][index - 1] if index else 0
+        return self._seen_totals[sku][index - 1] if index else None
+
+    def _pending(self, sku: str, when: datetime) -> list[_Event]:
+        """Sales that occurred by ``when`` but were recorded after it."""
+        times = self._late_times.get(sku)
+        if not times:
+            return []
+        low = bisect.bisect_left(times, when - self._lag[sku])
+        high = bisect.bisect_right(times, when)
+        return [e for e in self._late[sku][low:high] if e.seen > when]
 
     def sold(self, sku: str, when: datetime) -> tuple[tuple[int, int], ...] | None:
-        """Net units sold per sales window up to ``when`` (None without sales in 30 days)."""
+        """Net units sold per sales window as of ``when`` (None without sales in 30 days)."""
         times = self._sale_times.get(sku)
         if not times:
             return None
         totals = self._sale_totals[sku]
         high = bisect.bisect_right(times, when)
-        if not high or times[high - 1] < when - timedelta(days=max(SALES_WINDOWS_DAYS)):
+        pending = self._pending(sku, when)
+        longest = when - timedelta(days=max(SALES_WINDOWS_DAYS))
+        inside = high - bisect.bisect_left(times, longest)
+        if inside - sum(1 for e in pending if e.at >= longest) <= 0:
             return None
         upto = totals[high - 1]
         windows = []
         for days in SALES_WINDOWS_DAYS:
-            low = bisect.bisect_left(times, when - timedelta(days=days))
-            windows.append((days, max(0, -(upto - (totals[low - 1] if low else 0)))))
+            since = when - timedelta(days=days)
+            low = bisect.bisect_left(times, since)
+            net = upto - (totals[low - 1] if low else 0)
+            net -= sum(e.delta for e in pending if e.at >= since)
+            windows.append((days, max(0, -net)))
         return tuple(windows)
 
     def age(self, sku: str, when: datetime) -> int | None:
@@ -182,7 +228,7 @@ class Ledger:
         events = self._events.get(sku)
         if events is None:
             return None
-        upto = events[: bisect.bisect_right(self._times[sku], when)]
+        upto = [e for e in events[: bisect.bisect_right(self._times[sku], when)] if e.seen <= when]
         counted = max((e.at for e in upto if e.kind == StockEventKind.COUNT.value), default=None)
         oldest = min(
             (
@@ -256,6 +302,7 @@ class SkuStats:
     above_seconds: float = 0.0
     price_seconds: Decimal = ZERO
     priced_seconds: float = 0.0
+    judged_seconds: float = 0.0  # priced, with a snapshot to judge the Buy Box by
     units: Decimal = ZERO
     revenue: Decimal = ZERO
     margin: Decimal = ZERO
@@ -263,12 +310,12 @@ class SkuStats:
 
 class TickPoint(NamedTuple):
     """One pass of one config: its time, the margin it earned since the previous one, and how
-    many listings held the Buy Box out of those priced."""
+    many listings held the Buy Box out of those priced with a snapshot to judge it by."""
 
     at: datetime
     margin: Decimal
     buy_box: int
-    priced: int
+    judged: int
 
 
 @dataclass
@@ -279,7 +326,8 @@ class ConfigRun:
     pricing: PricingSettings
     prices: dict[str, Decimal | None]
     changed_at: dict[str, datetime | None]
-    # Every confirmed change of the replay (and the 30 days before it), oldest first.
+    # The recorded changes of the 30 days before the replay, oldest first (with their old
+    # prices: a change made elsewhere may not start from our previous price).
     history: dict[str, list[Change]]
     stats: dict[str, SkuStats] = field(default_factory=dict)
     trips: list[tuple[datetime, str]] = field(default_factory=list)
@@ -287,17 +335,43 @@ class ConfigRun:
     stopped_until: datetime | None = None
     disarmed_until: datetime | None = None
     window: BreakerWindow = field(default_factory=BreakerWindow)
-    # The price the last period was at, and whether it held the Buy Box.
+    # Per SKU, where the replayed changes start in ``points``.
     replay_start: dict[str, int] = field(default_factory=dict)
-    # ``history`` as (time, new price): the shape ``recent_prices`` takes, kept in step.
+    # Every confirmed change as (time, new price): ``history``'s, then the replayed ones, in the
+    # shape ``recent_prices`` takes. A replayed change's old price is the previous point's (or
+    # the start price): it is not stored again, nor is a price already kept (the paths hold
+    # millions of changes, mostly of a few distinct prices).
     points: dict[str, list[tuple[datetime, Decimal]]] = field(default_factory=dict)
+    start_prices: dict[str, Decimal | None] = field(default_factory=dict)
+    money: dict[Decimal, Decimal] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.points = {sku: [(c.at, c.new) for c in items] for sku, items in self.history.items()}
+        self.start_prices = dict(self.prices)
 
     def sent(self, sku: str) -> list[tuple[datetime, Decimal]]:
         """The replayed changes of ``sku`` (not the recorded ones before the window)."""
-        return [(c.at, c.new) for c in self.history.get(sku, [])[self.replay_start[sku] :]]
+        return self.points.get(sku, [])[self.replay_start[sku] :]
+
+    def old_price(self, sku: str, index: int) -> Decimal | None:
+        """The price the change at ``index`` of ``points`` replaced."""
+        start = self.replay_start[sku]
+        if index < start:
+            return self.history[sku][index].old
+        if index > start:
+            return self.points[sku][index - 1][1]
+        return self.start_prices[sku]
+
+    def record(self, sku: str, at: datetime, price: Decimal) -> None:
+        """A replayed change of ``sku`` to ``price`` at ``at``, now its live price."""
+        kept = self.money.get(price)
+        if kept is not None and kept.as_tuple() == price.as_tuple():
+            price = kept  # the same value and exponent: share one object
+        else:
+            self.money[price] = price
+        self.points[sku].append((at, price))
+        self.prices[sku] = price
+        self.changed_at[sku] = at
 
 
 @dataclass
@@ -347,6 +421,9 @@ class Replay:
         self.resume_after = resume_after
         self.observations: dict[str, OfferObservation] = {}
         self.markets: dict[str, Competition] = {}
+        # The competition as of the last pass: what the period after it is judged against (a
+        # snapshot observed later, by the next pass, must not reach back into that period).
+        self.period_markets: dict[str, Competition] = {}
         self.references = _FreshReferences()
         self.previous: datetime | None = None
         self.ticks = 0
@@ -398,6 +475,7 @@ class Replay:
         inputs = self._inputs(now)
         for run in self.runs:
             self._pass(run, now, inputs)
+        self.period_markets = dict(self.markets)
 
     def finish(self, end: datetime) -> None:
         """Close the last period at ``end``."""
@@ -441,9 +519,9 @@ class Replay:
             run.disarmed_until = now + rearm
         cutoff = now - HISTORY_WINDOW
         histories = {}
-        for sku, changes in run.history.items():
-            if changes and changes[-1].at >= cutoff:
-                histories[sku] = _window(changes, run.points[sku], cutoff)
+        for sku, points in run.points.items():
+            if points and points[-1][0] >= cutoff:
+                histories[sku] = _window(run, sku, cutoff)
         inputs = replace(base, history=histories)
         rules, guards = run.pricing.rules, run.pricing.guards
         outcomes: list[tuple[ListingRow, Outcome]] = []
@@ -485,10 +563,7 @@ class Replay:
                     stats.breaker_blocks += 1
                     continue
                 stats.changes += 1
-                run.history[live.sku].append(Change(now, live.price, outcome.price))
-                run.points[live.sku].append((now, outcome.price))
-                run.prices[live.sku] = outcome.price
-                run.changed_at[live.sku] = now
+                run.record(live.sku, now, outcome.price)
 
     def _account(self, since: datetime, until: datetime) -> None:
         """Credit the period (since, until] to the prices each config set at ``since``."""
@@ -496,10 +571,10 @@ class Replay:
         channel, elasticity = self.channel, self.elasticity
         margins = [ZERO for _ in self.runs]
         buy_box = [0 for _ in self.runs]
-        priced = [0 for _ in self.runs]
+        judged = [0 for _ in self.runs]
         for row in self.rows:
             sku = row.sku
-            market = self.markets.get(sku)
+            market = self.period_markets.get(sku)
             rival = None if market is None else lowest_rival(market)
             sold = self.ledger.units(sku, channel, since, until)
             recorded_price = recorded_holds = None
@@ -515,13 +590,16 @@ class Replay:
                     continue
                 stats.price_seconds += price * Decimal(seconds)
                 stats.priced_seconds += seconds
-                priced[index] += 1
-                holds = market is not None and holds_buy_box(market, price)
+                if market is None:
+                    continue  # no snapshot yet: nothing to judge the Buy Box or sales by
+                stats.judged_seconds += seconds
+                judged[index] += 1
+                holds = holds_buy_box(market, price)
                 if holds:
                     stats.buy_box_seconds += seconds
                     buy_box[index] += 1
                 if rival is not None:
-                    landed = price + (market.shipping if market else ZERO)
+                    landed = price + market.shipping
                     stats.compared_seconds += seconds
                     if landed < rival:
                         stats.below_seconds += seconds
@@ -537,17 +615,16 @@ class Replay:
                     stats.margin += margin
                     margins[index] += margin
         for index, run in enumerate(self.runs):
-            run.series.append(TickPoint(until, margins[index], buy_box[index], priced[index]))
+            run.series.append(TickPoint(until, margins[index], buy_box[index], judged[index]))
 
 
-def _window(
-    changes: list[Change], points: list[tuple[datetime, Decimal]], cutoff: datetime
-) -> tuple[tuple[datetime, Decimal], ...]:
+def _window(run: ConfigRun, sku: str, cutoff: datetime) -> tuple[tuple[datetime, Decimal], ...]:
     """``recent_prices`` for one SKU: the price in effect at the window start (the old price of
-    its first change inside the window), then every change inside it. ``points`` mirrors
-    ``changes`` as (time, new price), so the window is one slice (this runs every decision)."""
+    its first change inside the window), then every change inside it: one slice of ``points``
+    (this runs every decision)."""
+    points = run.points[sku]
     low = bisect.bisect_left(points, (cutoff,))
-    first = changes[low].old
+    first = run.old_price(sku, low)
     inside = tuple(points[low:])
     return inside if first is None else ((cutoff, first), *inside)
 
@@ -623,7 +700,12 @@ async def load_timeline(
 async def load_ledger(db: Database, selection: SkuSelection) -> Ledger:
     """Every stock event of the selected SKUs (the ledger is small beside the snapshots)."""
     query = sa.select(
-        EVENTS.c.sku, EVENTS.c.occurred_at, EVENTS.c.kind, EVENTS.c.delta, EVENTS.c.channel
+        EVENTS.c.sku,
+        EVENTS.c.occurred_at,
+        EVENTS.c.kind,
+        EVENTS.c.delta,
+        EVENTS.c.channel,
+        EVENTS.c.recorded_at,
     ).where(sku_clause(EVENTS.c.sku, selection))
     async with db.read() as conn:
         return Ledger((await conn.execute(query)).all())
@@ -675,8 +757,72 @@ async def backtest_channel(
     channel: str,
     *,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int = 1,
 ) -> ChannelResult | None:
-    """Replay one channel from the database; None if it has no listing or no snapshot."""
+    """Replay one channel from the database; None if it has no listing or no snapshot.
+
+    With ``jobs`` ≥ 2 (and a database another process can open) the candidate is replayed in a
+    second process while this one replays the baseline: the two paths share only read-only
+    inputs, so the results are the same as one process replaying both.
+    """
+    configs = list(zip(request.labels, (request.baseline, request.candidate), strict=True))
+    url = _shared_url(db) if jobs >= 2 else None
+    if url is None:
+        found = await _replay(db, request, channel, configs, progress)
+        if found is None:
+            return None
+        replay, first, end = found
+        runs = (replay.runs[0], replay.runs[1])
+    else:
+        loop = asyncio.get_running_loop()
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            other = loop.run_in_executor(pool, _replay_elsewhere, url, request, channel)
+            found = await _replay(db, request, channel, configs[:1], progress)
+            candidate = await other
+        if found is None or candidate is None:
+            return None
+        replay, first, end = found
+        runs = (replay.runs[0], candidate)
+    result = ChannelResult(channel, replay.rows[0].currency, first, end, runs, replay.ticks)
+    result.competition = await competition_paths(
+        db, channel, most_changed(result), request.own_seller_ids, first, request.until
+    )
+    return result
+
+
+def _shared_url(db: Database) -> str | None:
+    """The database's URL if another process can open the same database (not in memory)."""
+    url = db.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return None
+    return url.render_as_string(hide_password=False)
+
+
+def _replay_elsewhere(url: str, request: BacktestRequest, channel: str) -> ConfigRun | None:
+    """The candidate's replay, in a worker process with its own connection."""
+
+    async def go() -> ConfigRun | None:
+        db = Database(url)
+        try:
+            found = await _replay(
+                db, request, channel, [(request.labels[1], request.candidate)], None
+            )
+        finally:
+            await db.dispose()
+        return None if found is None else found[0].runs[0]
+
+    return asyncio.run(go())
+
+
+async def _replay(
+    db: Database,
+    request: BacktestRequest,
+    channel: str,
+    configs: Sequence[tuple[str, PricingSettings]],
+    progress: Callable[[int, int], None] | None,
+) -> tuple[Replay, datetime, datetime] | None:
+    """Replay ``configs`` on one channel: the replay, its first pass and its end."""
     selection = request.selection
     rows = await load_listing_rows(db, channel, selection)
     first = await first_snapshot_at(db, channel, selection, request.since)
@@ -684,6 +830,8 @@ async def backtest_channel(
         return None
     warm_up = first - REFERENCE_KEPT
     recorded = await load_timeline(db, channel, selection, first - HISTORY_WINDOW)
+    # Both configs' parity references, whichever configs this replay runs: the inputs are the
+    # same in one process or two.
     peers = {
         rule.reference: await load_timeline(db, rule.reference, selection, first - HISTORY_WINDOW)
         for pricing in (request.baseline, request.candidate)
@@ -693,7 +841,7 @@ async def backtest_channel(
     replay = Replay(
         channel=channel,
         rows=rows,
-        configs=list(zip(request.labels, (request.baseline, request.candidate), strict=True)),
+        configs=configs,
         recorded=recorded,
         peers=peers,
         ledger=await load_ledger(db, selection),
@@ -719,20 +867,9 @@ async def backtest_channel(
         if progress:
             progress(1, total)
         at = next(ticks, None)
-    end = replay.previous or first
-    replay.finish(end + request.step)
-    result = ChannelResult(
-        channel,
-        rows[0].currency,
-        first,
-        end + request.step,
-        (replay.runs[0], replay.runs[1]),
-        replay.ticks,
-    )
-    result.competition = await competition_paths(
-        db, channel, most_changed(result), request.own_seller_ids, first, request.until
-    )
-    return result
+    end = (replay.previous or first) + request.step
+    replay.finish(end)
+    return replay, first, end
 
 
 def most_changed(result: ChannelResult, count: int = 4) -> list[str]:
@@ -765,7 +902,7 @@ async def competition_paths(
 
 
 async def backtest_channels(
-    db: Database, request: BacktestRequest, console: Console | None = None
+    db: Database, request: BacktestRequest, console: Console | None = None, *, jobs: int = 1
 ) -> list[ChannelResult]:
     """Replay every requested channel in turn, with a progress bar on ``console``."""
     results = []
@@ -776,7 +913,7 @@ async def backtest_channels(
             def advance(done: int, total: int, task: TaskID = task) -> None:
                 bar.update(task, advance=done, total=total)
 
-            found = await backtest_channel(db, request, channel, progress=advance)
+            found = await backtest_channel(db, request, channel, progress=advance, jobs=jobs)
             if found is not None:
                 results.append(found)
     return results

@@ -19,7 +19,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from daemon.backtest import ChannelResult, ConfigRun, SkuStats, most_changed
+from daemon.backtest import ChannelResult, SkuStats, most_changed
 from daemon.console.charts import line_chart
 from daemon.console.series import Point
 
@@ -62,7 +62,7 @@ def metrics(stats: SkuStats) -> dict[str, Decimal | int | None]:
     if stats.priced_seconds > 0:
         average = (stats.price_seconds / Decimal(stats.priced_seconds)).quantize(CENT)
     return {
-        "buy_box_share_pct": _pct(stats.buy_box_seconds, stats.priced_seconds),
+        "buy_box_share_pct": _pct(stats.buy_box_seconds, stats.judged_seconds),
         "units": stats.units.quantize(TENTH),
         "revenue": stats.revenue.quantize(CENT),
         "margin": stats.margin.quantize(CENT),
@@ -144,11 +144,13 @@ def _signed(value: Any) -> str:
 
 def _csv_rows(summary: dict[str, Any]) -> Iterable[dict[str, Any]]:
     rows = [{"channel": "*", "sku": "TOTAL", **summary["total"]}, *summary["skus"]]
+    # Breaker trips are a channel's, not a SKU's: on the TOTAL row only, as in the table.
+    keys = [key for key, _ in METRICS] + ["breaker_trips"]
     for row in rows:
         flat = {"channel": row["channel"], "sku": row["sku"]}
-        for key, _ in METRICS:
+        for key in keys:
             for side in ("baseline", "candidate", "difference"):
-                value = row[key][side]
+                value = row.get(key, {}).get(side)
                 flat[f"{key}_{side}"] = "" if value is None else _text(value)
         yield flat
 
@@ -200,25 +202,18 @@ def _share(results: Sequence[ChannelResult], index: int) -> list[Point]:
     for result in results:
         for point in result.runs[index].series:
             by_time[point.at][0] += point.buy_box
-            by_time[point.at][1] += point.priced
+            by_time[point.at][1] += point.judged
     return [
-        Point(at, (Decimal(bb * 100) / priced).quantize(TENTH) if priced else None)
-        for at, (bb, priced) in sorted(by_time.items())
+        Point(at, (Decimal(bb * 100) / judged).quantize(TENTH) if judged else None)
+        for at, (bb, judged) in sorted(by_time.items())
     ]
 
 
 def _path(result: ChannelResult, index: int, sku: str) -> list[Point]:
     run = result.runs[index]
-    start = run.history[sku][: run.replay_start[sku]]
-    first = start[-1].new if start else None
-    points = [Point(result.start, first if first is not None else _first_price(run, sku))]
+    points = [Point(result.start, run.start_prices[sku])]
     points += [Point(at, price) for at, price in run.sent(sku)]
     return points
-
-
-def _first_price(run: ConfigRun, sku: str) -> Decimal | None:
-    sent = run.history[sku][run.replay_start[sku] :]
-    return sent[0].old if sent else run.prices[sku]
 
 
 def render_html(results: Sequence[ChannelResult], summary: dict[str, Any], *, title: str) -> str:

@@ -471,6 +471,13 @@ async def _own_seller_ids(settings: Any) -> frozenset[str]:
     "--simulate", is_flag=True, help="no history: run against the mock market's competitor bots"
 )
 @click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True)
+@click.option(
+    "-j",
+    "--jobs",
+    default="auto",
+    show_default=True,
+    help="processes: 2 replays the candidate beside the baseline; auto is 2 on 2+ cores",
+)
 def backtest(
     config: str | None,
     candidate: str,
@@ -484,6 +491,7 @@ def backtest(
     fmt: str,
     simulate: bool,
     days: int,
+    jobs: str,
 ) -> None:
     """Replay recorded history through the current pricing and a candidate, side by side.
 
@@ -504,6 +512,12 @@ def backtest(
         slope = Decimal(elasticity)
     except InvalidOperation as err:
         raise click.BadParameter("a number, e.g. -1.5", param_hint="--elasticity") from err
+    if not slope.is_finite():
+        raise click.BadParameter("a finite number, e.g. -1.5", param_hint="--elasticity")
+    processes = _backtest_jobs(jobs)
+    if report is not None and not report.parent.is_dir():
+        # Said now, not after a replay that may take many minutes.
+        raise click.BadParameter(f"no directory {report.parent}", param_hint="--report")
     loaded = _load(config, resolve_secrets=False)
     settings = loaded.settings
     base = settings if baseline == "current" else _load(baseline, resolve_secrets=False).settings
@@ -539,7 +553,8 @@ def backtest(
 
         async def go(db: Any) -> Any:
             own = await _own_seller_ids(settings)
-            return await backtest_channels(db, request(own, now - window, now), err_console)
+            asked = request(own, now - window, now)
+            return await backtest_channels(db, asked, err_console, jobs=processes)
 
         results = _read_only(loaded, go)
     summary = summarise(results)
@@ -549,6 +564,19 @@ def backtest(
         )
         err_console.print(f"report written to {report}")
     render_summary(summary, Console(width=_pipe_width(fmt, "table")), fmt)  # type: ignore[arg-type]
+
+
+def _backtest_jobs(value: str) -> int:
+    """``--jobs``: ``auto`` (2 with two cores or more, else 1) or a count of at least 1."""
+    if value == "auto":
+        return 2 if (os.cpu_count() or 1) >= 2 else 1
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise click.BadParameter("auto or a number of at least 1", param_hint="--jobs")
+    return count
 
 
 @main.command()

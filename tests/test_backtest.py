@@ -267,6 +267,12 @@ async def test_a_candidate_that_would_trip_the_breaker_shows_the_trip(db: Databa
     trips = totals(result, "breaker_trips")
     assert (trips["baseline"], trips["candidate"]) == (0, 1)
     assert totals(result, "breaker_blocks")["candidate"] == 12
+    out = io.StringIO()
+    render_summary(summarise([result]), Console(file=out), "csv")
+    header, total, *_ = out.getvalue().splitlines()
+    row = dict(zip(header.split(","), total.split(","), strict=True))
+    # The CSV carries the table's figures, the breaker's trips included (on the TOTAL row).
+    assert (row["breaker_trips_baseline"], row["breaker_trips_candidate"]) == ("0", "1")
 
 
 async def test_guards_cannot_be_bypassed_in_a_backtest(db: Database) -> None:
@@ -372,6 +378,19 @@ def test_cli_backtest_reads_the_database_and_writes_the_report(tmp_path: Path) -
     assert same.exit_code == 0, same.output
     total = same.stdout.splitlines()[1].split(",")
     assert total[2] == total[3]  # the candidate against itself: the same Buy Box share
+    one = CliRunner().invoke(main, [*args, "--baseline", str(cand), "--format", "csv", "-j", "1"])
+    assert one.exit_code == 0, one.output
+    assert one.stdout == same.stdout  # one process or two (auto): the same figures
+    refusals = (
+        ("--elasticity", "nan"),
+        ("--elasticity", "-inf"),
+        ("--jobs", "0"),
+        ("--report", str(tmp_path / "no-such-dir" / "out.html")),  # refused before the replay
+    )
+    for option, value in refusals:
+        refused = CliRunner().invoke(main, [*args, option, value])
+        assert refused.exit_code == 2, refused.output
+        assert option in refused.output
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"database: {url}\n{channels}pricing:\n  rules: []\n")
     failed = CliRunner().invoke(main, ["backtest", "-c", str(base), "--candidate", str(bad)])
@@ -403,3 +422,158 @@ def test_simulate_runs_both_configs_against_the_mock_bots(tmp_path: Path) -> Non
     assert "price-path-chart" in render_html(results, summarise(results), title="simulated")
     again = summarise(simulate_channels(config, req))
     assert again == summarise(results)  # deterministic: seeded bots, synthetic demand
+
+
+def _observation(sku: str, at: datetime, rival: Decimal) -> OfferObservation:
+    return OfferObservation(
+        sku, at, (CompetitorOffer("RIVAL", rival, fulfillment="fbm", rating_pct=95),)
+    )
+
+
+def _replay(sku: str) -> Any:
+    """An in-memory replay of one listing (cost 10, listed at 16.00) for two buy_box configs."""
+    from daemon.backtest import Ledger, Replay, Timeline
+    from daemon.snapshots import ListingRow
+
+    row = ListingRow(sku, "USD", D("16.00"), None, None, D("10"), D("0"), None, D("20"), ())
+    return Replay(
+        channel="alpha",
+        rows=[row],
+        configs=[("baseline", pricing()), ("candidate", pricing())],
+        recorded=Timeline({sku: D("16.00")}),
+        peers={},
+        ledger=Ledger([]),
+        own_seller_ids=OWN,
+        start=T0,
+    )
+
+
+def test_a_period_is_judged_against_the_competition_live_during_it() -> None:
+    """The hour after a pass competes with the snapshot that pass saw, not the next one: a
+    rival's cut observed at the next pass cannot reach back and cost the hour before it."""
+    replay = _replay("A")
+    replay.observe(_observation("A", T0, D("15.00")))
+    replay.tick(T0)  # beats 15.00 by a cent: 14.99
+    assert replay.runs[0].prices["A"] == D("14.99")
+    replay.observe(_observation("A", T0 + HOUR, D("14.00")))  # the rival cut, seen at 01:00
+    replay.tick(T0 + HOUR)
+    replay.finish(T0 + 2 * HOUR)
+    stats = replay.runs[0].stats["A"]
+    # (00:00, 01:00] at 14.99 against 15.00: held and below; (01:00, 02:00] at the new price.
+    assert stats.buy_box_seconds == 2 * 3600
+    assert stats.below_seconds == 2 * 3600
+
+
+def _outcome(result: ChannelResult) -> list[Any]:
+    return [
+        (run.name, run.stats, run.trips, run.series, run.points, run.prices) for run in result.runs
+    ]
+
+
+async def test_two_processes_give_the_same_results_as_one(db: Database) -> None:
+    """``jobs=2`` replays the candidate in a spawned process: the same paths, trips, stats
+    and series as the sequential replay of both configs."""
+    skus = [f"S{i:02d}" for i in range(6)]
+    await craft(db, skus, rival=D("11"), hours=8)
+    jumpy = pricing(max_step_pct=40, breaker={"share_pct": 50, "move_pct": 20})
+    asked = request(pricing(min_margin_pct=5), jumpy, 8)
+    one = await backtest_channel(db, asked, "alpha")
+    two = await backtest_channel(db, asked, "alpha", jobs=2)
+    assert one is not None
+    assert two is not None
+    assert _outcome(two) == _outcome(one)
+    # The two paths differ: the candidate's own path came back from the other process.
+    assert one.runs[1].sent("S00") != one.runs[0].sent("S00")
+    assert (two.start, two.end, two.ticks, two.competition) == (
+        one.start,
+        one.end,
+        one.ticks,
+        one.competition,
+    )
+
+
+def test_the_guards_window_keeps_a_recorded_change_s_own_old_price() -> None:
+    """Stored as points, the 30-day window still starts at the old price of its first change:
+    a recorded one's own (a change made elsewhere), a replayed one's the previous price."""
+    from daemon.backtest import Change, ConfigRun, _window
+
+    before = T0 - timedelta(days=40)
+    recorded = [Change(before, D("9.00"), D("12.00")), Change(T0 - HOUR, D("13.00"), D("14.00"))]
+    run = ConfigRun(
+        "baseline",
+        pricing(),
+        {"A": D("14.00")},
+        {"A": T0 - HOUR},
+        {"A": recorded},
+        replay_start={"A": 2},
+    )
+    cutoff = T0 - timedelta(days=30)
+    assert _window(run, "A", cutoff) == ((cutoff, D("13.00")), (T0 - HOUR, D("14.00")))
+    run.record("A", T0, D("15.00"))
+    run.record("A", T0 + HOUR, D("15.00"))
+    assert run.sent("A") == [(T0, D("15.00")), (T0 + HOUR, D("15.00"))]
+    assert run.sent("A")[0][1] is run.sent("A")[1][1]  # one object per price
+    later = T0 - timedelta(minutes=30)  # the window of a pass 30 days on
+    assert _window(run, "A", later) == (
+        (later, D("14.00")),
+        (T0, D("15.00")),
+        (T0 + HOUR, D("15.00")),
+    )
+    assert run.old_price("A", 3) == D("15.00")
+
+
+def test_the_ledger_is_read_as_of_each_pass_by_when_rows_were_recorded() -> None:
+    """A pass sees the ledger rows recorded by then, as the live pass's queries did: an order
+    that occurred at 00:30 but was recorded at 01:30 is not sold yet at 01:00, and before its
+    first event a SKU's stock is unknown (None), not zero."""
+    from daemon.backtest import Ledger
+
+    half = timedelta(minutes=30)
+    ledger = Ledger(
+        [
+            ("A", T0 - 2 * HOUR, "receipt", 5, None, T0 - 2 * HOUR),
+            ("A", T0 + half, "order", -1, "alpha", T0 + 3 * half),
+            ("A", T0 - 3 * HOUR, "order", -1, "alpha", T0 - 3 * HOUR),
+            ("B", T0, "order", -1, "alpha", T0 + 2 * HOUR),
+        ]
+    )
+    assert ledger.on_hand("A", T0 - 4 * HOUR) is None
+    assert ledger.on_hand("A", T0 - 3 * HOUR) == -1
+    assert ledger.on_hand("A", T0 + HOUR) == 4
+    assert ledger.on_hand("A", T0 + 2 * HOUR) == 3
+    assert ledger.sold("A", T0 + HOUR) == ((1, 1), (7, 1), (30, 1))
+    assert ledger.sold("A", T0 + 2 * HOUR) == ((1, 2), (7, 2), (30, 2))
+    assert ledger.sold("B", T0 + HOUR) is None
+    assert ledger.on_hand("B", T0 + HOUR) is None
+    assert ledger.sold("B", T0 + 2 * HOUR) == ((1, 1), (7, 1), (30, 1))
+    assert ledger.age("A", T0 - 3 * HOUR) is None
+    assert ledger.units("A", "alpha", T0, T0 + HOUR) == 1  # the market model: what really sold
+
+
+def test_buy_box_share_counts_only_time_with_a_snapshot_to_judge() -> None:
+    """Before a SKU's first snapshot nobody knows who held the Buy Box: that time is neither
+    won nor lost (it is not in the share's denominator)."""
+    from daemon.backtest_report import metrics
+
+    replay = _replay("B")
+    replay.tick(T0)  # no snapshot of B yet
+    replay.observe(_observation("B", T0 + HOUR, D("15.00")))
+    replay.tick(T0 + HOUR)
+    replay.finish(T0 + 2 * HOUR)
+    stats = replay.runs[0].stats["B"]
+    assert metrics(stats)["buy_box_share_pct"] == D("100.0")
+    assert [p.judged for p in replay.runs[0].series] == [0, 1]
+
+
+async def test_the_html_report_escapes_skus(db: Database) -> None:
+    """A SKU is user data: in headings, chart titles and the table it is text, never markup."""
+    sku = "<b onclick='x'>A&B</b>"
+    await craft(db, [sku], rival=D("10.50"), hours=4)
+    result = await backtest_channel(
+        db, request(pricing(min_margin_pct=50), pricing(min_margin_pct=0), 4), "alpha"
+    )
+    assert result is not None
+    html = render_html([result], summarise([result]), title="<i>t</i>")
+    assert "<b onclick" not in html
+    assert "<i>" not in html
+    assert "&lt;b onclick=&#x27;x&#x27;&gt;A&amp;B&lt;/b&gt;" in html
