@@ -135,7 +135,9 @@ def decide_batch(
     # Step band around the current price, rounded inward; the drift band covers it.
     step_low = _ceil_div(current * (_PCT - step), _TO_CENTS)
     step_high = (current * (_PCT + step)) // _TO_CENTS
-    stepped = np.minimum(np.maximum(target, step_low), step_high)
+    # Clamped to the high side first, then the low (as the scalar guard does: a band that
+    # rounds to nothing, low above high on a sub-cent price, ends at its low side).
+    stepped = np.maximum(np.minimum(target, step_high), step_low)
     price = np.where(stepped < floor, floor, np.where(stepped > ceiling, ceiling, stepped))
     # Blocked listings (no floor, floor above ceiling, an impossible target) are the scalar
     # path's: their guard steps are stored.

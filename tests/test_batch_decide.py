@@ -215,3 +215,28 @@ def test_the_batch_path_covers_its_domain_exactly(
         else:
             assert outcome is not None, snap
             assert _key(outcome) == _key(reference), snap
+
+
+def test_a_step_band_that_rounds_to_nothing_ends_at_its_low_side() -> None:
+    """A sub-cent price whose ±step band holds no whole cent (found by the property above):
+    the scalar guard clamps high, then low; the batch path does the same."""
+    config = PricingSettings.model_validate(
+        {
+            "guards": {"min_margin_pct": "0.00", "max_step_pct": "7.5"},
+            "rules": [{"strategy": "cost_plus", "params": {"margin_pct": "0.00"}}],
+        }
+    )
+    snap = Snapshot(
+        channel="amazon",
+        sku="A-1",
+        currency="USD",
+        now=NOW,
+        current_price=Decimal("0.0109"),
+        cost=Decimal("0.0050"),
+        max_price=Decimal("1"),
+    )
+    (outcome,) = decide_batch([snap], config.rules, config.guards)
+    reference = decide(snap, config.rules, config.guards)
+    assert outcome is not None
+    assert _key(outcome) == _key(reference)
+    assert outcome.price == Decimal("0.02")
