@@ -24,6 +24,11 @@
      end at Amazon's last inventory report's fulfillable units (else the listing's), at least
      the least level that never goes negative. Days are the report's ``Date``. The pass
      reads what is stored and calls no marketplace (see ``rebuild_ledger_pools``).
+     *Read* on Walmart WFS: each channel in ``sales`` (an opened Walmart channel) with WFS
+     listings is asked once per run for its WFS order lines since ``start`` (the first of the
+     ``OVERLAP_DAYS``; at most ``SALES_READ_DAYS``); ``sold`` is their units by order day,
+     cancelled lines left out; ``on_hand`` stays the held quantity recorded; nothing enters
+     the stock ledger (Walmart's units). A failed read leaves the pool inferred.
      *Inferred* on days the ledger does not cover (typically today: the ledger lags a day):
      the pass records the held quantity the listings report (reconcile) as the end of the day
      and reads a fall from the previous row as units sold, a rise as units received (a first
@@ -378,20 +383,7 @@ async def _rebuild_ledger_pool(
         skus = [sku for _, sku in by_id[lo : lo + CHUNK_SKUS]]
         chunk = await _ledger_changes(db, ids, pool, start, through, skus)
         mine = DAYS.c.product_id.between(first, last)
-        latest = (
-            sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
-            .where(DAYS.c.pool == pool, mine, DAYS.c.day < start)
-            .group_by(DAYS.c.product_id)
-            .subquery()
-        )
-        base_query = sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
-            latest,
-            sa.and_(
-                DAYS.c.pool == pool,
-                DAYS.c.product_id == latest.c.product_id,
-                DAYS.c.day == latest.c.day,
-            ),
-        )
+        base_query = _on_hand_before(pool, start, mine)
         async with db.write() as conn:
             readings: dict[int, list[tuple[date, int, int | None]]] = {}
             for pid, day, on_hand, inbound in await conn.execute(
@@ -412,6 +404,24 @@ async def _rebuild_ledger_pool(
             await db.insert_many(conn, DAYS, rows)
         written += len(rows)
     return written
+
+
+def _on_hand_before(pool: str, start: date, products: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """(product, on hand) of each of ``products``' last row in ``pool`` before ``start``."""
+    latest = (
+        sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
+        .where(DAYS.c.pool == pool, products, DAYS.c.day < start)
+        .group_by(DAYS.c.product_id)
+        .subquery()
+    )
+    return sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
+        latest,
+        sa.and_(
+            DAYS.c.pool == pool,
+            DAYS.c.product_id == latest.c.product_id,
+            DAYS.c.day == latest.c.day,
+        ),
+    )
 
 
 def ledger_pool_rows(
@@ -601,22 +611,11 @@ async def _apply_marketplace_sales(
     stays the held quantity recorded (a day with sales but no row kept the row before's), and
     received is what makes the day add up. A day before the pool knew the product is left
     out, as the inference leaves it. Nothing here touches the stock ledger."""
-    latest = (
-        sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
-        .where(DAYS.c.pool == pool, DAYS.c.day < start)
-        .group_by(DAYS.c.product_id)
-        .subquery()
-    )
-    base_query = sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
-        latest,
-        sa.and_(
-            DAYS.c.pool == pool,
-            DAYS.c.product_id == latest.c.product_id,
-            DAYS.c.day == latest.c.day,
-        ),
-    )
     async with db.write() as conn:
-        level = {pid: int(units) for pid, units in await conn.execute(base_query)}
+        level = {
+            pid: int(units)
+            for pid, units in await conn.execute(_on_hand_before(pool, start, sa.true()))
+        }
         kept: dict[int, dict[date, tuple[int, int | None]]] = {}
         for pid, day, units, inbound in await conn.execute(
             sa.select(DAYS.c.product_id, DAYS.c.day, DAYS.c.on_hand, DAYS.c.inbound).where(
