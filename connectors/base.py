@@ -19,6 +19,7 @@ from connectors.journal import FeedJournal, MemoryFeedJournal
 from domain.clock import Clock
 from domain.events import (
     ChannelEvent,
+    MarketplaceSale,
     OrderEvent,
     WebhookDelivery,
 )
@@ -221,6 +222,18 @@ class ResolvesEvents(Protocol):
         when the marketplace cannot answer now: the delivery stays unprocessed and is retried;
         ``RejectedUpdateError`` when it never will (an unknown order, a missing scope).
         """
+        ...
+
+
+@runtime_checkable
+class ReadsMarketplaceSales(Protocol):
+    """A channel that can list the order lines the marketplace ships from its own stock."""
+
+    async def fetch_marketplace_sales(
+        self, start: datetime, end: datetime
+    ) -> list[MarketplaceSale]:
+        """Marketplace-fulfilled order lines created in ``[start, end)``, cancelled ones
+        flagged; read only, nothing of it touches the merchant ledger."""
         ...
 
 

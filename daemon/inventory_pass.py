@@ -24,6 +24,11 @@
      end at Amazon's last inventory report's fulfillable units (else the listing's), at least
      the least level that never goes negative. Days are the report's ``Date``. The pass
      reads what is stored and calls no marketplace (see ``rebuild_ledger_pools``).
+     *Read* on Walmart WFS: each channel in ``sales`` (an opened Walmart channel) with WFS
+     listings is asked once per run for its WFS order lines since ``start`` (the first of the
+     ``OVERLAP_DAYS``; at most ``SALES_READ_DAYS``); ``sold`` is their units by order day,
+     cancelled lines left out; ``on_hand`` stays the held quantity recorded; nothing enters
+     the stock ledger (Walmart's units). A failed read leaves the pool inferred.
      *Inferred* on days the ledger does not cover (typically today: the ledger lags a day):
      the pass records the held quantity the listings report (reconcile) as the end of the day
      and reads a fall from the previous row as units sold, a rise as units received (a first
@@ -57,7 +62,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
@@ -85,6 +90,7 @@ from daemon.db.models import (
 )
 from daemon.settings import InventorySettings
 from domain.clock import Clock
+from domain.events import MarketplaceSale
 from inventory.fees import FeeTable, forecast_storage_fees
 from inventory.forecast import ForecastSettings, History, forecast
 from inventory.health import (
@@ -114,6 +120,8 @@ DEFAULT_CASE_PACK: Final = 1
 DEFAULT_SIZE_TIER: Final = "standard"
 # Days already aggregated that every run rebuilds (orders recorded late by a poll).
 OVERLAP_DAYS: Final = 3
+# At most this many days of marketplace orders read in one run (after a long pause).
+SALES_READ_DAYS: Final = 30
 # Products forecast and planned per worker-thread call (and per write transaction).
 CHUNK_SKUS: Final = 1024
 # Aggregate rows converted per await while a chunk is read.
@@ -136,6 +144,8 @@ INBOUND_UNITS: Final = (
     + FBA_INVENTORY.c.afn_inbound_receiving
 )
 log = structlog.get_logger("repricerd.inventory")
+# Order lines a marketplace shipped from its own stock created in [start, end) (Walmart WFS).
+SalesReader = Callable[[datetime, datetime], Awaitable[Sequence[MarketplaceSale]]]
 
 
 def _start_of(day: date) -> datetime:
@@ -145,9 +155,12 @@ def _start_of(day: date) -> datetime:
 # --- 1. daily aggregates ------------------------------------------------------------------------
 
 
-async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
+async def aggregate(
+    db: Database, now: datetime, sales: Mapping[str, SalesReader] | None = None
+) -> dict[str, Any]:
     """Bring ``inventory_day`` up to today (UTC; today so far), a day per transaction; return
-    what was done."""
+    what was done. ``sales``: per channel, a reader of the order lines its marketplace ships
+    from its own stock (Walmart WFS), whose pool's sales are then read, not inferred."""
     through = now.astimezone(UTC).date()
     async with db.read() as conn:
         run = (
@@ -174,7 +187,12 @@ async def aggregate(db: Database, now: datetime) -> dict[str, Any]:
         db, ids, through, since=ledger_read
     )
     rows += read
-    rows += await _snapshot_marketplace_pools(db, ids, through, skip=covering_today)
+    start = through if done is None else min(done, through) - timedelta(days=OVERLAP_DAYS - 1)
+    start = max(start, through - timedelta(days=SALES_READ_DAYS - 1))
+    sold = await _read_marketplace_sales(db, ids, sales or {}, start, now)
+    rows += await _snapshot_marketplace_pools(db, ids, through, skip=covering_today, read=set(sold))
+    for channel, units in sorted(sold.items()):
+        rows += await _apply_marketplace_sales(db, channel, units, start)
     async with db.write() as conn:
         await _set_run(conn, aggregated_through=through, ledger_read_at=ledger_read)
     return {"through": through.isoformat(), "days": days, "rows": rows}
@@ -365,20 +383,7 @@ async def _rebuild_ledger_pool(
         skus = [sku for _, sku in by_id[lo : lo + CHUNK_SKUS]]
         chunk = await _ledger_changes(db, ids, pool, start, through, skus)
         mine = DAYS.c.product_id.between(first, last)
-        latest = (
-            sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
-            .where(DAYS.c.pool == pool, mine, DAYS.c.day < start)
-            .group_by(DAYS.c.product_id)
-            .subquery()
-        )
-        base_query = sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
-            latest,
-            sa.and_(
-                DAYS.c.pool == pool,
-                DAYS.c.product_id == latest.c.product_id,
-                DAYS.c.day == latest.c.day,
-            ),
-        )
+        base_query = _on_hand_before(pool, start, mine)
         async with db.write() as conn:
             readings: dict[int, list[tuple[date, int, int | None]]] = {}
             for pid, day, on_hand, inbound in await conn.execute(
@@ -399,6 +404,24 @@ async def _rebuild_ledger_pool(
             await db.insert_many(conn, DAYS, rows)
         written += len(rows)
     return written
+
+
+def _on_hand_before(pool: str, start: date, products: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """(product, on hand) of each of ``products``' last row in ``pool`` before ``start``."""
+    latest = (
+        sa.select(DAYS.c.product_id, sa.func.max(DAYS.c.day).label("day"))
+        .where(DAYS.c.pool == pool, products, DAYS.c.day < start)
+        .group_by(DAYS.c.product_id)
+        .subquery()
+    )
+    return sa.select(DAYS.c.product_id, DAYS.c.on_hand).join(
+        latest,
+        sa.and_(
+            DAYS.c.pool == pool,
+            DAYS.c.product_id == latest.c.product_id,
+            DAYS.c.day == latest.c.day,
+        ),
+    )
 
 
 def ledger_pool_rows(
@@ -467,10 +490,16 @@ async def _fba_inbound(conn: AsyncConnection) -> dict[tuple[str, str], int]:
 
 
 async def _snapshot_marketplace_pools(
-    db: Database, ids: Mapping[str, int], through: date, *, skip: set[str]
+    db: Database,
+    ids: Mapping[str, int],
+    through: date,
+    *,
+    skip: set[str],
+    read: set[str],
 ) -> int:
     """Record each marketplace-held quantity (and an Amazon pool's inbound) as its pool's end
-    of ``through`` when it moved; pools in ``skip`` have ``through`` read from their ledger."""
+    of ``through`` when it moved; pools in ``skip`` have ``through`` read from their ledger,
+    pools in ``read`` have their sales read from the marketplace's orders next."""
     async with db.write() as conn:
         inbound = await _fba_inbound(conn)
         held = [
@@ -520,10 +549,107 @@ async def _snapshot_marketplace_pools(
                     "inbound": coming,
                 }
             )
-        if pools:
+        if inferred := [pool for pool in pools if pool not in read]:
             # Today's marketplace sales not read from a report: inferred from the held quantity.
-            log.info("inventory_pools_inferred", pools=pools, day=through.isoformat())
+            log.info("inventory_pools_inferred", pools=inferred, day=through.isoformat())
+        if pools:
             await conn.execute(sa.delete(DAYS).where(DAYS.c.pool.in_(pools), DAYS.c.day == through))
+        await db.insert_many(conn, DAYS, rows)
+    return len(rows)
+
+
+async def _read_marketplace_sales(
+    db: Database,
+    ids: Mapping[str, int],
+    readers: Mapping[str, SalesReader],
+    start: date,
+    now: datetime,
+) -> dict[str, dict[tuple[int, date], int]]:
+    """Per channel holding marketplace-fulfilled listings that ``readers`` can read: units
+    sold per (product, order day) from ``start`` through today, cancelled lines left out.
+    One read per channel and run; a channel whose read fails is left out (its pool stays
+    inferred from the held quantity): the pass never fails on a marketplace."""
+    async with db.read() as conn:
+        held = {
+            channel
+            for (channel,) in await conn.execute(
+                sa.select(LISTINGS.c.channel)
+                .where(LISTINGS.c.fulfillment == "marketplace")
+                .distinct()
+            )
+        }
+    sold: dict[str, dict[tuple[int, date], int]] = {}
+    for channel in sorted(held & set(readers)):
+        try:
+            lines = await readers[channel](_start_of(start), now)
+        except Exception as err:  # any failure: keep the inference, go on
+            log.warning(
+                "inventory_pools_inferred",
+                pools=[channel],
+                since=start.isoformat(),
+                error=type(err).__name__,
+                detail=str(err),
+            )
+            continue
+        units: dict[tuple[int, date], int] = {}
+        for line in lines:
+            day = line.ordered_at.astimezone(UTC).date()
+            if not line.cancelled and line.sku in ids and day >= start:
+                key = (ids[line.sku], day)
+                units[key] = units.get(key, 0) + line.quantity
+        sold[channel] = units
+        log.info(
+            "inventory_pool_sales_read", pool=channel, since=start.isoformat(), lines=len(lines)
+        )
+    return sold
+
+
+async def _apply_marketplace_sales(
+    db: Database, pool: str, sold: Mapping[tuple[int, date], int], start: date
+) -> int:
+    """Rewrite ``pool``'s rows from ``start`` with the units its orders say were sold: on hand
+    stays the held quantity recorded (a day with sales but no row kept the row before's), and
+    received is what makes the day add up. A day before the pool knew the product is left
+    out, as the inference leaves it. Nothing here touches the stock ledger."""
+    async with db.write() as conn:
+        level = {
+            pid: int(units)
+            for pid, units in await conn.execute(_on_hand_before(pool, start, sa.true()))
+        }
+        kept: dict[int, dict[date, tuple[int, int | None]]] = {}
+        for pid, day, units, inbound in await conn.execute(
+            sa.select(DAYS.c.product_id, DAYS.c.day, DAYS.c.on_hand, DAYS.c.inbound).where(
+                DAYS.c.pool == pool, DAYS.c.day >= start
+            )
+        ):
+            kept.setdefault(pid, {})[day] = (int(units), inbound)
+        sale_days: dict[int, set[date]] = {}
+        for pid, day in sold:
+            sale_days.setdefault(pid, set()).add(day)
+        rows = []
+        for pid in sorted(kept.keys() | sale_days.keys()):
+            before = level.get(pid)
+            days = sorted(kept.get(pid, {}).keys() | sale_days.get(pid, set()))
+            for day in days:
+                row = kept.get(pid, {}).get(day)
+                if row is None and before is None:
+                    continue  # the pool did not know the product yet
+                units, inbound = row if row is not None else (before or 0, None)
+                sales = sold.get((pid, day), 0)
+                rows.append(
+                    {
+                        "product_id": pid,
+                        "pool": pool,
+                        "day": day,
+                        "sold": sales,
+                        # A first reading is a receipt, as in the inference.
+                        "received": max(units - (before or 0) + sales, 0),
+                        "on_hand": units,
+                        "inbound": inbound,
+                    }
+                )
+                before = units
+        await conn.execute(sa.delete(DAYS).where(DAYS.c.pool == pool, DAYS.c.day >= start))
         await db.insert_many(conn, DAYS, rows)
     return len(rows)
 
@@ -900,11 +1026,17 @@ def _log_crossings(crossed: Sequence[tuple[str, int, Decimal | None]], digest_ov
     )
 
 
-async def run_inventory(db: Database, clock: Clock, settings: InventorySettings) -> dict[str, Any]:
-    """The whole pass; return its summary (SKUs planned, to order, crossings, timings)."""
+async def run_inventory(
+    db: Database,
+    clock: Clock,
+    settings: InventorySettings,
+    sales: Mapping[str, SalesReader] | None = None,
+) -> dict[str, Any]:
+    """The whole pass; return its summary (SKUs planned, to order, crossings, timings).
+    ``sales``: per channel, its marketplace-fulfilled order lines (``aggregate``)."""
     started = time.perf_counter()
     now = clock.now()
-    aggregated = await aggregate(db, now)
+    aggregated = await aggregate(db, now, sales)
     through = date.fromisoformat(aggregated["through"])
     async with db.read() as conn:
         terms = await _product_terms(conn)

@@ -11,7 +11,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 import structlog
 
-from connectors.base import Channel
+from connectors.base import Channel, ReadsMarketplaceSales
 from daemon.controls import (
     breaker_armed,
     health_of,
@@ -304,13 +304,19 @@ async def redrive(rt: Runtime, channels: Sequence[Channel] | None = None) -> dic
 
 
 async def inventory_pass(rt: Runtime) -> dict[str, Any]:
-    """The nightly inventory pass (every channel's stock at once, no marketplace call); its
-    success is recorded on every configured channel, whose sales and stock it read. With
-    several replicas it runs on one: the owner of the first channel by name."""
+    """The nightly inventory pass (every channel's stock at once); its success is recorded on
+    every configured channel, whose sales and stock it read. Its one marketplace call: each
+    opened channel that lists marketplace-fulfilled orders (Walmart WFS) is asked for them
+    once. With several replicas it runs on one: the owner of the first channel by name."""
     first = min(rt.settings.channels, default=None)
     if rt.leases is not None and first is not None and not rt.owns(first):
         return {ALL_CHANNELS: {"skipped": f"run by the replica that owns {first}"}}
-    summary = await run_inventory(rt.db, rt.clock, rt.settings.inventory)
+    sales = {
+        ch.name: ch.fetch_marketplace_sales
+        for ch in rt.selected()
+        if isinstance(ch, ReadsMarketplaceSales)
+    }
+    summary = await run_inventory(rt.db, rt.clock, rt.settings.inventory, sales)
     for channel in rt.settings.channels:
         await record_pass_success(rt.db, rt.clock, channel=channel, pass_name=INVENTORY)
     return {ALL_CHANNELS: summary}

@@ -12,6 +12,7 @@ from domain.offers import OfferObservation
 
 __all__ = [
     "ChannelEvent",
+    "MarketplaceSale",
     "OfferChanged",
     "OrderEvent",
     "OrderLine",
@@ -53,6 +54,17 @@ class OrderLine:
 
     sku: str
     quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarketplaceSale:
+    """One order line shipped from the marketplace's own stock (Walmart WFS): never ours to
+    take off the merchant ledger, only a sale of the marketplace pool on ``ordered_at``'s day."""
+
+    sku: str
+    quantity: int
+    ordered_at: datetime
+    cancelled: bool
 
 
 @dataclass(frozen=True, slots=True)

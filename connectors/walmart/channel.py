@@ -62,7 +62,7 @@ from connectors.walmart.listings import (
 from connectors.walmart.models import WalmartSettings, error_details
 from connectors.wire import dumps_exact
 from domain.errors import ChannelAuthError, ChannelError, RejectedUpdateError
-from domain.events import ChannelEvent, OrderEvent, WebhookDelivery
+from domain.events import ChannelEvent, MarketplaceSale, OrderEvent, WebhookDelivery
 from domain.listings import ChannelListing
 from domain.offers import OfferObservation
 from domain.writes import PriceUpdate, PushResult, PushStatus, StockUpdate
@@ -144,6 +144,13 @@ class WalmartChannel:
         return await orders.fetch_orders(
             self.client, since, now=self.deps.clock.now(), is_wfs=lambda sku: sku in self._wfs
         )
+
+    async def fetch_marketplace_sales(
+        self, start: datetime, end: datetime
+    ) -> list[MarketplaceSale]:
+        """WFS-fulfilled order lines created in ``[start, end)`` (GET /v3/orders
+        ``shipNodeType=WFSFulfilled``): Walmart's stock, for the inventory pass only."""
+        return await orders.fetch_wfs_sales(self.client, start, end, now=self.deps.clock.now())
 
     # -- competitor offers ------------------------------------------------------------------
 

@@ -13,6 +13,10 @@ Each order line becomes the event its webhook yields (``events.line_event``): or
 partly cancelled line keeps its units taken: the ledger cancels whole lines only; an
 assumption, Walmart's own tools cancel whole lines). The event time is the line's
 ``statusDate`` (epoch ms), else the ``orderDate``.
+
+``fetch_wfs_sales`` lists the other side, ``shipNodeType=WFSFulfilled`` by ``createdStartDate``
+/ ``createdEndDate`` (same limit, cursor and bucket): the units Walmart shipped from its own
+stock, for the inventory pass's WFS pool only (never the merchant ledger).
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ from connectors.walmart.const import (
 )
 from connectors.walmart.events import line_event
 from connectors.walmart.models import parse_time
+from connectors.wire import to_decimal
 from domain.errors import TransientChannelError
-from domain.events import OrderEvent, OrderStatus
+from domain.events import MarketplaceSale, OrderEvent, OrderStatus
 
 log = structlog.get_logger(__name__)
 
@@ -63,6 +68,49 @@ async def fetch_orders(
         "shipNodeType": SELLER_FULFILLED,
     }
     events: list[OrderEvent] = []
+    for order in await _orders(client, params):
+        events.extend(_order_events(order, is_wfs))
+    events.sort(key=lambda event: event.updated_at)
+    return events
+
+
+async def fetch_wfs_sales(
+    client: WalmartClient, start: datetime, end: datetime, *, now: datetime
+) -> list[MarketplaceSale]:
+    """Every WFS-fulfilled order line created in ``[start, end)`` (``shipNodeType=WFSFulfilled``),
+    by order date; a line is cancelled when every status of it is ``Cancelled``."""
+    start = max(min(start, now), now - timedelta(days=ORDERS_MAX_AGE_DAYS - 1))
+    params = {
+        "createdStartDate": wire_time(start),
+        "createdEndDate": wire_time(max(min(end, now), start)),
+        "limit": str(ORDERS_PAGE_LIMIT),
+        "productInfo": "false",
+        "shipNodeType": WFS_SHIP_NODE_TYPE,
+    }
+    sales: list[MarketplaceSale] = []
+    for order in await _orders(client, params):
+        po, ordered, rows = _order_parts(order)
+        for line in rows:
+            status = _status(po, line) if isinstance(line, Mapping) else None
+            if status is None:
+                continue
+            item, quantity = line.get("item"), line.get("orderLineQuantity")
+            sku = item.get("sku") if isinstance(item, Mapping) else None
+            units = to_decimal(quantity.get("amount")) if isinstance(quantity, Mapping) else None
+            if not isinstance(sku, str) or not sku or units is None or units < 0:
+                raise TransientChannelError(
+                    f"getAllOrders: order {po} has a WFS line without sku or quantity",
+                    code="BAD_RESPONSE",
+                )
+            cancelled = status is OrderStatus.CANCELLED
+            sales.append(MarketplaceSale(sku, int(units), ordered, cancelled))
+    sales.sort(key=lambda sale: sale.ordered_at)
+    return sales
+
+
+async def _orders(client: WalmartClient, params: dict[str, str]) -> list[Any]:
+    """Every order of the listing ``params`` asks for, following ``nextCursor``."""
+    found: list[Any] = []
     cursors: set[str] = set()
     while True:
         page = await client.call(GET_ORDERS, "GET", ORDERS_PATH, params=params)
@@ -74,20 +122,18 @@ async def fetch_orders(
             raise TransientChannelError(
                 "getAllOrders: answer without list.meta or list.elements", code="BAD_RESPONSE"
             )
-        for order in orders:
-            events.extend(_order_events(order, is_wfs))
+        found.extend(orders)
         cursor = meta.get("nextCursor")
         if not isinstance(cursor, str) or not cursor.strip("?") or not orders:
-            break
+            return found
         if cursor in cursors:  # a cursor that comes back would loop for ever
             raise TransientChannelError(f"getAllOrders: nextCursor {cursor!r} repeated")
         cursors.add(cursor)
         params = dict(parse_qsl(cursor.lstrip("?"), keep_blank_values=True))
-    events.sort(key=lambda event: event.updated_at)
-    return events
 
 
-def _order_events(order: Any, is_wfs: Callable[[str], bool]) -> list[OrderEvent]:
+def _order_parts(order: Any) -> tuple[str, datetime, list[Any]]:
+    """An order's purchaseOrderId, orderDate and order lines (BAD_RESPONSE without them)."""
     if not isinstance(order, Mapping):
         raise TransientChannelError("getAllOrders: an order is not an object", code="BAD_RESPONSE")
     po = order.get("purchaseOrderId")
@@ -99,6 +145,11 @@ def _order_events(order: Any, is_wfs: Callable[[str], bool]) -> list[OrderEvent]
             "getAllOrders: an order without purchaseOrderId, orderDate or orderLines",
             code="BAD_RESPONSE",
         )
+    return po, ordered, rows
+
+
+def _order_events(order: Any, is_wfs: Callable[[str], bool]) -> list[OrderEvent]:
+    po, ordered, rows = _order_parts(order)
     node = order.get("shipNode")
     wfs_order = isinstance(node, Mapping) and node.get("type") == WFS_SHIP_NODE_TYPE
     events: list[OrderEvent] = []

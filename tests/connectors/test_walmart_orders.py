@@ -16,7 +16,7 @@ import pytest
 import respx
 from jsonschema import Draft4Validator
 
-from connectors.base import PollsOrders
+from connectors.base import PollsOrders, ReadsMarketplaceSales
 from connectors.mock.market import MockListing, MockMarket
 from connectors.mock.walmart.events import envelope
 from connectors.mock.walmart.offers import place_order
@@ -27,7 +27,8 @@ from connectors.specs import load_spec
 from connectors.walmart.channel import WalmartChannel
 from domain.clock import ManualClock
 from domain.errors import TransientChannelError
-from domain.events import OrderEvent, OrderLine, OrderStatus, WebhookDelivery
+from domain.events import MarketplaceSale, OrderEvent, OrderLine, OrderStatus, WebhookDelivery
+from domain.listings import Fulfillment
 from tests.connectors.walmart_fixtures import (
     API,
     FakeSleep,
@@ -272,3 +273,87 @@ async def test_a_start_older_than_180_days_or_ahead_of_now_is_clamped(
         await wm.fetch_orders(datetime(2026, 3, 3, tzinfo=UTC))
     starts = [query(call.request)["lastModifiedStartDate"] for call in route.calls]
     assert starts == ["2025-09-04T12:00:00Z", "2026-03-02T12:00:00Z"]
+
+
+async def test_wfs_sales_are_read_by_creation_window_with_cancels_flagged(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    """The WFS listing asks for WFSFulfilled orders created in the window, pages by cursor,
+    and returns every line (a wholly cancelled line flagged) by its order date."""
+    cursor = "?limit=200&hasMoreElements=true&soIndex=1&poIndex=1&shipNodeType=WFSFulfilled"
+    wfs = "WFSFulfilled"
+    async with respx.mock(assert_all_called=True) as router, httpx.AsyncClient() as http:
+        token_route(router)
+        route = router.get(ORDERS).mock(
+            side_effect=[
+                page(
+                    [
+                        order(
+                            "7",
+                            line("1", "WFS-1", "2", "Shipped"),
+                            line("2", "WFS-2", "1", "Cancelled"),
+                            node=wfs,
+                        )
+                    ],
+                    cursor,
+                ),
+                page([order("8", line("1", "WFS-1", "3", "Created", "Cancelled"), node=wfs)]),
+            ]
+        )
+        wm = channel(http, clock, sleep)
+        assert isinstance(wm, ReadsMarketplaceSales)
+        sales = await wm.fetch_marketplace_sales(
+            datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC)
+        )
+    first, second = (call.request for call in route.calls)
+    assert first.method == "GET"
+    assert query(first) == {
+        "createdStartDate": "2026-03-01T00:00:00Z",
+        "createdEndDate": "2026-03-02T00:00:00Z",
+        "limit": "200",
+        "productInfo": "false",
+        "shipNodeType": "WFSFulfilled",
+    }
+    assert_wm_headers(first)
+    assert query(second) == dict(parse_qsl(cursor[1:]))
+    ordered = datetime.fromtimestamp(1772452200, tz=UTC)
+    assert sales == [
+        MarketplaceSale("WFS-1", 2, ordered, cancelled=False),
+        MarketplaceSale("WFS-2", 1, ordered, cancelled=True),
+        MarketplaceSale("WFS-1", 3, ordered, cancelled=False),
+    ]
+
+
+async def test_the_mocks_wfs_order_reads_as_a_wfs_sale_and_never_as_an_order(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    market = MockMarket()
+    market.listings["WFS-1"] = MockListing(
+        "WFS-1", "771087591", Decimal("20.00"), "USD", 5, Fulfillment.MARKETPLACE
+    )
+    state = WalmartMockState(market=market, clock=clock, rng=random.Random(1))
+    created = place_order(state, market.listings["WFS-1"], 2)
+    document = state.purchase_orders[created.payload["purchaseOrderId"]].document
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        router.get(ORDERS).mock(return_value=page([document]))
+        wm = channel(http, clock, sleep)
+        assert await wm.fetch_orders(SINCE) == []
+        sales = await wm.fetch_marketplace_sales(SINCE, clock.now())
+    assert [(s.sku, s.quantity, s.cancelled) for s in sales] == [("WFS-1", 2, False)]
+
+
+async def test_a_wfs_window_is_clamped_to_walmarts_180_days_and_now(
+    clock: ManualClock, sleep: FakeSleep
+) -> None:
+    async with respx.mock() as router, httpx.AsyncClient() as http:
+        token_route(router)
+        route = router.get(ORDERS).mock(return_value=page([]))
+        await channel(http, clock, sleep).fetch_marketplace_sales(
+            datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 3, 9, tzinfo=UTC)
+        )
+    sent = query(route.calls[0].request)
+    assert (sent["createdStartDate"], sent["createdEndDate"]) == (
+        "2025-09-04T12:00:00Z",
+        "2026-03-02T12:00:00Z",
+    )
