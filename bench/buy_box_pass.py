@@ -10,6 +10,7 @@ guards (floor, ceiling, step, 24 h drift, reference band) and the breaker → ac
 from __future__ import annotations
 
 import gc
+import os
 import random
 import resource
 import time
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bench.reprice_pass import CHANNEL, backend, bench_database, build
+from bench.reprice_pass import CHANNEL, POSTGRES_ENV, backend, bench_database, build
 from daemon.metrics import Metrics
 from daemon.outbox import Outbox
 from daemon.pricing import load_inputs, plan_and_record
@@ -77,7 +78,7 @@ def offers_for(rows: list[Any], now: datetime, seed: int = 7) -> dict[str, Offer
 
 async def main(listings: int = 100_000) -> dict[str, Any]:
     """Build the catalogue and the offers, then time one buy_box pass."""
-    async with bench_database() as db:
+    async with bench_database(os.environ.get(POSTGRES_ENV)) as db:
         await build(db, listings)
         now = datetime.now(UTC)
         observations = offers_for(await load_listing_rows(db, CHANNEL), now)

@@ -23,9 +23,7 @@ import os
 import random
 import re
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,8 +33,8 @@ import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.reprice_pass import bench_database
 from daemon.config import LoadedConfig
 from daemon.console.charts import cover_chart, demand_chart, price_chart, sparkline, stock_chart
 from daemon.console.data import (
@@ -48,8 +46,7 @@ from daemon.console.data import (
 )
 from daemon.console.inventory_data import load_inventory_page, load_sku_inventory
 from daemon.console.web import ConsoleContext, add_console
-from daemon.db.engine import Database, normalize_database_url
-from daemon.db.migrate import upgrade
+from daemon.db.engine import Database
 from daemon.db.models import (
     Action,
     FbaLedgerEvent,
@@ -628,27 +625,10 @@ async def measure(db: Database, listings: int) -> dict[str, Any]:
 async def main(listings: int = 100_000) -> dict[str, Any]:
     """SQLite, then PostgreSQL when configured."""
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
-        await upgrade(db)
-        try:
-            out["sqlite"] = await measure(db, listings)
-        finally:
-            await db.dispose()
+    async with bench_database(None) as db:
+        out["sqlite"] = await measure(db, listings)
     url = os.environ.get(POSTGRES_ENV)
     if url:
-        base = normalize_database_url(url)
-        name = f"repricerd_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        db = Database(base.set(database=name).render_as_string(hide_password=False))
-        try:
-            await upgrade(db)
+        async with bench_database(url) as db:
             out["postgresql"] = await measure(db, listings)
-        finally:
-            await db.dispose()
-            async with admin.connect() as conn:
-                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await admin.dispose()
     return out

@@ -98,10 +98,9 @@ async def build(db: Database, listings: int, *, at_target: bool = False) -> None
 
 
 @asynccontextmanager
-async def bench_database() -> AsyncIterator[Database]:
-    """A fresh migrated database: SQLite in a temporary directory, or a new PostgreSQL
-    database on the server of ``$REPRICERD_BENCH_POSTGRES_URL`` (dropped afterwards)."""
-    server = os.environ.get(POSTGRES_ENV)
+async def bench_database(server: str | None) -> AsyncIterator[Database]:
+    """A fresh migrated database: SQLite in a temporary directory (``server`` None), or a new
+    PostgreSQL database on ``server`` (dropped afterwards)."""
     if not server:
         with tempfile.TemporaryDirectory() as tmp:
             db = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
@@ -163,7 +162,7 @@ async def one_pass(db: Database, outbox: Outbox) -> dict[str, Any]:
 async def scenario(listings: int, *, at_target: bool, passes: int) -> list[dict[str, Any]]:
     """Build a fresh catalogue and run ``passes`` consecutive passes over it."""
     results = []
-    async with bench_database() as db:
+    async with bench_database(os.environ.get(POSTGRES_ENV)) as db:
         started = time.perf_counter()
         await build(db, listings, at_target=at_target)
         build_s = time.perf_counter() - started
